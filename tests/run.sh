@@ -1,0 +1,20 @@
+#!/bin/sh
+# run.sh BIN... -- CMD...: runs each test binary, then CMD (if any), and sums
+# their closing "N passed, N failed" lines into one.
+passed=0; failed=0; status=0
+run() {
+    out=$("$@" 2>&1); rc=$?
+    printf '%s\n' "$out" | grep -v '^ok ' || true
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "FAIL $1: no summary line (exit $rc)"; failed=$((failed + 1)); status=1; return
+    fi
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+    passed=$((passed + p)); failed=$((failed + f))
+    [ "$rc" -eq 0 ] || status=1
+}
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do run "$1"; shift; done
+[ "$1" = "--" ] && shift
+[ $# -gt 0 ] && run "$@"
+echo "$passed passed, $failed failed"
+exit $status
