@@ -37,8 +37,14 @@ CORE_LIB   := $(BUILD)/libdlockcore.a
 HARNESS_OBJ := $(BUILD)/tests/harness.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-SIM_SRC    := $(wildcard tests/sim/*.c)
+# tests/sim: cluster.c is the simulated cluster (nodes, network, disks,
+# invariant checks), shared by the seeded simulator (sim.c) and the scripted
+# scenarios (test_*.c there, run by the house harness).
+SIMLIB_SRC := $(filter-out tests/sim/sim.c tests/sim/test_%.c,$(wildcard tests/sim/*.c))
+SIMLIB_OBJ := $(SIMLIB_SRC:%.c=$(BUILD)/%.o)
 SIM_BIN    := $(BUILD)/tests/sim
+SCEN_SRC   := $(wildcard tests/sim/test_*.c)
+SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
 
 SEEDS      ?= 1000
@@ -47,7 +53,7 @@ TEST_SEEDS ?= 2000
 
 .PHONY: all test unit sim bench clean help format format-check
 
-all: $(CORE_LIB) $(UNIT_BIN) $(SIM_BIN) $(BENCH_BIN)
+all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,7 +66,10 @@ $(CORE_LIB): $(CORE_OBJ)
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(HARNESS_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/%.o) $(CORE_LIB)
+$(SIM_BIN): $(BUILD)/tests/sim/sim.o $(SIMLIB_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/sim_test_%: $(BUILD)/tests/sim/test_%.o $(SIMLIB_OBJ) $(HARNESS_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
@@ -68,11 +77,11 @@ $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
 
 # The README's test command. Each step ends with "N passed, N failed"; the
 # last line sums them.
-test: $(UNIT_BIN) $(SIM_BIN)
-	@sh tests/run.sh $(UNIT_BIN) -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1
+test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN)
+	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1
 
-unit: $(UNIT_BIN)
-	@sh tests/run.sh $(UNIT_BIN) --
+unit: $(UNIT_BIN) $(SCEN_BIN)
+	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0)
