@@ -10,7 +10,7 @@
  * Contract of the edge, in one loop iteration:
  *   1. feed inputs: raft_step(), raft_tick(), raft_propose(), ...
  *   2. while raft_has_update(): raft_update(&u), then
- *        - start persisting u's hard state, entries and snapshot chunk (in
+ *        - start persisting u's hard state, snapshot chunk and entries (in
  *          that order, and in the order of u.seq across updates); when all of
  *          it is durable call raft_persisted(u.seq). One fsync may cover many
  *          updates: report the highest seq it covers.
@@ -152,15 +152,13 @@ struct raft_update {
     bool hs_changed;
     uint64_t term; /* current term and vote, to store atomically */
     uint64_t vote;
-    /* Entries to append. When entries[0].index is not past the last entry
-     * already handed out, the stored log is first cut to entries[0].index-1. */
-    struct raft_entry *entries;
-    size_t n_entries;
-    /* One snapshot chunk received from the leader: write len bytes at offset
-     * of the incoming snapshot (index, term); offset 0 starts a new one. With
-     * last set, once the chunk is written, make the snapshot durable, replace
-     * the stored log with it (drop every stored entry) and restore the state
-     * machine from it, all before calling raft_persisted(seq). */
+    /* One snapshot chunk received from the leader, persisted after the hard
+     * state and before the entries: write len bytes at offset of the incoming
+     * snapshot (index, term); offset 0 starts a new one. With last set, once
+     * the chunk is written, make the snapshot durable, replace the stored log
+     * with it (drop every stored entry) and restore the state machine from
+     * it, all before calling raft_persisted(seq). Entries of the same update
+     * come after the snapshot and are kept. */
     bool chunk;
     uint64_t chunk_index;
     uint64_t chunk_term;
@@ -169,6 +167,11 @@ struct raft_update {
     uint32_t chunk_len;
     bool chunk_last;
     struct raft_snapshot_meta chunk_meta; /* valid with chunk_last */
+    /* Entries to append, after the chunk. When entries[0].index is not past
+     * the last entry already stored, the stored log is first cut to
+     * entries[0].index-1. */
+    struct raft_entry *entries;
+    size_t n_entries;
 
     /* Send now. */
     struct raft_msg *msgs;
