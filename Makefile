@@ -19,7 +19,7 @@ endif
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wno-unused-parameter
-CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -Iinclude -MMD -MP
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -Iinclude -Itests -MMD -MP
 LDLIBS  += -lpthread
 ifneq ($(WERROR),)
 CFLAGS  += -Werror

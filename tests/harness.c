@@ -1,5 +1,4 @@
 /* harness.c - runs the registered tests, each in a child process. */
-#define _GNU_SOURCE
 #include "harness.h"
 
 #include <errno.h>
