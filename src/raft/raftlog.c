@@ -61,8 +61,8 @@ static void grow(struct raftlog *l)
     l->head = 0;
 }
 
-void raftlog_push(struct raftlog *l, uint64_t term, uint8_t type,
-                  uint8_t *data, uint32_t len)
+void raftlog_push(struct raftlog *l, uint64_t term, uint8_t type, uint8_t *data,
+                  uint32_t len)
 {
     if (l->n == l->cap)
         grow(l);

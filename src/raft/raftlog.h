@@ -37,8 +37,8 @@ bool raftlog_has_term(const struct raftlog *l, uint64_t i);
 struct raft_entry *raftlog_get(const struct raftlog *l, uint64_t i);
 
 /* Appends an entry at last+1 taking ownership of data (malloc'd or NULL). */
-void raftlog_push(struct raftlog *l, uint64_t term, uint8_t type,
-                  uint8_t *data, uint32_t len);
+void raftlog_push(struct raftlog *l, uint64_t term, uint8_t type, uint8_t *data,
+                  uint32_t len);
 /* Drops the entries from index `from` on (from >= offset). */
 void raftlog_truncate(struct raftlog *l, uint64_t from);
 /* Marks index (held, or offset-1) as snapshotted and drops the entries up to
