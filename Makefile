@@ -51,7 +51,7 @@ SEEDS      ?= 1000
 SEED0      ?= 1
 TEST_SEEDS ?= 2000
 
-.PHONY: all test unit sim bench clean help format format-check
+.PHONY: all test unit sim bench clean help format format-check deps
 
 all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN)
 
@@ -88,6 +88,9 @@ sim: $(SIM_BIN)
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)
+
+deps:
+	@sh scripts/deps.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
