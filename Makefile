@@ -47,13 +47,22 @@ SCEN_SRC   := $(wildcard tests/sim/test_*.c)
 SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
 
+# tests/fuzz: fuzz_X.c is a libFuzzer target over corpus/X/. `make fuzz`
+# builds them with clang and runs each for FUZZ_SECONDS; `make test` replays
+# every corpus through the same targets built with replay.c instead.
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/tests/replay_%)
+FUZZ_SECONDS ?= 60
+FUZZ_CC    ?= clang
+
 SEEDS      ?= 1000
 SEED0      ?= 1
 TEST_SEEDS ?= 2000
 
-.PHONY: all test unit sim bench clean help format format-check deps
+.PHONY: all test unit sim bench fuzz clean help format format-check deps
 
-all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN)
+all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -75,10 +84,27 @@ $(BUILD)/tests/sim_test_%: $(BUILD)/tests/sim/test_%.o $(SIMLIB_OBJ) $(HARNESS_O
 $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
+	    -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+	@for t in $(FUZZ_NAMES); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t tests/fuzz/crashes; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -artifact_prefix=tests/fuzz/crashes/ \
+	        $(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 # The README's test command. Each step ends with "N passed, N failed"; the
 # last line sums them.
-test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN)
-	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1
+test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN)
+	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1
 
 unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --

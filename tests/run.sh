@@ -13,7 +13,15 @@ run() {
     passed=$((passed + p)); failed=$((failed + f))
     [ "$rc" -eq 0 ] || status=1
 }
-while [ $# -gt 0 ] && [ "$1" != "--" ]; do run "$1"; shift; done
+# A binary named X@ is a fuzz replayer: it runs over tests/fuzz/corpus/NAME,
+# NAME being what follows "replay_" in its file name.
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    case "$1" in
+    *@) bin=${1%@}; name=${bin##*/replay_}; run "$bin" "tests/fuzz/corpus/$name" ;;
+    *) run "$1" ;;
+    esac
+    shift
+done
 [ "$1" = "--" ] && shift
 [ $# -gt 0 ] && run "$@"
 echo "$passed passed, $failed failed"
