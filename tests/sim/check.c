@@ -166,26 +166,6 @@ static uint64_t view_term(const struct sim_view *v, uint64_t i, bool *known)
     return 0;
 }
 
-static uint64_t disk_last(const struct sim_disk *d)
-{
-    uint64_t s = d->snap.present ? d->snap.meta.index : 0;
-    return d->log.n ? d->log.first + d->log.n - 1 : s;
-}
-
-/* Term of entry i on disk; *known false below the snapshot. */
-static uint64_t disk_term(const struct sim_disk *d, uint64_t i, bool *known)
-{
-    *known = true;
-    if (d->log.n && i >= d->log.first && i < d->log.first + d->log.n)
-        return d->log.e[i - d->log.first].term;
-    if (d->snap.present && i == d->snap.meta.index)
-        return d->snap.meta.term;
-    if (i == 0)
-        return 0;
-    *known = false;
-    return 0;
-}
-
 void check_restart(struct cluster *c, struct sim_node *n)
 {
     struct sim_view *v = &n->view;
@@ -195,10 +175,12 @@ void check_restart(struct cluster *c, struct sim_node *n)
     v->snap_index = d->snap.present ? d->snap.meta.index : 0;
     v->snap_term = d->snap.present ? d->snap.meta.term : 0;
     v->first = v->snap_index + 1;
-    v->last = disk_last(d);
+    v->last = cluster_disk_last(d);
     view_reserve(v, v->last + 1);
-    for (size_t k = 0; k < d->log.n; k++)
-        v->terms[d->log.first + k] = d->log.e[k].term;
+    const struct raft_entry *es;
+    size_t n_es = cluster_disk_entries(d, &es);
+    for (size_t k = 0; k < n_es; k++)
+        v->terms[es[k].index] = es[k].term;
     v->commit = n->core ? raft_commit_index(n->core) : 0;
     v->seq = 0;
     v->in_active = false;
@@ -340,6 +322,9 @@ static void check_entries(struct cluster *c, struct sim_node *n,
         known = true;
     }
     v->last = e0 + u->n_entries - 1;
+    if (v->last < v->commit)
+        cluster_fail(c, "n%llu: its log now ends at %llu, below its commit "
+                     "index %llu", U(n->id), U(v->last), U(v->commit));
 }
 
 void check_update(struct cluster *c, struct sim_node *n,
@@ -524,19 +509,26 @@ static void check_vote_grant(struct cluster *c, struct sim_node *n,
                      U(n->id), U(m->term), U(m->to), U(s ? s->v1 : 0));
 }
 
-/* An accepted APPEND claims that the entries up to m->index are durable. */
+/* An accepted APPEND (or an installed snapshot) claims that the entries up
+ * to m->index are durable. */
 static void check_append_ack(struct cluster *c, struct sim_node *n,
                              const struct raft_msg *m)
 {
     const struct sim_disk *d = &n->disk;
-    bool dk, vk;
-    uint64_t dt = disk_term(d, m->index, &dk);
+    bool vk;
+    uint64_t dt;
+    /* A reply held since an earlier term describes the log of that term,
+     * which a later leader may have changed since: like a message delayed
+     * by the network, it is checked by the leader's term instead. */
+    if (m->term < n->view.term)
+        return;
+    bool dk = cluster_disk_term(d, m->index, &dt);
     uint64_t vt = view_term(&n->view, m->index, &vk);
-    if (m->index > disk_last(d) || (dk && vk && dt != vt))
+    if (m->index > cluster_disk_last(d) || (dk && vk && dt != vt))
         cluster_fail(c,
                      "n%llu acknowledges entries up to %llu (term %llu) but "
                      "its disk holds up to %llu (term %llu there)",
-                     U(n->id), U(m->index), U(vt), U(disk_last(d)), U(dt));
+                     U(n->id), U(m->index), U(vt), U(cluster_disk_last(d)), U(dt));
 }
 
 static void check_leader_msg(struct cluster *c, struct sim_node *n,
@@ -576,7 +568,8 @@ void check_msg_out(struct cluster *c, struct sim_node *n,
                      U(n->id), m->type, U(m->from), U(m->to));
         return;
     }
-    if (m->term > n->view.term && m->type != RAFT_MSG_PREVOTE) {
+    if (m->term > n->view.term && m->type != RAFT_MSG_PREVOTE &&
+        m->type != RAFT_MSG_PREVOTE_RESP) {
         cluster_fail(c, "n%llu sends term %llu before handing out term %llu",
                      U(n->id), U(m->term), U(n->view.term));
         return;
@@ -591,10 +584,10 @@ void check_msg_out(struct cluster *c, struct sim_node *n,
             check_append_ack(c, n, m);
         break;
     case RAFT_MSG_SNAPSHOT_RESP:
-        if (m->last && (!n->disk.snap.present ||
-                        n->disk.snap.meta.index < m->index))
-            cluster_fail(c, "n%llu reports snapshot %llu installed before "
-                         "it is durable", U(n->id), U(m->index));
+        /* "Installed" claims everything up to the index is durable, from
+         * this snapshot or an earlier one and the log. */
+        if (m->last && !m->reject)
+            check_append_ack(c, n, m);
         break;
     case RAFT_MSG_APPEND:
     case RAFT_MSG_HEARTBEAT:

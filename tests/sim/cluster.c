@@ -186,21 +186,25 @@ static void log_truncate(struct sim_log *l, uint64_t from)
         free(l->e[--l->n].data);
 }
 
-static void log_clear(struct sim_log *l, uint64_t first)
+/* Empties the log; it restarts after entry first-1 of term prev_term. */
+static void log_clear(struct sim_log *l, uint64_t first, uint64_t prev_term)
 {
     log_truncate(l, 0);
     l->first = first;
+    l->prev_term = prev_term;
 }
 
-/* Drops the entries up to and including index. */
+/* Drops the entries up to and including index (which it holds). */
 static void log_drop_upto(struct sim_log *l, uint64_t index)
 {
     size_t k = 0;
-    while (k < l->n && l->first + k <= index)
+    while (k < l->n && l->first + k <= index) {
+        l->prev_term = l->e[k].term;
         free(l->e[k++].data);
+    }
     memmove(l->e, l->e + k, (l->n - k) * sizeof *l->e);
     l->n -= k;
-    l->first = l->n ? l->first + k : index + 1;
+    l->first += k;
 }
 
 static void log_push(struct sim_log *l, const struct raft_entry *e)
@@ -212,37 +216,95 @@ static void log_push(struct sim_log *l, const struct raft_entry *e)
     entry_copy(&l->e[l->n++], e);
 }
 
+static uint64_t log_last(const struct sim_log *l)
+{
+    return l->first + l->n - 1;
+}
+
+/* Term of entry i in the log (first-1 included); false if not held. */
+static bool log_term(const struct sim_log *l, uint64_t i, uint64_t *term)
+{
+    if (i + 1 == l->first) {
+        *term = l->prev_term;
+        return true;
+    }
+    if (i < l->first || i > log_last(l))
+        return false;
+    *term = l->e[i - l->first].term;
+    return true;
+}
+
 static uint64_t disk_snap_index(const struct sim_disk *d)
 {
     return d->snap.present ? d->snap.meta.index : 0;
 }
 
-static uint64_t disk_last(const struct sim_disk *d)
+/* The stored log continues the snapshot when it holds the snapshot's last
+ * entry. It may not: the core may apply entries (committed elsewhere) before
+ * the write that put them in this log is durable, and a local snapshot of
+ * them is then newer than the stored log. */
+static bool disk_continues(const struct sim_disk *d)
 {
-    return d->log.n ? d->log.first + d->log.n - 1 : disk_snap_index(d);
+    uint64_t t;
+    return !d->snap.present ||
+           (log_term(&d->log, d->snap.meta.index, &t) &&
+            t == d->snap.meta.term);
 }
 
+size_t cluster_disk_entries(const struct sim_disk *d,
+                            const struct raft_entry **es)
+{
+    uint64_t s = disk_snap_index(d);
+    *es = NULL;
+    if (!disk_continues(d) || log_last(&d->log) <= s)
+        return 0;
+    *es = &d->log.e[s + 1 - d->log.first];
+    return (size_t)(log_last(&d->log) - s);
+}
+
+uint64_t cluster_disk_last(const struct sim_disk *d)
+{
+    const struct raft_entry *es;
+    return disk_snap_index(d) + cluster_disk_entries(d, &es);
+}
+
+bool cluster_disk_term(const struct sim_disk *d, uint64_t i, uint64_t *term)
+{
+    const struct raft_entry *es;
+    uint64_t s = disk_snap_index(d);
+    size_t n = cluster_disk_entries(d, &es);
+    *term = 0;
+    if (i == s) {
+        *term = d->snap.present ? d->snap.meta.term : 0;
+        return true;
+    }
+    if (i < s || i > s + n)
+        return false;
+    *term = es[i - s - 1].term;
+    return true;
+}
+
+/* Persists entries as a log-structured store does: the stored log is cut at
+ * es[0].index - 1 and the entries are appended. Entries below the stored
+ * log's start were compacted into a snapshot (they are committed). */
 static void disk_append(struct cluster *c, struct sim_node *n,
                         const struct raft_entry *es, size_t k)
 {
-    struct sim_disk *d = &n->disk;
-    size_t skip = 0;
-    while (skip < k && es[skip].index <= disk_snap_index(d))
-        skip++; /* already covered by a newer local snapshot */
-    if (skip == k)
-        return;
-    uint64_t e0 = es[skip].index;
-    if (e0 > disk_last(d) + 1) {
+    struct sim_log *l = &n->disk.log;
+    uint64_t e0 = es[0].index;
+    if (e0 > log_last(l) + 1) {
         cluster_fail(c, "n%llu: entries from %llu leave a gap after %llu on "
-                     "disk", U(n->id), U(e0), U(disk_last(d)));
+                     "disk", U(n->id), U(e0), U(log_last(l)));
         return;
     }
-    if (d->log.n == 0)
-        d->log.first = e0;
-    else
-        log_truncate(&d->log, e0);
+    size_t skip = 0;
+    while (skip < k && es[skip].index < l->first)
+        skip++;
+    if (skip == k)
+        return;
+    log_truncate(l, es[skip].index);
     for (size_t j = skip; j < k; j++)
-        log_push(&d->log, &es[j]);
+        log_push(l, &es[j]);
 }
 
 static void snap_set(struct sim_snap *s, const struct raft_snapshot_meta *m,
@@ -307,7 +369,7 @@ static void disk_chunk(struct cluster *c, struct sim_node *n,
         return;
     snap_set(&d->snap, &w->chunk_meta, mem_xmemdup(d->in_data, d->in_len),
              d->in_len);
-    log_clear(&d->log, w->chunk_meta.index + 1);
+    log_clear(&d->log, w->chunk_meta.index + 1, w->chunk_meta.term);
     d->in_len = 0;
     cluster_trace(c, "n%llu installed snapshot (%llu, %llu) of %zu bytes",
                   U(n->id), U(w->chunk_meta.index), U(w->chunk_meta.term),
@@ -403,6 +465,8 @@ static void disk_done(struct cluster *c, struct sim_node *n)
     }
     if (n->q_n == 0)
         n->q_head = 0;
+    cluster_trace(c, "n%llu disk: durable up to seq %llu", U(n->id),
+                  U(n->write_seq));
     uint64_t at = c->now_ms + rng_range(&c->rng, 0, 3);
     if (at < n->ack_ms)
         at = n->ack_ms;
@@ -474,10 +538,11 @@ static void send_msg(struct cluster *c, struct sim_node *n,
                      const struct raft_msg *src)
 {
     struct raft_msg m = *src;
+    if (m.type == RAFT_MSG_SNAPSHOT && !fill_chunk(c, n, &m))
+        return;
+    trace_msg(c, "send", &m);
     check_msg_out(c, n, &m);
     if (c->failed)
-        return;
-    if (m.type == RAFT_MSG_SNAPSHOT && !fill_chunk(c, n, &m))
         return;
     size_t len = wire_msg_size(&m);
     if (len > WIRE_MAX_FRAME) {
@@ -491,7 +556,6 @@ static void send_msg(struct cluster *c, struct sim_node *n,
         cluster_fail(c, "codec: encoding a %s failed", msg_name(m.type));
         return;
     }
-    trace_msg(c, "send", &m);
     if (c->cfg.manual)
         hold(c, &m, frame, len);
     else
@@ -583,13 +647,36 @@ static void apply_entries(struct cluster *c, struct sim_node *n,
     }
 }
 
+static void trace_update(struct cluster *c, struct sim_node *n,
+                         const struct raft_update *u)
+{
+    if (c->cfg.trace == NULL || u->seq == 0)
+        return;
+    char hs[48] = "", ch[96] = "", es[64] = "";
+    if (u->hs_changed)
+        snprintf(hs, sizeof hs, " hs=(t%llu, vote n%llu)", U(u->term),
+                 U(u->vote));
+    if (u->chunk)
+        snprintf(ch, sizeof ch, " chunk=(%llu,%llu) off=%llu len=%u%s",
+                 U(u->chunk_index), U(u->chunk_term), U(u->chunk_offset),
+                 u->chunk_len, u->chunk_last ? " last" : "");
+    if (u->n_entries)
+        snprintf(es, sizeof es, " entries=%llu..%llu (t%llu..t%llu)",
+                 U(u->entries[0].index),
+                 U(u->entries[u->n_entries - 1].index),
+                 U(u->entries[0].term), U(u->entries[u->n_entries - 1].term));
+    cluster_trace(c, "n%llu persist seq %llu:%s%s%s", U(n->id), U(u->seq), hs,
+                  ch, es);
+}
+
 static void handle_update(struct cluster *c, struct sim_node *n,
                           const struct raft_update *u)
 {
+    trace_update(c, n, u);
     check_update(c, n, u);
     if (c->failed)
         return;
-    if (u->seq != 0 && c->cfg.manual) {
+    if (u->seq != 0 && (c->cfg.manual || n->sync)) {
         struct sim_write w;
         write_from_update(&w, u);
         disk_write(c, n, &w, true);
@@ -622,7 +709,7 @@ static void drain(struct cluster *c, struct sim_node *n)
         struct raft_update u;
         raft_update(n->core, &u);
         handle_update(c, n, &u);
-        if (c->cfg.manual && u.seq != 0 && !c->failed)
+        if ((c->cfg.manual || n->sync) && u.seq != 0 && !c->failed)
             raft_persisted(n->core, u.seq);
     }
 }
@@ -670,14 +757,20 @@ static void node_start(struct cluster *c, uint64_t id,
     struct sim_node *n = &c->nodes[id];
     n->id = id;
     n->used = true;
+    log_clear(&n->disk.log, 1, 0);
     if (!node_core(c, n))
         return;
     check_restart(c, n);
     cluster_trace(c, "n%llu starts%s", U(id), conf ? " (bootstrap)" : "");
     if (conf != NULL) {
+        /* Bootstrapping writes the initial state durably before the server
+         * starts serving. */
         int rv = raft_bootstrap(n->core, conf);
         if (rv != 0)
             cluster_fail(c, "n%llu: raft_bootstrap = %d", U(id), rv);
+        n->sync = true;
+        drain(c, n);
+        n->sync = false;
     }
     schedule_tick(c, n);
     drain(c, n);
@@ -690,13 +783,17 @@ void cluster_restart(struct cluster *c, uint64_t id)
         return;
     if (!node_core(c, n))
         return;
-    const struct sim_disk *d = &n->disk;
+    struct sim_disk *d = &n->disk;
+    /* Recovery drops a stored log that does not continue the snapshot. */
+    if (!disk_continues(d))
+        log_clear(&d->log, d->snap.meta.index + 1, d->snap.meta.term);
+    const struct raft_entry *es;
+    size_t n_es = cluster_disk_entries(d, &es);
     int rv = raft_restore(n->core, d->term, d->vote,
-                          d->snap.present ? &d->snap.meta : NULL, d->log.e,
-                          d->log.n);
+                          d->snap.present ? &d->snap.meta : NULL, es, n_es);
     cluster_trace(c, "n%llu restarts: term %llu vote n%llu snapshot %llu "
                   "last %llu", U(id), U(d->term), U(d->vote),
-                  U(disk_snap_index(d)), U(disk_last(d)));
+                  U(disk_snap_index(d)), U(cluster_disk_last(d)));
     if (rv != 0) {
         cluster_fail(c, "n%llu: raft_restore = %d", U(id), rv);
         return;
@@ -817,7 +914,7 @@ void cluster_free(struct cluster *c)
             write_free(&n->q[n->q_head + k]);
         free(n->q);
         raft_free(n->core);
-        log_clear(&n->disk.log, 0);
+        log_clear(&n->disk.log, 0, 0);
         free(n->disk.log.e);
         free(n->disk.snap.data);
         free(n->disk.in_data);
@@ -854,6 +951,7 @@ static void process(struct cluster *c, struct sim_event *e)
     case EV_ACK:
         if (!live)
             return;
+        cluster_trace(c, "n%llu: persisted %llu", U(n->id), U(e->arg));
         raft_persisted(n->core, e->arg);
         drain(c, n);
         break;
@@ -1015,7 +1113,10 @@ int cluster_snapshot(struct cluster *c, uint64_t id, uint64_t trailing)
     size_t len;
     uint8_t *data = sm_save(&n->sm, rng_below(&c->rng, 700), &len);
     snap_set(&d->snap, &meta, data, len);
-    log_drop_upto(&d->log, s);
+    /* Trim the stored log only where it continues the snapshot; otherwise
+     * a pending write will cut it, or a restart ignores it. */
+    if (disk_continues(d))
+        log_drop_upto(&d->log, s);
     rv = raft_compact(n->core, s, trailing);
     cluster_trace(c, "n%llu: snapshot at (%llu, %llu), %zu bytes, compact "
                   "keeping %llu = %d", U(id), U(s), U(meta.term), len,

@@ -68,16 +68,20 @@ struct sim_snap {
     size_t len;
 };
 
-/* A run of consecutive entries with owned data; entry i is e[i - first]. */
+/* A run of consecutive entries with owned data; entry i is e[i - first],
+ * and the entry before the first had term prev_term. */
 struct sim_log {
     struct raft_entry *e;
     size_t n;
     size_t cap;
     uint64_t first;
+    uint64_t prev_term;
 };
 
-/* What survives a crash. The log, when not empty, starts right after the
- * snapshot (or at 1). */
+/* What survives a crash: the hard state, the latest snapshot and the log
+ * as a log-structured store holds it (cut and appended by each write, its
+ * prefix trimmed by snapshots). A restart reads the entries after the
+ * snapshot if the log continues it (cluster_disk_entries). */
 struct sim_disk {
     uint64_t term;
     uint64_t vote;
@@ -147,6 +151,7 @@ struct sim_node {
     uint64_t write_seq;  /* highest seq of the write in progress */
     uint64_t ack_ms;     /* time of the latest scheduled persisted ack */
     bool slow_disk;
+    bool sync; /* writes are durable at once (while bootstrapping) */
     struct sim_sm sm;
     struct sim_view view;
     uint64_t tick_ms; /* time of the last raft_tick */
@@ -268,6 +273,14 @@ static inline bool cluster_failed(const struct cluster *c)
 }
 void cluster_trace(struct cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* What a restart reads back from d: the entries after its snapshot
+ * (pointing into d), the last index and the term at index i (false if i is
+ * below the snapshot or past the end). */
+size_t cluster_disk_entries(const struct sim_disk *d,
+                            const struct raft_entry **es);
+uint64_t cluster_disk_last(const struct sim_disk *d);
+bool cluster_disk_term(const struct sim_disk *d, uint64_t i, uint64_t *term);
 
 /* The digest of an entry's type and data, as the checker records it. */
 uint64_t cluster_entry_digest(uint8_t type, const uint8_t *data,

@@ -145,6 +145,10 @@ static void partition(struct run *r)
     unsigned kind = (unsigned)rng_below(r->g, 7);
     uint64_t a = random_up_node(r), b = random_up_node(r);
     cluster_heal(c);
+    if (a == 0)
+        kind = 0;
+    else if (kind == 3 && a == b)
+        kind = 1;
     switch (kind) {
     case 0: /* healed */
         cluster_trace(c, "network healed");
@@ -155,6 +159,8 @@ static void partition(struct run *r)
         break;
     case 2:
         a = cluster_leader(c);
+        if (a == 0)
+            break;
         cluster_trace(c, "partition: leader n%llu isolated", U(a));
         cluster_isolate(c, a);
         break;
