@@ -588,7 +588,7 @@ static void deliver(struct cluster *c, uint64_t to, const uint8_t *frame,
                      msg_name(m.type));
         return;
     }
-    if (max_entries != 0 && m.n_entries > max_entries)
+    if (m.n_entries > max_entries)
         m.n_entries = max_entries;
     trace_msg(c, "recv", &m);
     int rv = raft_step(n->core, &m);
@@ -941,7 +941,7 @@ static void process(struct cluster *c, struct sim_event *e)
         break;
     case EV_MSG:
         if (!c->blocked[e->from][e->node])
-            deliver(c, e->node, e->frame, e->len, 0);
+            deliver(c, e->node, e->frame, e->len, CLUSTER_ALL);
         free(e->frame);
         break;
     case EV_DISK:
@@ -1194,6 +1194,26 @@ size_t cluster_deliver(struct cluster *c, uint64_t from, uint64_t to,
     }
     free(out);
     return m;
+}
+
+size_t cluster_pump(struct cluster *c, unsigned rounds)
+{
+    size_t total = 0, n = 1;
+    for (unsigned k = 0; k < rounds && n > 0 && !c->failed; k++) {
+        n = cluster_deliver(c, 0, 0, 0, CLUSTER_ALL);
+        total += n;
+    }
+    return total;
+}
+
+void cluster_settle(struct cluster *c, uint64_t total_ms, uint64_t step_ms)
+{
+    for (uint64_t t = 0; t < total_ms && !c->failed; t += step_ms) {
+        c->now_ms += step_ms;
+        for (uint64_t id = 1; id <= CLUSTER_MAX_ID; id++)
+            cluster_tick(c, id, step_ms);
+        cluster_pump(c, 100);
+    }
 }
 
 size_t cluster_drop(struct cluster *c, uint64_t from, uint64_t to,

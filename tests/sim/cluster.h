@@ -255,9 +255,16 @@ void cluster_heal(struct cluster *c);
 void cluster_tick(struct cluster *c, uint64_t id, uint64_t ms);
 /* Delivers, in the order sent, the held messages matching from, to and type
  * (0 matches any); returns how many. max_entries caps the entries of
- * delivered APPENDs (0: no cap), as if the leader had sent fewer. */
+ * delivered APPENDs (CLUSTER_ALL: no cap), as if the leader had sent fewer. */
+#define CLUSTER_ALL UINT32_MAX
 size_t cluster_deliver(struct cluster *c, uint64_t from, uint64_t to,
                        uint8_t type, uint32_t max_entries);
+/* Delivers every held message, and those they cause, until none is left
+ * or `rounds` rounds have passed; returns how many were delivered. */
+size_t cluster_pump(struct cluster *c, unsigned rounds);
+/* Lets total_ms pass in steps of step_ms: every running node ticks, then
+ * everything held is delivered. */
+void cluster_settle(struct cluster *c, uint64_t total_ms, uint64_t step_ms);
 /* Drops the held messages matching, returns how many. */
 size_t cluster_drop(struct cluster *c, uint64_t from, uint64_t to,
                     uint8_t type);
