@@ -41,6 +41,7 @@ struct read_rec {
     unsigned life;
     bool asked;
     bool done;
+    bool served;
 };
 
 struct check {
@@ -451,6 +452,7 @@ static void check_reads(struct cluster *c, struct sim_node *n,
             return;
         }
         r->done = true;
+        r->served = served;
         if (!served)
             continue;
         uint64_t i = u->reads[k].index;
@@ -695,4 +697,11 @@ void check_read_asked(struct cluster *c, struct sim_node *n, uint64_t ctx)
                                        .min_index = ck->commit_max,
                                        .life = n->life,
                                        .asked = true};
+}
+
+int check_read_outcome(const struct check *ck, uint64_t ctx)
+{
+    if (ctx >= ck->reads_cap || !ck->reads[ctx].done)
+        return CLUSTER_READ_PENDING;
+    return ck->reads[ctx].served ? CLUSTER_READ_SERVED : CLUSTER_READ_DROPPED;
 }

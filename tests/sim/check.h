@@ -40,6 +40,8 @@ void check_durable_hs(struct cluster *c, struct sim_node *n, uint64_t term,
 void check_local_snapshot(struct cluster *c, struct sim_node *n,
                           const struct raft_snapshot_meta *meta);
 
+/* CLUSTER_READ_PENDING, _SERVED or _DROPPED. */
+int check_read_outcome(const struct check *ck, uint64_t ctx);
 /* A read-index request ctx was accepted by n. */
 void check_read_asked(struct cluster *c, struct sim_node *n, uint64_t ctx);
 

@@ -541,6 +541,7 @@ static void send_msg(struct cluster *c, struct sim_node *n,
     if (m.type == RAFT_MSG_SNAPSHOT && !fill_chunk(c, n, &m))
         return;
     trace_msg(c, "send", &m);
+    c->n_sent[m.type <= RAFT_MSG_TYPE_MAX ? m.type : 0]++;
     check_msg_out(c, n, &m);
     if (c->failed)
         return;
@@ -1044,6 +1045,11 @@ int cluster_read(struct cluster *c, uint64_t id)
     return rv;
 }
 
+int cluster_read_outcome(const struct cluster *c, uint64_t ctx)
+{
+    return check_read_outcome(c->check, ctx);
+}
+
 int cluster_add(struct cluster *c, uint64_t id, bool promote,
                 uint64_t *new_id)
 {
@@ -1111,7 +1117,7 @@ int cluster_snapshot(struct cluster *c, uint64_t id, uint64_t trailing)
     }
     check_local_snapshot(c, n, &meta);
     size_t len;
-    uint8_t *data = sm_save(&n->sm, rng_below(&c->rng, 700), &len);
+    uint8_t *data = sm_save(&n->sm, rng_range(&c->rng, 100, 900), &len);
     snap_set(&d->snap, &meta, data, len);
     /* Trim the stored log only where it continues the snapshot; otherwise
      * a pending write will cut it, or a restart ignores it. */

@@ -196,6 +196,7 @@ struct cluster {
     struct raft_conf conf;
     uint64_t conf_index;
     uint64_t next_ctx; /* read-index contexts */
+    uint64_t n_sent[RAFT_MSG_TYPE_MAX + 1]; /* messages sent, by type */
     bool failed;
     uint64_t fail_ms;
     char failure[768];
@@ -225,6 +226,9 @@ bool cluster_is_member(const struct cluster *c, uint64_t id);
 int cluster_propose(struct cluster *c, uint64_t id, const void *data,
                     uint32_t len, uint64_t *index, uint64_t *term);
 int cluster_read(struct cluster *c, uint64_t id);
+/* What became of the read of context ctx (c->next_ctx after the call). */
+enum { CLUSTER_READ_PENDING, CLUSTER_READ_SERVED, CLUSTER_READ_DROPPED };
+int cluster_read_outcome(const struct cluster *c, uint64_t ctx);
 /* Adds a brand-new server (empty disk, started at once) through node id;
  * *new_id gets its id. */
 int cluster_add(struct cluster *c, uint64_t id, bool promote,

@@ -345,6 +345,34 @@ static void liveness_failure(struct run *r)
                  U(40 * c->cfg.election_ms), U(r->probe_index), buf);
 }
 
+/* After the probe, with no client writes: every member of the latest
+ * committed configuration has applied all the leader committed, and no
+ * learner still waits to be promoted. */
+static void check_converged(struct run *r)
+{
+    struct cluster *c = r->c;
+    uint64_t l = cluster_leader(c);
+    if (l == 0) {
+        cluster_fail(c, "liveness: no leader after a quiet period");
+        return;
+    }
+    struct raft *lc = cluster_node(c, l)->core;
+    const struct raft_conf *conf = raft_conf(lc);
+    for (unsigned k = 0; k < conf->n; k++) {
+        const struct raft_server *s = &conf->servers[k];
+        struct sim_node *n = cluster_node(c, s->id);
+        if (s->promote)
+            cluster_fail(c, "liveness: learner n%llu not promoted after a "
+                         "quiet period", U(s->id));
+        else if (n == NULL || !n->up ||
+                 n->sm.index < raft_commit_index(lc))
+            cluster_fail(c, "liveness: n%llu applied %llu of the %llu the "
+                         "leader n%llu committed, after a quiet period",
+                         U(s->id), U(n && n->up ? n->sm.index : 0),
+                         U(raft_commit_index(lc)), U(l));
+    }
+}
+
 static void configure(struct run *r, struct cluster_config *cc, uint64_t seed,
                       const struct opts *o, struct rng *g)
 {
@@ -404,6 +432,13 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
         if (c->now_ms > deadline)
             liveness_failure(&r);
     }
+    for (uint64_t quiet = c->now_ms + 10 * cc.election_ms;
+         !c->failed && c->now_ms < quiet;) {
+        cluster_run_until(c, c->now_ms + 5);
+        retire_removed(&r);
+    }
+    if (!c->failed)
+        check_converged(&r);
     bool ok = !c->failed;
     if (!ok) {
         snprintf(why, why_len, "%s", c->failure);
