@@ -1,0 +1,153 @@
+/* store.h - the durable storage of the Raft core: log segments and snapshot
+ * files in one data directory, with plain POSIX I/O. The on-disk format and
+ * the recovery rules are in docs/storage-notes.md.
+ *
+ * Writes are group-committed. set_hard_state and append only encode records
+ * into a memory buffer; a sync writes everything buffered as one batch with
+ * one write and one fdatasync. The sync comes in three parts so that the slow
+ * one can run on a worker thread while the main thread keeps appending:
+ *     main: store_sync_begin()   takes the buffer as the batch in flight
+ *   worker: store_sync_run()     writes and fdatasyncs it
+ *     main: store_sync_end()     bookkeeping, returns the result
+ * Every other function is for the main thread. Between begin and end the main
+ * thread may call anything but store_sync_begin, store_recv_finish and
+ * store_free; what it appends lands in the next batch.
+ *
+ * Errors: STORE_EIO and STORE_ECORRUPT are fatal (never retry an fsync:
+ * stop the server); after one, every call fails with it again. The detail is
+ * in store_errmsg(). */
+#ifndef DLOCK_STORE_H
+#define DLOCK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum {
+    STORE_EIO = -1,      /* a system call failed: fatal */
+    STORE_ECORRUPT = -2, /* damaged files: fatal, needs an operator */
+    STORE_EINVAL = -3,   /* bad argument or call out of order */
+    STORE_ENOENT = -4,   /* no snapshot of that index (any more) */
+};
+
+/* 64 MiB: a log segment is closed at the first batch that would cross it. */
+#define STORE_SEGMENT_BYTES (64u << 20)
+
+/* What store_open found on disk. */
+struct store_state {
+    uint64_t term; /* current term and vote (0 if none) */
+    uint64_t vote;
+    bool has_snapshot;
+    struct raft_snapshot_meta snapshot;
+    uint8_t *snapshot_data; /* the state machine's bytes, malloc'd */
+    size_t snapshot_len;
+    /* The entries after the snapshot, consecutive from snapshot.index + 1
+     * (or 1); each data malloc'd, NULL when len is 0. */
+    struct raft_entry *entries;
+    size_t n_entries;
+    /* Non-empty when recovery cut a torn tail (the last, unacknowledged
+     * write) or dropped a half-created segment: what it did, for the log. */
+    char repaired[256];
+};
+
+/* Frees what store_open put into st. Accepts a zeroed st; idempotent. */
+void store_state_close(struct store_state *st);
+
+struct store; /* opaque */
+
+/* Allocates a store for directory dir (copied); no I/O. segment_bytes is the
+ * size at which a segment is closed, 0 for STORE_SEGMENT_BYTES. Aborts on
+ * out-of-memory. */
+struct store *store_new(const char *dir, uint64_t segment_bytes);
+
+/* Closes the files and frees s. Anything buffered and not synced is lost.
+ * Precondition: no batch in flight. Accepts NULL. */
+void store_free(struct store *s);
+
+/* A message saying what the last failure was ("" if none). */
+const char *store_errmsg(const struct store *s);
+
+/* Creates the directory if missing (not its parents), removes leftover *.tmp
+ * files, recovers the log and the latest snapshot, and fills *st (zeroed
+ * first; release it with store_state_close). A torn tail of the last segment
+ * is cut off and reported in st->repaired. Returns STORE_ECORRUPT, naming the
+ * file and byte offset, for damage that would lose acknowledged data: a bad
+ * record in any segment but the last, a bad record in the last one followed
+ * by a later batch, a gap in the segment numbers, a bad snapshot file.
+ * STORE_EIO for a failed system call. Call once, before anything else. */
+int store_open(struct store *s, struct store_state *st);
+
+/* Buffers the hard state (term, vote), to be written by the next sync as one
+ * record so that both change together. */
+int store_set_hard_state(struct store *s, uint64_t term, uint64_t vote);
+
+/* Buffers n entries (copied now), to be written by the next sync. When
+ * entries[0].index is not past the last entry appended (buffered or
+ * durable), a truncate record first drops the stored entries from that index
+ * on. STORE_EINVAL if the entries are not consecutive, would leave a gap, go
+ * back into the snapshot or have a payload over LOGFMT_MAX_LEN. */
+int store_append(struct store *s, const struct raft_entry *entries, size_t n);
+
+/* Index of the last entry appended, buffered or durable (the snapshot's
+ * index after store_recv_finish, 0 when the log is empty). */
+uint64_t store_last_index(const struct store *s);
+
+/* Starts a batch: takes everything buffered as the batch in flight and
+ * starts a new buffer. Returns false if nothing is buffered (or after a fatal
+ * error: store_sync_end is then not called). */
+bool store_sync_begin(struct store *s);
+
+/* Writes the batch in flight with one writev and makes it durable with one
+ * fdatasync, first creating a new segment when the current one is full. For
+ * a worker thread: it touches nothing the other functions use. */
+void store_sync_run(struct store *s);
+
+/* Ends the batch in flight: 0 when it is durable, STORE_EIO otherwise. */
+int store_sync_end(struct store *s);
+
+/* Begin, run and end on the calling thread; 0 if there was nothing to do. */
+int store_sync(struct store *s);
+
+/* Writes a snapshot of the state machine at meta (taken from
+ * raft_snapshot_meta) holding len bytes of data: a temporary file, fsync,
+ * rename, fsync of the directory. Then deletes the older snapshots and the
+ * log segments (never the current one) whose entries all lie at or before
+ * meta->index. STORE_EINVAL unless meta->index is past the current
+ * snapshot. */
+int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
+                         const void *data, size_t len);
+
+/* Index of the current snapshot, 0 if none. */
+uint64_t store_snapshot_index(const struct store *s);
+
+/* Reads up to cap bytes at offset of the current snapshot's file (what a
+ * leader sends in chunks): *n bytes read, *last set when they reach the end.
+ * STORE_ENOENT if the current snapshot is not that index (drop the message),
+ * STORE_EINVAL if offset is past the end. */
+int store_snapshot_read(struct store *s, uint64_t index, uint64_t offset,
+                        void *buf, size_t cap, size_t *n, bool *last);
+
+/* Starts receiving the file of snapshot (index, term) from the leader,
+ * dropping any partly received one. */
+int store_recv_begin(struct store *s, uint64_t index, uint64_t term);
+
+/* Writes one received chunk. Chunks must come in order: offset equal to the
+ * bytes received so far, or 0 to start over. STORE_EINVAL otherwise or
+ * without store_recv_begin. */
+int store_recv_chunk(struct store *s, uint64_t offset, const void *data,
+                     size_t len);
+
+/* Installs the received snapshot: checks the file (CRC, and that its header
+ * matches meta), makes it durable and current, replaces the log by an empty
+ * one that starts after meta->index (dropping the entries buffered so far,
+ * keeping the hard state) and deletes the older files. Then hands the state
+ * machine's bytes to the caller: *data (malloc'd, the caller frees it) and
+ * *len. STORE_EINVAL if the file does not check out (it is dropped: start
+ * over with store_recv_begin), without a matching store_recv_begin,
+ * for a snapshot not past the current one, or with a batch in flight. */
+int store_recv_finish(struct store *s, const struct raft_snapshot_meta *meta,
+                      uint8_t **data, size_t *len);
+
+#endif
