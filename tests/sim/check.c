@@ -542,6 +542,14 @@ static void check_leader_msg(struct cluster *c, struct sim_node *n,
                      U(n->id), m->type, U(m->term), U(l));
         return;
     }
+    /* Were it to crash now, it would come back in an older term, and could
+     * lead this term a second time with a different log. */
+    if (n->disk.term < m->term) {
+        cluster_fail(c, "n%llu acts as leader of term %llu while its disk "
+                     "holds term %llu", U(n->id), U(m->term),
+                     U(n->disk.term));
+        return;
+    }
     if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) {
         if (m->commit > n->view.commit)
             cluster_fail(c, "n%llu sends commit %llu above its own %llu",

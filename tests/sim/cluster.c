@@ -427,7 +427,7 @@ static void write_from_update(struct sim_write *w, const struct raft_update *u)
 
 static void disk_kick(struct cluster *c, struct sim_node *n)
 {
-    if (n->writing || n->q_n == 0)
+    if (n->writing || n->q_n == 0 || c->cfg.manual)
         return;
     n->writing = true;
     n->write_seq = n->q[n->q_head + n->q_n - 1].seq;
@@ -471,7 +471,8 @@ static void disk_done(struct cluster *c, struct sim_node *n)
     if (at < n->ack_ms)
         at = n->ack_ms;
     n->ack_ms = at;
-    schedule(c, EV_ACK, n, at, n->write_seq);
+    if (!c->cfg.manual)
+        schedule(c, EV_ACK, n, at, n->write_seq);
     disk_kick(c, n);
 }
 
@@ -677,7 +678,7 @@ static void handle_update(struct cluster *c, struct sim_node *n,
     check_update(c, n, u);
     if (c->failed)
         return;
-    if (u->seq != 0 && (c->cfg.manual || n->sync)) {
+    if (u->seq != 0 && ((c->cfg.manual && !n->hold) || n->sync)) {
         struct sim_write w;
         write_from_update(&w, u);
         disk_write(c, n, &w, true);
@@ -710,7 +711,8 @@ static void drain(struct cluster *c, struct sim_node *n)
         struct raft_update u;
         raft_update(n->core, &u);
         handle_update(c, n, &u);
-        if ((c->cfg.manual || n->sync) && u.seq != 0 && !c->failed)
+        if (((c->cfg.manual && !n->hold) || n->sync) && u.seq != 0 &&
+            !c->failed)
             raft_persisted(n->core, u.seq);
     }
 }
@@ -1200,6 +1202,26 @@ size_t cluster_deliver(struct cluster *c, uint64_t from, uint64_t to,
     }
     free(out);
     return m;
+}
+
+void cluster_hold_disk(struct cluster *c, uint64_t id, bool on)
+{
+    struct sim_node *n = cluster_node(c, id);
+    if (n != NULL)
+        n->hold = on;
+}
+
+void cluster_flush_disk(struct cluster *c, uint64_t id)
+{
+    struct sim_node *n = live_node(c, id);
+    if (n == NULL || n->q_n == 0)
+        return;
+    n->write_seq = n->q[n->q_head + n->q_n - 1].seq;
+    disk_done(c, n);
+    n->writing = false;
+    cluster_trace(c, "n%llu: persisted %llu", U(id), U(n->write_seq));
+    raft_persisted(n->core, n->write_seq);
+    drain(c, n);
 }
 
 size_t cluster_pump(struct cluster *c, unsigned rounds)

@@ -152,6 +152,7 @@ struct sim_node {
     uint64_t ack_ms;     /* time of the latest scheduled persisted ack */
     bool slow_disk;
     bool sync; /* writes are durable at once (while bootstrapping) */
+    bool hold; /* manual mode: writes wait for cluster_flush_disk() */
     struct sim_sm sm;
     struct sim_view view;
     uint64_t tick_ms; /* time of the last raft_tick */
@@ -269,6 +270,10 @@ size_t cluster_pump(struct cluster *c, unsigned rounds);
 /* Lets total_ms pass in steps of step_ms: every running node ticks, then
  * everything held is delivered. */
 void cluster_settle(struct cluster *c, uint64_t total_ms, uint64_t step_ms);
+/* Manual mode: node id's writes stay pending (a crash loses them) until
+ * cluster_flush_disk() makes them durable and acknowledges them. */
+void cluster_hold_disk(struct cluster *c, uint64_t id, bool on);
+void cluster_flush_disk(struct cluster *c, uint64_t id);
 /* Drops the held messages matching, returns how many. */
 size_t cluster_drop(struct cluster *c, uint64_t from, uint64_t to,
                     uint8_t type);

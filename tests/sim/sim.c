@@ -32,6 +32,7 @@ struct run {
     struct cluster *c;
     struct rng *g;
     uint64_t restart_at[CLUSTER_MAX_ID + 1]; /* 0: not scheduled */
+    uint64_t retire_at[CLUSTER_MAX_ID + 1];  /* 0: not scheduled */
     uint64_t snap_every;  /* applied entries between local snapshots */
     unsigned fault_pm;    /* how eventful this seed is */
     uint64_t payloads;
@@ -126,14 +127,21 @@ static void restarts(struct run *r)
     }
 }
 
-/* Shuts down nodes that a committed configuration removed. */
+/* Shuts down, some time after, the nodes a committed configuration
+ * removed: until then they run on without knowing (dissertation §4.2.3). */
 static void retire_removed(struct run *r)
 {
+    struct cluster *c = r->c;
     for (uint64_t id = 1; id <= CLUSTER_MAX_ID; id++) {
-        struct sim_node *n = cluster_node(r->c, id);
-        if (n != NULL && n->member && !n->gone &&
-            raft_conf_role(&r->c->conf, id) == 0) {
-            cluster_retire(r->c, id);
+        struct sim_node *n = cluster_node(c, id);
+        if (n == NULL || !n->member || n->gone ||
+            raft_conf_role(&c->conf, id) != 0)
+            continue;
+        if (r->retire_at[id] == 0)
+            r->retire_at[id] =
+                c->now_ms + 1 + rng_below(r->g, 3 * c->cfg.election_ms);
+        if (r->retire_at[id] <= c->now_ms) {
+            cluster_retire(c, id);
             r->restart_at[id] = 0;
         }
     }
@@ -209,36 +217,37 @@ static void network(struct run *r)
                   U(net->delay_max_ms));
 }
 
-/* Voters, and learners on their way to be voters, in conf. */
-static unsigned count_voters(const struct raft_conf *conf)
+/* Servers of conf with role `role` (learners: only those to be promoted). */
+static unsigned count_role(const struct raft_conf *conf, uint8_t role)
 {
     unsigned n = 0;
     for (unsigned k = 0; k < conf->n; k++)
-        n += conf->servers[k].role == RAFT_VOTER || conf->servers[k].promote;
+        n += conf->servers[k].role == role &&
+             (role == RAFT_VOTER || conf->servers[k].promote);
     return n;
 }
 
+/* Adds or removes a server through the leader, keeping 3 to 5 voters (and
+ * at most 5 once the learners being caught up are promoted). */
 static void membership(struct run *r)
 {
     uint64_t l = cluster_leader(r->c);
     if (l == 0)
         return;
     const struct raft_conf *conf = raft_conf(cluster_node(r->c, l)->core);
-    unsigned voters = count_voters(conf);
-    bool add = voters < 3 || (voters < 5 && rng_chance(r->g, 500));
+    unsigned voters = count_role(conf, RAFT_VOTER);
+    unsigned future = voters + count_role(conf, RAFT_LEARNER);
+    bool add = future < 5 && (voters <= 3 || rng_chance(r->g, 500));
     if (add && conf->n < 7) {
         cluster_add(r->c, l, !rng_chance(r->g, 100), NULL);
         return;
     }
     if (conf->n == 0)
         return;
-    const struct raft_server *s = &conf->servers[rng_below(r->g, conf->n)];
+    uint64_t victim = conf->servers[rng_below(r->g, conf->n)].id;
     if (rng_chance(r->g, 200))
-        s = NULL; /* the leader itself */
-    uint64_t victim = s ? s->id : l;
-    bool voter = raft_conf_role(conf, victim) == RAFT_VOTER ||
-                 (s && s->promote);
-    if (!voter || voters > 3)
+        victim = l;
+    if (raft_conf_role(conf, victim) != RAFT_VOTER || voters > 3)
         cluster_remove(r->c, l, victim);
 }
 

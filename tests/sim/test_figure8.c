@@ -179,3 +179,35 @@ TEST(figure8, current_term_entry_commits_the_earlier_one)
     }
     cluster_free(c);
 }
+
+/* A candidate elected by the others' votes before its own new term is
+ * durable must not act as leader of that term yet: were it to crash, it
+ * would come back in the older term, could win the same term again and put
+ * a different entry at an index and term it already handed out (found by
+ * the simulator: seeds with a slow disk on the candidate). */
+TEST(figure8, leader_does_not_act_in_a_term_not_yet_durable)
+{
+    struct cluster *c = new_cluster();
+    cluster_hold_disk(c, 1, true);
+    elect(c, 1, (const uint64_t[]){2, 3, 4, 0}); /* a majority without S1 */
+    if (raft_role(core(c, 1)) == RAFT_LEADER) {
+        /* It is: entry A at (3, 2) reaches S2. */
+        CHECK_EQ(cluster_propose(c, 1, "A", 1, NULL, NULL), 0);
+        for (int k = 0; k < 3; k++) {
+            cluster_deliver(c, 1, 2, 0, CLUSTER_ALL);
+            cluster_deliver(c, 2, 1, 0, CLUSTER_ALL);
+        }
+        CHECK_U64(term_at(c, 2, 3), 2);
+    }
+    cluster_drop(c, 0, 0, 0);
+    cluster_crash(c, 1, false);
+    cluster_restart(c, 1);
+    cluster_hold_disk(c, 1, false);
+    if (elect(c, 1, (const uint64_t[]){2, 3, 4, 0}))
+        cluster_propose(c, 1, "B", 1, NULL, NULL);
+    cluster_pump(c, 100);
+    CHECK_MSG(!cluster_failed(c), "%s", c->failure);
+    cluster_settle(c, 500, 10);
+    CHECK_MSG(!cluster_failed(c), "%s", c->failure);
+    cluster_free(c);
+}

@@ -247,6 +247,36 @@ TEST(scenarios, removing_the_leader)
     cluster_free(c);
 }
 
+/* A leader of two voters removes itself; the change reaches no one else
+ * before it crashes. Back up, it is not a voter of its latest configuration
+ * while the other voter still needs its vote; the dissertation (§4.2.2) has
+ * such a server still start elections, so that the cluster goes on. */
+TEST(scenarios, removed_leader_that_crashed_before_commit_still_campaigns)
+{
+    struct cluster *c = new_cluster(9, 3, true);
+    uint64_t l = wait_leader(c);
+    propose_some(c, 5);
+    uint64_t x = other(c, l);
+    CHECK_EQ(cluster_remove(c, l, x), 0);
+    run(c, 2 * ELECTION_MS);
+    CHECK_EQ(c->conf.n, 2);
+    cluster_retire(c, x);
+    l = wait_leader(c);
+    uint64_t f = other(c, l);
+    cluster_isolate(c, f);
+    CHECK_EQ(cluster_remove(c, l, l), 0);
+    run(c, 20); /* durable on l, and on l alone */
+    CHECK_EQ(raft_conf_role(raft_conf(core(c, l)), l), 0);
+    CHECK(raft_conf_role(raft_conf(core(c, f)), l) != 0);
+    cluster_crash(c, l, false);
+    cluster_restart(c, l);
+    cluster_heal(c);
+    run(c, 20 * ELECTION_MS);
+    CHECK_U64(cluster_leader(c), f);
+    CHECK_EQ(raft_conf_role(&c->conf, l), 0);
+    cluster_free(c);
+}
+
 /* A follower that fell behind a compacted log gets the leader's snapshot in
  * several chunks, installs it and catches up. */
 TEST(scenarios, lagging_follower_gets_a_snapshot_in_chunks)
