@@ -42,7 +42,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # scenarios (test_*.c there, run by the house harness).
 SIMLIB_SRC := $(filter-out tests/sim/sim.c tests/sim/test_%.c,$(wildcard tests/sim/*.c))
 SIMLIB_OBJ := $(SIMLIB_SRC:%.c=$(BUILD)/%.o)
-SIM_BIN    := $(BUILD)/tests/sim
+SIM_BIN    := $(BUILD)/sim
 SCEN_SRC   := $(wildcard tests/sim/test_*.c)
 SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
