@@ -100,6 +100,7 @@ struct raft {
     unsigned n_granted;
     uint64_t rejected[RAFT_MAX_SERVERS];
     unsigned n_rejected;
+    bool term_durable; /* a candidate's own term and vote are on disk */
 
     struct progress prs[RAFT_MAX_SERVERS];
     unsigned n_prs;
@@ -201,6 +202,7 @@ void core_self_ack(struct raft *r);
 int core_step(struct raft *r, const struct raft_msg *m);
 
 /* election.c */
+bool election_may_campaign(const struct raft *r);
 void election_become_follower(struct raft *r, uint64_t term, uint64_t leader);
 void election_campaign(struct raft *r, bool pre, bool transfer);
 void election_tally(struct raft *r, uint64_t from, bool granted);

@@ -58,11 +58,27 @@ static void become_leader(struct raft *r)
     core_self_ack(r);
 }
 
+/* Whether this server may stand for election: a voter of its latest
+ * configuration, or a voter of the previous one while the latest, which
+ * removes it, is not known to be committed: until it is, the others may
+ * still need this server (D§4.2.2). */
+bool election_may_campaign(const struct raft *r)
+{
+    if (is_voter(r, r->c.id))
+        return true;
+    if (raft_conf_role(&r->conf, r->c.id) != 0 || !conf_pending(r))
+        return false;
+    struct raft_conf prev;
+    core_conf_at(r, r->conf_index - 1, &prev);
+    return raft_conf_role(&prev, r->c.id) == RAFT_VOTER;
+}
+
 void election_campaign(struct raft *r, bool pre, bool transfer)
 {
-    if (!is_voter(r, r->c.id) || r->term >= UINT64_MAX - 1)
+    if (!election_may_campaign(r) || r->term >= UINT64_MAX - 1)
         return;
     r->n_granted = r->n_rejected = 0;
+    r->term_durable = false;
     r->leader = 0;
     core_reset_timer(r);
     if (pre) {
@@ -76,7 +92,10 @@ void election_campaign(struct raft *r, bool pre, bool transfer)
     r->hs_dirty = true;
     core_set_role(r, RAFT_CANDIDATE);
     send_vote_requests(r, false, transfer);
-    /* Our own vote counts once it is durable, like anyone else's. */
+    /* Our own vote counts once it is durable, like anyone else's; and we
+     * do not lead before it is, even if others elect us first: a crash
+     * would bring us back in the previous term, free to win this term a
+     * second time with a different log. */
     struct raft_msg self = {.type = RAFT_MSG_VOTE_RESP,
                             .from = r->c.id,
                             .to = r->c.id,
@@ -86,15 +105,18 @@ void election_campaign(struct raft *r, bool pre, bool transfer)
 
 void election_tally(struct raft *r, uint64_t from, bool granted)
 {
-    if (!is_voter(r, from) || has_id(r->granted, r->n_granted, from) ||
-        has_id(r->rejected, r->n_rejected, from))
-        return;
-    if (granted)
-        r->granted[r->n_granted++] = from;
-    else
-        r->rejected[r->n_rejected++] = from;
+    if (from == r->c.id && r->role == RAFT_CANDIDATE)
+        r->term_durable = true;
+    if (is_voter(r, from) && !has_id(r->granted, r->n_granted, from) &&
+        !has_id(r->rejected, r->n_rejected, from)) {
+        if (granted)
+            r->granted[r->n_granted++] = from;
+        else
+            r->rejected[r->n_rejected++] = from;
+    }
     unsigned quorum = n_voters(&r->conf) / 2 + 1;
-    if (r->n_granted >= quorum) {
+    if (r->n_granted >= quorum &&
+        (r->role == RAFT_PRECANDIDATE || r->term_durable)) {
         if (r->role == RAFT_PRECANDIDATE)
             election_campaign(r, false, false);
         else

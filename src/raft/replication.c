@@ -162,6 +162,7 @@ void replication_drop_reads(struct raft *r)
     for (size_t i = 0; i < r->reads.n; i++)
         *VEC_PUSH(r->dropped) = r->reads.v[i].ctx;
     r->reads.n = 0;
+    r->read_broadcast = false;
 }
 
 static void release_reads(struct raft *r)
@@ -342,9 +343,13 @@ void replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
     pr->active = true;
     if (m->ctx > pr->read_ack && m->ctx <= r->read_round)
         pr->read_ack = m->ctx;
+    /* It lags: probe it, even with nothing new to send (a server added
+     * by the last entry starts past it), or resend in case the last
+     * appends were lost. */
     if (pr->match < last_index(r)) {
         if (pr->state == PR_PROBE) {
             pr->paused = false;
+            pr->resend = true;
         } else if (pr->state == PR_REPLICATE) {
             if (infl_full(r, pr))
                 infl_free_first(r, pr);

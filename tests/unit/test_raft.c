@@ -737,3 +737,48 @@ TEST(raft, restore)
     CHECK_EQ(raft_restore(r, 3, 2, &snap, e, 2), RAFT_ECORRUPT); /* term */
     raft_free(r);
 }
+
+/* A server whose removal is not yet committed may still be elected
+ * (D§4.2.2); when its first commit carries the removal it steps down, the
+ * read it had waiting is dropped, and it falls quiet. */
+TEST(raft, removed_server_elected_then_steps_down_quietly)
+{
+    struct out o = {0};
+    struct raft *r = node(1, 3, false);
+    drain(r, &o, true);
+    struct raft_conf c23;
+    conf_of(&c23, 3);
+    c23.servers[0] = c23.servers[2];
+    c23.n = 2; /* servers 3 and 2 */
+    uint8_t buf[256];
+    size_t len = raft_conf_encode(&c23, buf, sizeof buf);
+    struct raft_entry e = {.term = 2, .index = 2, .type = RAFT_ENTRY_CONF,
+                           .len = (uint32_t)len, .data = buf};
+    struct raft_msg a = msg(RAFT_MSG_APPEND, 2, 1, 2);
+    a.index = 1;
+    a.log_term = 1;
+    a.entries = &e;
+    a.n_entries = 1;
+    CHECK_EQ(raft_step(r, &a), 0);
+    drain(r, &o, true);
+    CHECK_EQ(raft_conf_role(raft_conf(r), 1), 0);
+    raft_tick(r, 1000);
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_CANDIDATE);
+    struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
+    raft_step(r, &v);
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_CANDIDATE); /* needs both 2 and 3 */
+    v.from = 3;
+    raft_step(r, &v);
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_LEADER);
+    CHECK_EQ(raft_read_index(r, 9), 0);
+    drain(r, &o, true);
+    ack(r, 2, raft_last_index(r));
+    ack(r, 3, raft_last_index(r));
+    CHECK_EQ(raft_role(r), RAFT_FOLLOWER);
+    drain(r, &o, true);
+    CHECK(!raft_has_update(r));
+    raft_free(r);
+}
