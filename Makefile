@@ -61,6 +61,8 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 
 .PHONY: all test unit sim bench fuzz clean help format format-check deps
+# Keep object files that pattern rules chain through.
+.SECONDARY:
 
 all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
