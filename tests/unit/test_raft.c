@@ -782,3 +782,77 @@ TEST(raft, removed_server_elected_then_steps_down_quietly)
     CHECK(!raft_has_update(r));
     raft_free(r);
 }
+
+/* Flow control by bytes: appends to one follower stop once
+ * max_inflight_bytes are unacknowledged, and resume on acknowledgement. */
+TEST(raft, inflight_bytes_cap)
+{
+    struct out o = {0};
+    struct raft_config c;
+    raft_config_default(&c, 1);
+    c.election_ms = 100;
+    c.heartbeat_ms = 10;
+    c.no_pre_vote = true;
+    c.max_msg_bytes = 100;
+    c.max_inflight_bytes = 250;
+    struct raft *r = raft_new(&c);
+    struct raft_conf conf;
+    conf_of(&conf, 3);
+    CHECK_EQ(raft_bootstrap(r, &conf), 0);
+    drain(r, &o, true);
+    raft_tick(r, 250);
+    drain(r, &o, true);
+    struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
+    raft_step(r, &v);
+    drain(r, &o, true);
+    ack(r, 2, raft_last_index(r));
+    drain(r, &o, true);
+    reset(&o);
+    char payload[50] = {0};
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(raft_propose(r, payload, sizeof payload, NULL, NULL), 0);
+    drain(r, &o, true);
+    unsigned sent = 0;
+    uint64_t last_sent = 0;
+    for (unsigned i = 0; i < o.n_msgs; i++)
+        if (o.msgs[i].type == RAFT_MSG_APPEND && o.msgs[i].to == 2) {
+            CHECK(o.msgs[i].n_entries <= 2); /* 100 bytes a message */
+            sent += o.msgs[i].n_entries;
+            last_sent = o.msgs[i].index + o.msgs[i].n_entries;
+        }
+    CHECK(sent * sizeof payload <= 250 + sizeof payload);
+    CHECK(sent < 20);
+    reset(&o);
+    ack(r, 2, last_sent);
+    drain(r, &o, true);
+    CHECK(find(&o, RAFT_MSG_APPEND, 2) != NULL);
+    raft_free(r);
+}
+
+/* Election timeouts are drawn from [e, 2e) and differ between servers, so
+ * that split votes do not repeat (§5.2). */
+TEST(raft, election_timeouts_randomised)
+{
+    uint64_t seen[8];
+    for (uint64_t id = 1; id <= 8; id++) {
+        struct out o = {0};
+        struct raft *r = node_cq(id, 9, false, true);
+        drain(r, &o, true);
+        uint64_t t = 0;
+        while (raft_role(r) == RAFT_FOLLOWER && t < 1000) {
+            raft_tick(r, 1);
+            t++;
+        }
+        CHECK(t >= 100 && t < 200);
+        seen[id - 1] = t;
+        raft_free(r);
+    }
+    unsigned distinct = 0;
+    for (int i = 0; i < 8; i++) {
+        bool dup = false;
+        for (int j = 0; j < i; j++)
+            dup |= seen[j] == seen[i];
+        distinct += !dup;
+    }
+    CHECK(distinct >= 5);
+}
