@@ -30,7 +30,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 # The pure core (no libuv) and the file store it is persisted with.
-CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c
+CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c src/server/recovery.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libdlockcore.a
 
