@@ -214,6 +214,10 @@ void cluster_free(struct cluster *c);
  * current time), stopping at the first violation. */
 void cluster_run_until(struct cluster *c, uint64_t t_ms);
 
+/* Hands out node n's pending updates and acts on them as the edge does
+ * (the calls below do it themselves). */
+void cluster_drain(struct cluster *c, struct sim_node *n);
+
 /* The node with this id, or NULL if the id was never used. */
 struct sim_node *cluster_node(struct cluster *c, uint64_t id);
 /* The running node that is leader in the highest term, 0 if none. */

@@ -2,7 +2,7 @@
  * faults (network, crashes, slow disks, membership changes, leadership
  * transfers), then heals everything and demands progress.
  *
- *   build/tests/sim --seeds N --seed0 S [--nodes 3|5] [--ms K] [--verbose]
+ *   build/sim --seeds N --seed0 S [--nodes 3|5] [--ms K] [--verbose]
  *
  * Each seed replays exactly; a failing one prints the command that replays
  * it with a trace. The last line is "N passed, M failed". */
@@ -538,7 +538,7 @@ int main(int argc, char **argv)
         printf("seed %llu: FAIL at t=%llums: %s\n", U(s), U(at), why);
         if (!o.verbose)
             print_tail(s, &o);
-        printf("  replay: build/tests/sim --seeds 1 --seed0 %llu", U(s));
+        printf("  replay: build/sim --seeds 1 --seed0 %llu", U(s));
         if (o.nodes)
             printf(" --nodes %u", o.nodes);
         if (o.ms)
