@@ -91,7 +91,7 @@ static int cut_tail(struct store *s, struct replay *rp, const char *name,
                     size_t off, size_t len, int status)
 {
     int fd = openat(s->dirfd, name, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0) {
+    if (fd < 0 || ftruncate(fd, (off_t)off) < 0 || store_io.fsync(fd) < 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);

@@ -29,9 +29,19 @@
 #define CONF_MAX 2048
 #define RECV_NAME "recv.snap.tmp"
 
+struct store_io store_io = {
+    .writev = writev,
+    .pwrite = pwrite,
+    .fdatasync = fdatasync,
+    .fsync = fsync,
+    .renameat = renameat,
+};
+
 int store_fail(struct store *s, int code, const char *fmt, ...)
 {
     va_list ap;
+    if (s->fatal)
+        return s->fatal;
     va_start(ap, fmt);
     vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
     va_end(ap);
@@ -68,7 +78,7 @@ void store_snap_name(char *out, uint64_t index)
 static int writev_all(int fd, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
-        ssize_t n = writev(fd, iov, cnt);
+        ssize_t n = store_io.writev(fd, iov, cnt);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -122,7 +132,7 @@ int store_read_fd(int fd, uint8_t **buf, size_t *len)
 
 int store_sync_dir(struct store *s)
 {
-    if (fsync(s->dirfd) < 0)
+    if (store_io.fsync(s->dirfd) < 0)
         return store_fail(s, STORE_EIO, "fsync %s: %s", s->dir,
                           strerror(errno));
     return 0;
@@ -351,9 +361,9 @@ void store_sync_run(struct store *s)
     }
     if (writev_all(s->seg_fd, b->create ? iov : iov + 1, b->create ? 2 : 1))
         run_fail(b, s->dir, "write");
-    else if (fdatasync(s->seg_fd) < 0)
+    else if (store_io.fdatasync(s->seg_fd) < 0)
         run_fail(b, s->dir, "fdatasync");
-    else if (b->create && fsync(s->dirfd) < 0)
+    else if (b->create && store_io.fsync(s->dirfd) < 0)
         run_fail(b, s->dir, "fsync the directory of");
 }
 
@@ -381,7 +391,9 @@ int store_sync_end(struct store *s)
         free(b->recs.p);
         b->recs = (struct wbuf){0};
     }
-    return 0;
+    /* The batch is durable, but a call of the main thread failed fatally
+     * while it was in flight: that error sticks. */
+    return s->fatal;
 }
 
 int store_sync(struct store *s)
@@ -436,8 +448,8 @@ int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int fd =
         openat(s->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || writev_all(fd, iov, 3) < 0 || fsync(fd) < 0 ||
-        renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
+    if (fd < 0 || writev_all(fd, iov, 3) < 0 || store_io.fsync(fd) < 0 ||
+        store_io.renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
@@ -521,8 +533,8 @@ int store_recv_chunk(struct store *s, uint64_t offset, const void *data,
                           "chunk at %" PRIu64 ", expected %" PRIu64, offset,
                           s->recv_off);
     for (size_t done = 0; done < len;) {
-        ssize_t n = pwrite(s->recv_fd, (const uint8_t *)data + done, len - done,
-                           (off_t)(offset + done));
+        ssize_t n = store_io.pwrite(s->recv_fd, (const uint8_t *)data + done,
+                                    len - done, (off_t)(offset + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -540,7 +552,8 @@ static int recv_check(struct store *s, const struct raft_snapshot_meta *meta,
 {
     uint8_t conf[CONF_MAX];
     struct raft_snapshot_meta got;
-    if (fsync(s->recv_fd) < 0 || store_read_fd(s->recv_fd, buf, len) < 0)
+    if (store_io.fsync(s->recv_fd) < 0 ||
+        store_read_fd(s->recv_fd, buf, len) < 0)
         return store_fail(s, STORE_EIO, "sync %s/%s: %s", s->dir, RECV_NAME,
                           strerror(errno));
     const char *what = store_snap_parse(*buf, *len, &got, off);
@@ -574,7 +587,7 @@ int store_recv_finish(struct store *s, const struct raft_snapshot_meta *meta,
     if (rc != 0)
         return rc;
     store_snap_name(name, meta->index);
-    if (renameat(s->dirfd, RECV_NAME, s->dirfd, name) < 0) {
+    if (store_io.renameat(s->dirfd, RECV_NAME, s->dirfd, name) < 0) {
         free(buf);
         return store_fail(s, STORE_EIO, "rename %s/%s: %s", s->dir, RECV_NAME,
                           strerror(errno));

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "raft/logfmt.h"
 #include "raft/raft.h"
@@ -71,8 +73,25 @@ struct store {
     uint64_t recv_index, recv_term, recv_off;
 };
 
+/* The system calls that write and sync the store's files, all made through
+ * this table so that a test can make one fail (tests/unit/
+ * test_store_faults.c). It holds the real calls; the server never changes
+ * it. Not locked: set it only while no batch is in flight. */
+struct store_io {
+    ssize_t (*writev)(int fd, const struct iovec *iov, int cnt);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+    int (*renameat)(int olddirfd, const char *oldpath, int newdirfd,
+                    const char *newpath);
+};
+
+extern struct store_io store_io;
+
 /* Records the failure in s's message and returns code; STORE_EIO and
- * STORE_ECORRUPT stick (s->fatal). */
+ * STORE_ECORRUPT stick (s->fatal). Once one has, it is what every failure
+ * returns, and its message stays: the first fatal error is the one to
+ * report. */
 __attribute__((format(printf, 3, 4))) int store_fail(struct store *s, int code,
                                                      const char *fmt, ...);
 
