@@ -400,6 +400,43 @@ static void configure(struct run *r, struct cluster_config *cc, uint64_t seed,
     r->fault_pm = (unsigned)rng_range(g, 2, 30);
 }
 
+/* Phase 1: clients, snapshots and faults until fault_ms. */
+static void run_faults(struct run *r, uint64_t fault_ms)
+{
+    struct cluster *c = r->c;
+    while (!c->failed && c->now_ms < fault_ms) {
+        cluster_run_until(c, c->now_ms + rng_range(r->g, 1, 10));
+        restarts(r);
+        retire_removed(r);
+        clients(r);
+        snapshots(r);
+        faults(r);
+    }
+}
+
+/* Phase 2: everything healed, a probe must commit everywhere within 40
+ * election timeouts; then, quiet for 10 more, the cluster must converge. */
+static void run_healed(struct run *r)
+{
+    struct cluster *c = r->c;
+    uint64_t deadline = c->now_ms + 40 * c->cfg.election_ms;
+    heal_all(r);
+    while (!c->failed && !probe_done(r)) {
+        cluster_run_until(c, c->now_ms + 5);
+        retire_removed(r);
+        snapshots(r);
+        if (c->now_ms > deadline)
+            liveness_failure(r);
+    }
+    uint64_t quiet = c->now_ms + 10 * c->cfg.election_ms;
+    while (!c->failed && c->now_ms < quiet) {
+        cluster_run_until(c, c->now_ms + 5);
+        retire_removed(r);
+    }
+    if (!c->failed)
+        check_converged(r);
+}
+
 /* Runs one seed; returns true if it passed. */
 static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
                      char *why, size_t why_len, uint64_t *fail_ms)
@@ -413,47 +450,22 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
     uint64_t fault_ms = o->ms ? o->ms : rng_range(&g, 2000, 6000);
     r.c = cluster_new(&cc);
     r.g = &r.c->rng;
-    struct cluster *c = r.c;
-    cluster_trace(c, "seed %llu: %u nodes, election %llu ms, heartbeat %llu "
-                  "ms, msg %u B, inflight %u/%llu B, chunk %u B%s%s",
+    cluster_trace(r.c, "seed %llu: %u nodes, election %llu ms, heartbeat "
+                  "%llu ms, msg %u B, inflight %u/%llu B, chunk %u B%s%s",
                   U(seed), cc.n_voters, U(cc.election_ms),
                   U(cc.heartbeat_ms), cc.max_msg_bytes, cc.max_inflight_msgs,
                   U(cc.max_inflight_bytes), cc.chunk_bytes,
                   cc.no_pre_vote ? ", no prevote" : "",
                   cc.no_check_quorum ? ", no checkquorum" : "");
-    while (!c->failed && c->now_ms < fault_ms) {
-        cluster_run_until(c, c->now_ms + rng_range(r.g, 1, 10));
-        restarts(&r);
-        retire_removed(&r);
-        clients(&r);
-        snapshots(&r);
-        faults(&r);
-    }
-    if (!c->failed)
-        heal_all(&r);
-    uint64_t deadline = c->now_ms + 40 * cc.election_ms;
-    while (!c->failed) {
-        cluster_run_until(c, c->now_ms + 5);
-        retire_removed(&r);
-        snapshots(&r);
-        if (probe_done(&r))
-            break;
-        if (c->now_ms > deadline)
-            liveness_failure(&r);
-    }
-    for (uint64_t quiet = c->now_ms + 10 * cc.election_ms;
-         !c->failed && c->now_ms < quiet;) {
-        cluster_run_until(c, c->now_ms + 5);
-        retire_removed(&r);
-    }
-    if (!c->failed)
-        check_converged(&r);
-    bool ok = !c->failed;
+    run_faults(&r, fault_ms);
+    if (!r.c->failed)
+        run_healed(&r);
+    bool ok = !r.c->failed;
     if (!ok) {
-        snprintf(why, why_len, "%s", c->failure);
-        *fail_ms = c->fail_ms;
+        snprintf(why, why_len, "%s", r.c->failure);
+        *fail_ms = r.c->fail_ms;
     }
-    cluster_free(c);
+    cluster_free(r.c);
     return ok;
 }
 
