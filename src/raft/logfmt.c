@@ -67,8 +67,10 @@ int logfmt_decode(const uint8_t *buf, size_t len, size_t off,
     if (crc32c(0, h + 4, n - 4) != le_get32(h))
         return LOGFMT_BADCRC;
     /* Checked under a valid CRC, so that this means "written by a newer
-     * version" rather than noise. */
-    if (!header_known(h))
+     * version" rather than noise. Non-zero padding is refused too: each
+     * record has exactly one encoding. */
+    if (!header_known(h) ||
+        !all_zero(h + LOGFMT_HEADER + plen, n - LOGFMT_HEADER - plen))
         return LOGFMT_BADKIND;
     rec->kind = h[8];
     rec->type = h[9];

@@ -39,7 +39,7 @@ enum logfmt_status {
     LOGFMT_SHORT = 2,    /* torn: the header or the record runs past the end */
     LOGFMT_BADCRC = 3,   /* checksum mismatch */
     LOGFMT_BADLEN = 4,   /* length over LOGFMT_MAX_LEN */
-    LOGFMT_BADKIND = 5,  /* unknown kind or non-zero reserved bytes */
+    LOGFMT_BADKIND = 5,  /* unknown kind, non-zero reserved bytes or padding */
     LOGFMT_BADMAGIC = 6, /* segment header: wrong magic or version */
 };
 

@@ -326,3 +326,31 @@ TEST(logfmt, lookahead)
     CHECK(!logfmt_lookahead(l.buf, l.len, 0, &maxb));
     free(l.buf);
 }
+
+/* A record whose padding is not all zero, under a valid CRC, is refused as
+ * an unknown kind at its offset, for every payload length that needs padding
+ * and every padding byte: each record has exactly one encoding (found by
+ * fuzz_logfmt, which re-encodes what decodes). */
+TEST(logfmt, padding_must_be_zero)
+{
+    static uint8_t data[16], buf[2 * (LOGFMT_HEADER + 16)];
+    struct logfmt_record out;
+    size_t size;
+    memset(data, 0x5a, sizeof data);
+    for (uint32_t len = 1; len < 16; len++) {
+        struct logfmt_record r = {LOGFMT_ENTRY, 1, 2, 3, 4, len, data};
+        size_t n = logfmt_size(len);
+        logfmt_encode(buf, &r);
+        logfmt_encode(buf + n, &r);
+        for (size_t p = LOGFMT_HEADER + len; p < n; p++) {
+            uint8_t *h = buf + n;
+            h[p] = 0x30;
+            le_put32(h, crc32c(0, h + 4, n - 4));
+            CHECK_EQ(logfmt_decode(buf, 2 * n, 0, &out, &size), LOGFMT_OK);
+            CHECK_EQ(logfmt_decode(buf, 2 * n, n, &out, &size), LOGFMT_BADKIND);
+            h[p] = 0;
+            le_put32(h, crc32c(0, h + 4, n - 4));
+            CHECK_EQ(logfmt_decode(buf, 2 * n, n, &out, &size), LOGFMT_OK);
+        }
+    }
+}
