@@ -1,6 +1,6 @@
 /* logfmt.h - the on-disk log format: records and segment headers encoded in
  * and decoded from memory buffers. Pure: no I/O. The layout is described in
- * docs/storage-notes.md; all integers are little-endian.
+ * docs/design.md §10; all integers are little-endian.
  *
  * A record is a 40-byte header, a payload and zero padding to a multiple of
  * 8 bytes:

@@ -1,6 +1,6 @@
 /* store.h - the durable storage of the Raft core: log segments and snapshot
  * files in one data directory, with plain POSIX I/O. The on-disk format and
- * the recovery rules are in docs/storage-notes.md.
+ * the recovery rules are in docs/design.md §10.
  *
  * Writes are group-committed. set_hard_state and append only encode records
  * into a memory buffer; a sync writes everything buffered as one batch with
