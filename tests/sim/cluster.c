@@ -194,6 +194,11 @@ static bool node_core(struct cluster *c, struct sim_node *n)
     }
     n->up = true;
     n->tick_ms = c->now_ms;
+    n->clock_pct = 100;
+    n->clock_rem = 0;
+    if (c->cfg.drift_pct != 0)
+        n->clock_pct = (unsigned)rng_range(&c->rng, 100 - c->cfg.drift_pct,
+                                           100 + c->cfg.drift_pct);
     n->role = raft_role(n->core);
     n->leader = 0;
     n->sm = (struct sim_sm){0};
@@ -344,8 +349,10 @@ static void process(struct cluster *c, struct sim_event *e)
     case EV_TICK:
         if (!live)
             return;
-        raft_tick(n->core, c->now_ms - n->tick_ms);
+        n->clock_rem += (c->now_ms - n->tick_ms) * n->clock_pct;
         n->tick_ms = c->now_ms;
+        raft_tick(n->core, n->clock_rem / 100);
+        n->clock_rem %= 100;
         cluster_drain(c, n);
         if (n->up && n->life == e->life)
             net_schedule_tick(c, n);

@@ -40,6 +40,7 @@ struct cluster_config {
     bool no_pre_vote;
     bool no_check_quorum;
     bool manual;
+    unsigned drift_pct; /* clocks run up to this much fast or slow */
     FILE *trace; /* a line per event when not NULL */
 };
 
@@ -156,6 +157,8 @@ struct sim_node {
     struct sim_sm sm;
     struct sim_view view;
     uint64_t tick_ms; /* time of the last raft_tick */
+    unsigned clock_pct; /* how fast its clock runs, in % of real time */
+    uint64_t clock_rem; /* elapsed time not yet ticked, in ms/100 */
     uint8_t role;
     uint64_t leader;
     uint64_t seed_salt;

@@ -396,6 +396,7 @@ static void configure(struct run *r, struct cluster_config *cc, uint64_t seed,
     cc->chunk_bytes = (uint32_t)rng_range(g, 64, 256);
     cc->no_pre_vote = rng_chance(g, 100);
     cc->no_check_quorum = rng_chance(g, 100);
+    cc->drift_pct = rng_chance(g, 500) ? (unsigned)rng_range(g, 1, 20) : 0;
     r->snap_every = rng_range(g, 5, 60);
     r->fault_pm = (unsigned)rng_range(g, 2, 30);
 }
@@ -451,10 +452,11 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
     r.c = cluster_new(&cc);
     r.g = &r.c->rng;
     cluster_trace(r.c, "seed %llu: %u nodes, election %llu ms, heartbeat "
-                  "%llu ms, msg %u B, inflight %u/%llu B, chunk %u B%s%s",
+                  "%llu ms, msg %u B, inflight %u/%llu B, chunk %u B, "
+                  "drift %u%%%s%s",
                   U(seed), cc.n_voters, U(cc.election_ms),
                   U(cc.heartbeat_ms), cc.max_msg_bytes, cc.max_inflight_msgs,
-                  U(cc.max_inflight_bytes), cc.chunk_bytes,
+                  U(cc.max_inflight_bytes), cc.chunk_bytes, cc.drift_pct,
                   cc.no_pre_vote ? ", no prevote" : "",
                   cc.no_check_quorum ? ", no checkquorum" : "");
     run_faults(&r, fault_ms);
