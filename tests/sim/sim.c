@@ -7,10 +7,12 @@
  * Each seed replays exactly; a failing one prints the command that replays
  * it with a trace. The last line is "N passed, M failed". */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cluster.h"
@@ -499,6 +501,53 @@ static void print_tail(uint64_t seed, const struct opts *o)
     free(buf);
 }
 
+/* A seed running longer than this has a core stuck in a loop of its own. */
+#ifndef WATCHDOG_S
+#define WATCHDOG_S 60
+#endif
+
+static volatile uint64_t wd_seed, wd_passed, wd_failed;
+
+/* Appends the decimal digits of x to *p (async-signal-safe). */
+static void put_u64(char **p, uint64_t x)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x != 0);
+    while (n > 0)
+        *(*p)++ = tmp[--n];
+}
+
+static void put_str(char **p, const char *s)
+{
+    while (*s)
+        *(*p)++ = *s++;
+}
+
+static void watchdog_cb(int sig)
+{
+    char buf[256], *p = buf;
+    (void)sig;
+    put_str(&p, "seed ");
+    put_u64(&p, wd_seed);
+    put_str(&p, ": FAIL: still running after " );
+    put_u64(&p, WATCHDOG_S);
+    put_str(&p, " s (the core loops?)\n  replay: build/sim --seeds 1 "
+                "--seed0 ");
+    put_u64(&p, wd_seed);
+    put_str(&p, " --verbose\n");
+    put_u64(&p, wd_passed);
+    put_str(&p, " passed, ");
+    put_u64(&p, wd_failed + 1);
+    put_str(&p, " failed\n");
+    if (write(STDOUT_FILENO, buf, (size_t)(p - buf)) < 0)
+        _exit(2);
+    _exit(1);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: sim [--seeds N] [--seed0 S] [--nodes 3|5] "
@@ -540,9 +589,15 @@ int main(int argc, char **argv)
     uint64_t passed = 0, failed = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    signal(SIGALRM, watchdog_cb);
     for (uint64_t s = o.seed0; s < o.seed0 + o.seeds; s++) {
         char why[768];
         uint64_t at = 0;
+        fflush(stdout);
+        wd_seed = s;
+        wd_passed = passed;
+        wd_failed = failed;
+        alarm(WATCHDOG_S);
         if (run_seed(s, &o, o.verbose ? stdout : NULL, why, sizeof why,
                      &at)) {
             passed++;
@@ -560,6 +615,7 @@ int main(int argc, char **argv)
         printf(" --verbose\n");
         fflush(stdout);
     }
+    alarm(0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) +
                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
