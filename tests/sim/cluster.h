@@ -8,8 +8,8 @@
  * random delay (or are lost, duplicated, blocked by a partition) and disk
  * writes complete after a random delay; cluster_run_until() advances time.
  * Manual (scripted tests): nothing happens unless asked: messages are held
- * until cluster_deliver(), disks are durable at once, nodes tick only through
- * cluster_tick().
+ * until cluster_deliver(), disks are durable at once (or hold their writes
+ * until cluster_flush_disk()), nodes tick only through cluster_tick().
  *
  * Every update a core hands out is checked as it happens (see check.c); the
  * first violation is recorded, and cluster_failed() reports it. */
