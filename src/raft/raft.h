@@ -268,11 +268,18 @@ int raft_remove(struct raft *r, uint64_t id);
  * Proposals get RAFT_EBUSY until it succeeds or an election timeout passes. */
 int raft_transfer(struct raft *r, uint64_t id);
 
-/* Tells the core that the state machine's state up to index (at most the
- * applied index) is durably snapshotted: the log before it may be dropped,
- * keeping `trailing` entries for followers slightly behind. Fills *meta with
- * what the snapshot file must record (call raft_snapshot_meta first to get it
- * before writing the file). */
+/* raft_compact tells the core that the state machine's state up to index
+ * (at most the applied index) is durably snapshotted: the log before it may
+ * be dropped, keeping `trailing` entries for followers slightly behind.
+ * raft_snapshot_meta fills *meta with what the snapshot file must record;
+ * call it before writing the file.
+ *
+ * The applied index may be past the entries this server has itself made
+ * durable (others committed them), so a stored log may hold, after the
+ * snapshot's index, a stale tail of an earlier term. On recovery the store
+ * must keep the entries after a snapshot (index, term) only when its log
+ * holds that same (index, term), or when they were appended after the
+ * snapshot was installed from a leader (which replaces the whole log). */
 int raft_snapshot_meta(const struct raft *r, uint64_t index,
                        struct raft_snapshot_meta *meta);
 int raft_compact(struct raft *r, uint64_t index, uint64_t trailing);

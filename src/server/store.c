@@ -416,7 +416,10 @@ static int compact(struct store *s, uint64_t index)
 {
     size_t n = 0;
     int rc = 0;
-    while (rc == 0 && n + 1 < s->n_segs && s->segs[n].last_index <= index) {
+    /* Keep the segment holding the snapshot's own entry: recovery checks
+     * that the entries after the snapshot continue it (same index and
+     * term), which it cannot once that entry is gone (Raft §7). */
+    while (rc == 0 && n + 1 < s->n_segs && s->segs[n].last_index < index) {
         char name[STORE_NAME_LEN];
         store_seg_name(name, s->segs[n].seq);
         rc = store_remove_file(s, name);

@@ -113,8 +113,9 @@ int store_sync(struct store *s);
 /* Writes a snapshot of the state machine at meta (taken from
  * raft_snapshot_meta) holding len bytes of data: a temporary file, fsync,
  * rename, fsync of the directory. Then deletes the older snapshots and the
- * log segments (never the current one) whose entries all lie at or before
- * meta->index. STORE_EINVAL unless meta->index is past the current
+ * log segments (never the current one) whose entries all lie before
+ * meta->index (the entry at meta->index stays, for recovery to check the log
+ * against). STORE_EINVAL unless meta->index is past the current
  * snapshot. */
 int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
                          const void *data, size_t len);
