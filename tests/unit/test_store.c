@@ -610,3 +610,31 @@ TEST(store, lone_segment_first_batch_is_acknowledged)
        fo);
     open_corrupt(fo, "log-0000000000000002.seg: bad CRC at offset 32");
 }
+
+/* A server may snapshot state it applied before its own copy of those
+ * entries was durable: its stored log can then hold, after the snapshot's
+ * index, a tail of an earlier term. Recovery drops that tail, even when the
+ * snapshot's own entry ends a segment (which compaction therefore keeps). */
+TEST(store, stale_tail_after_local_snapshot_is_dropped)
+{
+    const char *dir = data_dir("stale");
+    struct store_state st;
+    struct store *s = open_ok(dir, 4096, &st);
+    CHECK_EQ(store_set_hard_state(s, 1, 1), 0);
+    for (uint64_t i = 1; i <= 60; i += 10) {
+        append(s, i, i + 9, 1); /* 10-entry batches: 40 ends a batch */
+        CHECK_EQ(store_sync(s), 0);
+    }
+    /* Entries 31.. of term 2 replaced them in memory and were applied, but
+     * only the snapshot at 40 (term 2) reached the disk. */
+    struct raft_snapshot_meta meta = {.index = 40, .term = 2};
+    test_conf(&meta.conf);
+    CHECK_EQ(store_snapshot_write(s, &meta, "state-40", 8), 0);
+    store_free(s);
+    s = open_ok(dir, 4096, &st);
+    CHECK(st.has_snapshot);
+    CHECK_U64(st.snapshot.index, 40);
+    CHECK_EQ(st.n_entries, 0); /* 41..60 of term 1 do not follow (40, 2) */
+    store_state_close(&st);
+    store_free(s);
+}
