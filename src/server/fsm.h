@@ -1,0 +1,205 @@
+/* fsm.h - the lock state machine: sessions, locks, FIFO waiters, fencing
+ * tokens, lock-delay and remembered request outcomes.
+ *
+ * Pure and deterministic: apply reads no clock and draws no random number.
+ * Every command carries the time the leader stamped into it ("cluster time",
+ * milliseconds, never decreasing across leaders); the machine keeps the
+ * largest it has seen as its clock. Everything that depends on time (a wait
+ * running out, a lock-delay ending, a session's lease ending) happens only
+ * when a command says so: the leader proposes FSM_TICK and FSM_EXPIRE.
+ * docs/design.md §11 states the rules; docs/protocol.md the commands. */
+#ifndef DLOCK_FSM_H
+#define DLOCK_FSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits, the same on every server (they decide outcomes). */
+#define FSM_NAME_MAX 256     /* lock name bytes */
+#define FSM_OWNER_MAX 64     /* owner bytes */
+#define FSM_REQ_MAX 64       /* request id bytes */
+#define FSM_CLIENT_MAX 64    /* session client-name bytes */
+#define FSM_TTL_MIN 100      /* ms */
+#define FSM_TTL_MAX 3600000  /* ms, one hour */
+#define FSM_WAIT_MAX 86400000 /* ms, one day */
+#define FSM_DELAY_MAX 600000 /* ms, lock-delay */
+#define FSM_SESSIONS_MAX 4000000
+#define FSM_LOCKS_PER_SESSION_MAX 1000000
+#define FSM_WAITERS_PER_LOCK_MAX 100000
+#define FSM_OUTCOMES_PER_SESSION 256 /* remembered request outcomes */
+#define FSM_OPEN_OUTCOMES 65536      /* remembered SESSION.OPEN outcomes */
+#define FSM_DEFAULT_DELAY 1000       /* ms, lock-delay when not given */
+
+enum fsm_cmd_type {
+    FSM_OPEN = 1,      /* open a session */
+    FSM_CLOSE = 2,     /* close a session: release all, cancel waits */
+    FSM_EXPIRE = 3,    /* the leader ended a session's lease */
+    FSM_ACQUIRE = 4,   /* acquire (try, or wait) */
+    FSM_RELEASE = 5,   /* release one hold */
+    FSM_EXTEND = 6,    /* lease lock: new TTL for the lock's own session */
+    FSM_TICK = 7,      /* time passed: end waits and lock-delays that are due */
+    FSM_SET_TTL = 8,   /* change a session's TTL (reserved for clients) */
+};
+#define FSM_CMD_MAX 8
+
+/* A command as proposed. Strings are not NUL-terminated; after
+ * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
+ * use are zero.
+ *   OPEN     ttl, client, req
+ *   CLOSE    session, req
+ *   EXPIRE   session
+ *   ACQUIRE  session (0: a lease lock, with ttl: open a session of its own
+ *            for this lock), name, owner, wait (0: try), delay
+ *            (UINT64_MAX: FSM_DEFAULT_DELAY), req
+ *   RELEASE  session, name, owner, req; or session 0 and token: a lease
+ *            lock released by its token (its session closes)
+ *   EXTEND   name, token, ttl, req
+ *   TICK     (now only)
+ *   SET_TTL  session, ttl, req */
+struct fsm_cmd {
+    uint8_t type;
+    uint64_t now; /* cluster time stamped by the leader */
+    uint64_t session;
+    uint64_t ttl;
+    uint64_t wait;
+    uint64_t delay;
+    uint64_t token;
+    const char *name;
+    uint32_t name_len;
+    const char *owner;
+    uint32_t owner_len;
+    const char *req;
+    uint32_t req_len;
+    const char *client;
+    uint32_t client_len;
+};
+
+/* Encodes cmd; returns the bytes needed (writes nothing past cap). */
+size_t fsm_cmd_encode(const struct fsm_cmd *cmd, uint8_t *buf, size_t cap);
+/* Decodes buf (validating type, lengths against the limits above, no
+ * trailing bytes); strings point into buf. 0 or -1. */
+int fsm_cmd_decode(struct fsm_cmd *cmd, const uint8_t *buf, size_t len);
+
+/* What applying a command did. */
+enum fsm_status {
+    FSM_OK = 0,         /* done: see the fields */
+    FSM_QUEUED = 1,     /* ACQUIRE with wait: in the queue, answer comes later */
+    FSM_HELD = 2,       /* try-lock: held by another */
+    FSM_NOTHELD = 3,    /* release/extend: the caller does not hold it */
+    FSM_NOSESSION = 4,  /* unknown or expired session */
+    FSM_LIMIT = 5,      /* a limit above would be passed: nothing changed */
+    FSM_INVALID = 6,    /* malformed command: nothing changed */
+};
+
+struct fsm_result {
+    uint8_t status;
+    bool replayed;    /* a request id seen before: this is the first outcome */
+    uint64_t session; /* OPEN: the new session id; ACQUIRE: the session */
+    uint64_t token;   /* ACQUIRE granted: fencing token */
+    uint32_t holds;   /* ACQUIRE/RELEASE: holds left by this owner */
+    uint64_t holder;  /* HELD: the holder's session */
+    uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
+};
+
+/* Things that happen to others while a command is applied: a waiter is
+ * granted the lock or its wait ends, a session loses its locks. The server
+ * turns them into replies to waiting clients and lease-loss notices. */
+enum fsm_event_type {
+    FSM_EV_GRANTED = 1, /* session/owner/req waiting on name got token */
+    FSM_EV_TIMEOUT = 2, /* the wait of session/req on name ran out */
+    FSM_EV_CANCELED = 3, /* the wait ended because its session ended */
+    FSM_EV_LOST = 4,    /* session lost the lock name (expired) */
+};
+
+struct fsm_event {
+    uint8_t type;
+    uint64_t session;
+    uint64_t token;
+    uint64_t index; /* log index of the waiter's ACQUIRE */
+    const char *name; /* valid until the next fsm call */
+    uint32_t name_len;
+    const char *req;
+    uint32_t req_len;
+};
+
+struct fsm; /* opaque */
+
+struct fsm *fsm_new(void);
+void fsm_free(struct fsm *f);
+
+/* Applies the command of the log entry at index (strictly above the last
+ * applied). Fills *res; appends what happened to others to the event list,
+ * which holds until fsm_events_clear(). Never fails for a domain reason: a
+ * malformed command yields FSM_INVALID and changes nothing. Aborts only on
+ * out-of-memory. */
+void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *cmd, size_t len,
+               struct fsm_result *res);
+const struct fsm_event *fsm_events(const struct fsm *f, size_t *n);
+void fsm_events_clear(struct fsm *f);
+
+/* Reads, for linearizable queries after a ReadIndex. */
+struct fsm_lock_info {
+    const char *name;
+    uint32_t name_len;
+    uint64_t holder; /* 0: free */
+    const char *owner;
+    uint32_t owner_len;
+    uint64_t token;
+    uint32_t holds;
+    uint32_t waiters;
+    uint64_t available_at; /* lock-delay end in cluster time, 0 if none */
+};
+/* Fills *info for name; false if the machine knows no such lock. */
+bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
+                   struct fsm_lock_info *info);
+/* Calls fn for each known lock whose name starts with prefix, in name
+ * order, until fn returns false. */
+void fsm_lock_list(const struct fsm *f, const char *prefix, uint32_t len,
+                   bool (*fn)(void *arg, const struct fsm_lock_info *info),
+                   void *arg);
+/* Whether token is the current holder's token of name. */
+bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
+                    uint64_t token);
+
+struct fsm_session_info {
+    uint64_t id;
+    uint64_t ttl;
+    const char *client;
+    uint32_t client_len;
+    uint32_t locks;   /* held */
+    uint32_t waits;   /* queued */
+    bool lease_lock;  /* opened by a lease-lock acquire */
+};
+bool fsm_session_info(const struct fsm *f, uint64_t id,
+                      struct fsm_session_info *info);
+/* Calls fn for every session (the leader grants each a fresh lease when it
+ * takes over). */
+void fsm_session_each(const struct fsm *f,
+                      void (*fn)(void *arg, uint64_t id, uint64_t ttl),
+                      void *arg);
+
+/* The earliest cluster time at which a FSM_TICK would change something (a
+ * wait's deadline, a lock-delay's end), or UINT64_MAX. */
+uint64_t fsm_next_deadline(const struct fsm *f);
+/* The machine's clock: the largest `now` applied. */
+uint64_t fsm_now(const struct fsm *f);
+uint64_t fsm_applied_index(const struct fsm *f);
+uint64_t fsm_last_token(const struct fsm *f);
+
+struct fsm_stats {
+    uint64_t sessions;
+    uint64_t locks; /* known: held, or with waiters, or in lock-delay */
+    uint64_t held;
+    uint64_t waiters;
+    uint64_t bytes; /* memory held by the machine, approximately */
+};
+void fsm_stats(const struct fsm *f, struct fsm_stats *st);
+
+/* Snapshot: the whole state as bytes (malloc'd into *buf), and back.
+ * fsm_restore replaces the state; -1 (state unchanged) if the bytes are not a
+ * valid snapshot. */
+int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len);
+int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len);
+
+#endif
