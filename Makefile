@@ -31,7 +31,9 @@ endif
 
 # The pure core (no libuv) and the file store it is persisted with.
 CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c src/server/recovery.c
-CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+# Server modules without libuv, tested as units: in the core library too.
+SRVLIB_SRC := src/server/lease.c src/server/config.c src/server/logger.c
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SRVLIB_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libdlockcore.a
 
 HARNESS_OBJ := $(BUILD)/tests/harness.o

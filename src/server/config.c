@@ -1,0 +1,269 @@
+/* config.c - dlockd's settings, from flags and an optional config file. */
+#include "server/config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/logger.h"
+
+static const char usage[] =
+    "usage: dlockd [options]\n"
+    "With no options: one server on 127.0.0.1:7411 with its data in "
+    "./dlock-data.\n"
+    "  --id N                 this server's id (default 1)\n"
+    "  --listen HOST:PORT     client address (default 127.0.0.1:7411)\n"
+    "  --raft HOST:PORT       peer address (default: client port + 100)\n"
+    "  --advertise HOST:PORT  client address told to clients (default: "
+    "--listen)\n"
+    "  --data DIR             data directory (default ./dlock-data)\n"
+    "  --peers ID=HOST:PORT,...  the initial cluster's peer addresses\n"
+    "  --join HOST:PORT       join the cluster of the server at this client "
+    "address\n"
+    "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+    "  --election-ms MS       election timeout (default 500)\n"
+    "  --heartbeat-ms MS      heartbeat interval (default 50)\n"
+    "  --snapshot-entries N   snapshot after N entries (default 100000)\n"
+    "  --max-clients N        client connections (default 10000)\n"
+    "  --max-output BYTES     output buffered for one client (default "
+    "16777216)\n"
+    "  --max-request BYTES    one request (default 1048576)\n"
+    "  --config FILE          read `name value` lines (names without --)\n"
+    "  --help                 this text\n";
+
+static void defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = 1;
+    strcpy(c->listen, "127.0.0.1:7411");
+    strcpy(c->data, "./dlock-data");
+    c->log_level = LOG_INFO;
+    c->election_ms = 500;
+    c->heartbeat_ms = 50;
+    c->snapshot_entries = 100000;
+    c->max_clients = 10000;
+    c->max_output = 16u << 20;
+    c->max_request = 1u << 20;
+}
+
+int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int set_addr(char *dst, const char *v)
+{
+    char host[CONFIG_ADDR_MAX];
+    int port;
+    if (strlen(v) >= CONFIG_ADDR_MAX ||
+        config_split_addr(v, host, sizeof host, &port) != 0)
+        return -1;
+    strcpy(dst, v);
+    return 0;
+}
+
+static int set_u64(uint64_t *dst, const char *v, uint64_t min, uint64_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || end == v || v[0] == '-' || x < min ||
+        x > max)
+        return -1;
+    *dst = x;
+    return 0;
+}
+
+static int set_peers(struct config *c, const char *v)
+{
+    char buf[2048];
+    if (strlen(v) >= sizeof buf)
+        return -1;
+    strcpy(buf, v);
+    c->n_peers = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        struct config_peer *p = &c->peers[c->n_peers];
+        if (eq == NULL || c->n_peers == RAFT_MAX_SERVERS)
+            return -1;
+        *eq = '\0';
+        if (set_u64(&p->id, tok, 1, UINT64_MAX - 1) != 0 ||
+            strlen(eq + 1) >= RAFT_ADDR_MAX || set_addr(p->addr, eq + 1) != 0)
+            return -1;
+        for (unsigned i = 0; i < c->n_peers; i++)
+            if (c->peers[i].id == p->id)
+                return -1;
+        c->n_peers++;
+    }
+    return c->n_peers > 0 ? 0 : -1;
+}
+
+static int set_one(struct config *c, const char *name, const char *v,
+                   char *err, size_t errlen);
+
+static int read_file(struct config *c, const char *path, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int lineno = 0;
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        p[strcspn(p, "\r\n#")] = '\0';
+        if (*p == '\0')
+            continue;
+        char *name = strtok(p, " \t="), *v = strtok(NULL, " \t");
+        if (name == NULL || v == NULL || strcmp(name, "config") == 0 ||
+            set_one(c, name, v, err, errlen) != 0) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, "%s%s:%d: bad line", n ? " at " : "",
+                     path, lineno);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static int set_one(struct config *c, const char *name, const char *v,
+                   char *err, size_t errlen)
+{
+    int rc;
+    int64_t level;
+    if (!strcmp(name, "id"))
+        rc = set_u64(&c->id, v, 1, UINT64_MAX - 1);
+    else if (!strcmp(name, "listen"))
+        rc = set_addr(c->listen, v);
+    else if (!strcmp(name, "raft"))
+        rc = set_addr(c->raft, v);
+    else if (!strcmp(name, "advertise"))
+        rc = set_addr(c->advertise, v);
+    else if (!strcmp(name, "join"))
+        rc = set_addr(c->join, v);
+    else if (!strcmp(name, "data"))
+        rc = strlen(v) < sizeof c->data && v[0] ? (strcpy(c->data, v), 0) : -1;
+    else if (!strcmp(name, "peers"))
+        rc = set_peers(c, v);
+    else if (!strcmp(name, "log-level"))
+        rc = (level = logger_parse_level(v)) < 0 ? -1
+                                                 : (c->log_level = (int)level, 0);
+    else if (!strcmp(name, "election-ms"))
+        rc = set_u64(&c->election_ms, v, 50, 60000);
+    else if (!strcmp(name, "heartbeat-ms"))
+        rc = set_u64(&c->heartbeat_ms, v, 5, 30000);
+    else if (!strcmp(name, "snapshot-entries"))
+        rc = set_u64(&c->snapshot_entries, v, 100, UINT32_MAX);
+    else if (!strcmp(name, "max-clients"))
+        rc = set_u64(&c->max_clients, v, 1, 1000000);
+    else if (!strcmp(name, "max-output"))
+        rc = set_u64(&c->max_output, v, 4096, 1ull << 32);
+    else if (!strcmp(name, "max-request"))
+        rc = set_u64(&c->max_request, v, 1024, 64u << 20);
+    else if (!strcmp(name, "config"))
+        return read_file(c, v, err, errlen);
+    else {
+        snprintf(err, errlen, "unknown option --%s (see --help)", name);
+        return -1;
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "bad value for --%s: '%s'", name, v);
+    return rc;
+}
+
+/* The peer address defaults to the client port + 100 on the same host. */
+static int derive_raft(struct config *c, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < c->n_peers; i++)
+        if (c->peers[i].id == c->id && c->raft[0] == '\0')
+            strcpy(c->raft, c->peers[i].addr);
+    if (c->raft[0] == '\0') {
+        char host[CONFIG_ADDR_MAX - 8];
+        int port;
+        if (config_split_addr(c->listen, host, sizeof host, &port) != 0 ||
+            port == 0 || port + 100 > 65535) {
+            snprintf(err, errlen, "give --raft: the client port + 100 is not "
+                                  "a port");
+            return -1;
+        }
+        snprintf(c->raft, sizeof c->raft, "%s:%d", host, port + 100);
+    }
+    if (c->advertise[0] == '\0')
+        strcpy(c->advertise, c->listen);
+    if (c->heartbeat_ms * 2 > c->election_ms) {
+        snprintf(err, errlen, "--heartbeat-ms must be at most half of "
+                              "--election-ms");
+        return -1;
+    }
+    if (c->n_peers > 0 && c->join[0] != '\0') {
+        snprintf(err, errlen, "--peers and --join exclude each other");
+        return -1;
+    }
+    bool self = c->n_peers == 0;
+    for (unsigned i = 0; i < c->n_peers; i++)
+        self |= c->peers[i].id == c->id;
+    if (!self) {
+        snprintf(err, errlen, "--peers does not list --id %" PRIu64, c->id);
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse(struct config *c, int argc, char **argv, char *err,
+                 size_t errlen)
+{
+    defaults(c);
+    err[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+            return -1;
+        }
+        char name[64];
+        const char *v;
+        const char *eq = strchr(a, '=');
+        if (eq != NULL) {
+            if ((size_t)(eq - a - 2) >= sizeof name)
+                goto bad;
+            memcpy(name, a + 2, (size_t)(eq - a - 2));
+            name[eq - a - 2] = '\0';
+            v = eq + 1;
+        } else {
+            if (strlen(a + 2) >= sizeof name || i + 1 == argc)
+                goto bad;
+            strcpy(name, a + 2);
+            v = argv[++i];
+        }
+        if (set_one(c, name, v, err, errlen) != 0)
+            return -1;
+        continue;
+    bad:
+        snprintf(err, errlen, "option %s needs a value (see --help)", a);
+        return -1;
+    }
+    return derive_raft(c, err, errlen);
+}

@@ -1,0 +1,47 @@
+/* config.h - dlockd's settings, from flags and an optional config file.
+ * docs/operations.md lists every setting. */
+#ifndef DLOCK_CONFIG_H
+#define DLOCK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define CONFIG_ADDR_MAX 128
+
+struct config_peer {
+    uint64_t id;
+    char addr[RAFT_ADDR_MAX]; /* its Raft (peer) address */
+};
+
+struct config {
+    uint64_t id;                      /* --id, default 1 */
+    char listen[CONFIG_ADDR_MAX];     /* --listen: clients, 127.0.0.1:7411 */
+    char raft[CONFIG_ADDR_MAX];       /* --raft: peers, the client port + 100 */
+    char advertise[CONFIG_ADDR_MAX];  /* --advertise: told to clients */
+    char data[512];                   /* --data, ./dlock-data */
+    struct config_peer peers[RAFT_MAX_SERVERS]; /* --peers id=host:port,.. */
+    unsigned n_peers;
+    char join[CONFIG_ADDR_MAX];       /* --join: a member's client address */
+    int log_level;                    /* --log-level, info */
+    uint64_t election_ms;             /* --election-ms, 500 */
+    uint64_t heartbeat_ms;            /* --heartbeat-ms, 50 */
+    uint64_t snapshot_entries;        /* --snapshot-entries, 100000 */
+    uint64_t max_clients;             /* --max-clients, 10000 */
+    uint64_t max_output;              /* --max-output bytes a client, 16 MiB */
+    uint64_t max_request;             /* --max-request bytes, 1 MiB */
+};
+
+/* Fills c from argv (flags `--name value` or `--name=value`; `--config
+ * FILE` reads `name value` lines, # comments). Returns 0; 1 after printing
+ * the help for --help; -1 with a message in err for a bad flag or value. */
+int config_parse(struct config *c, int argc, char **argv, char *err,
+                 size_t errlen);
+
+/* Splits "host:port" into host (NUL-terminated, at most hostlen) and port.
+ * -1 if malformed. */
+int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,37 @@
+/* lease.h - the leader's record of when each session's lease ends.
+ *
+ * Leases are not replicated: only the leader tracks them, in cluster time
+ * (docs/design.md §11). A keepalive, confirmed by a ReadIndex round, moves a
+ * session's end to now + ttl; a leader that takes over gives every session a
+ * fresh lease from the moment it is ready. Pure: time comes in as arguments.
+ */
+#ifndef DLOCK_LEASE_H
+#define DLOCK_LEASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lease; /* opaque */
+
+/* Aborts on out-of-memory (server only). */
+struct lease *lease_new(void);
+void lease_free(struct lease *l);
+
+/* Forgets every session. */
+void lease_clear(struct lease *l);
+/* The lease of session id ends at now + ttl (adding the session if new). */
+void lease_set(struct lease *l, uint64_t id, uint64_t ttl, uint64_t now);
+void lease_remove(struct lease *l, uint64_t id);
+/* Milliseconds left at now, 0 if over or unknown. */
+uint64_t lease_left(const struct lease *l, uint64_t id, uint64_t now);
+/* The session's TTL, 0 if unknown. */
+uint64_t lease_ttl(const struct lease *l, uint64_t id);
+/* Fills ids (at most max) with sessions whose lease ended at or before now
+ * and that were not reported in the last retry_ms; returns how many. Each
+ * one is reported again after retry_ms until removed or renewed, so that an
+ * expiry lost with a leader change is proposed again. */
+size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
+                 uint64_t *ids, size_t max);
+size_t lease_count(const struct lease *l);
+
+#endif

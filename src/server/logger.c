@@ -1,0 +1,48 @@
+/* logger.c - the server's log on stderr. */
+#include "server/logger.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static int min_level = LOG_INFO;
+static uint64_t self_id;
+
+void logger_init(int level, uint64_t id)
+{
+    min_level = level;
+    self_id = id;
+}
+
+int logger_parse_level(const char *s)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void logger_log(int level, const char *fmt, ...)
+{
+    static const char *tags[] = {"debug", "info", "warn", "error"};
+    if (level < min_level)
+        return;
+    struct timeval tv;
+    struct tm tm;
+    char when[32], line[1024];
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* One write per line, so lines of several servers sharing a terminal
+     * do not interleave. */
+    fprintf(stderr, "%s.%03dZ n%" PRIu64 " %-5s %s\n", when,
+            (int)(tv.tv_usec / 1000), self_id, tags[level], line);
+}
