@@ -197,7 +197,7 @@ static int derive_raft(struct config *c, char *err, size_t errlen)
         if (c->peers[i].id == c->id && c->raft[0] == '\0')
             strcpy(c->raft, c->peers[i].addr);
     if (c->raft[0] == '\0') {
-        char host[CONFIG_ADDR_MAX - 8];
+        char host[CONFIG_ADDR_MAX - 16];
         int port;
         if (config_split_addr(c->listen, host, sizeof host, &port) != 0 ||
             port == 0 || port + 100 > 65535) {
