@@ -49,6 +49,13 @@ SCEN_SRC   := $(wildcard tests/sim/test_*.c)
 SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
 
+# dlockd: the server modules that run on libuv, over the core library.
+UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+DLOCKD_SRC := $(filter-out $(SRVLIB_SRC) $(CORE_SRC),$(wildcard src/server/*.c))
+DLOCKD_OBJ := $(DLOCKD_SRC:%.c=$(BUILD)/%.o)
+DLOCKD_BIN := $(BUILD)/dlockd
+
 # tests/fuzz: fuzz_X.c is a libFuzzer target over corpus/X/. `make fuzz`
 # builds them with clang and runs each for FUZZ_SECONDS; `make test` replays
 # every corpus through the same targets built with replay.c instead.
@@ -62,7 +69,7 @@ SEEDS      ?= 1000
 SEED0      ?= 1
 TEST_SEEDS ?= 2000
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -84,6 +91,13 @@ $(SIM_BIN): $(BUILD)/tests/sim/sim.o $(SIMLIB_OBJ) $(CORE_LIB)
 
 $(BUILD)/tests/sim_test_%: $(BUILD)/tests/sim/test_%.o $(SIMLIB_OBJ) $(HARNESS_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+dlockd: $(DLOCKD_BIN)
+
+$(DLOCKD_OBJ): CFLAGS += $(UV_CFLAGS)
+
+$(DLOCKD_BIN): $(DLOCKD_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

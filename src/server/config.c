@@ -112,8 +112,8 @@ static int set_peers(struct config *c, const char *v)
     return c->n_peers > 0 ? 0 : -1;
 }
 
-static int set_one(struct config *c, const char *name, const char *v,
-                   char *err, size_t errlen);
+static int set_one(struct config *c, const char *name, const char *v, char *err,
+                   size_t errlen);
 
 static int read_file(struct config *c, const char *path, char *err,
                      size_t errlen)
@@ -145,8 +145,8 @@ static int read_file(struct config *c, const char *path, char *err,
     return 0;
 }
 
-static int set_one(struct config *c, const char *name, const char *v,
-                   char *err, size_t errlen)
+static int set_one(struct config *c, const char *name, const char *v, char *err,
+                   size_t errlen)
 {
     int rc;
     int64_t level;
@@ -165,8 +165,9 @@ static int set_one(struct config *c, const char *name, const char *v,
     else if (!strcmp(name, "peers"))
         rc = set_peers(c, v);
     else if (!strcmp(name, "log-level"))
-        rc = (level = logger_parse_level(v)) < 0 ? -1
-                                                 : (c->log_level = (int)level, 0);
+        rc = (level = logger_parse_level(v)) < 0
+                 ? -1
+                 : (c->log_level = (int)level, 0);
     else if (!strcmp(name, "election-ms"))
         rc = set_u64(&c->election_ms, v, 50, 60000);
     else if (!strcmp(name, "heartbeat-ms"))
@@ -201,17 +202,24 @@ static int derive_raft(struct config *c, char *err, size_t errlen)
         int port;
         if (config_split_addr(c->listen, host, sizeof host, &port) != 0 ||
             port == 0 || port + 100 > 65535) {
-            snprintf(err, errlen, "give --raft: the client port + 100 is not "
-                                  "a port");
+            snprintf(err, errlen,
+                     "give --raft: the client port + 100 is not "
+                     "a port");
             return -1;
         }
         snprintf(c->raft, sizeof c->raft, "%s:%d", host, port + 100);
     }
+    if (strlen(c->raft) >= RAFT_ADDR_MAX) {
+        snprintf(err, errlen, "the peer address %s is longer than %d bytes",
+                 c->raft, RAFT_ADDR_MAX - 1);
+        return -1;
+    }
     if (c->advertise[0] == '\0')
         strcpy(c->advertise, c->listen);
     if (c->heartbeat_ms * 2 > c->election_ms) {
-        snprintf(err, errlen, "--heartbeat-ms must be at most half of "
-                              "--election-ms");
+        snprintf(err, errlen,
+                 "--heartbeat-ms must be at most half of "
+                 "--election-ms");
         return -1;
     }
     if (c->n_peers > 0 && c->join[0] != '\0') {

@@ -75,7 +75,11 @@ struct fsm_cmd {
     uint32_t client_len;
 };
 
-/* Encodes cmd; returns the bytes needed (writes nothing past cap). */
+/* Encodes cmd; returns the bytes needed (writes nothing past cap, and
+ * nothing at all when cap is smaller than that). Returns 0 for a command
+ * that fsm_cmd_decode would refuse (an unknown type, a string over its
+ * limit): answer FSM_INVALID without proposing it. Strings may be NULL when
+ * their length is 0. */
 size_t fsm_cmd_encode(const struct fsm_cmd *cmd, uint8_t *buf, size_t cap);
 /* Decodes buf (validating type, lengths against the limits above, no
  * trailing bytes); strings point into buf. 0 or -1. */
@@ -90,6 +94,9 @@ enum fsm_status {
     FSM_NOSESSION = 4,  /* unknown or expired session */
     FSM_LIMIT = 5,      /* a limit above would be passed: nothing changed */
     FSM_INVALID = 6,    /* malformed command: nothing changed */
+    FSM_TIMEOUT = 7,    /* replayed ACQUIRE: the wait ran out */
+    FSM_CANCELED = 8,   /* replayed lease-lock ACQUIRE: the wait ended with
+                           its session (expired) */
 };
 
 struct fsm_result {
@@ -100,6 +107,9 @@ struct fsm_result {
     uint32_t holds;   /* ACQUIRE/RELEASE: holds left by this owner */
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
+    uint64_t index;   /* ACQUIRE queued (first time or replayed): the log
+                         index of the waiter's ACQUIRE, which its events
+                         carry */
 };
 
 /* Things that happen to others while a command is applied: a waiter is
@@ -117,7 +127,7 @@ struct fsm_event {
     uint64_t session;
     uint64_t token;
     uint64_t index; /* log index of the waiter's ACQUIRE */
-    const char *name; /* valid until the next fsm call */
+    const char *name; /* name and req: valid until fsm_events_clear() */
     uint32_t name_len;
     const char *req;
     uint32_t req_len;
@@ -125,8 +135,23 @@ struct fsm_event {
 
 struct fsm; /* opaque */
 
+/* Aborts on out-of-memory (server only), as does every function below that
+ * allocates. */
 struct fsm *fsm_new(void);
 void fsm_free(struct fsm *f);
+
+/* The count limits, which decide outcomes: every server of a cluster must
+ * use the same. fsm_new() uses the FSM_* values above; tests and simulations
+ * may use smaller ones. */
+struct fsm_limits {
+    uint64_t sessions;          /* FSM_SESSIONS_MAX */
+    uint64_t locks_per_session; /* FSM_LOCKS_PER_SESSION_MAX: held + queued */
+    uint64_t waiters_per_lock;  /* FSM_WAITERS_PER_LOCK_MAX */
+    uint64_t session_outcomes;  /* FSM_OUTCOMES_PER_SESSION */
+    uint64_t global_outcomes;   /* FSM_OPEN_OUTCOMES */
+};
+/* A machine with the limits *lim (each at least 1). */
+struct fsm *fsm_new_limited(const struct fsm_limits *lim);
 
 /* Applies the command of the log entry at index (strictly above the last
  * applied). Fills *res; appends what happened to others to the event list,
@@ -201,5 +226,11 @@ void fsm_stats(const struct fsm *f, struct fsm_stats *st);
  * valid snapshot. */
 int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len);
 int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len);
+
+/* Checks the machine's internal invariants (lists, counts, heaps, tables),
+ * in time proportional to the state: for tests and fuzzing. True if they
+ * hold; otherwise false, with the first violation described in msg (cap
+ * bytes, NUL-terminated; msg may be NULL). */
+bool fsm_check(const struct fsm *f, char *msg, size_t cap);
 
 #endif

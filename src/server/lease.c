@@ -27,7 +27,7 @@ struct heap_item {
 
 struct lease {
     struct slot *slots;
-    size_t cap; /* a power of two */
+    size_t cap;  /* a power of two */
     size_t used; /* live + tombstones */
     size_t live;
     struct heap_item *heap;
@@ -83,7 +83,7 @@ static struct slot *insert(struct lease *l, uint64_t id)
         return s;
     if ((l->used + 1) * 4 > l->cap * 3)
         rehash(l, l->live * 2 >= l->cap / 2 ? (l->cap ? l->cap * 2 : 64)
-                                             : (l->cap ? l->cap : 64));
+                                            : (l->cap ? l->cap : 64));
     size_t i = hash(id) & (l->cap - 1);
     while (l->slots[i].id != 0 && l->slots[i].id != TOMB)
         i = (i + 1) & (l->cap - 1);

@@ -1,0 +1,477 @@
+/* command.c - the command table, dispatch, the helpers command files share,
+ * and the generic (PING, HELLO, QUIT, COMMAND, CLIENT, INFO) and cluster
+ * commands. docs/protocol.md is the reference. */
+#include "server/command.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+#include "server/node.h"
+#include "server/server.h"
+
+#define DLOCK_VERSION "0.1.0"
+
+typedef bool (*command_fn)(struct conn *c, struct slot *s,
+                           const struct resp_value *a, size_t n);
+
+struct command {
+    const char *name;
+    int arity; /* Redis's convention: n exact, -n at least n (name included) */
+    const char *flags;
+    command_fn fn;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+void command_error(struct slot *s, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* A simple error cannot hold a line break. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    resp_write_error(&s->buf, msg);
+}
+
+struct node *command_node(const struct conn *c)
+{
+    return c->srv->node;
+}
+
+void command_not_leader(struct slot *s)
+{
+    const char *addr = node_leader_addr(command_node(s->conn));
+    if (addr != NULL)
+        command_error(s, "LEADER %s", addr);
+    else
+        command_error(s, "NOLEADER no leader is known now; retry shortly");
+}
+
+bool command_is(const struct resp_value *a, const char *kw)
+{
+    return a->len == strlen(kw) && strncasecmp(a->str, kw, a->len) == 0;
+}
+
+bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
+                 uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    bool ok = a->len > 0 && a->len <= 20;
+    for (size_t i = 0; ok && i < a->len; i++) {
+        unsigned d = (unsigned char)a->str[i] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            ok = false;
+        else
+            v = v * 10 + d;
+    }
+    if (!ok || v < min || v > max) {
+        command_error(s,
+                      "ERR %s must be an integer from %" PRIu64 " to %" PRIu64,
+                      what, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- generic commands ------------------------------------------------- */
+
+static bool cmd_ping(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    if (n > 2) {
+        command_error(s, "ERR wrong number of arguments for 'ping' command");
+        return true;
+    }
+    if (n == 2)
+        resp_write_bulk(&s->buf, a[1].str, a[1].len);
+    else
+        resp_write_simple(&s->buf, "PONG");
+    return true;
+}
+
+static bool cmd_echo(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    resp_write_bulk(&s->buf, a[1].str, a[1].len);
+    return true;
+}
+
+static bool cmd_quit(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    resp_write_simple(&s->buf, "OK");
+    c->close_after_write = true;
+    return true;
+}
+
+static bool cmd_select(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n)
+{
+    if (command_is(&a[1], "0"))
+        resp_write_simple(&s->buf, "OK");
+    else
+        command_error(s, "ERR dlock has one database, 0");
+    return true;
+}
+
+static void set_name(struct conn *c, const struct resp_value *v)
+{
+    size_t len = v->len < sizeof c->name - 1 ? v->len : sizeof c->name - 1;
+    memcpy(c->name, v->str, len);
+    c->name[len] = '\0';
+}
+
+static bool cmd_hello(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n)
+{
+    uint64_t proto = (uint64_t)c->proto;
+    size_t i = 1;
+    if (n > 1) {
+        if (!command_u64(s, &a[1], "the protocol version", 0, 99, &proto))
+            return true;
+        if (proto != 2 && proto != 3) {
+            command_error(s, "NOPROTO unsupported protocol version");
+            return true;
+        }
+        i = 2;
+    }
+    for (; i < n; i++) {
+        if (command_is(&a[i], "AUTH") && i + 2 < n) {
+            i += 2; /* no authentication: accepted and ignored */
+        } else if (command_is(&a[i], "SETNAME") && i + 1 < n) {
+            set_name(c, &a[++i]);
+        } else {
+            command_error(s, "ERR syntax error in HELLO option '%.*s'",
+                          (int)a[i].len, a[i].str);
+            return true;
+        }
+    }
+    c->proto = (int)proto;
+    struct node_info info;
+    node_info(command_node(c), &info);
+    resp_write_map(&s->buf, c->proto, 7);
+    resp_write_bulk_str(&s->buf, "server");
+    resp_write_bulk_str(&s->buf, "dlock");
+    resp_write_bulk_str(&s->buf, "version");
+    resp_write_bulk_str(&s->buf, DLOCK_VERSION);
+    resp_write_bulk_str(&s->buf, "proto");
+    resp_write_integer(&s->buf, c->proto);
+    resp_write_bulk_str(&s->buf, "id");
+    resp_write_integer(&s->buf, (int64_t)c->id);
+    resp_write_bulk_str(&s->buf, "mode");
+    resp_write_bulk_str(&s->buf, info.n_members > 1 ? "cluster" : "standalone");
+    resp_write_bulk_str(&s->buf, "role");
+    resp_write_bulk_str(&s->buf,
+                        info.role == RAFT_LEADER ? "master" : "replica");
+    resp_write_bulk_str(&s->buf, "modules");
+    resp_write_array(&s->buf, 0);
+    return true;
+}
+
+static bool cmd_client(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n)
+{
+    if (command_is(&a[1], "SETNAME") && n == 3) {
+        set_name(c, &a[2]);
+        resp_write_simple(&s->buf, "OK");
+    } else if (command_is(&a[1], "GETNAME") && n == 2) {
+        if (c->name[0])
+            resp_write_bulk_str(&s->buf, c->name);
+        else
+            resp_write_null(&s->buf, c->proto);
+    } else if (command_is(&a[1], "ID") && n == 2) {
+        resp_write_integer(&s->buf, (int64_t)c->id);
+    } else {
+        command_error(s, "ERR unknown CLIENT subcommand or wrong number of "
+                         "arguments");
+    }
+    return true;
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, rss = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static bool cmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    struct server *srv = c->srv;
+    struct node_info ni;
+    struct fsm_stats fs;
+    node_info(srv->node, &ni);
+    fsm_stats(node_fsm(srv->node), &fs);
+    struct buf b;
+    buf_init(&b);
+    buf_appendf(&b,
+                "# Server\r\nserver:dlock\r\nversion:%s\r\nprocess_id:%d\r\n"
+                "uptime_in_seconds:%" PRIu64 "\r\nlisten:%s\r\nraft:%s\r\n"
+                "data:%s\r\n\r\n",
+                DLOCK_VERSION, (int)getpid(),
+                (uv_now(srv->loop) - srv->started_ms) / 1000, srv->cfg->listen,
+                srv->cfg->raft, srv->cfg->data);
+    buf_appendf(&b,
+                "# Clients\r\nconnected_clients:%" PRIu64
+                "\r\ntotal_connections_received:%" PRIu64
+                "\r\nrejected_connections:%" PRIu64
+                "\r\ntotal_commands_processed:%" PRIu64 "\r\n\r\n",
+                srv->n_conns, srv->total_conns, srv->rejected_conns,
+                srv->total_commands);
+    buf_appendf(&b,
+                "# Raft\r\nid:%" PRIu64 "\r\nrole:%s\r\nterm:%" PRIu64
+                "\r\nleader:%" PRIu64 "\r\ncommit_index:%" PRIu64
+                "\r\napplied_index:%" PRIu64 "\r\nlast_index:%" PRIu64
+                "\r\nsnapshot_index:%" PRIu64 "\r\nmembers:%u\r\n\r\n",
+                ni.id, raft_role_name(ni.role), ni.term, ni.leader, ni.commit,
+                ni.applied, ni.last_index, ni.snapshot_index, ni.n_members);
+    buf_appendf(&b,
+                "# Locks\r\nsessions:%" PRIu64 "\r\nlocks:%" PRIu64
+                "\r\nheld:%" PRIu64 "\r\nwaiters:%" PRIu64
+                "\r\nlast_token:%" PRIu64 "\r\nstate_bytes:%" PRIu64 "\r\n\r\n",
+                fs.sessions, fs.locks, fs.held, fs.waiters,
+                fsm_last_token(node_fsm(srv->node)), fs.bytes);
+    buf_appendf(&b, "# Memory\r\nused_memory_rss:%" PRIu64 "\r\n", rss_bytes());
+    resp_write_bulk(&s->buf, b.data, b.len);
+    buf_close(&b);
+    return true;
+}
+
+/* ---- cluster commands ------------------------------------------------- */
+
+static bool cmd_cluster_info(struct conn *c, struct slot *s,
+                             const struct resp_value *a, size_t n)
+{
+    struct node_info ni;
+    node_info(command_node(c), &ni);
+    const char *leader_addr = node_leader_addr(command_node(c));
+    int p = c->proto;
+    resp_write_map(&s->buf, p, 10);
+    resp_write_bulk_str(&s->buf, "id");
+    resp_write_integer(&s->buf, (int64_t)ni.id);
+    resp_write_bulk_str(&s->buf, "role");
+    resp_write_bulk_str(&s->buf, raft_role_name(ni.role));
+    resp_write_bulk_str(&s->buf, "leader");
+    resp_write_integer(&s->buf, (int64_t)ni.leader);
+    resp_write_bulk_str(&s->buf, "leader_addr");
+    if (leader_addr != NULL)
+        resp_write_bulk_str(&s->buf, leader_addr);
+    else
+        resp_write_null(&s->buf, p);
+    resp_write_bulk_str(&s->buf, "term");
+    resp_write_integer(&s->buf, (int64_t)ni.term);
+    resp_write_bulk_str(&s->buf, "commit_index");
+    resp_write_integer(&s->buf, (int64_t)ni.commit);
+    resp_write_bulk_str(&s->buf, "applied_index");
+    resp_write_integer(&s->buf, (int64_t)ni.applied);
+    resp_write_bulk_str(&s->buf, "last_index");
+    resp_write_integer(&s->buf, (int64_t)ni.last_index);
+    resp_write_bulk_str(&s->buf, "snapshot_index");
+    resp_write_integer(&s->buf, (int64_t)ni.snapshot_index);
+    resp_write_bulk_str(&s->buf, "members");
+    resp_write_array(&s->buf, ni.n_members);
+    for (unsigned i = 0; i < ni.n_members; i++) {
+        const struct node_member *m = &ni.members[i];
+        resp_write_map(&s->buf, p, 5);
+        resp_write_bulk_str(&s->buf, "id");
+        resp_write_integer(&s->buf, (int64_t)m->id);
+        resp_write_bulk_str(&s->buf, "role");
+        resp_write_bulk_str(&s->buf,
+                            m->role == RAFT_VOTER ? "voter" : "learner");
+        resp_write_bulk_str(&s->buf, "raft_addr");
+        resp_write_bulk_str(&s->buf, m->raft_addr);
+        resp_write_bulk_str(&s->buf, "client_addr");
+        resp_write_bulk_str(&s->buf, m->client_addr);
+        resp_write_bulk_str(&s->buf, "match_index");
+        resp_write_integer(&s->buf, (int64_t)m->match);
+    }
+    return true;
+}
+
+static void change_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (s->conn != NULL) {
+        if (status == NODE_OK)
+            resp_write_simple(&s->buf, "OK");
+        else if (status == NODE_NOTLEADER || status == NODE_LOST)
+            command_not_leader(s);
+        else
+            command_error(s, "ERR the server is stopping");
+    }
+    slot_done(s);
+}
+
+static bool change_started(struct slot *s, int rc)
+{
+    if (rc == NODE_OK)
+        return false;
+    if (rc == NODE_NOTLEADER)
+        command_not_leader(s);
+    else if (rc == NODE_BUSY)
+        command_error(s, "ERR a membership change is in progress; retry when "
+                         "it has committed");
+    else if (rc == NODE_SHUTDOWN)
+        command_error(s, "ERR the server is stopping");
+    else
+        command_error(s, "ERR cannot change the membership that way (an "
+                         "unknown or duplicate id, or the last voter)");
+    return true;
+}
+
+static bool cmd_cluster_add(struct conn *c, struct slot *s,
+                            const struct resp_value *a, size_t n)
+{
+    uint64_t id;
+    if (!command_u64(s, &a[1], "the server id", 1, UINT64_MAX - 1, &id))
+        return true;
+    if (a[2].len == 0 || a[2].len >= RAFT_ADDR_MAX ||
+        memchr(a[2].str, ' ', a[2].len) != NULL) {
+        command_error(s, "ERR the address must be host:port");
+        return true;
+    }
+    char addr[RAFT_ADDR_MAX];
+    memcpy(addr, a[2].str, a[2].len);
+    addr[a[2].len] = '\0';
+    return change_started(s,
+                          node_add(command_node(c), id, addr, change_done, s));
+}
+
+static bool cmd_cluster_remove(struct conn *c, struct slot *s,
+                               const struct resp_value *a, size_t n)
+{
+    uint64_t id;
+    if (!command_u64(s, &a[1], "the server id", 1, UINT64_MAX - 1, &id))
+        return true;
+    return change_started(s, node_remove(command_node(c), id, change_done, s));
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+static const struct command commands[] = {
+    {"PING", -1, "fast", cmd_ping},
+    {"ECHO", 2, "fast", cmd_echo},
+    {"QUIT", -1, "fast", cmd_quit},
+    {"SELECT", 2, "fast", cmd_select},
+    {"HELLO", -1, "fast", cmd_hello},
+    {"CLIENT", -2, "fast", cmd_client},
+    {"INFO", -1, "fast", cmd_info},
+    {"COMMAND", -1, "fast", NULL},
+    {"CLUSTER.INFO", 1, "fast", cmd_cluster_info},
+    {"CLUSTER.ADD", 3, "write", cmd_cluster_add},
+    {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove},
+    {"SESSION.OPEN", -2, "write", lockcmd_session_open},
+    {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive},
+    {"SESSION.CLOSE", -2, "write", lockcmd_session_close},
+    {"SESSION.INFO", 2, "readonly", lockcmd_session_info},
+    {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire},
+    {"LOCK.RELEASE", -3, "write", lockcmd_release},
+    {"LOCK.EXTEND", -4, "write", lockcmd_extend},
+    {"LOCK.STATUS", 2, "readonly", lockcmd_status},
+    {"LOCK.CHECK", 3, "readonly", lockcmd_check},
+    {"LOCK.LIST", -1, "readonly", lockcmd_list},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void write_command_info(struct slot *s, const struct command *cmd)
+{
+    char lower[32];
+    size_t i;
+    for (i = 0; cmd->name[i] && i < sizeof lower - 1; i++)
+        lower[i] = (char)(cmd->name[i] >= 'A' && cmd->name[i] <= 'Z'
+                              ? cmd->name[i] + 32
+                              : cmd->name[i]);
+    lower[i] = '\0';
+    resp_write_array(&s->buf, 6);
+    resp_write_bulk_str(&s->buf, lower);
+    resp_write_integer(&s->buf, cmd->arity);
+    resp_write_array(&s->buf, 1);
+    resp_write_simple(&s->buf, cmd->flags);
+    resp_write_integer(&s->buf, 0);
+    resp_write_integer(&s->buf, 0);
+    resp_write_integer(&s->buf, 0);
+}
+
+/* COMMAND, COMMAND COUNT, COMMAND DOCS, COMMAND INFO name...: enough for
+ * redis-cli and client libraries that ask at start. */
+static bool cmd_command(struct conn *c, struct slot *s,
+                        const struct resp_value *a, size_t n)
+{
+    if (n == 1) {
+        resp_write_array(&s->buf, N_COMMANDS);
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            write_command_info(s, &commands[i]);
+    } else if (command_is(&a[1], "COUNT")) {
+        resp_write_integer(&s->buf, (int64_t)N_COMMANDS);
+    } else if (command_is(&a[1], "DOCS")) {
+        resp_write_map(&s->buf, c->proto, 0);
+    } else if (command_is(&a[1], "INFO")) {
+        resp_write_array(&s->buf, n - 2);
+        for (size_t k = 2; k < n; k++) {
+            size_t i;
+            for (i = 0; i < N_COMMANDS; i++)
+                if (command_is(&a[k], commands[i].name))
+                    break;
+            if (i < N_COMMANDS)
+                write_command_info(s, &commands[i]);
+            else
+                resp_write_null(&s->buf, c->proto);
+        }
+    } else {
+        command_error(s, "ERR unknown COMMAND subcommand '%.*s'",
+                      (int)(a[1].len > 64 ? 64 : a[1].len), a[1].str);
+    }
+    return true;
+}
+
+bool command_dispatch(struct conn *c, struct slot *s,
+                      const struct resp_value *v)
+{
+    if (v->type != RESP_ARRAY || v->n == 0) {
+        command_error(s, "ERR Protocol error: a request is an array of bulk "
+                         "strings");
+        return true;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->elems[i].type != RESP_BULK && v->elems[i].type != RESP_SIMPLE) {
+            command_error(s, "ERR Protocol error: a request is an array of "
+                             "bulk strings");
+            return true;
+        }
+    }
+    const struct resp_value *a = v->elems;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const struct command *cmd = &commands[i];
+        if (!command_is(&a[0], cmd->name))
+            continue;
+        if ((cmd->arity > 0 && v->n != (size_t)cmd->arity) ||
+            (cmd->arity < 0 && v->n < (size_t)-cmd->arity)) {
+            command_error(s, "ERR wrong number of arguments for '%s' command",
+                          cmd->name);
+            return true;
+        }
+        if (cmd->fn == NULL)
+            return cmd_command(c, s, a, v->n);
+        return cmd->fn(c, s, a, v->n);
+    }
+    command_error(s, "ERR unknown command '%.*s'",
+                  (int)(a[0].len > 64 ? 64 : a[0].len), a[0].str);
+    return true;
+}

@@ -1,0 +1,57 @@
+/* command.h - the client commands (docs/protocol.md): dispatch, and the
+ * helpers the command files share. command.c has the generic and cluster
+ * commands, lockcmd.c the session and lock commands. */
+#ifndef DLOCK_COMMAND_H
+#define DLOCK_COMMAND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/resp.h"
+#include "server/conn.h"
+
+/* Runs the request v on connection c, replying into s. Returns true when
+ * the reply is written; false when it comes later (the command then calls
+ * slot_done(s) itself). */
+bool command_dispatch(struct conn *c, struct slot *s,
+                      const struct resp_value *v);
+
+/* Writes an error reply "-<msg>" (msg starts with its code: "ERR ...",
+ * "LIMIT ..."). */
+void command_error(struct slot *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The reply of a server that cannot lead this request: "LEADER host:port"
+ * when the leader is known, else "NOLEADER". */
+void command_not_leader(struct slot *s);
+/* Whether argument a equals the keyword kw, ignoring case. */
+bool command_is(const struct resp_value *a, const char *kw);
+/* Parses a decimal unsigned argument in [min, max]; false if it is not one
+ * (an error reply is then written naming what). */
+bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
+                 uint64_t min, uint64_t max, uint64_t *out);
+
+struct node *command_node(const struct conn *c);
+
+/* lockcmd.c: the session and lock commands; each returns as dispatch. */
+bool lockcmd_session_open(struct conn *c, struct slot *s,
+                          const struct resp_value *a, size_t n);
+bool lockcmd_session_keepalive(struct conn *c, struct slot *s,
+                               const struct resp_value *a, size_t n);
+bool lockcmd_session_close(struct conn *c, struct slot *s,
+                           const struct resp_value *a, size_t n);
+bool lockcmd_session_info(struct conn *c, struct slot *s,
+                          const struct resp_value *a, size_t n);
+bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool lockcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+bool lockcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+bool lockcmd_check(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
+bool lockcmd_list(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+
+#endif

@@ -1,0 +1,275 @@
+/* conn.c - one client connection: RESP requests in, replies out in request
+ * order, with backpressure and a bound on what a slow client may leave
+ * unread. */
+#include "server/conn.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "common/resp.h"
+#include "server/command.h"
+#include "server/logger.h"
+#include "server/server.h"
+
+/* Reading stops while this many replies are pending, or this many bytes
+ * wait to be sent, and resumes below them. */
+#define PAUSE_SLOTS 1024
+#define PAUSE_BYTES (1u << 20)
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static struct resp_reader *reader(struct conn *c)
+{
+    return c->reader;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char chunk[65536];
+    buf->base = chunk;
+    buf->len = sizeof chunk;
+}
+
+static void update_reading(struct conn *c)
+{
+    if (c->closing)
+        return;
+    size_t queued = c->out.len + (c->writing ? PAUSE_BYTES / 2 : 0);
+    bool pause = c->n_slots >= PAUSE_SLOTS || queued >= PAUSE_BYTES;
+    if (pause && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    } else if (!pause && !c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status);
+
+static void start_write(struct conn *c)
+{
+    if (c->writing || c->closing)
+        return;
+    if (c->out.len == 0) {
+        if (c->close_after_write)
+            conn_close(c);
+        return;
+    }
+    if (c->out.len > c->srv->cfg->max_output) {
+        log_warn("client %s: %zu bytes of replies unread; closing", c->peer,
+                 c->out.len);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    c->inflight = c->out.data;
+    buf_init(&c->out);
+    c->writing = true;
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+        c->writing = false;
+        conn_close(c);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->writing = false;
+    free(c->inflight);
+    c->inflight = NULL;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    start_write(c);
+    update_reading(c);
+}
+
+/* Moves the replies that are ready at the head into the output. */
+static void flush_slots(struct conn *c)
+{
+    while (c->head != NULL && c->head->ready) {
+        struct slot *s = c->head;
+        c->head = s->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        c->n_slots--;
+        if (buf_append(&c->out, s->buf.data, s->buf.len) != 0) {
+            log_error("out of memory for a reply");
+            abort();
+        }
+        slot_free(s);
+    }
+    start_write(c);
+    update_reading(c);
+}
+
+void slot_free(struct slot *s)
+{
+    buf_close(&s->buf);
+    free(s);
+}
+
+void slot_done(struct slot *s)
+{
+    if (s->conn == NULL) {
+        slot_free(s);
+        return;
+    }
+    s->ready = true;
+    flush_slots(s->conn);
+}
+
+static struct slot *new_slot(struct conn *c)
+{
+    struct slot *s = mem_xcalloc(1, sizeof *s);
+    s->conn = c;
+    buf_init(&s->buf);
+    if (c->tail != NULL)
+        c->tail->next = s;
+    else
+        c->head = s;
+    c->tail = s;
+    c->n_slots++;
+    return s;
+}
+
+static void protocol_error(struct conn *c)
+{
+    struct slot *s = new_slot(c);
+    const char *why = resp_reader_error(reader(c));
+    resp_write_error(&s->buf, why ? why : "ERR Protocol error");
+    c->close_after_write = true;
+    log_info("client %s broke the protocol (%s); closing", c->peer,
+             why ? why : "?");
+    slot_done(s);
+}
+
+static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->close_after_write)
+        return;
+    if (resp_reader_feed(reader(c), buf->base, (size_t)nread) != 0) {
+        protocol_error(c);
+        return;
+    }
+    for (;;) {
+        const struct resp_value *v;
+        int rc = resp_reader_next(reader(c), &v);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            protocol_error(c);
+            return;
+        }
+        struct slot *s = new_slot(c);
+        c->srv->total_commands++;
+        if (command_dispatch(c, s, v))
+            slot_done(s);
+        if (c->closing || c->close_after_write)
+            return;
+    }
+    update_reading(c);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    resp_reader_close(c->reader);
+    free(c->reader);
+    buf_close(&c->out);
+    free(c->inflight);
+    free(c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct server *srv = c->srv;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    /* Replies still pending belong to operations under way: they find the
+     * client gone. Ready ones are dropped now. */
+    struct slot *s = c->head;
+    while (s != NULL) {
+        struct slot *next = s->next;
+        s->next = NULL;
+        s->conn = NULL;
+        if (s->ready)
+            slot_free(s);
+        else if (s->on_close != NULL)
+            s->on_close(s);
+        s = next;
+    }
+    c->head = c->tail = NULL;
+    uv_close((uv_handle_t *)&c->tcp, closed_cb);
+}
+
+void conn_accept(struct server *srv, uv_stream_t *listener)
+{
+    struct conn *c = mem_xcalloc(1, sizeof *c);
+    c->srv = srv;
+    c->proto = 2;
+    c->id = ++srv->next_conn_id;
+    c->reader = mem_xmalloc(sizeof(struct resp_reader));
+    struct resp_limits lim = resp_limits_server;
+    if (lim.max_pending > srv->cfg->max_request)
+        lim.max_pending = srv->cfg->max_request;
+    resp_reader_init(reader(c), &lim);
+    buf_init(&c->out);
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, closed_cb);
+        return;
+    }
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    strcpy(c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+        char ip[48];
+        int port = 0;
+        if (sa.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        } else {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    srv->total_conns++;
+    if (srv->n_conns > srv->cfg->max_clients) {
+        srv->rejected_conns++;
+        struct slot *s = new_slot(c);
+        resp_write_error(&s->buf, "LIMIT too many clients");
+        c->close_after_write = true;
+        slot_done(s);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->reading = true;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
+}

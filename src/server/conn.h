@@ -1,0 +1,62 @@
+/* conn.h - one client connection: RESP requests in, replies out in request
+ * order. A reply may come later than the request (a blocking acquire, a
+ * write waiting for its commit): each request gets a slot, and slots are
+ * sent in order as they are filled. */
+#ifndef DLOCK_CONN_H
+#define DLOCK_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+
+struct server;
+struct conn;
+
+/* The reply to one request. */
+struct slot {
+    struct conn *conn; /* NULL once the client is gone */
+    struct slot *next;
+    struct buf buf; /* the reply, written by the command */
+    bool ready;
+    /* Called if the client goes away while the reply is pending, for the
+     * command to let go of what it waits on (the slot is then freed by it,
+     * with slot_free). NULL: the pending operation frees the slot itself
+     * when it completes and finds conn NULL. */
+    void (*on_close)(struct slot *s);
+    void *op; /* the command's own state */
+};
+
+struct conn {
+    struct server *srv;
+    struct conn *prev, *next;
+    uv_tcp_t tcp;
+    uint64_t id;
+    int proto;      /* 2 or 3 (HELLO) */
+    char name[64];  /* CLIENT SETNAME / HELLO SETNAME */
+    char peer[64];  /* the client's address, for the log */
+    void *reader;   /* struct resp_reader */
+    struct buf out; /* replies ready to go */
+    char *inflight; /* the write in progress */
+    uv_write_t wreq;
+    bool writing;
+    bool reading;
+    bool closing;
+    bool close_after_write;   /* QUIT, or a protocol error */
+    struct slot *head, *tail; /* pending and ready replies, in order */
+    unsigned n_slots;
+};
+
+/* Accepts a connection on the server's listener. */
+void conn_accept(struct server *srv, uv_stream_t *listener);
+/* Closes the connection (pending replies are dropped). */
+void conn_close(struct conn *c);
+
+/* Marks s filled; sends what is ready, in order. If the client is gone,
+ * frees s. */
+void slot_done(struct slot *s);
+/* Frees a slot whose client is gone. */
+void slot_free(struct slot *s);
+
+#endif

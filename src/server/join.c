@@ -1,0 +1,164 @@
+/* join.c - asks a cluster to add this server. Its handles are unreferenced:
+ * they never keep the loop alive. */
+#include "server/join.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/resp.h"
+#include "server/logger.h"
+
+#define RETRY_MS 1000
+
+static struct {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    char target[CONFIG_ADDR_MAX];
+    uv_tcp_t tcp;
+    bool tcp_open;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    struct buf out;
+    struct resp_reader reader;
+    uv_timer_t timer;
+    bool started, done;
+} j;
+
+static void attempt(void);
+
+static void attempt_cb(uv_timer_t *t)
+{
+    attempt();
+}
+
+static void tcp_closed(uv_handle_t *h)
+{
+    j.tcp_open = false;
+}
+
+static void retry(const char *why, unsigned ms)
+{
+    if (why != NULL)
+        log_info("join via %s: %s; retrying", j.target, why);
+    if (j.tcp_open && !uv_is_closing((uv_handle_t *)&j.tcp))
+        uv_close((uv_handle_t *)&j.tcp, tcp_closed);
+    if (!j.done)
+        uv_timer_start(&j.timer, attempt_cb, ms, 0);
+}
+
+static void on_reply(const struct resp_value *v)
+{
+    if (v->type == RESP_SIMPLE) {
+        log_info("added to the cluster by %s", j.target);
+        j.done = true;
+        retry(NULL, 0);
+    } else if (v->type == RESP_ERROR && v->len > 7 &&
+               strncmp(v->str, "LEADER ", 7) == 0 &&
+               v->len - 7 < sizeof j.target) {
+        memcpy(j.target, v->str + 7, v->len - 7);
+        j.target[v->len - 7] = '\0';
+        retry(NULL, 10);
+    } else if (v->type == RESP_ERROR && strstr(v->str, "duplicate") != NULL) {
+        log_info("already a member of the cluster of %s", j.target);
+        j.done = true;
+        retry(NULL, 0);
+    } else {
+        retry(v->type == RESP_ERROR ? v->str : "unexpected reply", RETRY_MS);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    static char chunk[4096];
+    b->base = chunk;
+    b->len = sizeof chunk;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    const struct resp_value *v;
+    if (n < 0) {
+        retry("connection closed", RETRY_MS);
+        return;
+    }
+    if (resp_reader_feed(&j.reader, b->base, (size_t)n) != 0) {
+        retry("bad reply", RETRY_MS);
+        return;
+    }
+    int rc = resp_reader_next(&j.reader, &v);
+    if (rc < 0)
+        retry("bad reply", RETRY_MS);
+    else if (rc > 0) {
+        uv_read_stop(s);
+        on_reply(v);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    if (status < 0)
+        retry(uv_strerror(status), RETRY_MS);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    if (status < 0) {
+        retry(uv_strerror(status), RETRY_MS);
+        return;
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, j.cfg->id);
+    const char *argv[] = {"CLUSTER.ADD", id, j.cfg->raft};
+    buf_clear(&j.out);
+    resp_write_command(&j.out, 3, argv, NULL);
+    resp_reader_close(&j.reader);
+    resp_reader_init(&j.reader, &resp_limits_client);
+    uv_buf_t b = uv_buf_init(j.out.data, (unsigned)j.out.len);
+    uv_write(&j.wreq, (uv_stream_t *)&j.tcp, &b, 1, write_cb);
+    uv_read_start((uv_stream_t *)&j.tcp, alloc_cb, read_cb);
+}
+
+static void attempt(void)
+{
+    char host[CONFIG_ADDR_MAX];
+    int port;
+    struct sockaddr_storage sa;
+    if (j.done || j.tcp_open)
+        return;
+    if (config_split_addr(j.target, host, sizeof host, &port) != 0 ||
+        (uv_ip4_addr(strcmp(host, "localhost") ? host : "127.0.0.1", port,
+                     (struct sockaddr_in *)&sa) != 0 &&
+         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)) {
+        log_error("join: bad address %s", j.target);
+        return;
+    }
+    uv_tcp_init(j.loop, &j.tcp);
+    uv_unref((uv_handle_t *)&j.tcp);
+    j.tcp_open = true;
+    if (uv_tcp_connect(&j.creq, &j.tcp, (struct sockaddr *)&sa, connect_cb))
+        retry("cannot connect", RETRY_MS);
+}
+
+void join_start(uv_loop_t *loop, const struct config *cfg)
+{
+    memset(&j, 0, sizeof j);
+    j.loop = loop;
+    j.cfg = cfg;
+    snprintf(j.target, sizeof j.target, "%s", cfg->join);
+    buf_init(&j.out);
+    resp_reader_init(&j.reader, &resp_limits_client);
+    uv_timer_init(loop, &j.timer);
+    uv_unref((uv_handle_t *)&j.timer);
+    j.started = true;
+    uv_timer_start(&j.timer, attempt_cb, 100, 0);
+}
+
+void join_stop(void)
+{
+    if (!j.started)
+        return;
+    buf_close(&j.out);
+    resp_reader_close(&j.reader);
+    j.started = false;
+}

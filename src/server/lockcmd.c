@@ -1,0 +1,650 @@
+/* lockcmd.c - the session and lock commands (docs/protocol.md §3, §4):
+ * arguments are checked here, writes are proposed through the node and
+ * answered when they apply, blocking acquires wait on their waiter, reads
+ * are served after a ReadIndex round. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "server/command.h"
+#include "server/fsm.h"
+#include "server/node.h"
+
+#define LIST_DEFAULT 1000
+#define LIST_MAX 100000
+
+/* What an asynchronous command keeps while it waits. */
+struct op {
+    char name[FSM_NAME_MAX];
+    uint32_t name_len;
+    uint64_t u; /* session, token or count */
+    struct node *node;
+    void *wait; /* blocking acquire: the node's wait handle */
+};
+
+static struct op *op_of(struct slot *s)
+{
+    if (s->op == NULL)
+        s->op = mem_xcalloc(1, sizeof(struct op));
+    return s->op;
+}
+
+static void finish(struct slot *s)
+{
+    free(s->op);
+    s->op = NULL;
+    slot_done(s);
+}
+
+/* ---- arguments -------------------------------------------------------- */
+
+/* A string argument within max bytes (LIMIT otherwise). */
+static bool arg_str(struct slot *s, const struct resp_value *a,
+                    const char *what, size_t min, size_t max)
+{
+    if (a->len < min) {
+        command_error(s, "ERR %s must not be empty", what);
+        return false;
+    }
+    if (a->len > max) {
+        command_error(s, "LIMIT %s is longer than %zu bytes", what, max);
+        return false;
+    }
+    return true;
+}
+
+/* Options after the fixed arguments: KEYWORD value pairs. */
+struct opts {
+    const struct resp_value *owner, *req, *name;
+    uint64_t wait, delay, count;
+    bool have_wait, have_delay, have_count;
+};
+
+static bool parse_opts(struct slot *s, const struct resp_value *a, size_t n,
+                       size_t from, const char *allowed, struct opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->delay = UINT64_MAX;
+    for (size_t i = from; i < n; i += 2) {
+        const struct resp_value *k = &a[i];
+        char kw[16];
+        size_t len = k->len < sizeof kw - 1 ? k->len : sizeof kw - 1;
+        for (size_t j = 0; j < len; j++)
+            kw[j] = (char)(k->str[j] >= 'a' && k->str[j] <= 'z' ? k->str[j] - 32
+                                                                : k->str[j]);
+        kw[len] = '\0';
+        bool known = len > 0 && len == k->len && strstr(allowed, kw) != NULL &&
+                     (allowed[strstr(allowed, kw) - allowed + len] == ' ' ||
+                      allowed[strstr(allowed, kw) - allowed + len] == '\0');
+        if (!known) {
+            command_error(s, "ERR unknown option '%.*s' (allowed: %s)",
+                          (int)(k->len > 32 ? 32 : k->len), k->str, allowed);
+            return false;
+        }
+        if (i + 1 == n) {
+            command_error(s, "ERR option %s needs a value", kw);
+            return false;
+        }
+        const struct resp_value *v = &a[i + 1];
+        if (!strcmp(kw, "OWNER")) {
+            if (!arg_str(s, v, "OWNER", 0, FSM_OWNER_MAX))
+                return false;
+            o->owner = v;
+        } else if (!strcmp(kw, "REQ")) {
+            if (!arg_str(s, v, "REQ", 1, FSM_REQ_MAX))
+                return false;
+            o->req = v;
+        } else if (!strcmp(kw, "NAME")) {
+            if (!arg_str(s, v, "NAME", 0, FSM_CLIENT_MAX))
+                return false;
+            o->name = v;
+        } else if (!strcmp(kw, "WAIT")) {
+            if (!command_u64(s, v, "WAIT", 0, FSM_WAIT_MAX, &o->wait))
+                return false;
+            o->have_wait = true;
+        } else if (!strcmp(kw, "DELAY")) {
+            if (!command_u64(s, v, "DELAY", 0, FSM_DELAY_MAX, &o->delay))
+                return false;
+            o->have_delay = true;
+        } else if (!strcmp(kw, "COUNT")) {
+            if (!command_u64(s, v, "COUNT", 1, LIST_MAX, &o->count))
+                return false;
+            o->have_count = true;
+        }
+    }
+    return true;
+}
+
+static void set_str(const char **p, uint32_t *len, const struct resp_value *v)
+{
+    if (v != NULL) {
+        *p = v->str;
+        *len = (uint32_t)v->len;
+    }
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+/* Writes the reply of a result that is not a success. */
+static void result_error(struct slot *s, const struct fsm_result *r,
+                         bool by_token)
+{
+    switch (r->status) {
+    case FSM_HELD:
+        if (r->holder != 0)
+            command_error(s, "HELD by session %" PRIu64, r->holder);
+        else
+            command_error(s, "HELD in lock-delay: its last holder's session "
+                             "expired");
+        break;
+    case FSM_NOTHELD:
+        command_error(s, "NOTHELD the lock is not held by that %s",
+                      by_token ? "token" : "session and owner");
+        break;
+    case FSM_NOSESSION:
+        command_error(s, "NOSESSION unknown or expired session");
+        break;
+    case FSM_LIMIT:
+        command_error(s, "LIMIT too many sessions, locks of the session, or "
+                         "waiters of the lock (see docs/protocol.md)");
+        break;
+    case FSM_TIMEOUT:
+        command_error(s, "TIMEOUT the wait ran out before the lock was free");
+        break;
+    case FSM_CANCELED:
+        command_error(s, "NOSESSION the session ended while waiting");
+        break;
+    default:
+        command_error(s, "ERR invalid arguments");
+        break;
+    }
+}
+
+/* The common start of every write: the proposal or an error reply. */
+static bool propose(struct conn *c, struct slot *s, struct fsm_cmd *cmd,
+                    node_apply_cb cb)
+{
+    int rc = node_propose(command_node(c), cmd, cb, s);
+    if (rc == NODE_OK)
+        return false;
+    if (rc == NODE_SHUTDOWN)
+        command_error(s, "NOLEADER the server is stopping");
+    else
+        command_not_leader(s);
+    return true;
+}
+
+/* A write whose outcome could not be learnt here. */
+static bool applied_ok(struct slot *s, int status)
+{
+    if (status == NODE_OK)
+        return true;
+    if (s->conn != NULL) {
+        if (status == NODE_SHUTDOWN)
+            command_error(s, "NOLEADER the server is stopping; retry with the "
+                             "same REQ");
+        else
+            command_not_leader(s);
+    }
+    return false;
+}
+
+static void integer_reply(void *ctx, int status, const struct fsm_result *r,
+                          int64_t value, bool by_token)
+{
+    struct slot *s = ctx;
+    if (applied_ok(s, status) && s->conn != NULL) {
+        if (r->status == FSM_OK)
+            resp_write_integer(&s->buf, value);
+        else
+            result_error(s, r, by_token);
+    }
+    finish(s);
+}
+
+static void integer_done(void *ctx, int status, const struct fsm_result *r,
+                         int64_t value)
+{
+    integer_reply(ctx, status, r, value, false);
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static void open_done(void *ctx, int status, const struct fsm_result *r)
+{
+    integer_done(ctx, status, r, r ? (int64_t)r->session : 0);
+}
+
+bool lockcmd_session_open(struct conn *c, struct slot *s,
+                          const struct resp_value *a, size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_OPEN};
+    struct opts o;
+    if (!command_u64(s, &a[1], "the TTL (ms)", FSM_TTL_MIN, FSM_TTL_MAX,
+                     &cmd.ttl) ||
+        !parse_opts(s, a, n, 2, "NAME REQ", &o))
+        return true;
+    set_str(&cmd.client, &cmd.client_len, o.name);
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, open_done);
+}
+
+static void keepalive_done(void *ctx, int status, uint64_t ttl)
+{
+    struct slot *s = ctx;
+    if (s->conn != NULL) {
+        if (status == NODE_OK)
+            resp_write_integer(&s->buf, (int64_t)ttl);
+        else if (status == NODE_NOSESSION)
+            command_error(s, "NOSESSION unknown or expired session");
+        else
+            command_not_leader(s);
+    }
+    finish(s);
+}
+
+bool lockcmd_session_keepalive(struct conn *c, struct slot *s,
+                               const struct resp_value *a, size_t n)
+{
+    uint64_t id;
+    if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &id))
+        return true;
+    int rc = node_keepalive(command_node(c), id, keepalive_done, s);
+    if (rc == NODE_OK)
+        return false;
+    if (rc == NODE_NOSESSION)
+        command_error(s, "NOSESSION unknown or expired session");
+    else
+        command_not_leader(s);
+    return true;
+}
+
+static void close_done(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    if (applied_ok(s, status) && s->conn != NULL) {
+        if (r->status == FSM_OK)
+            resp_write_simple(&s->buf, "OK");
+        else
+            result_error(s, r, false);
+    }
+    finish(s);
+}
+
+bool lockcmd_session_close(struct conn *c, struct slot *s,
+                           const struct resp_value *a, size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_CLOSE};
+    struct opts o;
+    if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &cmd.session) ||
+        !parse_opts(s, a, n, 2, "REQ", &o))
+        return true;
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, close_done);
+}
+
+/* ---- acquire ---------------------------------------------------------- */
+
+static void wait_on_close(struct slot *s)
+{
+    struct op *op = s->op;
+    /* The waiter stays queued in the state machine until its deadline or
+     * its session's end; only this client's interest ends. */
+    node_wait_detach(op->node, op->wait);
+    free(op);
+    slot_free(s);
+}
+
+static void wait_done(void *ctx, const struct fsm_event *ev, int status)
+{
+    struct slot *s = ctx;
+    if (s->conn != NULL) {
+        if (status != NODE_OK)
+            command_not_leader(s);
+        else if (ev->type == FSM_EV_GRANTED)
+            resp_write_integer(&s->buf, (int64_t)ev->token);
+        else if (ev->type == FSM_EV_TIMEOUT)
+            command_error(s, "TIMEOUT the wait ran out before the lock was "
+                             "free");
+        else
+            command_error(s, "NOSESSION the session ended while waiting");
+    }
+    s->on_close = NULL;
+    finish(s);
+}
+
+static void acquire_done(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    if (!applied_ok(s, status) || s->conn == NULL) {
+        finish(s);
+        return;
+    }
+    if (r->status == FSM_QUEUED) {
+        struct op *op = op_of(s);
+        op->node = command_node(s->conn);
+        op->wait = node_wait_attach(op->node, r->index, wait_done, s);
+        s->on_close = wait_on_close;
+        return;
+    }
+    if (r->status == FSM_OK)
+        resp_write_integer(&s->buf, (int64_t)r->token);
+    else
+        result_error(s, r, false);
+    finish(s);
+}
+
+/* LOCK.ACQUIRE name session [OWNER o] [WAIT ms] [DELAY ms] [REQ id]
+ * LOCK.ACQUIRE name TTL ms [WAIT ms] [DELAY ms] [REQ id] */
+bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_ACQUIRE};
+    struct opts o;
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    if (command_is(&a[2], "TTL")) {
+        if (n < 4) {
+            command_error(s, "ERR TTL needs a value");
+            return true;
+        }
+        if (!command_u64(s, &a[3], "the TTL (ms)", FSM_TTL_MIN, FSM_TTL_MAX,
+                         &cmd.ttl) ||
+            !parse_opts(s, a, n, 4, "WAIT DELAY REQ", &o))
+            return true;
+    } else if (!command_u64(s, &a[2], "the session", 1, UINT64_MAX,
+                            &cmd.session) ||
+               !parse_opts(s, a, n, 3, "OWNER WAIT DELAY REQ", &o)) {
+        return true;
+    }
+    cmd.wait = o.wait;
+    cmd.delay = o.delay;
+    set_str(&cmd.owner, &cmd.owner_len, o.owner);
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, acquire_done);
+}
+
+/* ---- release, extend -------------------------------------------------- */
+
+static void holds_done(void *ctx, int status, const struct fsm_result *r)
+{
+    integer_done(ctx, status, r, r ? (int64_t)r->holds : 0);
+}
+
+static void lease_release_done(void *ctx, int status,
+                               const struct fsm_result *r)
+{
+    integer_reply(ctx, status, r, r ? (int64_t)r->holds : 0, true);
+}
+
+/* LOCK.RELEASE name session [OWNER o] [REQ id]
+ * LOCK.RELEASE name TOKEN token [REQ id] */
+bool lockcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_RELEASE};
+    struct opts o;
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    if (command_is(&a[2], "TOKEN")) {
+        if (n < 4) {
+            command_error(s, "ERR TOKEN needs a value");
+            return true;
+        }
+        if (!command_u64(s, &a[3], "the token", 1, UINT64_MAX, &cmd.token) ||
+            !parse_opts(s, a, n, 4, "REQ", &o))
+            return true;
+        set_str(&cmd.req, &cmd.req_len, o.req);
+        return propose(c, s, &cmd, lease_release_done);
+    }
+    if (!command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+        !parse_opts(s, a, n, 3, "OWNER REQ", &o))
+        return true;
+    set_str(&cmd.owner, &cmd.owner_len, o.owner);
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, holds_done);
+}
+
+static void extend_done(void *ctx, int status, const struct fsm_result *r)
+{
+    integer_reply(ctx, status, r, r ? (int64_t)r->ttl : 0, true);
+}
+
+/* LOCK.EXTEND name token ttl [REQ id] */
+bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_EXTEND};
+    struct opts o;
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the token", 1, UINT64_MAX, &cmd.token) ||
+        !command_u64(s, &a[3], "the TTL (ms)", FSM_TTL_MIN, FSM_TTL_MAX,
+                     &cmd.ttl) ||
+        !parse_opts(s, a, n, 4, "REQ", &o))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, extend_done);
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+/* Starts a linearizable read; the callback writes the reply. */
+static bool read_start(struct conn *c, struct slot *s, node_read_cb cb)
+{
+    int rc = node_read(command_node(c), cb, s);
+    if (rc == NODE_OK)
+        return false;
+    command_not_leader(s);
+    return true;
+}
+
+/* Whether a read callback may write its reply; if not, finishes it. */
+static bool read_ok(struct slot *s, int status)
+{
+    if (s->conn == NULL) {
+        finish(s);
+        return false;
+    }
+    if (status != NODE_OK) {
+        command_not_leader(s);
+        finish(s);
+        return false;
+    }
+    return true;
+}
+
+static void copy_name(struct slot *s, const struct resp_value *a)
+{
+    struct op *op = op_of(s);
+    memcpy(op->name, a->str, a->len);
+    op->name_len = (uint32_t)a->len;
+}
+
+static void write_lock(struct slot *s, const struct fsm_lock_info *li)
+{
+    struct node *node = command_node(s->conn);
+    int p = s->conn->proto;
+    uint64_t now = node_now(node);
+    resp_write_map(&s->buf, p, 9);
+    resp_write_bulk_str(&s->buf, "name");
+    resp_write_bulk(&s->buf, li->name, li->name_len);
+    resp_write_bulk_str(&s->buf, "held");
+    resp_write_bool(&s->buf, p, li->holder != 0);
+    resp_write_bulk_str(&s->buf, "session");
+    resp_write_integer(&s->buf, (int64_t)li->holder);
+    resp_write_bulk_str(&s->buf, "owner");
+    resp_write_bulk(&s->buf, li->owner, li->owner_len);
+    resp_write_bulk_str(&s->buf, "token");
+    resp_write_integer(&s->buf, (int64_t)li->token);
+    resp_write_bulk_str(&s->buf, "holds");
+    resp_write_integer(&s->buf, li->holds);
+    resp_write_bulk_str(&s->buf, "waiters");
+    resp_write_integer(&s->buf, li->waiters);
+    resp_write_bulk_str(&s->buf, "lease_left_ms");
+    resp_write_integer(
+        &s->buf, li->holder ? (int64_t)node_lease_left(node, li->holder) : 0);
+    resp_write_bulk_str(&s->buf, "delay_left_ms");
+    resp_write_integer(&s->buf, li->available_at > now
+                                    ? (int64_t)(li->available_at - now)
+                                    : 0);
+}
+
+static void status_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    struct fsm_lock_info li;
+    if (!fsm_lock_info(node_fsm(command_node(s->conn)), op->name, op->name_len,
+                       &li)) {
+        memset(&li, 0, sizeof li);
+        li.name = op->name;
+        li.name_len = op->name_len;
+        li.owner = "";
+    }
+    write_lock(s, &li);
+    finish(s);
+}
+
+/* LOCK.STATUS name */
+bool lockcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n)
+{
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX))
+        return true;
+    copy_name(s, &a[1]);
+    return read_start(c, s, status_done);
+}
+
+static void check_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    bool held = fsm_lock_check(node_fsm(command_node(s->conn)), op->name,
+                               op->name_len, op->u);
+    resp_write_integer(&s->buf, held ? 1 : 0);
+    finish(s);
+}
+
+/* LOCK.CHECK name token */
+bool lockcmd_check(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n)
+{
+    uint64_t token;
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the token", 0, UINT64_MAX, &token))
+        return true;
+    copy_name(s, &a[1]);
+    op_of(s)->u = token;
+    return read_start(c, s, check_done);
+}
+
+struct list_ctx {
+    struct slot *s;
+    struct buf items;
+    uint64_t n, max;
+};
+
+static bool list_one(void *arg, const struct fsm_lock_info *li)
+{
+    struct list_ctx *lc = arg;
+    if (lc->n == lc->max)
+        return false;
+    /* Write the item into the slot, then move it aside. */
+    struct buf keep = lc->s->buf;
+    buf_init(&lc->s->buf);
+    write_lock(lc->s, li);
+    buf_append(&lc->items, lc->s->buf.data, lc->s->buf.len);
+    buf_close(&lc->s->buf);
+    lc->s->buf = keep;
+    lc->n++;
+    return true;
+}
+
+static void list_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    struct list_ctx lc = {.s = s, .max = op->u};
+    buf_init(&lc.items);
+    fsm_lock_list(node_fsm(command_node(s->conn)), op->name, op->name_len,
+                  list_one, &lc);
+    resp_write_array(&s->buf, lc.n);
+    buf_append(&s->buf, lc.items.data, lc.items.len);
+    buf_close(&lc.items);
+    finish(s);
+}
+
+/* LOCK.LIST [prefix] [COUNT n] */
+bool lockcmd_list(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n)
+{
+    struct opts o;
+    size_t from = 1;
+    if (n >= 2 && !(n >= 3 && command_is(&a[1], "COUNT") && n % 2 == 1)) {
+        if (!arg_str(s, &a[1], "the prefix", 0, FSM_NAME_MAX))
+            return true;
+        from = 2;
+    }
+    if (!parse_opts(s, a, n, from, "COUNT", &o))
+        return true;
+    if (from == 2)
+        copy_name(s, &a[1]);
+    op_of(s)->u = o.have_count ? o.count : LIST_DEFAULT;
+    return read_start(c, s, list_done);
+}
+
+static void session_info_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    struct node *node = command_node(s->conn);
+    struct fsm_session_info si;
+    if (!fsm_session_info(node_fsm(node), op->u, &si)) {
+        command_error(s, "NOSESSION unknown or expired session");
+        finish(s);
+        return;
+    }
+    int p = s->conn->proto;
+    resp_write_map(&s->buf, p, 7);
+    resp_write_bulk_str(&s->buf, "id");
+    resp_write_integer(&s->buf, (int64_t)si.id);
+    resp_write_bulk_str(&s->buf, "name");
+    resp_write_bulk(&s->buf, si.client, si.client_len);
+    resp_write_bulk_str(&s->buf, "ttl_ms");
+    resp_write_integer(&s->buf, (int64_t)si.ttl);
+    resp_write_bulk_str(&s->buf, "lease_left_ms");
+    resp_write_integer(&s->buf, (int64_t)node_lease_left(node, si.id));
+    resp_write_bulk_str(&s->buf, "locks");
+    resp_write_integer(&s->buf, si.locks);
+    resp_write_bulk_str(&s->buf, "waits");
+    resp_write_integer(&s->buf, si.waits);
+    resp_write_bulk_str(&s->buf, "lease_lock");
+    resp_write_bool(&s->buf, p, si.lease_lock);
+    finish(s);
+}
+
+/* SESSION.INFO id */
+bool lockcmd_session_info(struct conn *c, struct slot *s,
+                          const struct resp_value *a, size_t n)
+{
+    uint64_t id;
+    if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &id))
+        return true;
+    op_of(s)->u = id;
+    return read_start(c, s, session_info_done);
+}

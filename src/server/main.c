@@ -1,0 +1,34 @@
+/* main.c - dlockd: the dlock server. `dlockd --help` lists the options; with
+ * none it is one server on 127.0.0.1:7411 with its data in ./dlock-data. */
+#include <stdio.h>
+
+#include "server/config.h"
+#include "server/join.h"
+#include "server/logger.h"
+#include "server/server.h"
+
+int main(int argc, char **argv)
+{
+    static struct config cfg;
+    static struct server srv;
+    char err[512];
+    int rc = config_parse(&cfg, argc, argv, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "dlockd: %s\n", err);
+        return rc < 0 ? 2 : 0;
+    }
+    logger_init(cfg.log_level, cfg.id);
+    uv_loop_t *loop = uv_default_loop();
+    if (server_start(&srv, loop, &cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (cfg.join[0] != '\0')
+        join_start(loop, &cfg);
+    uv_run(loop, UV_RUN_DEFAULT);
+    join_stop();
+    node_free(srv.node);
+    uv_loop_close(loop);
+    return srv.exit_code;
+}

@@ -1,0 +1,111 @@
+/* node.h - one dlock server's replicated state: the Raft core, its store on
+ * disk, the lock state machine and the leader's leases, driven by the libuv
+ * loop. The command layer proposes and reads through it.
+ *
+ * Every callback given to the node is called exactly once: with the outcome,
+ * or with an error when the outcome can no longer come (leadership lost,
+ * shutdown). A caller whose client went away keeps its context alive until
+ * then. */
+#ifndef DLOCK_NODE_H
+#define DLOCK_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "raft/raft.h"
+#include "server/config.h"
+#include "server/fsm.h"
+
+enum {
+    NODE_OK = 0,
+    NODE_NOTLEADER = -1, /* not the leader: node_leader_addr() says who is */
+    NODE_LOST = -2,      /* the proposal may or may not apply: retry it with
+                            its request id */
+    NODE_SHUTDOWN = -3,  /* the server is stopping */
+    NODE_NOSESSION = -4, /* keepalive: no such session, or its lease ended */
+    NODE_BUSY = -5,      /* a membership change or transfer is under way */
+    NODE_INVALID = -6,   /* a membership change that cannot be made */
+};
+
+struct node; /* opaque */
+
+/* Opens the store in cfg->data, restores the state and starts the Raft
+ * peer listener. Returns NULL with a message in err on failure. */
+struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
+                        size_t errlen);
+/* Stops: a leader first hands leadership over (waiting at most an election
+ * timeout), then pending callbacks get NODE_SHUTDOWN, the store is synced
+ * and closed. done is called once everything is closed; then node_free. */
+void node_stop(struct node *n, void (*done)(void *arg), void *arg);
+void node_free(struct node *n);
+
+typedef void (*node_apply_cb)(void *ctx, int status,
+                              const struct fsm_result *res);
+/* Proposes cmd (its `now` is stamped here) and calls cb once the entry has
+ * applied (status NODE_OK and the result) or can no longer apply as
+ * proposed. NODE_NOTLEADER at once (cb not called) on a follower. */
+int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
+                 void *ctx);
+
+typedef void (*node_read_cb)(void *ctx, int status);
+/* Calls cb with NODE_OK once a linearizable read of the state machine may
+ * be served (ReadIndex confirmed and applied), or with an error. */
+int node_read(struct node *n, node_read_cb cb, void *ctx);
+
+typedef void (*node_wait_cb)(void *ctx, const struct fsm_event *ev, int status);
+/* Attaches cb to the waiter created by the ACQUIRE at index: called with its
+ * FSM_EV_GRANTED, FSM_EV_TIMEOUT or FSM_EV_CANCELED event, or with status
+ * NODE_NOTLEADER/NODE_SHUTDOWN (ev NULL) when this server stops leading (the
+ * client re-attaches at the new leader by retrying with its request id).
+ * Returns a handle for node_wait_detach. */
+void *node_wait_attach(struct node *n, uint64_t index, node_wait_cb cb,
+                       void *ctx);
+/* Detaches a wait (its client went away): cb is not called. */
+void node_wait_detach(struct node *n, void *handle);
+
+typedef void (*node_keepalive_cb)(void *ctx, int status, uint64_t ttl);
+/* Renews a session's lease: once leadership is confirmed the lease runs
+ * ttl from the moment of the call, and cb gets the ttl; NODE_NOSESSION as
+ * status for an unknown session or one whose lease has already ended (an
+ * ended lease is never renewed: its expiry may be on its way). */
+int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
+                   void *ctx);
+
+/* The state machine, for reads in a node_read callback. */
+const struct fsm *node_fsm(const struct node *n);
+/* The cluster time (docs/design.md §11) on this server now. */
+uint64_t node_now(const struct node *n);
+/* Lease left for a session on the leader, in ms (0 if unknown). */
+uint64_t node_lease_left(const struct node *n, uint64_t session);
+/* The leader's client address, or NULL if none is known. */
+const char *node_leader_addr(const struct node *n);
+bool node_is_leader(const struct node *n);
+
+/* Membership. cb gets NODE_OK once the change is committed. */
+int node_add(struct node *n, uint64_t id, const char *raft_addr,
+             node_read_cb cb, void *ctx);
+int node_remove(struct node *n, uint64_t id, node_read_cb cb, void *ctx);
+
+struct node_member {
+    uint64_t id;
+    uint8_t role; /* RAFT_VOTER or RAFT_LEARNER */
+    const char *raft_addr;
+    const char *client_addr; /* "" when not known yet */
+    uint64_t match;          /* on the leader: its match index */
+};
+struct node_info {
+    uint64_t id;
+    uint8_t role;
+    uint64_t term;
+    uint64_t leader;
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t last_index;
+    uint64_t snapshot_index;
+    unsigned n_members;
+    struct node_member members[RAFT_MAX_SERVERS];
+};
+void node_info(const struct node *n, struct node_info *info);
+
+#endif

@@ -1,0 +1,212 @@
+/* node_disk.c - the node's persistence: updates go into the store's buffer,
+ * one batch at a time is written and fsynced on a libuv worker thread (group
+ * commit: every update buffered meanwhile rides the next batch), snapshots
+ * received from a leader are installed, and the node snapshots its own state
+ * every cfg->snapshot_entries entries. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "server/logger.h"
+#include "server/node_internal.h"
+#include "server/store.h"
+
+#define SNAPSHOT_TRAILING 5000
+
+/* A fatal storage error: a dead replica is safe, one that carries on after
+ * a failed fsync is not. */
+static void fatal(struct node *n, const char *what)
+{
+    log_error("%s: %s; stopping", what, store_errmsg(n->store));
+    exit(2);
+}
+
+static void install(struct node *n, const struct raft_snapshot_meta *meta)
+{
+    uint8_t *data;
+    size_t len;
+    if (store_recv_finish(n->store, meta, &data, &len) != 0)
+        fatal(n, "installing a received snapshot");
+    if (fsm_restore(n->fsm, data, len) != 0) {
+        log_error("the snapshot received at %" PRIu64 " does not restore",
+                  meta->index);
+        exit(2);
+    }
+    free(data);
+    n->last_snapshot = meta->index;
+    log_info("installed the leader's snapshot at %" PRIu64, meta->index);
+}
+
+static void apply_one(struct node *n, const struct deferred *d)
+{
+    if (d->hs && store_set_hard_state(n->store, d->term, d->vote) != 0)
+        fatal(n, "storing term and vote");
+    if (d->chunk) {
+        if (d->chunk_offset == 0 &&
+            store_recv_begin(n->store, d->chunk_index, d->chunk_term) != 0)
+            fatal(n, "receiving a snapshot");
+        if (store_recv_chunk(n->store, d->chunk_offset, d->chunk_data,
+                             d->chunk_len) != 0)
+            fatal(n, "receiving a snapshot");
+        if (d->chunk_last)
+            install(n, &d->meta);
+    }
+    if (d->n_entries > 0 &&
+        store_append(n->store, d->entries, d->n_entries) != 0)
+        fatal(n, "appending to the log");
+    n->buffered_seq = d->seq;
+}
+
+static void free_deferred(struct deferred *d)
+{
+    free(d->chunk_data);
+    for (size_t i = 0; i < d->n_entries; i++)
+        free(d->entries[i].data);
+    free(d->entries);
+}
+
+static void defer(struct node *n, const struct deferred *d)
+{
+    if (n->n_deferred == n->cap_deferred) {
+        n->cap_deferred = n->cap_deferred ? 2 * n->cap_deferred : 8;
+        n->deferred =
+            mem_xrealloc(n->deferred, n->cap_deferred * sizeof *n->deferred);
+    }
+    struct deferred *c = &n->deferred[n->n_deferred++];
+    *c = *d;
+    c->chunk_data = d->chunk ? mem_xmemdup(d->chunk_data, d->chunk_len) : NULL;
+    c->entries =
+        mem_xmalloc((d->n_entries ? d->n_entries : 1) * sizeof *c->entries);
+    for (size_t i = 0; i < d->n_entries; i++) {
+        c->entries[i] = d->entries[i];
+        c->entries[i].data = mem_xmemdup(d->entries[i].data, d->entries[i].len);
+    }
+}
+
+void node_disk_persist(struct node *n, const struct raft_update *u)
+{
+    if (u->seq == 0)
+        return;
+    struct deferred d = {
+        .seq = u->seq,
+        .hs = u->hs_changed,
+        .term = u->term,
+        .vote = u->vote,
+        .chunk = u->chunk,
+        .chunk_last = u->chunk_last,
+        .chunk_index = u->chunk_index,
+        .chunk_term = u->chunk_term,
+        .chunk_offset = u->chunk_offset,
+        .chunk_data = (uint8_t *)u->chunk_data,
+        .chunk_len = u->chunk_len,
+        .meta = u->chunk_meta,
+        .entries = u->entries,
+        .n_entries = u->n_entries,
+    };
+    /* An install needs the store idle, and nothing may overtake it. */
+    if (n->n_deferred > 0 || (u->chunk && u->chunk_last && n->syncing)) {
+        defer(n, &d);
+        return;
+    }
+    apply_one(n, &d);
+}
+
+void node_disk_free_deferred(struct node *n)
+{
+    for (size_t i = 0; i < n->n_deferred; i++)
+        free_deferred(&n->deferred[i]);
+    free(n->deferred);
+    n->deferred = NULL;
+    n->n_deferred = n->cap_deferred = 0;
+}
+
+static void run_deferred(struct node *n)
+{
+    for (size_t i = 0; i < n->n_deferred; i++) {
+        apply_one(n, &n->deferred[i]);
+        free_deferred(&n->deferred[i]);
+    }
+    n->n_deferred = 0;
+}
+
+static void work_cb(uv_work_t *req)
+{
+    struct node *n = req->data;
+    store_sync_run(n->store);
+}
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+    struct node *n = req->data;
+    n->syncing = false;
+    n->open_handles--;
+    if (store_sync_end(n->store) != 0)
+        fatal(n, "writing the log");
+    n->reported_seq = n->batch_seq;
+    raft_persisted(n->raft, n->batch_seq);
+    run_deferred(n);
+    node_kick(n);
+}
+
+void node_disk_start(struct node *n)
+{
+    if (n->syncing || n->buffered_seq <= n->reported_seq || n->closed)
+        return;
+    if (!store_sync_begin(n->store)) {
+        /* Nothing to write (an install made it durable already). */
+        n->reported_seq = n->buffered_seq;
+        raft_persisted(n->raft, n->buffered_seq);
+        return;
+    }
+    n->batch_seq = n->buffered_seq;
+    n->syncing = true;
+    n->open_handles++;
+    n->work.data = n;
+    if (uv_queue_work(n->loop, &n->work, work_cb, after_work_cb) != 0) {
+        log_error("cannot queue the log write");
+        exit(2);
+    }
+}
+
+bool node_disk_fill_chunk(struct node *n, struct raft_msg *m)
+{
+    size_t got;
+    bool last;
+    if (m->len > n->chunk_cap) {
+        n->chunk_buf = mem_xrealloc(n->chunk_buf, m->len);
+        n->chunk_cap = m->len;
+    }
+    if (store_snapshot_read(n->store, m->index, m->offset, n->chunk_buf, m->len,
+                            &got, &last) != 0)
+        return false; /* not that snapshot any more: the leader restarts */
+    m->data = n->chunk_buf;
+    m->len = (uint32_t)got;
+    m->last = last;
+    return true;
+}
+
+void node_disk_snapshot(struct node *n)
+{
+    uint64_t applied = raft_applied_index(n->raft);
+    if (applied < n->last_snapshot + n->cfg->snapshot_entries ||
+        n->n_deferred > 0)
+        return;
+    struct raft_snapshot_meta meta;
+    if (raft_snapshot_meta(n->raft, applied, &meta) != 0)
+        return;
+    uint64_t t0 = uv_hrtime();
+    uint8_t *buf;
+    size_t len;
+    if (fsm_snapshot(n->fsm, &buf, &len) != 0) {
+        log_error("cannot snapshot the state machine");
+        exit(2);
+    }
+    if (store_snapshot_write(n->store, &meta, buf, len) != 0)
+        fatal(n, "writing a snapshot");
+    free(buf);
+    raft_compact(n->raft, applied, SNAPSHOT_TRAILING);
+    n->last_snapshot = applied;
+    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64 " ms", applied,
+             len, (uv_hrtime() - t0) / 1000000);
+}

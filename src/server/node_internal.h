@@ -1,0 +1,148 @@
+/* node_internal.h - the node's state, shared by its files: node.c (the loop's
+ * work: apply, proposals), node_disk.c (persistence and snapshots),
+ * node_read.c (reads, keepalives, waits) and node_life.c (start, stop, the
+ * peer transport's callbacks). */
+#ifndef DLOCK_NODE_INTERNAL_H
+#define DLOCK_NODE_INTERNAL_H
+
+#include "server/config.h"
+#include "server/node.h"
+
+#define WAIT_BUCKETS 1024
+
+struct proposal {
+    uint64_t index;
+    uint64_t term;
+    node_apply_cb cb;       /* NULL: nobody waits (expiries, ticks of others) */
+    node_read_cb change_cb; /* a membership change: the entry committed */
+    void *ctx;
+};
+
+enum { READ_PLAIN = 1, READ_KEEPALIVE = 2 };
+
+struct read_req {
+    uint64_t id;    /* the ReadIndex context */
+    uint64_t index; /* the read point, once confirmed */
+    bool confirmed;
+    uint8_t kind;
+    uint64_t session; /* keepalive */
+    uint64_t at;      /* keepalive: cluster time when asked */
+    node_read_cb cb;
+    node_keepalive_cb kcb;
+    void *ctx;
+};
+
+struct wait {
+    struct wait *next;
+    uint64_t index;
+    node_wait_cb cb;
+    void *ctx;
+};
+
+/* An update's persistence, copied because it must wait for the batch in
+ * flight (a snapshot install needs the store idle; what follows it waits
+ * behind it, in order). */
+struct deferred {
+    uint64_t seq;
+    bool hs;
+    uint64_t term;
+    uint64_t vote;
+    bool chunk;
+    bool chunk_last;
+    uint64_t chunk_index;
+    uint64_t chunk_term;
+    uint64_t chunk_offset;
+    uint8_t *chunk_data;
+    uint32_t chunk_len;
+    struct raft_snapshot_meta meta;
+    struct raft_entry *entries;
+    size_t n_entries;
+};
+
+struct client_addr {
+    uint64_t id;
+    char addr[CONFIG_ADDR_MAX];
+};
+
+struct node {
+    uv_loop_t *loop;
+    struct config cfg_copy;
+    const struct config *cfg;
+    struct raft *raft;
+    struct store *store;
+    struct fsm *fsm;
+    struct peers *peers;
+    struct lease *lease;
+    uv_timer_t timer;
+    uv_check_t check;
+    uint64_t last_tick;
+    uint64_t time_offset;
+    uint8_t last_role;
+    bool ready; /* leader, and its no-op has applied */
+    bool flushing;
+    bool tick_pending;
+    struct {
+        struct proposal *v;
+        size_t head, n, cap;
+    } props;
+    struct {
+        struct read_req *v;
+        size_t n, cap;
+    } reads;
+    uint64_t next_read_id;
+    struct wait *waits[WAIT_BUCKETS];
+    uint8_t *scratch;
+    size_t scratch_cap;
+
+    /* disk */
+    uv_work_t work;
+    bool syncing;
+    uint64_t buffered_seq; /* highest update seq handed to the store */
+    uint64_t reported_seq; /* highest seq reported persisted */
+    uint64_t batch_seq;    /* highest seq in the batch in flight */
+    struct deferred *deferred;
+    size_t n_deferred, cap_deferred;
+    uint64_t last_snapshot;
+    uint8_t *chunk_buf;
+    size_t chunk_cap;
+
+    struct client_addr addrs[2 * RAFT_MAX_SERVERS];
+    unsigned n_addrs;
+
+    /* stop */
+    bool stopping;
+    bool closed;
+    uint64_t stop_started;
+    unsigned open_handles;
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+};
+
+/* node.c */
+uint64_t node_cluster_now(const struct node *n);
+void node_kick(struct node *n);
+void node_lost_leadership(struct node *n, int status);
+void node_on_check(uv_check_t *h);
+void node_on_tick(uv_timer_t *h);
+
+/* node_disk.c */
+void node_disk_persist(struct node *n, const struct raft_update *u);
+void node_disk_start(struct node *n);
+void node_disk_snapshot(struct node *n);
+bool node_disk_fill_chunk(struct node *n, struct raft_msg *m);
+void node_disk_free_deferred(struct node *n);
+
+/* node_read.c */
+void node_read_update(struct node *n, const struct raft_update *u);
+void node_read_done(struct node *n, struct read_req *r, int status);
+void node_read_fail_all(struct node *n, int status);
+void node_wait_fire(struct node *n, const struct fsm_event *ev);
+void node_wait_fail_all(struct node *n, int status);
+
+/* node_life.c */
+const char *node_member_addr(const struct node *n, uint64_t id);
+const char *node_client_addr_of(const struct node *n, uint64_t id);
+void node_conf_changed(struct node *n, uint64_t index);
+void node_stop_progress(struct node *n);
+
+#endif

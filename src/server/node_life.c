@@ -1,0 +1,253 @@
+/* node_life.c - the node's start (open the store, restore, bootstrap a new
+ * cluster), the peer transport's callbacks, and its stop (hand leadership
+ * over, fail what waits, close). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "server/lease.h"
+#include "server/logger.h"
+#include "server/node_internal.h"
+#include "server/peer.h"
+#include "server/store.h"
+
+#define TICK_MS 10
+
+const char *node_member_addr(const struct node *n, uint64_t id)
+{
+    const struct raft_conf *c = raft_conf(n->raft);
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->servers[i].id == id)
+            return c->servers[i].addr;
+    return NULL;
+}
+
+const char *node_client_addr_of(const struct node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->n_addrs; i++)
+        if (n->addrs[i].id == id)
+            return n->addrs[i].addr;
+    return NULL;
+}
+
+void node_conf_changed(struct node *n, uint64_t index)
+{
+    (void)n;
+    (void)index; /* the transport looks addresses up at each send */
+}
+
+static void on_recv(void *arg, const struct raft_msg *m)
+{
+    struct node *n = arg;
+    if (n->closed)
+        return;
+    int rc = raft_step(n->raft, m);
+    if (rc != 0)
+        log_debug("message %u from %" PRIu64 " refused (%d)", m->type, m->from,
+                  rc);
+}
+
+static void on_hello(void *arg, uint64_t id, const char *client_addr)
+{
+    struct node *n = arg;
+    for (unsigned i = 0; i < n->n_addrs; i++) {
+        if (n->addrs[i].id == id) {
+            snprintf(n->addrs[i].addr, sizeof n->addrs[i].addr, "%s",
+                     client_addr);
+            return;
+        }
+    }
+    if (n->n_addrs == sizeof n->addrs / sizeof n->addrs[0])
+        n->n_addrs--; /* forget the oldest-added past the bound */
+    n->addrs[n->n_addrs].id = id;
+    snprintf(n->addrs[n->n_addrs].addr, sizeof n->addrs[0].addr, "%s",
+             client_addr);
+    n->n_addrs++;
+}
+
+/* The configuration of a new cluster: --peers, or this server alone.
+ * config_parse has checked that the addresses fit. */
+static void initial_conf(const struct config *cfg, struct raft_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    if (cfg->n_peers == 0) {
+        c->n = 1;
+        c->servers[0].id = cfg->id;
+        c->servers[0].role = RAFT_VOTER;
+        memcpy(c->servers[0].addr, cfg->raft, strlen(cfg->raft) + 1);
+        return;
+    }
+    for (unsigned i = 0; i < cfg->n_peers; i++) {
+        c->servers[c->n].id = cfg->peers[i].id;
+        c->servers[c->n].role = RAFT_VOTER;
+        memcpy(c->servers[c->n].addr, cfg->peers[i].addr, RAFT_ADDR_MAX);
+        c->n++;
+    }
+}
+
+static int restore(struct node *n, char *err, size_t errlen)
+{
+    struct store_state st;
+    uint64_t t0 = uv_hrtime();
+    if (store_open(n->store, &st) != 0) {
+        snprintf(err, errlen, "%s", store_errmsg(n->store));
+        return -1;
+    }
+    if (st.repaired[0] != '\0')
+        log_warn("log repaired: %s", st.repaired);
+    if (st.has_snapshot &&
+        fsm_restore(n->fsm, st.snapshot_data, st.snapshot_len) != 0) {
+        snprintf(err, errlen, "the snapshot at %" PRIu64 " does not restore",
+                 st.snapshot.index);
+        store_state_close(&st);
+        return -1;
+    }
+    int rc = raft_restore(n->raft, st.term, st.vote,
+                          st.has_snapshot ? &st.snapshot : NULL, st.entries,
+                          st.n_entries);
+    if (rc != 0) {
+        snprintf(err, errlen, "the stored log does not fit together (%d)", rc);
+        store_state_close(&st);
+        return -1;
+    }
+    n->last_snapshot = st.has_snapshot ? st.snapshot.index : 0;
+    bool fresh = !st.has_snapshot && st.n_entries == 0 && st.term == 0;
+    log_info("restored in %" PRIu64 " ms: term %" PRIu64
+             ", snapshot at %" PRIu64 ", %zu entries after it",
+             (uv_hrtime() - t0) / 1000000, st.term, n->last_snapshot,
+             st.n_entries);
+    store_state_close(&st);
+    if (fresh && n->cfg->join[0] == '\0') {
+        struct raft_conf c;
+        initial_conf(n->cfg, &c);
+        if (raft_bootstrap(n->raft, &c) != 0) {
+            snprintf(err, errlen, "cannot bootstrap the cluster");
+            return -1;
+        }
+        log_info("new cluster of %u server%s", c.n, c.n == 1 ? "" : "s");
+    } else if (fresh) {
+        log_info("empty; waiting to be added to the cluster of %s",
+                 n->cfg->join);
+    }
+    return 0;
+}
+
+struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
+                        size_t errlen)
+{
+    struct node *n = mem_xcalloc(1, sizeof *n);
+    n->loop = loop;
+    n->cfg_copy = *cfg;
+    n->cfg = &n->cfg_copy;
+    struct raft_config rc;
+    raft_config_default(&rc, cfg->id);
+    rc.election_ms = cfg->election_ms;
+    rc.heartbeat_ms = cfg->heartbeat_ms;
+    rc.seed = cfg->id ^ uv_hrtime();
+    n->raft = raft_new(&rc);
+    n->store = store_new(cfg->data, 0);
+    n->fsm = fsm_new();
+    n->lease = lease_new();
+    if (n->raft == NULL || restore(n, err, errlen) != 0) {
+        if (n->raft == NULL)
+            snprintf(err, errlen, "bad Raft settings");
+        node_free(n);
+        return NULL;
+    }
+    struct peers_cbs cbs = {on_recv, on_hello};
+    n->peers = peers_new(loop, cfg->id, cfg->advertise, &cbs, n);
+    int uvrc = peers_listen(n->peers, cfg->raft);
+    if (uvrc != 0) {
+        snprintf(err, errlen, "cannot listen for peers on %s: %s", cfg->raft,
+                 uv_strerror(uvrc));
+        peers_free(n->peers);
+        n->peers = NULL;
+        node_free(n);
+        return NULL;
+    }
+    n->last_role = RAFT_FOLLOWER;
+    n->last_tick = uv_now(loop);
+    uv_timer_init(loop, &n->timer);
+    n->timer.data = n;
+    uv_timer_start(&n->timer, node_on_tick, TICK_MS, TICK_MS);
+    uv_check_init(loop, &n->check);
+    n->check.data = n;
+    uv_check_start(&n->check, node_on_check);
+    n->open_handles = 2;
+    raft_tick(n->raft, 0);
+    return n;
+}
+
+/* ---- stop ------------------------------------------------------------- */
+
+static void closed_one(struct node *n)
+{
+    if (--n->open_handles == 0 && n->stop_done != NULL) {
+        void (*done)(void *) = n->stop_done;
+        n->stop_done = NULL;
+        done(n->stop_arg);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
+}
+
+static void on_peers_closed(void *arg)
+{
+    closed_one(arg);
+}
+
+static void finish_stop(struct node *n)
+{
+    n->closed = true;
+    node_lost_leadership(n, NODE_SHUTDOWN);
+    store_sync(n->store); /* whatever is buffered; nothing waits on it */
+    n->open_handles++;    /* the peers */
+    peers_close(n->peers, on_peers_closed, n);
+    uv_close((uv_handle_t *)&n->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->check, on_handle_closed);
+}
+
+void node_stop_progress(struct node *n)
+{
+    if (!n->stopping || n->closed)
+        return;
+    bool handed = raft_role(n->raft) != RAFT_LEADER;
+    bool waited = uv_now(n->loop) >= n->stop_started + n->cfg->election_ms;
+    if ((handed || waited) && !n->syncing)
+        finish_stop(n);
+}
+
+void node_stop(struct node *n, void (*done)(void *arg), void *arg)
+{
+    if (n->stopping)
+        return;
+    n->stopping = true;
+    n->stop_done = done;
+    n->stop_arg = arg;
+    n->stop_started = uv_now(n->loop);
+    if (raft_role(n->raft) == RAFT_LEADER && raft_transfer(n->raft, 0) == 0)
+        log_info("handing leadership over before stopping");
+    node_kick(n);
+    node_stop_progress(n);
+}
+
+void node_free(struct node *n)
+{
+    if (n == NULL)
+        return;
+    raft_free(n->raft);
+    store_free(n->store);
+    fsm_free(n->fsm);
+    lease_free(n->lease);
+    peers_free(n->peers);
+    node_disk_free_deferred(n);
+    free(n->props.v);
+    free(n->reads.v);
+    free(n->scratch);
+    free(n->chunk_buf);
+    free(n);
+}

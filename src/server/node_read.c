@@ -1,0 +1,200 @@
+/* node_read.c - linearizable reads and keepalives through ReadIndex
+ * (dissertation §6.4), and the waits of blocking acquires. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "server/lease.h"
+#include "server/node_internal.h"
+
+static struct read_req *push_read(struct node *n)
+{
+    if (n->reads.n == n->reads.cap) {
+        n->reads.cap = n->reads.cap ? 2 * n->reads.cap : 16;
+        n->reads.v =
+            mem_xrealloc(n->reads.v, n->reads.cap * sizeof *n->reads.v);
+    }
+    struct read_req *r = &n->reads.v[n->reads.n++];
+    memset(r, 0, sizeof *r);
+    r->id = ++n->next_read_id;
+    return r;
+}
+
+static int start_read(struct node *n, struct read_req *r)
+{
+    if (raft_read_index(n->raft, r->id) != 0) {
+        n->reads.n--;
+        return NODE_NOTLEADER;
+    }
+    return NODE_OK;
+}
+
+int node_read(struct node *n, node_read_cb cb, void *ctx)
+{
+    if (n->stopping)
+        return NODE_SHUTDOWN;
+    if (!node_is_leader(n))
+        return NODE_NOTLEADER;
+    struct read_req *r = push_read(n);
+    r->kind = READ_PLAIN;
+    r->cb = cb;
+    r->ctx = ctx;
+    return start_read(n, r);
+}
+
+int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
+                   void *ctx)
+{
+    if (n->stopping)
+        return NODE_SHUTDOWN;
+    if (!node_is_leader(n))
+        return NODE_NOTLEADER;
+    uint64_t now = node_cluster_now(n);
+    if (lease_left(n->lease, session, now) == 0)
+        return NODE_NOSESSION;
+    struct read_req *r = push_read(n);
+    r->kind = READ_KEEPALIVE;
+    r->session = session;
+    r->at = now;
+    r->kcb = cb;
+    r->ctx = ctx;
+    return start_read(n, r);
+}
+
+void node_read_done(struct node *n, struct read_req *r, int status)
+{
+    if (r->kind == READ_PLAIN) {
+        r->cb(r->ctx, status);
+        return;
+    }
+    uint64_t ttl = lease_ttl(n->lease, r->session);
+    /* Leadership is confirmed for a moment after the keepalive came: the
+     * lease may run ttl from then, unless it ended in between. */
+    if (status == NODE_OK && (ttl == 0 || lease_left(n->lease, r->session,
+                                                     node_cluster_now(n)) == 0))
+        status = NODE_NOSESSION;
+    if (status == NODE_OK)
+        lease_set(n->lease, r->session, ttl, r->at);
+    r->kcb(r->ctx, status, status == NODE_OK ? ttl : 0);
+}
+
+static struct read_req *find_read(struct node *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->reads.n; i++)
+        if (n->reads.v[i].id == id)
+            return &n->reads.v[i];
+    return NULL;
+}
+
+/* Takes the reads that are done out of the vector before calling back:
+ * a callback may start a new read. */
+static void complete(struct node *n, uint64_t applied, bool all, int status)
+{
+    struct read_req done[64];
+    for (;;) {
+        size_t k = 0, count = 0;
+        for (size_t i = 0; i < n->reads.n; i++) {
+            struct read_req *r = &n->reads.v[i];
+            bool ready = all || (r->confirmed && r->index <= applied);
+            if (ready && count < 64)
+                done[count++] = *r;
+            else
+                n->reads.v[k++] = *r;
+        }
+        n->reads.n = k;
+        for (size_t i = 0; i < count; i++)
+            node_read_done(n, &done[i], status);
+        if (count < 64)
+            return;
+    }
+}
+
+void node_read_update(struct node *n, const struct raft_update *u)
+{
+    for (size_t i = 0; i < u->n_reads; i++) {
+        struct read_req *r = find_read(n, u->reads[i].ctx);
+        if (r != NULL) {
+            r->confirmed = true;
+            r->index = u->reads[i].index;
+        }
+    }
+    for (size_t i = 0; i < u->n_dropped_reads; i++) {
+        struct read_req *r = find_read(n, u->dropped_reads[i]);
+        if (r != NULL) {
+            struct read_req copy = *r;
+            *r = n->reads.v[--n->reads.n];
+            node_read_done(n, &copy, NODE_NOTLEADER);
+        }
+    }
+    if (n->reads.n > 0)
+        complete(n, raft_applied_index(n->raft), false, NODE_OK);
+}
+
+void node_read_fail_all(struct node *n, int status)
+{
+    complete(n, 0, true, status);
+}
+
+/* ---- waits ------------------------------------------------------------ */
+
+void *node_wait_attach(struct node *n, uint64_t index, node_wait_cb cb,
+                       void *ctx)
+{
+    struct wait *w = mem_xmalloc(sizeof *w);
+    size_t b = index % WAIT_BUCKETS;
+    w->index = index;
+    w->cb = cb;
+    w->ctx = ctx;
+    w->next = n->waits[b];
+    n->waits[b] = w;
+    return w;
+}
+
+void node_wait_detach(struct node *n, void *handle)
+{
+    struct wait *w = handle;
+    for (struct wait **p = &n->waits[w->index % WAIT_BUCKETS]; *p != NULL;
+         p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            free(w);
+            return;
+        }
+    }
+}
+
+/* Unlinks every wait on the waiter at ev->index first, then calls them:
+ * a callback may attach or detach other waits. */
+void node_wait_fire(struct node *n, const struct fsm_event *ev)
+{
+    struct wait *fired = NULL;
+    struct wait **p = &n->waits[ev->index % WAIT_BUCKETS];
+    while (*p != NULL) {
+        struct wait *w = *p;
+        if (w->index != ev->index) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        w->next = fired;
+        fired = w;
+    }
+    while (fired != NULL) {
+        struct wait *w = fired;
+        fired = w->next;
+        w->cb(w->ctx, ev, NODE_OK);
+        free(w);
+    }
+}
+
+void node_wait_fail_all(struct node *n, int status)
+{
+    for (size_t b = 0; b < WAIT_BUCKETS; b++) {
+        while (n->waits[b] != NULL) {
+            struct wait *w = n->waits[b];
+            n->waits[b] = w->next;
+            w->cb(w->ctx, NULL, status);
+            free(w);
+        }
+    }
+}

@@ -1,0 +1,486 @@
+/* peer.c - the Raft transport between servers: one outbound TCP connection
+ * to each peer for what this server sends, inbound connections for what it
+ * receives. Frames are the peer codec's; a connection opens with a hello. */
+#include "server/peer.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/le.h"
+#include "common/mem.h"
+#include "raft/wire.h"
+#include "server/config.h"
+#include "server/logger.h"
+
+#define HELLO_MAGIC "DLKP"
+#define HELLO_VERSION 1
+#define HELLO_FIXED 23 /* magic 4, version 1, from 8, to 8, address length 2   \
+                        */
+#define MAX_PENDING (64u << 20) /* bytes queued for one peer before dropping   \
+                                 */
+#define BACKOFF_MIN 50
+#define BACKOFF_MAX 1000
+
+enum { OUT_IDLE, OUT_CONNECTING, OUT_CONNECTED };
+
+struct out_conn {
+    struct peers *p;
+    uint64_t id;
+    char addr[RAFT_ADDR_MAX];
+    int state;
+    bool tcp_open; /* tcp initialised and not yet closed */
+    bool waiting;  /* the retry timer runs */
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_timer_t retry;
+    uint64_t backoff;
+    uint8_t *pending; /* frames not yet handed to a write */
+    size_t len, cap;
+    uint8_t *inflight; /* the write in progress */
+    uv_write_t wreq;
+    bool writing;
+};
+
+struct in_conn {
+    struct peers *p;
+    struct in_conn *next;
+    uv_tcp_t tcp;
+    uint8_t *buf;
+    size_t len, cap;
+    bool hello;
+    uint64_t from;
+};
+
+struct peers {
+    uv_loop_t *loop;
+    uint64_t id;
+    char client_addr[CONFIG_ADDR_MAX];
+    struct peers_cbs cbs;
+    void *arg;
+    uv_tcp_t listener;
+    bool listening;
+    struct out_conn *outs[RAFT_MAX_SERVERS * 2];
+    unsigned n_outs;
+    struct in_conn *ins;
+    bool closing;
+    unsigned open_handles;
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+static void closed_one(struct peers *p)
+{
+    if (--p->open_handles == 0 && p->closing && p->done != NULL) {
+        void (*done)(void *) = p->done;
+        p->done = NULL;
+        done(p->done_arg);
+    }
+}
+
+static int parse_addr(const char *addr, struct sockaddr_storage *sa)
+{
+    char host[CONFIG_ADDR_MAX];
+    int port;
+    if (config_split_addr(addr, host, sizeof host, &port) != 0)
+        return UV_EINVAL;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    size_t n = strlen(host);
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0)
+        return 0;
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa);
+}
+
+static bool reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    *buf = mem_xrealloc(*buf, c);
+    *cap = c;
+    return true;
+}
+
+/* ---- outbound --------------------------------------------------------- */
+
+static void out_connect(struct out_conn *o);
+
+static void out_tcp_closed(uv_handle_t *h)
+{
+    struct out_conn *o = h->data;
+    closed_one(o->p);
+}
+
+static void out_retry_cb(uv_timer_t *t)
+{
+    struct out_conn *o = t->data;
+    o->waiting = false;
+    out_connect(o);
+}
+
+/* Drops the connection and what was queued on it; retries with backoff. */
+static void out_reset(struct out_conn *o, const char *why)
+{
+    if (o->state == OUT_CONNECTED)
+        log_info("peer %" PRIu64 " at %s lost: %s", o->id, o->addr, why);
+    o->state = OUT_IDLE;
+    o->len = 0;
+    if (o->tcp_open) {
+        o->tcp_open = false;
+        uv_close((uv_handle_t *)&o->tcp, out_tcp_closed);
+    }
+    if (!o->waiting && !o->p->closing) {
+        o->waiting = true;
+        o->backoff = o->backoff ? 2 * o->backoff : BACKOFF_MIN;
+        if (o->backoff > BACKOFF_MAX)
+            o->backoff = BACKOFF_MAX;
+        uv_timer_start(&o->retry, out_retry_cb, o->backoff, 0);
+    }
+}
+
+static void out_written(uv_write_t *req, int status)
+{
+    struct out_conn *o = req->data;
+    o->writing = false;
+    free(o->inflight);
+    o->inflight = NULL;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            out_reset(o, uv_strerror(status));
+        return;
+    }
+    if (o->state == OUT_CONNECTED && o->len > 0) {
+        /* Everything queued meanwhile goes in one write. */
+        o->inflight = o->pending;
+        uv_buf_t b = uv_buf_init((char *)o->inflight, (unsigned)o->len);
+        o->pending = NULL;
+        o->len = o->cap = 0;
+        o->writing = true;
+        if (uv_write(&o->wreq, (uv_stream_t *)&o->tcp, &b, 1, out_written) !=
+            0) {
+            o->writing = false;
+            free(o->inflight);
+            o->inflight = NULL;
+            out_reset(o, "write failed");
+        }
+    }
+}
+
+static void out_write(struct out_conn *o)
+{
+    if (o->state != OUT_CONNECTED || o->writing || o->len == 0)
+        return;
+    o->writing = true;
+    o->wreq.data = o;
+    out_written(&o->wreq, 0);
+}
+
+static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char sink[256];
+    buf->base = sink;
+    buf->len = sizeof sink;
+}
+
+/* Nothing is expected on an outbound connection but its end. */
+static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0)
+        out_reset(s->data,
+                  nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+}
+
+static void out_connected(uv_connect_t *req, int status)
+{
+    struct out_conn *o = req->data;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            out_reset(o, uv_strerror(status));
+        return;
+    }
+    o->state = OUT_CONNECTED;
+    o->backoff = 0;
+    uv_tcp_nodelay(&o->tcp, 1);
+    uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
+    log_info("peer %" PRIu64 " at %s connected", o->id, o->addr);
+    /* The hello goes first, before what was queued while connecting. */
+    size_t alen = strlen(o->p->client_addr), hlen = HELLO_FIXED + alen;
+    uint8_t *buf = mem_xmalloc(hlen + o->len);
+    memcpy(buf, HELLO_MAGIC, 4);
+    buf[4] = HELLO_VERSION;
+    le_put64(buf + 5, o->p->id);
+    le_put64(buf + 13, o->id);
+    le_put16(buf + 21, (uint16_t)alen);
+    memcpy(buf + HELLO_FIXED, o->p->client_addr, alen);
+    if (o->len > 0)
+        memcpy(buf + hlen, o->pending, o->len);
+    free(o->pending);
+    o->pending = buf;
+    o->len += hlen;
+    o->cap = o->len;
+    out_write(o);
+}
+
+static void out_connect(struct out_conn *o)
+{
+    struct sockaddr_storage sa;
+    if (o->p->closing || o->state != OUT_IDLE)
+        return;
+    if (parse_addr(o->addr, &sa) != 0) {
+        log_warn("peer %" PRIu64 ": bad address '%s'", o->id, o->addr);
+        return;
+    }
+    uv_tcp_init(o->p->loop, &o->tcp);
+    o->tcp.data = o;
+    o->tcp_open = true;
+    o->p->open_handles++;
+    o->connect_req.data = o;
+    o->state = OUT_CONNECTING;
+    int rc = uv_tcp_connect(&o->connect_req, &o->tcp,
+                            (const struct sockaddr *)&sa, out_connected);
+    if (rc != 0)
+        out_reset(o, uv_strerror(rc));
+}
+
+static struct out_conn *out_get(struct peers *p, uint64_t id, const char *addr)
+{
+    for (unsigned i = 0; i < p->n_outs; i++) {
+        struct out_conn *o = p->outs[i];
+        if (o->id != id)
+            continue;
+        if (strcmp(o->addr, addr) != 0) {
+            snprintf(o->addr, sizeof o->addr, "%s", addr);
+            out_reset(o, "address changed");
+        }
+        return o;
+    }
+    if (p->n_outs == sizeof p->outs / sizeof p->outs[0])
+        return NULL;
+    struct out_conn *o = mem_xcalloc(1, sizeof *o);
+    o->p = p;
+    o->id = id;
+    snprintf(o->addr, sizeof o->addr, "%s", addr);
+    uv_timer_init(p->loop, &o->retry);
+    o->retry.data = o;
+    p->open_handles++;
+    p->outs[p->n_outs++] = o;
+    return o;
+}
+
+void peers_send(struct peers *p, const struct raft_msg *m, const char *addr)
+{
+    if (p->closing)
+        return;
+    struct out_conn *o = out_get(p, m->to, addr);
+    size_t size = wire_msg_size(m);
+    if (o == NULL || size > WIRE_MAX_FRAME || o->len + size > MAX_PENDING)
+        return; /* Raft retransmits */
+    reserve(&o->pending, &o->cap, o->len + size);
+    if (wire_msg_encode(m, o->pending + o->len, size) != size)
+        return;
+    o->len += size;
+    if (o->state == OUT_IDLE && !o->waiting)
+        out_connect(o);
+    else
+        out_write(o);
+}
+
+/* ---- inbound ---------------------------------------------------------- */
+
+static void in_closed(uv_handle_t *h)
+{
+    struct in_conn *c = h->data;
+    struct peers *p = c->p;
+    free(c->buf);
+    free(c);
+    closed_one(p);
+}
+
+static void in_close(struct in_conn *c)
+{
+    for (struct in_conn **q = &c->p->ins; *q != NULL; q = &(*q)->next) {
+        if (*q == c) {
+            *q = c->next;
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&c->tcp, in_closed);
+}
+
+static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct in_conn *c = h->data;
+    reserve(&c->buf, &c->cap, c->len + 65536);
+    buf->base = (char *)c->buf + c->len;
+    buf->len = c->cap - c->len;
+}
+
+/* Reads the hello; returns bytes used, 0 if incomplete, -1 if bad. */
+static long in_hello(struct in_conn *c)
+{
+    if (c->len < HELLO_FIXED)
+        return 0;
+    uint16_t alen = le_get16(c->buf + 21);
+    if (memcmp(c->buf, HELLO_MAGIC, 4) != 0 || c->buf[4] != HELLO_VERSION ||
+        le_get64(c->buf + 13) != c->p->id || alen >= CONFIG_ADDR_MAX)
+        return -1;
+    if (c->len < HELLO_FIXED + (size_t)alen)
+        return 0;
+    char addr[CONFIG_ADDR_MAX];
+    memcpy(addr, c->buf + HELLO_FIXED, alen);
+    addr[alen] = '\0';
+    c->from = le_get64(c->buf + 5);
+    c->hello = true;
+    c->p->cbs.hello(c->p->arg, c->from, addr);
+    return HELLO_FIXED + alen;
+}
+
+/* Hands every whole frame received to the callback; false to disconnect. */
+static bool in_frames(struct in_conn *c)
+{
+    size_t off = 0;
+    bool ok = true;
+    if (!c->hello) {
+        long used = in_hello(c);
+        if (used < 0)
+            return false;
+        off = (size_t)used;
+    }
+    while (c->hello && !c->p->closing) {
+        size_t flen;
+        int rc = wire_frame_len(c->buf + off, c->len - off, &flen);
+        if (rc == 0)
+            break;
+        struct raft_msg m;
+        if (rc < 0 || wire_msg_decode(&m, c->buf + off, flen) != 0 ||
+            m.from != c->from) {
+            ok = false;
+            break;
+        }
+        c->p->cbs.recv(c->p->arg, &m);
+        wire_msg_close(&m);
+        off += flen;
+    }
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+    return ok;
+}
+
+static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct in_conn *c = s->data;
+    if (nread < 0) {
+        in_close(c);
+        return;
+    }
+    c->len += (size_t)nread;
+    if (!in_frames(c)) {
+        log_warn("peer connection from %" PRIu64 " broke the protocol; "
+                 "closing it",
+                 c->from);
+        in_close(c);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct peers *p = server->data;
+    if (status < 0 || p->closing)
+        return;
+    struct in_conn *c = mem_xcalloc(1, sizeof *c);
+    c->p = p;
+    uv_tcp_init(p->loop, &c->tcp);
+    c->tcp.data = c;
+    p->open_handles++;
+    c->next = p->ins;
+    p->ins = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        in_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
+                        const struct peers_cbs *cbs, void *arg)
+{
+    struct peers *p = mem_xcalloc(1, sizeof *p);
+    p->loop = loop;
+    p->id = id;
+    snprintf(p->client_addr, sizeof p->client_addr, "%s", client_addr);
+    p->cbs = *cbs;
+    p->arg = arg;
+    return p;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
+}
+
+int peers_listen(struct peers *p, const char *addr)
+{
+    struct sockaddr_storage sa;
+    int rc = parse_addr(addr, &sa);
+    if (rc != 0)
+        return rc;
+    uv_tcp_init(p->loop, &p->listener);
+    p->listener.data = p;
+    p->open_handles++;
+    p->listening = true;
+    rc = uv_tcp_bind(&p->listener, (const struct sockaddr *)&sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&p->listener, 128, on_connection);
+    return rc;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct out_conn *o = h->data;
+    closed_one(o->p);
+}
+
+void peers_close(struct peers *p, void (*done)(void *arg), void *arg)
+{
+    p->closing = true;
+    p->done = done;
+    p->done_arg = arg;
+    p->open_handles++; /* held until everything below is started */
+    if (p->listening) {
+        p->listening = false;
+        uv_close((uv_handle_t *)&p->listener, listener_closed);
+    }
+    for (unsigned i = 0; i < p->n_outs; i++) {
+        struct out_conn *o = p->outs[i];
+        uv_close((uv_handle_t *)&o->retry, timer_closed);
+        if (o->tcp_open) {
+            o->tcp_open = false;
+            uv_close((uv_handle_t *)&o->tcp, out_tcp_closed);
+        }
+    }
+    while (p->ins != NULL)
+        in_close(p->ins);
+    closed_one(p);
+}
+
+void peers_free(struct peers *p)
+{
+    if (p == NULL)
+        return;
+    for (unsigned i = 0; i < p->n_outs; i++) {
+        free(p->outs[i]->pending);
+        free(p->outs[i]->inflight);
+        free(p->outs[i]);
+    }
+    free(p);
+}

@@ -1,0 +1,40 @@
+/* peer.h - the Raft transport between servers: TCP on libuv, frames of the
+ * peer codec (src/raft/wire.h).
+ *
+ * Each server keeps one outbound connection to each other member and sends
+ * on it; it receives on the connections the others open to it. A
+ * connection starts with a hello: "DLKP", version 1, the sender's id, the
+ * receiver's id and the sender's client address (so that followers can
+ * redirect clients to the leader). Messages to a peer that is down or slow
+ * are dropped past a bound: Raft retransmits what matters. */
+#ifndef DLOCK_PEER_H
+#define DLOCK_PEER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "raft/raft.h"
+
+struct peers; /* opaque */
+
+struct peers_cbs {
+    /* A message arrived (borrowed for the call). */
+    void (*recv)(void *arg, const struct raft_msg *m);
+    /* A peer introduced itself with its client address. */
+    void (*hello)(void *arg, uint64_t id, const char *client_addr);
+};
+
+/* Creates the transport of server id; client_addr is told to peers. */
+struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
+                        const struct peers_cbs *cbs, void *arg);
+/* Listens for peers on addr ("host:port"). 0 or a negative uv error. */
+int peers_listen(struct peers *p, const char *addr);
+/* Encodes m and queues it on the connection to m->to at addr (connecting
+ * or reconnecting as needed). A SNAPSHOT must carry its data. */
+void peers_send(struct peers *p, const struct raft_msg *m, const char *addr);
+/* Closes every connection and the listener; done(arg) when all handles are
+ * closed. */
+void peers_close(struct peers *p, void (*done)(void *arg), void *arg);
+void peers_free(struct peers *p);
+
+#endif

@@ -1,0 +1,38 @@
+/* server.h - dlockd's process: the loop, the client listener, the
+ * connections, signals, and the node. */
+#ifndef DLOCK_SERVER_H
+#define DLOCK_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/node.h"
+
+struct conn;
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct node *node;
+    uv_tcp_t listener;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    struct conn *conns;
+    uint64_t n_conns;
+    uint64_t next_conn_id;
+    uint64_t total_conns;
+    uint64_t total_commands;
+    uint64_t rejected_conns;
+    uint64_t started_ms;
+    bool stopping;
+    int exit_code;
+};
+
+/* Starts everything; 0, or -1 with a message in err. */
+int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
+                 char *err, size_t errlen);
+/* Stops gracefully (a leader hands over first); the loop then ends. */
+void server_stop(struct server *s);
+
+#endif
