@@ -111,6 +111,7 @@ struct node {
 
     /* stop */
     bool stopping;
+    bool transferring; /* stopping: leadership is being handed over */
     bool closed;
     uint64_t stop_started;
     unsigned open_handles;

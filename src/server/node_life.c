@@ -215,7 +215,7 @@ void node_stop_progress(struct node *n)
 {
     if (!n->stopping || n->closed)
         return;
-    bool handed = raft_role(n->raft) != RAFT_LEADER;
+    bool handed = !n->transferring || raft_role(n->raft) != RAFT_LEADER;
     bool waited = uv_now(n->loop) >= n->stop_started + n->cfg->election_ms;
     if ((handed || waited) && !n->syncing)
         finish_stop(n);
