@@ -1,7 +1,8 @@
 # dlock - one plain GNU Makefile. `make help` lists the targets.
 #
 #   make                 build everything (BUILD=build)
-#   make test            unit tests, crash-point test and a fixed set of simulator seeds
+#   make test            unit tests, crash-point test, a fixed set of simulator seeds, system tests
+#   make system          the system tests: real dlockd processes (tests/system, python3)
 #   make sim SEEDS=N SEED0=S   run simulator seeds S..S+N-1
 #   make bench           the replication benchmark (bench/)
 #   SANITIZE=address,undefined  build with sanitizers (in build-san/ by default)
@@ -30,7 +31,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 # The pure core (no libuv) and the file store it is persisted with.
-CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c src/server/recovery.c
+CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c src/server/recovery.c $(wildcard src/server/fsm*.c)
 # Server modules without libuv, tested as units: in the core library too.
 SRVLIB_SRC := src/server/lease.c src/server/config.c src/server/logger.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SRVLIB_SRC:%.c=$(BUILD)/%.o)
@@ -68,12 +69,13 @@ FUZZ_CC    ?= clang
 SEEDS      ?= 1000
 SEED0      ?= 1
 TEST_SEEDS ?= 2000
+PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd system
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
-all: $(CORE_LIB) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+all: $(CORE_LIB) $(DLOCKD_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -121,11 +123,16 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 # The README's test command. Each step ends with "N passed, N failed"; the
 # last line sums them.
-test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN)
-	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1
+test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
+	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py
 
 unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
+
+# tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
+system: $(DLOCKD_BIN)
+	DLOCKD=$(DLOCKD_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0)
@@ -146,6 +153,6 @@ clean:
 	rm -rf build build-san
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,13p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
