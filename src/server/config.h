@@ -17,21 +17,21 @@ struct config_peer {
 };
 
 struct config {
-    uint64_t id;                      /* --id, default 1 */
-    char listen[CONFIG_ADDR_MAX];     /* --listen: clients, 127.0.0.1:7411 */
-    char raft[CONFIG_ADDR_MAX];       /* --raft: peers, the client port + 100 */
-    char advertise[CONFIG_ADDR_MAX];  /* --advertise: told to clients */
-    char data[512];                   /* --data, ./dlock-data */
+    uint64_t id;                     /* --id, default 1 */
+    char listen[CONFIG_ADDR_MAX];    /* --listen: clients, 127.0.0.1:7411 */
+    char raft[CONFIG_ADDR_MAX];      /* --raft: peers, the client port + 100 */
+    char advertise[CONFIG_ADDR_MAX]; /* --advertise: told to clients */
+    char data[512];                  /* --data, ./dlock-data */
     struct config_peer peers[RAFT_MAX_SERVERS]; /* --peers id=host:port,.. */
     unsigned n_peers;
-    char join[CONFIG_ADDR_MAX];       /* --join: a member's client address */
-    int log_level;                    /* --log-level, info */
-    uint64_t election_ms;             /* --election-ms, 500 */
-    uint64_t heartbeat_ms;            /* --heartbeat-ms, 50 */
-    uint64_t snapshot_entries;        /* --snapshot-entries, 100000 */
-    uint64_t max_clients;             /* --max-clients, 10000 */
-    uint64_t max_output;              /* --max-output bytes a client, 16 MiB */
-    uint64_t max_request;             /* --max-request bytes, 1 MiB */
+    char join[CONFIG_ADDR_MAX]; /* --join: a member's client address */
+    int log_level;              /* --log-level, info */
+    uint64_t election_ms;       /* --election-ms, 500 */
+    uint64_t heartbeat_ms;      /* --heartbeat-ms, 50 */
+    uint64_t snapshot_entries;  /* --snapshot-entries, 100000 */
+    uint64_t max_clients;       /* --max-clients, 10000 */
+    uint64_t max_output;        /* --max-output bytes a client, 16 MiB */
+    uint64_t max_request;       /* --max-request bytes, 1 MiB */
 };
 
 /* Fills c from argv (flags `--name value` or `--name=value`; `--config
