@@ -59,7 +59,9 @@ struct resp_limits {
      * top level that does not start with a type byte is split at spaces and
      * tabs into an array of bulk strings; "double" and 'single' quotes group
      * words; in double quotes \" \\ \n \r \t \b \a and \xHH are escapes, in
-     * single quotes \'. Empty lines are skipped. */
+     * single quotes \'. A closing quote must be followed by a blank or the
+     * end of the line; a quote inside a word is a plain character. Empty
+     * lines are skipped. */
     bool inline_commands;
     size_t max_inline; /* bytes of an inline line before its '\n' */
 };
@@ -74,8 +76,10 @@ extern const struct resp_limits resp_limits_server;
 extern const struct resp_limits resp_limits_client;
 
 /* An incremental reader: feed it bytes as they arrive, in any chunks, and
- * take complete values out with resp_reader_next. Embed it; the fields are
- * private. */
+ * take complete values out with resp_reader_next; the values and the end
+ * (a wait or a protocol error) do not depend on the chunks, max_pending
+ * aside. RESP3 streamed strings and aggregates ("$?", "*?") are not
+ * supported: they are protocol errors. Embed it; the fields are private. */
 struct resp_reader {
     struct resp_limits lim;
     struct buf in;           /* bytes fed; those before start are consumed */
@@ -175,7 +179,8 @@ int resp_write_verbatim(struct buf *b, int proto, const char *fmt,
 
 /* Writes the tree v as the writers above would; a verbatim string's str must
  * be "fmt:text" as the reader returns it. 0, DLOCK_ENOMEM, or DLOCK_EINVAL if
- * the tree holds an unknown type (b is unchanged on failure). */
+ * the tree holds an unknown type, a map of odd n or a verbatim string without
+ * its prefix (b is unchanged on failure). */
 int resp_write_value(struct buf *b, int proto, const struct resp_value *v);
 
 /* A client's command: an array of argc bulk strings, argument i being the
