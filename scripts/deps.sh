@@ -2,7 +2,7 @@
 # deps.sh - installs the Debian packages dlock needs that are missing.
 # Runs apt-get only when something is missing; uses sudo when not root.
 set -eu
-need="make gcc libc6-dev pkg-config libuv1-dev clang libclang-rt-dev locales"
+need="make gcc libc6-dev pkg-config libuv1-dev clang libclang-rt-dev locales redis-tools"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,6 +1,6 @@
 #!/bin/sh
-# run.sh BIN... -- CMD...: runs each test binary, then CMD (if any), and sums
-# their closing "N passed, N failed" lines into one.
+# run.sh BIN... [-- CMD...]...: runs each test binary, then each CMD (commands
+# follow a "--" each), and sums their closing "N passed, N failed" lines.
 passed=0; failed=0; status=0
 run() {
     out=$("$@" 2>&1); rc=$?
@@ -22,7 +22,19 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     esac
     shift
 done
-[ "$1" = "--" ] && shift
-[ $# -gt 0 ] && run "$@"
+# Each command runs with the words up to the next "--": eval expands only
+# the positional references "${1}" .. "${n}", so no word is split again.
+while [ $# -gt 0 ]; do
+    [ "$1" = "--" ] && { shift; continue; }
+    n=0
+    for a in "$@"; do
+        [ "$a" = "--" ] && break
+        n=$((n + 1))
+    done
+    words=""; i=1
+    while [ $i -le $n ]; do words="$words \"\${$i}\""; i=$((i + 1)); done
+    eval "run $words"
+    shift $n
+done
 echo "$passed passed, $failed failed"
 exit $status

@@ -1,0 +1,610 @@
+"""test_single.py - one dlockd: durability across restarts, sessions and
+their expiry with lock-delay, blocking acquires, retry-safe requests, lease
+locks, pipelining, RESP3, bad input and limits, many connections,
+redis-cli."""
+
+import random
+import socket
+import subprocess
+import time
+
+import dlocktest
+from dlocktest import Client, RespError, TestFailure, as_map, check, eq, wait_for
+
+
+def status(c, name):
+    return as_map(c.call("LOCK.STATUS", name))
+
+
+def expect_error(v, code, what="reply"):
+    check(isinstance(v, RespError) and v.code == code,
+          "%s: expected a %s error, got %r" % (what, code, v))
+    return v
+
+
+def wait_waiters(c, name, n, timeout=5.0):
+    """Waits until the lock has n waiters (a blocking acquire is queued)."""
+    wait_for(lambda: status(c, name)["waiters"] == n, timeout,
+             "%d waiters on %s" % (n, name))
+
+
+def no_reply(c, within=0.3):
+    """Fails if c gets a reply within the time."""
+    if c.pending(within):
+        raise TestFailure("an unexpected reply came: %r" % (c.read(0.1),))
+
+
+# ---- durability ----------------------------------------------------------------
+
+
+def restart_keeps_state(ctx, crash):
+    srv = ctx.single()
+    c = srv.client()
+    sess = c.call("SESSION.OPEN", 10000, "NAME", "survivor", "REQ", "o1")
+    t1 = c.call("LOCK.ACQUIRE", "kept", sess, "OWNER", "w1", "REQ", "a1")
+    t2 = c.call("LOCK.ACQUIRE", "kept", sess, "OWNER", "w1")  # a second hold
+    eq(t2, t1, "reentrant token")
+    lease = c.call("LOCK.ACQUIRE", "leased", "TTL", 10000, "REQ", "l1")
+    check(lease > t1, "tokens grow: %d then %d" % (t1, lease))
+    c.close()
+    if crash:
+        srv.kill()
+        srv.start()
+    else:
+        eq(srv.term(), 0, "exit code on SIGTERM")
+        srv.start()
+    srv.wait_leader()
+    c = srv.client()
+    st = status(c, "kept")
+    eq((st["session"], st["owner"], st["token"], st["holds"]), (sess, "w1", t1, 2),
+       "the lock after the restart (session, owner, token, holds)")
+    eq(c.call("SESSION.KEEPALIVE", sess), 10000, "keepalive after the restart")
+    info = as_map(c.call("SESSION.INFO", sess))
+    eq(info["name"], "survivor", "session name")
+    eq(c.call("LOCK.CHECK", "leased", lease), 1, "lease lock still held")
+    # A retried request is still known after the restart.
+    eq(c.call("LOCK.ACQUIRE", "kept", sess, "OWNER", "w1", "REQ", "a1"), t1, "retried REQ a1")
+    eq(c.call("SESSION.OPEN", 10000, "NAME", "survivor", "REQ", "o1"), sess, "retried open")
+    t3 = c.call("LOCK.ACQUIRE", "new-after-restart", sess)
+    check(t3 > lease, "a token after the restart (%d) is above those before (%d)" % (t3, lease))
+    eq(c.call("LOCK.RELEASE", "kept", sess, "OWNER", "w1"), 1, "holds left")
+    eq(c.call("LOCK.RELEASE", "kept", sess, "OWNER", "w1"), 0, "holds left")
+
+
+def test_restart_after_kill_keeps_locks_sessions_tokens(ctx):
+    """After kill -9 and a restart on the same data, locks (owner, token,
+    holds), sessions (within their TTL), lease locks and request ids are all
+    there, and new tokens are above every earlier one."""
+    restart_keeps_state(ctx, crash=True)
+
+
+def test_restart_after_sigterm_keeps_locks_sessions_tokens(ctx):
+    """The same after a graceful stop (SIGTERM exits 0)."""
+    restart_keeps_state(ctx, crash=False)
+
+
+def test_tokens_grow_across_many_restarts(ctx):
+    """Fencing tokens keep growing over several crash-restarts, with grants
+    made in between."""
+    srv = ctx.single()
+    seen = []
+    for round_ in range(3):
+        c = srv.client()
+        s = c.call("SESSION.OPEN", 5000)
+        for i in range(5):
+            seen.append(c.call("LOCK.ACQUIRE", "grow-%d" % i, s))
+            c.call("LOCK.RELEASE", "grow-%d" % i, s)
+        c.close()
+        srv.restart()
+        srv.wait_leader()
+    check(all(a < b for a, b in zip(seen, seen[1:])), "tokens not strictly growing: %r" % seen)
+
+
+# ---- sessions, expiry, lock-delay --------------------------------------------
+
+
+def test_session_expiry_then_lock_delay(ctx):
+    """A session not kept alive loses its lock after its TTL; the lock then
+    stays ungrantable (HELD in lock-delay) for DELAY ms, and is grantable
+    after; the lost session is gone (NOSESSION)."""
+    srv = ctx.single()
+    c = srv.client()
+    ttl, delay = 400, 800
+    a = c.call("SESSION.OPEN", ttl)
+    opened = time.monotonic()
+    b = c.call("SESSION.OPEN", 20000)
+    t1 = c.call("LOCK.ACQUIRE", "expiring", a, "DELAY", delay)
+    expect_error(c.try_call("LOCK.ACQUIRE", "expiring", b), "HELD", "try-lock while held")
+    # Wait for the expiry: the holder's session ends, the lock is in delay.
+    st = wait_for(lambda: (lambda s: s if s["session"] == 0 else None)(status(c, "expiring")),
+                  5, "the lock to be lost by its expired session")
+    lost = time.monotonic() - opened
+    check(lost >= ttl / 1000.0 - 0.05, "lock lost after %.3f s, before its TTL" % lost)
+    check(st["delay_left_ms"] > 0, "no lock-delay after expiry: %r" % st)
+    eq(st["held"], 0, "held")
+    v = c.try_call("LOCK.ACQUIRE", "expiring", b)
+    if (time.monotonic() - opened) * 1000 < ttl + delay - 100:
+        check(isinstance(v, RespError) and v.message.startswith("HELD in lock-delay"),
+              "acquire during the lock-delay: expected HELD in lock-delay, got %r" % (v,))
+    expect_error(c.try_call("SESSION.KEEPALIVE", a), "NOSESSION", "keepalive of the expired session")
+    t2 = wait_for(lambda: (lambda v: v if isinstance(v, int) else None)(
+        c.try_call("LOCK.ACQUIRE", "expiring", b)), 5, "the lock to be grantable after the delay")
+    granted = time.monotonic() - opened
+    check(granted >= (ttl + delay) / 1000.0 - 0.1,
+          "granted %.3f s after the open, before TTL + DELAY (%d ms)" % (granted, ttl + delay))
+    check(t2 > t1, "token after expiry %d > %d" % (t2, t1))
+
+
+def test_expiry_grants_waiter_after_delay(ctx):
+    """When a holder's session expires, the server itself grants the lock to
+    the first waiter once the lock-delay has passed."""
+    srv = ctx.single()
+    c = srv.client()
+    ttl, delay = 300, 500
+    a = c.call("SESSION.OPEN", ttl)
+    opened = time.monotonic()
+    b = c.call("SESSION.OPEN", 20000)
+    t1 = c.call("LOCK.ACQUIRE", "handover", a, "DELAY", delay)
+    w = srv.client()
+    w.send("LOCK.ACQUIRE", "handover", b, "WAIT", 10000, "REQ", "w1")
+    v = w.read(timeout=5.0)
+    granted = time.monotonic() - opened
+    check(isinstance(v, int) and v > t1, "the waiter's reply: expected a token above %d, got %r" % (t1, v))
+    check(granted >= (ttl + delay) / 1000.0 - 0.1,
+          "the waiter was granted %.3f s after the open, before TTL + DELAY" % granted)
+    st = status(c, "handover")
+    eq((st["session"], st["token"]), (b, v), "the lock's holder after the handover")
+
+
+def test_keepalive_keeps_session(ctx):
+    """A session renewed at a third of its TTL outlives the TTL many times
+    over and keeps its lock."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 300)
+    t = c.call("LOCK.ACQUIRE", "kept-alive", s)
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        eq(c.call("SESSION.KEEPALIVE", s), 300, "keepalive")
+        time.sleep(0.1)
+    eq(c.call("LOCK.CHECK", "kept-alive", t), 1, "lock still held")
+    left = as_map(c.call("SESSION.INFO", s))["lease_left_ms"]
+    check(0 < left <= 300, "lease_left_ms %r" % left)
+
+
+def test_close_session_releases_and_ends_waits(ctx):
+    """SESSION.CLOSE releases the session's locks, granting the next waiter
+    at once, and ends its own waits with NOSESSION."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 20000)
+    b = c.call("SESSION.OPEN", 20000)
+    c.call("LOCK.ACQUIRE", "x", a)
+    c.call("LOCK.ACQUIRE", "y", b)
+    wb = srv.client()
+    wb.send("LOCK.ACQUIRE", "x", b, "WAIT", 10000)
+    wait_waiters(c, "x", 1)
+    wa = srv.client()
+    wa.send("LOCK.ACQUIRE", "y", a, "WAIT", 10000)
+    wait_waiters(c, "y", 1)
+    eq(c.call("SESSION.CLOSE", a), "OK", "close")
+    v = wb.read(5)
+    check(isinstance(v, int), "the waiter on x: expected a token, got %r" % (v,))
+    expect_error(wa.read(5), "NOSESSION", "the closed session's own wait")
+    eq(status(c, "x")["session"], b, "x's holder")
+    eq(status(c, "y")["waiters"], 0, "y's waiters")
+
+
+# ---- blocking acquires -----------------------------------------------------------
+
+
+def test_blocking_acquire_fifo(ctx):
+    """Three clients waiting on a held lock are granted in the order they
+    came, one per release, with growing tokens."""
+    srv = ctx.single()
+    c = srv.client()
+    holder = c.call("SESSION.OPEN", 20000)
+    t0 = c.call("LOCK.ACQUIRE", "fifo", holder)
+    waiters = []
+    for i in range(3):
+        s = c.call("SESSION.OPEN", 20000)
+        w = srv.client()
+        w.send("LOCK.ACQUIRE", "fifo", s, "WAIT", 20000, "REQ", "w%d" % i)
+        wait_waiters(c, "fifo", i + 1)
+        waiters.append((s, w))
+    for _, w in waiters:
+        no_reply(w, 0.05)
+    prev, releaser = t0, holder
+    for i, (s, w) in enumerate(waiters):
+        eq(c.call("LOCK.RELEASE", "fifo", releaser), 0, "release")
+        tok = w.read(5)
+        check(isinstance(tok, int) and tok > prev, "waiter %d: expected a token above %d, got %r" % (i, prev, tok))
+        for _, other in waiters[i + 1:]:
+            no_reply(other, 0.1)
+        st = status(c, "fifo")
+        eq((st["session"], st["token"], st["waiters"]), (s, tok, 2 - i), "after grant %d" % i)
+        prev, releaser = tok, s
+    eq(c.call("LOCK.RELEASE", "fifo", releaser), 0, "last release")
+
+
+def test_wait_timeout(ctx):
+    """A blocking acquire whose WAIT runs out gets TIMEOUT, after about WAIT
+    ms, and leaves the queue."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 20000)
+    b = c.call("SESSION.OPEN", 20000)
+    c.call("LOCK.ACQUIRE", "busy", a)
+    start = time.monotonic()
+    v = c.try_call("LOCK.ACQUIRE", "busy", b, "WAIT", 300, timeout=5.0)
+    took = time.monotonic() - start
+    expect_error(v, "TIMEOUT", "the wait")
+    check(0.25 <= took <= 2.0, "TIMEOUT came after %.3f s for WAIT 300" % took)
+    eq(status(c, "busy")["waiters"], 0, "waiters after the timeout")
+    eq(status(c, "busy")["session"], a, "holder")
+
+
+def test_wait_zero_is_try(ctx):
+    """WAIT 0 on a held lock does not wait: HELD or TIMEOUT at once."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 20000)
+    b = c.call("SESSION.OPEN", 20000)
+    c.call("LOCK.ACQUIRE", "busy0", a)
+    start = time.monotonic()
+    v = c.try_call("LOCK.ACQUIRE", "busy0", b, "WAIT", 0, timeout=5.0)
+    check(isinstance(v, RespError) and v.code in ("HELD", "TIMEOUT"), "WAIT 0: %r" % (v,))
+    check(time.monotonic() - start < 1.0, "WAIT 0 waited")
+
+
+# ---- reentrancy, retries ------------------------------------------------------------
+
+
+def test_reentrancy_and_hold_counts(ctx):
+    """The same session and owner acquire again (same token, holds count
+    up); another owner of the same session, or another session, is HELD;
+    only the holder releases, one hold at a time."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 20000)
+    other = c.call("SESSION.OPEN", 20000)
+    t = c.call("LOCK.ACQUIRE", "re", s, "OWNER", "me")
+    for n in (2, 3):
+        eq(c.call("LOCK.ACQUIRE", "re", s, "OWNER", "me"), t, "reentrant token")
+        eq(status(c, "re")["holds"], n, "holds")
+    v = expect_error(c.try_call("LOCK.ACQUIRE", "re", s, "OWNER", "you"), "HELD", "another owner")
+    eq(v.message, "HELD by session %d" % s, "message")
+    expect_error(c.try_call("LOCK.ACQUIRE", "re", other, "OWNER", "me"), "HELD", "another session")
+    expect_error(c.try_call("LOCK.RELEASE", "re", s, "OWNER", "you"), "NOTHELD", "release by another owner")
+    expect_error(c.try_call("LOCK.RELEASE", "re", other), "NOTHELD", "release by another session")
+    for left in (2, 1, 0):
+        eq(c.call("LOCK.RELEASE", "re", s, "OWNER", "me"), left, "holds left")
+    expect_error(c.try_call("LOCK.RELEASE", "re", s, "OWNER", "me"), "NOTHELD", "release of a free lock")
+    t2 = c.call("LOCK.ACQUIRE", "re", other)
+    check(t2 > t, "new grant token %d > %d" % (t2, t))
+    eq(as_map(c.call("SESSION.INFO", s))["locks"], 0, "locks of the first session")
+
+
+def test_retry_safety(ctx):
+    """A request repeated with its REQ returns the first outcome and has no
+    second effect: open, acquire (also a failed try-lock), release (a retried
+    release never releases a later grant), close, and lease locks."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 20000, "REQ", "open-a")
+    eq(c.call("SESSION.OPEN", 20000, "REQ", "open-a"), s, "retried open")
+    o = c.call("SESSION.OPEN", 20000, "REQ", "open-b")
+    check(o != s, "a new REQ opens a new session")
+    t1 = c.call("LOCK.ACQUIRE", "r", s, "REQ", "acq-1")
+    eq(c.call("LOCK.ACQUIRE", "r", s, "REQ", "acq-1"), t1, "retried acquire")
+    eq(status(c, "r")["holds"], 1, "holds after a retried acquire")
+    held = expect_error(c.try_call("LOCK.ACQUIRE", "r", o, "REQ", "try-1"), "HELD", "try-lock")
+    eq(c.call("LOCK.RELEASE", "r", s, "REQ", "rel-1"), 0, "release")
+    eq(c.try_call("LOCK.RELEASE", "r", s, "REQ", "rel-1"), 0, "retried release")
+    # The failed try-lock, retried after the lock became free, still failed.
+    eq(c.try_call("LOCK.ACQUIRE", "r", o, "REQ", "try-1"), held, "retried try-lock")
+    eq(status(c, "r")["session"], 0, "the retried try-lock took nothing")
+    # A later grant, then the old release retried: it must not release it.
+    t2 = c.call("LOCK.ACQUIRE", "r", s, "REQ", "acq-2")
+    check(t2 > t1, "tokens grow")
+    eq(c.try_call("LOCK.RELEASE", "r", s, "REQ", "rel-1"), 0, "old release retried")
+    st = status(c, "r")
+    eq((st["session"], st["token"], st["holds"]), (s, t2, 1), "the later grant after an old release is retried")
+    # The retried first acquire returns its own token and adds no hold.
+    eq(c.call("LOCK.ACQUIRE", "r", s, "REQ", "acq-1"), t1, "first acquire retried later")
+    eq(status(c, "r")["holds"], 1, "holds")
+    # Lease locks.
+    lt = c.call("LOCK.ACQUIRE", "lease", "TTL", 20000, "REQ", "lease-1")
+    eq(c.call("LOCK.ACQUIRE", "lease", "TTL", 20000, "REQ", "lease-1"), lt, "retried lease acquire")
+    eq(c.call("LOCK.RELEASE", "lease", "TOKEN", lt, "REQ", "lrel-1"), 0, "lease release")
+    eq(c.try_call("LOCK.RELEASE", "lease", "TOKEN", lt, "REQ", "lrel-1"), 0, "retried lease release")
+    # Close.
+    eq(c.call("SESSION.CLOSE", o, "REQ", "close-1"), "OK", "close")
+    eq(c.try_call("SESSION.CLOSE", o, "REQ", "close-1"), "OK", "retried close")
+    expect_error(c.try_call("SESSION.CLOSE", o), "NOSESSION", "close without REQ")
+    eq(c.call("SESSION.OPEN", 20000, "REQ", "open-b"), o, "an old open retried returns its session")
+
+
+# ---- lease locks ------------------------------------------------------------------------
+
+
+def test_lease_lock_extend_release(ctx):
+    """A lease lock is held by its token: EXTEND returns the TTL and keeps it
+    past its first TTL, RELEASE TOKEN frees it; a wrong token is NOTHELD."""
+    srv = ctx.single()
+    c = srv.client()
+    t = c.call("LOCK.ACQUIRE", "cron", "TTL", 300)
+    expect_error(c.try_call("LOCK.ACQUIRE", "cron", "TTL", 300), "HELD", "second lease acquire")
+    expect_error(c.try_call("LOCK.EXTEND", "cron", t + 1, 300), "NOTHELD", "extend with a wrong token")
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        eq(c.call("LOCK.EXTEND", "cron", t, 300), 300, "extend")
+        time.sleep(0.1)
+    eq(c.call("LOCK.CHECK", "cron", t), 1, "held after extends")
+    info = as_map(c.call("SESSION.INFO", status(c, "cron")["session"]))
+    eq(info["lease_lock"], 1, "the session under a lease lock says so")
+    expect_error(c.try_call("LOCK.RELEASE", "cron", "TOKEN", t + 1), "NOTHELD", "release with a wrong token")
+    eq(c.call("LOCK.RELEASE", "cron", "TOKEN", t), 0, "release")
+    expect_error(c.try_call("LOCK.RELEASE", "cron", "TOKEN", t), "NOTHELD", "second release")
+    expect_error(c.try_call("LOCK.EXTEND", "cron", t, 300), "NOTHELD", "extend after release")
+    t2 = c.call("LOCK.ACQUIRE", "cron", "TTL", 300)
+    check(t2 > t, "next token")
+
+
+def test_lease_lock_expires(ctx):
+    """A lease lock not extended expires after its TTL (and DELAY): another
+    caller gets it, and the old token can no longer extend or release."""
+    srv = ctx.single()
+    c = srv.client()
+    start = time.monotonic()
+    t = c.call("LOCK.ACQUIRE", "job", "TTL", 300, "DELAY", 0)
+    t2 = wait_for(lambda: (lambda v: v if isinstance(v, int) else None)(
+        c.try_call("LOCK.ACQUIRE", "job", "TTL", 5000)), 5, "the lease lock to expire")
+    took = time.monotonic() - start
+    check(took >= 0.25, "the lease lock was taken over after %.3f s, before its TTL" % took)
+    check(t2 > t, "token %d > %d" % (t2, t))
+    eq(c.call("LOCK.CHECK", "job", t), 0, "old token")
+    expect_error(c.try_call("LOCK.EXTEND", "job", t, 300), "NOTHELD", "extend by the expired token")
+    expect_error(c.try_call("LOCK.RELEASE", "job", "TOKEN", t), "NOTHELD", "release by the expired token")
+    eq(c.call("LOCK.CHECK", "job", t2), 1, "new token")
+
+
+# ---- connections, protocol --------------------------------------------------------------
+
+
+def test_pipelining_100_commands(ctx):
+    """100 commands in one write (writes, reads, PING) get 100 replies in
+    request order."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 20000)
+    cmds = []
+    for i in range(50):
+        cmds.append(("LOCK.ACQUIRE", "pipe-%02d" % i, s))
+        cmds.append(("ECHO", "e%d" % i) if i % 2 else ("LOCK.CHECK", "pipe-%02d" % i, 0))
+    c.send_many(cmds)
+    replies = [c.read(10) for _ in cmds]
+    tokens = replies[0::2]
+    check(all(isinstance(t, int) for t in tokens), "acquire replies: %r" % tokens[:5])
+    check(all(a < b for a, b in zip(tokens, tokens[1:])), "tokens not in request order: %r" % tokens)
+    for i in range(50):
+        eq(replies[2 * i + 1], "e%d" % i if i % 2 else 0, "reply %d" % (2 * i + 1))
+    eq(c.call("PING"), "PONG", "after the pipeline")
+    lst = c.call("LOCK.LIST", "pipe-")
+    eq(len(lst), 50, "locks listed")
+
+
+def test_resp3_maps(ctx):
+    """After HELLO 3 replies are RESP3: maps for HELLO, SESSION.INFO,
+    LOCK.STATUS, CLUSTER.INFO (members too), booleans for held; HELLO 2
+    goes back to flat arrays; other versions are NOPROTO."""
+    srv = ctx.single()
+    c = srv.client()
+    h = c.call("HELLO", 3)
+    check(isinstance(h, dict), "HELLO 3: %r" % (h,))
+    eq((h["server"], h["proto"]), ("dlock", 3), "HELLO fields")
+    c.proto = 3
+    s = c.call("SESSION.OPEN", 20000, "NAME", "r3")
+    si = c.call("SESSION.INFO", s)
+    check(isinstance(si, dict), "SESSION.INFO: %r" % (si,))
+    eq((si["id"], si["name"], si["ttl_ms"]), (s, "r3", 20000), "session fields")
+    t = c.call("LOCK.ACQUIRE", "m", s)
+    st = c.call("LOCK.STATUS", "m")
+    check(isinstance(st, dict), "LOCK.STATUS: %r" % (st,))
+    check(st["held"] is True, "held is a RESP3 boolean: %r" % (st["held"],))
+    eq(st["token"], t, "token")
+    ci = c.call("CLUSTER.INFO")
+    check(isinstance(ci, dict) and all(isinstance(m, dict) for m in ci["members"]), "CLUSTER.INFO: %r" % (ci,))
+    lst = c.call("LOCK.LIST")
+    check(isinstance(lst, list) and isinstance(lst[0], dict), "LOCK.LIST: %r" % (lst,))
+    eq(c.call("CLIENT", "GETNAME"), None, "a RESP3 null")
+    h2 = c.call("HELLO", 2)
+    check(isinstance(h2, list), "HELLO 2 is a flat array: %r" % (h2,))
+    check(isinstance(c.call("LOCK.STATUS", "m"), list), "RESP2 again")
+    expect_error(c.try_call("HELLO", 4), "NOPROTO", "HELLO 4")
+    eq(c.call("PING"), "PONG", "after NOPROTO the connection stays")
+
+
+def protocol_error_closes(srv, data):
+    """Sends data on a new connection; None if the server answered with "ERR
+    Protocol error: ..." and closed the connection, else what it did."""
+    c = srv.client()
+    try:
+        c.send_raw(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed before all was sent: the reply may still be there
+    try:
+        replies = c.read_until_closed()
+    except ConnectionResetError:
+        return "%r: the connection was reset without a reply" % (data[:40],)
+    if replies and isinstance(replies[-1], RespError) and replies[-1].message.startswith("ERR Protocol error"):
+        return None
+    return "%r: expected ERR Protocol error and a close, got %r" % (
+        data[:40], [str(r)[:80] for r in replies])
+
+
+def test_malformed_resp_closes_connection(ctx):
+    """Malformed RESP gets "ERR Protocol error: ..." and the connection is
+    closed; the server goes on serving others."""
+    srv = ctx.single()
+    bad = [b"*1\r\n$abc\r\n", b"*2\r\n$4\r\nPING\r\n:x\r\n", b"*-5x\r\n", b"$3\r\nabcde\r\n",
+           b"*1\r\n$4\r\nPINGXX\r\n", b"*1\r\n*1\r\n$4\r\nPING\r\n", b"PING \"unbalanced\r\n"]
+    wrong = []
+    for data in bad:
+        why = protocol_error_closes(srv, data)
+        if why:
+            wrong.append(why)
+        check(srv.ping(), "the server answers after %r" % data)
+    check(not wrong, "; ".join(wrong))
+
+
+def test_oversized_requests_close_connection(ctx):
+    """A request over the limits of one request is a protocol error: "ERR
+    Protocol error" and the connection closed, the server unharmed: 2000
+    arguments (over 1,024), one argument announced at 2 MiB, and the first
+    1 MiB + 1 KiB of a request of 100 arguments of 15,000 bytes (over
+    --max-request, 1 MiB); a request of 1,000 arguments and 900 KiB is
+    served."""
+    srv = ctx.single()
+    arg = b"$15000\r\n" + b"y" * 15000 + b"\r\n"
+    big = b"*100\r\n" + arg * 70
+    big = big[:(1 << 20) + 1024]
+    wrong = []
+    for data in (dlocktest.encode_command(["PING"] + ["x"] * 1999),
+                 b"*2\r\n$4\r\nECHO\r\n$2097152\r\n" + b"z" * 1000, big):
+        why = protocol_error_closes(srv, data)
+        if why:
+            wrong.append(why)
+    check(srv.ping(), "alive")
+    check(not wrong, "; ".join(wrong))
+    v = srv.try_call(*(["LOCK.LIST", "pre"] + ["p" * 920] * 998))
+    expect_error(v, "ERR", "a large LOCK.LIST with bad options")
+
+
+def test_limits(ctx):
+    """Requests over the limits: a 257-byte name (or 65-byte owner, REQ,
+    client name) is LIMIT and changes nothing; 256 bytes work; TTL, WAIT and
+    DELAY out of range, and other bad arguments, are ERR and keep the
+    connection; inline commands work."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 20000)
+    expect_error(c.try_call("LOCK.ACQUIRE", "n" * 257, s), "LIMIT", "a 257-byte name")
+    expect_error(c.try_call("LOCK.ACQUIRE", "n" * 257, "TTL", 1000), "LIMIT", "a 257-byte lease lock name")
+    expect_error(c.try_call("LOCK.STATUS", "n" * 257), "LIMIT", "status of a 257-byte name")
+    check(c.call("LOCK.ACQUIRE", "n" * 256, s) > 0, "a 256-byte name")
+    expect_error(c.try_call("LOCK.ACQUIRE", "o", s, "OWNER", "w" * 65), "LIMIT", "a 65-byte owner")
+    check(c.call("LOCK.ACQUIRE", "o", s, "OWNER", "w" * 64) > 0, "a 64-byte owner")
+    expect_error(c.try_call("LOCK.ACQUIRE", "q", s, "REQ", "r" * 65), "LIMIT", "a 65-byte REQ")
+    expect_error(c.try_call("SESSION.OPEN", 1000, "NAME", "x" * 65), "LIMIT", "a 65-byte client name")
+    eq(as_map(c.call("SESSION.INFO", s))["locks"], 2, "nothing changed by the refused requests")
+    eq(len(c.call("LOCK.LIST")), 2, "locks listed")
+    for args in (("SESSION.OPEN", 99), ("SESSION.OPEN", 3600001), ("SESSION.OPEN", "x"),
+                 ("LOCK.ACQUIRE", "w", s, "WAIT", 86400001), ("LOCK.ACQUIRE", "w", s, "DELAY", 600001),
+                 ("LOCK.ACQUIRE", "w", "TTL", 50), ("LOCK.ACQUIRE", "", s), ("LOCK.ACQUIRE", "w", s, "BOGUS", 1),
+                 ("LOCK.ACQUIRE", "w"), ("NO.SUCH.COMMAND",), ("LOCK.LIST", "COUNT", 0)):
+        expect_error(c.try_call(*args), "ERR", " ".join(map(str, args))[:60])
+    eq(c.call("PING"), "PONG", "the connection stays after ERR replies")
+    # Inline commands, as a telnet user types them.
+    c4 = srv.client()
+    c4.send_raw(b"PING\r\nECHO \"two words\"\r\n\r\nLOCK.STATUS o\n")
+    eq(c4.read(), "PONG", "inline PING")
+    eq(c4.read(), "two words", "inline ECHO")
+    eq(as_map(c4.read())["session"], s, "inline LOCK.STATUS")
+    check(srv.ping(), "alive")
+
+
+def test_garbage_never_crashes(ctx):
+    """A few hundred random byte strings, and mutations of valid requests,
+    each on its own connection, never crash the server: it answers PING
+    after, and its log has no sanitizer report."""
+    srv = ctx.single()
+    seed = int(time.time() * 1000) & 0xFFFFFFFF
+    rng = random.Random(seed)
+    valid = [dlocktest.encode_command(a) for a in (
+        ("SESSION.OPEN", 1000, "REQ", "g"), ("LOCK.ACQUIRE", "g", 3, "WAIT", 10), ("LOCK.STATUS", "g"),
+        ("LOCK.RELEASE", "g", "TOKEN", 1), ("HELLO", 3), ("LOCK.LIST", "", "COUNT", 5), ("CLUSTER.INFO",),
+        ("SESSION.INFO", 3), ("LOCK.EXTEND", "g", 1, 200), ("COMMAND", "INFO", "PING"))]
+    alphabet = b"*$:+-_#,%~>|!=(\r\n0123456789-"
+    for i in range(400):
+        kind = i % 4
+        if kind == 0:
+            data = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200)))
+        elif kind == 1:
+            data = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 100)))
+        else:
+            data = bytearray(rng.choice(valid) * rng.randint(1, 3))
+            for _ in range(rng.randint(1, 4)):
+                pos = rng.randrange(len(data))
+                op = rng.randrange(3)
+                if op == 0:
+                    data[pos] = rng.choice(alphabet)
+                elif op == 1:
+                    del data[pos:pos + rng.randint(1, 8)]
+                else:
+                    data[pos:pos] = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+            data = bytes(data)
+        try:
+            with socket.create_connection((dlocktest.HOST, srv.port), timeout=5) as sk:
+                sk.sendall(data)
+                sk.shutdown(socket.SHUT_WR)
+                while sk.recv(65536):
+                    pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        except socket.timeout:
+            pass  # a request that waits (say a blocking acquire) is fine
+        if i % 50 == 49:
+            check(srv.alive() and srv.ping(), "the server died after input %d (seed %d): %r" % (i, seed, data))
+    check(srv.alive() and srv.ping(), "the server answers PING after the garbage (seed %d)" % seed)
+
+
+def test_many_connections(ctx):
+    """500 connections at once are all served; closing them brings the
+    count back down."""
+    srv = ctx.single()
+    conns = [Client(srv.addr, timeout=10) for _ in range(500)]
+    try:
+        for i, c in enumerate(conns):
+            c.send("ECHO", "c%d" % i)
+        for i, c in enumerate(conns):
+            eq(c.read(), "c%d" % i, "reply on connection %d" % i)
+    finally:
+        for c in conns:
+            c.close()
+    c = srv.client()
+    wait_for(lambda: "connected_clients:1\r" in c.call("INFO"), 5, "connected_clients to drop to 1")
+
+
+def test_max_clients(ctx):
+    """Past --max-clients a new connection gets "LIMIT too many clients" and
+    is closed; the ones before it keep working."""
+    srv = ctx.server(1, extra=["--max-clients", "5"]).start().wait_leader()
+    conns = [srv.client() for _ in range(5)]
+    for c in conns:
+        eq(c.call("PING"), "PONG", "within the limit")
+    extra = srv.client()
+    replies = extra.read_until_closed()
+    check(replies and isinstance(replies[0], RespError) and replies[0].message.startswith("LIMIT too many clients"),
+          "the 6th connection: %r" % (replies,))
+    eq(conns[0].call("PING"), "PONG", "an earlier connection")
+
+
+def redis_cli(srv, *args, extra=()):
+    r = subprocess.run(["redis-cli", "-p", str(srv.port)] + list(extra) + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10, text=True)
+    return r.stdout
+
+
+def test_redis_cli_works(ctx):
+    """redis-cli speaks to dlockd: raw output, RESP3 (-3, which sends HELLO
+    3), and a session of commands on its standard input."""
+    srv = ctx.single()
+    eq(redis_cli(srv, "PING"), "PONG\n", "PING")
+    s = int(redis_cli(srv, "SESSION.OPEN", 20000))
+    eq(redis_cli(srv, "LOCK.ACQUIRE", "cli", s), "1\n", "acquire")
+    out = redis_cli(srv, "SESSION.INFO", s, extra=["-3", "--no-raw"])
+    check('1# "id" => (integer) %d' % s in out, "RESP3 map from redis-cli -3:\n%s" % out)
+    r = subprocess.run(["redis-cli", "-p", str(srv.port)], input="PING\nLOCK.CHECK cli 1\nECHO hi\n",
+                       capture_output=True, timeout=10, text=True)
+    eq(r.stdout, "PONG\n1\nhi\n", "commands on stdin")
