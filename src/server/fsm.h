@@ -16,14 +16,14 @@
 #include <stdint.h>
 
 /* Limits, the same on every server (they decide outcomes). */
-#define FSM_NAME_MAX 256     /* lock name bytes */
-#define FSM_OWNER_MAX 64     /* owner bytes */
-#define FSM_REQ_MAX 64       /* request id bytes */
-#define FSM_CLIENT_MAX 64    /* session client-name bytes */
-#define FSM_TTL_MIN 100      /* ms */
-#define FSM_TTL_MAX 3600000  /* ms, one hour */
+#define FSM_NAME_MAX 256      /* lock name bytes */
+#define FSM_OWNER_MAX 64      /* owner bytes */
+#define FSM_REQ_MAX 64        /* request id bytes */
+#define FSM_CLIENT_MAX 64     /* session client-name bytes */
+#define FSM_TTL_MIN 100       /* ms */
+#define FSM_TTL_MAX 3600000   /* ms, one hour */
 #define FSM_WAIT_MAX 86400000 /* ms, one day */
-#define FSM_DELAY_MAX 600000 /* ms, lock-delay */
+#define FSM_DELAY_MAX 600000  /* ms, lock-delay */
 #define FSM_SESSIONS_MAX 4000000
 #define FSM_LOCKS_PER_SESSION_MAX 1000000
 #define FSM_WAITERS_PER_LOCK_MAX 100000
@@ -32,14 +32,14 @@
 #define FSM_DEFAULT_DELAY 1000       /* ms, lock-delay when not given */
 
 enum fsm_cmd_type {
-    FSM_OPEN = 1,      /* open a session */
-    FSM_CLOSE = 2,     /* close a session: release all, cancel waits */
-    FSM_EXPIRE = 3,    /* the leader ended a session's lease */
-    FSM_ACQUIRE = 4,   /* acquire (try, or wait) */
-    FSM_RELEASE = 5,   /* release one hold */
-    FSM_EXTEND = 6,    /* lease lock: new TTL for the lock's own session */
-    FSM_TICK = 7,      /* time passed: end waits and lock-delays that are due */
-    FSM_SET_TTL = 8,   /* change a session's TTL (reserved for clients) */
+    FSM_OPEN = 1,    /* open a session */
+    FSM_CLOSE = 2,   /* close a session: release all, cancel waits */
+    FSM_EXPIRE = 3,  /* the leader ended a session's lease */
+    FSM_ACQUIRE = 4, /* acquire (try, or wait) */
+    FSM_RELEASE = 5, /* release one hold */
+    FSM_EXTEND = 6,  /* lease lock: new TTL for the lock's own session */
+    FSM_TICK = 7,    /* time passed: end waits and lock-delays that are due */
+    FSM_SET_TTL = 8, /* change a session's TTL (reserved for clients) */
 };
 #define FSM_CMD_MAX 8
 
@@ -87,16 +87,16 @@ int fsm_cmd_decode(struct fsm_cmd *cmd, const uint8_t *buf, size_t len);
 
 /* What applying a command did. */
 enum fsm_status {
-    FSM_OK = 0,         /* done: see the fields */
-    FSM_QUEUED = 1,     /* ACQUIRE with wait: in the queue, answer comes later */
-    FSM_HELD = 2,       /* try-lock: held by another */
-    FSM_NOTHELD = 3,    /* release/extend: the caller does not hold it */
-    FSM_NOSESSION = 4,  /* unknown or expired session */
-    FSM_LIMIT = 5,      /* a limit above would be passed: nothing changed */
-    FSM_INVALID = 6,    /* malformed command: nothing changed */
-    FSM_TIMEOUT = 7,    /* replayed ACQUIRE: the wait ran out */
-    FSM_CANCELED = 8,   /* replayed lease-lock ACQUIRE: the wait ended with
-                           its session (expired) */
+    FSM_OK = 0,        /* done: see the fields */
+    FSM_QUEUED = 1,    /* ACQUIRE with wait: in the queue, answer comes later */
+    FSM_HELD = 2,      /* try-lock: held by another */
+    FSM_NOTHELD = 3,   /* release/extend: the caller does not hold it */
+    FSM_NOSESSION = 4, /* unknown or expired session */
+    FSM_LIMIT = 5,     /* a limit above would be passed: nothing changed */
+    FSM_INVALID = 6,   /* malformed command: nothing changed */
+    FSM_TIMEOUT = 7,   /* replayed ACQUIRE: the wait ran out */
+    FSM_CANCELED = 8,  /* replayed lease-lock ACQUIRE: the wait ended with
+                          its session (expired) */
 };
 
 struct fsm_result {
@@ -116,17 +116,17 @@ struct fsm_result {
  * granted the lock or its wait ends, a session loses its locks. The server
  * turns them into replies to waiting clients and lease-loss notices. */
 enum fsm_event_type {
-    FSM_EV_GRANTED = 1, /* session/owner/req waiting on name got token */
-    FSM_EV_TIMEOUT = 2, /* the wait of session/req on name ran out */
+    FSM_EV_GRANTED = 1,  /* session/owner/req waiting on name got token */
+    FSM_EV_TIMEOUT = 2,  /* the wait of session/req on name ran out */
     FSM_EV_CANCELED = 3, /* the wait ended because its session ended */
-    FSM_EV_LOST = 4,    /* session lost the lock name (expired) */
+    FSM_EV_LOST = 4,     /* session lost the lock name (expired) */
 };
 
 struct fsm_event {
     uint8_t type;
     uint64_t session;
     uint64_t token;
-    uint64_t index; /* log index of the waiter's ACQUIRE */
+    uint64_t index;   /* log index of the waiter's ACQUIRE */
     const char *name; /* name and req: valid until fsm_events_clear() */
     uint32_t name_len;
     const char *req;
@@ -192,9 +192,9 @@ struct fsm_session_info {
     uint64_t ttl;
     const char *client;
     uint32_t client_len;
-    uint32_t locks;   /* held */
-    uint32_t waits;   /* queued */
-    bool lease_lock;  /* opened by a lease-lock acquire */
+    uint32_t locks;  /* held */
+    uint32_t waits;  /* queued */
+    bool lease_lock; /* opened by a lease-lock acquire */
 };
 bool fsm_session_info(const struct fsm *f, uint64_t id,
                       struct fsm_session_info *info);
@@ -222,8 +222,10 @@ struct fsm_stats {
 void fsm_stats(const struct fsm *f, struct fsm_stats *st);
 
 /* Snapshot: the whole state as bytes (malloc'd into *buf), and back.
- * fsm_restore replaces the state; -1 (state unchanged) if the bytes are not a
- * valid snapshot. */
+ * fsm_snapshot returns 0. fsm_restore replaces the state; -1 (state
+ * unchanged) if the bytes are not a valid snapshot. The event list is not
+ * part of the state: restore leaves it as it is. Snapshots are canonical
+ * (docs/design.md §11.9): equal states give equal bytes. */
 int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len);
 int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len);
 

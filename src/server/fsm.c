@@ -1,0 +1,664 @@
+/* fsm.c - the lock state machine: apply and its eight commands, the event
+ * list, and the reads. The rules are docs/design.md §11; each command's
+ * function below restates the part it implements. */
+#include "server/fsm_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+
+static const struct fsm_limits default_limits = {
+    .sessions = FSM_SESSIONS_MAX,
+    .locks_per_session = FSM_LOCKS_PER_SESSION_MAX,
+    .waiters_per_lock = FSM_WAITERS_PER_LOCK_MAX,
+    .session_outcomes = FSM_OUTCOMES_PER_SESSION,
+    .global_outcomes = FSM_OPEN_OUTCOMES,
+};
+
+#define ARENA_BLOCK 16384
+
+/* ---- helpers shared by the module ------------------------------------- */
+
+/* What an allocation of n bytes costs with a malloc that rounds chunks to 16
+ * bytes with an 8-byte header (glibc's): what fsm_stats.bytes counts. */
+static size_t cost(size_t n)
+{
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+void *fsm_alloc(struct fsm *f, size_t n)
+{
+    f->bytes += cost(n);
+    return mem_xmalloc(n);
+}
+
+void fsm_dealloc(struct fsm *f, void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    f->bytes -= cost(n);
+    free(p);
+}
+
+void fsm_xok(int rc)
+{
+    if (rc != 0) {
+        fprintf(stderr, "fsm: out of memory\n");
+        abort();
+    }
+}
+
+uint64_t fsm_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+bool fsm_bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* Byte order, a prefix first: the order of fsm_lock_list and snapshots. */
+int fsm_name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+    uint32_t n = alen < blen ? alen : blen;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static void init_state(struct fsm *f)
+{
+    map_str_init(&f->locks);
+    map_u64_init(&f->sessions);
+    fsm_heap_init(&f->waits, offsetof(struct fsm_waiter, heap_pos),
+                  fsm_lock_waiter_before);
+    fsm_heap_init(&f->delays, offsetof(struct fsm_lock, heap_pos),
+                  fsm_lock_delay_before);
+    fsm_session_otable_init(&f->opens, f->lim.global_outcomes, true);
+    fsm_session_otable_init(&f->closes, f->lim.global_outcomes, true);
+}
+
+struct fsm *fsm_new(void)
+{
+    return fsm_new_limited(&default_limits);
+}
+
+struct fsm *fsm_new_limited(const struct fsm_limits *lim)
+{
+    assert(lim->sessions > 0 && lim->locks_per_session > 0 &&
+           lim->waiters_per_lock > 0 && lim->session_outcomes > 0 &&
+           lim->global_outcomes > 0 && lim->session_outcomes <= INT32_MAX &&
+           lim->global_outcomes <= INT32_MAX);
+    struct fsm *f = mem_xcalloc(1, sizeof *f);
+    f->lim = *lim;
+    init_state(f);
+    return f;
+}
+
+/* Frees every session, waiter, lock and outcome, and the tables. */
+static void free_state(struct fsm *f)
+{
+    while (f->first != NULL) {
+        struct fsm_session *s = f->first;
+        while (s->waits != NULL) {
+            struct fsm_waiter *w = s->waits;
+            s->waits = w->snext == w ? NULL : w->snext;
+            w->sprev->snext = w->snext;
+            w->snext->sprev = w->sprev;
+            fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
+        }
+        while (s->locks != NULL) {
+            struct fsm_lock *l = s->locks;
+            s->locks = l->next == l ? NULL : l->next;
+            l->prev->next = l->next;
+            l->next->prev = l->prev;
+            l->holder = NULL;
+            l->waiters = NULL;
+        }
+        s->n_locks = s->n_waits = 0;
+        fsm_session_delete(f, s);
+    }
+    size_t pos = 0;
+    struct fsm_lock *l;
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+        fsm_dealloc(f, l->owner, l->owner_len);
+        fsm_dealloc(f, l, sizeof *l + l->name_len);
+    }
+    fsm_session_otable_close(f, &f->opens);
+    fsm_session_otable_close(f, &f->closes);
+    map_str_close(&f->locks);
+    map_u64_close(&f->sessions);
+    fsm_heap_close(&f->waits);
+    fsm_heap_close(&f->delays);
+}
+
+void fsm_free(struct fsm *f)
+{
+    if (f == NULL)
+        return;
+    free_state(f);
+    fsm_events_clear(f);
+    free(f->arena);
+    free(f->ev);
+    free(f);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+/* A copy of n bytes at s that lives until fsm_events_clear(). */
+static const char *arena_copy(struct fsm *f, const char *s, size_t n)
+{
+    if (n == 0)
+        return "";
+    struct fsm_arena *a = f->arena;
+    if (a == NULL || a->cap - a->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        a = mem_xmalloc(sizeof *a + cap);
+        a->next = f->arena;
+        a->used = 0;
+        a->cap = cap;
+        f->arena = a;
+    }
+    char *p = a->data + a->used;
+    memcpy(p, s, n);
+    a->used += n;
+    return p;
+}
+
+void fsm_emit(struct fsm *f, uint8_t type, uint64_t session, uint64_t token,
+              uint64_t index, const char *name, uint32_t name_len,
+              const char *req, uint32_t req_len)
+{
+    if (f->n_ev == f->cap_ev) {
+        f->cap_ev = f->cap_ev ? f->cap_ev * 2 : 16;
+        f->ev = mem_xrealloc(f->ev, f->cap_ev * sizeof *f->ev);
+    }
+    f->ev[f->n_ev++] = (struct fsm_event){
+        .type = type,
+        .session = session,
+        .token = token,
+        .index = index,
+        .name = arena_copy(f, name, name_len),
+        .name_len = name_len,
+        .req = arena_copy(f, req, req_len),
+        .req_len = req_len,
+    };
+}
+
+const struct fsm_event *fsm_events(const struct fsm *f, size_t *n)
+{
+    *n = f->n_ev;
+    return f->ev;
+}
+
+void fsm_events_clear(struct fsm *f)
+{
+    f->n_ev = 0;
+    if (f->arena == NULL)
+        return;
+    /* Keep the newest block for the next events; free the others. */
+    struct fsm_arena *a = f->arena->next;
+    while (a != NULL) {
+        struct fsm_arena *next = a->next;
+        free(a);
+        a = next;
+    }
+    f->arena->next = NULL;
+    f->arena->used = 0;
+}
+
+/* ---- remembered outcomes ---------------------------------------------- */
+
+static bool worth_remembering(uint8_t status)
+{
+    /* INVALID, LIMIT and NOSESSION changed nothing: a retry decides anew. */
+    return status == FSM_OK || status == FSM_QUEUED || status == FSM_HELD ||
+           status == FSM_NOTHELD;
+}
+
+static void outcome_of(uint8_t type, uint64_t index,
+                       const struct fsm_result *res, struct fsm_outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    o->status = res->status;
+    o->session = res->session;
+    o->holds = res->holds;
+    if (res->status == FSM_OK && type == FSM_ACQUIRE)
+        o->value = res->token;
+    else if (res->status == FSM_OK)
+        o->value = res->ttl;
+    else if (res->status == FSM_HELD)
+        o->value = res->holder;
+    else if (res->status == FSM_QUEUED)
+        o->value = index;
+}
+
+static void result_of(uint8_t type, const struct fsm_outcome *o,
+                      struct fsm_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->status = o->status;
+    res->replayed = true;
+    res->session = o->session;
+    res->holds = o->holds;
+    if (o->status == FSM_OK && type == FSM_ACQUIRE)
+        res->token = o->value;
+    else if (o->status == FSM_OK)
+        res->ttl = o->value;
+    else if (o->status == FSM_HELD)
+        res->holder = o->value;
+    else if (o->status == FSM_QUEUED)
+        res->index = o->value; /* still waiting: where, to re-attach */
+}
+
+/* If req (non-empty) is remembered in t under type and prefix, fills *res
+ * with its outcome and returns true. */
+static bool replay(const struct fsm_otable *t, uint8_t type, const void *prefix,
+                   size_t plen, const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (c->req_len == 0)
+        return false;
+    char key[FSM_KEY_MAX];
+    uint8_t n = fsm_session_key(key, type, prefix, plen, c->req, c->req_len);
+    const struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
+    if (o == NULL)
+        return false;
+    result_of(type, o, res);
+    return true;
+}
+
+static void remember(struct fsm *f, struct fsm_otable *t, uint8_t type,
+                     const void *prefix, size_t plen, const struct fsm_cmd *c,
+                     uint64_t index, const struct fsm_result *res)
+{
+    if (c->req_len == 0 || !worth_remembering(res->status))
+        return;
+    char key[FSM_KEY_MAX];
+    struct fsm_outcome o;
+    uint8_t n = fsm_session_key(key, type, prefix, plen, c->req, c->req_len);
+    outcome_of(type, index, res, &o);
+    fsm_session_otable_add(f, t, key, n, &o);
+}
+
+/* ---- the commands ----------------------------------------------------- */
+
+static bool ttl_ok(uint64_t ttl)
+{
+    return ttl >= FSM_TTL_MIN && ttl <= FSM_TTL_MAX;
+}
+
+static bool name_ok(const struct fsm_cmd *c)
+{
+    return c->name_len >= 1 && c->name_len <= FSM_NAME_MAX;
+}
+
+/* A session a client may name: lease-lock sessions are reached only
+ * through their lock's token (and EXPIRE). */
+static struct fsm_session *client_session(const struct fsm *f, uint64_t id)
+{
+    struct fsm_session *s = fsm_session_get(f, id);
+    return s != NULL && !s->lease_lock ? s : NULL;
+}
+
+/* OPEN: a session whose id is this entry's index. A remembered req returns
+ * the first outcome, even if that session has ended since. */
+static void apply_open(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                       struct fsm_result *res)
+{
+    if (!ttl_ok(c->ttl)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (replay(&f->opens, FSM_OPEN, NULL, 0, c, res))
+        return;
+    if (f->sessions.n >= f->lim.sessions) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    struct fsm_session *s = fsm_session_new(f, index, c->ttl, c->client,
+                                            (uint8_t)c->client_len, false);
+    res->status = FSM_OK;
+    res->session = s->id;
+    res->ttl = s->ttl;
+    remember(f, &f->opens, FSM_OPEN, NULL, 0, c, index, res);
+}
+
+/* CLOSE: the session ends; its locks go at once to their first waiters. A
+ * retried CLOSE of a session that this req closed is answered OK again. */
+static void apply_close(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                        struct fsm_result *res)
+{
+    uint8_t id[8];
+    for (int i = 0; i < 8; i++)
+        id[i] = (uint8_t)(c->session >> (8 * i));
+    struct fsm_session *s = client_session(f, c->session);
+    if (s == NULL) {
+        if (!replay(&f->closes, FSM_CLOSE, id, 8, c, res))
+            res->status = FSM_NOSESSION;
+        return;
+    }
+    fsm_session_end(f, s, false);
+    res->status = FSM_OK;
+    res->session = c->session;
+    remember(f, &f->closes, FSM_CLOSE, id, 8, c, index, res);
+}
+
+/* EXPIRE: the leader ended the session's lease. Its locks enter the
+ * lock-delay their acquires asked for (FSM_EV_LOST each). */
+static void apply_expire(struct fsm *f, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    struct fsm_session *s = fsm_session_get(f, c->session);
+    if (s == NULL) {
+        res->status = FSM_NOSESSION;
+        return;
+    }
+    fsm_session_end(f, s, true);
+    res->status = FSM_OK;
+    res->session = c->session;
+}
+
+/* The rules of ACQUIRE once the session is known and the request new:
+ * reentry by the same session and owner; else a grant if the lock is free,
+ * out of lock-delay and nobody waits; else HELD for a try, or the tail of
+ * the FIFO. A session's held and queued locks count against its limit. */
+static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
+                    const struct fsm_cmd *c, uint8_t owner_len,
+                    uint32_t delay_ms, struct fsm_result *res)
+{
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (l != NULL && l->holder == s &&
+        fsm_bytes_eq(l->owner, l->owner_len, c->owner, owner_len)) {
+        if (l->holds == UINT32_MAX) {
+            res->status = FSM_LIMIT;
+            return;
+        }
+        res->status = FSM_OK;
+        res->token = l->token;
+        res->holds = ++l->holds;
+        return;
+    }
+    if ((uint64_t)s->n_locks + s->n_waits >= f->lim.locks_per_session) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    if (l == NULL || (l->holder == NULL && l->waiters == NULL &&
+                      l->available_at <= f->now)) {
+        if (l == NULL)
+            l = fsm_lock_new(f, c->name, c->name_len);
+        res->status = FSM_OK;
+        res->token = fsm_lock_grant(f, l, s, c->owner, owner_len, delay_ms);
+        res->holds = 1;
+        return;
+    }
+    if (c->wait == 0) {
+        res->status = FSM_HELD;
+        res->holder = l->holder != NULL ? l->holder->id : 0;
+        return;
+    }
+    if (l->n_waiters >= f->lim.waiters_per_lock) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
+                     c->owner, owner_len, c->req, (uint8_t)c->req_len);
+    res->status = FSM_QUEUED;
+    res->index = index; /* what the waiter's events will carry */
+}
+
+/* Lease lock: a session of its own (id = index, no client), which acquires
+ * with an empty owner. Unless that grants or queues, the session is removed
+ * again. The req is remembered in the global table. */
+static void acquire_lease(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, uint32_t delay_ms,
+                          struct fsm_result *res)
+{
+    if (c->ttl == 0) {
+        res->status = FSM_NOSESSION;
+        return;
+    }
+    if (!ttl_ok(c->ttl)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (replay(&f->opens, FSM_ACQUIRE, NULL, 0, c, res))
+        return;
+    if (f->sessions.n >= f->lim.sessions) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, true);
+    acquire(f, index, s, c, 0, delay_ms, res);
+    if (res->status != FSM_OK && res->status != FSM_QUEUED) {
+        fsm_session_delete(f, s);
+        res->session = 0;
+    }
+    remember(f, &f->opens, FSM_ACQUIRE, NULL, 0, c, index, res);
+}
+
+/* ACQUIRE: validation, then the session (or a lease lock), the remembered
+ * outcome of a retry, and acquire(). */
+static void apply_acquire(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
+        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    uint32_t delay_ms =
+        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    if (c->session == 0) {
+        acquire_lease(f, index, c, delay_ms, res);
+        return;
+    }
+    struct fsm_session *s = client_session(f, c->session);
+    if (s == NULL) {
+        res->status = FSM_NOSESSION;
+        return;
+    }
+    if (replay(&s->outcomes, FSM_ACQUIRE, NULL, 0, c, res))
+        return;
+    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
+    remember(f, &s->outcomes, FSM_ACQUIRE, NULL, 0, c, index, res);
+}
+
+/* RELEASE by token (session 0): the lease lock's session releases all and
+ * closes; the lock goes at once to its first waiter. */
+static void release_lease(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (replay(&f->opens, FSM_RELEASE, NULL, 0, c, res))
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    if (l == NULL || l->holder == NULL || !l->holder->lease_lock ||
+        l->token != c->token) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        res->session = l->holder->id;
+        fsm_session_end(f, l->holder, false);
+    }
+    remember(f, &f->opens, FSM_RELEASE, NULL, 0, c, index, res);
+}
+
+/* RELEASE: the holder (same session and owner) drops one hold; at zero the
+ * lock goes at once to its first waiter (no lock-delay: a release is
+ * explicit). */
+static void apply_release(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (c->session == 0) {
+        release_lease(f, index, c, res);
+        return;
+    }
+    struct fsm_session *s = client_session(f, c->session);
+    if (s == NULL) {
+        res->status = FSM_NOSESSION;
+        return;
+    }
+    if (replay(&s->outcomes, FSM_RELEASE, NULL, 0, c, res))
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (l == NULL || l->holder != s ||
+        !fsm_bytes_eq(l->owner, l->owner_len, c->owner, c->owner_len)) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        res->holds = --l->holds;
+        if (l->holds == 0)
+            fsm_lock_free(f, l, false);
+    }
+    remember(f, &s->outcomes, FSM_RELEASE, NULL, 0, c, index, res);
+}
+
+/* EXTEND: a new TTL for the session of the lease lock that holds name with
+ * token. */
+static void apply_extend(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (!ttl_ok(c->ttl) || !name_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (replay(&f->opens, FSM_EXTEND, NULL, 0, c, res))
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    if (l == NULL || l->holder == NULL || !l->holder->lease_lock ||
+        l->token != c->token) {
+        res->status = FSM_NOTHELD;
+    } else {
+        l->holder->ttl = c->ttl;
+        res->status = FSM_OK;
+        res->session = l->holder->id;
+        res->ttl = c->ttl;
+    }
+    remember(f, &f->opens, FSM_EXTEND, NULL, 0, c, index, res);
+}
+
+/* SET_TTL: a new TTL for a client's session. */
+static void apply_set_ttl(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!ttl_ok(c->ttl)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = client_session(f, c->session);
+    if (s == NULL) {
+        res->status = FSM_NOSESSION;
+        return;
+    }
+    if (replay(&s->outcomes, FSM_SET_TTL, NULL, 0, c, res))
+        return;
+    s->ttl = c->ttl;
+    res->status = FSM_OK;
+    res->session = s->id;
+    res->ttl = c->ttl;
+    remember(f, &s->outcomes, FSM_SET_TTL, NULL, 0, c, index, res);
+}
+
+void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
+               struct fsm_result *res)
+{
+    struct fsm_cmd c;
+    assert(index > f->applied);
+    f->applied = index;
+    memset(res, 0, sizeof *res);
+    if (fsm_cmd_decode(&c, buf, len) != 0) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    /* The clock moves with every well-formed command, whatever its fate:
+     * the leader's stamp is a fact about time, not an effect. */
+    if (c.now > f->now)
+        f->now = c.now;
+    switch (c.type) {
+    case FSM_OPEN:
+        apply_open(f, index, &c, res);
+        break;
+    case FSM_CLOSE:
+        apply_close(f, index, &c, res);
+        break;
+    case FSM_EXPIRE:
+        apply_expire(f, &c, res);
+        break;
+    case FSM_ACQUIRE:
+        apply_acquire(f, index, &c, res);
+        break;
+    case FSM_RELEASE:
+        apply_release(f, index, &c, res);
+        break;
+    case FSM_EXTEND:
+        apply_extend(f, index, &c, res);
+        break;
+    case FSM_TICK:
+        fsm_lock_tick(f);
+        res->status = FSM_OK;
+        break;
+    case FSM_SET_TTL:
+        apply_set_ttl(f, index, &c, res);
+        break;
+    default:
+        res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */
+        break;
+    }
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+uint64_t fsm_next_deadline(const struct fsm *f)
+{
+    uint64_t t = UINT64_MAX;
+    if (f->waits.n > 0) {
+        const struct fsm_waiter *w = f->waits.v[0];
+        t = w->deadline;
+    }
+    if (f->delays.n > 0) {
+        const struct fsm_lock *l = f->delays.v[0];
+        if (l->available_at < t)
+            t = l->available_at;
+    }
+    return t;
+}
+
+uint64_t fsm_now(const struct fsm *f)
+{
+    return f->now;
+}
+
+uint64_t fsm_applied_index(const struct fsm *f)
+{
+    return f->applied;
+}
+
+uint64_t fsm_last_token(const struct fsm *f)
+{
+    return f->last_token;
+}
+
+void fsm_stats(const struct fsm *f, struct fsm_stats *st)
+{
+    st->sessions = f->sessions.n;
+    st->locks = f->locks.n;
+    st->held = f->n_held;
+    st->waiters = f->n_waiters;
+    st->bytes = sizeof *f + f->bytes + map_str_bytes(&f->locks) +
+                map_u64_bytes(&f->sessions) + map_str_bytes(f->opens.index) +
+                map_str_bytes(f->closes.index) +
+                (f->waits.cap + f->delays.cap) * sizeof(void *);
+}

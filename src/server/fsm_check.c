@@ -1,0 +1,204 @@
+/* fsm_check.c - the lock state machine's invariant checker: every link,
+ * count, heap and table agrees with every other (fsm.h: fsm_check). */
+#include "server/fsm_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+struct ck {
+    char *msg;
+    size_t cap;
+    bool bad;
+};
+
+static bool bad(struct ck *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records the first violation; returns false so callers can return it. */
+static bool bad(struct ck *c, const char *fmt, ...)
+{
+    if (!c->bad && c->msg != NULL && c->cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->msg, c->cap, fmt, ap);
+        va_end(ap);
+    }
+    c->bad = true;
+    return false;
+}
+
+static bool check_heap(struct ck *c, const struct fsm_heap *h, const char *what)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        uint32_t pos = *(const uint32_t *)((const char *)h->v[i] + h->pos_off);
+        if (pos != i)
+            return bad(c, "%s heap: item %zu records place %u", what, i, pos);
+        if (i > 0 && h->before(h->v[i], h->v[(i - 1) / 2]))
+            return bad(c, "%s heap: item %zu before its parent", what, i);
+    }
+    return true;
+}
+
+static bool check_waiters(struct ck *c, const struct fsm *f,
+                          const struct fsm_lock *l)
+{
+    const struct fsm_waiter *w = l->waiters;
+    for (uint32_t i = 0; i < l->n_waiters; i++, w = w->next) {
+        if (w == NULL || w->lock != l || w->next->prev != w)
+            return bad(c, "lock %.*s: broken FIFO at %u", (int)l->name_len,
+                       l->name, i);
+        if (fsm_session_get(f, w->session->id) != w->session)
+            return bad(c, "lock %.*s: waiter of unknown session %llu",
+                       (int)l->name_len, l->name,
+                       (unsigned long long)w->session->id);
+        if (w->heap_pos >= f->waits.n || f->waits.v[w->heap_pos] != w)
+            return bad(c, "lock %.*s: waiter %llu not in the heap",
+                       (int)l->name_len, l->name, (unsigned long long)w->index);
+    }
+    if (w != l->waiters)
+        return bad(c, "lock %.*s: %u waiters counted, more linked",
+                   (int)l->name_len, l->name, l->n_waiters);
+    return true;
+}
+
+static bool check_lock(struct ck *c, const struct fsm *f,
+                       const struct fsm_lock *l, uint64_t *held)
+{
+    if (fsm_lock_get(f, l->name, l->name_len) != l)
+        return bad(c, "lock %.*s: not under its name", (int)l->name_len,
+                   l->name);
+    if (l->holder != NULL) {
+        (*held)++;
+        if (fsm_session_get(f, l->holder->id) != l->holder)
+            return bad(c, "lock %.*s: held by an unknown session",
+                       (int)l->name_len, l->name);
+        if (l->token == 0 || l->token > f->last_token || l->holds == 0 ||
+            l->heap_pos != FSM_NOPOS)
+            return bad(c, "lock %.*s: held with token %llu, %u holds",
+                       (int)l->name_len, l->name, (unsigned long long)l->token,
+                       l->holds);
+    } else {
+        if (l->heap_pos >= f->delays.n || f->delays.v[l->heap_pos] != l ||
+            l->available_at == 0 || l->holds != 0 || l->owner != NULL)
+            return bad(c, "lock %.*s: free but not in lock-delay",
+                       (int)l->name_len, l->name);
+    }
+    return check_waiters(c, f, l);
+}
+
+static bool check_otable(struct ck *c, const struct fsm_otable *t,
+                         const char *what)
+{
+    if (t->n > t->max || (t->index != NULL && t->index->n != t->n))
+        return bad(c, "%s: %u outcomes, %zu indexed", what, t->n,
+                   t->index != NULL ? t->index->n : 0);
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct fsm_outcome *o = t->ring[(t->head + i) & (t->cap - 1)];
+        if (fsm_session_otable_find(t, o->key, o->key_len) != o)
+            return bad(c, "%s: outcome %u not found by its key", what, i);
+    }
+    return true;
+}
+
+static bool check_session(struct ck *c, const struct fsm_session *s)
+{
+    const struct fsm_lock *l = s->locks;
+    for (uint32_t i = 0; i < s->n_locks; i++, l = l->next)
+        if (l == NULL || l->holder != s || l->next->prev != l)
+            return bad(c, "session %llu: broken list of locks",
+                       (unsigned long long)s->id);
+    if (l != s->locks)
+        return bad(c, "session %llu: %u locks counted, more linked",
+                   (unsigned long long)s->id, s->n_locks);
+    const struct fsm_waiter *w = s->waits;
+    for (uint32_t i = 0; i < s->n_waits; i++, w = w->snext) {
+        if (w == NULL || w->session != s || w->snext->sprev != w)
+            return bad(c, "session %llu: broken list of waits",
+                       (unsigned long long)s->id);
+        if (i > 0 && w->sprev->index >= w->index)
+            return bad(c, "session %llu: waits out of order",
+                       (unsigned long long)s->id);
+    }
+    if (w != s->waits)
+        return bad(c, "session %llu: %u waits counted, more linked",
+                   (unsigned long long)s->id, s->n_waits);
+    if (s->lease_lock && s->n_locks + s->n_waits != 1)
+        return bad(c, "lease session %llu: %u locks, %u waits",
+                   (unsigned long long)s->id, s->n_locks, s->n_waits);
+    if (s->lease_lock && s->outcomes.n > 0)
+        return bad(c, "lease session %llu: remembers outcomes",
+                   (unsigned long long)s->id);
+    return check_otable(c, &s->outcomes, "a session's outcomes");
+}
+
+static bool check_sessions(struct ck *c, const struct fsm *f)
+{
+    const struct fsm_session *s = f->first;
+    uint64_t waits = 0, held = 0;
+    for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
+        if (s == NULL || fsm_session_get(f, s->id) != s || s->next->prev != s ||
+            (i > 0 && s->prev->id >= s->id))
+            return bad(c, "session list broken at %zu", i);
+        if (!check_session(c, s))
+            return false;
+        waits += s->n_waits;
+        held += s->n_locks;
+    }
+    if (s != f->first)
+        return bad(c, "%zu sessions in the map, more listed", f->sessions.n);
+    if (waits != f->n_waiters || held != f->n_held)
+        return bad(c,
+                   "sessions count %llu waits, %llu held; the machine "
+                   "%llu, %llu",
+                   (unsigned long long)waits, (unsigned long long)held,
+                   (unsigned long long)f->n_waiters,
+                   (unsigned long long)f->n_held);
+    return true;
+}
+
+/* Held tokens are distinct. */
+static bool check_tokens(struct ck *c, const struct fsm *f)
+{
+    struct map_u64 m;
+    map_u64_init(&m);
+    bool ok = true;
+    size_t pos = 0;
+    const struct fsm_lock *l;
+    while (ok && (l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+        if (l->holder == NULL)
+            continue;
+        ok = map_u64_get(&m, l->token) == NULL;
+        fsm_xok(map_u64_put(&m, l->token, (void *)l));
+    }
+    map_u64_close(&m);
+    return ok || bad(c, "two held locks share a token");
+}
+
+bool fsm_check(const struct fsm *f, char *msg, size_t cap)
+{
+    struct ck c = {msg, cap, false};
+    if (msg != NULL && cap > 0)
+        msg[0] = '\0';
+    if (!check_heap(&c, &f->waits, "waits") ||
+        !check_heap(&c, &f->delays, "delays") || !check_sessions(&c, f))
+        return false;
+    uint64_t held = 0;
+    size_t pos = 0;
+    const struct fsm_lock *l;
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL)
+        if (!check_lock(&c, f, l, &held))
+            return false;
+    if (held != f->n_held)
+        return bad(&c, "%llu locks held, %llu counted",
+                   (unsigned long long)held, (unsigned long long)f->n_held);
+    if (f->waits.n != f->n_waiters)
+        return bad(&c, "%zu waiters in the heap, %llu counted", f->waits.n,
+                   (unsigned long long)f->n_waiters);
+    if (f->delays.n + f->n_held != f->locks.n)
+        return bad(&c, "%zu locks: %llu held, %zu in lock-delay", f->locks.n,
+                   (unsigned long long)f->n_held, f->delays.n);
+    if (f->last_token >= (UINT64_C(1) << 62))
+        return bad(&c, "last token %llu", (unsigned long long)f->last_token);
+    return check_otable(&c, &f->opens, "global outcomes") &&
+           check_otable(&c, &f->closes, "closes") && check_tokens(&c, f);
+}

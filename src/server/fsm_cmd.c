@@ -1,0 +1,125 @@
+/* fsm_cmd.c - the encoding of the lock state machine's commands, as they
+ * are stored in the Raft log.
+ *
+ * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
+ * carries, in this order: session, ttl, wait, delay, token (8 bytes each),
+ * name, owner, req, client (each a 2-byte length and its bytes). A field the
+ * type does not carry is not encoded and decodes as zero. */
+#include "server/fsm.h"
+
+#include <string.h>
+
+#include "common/le.h"
+
+enum {
+    F_SESSION = 1 << 0,
+    F_TTL = 1 << 1,
+    F_WAIT = 1 << 2,
+    F_DELAY = 1 << 3,
+    F_TOKEN = 1 << 4,
+    F_NAME = 1 << 5,
+    F_OWNER = 1 << 6,
+    F_REQ = 1 << 7,
+    F_CLIENT = 1 << 8,
+};
+#define N_INTS 5
+#define N_STRS 4
+
+/* The fields each type carries (fsm.h lists them). */
+static const unsigned fields[FSM_CMD_MAX + 1] = {
+    [FSM_OPEN] = F_TTL | F_REQ | F_CLIENT,
+    [FSM_CLOSE] = F_SESSION | F_REQ,
+    [FSM_EXPIRE] = F_SESSION,
+    [FSM_ACQUIRE] =
+        F_SESSION | F_TTL | F_WAIT | F_DELAY | F_NAME | F_OWNER | F_REQ,
+    [FSM_RELEASE] = F_SESSION | F_TOKEN | F_NAME | F_OWNER | F_REQ,
+    [FSM_EXTEND] = F_TOKEN | F_TTL | F_NAME | F_REQ,
+    [FSM_TICK] = 0,
+    [FSM_SET_TTL] = F_SESSION | F_TTL | F_REQ,
+};
+
+static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,
+                                         FSM_REQ_MAX, FSM_CLIENT_MAX};
+
+size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
+{
+    if (c->type < 1 || c->type > FSM_CMD_MAX)
+        return 0;
+    const uint64_t v[N_INTS] = {c->session, c->ttl, c->wait, c->delay,
+                                c->token};
+    const char *s[N_STRS] = {c->name, c->owner, c->req, c->client};
+    const uint32_t sl[N_STRS] = {c->name_len, c->owner_len, c->req_len,
+                                 c->client_len};
+    unsigned m = fields[c->type];
+    size_t need = 1 + 8;
+    for (int i = 0; i < N_INTS; i++)
+        need += (m >> i & 1) ? 8 : 0;
+    for (int i = 0; i < N_STRS; i++) {
+        if (!(m >> (N_INTS + i) & 1))
+            continue;
+        if (sl[i] > str_max[i])
+            return 0;
+        need += 2 + sl[i];
+    }
+    if (cap < need)
+        return need;
+    uint8_t *p = buf;
+    *p++ = c->type;
+    le_put64(p, c->now);
+    p += 8;
+    for (int i = 0; i < N_INTS; i++) {
+        if (m >> i & 1) {
+            le_put64(p, v[i]);
+            p += 8;
+        }
+    }
+    for (int i = 0; i < N_STRS; i++) {
+        if (!(m >> (N_INTS + i) & 1))
+            continue;
+        le_put16(p, (uint16_t)sl[i]);
+        if (sl[i] > 0)
+            memcpy(p + 2, s[i], sl[i]);
+        p += 2 + sl[i];
+    }
+    return need;
+}
+
+int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
+{
+    static const char empty[1] = "";
+    memset(c, 0, sizeof *c);
+    c->name = c->owner = c->req = c->client = empty;
+    if (len < 9 || buf[0] < 1 || buf[0] > FSM_CMD_MAX)
+        return -1;
+    c->type = buf[0];
+    c->now = le_get64(buf + 1);
+    unsigned m = fields[c->type];
+    size_t off = 9;
+    uint64_t *v[N_INTS] = {&c->session, &c->ttl, &c->wait, &c->delay,
+                           &c->token};
+    for (int i = 0; i < N_INTS; i++) {
+        if (!(m >> i & 1))
+            continue;
+        if (len - off < 8)
+            return -1;
+        *v[i] = le_get64(buf + off);
+        off += 8;
+    }
+    const char **ps[N_STRS] = {&c->name, &c->owner, &c->req, &c->client};
+    uint32_t *pl[N_STRS] = {&c->name_len, &c->owner_len, &c->req_len,
+                            &c->client_len};
+    for (int i = 0; i < N_STRS; i++) {
+        if (!(m >> (N_INTS + i) & 1))
+            continue;
+        if (len - off < 2)
+            return -1;
+        uint32_t n = le_get16(buf + off);
+        off += 2;
+        if (n > str_max[i] || len - off < n)
+            return -1;
+        *ps[i] = (const char *)buf + off;
+        *pl[i] = n;
+        off += n;
+    }
+    return off == len ? 0 : -1;
+}

@@ -1,0 +1,214 @@
+/* fsm_internal.h - the lock state machine's private state, shared by its
+ * files: fsm.c (apply, events, reads), fsm_lock.c (locks, waiters, timers),
+ * fsm_session.c (sessions, remembered outcomes), fsm_cmd.c (the command
+ * codec), fsm_snapshot.c and fsm_check.c. docs/design.md §11 states the
+ * rules; this file says how the state holds them. */
+#ifndef DLOCK_FSM_INTERNAL_H
+#define DLOCK_FSM_INTERNAL_H
+
+#include "common/map.h"
+#include "server/fsm.h"
+
+#define FSM_NOPOS UINT32_MAX /* not in a heap */
+
+struct fsm_session;
+struct fsm_waiter;
+
+/* A lock the machine knows: held, or free in lock-delay (with or without
+ * waiters). Nothing else: a lock that is free, has no waiters and no
+ * lock-delay is forgotten at once. A free lock always has a lock-delay
+ * pending (available_at > 0): a lock freed without one is granted to its
+ * first waiter on the spot. The name is stored inline and is the key of
+ * fsm.locks. Kept small: a million held locks is an ordinary load. */
+struct fsm_lock {
+    struct fsm_session *holder;   /* NULL: free */
+    struct fsm_lock *prev, *next; /* the holder's locks (circular), in the
+                                     order it acquired them */
+    struct fsm_waiter *waiters;   /* FIFO (circular): the first; or NULL */
+    char *owner;                  /* owner_len bytes; NULL when empty */
+    union {
+        uint64_t token;        /* held: the fencing token */
+        uint64_t available_at; /* free: the lock-delay's end */
+    };
+    uint32_t holds;    /* held: reentrant holds, >= 1; free: 0 */
+    uint32_t delay_ms; /* held: lock-delay if the holder expires */
+    uint32_t n_waiters;
+    uint32_t heap_pos; /* free: place in fsm.delays; held: FSM_NOPOS */
+    uint16_t name_len;
+    uint8_t owner_len;
+    char name[];
+};
+
+/* A queued ACQUIRE. It sits in its lock's FIFO, in its session's list of
+ * waits (in the order queued, so by index) and in fsm.waits by deadline. */
+struct fsm_waiter {
+    struct fsm_lock *lock;
+    struct fsm_session *session;
+    struct fsm_waiter *prev, *next;   /* in the lock's FIFO (circular) */
+    struct fsm_waiter *sprev, *snext; /* in the session's waits (circular) */
+    uint64_t index;                   /* log index of the ACQUIRE: unique */
+    uint64_t deadline;                /* cluster time the wait runs out */
+    uint32_t delay_ms;                /* the lock-delay the ACQUIRE asked for */
+    uint32_t heap_pos;                /* place in fsm.waits */
+    uint8_t owner_len, req_len;
+    char data[]; /* owner, then req */
+};
+
+/* A remembered outcome of a request. The key is the command type followed
+ * by the request id (for CLOSE: by the 8-byte session id, then the request
+ * id), so that one id reused for another kind of request is not taken for
+ * a retry. */
+struct fsm_outcome {
+    uint64_t session; /* the result's session */
+    uint64_t value;   /* token (ACQUIRE OK), holder (HELD), ttl (OPEN,
+                         EXTEND, SET_TTL OK), the waiter's index (QUEUED) */
+    uint32_t holds;
+    uint8_t status;
+    uint8_t key_len;
+    char key[];
+};
+
+/* A FIFO of remembered outcomes, the oldest dropped first beyond max. The
+ * tables of sessions are searched by a scan of the ring's hashes (at most
+ * FSM_OUTCOMES_PER_SESSION); the global tables also index it by key. */
+struct fsm_otable {
+    struct fsm_outcome **ring;
+    uint32_t *hashes; /* of ring[i]'s key, for a scan in cache */
+    uint32_t head, n, cap;
+    uint32_t max;
+    struct map_str *index; /* key -> outcome (malloc'd); NULL for a
+                              session's table */
+};
+
+struct fsm_session {
+    struct fsm_session *prev, *next; /* all sessions (circular), by id */
+    uint64_t id;                     /* the log index that opened it */
+    uint64_t ttl;
+    struct fsm_lock *locks;   /* held, in acquisition order; or NULL */
+    struct fsm_waiter *waits; /* queued, in the order queued; or NULL */
+    uint32_t n_locks, n_waits;
+    struct fsm_otable outcomes; /* ACQUIRE, RELEASE and SET_TTL by req */
+    bool lease_lock;            /* opened by a lease-lock ACQUIRE */
+    uint8_t client_len;
+    char client[];
+};
+
+/* A binary min-heap of waiters or locks, each item recording its place in
+ * the uint32_t at pos_off. before() must be a total order, so that the order
+ * of equal times does not depend on the history of the heap. */
+struct fsm_heap {
+    void **v;
+    size_t n, cap;
+    size_t pos_off;
+    bool (*before)(const void *a, const void *b);
+};
+
+/* Events' strings live in blocks that are not moved until cleared. */
+struct fsm_arena {
+    struct fsm_arena *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct fsm {
+    struct fsm_limits lim;
+    uint64_t now;              /* the largest `now` applied */
+    uint64_t applied;          /* index of the last entry applied */
+    uint64_t last_token;       /* the last token granted, of any lock */
+    struct map_str locks;      /* name -> struct fsm_lock */
+    struct map_u64 sessions;   /* id -> struct fsm_session */
+    struct fsm_session *first; /* the session of lowest id, or NULL */
+    struct fsm_heap waits;     /* waiters by (deadline, index) */
+    struct fsm_heap delays;    /* free locks by (available_at, name) */
+    struct fsm_otable opens;   /* OPEN, lease ACQUIRE and RELEASE, EXTEND */
+    struct fsm_otable closes;  /* CLOSE by (session, req) */
+    uint64_t n_held, n_waiters;
+    uint64_t bytes; /* allocated for locks, waiters, sessions, outcomes */
+    struct fsm_event *ev;
+    size_t n_ev, cap_ev;
+    struct fsm_arena *arena;
+};
+
+/* fsm.c */
+void *fsm_alloc(struct fsm *f, size_t n);
+void fsm_dealloc(struct fsm *f, void *p, size_t n);
+void fsm_emit(struct fsm *f, uint8_t type, uint64_t session, uint64_t token,
+              uint64_t index, const char *name, uint32_t name_len,
+              const char *req, uint32_t req_len);
+uint64_t fsm_add_sat(uint64_t a, uint64_t b);
+bool fsm_bytes_eq(const void *a, size_t alen, const void *b, size_t blen);
+int fsm_name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen);
+/* Aborts unless rc is 0: a map's DLOCK_ENOMEM, in the server that may abort
+ * on out-of-memory. */
+void fsm_xok(int rc);
+
+/* fsm_lock.c */
+struct fsm_lock *fsm_lock_get(const struct fsm *f, const char *name,
+                              uint32_t len);
+struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len);
+/* Grants the free lock l (not in lock-delay, or its delay over) to s: a new
+ * token, one hold. Returns the token. */
+uint64_t fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
+                        struct fsm_session *s, const char *owner,
+                        uint8_t owner_len, uint32_t delay_ms);
+/* Makes s the holder of the free lock l (appended to s's locks), with the
+ * token, holds and delay given; removes l from lock-delay. */
+void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
+                   const char *owner, uint8_t owner_len, uint64_t token,
+                   uint32_t holds, uint32_t delay_ms);
+/* Takes all holds from the holder of l. expired: the holder's lease ended,
+ * so FSM_EV_LOST and the lock-delay; otherwise the first waiter gets it at
+ * once. Then l is granted, put in lock-delay or forgotten. */
+void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired);
+/* Puts the free lock l in lock-delay until at (> 0). */
+void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at);
+struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
+                                    struct fsm_session *s, uint64_t index,
+                                    uint64_t deadline, uint32_t delay_ms,
+                                    const char *owner, uint8_t owner_len,
+                                    const char *req, uint8_t req_len);
+/* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated.
+ * A lease-lock session left with nothing is closed on a timeout. */
+void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type);
+/* Ends the waits and lock-delays due at f->now, in time order. */
+void fsm_lock_tick(struct fsm *f);
+void fsm_heap_init(struct fsm_heap *h, size_t pos_off,
+                   bool (*before)(const void *a, const void *b));
+void fsm_heap_close(struct fsm_heap *h);
+void fsm_heap_push(struct fsm_heap *h, void *item);
+void fsm_heap_remove(struct fsm_heap *h, void *item);
+bool fsm_lock_waiter_before(const void *a, const void *b);
+bool fsm_lock_delay_before(const void *a, const void *b);
+
+/* fsm_session.c */
+struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id);
+/* A new session with id (above every other), appended to the list. */
+struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
+                                    const char *client, uint8_t client_len,
+                                    bool lease_lock);
+/* Ends s: cancels its waits (in the order queued), frees its locks (in the
+ * order acquired; expired: with lock-delay and FSM_EV_LOST), deletes it. */
+void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired);
+/* Deletes s, which holds and waits for nothing. */
+void fsm_session_delete(struct fsm *f, struct fsm_session *s);
+/* An empty table of at most max outcomes, indexed by a map if indexed. */
+void fsm_session_otable_init(struct fsm_otable *t, size_t max, bool indexed);
+/* Frees t's outcomes and its index; t must be initialised again to be
+ * used. */
+void fsm_session_otable_close(struct fsm *f, struct fsm_otable *t);
+/* Builds a key (type, then prefix of plen bytes, then req) into buf
+ * (FSM_KEY_MAX bytes); returns its length. */
+#define FSM_KEY_MAX (1 + 8 + FSM_REQ_MAX)
+uint8_t fsm_session_key(char *buf, uint8_t type, const void *prefix,
+                        size_t plen, const char *req, uint32_t req_len);
+struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
+                                            const char *key, uint8_t len);
+/* Appends a copy of o's fields under key, dropping the oldest beyond max.
+ * The key must not be in t. */
+struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
+                                           const char *key, uint8_t len,
+                                           const struct fsm_outcome *o);
+
+/* fsm_snapshot.c: see fsm.h. */
+
+#endif

@@ -1,0 +1,448 @@
+/* fsm_lock.c - locks of the state machine: grants and fencing tokens,
+ * releases, FIFO waiters, lock-delay, and the two timer heaps (waits by
+ * deadline, lock-delays by their end) that FSM_TICK drains
+ * (docs/design.md §11). */
+#include "server/fsm_internal.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+
+/* ---- timer heaps ------------------------------------------------------ */
+
+void fsm_heap_init(struct fsm_heap *h, size_t pos_off,
+                   bool (*before)(const void *a, const void *b))
+{
+    memset(h, 0, sizeof *h);
+    h->pos_off = pos_off;
+    h->before = before;
+}
+
+void fsm_heap_close(struct fsm_heap *h)
+{
+    free(h->v);
+    fsm_heap_init(h, h->pos_off, h->before);
+}
+
+static uint32_t *pos_of(const struct fsm_heap *h, void *item)
+{
+    return (uint32_t *)((char *)item + h->pos_off);
+}
+
+static void place(struct fsm_heap *h, size_t i, void *item)
+{
+    h->v[i] = item;
+    *pos_of(h, item) = (uint32_t)i;
+}
+
+static void sift_up(struct fsm_heap *h, size_t i)
+{
+    void *item = h->v[i];
+    while (i > 0 && h->before(item, h->v[(i - 1) / 2])) {
+        place(h, i, h->v[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    place(h, i, item);
+}
+
+static void sift_down(struct fsm_heap *h, size_t i)
+{
+    void *item = h->v[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->before(h->v[c + 1], h->v[c]))
+            c++;
+        if (!h->before(h->v[c], item))
+            break;
+        place(h, i, h->v[c]);
+        i = c;
+    }
+    place(h, i, item);
+}
+
+void fsm_heap_push(struct fsm_heap *h, void *item)
+{
+    assert(h->n < FSM_NOPOS);
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->v = mem_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+    place(h, h->n++, item);
+    sift_up(h, h->n - 1);
+}
+
+void fsm_heap_remove(struct fsm_heap *h, void *item)
+{
+    size_t i = *pos_of(h, item);
+    assert(i < h->n && h->v[i] == item);
+    *pos_of(h, item) = FSM_NOPOS;
+    void *last = h->v[--h->n];
+    if (i < h->n) {
+        place(h, i, last);
+        if (i > 0 && h->before(last, h->v[(i - 1) / 2]))
+            sift_up(h, i);
+        else
+            sift_down(h, i);
+    }
+    if (h->cap > 64 && h->n < h->cap / 8) {
+        h->cap /= 2;
+        h->v = mem_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+}
+
+/* Equal deadlines are ordered by index (unique), equal lock-delay ends by
+ * name (unique): the order of a TICK's work is a function of the state. */
+bool fsm_lock_waiter_before(const void *a, const void *b)
+{
+    const struct fsm_waiter *x = a, *y = b;
+    if (x->deadline != y->deadline)
+        return x->deadline < y->deadline;
+    return x->index < y->index;
+}
+
+bool fsm_lock_delay_before(const void *a, const void *b)
+{
+    const struct fsm_lock *x = a, *y = b;
+    if (x->available_at != y->available_at)
+        return x->available_at < y->available_at;
+    return fsm_name_cmp(x->name, x->name_len, y->name, y->name_len) < 0;
+}
+
+/* ---- locks ------------------------------------------------------------ */
+
+struct fsm_lock *fsm_lock_get(const struct fsm *f, const char *name,
+                              uint32_t len)
+{
+    return map_str_get(&f->locks, name, len);
+}
+
+struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len)
+{
+    struct fsm_lock *l = fsm_alloc(f, sizeof *l + len);
+    memset(l, 0, sizeof *l);
+    l->heap_pos = FSM_NOPOS;
+    l->name_len = (uint16_t)len;
+    memcpy(l->name, name, len);
+    fsm_xok(map_str_put(&f->locks, l->name, len, l));
+    return l;
+}
+
+/* A lock free, without waiters and out of lock-delay is forgotten. */
+static void forget(struct fsm *f, struct fsm_lock *l)
+{
+    assert(l->holder == NULL && l->waiters == NULL && l->heap_pos == FSM_NOPOS);
+    map_str_del(&f->locks, l->name, l->name_len);
+    fsm_dealloc(f, l, sizeof *l + l->name_len);
+}
+
+void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
+                   const char *owner, uint8_t owner_len, uint64_t token,
+                   uint32_t holds, uint32_t delay_ms)
+{
+    assert(l->holder == NULL);
+    if (l->heap_pos != FSM_NOPOS) /* its lock-delay is over */
+        fsm_heap_remove(&f->delays, l);
+    l->holder = s;
+    if (s->locks == NULL) {
+        l->prev = l->next = l;
+        s->locks = l;
+    } else {
+        l->prev = s->locks->prev;
+        l->next = s->locks;
+        l->prev->next = l;
+        s->locks->prev = l;
+    }
+    s->n_locks++;
+    f->n_held++;
+    l->token = token;
+    l->holds = holds;
+    l->delay_ms = delay_ms;
+    l->owner_len = owner_len;
+    l->owner = NULL;
+    if (owner_len > 0) {
+        l->owner = fsm_alloc(f, owner_len);
+        memcpy(l->owner, owner, owner_len);
+    }
+}
+
+uint64_t fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
+                        struct fsm_session *s, const char *owner,
+                        uint8_t owner_len, uint32_t delay_ms)
+{
+    /* One counter for all locks: every grant's token is above every
+     * earlier grant's, of any lock. */
+    fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token, 1, delay_ms);
+    return l->token;
+}
+
+void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at)
+{
+    assert(l->holder == NULL && at > 0);
+    l->available_at = at;
+    fsm_heap_push(&f->delays, l);
+}
+
+/* ---- waiters ---------------------------------------------------------- */
+
+static const char *waiter_owner(const struct fsm_waiter *w)
+{
+    return w->data;
+}
+
+static const char *waiter_req(const struct fsm_waiter *w)
+{
+    return w->data + w->owner_len;
+}
+
+struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
+                                    struct fsm_session *s, uint64_t index,
+                                    uint64_t deadline, uint32_t delay_ms,
+                                    const char *owner, uint8_t owner_len,
+                                    const char *req, uint8_t req_len)
+{
+    struct fsm_waiter *w = fsm_alloc(f, sizeof *w + owner_len + req_len);
+    memset(w, 0, sizeof *w);
+    w->lock = l;
+    w->session = s;
+    w->index = index;
+    w->deadline = deadline;
+    w->delay_ms = delay_ms;
+    w->owner_len = owner_len;
+    w->req_len = req_len;
+    if (owner_len > 0)
+        memcpy(w->data, owner, owner_len);
+    if (req_len > 0)
+        memcpy(w->data + owner_len, req, req_len);
+    if (l->waiters == NULL) {
+        w->prev = w->next = w;
+        l->waiters = w;
+    } else {
+        w->prev = l->waiters->prev;
+        w->next = l->waiters;
+        w->prev->next = w;
+        l->waiters->prev = w;
+    }
+    if (s->waits == NULL) {
+        w->sprev = w->snext = w;
+        s->waits = w;
+    } else {
+        w->sprev = s->waits->sprev;
+        w->snext = s->waits;
+        w->sprev->snext = w;
+        s->waits->sprev = w;
+    }
+    l->n_waiters++;
+    s->n_waits++;
+    f->n_waiters++;
+    fsm_heap_push(&f->waits, w);
+    return w;
+}
+
+/* Takes w out of its lock's FIFO, its session's waits and the heap, and
+ * frees it. */
+static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
+{
+    struct fsm_lock *l = w->lock;
+    struct fsm_session *s = w->session;
+    if (w->next == w)
+        l->waiters = NULL;
+    else if (l->waiters == w)
+        l->waiters = w->next;
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    if (w->snext == w)
+        s->waits = NULL;
+    else if (s->waits == w)
+        s->waits = w->snext;
+    w->sprev->snext = w->snext;
+    w->snext->sprev = w->sprev;
+    l->n_waiters--;
+    s->n_waits--;
+    f->n_waiters--;
+    fsm_heap_remove(&f->waits, w);
+    fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
+}
+
+/* The remembered outcome of w's ACQUIRE becomes its final one, so that a
+ * retry learns it. It may have left its table's FIFO; then nothing. */
+static void resolve(struct fsm *f, const struct fsm_waiter *w, uint8_t status,
+                    uint64_t token)
+{
+    if (w->req_len == 0)
+        return;
+    struct fsm_otable *t =
+        w->session->lease_lock ? &f->opens : &w->session->outcomes;
+    char key[FSM_KEY_MAX];
+    uint8_t n =
+        fsm_session_key(key, FSM_ACQUIRE, NULL, 0, waiter_req(w), w->req_len);
+    struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
+    if (o == NULL || o->status != FSM_QUEUED || o->value != w->index)
+        return;
+    o->status = status;
+    o->value = token;
+    o->holds = status == FSM_OK ? 1 : 0;
+}
+
+/* The free lock l goes to its first waiter: FSM_EV_GRANTED. */
+static void grant_first(struct fsm *f, struct fsm_lock *l)
+{
+    struct fsm_waiter *w = l->waiters;
+    struct fsm_session *s = w->session;
+    uint64_t token =
+        fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->delay_ms);
+    fsm_emit(f, FSM_EV_GRANTED, s->id, token, w->index, l->name, l->name_len,
+             waiter_req(w), w->req_len);
+    resolve(f, w, FSM_OK, token);
+    drop_waiter(f, w);
+}
+
+void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type)
+{
+    struct fsm_session *s = w->session;
+    struct fsm_lock *l = w->lock;
+    fsm_emit(f, ev_type, s->id, 0, w->index, l->name, l->name_len,
+             waiter_req(w), w->req_len);
+    resolve(f, w, ev_type == FSM_EV_TIMEOUT ? FSM_TIMEOUT : FSM_CANCELED, 0);
+    drop_waiter(f, w);
+    /* l keeps its holder or its lock-delay: nothing to forget. A lease-lock
+     * session exists for its one lock; with the wait over it has none. */
+    assert(l->holder != NULL || l->heap_pos != FSM_NOPOS);
+    if (ev_type == FSM_EV_TIMEOUT && s->lease_lock && s->n_locks == 0 &&
+        s->n_waits == 0)
+        fsm_session_delete(f, s);
+}
+
+void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired)
+{
+    struct fsm_session *s = l->holder;
+    if (l->next == l)
+        s->locks = NULL;
+    else if (s->locks == l)
+        s->locks = l->next;
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    s->n_locks--;
+    f->n_held--;
+    if (expired)
+        fsm_emit(f, FSM_EV_LOST, s->id, l->token, 0, l->name, l->name_len, NULL,
+                 0);
+    uint32_t delay_ms = l->delay_ms;
+    fsm_dealloc(f, l->owner, l->owner_len);
+    l->holder = NULL;
+    l->prev = l->next = NULL;
+    l->owner = NULL;
+    l->owner_len = 0;
+    l->token = 0;
+    l->holds = 0;
+    l->delay_ms = 0;
+    if (expired && delay_ms > 0)
+        fsm_lock_delay(f, l, fsm_add_sat(f->now, delay_ms));
+    else if (l->waiters != NULL)
+        grant_first(f, l);
+    else
+        forget(f, l);
+}
+
+/* The lock-delay of l is over: its first waiter gets it, or it is
+ * forgotten. */
+static void delay_over(struct fsm *f, struct fsm_lock *l)
+{
+    fsm_heap_remove(&f->delays, l);
+    l->available_at = 0;
+    if (l->waiters != NULL)
+        grant_first(f, l);
+    else
+        forget(f, l);
+}
+
+/* In time order, a wait running out before a lock-delay ending at the same
+ * time: a late TICK does what timely ones would have done. */
+void fsm_lock_tick(struct fsm *f)
+{
+    for (;;) {
+        struct fsm_waiter *w = f->waits.n > 0 ? f->waits.v[0] : NULL;
+        struct fsm_lock *l = f->delays.n > 0 ? f->delays.v[0] : NULL;
+        bool w_due = w != NULL && w->deadline <= f->now;
+        bool l_due = l != NULL && l->available_at <= f->now;
+        if (w_due && (!l_due || w->deadline <= l->available_at))
+            fsm_lock_unwait(f, w, FSM_EV_TIMEOUT);
+        else if (l_due)
+            delay_over(f, l);
+        else
+            break;
+    }
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static void fill_info(const struct fsm_lock *l, struct fsm_lock_info *info)
+{
+    *info = (struct fsm_lock_info){
+        .name = l->name,
+        .name_len = l->name_len,
+        .holder = l->holder != NULL ? l->holder->id : 0,
+        .owner = l->owner != NULL ? l->owner : "",
+        .owner_len = l->owner_len,
+        .token = l->holder != NULL ? l->token : 0,
+        .holds = l->holds,
+        .waiters = l->n_waiters,
+        .available_at = l->holder == NULL ? l->available_at : 0,
+    };
+}
+
+bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
+                   struct fsm_lock_info *info)
+{
+    const struct fsm_lock *l = fsm_lock_get(f, name, len);
+    if (l == NULL)
+        return false;
+    fill_info(l, info);
+    return true;
+}
+
+bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
+                    uint64_t token)
+{
+    const struct fsm_lock *l = fsm_lock_get(f, name, len);
+    return l != NULL && l->holder != NULL && l->token == token;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const struct fsm_lock *x = *(const struct fsm_lock *const *)a;
+    const struct fsm_lock *y = *(const struct fsm_lock *const *)b;
+    return fsm_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* A scan of the table and a sort of what matches: a read for operators, not
+ * a hot path. */
+void fsm_lock_list(const struct fsm *f, const char *prefix, uint32_t len,
+                   bool (*fn)(void *arg, const struct fsm_lock_info *info),
+                   void *arg)
+{
+    const struct fsm_lock **v = NULL;
+    size_t n = 0, cap = 0, pos = 0;
+    const struct fsm_lock *l;
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+        if (l->name_len < len || (len > 0 && memcmp(l->name, prefix, len)))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = mem_xrealloc(v, cap * sizeof *v);
+        }
+        v[n++] = l;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_name);
+    for (size_t i = 0; i < n; i++) {
+        struct fsm_lock_info info;
+        fill_info(v[i], &info);
+        if (!fn(arg, &info))
+            break;
+    }
+    free(v);
+}

@@ -1,0 +1,218 @@
+/* fsm_session.c - sessions of the lock state machine and the tables of
+ * remembered request outcomes that make retries safe (docs/design.md §11). */
+#include "server/fsm_internal.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+
+/* ---- outcome tables --------------------------------------------------- */
+
+void fsm_session_otable_init(struct fsm_otable *t, size_t max, bool indexed)
+{
+    memset(t, 0, sizeof *t);
+    t->max = (uint32_t)max;
+    if (indexed) {
+        t->index = mem_xmalloc(sizeof *t->index);
+        map_str_init(t->index);
+    }
+}
+
+static size_t outcome_size(const struct fsm_outcome *o)
+{
+    return sizeof *o + o->key_len;
+}
+
+static struct fsm_outcome *ring_at(const struct fsm_otable *t, uint32_t i)
+{
+    return t->ring[(t->head + i) & (t->cap - 1)];
+}
+
+void fsm_session_otable_close(struct fsm *f, struct fsm_otable *t)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        fsm_dealloc(f, ring_at(t, i), outcome_size(ring_at(t, i)));
+    fsm_dealloc(f, t->ring, t->cap * sizeof *t->ring);
+    fsm_dealloc(f, t->hashes, t->cap * sizeof *t->hashes);
+    if (t->index != NULL)
+        map_str_close(t->index);
+    free(t->index);
+    memset(t, 0, sizeof *t);
+}
+
+uint8_t fsm_session_key(char *buf, uint8_t type, const void *prefix,
+                        size_t plen, const char *req, uint32_t req_len)
+{
+    assert(plen <= 8 && req_len <= FSM_REQ_MAX);
+    buf[0] = (char)type;
+    if (plen > 0)
+        memcpy(buf + 1, prefix, plen);
+    if (req_len > 0)
+        memcpy(buf + 1 + plen, req, req_len);
+    return (uint8_t)(1 + plen + req_len);
+}
+
+struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
+                                            const char *key, uint8_t len)
+{
+    if (t->index != NULL)
+        return map_str_get(t->index, key, len);
+    uint32_t hash = (uint32_t)map_hash(key, len);
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t k = (t->head + i) & (t->cap - 1);
+        if (t->hashes[k] != hash)
+            continue;
+        struct fsm_outcome *o = t->ring[k];
+        if (fsm_bytes_eq(o->key, o->key_len, key, len))
+            return o;
+    }
+    return NULL;
+}
+
+/* Doubles the ring (a power of two), unrolling it to start at slot 0. */
+static void ring_grow(struct fsm *f, struct fsm_otable *t)
+{
+    uint32_t cap = t->cap ? t->cap * 2 : 4;
+    struct fsm_outcome **ring = fsm_alloc(f, cap * sizeof *ring);
+    uint32_t *hashes = fsm_alloc(f, cap * sizeof *hashes);
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t k = (t->head + i) & (t->cap - 1);
+        ring[i] = t->ring[k];
+        hashes[i] = t->hashes[k];
+    }
+    fsm_dealloc(f, t->ring, t->cap * sizeof *t->ring);
+    fsm_dealloc(f, t->hashes, t->cap * sizeof *t->hashes);
+    t->ring = ring;
+    t->hashes = hashes;
+    t->cap = cap;
+    t->head = 0;
+}
+
+/* Drops the oldest outcome: the table is a FIFO. */
+static void drop_oldest(struct fsm *f, struct fsm_otable *t)
+{
+    struct fsm_outcome *o = t->ring[t->head];
+    if (t->index != NULL)
+        map_str_del(t->index, o->key, o->key_len);
+    fsm_dealloc(f, o, outcome_size(o));
+    t->head = (t->head + 1) & (t->cap - 1);
+    t->n--;
+}
+
+struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
+                                           const char *key, uint8_t len,
+                                           const struct fsm_outcome *o)
+{
+    if (t->n == t->max)
+        drop_oldest(f, t);
+    if (t->n == t->cap)
+        ring_grow(f, t);
+    struct fsm_outcome *copy = fsm_alloc(f, sizeof *copy + len);
+    *copy = *o;
+    copy->key_len = len;
+    memcpy(copy->key, key, len);
+    uint32_t k = (t->head + t->n) & (t->cap - 1);
+    t->ring[k] = copy;
+    t->hashes[k] = (uint32_t)map_hash(key, len);
+    t->n++;
+    if (t->index != NULL)
+        fsm_xok(map_str_put(t->index, copy->key, len, copy));
+    return copy;
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id)
+{
+    return map_u64_get(&f->sessions, id);
+}
+
+struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
+                                    const char *client, uint8_t client_len,
+                                    bool lease_lock)
+{
+    struct fsm_session *s = fsm_alloc(f, sizeof *s + client_len);
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    s->ttl = ttl;
+    s->lease_lock = lease_lock;
+    s->client_len = client_len;
+    if (client_len > 0)
+        memcpy(s->client, client, client_len);
+    fsm_session_otable_init(&s->outcomes, f->lim.session_outcomes, false);
+    fsm_xok(map_u64_put(&f->sessions, id, s));
+    /* Ids are log indexes, so a new session has the highest: the list stays
+     * in id order by appending. */
+    if (f->first == NULL) {
+        s->prev = s->next = s;
+        f->first = s;
+    } else {
+        assert(id > f->first->prev->id);
+        s->prev = f->first->prev;
+        s->next = f->first;
+        s->prev->next = s;
+        f->first->prev = s;
+    }
+    return s;
+}
+
+void fsm_session_delete(struct fsm *f, struct fsm_session *s)
+{
+    assert(s->locks == NULL && s->waits == NULL);
+    map_u64_del(&f->sessions, s->id);
+    if (s->next == s) {
+        f->first = NULL;
+    } else {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        if (f->first == s)
+            f->first = s->next;
+    }
+    fsm_session_otable_close(f, &s->outcomes);
+    fsm_dealloc(f, s, sizeof *s + s->client_len);
+}
+
+/* Waits first, so that a lock freed below never goes to this session's own
+ * waiter; then locks in the order acquired: the order of events is defined
+ * by the state alone. */
+void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired)
+{
+    while (s->waits != NULL)
+        fsm_lock_unwait(f, s->waits, FSM_EV_CANCELED);
+    while (s->locks != NULL)
+        fsm_lock_free(f, s->locks, expired);
+    fsm_session_delete(f, s);
+}
+
+bool fsm_session_info(const struct fsm *f, uint64_t id,
+                      struct fsm_session_info *info)
+{
+    const struct fsm_session *s = fsm_session_get(f, id);
+    if (s == NULL)
+        return false;
+    *info = (struct fsm_session_info){
+        .id = s->id,
+        .ttl = s->ttl,
+        .client = s->client,
+        .client_len = s->client_len,
+        .locks = s->n_locks,
+        .waits = s->n_waits,
+        .lease_lock = s->lease_lock,
+    };
+    return true;
+}
+
+void fsm_session_each(const struct fsm *f,
+                      void (*fn)(void *arg, uint64_t id, uint64_t ttl),
+                      void *arg)
+{
+    const struct fsm_session *s = f->first;
+    if (s == NULL)
+        return;
+    do {
+        fn(arg, s->id, s->ttl);
+        s = s->next;
+    } while (s != f->first);
+}

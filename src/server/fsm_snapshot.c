@@ -1,0 +1,587 @@
+/* fsm_snapshot.c - the lock state machine's state as bytes, and back.
+ *
+ * The layout is in docs/design.md §11.9. A snapshot is canonical: machines
+ * in the same state write the same bytes (sessions by id, held locks by
+ * holder in the order acquired, free locks by name, FIFOs in order), and
+ * fsm_restore accepts only valid, canonical bytes, so that writing a
+ * restored state gives back its input. Restore builds a new state aside and
+ * swaps it in only when every check has passed. */
+#include "server/fsm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/le.h"
+#include "common/mem.h"
+
+#define MAGIC 0x4d534c44u /* "DLSM" */
+#define VERSION 1
+/* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
+#define TOKEN_LIMIT (UINT64_C(1) << 62)
+
+/* ---- writing ---------------------------------------------------------- */
+
+struct wr {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static uint8_t *room(struct wr *w, size_t n)
+{
+    if (w->cap - w->len < n) {
+        while (w->cap - w->len < n)
+            w->cap = w->cap ? w->cap * 2 : 4096;
+        w->p = mem_xrealloc(w->p, w->cap);
+    }
+    uint8_t *p = w->p + w->len;
+    w->len += n;
+    return p;
+}
+
+static void put8(struct wr *w, uint8_t v)
+{
+    *room(w, 1) = v;
+}
+
+static void put16(struct wr *w, uint16_t v)
+{
+    le_put16(room(w, 2), v);
+}
+
+static void put32(struct wr *w, uint32_t v)
+{
+    le_put32(room(w, 4), v);
+}
+
+static void put64(struct wr *w, uint64_t v)
+{
+    le_put64(room(w, 8), v);
+}
+
+/* A string with a length of lenbytes (1 or 2) bytes. */
+static void put_str(struct wr *w, int lenbytes, const char *s, uint32_t n)
+{
+    if (lenbytes == 1)
+        put8(w, (uint8_t)n);
+    else
+        put16(w, (uint16_t)n);
+    if (n > 0)
+        memcpy(room(w, n), s, n);
+}
+
+static void put_waiters(struct wr *w, const struct fsm_lock *l)
+{
+    put32(w, l->n_waiters);
+    const struct fsm_waiter *x = l->waiters;
+    for (uint32_t i = 0; i < l->n_waiters; i++, x = x->next) {
+        put64(w, x->session->id);
+        put64(w, x->index);
+        put64(w, x->deadline);
+        put32(w, x->delay_ms);
+        put_str(w, 1, x->data, x->owner_len);
+        put_str(w, 1, x->data + x->owner_len, x->req_len);
+    }
+}
+
+/* An outcome of a session's table: its session is implied. The key is the
+ * type, then the req. */
+static void put_session_outcome(struct wr *w, const struct fsm_outcome *o)
+{
+    put8(w, (uint8_t)o->key[0]);
+    put8(w, o->status);
+    put32(w, o->holds);
+    put64(w, o->value);
+    put_str(w, 1, o->key + 1, o->key_len - 1u);
+}
+
+static void put_sessions(struct wr *w, const struct fsm *f)
+{
+    put32(w, (uint32_t)f->sessions.n);
+    const struct fsm_session *s = f->first;
+    for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
+        put64(w, s->id);
+        put64(w, s->ttl);
+        put8(w, s->lease_lock);
+        put_str(w, 1, s->client, s->client_len);
+        const struct fsm_otable *t = &s->outcomes;
+        put16(w, (uint16_t)t->n);
+        for (uint32_t k = 0; k < t->n; k++)
+            put_session_outcome(w, t->ring[(t->head + k) & (t->cap - 1)]);
+    }
+}
+
+static void put_held(struct wr *w, const struct fsm *f)
+{
+    put32(w, (uint32_t)f->n_held);
+    const struct fsm_session *s = f->first;
+    for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
+        const struct fsm_lock *l = s->locks;
+        for (uint32_t k = 0; k < s->n_locks; k++, l = l->next) {
+            put64(w, s->id);
+            put_str(w, 2, l->name, l->name_len);
+            put_str(w, 1, l->owner, l->owner_len);
+            put64(w, l->token);
+            put32(w, l->holds);
+            put32(w, l->delay_ms);
+            put_waiters(w, l);
+        }
+    }
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const struct fsm_lock *x = *(const struct fsm_lock *const *)a;
+    const struct fsm_lock *y = *(const struct fsm_lock *const *)b;
+    return fsm_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* The free locks are exactly those in lock-delay: the heap lists them. */
+static void put_free(struct wr *w, const struct fsm *f)
+{
+    size_t n = f->delays.n;
+    const struct fsm_lock **v = mem_xmalloc(n * sizeof *v);
+    if (n > 0)
+        memcpy(v, f->delays.v, n * sizeof *v);
+    qsort(v, n, sizeof *v, by_name);
+    put32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        put_str(w, 2, v[i]->name, v[i]->name_len);
+        put64(w, v[i]->available_at);
+        put_waiters(w, v[i]);
+    }
+    free(v);
+}
+
+/* The global tables, oldest first. */
+static void put_globals(struct wr *w, const struct fsm *f)
+{
+    const struct fsm_otable *t = &f->opens;
+    put32(w, t->n);
+    for (uint32_t k = 0; k < t->n; k++) {
+        const struct fsm_outcome *o = t->ring[(t->head + k) & (t->cap - 1)];
+        put8(w, (uint8_t)o->key[0]);
+        put8(w, o->status);
+        put32(w, o->holds);
+        put64(w, o->session);
+        put64(w, o->value);
+        put_str(w, 1, o->key + 1, o->key_len - 1u);
+    }
+    t = &f->closes;
+    put32(w, t->n);
+    for (uint32_t k = 0; k < t->n; k++) {
+        const struct fsm_outcome *o = t->ring[(t->head + k) & (t->cap - 1)];
+        put64(w, o->session);
+        put_str(w, 1, o->key + 9, o->key_len - 9u);
+    }
+}
+
+int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
+{
+    struct wr w = {0};
+    put32(&w, MAGIC);
+    put32(&w, VERSION);
+    put64(&w, f->applied);
+    put64(&w, f->now);
+    put64(&w, f->last_token);
+    put_sessions(&w, f);
+    put_held(&w, f);
+    put_free(&w, f);
+    put_globals(&w, f);
+    *buf = w.p;
+    *len = w.len;
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Reads fail softly: past the end, or on a check that fails, bad is set and
+ * every later read yields zeros, so that loaders check once per record. */
+struct rd {
+    const uint8_t *p;
+    size_t len, off;
+    bool bad;
+};
+
+static bool fail(struct rd *r)
+{
+    r->bad = true;
+    return false;
+}
+
+static const uint8_t *take(struct rd *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        fail(r);
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static uint8_t get8(struct rd *r)
+{
+    const uint8_t *p = take(r, 1);
+    return p != NULL ? p[0] : 0;
+}
+
+static uint16_t get16(struct rd *r)
+{
+    const uint8_t *p = take(r, 2);
+    return p != NULL ? le_get16(p) : 0;
+}
+
+static uint32_t get32(struct rd *r)
+{
+    const uint8_t *p = take(r, 4);
+    return p != NULL ? le_get32(p) : 0;
+}
+
+static uint64_t get64(struct rd *r)
+{
+    const uint8_t *p = take(r, 8);
+    return p != NULL ? le_get64(p) : 0;
+}
+
+/* A string of at most max bytes, its length in lenbytes (1 or 2) bytes. */
+static const char *get_str(struct rd *r, int lenbytes, uint32_t max,
+                           uint32_t *len)
+{
+    uint32_t n = lenbytes == 1 ? get8(r) : get16(r);
+    const uint8_t *p = n <= max ? take(r, n) : NULL;
+    if (p == NULL) {
+        fail(r);
+        *len = 0;
+        return "";
+    }
+    *len = n;
+    return (const char *)p;
+}
+
+static bool ttl_ok(uint64_t ttl)
+{
+    return ttl >= FSM_TTL_MIN && ttl <= FSM_TTL_MAX;
+}
+
+/* The statuses a remembered outcome of each type can have. */
+static unsigned statuses(uint8_t type, bool global)
+{
+    switch (type) {
+    case FSM_OPEN:
+        return global ? 1u << FSM_OK : 0;
+    case FSM_ACQUIRE:
+        return 1u << FSM_OK | 1u << FSM_HELD | 1u << FSM_QUEUED |
+               1u << FSM_TIMEOUT | (global ? 1u << FSM_CANCELED : 0);
+    case FSM_RELEASE:
+        return 1u << FSM_OK | 1u << FSM_NOTHELD;
+    case FSM_EXTEND:
+        return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
+    case FSM_SET_TTL:
+        return global ? 0 : 1u << FSM_OK;
+    default:
+        return 0;
+    }
+}
+
+static bool outcome_ok(const struct fsm *t, uint8_t type,
+                       const struct fsm_outcome *o, bool global)
+{
+    if (o->status > 31 || !(statuses(type, global) >> o->status & 1))
+        return false;
+    if (o->status == FSM_OK && type == FSM_ACQUIRE)
+        return o->value >= 1 && o->value <= t->last_token && o->holds >= 1;
+    if (o->status == FSM_OK && type != FSM_RELEASE)
+        return ttl_ok(o->value);
+    if (o->status == FSM_QUEUED)
+        return o->value >= 1 && o->value <= t->applied;
+    return true;
+}
+
+/* One outcome into t (of a session s, or global), refusing a repeated key. */
+static void load_outcome(struct rd *r, struct fsm *f, struct fsm_otable *t,
+                         const struct fsm_session *s)
+{
+    struct fsm_outcome o = {0};
+    uint8_t type = get8(r);
+    o.status = get8(r);
+    o.holds = get32(r);
+    o.session = s != NULL ? s->id : get64(r);
+    o.value = get64(r);
+    uint32_t len;
+    const char *req = get_str(r, 1, FSM_REQ_MAX, &len);
+    if (r->bad || len == 0 || !outcome_ok(f, type, &o, s == NULL) ||
+        (type == FSM_OPEN && (o.session == 0 || o.session > f->applied))) {
+        fail(r);
+        return;
+    }
+    char key[FSM_KEY_MAX];
+    uint8_t n = fsm_session_key(key, type, NULL, 0, req, len);
+    if (fsm_session_otable_find(t, key, n) != NULL) {
+        fail(r);
+        return;
+    }
+    fsm_session_otable_add(f, t, key, n, &o);
+}
+
+/* Room in map for n records of at least size bytes each, if the rest of
+ * the input can hold them (a count is not trusted further). */
+static void presize(const struct rd *r, uint32_t n, size_t size,
+                    struct map_str *ms, struct map_u64 *mu)
+{
+    if (r->bad || n > (r->len - r->off) / size)
+        return;
+    if (ms != NULL)
+        fsm_xok(map_str_reserve(ms, n));
+    if (mu != NULL)
+        fsm_xok(map_u64_reserve(mu, n));
+}
+
+static void load_sessions(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    uint64_t prev = 0;
+    if (n > f->lim.sessions)
+        fail(r);
+    presize(r, n, 20, NULL, &f->sessions);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t id = get64(r), ttl = get64(r);
+        uint8_t lease = get8(r);
+        uint32_t clen;
+        const char *client = get_str(r, 1, FSM_CLIENT_MAX, &clen);
+        uint16_t n_out = get16(r);
+        if (r->bad || id <= prev || id > f->applied || !ttl_ok(ttl) ||
+            lease > 1 || (lease && (clen > 0 || n_out > 0)) ||
+            n_out > f->lim.session_outcomes) {
+            fail(r);
+            return;
+        }
+        prev = id;
+        struct fsm_session *s =
+            fsm_session_new(f, id, ttl, client, (uint8_t)clen, lease);
+        for (uint16_t k = 0; k < n_out && !r->bad; k++)
+            load_outcome(r, f, &s->outcomes, s);
+    }
+}
+
+static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
+{
+    uint32_t n = get32(r);
+    if (n > f->lim.waiters_per_lock)
+        fail(r);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        struct fsm_session *s = fsm_session_get(f, get64(r));
+        uint64_t index = get64(r), deadline = get64(r);
+        uint32_t delay = get32(r), olen, rlen;
+        const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
+        const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
+        if (r->bad || s == NULL || index == 0 || index > f->applied ||
+            delay > FSM_DELAY_MAX ||
+            (s->lease_lock && (olen > 0 || index != s->id))) {
+            fail(r);
+            return;
+        }
+        fsm_lock_enqueue(f, l, s, index, deadline, delay, owner, (uint8_t)olen,
+                         req, (uint8_t)rlen);
+    }
+}
+
+/* A lock's name, new to f. */
+static struct fsm_lock *load_name(struct rd *r, struct fsm *f)
+{
+    uint32_t len;
+    const char *name = get_str(r, 2, FSM_NAME_MAX, &len);
+    if (r->bad || len == 0 || fsm_lock_get(f, name, len) != NULL) {
+        fail(r);
+        return NULL;
+    }
+    return fsm_lock_new(f, name, len);
+}
+
+static void load_held(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    uint64_t prev = 0;
+    presize(r, n, 32, &f->locks, NULL);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t id = get64(r);
+        struct fsm_session *s = fsm_session_get(f, id);
+        struct fsm_lock *l = load_name(r, f);
+        uint32_t olen;
+        const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
+        uint64_t token = get64(r);
+        uint32_t holds = get32(r), delay = get32(r);
+        if (r->bad || s == NULL || id < prev || token == 0 ||
+            token > f->last_token || holds == 0 || delay > FSM_DELAY_MAX ||
+            (s->lease_lock && (olen > 0 || holds != 1))) {
+            fail(r);
+            return;
+        }
+        prev = id;
+        fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token, holds, delay);
+        load_waiters(r, f, l);
+    }
+}
+
+static void load_free(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    const struct fsm_lock *prev = NULL;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        struct fsm_lock *l = load_name(r, f);
+        uint64_t at = get64(r);
+        if (r->bad || at == 0 ||
+            (prev != NULL && fsm_name_cmp(prev->name, prev->name_len, l->name,
+                                          l->name_len) >= 0)) {
+            fail(r);
+            return;
+        }
+        prev = l;
+        fsm_lock_delay(f, l, at);
+        load_waiters(r, f, l);
+    }
+}
+
+static void load_globals(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    if (n > f->lim.global_outcomes)
+        fail(r);
+    for (uint32_t i = 0; i < n && !r->bad; i++)
+        load_outcome(r, f, &f->opens, NULL);
+    n = get32(r);
+    if (n > f->lim.global_outcomes)
+        fail(r);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint8_t id[8];
+        le_put64(id, get64(r));
+        uint32_t len;
+        const char *req = get_str(r, 1, FSM_REQ_MAX, &len);
+        uint64_t sid = le_get64(id);
+        char key[FSM_KEY_MAX];
+        uint8_t klen = fsm_session_key(key, FSM_CLOSE, id, 8, req, len);
+        if (r->bad || len == 0 || sid == 0 || sid > f->applied ||
+            fsm_session_get(f, sid) != NULL ||
+            fsm_session_otable_find(&f->closes, key, klen) != NULL) {
+            fail(r);
+            return;
+        }
+        struct fsm_outcome o = {.session = sid, .status = FSM_OK};
+        fsm_session_otable_add(f, &f->closes, key, klen, &o);
+    }
+}
+
+static int by_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int by_index(const void *a, const void *b)
+{
+    const struct fsm_waiter *x = *(struct fsm_waiter *const *)a;
+    const struct fsm_waiter *y = *(struct fsm_waiter *const *)b;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Held tokens are distinct. */
+static bool tokens_distinct(const struct fsm *f)
+{
+    uint64_t *v = mem_xmalloc(f->n_held * sizeof *v);
+    size_t n = 0;
+    const struct fsm_session *s = f->first;
+    for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
+        const struct fsm_lock *l = s->locks;
+        for (uint32_t k = 0; k < s->n_locks; k++, l = l->next)
+            v[n++] = l->token;
+    }
+    qsort(v, n, sizeof *v, by_u64);
+    bool ok = true;
+    for (size_t i = 1; i < n && ok; i++)
+        ok = v[i] != v[i - 1];
+    free(v);
+    return ok;
+}
+
+/* Waiter indexes are distinct; each session's waits are relinked in index
+ * order, the order they were queued in. */
+static bool relink_waits(struct fsm *f)
+{
+    size_t n = f->waits.n;
+    struct fsm_waiter **v = mem_xmalloc(n * sizeof *v);
+    if (n > 0)
+        memcpy(v, f->waits.v, n * sizeof *v);
+    qsort(v, n, sizeof *v, by_index);
+    bool ok = true;
+    for (size_t i = 1; i < n && ok; i++)
+        ok = v[i]->index != v[i - 1]->index;
+    for (size_t i = 0; i < n; i++)
+        v[i]->session->waits = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct fsm_waiter *w = v[i];
+        struct fsm_session *s = w->session;
+        if (s->waits == NULL) {
+            w->sprev = w->snext = w;
+            s->waits = w;
+        } else {
+            w->sprev = s->waits->sprev;
+            w->snext = s->waits;
+            w->sprev->snext = w;
+            s->waits->sprev = w;
+        }
+    }
+    free(v);
+    return ok;
+}
+
+/* The checks that need the whole state. */
+static bool whole_ok(struct fsm *f)
+{
+    if (!relink_waits(f) || !tokens_distinct(f))
+        return false;
+    const struct fsm_session *s = f->first;
+    for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
+        uint64_t n = (uint64_t)s->n_locks + s->n_waits;
+        if (n > f->lim.locks_per_session || (s->lease_lock && n != 1))
+            return false;
+    }
+    return true;
+}
+
+static bool load(struct rd *r, struct fsm *f)
+{
+    if (get32(r) != MAGIC || get32(r) != VERSION)
+        return false;
+    f->applied = get64(r);
+    f->now = get64(r);
+    f->last_token = get64(r);
+    if (f->last_token >= TOKEN_LIMIT)
+        return false;
+    load_sessions(r, f);
+    load_held(r, f);
+    load_free(r, f);
+    load_globals(r, f);
+    return !r->bad && r->off == r->len && whole_ok(f);
+}
+
+int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
+{
+    struct fsm *t = fsm_new_limited(&f->lim);
+    struct rd r = {buf, len, 0, false};
+    if (!load(&r, t)) {
+        fsm_free(t);
+        return -1;
+    }
+    /* Swap the states; the event list stays with f. */
+    struct fsm old = *f;
+    *f = *t;
+    f->ev = old.ev;
+    f->n_ev = old.n_ev;
+    f->cap_ev = old.cap_ev;
+    f->arena = old.arena;
+    old.ev = NULL;
+    old.n_ev = old.cap_ev = 0;
+    old.arena = NULL;
+    *t = old;
+    fsm_free(t);
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* gen_fsm_corpus.c - writes the seed corpus of fuzz_fsm into the directory
+ * given (tests/fuzz/corpus/fsm): one encoded command of each type; command
+ * sequences (2-byte length, command) from the random generator of the unit
+ * tests, which reach every status and event; and snapshots of machines
+ * those sequences left, for fsm_restore. Build and run:
+ *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
+ *       src/server/fsm*.c src/common/map.c src/common/alloc.c \
+ *       src/common/mem.c -o /tmp/gen && /tmp/gen tests/fuzz/corpus/fsm */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/le.h"
+#include "server/fsm.h"
+#include "unit/fsm_gen.h"
+
+static const char *dir;
+
+static void write_file(const char *name, const uint8_t *buf, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+        fprintf(stderr, "gen_fsm_corpus: cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+static size_t encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
+{
+    size_t n = fsm_cmd_encode(c, buf, cap);
+    if (n == 0 || n > cap) {
+        fprintf(stderr, "gen_fsm_corpus: cannot encode type %d\n", c->type);
+        exit(1);
+    }
+    return n;
+}
+
+static void single_commands(void)
+{
+    static const char *names[FSM_CMD_MAX + 1] = {
+        NULL,          "cmd_open",   "cmd_close", "cmd_expire", "cmd_acquire",
+        "cmd_release", "cmd_extend", "cmd_tick",  "cmd_set_ttl"};
+    uint8_t buf[1024];
+    for (uint8_t t = 1; t <= FSM_CMD_MAX; t++) {
+        struct fsm_cmd c = {
+            .type = t,
+            .now = 1000,
+            .session = 1,
+            .ttl = 5000,
+            .wait = 100,
+            .delay = UINT64_MAX,
+            .token = 1,
+            .name = "lock",
+            .name_len = 4,
+            .owner = "w1",
+            .owner_len = 2,
+            .req = "r1",
+            .req_len = 2,
+            .client = "cli",
+            .client_len = 3,
+        };
+        write_file(names[t], buf, encode(&c, buf, sizeof buf));
+    }
+}
+
+/* steps commands of seed as a sequence file, and the snapshot of the
+ * machine (with the fuzz target's small limits) they leave. */
+static void sequence(uint64_t seed, unsigned steps)
+{
+    static const struct fsm_limits small = {8, 4, 3, 3, 4};
+    size_t cap = (size_t)steps * 1100, len = 0;
+    uint8_t *out = malloc(cap), buf[1024];
+    if (out == NULL)
+        exit(1);
+    struct gen g;
+    gen_init(&g, seed);
+    struct fsm *f = fsm_new_limited(&small);
+    for (unsigned i = 1; i <= steps; i++) {
+        struct fsm_cmd c;
+        struct fsm_result res;
+        gen_next(&g, f, &c);
+        size_t n = encode(&c, buf, sizeof buf);
+        le_put16(out + len, (uint16_t)n);
+        memcpy(out + len + 2, buf, n);
+        len += 2 + n;
+        fsm_apply(f, i, buf, n, &res);
+        size_t n_ev;
+        const struct fsm_event *ev = fsm_events(f, &n_ev);
+        gen_feed(&g, &c, &res, ev, n_ev);
+        fsm_events_clear(f);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "seq_%llu_%u", (unsigned long long)seed, steps);
+    if (steps > 0)
+        write_file(name, out, len);
+    uint8_t *snap;
+    size_t snap_len;
+    fsm_snapshot(f, &snap, &snap_len);
+    snprintf(name, sizeof name, "snap_%llu_%u", (unsigned long long)seed,
+             steps);
+    write_file(name, snap, snap_len);
+    free(snap);
+    fsm_free(f);
+    free(out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_fsm_corpus DIR\n");
+        return 2;
+    }
+    dir = argv[1];
+    single_commands();
+    sequence(1, 30);
+    sequence(2, 80);
+    sequence(3, 200);
+    sequence(4, 200);
+    sequence(5, 400);
+    sequence(6, 0); /* the empty machine's snapshot */
+    return 0;
+}

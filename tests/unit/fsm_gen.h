@@ -1,0 +1,292 @@
+/* fsm_gen.h - a seeded generator of lock state machine commands for random
+ * tests and the fuzz corpus: few lock names, owners and request ids, so that
+ * contention, reentry, retries, lease locks, expiries, lock-delays and
+ * ticks all happen often. It learns session ids and tokens from results and
+ * events (gen_feed). No harness: tests/fuzz/gen_fsm_corpus.c uses it too. */
+#ifndef DLOCK_FSM_GEN_H
+#define DLOCK_FSM_GEN_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/fsm.h"
+
+#define GEN_SESSIONS 24
+#define GEN_TOKENS 24
+#define GEN_RECENT 16
+
+struct gen {
+    uint64_t rng;
+    uint64_t now;
+    uint64_t sessions[GEN_SESSIONS]; /* client sessions, most alive */
+    unsigned n_sessions;
+    uint64_t leases[8]; /* sessions of lease locks, for EXPIRE */
+    struct {
+        unsigned name;
+        uint64_t token;
+    } tokens[GEN_TOKENS];
+    unsigned n_tokens;
+    struct {
+        uint64_t session;
+        unsigned name, owner;
+    } recent[GEN_RECENT]; /* ACQUIREs that were granted or queued */
+    unsigned n_recent;
+    char req[16];
+};
+
+static const char *const gen_names[] = {"a", "b", "c", "d", "job/1", "job/2"};
+#define GEN_NAMES 6
+static const char *const gen_owners[] = {"", "w1", "w2"};
+#define GEN_OWNERS 3
+
+static inline void gen_init(struct gen *g, uint64_t seed)
+{
+    memset(g, 0, sizeof *g);
+    g->rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    g->now = 1000;
+}
+
+static inline uint64_t gen_rand(struct gen *g)
+{
+    g->rng ^= g->rng << 13;
+    g->rng ^= g->rng >> 7;
+    g->rng ^= g->rng << 17;
+    return g->rng;
+}
+
+static inline uint64_t gen_pick(struct gen *g, uint64_t n)
+{
+    return gen_rand(g) % n;
+}
+
+static inline void gen_str(const char *s, const char **p, uint32_t *len)
+{
+    *p = s;
+    *len = (uint32_t)strlen(s);
+}
+
+/* Half the requests carry an id from a small pool, so retries are common
+ * (a larger one for OPEN, whose ids are global). */
+static inline void gen_req(struct gen *g, struct fsm_cmd *c)
+{
+    if (gen_pick(g, 2) == 0) {
+        c->req = "";
+        c->req_len = 0;
+        return;
+    }
+    unsigned pool = c->type == FSM_OPEN ? 60 : 12;
+    snprintf(g->req, sizeof g->req, "r%u", (unsigned)gen_pick(g, pool));
+    gen_str(g->req, &c->req, &c->req_len);
+}
+
+static inline uint64_t gen_session(struct gen *g)
+{
+    uint64_t r = gen_pick(g, 40);
+    if (g->n_sessions == 0 || r == 0)
+        return gen_pick(g, 4); /* 0 or (most likely) unknown */
+    if (r == 1)
+        return g->leases[gen_pick(g, 8)];
+    return g->sessions[gen_pick(g, g->n_sessions)];
+}
+
+static inline uint64_t gen_ttl(struct gen *g)
+{
+    if (gen_pick(g, 30) == 0)
+        return gen_pick(g, 2) ? FSM_TTL_MIN - 1 : FSM_TTL_MAX + 1;
+    return FSM_TTL_MIN + gen_pick(g, 5000);
+}
+
+static inline void gen_lock(struct gen *g, struct fsm_cmd *c)
+{
+    unsigned n = (unsigned)gen_pick(g, GEN_NAMES);
+    gen_str(gen_names[n], &c->name, &c->name_len);
+    gen_str(gen_owners[gen_pick(g, GEN_OWNERS)], &c->owner, &c->owner_len);
+}
+
+/* A token some lease lock had (name and token). */
+static inline void gen_token(struct gen *g, struct fsm_cmd *c)
+{
+    if (g->n_tokens == 0 || gen_pick(g, 10) == 0) {
+        gen_lock(g, c);
+        c->token = gen_pick(g, 50);
+        return;
+    }
+    unsigned k = (unsigned)gen_pick(g, g->n_tokens);
+    gen_str(gen_names[g->tokens[k].name], &c->name, &c->name_len);
+    c->token = g->tokens[k].token;
+}
+
+/* Mostly what a recent ACQUIRE took or waits for, so releases often hit. */
+static inline void gen_release(struct gen *g, struct fsm_cmd *c)
+{
+    c->type = FSM_RELEASE;
+    if (gen_pick(g, 5) == 0) {
+        gen_token(g, c);
+    } else if (g->n_recent > 0 && gen_pick(g, 4) != 0) {
+        unsigned k = (unsigned)gen_pick(g, g->n_recent);
+        c->session = g->recent[k].session;
+        gen_str(gen_names[g->recent[k].name], &c->name, &c->name_len);
+        gen_str(gen_owners[g->recent[k].owner], &c->owner, &c->owner_len);
+    } else {
+        c->session = gen_session(g);
+        gen_lock(g, c);
+    }
+}
+
+static inline void gen_acquire(struct gen *g, struct fsm_cmd *c)
+{
+    static const uint64_t delays[] = {0, 0, 150, 1500, UINT64_MAX};
+    c->type = FSM_ACQUIRE;
+    if (gen_pick(g, 6) == 0) {
+        c->ttl = gen_ttl(g); /* a lease lock */
+    } else {
+        c->session = gen_session(g);
+    }
+    gen_lock(g, c);
+    if (c->ttl != 0)
+        c->owner_len = 0;
+    c->wait = gen_pick(g, 3) == 0 ? 0 : 1 + gen_pick(g, 3000);
+    c->delay = delays[gen_pick(g, 5)];
+    if (gen_pick(g, 100) == 0)
+        c->name_len = 0; /* invalid */
+}
+
+/* Fills *c with the next command; f is the machine it goes to (for the time
+ * of its next deadline). */
+static inline void gen_next(struct gen *g, const struct fsm *f,
+                            struct fsm_cmd *c)
+{
+    memset(c, 0, sizeof *c);
+    c->name = c->owner = c->req = c->client = "";
+    uint64_t r = gen_pick(g, 100);
+    if (gen_pick(g, 40) == 0 && g->now > 500)
+        g->now -= gen_pick(g, 500); /* a stamp older than the clock */
+    else
+        g->now += gen_pick(g, 200);
+    if (r < 8) {
+        c->type = FSM_OPEN;
+        c->ttl = gen_ttl(g);
+        gen_str(gen_pick(g, 2) ? "client" : "", &c->client, &c->client_len);
+    } else if (r < 11) {
+        c->type = FSM_CLOSE;
+        c->session = gen_session(g);
+    } else if (r < 14) {
+        c->type = FSM_EXPIRE;
+        c->session =
+            gen_pick(g, 3) ? gen_session(g) : g->leases[gen_pick(g, 8)];
+    } else if (r < 52) {
+        gen_acquire(g, c);
+    } else if (r < 75) {
+        gen_release(g, c);
+    } else if (r < 80) {
+        c->type = FSM_EXTEND;
+        gen_token(g, c);
+        c->ttl = gen_ttl(g);
+    } else if (r < 95) {
+        c->type = FSM_TICK;
+        uint64_t d = fsm_next_deadline(f);
+        if (gen_pick(g, 2) == 0 && d != UINT64_MAX && d > g->now)
+            g->now = d + gen_pick(g, 3);
+    } else {
+        c->type = FSM_SET_TTL;
+        c->session = gen_session(g);
+        c->ttl = gen_ttl(g);
+    }
+    if (c->type != FSM_EXPIRE && c->type != FSM_TICK)
+        gen_req(g, c);
+    c->now = g->now;
+}
+
+static inline void gen_add_session(struct gen *g, uint64_t id)
+{
+    if (g->n_sessions < GEN_SESSIONS)
+        g->sessions[g->n_sessions++] = id;
+    else
+        g->sessions[gen_pick(g, GEN_SESSIONS)] = id;
+}
+
+/* The index of the string s (len bytes) in v (n strings), or n. */
+static inline unsigned gen_find(const char *const *v, unsigned n, const char *s,
+                                uint32_t len)
+{
+    unsigned i = 0;
+    while (i < n && (strlen(v[i]) != len || memcmp(v[i], s, len) != 0))
+        i++;
+    return i;
+}
+
+static inline void gen_forget_session(struct gen *g, uint64_t id)
+{
+    for (unsigned i = 0; i < g->n_sessions; i++)
+        if (g->sessions[i] == id)
+            g->sessions[i--] = g->sessions[--g->n_sessions];
+}
+
+/* A recent ACQUIRE released (or found not held) is no longer worth
+ * releasing. */
+static inline void gen_forget_recent(struct gen *g, const struct fsm_cmd *c)
+{
+    unsigned n = gen_find(gen_names, GEN_NAMES, c->name, c->name_len);
+    unsigned o = gen_find(gen_owners, GEN_OWNERS, c->owner, c->owner_len);
+    for (unsigned i = 0; i < g->n_recent; i++)
+        if (g->recent[i].session == c->session && g->recent[i].name == n &&
+            g->recent[i].owner == o)
+            g->recent[i--] = g->recent[--g->n_recent];
+}
+
+static inline void gen_add_recent(struct gen *g, const struct fsm_cmd *c,
+                                  uint64_t session)
+{
+    unsigned n = gen_find(gen_names, GEN_NAMES, c->name, c->name_len);
+    unsigned o = gen_find(gen_owners, GEN_OWNERS, c->owner, c->owner_len);
+    if (n == GEN_NAMES || o == GEN_OWNERS)
+        return;
+    unsigned k = g->n_recent < GEN_RECENT ? g->n_recent++
+                                          : (unsigned)gen_pick(g, GEN_RECENT);
+    g->recent[k].session = session;
+    g->recent[k].name = n;
+    g->recent[k].owner = o;
+}
+
+static inline void gen_add_token(struct gen *g, const char *name, uint32_t len,
+                                 uint64_t token)
+{
+    unsigned n = gen_find(gen_names, GEN_NAMES, name, len);
+    if (n == GEN_NAMES)
+        return;
+    unsigned k = g->n_tokens < GEN_TOKENS ? g->n_tokens++
+                                          : (unsigned)gen_pick(g, GEN_TOKENS);
+    g->tokens[k].name = n;
+    g->tokens[k].token = token;
+}
+
+/* Learns session ids and tokens from what applying c did. */
+static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
+                            const struct fsm_result *res,
+                            const struct fsm_event *ev, size_t n_ev)
+{
+    if (res->session != 0 && !res->replayed && c->type == FSM_OPEN)
+        gen_add_session(g, res->session);
+    if (res->session != 0 && !res->replayed && c->type == FSM_ACQUIRE &&
+        c->session == 0)
+        g->leases[gen_pick(g, 8)] = res->session;
+    if (c->type == FSM_ACQUIRE && res->status == FSM_OK)
+        gen_add_token(g, c->name, c->name_len, res->token);
+    if (c->type == FSM_ACQUIRE && c->session != 0 &&
+        (res->status == FSM_OK || res->status == FSM_QUEUED))
+        gen_add_recent(g, c, c->session);
+    if (c->type == FSM_RELEASE && c->session != 0 &&
+        (res->status == FSM_NOTHELD ||
+         (res->status == FSM_OK && res->holds == 0)))
+        gen_forget_recent(g, c);
+    /* A closed session stays known now and then, for retried CLOSEs. */
+    if ((c->type == FSM_CLOSE || c->type == FSM_EXPIRE) &&
+        res->status == FSM_OK && (c->type == FSM_EXPIRE || gen_pick(g, 4)))
+        gen_forget_session(g, c->session);
+    for (size_t i = 0; i < n_ev; i++)
+        if (ev[i].type == FSM_EV_GRANTED)
+            gen_add_token(g, ev[i].name, ev[i].name_len, ev[i].token);
+}
+
+#endif

@@ -1,0 +1,658 @@
+/* test_fsm.c - the lock state machine (src/server/fsm*.c): sessions, grants,
+ * reentrancy, FIFO waits, tokens, releases, expiry and lock-delay, ticks,
+ * events and the clock, with explicit times (docs/design.md §11). Retries,
+ * lease locks and limits are in test_fsm_replay.c; snapshots and random
+ * sequences in test_fsm_random.c. */
+#include "fsm_test.h"
+
+/* ---- sessions --------------------------------------------------------- */
+
+/* OPEN gives the session the id of its log index and the ttl asked for. */
+TEST(fsm, open_id_is_index)
+{
+    struct m m;
+    m_init(&m);
+    m.idx = 41;
+    struct fsm_result r = m_open(&m, 5000, "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(r.session, 42);
+    CHECK_U64(r.ttl, 5000);
+    CHECK(!r.replayed);
+    struct fsm_session_info si;
+    CHECK(fsm_session_info(m.f, 42, &si));
+    CHECK_U64(si.ttl, 5000);
+    CHECK(si.client_len == 11 && memcmp(si.client, "test-client", 11) == 0);
+    CHECK(!si.lease_lock);
+    CHECK(!fsm_session_info(m.f, 41, &si));
+    m_close(&m);
+}
+
+/* OPEN refuses a ttl outside [FSM_TTL_MIN, FSM_TTL_MAX] and opens nothing. */
+TEST(fsm, open_ttl_bounds)
+{
+    struct m m;
+    m_init(&m);
+    CHECK_EQ(m_open(&m, FSM_TTL_MIN - 1, "").status, FSM_INVALID);
+    CHECK_EQ(m_open(&m, FSM_TTL_MAX + 1, "").status, FSM_INVALID);
+    CHECK_EQ(m_open(&m, 0, "").status, FSM_INVALID);
+    struct fsm_stats st;
+    fsm_stats(m.f, &st);
+    CHECK_U64(st.sessions, 0);
+    CHECK_EQ(m_open(&m, FSM_TTL_MIN, "").status, FSM_OK);
+    CHECK_EQ(m_open(&m, FSM_TTL_MAX, "").status, FSM_OK);
+    m_close(&m);
+}
+
+/* fsm_session_each visits every session in id order with its ttl. */
+static void each_cb(void *arg, uint64_t id, uint64_t ttl)
+{
+    uint64_t *v = arg;
+    v[v[0] * 2 + 1] = id;
+    v[v[0] * 2 + 2] = ttl;
+    v[0]++;
+}
+
+TEST(fsm, session_each_in_id_order)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t a = m_open(&m, 1000, "").session;
+    uint64_t b = m_open(&m, 2000, "").session;
+    uint64_t c = m_open(&m, 3000, "").session;
+    m_close_s(&m, b, "");
+    uint64_t v[16] = {0};
+    fsm_session_each(m.f, each_cb, v);
+    CHECK_U64(v[0], 2);
+    CHECK_U64(v[1], a);
+    CHECK_U64(v[2], 1000);
+    CHECK_U64(v[3], c);
+    CHECK_U64(v[4], 3000);
+    m_close(&m);
+}
+
+/* SET_TTL changes a session's ttl, validated; unknown sessions get
+ * NOSESSION. */
+TEST(fsm, set_ttl)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    struct fsm_result r = m_set_ttl(&m, s, 777, "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(r.ttl, 777);
+    CHECK_U64(r.session, s);
+    struct fsm_session_info si;
+    CHECK(fsm_session_info(m.f, s, &si));
+    CHECK_U64(si.ttl, 777);
+    CHECK_EQ(m_set_ttl(&m, s, 99, "").status, FSM_INVALID);
+    CHECK_EQ(m_set_ttl(&m, s + 100, 500, "").status, FSM_NOSESSION);
+    CHECK(fsm_session_info(m.f, s, &si));
+    CHECK_U64(si.ttl, 777);
+    m_close(&m);
+}
+
+/* ---- acquire and release ---------------------------------------------- */
+
+/* A free lock is granted with token last_token + 1 and one hold; the reads
+ * show holder, owner, token and holds. */
+TEST(fsm, grant_free_lock)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    struct fsm_result r = m_acq(&m, s, "a", "w1", 0, DEFAULT_DELAY, "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(r.token, 1);
+    CHECK_EQ(r.holds, 1);
+    CHECK_U64(r.session, s);
+    CHECK_U64(fsm_last_token(m.f), 1);
+    struct fsm_lock_info li = m_info(&m, "a");
+    CHECK_U64(li.holder, s);
+    CHECK(li.owner_len == 2 && memcmp(li.owner, "w1", 2) == 0);
+    CHECK_U64(li.token, 1);
+    CHECK_EQ(li.holds, 1);
+    CHECK_EQ(li.waiters, 0);
+    CHECK_U64(li.available_at, 0);
+    CHECK(fsm_lock_check(m.f, "a", 1, 1));
+    CHECK(!fsm_lock_check(m.f, "a", 1, 2));
+    CHECK(!fsm_lock_check(m.f, "b", 1, 1));
+    struct fsm_session_info si;
+    CHECK(fsm_session_info(m.f, s, &si));
+    CHECK_EQ(si.locks, 1);
+    m_close(&m);
+}
+
+/* The same session and owner re-enter: holds count up, the token stays, and
+ * the lock is free only after as many releases. */
+TEST(fsm, reentrant)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    uint64_t t = m_acq(&m, s, "a", "w", 0, DEFAULT_DELAY, "").token;
+    struct fsm_result r = m_acq(&m, s, "a", "w", 0, DEFAULT_DELAY, "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(r.token, t);
+    CHECK_EQ(r.holds, 2);
+    r = m_acq(&m, s, "a", "w", 5000, DEFAULT_DELAY, "");
+    CHECK_EQ(r.holds, 3);
+    CHECK_U64(fsm_last_token(m.f), t);
+    CHECK_EQ(m_rel(&m, s, "a", "w", "").holds, 2);
+    CHECK_EQ(m_rel(&m, s, "a", "w", "").holds, 1);
+    CHECK_EQ(m_info(&m, "a").holds, 1);
+    r = m_rel(&m, s, "a", "w", "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_EQ(r.holds, 0);
+    CHECK(!m_known(&m, "a"));
+    CHECK_EQ(m_rel(&m, s, "a", "w", "").status, FSM_NOTHELD);
+    m_close(&m);
+}
+
+/* Reentry needs the same owner: another owner of the same session is
+ * refused (try) like any other contender, with the session as holder. */
+TEST(fsm, other_owner_same_session_is_held)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    m_acq(&m, s, "a", "w1", 0, DEFAULT_DELAY, "");
+    struct fsm_result r = m_acq(&m, s, "a", "w2", 0, DEFAULT_DELAY, "");
+    CHECK_EQ(r.status, FSM_HELD);
+    CHECK_U64(r.holder, s);
+    CHECK_EQ(m_rel(&m, s, "a", "w2", "").status, FSM_NOTHELD);
+    CHECK_EQ(m_info(&m, "a").holds, 1);
+    m_close(&m);
+}
+
+/* A try of a held lock gets HELD with the holder's session and changes
+ * nothing. */
+TEST(fsm, try_held)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, DEFAULT_DELAY, "");
+    struct fsm_result r = m_acq(&m, s2, "a", "", 0, DEFAULT_DELAY, "");
+    CHECK_EQ(r.status, FSM_HELD);
+    CHECK_U64(r.holder, s1);
+    CHECK_U64(r.token, 0);
+    CHECK_EQ(m_info(&m, "a").waiters, 0);
+    CHECK_U64(fsm_last_token(m.f), 1);
+    m_close(&m);
+}
+
+/* RELEASE by anyone but the holder (other session, other owner, unknown
+ * lock) is NOTHELD and changes nothing. */
+TEST(fsm, release_not_holder)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "w", 0, DEFAULT_DELAY, "");
+    CHECK_EQ(m_rel(&m, s2, "a", "w", "").status, FSM_NOTHELD);
+    CHECK_EQ(m_rel(&m, s1, "a", "x", "").status, FSM_NOTHELD);
+    CHECK_EQ(m_rel(&m, s1, "b", "w", "").status, FSM_NOTHELD);
+    CHECK_EQ(m_rel(&m, s1 + 99, "a", "w", "").status, FSM_NOSESSION);
+    CHECK_U64(m_info(&m, "a").holder, s1);
+    m_close(&m);
+}
+
+/* ACQUIRE refuses an empty name, an owner or wait or delay over its limit,
+ * and an unknown session, changing nothing. */
+TEST(fsm, acquire_validation)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    char owner[FSM_OWNER_MAX + 2];
+    memset(owner, 'o', sizeof owner - 1);
+    owner[sizeof owner - 1] = '\0';
+    CHECK_EQ(m_acq(&m, s, "", "", 0, 0, "").status, FSM_INVALID);
+    CHECK_EQ(m_acq(&m, s, "a", "", FSM_WAIT_MAX + 1, 0, "").status,
+             FSM_INVALID);
+    CHECK_EQ(m_acq(&m, s, "a", "", 0, FSM_DELAY_MAX + 1, "").status,
+             FSM_INVALID);
+    CHECK_EQ(m_acq(&m, s + 1, "a", "", 0, 0, "").status, FSM_NOSESSION);
+    CHECK_EQ(m_acq(&m, 0, "a", "", 0, 0, "").status, FSM_NOSESSION);
+    /* An owner over the limit cannot even be encoded. */
+    struct fsm_cmd c = str_cmd(FSM_ACQUIRE, "a", owner, "");
+    c.session = s;
+    uint8_t buf[512];
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    CHECK(!m_known(&m, "a"));
+    CHECK_EQ(m_acq(&m, s, "a", "", FSM_WAIT_MAX, FSM_DELAY_MAX, "").status,
+             FSM_OK);
+    m_close(&m);
+}
+
+/* One token counter for all locks: every grant, of any lock, by acquire or
+ * by a release that hands over, gets a token above all earlier ones. */
+TEST(fsm, tokens_increase_across_locks)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    uint64_t last = 0, t;
+    t = m_acq(&m, s1, "a", "", 0, 0, "").token;
+    CHECK(t > last);
+    last = t;
+    t = m_acq(&m, s1, "b", "", 0, 0, "").token;
+    CHECK(t > last);
+    last = t;
+    CHECK_EQ(m_acq(&m, s2, "a", "", 1000, 0, "").status, FSM_QUEUED);
+    m_rel(&m, s1, "a", "", "");
+    t = m_ev(&m, 0, FSM_EV_GRANTED, s2, "a").token;
+    CHECK(t > last);
+    last = t;
+    m_rel(&m, s1, "b", "", "");
+    t = m_acq(&m, s1, "b", "", 0, 0, "").token;
+    CHECK(t > last);
+    CHECK_U64(fsm_last_token(m.f), t);
+    m_close(&m);
+}
+
+/* Waiters are granted in the order they queued, each on the release of the
+ * one before, with an event carrying session, token, index, name and req. */
+TEST(fsm, fifo_grants)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s0 = m_session(&m), s[3], idx[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = m_session(&m);
+    m_acq(&m, s0, "L", "", 0, 0, "");
+    const char *reqs[3] = {"r0", "r1", "r2"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(m_acq(&m, s[i], "L", "", 60000, 0, reqs[i]).status,
+                 FSM_QUEUED);
+        idx[i] = m.idx;
+    }
+    CHECK_EQ(m_info(&m, "L").waiters, 3);
+    uint64_t holder = s0;
+    for (int i = 0; i < 3; i++) {
+        fsm_events_clear(m.f);
+        CHECK_EQ(m_rel(&m, holder, "L", "", "").status, FSM_OK);
+        CHECK_EQ(m_nev(&m), 1);
+        struct fsm_event e = m_ev(&m, 0, FSM_EV_GRANTED, s[i], "L");
+        CHECK_U64(e.index, idx[i]);
+        CHECK(ev_req_is(&e, reqs[i]));
+        CHECK_U64(e.token, fsm_last_token(m.f));
+        struct fsm_lock_info li = m_info(&m, "L");
+        CHECK_U64(li.holder, s[i]);
+        CHECK_U64(li.token, e.token);
+        CHECK_EQ(li.waiters, 2 - i);
+        holder = s[i];
+    }
+    m_close(&m);
+}
+
+/* A lock whose holder is gone and nobody waits for is forgotten, and the
+ * machine's bytes go back to what they were (but for the smallest table the
+ * lock map shrinks to). */
+TEST(fsm, free_lock_forgotten)
+{
+    struct m m;
+    m_init(&m);
+    struct fsm_stats st0, st;
+    uint64_t s = m_session(&m);
+    fsm_stats(m.f, &st0);
+    for (int i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "lock-%d", i);
+        m_acq(&m, s, name, "owner", 0, 0, "");
+    }
+    fsm_stats(m.f, &st);
+    CHECK_U64(st.locks, 1000);
+    CHECK_U64(st.held, 1000);
+    CHECK(st.bytes > st0.bytes + 1000 * 64);
+    for (int i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "lock-%d", i);
+        m_rel(&m, s, name, "owner", "");
+    }
+    fsm_stats(m.f, &st);
+    CHECK_U64(st.locks, 0);
+    CHECK_U64(st.held, 0);
+    CHECK(st.bytes >= st0.bytes && st.bytes <= st0.bytes + 1024);
+    CHECK(!m_known(&m, "lock-5"));
+    m_close(&m);
+}
+
+/* ---- waits and ticks -------------------------------------------------- */
+
+/* A wait runs out at now + wait: a TICK before changes nothing, the TICK at
+ * the deadline removes the waiter with FSM_EV_TIMEOUT. */
+TEST(fsm, wait_times_out_on_tick)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, 0, "");
+    m.now = 2000;
+    CHECK_EQ(m_acq(&m, s2, "a", "", 500, 0, "q").status, FSM_QUEUED);
+    uint64_t qidx = m.idx;
+    CHECK_U64(fsm_next_deadline(m.f), 2500);
+    m_tick(&m, 2499);
+    CHECK_EQ(m_nev(&m), 0);
+    CHECK_EQ(m_info(&m, "a").waiters, 1);
+    m_tick(&m, 2500);
+    CHECK_EQ(m_nev(&m), 1);
+    struct fsm_event e = m_ev(&m, 0, FSM_EV_TIMEOUT, s2, "a");
+    CHECK_U64(e.index, qidx);
+    CHECK(ev_req_is(&e, "q"));
+    CHECK_EQ(m_info(&m, "a").waiters, 0);
+    CHECK_U64(fsm_next_deadline(m.f), UINT64_MAX);
+    struct fsm_session_info si;
+    CHECK(fsm_session_info(m.f, s2, &si));
+    CHECK_EQ(si.waits, 0);
+    m_close(&m);
+}
+
+/* fsm_next_deadline is the earliest wait deadline or lock-delay end. */
+TEST(fsm, next_deadline)
+{
+    struct m m;
+    m_init(&m);
+    CHECK_U64(fsm_next_deadline(m.f), UINT64_MAX);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m), s3 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, 300, "");
+    m_acq(&m, s2, "a", "", 5000, 0, "");
+    CHECK_U64(fsm_next_deadline(m.f), 6000);
+    m_expire(&m, s1); /* lock-delay until 1300 */
+    CHECK_U64(fsm_next_deadline(m.f), 1300);
+    m_acq(&m, s3, "a", "", 100, 0, "");
+    CHECK_U64(fsm_next_deadline(m.f), 1100);
+    m_tick(&m, 1100);
+    CHECK_U64(fsm_next_deadline(m.f), 1300);
+    m_tick(&m, 1300);
+    CHECK_U64(m_info(&m, "a").holder, s2);
+    CHECK_U64(fsm_next_deadline(m.f), UINT64_MAX);
+    m_close(&m);
+}
+
+/* A late TICK does the work in time order: a lock-delay that ended before a
+ * waiter's deadline grants the lock to that waiter instead of timing it out;
+ * at equal times the wait runs out first. */
+TEST(fsm, late_tick_in_time_order)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, 100, ""); /* delay 100 */
+    m_acq(&m, s2, "a", "", 200, 0, ""); /* deadline 1200 */
+    m_expire(&m, s1);                   /* available at 1100 */
+    fsm_events_clear(m.f);
+    m_tick(&m, 5000);
+    CHECK_EQ(m_nev(&m), 1);
+    m_ev(&m, 0, FSM_EV_GRANTED, s2, "a");
+    CHECK_U64(m_info(&m, "a").holder, s2);
+
+    /* Equal times: the deadline comes first. */
+    uint64_t s3 = m_session(&m), s4 = m_session(&m);
+    m_acq(&m, s3, "b", "", 0, 100, ""); /* delay 100 */
+    m_acq(&m, s4, "b", "", 100, 0, ""); /* deadline 5100 */
+    m_expire(&m, s3);                   /* available at 5100 */
+    fsm_events_clear(m.f);
+    m_tick(&m, 5100);
+    CHECK_EQ(m_nev(&m), 1);
+    m_ev(&m, 0, FSM_EV_TIMEOUT, s4, "b");
+    CHECK(!m_known(&m, "b"));
+    m_close(&m);
+}
+
+/* ---- close and expire ------------------------------------------------- */
+
+/* CLOSE frees the session's locks at once (no lock-delay), each to its first
+ * waiter, in the order the session acquired them; its own waits end with
+ * FSM_EV_CANCELED first, in the order queued. */
+TEST(fsm, close_releases_in_acquisition_order)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m), s3 = m_session(&m);
+    m_acq(&m, s1, "zeta", "", 0, 5000, "");
+    m_acq(&m, s1, "alpha", "", 0, 5000, "");
+    m_acq(&m, s3, "mid", "", 0, 0, "");
+    m_acq(&m, s1, "mid", "", 9000, 0, "w1"); /* s1 waits on mid */
+    m_acq(&m, s2, "alpha", "", 9000, 0, "");
+    m_acq(&m, s2, "zeta", "", 9000, 0, "");
+    fsm_events_clear(m.f);
+    struct fsm_result r = m_close_s(&m, s1, "");
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_EQ(m_nev(&m), 3);
+    struct fsm_event e = m_ev(&m, 0, FSM_EV_CANCELED, s1, "mid");
+    CHECK(ev_req_is(&e, "w1"));
+    uint64_t tz = m_ev(&m, 1, FSM_EV_GRANTED, s2, "zeta").token;
+    uint64_t ta = m_ev(&m, 2, FSM_EV_GRANTED, s2, "alpha").token;
+    CHECK(ta > tz);
+    CHECK_U64(m_info(&m, "zeta").available_at, 0);
+    CHECK_EQ(m_info(&m, "mid").waiters, 0);
+    struct fsm_session_info si;
+    CHECK(!fsm_session_info(m.f, s1, &si));
+    CHECK_EQ(m_close_s(&m, s1, "").status, FSM_NOSESSION);
+    m_close(&m);
+}
+
+/* EXPIRE: FSM_EV_LOST per lock, and each lock stays ungrantable for the
+ * delay its acquire gave: a try gets HELD with holder 0, the waiter gets it
+ * from the TICK at the end, not before. */
+TEST(fsm, expire_lock_delay)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m), s3 = m_session(&m);
+    uint64_t t1 = m_acq(&m, s1, "a", "", 0, 500, "").token;
+    m_acq(&m, s2, "a", "", 60000, 0, "w");
+    m.now = 3000;
+    fsm_events_clear(m.f);
+    CHECK_EQ(m_expire(&m, s1).status, FSM_OK);
+    CHECK_EQ(m_nev(&m), 1);
+    CHECK_U64(m_ev(&m, 0, FSM_EV_LOST, s1, "a").token, t1);
+    struct fsm_lock_info li = m_info(&m, "a");
+    CHECK_U64(li.holder, 0);
+    CHECK_U64(li.available_at, 3500);
+    CHECK_EQ(li.waiters, 1);
+    struct fsm_result r = m_acq(&m, s3, "a", "", 0, 0, "");
+    CHECK_EQ(r.status, FSM_HELD);
+    CHECK_U64(r.holder, 0);
+    fsm_events_clear(m.f);
+    m_tick(&m, 3499);
+    CHECK_EQ(m_nev(&m), 0);
+    m_tick(&m, 3500);
+    CHECK_EQ(m_nev(&m), 1);
+    CHECK(m_ev(&m, 0, FSM_EV_GRANTED, s2, "a").token > t1);
+    CHECK_U64(m_info(&m, "a").available_at, 0);
+    m_close(&m);
+}
+
+/* The lock-delay of an ACQUIRE without one is FSM_DEFAULT_DELAY; a delay of
+ * 0 hands the lock over at the EXPIRE itself. */
+TEST(fsm, expire_default_and_zero_delay)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, DEFAULT_DELAY, "");
+    m_acq(&m, s1, "b", "", 0, 0, "");
+    m_acq(&m, s2, "b", "", 60000, 0, "");
+    fsm_events_clear(m.f);
+    m_expire(&m, s1);
+    CHECK_U64(m_info(&m, "a").available_at, 1000 + FSM_DEFAULT_DELAY);
+    CHECK_EQ(m_nev(&m), 3);
+    m_ev(&m, 0, FSM_EV_LOST, s1, "a");
+    m_ev(&m, 1, FSM_EV_LOST, s1, "b");
+    m_ev(&m, 2, FSM_EV_GRANTED, s2, "b");
+    CHECK_U64(m_info(&m, "b").holder, s2);
+    m_close(&m);
+}
+
+/* A lock in lock-delay that nobody waits for is forgotten by the TICK at its
+ * end; once the clock has passed the end, an ACQUIRE gets it even before
+ * that TICK. */
+TEST(fsm, lock_delay_ends)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, 200, "");
+    m_acq(&m, s1, "b", "", 0, 200, "");
+    m_expire(&m, s1);
+    m.now = 1199;
+    CHECK_EQ(m_acq(&m, s2, "b", "", 0, 0, "").status, FSM_HELD);
+    m.now = 1200;
+    CHECK_EQ(m_acq(&m, s2, "b", "", 0, 0, "").status, FSM_OK);
+    m_tick(&m, 1200);
+    CHECK(!m_known(&m, "a"));
+    CHECK_U64(m_info(&m, "b").holder, s2);
+    CHECK_U64(fsm_next_deadline(m.f), UINT64_MAX);
+    m_close(&m);
+}
+
+/* Only EXPIRE causes lock-delay: RELEASE and CLOSE hand the lock to the next
+ * waiter at once. */
+TEST(fsm, no_lock_delay_after_release_or_close)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m), s3 = m_session(&m);
+    m_acq(&m, s1, "a", "", 0, 60000, "");
+    m_acq(&m, s2, "a", "", 0, 0, "");
+    m_rel(&m, s1, "a", "", "");
+    CHECK(!m_known(&m, "a"));
+    CHECK_EQ(m_acq(&m, s2, "a", "", 0, 60000, "").status, FSM_OK);
+    m_close_s(&m, s2, "");
+    CHECK(!m_known(&m, "a"));
+    CHECK_EQ(m_acq(&m, s3, "a", "", 0, 0, "").status, FSM_OK);
+    CHECK_U64(fsm_next_deadline(m.f), UINT64_MAX);
+    m_close(&m);
+}
+
+/* EXPIRE of an unknown session is NOSESSION and changes nothing but the
+ * applied index. */
+TEST(fsm, expire_unknown)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    m_acq(&m, s, "a", "", 0, 0, "");
+    size_t la, lb;
+    uint8_t *a = m_snap(&m, &la);
+    CHECK_EQ(m_expire(&m, s + 1).status, FSM_NOSESSION);
+    CHECK_EQ(m_expire(&m, 0).status, FSM_NOSESSION);
+    uint8_t *b = m_snap(&m, &lb);
+    CHECK(same_state(a, la, b, lb));
+    free(a);
+    free(b);
+    m_close(&m);
+}
+
+/* ---- events and the clock --------------------------------------------- */
+
+/* Events stay, with their names and reqs readable, until fsm_events_clear,
+ * across later commands and after their lock was forgotten. */
+TEST(fsm, events_outlive_locks)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    char name[FSM_NAME_MAX + 1];
+    memset(name, 'n', FSM_NAME_MAX);
+    name[FSM_NAME_MAX] = '\0';
+    m_acq(&m, s1, name, "", 0, 0, "");
+    m_acq(&m, s2, name, "", 100, 0, "req-of-the-waiter");
+    m_tick(&m, 1100);
+    m_rel(&m, s1, name, "", "");
+    CHECK(!m_known(&m, name));
+    for (int i = 0; i < 2000; i++) { /* fill more than one arena block */
+        char nm[64], req[64];
+        snprintf(nm, sizeof nm, "other-%d", i);
+        snprintf(req, sizeof req, "req-%d-rrrrrrrrrrrrrrrrrrrrrrrrrrrr", i);
+        m_acq(&m, s1, nm, "", 0, 0, "");
+        CHECK_EQ(m_acq(&m, s2, nm, "", 1, 0, req).status, FSM_QUEUED);
+    }
+    m_tick(&m, 1200);
+    CHECK_EQ(m_nev(&m), 2001);
+    struct fsm_event e = m_ev(&m, 0, FSM_EV_TIMEOUT, s2, name);
+    CHECK(ev_req_is(&e, "req-of-the-waiter"));
+    m_ev(&m, 2000, FSM_EV_TIMEOUT, s2, "other-1999");
+    fsm_events_clear(m.f);
+    CHECK_EQ(m_nev(&m), 0);
+    m_close(&m);
+}
+
+/* The clock is the largest `now` applied: an older stamp does not move it
+ * back, and waits are measured from the clock. */
+TEST(fsm, clock_is_max_now)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    m.now = 5000;
+    m_acq(&m, s1, "a", "", 0, 0, "");
+    CHECK_U64(fsm_now(m.f), 5000);
+    m.now = 4000;
+    m_acq(&m, s2, "a", "", 100, 0, "");
+    CHECK_U64(fsm_now(m.f), 5000);
+    CHECK_U64(fsm_next_deadline(m.f), 5100);
+    CHECK_U64(fsm_applied_index(m.f), m.idx);
+    m_close(&m);
+}
+
+/* Bytes that do not decode are FSM_INVALID: only the applied index moves. */
+TEST(fsm, garbage_is_invalid)
+{
+    struct m m;
+    m_init(&m);
+    m_session(&m);
+    size_t la, lb;
+    uint8_t *a = m_snap(&m, &la);
+    uint8_t junk[] = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    struct fsm_result r;
+    fsm_apply(m.f, ++m.idx, junk, sizeof junk, &r);
+    CHECK_EQ(r.status, FSM_INVALID);
+    fsm_apply(m.f, ++m.idx, junk, 0, &r);
+    CHECK_EQ(r.status, FSM_INVALID);
+    CHECK_U64(fsm_applied_index(m.f), m.idx);
+    uint8_t *b = m_snap(&m, &lb);
+    CHECK(same_state(a, la, b, lb));
+    free(a);
+    free(b);
+    m_close(&m);
+}
+
+/* fsm_lock_list lists known locks with a prefix in name order, and stops
+ * when the callback says so. */
+struct listed {
+    char names[16][16];
+    int n, stop_at;
+};
+
+static bool list_cb(void *arg, const struct fsm_lock_info *info)
+{
+    struct listed *l = arg;
+    snprintf(l->names[l->n], 16, "%.*s", (int)info->name_len, info->name);
+    return ++l->n != l->stop_at;
+}
+
+TEST(fsm, lock_list_in_name_order)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    const char *names[] = {"job/3", "job/10", "x", "job/1", "jo", "job/2"};
+    for (int i = 0; i < 6; i++)
+        m_acq(&m, s, names[i], "", 0, 0, "");
+    struct listed l = {.stop_at = -1};
+    fsm_lock_list(m.f, "job/", 4, list_cb, &l);
+    CHECK_EQ(l.n, 4);
+    CHECK_STR(l.names[0], "job/1");
+    CHECK_STR(l.names[1], "job/10");
+    CHECK_STR(l.names[2], "job/2");
+    CHECK_STR(l.names[3], "job/3");
+    struct listed all = {.stop_at = 2};
+    fsm_lock_list(m.f, NULL, 0, list_cb, &all);
+    CHECK_EQ(all.n, 2);
+    CHECK_STR(all.names[0], "jo");
+    CHECK_STR(all.names[1], "job/1");
+    m_close(&m);
+}

@@ -1,0 +1,177 @@
+/* test_fsm_cmd.c - the encoding of the lock state machine's commands
+ * (src/server/fsm_cmd.c): every type round-trips with exactly the fields it
+ * carries, and the decoder refuses every malformed input. */
+#include "harness.h"
+
+#include "server/fsm.h"
+
+static char long_name[FSM_NAME_MAX + 1], long_owner[FSM_OWNER_MAX + 1],
+    long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1];
+
+/* A command of type with every field set to something distinct, strings at
+ * their maximum length. */
+static struct fsm_cmd full(uint8_t type)
+{
+    memset(long_name, 'n', sizeof long_name);
+    memset(long_owner, 'o', sizeof long_owner);
+    memset(long_req, 'r', sizeof long_req);
+    memset(long_client, 'c', sizeof long_client);
+    return (struct fsm_cmd){
+        .type = type,
+        .now = 0x0102030405060708ull,
+        .session = 0x1111111111111111ull,
+        .ttl = 0x2222222222222222ull,
+        .wait = 0x3333333333333333ull,
+        .delay = 0x4444444444444444ull,
+        .token = 0x5555555555555555ull,
+        .name = long_name,
+        .name_len = FSM_NAME_MAX,
+        .owner = long_owner,
+        .owner_len = FSM_OWNER_MAX,
+        .req = long_req,
+        .req_len = FSM_REQ_MAX,
+        .client = long_client,
+        .client_len = FSM_CLIENT_MAX,
+    };
+}
+
+static bool str_is(const char *p, uint32_t len, const char *want,
+                   uint32_t want_len)
+{
+    return p != NULL && len == want_len &&
+           (len == 0 || memcmp(p, want, len) == 0);
+}
+
+/* Each type decodes to the fields fsm.h says it carries, and zero (with
+ * non-NULL empty strings) for the others. */
+TEST(fsm_cmd, round_trip_each_type)
+{
+    /* session ttl wait delay token name owner req client */
+    static const char *carried[FSM_CMD_MAX + 1] = {
+        [FSM_OPEN] = "-t-----rc",    [FSM_CLOSE] = "s------r-",
+        [FSM_EXPIRE] = "s--------",  [FSM_ACQUIRE] = "stwd-nor-",
+        [FSM_RELEASE] = "s---tnor-", [FSM_EXTEND] = "-t--tn-r-",
+        [FSM_TICK] = "---------",    [FSM_SET_TTL] = "st-----r-",
+    };
+    uint8_t buf[1024];
+    for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
+        struct fsm_cmd c = full(type), d;
+        const char *k = carried[type];
+        size_t n = fsm_cmd_encode(&c, buf, sizeof buf);
+        CHECK(n > 0 && n <= sizeof buf);
+        CHECK_EQ(fsm_cmd_decode(&d, buf, n), 0);
+        CHECK_EQ(d.type, type);
+        CHECK_U64(d.now, c.now);
+        CHECK_U64(d.session, k[0] == 's' ? c.session : 0);
+        CHECK_U64(d.ttl, k[1] == 't' ? c.ttl : 0);
+        CHECK_U64(d.wait, k[2] == 'w' ? c.wait : 0);
+        CHECK_U64(d.delay, k[3] == 'd' ? c.delay : 0);
+        CHECK_U64(d.token, k[4] == 't' ? c.token : 0);
+        CHECK(k[5] == 'n' ? str_is(d.name, d.name_len, c.name, c.name_len)
+                          : str_is(d.name, d.name_len, "", 0));
+        CHECK(k[6] == 'o' ? str_is(d.owner, d.owner_len, c.owner, c.owner_len)
+                          : str_is(d.owner, d.owner_len, "", 0));
+        CHECK(k[7] == 'r' ? str_is(d.req, d.req_len, c.req, c.req_len)
+                          : str_is(d.req, d.req_len, "", 0));
+        CHECK(k[8] == 'c'
+                  ? str_is(d.client, d.client_len, c.client, c.client_len)
+                  : str_is(d.client, d.client_len, "", 0));
+        /* Strings decode in place. */
+        if (k[5] == 'n')
+            CHECK(d.name > (const char *)buf && d.name < (const char *)buf + n);
+    }
+}
+
+/* With too little room, encode returns the size needed and writes nothing;
+ * NULL strings of length 0 are fine. */
+TEST(fsm_cmd, encode_needs_room)
+{
+    struct fsm_cmd c = {.type = FSM_TICK, .now = 5};
+    CHECK_EQ(fsm_cmd_encode(&c, NULL, 0), 9);
+    struct fsm_cmd a = full(FSM_ACQUIRE);
+    uint8_t buf[1024];
+    size_t need = fsm_cmd_encode(&a, NULL, 0);
+    CHECK_EQ(need, 1 + 8 + 4 * 8 + 3 * 2 + FSM_NAME_MAX + FSM_OWNER_MAX +
+                       FSM_REQ_MAX);
+    memset(buf, 0xAA, sizeof buf);
+    CHECK_EQ(fsm_cmd_encode(&a, buf, need - 1), need);
+    for (size_t i = 0; i < sizeof buf; i++)
+        CHECK(buf[i] == 0xAA);
+    CHECK_EQ(fsm_cmd_encode(&a, buf, need), need);
+    CHECK(buf[need] == 0xAA);
+}
+
+/* encode refuses what decode would: an unknown type, a string over its
+ * limit. */
+TEST(fsm_cmd, encode_refuses_invalid)
+{
+    uint8_t buf[1024];
+    struct fsm_cmd c = full(FSM_ACQUIRE);
+    c.type = 0;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    c.type = FSM_CMD_MAX + 1;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    char big[FSM_NAME_MAX + 2] = {0};
+    c = full(FSM_ACQUIRE);
+    c.name = big;
+    c.name_len = FSM_NAME_MAX + 1;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    c = full(FSM_ACQUIRE);
+    c.owner_len = FSM_OWNER_MAX + 1;
+    c.owner = big;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    c = full(FSM_RELEASE);
+    c.req_len = FSM_REQ_MAX + 1;
+    c.req = big;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    c = full(FSM_OPEN);
+    c.client_len = FSM_CLIENT_MAX + 1;
+    c.client = big;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+    /* A string a type does not carry is not checked (nor encoded). */
+    c = full(FSM_TICK);
+    c.name_len = 100000;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 9);
+}
+
+/* decode refuses every truncation, a trailing byte, an unknown type and a
+ * length over a limit. */
+TEST(fsm_cmd, decode_refuses_malformed)
+{
+    uint8_t buf[1024], *p;
+    struct fsm_cmd d;
+    for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
+        struct fsm_cmd c = full(type);
+        size_t n = fsm_cmd_encode(&c, buf, sizeof buf);
+        for (size_t k = 0; k < n; k++) {
+            p = malloc(k ? k : 1); /* exactly k bytes, for the sanitizers */
+            memcpy(p, buf, k);
+            CHECK_MSG(fsm_cmd_decode(&d, p, k) == -1, "type %d, %zu of %zu",
+                      type, k, n);
+            free(p);
+        }
+        buf[n] = 0;
+        CHECK_EQ(fsm_cmd_decode(&d, buf, n + 1), -1);
+    }
+    struct fsm_cmd c = full(FSM_TICK);
+    size_t n = fsm_cmd_encode(&c, buf, sizeof buf);
+    buf[0] = 0;
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n), -1);
+    buf[0] = FSM_CMD_MAX + 1;
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n), -1);
+    /* A name length of FSM_NAME_MAX + 1 with that many bytes present. */
+    c = full(FSM_EXTEND);
+    c.name_len = 10;
+    n = fsm_cmd_encode(&c, buf, sizeof buf);
+    size_t at = 1 + 8 + 2 * 8; /* type, now, ttl, token: the name's length */
+    CHECK_EQ(buf[at], 10);
+    uint8_t big[1024] = {0};
+    memcpy(big, buf, at);
+    big[at] = (uint8_t)(FSM_NAME_MAX + 1);
+    big[at + 1] = (uint8_t)((FSM_NAME_MAX + 1) >> 8);
+    size_t len = at + 2 + FSM_NAME_MAX + 1 + 2;
+    CHECK_EQ(fsm_cmd_decode(&d, big, len), -1);
+    big[at] = (uint8_t)FSM_NAME_MAX;
+    big[at + 1] = (uint8_t)(FSM_NAME_MAX >> 8);
+    CHECK_EQ(fsm_cmd_decode(&d, big, len - 1), 0);
+}
