@@ -6,8 +6,7 @@ membership changes and a graceful handover."""
 import time
 
 import dlocktest
-from dlocktest import (Client, KeepAlive, LeaderClient, RespError, TestFailure, as_map, check, eq,
-                       wait_for)
+from dlocktest import KeepAlive, LeaderClient, RespError, TestFailure, as_map, check, eq, wait_for
 
 
 def status(c, name):
@@ -135,8 +134,8 @@ def test_tokens_never_go_back_across_leader_crashes(ctx):
     ctx.defer(ka.stop)
     seen, first = [], {}
     n = 0
-    for round_ in range(3):
-        for i in range(4):
+    for _ in range(3):
+        for _ in range(4):
             req = "a-%d" % n
             t = lc.call("LOCK.ACQUIRE", "fence-%d" % (n % 3), sess, "REQ", req)
             first[req] = t
@@ -149,7 +148,6 @@ def test_tokens_never_go_back_across_leader_crashes(ctx):
         eq(lc.call("LOCK.ACQUIRE", "fence-0", sess, "REQ", "a-0"), first["a-0"], "a retried first REQ")
         leader.start()
     check(all(a < b for a, b in zip(seen, seen[1:])), "tokens not strictly growing: %r" % seen)
-    last = as_map(lc.call("LOCK.STATUS", "fence-0"))
     t = lc.call("LOCK.ACQUIRE", "fence-new", sess)
     check(t > seen[-1], "a token after the crashes (%d) above those before (%d)" % (t, seen[-1]))
     ka.check()
