@@ -111,6 +111,7 @@ static void flush_slots(struct conn *c)
 void slot_free(struct slot *s)
 {
     buf_close(&s->buf);
+    free(s->op);
     free(s);
 }
 
@@ -142,7 +143,9 @@ static void protocol_error(struct conn *c)
 {
     struct slot *s = new_slot(c);
     const char *why = resp_reader_error(reader(c));
-    resp_write_error(&s->buf, why ? why : "ERR Protocol error");
+    char msg[256];
+    snprintf(msg, sizeof msg, "ERR %s", why ? why : "Protocol error");
+    resp_write_error(&s->buf, msg);
     c->close_after_write = true;
     log_info("client %s broke the protocol (%s); closing", c->peer,
              why ? why : "?");

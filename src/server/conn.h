@@ -25,7 +25,8 @@ struct slot {
      * with slot_free). NULL: the pending operation frees the slot itself
      * when it completes and finds conn NULL. */
     void (*on_close)(struct slot *s);
-    void *op; /* the command's own state */
+    void *op; /* the command's own state: one malloc'd block, freed with
+                 the slot */
 };
 
 struct conn {

@@ -292,7 +292,6 @@ static void wait_on_close(struct slot *s)
     /* The waiter stays queued in the state machine until its deadline or
      * its session's end; only this client's interest ends. */
     node_wait_detach(op->node, op->wait);
-    free(op);
     slot_free(s);
 }
 

@@ -14,12 +14,18 @@
 
 #define TICK_MS 10
 
+/* Where to send to server id: its address in the configuration, or, for a
+ * server that does not know the configuration yet (one that joined), the
+ * peer address the other side gave in its hello. */
 const char *node_member_addr(const struct node *n, uint64_t id)
 {
     const struct raft_conf *c = raft_conf(n->raft);
     for (unsigned i = 0; i < c->n; i++)
         if (c->servers[i].id == id)
             return c->servers[i].addr;
+    for (unsigned i = 0; i < n->n_addrs; i++)
+        if (n->addrs[i].id == id && n->addrs[i].raft_addr[0] != '\0')
+            return n->addrs[i].raft_addr;
     return NULL;
 }
 
@@ -48,22 +54,23 @@ static void on_recv(void *arg, const struct raft_msg *m)
                   rc);
 }
 
-static void on_hello(void *arg, uint64_t id, const char *client_addr)
+static void on_hello(void *arg, uint64_t id, const char *client_addr,
+                     const char *raft_addr)
 {
     struct node *n = arg;
-    for (unsigned i = 0; i < n->n_addrs; i++) {
-        if (n->addrs[i].id == id) {
-            snprintf(n->addrs[i].addr, sizeof n->addrs[i].addr, "%s",
-                     client_addr);
-            return;
-        }
+    struct client_addr *a = NULL;
+    for (unsigned i = 0; i < n->n_addrs && a == NULL; i++)
+        if (n->addrs[i].id == id)
+            a = &n->addrs[i];
+    if (a == NULL) {
+        if (n->n_addrs == sizeof n->addrs / sizeof n->addrs[0])
+            n->n_addrs--; /* past the bound, the last one makes room */
+        a = &n->addrs[n->n_addrs++];
+        a->id = id;
     }
-    if (n->n_addrs == sizeof n->addrs / sizeof n->addrs[0])
-        n->n_addrs--; /* forget the oldest-added past the bound */
-    n->addrs[n->n_addrs].id = id;
-    snprintf(n->addrs[n->n_addrs].addr, sizeof n->addrs[0].addr, "%s",
-             client_addr);
-    n->n_addrs++;
+    snprintf(a->addr, sizeof a->addr, "%s", client_addr);
+    if (strlen(raft_addr) < sizeof a->raft_addr)
+        memcpy(a->raft_addr, raft_addr, strlen(raft_addr) + 1);
 }
 
 /* The configuration of a new cluster: --peers, or this server alone.
@@ -156,7 +163,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         return NULL;
     }
     struct peers_cbs cbs = {on_recv, on_hello};
-    n->peers = peers_new(loop, cfg->id, cfg->advertise, &cbs, n);
+    n->peers = peers_new(loop, cfg->id, cfg->advertise, cfg->raft, &cbs, n);
     int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
         snprintf(err, errlen, "cannot listen for peers on %s: %s", cfg->raft,

@@ -56,6 +56,7 @@ struct peers {
     uv_loop_t *loop;
     uint64_t id;
     char client_addr[CONFIG_ADDR_MAX];
+    char raft_addr[CONFIG_ADDR_MAX];
     struct peers_cbs cbs;
     void *arg;
     uv_tcp_t listener;
@@ -211,14 +212,17 @@ static void out_connected(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
     log_info("peer %" PRIu64 " at %s connected", o->id, o->addr);
     /* The hello goes first, before what was queued while connecting. */
-    size_t alen = strlen(o->p->client_addr), hlen = HELLO_FIXED + alen;
+    size_t clen = strlen(o->p->client_addr), rlen = strlen(o->p->raft_addr);
+    size_t hlen = HELLO_FIXED + clen + 2 + rlen;
     uint8_t *buf = mem_xmalloc(hlen + o->len);
     memcpy(buf, HELLO_MAGIC, 4);
     buf[4] = HELLO_VERSION;
     le_put64(buf + 5, o->p->id);
     le_put64(buf + 13, o->id);
-    le_put16(buf + 21, (uint16_t)alen);
-    memcpy(buf + HELLO_FIXED, o->p->client_addr, alen);
+    le_put16(buf + 21, (uint16_t)clen);
+    memcpy(buf + HELLO_FIXED, o->p->client_addr, clen);
+    le_put16(buf + HELLO_FIXED + clen, (uint16_t)rlen);
+    memcpy(buf + HELLO_FIXED + clen + 2, o->p->raft_addr, rlen);
     if (o->len > 0)
         memcpy(buf + hlen, o->pending, o->len);
     free(o->pending);
@@ -327,19 +331,26 @@ static long in_hello(struct in_conn *c)
 {
     if (c->len < HELLO_FIXED)
         return 0;
-    uint16_t alen = le_get16(c->buf + 21);
+    size_t clen = le_get16(c->buf + 21);
     if (memcmp(c->buf, HELLO_MAGIC, 4) != 0 || c->buf[4] != HELLO_VERSION ||
-        le_get64(c->buf + 13) != c->p->id || alen >= CONFIG_ADDR_MAX)
+        le_get64(c->buf + 13) != c->p->id || clen >= CONFIG_ADDR_MAX)
         return -1;
-    if (c->len < HELLO_FIXED + (size_t)alen)
+    if (c->len < HELLO_FIXED + clen + 2)
         return 0;
-    char addr[CONFIG_ADDR_MAX];
-    memcpy(addr, c->buf + HELLO_FIXED, alen);
-    addr[alen] = '\0';
+    size_t rlen = le_get16(c->buf + HELLO_FIXED + clen);
+    if (rlen >= CONFIG_ADDR_MAX)
+        return -1;
+    if (c->len < HELLO_FIXED + clen + 2 + rlen)
+        return 0;
+    char client[CONFIG_ADDR_MAX], raft[CONFIG_ADDR_MAX];
+    memcpy(client, c->buf + HELLO_FIXED, clen);
+    client[clen] = '\0';
+    memcpy(raft, c->buf + HELLO_FIXED + clen + 2, rlen);
+    raft[rlen] = '\0';
     c->from = le_get64(c->buf + 5);
     c->hello = true;
-    c->p->cbs.hello(c->p->arg, c->from, addr);
-    return HELLO_FIXED + alen;
+    c->p->cbs.hello(c->p->arg, c->from, client, raft);
+    return (long)(HELLO_FIXED + clen + 2 + rlen);
 }
 
 /* Hands every whole frame received to the callback; false to disconnect. */
@@ -412,12 +423,14 @@ static void on_connection(uv_stream_t *server, int status)
 /* ---- lifecycle -------------------------------------------------------- */
 
 struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
-                        const struct peers_cbs *cbs, void *arg)
+                        const char *raft_addr, const struct peers_cbs *cbs,
+                        void *arg)
 {
     struct peers *p = mem_xcalloc(1, sizeof *p);
     p->loop = loop;
     p->id = id;
     snprintf(p->client_addr, sizeof p->client_addr, "%s", client_addr);
+    snprintf(p->raft_addr, sizeof p->raft_addr, "%s", raft_addr);
     p->cbs = *cbs;
     p->arg = arg;
     return p;

@@ -3,9 +3,10 @@
  *
  * Each server keeps one outbound connection to each other member and sends
  * on it; it receives on the connections the others open to it. A
- * connection starts with a hello: "DLKP", version 1, the sender's id, the
- * receiver's id and the sender's client address (so that followers can
- * redirect clients to the leader). Messages to a peer that is down or slow
+ * connection starts with a hello: "DLKP", version 2, the sender's id, the
+ * receiver's id, the sender's client address (so that followers can
+ * redirect clients to the leader) and its peer address (so that a server
+ * that joined, and does not know the configuration yet, can answer). Messages to a peer that is down or slow
  * are dropped past a bound: Raft retransmits what matters. */
 #ifndef DLOCK_PEER_H
 #define DLOCK_PEER_H
@@ -20,13 +21,16 @@ struct peers; /* opaque */
 struct peers_cbs {
     /* A message arrived (borrowed for the call). */
     void (*recv)(void *arg, const struct raft_msg *m);
-    /* A peer introduced itself with its client address. */
-    void (*hello)(void *arg, uint64_t id, const char *client_addr);
+    /* A peer introduced itself with its client and peer addresses. */
+    void (*hello)(void *arg, uint64_t id, const char *client_addr,
+                  const char *raft_addr);
 };
 
-/* Creates the transport of server id; client_addr is told to peers. */
+/* Creates the transport of server id; its client and peer addresses are
+ * told to peers. */
 struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
-                        const struct peers_cbs *cbs, void *arg);
+                        const char *raft_addr, const struct peers_cbs *cbs,
+                        void *arg);
 /* Listens for peers on addr ("host:port"). 0 or a negative uv error. */
 int peers_listen(struct peers *p, const char *addr);
 /* Encodes m and queues it on the connection to m->to at addr (connecting
