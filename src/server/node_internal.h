@@ -62,8 +62,8 @@ struct deferred {
 /* What a peer told of itself in its hello. */
 struct client_addr {
     uint64_t id;
-    char addr[CONFIG_ADDR_MAX];      /* its client address */
-    char raft_addr[RAFT_ADDR_MAX];   /* its peer address */
+    char addr[CONFIG_ADDR_MAX];    /* its client address */
+    char raft_addr[RAFT_ADDR_MAX]; /* its peer address */
 };
 
 struct node {

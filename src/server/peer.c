@@ -15,10 +15,12 @@
 
 #define HELLO_MAGIC "DLKP"
 #define HELLO_VERSION 1
-#define HELLO_FIXED 23 /* magic 4, version 1, from 8, to 8, address length 2   \
-                        */
-#define MAX_PENDING (64u << 20) /* bytes queued for one peer before dropping   \
-                                 */
+#define HELLO_FIXED                                                            \
+    23 /* magic 4, version 1, from 8, to 8, address length 2                   \
+        */
+#define MAX_PENDING                                                            \
+    (64u << 20) /* bytes queued for one peer before dropping                   \
+                 */
 #define BACKOFF_MIN 50
 #define BACKOFF_MAX 1000
 

@@ -6,8 +6,9 @@
  * connection starts with a hello: "DLKP", version 2, the sender's id, the
  * receiver's id, the sender's client address (so that followers can
  * redirect clients to the leader) and its peer address (so that a server
- * that joined, and does not know the configuration yet, can answer). Messages to a peer that is down or slow
- * are dropped past a bound: Raft retransmits what matters. */
+ * that joined, and does not know the configuration yet, can answer). Messages
+ * to a peer that is down or slow are dropped past a bound: Raft retransmits
+ * what matters. */
 #ifndef DLOCK_PEER_H
 #define DLOCK_PEER_H
 

@@ -25,10 +25,10 @@ struct pmap {
 
 /* What is known about one log index across the cluster. */
 struct idx_rec {
-    uint64_t term;   /* of the committed entry */
-    uint64_t digest; /* of the committed entry */
+    uint64_t term;        /* of the committed entry */
+    uint64_t digest;      /* of the committed entry */
     uint64_t commit_term; /* the reporter's term when first committed */
-    uint64_t a_term; /* of the applied entry */
+    uint64_t a_term;      /* of the applied entry */
     uint64_t a_digest;
     uint64_t a_hash; /* state hash after applying it */
     bool committed;
@@ -240,8 +240,8 @@ static void check_chunk(struct cluster *c, struct sim_node *n,
     const struct raft_snapshot_meta *m = &u->chunk_meta;
     if (m->index != u->chunk_index || m->term != u->chunk_term)
         cluster_fail(c, "n%llu: chunk (%llu, %llu) installs meta (%llu, %llu)",
-                     U(n->id), U(u->chunk_index), U(u->chunk_term),
-                     U(m->index), U(m->term));
+                     U(n->id), U(u->chunk_index), U(u->chunk_term), U(m->index),
+                     U(m->term));
     struct idx_rec *r = rec_at(c->check, m->index);
     if (r->committed && r->term != m->term)
         cluster_fail(c,
@@ -278,8 +278,7 @@ static void record_entry(struct cluster *c, uint64_t node,
         cluster_fail(c,
                      "log matching: n%llu has entry (%llu, %llu) after term "
                      "%llu, another node after term %llu",
-                     U(node), U(e->index), U(e->term), U(prev),
-                     U(s->v2 - 1));
+                     U(node), U(e->index), U(e->term), U(prev), U(s->v2 - 1));
     else if (prev_known)
         s->v2 = prev + 1;
 }
@@ -324,8 +323,10 @@ static void check_entries(struct cluster *c, struct sim_node *n,
     }
     v->last = e0 + u->n_entries - 1;
     if (v->last < v->commit)
-        cluster_fail(c, "n%llu: its log now ends at %llu, below its commit "
-                     "index %llu", U(n->id), U(v->last), U(v->commit));
+        cluster_fail(c,
+                     "n%llu: its log now ends at %llu, below its commit "
+                     "index %llu",
+                     U(n->id), U(v->last), U(v->commit));
 }
 
 void check_update(struct cluster *c, struct sim_node *n,
@@ -350,8 +351,7 @@ void check_update(struct cluster *c, struct sim_node *n,
 }
 
 /* Raft §5.4.1: a new leader of term t holds every entry committed before t. */
-static void check_new_leader(struct cluster *c, struct sim_node *n,
-                             uint64_t t)
+static void check_new_leader(struct cluster *c, struct sim_node *n, uint64_t t)
 {
     struct check *ck = c->check;
     uint64_t *l = lot_at(ck, t);
@@ -362,8 +362,7 @@ static void check_new_leader(struct cluster *c, struct sim_node *n,
     }
     *l = n->id;
     uint64_t s = raft_snapshot_index(n->core);
-    for (uint64_t i = s ? s : 1; i <= ck->commit_max && i < ck->rec_cap;
-         i++) {
+    for (uint64_t i = s ? s : 1; i <= ck->commit_max && i < ck->rec_cap; i++) {
         const struct idx_rec *r = &ck->rec[i];
         if (!r->committed || r->commit_term >= t)
             continue;
@@ -383,15 +382,13 @@ static void check_new_leader(struct cluster *c, struct sim_node *n,
             cluster_fail(c,
                          "leader completeness: n%llu leads term %llu without "
                          "committed entry %llu (term %llu); it has term %llu",
-                         U(n->id), U(t), U(i), U(r->term),
-                         U(e ? e->term : 0));
+                         U(n->id), U(t), U(i), U(r->term), U(e ? e->term : 0));
             return;
         }
     }
 }
 
-static void check_commit(struct cluster *c, struct sim_node *n,
-                         uint64_t commit)
+static void check_commit(struct cluster *c, struct sim_node *n, uint64_t commit)
 {
     struct check *ck = c->check;
     struct sim_view *v = &n->view;
@@ -442,13 +439,15 @@ static void check_reads(struct cluster *c, struct sim_node *n,
     struct check *ck = c->check;
     for (size_t k = 0; k < u->n_reads + u->n_dropped_reads; k++) {
         bool served = k < u->n_reads;
-        uint64_t ctx = served ? u->reads[k].ctx
-                              : u->dropped_reads[k - u->n_reads];
+        uint64_t ctx =
+            served ? u->reads[k].ctx : u->dropped_reads[k - u->n_reads];
         struct read_rec *r = ctx < ck->reads_cap ? &ck->reads[ctx] : NULL;
         if (r == NULL || !r->asked || r->done || r->node != n->id ||
             r->life != n->life) {
-            cluster_fail(c, "n%llu: answers read %llu it was never asked or "
-                         "already answered", U(n->id), U(ctx));
+            cluster_fail(c,
+                         "n%llu: answers read %llu it was never asked or "
+                         "already answered",
+                         U(n->id), U(ctx));
             return;
         }
         r->done = true;
@@ -461,8 +460,7 @@ static void check_reads(struct cluster *c, struct sim_node *n,
                          "linearizability: n%llu serves read %llu at index "
                          "%llu; %llu was committed when it was asked, its "
                          "commit is %llu",
-                         U(n->id), U(ctx), U(i), U(r->min_index),
-                         U(u->commit));
+                         U(n->id), U(ctx), U(i), U(r->min_index), U(u->commit));
     }
 }
 
@@ -472,8 +470,10 @@ void check_state(struct cluster *c, struct sim_node *n,
     uint64_t t = raft_term(n->core);
     if (u->role != raft_role(n->core) || u->leader != raft_leader(n->core) ||
         u->commit != raft_commit_index(n->core)) {
-        cluster_fail(c, "n%llu: update's role/leader/commit differ from the "
-                     "core's", U(n->id));
+        cluster_fail(c,
+                     "n%llu: update's role/leader/commit differ from the "
+                     "core's",
+                     U(n->id));
         return;
     }
     check_commit(c, n, u->commit);
@@ -530,7 +530,8 @@ static void check_append_ack(struct cluster *c, struct sim_node *n,
         cluster_fail(c,
                      "n%llu acknowledges entries up to %llu (term %llu) but "
                      "its disk holds up to %llu (term %llu there)",
-                     U(n->id), U(m->index), U(vt), U(cluster_disk_last(d)), U(dt));
+                     U(n->id), U(m->index), U(vt), U(cluster_disk_last(d)),
+                     U(dt));
 }
 
 static void check_leader_msg(struct cluster *c, struct sim_node *n,
@@ -545,9 +546,10 @@ static void check_leader_msg(struct cluster *c, struct sim_node *n,
     /* Were it to crash now, it would come back in an older term, and could
      * lead this term a second time with a different log. */
     if (n->disk.term < m->term) {
-        cluster_fail(c, "n%llu acts as leader of term %llu while its disk "
-                     "holds term %llu", U(n->id), U(m->term),
-                     U(n->disk.term));
+        cluster_fail(c,
+                     "n%llu acts as leader of term %llu while its disk "
+                     "holds term %llu",
+                     U(n->id), U(m->term), U(n->disk.term));
         return;
     }
     if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) {
@@ -572,8 +574,7 @@ void check_msg_out(struct cluster *c, struct sim_node *n,
                    const struct raft_msg *m)
 {
     if (m->from != n->id || m->to == 0 || m->to == n->id ||
-        m->to > CLUSTER_MAX_ID || m->type == 0 ||
-        m->type > RAFT_MSG_TYPE_MAX) {
+        m->to > CLUSTER_MAX_ID || m->type == 0 || m->type > RAFT_MSG_TYPE_MAX) {
         cluster_fail(c, "n%llu sends a bad message type %u from %llu to %llu",
                      U(n->id), m->type, U(m->from), U(m->to));
         return;
@@ -622,8 +623,8 @@ void check_apply(struct cluster *c, struct sim_node *n,
                      U(n->id), U(e->index), U(n->view.commit));
         return;
     }
-    if (r->committed && (r->term != e->term || (r->digest & ~1ull) !=
-                                                   (d & ~1ull))) {
+    if (r->committed &&
+        (r->term != e->term || (r->digest & ~1ull) != (d & ~1ull))) {
         cluster_fail(c,
                      "committed entry changed: n%llu applies (%llu, term "
                      "%llu) but term %llu was committed there",
@@ -670,8 +671,10 @@ void check_durable_hs(struct cluster *c, struct sim_node *n, uint64_t term,
         return;
     }
     if (term == d->term && d->vote != 0 && vote != d->vote) {
-        cluster_fail(c, "n%llu: durable vote in term %llu changes from n%llu "
-                     "to n%llu", U(n->id), U(term), U(d->vote), U(vote));
+        cluster_fail(c,
+                     "n%llu: durable vote in term %llu changes from n%llu "
+                     "to n%llu",
+                     U(n->id), U(term), U(d->vote), U(vote));
         return;
     }
     if (vote == 0)
@@ -687,14 +690,13 @@ void check_local_snapshot(struct cluster *c, struct sim_node *n,
                           const struct raft_snapshot_meta *meta)
 {
     const struct idx_rec *r = rec_at(c->check, meta->index);
-    if (meta->index != n->sm.index || !r->applied ||
-        r->a_term != meta->term || raft_conf_check(&meta->conf) != 0 ||
-        meta->conf.n == 0)
+    if (meta->index != n->sm.index || !r->applied || r->a_term != meta->term ||
+        raft_conf_check(&meta->conf) != 0 || meta->conf.n == 0)
         cluster_fail(c,
                      "n%llu: snapshot meta (%llu, %llu) for state at %llu "
                      "(applied term %llu)",
-                     U(n->id), U(meta->index), U(meta->term),
-                     U(n->sm.index), U(r->a_term));
+                     U(n->id), U(meta->index), U(meta->term), U(n->sm.index),
+                     U(r->a_term));
 }
 
 void check_read_asked(struct cluster *c, struct sim_node *n, uint64_t ctx)

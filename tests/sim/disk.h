@@ -21,8 +21,8 @@ bool disk_continues(const struct sim_disk *d);
 void disk_recover(struct sim_disk *d);
 /* Stores a local snapshot (taking data, malloc'd) durably at once. */
 void disk_store_snapshot(struct sim_disk *d,
-                         const struct raft_snapshot_meta *meta,
-                         uint8_t *data, size_t len);
+                         const struct raft_snapshot_meta *meta, uint8_t *data,
+                         size_t len);
 
 /* Copies the persistent part of u into w; disk_write_free() releases it. */
 void disk_write_copy(struct sim_write *w, const struct raft_update *u);

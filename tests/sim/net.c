@@ -15,10 +15,18 @@
 
 static const char *msg_name(uint8_t type)
 {
-    static const char *names[] = {
-        "?",        "APPEND",         "APPEND_RESP", "VOTE",
-        "VOTE_RESP", "PREVOTE",       "PREVOTE_RESP", "HEARTBEAT",
-        "HEARTBEAT_RESP", "SNAPSHOT", "SNAPSHOT_RESP", "TIMEOUT_NOW"};
+    static const char *names[] = {"?",
+                                  "APPEND",
+                                  "APPEND_RESP",
+                                  "VOTE",
+                                  "VOTE_RESP",
+                                  "PREVOTE",
+                                  "PREVOTE_RESP",
+                                  "HEARTBEAT",
+                                  "HEARTBEAT_RESP",
+                                  "SNAPSHOT",
+                                  "SNAPSHOT_RESP",
+                                  "TIMEOUT_NOW"};
     return type <= RAFT_MSG_TYPE_MAX ? names[type] : "?";
 }
 
@@ -63,8 +71,8 @@ static void trace_msg(struct cluster *c, const char *what,
     default:
         break;
     }
-    cluster_trace(c, "%s n%llu->n%llu %s t%llu%s", what, U(m->from),
-                  U(m->to), msg_name(m->type), U(m->term), more);
+    cluster_trace(c, "%s n%llu->n%llu %s t%llu%s", what, U(m->from), U(m->to),
+                  msg_name(m->type), U(m->term), more);
 }
 
 static bool ev_less(const struct sim_event *a, const struct sim_event *b)
@@ -109,10 +117,12 @@ struct sim_event net_pop(struct cluster *c)
 }
 
 void net_schedule(struct cluster *c, uint8_t type, struct sim_node *n,
-                     uint64_t at_ms, uint64_t arg)
+                  uint64_t at_ms, uint64_t arg)
 {
-    ev_push(c, (struct sim_event){.at_ms = at_ms, .type = type,
-                                  .node = n->id, .life = n->life,
+    ev_push(c, (struct sim_event){.at_ms = at_ms,
+                                  .type = type,
+                                  .node = n->id,
+                                  .life = n->life,
                                   .arg = arg});
 }
 
@@ -132,9 +142,10 @@ static bool fill_chunk(struct cluster *c, struct sim_node *n,
         return false;
     }
     if (s->meta.term != m->log_term) {
-        cluster_fail(c, "n%llu sends snapshot (%llu, %llu) but holds term "
-                     "%llu", U(n->id), U(m->index), U(m->log_term),
-                     U(s->meta.term));
+        cluster_fail(c,
+                     "n%llu sends snapshot (%llu, %llu) but holds term "
+                     "%llu",
+                     U(n->id), U(m->index), U(m->log_term), U(s->meta.term));
         return false;
     }
     size_t left = s->len - m->offset;
@@ -145,8 +156,8 @@ static bool fill_chunk(struct cluster *c, struct sim_node *n,
     return true;
 }
 
-static void route(struct cluster *c, uint64_t from, uint64_t to,
-                  uint8_t *frame, size_t len)
+static void route(struct cluster *c, uint64_t from, uint64_t to, uint8_t *frame,
+                  size_t len)
 {
     const struct cluster_net *net = &c->net;
     if (c->blocked[from][to] || rng_chance(&c->rng, net->drop_pm)) {
@@ -156,15 +167,17 @@ static void route(struct cluster *c, uint64_t from, uint64_t to,
     }
     int copies = rng_chance(&c->rng, net->dup_pm) ? 2 : 1;
     for (int k = 0; k < copies; k++) {
-        uint64_t delay = rng_chance(&c->rng, net->slow_pm)
-                             ? rng_range(&c->rng, net->delay_min_ms,
-                                         net->slow_max_ms)
-                             : rng_range(&c->rng, net->delay_min_ms,
-                                         net->delay_max_ms);
+        uint64_t delay =
+            rng_chance(&c->rng, net->slow_pm)
+                ? rng_range(&c->rng, net->delay_min_ms, net->slow_max_ms)
+                : rng_range(&c->rng, net->delay_min_ms, net->delay_max_ms);
         uint8_t *f = k == 0 ? frame : mem_xmemdup(frame, len);
         ev_push(c, (struct sim_event){.at_ms = c->now_ms + delay,
-                                      .type = EV_MSG, .node = to,
-                                      .from = from, .frame = f, .len = len});
+                                      .type = EV_MSG,
+                                      .node = to,
+                                      .from = from,
+                                      .frame = f,
+                                      .len = len});
     }
 }
 
@@ -175,12 +188,11 @@ static void hold(struct cluster *c, const struct raft_msg *m, uint8_t *frame,
         c->cap_held = c->cap_held ? c->cap_held * 2 : 64;
         c->held = mem_xrealloc(c->held, c->cap_held * sizeof *c->held);
     }
-    c->held[c->n_held++] = (struct sim_held){m->from, m->to, m->type, frame,
-                                             len};
+    c->held[c->n_held++] =
+        (struct sim_held){m->from, m->to, m->type, frame, len};
 }
 
-void net_send(struct cluster *c, struct sim_node *n,
-                     const struct raft_msg *src)
+void net_send(struct cluster *c, struct sim_node *n, const struct raft_msg *src)
 {
     struct raft_msg m = *src;
     if (m.type == RAFT_MSG_SNAPSHOT && !fill_chunk(c, n, &m))
@@ -192,8 +204,8 @@ void net_send(struct cluster *c, struct sim_node *n,
         return;
     size_t len = wire_msg_size(&m);
     if (len > WIRE_MAX_FRAME) {
-        cluster_fail(c, "n%llu: %s of %zu bytes is too big to send",
-                     U(n->id), msg_name(m.type), len);
+        cluster_fail(c, "n%llu: %s of %zu bytes is too big to send", U(n->id),
+                     msg_name(m.type), len);
         return;
     }
     uint8_t *frame = mem_xmalloc(len);
@@ -211,7 +223,7 @@ void net_send(struct cluster *c, struct sim_node *n,
 /* Decodes a frame, checks the codec is canonical on it, and steps it into
  * node `to`. The frame stays the caller's. */
 void net_deliver(struct cluster *c, uint64_t to, const uint8_t *frame,
-                    size_t len, uint32_t max_entries)
+                 size_t len, uint32_t max_entries)
 {
     struct sim_node *n = to <= CLUSTER_MAX_ID ? &c->nodes[to] : NULL;
     if (n == NULL || !n->up)
@@ -310,8 +322,7 @@ size_t cluster_pump(struct cluster *c, unsigned rounds)
     return total;
 }
 
-size_t cluster_drop(struct cluster *c, uint64_t from, uint64_t to,
-                    uint8_t type)
+size_t cluster_drop(struct cluster *c, uint64_t from, uint64_t to, uint8_t type)
 {
     struct sim_held *out;
     size_t m = take_held(c, from, to, type, &out);
@@ -329,7 +340,6 @@ size_t cluster_n_held(const struct cluster *c, uint64_t from, uint64_t to,
         m += held_match(&c->held[i], from, to, type);
     return m;
 }
-
 
 void net_free(struct cluster *c)
 {

@@ -48,11 +48,11 @@ static uint64_t wait_leader(struct cluster *c)
 }
 
 /* A voter other than `not`. */
-static uint64_t other(struct cluster *c, uint64_t not)
+static uint64_t other(struct cluster *c, uint64_t not )
 {
     for (uint64_t id = 1; id <= CLUSTER_MAX_ID; id++) {
         struct sim_node *n = cluster_node(c, id);
-        if (id != not && n != NULL && n->up && !n->gone)
+        if (id != not &&n != NULL && n->up && !n->gone)
             return id;
     }
     CHECK(false);
@@ -65,9 +65,9 @@ static void propose_some(struct cluster *c, unsigned k)
     for (unsigned i = 0; i < k; i++) {
         char cmd[32];
         int len = snprintf(cmd, sizeof cmd, "cmd-%u", i);
-        CHECK_EQ(cluster_propose(c, wait_leader(c), cmd, (uint32_t)len, NULL,
-                                 NULL),
-                 0);
+        CHECK_EQ(
+            cluster_propose(c, wait_leader(c), cmd, (uint32_t)len, NULL, NULL),
+            0);
         run(c, 2);
     }
     run(c, 50);
@@ -137,8 +137,7 @@ TEST(scenarios, follower_redirects_proposals_to_the_leader)
     for (uint64_t id = 1; id <= 5; id++) {
         if (id == l)
             continue;
-        CHECK_EQ(cluster_propose(c, id, "x", 1, NULL, NULL),
-                 RAFT_ENOTLEADER);
+        CHECK_EQ(cluster_propose(c, id, "x", 1, NULL, NULL), RAFT_ENOTLEADER);
         CHECK_U64(raft_leader(core(c, id)), l);
     }
     uint64_t index = 0, term = 0;

@@ -220,10 +220,12 @@ TEST(raft, append_ack_held_until_durable)
     drain(r, &o, true);
     reset(&o);
     struct raft_msg a = msg(RAFT_MSG_APPEND, 1, 2, 2);
-    struct raft_entry e[2] = {
-        {.term = 2, .index = 2, .type = RAFT_ENTRY_NOOP},
-        {.term = 2, .index = 3, .type = RAFT_ENTRY_NORMAL, .len = 1,
-         .data = (uint8_t *)"x"}};
+    struct raft_entry e[2] = {{.term = 2, .index = 2, .type = RAFT_ENTRY_NOOP},
+                              {.term = 2,
+                               .index = 3,
+                               .type = RAFT_ENTRY_NORMAL,
+                               .len = 1,
+                               .data = (uint8_t *)"x"}};
     a.index = 1;
     a.log_term = 1;
     a.entries = e;
@@ -306,7 +308,7 @@ TEST(raft, no_commit_of_earlier_term_by_counting)
     CHECK_EQ(raft_role(r), RAFT_LEADER);
     CHECK_U64(raft_term(r), 3);
     CHECK_U64(raft_last_index(r), 3); /* its no-op */
-    ack(r, 3, 2); /* a majority holds index 2 (term 2) */
+    ack(r, 3, 2);                     /* a majority holds index 2 (term 2) */
     drain(r, &o, true);
     CHECK_U64(raft_commit_index(r), 1);
     ack(r, 3, 3); /* and now the no-op of term 3 */
@@ -752,8 +754,11 @@ TEST(raft, removed_server_elected_then_steps_down_quietly)
     c23.n = 2; /* servers 3 and 2 */
     uint8_t buf[256];
     size_t len = raft_conf_encode(&c23, buf, sizeof buf);
-    struct raft_entry e = {.term = 2, .index = 2, .type = RAFT_ENTRY_CONF,
-                           .len = (uint32_t)len, .data = buf};
+    struct raft_entry e = {.term = 2,
+                           .index = 2,
+                           .type = RAFT_ENTRY_CONF,
+                           .len = (uint32_t)len,
+                           .data = buf};
     struct raft_msg a = msg(RAFT_MSG_APPEND, 2, 1, 2);
     a.index = 1;
     a.log_term = 1;

@@ -243,8 +243,9 @@ TEST(store, segment_rotation)
 }
 
 /* A snapshot deletes the segments wholly before it (never the current one,
- * nor the one holding its own index) and the older snapshot; the hard state, set only at the start, and
- * the entries after the snapshot survive a reopen. */
+ * nor the one holding its own index) and the older snapshot; the hard state,
+ * set only at the start, and the entries after the snapshot survive a reopen.
+ */
 TEST(store, compaction_keeps_hard_state)
 {
     const char *dir = data_dir("d");
