@@ -170,6 +170,8 @@ static bool propose(struct conn *c, struct slot *s, struct fsm_cmd *cmd,
         return false;
     if (rc == NODE_SHUTDOWN)
         command_error(s, "NOLEADER the server is stopping");
+    else if (rc == NODE_INVALID)
+        command_error(s, "LIMIT an argument is over its limit");
     else
         command_not_leader(s);
     return true;

@@ -311,6 +311,8 @@ int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
         return NODE_NOTLEADER;
     cmd->now = node_cluster_now(n);
     size_t len = fsm_cmd_encode(cmd, NULL, 0);
+    if (len == 0)
+        return NODE_INVALID; /* the machine would refuse it: not proposed */
     if (len > n->scratch_cap) {
         n->scratch = mem_xrealloc(n->scratch, len);
         n->scratch_cap = len;

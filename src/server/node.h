@@ -44,7 +44,9 @@ typedef void (*node_apply_cb)(void *ctx, int status,
                               const struct fsm_result *res);
 /* Proposes cmd (its `now` is stamped here) and calls cb once the entry has
  * applied (status NODE_OK and the result) or can no longer apply as
- * proposed. NODE_NOTLEADER at once (cb not called) on a follower. */
+ * proposed. NODE_NOTLEADER at once (cb not called) on a follower,
+ * NODE_INVALID for a command that does not encode (a string over its
+ * limit). */
 int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
                  void *ctx);
 
