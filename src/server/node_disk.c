@@ -186,27 +186,61 @@ bool node_disk_fill_chunk(struct node *n, struct raft_msg *m)
     return true;
 }
 
+static void snap_work_cb(uv_work_t *req)
+{
+    struct node *n = req->data;
+    store_snapshot_run(&n->snap_job);
+}
+
+static void snap_after_cb(uv_work_t *req, int status)
+{
+    struct node *n = req->data;
+    n->snapshotting = false;
+    n->open_handles--;
+    if (store_snapshot_end(n->store, &n->snap_job) != 0)
+        fatal(n, "writing a snapshot");
+    free(n->snap_buf);
+    n->snap_buf = NULL;
+    uint64_t index = n->snap_meta.index;
+    /* An install from a leader may have moved past it meanwhile. */
+    if (index > raft_snapshot_index(n->raft))
+        raft_compact(n->raft, index, SNAPSHOT_TRAILING);
+    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64 " ms", index,
+             n->snap_job.len, (uv_hrtime() - n->snap_started) / 1000000);
+    node_kick(n);
+}
+
+/* Every cfg->snapshot_entries entries: the state machine's bytes are taken
+ * here, on the loop (they must be consistent); the file is written and
+ * fsynced on a worker thread, and the log is compacted once it is durable. */
 void node_disk_snapshot(struct node *n)
 {
     uint64_t applied = raft_applied_index(n->raft);
     if (applied < n->last_snapshot + n->cfg->snapshot_entries ||
-        n->n_deferred > 0)
+        n->n_deferred > 0 || n->snapshotting || n->closed)
         return;
-    struct raft_snapshot_meta meta;
-    if (raft_snapshot_meta(n->raft, applied, &meta) != 0)
+    if (raft_snapshot_meta(n->raft, applied, &n->snap_meta) != 0)
         return;
-    uint64_t t0 = uv_hrtime();
-    uint8_t *buf;
+    n->snap_started = uv_hrtime();
     size_t len;
-    if (fsm_snapshot(n->fsm, &buf, &len) != 0) {
+    if (fsm_snapshot(n->fsm, &n->snap_buf, &len) != 0) {
         log_error("cannot snapshot the state machine");
         exit(2);
     }
-    if (store_snapshot_write(n->store, &meta, buf, len) != 0)
-        fatal(n, "writing a snapshot");
-    free(buf);
-    raft_compact(n->raft, applied, SNAPSHOT_TRAILING);
+    if (store_snapshot_begin(n->store, &n->snap_meta, n->snap_buf, len,
+                             &n->snap_job) != 0) {
+        free(n->snap_buf);
+        n->snap_buf = NULL;
+        n->last_snapshot = applied; /* not past the current one: skip it */
+        return;
+    }
     n->last_snapshot = applied;
-    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64 " ms", applied,
-             len, (uv_hrtime() - t0) / 1000000);
+    n->snapshotting = true;
+    n->open_handles++;
+    n->snap_work.data = n;
+    if (uv_queue_work(n->loop, &n->snap_work, snap_work_cb, snap_after_cb) !=
+        0) {
+        log_error("cannot queue the snapshot write");
+        exit(2);
+    }
 }

@@ -7,6 +7,7 @@
 
 #include "server/config.h"
 #include "server/node.h"
+#include "server/store.h"
 
 #define WAIT_BUCKETS 1024
 
@@ -105,6 +106,12 @@ struct node {
     struct deferred *deferred;
     size_t n_deferred, cap_deferred;
     uint64_t last_snapshot;
+    bool snapshotting; /* a snapshot file is being written on a worker */
+    uv_work_t snap_work;
+    struct store_snap_job snap_job;
+    struct raft_snapshot_meta snap_meta;
+    uint8_t *snap_buf;
+    uint64_t snap_started;
     uint8_t *chunk_buf;
     size_t chunk_cap;
 

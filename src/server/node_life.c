@@ -224,7 +224,7 @@ void node_stop_progress(struct node *n)
         return;
     bool handed = !n->transferring || raft_role(n->raft) != RAFT_LEADER;
     bool waited = uv_now(n->loop) >= n->stop_started + n->cfg->election_ms;
-    if ((handed || waited) && !n->syncing)
+    if ((handed || waited) && !n->syncing && !n->snapshotting)
         finish_stop(n);
 }
 
@@ -256,5 +256,6 @@ void node_free(struct node *n)
     free(n->reads.v);
     free(n->scratch);
     free(n->chunk_buf);
+    free(n->snap_buf);
     free(n);
 }

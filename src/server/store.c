@@ -433,39 +433,86 @@ static int compact(struct store *s, uint64_t index)
     return rc;
 }
 
-int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
-                         const void *data, size_t len)
+int store_snapshot_begin(struct store *s, const struct raft_snapshot_meta *meta,
+                         const void *data, size_t len,
+                         struct store_snap_job *job)
 {
-    uint8_t head[SNAP_HEAD + CONF_MAX + 8], tail[4];
-    char tmp[STORE_NAME_LEN + 4], name[STORE_NAME_LEN];
     if (s->fatal)
         return s->fatal;
     if (s->snap_fd >= 0 && meta->index <= s->snap_index)
         return store_fail(s, STORE_EINVAL,
                           "snapshot %" PRIu64 " is not past %" PRIu64,
                           meta->index, s->snap_index);
-    size_t hlen = snap_head(head, meta, len);
-    le_put32(tail, crc32c(crc32c(0, head, hlen), data, len));
-    struct iovec iov[3] = {{head, hlen}, {(void *)data, len}, {tail, 4}};
-    store_snap_name(name, meta->index);
-    snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int fd =
-        openat(s->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || writev_all(fd, iov, 3) < 0 || store_io.fsync(fd) < 0 ||
-        store_io.renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        unlinkat(s->dirfd, tmp, 0);
-        return store_fail(s, STORE_EIO, "write %s/%s: %s", s->dir, tmp,
-                          strerror(e));
+    _Static_assert(sizeof job->head >= SNAP_HEAD + CONF_MAX + 8, "head");
+    _Static_assert(sizeof job->name >= STORE_NAME_LEN, "name");
+    memset(job, 0, offsetof(struct store_snap_job, head));
+    job->dirfd = s->dirfd;
+    job->index = meta->index;
+    job->hlen = snap_head(job->head, meta, len);
+    job->data = data;
+    job->len = len;
+    le_put32(job->tail, crc32c(crc32c(0, job->head, job->hlen), data, len));
+    store_snap_name(job->name, meta->index);
+    snprintf(job->tmp, sizeof job->tmp, "%s.tmp", job->name);
+    job->fd = -1;
+    job->err = 0;
+    return 0;
+}
+
+void store_snapshot_run(struct store_snap_job *j)
+{
+    struct iovec iov[3] = {
+        {j->head, j->hlen}, {(void *)j->data, j->len}, {j->tail, 4}};
+    j->fd = openat(j->dirfd, j->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0644);
+    if (j->fd < 0) {
+        j->what = "open";
+    } else if (writev_all(j->fd, iov, 3) < 0) {
+        j->what = "write";
+    } else if (store_io.fsync(j->fd) < 0) {
+        j->what = "fsync";
+    } else if (store_io.renameat(j->dirfd, j->tmp, j->dirfd, j->name) < 0) {
+        j->what = "rename";
+    } else if (store_io.fsync(j->dirfd) < 0) {
+        j->what = "fsync of the directory";
+    } else {
+        return;
     }
-    int rc = store_sync_dir(s);
-    if (rc == 0)
-        rc = snap_install(s, fd, meta->index, hlen + len + sizeof tail);
-    else
-        close(fd);
-    return rc == 0 ? compact(s, meta->index) : rc;
+    j->err = errno ? errno : EIO;
+}
+
+int store_snapshot_end(struct store *s, struct store_snap_job *j)
+{
+    if (j->err != 0) {
+        if (j->fd >= 0)
+            close(j->fd);
+        unlinkat(s->dirfd, j->tmp, 0);
+        return store_fail(s, STORE_EIO, "write %s/%s: %s: %s", s->dir, j->tmp,
+                          j->what, strerror(j->err));
+    }
+    if (s->fatal) {
+        close(j->fd);
+        return s->fatal;
+    }
+    if (s->snap_fd >= 0 && j->index <= s->snap_index) {
+        /* A leader's snapshot was installed meanwhile: this one is older. */
+        close(j->fd);
+        unlinkat(s->dirfd, j->name, 0);
+        return 0;
+    }
+    int rc = snap_install(s, j->fd, j->index, j->hlen + j->len + 4);
+    return rc == 0 ? compact(s, j->index) : rc;
+}
+
+int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
+                         const void *data, size_t len)
+{
+    struct store_snap_job job;
+    int rc = store_snapshot_begin(s, meta, data, len, &job);
+    if (rc != 0)
+        return rc;
+    store_snapshot_run(&job);
+    return store_snapshot_end(s, &job);
 }
 
 uint64_t store_snapshot_index(const struct store *s)

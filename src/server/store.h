@@ -120,6 +120,36 @@ int store_sync(struct store *s);
 int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,
                          const void *data, size_t len);
 
+/* The same in three parts, so that the slow one can run on a worker thread
+ * (as for a sync): begin (main thread) checks meta and prepares the job,
+ * run (worker) writes the file, fsyncs, renames it and fsyncs the
+ * directory, end (main thread) makes it the current snapshot and deletes
+ * the files it covers. data must stay valid until end. Meanwhile the main
+ * thread may call anything but store_free; if a snapshot received from a
+ * leader was installed in between, end discards this older one and returns
+ * 0. begin returns STORE_EINVAL unless meta->index is past the current
+ * snapshot; end returns STORE_EIO if the write failed (fatal, like a failed
+ * sync). */
+struct store_snap_job {
+    int dirfd;
+    uint64_t index;
+    uint8_t head[2048 + 64];
+    size_t hlen;
+    const void *data;
+    size_t len;
+    uint8_t tail[4];
+    char tmp[56];
+    char name[52];
+    int fd;
+    int err; /* errno of the failure, 0 if none */
+    const char *what;
+};
+int store_snapshot_begin(struct store *s, const struct raft_snapshot_meta *meta,
+                         const void *data, size_t len,
+                         struct store_snap_job *job);
+void store_snapshot_run(struct store_snap_job *job);
+int store_snapshot_end(struct store *s, struct store_snap_job *job);
+
 /* Index of the current snapshot, 0 if none. */
 uint64_t store_snapshot_index(const struct store *s);
 
