@@ -228,3 +228,35 @@ def test_sigterm_leader_hands_over(ctx):
     check(took < 1.0, "the new leader took %.2f s after SIGTERM (no handover?)" % took)
     eq(new.call("LOCK.CHECK", "handed", t), 1, "the lock at the new leader")
     eq(new.call("SESSION.KEEPALIVE", sess), 10000, "the session at the new leader")
+
+
+def test_snapshot_sent_to_a_new_server(ctx):
+    """With snapshots every 100 entries, a server that joins after the log
+    was compacted gets the leader's snapshot over TCP in chunks, installs
+    it, catches up and holds the same locks; restarted, it comes back from
+    that snapshot."""
+    extra = ("--snapshot-entries", "100")
+    cl = ctx.cluster(3, extra=extra)
+    leader = cl.wait_leader()
+    sess = leader.call("SESSION.OPEN", 600000)
+    cmds = [("LOCK.ACQUIRE", "k%d" % (i % 300), sess) for i in range(7000)]
+    with leader.client() as c:
+        c.send_many(cmds)
+        tokens = [c.read() for _ in cmds]
+    check(all(isinstance(t, int) for t in tokens), "every acquire granted")
+    s4 = ctx.server(4, join=leader.addr, extra=extra)
+    s4.start()
+    wait_applied(s4, leader.info()["commit_index"], 20)
+    info = s4.info()
+    check(info["snapshot_index"] > 1000, "server 4 started from a snapshot "
+          "(snapshot_index %d)" % info["snapshot_index"])
+    eq(leader.call("LOCK.CHECK", "k299", tokens[299]), 1,
+       "a lock after the join")
+    with open(s4.log_path) as f:
+        check("installed the leader's snapshot" in f.read(),
+              "server 4's log says it installed the snapshot")
+    s4.kill()
+    s4.start()
+    wait_applied(s4, leader.info()["commit_index"], 20)
+    eq(s4.info()["applied_index"] >= info["applied_index"], True,
+       "server 4 applied again after its restart")
