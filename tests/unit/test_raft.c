@@ -69,22 +69,35 @@ static void conf_of(struct raft_conf *c, unsigned n)
     }
 }
 
-static struct raft *node_cq(uint64_t id, unsigned n, bool prevote,
-                            bool check_quorum)
+/* The configuration the tests use: short timers. */
+static void test_config(struct raft_config *c, uint64_t id, bool prevote,
+                        bool check_quorum)
 {
-    struct raft_config c;
-    raft_config_default(&c, id);
-    c.election_ms = 100;
-    c.heartbeat_ms = 10;
-    c.no_pre_vote = !prevote;
-    c.no_check_quorum = !check_quorum;
-    c.chunk_bytes = 16;
-    struct raft *r = raft_new(&c);
+    raft_config_default(c, id);
+    c->election_ms = 100;
+    c->heartbeat_ms = 10;
+    c->no_pre_vote = !prevote;
+    c->no_check_quorum = !check_quorum;
+    c->chunk_bytes = 16;
+}
+
+/* A server of a new cluster of n with configuration c. */
+static struct raft *node_with(const struct raft_config *c, unsigned n)
+{
+    struct raft *r = raft_new(c);
     CHECK(r != NULL);
     struct raft_conf conf;
     conf_of(&conf, n);
     CHECK_EQ(raft_bootstrap(r, &conf), 0);
     return r;
+}
+
+static struct raft *node_cq(uint64_t id, unsigned n, bool prevote,
+                            bool check_quorum)
+{
+    struct raft_config c;
+    test_config(&c, id, prevote, check_quorum);
+    return node_with(&c, n);
 }
 
 static struct raft *node(uint64_t id, unsigned n, bool prevote)
@@ -104,11 +117,11 @@ static struct raft_msg msg(uint8_t type, uint64_t from, uint64_t to,
     return m;
 }
 
-/* Makes node 1 of a 3-node cluster leader in term 2 with both peers'
- * votes, and drains its output. */
-static struct raft *leader3(struct out *o)
+static void ack(struct raft *r, uint64_t peer, uint64_t index);
+
+/* Makes r (node 1, no PreVote) leader with node 2's vote. */
+static void elect(struct raft *r, struct out *o)
 {
-    struct raft *r = node(1, 3, false);
     drain(r, o, true);
     raft_tick(r, 250);
     drain(r, o, true);
@@ -117,6 +130,25 @@ static struct raft *leader3(struct out *o)
     CHECK_EQ(raft_step(r, &v), 0);
     drain(r, o, true);
     CHECK_EQ(raft_role(r), RAFT_LEADER);
+}
+
+/* Makes node 1 of a 3-node cluster leader in term 2 with both peers'
+ * votes, and drains its output. */
+static struct raft *leader3(struct out *o)
+{
+    struct raft *r = node(1, 3, false);
+    elect(r, o);
+    return r;
+}
+
+/* Leader of 3 with configuration c, node 2 up to date. */
+static struct raft *leader3_with(const struct raft_config *c, struct out *o)
+{
+    struct raft *r = node_with(c, 3);
+    elect(r, o);
+    ack(r, 2, raft_last_index(r));
+    drain(r, o, true);
+    reset(o);
     return r;
 }
 
@@ -437,24 +469,9 @@ TEST(raft, inflight_cap)
 {
     struct out o = {0};
     struct raft_config c;
-    raft_config_default(&c, 1);
-    c.election_ms = 100;
-    c.heartbeat_ms = 10;
-    c.no_pre_vote = true;
+    test_config(&c, 1, false, true);
     c.max_inflight_msgs = 3;
-    struct raft *r = raft_new(&c);
-    struct raft_conf conf;
-    conf_of(&conf, 3);
-    CHECK_EQ(raft_bootstrap(r, &conf), 0);
-    drain(r, &o, true);
-    raft_tick(r, 250);
-    drain(r, &o, true);
-    struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
-    raft_step(r, &v);
-    drain(r, &o, true);
-    ack(r, 2, raft_last_index(r));
-    drain(r, &o, true);
-    reset(&o);
+    struct raft *r = leader3_with(&c, &o);
     for (int i = 0; i < 10; i++) {
         CHECK_EQ(raft_propose(r, "abc", 3, NULL, NULL), 0);
         drain(r, &o, true);
@@ -794,25 +811,10 @@ TEST(raft, inflight_bytes_cap)
 {
     struct out o = {0};
     struct raft_config c;
-    raft_config_default(&c, 1);
-    c.election_ms = 100;
-    c.heartbeat_ms = 10;
-    c.no_pre_vote = true;
+    test_config(&c, 1, false, true);
     c.max_msg_bytes = 100;
     c.max_inflight_bytes = 250;
-    struct raft *r = raft_new(&c);
-    struct raft_conf conf;
-    conf_of(&conf, 3);
-    CHECK_EQ(raft_bootstrap(r, &conf), 0);
-    drain(r, &o, true);
-    raft_tick(r, 250);
-    drain(r, &o, true);
-    struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
-    raft_step(r, &v);
-    drain(r, &o, true);
-    ack(r, 2, raft_last_index(r));
-    drain(r, &o, true);
-    reset(&o);
+    struct raft *r = leader3_with(&c, &o);
     char payload[50] = {0};
     for (int i = 0; i < 20; i++)
         CHECK_EQ(raft_propose(r, payload, sizeof payload, NULL, NULL), 0);
