@@ -13,30 +13,7 @@
 #include "common/le.h"
 #include "raft/logfmt.h"
 #include "server/store.h"
-
-/* The payload of the test entry (index, term): len bytes derived from both. */
-static uint32_t entry_len(uint64_t index)
-{
-    return (uint32_t)(index * 37 % 200);
-}
-
-static uint8_t entry_byte(uint64_t index, uint64_t term, uint32_t k)
-{
-    return (uint8_t)(index * 131 + term * 7 + k);
-}
-
-/* Appends entries [from, to] of term to s. */
-static void append(struct store *s, uint64_t from, uint64_t to, uint64_t term)
-{
-    static uint8_t data[256];
-    for (uint64_t i = from; i <= to; i++) {
-        struct raft_entry e = {term, i, RAFT_ENTRY_NORMAL, entry_len(i), data};
-        for (uint32_t k = 0; k < e.len; k++)
-            data[k] = entry_byte(i, term, k);
-        int rc = store_append(s, &e, 1);
-        CHECK_MSG(rc == 0, "append %" PRIu64 ": %s", i, store_errmsg(s));
-    }
-}
+#include "store_test.h"
 
 /* Checks that st->entries[at..] hold entries [from, to] of term. */
 static void check_entries(const struct store_state *st, size_t at,

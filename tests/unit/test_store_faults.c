@@ -10,6 +10,7 @@
 
 #include "raft/logfmt.h"
 #include "server/store.h"
+#include "store_test.h"
 #include "server/store_internal.h"
 
 /* ---- Faults ---- */
@@ -94,29 +95,6 @@ static void use_fakes(void)
 }
 
 /* ---- Helpers ---- */
-
-static uint32_t entry_len(uint64_t index)
-{
-    return (uint32_t)(index * 37 % 200);
-}
-
-static uint8_t entry_byte(uint64_t index, uint64_t term, uint32_t k)
-{
-    return (uint8_t)(index * 131 + term * 7 + k);
-}
-
-/* Appends entries [from, to] of term to s. */
-static void append(struct store *s, uint64_t from, uint64_t to, uint64_t term)
-{
-    static uint8_t data[256];
-    for (uint64_t i = from; i <= to; i++) {
-        struct raft_entry e = {term, i, RAFT_ENTRY_NORMAL, entry_len(i), data};
-        for (uint32_t k = 0; k < e.len; k++)
-            data[k] = entry_byte(i, term, k);
-        int rc = store_append(s, &e, 1);
-        CHECK_MSG(rc == 0, "append %" PRIu64 ": %s", i, store_errmsg(s));
-    }
-}
 
 /* Checks that st holds exactly entries [from, to] of term. */
 static void check_entries(const struct store_state *st, uint64_t from,
