@@ -1,9 +1,9 @@
 # dlock - one plain GNU Makefile. `make help` lists the targets.
 #
 #   make                 build everything (BUILD=build)
-#   make test            unit tests, crash-point test, a fixed set of simulator seeds, system tests
+#   make test            unit tests, crash-point test, simulator seeds (Raft, lock service), system tests
 #   make system          the system tests: real dlockd processes (tests/system, python3)
-#   make sim SEEDS=N SEED0=S   run simulator seeds S..S+N-1
+#   make sim SEEDS=N SEED0=S [SIM_ARGS=--fsm]  simulator seeds S..S+N-1 (--fsm: the lock service)
 #   make bench           the replication benchmark (bench/)
 #   SANITIZE=address,undefined  build with sanitizers (in build-san/ by default)
 #   WERROR=1             warnings are errors (CI sets it)
@@ -42,7 +42,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # tests/sim: cluster.c is the simulated cluster (nodes, network, disks,
 # invariant checks), shared by the seeded simulator (sim.c) and the scripted
-# scenarios (test_*.c there, run by the house harness).
+# scenarios (test_*.c there, run by the house harness); lock*.c run the lock
+# service on it and check it (sim --fsm).
 SIMLIB_SRC := $(filter-out tests/sim/sim.c tests/sim/test_%.c,$(wildcard tests/sim/*.c))
 SIMLIB_OBJ := $(SIMLIB_SRC:%.c=$(BUILD)/%.o)
 SIM_BIN    := $(BUILD)/sim
@@ -125,7 +126,8 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # last line sums them.
 test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN)
 	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
-	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py
+	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
+	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py
 
 unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
@@ -135,7 +137,7 @@ system: $(DLOCKD_BIN)
 	DLOCKD=$(DLOCKD_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
 
 sim: $(SIM_BIN)
-	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0)
+	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)

@@ -93,6 +93,8 @@ static void apply_entries(struct cluster *c, struct sim_node *n,
         check_apply(c, n, e);
         if (e->type == RAFT_ENTRY_CONF && !c->failed)
             conf_applied(c, e);
+        if (c->cfg.app != NULL && !c->failed)
+            c->cfg.app->apply(c->cfg.app->arg, c, n, e);
     }
 }
 
@@ -202,6 +204,8 @@ static bool node_core(struct cluster *c, struct sim_node *n)
     n->role = raft_role(n->core);
     n->leader = 0;
     n->sm = (struct sim_sm){0};
+    if (c->cfg.app != NULL)
+        c->cfg.app->reset(c->cfg.app->arg, c, n);
     return true;
 }
 
@@ -271,6 +275,8 @@ void cluster_crash(struct cluster *c, uint64_t id, bool keep_some)
     n->leader = 0;
     n->sm = (struct sim_sm){0};
     n->view.installing = false;
+    if (c->cfg.app != NULL)
+        c->cfg.app->reset(c->cfg.app->arg, c, n);
 }
 
 void cluster_retire(struct cluster *c, uint64_t id)
@@ -534,7 +540,15 @@ int cluster_snapshot(struct cluster *c, uint64_t id, uint64_t trailing)
     }
     check_local_snapshot(c, n, &meta);
     size_t len;
-    uint8_t *data = sm_save(&n->sm, rng_range(&c->rng, 100, 900), &len);
+    uint8_t *data;
+    if (c->cfg.app != NULL) {
+        size_t plen;
+        uint8_t *p = c->cfg.app->save(c->cfg.app->arg, c, n, &plen);
+        data = sm_save(&n->sm, p, plen, &len);
+        free(p);
+    } else {
+        data = sm_save(&n->sm, NULL, rng_range(&c->rng, 100, 900), &len);
+    }
     disk_store_snapshot(d, &meta, data, len);
     rv = raft_compact(n->core, s, trailing);
     cluster_trace(c, "n%llu: snapshot at (%llu, %llu), %zu bytes, compact "

@@ -28,6 +28,31 @@
  * servers added later get the next free ids. */
 #define CLUSTER_MAX_ID 31
 
+struct cluster;
+struct sim_node;
+
+/* An application state machine run on every node beside the simulated one
+ * (struct sim_sm, which goes on hashing every entry for the Raft checks):
+ * it is told of every applied entry, its bytes ride in each snapshot after
+ * the simulator's header (in place of the padding), and it is restored from
+ * them on restart and install. tests/sim/lockserver.c runs the lock state
+ * machine through it. */
+struct cluster_app {
+    void *arg;
+    /* n's state machine is empty: n starts, restarts or crashes. */
+    void (*reset)(void *arg, struct cluster *c, struct sim_node *n);
+    /* n applied the committed entry e (after the Raft checks). */
+    void (*apply)(void *arg, struct cluster *c, struct sim_node *n,
+                  const struct raft_entry *e);
+    /* n's state as bytes for a snapshot at n->sm.index (malloc'd). */
+    uint8_t *(*save)(void *arg, struct cluster *c, struct sim_node *n,
+                     size_t *len);
+    /* n's state becomes that of a snapshot at n->sm.index (restart or
+     * install); false if the bytes are refused. */
+    bool (*load)(void *arg, struct cluster *c, struct sim_node *n,
+                 const uint8_t *data, size_t len);
+};
+
 struct cluster_config {
     uint64_t seed;
     unsigned n_voters; /* bootstrapped voters, ids 1..n_voters */
@@ -42,6 +67,7 @@ struct cluster_config {
     bool manual;
     unsigned drift_pct; /* clocks run up to this much fast or slow */
     FILE *trace; /* a line per event when not NULL */
+    const struct cluster_app *app; /* NULL: snapshots carry padding */
 };
 
 /* Network behaviour in automatic mode, changed freely between steps. */
@@ -55,7 +81,8 @@ struct cluster_net {
 };
 
 /* The simulated state machine: a running hash of every applied NORMAL
- * entry. Its snapshot is this state plus pad_len bytes derived from it. */
+ * entry. Its snapshot is this state, then the application's bytes or
+ * padding derived from it. */
 struct sim_sm {
     uint64_t index; /* last applied */
     uint64_t hash;
@@ -311,9 +338,13 @@ uint64_t cluster_entry_digest(uint8_t type, const uint8_t *data,
 
 /* State machine (sm.c). */
 void sm_apply(struct sim_sm *sm, const struct raft_entry *e);
-/* Serializes sm with pad_len bytes of padding into a malloc'd buffer. */
-uint8_t *sm_save(const struct sim_sm *sm, size_t pad_len, size_t *len);
-/* Parses a snapshot; false if malformed. */
-bool sm_load(struct sim_sm *sm, const uint8_t *data, size_t len);
+/* Serializes sm followed by plen bytes into a malloc'd buffer: those of
+ * payload, or padding derived from sm if payload is NULL. */
+uint8_t *sm_save(const struct sim_sm *sm, const uint8_t *payload, size_t plen,
+                 size_t *len);
+/* Parses a snapshot; *payload and *plen get the bytes after the header,
+ * which must be the padding if padded. False if malformed. */
+bool sm_load(struct sim_sm *sm, const uint8_t *data, size_t len, bool padded,
+             const uint8_t **payload, size_t *plen);
 
 #endif

@@ -160,7 +160,11 @@ void disk_restore_sm(struct cluster *c, struct sim_node *n)
 {
     struct sim_sm sm = {0};
     const struct sim_snap *s = &n->disk.snap;
-    if (s->present && !sm_load(&sm, s->data, s->len)) {
+    const struct cluster_app *app = c->cfg.app;
+    const uint8_t *payload = NULL;
+    size_t plen = 0;
+    if (s->present &&
+        !sm_load(&sm, s->data, s->len, app == NULL, &payload, &plen)) {
         cluster_fail(c, "n%llu: snapshot %llu on disk is corrupt", U(n->id),
                      U(s->meta.index));
         return;
@@ -178,6 +182,10 @@ void disk_restore_sm(struct cluster *c, struct sim_node *n)
     }
     n->sm = sm;
     check_sm_restored(c, n);
+    if (app != NULL && s->present && !c->failed &&
+        !app->load(app->arg, c, n, payload, plen))
+        cluster_fail(c, "n%llu: the state machine refuses snapshot %llu",
+                     U(n->id), U(s->meta.index));
 }
 
 static void disk_chunk(struct cluster *c, struct sim_node *n,

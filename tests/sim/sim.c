@@ -2,7 +2,12 @@
  * faults (network, crashes, slow disks, membership changes, leadership
  * transfers), then heals everything and demands progress.
  *
- *   build/sim --seeds N --seed0 S [--nodes 3|5] [--ms K] [--verbose]
+ *   build/sim --seeds N --seed0 S [--nodes 3|5] [--ms K] [--fsm] [--verbose]
+ *
+ * With --fsm every node runs the lock state machine (lockserver.c) for
+ * simulated clients (lockclient.c), and the lock service's safety is
+ * checked on every apply (lockcheck.c) besides Raft's; after healing, a
+ * free lock must be granted and a waiter get a released lock.
  *
  * Each seed replays exactly; a failing one prints the command that replays
  * it with a trace. The last line is "N passed, M failed". */
@@ -16,6 +21,9 @@
 
 #include "check.h"
 #include "cluster.h"
+#include "lockcheck.h"
+#include "lockclient.h"
+#include "lockserver.h"
 
 #define U(x) ((unsigned long long)(x))
 /* Lines of trace printed with a failure. */
@@ -26,6 +34,7 @@ struct opts {
     uint64_t seed0;
     unsigned nodes; /* 0: 3 or 5, chosen by the seed */
     uint64_t ms;    /* length of the fault phase, 0: chosen by the seed */
+    bool fsm;       /* run the lock service */
     bool verbose;
 };
 
@@ -36,13 +45,23 @@ struct run {
     uint64_t restart_at[CLUSTER_MAX_ID + 1]; /* 0: not scheduled */
     uint64_t retire_at[CLUSTER_MAX_ID + 1];  /* 0: not scheduled */
     uint64_t snap_every;  /* applied entries between local snapshots */
+    uint64_t snap_gap_ms; /* and time, with the lock service */
+    uint64_t snap_at[CLUSTER_MAX_ID + 1];
     unsigned fault_pm;    /* how eventful this seed is */
     uint64_t payloads;
     /* The final phase's probe proposal. */
     uint64_t probe_index;
     uint64_t probe_term;
     uint64_t probe_at;
+    /* The lock service (--fsm), else NULL. */
+    struct lockcheck *lck;
+    struct lockserver *srv;
+    struct lockclient *lcl;
 };
+
+/* Totals of the lock service's runs, for the summary. */
+static struct lockcheck_stats lock_totals;
+static struct lockclient_stats client_totals;
 
 static void propose_random(struct run *r, uint64_t id)
 {
@@ -70,7 +89,10 @@ static uint64_t random_up_node(struct run *r)
 static void clients(struct run *r)
 {
     uint64_t leader = cluster_leader(r->c);
-    if (rng_chance(r->g, 250)) {
+    if (r->srv != NULL) {
+        lockserver_step(r->srv, r->c, true);
+        lockclient_step(r->lcl, r->c, true);
+    } else if (rng_chance(r->g, 250)) {
         unsigned burst = rng_chance(r->g, 100) ? 5 : 1;
         uint64_t to = rng_chance(r->g, 100) ? random_up_node(r) : leader;
         for (unsigned k = 0; k < burst && to != 0; k++)
@@ -87,8 +109,11 @@ static void snapshots(struct run *r)
         if (n == NULL || !n->up || !rng_chance(r->g, 300))
             continue;
         uint64_t s = n->disk.snap.present ? n->disk.snap.meta.index : 0;
-        if (n->sm.index >= s + r->snap_every)
-            cluster_snapshot(r->c, id, rng_below(r->g, 21));
+        if (n->sm.index < s + r->snap_every ||
+            (r->snap_gap_ms && r->c->now_ms < r->snap_at[id] + r->snap_gap_ms))
+            continue;
+        cluster_snapshot(r->c, id, rng_below(r->g, 21));
+        r->snap_at[id] = r->c->now_ms;
     }
 }
 
@@ -351,9 +376,14 @@ static void liveness_failure(struct run *r)
                                 U(raft_commit_index(n->core)),
                                 U(n->sm.index));
     }
-    cluster_fail(c, "liveness: no proposal committed and applied by all "
-                 "members within %llu ms of healing (probe %llu);%s",
-                 U(40 * c->cfg.election_ms), U(r->probe_index), buf);
+    if (r->lcl != NULL)
+        cluster_fail(c, "liveness: the lock probe is still at '%s' %llu ms "
+                     "after healing;%s", lockclient_probe_state(r->lcl),
+                     U(40 * c->cfg.election_ms), buf);
+    else
+        cluster_fail(c, "liveness: no proposal committed and applied by all "
+                     "members within %llu ms of healing (probe %llu);%s",
+                     U(40 * c->cfg.election_ms), U(r->probe_index), buf);
 }
 
 /* After the probe, with no client writes: every member of the latest
@@ -403,6 +433,13 @@ static void configure(struct run *r, struct cluster_config *cc, uint64_t seed,
     /* Most seeds see a fault every 0.2 to 3 s; one in ten is a storm. */
     r->fault_pm = rng_chance(g, 100) ? (unsigned)rng_range(g, 30, 120)
                                      : (unsigned)rng_range(g, 2, 30);
+    if (!o->fsm)
+        return;
+    /* The lock machine's snapshots run to kilobytes. A leader that
+     * snapshots again restarts the transfer of the older one, so snapshots
+     * taken faster than one can be sent would starve a follower. */
+    cc->chunk_bytes = (uint32_t)rng_range(g, 64, 1024);
+    r->snap_gap_ms = rng_range(g, 1500, 3000);
 }
 
 /* Phase 1: clients, snapshots and faults until fault_ms. */
@@ -419,14 +456,27 @@ static void run_faults(struct run *r, uint64_t fault_ms)
     }
 }
 
+/* The healed phase's probe: a proposal (or, with the lock service, the
+ * lock probe) committed and applied everywhere. */
+static bool healed_probe(struct run *r)
+{
+    if (r->srv == NULL)
+        return probe_done(r);
+    lockserver_step(r->srv, r->c, true);
+    lockclient_step(r->lcl, r->c, false);
+    return lockclient_probe(r->lcl, r->c);
+}
+
 /* Phase 2: everything healed, a probe must commit everywhere within 40
- * election timeouts; then, quiet for 10 more, the cluster must converge. */
+ * election timeouts; then, quiet for 10 more, the cluster must converge.
+ * The lock service's leaders keep proposing expiries and ticks for the
+ * first 6 of them, then leave the last 4 to settle. */
 static void run_healed(struct run *r)
 {
     struct cluster *c = r->c;
     uint64_t deadline = c->now_ms + 40 * c->cfg.election_ms;
     heal_all(r);
-    while (!c->failed && !probe_done(r)) {
+    while (!c->failed && !healed_probe(r)) {
         cluster_run_until(c, c->now_ms + 5);
         retire_removed(r);
         snapshots(r);
@@ -434,12 +484,33 @@ static void run_healed(struct run *r)
             liveness_failure(r);
     }
     uint64_t quiet = c->now_ms + 10 * c->cfg.election_ms;
+    uint64_t settle = quiet - 4 * c->cfg.election_ms;
     while (!c->failed && c->now_ms < quiet) {
         cluster_run_until(c, c->now_ms + 5);
         retire_removed(r);
+        if (r->srv != NULL)
+            lockserver_step(r->srv, c, c->now_ms < settle);
     }
     if (!c->failed)
         check_converged(r);
+    if (!c->failed && r->srv != NULL)
+        lockserver_audit(r->srv, c);
+}
+
+static void add_totals(const struct run *r)
+{
+    struct lockcheck_stats a;
+    struct lockclient_stats b;
+    lockcheck_stats(r->lck, &a);
+    lockclient_stats(r->lcl, &b);
+    lock_totals.applies += a.applies;
+    lock_totals.grants += a.grants;
+    lock_totals.retries += a.retries;
+    lock_totals.restores += a.restores;
+    client_totals.requests += b.requests;
+    client_totals.acked += b.acked;
+    client_totals.retried += b.retried;
+    client_totals.lost += b.lost;
 }
 
 /* Runs one seed; returns true if it passed. */
@@ -453,8 +524,15 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
     configure(&r, &cc, seed, o, &g);
     cc.trace = trace;
     uint64_t fault_ms = o->ms ? o->ms : rng_range(&g, 2000, 6000);
+    if (o->fsm) {
+        r.lck = lockcheck_new();
+        r.srv = lockserver_new(r.lck);
+        cc.app = lockserver_app(r.srv);
+    }
     r.c = cluster_new(&cc);
     r.g = &r.c->rng;
+    if (o->fsm)
+        r.lcl = lockclient_new(r.srv, r.lck, r.c);
     cluster_trace(r.c, "seed %llu: %u nodes, election %llu ms, heartbeat "
                   "%llu ms, msg %u B, inflight %u/%llu B, chunk %u B, "
                   "drift %u%%, faults %u/1000 per step%s%s",
@@ -472,7 +550,12 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
         snprintf(why, why_len, "%s", r.c->failure);
         *fail_ms = r.c->fail_ms;
     }
+    if (o->fsm && trace == NULL)
+        add_totals(&r);
+    lockclient_free(r.lcl);
     cluster_free(r.c);
+    lockserver_free(r.srv);
+    lockcheck_free(r.lck);
     return ok;
 }
 
@@ -510,6 +593,7 @@ static void print_tail(uint64_t seed, const struct opts *o)
 #endif
 
 static volatile uint64_t wd_seed, wd_passed, wd_failed;
+static volatile bool wd_fsm;
 
 /* Appends the decimal digits of x to *p (async-signal-safe). */
 static void put_u64(char **p, uint64_t x)
@@ -541,7 +625,7 @@ static void watchdog_cb(int sig)
     put_str(&p, " s (the core loops?)\n  replay: build/sim --seeds 1 "
                 "--seed0 ");
     put_u64(&p, wd_seed);
-    put_str(&p, " --verbose\n");
+    put_str(&p, wd_fsm ? " --fsm --verbose\n" : " --verbose\n");
     put_u64(&p, wd_passed);
     put_str(&p, " passed, ");
     put_u64(&p, wd_failed + 1);
@@ -554,7 +638,7 @@ static void watchdog_cb(int sig)
 static void usage(void)
 {
     fprintf(stderr, "usage: sim [--seeds N] [--seed0 S] [--nodes 3|5] "
-                    "[--ms K] [--verbose]\n");
+                    "[--ms K] [--fsm] [--verbose]\n");
     exit(2);
 }
 
@@ -566,6 +650,10 @@ static void parse(int argc, char **argv, struct opts *o)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             o->verbose = true;
+            continue;
+        }
+        if (strcmp(a, "--fsm") == 0) {
+            o->fsm = true;
             continue;
         }
         if (v == NULL)
@@ -593,6 +681,7 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     signal(SIGALRM, watchdog_cb);
+    wd_fsm = o.fsm;
     for (uint64_t s = o.seed0; s < o.seed0 + o.seeds; s++) {
         char why[768];
         uint64_t at = 0;
@@ -615,15 +704,25 @@ int main(int argc, char **argv)
             printf(" --nodes %u", o.nodes);
         if (o.ms)
             printf(" --ms %llu", U(o.ms));
-        printf(" --verbose\n");
+        printf("%s --verbose\n", o.fsm ? " --fsm" : "");
         fflush(stdout);
     }
     alarm(0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) +
                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("ran %llu seeds in %.2f s (%.2f ms per seed)\n", U(o.seeds), secs,
+    printf("ran %llu seeds%s in %.2f s (%.2f ms per seed)\n", U(o.seeds),
+           o.fsm ? " of the lock service" : "", secs,
            o.seeds ? secs * 1e3 / (double)o.seeds : 0.0);
+    if (o.fsm)
+        printf("lock service: %llu commands applied on all nodes, %llu "
+               "grants, %llu retries answered, %llu machines restored; "
+               "clients: %llu requests, %llu outcomes learnt (%llu by "
+               "retry), %llu lost\n",
+               U(lock_totals.applies), U(lock_totals.grants),
+               U(lock_totals.retries), U(lock_totals.restores),
+               U(client_totals.requests), U(client_totals.acked),
+               U(client_totals.retried), U(client_totals.lost));
     printf("%llu passed, %llu failed\n", U(passed), U(failed));
     return failed == 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 /* sm.c - the simulated state machine: a running hash of the applied NORMAL
- * entries, whose snapshot carries padding so that it spans several chunks. */
+ * entries, whose snapshot carries padding so that it spans several chunks,
+ * or the bytes of the application run beside it. */
 #include <string.h>
 
 #include "cluster.h"
@@ -31,20 +32,22 @@ static uint8_t pad_byte(uint64_t hash, size_t i)
     return (uint8_t)rng_mix(hash + i);
 }
 
-uint8_t *sm_save(const struct sim_sm *sm, size_t pad_len, size_t *len)
+uint8_t *sm_save(const struct sim_sm *sm, const uint8_t *payload, size_t plen,
+                 size_t *len)
 {
     uint64_t head[4] = {SM_MAGIC, sm->index, sm->hash, sm->count};
-    uint32_t pad = (uint32_t)pad_len;
-    uint8_t *buf = mem_xmalloc(SM_HEADER + pad_len);
+    uint32_t pad = (uint32_t)plen;
+    uint8_t *buf = mem_xmalloc(SM_HEADER + plen);
     memcpy(buf, head, sizeof head);
     memcpy(buf + sizeof head, &pad, sizeof pad);
-    for (size_t i = 0; i < pad_len; i++)
-        buf[SM_HEADER + i] = pad_byte(sm->hash, i);
-    *len = SM_HEADER + pad_len;
+    for (size_t i = 0; i < plen; i++)
+        buf[SM_HEADER + i] = payload ? payload[i] : pad_byte(sm->hash, i);
+    *len = SM_HEADER + plen;
     return buf;
 }
 
-bool sm_load(struct sim_sm *sm, const uint8_t *data, size_t len)
+bool sm_load(struct sim_sm *sm, const uint8_t *data, size_t len, bool padded,
+             const uint8_t **payload, size_t *plen)
 {
     uint64_t head[4];
     uint32_t pad;
@@ -54,11 +57,13 @@ bool sm_load(struct sim_sm *sm, const uint8_t *data, size_t len)
     memcpy(&pad, data + sizeof head, sizeof pad);
     if (head[0] != SM_MAGIC || len != SM_HEADER + (size_t)pad)
         return false;
-    for (size_t i = 0; i < pad; i++)
+    for (size_t i = 0; padded && i < pad; i++)
         if (data[SM_HEADER + i] != pad_byte(head[2], i))
             return false;
     sm->index = head[1];
     sm->hash = head[2];
     sm->count = head[3];
+    *payload = data + SM_HEADER;
+    *plen = pad;
     return true;
 }

@@ -1,0 +1,498 @@
+/* lockcheck.c - the lock service's safety checker: a model per node, the
+ * outcome applied at each index, snapshot digests, the first outcome of
+ * every request id (the "ledger"), and the model kept with every snapshot
+ * so that a restored machine can be followed on. */
+#include "lockcheck.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "lockmodel.h"
+
+#define U(x) ((unsigned long long)(x))
+/* Indexes at which every node's snapshot bytes are compared and its
+ * machine audited in full. */
+#define SAMPLE_EVERY 25
+
+/* What was applied at one index, by the first node to apply it. */
+struct irec {
+    bool applied;
+    bool snap_set;
+    uint64_t node;
+    uint64_t digest; /* of the outcome and events */
+    uint64_t cmd;    /* lockcheck_cmd_digest of the entry */
+    struct fsm_result res;
+    uint64_t snap; /* digest of the machine's snapshot bytes here */
+    uint64_t snap_node;
+};
+
+/* The first remembered outcome of one request id, and how its wait ended
+ * (a queued ACQUIRE). */
+struct lreq {
+    uint8_t type;
+    uint8_t req_len;
+    uint64_t scope; /* the session of a per-session request, else 0 */
+    char req[FSM_REQ_MAX];
+    uint64_t first_index; /* 0: a free slot */
+    struct fsm_result first;
+    uint64_t final_index;
+    struct fsm_result final;
+};
+
+struct saved_model {
+    uint64_t index;
+    struct lockmodel *m;
+};
+
+struct lockcheck {
+    struct lockmodel *model[CLUSTER_MAX_ID + 1];
+    uint64_t last_now[CLUSTER_MAX_ID + 1]; /* cluster time applied last */
+    struct irec *rec;
+    size_t cap_rec;
+    struct lreq *lr; /* open addressing */
+    size_t cap_lr;
+    size_t n_lr;
+    struct saved_model *sm;
+    size_t n_sm;
+    size_t cap_sm;
+    struct lockcheck_stats st;
+};
+
+struct lockcheck *lockcheck_new(void)
+{
+    return mem_xcalloc(1, sizeof(struct lockcheck));
+}
+
+void lockcheck_free(struct lockcheck *ck)
+{
+    if (ck == NULL)
+        return;
+    for (unsigned i = 0; i <= CLUSTER_MAX_ID; i++)
+        lockmodel_free(ck->model[i]);
+    for (size_t i = 0; i < ck->n_sm; i++)
+        lockmodel_free(ck->sm[i].m);
+    free(ck->sm);
+    free(ck->rec);
+    free(ck->lr);
+    free(ck);
+}
+
+void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st)
+{
+    *st = ck->st;
+}
+
+void lockcheck_reset(struct lockcheck *ck, uint64_t id)
+{
+    lockmodel_free(ck->model[id]);
+    ck->model[id] = lockmodel_new();
+    ck->last_now[id] = 0;
+}
+
+static struct irec *rec_at(struct lockcheck *ck, uint64_t i)
+{
+    if (i >= ck->cap_rec) {
+        size_t cap = ck->cap_rec ? ck->cap_rec : 1024;
+        while (cap <= i)
+            cap *= 2;
+        ck->rec = mem_xrealloc(ck->rec, cap * sizeof *ck->rec);
+        memset(ck->rec + ck->cap_rec, 0, (cap - ck->cap_rec) * sizeof *ck->rec);
+        ck->cap_rec = cap;
+    }
+    return &ck->rec[i];
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return rng_mix(h ^ n);
+}
+
+uint64_t lockcheck_cmd_digest(const uint8_t *data, size_t len)
+{
+    if (len < 9)
+        return hash_bytes(1, data, len);
+    return hash_bytes(hash_bytes(2, data, 1), data + 9, len - 9);
+}
+
+bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
+                           uint64_t *digest)
+{
+    if (index >= ck->cap_rec || !ck->rec[index].applied)
+        return false;
+    *digest = ck->rec[index].cmd;
+    return true;
+}
+
+/* ---- the ledger of request ids ---------------------------------------- */
+
+/* Requests kept per session, by (type, session, req); the others, in the
+ * cluster-wide table, by (type, req). */
+static uint64_t scope_of(const struct fsm_cmd *c)
+{
+    switch (c->type) {
+    case FSM_CLOSE:
+    case FSM_SET_TTL:
+        return c->session;
+    case FSM_ACQUIRE:
+    case FSM_RELEASE:
+        return c->session;
+    default:
+        return 0;
+    }
+}
+
+static uint64_t lreq_hash(uint8_t type, uint64_t scope, const char *req,
+                          size_t len)
+{
+    return hash_bytes(rng_mix(scope * 31 + type), req, len);
+}
+
+static struct lreq *lreq_find(struct lockcheck *ck, uint8_t type,
+                              uint64_t scope, const char *req, size_t len,
+                              bool create)
+{
+    if (create && (ck->n_lr + 1) * 2 > ck->cap_lr) {
+        struct lreq *old = ck->lr;
+        size_t old_cap = ck->cap_lr;
+        ck->cap_lr = old_cap ? 2 * old_cap : 256;
+        ck->lr = mem_xcalloc(ck->cap_lr, sizeof *ck->lr);
+        ck->n_lr = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].first_index != 0)
+                *lreq_find(ck, old[i].type, old[i].scope, old[i].req,
+                           old[i].req_len, true) = old[i];
+        free(old);
+    }
+    if (ck->cap_lr == 0)
+        return NULL;
+    size_t mask = ck->cap_lr - 1;
+    for (size_t i = lreq_hash(type, scope, req, len) & mask;;
+         i = (i + 1) & mask) {
+        struct lreq *r = &ck->lr[i];
+        if (r->first_index == 0) {
+            if (!create)
+                return NULL;
+            *r = (struct lreq){
+                .type = type, .scope = scope, .req_len = (uint8_t)len};
+            memcpy(r->req, req, len);
+            ck->n_lr++;
+            return r;
+        }
+        if (r->type == type && r->scope == scope && r->req_len == len &&
+            memcmp(r->req, req, len) == 0)
+            return r;
+    }
+}
+
+static bool remembered(uint8_t status)
+{
+    return status == FSM_OK || status == FSM_QUEUED || status == FSM_HELD ||
+           status == FSM_NOTHELD;
+}
+
+/* Whether the command at index repeats a remembered request, and its first
+ * outcome as it stands there. */
+static void replay_of(struct lockcheck *ck, const struct fsm_cmd *c,
+                      uint64_t index, struct lockmodel_replay *rp)
+{
+    memset(rp, 0, sizeof *rp);
+    if (c == NULL || c->req_len == 0 || c->type == FSM_EXPIRE ||
+        c->type == FSM_TICK)
+        return;
+    const struct lreq *r =
+        lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, false);
+    if (r == NULL || r->first_index >= index)
+        return;
+    rp->replay = true;
+    rp->first =
+        r->final_index != 0 && r->final_index < index ? r->final : r->first;
+}
+
+/* The first remembered outcome of a request is kept; a queued ACQUIRE's
+ * wait ending (an event) gives its final outcome. */
+static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
+                          uint64_t index, const struct fsm_result *res,
+                          const struct fsm_event *ev, size_t n_ev)
+{
+    if (c != NULL && c->req_len > 0 && !res->replayed &&
+        remembered(res->status)) {
+        struct lreq *r =
+            lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, true);
+        if (r->first_index == 0) {
+            r->first_index = index;
+            r->first = *res;
+        }
+    }
+    for (size_t i = 0; i < n_ev; i++) {
+        const struct fsm_event *e = &ev[i];
+        if (e->type == FSM_EV_LOST || e->req_len == 0)
+            continue;
+        struct lreq *r =
+            lreq_find(ck, FSM_ACQUIRE, e->session, e->req, e->req_len, false);
+        if (r == NULL || r->first_index != e->index)
+            r = lreq_find(ck, FSM_ACQUIRE, 0, e->req, e->req_len, false);
+        if (r == NULL || r->first_index != e->index ||
+            r->first.status != FSM_QUEUED || r->final_index != 0)
+            continue;
+        r->final_index = index;
+        r->final = (struct fsm_result){
+            .status = e->type == FSM_EV_GRANTED   ? FSM_OK
+                      : e->type == FSM_EV_TIMEOUT ? FSM_TIMEOUT
+                                                  : FSM_CANCELED,
+            .replayed = true,
+            .session = r->first.session,
+            .token = e->type == FSM_EV_GRANTED ? e->token : 0,
+            .holds = e->type == FSM_EV_GRANTED ? 1 : 0};
+    }
+}
+
+/* ---- applies ---------------------------------------------------------- */
+
+static uint64_t outcome_digest(const struct fsm_result *r,
+                               const struct fsm_event *ev, size_t n_ev)
+{
+    uint64_t v[8] = {r->status, r->replayed, r->session, r->token,
+                     r->holds,  r->holder,   r->ttl,     r->index};
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull, v, sizeof v);
+    for (size_t i = 0; i < n_ev; i++) {
+        uint64_t w[4] = {ev[i].type, ev[i].session, ev[i].token, ev[i].index};
+        h = hash_bytes(h, w, sizeof w);
+        h = hash_bytes(h, ev[i].name, ev[i].name_len);
+        h = hash_bytes(h, ev[i].req, ev[i].req_len);
+    }
+    return h;
+}
+
+static void describe_events(const struct fsm_event *ev, size_t n_ev, char *buf,
+                            size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n_ev && off + 80 < cap; i++)
+        off += (size_t)snprintf(
+            buf + off, cap - off, " [%s s%llu '%.*s' token %llu wait %llu]",
+            lockmodel_event_name(ev[i].type), U(ev[i].session),
+            (int)ev[i].name_len, ev[i].name, U(ev[i].token), U(ev[i].index));
+}
+
+/* Every node applies the same outcome at index: the lock layer's state
+ * machine safety (all agree on the token granted there). */
+static void check_outcome(struct lockcheck *ck, struct cluster *c,
+                          struct sim_node *n, uint64_t index,
+                          const struct fsm_cmd *cmd,
+                          const struct fsm_result *res,
+                          const struct fsm_event *ev, size_t n_ev)
+{
+    struct irec *r = rec_at(ck, index);
+    uint64_t d = outcome_digest(res, ev, n_ev);
+    char rs[200], es[400], what[600];
+    if (!r->applied) {
+        r->applied = true;
+        r->node = n->id;
+        r->digest = d;
+        r->res = *res;
+        ck->st.grants += res->status == FSM_OK && res->token != 0 &&
+                         !res->replayed && res->holds == 1;
+        for (size_t i = 0; i < n_ev; i++)
+            ck->st.grants += ev[i].type == FSM_EV_GRANTED;
+        ck->st.retries += res->replayed;
+        if (c->cfg.trace == NULL)
+            return;
+        lockmodel_describe_cmd(cmd, what, sizeof what);
+        lockmodel_describe_res(res, rs, sizeof rs);
+        describe_events(ev, n_ev, es, sizeof es);
+        cluster_trace(c, "lock apply %llu (n%llu first): %s -> %s%s", U(index),
+                      U(n->id), what, rs, es);
+        return;
+    }
+    if (r->digest == d)
+        return;
+    char fs[200];
+    lockmodel_describe_cmd(cmd, what, sizeof what);
+    lockmodel_describe_res(res, rs, sizeof rs);
+    lockmodel_describe_res(&r->res, fs, sizeof fs);
+    describe_events(ev, n_ev, es, sizeof es);
+    cluster_fail(c,
+                 "lock state machine safety: n%llu applies %llu (%s) -> "
+                 "%s%s; n%llu applied -> %s (or other events)",
+                 U(n->id), U(index), what, rs, es, U(r->node), fs);
+}
+
+/* The machine's snapshot bytes at index equal those of every node that
+ * was there before. */
+static void check_snap_digest(struct lockcheck *ck, struct cluster *c,
+                              struct sim_node *n, uint64_t index,
+                              const uint8_t *data, size_t len, const char *when)
+{
+    struct irec *r = rec_at(ck, index);
+    uint64_t d = hash_bytes(0x84222325cbf29ce4ull, data, len);
+    if (!r->snap_set) {
+        r->snap_set = true;
+        r->snap = d;
+        r->snap_node = n->id;
+        return;
+    }
+    if (r->snap != d)
+        cluster_fail(c,
+                     "lock state differs: n%llu's machine at %llu (%s) "
+                     "gives snapshot bytes (%zu) that differ from n%llu's "
+                     "there",
+                     U(n->id), U(index), when, len, U(r->snap_node));
+}
+
+/* A full audit of n's machine: its invariants, the model, the bytes. */
+static void audit(struct lockcheck *ck, struct cluster *c, struct sim_node *n,
+                  const struct fsm *f, const char *when)
+{
+    char why[600];
+    if (!fsm_check(f, why, sizeof why)) {
+        cluster_fail(c, "n%llu: fsm_check at %llu (%s): %s", U(n->id),
+                     U(n->sm.index), when, why);
+        return;
+    }
+    if (!lockmodel_agrees(ck->model[n->id], f, NULL, 0, true, why,
+                          sizeof why)) {
+        cluster_fail(c, "lock state: n%llu at %llu (%s): %s", U(n->id),
+                     U(n->sm.index), when, why);
+        return;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fsm_snapshot(f, &buf, &len);
+    check_snap_digest(ck, c, n, n->sm.index, buf, len, when);
+    free(buf);
+}
+
+void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct raft_entry *e,
+                     const struct fsm *f, const struct fsm_result *res)
+{
+    struct fsm_cmd cmd;
+    bool ok = fsm_cmd_decode(&cmd, e->data, e->len) == 0;
+    struct lockmodel_replay rp;
+    replay_of(ck, ok ? &cmd : NULL, e->index, &rp);
+    size_t n_ev;
+    const struct fsm_event *ev = fsm_events(f, &n_ev);
+    const struct fsm_cmd *cp = ok ? &cmd : NULL;
+    char what[600], why[600];
+    ck->st.applies++;
+    if (ok && cmd.now < ck->last_now[n->id]) {
+        lockmodel_describe_cmd(cp, what, sizeof what);
+        cluster_fail(c,
+                     "cluster time goes back: n%llu applies %llu (%s) "
+                     "after time %llu",
+                     U(n->id), U(e->index), what, U(ck->last_now[n->id]));
+    }
+    if (ok && cmd.now > ck->last_now[n->id])
+        ck->last_now[n->id] = cmd.now;
+    if (!lockmodel_follow(ck->model[n->id], e->index, cp, &rp, res, ev, n_ev,
+                          why, sizeof why)) {
+        char rs[200], es[400];
+        lockmodel_describe_cmd(cp, what, sizeof what);
+        lockmodel_describe_res(res, rs, sizeof rs);
+        describe_events(ev, n_ev, es, sizeof es);
+        cluster_fail(c, "lock rules: n%llu applies %llu (%s) -> %s%s: %s",
+                     U(n->id), U(e->index), what, rs, es, why);
+        return;
+    }
+    bool full = e->index % SAMPLE_EVERY == 0;
+    if (!lockmodel_agrees(ck->model[n->id], f, ok ? cmd.name : NULL,
+                          ok ? cmd.name_len : 0, false, why, sizeof why)) {
+        lockmodel_describe_cmd(cp, what, sizeof what);
+        cluster_fail(c, "lock state: n%llu after %llu (%s): %s", U(n->id),
+                     U(e->index), what, why);
+        return;
+    }
+    check_outcome(ck, c, n, e->index, cp, res, ev, n_ev);
+    rec_at(ck, e->index)->cmd = lockcheck_cmd_digest(e->data, e->len);
+    ledger_update(ck, cp, e->index, res, ev, n_ev);
+    if (full && !c->failed)
+        audit(ck, c, n, f, "sampled");
+}
+
+void lockcheck_audit(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct fsm *f)
+{
+    audit(ck, c, n, f, "final");
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+static struct saved_model *saved_at(struct lockcheck *ck, uint64_t index)
+{
+    for (size_t i = ck->n_sm; i-- > 0;)
+        if (ck->sm[i].index == index)
+            return &ck->sm[i];
+    return NULL;
+}
+
+void lockcheck_saved(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct fsm *f,
+                     const uint8_t *data, size_t len)
+{
+    char why[600];
+    uint64_t i = n->sm.index;
+    check_snap_digest(ck, c, n, i, data, len, "snapshot");
+    if (!lockmodel_agrees(ck->model[n->id], f, NULL, 0, true, why, sizeof why))
+        cluster_fail(c, "lock state: n%llu snapshots at %llu: %s", U(n->id),
+                     U(i), why);
+    struct saved_model *s = saved_at(ck, i);
+    if (s != NULL) {
+        if (lockmodel_digest(s->m) != lockmodel_digest(ck->model[n->id]))
+            cluster_fail(c,
+                         "lock state: n%llu's apply stream up to %llu "
+                         "differs from that of a node that snapshotted "
+                         "there before",
+                         U(n->id), U(i));
+        return;
+    }
+    if (ck->n_sm == ck->cap_sm) {
+        ck->cap_sm = ck->cap_sm ? 2 * ck->cap_sm : 64;
+        ck->sm = mem_xrealloc(ck->sm, ck->cap_sm * sizeof *ck->sm);
+    }
+    ck->sm[ck->n_sm++] =
+        (struct saved_model){.index = i, .m = lockmodel_copy(ck->model[n->id])};
+}
+
+void lockcheck_restored(struct lockcheck *ck, struct cluster *c,
+                        struct sim_node *n, const struct fsm *f,
+                        const uint8_t *data, size_t len)
+{
+    uint64_t i = n->sm.index;
+    struct irec *r = rec_at(ck, i);
+    struct saved_model *s = saved_at(ck, i);
+    ck->st.restores++;
+    if (!r->snap_set || s == NULL) {
+        cluster_fail(c,
+                     "n%llu restores a snapshot at %llu that no node "
+                     "took",
+                     U(n->id), U(i));
+        return;
+    }
+    check_snap_digest(ck, c, n, i, data, len, "restored from");
+    uint8_t *buf = NULL;
+    size_t blen = 0;
+    fsm_snapshot(f, &buf, &blen);
+    if (blen != len || memcmp(buf, data, len) != 0)
+        cluster_fail(c,
+                     "n%llu: the machine restored from the snapshot at "
+                     "%llu (%zu bytes) writes %zu different bytes",
+                     U(n->id), U(i), len, blen);
+    free(buf);
+    lockmodel_free(ck->model[n->id]);
+    ck->model[n->id] = lockmodel_copy(s->m);
+    ck->last_now[n->id] = fsm_now(f);
+    if (!c->failed)
+        audit(ck, c, n, f, "restored");
+}

@@ -1,0 +1,60 @@
+/* lockcheck.h - the lock service's safety checker on the simulated cluster.
+ * Each node's apply stream is followed by a reference model (lockmodel.c)
+ * and the machine is compared with it after every apply: one holder per
+ * lock, tokens rising, the FIFO served, lock-delay kept. Global records
+ * hold what was applied at each index (the outcome and events, the state's
+ * snapshot bytes at sampled indexes and at every snapshot) and the first
+ * outcome of every request id, so that every node applies the same
+ * outcome at each index across crashes, snapshots and leader changes, and a
+ * retry answers what the first attempt did. A violation is reported with
+ * cluster_fail(). */
+#ifndef DLOCK_SIM_LOCKCHECK_H
+#define DLOCK_SIM_LOCKCHECK_H
+
+#include "cluster.h"
+#include "server/fsm.h"
+
+struct lockcheck;
+
+struct lockcheck *lockcheck_new(void);
+void lockcheck_free(struct lockcheck *ck);
+
+/* Node id's state machine is empty (a start or a crash). */
+void lockcheck_reset(struct lockcheck *ck, uint64_t id);
+/* n applied the NORMAL entry e to f, which answered res and the events it
+ * holds. */
+void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct raft_entry *e,
+                     const struct fsm *f, const struct fsm_result *res);
+/* n took a snapshot of f at n->sm.index: data[0..len). */
+void lockcheck_saved(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct fsm *f,
+                     const uint8_t *data, size_t len);
+/* n's machine f was restored from data[0..len), a snapshot at
+ * n->sm.index. */
+void lockcheck_restored(struct lockcheck *ck, struct cluster *c,
+                        struct sim_node *n, const struct fsm *f,
+                        const uint8_t *data, size_t len);
+/* Compares n's machine f in full with its model, and its snapshot bytes
+ * with those of every node at the same index. */
+void lockcheck_audit(struct lockcheck *ck, struct cluster *c,
+                     struct sim_node *n, const struct fsm *f);
+
+/* A digest of an encoded command without its time (the leader's stamp),
+ * and of the command first applied at index (false if none was). A client
+ * checks with them that an outcome it is told is that of its own
+ * request. */
+uint64_t lockcheck_cmd_digest(const uint8_t *data, size_t len);
+bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
+                           uint64_t *digest);
+
+/* Counts for the run's summary. */
+struct lockcheck_stats {
+    uint64_t applies;  /* commands applied, on all nodes */
+    uint64_t grants;   /* new grants (results and events), each once */
+    uint64_t retries;  /* commands answered as retries, each once */
+    uint64_t restores; /* machines restored from snapshots */
+};
+void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st);
+
+#endif

@@ -1,0 +1,265 @@
+/* lockclient_gen.c - the simulated clients' random requests: sessions with
+ * random TTLs, try and waiting acquires with owners and lock-delays,
+ * reentry, lease locks, releases (mostly of what the client holds),
+ * extends, closes, malformed commands, and repeats of earlier requests or
+ * of their ids. */
+#include "lockclient_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- new requests ----------------------------------------------------- */
+
+static struct csession *pick_session(struct client *cl, struct cluster *c)
+{
+    return cl->n_s ? &cl->s[rng_below(&c->rng, cl->n_s)] : NULL;
+}
+
+/* A session to name: mostly a live one of the client's, sometimes one it
+ * closed or lost. */
+static uint64_t session_for(struct client *cl, struct cluster *c)
+{
+    struct csession *s = pick_session(cl, c);
+    if (s == NULL || rng_chance(&c->rng, 30))
+        return cl->closed ? cl->closed : 1;
+    return s->id;
+}
+
+static void set_name(struct client *cl, struct cluster *c, struct creq *q,
+                     unsigned k)
+{
+    lockclient_set_str(q->name, sizeof q->name, lockclient_names[k],
+                       &q->cmd.name, &q->cmd.name_len);
+}
+
+static void random_name(struct client *cl, struct cluster *c, struct creq *q)
+{
+    set_name(cl, c, q, (unsigned)rng_below(&c->rng, cl->lc->n_locks));
+}
+
+static void set_owner(struct creq *q, unsigned k)
+{
+    lockclient_set_str(q->owner, sizeof q->owner, lockclient_owners[k],
+                       &q->cmd.owner, &q->cmd.owner_len);
+}
+
+static uint64_t random_ttl(struct cluster *c)
+{
+    unsigned r = (unsigned)rng_below(&c->rng, 100);
+    if (r < 70)
+        return rng_range(&c->rng, FSM_TTL_MIN, 1500);
+    if (r < 97)
+        return rng_range(&c->rng, 1500, 6000);
+    return rng_chance(&c->rng, 500) ? 50 : FSM_TTL_MAX + 1; /* INVALID */
+}
+
+static void acquire_fields(struct cluster *c, struct creq *q)
+{
+    unsigned r = (unsigned)rng_below(&c->rng, 100);
+    q->cmd.wait = r < 50   ? 0
+                  : r < 92 ? rng_range(&c->rng, 1, 400)
+                           : rng_range(&c->rng, 400, 3000);
+    r = (unsigned)rng_below(&c->rng, 100);
+    q->cmd.delay = r < 40   ? UINT64_MAX
+                   : r < 55 ? 0
+                            : rng_range(&c->rng, 1, 1500);
+}
+
+static void new_open(struct client *cl, struct cluster *c, struct creq *q)
+{
+    char name[8];
+    snprintf(name, sizeof name, "c%u", cl->no);
+    q->cmd.type = FSM_OPEN;
+    q->cmd.ttl = random_ttl(c);
+    q->cmd.client = "";
+    if (rng_chance(&c->rng, 700)) {
+        memcpy(q->owner, name, sizeof name);
+        q->cmd.client = q->owner;
+        q->cmd.client_len = (uint32_t)strlen(name);
+    }
+}
+
+static void new_acquire(struct client *cl, struct cluster *c, struct creq *q)
+{
+    q->cmd.type = FSM_ACQUIRE;
+    struct chold *h = cl->n_h ? &cl->h[rng_below(&c->rng, cl->n_h)] : NULL;
+    if (h != NULL && h->session != 0 && rng_chance(&c->rng, 200)) {
+        /* reentry */
+        q->cmd.session = h->session;
+        set_name(cl, c, q, h->name);
+        set_owner(q, h->owner);
+    } else {
+        q->cmd.session = session_for(cl, c);
+        random_name(cl, c, q);
+        set_owner(q, (unsigned)rng_below(&c->rng, 3));
+    }
+    acquire_fields(c, q);
+    if (rng_chance(&c->rng, 10))
+        q->cmd.name_len = 0; /* INVALID */
+}
+
+static void new_lease_acquire(struct client *cl, struct cluster *c,
+                              struct creq *q)
+{
+    q->cmd.type = FSM_ACQUIRE;
+    q->cmd.ttl = rng_chance(&c->rng, 20) ? 0 : rng_range(&c->rng, 100, 1500);
+    random_name(cl, c, q);
+    acquire_fields(c, q);
+}
+
+/* One of the locks the client holds, through a session (lease: through
+ * a lease lock's token), or NULL. */
+static struct chold *pick_hold(struct client *cl, struct cluster *c, bool lease)
+{
+    struct chold *v[HOLDS_MAX];
+    unsigned n = 0;
+    for (unsigned k = 0; k < cl->n_h; k++)
+        if ((cl->h[k].session == 0) == lease)
+            v[n++] = &cl->h[k];
+    return n ? v[rng_below(&c->rng, n)] : NULL;
+}
+
+static void new_release(struct client *cl, struct cluster *c, struct creq *q)
+{
+    q->cmd.type = FSM_RELEASE;
+    struct chold *h = pick_hold(cl, c, false);
+    if (h != NULL && rng_chance(&c->rng, 900)) {
+        q->cmd.session = h->session;
+        set_name(cl, c, q, h->name);
+        set_owner(q, h->owner);
+        return;
+    }
+    q->cmd.session = session_for(cl, c);
+    random_name(cl, c, q);
+    set_owner(q, (unsigned)rng_below(&c->rng, 3));
+}
+
+/* EXTEND or RELEASE by token of a lease lock: mostly one the client
+ * holds. */
+static void new_lease_op(struct client *cl, struct cluster *c, struct creq *q,
+                         uint8_t type)
+{
+    q->cmd.type = type;
+    struct chold *h = pick_hold(cl, c, true);
+    if (h != NULL && rng_chance(&c->rng, 900)) {
+        set_name(cl, c, q, h->name);
+        q->cmd.token = h->token;
+    } else {
+        random_name(cl, c, q);
+        q->cmd.token = rng_range(&c->rng, 1, 30);
+    }
+    if (type == FSM_EXTEND)
+        q->cmd.ttl = random_ttl(c);
+}
+
+/* Releases one of the locks the client holds. */
+static void let_go(struct client *cl, struct cluster *c, struct creq *q)
+{
+    if (rng_chance(&c->rng, 700) && pick_hold(cl, c, false) != NULL)
+        new_release(cl, c, q);
+    else if (pick_hold(cl, c, true) != NULL)
+        new_lease_op(cl, c, q, FSM_RELEASE);
+    else
+        new_release(cl, c, q);
+}
+
+/* Bytes that do not decode (a command's fields out of range are made by
+ * the other requests). Only a leader writes entries, so none that decodes
+ * can carry a time of its own. */
+static void new_invalid(struct client *cl, struct cluster *c, struct creq *q)
+{
+    struct fsm_cmd cmd;
+    q->raw = true;
+    q->raw_len = (uint32_t)rng_below(&c->rng, sizeof q->raw_data);
+    for (uint32_t k = 0; k < q->raw_len; k++)
+        q->raw_data[k] = (uint8_t)rng_next(&c->rng);
+    if (q->raw_len > 0 && rng_chance(&c->rng, 500))
+        q->raw_data[0] = (uint8_t)rng_range(&c->rng, 1, FSM_CMD_MAX);
+    if (fsm_cmd_decode(&cmd, q->raw_data, q->raw_len) == 0)
+        q->raw_data[0] = 0;
+}
+
+/* Repeats a request whose outcome was learnt (or given up on), with its
+ * request id. */
+static void retry_done(struct client *cl, struct cluster *c)
+{
+    struct creq *q = &cl->r[rng_below(&c->rng, HISTORY)];
+    if (q->state != R_DONE || q->cmd.req_len == 0 || q->raw)
+        return;
+    q->state = R_UNSENT;
+    q->attempts = 0;
+    lockclient_send(cl, c, q);
+}
+
+/* A new request of another kind (or session) that reuses an earlier
+ * request's id: a different request for the machine. */
+static bool reuse_id(struct client *cl, struct cluster *c, struct creq *q)
+{
+    struct creq *old = &cl->r[rng_below(&c->rng, HISTORY)];
+    if (old == q || old->state == R_FREE || old->cmd.req_len == 0 || old->raw)
+        return false;
+    lockclient_set_str(q->req, sizeof q->req, old->req, &q->cmd.req,
+                       &q->cmd.req_len);
+    if (old->cmd.type == FSM_OPEN)
+        new_lease_acquire(cl, c, q);
+    else
+        new_open(cl, c, q);
+    return true;
+}
+
+/* Whether an OPEN of the client's awaits its outcome. */
+static bool opening(const struct client *cl)
+{
+    for (unsigned k = 0; k < HISTORY; k++)
+        if (cl->r[k].cmd.type == FSM_OPEN && cl->r[k].state != R_DONE &&
+            cl->r[k].state != R_FREE)
+            return true;
+    return false;
+}
+
+/* A new request, chosen at random. */
+void lockclient_gen_act(struct client *cl, struct cluster *c)
+{
+    unsigned r = (unsigned)rng_below(&c->rng, 1000);
+    if (r >= 930) {
+        retry_done(cl, c);
+        return;
+    }
+    struct creq *q = lockclient_new_req(cl);
+    if (q == NULL)
+        return;
+    bool id_set = false;
+    if ((cl->n_s == 0 && !opening(cl)) || r < 40)
+        new_open(cl, c, q);
+    else if (cl->n_s == 0 && r < 400)
+        new_lease_acquire(cl, c, q);
+    else if (cl->n_h > 0 && rng_chance(&c->rng, 350))
+        let_go(cl, c, q); /* holders let go soon */
+    else if (r < 500)
+        new_acquire(cl, c, q);
+    else if (r < 560)
+        new_release(cl, c, q);
+    else if (r < 660)
+        new_lease_acquire(cl, c, q);
+    else if (r < 730)
+        new_lease_op(cl, c, q, FSM_EXTEND);
+    else if (r < 780)
+        new_lease_op(cl, c, q, FSM_RELEASE);
+    else if (r < 815) {
+        q->cmd.type = FSM_CLOSE;
+        q->cmd.session = session_for(cl, c);
+    } else if (r < 830) {
+        q->cmd.type = FSM_SET_TTL;
+        q->cmd.session = session_for(cl, c);
+        q->cmd.ttl = random_ttl(c);
+    } else if (r < 845) {
+        new_invalid(cl, c, q);
+    } else {
+        id_set = reuse_id(cl, c, q);
+        if (!id_set)
+            new_open(cl, c, q);
+    }
+    if (!id_set && !q->raw)
+        lockclient_fresh_req(cl, c, q);
+    lockclient_send(cl, c, q);
+}

@@ -1,0 +1,741 @@
+/* lockmodel.c - the reference model of the lock service: sessions, locks,
+ * FIFO waiters, lock-delay and fencing tokens as docs/protocol.md and fsm.h
+ * state them, checked against a state machine's answers command by
+ * command. Where the rules leave an order open (which of two locks a TICK
+ * frees first), the model compares events as a set, and tokens only by
+ * their order in the machine's own event list. */
+#include "lockmodel_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "rng.h"
+
+#define U(x) ((unsigned long long)(x))
+/* Events of one command matched without a heap allocation. */
+#define SMALL_EVENTS 64
+
+/* One command being followed. */
+struct ctx {
+    struct lockmodel *m;
+    uint64_t index;
+    const struct fsm_cmd *c;
+    const struct lockmodel_replay *rp;
+    const struct fsm_result *res;
+    const struct fsm_event *ev;
+    size_t n_ev;
+    bool *matched; /* n_ev: the event was called for */
+    bool granted;  /* the result itself is a new grant */
+    char *why;
+    size_t cap;
+    bool bad;
+};
+
+static void fail(struct ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(struct ctx *x, const char *fmt, ...)
+{
+    if (x->bad)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->why, x->cap, fmt, ap);
+    va_end(ap);
+    x->bad = true;
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+struct lockmodel *lockmodel_new(void)
+{
+    return mem_xcalloc(1, sizeof(struct lockmodel));
+}
+
+static void lock_free(struct mlock *l)
+{
+    free(l->w);
+    free(l);
+}
+
+void lockmodel_free(struct lockmodel *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n_l; i++)
+        lock_free(m->l[i]);
+    free(m->l);
+    free(m->s);
+    free(m);
+}
+
+struct lockmodel *lockmodel_copy(const struct lockmodel *m)
+{
+    struct lockmodel *k = mem_xmalloc(sizeof *k);
+    *k = *m;
+    k->s = m->cap_s ? mem_xmalloc(m->cap_s * sizeof *k->s) : NULL;
+    if (m->n_s)
+        memcpy(k->s, m->s, m->n_s * sizeof *k->s);
+    k->l = m->cap_l ? mem_xmalloc(m->cap_l * sizeof *k->l) : NULL;
+    for (size_t i = 0; i < m->n_l; i++) {
+        const struct mlock *l = m->l[i];
+        struct mlock *c = mem_xmalloc(sizeof *c);
+        *c = *l;
+        c->w = l->cap_w ? mem_xmalloc(l->cap_w * sizeof *c->w) : NULL;
+        if (l->n_w)
+            memcpy(c->w, l->w, l->n_w * sizeof *c->w);
+        k->l[i] = c;
+    }
+    return k;
+}
+
+uint64_t lockmodel_applied(const struct lockmodel *m)
+{
+    return m->applied;
+}
+
+struct msession *lockmodel_session_get(const struct lockmodel *m, uint64_t id)
+{
+    size_t lo = 0, hi = m->n_s;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->s[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->n_s && m->s[lo].id == id ? &m->s[lo] : NULL;
+}
+
+bool lockmodel_session(const struct lockmodel *m, uint64_t id, bool *lease)
+{
+    const struct msession *s = lockmodel_session_get(m, id);
+    if (s != NULL && lease != NULL)
+        *lease = s->lease;
+    return s != NULL;
+}
+
+/* Session ids are log indexes: a new one is above every other. */
+static void session_add(struct lockmodel *m, uint64_t id, uint64_t ttl,
+                        bool lease)
+{
+    if (m->n_s == m->cap_s) {
+        m->cap_s = m->cap_s ? 2 * m->cap_s : 16;
+        m->s = mem_xrealloc(m->s, m->cap_s * sizeof *m->s);
+    }
+    m->s[m->n_s++] = (struct msession){.id = id, .ttl = ttl, .lease = lease};
+}
+
+static void session_del(struct lockmodel *m, uint64_t id)
+{
+    struct msession *s = lockmodel_session_get(m, id);
+    if (s == NULL)
+        return;
+    size_t k = (size_t)(s - m->s);
+    memmove(s, s + 1, (m->n_s - k - 1) * sizeof *s);
+    m->n_s--;
+}
+
+/* The session id, if open and not a lease lock's: the sessions a client
+ * may name. */
+static struct msession *client_session(const struct lockmodel *m, uint64_t id)
+{
+    struct msession *s = lockmodel_session_get(m, id);
+    return s != NULL && !s->lease ? s : NULL;
+}
+
+static int name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+    uint32_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+struct mlock *lockmodel_lock_get(const struct lockmodel *m, const char *name,
+                                 uint32_t len)
+{
+    for (size_t i = 0; i < m->n_l; i++)
+        if (name_cmp(m->l[i]->name, m->l[i]->name_len, name, len) == 0)
+            return m->l[i];
+    return NULL;
+}
+
+static struct mlock *lock_new(struct lockmodel *m, const char *name,
+                              uint32_t len)
+{
+    struct mlock *l = mem_xcalloc(1, sizeof *l);
+    memcpy(l->name, name, len);
+    l->name_len = len;
+    if (m->n_l == m->cap_l) {
+        m->cap_l = m->cap_l ? 2 * m->cap_l : 8;
+        m->l = mem_xrealloc(m->l, m->cap_l * sizeof *m->l);
+    }
+    size_t k = 0;
+    while (k < m->n_l &&
+           name_cmp(m->l[k]->name, m->l[k]->name_len, name, len) < 0)
+        k++;
+    memmove(m->l + k + 1, m->l + k, (m->n_l - k) * sizeof *m->l);
+    m->l[k] = l;
+    m->n_l++;
+    return l;
+}
+
+/* Forgets the locks that are free, unwaited and out of lock-delay: to a
+ * command they are the same as locks never seen. */
+static void sweep(struct lockmodel *m)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_l; i++) {
+        struct mlock *l = m->l[i];
+        if (l->holder == 0 && l->n_w == 0 && l->available_at == 0)
+            lock_free(l);
+        else
+            m->l[k++] = l;
+    }
+    m->n_l = k;
+}
+
+unsigned lockmodel_session_holds(const struct lockmodel *m, uint64_t id,
+                                 unsigned *waits)
+{
+    unsigned n = 0;
+    *waits = 0;
+    for (size_t i = 0; i < m->n_l; i++) {
+        n += m->l[i]->holder == id;
+        for (size_t k = 0; k < m->l[i]->n_w; k++)
+            *waits += m->l[i]->w[k].session == id;
+    }
+    return n;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+bool lockmodel_bytes_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* Marks the machine's event that the rules call for (LOST: by session,
+ * name and token; the others by session, waiter index, name and req);
+ * returns its token, 0 if missing (a failure). */
+static uint64_t expect_event(struct ctx *x, uint8_t type, uint64_t session,
+                             uint64_t index, const struct mlock *l,
+                             const char *req, size_t req_len, uint64_t token)
+{
+    for (size_t i = 0; i < x->n_ev; i++) {
+        const struct fsm_event *e = &x->ev[i];
+        if (x->matched[i] || e->type != type || e->session != session ||
+            !lockmodel_bytes_eq(e->name, e->name_len, l->name, l->name_len))
+            continue;
+        if (type == FSM_EV_LOST && e->token != token)
+            continue;
+        if (type != FSM_EV_LOST &&
+            (e->index != index ||
+             !lockmodel_bytes_eq(e->req, e->req_len, req, req_len)))
+            continue;
+        x->matched[i] = true;
+        return type == FSM_EV_LOST ? token : e->token;
+    }
+    fail(x, "missing event %s for session %llu (wait %llu) on '%.*s'",
+         lockmodel_event_name(type), U(session), U(index), (int)l->name_len,
+         l->name);
+    return 0;
+}
+
+/* The first waiter of the free lock l gets it. */
+static void grant_first(struct ctx *x, struct mlock *l)
+{
+    struct mwait w = l->w[0];
+    memmove(l->w, l->w + 1, (l->n_w - 1) * sizeof *l->w);
+    l->n_w--;
+    l->holder = w.session;
+    l->token = expect_event(x, FSM_EV_GRANTED, w.session, w.index, l, w.req,
+                            w.req_len, 0);
+    if (x->bad && l->token == 0)
+        l->token = x->m->last_token + 1; /* keep going with something */
+    l->holds = 1;
+    l->delay_ms = w.delay_ms;
+    memcpy(l->owner, w.owner, w.owner_len);
+    l->owner_len = w.owner_len;
+    l->available_at = 0;
+}
+
+/* Ends the k-th wait on l with a TIMEOUT or CANCELED event. A lease lock's
+ * session left with nothing by a timeout ends. */
+static void unwait(struct ctx *x, struct mlock *l, size_t k, uint8_t type)
+{
+    struct mwait w = l->w[k];
+    memmove(l->w + k, l->w + k + 1, (l->n_w - k - 1) * sizeof *l->w);
+    l->n_w--;
+    expect_event(x, type, w.session, w.index, l, w.req, w.req_len, 0);
+    unsigned waits;
+    bool lease;
+    if (type == FSM_EV_TIMEOUT && lockmodel_session(x->m, w.session, &lease) &&
+        lease && lockmodel_session_holds(x->m, w.session, &waits) == 0 &&
+        waits == 0)
+        session_del(x->m, w.session);
+}
+
+/* Takes all holds from l's holder. Expired: FSM_EV_LOST and the lock-delay
+ * the grant asked for; otherwise (or without a delay) the first waiter
+ * gets it at once. */
+static void free_lock(struct ctx *x, struct mlock *l, bool expired)
+{
+    uint32_t delay = l->delay_ms;
+    if (expired)
+        expect_event(x, FSM_EV_LOST, l->holder, 0, l, NULL, 0, l->token);
+    l->holder = 0;
+    l->owner_len = 0;
+    l->token = 0;
+    l->holds = 0;
+    l->delay_ms = 0;
+    if (expired && delay > 0)
+        l->available_at = add_sat(x->m->now, delay);
+    else if (l->n_w > 0)
+        grant_first(x, l);
+}
+
+/* A session ends: its waits first (so that none of its own waiters gets a
+ * lock it frees), then its locks. */
+static void end_session(struct ctx *x, uint64_t id, bool expired)
+{
+    struct lockmodel *m = x->m;
+    for (size_t i = 0; i < m->n_l; i++)
+        for (size_t k = m->l[i]->n_w; k-- > 0;)
+            if (m->l[i]->w[k].session == id)
+                unwait(x, m->l[i], k, FSM_EV_CANCELED);
+    for (size_t i = 0; i < m->n_l; i++)
+        if (m->l[i]->holder == id)
+            free_lock(x, m->l[i], expired);
+    session_del(m, id);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+/* The result is fresh (not a replay) with this status. */
+static bool fresh(struct ctx *x, uint8_t status)
+{
+    const struct fsm_result *r = x->res;
+    if (r->replayed)
+        fail(x, "answered as a retry of a request with no remembered "
+                "outcome");
+    else if (r->status != status)
+        fail(x, "status %s, the rules give %s",
+             lockmodel_status_name(r->status), lockmodel_status_name(status));
+    return !x->bad;
+}
+
+static void want(struct ctx *x, const char *field, uint64_t got, uint64_t exp)
+{
+    if (got != exp)
+        fail(x, "result %s=%llu, the rules give %llu", field, U(got), U(exp));
+}
+
+/* If the caller says this repeats a remembered request, the result must be
+ * that first outcome, replayed, with no effect; returns true then. */
+static bool replayed(struct ctx *x)
+{
+    if (x->rp == NULL || !x->rp->replay)
+        return false;
+    const struct fsm_result *r = x->res, *f = &x->rp->first;
+    if (!r->replayed || r->status != f->status || r->session != f->session ||
+        r->token != f->token || r->holds != f->holds ||
+        r->holder != f->holder || r->ttl != f->ttl ||
+        (f->status == FSM_QUEUED && r->index != f->index)) {
+        char a[200], b[200];
+        lockmodel_describe_res(r, a, sizeof a);
+        lockmodel_describe_res(f, b, sizeof b);
+        fail(x, "a retry answered %s%s; the first outcome is %s", a,
+             r->replayed ? "" : " (not as a retry)", b);
+    }
+    return true;
+}
+
+static bool ttl_ok(uint64_t ttl)
+{
+    return ttl >= FSM_TTL_MIN && ttl <= FSM_TTL_MAX;
+}
+
+static bool name_ok(const struct fsm_cmd *c)
+{
+    return c->name_len >= 1 && c->name_len <= FSM_NAME_MAX;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static void do_open(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!ttl_ok(c->ttl)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (replayed(x))
+        return;
+    session_add(x->m, x->index, c->ttl, false);
+    if (fresh(x, FSM_OK)) {
+        want(x, "session", x->res->session, x->index);
+        want(x, "ttl", x->res->ttl, c->ttl);
+    }
+}
+
+static void do_close(struct ctx *x)
+{
+    if (client_session(x->m, x->c->session) == NULL) {
+        if (!replayed(x))
+            fresh(x, FSM_NOSESSION);
+        return;
+    }
+    fresh(x, FSM_OK);
+    end_session(x, x->c->session, false);
+}
+
+static void do_expire(struct ctx *x)
+{
+    if (lockmodel_session_get(x->m, x->c->session) == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return;
+    }
+    fresh(x, FSM_OK);
+    end_session(x, x->c->session, true);
+}
+
+/* ACQUIRE for session sid once the request is known to be new: reentry,
+ * a grant of a free lock nobody waits for, HELD for a try, or the tail of
+ * the FIFO. Returns the status the rules give. */
+static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
+                       uint8_t owner_len, uint32_t delay)
+{
+    struct lockmodel *m = x->m;
+    const struct fsm_cmd *c = x->c;
+    const struct fsm_result *r = x->res;
+    struct mlock *l = lockmodel_lock_get(m, c->name, c->name_len);
+    if (l != NULL && l->holder == sid &&
+        lockmodel_bytes_eq(l->owner, l->owner_len, owner, owner_len)) {
+        if (fresh(x, FSM_OK)) {
+            want(x, "token", r->token, l->token);
+            want(x, "holds", r->holds, l->holds + 1);
+        }
+        l->holds++;
+        return FSM_OK;
+    }
+    if (l == NULL ||
+        (l->holder == 0 && l->n_w == 0 && l->available_at <= m->now)) {
+        if (l == NULL)
+            l = lock_new(m, c->name, c->name_len);
+        fresh(x, FSM_OK);
+        want(x, "holds", r->holds, 1);
+        x->granted = true;
+        l->holder = sid;
+        l->token = r->token;
+        l->holds = 1;
+        l->delay_ms = delay;
+        memcpy(l->owner, owner, owner_len);
+        l->owner_len = owner_len;
+        l->available_at = 0;
+        return FSM_OK;
+    }
+    if (c->wait == 0) {
+        if (fresh(x, FSM_HELD))
+            want(x, "holder", r->holder, l->holder);
+        return FSM_HELD;
+    }
+    if (fresh(x, FSM_QUEUED))
+        want(x, "index", r->index, x->index);
+    if (l->n_w == l->cap_w) {
+        l->cap_w = l->cap_w ? 2 * l->cap_w : 4;
+        l->w = mem_xrealloc(l->w, l->cap_w * sizeof *l->w);
+    }
+    struct mwait *w = &l->w[l->n_w++];
+    *w = (struct mwait){.session = sid,
+                        .index = x->index,
+                        .deadline = add_sat(m->now, c->wait),
+                        .delay_ms = delay,
+                        .owner_len = owner_len,
+                        .req_len = (uint8_t)c->req_len};
+    memcpy(w->owner, owner, owner_len);
+    memcpy(w->req, c->req, c->req_len);
+    return FSM_QUEUED;
+}
+
+static void do_acquire(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
+        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    uint32_t delay =
+        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    if (c->session != 0) {
+        if (client_session(x->m, c->session) == NULL) {
+            fresh(x, FSM_NOSESSION);
+            return;
+        }
+        if (replayed(x))
+            return;
+        acquire(x, c->session, c->owner, (uint8_t)c->owner_len, delay);
+        want(x, "session", x->res->session, c->session);
+        return;
+    }
+    /* A lease lock: a session of its own, kept only if granted or
+     * queued. */
+    if (c->ttl == 0 || !ttl_ok(c->ttl)) {
+        fresh(x, c->ttl == 0 ? FSM_NOSESSION : FSM_INVALID);
+        return;
+    }
+    if (replayed(x))
+        return;
+    session_add(x->m, x->index, c->ttl, true);
+    uint8_t st = acquire(x, x->index, "", 0, delay);
+    if (st != FSM_OK && st != FSM_QUEUED)
+        session_del(x->m, x->index);
+    want(x, "session", x->res->session,
+         st == FSM_OK || st == FSM_QUEUED ? x->index : 0);
+}
+
+/* RELEASE by a lease lock's token: its session ends. */
+static void release_lease(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (replayed(x))
+        return;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    bool lease = false;
+    if (l == NULL || l->holder == 0 ||
+        !lockmodel_session(x->m, l->holder, &lease) || !lease ||
+        l->token != c->token) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    if (fresh(x, FSM_OK))
+        want(x, "holds", x->res->holds, 0);
+    end_session(x, l->holder, false);
+}
+
+static void do_release(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!name_ok(c)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (c->session == 0) {
+        release_lease(x);
+        return;
+    }
+    if (client_session(x->m, c->session) == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return;
+    }
+    if (replayed(x))
+        return;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    if (l == NULL || l->holder != c->session ||
+        !lockmodel_bytes_eq(l->owner, l->owner_len, c->owner, c->owner_len)) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    l->holds--;
+    if (fresh(x, FSM_OK))
+        want(x, "holds", x->res->holds, l->holds);
+    if (l->holds == 0)
+        free_lock(x, l, false);
+}
+
+static void do_extend(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!ttl_ok(c->ttl) || !name_ok(c)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (replayed(x))
+        return;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    struct msession *s =
+        l && l->holder ? lockmodel_session_get(x->m, l->holder) : NULL;
+    if (s == NULL || !s->lease || l->token != c->token) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    s->ttl = c->ttl;
+    if (fresh(x, FSM_OK))
+        want(x, "ttl", x->res->ttl, c->ttl);
+}
+
+static void do_set_ttl(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!ttl_ok(c->ttl)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    struct msession *s = client_session(x->m, c->session);
+    if (s == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return;
+    }
+    if (replayed(x))
+        return;
+    s->ttl = c->ttl;
+    if (fresh(x, FSM_OK))
+        want(x, "ttl", x->res->ttl, c->ttl);
+}
+
+/* The earliest due wait (by deadline, then index) and lock-delay end. */
+static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
+                struct mlock **dl)
+{
+    *wl = *dl = NULL;
+    *wk = 0;
+    for (size_t i = 0; i < m->n_l; i++) {
+        struct mlock *l = m->l[i];
+        for (size_t k = 0; k < l->n_w; k++) {
+            const struct mwait *w = &l->w[k];
+            const struct mwait *b = *wl ? &(*wl)->w[*wk] : NULL;
+            if (w->deadline <= m->now &&
+                (b == NULL || w->deadline < b->deadline ||
+                 (w->deadline == b->deadline && w->index < b->index))) {
+                *wl = l;
+                *wk = k;
+            }
+        }
+        if (l->holder == 0 && l->available_at != 0 &&
+            l->available_at <= m->now &&
+            (*dl == NULL || l->available_at < (*dl)->available_at))
+            *dl = l;
+    }
+}
+
+/* TICK: waits run out and lock-delays end in time order, a wait before a
+ * lock-delay ending at the same time, so that a late TICK does what timely
+ * ones would have done. */
+static void do_tick(struct ctx *x)
+{
+    fresh(x, FSM_OK);
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        struct mlock *wl, *dl;
+        size_t wk;
+        due(x->m, &wl, &wk, &dl);
+        if (wl != NULL &&
+            (dl == NULL || wl->w[wk].deadline <= dl->available_at)) {
+            unwait(x, wl, wk, FSM_EV_TIMEOUT);
+        } else if (dl != NULL) {
+            dl->available_at = 0;
+            if (dl->n_w > 0)
+                grant_first(x, dl);
+        } else {
+            return;
+        }
+    }
+}
+
+/* Every event matched; the grants' tokens rise, in the machine's order,
+ * above every earlier grant's. */
+static void check_events_and_tokens(struct ctx *x)
+{
+    struct lockmodel *m = x->m;
+    uint64_t last = m->last_token;
+    if (x->granted) {
+        if (x->res->token <= last)
+            fail(x, "grant with token %llu after token %llu", U(x->res->token),
+                 U(last));
+        last = x->res->token;
+    }
+    for (size_t i = 0; i < x->n_ev; i++) {
+        const struct fsm_event *e = &x->ev[i];
+        if (!x->matched[i]) {
+            fail(x,
+                 "unexpected event %s for session %llu (wait %llu) on "
+                 "'%.*s', token %llu",
+                 lockmodel_event_name(e->type), U(e->session), U(e->index),
+                 (int)e->name_len, e->name, U(e->token));
+            continue;
+        }
+        if (e->type != FSM_EV_GRANTED)
+            continue;
+        if (e->token <= last)
+            fail(x,
+                 "grant to session %llu of '%.*s' with token %llu after "
+                 "token %llu",
+                 U(e->session), (int)e->name_len, e->name, U(e->token),
+                 U(last));
+        last = e->token;
+    }
+    m->last_token = last;
+}
+
+bool lockmodel_follow(struct lockmodel *m, uint64_t index,
+                      const struct fsm_cmd *cmd,
+                      const struct lockmodel_replay *rp,
+                      const struct fsm_result *res, const struct fsm_event *ev,
+                      size_t n_ev, char *why, size_t cap)
+{
+    bool small[SMALL_EVENTS] = {false};
+    struct ctx ctx = {.m = m,
+                      .index = index,
+                      .c = cmd,
+                      .rp = rp,
+                      .res = res,
+                      .ev = ev,
+                      .n_ev = n_ev,
+                      .why = why,
+                      .cap = cap};
+    struct ctx *x = &ctx;
+    x->matched = n_ev <= SMALL_EVENTS ? small : mem_xcalloc(n_ev, 1);
+    if (index <= m->applied)
+        fail(x, "index %llu follows %llu", U(index), U(m->applied));
+    m->applied = index;
+    if (cmd == NULL) {
+        fresh(x, FSM_INVALID);
+    } else {
+        if (cmd->now > m->now)
+            m->now = cmd->now;
+        switch (cmd->type) {
+        case FSM_OPEN:
+            do_open(x);
+            break;
+        case FSM_CLOSE:
+            do_close(x);
+            break;
+        case FSM_EXPIRE:
+            do_expire(x);
+            break;
+        case FSM_ACQUIRE:
+            do_acquire(x);
+            break;
+        case FSM_RELEASE:
+            do_release(x);
+            break;
+        case FSM_EXTEND:
+            do_extend(x);
+            break;
+        case FSM_TICK:
+            do_tick(x);
+            break;
+        case FSM_SET_TTL:
+            do_set_ttl(x);
+            break;
+        default:
+            fresh(x, FSM_INVALID);
+            break;
+        }
+    }
+    sweep(m);
+    check_events_and_tokens(x);
+    if (x->matched != small)
+        free(x->matched);
+    return !x->bad;
+}

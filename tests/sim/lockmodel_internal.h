@@ -1,0 +1,62 @@
+/* lockmodel_internal.h - the reference model's state, shared by its files:
+ * lockmodel.c (the state and the rules it follows) and lockmodel_agree.c
+ * (comparing it with a machine, digests, descriptions). */
+#ifndef DLOCK_SIM_LOCKMODEL_INTERNAL_H
+#define DLOCK_SIM_LOCKMODEL_INTERNAL_H
+
+#include "lockmodel.h"
+
+struct mwait {
+    uint64_t session;
+    uint64_t index; /* of its ACQUIRE */
+    uint64_t deadline;
+    uint32_t delay_ms;
+    uint8_t owner_len;
+    uint8_t req_len;
+    char owner[FSM_OWNER_MAX];
+    char req[FSM_REQ_MAX];
+};
+
+struct mlock {
+    char name[FSM_NAME_MAX];
+    uint32_t name_len;
+    uint64_t holder; /* 0: free */
+    char owner[FSM_OWNER_MAX];
+    uint8_t owner_len;
+    uint64_t token;
+    uint32_t holds;
+    uint32_t delay_ms;     /* held: lock-delay if the holder expires */
+    uint64_t available_at; /* free: end of its lock-delay, 0 if none */
+    struct mwait *w;       /* the FIFO, first at 0 */
+    size_t n_w;
+    size_t cap_w;
+};
+
+struct msession {
+    uint64_t id;
+    uint64_t ttl;
+    bool lease;
+};
+
+struct lockmodel {
+    uint64_t now;
+    uint64_t last_token;
+    uint64_t applied;
+    struct msession *s; /* by id */
+    size_t n_s;
+    size_t cap_s;
+    struct mlock **l; /* by name */
+    size_t n_l;
+    size_t cap_l;
+};
+
+/* lockmodel.c */
+struct msession *lockmodel_session_get(const struct lockmodel *m, uint64_t id);
+struct mlock *lockmodel_lock_get(const struct lockmodel *m, const char *name,
+                                 uint32_t len);
+/* Locks the session holds; *waits gets the waits it has queued. */
+unsigned lockmodel_session_holds(const struct lockmodel *m, uint64_t id,
+                                 unsigned *waits);
+bool lockmodel_bytes_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

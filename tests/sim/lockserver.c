@@ -1,0 +1,540 @@
+/* lockserver.c - dlockd's replicated part on each simulated node: the lock
+ * state machine, cluster time, leases, the leader's EXPIRE and TICK, and
+ * the proposals and waits of clients (the counterpart of
+ * src/server/node.c). */
+#include "lockserver.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "lockmodel.h"
+#include "server/lease.h"
+
+#define U(x) ((unsigned long long)(x))
+/* As src/server/node.c: an expiry lost with a leader change is proposed
+ * again after this long. */
+#define EXPIRE_RETRY_MS 1000
+
+struct prop {
+    uint64_t index;
+    uint64_t term;
+    lockserver_cb cb;
+    void *ctx;
+    uint64_t tag;
+};
+
+struct wait {
+    uint64_t index;
+    lockserver_wait_cb cb;
+    void *ctx;
+    uint64_t tag;
+};
+
+/* One server. Its clock is the machine's monotonic clock: it survives
+ * restarts, runs at the node's drift, and starts anywhere. */
+struct snode {
+    struct fsm *f;
+    struct lease *lease;
+    bool ready;
+    uint64_t ready_term;
+    uint64_t offset; /* cluster time = clock + offset */
+    bool tick_pending;
+    bool clock_set;
+    uint64_t clock_ms;
+    uint64_t clock_at;
+    uint64_t clock_rem;
+    struct prop *p;
+    size_t n_p;
+    size_t cap_p;
+    struct wait *w;
+    size_t n_w;
+    size_t cap_w;
+};
+
+/* When a leader stamped a time into a command of its term. */
+struct stamp {
+    uint64_t term; /* 0: a free slot */
+    uint64_t now;
+    uint64_t real_ms;
+};
+
+struct lockserver {
+    struct lockcheck *ck;
+    struct cluster_app app;
+    struct snode nodes[CLUSTER_MAX_ID + 1];
+    struct stamp *st; /* open addressing by (term, now) */
+    size_t cap_st;
+    size_t n_st;
+    uint64_t seen;         /* the highest index applied anywhere */
+    uint64_t last_index;   /* the command applied last there, */
+    uint64_t last_now;     /* its time */
+    uint64_t last_real_ms; /* and when it was stamped */
+    uint8_t *scratch;
+    size_t scratch_cap;
+};
+
+/* ---- time ------------------------------------------------------------- */
+
+static uint64_t clock_now(struct cluster *c, struct sim_node *n,
+                          struct snode *sn)
+{
+    if (!sn->clock_set) {
+        sn->clock_set = true;
+        sn->clock_ms = rng_chance(&c->rng, 500)
+                           ? rng_below(&c->rng, 1000)
+                           : rng_range(&c->rng, 1000, 100000000);
+        sn->clock_at = c->now_ms;
+    }
+    sn->clock_rem += (c->now_ms - sn->clock_at) * n->clock_pct;
+    sn->clock_at = c->now_ms;
+    sn->clock_ms += sn->clock_rem / 100;
+    sn->clock_rem %= 100;
+    return sn->clock_ms;
+}
+
+static uint64_t cluster_time(struct cluster *c, struct sim_node *n,
+                             struct snode *sn)
+{
+    return clock_now(c, n, sn) + sn->offset;
+}
+
+/* ---- stamps ----------------------------------------------------------- */
+
+static struct stamp *stamp_at(struct lockserver *s, uint64_t term, uint64_t now,
+                              bool create)
+{
+    if (create && (s->n_st + 1) * 2 > s->cap_st) {
+        struct stamp *old = s->st;
+        size_t old_cap = s->cap_st;
+        s->cap_st = old_cap ? 2 * old_cap : 256;
+        s->st = mem_xcalloc(s->cap_st, sizeof *s->st);
+        s->n_st = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].term != 0)
+                *stamp_at(s, old[i].term, old[i].now, true) = old[i];
+        free(old);
+    }
+    if (s->cap_st == 0)
+        return NULL;
+    size_t mask = s->cap_st - 1;
+    for (size_t i = rng_mix(term * 0x9e3779b97f4a7c15ull ^ now) & mask;;
+         i = (i + 1) & mask) {
+        struct stamp *x = &s->st[i];
+        if (x->term == term && x->now == now)
+            return x;
+        if (x->term != 0)
+            continue;
+        if (!create)
+            return NULL;
+        *x = (struct stamp){.term = term, .now = now};
+        s->n_st++;
+        return x;
+    }
+}
+
+/* Cluster time may not run faster than real time, beyond the clocks'
+ * drift, so that lock-delays and waits last at least what they say.
+ * Checked at the first apply of each command, against the command before
+ * it in the log, with the real times at which leaders stamped them. */
+static void check_time(struct lockserver *s, struct cluster *c,
+                       const struct raft_entry *e, const struct fsm_cmd *cmd)
+{
+    if (e->index <= s->seen)
+        return;
+    s->seen = e->index;
+    const struct stamp *x = stamp_at(s, e->term, cmd->now, false);
+    if (x == NULL) {
+        cluster_fail(c,
+                     "entry %llu (term %llu) carries time %llu that no "
+                     "leader stamped",
+                     U(e->index), U(e->term), U(cmd->now));
+        return;
+    }
+    uint64_t dc = cmd->now - s->last_now, dr = x->real_ms - s->last_real_ms;
+    if (s->last_index != 0 && cmd->now >= s->last_now &&
+        x->real_ms >= s->last_real_ms &&
+        100 * dc > dr * (100 + c->cfg.drift_pct) + 100)
+        cluster_fail(c,
+                     "cluster time runs ahead of real time: entry %llu "
+                     "is stamped %llu ms after entry %llu, %llu ms later",
+                     U(e->index), U(dc), U(s->last_index), U(dr));
+    s->last_index = e->index;
+    s->last_now = cmd->now;
+    s->last_real_ms = x->real_ms;
+}
+
+/* ---- proposals and waits ---------------------------------------------- */
+
+static void fail_all(struct cluster *c, struct snode *sn)
+{
+    while (sn->n_p > 0) {
+        struct prop p = sn->p[--sn->n_p];
+        if (p.cb != NULL)
+            p.cb(p.ctx, p.tag, c, LOCKSERVER_LOST, p.index, NULL);
+    }
+    while (sn->n_w > 0) {
+        struct wait w = sn->w[--sn->n_w];
+        w.cb(w.ctx, w.tag, c, LOCKSERVER_LOST, NULL);
+    }
+    sn->tick_pending = false;
+}
+
+/* Proposals up to index are done: ours if the entry there is the one
+ * proposed (same term), lost otherwise. */
+static void complete(struct cluster *c, struct snode *sn,
+                     const struct raft_entry *e, const struct fsm_result *res)
+{
+    for (size_t i = 0; i < sn->n_p;) {
+        struct prop p = sn->p[i];
+        if (p.index > e->index) {
+            i++;
+            continue;
+        }
+        sn->p[i] = sn->p[--sn->n_p];
+        bool ours = p.index == e->index && p.term == e->term && res != NULL;
+        if (p.cb != NULL)
+            p.cb(p.ctx, p.tag, c, ours ? LOCKSERVER_OK : LOCKSERVER_LOST,
+                 p.index, ours ? res : NULL);
+    }
+}
+
+static void fire_waits(struct cluster *c, struct snode *sn,
+                       const struct fsm_event *ev, size_t n_ev)
+{
+    for (size_t k = 0; k < n_ev; k++) {
+        if (ev[k].type == FSM_EV_LOST)
+            continue;
+        for (size_t i = 0; i < sn->n_w;) {
+            if (sn->w[i].index != ev[k].index) {
+                i++;
+                continue;
+            }
+            struct wait w = sn->w[i];
+            sn->w[i] = sn->w[--sn->n_w];
+            w.cb(w.ctx, w.tag, c, LOCKSERVER_OK, &ev[k]);
+        }
+    }
+}
+
+static bool is_ready(struct sim_node *n, struct snode *sn)
+{
+    return sn->ready && n->up && raft_role(n->core) == RAFT_LEADER &&
+           raft_term(n->core) == sn->ready_term;
+}
+
+static void lost_leadership(struct cluster *c, struct sim_node *n,
+                            struct snode *sn)
+{
+    cluster_trace(c, "n%llu: lock service: no longer the ready leader",
+                  U(n->id));
+    sn->ready = false;
+    fail_all(c, sn);
+    lease_clear(sn->lease);
+}
+
+static void session_lease_cb(void *arg, uint64_t id, uint64_t ttl)
+{
+    void **a = arg;
+    struct snode *sn = a[0];
+    lease_set(sn->lease, id, ttl, *(uint64_t *)a[1]);
+}
+
+/* The leader's own no-op applied: everything committed before it has too.
+ * From now on it stamps times that continue from the last time applied,
+ * and gives every session a fresh lease (src/server/node.c, become_ready).
+ *
+ * Unlike node.c, which moves its offset only when its clock is behind,
+ * time continues from the last time applied (offset arithmetic wraps)
+ * whatever the new leader's clock says: the monotonic clocks of two
+ * machines differ by their uptimes, and a jump forward would end every
+ * lock-delay and wait at the next TICK, which check_time() refuses.
+ * Durations then stretch by the election's gap: the safe side. */
+static void become_ready(struct cluster *c, struct sim_node *n,
+                         struct snode *sn)
+{
+    uint64_t now = clock_now(c, n, sn), last = fsm_now(sn->f);
+    sn->offset = last + 1 - now;
+    fail_all(c, sn); /* left from an earlier term */
+    sn->ready = true;
+    sn->ready_term = raft_term(n->core);
+    lease_clear(sn->lease);
+    uint64_t t = now + sn->offset;
+    void *arg[2] = {sn, &t};
+    fsm_session_each(sn->f, session_lease_cb, arg);
+    cluster_trace(c,
+                  "n%llu: lock service ready in term %llu: clock %llu + "
+                  "offset %lld, machine time %llu, %zu sessions",
+                  U(n->id), U(sn->ready_term), U(now), (long long)sn->offset,
+                  U(last), lease_count(sn->lease));
+}
+
+/* Keeps the leases in step with the sessions the machine knows. */
+static void track_lease(struct cluster *c, struct sim_node *n, struct snode *sn,
+                        const struct fsm_cmd *cmd, const struct fsm_result *res,
+                        uint64_t index)
+{
+    if (res->status != FSM_OK && res->status != FSM_QUEUED)
+        return;
+    uint64_t now = cluster_time(c, n, sn);
+    switch (cmd->type) {
+    case FSM_OPEN:
+        if (!res->replayed)
+            lease_set(sn->lease, res->session, res->ttl, now);
+        break;
+    case FSM_ACQUIRE:
+        if (cmd->session == 0 && res->session == index)
+            lease_set(sn->lease, res->session, cmd->ttl, now);
+        break;
+    case FSM_EXTEND:
+    case FSM_SET_TTL:
+        if (res->session != 0)
+            lease_set(sn->lease, res->session, res->ttl, now);
+        break;
+    case FSM_CLOSE:
+    case FSM_EXPIRE:
+        lease_remove(sn->lease, cmd->session);
+        break;
+    case FSM_RELEASE:
+        if (cmd->session == 0 && res->session != 0)
+            lease_remove(sn->lease, res->session);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- the hooks -------------------------------------------------------- */
+
+static void reset_cb(void *arg, struct cluster *c, struct sim_node *n)
+{
+    struct lockserver *s = arg;
+    struct snode *sn = &s->nodes[n->id];
+    fail_all(c, sn);
+    fsm_free(sn->f);
+    sn->f = fsm_new();
+    if (sn->lease == NULL)
+        sn->lease = lease_new();
+    lease_clear(sn->lease);
+    sn->ready = false;
+    sn->offset = 0; /* a new process */
+    lockcheck_reset(s->ck, n->id);
+}
+
+static void apply_cb(void *arg, struct cluster *c, struct sim_node *n,
+                     const struct raft_entry *e)
+{
+    struct lockserver *s = arg;
+    struct snode *sn = &s->nodes[n->id];
+    if (e->type != RAFT_ENTRY_NORMAL) {
+        complete(c, sn, e, NULL);
+        if (e->type == RAFT_ENTRY_NOOP && !sn->ready &&
+            raft_role(n->core) == RAFT_LEADER && e->term == raft_term(n->core))
+            become_ready(c, n, sn);
+        return;
+    }
+    struct fsm_result res;
+    fsm_apply(sn->f, e->index, e->data, e->len, &res);
+    lockcheck_apply(s->ck, c, n, e, sn->f, &res);
+    struct fsm_cmd cmd;
+    bool ok = fsm_cmd_decode(&cmd, e->data, e->len) == 0;
+    if (ok)
+        check_time(s, c, e, &cmd);
+    if (ok && is_ready(n, sn))
+        track_lease(c, n, sn, &cmd, &res, e->index);
+    size_t n_ev;
+    const struct fsm_event *ev = fsm_events(sn->f, &n_ev);
+    fire_waits(c, sn, ev, n_ev);
+    fsm_events_clear(sn->f);
+    complete(c, sn, e, &res);
+}
+
+static uint8_t *save_cb(void *arg, struct cluster *c, struct sim_node *n,
+                        size_t *len)
+{
+    struct lockserver *s = arg;
+    struct snode *sn = &s->nodes[n->id];
+    uint8_t *buf = NULL;
+    fsm_snapshot(sn->f, &buf, len);
+    lockcheck_saved(s->ck, c, n, sn->f, buf, *len);
+    return buf;
+}
+
+static bool load_cb(void *arg, struct cluster *c, struct sim_node *n,
+                    const uint8_t *data, size_t len)
+{
+    struct lockserver *s = arg;
+    struct snode *sn = &s->nodes[n->id];
+    if (fsm_restore(sn->f, data, len) != 0)
+        return false;
+    cluster_trace(c,
+                  "n%llu: lock machine restored from the snapshot at "
+                  "%llu (%zu bytes)",
+                  U(n->id), U(n->sm.index), len);
+    lockcheck_restored(s->ck, c, n, sn->f, data, len);
+    struct raft_entry e = {.index = n->sm.index};
+    complete(c, sn, &e, NULL);
+    return true;
+}
+
+/* ---- the server's calls ----------------------------------------------- */
+
+struct lockserver *lockserver_new(struct lockcheck *ck)
+{
+    struct lockserver *s = mem_xcalloc(1, sizeof *s);
+    s->ck = ck;
+    s->app = (struct cluster_app){.arg = s,
+                                  .reset = reset_cb,
+                                  .apply = apply_cb,
+                                  .save = save_cb,
+                                  .load = load_cb};
+    return s;
+}
+
+void lockserver_free(struct lockserver *s)
+{
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; i <= CLUSTER_MAX_ID; i++) {
+        fsm_free(s->nodes[i].f);
+        lease_free(s->nodes[i].lease);
+        free(s->nodes[i].p);
+        free(s->nodes[i].w);
+    }
+    free(s->scratch);
+    free(s->st);
+    free(s);
+}
+
+const struct cluster_app *lockserver_app(struct lockserver *s)
+{
+    return &s->app;
+}
+
+static void tick_done(void *ctx, uint64_t tag, struct cluster *c, int status,
+                      uint64_t index, const struct fsm_result *res)
+{
+    struct snode *sn = ctx;
+    sn->tick_pending = false;
+}
+
+/* The expiries and the TICK that are due (src/server/node.c,
+ * leader_timers). */
+static void leader_timers(struct lockserver *s, struct cluster *c,
+                          struct sim_node *n, struct snode *sn)
+{
+    uint64_t ids[64], now = cluster_time(c, n, sn);
+    size_t count = lease_due(sn->lease, now, EXPIRE_RETRY_MS, ids, 64);
+    for (size_t i = 0; i < count && !c->failed; i++) {
+        struct fsm_cmd cmd = {.type = FSM_EXPIRE, .session = ids[i]};
+        cluster_trace(c, "n%llu: session %llu's lease ended", U(n->id),
+                      U(ids[i]));
+        lockserver_propose(s, c, n->id, &cmd, NULL, NULL, 0);
+    }
+    if (!sn->tick_pending && !c->failed && fsm_next_deadline(sn->f) <= now) {
+        struct fsm_cmd cmd = {.type = FSM_TICK};
+        if (lockserver_propose(s, c, n->id, &cmd, tick_done, sn, 0) ==
+            LOCKSERVER_OK)
+            sn->tick_pending = true;
+    }
+}
+
+void lockserver_step(struct lockserver *s, struct cluster *c, bool timers)
+{
+    for (uint64_t id = 1; id < c->next_id && !c->failed; id++) {
+        struct snode *sn = &s->nodes[id];
+        struct sim_node *n = sn->ready ? cluster_node(c, id) : NULL;
+        if (n == NULL)
+            continue;
+        if (!is_ready(n, sn))
+            lost_leadership(c, n, sn);
+        else if (timers)
+            leader_timers(s, c, n, sn);
+    }
+}
+
+int lockserver_propose_raw(struct lockserver *s, struct cluster *c, uint64_t id,
+                           const uint8_t *data, uint32_t len, lockserver_cb cb,
+                           void *ctx, uint64_t tag)
+{
+    struct sim_node *n = cluster_node(c, id);
+    struct snode *sn = &s->nodes[id];
+    if (n == NULL || !is_ready(n, sn) || c->failed)
+        return LOCKSERVER_NOTLEADER;
+    struct prop p = {.cb = cb, .ctx = ctx, .tag = tag};
+    if (cluster_propose(c, id, data, len, &p.index, &p.term) != 0)
+        return LOCKSERVER_NOTLEADER; /* a transfer is under way */
+    if (sn->n_p == sn->cap_p) {
+        sn->cap_p = sn->cap_p ? 2 * sn->cap_p : 16;
+        sn->p = mem_xrealloc(sn->p, sn->cap_p * sizeof *sn->p);
+    }
+    sn->p[sn->n_p++] = p;
+    return LOCKSERVER_OK;
+}
+
+int lockserver_propose(struct lockserver *s, struct cluster *c, uint64_t id,
+                       struct fsm_cmd *cmd, lockserver_cb cb, void *ctx,
+                       uint64_t tag)
+{
+    struct sim_node *n = cluster_node(c, id);
+    struct snode *sn = &s->nodes[id];
+    if (n == NULL || !is_ready(n, sn) || c->failed)
+        return LOCKSERVER_NOTLEADER;
+    cmd->now = cluster_time(c, n, sn);
+    stamp_at(s, sn->ready_term, cmd->now, true)->real_ms = c->now_ms;
+    size_t len = fsm_cmd_encode(cmd, NULL, 0);
+    if (len == 0) {
+        cluster_fail(c,
+                     "the simulated client built a command that does "
+                     "not encode (type %u)",
+                     cmd->type);
+        return LOCKSERVER_NOTLEADER;
+    }
+    if (len > s->scratch_cap) {
+        s->scratch = mem_xrealloc(s->scratch, len);
+        s->scratch_cap = len;
+    }
+    fsm_cmd_encode(cmd, s->scratch, len);
+    if (c->cfg.trace != NULL) {
+        char what[600];
+        lockmodel_describe_cmd(cmd, what, sizeof what);
+        cluster_trace(c, "n%llu: lock proposal %s", U(id), what);
+    }
+    return lockserver_propose_raw(s, c, id, s->scratch, (uint32_t)len, cb, ctx,
+                                  tag);
+}
+
+void lockserver_wait(struct lockserver *s, uint64_t id, uint64_t index,
+                     lockserver_wait_cb cb, void *ctx, uint64_t tag)
+{
+    struct snode *sn = &s->nodes[id];
+    if (sn->n_w == sn->cap_w) {
+        sn->cap_w = sn->cap_w ? 2 * sn->cap_w : 16;
+        sn->w = mem_xrealloc(sn->w, sn->cap_w * sizeof *sn->w);
+    }
+    sn->w[sn->n_w++] =
+        (struct wait){.index = index, .cb = cb, .ctx = ctx, .tag = tag};
+}
+
+int lockserver_keepalive(struct lockserver *s, struct cluster *c, uint64_t id,
+                         uint64_t session)
+{
+    struct sim_node *n = cluster_node(c, id);
+    struct snode *sn = &s->nodes[id];
+    if (n == NULL || !is_ready(n, sn))
+        return LOCKSERVER_NOTLEADER;
+    uint64_t now = cluster_time(c, n, sn);
+    if (lease_left(sn->lease, session, now) == 0)
+        return LOCKSERVER_NOSESSION;
+    lease_set(sn->lease, session, lease_ttl(sn->lease, session), now);
+    return LOCKSERVER_OK;
+}
+
+void lockserver_audit(struct lockserver *s, struct cluster *c)
+{
+    for (uint64_t id = 1; id <= CLUSTER_MAX_ID && !c->failed; id++) {
+        struct sim_node *n = cluster_node(c, id);
+        if (n != NULL && n->up)
+            lockcheck_audit(s->ck, c, n, s->nodes[id].f);
+    }
+}
