@@ -68,9 +68,12 @@ static void session_each_cb(void *arg, uint64_t id, uint64_t ttl)
  * too. It may now stamp times and run leases (docs/design.md §11). */
 static void become_ready(struct node *n)
 {
+    /* Cluster time goes on from the last time applied, whatever this
+     * machine's clock says: moving it forward by a difference of clocks
+     * (uptimes) would end lock-delays and waits early. Unsigned arithmetic
+     * wraps as needed. Durations across the change can only stretch. */
     uint64_t now = uv_now(n->loop), last = fsm_now(n->fsm);
-    if (now + n->time_offset <= last)
-        n->time_offset = last + 1 - now;
+    n->time_offset = last + 1 - now;
     n->ready = true;
     /* A fresh lease for every session, from now: never shorter than what
      * an earlier leader could have granted. */

@@ -463,8 +463,8 @@ void store_snapshot_run(struct store_snap_job *j)
 {
     struct iovec iov[3] = {
         {j->head, j->hlen}, {(void *)j->data, j->len}, {j->tail, 4}};
-    j->fd = openat(j->dirfd, j->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-                   0644);
+    j->fd =
+        openat(j->dirfd, j->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (j->fd < 0) {
         j->what = "open";
     } else if (writev_all(j->fd, iov, 3) < 0) {

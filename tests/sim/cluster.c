@@ -69,10 +69,9 @@ static void conf_applied(struct cluster *c, const struct raft_entry *e)
     char buf[256] = "";
     size_t off = 0;
     for (unsigned k = 0; k < conf.n && off < sizeof buf - 16; k++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, " n%llu%s",
-                                U(conf.servers[k].id),
-                                conf.servers[k].role == RAFT_VOTER ? ""
-                                                                   : "(l)");
+        off += (size_t)snprintf(
+            buf + off, sizeof buf - off, " n%llu%s", U(conf.servers[k].id),
+            conf.servers[k].role == RAFT_VOTER ? "" : "(l)");
     cluster_trace(c, "configuration at %llu committed:%s", U(e->index), buf);
 }
 
@@ -113,8 +112,7 @@ static void trace_update(struct cluster *c, struct sim_node *n,
                  u->chunk_len, u->chunk_last ? " last" : "");
     if (u->n_entries)
         snprintf(es, sizeof es, " entries=%llu..%llu (t%llu..t%llu)",
-                 U(u->entries[0].index),
-                 U(u->entries[u->n_entries - 1].index),
+                 U(u->entries[0].index), U(u->entries[u->n_entries - 1].index),
                  U(u->entries[0].term), U(u->entries[u->n_entries - 1].term));
     cluster_trace(c, "n%llu persist seq %llu:%s%s%s", U(n->id), U(u->seq), hs,
                   ch, es);
@@ -138,8 +136,8 @@ static void handle_update(struct cluster *c, struct sim_node *n,
     check_state(c, n, u);
     if (u->role != n->role || u->leader != n->leader)
         cluster_trace(c, "n%llu is %s in term %llu, leader n%llu, commit %llu",
-                      U(n->id), raft_role_name(u->role),
-                      U(raft_term(n->core)), U(u->leader), U(u->commit));
+                      U(n->id), raft_role_name(u->role), U(raft_term(n->core)),
+                      U(u->leader), U(u->commit));
     n->role = u->role;
     n->leader = u->leader;
     for (size_t k = 0; k < u->n_msgs && !c->failed; k++)
@@ -248,9 +246,11 @@ void cluster_restart(struct cluster *c, uint64_t id)
     size_t n_es = cluster_disk_entries(d, &es);
     int rv = raft_restore(n->core, d->term, d->vote,
                           d->snap.present ? &d->snap.meta : NULL, es, n_es);
-    cluster_trace(c, "n%llu restarts: term %llu vote n%llu snapshot %llu "
-                  "last %llu", U(id), U(d->term), U(d->vote),
-                  U(disk_snap_index(d)), U(cluster_disk_last(d)));
+    cluster_trace(c,
+                  "n%llu restarts: term %llu vote n%llu snapshot %llu "
+                  "last %llu",
+                  U(id), U(d->term), U(d->vote), U(disk_snap_index(d)),
+                  U(cluster_disk_last(d)));
     if (rv != 0) {
         cluster_fail(c, "n%llu: raft_restore = %d", U(id), rv);
         return;
@@ -316,8 +316,8 @@ struct cluster *cluster_new(const struct cluster_config *cc)
     struct cluster *c = mem_xcalloc(1, sizeof *c);
     c->cfg = *cc;
     rng_seed(&c->rng, cc->seed);
-    c->net = (struct cluster_net){.delay_min_ms = 1, .delay_max_ms = 5,
-                                  .slow_max_ms = 50};
+    c->net = (struct cluster_net){
+        .delay_min_ms = 1, .delay_max_ms = 5, .slow_max_ms = 50};
     c->check = check_new();
     c->next_id = cc->n_voters + 1;
     struct raft_conf conf = {.n = cc->n_voters};
@@ -389,8 +389,10 @@ void cluster_run_until(struct cluster *c, uint64_t t_ms)
         c->now_ms = e.at_ms;
         process(c, &e);
         if (++c->n_events > MAX_EVENTS || c->n_ev > MAX_PENDING_EVENTS)
-            cluster_fail(c, "message storm: %llu events processed, %zu "
-                         "pending", U(c->n_events), c->n_ev);
+            cluster_fail(c,
+                         "message storm: %llu events processed, %zu "
+                         "pending",
+                         U(c->n_events), c->n_ev);
     }
     if (!c->failed && t_ms > c->now_ms)
         c->now_ms = t_ms;
@@ -443,8 +445,7 @@ int cluster_propose(struct cluster *c, uint64_t id, const void *data,
     uint64_t i = 0, t = 0;
     int rv = raft_propose(n->core, data, len, &i, &t);
     if (rv == 0)
-        cluster_trace(c, "n%llu: proposal at (%llu, %llu)", U(id), U(i),
-                      U(t));
+        cluster_trace(c, "n%llu: proposal at (%llu, %llu)", U(id), U(i), U(t));
     if (index)
         *index = i;
     if (term)
@@ -473,8 +474,7 @@ int cluster_read_outcome(const struct cluster *c, uint64_t ctx)
     return check_read_outcome(c->check, ctx);
 }
 
-int cluster_add(struct cluster *c, uint64_t id, bool promote,
-                uint64_t *new_id)
+int cluster_add(struct cluster *c, uint64_t id, bool promote, uint64_t *new_id)
 {
     struct sim_node *n = live_node(c, id);
     if (n == NULL || c->next_id > CLUSTER_MAX_ID)
@@ -551,9 +551,10 @@ int cluster_snapshot(struct cluster *c, uint64_t id, uint64_t trailing)
     }
     disk_store_snapshot(d, &meta, data, len);
     rv = raft_compact(n->core, s, trailing);
-    cluster_trace(c, "n%llu: snapshot at (%llu, %llu), %zu bytes, compact "
-                  "keeping %llu = %d", U(id), U(s), U(meta.term), len,
-                  U(trailing), rv);
+    cluster_trace(c,
+                  "n%llu: snapshot at (%llu, %llu), %zu bytes, compact "
+                  "keeping %llu = %d",
+                  U(id), U(s), U(meta.term), len, U(trailing), rv);
     if (rv != 0)
         cluster_fail(c, "n%llu: raft_compact(%llu) = %d", U(id), U(s), rv);
     n->view.snap_index = s;

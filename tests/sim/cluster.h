@@ -65,8 +65,8 @@ struct cluster_config {
     bool no_pre_vote;
     bool no_check_quorum;
     bool manual;
-    unsigned drift_pct; /* clocks run up to this much fast or slow */
-    FILE *trace; /* a line per event when not NULL */
+    unsigned drift_pct;            /* clocks run up to this much fast or slow */
+    FILE *trace;                   /* a line per event when not NULL */
     const struct cluster_app *app; /* NULL: snapshots carry padding */
 };
 
@@ -76,7 +76,7 @@ struct cluster_net {
     unsigned dup_pm;       /* per mille of messages delivered twice */
     uint64_t delay_min_ms; /* usual delivery delay range */
     uint64_t delay_max_ms;
-    unsigned slow_pm;      /* per mille delayed up to slow_max_ms */
+    unsigned slow_pm; /* per mille delayed up to slow_max_ms */
     uint64_t slow_max_ms;
 };
 
@@ -154,7 +154,7 @@ struct sim_view {
     uint64_t *terms; /* indexed by absolute index, valid in [first, last] */
     size_t cap;
     uint64_t commit;
-    uint64_t seq; /* highest update seq handed out */
+    uint64_t seq;   /* highest update seq handed out */
     bool in_active; /* an incoming snapshot is being written */
     uint64_t in_index;
     uint64_t in_term;
@@ -164,10 +164,10 @@ struct sim_view {
 
 struct sim_node {
     uint64_t id;
-    bool used;   /* started at least once */
-    bool up;     /* running */
-    bool gone;   /* removed by a committed configuration and shut down */
-    bool member; /* appeared in a committed configuration */
+    bool used;     /* started at least once */
+    bool up;       /* running */
+    bool gone;     /* removed by a committed configuration and shut down */
+    bool member;   /* appeared in a committed configuration */
     unsigned life; /* bumped at every crash: stale events are dropped */
     struct raft *core;
     struct sim_disk disk;
@@ -176,14 +176,14 @@ struct sim_node {
     size_t q_n;
     size_t q_cap;
     bool writing;
-    uint64_t write_seq;  /* highest seq of the write in progress */
-    uint64_t ack_ms;     /* time of the latest scheduled persisted ack */
+    uint64_t write_seq; /* highest seq of the write in progress */
+    uint64_t ack_ms;    /* time of the latest scheduled persisted ack */
     bool slow_disk;
     bool sync; /* writes are durable at once (while bootstrapping) */
     bool hold; /* manual mode: writes wait for cluster_flush_disk() */
     struct sim_sm sm;
     struct sim_view view;
-    uint64_t tick_ms; /* time of the last raft_tick */
+    uint64_t tick_ms;   /* time of the last raft_tick */
     unsigned clock_pct; /* how fast its clock runs, in % of real time */
     uint64_t clock_rem; /* elapsed time not yet ticked, in ms/100 */
     uint8_t role;
@@ -226,7 +226,7 @@ struct cluster {
     /* The configuration of the highest committed CONF entry applied. */
     struct raft_conf conf;
     uint64_t conf_index;
-    uint64_t next_ctx; /* read-index contexts */
+    uint64_t next_ctx;                      /* read-index contexts */
     uint64_t n_sent[RAFT_MSG_TYPE_MAX + 1]; /* messages sent, by type */
     bool failed;
     uint64_t fail_ms;
@@ -266,8 +266,7 @@ enum { CLUSTER_READ_PENDING, CLUSTER_READ_SERVED, CLUSTER_READ_DROPPED };
 int cluster_read_outcome(const struct cluster *c, uint64_t ctx);
 /* Adds a brand-new server (empty disk, started at once) through node id;
  * *new_id gets its id. */
-int cluster_add(struct cluster *c, uint64_t id, bool promote,
-                uint64_t *new_id);
+int cluster_add(struct cluster *c, uint64_t id, bool promote, uint64_t *new_id);
 int cluster_remove(struct cluster *c, uint64_t id, uint64_t victim);
 int cluster_transfer(struct cluster *c, uint64_t id, uint64_t to);
 /* Takes a snapshot of node id's state machine (stored durably at once) and
@@ -333,8 +332,7 @@ uint64_t cluster_disk_last(const struct sim_disk *d);
 bool cluster_disk_term(const struct sim_disk *d, uint64_t i, uint64_t *term);
 
 /* The digest of an entry's type and data, as the checker records it. */
-uint64_t cluster_entry_digest(uint8_t type, const uint8_t *data,
-                              uint32_t len);
+uint64_t cluster_entry_digest(uint8_t type, const uint8_t *data, uint32_t len);
 
 /* State machine (sm.c). */
 void sm_apply(struct sim_sm *sm, const struct raft_entry *e);

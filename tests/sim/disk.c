@@ -84,9 +84,8 @@ uint64_t disk_snap_index(const struct sim_disk *d)
 bool disk_continues(const struct sim_disk *d)
 {
     uint64_t t;
-    return !d->snap.present ||
-           (log_term(&d->log, d->snap.meta.index, &t) &&
-            t == d->snap.meta.term);
+    return !d->snap.present || (log_term(&d->log, d->snap.meta.index, &t) &&
+                                t == d->snap.meta.term);
 }
 
 size_t cluster_disk_entries(const struct sim_disk *d,
@@ -131,8 +130,10 @@ static void disk_append(struct cluster *c, struct sim_node *n,
     struct sim_log *l = &n->disk.log;
     uint64_t e0 = es[0].index;
     if (e0 > log_last(l) + 1) {
-        cluster_fail(c, "n%llu: entries from %llu leave a gap after %llu on "
-                     "disk", U(n->id), U(e0), U(log_last(l)));
+        cluster_fail(c,
+                     "n%llu: entries from %llu leave a gap after %llu on "
+                     "disk",
+                     U(n->id), U(e0), U(log_last(l)));
         return;
     }
     size_t skip = 0;
@@ -175,9 +176,10 @@ void disk_restore_sm(struct cluster *c, struct sim_node *n)
         return;
     }
     if (sm.index < n->sm.index) {
-        cluster_fail(c, "n%llu: installing snapshot %llu takes its state "
-                     "machine back from %llu", U(n->id), U(sm.index),
-                     U(n->sm.index));
+        cluster_fail(c,
+                     "n%llu: installing snapshot %llu takes its state "
+                     "machine back from %llu",
+                     U(n->id), U(sm.index), U(n->sm.index));
         return;
     }
     n->sm = sm;
@@ -198,8 +200,10 @@ static void disk_chunk(struct cluster *c, struct sim_node *n,
         d->in_len = 0;
     } else if (d->in_index != w->chunk_index || d->in_term != w->chunk_term ||
                w->chunk_offset > d->in_len) {
-        cluster_fail(c, "n%llu: chunk at %llu does not continue the snapshot "
-                     "on disk", U(n->id), U(w->chunk_offset));
+        cluster_fail(c,
+                     "n%llu: chunk at %llu does not continue the snapshot "
+                     "on disk",
+                     U(n->id), U(w->chunk_offset));
         return;
     }
     size_t end = w->chunk_offset + w->chunk_len;
@@ -229,7 +233,7 @@ static void disk_chunk(struct cluster *c, struct sim_node *n,
 /* Makes one write durable; live when the node is running (not a write that
  * reaches the disk as the node crashes). */
 void disk_write(struct cluster *c, struct sim_node *n,
-                       const struct sim_write *w, bool live)
+                const struct sim_write *w, bool live)
 {
     struct sim_disk *d = &n->disk;
     if (w->hs) {
@@ -253,9 +257,12 @@ void disk_write_free(struct sim_write *w)
 
 void disk_write_copy(struct sim_write *w, const struct raft_update *u)
 {
-    *w = (struct sim_write){.seq = u->seq, .hs = u->hs_changed,
-                            .term = u->term, .vote = u->vote,
-                            .chunk = u->chunk, .chunk_last = u->chunk_last,
+    *w = (struct sim_write){.seq = u->seq,
+                            .hs = u->hs_changed,
+                            .term = u->term,
+                            .vote = u->vote,
+                            .chunk = u->chunk,
+                            .chunk_last = u->chunk_last,
                             .chunk_index = u->chunk_index,
                             .chunk_term = u->chunk_term,
                             .chunk_offset = u->chunk_offset,
@@ -277,13 +284,13 @@ static void disk_kick(struct cluster *c, struct sim_node *n)
         return;
     n->writing = true;
     n->write_seq = n->q[n->q_head + n->q_n - 1].seq;
-    uint64_t delay = n->slow_disk ? rng_range(&c->rng, 20, 400)
-                                  : rng_range(&c->rng, 0, 5);
+    uint64_t delay =
+        n->slow_disk ? rng_range(&c->rng, 20, 400) : rng_range(&c->rng, 0, 5);
     net_schedule(c, EV_DISK, n, c->now_ms + delay, 0);
 }
 
 void disk_queue(struct cluster *c, struct sim_node *n,
-                        const struct raft_update *u)
+                const struct raft_update *u)
 {
     if (n->q_head + n->q_n == n->q_cap) {
         if (n->q_head > 0) {
@@ -335,7 +342,6 @@ static void partial_write(struct cluster *c, struct sim_node *n,
     disk_write(c, n, &p, false);
 }
 
-
 void disk_init(struct sim_disk *d)
 {
     log_clear(&d->log, 1, 0);
@@ -359,8 +365,8 @@ void disk_recover(struct sim_disk *d)
 }
 
 void disk_store_snapshot(struct sim_disk *d,
-                         const struct raft_snapshot_meta *meta,
-                         uint8_t *data, size_t len)
+                         const struct raft_snapshot_meta *meta, uint8_t *data,
+                         size_t len)
 {
     snap_set(&d->snap, meta, data, len);
     /* Trim the stored log only where it continues the snapshot; otherwise
@@ -372,8 +378,10 @@ void disk_store_snapshot(struct sim_disk *d,
 void disk_crash(struct cluster *c, struct sim_node *n, bool keep_some)
 {
     size_t keep = keep_some ? rng_below(&c->rng, n->q_n + 1) : 0;
-    cluster_trace(c, "n%llu crashes; %zu of %zu pending writes reach the "
-                  "disk", U(n->id), keep, n->q_n);
+    cluster_trace(c,
+                  "n%llu crashes; %zu of %zu pending writes reach the "
+                  "disk",
+                  U(n->id), keep, n->q_n);
     for (size_t k = 0; k < n->q_n; k++) {
         struct sim_write *w = &n->q[n->q_head + k];
         if (k < keep && !c->failed)

@@ -47,7 +47,7 @@ struct run {
     uint64_t snap_every;  /* applied entries between local snapshots */
     uint64_t snap_gap_ms; /* and time, with the lock service */
     uint64_t snap_at[CLUSTER_MAX_ID + 1];
-    unsigned fault_pm;    /* how eventful this seed is */
+    unsigned fault_pm; /* how eventful this seed is */
     uint64_t payloads;
     /* The final phase's probe proposal. */
     uint64_t probe_index;
@@ -229,8 +229,8 @@ static void network(struct run *r)
 {
     struct cluster_net *net = &r->c->net;
     if (rng_chance(r->g, 300)) {
-        *net = (struct cluster_net){.delay_min_ms = 1, .delay_max_ms = 5,
-                                    .slow_max_ms = 50};
+        *net = (struct cluster_net){
+            .delay_min_ms = 1, .delay_max_ms = 5, .slow_max_ms = 50};
     } else {
         net->drop_pm = (unsigned)rng_below(r->g, 200);
         net->dup_pm = (unsigned)rng_below(r->g, 100);
@@ -314,8 +314,8 @@ static void heal_all(struct run *r)
 {
     struct cluster *c = r->c;
     cluster_heal(c);
-    c->net = (struct cluster_net){.delay_min_ms = 1, .delay_max_ms = 5,
-                                  .slow_max_ms = 50};
+    c->net = (struct cluster_net){
+        .delay_min_ms = 1, .delay_max_ms = 5, .slow_max_ms = 50};
     for (uint64_t id = 1; id <= CLUSTER_MAX_ID; id++) {
         struct sim_node *n = cluster_node(c, id);
         if (n == NULL)
@@ -333,8 +333,8 @@ static bool probe_done(struct run *r)
 {
     struct cluster *c = r->c;
     uint64_t term;
-    if (r->probe_index != 0 && check_applied(c->check, r->probe_index, &term,
-                                             NULL)) {
+    if (r->probe_index != 0 &&
+        check_applied(c->check, r->probe_index, &term, NULL)) {
         if (term != r->probe_term) {
             r->probe_index = 0; /* lost with its term: try again */
         } else {
@@ -346,8 +346,7 @@ static bool probe_done(struct run *r)
             return true;
         }
     }
-    if (r->probe_index != 0 &&
-        c->now_ms < r->probe_at + 3 * c->cfg.election_ms)
+    if (r->probe_index != 0 && c->now_ms < r->probe_at + 3 * c->cfg.election_ms)
         return false;
     uint64_t l = cluster_leader(c);
     static const char probe[] = "probe";
@@ -364,24 +363,24 @@ static void liveness_failure(struct run *r)
     struct cluster *c = r->c;
     char buf[512];
     size_t off = 0;
-    for (uint64_t id = 1; id <= CLUSTER_MAX_ID && off < sizeof buf - 80;
-         id++) {
+    for (uint64_t id = 1; id <= CLUSTER_MAX_ID && off < sizeof buf - 80; id++) {
         struct sim_node *n = cluster_node(c, id);
         if (n == NULL || !n->up)
             continue;
         off += (size_t)snprintf(buf + off, sizeof buf - off,
-                                " n%llu:%s/t%llu/c%llu/a%llu",
-                                U(id), raft_role_name(n->role),
-                                U(raft_term(n->core)),
-                                U(raft_commit_index(n->core)),
-                                U(n->sm.index));
+                                " n%llu:%s/t%llu/c%llu/a%llu", U(id),
+                                raft_role_name(n->role), U(raft_term(n->core)),
+                                U(raft_commit_index(n->core)), U(n->sm.index));
     }
     if (r->lcl != NULL)
-        cluster_fail(c, "liveness: the lock probe is still at '%s' %llu ms "
-                     "after healing;%s", lockclient_probe_state(r->lcl),
-                     U(40 * c->cfg.election_ms), buf);
+        cluster_fail(c,
+                     "liveness: the lock probe is still at '%s' %llu ms "
+                     "after healing;%s",
+                     lockclient_probe_state(r->lcl), U(40 * c->cfg.election_ms),
+                     buf);
     else
-        cluster_fail(c, "liveness: no proposal committed and applied by all "
+        cluster_fail(c,
+                     "liveness: no proposal committed and applied by all "
                      "members within %llu ms of healing (probe %llu);%s",
                      U(40 * c->cfg.election_ms), U(r->probe_index), buf);
 }
@@ -403,11 +402,13 @@ static void check_converged(struct run *r)
         const struct raft_server *s = &conf->servers[k];
         struct sim_node *n = cluster_node(c, s->id);
         if (s->promote)
-            cluster_fail(c, "liveness: learner n%llu not promoted after a "
-                         "quiet period", U(s->id));
-        else if (n == NULL || !n->up ||
-                 n->sm.index < raft_commit_index(lc))
-            cluster_fail(c, "liveness: n%llu applied %llu of the %llu the "
+            cluster_fail(c,
+                         "liveness: learner n%llu not promoted after a "
+                         "quiet period",
+                         U(s->id));
+        else if (n == NULL || !n->up || n->sm.index < raft_commit_index(lc))
+            cluster_fail(c,
+                         "liveness: n%llu applied %llu of the %llu the "
                          "leader n%llu committed, after a quiet period",
                          U(s->id), U(n && n->up ? n->sm.index : 0),
                          U(raft_commit_index(lc)), U(l));
@@ -533,14 +534,14 @@ static bool run_seed(uint64_t seed, const struct opts *o, FILE *trace,
     r.g = &r.c->rng;
     if (o->fsm)
         r.lcl = lockclient_new(r.srv, r.lck, r.c);
-    cluster_trace(r.c, "seed %llu: %u nodes, election %llu ms, heartbeat "
+    cluster_trace(r.c,
+                  "seed %llu: %u nodes, election %llu ms, heartbeat "
                   "%llu ms, msg %u B, inflight %u/%llu B, chunk %u B, "
                   "drift %u%%, faults %u/1000 per step%s%s",
-                  U(seed), cc.n_voters, U(cc.election_ms),
-                  U(cc.heartbeat_ms), cc.max_msg_bytes, cc.max_inflight_msgs,
+                  U(seed), cc.n_voters, U(cc.election_ms), U(cc.heartbeat_ms),
+                  cc.max_msg_bytes, cc.max_inflight_msgs,
                   U(cc.max_inflight_bytes), cc.chunk_bytes, cc.drift_pct,
-                  r.fault_pm,
-                  cc.no_pre_vote ? ", no prevote" : "",
+                  r.fault_pm, cc.no_pre_vote ? ", no prevote" : "",
                   cc.no_check_quorum ? ", no checkquorum" : "");
     run_faults(&r, fault_ms);
     if (!r.c->failed)
@@ -620,7 +621,7 @@ static void watchdog_cb(int sig)
     (void)sig;
     put_str(&p, "seed ");
     put_u64(&p, wd_seed);
-    put_str(&p, ": FAIL: still running after " );
+    put_str(&p, ": FAIL: still running after ");
     put_u64(&p, WATCHDOG_S);
     put_str(&p, " s (the core loops?)\n  replay: build/sim --seeds 1 "
                 "--seed0 ");
@@ -690,8 +691,7 @@ int main(int argc, char **argv)
         wd_passed = passed;
         wd_failed = failed;
         alarm(WATCHDOG_S);
-        if (run_seed(s, &o, o.verbose ? stdout : NULL, why, sizeof why,
-                     &at)) {
+        if (run_seed(s, &o, o.verbose ? stdout : NULL, why, sizeof why, &at)) {
             passed++;
             continue;
         }
