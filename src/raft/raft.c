@@ -360,6 +360,16 @@ const struct raft_conf *raft_conf(const struct raft *r)
     return &r->conf;
 }
 
+bool raft_sending_snapshot(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return false;
+    for (unsigned i = 0; i < r->n_prs; i++)
+        if (r->prs[i].state == PR_SNAPSHOT)
+            return true;
+    return false;
+}
+
 uint64_t raft_match_index(const struct raft *r, uint64_t id)
 {
     if (r->role != RAFT_LEADER)

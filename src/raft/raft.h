@@ -305,6 +305,9 @@ const struct raft_entry *raft_entry_at(const struct raft *r, uint64_t index);
 const struct raft_conf *raft_conf(const struct raft *r);
 /* The role of id in the current configuration, or 0 if not a member. */
 uint8_t raft_conf_role(const struct raft_conf *c, uint64_t id);
+/* For the leader: whether it is sending a snapshot to some follower. A
+ * new local snapshot would restart that transfer, so the edge waits. */
+bool raft_sending_snapshot(const struct raft *r);
 /* For the leader: the match index it knows for id (0 when unknown). */
 uint64_t raft_match_index(const struct raft *r, uint64_t id);
 const char *raft_role_name(uint8_t role);

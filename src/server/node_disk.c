@@ -216,8 +216,12 @@ static void snap_after_cb(uv_work_t *req, int status)
 void node_disk_snapshot(struct node *n)
 {
     uint64_t applied = raft_applied_index(n->raft);
+    /* Not while a follower is being sent the current snapshot: a new one
+     * would restart its transfer, and with frequent snapshots it could
+     * never finish. */
     if (applied < n->last_snapshot + n->cfg->snapshot_entries ||
-        n->n_deferred > 0 || n->snapshotting || n->closed)
+        n->n_deferred > 0 || n->snapshotting || n->closed ||
+        raft_sending_snapshot(n->raft))
         return;
     if (raft_snapshot_meta(n->raft, applied, &n->snap_meta) != 0)
         return;

@@ -863,3 +863,25 @@ TEST(raft, election_timeouts_randomised)
     }
     CHECK(distinct >= 5);
 }
+
+/* The leader says when it is sending a snapshot, so that the edge does not
+ * replace it mid-transfer. */
+TEST(raft, sending_snapshot_view)
+{
+    struct out o = {0};
+    struct raft *r = leader3(&o);
+    ack(r, 2, raft_last_index(r));
+    drain(r, &o, true);
+    CHECK(!raft_sending_snapshot(r));
+    CHECK_EQ(raft_compact(r, raft_commit_index(r), 0), 0);
+    struct raft_msg hr = msg(RAFT_MSG_HEARTBEAT_RESP, 3, 1, raft_term(r));
+    raft_step(r, &hr);
+    drain(r, &o, true);
+    CHECK(raft_sending_snapshot(r));
+    struct raft_msg sr = msg(RAFT_MSG_SNAPSHOT_RESP, 3, 1, raft_term(r));
+    sr.index = raft_snapshot_index(r);
+    sr.last = true;
+    raft_step(r, &sr);
+    CHECK(!raft_sending_snapshot(r));
+    raft_free(r);
+}
