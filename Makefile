@@ -38,7 +38,7 @@ CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SRVLIB_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libdlockcore.a
 
 HARNESS_OBJ := $(BUILD)/tests/harness.o
-UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_SRC   := $(filter-out tests/unit/test_client%,$(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # tests/sim: cluster.c is the simulated cluster (nodes, network, disks,
 # invariant checks), shared by the seeded simulator (sim.c) and the scripted
@@ -58,6 +58,23 @@ DLOCKD_SRC := $(filter-out $(SRVLIB_SRC) $(CORE_SRC),$(wildcard src/server/*.c))
 DLOCKD_OBJ := $(DLOCKD_SRC:%.c=$(BUILD)/%.o)
 DLOCKD_BIN := $(BUILD)/dlockd
 
+# libdlock: the client library (src/client/ and the common code that never
+# aborts), static and shared, exporting only DLOCK_API functions; dlock, the
+# tool, uses only include/dlock.h. Client tests (tests/unit/test_client*.c)
+# link libdlock.
+CLIENT_SRC := $(wildcard src/client/*.c) src/common/resp.c \
+              src/common/resp_write.c src/common/buf.c src/common/alloc.c
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o)
+CLIENT_LIB := $(BUILD)/libdlock.a
+CLIENT_SO  := $(BUILD)/libdlock.so
+CLI_SRC    := $(wildcard src/cli/*.c)
+DLOCK_BIN  := $(BUILD)/dlock
+# (built once src/cli/ has sources)
+DLOCK_ALL  := $(if $(CLI_SRC),$(DLOCK_BIN))
+CLIENT_TEST_SRC := $(wildcard tests/unit/test_client*.c)
+CLIENT_TEST_BIN := $(CLIENT_TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PREFIX     ?= /usr/local
+
 # tests/fuzz: fuzz_X.c is a libFuzzer target over corpus/X/. `make fuzz`
 # builds them with clang and runs each for FUZZ_SECONDS; `make test` replays
 # every corpus through the same targets built with replay.c instead.
@@ -72,15 +89,46 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd system
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
-all: $(CORE_LIB) $(DLOCKD_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(CLIENT_LIB): $(CLIENT_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(CLIENT_SO): $(CLIENT_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libdlock.so.0 $^ -o $@ $(LDLIBS)
+
+$(DLOCK_BIN): $(CLI_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/dlock.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} -ldlock -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN) $(BUILD)/dlock.pc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/dlock.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libdlock.so.0
+	ln -sf libdlock.so.0 $(DESTDIR)$(PREFIX)/lib/libdlock.so
+	install -m 644 $(BUILD)/dlock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(DLOCK_BIN) $(DLOCKD_BIN) $(DESTDIR)$(PREFIX)/bin/
 
 $(CORE_LIB): $(CORE_OBJ)
 	@rm -f $@
@@ -124,8 +172,8 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 # The README's test command. Each step ends with "N passed, N failed"; the
 # last line sums them.
-test: $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN)
-	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
+test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
+	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py
 

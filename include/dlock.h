@@ -1,0 +1,250 @@
+/* dlock.h - libdlock, the C client library of dlock: locks that hold across
+ * machines, with leases, fencing tokens and retry-safe requests.
+ *
+ * A client talks to a dlock cluster (a list of servers); it finds the leader
+ * itself, follows redirects, reconnects after failures and retries every
+ * request with its request id, so a retry never has a second effect.
+ * Locks are held under a session: a lease that the library keeps alive
+ * (a thread it owns, or, for programs with their own event loop, calls the
+ * program makes; see "Without threads"). The holder of a lock knows until
+ * when it is safe (dlock_lock_safe_until) and is told when it can no longer
+ * prove it holds it (lost). Each grant carries a fencing token: pass it to
+ * the storage you protect, and have the storage refuse tokens lower than
+ * one it has seen.
+ *
+ * Errors: functions that can fail return 0 or a negative DLOCK_E* code;
+ * dlock_strerror() names it and dlock_errmsg() says what happened. The
+ * library never prints and never aborts; out of memory is DLOCK_ENOMEM.
+ *
+ * Threads: a client may be used by several threads at once unless a
+ * function says otherwise; each call blocks its thread only. Times are
+ * milliseconds; deadlines are CLOCK_MONOTONIC milliseconds
+ * (dlock_now_ms()). */
+#ifndef DLOCK_H
+#define DLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLOCK_API __attribute__((visibility("default")))
+
+#define DLOCK_VERSION "0.1.0"
+
+/* Error codes. Each tells the caller what to do. */
+enum {
+    DLOCK_OK = 0,
+    DLOCK_ENOMEM = -1,      /* out of memory */
+    DLOCK_EPROTO = -2,      /* a server broke the protocol (a bug) */
+    DLOCK_EINVAL = -3,      /* a bad argument: fix the call */
+    DLOCK_ELIMIT = -4,      /* a server limit (name too long, too many) */
+    DLOCK_EIO = -5,         /* no server reachable */
+    DLOCK_ETIMEDOUT = -6,   /* no answer in time: the outcome is unknown,
+                               retrying the same call is safe */
+    DLOCK_EHELD = -7,       /* try-lock: someone else holds it */
+    DLOCK_ENOTHELD = -8,    /* release/extend of a lock not held */
+    DLOCK_ENOSESSION = -9,  /* the session has expired: its locks are lost */
+    DLOCK_EWAIT = -10,      /* a wait for a lock ran out */
+    DLOCK_ELOST = -11,      /* the lease can no longer be proven: treat the
+                               lock as lost */
+};
+
+/* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
+DLOCK_API const char *dlock_strerror(int err);
+
+/* Monotonic milliseconds: the clock of every deadline in this API. */
+DLOCK_API uint64_t dlock_now_ms(void);
+
+/* ---- clients ---------------------------------------------------------- */
+
+struct dlock_client;
+
+struct dlock_options {
+    /* "host:port,host:port"; NULL: $DLOCK_SERVERS, else 127.0.0.1:7411. */
+    const char *servers;
+    /* The longest any call waits for an answer (a blocking acquire waits
+     * for its own time on top), across redirects and reconnects.
+     * Default 10000. */
+    uint64_t timeout_ms;
+    /* The client's name, shown by the server (SESSION.INFO). */
+    const char *name;
+};
+
+/* Fills o with the defaults. */
+DLOCK_API void dlock_options_init(struct dlock_options *o);
+
+/* Makes a client (no connection yet: the first call connects).
+ * DLOCK_EINVAL for a malformed server list, DLOCK_ENOMEM. */
+DLOCK_API int dlock_client_new(const struct dlock_options *o,
+                               struct dlock_client **out);
+/* Closes the client's sessions (releasing their locks) and frees it.
+ * Not to be called while another thread uses the client. Accepts NULL. */
+DLOCK_API void dlock_client_free(struct dlock_client *c);
+
+/* What the last failed call of the calling thread on c was about, or "".
+ * The text is the calling thread's own, valid until its next call on c. */
+DLOCK_API const char *dlock_errmsg(const struct dlock_client *c);
+
+/* ---- sessions --------------------------------------------------------- */
+
+struct dlock_session;
+
+enum {
+    /* No keepalive thread: the program keeps the session alive itself
+     * (see "Without threads"). */
+    DLOCK_SESSION_NO_THREAD = 1,
+};
+
+/* Opens a session with a lease of ttl_ms (100 .. 3,600,000), kept alive
+ * every ttl_ms/3 by a thread of the library (unless flags say otherwise).
+ * It carries the client's name (dlock_options.name). */
+DLOCK_API int dlock_session_open(struct dlock_client *c, uint64_t ttl_ms,
+                                 unsigned flags, struct dlock_session **out);
+/* Closes the session: its locks are released (their handles stay valid
+ * until released or freed, reporting lost), its keepalive stops; frees it.
+ * Accepts NULL. Returns the server's answer (0, or an error when it could
+ * not be reached: the session then ends with its lease). */
+DLOCK_API int dlock_session_close(struct dlock_session *s);
+DLOCK_API uint64_t dlock_session_id(const struct dlock_session *s);
+/* Until when (dlock_now_ms) the session's lease is known to hold: the send
+ * time of the last answered keepalive, plus the TTL shortened by the
+ * clock-rate margin (DLOCK_DRIFT_PPM), minus DLOCK_SAFETY_MS. */
+DLOCK_API uint64_t dlock_session_safe_until(const struct dlock_session *s);
+/* True once the lease can no longer be proven (safe-until passed without
+ * a renewal, or the server said the session expired). Final. */
+DLOCK_API bool dlock_session_lost(const struct dlock_session *s);
+
+/* The rate by which clocks may drift apart, parts per million, and the
+ * margin taken off every safe-until deadline. */
+#define DLOCK_DRIFT_PPM 1000
+#define DLOCK_SAFETY_MS 50
+
+/* Called once, from the keepalive thread (or from dlock_client_process),
+ * the moment the session is lost. It must not call back into the library
+ * with this session. */
+typedef void (*dlock_lost_cb)(struct dlock_session *s, void *arg);
+DLOCK_API void dlock_session_on_lost(struct dlock_session *s, dlock_lost_cb cb,
+                                     void *arg);
+
+/* ---- locks ------------------------------------------------------------ */
+
+struct dlock_lock;
+
+struct dlock_acquire_options {
+    /* 0: a try-lock (DLOCK_EHELD when held); else wait up to this long
+     * (DLOCK_EWAIT when it runs out). Waiters are served in order. */
+    uint64_t wait_ms;
+    /* Who holds it within the session, for reentrancy; NULL: the calling
+     * thread. */
+    const char *owner;
+    /* Lock-delay after the session expires holding it; UINT64_MAX: the
+     * server's default (1000). */
+    uint64_t delay_ms;
+};
+
+DLOCK_API void dlock_acquire_options_init(struct dlock_acquire_options *o);
+
+/* Acquires name for session s (o NULL: a try-lock by the calling thread).
+ * Acquiring a lock the same owner holds adds a hold (reentrant) and
+ * returns a new handle with the same token. DLOCK_EHELD, DLOCK_EWAIT,
+ * DLOCK_ENOSESSION, DLOCK_ELIMIT, DLOCK_ETIMEDOUT (outcome unknown: the
+ * request id makes a retry safe, and the library retried already). */
+DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
+                                 const struct dlock_acquire_options *o,
+                                 struct dlock_lock **out);
+/* Releases one hold and frees the handle (also when the lock was lost:
+ * then DLOCK_ELOST or DLOCK_ENOTHELD is returned, and the handle is freed
+ * all the same). */
+DLOCK_API int dlock_lock_release(struct dlock_lock *l);
+DLOCK_API uint64_t dlock_lock_token(const struct dlock_lock *l);
+DLOCK_API const char *dlock_lock_name(const struct dlock_lock *l);
+/* The session's safe-until deadline, or 0 once the lock is lost. */
+DLOCK_API uint64_t dlock_lock_safe_until(const struct dlock_lock *l);
+DLOCK_API bool dlock_lock_lost(const struct dlock_lock *l);
+
+/* ---- lease locks: a lock without a session ---------------------------- */
+
+/* For callers that hold a lock across processes (shell scripts): the lock
+ * has its own TTL, renewed only by dlock_lease_extend. wait_ms as above.
+ * *token receives the fencing token. */
+DLOCK_API int dlock_lease_acquire(struct dlock_client *c, const char *name,
+                                  uint64_t ttl_ms, uint64_t wait_ms,
+                                  uint64_t *token);
+DLOCK_API int dlock_lease_extend(struct dlock_client *c, const char *name,
+                                 uint64_t token, uint64_t ttl_ms);
+DLOCK_API int dlock_lease_release(struct dlock_client *c, const char *name,
+                                  uint64_t token);
+
+/* ---- reading the state ------------------------------------------------ */
+
+struct dlock_lock_status {
+    char name[257];
+    bool held;
+    uint64_t session;
+    char owner[65];
+    uint64_t token;
+    uint32_t holds;
+    uint32_t waiters;
+    uint64_t lease_left_ms;
+    uint64_t delay_left_ms;
+};
+
+/* A linearizable read of one lock (a free lock: held false). */
+DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
+                                struct dlock_lock_status *st);
+/* The locks whose names start with prefix (NULL: all), at most max: *out
+ * receives a malloc'd array of *n entries (free it with free()). */
+DLOCK_API int dlock_lock_list(struct dlock_client *c, const char *prefix,
+                              size_t max, struct dlock_lock_status **out,
+                              size_t *n);
+
+struct dlock_member {
+    uint64_t id;
+    bool voter;
+    char raft_addr[64];
+    char client_addr[128];
+    uint64_t match_index;
+};
+
+struct dlock_cluster_info {
+    uint64_t id;  /* of the server that answered */
+    char role[16];
+    uint64_t leader;
+    char leader_addr[128]; /* "" when none */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t last_index;
+    uint64_t snapshot_index;
+    unsigned n_members;
+    struct dlock_member members[16];
+};
+
+/* The cluster as the server at addr (NULL: any reachable one) sees it. */
+DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,
+                                 struct dlock_cluster_info *ci);
+
+/* ---- without threads -------------------------------------------------- */
+
+/* For a program with its own event loop, sessions opened with
+ * DLOCK_SESSION_NO_THREAD are kept alive by the program: poll the file
+ * descriptor dlock_client_fd() (-1 when there is none yet: just wait for
+ * the deadline) for what dlock_client_events() asks (POLLIN, POLLOUT), and
+ * call dlock_client_process() when it is ready or when dlock_now_ms()
+ * reaches dlock_client_deadline(). dlock_client_process never blocks; it
+ * sends keepalives that are due, reads their answers, updates safe-until
+ * and calls lost callbacks. These three are for one thread at a time. */
+DLOCK_API int dlock_client_fd(struct dlock_client *c);
+DLOCK_API short dlock_client_events(struct dlock_client *c);
+DLOCK_API uint64_t dlock_client_deadline(struct dlock_client *c);
+DLOCK_API int dlock_client_process(struct dlock_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
