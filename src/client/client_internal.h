@@ -1,0 +1,284 @@
+/* client_internal.h - what the files of libdlock share: the client, its
+ * connections, the request loop, sessions, the keepalive engine and lock
+ * handles. Nothing here is exported (the library is built with
+ * -fvisibility=hidden); tests link the static library and use it. */
+#ifndef DLOCK_CLIENT_INTERNAL_H
+#define DLOCK_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/resp.h"
+#include "dlock.h"
+
+/* "host:port" with its NUL, as servers and LEADER redirects name them. */
+#define CLIENT_ADDR_MAX 128
+/* Idle connections a client keeps for later calls. */
+#define CLIENT_POOL_MAX 16
+/* Retry pauses after a failure (NOLEADER, no connection), doubling. */
+#define CLIENT_BACKOFF_MIN_MS 50
+#define CLIENT_BACKOFF_MAX_MS 500
+/* A request id: 16 hex digits of the client's prefix, '-', a counter. */
+#define CLIENT_REQ_MAX 40
+/* Writes whose outcome is unknown, remembered so that a retry by the
+ * caller reuses their request id. */
+#define CLIENT_UNSETTLED 16
+#define CLIENT_TTL_MIN 100
+#define CLIENT_TTL_MAX 3600000
+
+/* ---- client.c: the client, server lists, request ids, errors ---------- */
+
+struct dlock_client {
+    uint64_t serial; /* unique in the process: keys per-thread messages */
+    char (*servers)[CLIENT_ADDR_MAX];
+    size_t n_servers;
+    uint64_t timeout_ms;
+    char *name;
+    uint64_t req_prefix;
+    atomic_uint_fast64_t req_counter;
+
+    /* Guards what follows, and every lock handle's session pointer. It is
+     * never held across I/O, and never while taking a keeper's lock. */
+    pthread_mutex_t mu;
+    char leader[CLIENT_ADDR_MAX]; /* the leader last named, or "" */
+    size_t cursor;                /* the server tried next without one */
+    struct conn *pool[CLIENT_POOL_MAX];
+    size_t n_pool;
+    struct dlock_session **sessions; /* open ones, to close at free */
+    size_t n_sessions, cap_sessions;
+    struct dlock_lock **locks; /* live handles, to detach and free */
+    size_t n_locks, cap_locks;
+
+    /* Writes that timed out: a hash of their arguments and their id. */
+    struct {
+        uint64_t key;
+        char req[CLIENT_REQ_MAX];
+    } unsettled[CLIENT_UNSETTLED];
+    size_t next_unsettled;
+
+    struct keeper *threaded; /* sessions kept alive by a thread, or NULL */
+    struct keeper *noloop;   /* sessions the program keeps alive, or NULL */
+};
+
+/* Splits "a:1,b:2" into servers (each checked: a non-empty host, a port
+ * 1..65535; "[v6]:port" allowed; blanks around entries ignored). On success
+ * *out is an alloc_malloc'd array of *n entries. DLOCK_EINVAL, DLOCK_ENOMEM. */
+int client_parse_servers(const char *list, char (**out)[CLIENT_ADDR_MAX],
+                         size_t *n);
+/* Whether addr is "host:port" as above; copies it to out if so. */
+bool client_parse_addr(const char *addr, size_t len, char out[CLIENT_ADDR_MAX]);
+/* Splits a checked "host:port" into host (brackets removed) and port. */
+void client_split_addr(const char *addr, char *host, size_t hostlen, char *port,
+                       size_t portlen);
+
+/* Writes a fresh request id of c into out. */
+void client_req_id(struct dlock_client *c, char out[CLIENT_REQ_MAX]);
+/* The id the client with prefix p gives its request number n. */
+void client_format_req(uint64_t p, uint64_t n, char out[CLIENT_REQ_MAX]);
+
+/* Records fmt as the calling thread's message for c and returns err. */
+int client_error(const struct dlock_client *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The server to connect to next: the leader last named, else the server
+ * at the cursor. */
+void client_target(struct dlock_client *c, char out[CLIENT_ADDR_MAX]);
+/* Notes that addr failed: forget it as leader, move the cursor on. */
+void client_failed(struct dlock_client *c, const char *addr);
+/* Notes that addr is the leader (from a redirect). */
+void client_set_leader(struct dlock_client *c, const char *addr);
+
+/* Keeps p in the client's array *arr of *n (cap *cap): 0 or DLOCK_ENOMEM. */
+int client_track(struct dlock_client *c, void ***arr, size_t *n, size_t *cap,
+                 void *p);
+/* Removes p from the array (under c->mu). */
+void client_untrack(void **arr, size_t *n, void *p);
+
+uint64_t client_now_ms(void);
+/* Sleeps ms, or until deadline_ms if that is sooner. */
+void client_sleep_until(uint64_t ms, uint64_t deadline_ms);
+
+/* ---- conn.c: one TCP connection to a server --------------------------- */
+
+struct conn {
+    int fd;
+    bool connecting; /* a non-blocking connect is under way */
+    char addr[CLIENT_ADDR_MAX];
+    struct resp_reader rd;
+};
+
+/* Starts a non-blocking connect to addr. 0 (*out connected or connecting),
+ * DLOCK_EIO (c's message says why), DLOCK_ENOMEM. */
+int conn_start(struct dlock_client *c, const char *addr, struct conn **out);
+/* Waits until the connect completes, up to deadline_ms: 0, DLOCK_EIO,
+ * DLOCK_ETIMEDOUT. */
+int conn_finish(struct dlock_client *c, struct conn *k, uint64_t deadline_ms);
+/* Whether a non-blocking connect has completed (0), is still under way
+ * (1) or failed (DLOCK_EIO). Never blocks. */
+int conn_check(struct dlock_client *c, struct conn *k);
+/* Sends the len bytes at p, waiting up to deadline_ms: 0, DLOCK_EIO,
+ * DLOCK_ETIMEDOUT. */
+int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
+              uint64_t deadline_ms);
+/* Sends what it can of b without waiting and drops it from b: 0 or
+ * DLOCK_EIO. */
+int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b);
+/* Waits up to deadline_ms for one complete reply: 0 and *v (valid until
+ * the next use of k), DLOCK_EIO (closed or failed), DLOCK_ETIMEDOUT,
+ * DLOCK_EPROTO, DLOCK_ENOMEM. */
+int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
+              const struct resp_value **v);
+/* Reads what has arrived without waiting: 0, DLOCK_EIO (closed or failed),
+ * DLOCK_EPROTO, DLOCK_ENOMEM. Replies are then taken with
+ * resp_reader_next. */
+int conn_read_some(struct dlock_client *c, struct conn *k);
+/* Closes k and frees it. Accepts NULL. */
+void conn_free(struct conn *k);
+
+/* ---- call.c: requests with redirects, retries and timeouts ------------ */
+
+struct call {
+    size_t argc;
+    const char *const *argv;
+    const size_t *argvlen; /* NULL: C strings */
+    uint64_t deadline_ms;  /* of the whole call */
+    uint64_t attempt_ms;   /* the longest wait for one server's reply */
+    const char *addr;      /* ask this server only, or NULL: the leader */
+    /* A write: argv[req_arg] is req, which call_run fills with the id of
+     * an earlier identical write that timed out, else a fresh id. */
+    char *req;
+    size_t req_arg;
+};
+
+/* Fills k for argv with the client's timeout plus extra_ms. */
+void call_init(struct call *k, struct dlock_client *c, size_t argc,
+               const char *const *argv, uint64_t extra_ms);
+/* Makes k a write whose request id goes into req, argument req_arg. */
+void call_write(struct call *k, char *req, size_t req_arg);
+/* A hash of a request's arguments, the one at skip left out. */
+uint64_t call_key(size_t argc, const char *const *argv, size_t skip);
+/* Sends the request and waits for its answer, following LEADER redirects
+ * and retrying other servers on NOLEADER and broken connections until the
+ * deadline. 0: *conn is a connection that the caller owns and *v its
+ * reply (not an error), valid until call_done. Otherwise the code mapped
+ * from the server's error (call_error_code), or DLOCK_ETIMEDOUT (the
+ * request was sent: its outcome is unknown), DLOCK_EIO (no server was
+ * reached), DLOCK_EPROTO, DLOCK_ENOMEM, with the message set. */
+int call_run(struct dlock_client *c, const struct call *k, struct conn **conn,
+             const struct resp_value **v);
+/* Gives the connection of a successful call_run back to the client. */
+void call_done(struct dlock_client *c, struct conn *conn);
+/* call_run for a reply that must be an integer: 0 and *out. */
+int call_integer(struct dlock_client *c, const struct call *k, int64_t *out);
+/* The DLOCK_E* code of a server's error message by its first word. */
+int call_error_code(const char *msg, size_t len);
+
+/* ---- info.c: reading the state -------------------------------------- */
+
+/* The value of field key in a RESP2 flat map or a RESP3 map, or NULL. */
+const struct resp_value *info_field(const struct resp_value *map,
+                                    const char *key);
+/* Parses a LOCK.STATUS map into st: false if a field is missing or bad. */
+bool info_parse_status(const struct resp_value *map,
+                       struct dlock_lock_status *st);
+/* Parses a CLUSTER.INFO map into ci (at most 16 members). */
+bool info_parse_cluster(const struct resp_value *map,
+                        struct dlock_cluster_info *ci);
+
+/* ---- session.c: sessions and lock handles ----------------------------- */
+
+struct dlock_session {
+    struct dlock_client *c;
+    struct keeper *k;
+    uint64_t id;
+    uint64_t ttl_ms;
+    unsigned flags;
+    _Atomic uint64_t safe_until; /* dlock_now_ms() */
+    atomic_bool lost;
+    /* Under the keeper's lock: */
+    bool active;     /* open: its keepalives are due from due_ms */
+    uint64_t due_ms; /* the next keepalive's time */
+    bool in_flight;  /* a keepalive is sent and not answered */
+    bool notified;   /* the lost callback was called (or is running) */
+    dlock_lost_cb cb;
+    void *cb_arg;
+};
+
+struct dlock_lock {
+    struct dlock_client *c;
+    struct dlock_session *s; /* NULL once its session closed (c->mu) */
+    char *name;
+    char *owner;
+    uint64_t token;
+};
+
+/* The safe-until deadline of a lease of ttl_ms renewed by a request sent
+ * at sent_ms (design.md §12). */
+uint64_t session_safe_until(uint64_t sent_ms, uint64_t ttl_ms);
+/* The interval of keepalives of a lease of ttl_ms. */
+uint64_t session_interval(uint64_t ttl_ms);
+/* Marks s lost (final); its keeper calls the callback. */
+void session_mark_lost(struct dlock_session *s);
+/* Whether s is lost now (also when its safe-until has passed unseen). */
+bool session_is_lost(const struct dlock_session *s, uint64_t now_ms);
+/* Closes s as dlock_session_close does, with the client's lock held or
+ * not; used by dlock_client_free. */
+int session_close(struct dlock_session *s);
+
+/* ---- keeper.c: the keepalive engine ----------------------------------- */
+
+/* Keeps sessions alive over one non-blocking connection of its own: it
+ * sends keepalives that are due, reads their answers, updates safe-until,
+ * notices lost sessions and calls their callbacks. It never blocks; a
+ * thread (keeper_start) or the program (noloop.c) drives it. */
+struct keeper {
+    struct dlock_client *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct dlock_session **ss;
+    size_t n_ss, cap_ss;
+    struct conn *conn;
+    struct buf out;
+    struct keeper_fly *fly; /* keepalives in flight, in sending order */
+    size_t n_fly, cap_fly;
+    uint64_t reply_deadline; /* of the oldest in flight, or the connect */
+    uint64_t retry_at;
+    uint64_t backoff_ms;
+    unsigned redirects;               /* in a row */
+    struct dlock_session *delivering; /* whose callback runs now */
+    /* The thread that drives it, if any. */
+    bool has_thread, stop;
+    pthread_t thread;
+    int wake_fd; /* an eventfd that interrupts the thread's poll */
+};
+
+struct keeper_fly {
+    struct dlock_session *s; /* NULL once removed */
+    uint64_t sent_ms;
+    uint64_t deadline_ms; /* of its answer */
+};
+
+/* Makes a keeper for c: 0 or DLOCK_ENOMEM. */
+int keeper_new(struct dlock_client *c, struct keeper **out);
+/* Starts the thread that drives k: 0, DLOCK_ENOMEM (no thread). */
+int keeper_start(struct keeper *k);
+/* Stops k's thread and frees k. Accepts NULL. */
+void keeper_free(struct keeper *k);
+/* Adds s to the sessions k keeps alive: 0 or DLOCK_ENOMEM. */
+int keeper_add(struct keeper *k, struct dlock_session *s);
+/* Removes s; when this returns, k no longer touches s. */
+void keeper_remove(struct keeper *k, struct dlock_session *s);
+/* Interrupts the driving thread's wait (something changed). */
+void keeper_wake(struct keeper *k);
+/* One step at now_ms: I/O that is ready, keepalives that are due, lost
+ * sessions and their callbacks. 0, or DLOCK_ENOMEM (try again later). */
+int keeper_process(struct keeper *k);
+int keeper_fd(struct keeper *k);
+short keeper_events(struct keeper *k);
+uint64_t keeper_deadline(struct keeper *k);
+
+#endif

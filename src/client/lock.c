@@ -1,0 +1,323 @@
+/* lock.c - locks held under a session (LOCK.ACQUIRE/RELEASE with a session
+ * and an owner) and lease locks (with a TTL and a token), docs/protocol.md
+ * §4 and §5. Every write carries a request id, so the retries of call.c
+ * never have a second effect. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "client/client_internal.h"
+#include "common/alloc.h"
+
+#define NAME_MAX_LEN 256
+#define OWNER_MAX_LEN 64
+#define WAIT_MAX_MS 86400000ULL
+#define DELAY_MAX_MS 600000ULL
+
+DLOCK_API void dlock_acquire_options_init(struct dlock_acquire_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->delay_ms = UINT64_MAX;
+}
+
+static int check_name(struct dlock_client *c, const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return client_error(c, DLOCK_EINVAL, "a lock name must not be empty");
+    if (strlen(name) > NAME_MAX_LEN)
+        return client_error(c, DLOCK_ELIMIT, "a lock name is at most %d bytes",
+                            NAME_MAX_LEN);
+    return 0;
+}
+
+static char *copy_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = alloc_malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* A handle for name held by s, tracked by the client. */
+static int new_handle(struct dlock_session *s, const char *name,
+                      const char *owner, struct dlock_lock **out)
+{
+    struct dlock_client *c = s->c;
+    struct dlock_lock *l = alloc_malloc(sizeof *l);
+    if (l == NULL)
+        return DLOCK_ENOMEM;
+    memset(l, 0, sizeof *l);
+    l->c = c;
+    l->s = s;
+    l->name = copy_str(name);
+    l->owner = copy_str(owner);
+    if (l->name == NULL || l->owner == NULL ||
+        client_track(c, (void ***)&c->locks, &c->n_locks, &c->cap_locks, l) !=
+            0) {
+        alloc_free(l->name);
+        alloc_free(l->owner);
+        alloc_free(l);
+        return DLOCK_ENOMEM;
+    }
+    *out = l;
+    return 0;
+}
+
+static void free_handle(struct dlock_lock *l)
+{
+    struct dlock_client *c = l->c;
+    pthread_mutex_lock(&c->mu);
+    client_untrack((void **)c->locks, &c->n_locks, l);
+    pthread_mutex_unlock(&c->mu);
+    alloc_free(l->name);
+    alloc_free(l->owner);
+    alloc_free(l);
+}
+
+/* The acquire's arguments, checked. */
+struct acquire {
+    char sid[24], wait[24], delay[24], req[CLIENT_REQ_MAX];
+    char owner[OWNER_MAX_LEN + 1];
+    const char *argv[12];
+    size_t argc, req_arg;
+    uint64_t wait_ms;
+};
+
+static int build_acquire(struct dlock_session *s, const char *name,
+                         const struct dlock_acquire_options *o,
+                         struct acquire *a)
+{
+    struct dlock_client *c = s->c;
+    int rc = check_name(c, name);
+    if (rc != 0)
+        return rc;
+    if (o->owner != NULL && strlen(o->owner) > OWNER_MAX_LEN)
+        return client_error(c, DLOCK_ELIMIT, "an owner is at most %d bytes",
+                            OWNER_MAX_LEN);
+    if (o->wait_ms > WAIT_MAX_MS ||
+        (o->delay_ms != UINT64_MAX && o->delay_ms > DELAY_MAX_MS))
+        return client_error(c, DLOCK_EINVAL,
+                            "a wait is at most a day, a delay 10 minutes");
+    if (o->owner != NULL)
+        snprintf(a->owner, sizeof a->owner, "%s", o->owner);
+    else
+        snprintf(a->owner, sizeof a->owner, "t%ld", (long)syscall(SYS_gettid));
+    snprintf(a->sid, sizeof a->sid, "%" PRIu64, s->id);
+    const char **v = a->argv;
+    size_t n = 0;
+    v[n++] = "LOCK.ACQUIRE", v[n++] = name, v[n++] = a->sid;
+    v[n++] = "OWNER", v[n++] = a->owner;
+    if (o->wait_ms > 0) {
+        snprintf(a->wait, sizeof a->wait, "%" PRIu64, o->wait_ms);
+        v[n++] = "WAIT", v[n++] = a->wait;
+    }
+    if (o->delay_ms != UINT64_MAX) {
+        snprintf(a->delay, sizeof a->delay, "%" PRIu64, o->delay_ms);
+        v[n++] = "DELAY", v[n++] = a->delay;
+    }
+    v[n++] = "REQ", v[n++] = a->req;
+    a->argc = n;
+    a->req_arg = n - 1;
+    a->wait_ms = o->wait_ms;
+    return 0;
+}
+
+DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
+                                 const struct dlock_acquire_options *o,
+                                 struct dlock_lock **out)
+{
+    if (s == NULL || out == NULL)
+        return DLOCK_EINVAL;
+    struct dlock_client *c = s->c;
+    struct dlock_acquire_options def;
+    if (o == NULL) {
+        dlock_acquire_options_init(&def);
+        o = &def;
+    }
+    struct acquire a;
+    int rc = build_acquire(s, name, o, &a);
+    if (rc != 0)
+        return rc;
+    if (session_is_lost(s, client_now_ms()))
+        return client_error(c, DLOCK_ENOSESSION, "the session is lost");
+    /* The handle first: after a grant nothing may fail. */
+    struct dlock_lock *l;
+    if (new_handle(s, name, a.owner, &l) != 0)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    /* A blocking acquire waits its own time on top of the timeout; the
+     * same request (same REQ) is repeated at a new leader, where it keeps
+     * its place in the queue (docs/protocol.md §4). */
+    struct call k;
+    call_init(&k, c, a.argc, a.argv, a.wait_ms);
+    call_write(&k, a.req, a.req_arg);
+    int64_t token;
+    rc = call_integer(c, &k, &token);
+    if (rc == DLOCK_ENOSESSION)
+        session_mark_lost(s);
+    if (rc == 0 && token <= 0)
+        rc = client_error(c, DLOCK_EPROTO, "LOCK.ACQUIRE: token %" PRId64,
+                          token);
+    if (rc != 0) {
+        free_handle(l);
+        return rc;
+    }
+    l->token = (uint64_t)token;
+    *out = l;
+    return 0;
+}
+
+static int release_request(struct dlock_client *c, const char *name,
+                           uint64_t session, const char *owner)
+{
+    char sid[24], req[CLIENT_REQ_MAX];
+    snprintf(sid, sizeof sid, "%" PRIu64, session);
+    const char *argv[] = {"LOCK.RELEASE", name,  sid, "OWNER",
+                          owner,          "REQ", req};
+    struct call k;
+    call_init(&k, c, 7, argv, 0);
+    call_write(&k, req, 6);
+    int64_t holds;
+    return call_integer(c, &k, &holds);
+}
+
+DLOCK_API int dlock_lock_release(struct dlock_lock *l)
+{
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    struct dlock_client *c = l->c;
+    pthread_mutex_lock(&c->mu);
+    struct dlock_session *s = l->s;
+    uint64_t sid = s != NULL ? s->id : 0;
+    bool lost = s == NULL || session_is_lost(s, client_now_ms());
+    pthread_mutex_unlock(&c->mu);
+    int rc;
+    if (s == NULL) {
+        rc = client_error(c, DLOCK_ELOST, "the session of the lock is closed");
+    } else {
+        /* Released also when lost: the server may still hold it for the
+         * session, and should not keep it until the lease ends. */
+        rc = release_request(c, l->name, sid, l->owner);
+        if (rc == DLOCK_ENOSESSION)
+            session_mark_lost(s);
+        if (lost || rc == DLOCK_ENOSESSION)
+            rc = client_error(c, DLOCK_ELOST, "the lock was lost (%s)",
+                              rc == 0 ? "its lease could not be proven"
+                                      : dlock_strerror(rc));
+    }
+    free_handle(l);
+    return rc;
+}
+
+DLOCK_API uint64_t dlock_lock_token(const struct dlock_lock *l)
+{
+    return l->token;
+}
+
+DLOCK_API const char *dlock_lock_name(const struct dlock_lock *l)
+{
+    return l->name;
+}
+
+/* The session of l if it is open and not lost, with l's client locked. */
+static bool lock_alive(const struct dlock_lock *l, uint64_t *safe_until)
+{
+    pthread_mutex_lock(&l->c->mu);
+    bool alive = l->s != NULL && !session_is_lost(l->s, client_now_ms());
+    if (alive && safe_until != NULL)
+        *safe_until = atomic_load(&l->s->safe_until);
+    pthread_mutex_unlock(&l->c->mu);
+    return alive;
+}
+
+DLOCK_API uint64_t dlock_lock_safe_until(const struct dlock_lock *l)
+{
+    uint64_t until = 0;
+    return lock_alive(l, &until) ? until : 0;
+}
+
+DLOCK_API bool dlock_lock_lost(const struct dlock_lock *l)
+{
+    return !lock_alive(l, NULL);
+}
+
+/* ---- lease locks ------------------------------------------------------ */
+
+static int check_ttl(struct dlock_client *c, uint64_t ttl_ms)
+{
+    if (ttl_ms < CLIENT_TTL_MIN || ttl_ms > CLIENT_TTL_MAX)
+        return client_error(c, DLOCK_EINVAL,
+                            "the TTL must be 100 .. 3600000 ms");
+    return 0;
+}
+
+DLOCK_API int dlock_lease_acquire(struct dlock_client *c, const char *name,
+                                  uint64_t ttl_ms, uint64_t wait_ms,
+                                  uint64_t *token)
+{
+    if (c == NULL || token == NULL)
+        return DLOCK_EINVAL;
+    int rc = check_name(c, name);
+    if (rc == 0)
+        rc = check_ttl(c, ttl_ms);
+    if (rc == 0 && wait_ms > WAIT_MAX_MS)
+        rc = client_error(c, DLOCK_EINVAL, "a wait is at most a day");
+    if (rc != 0)
+        return rc;
+    char ttl[24], wait[24], req[CLIENT_REQ_MAX];
+    snprintf(ttl, sizeof ttl, "%" PRIu64, ttl_ms);
+    snprintf(wait, sizeof wait, "%" PRIu64, wait_ms);
+    const char *argv[] = {"LOCK.ACQUIRE", name, "TTL",  ttl,
+                          "REQ",          req,  "WAIT", wait};
+    struct call k;
+    call_init(&k, c, wait_ms > 0 ? 8 : 6, argv, wait_ms);
+    call_write(&k, req, 5);
+    int64_t v;
+    rc = call_integer(c, &k, &v);
+    if (rc == 0 && v <= 0)
+        rc = client_error(c, DLOCK_EPROTO, "LOCK.ACQUIRE: token %" PRId64, v);
+    if (rc == 0)
+        *token = (uint64_t)v;
+    return rc;
+}
+
+DLOCK_API int dlock_lease_extend(struct dlock_client *c, const char *name,
+                                 uint64_t token, uint64_t ttl_ms)
+{
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    int rc = check_name(c, name);
+    if (rc == 0)
+        rc = check_ttl(c, ttl_ms);
+    if (rc != 0)
+        return rc;
+    char tok[24], ttl[24], req[CLIENT_REQ_MAX];
+    snprintf(tok, sizeof tok, "%" PRIu64, token);
+    snprintf(ttl, sizeof ttl, "%" PRIu64, ttl_ms);
+    const char *argv[] = {"LOCK.EXTEND", name, tok, ttl, "REQ", req};
+    struct call k;
+    call_init(&k, c, 6, argv, 0);
+    call_write(&k, req, 5);
+    int64_t v;
+    return call_integer(c, &k, &v);
+}
+
+DLOCK_API int dlock_lease_release(struct dlock_client *c, const char *name,
+                                  uint64_t token)
+{
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    int rc = check_name(c, name);
+    if (rc != 0)
+        return rc;
+    char tok[24], req[CLIENT_REQ_MAX];
+    snprintf(tok, sizeof tok, "%" PRIu64, token);
+    const char *argv[] = {"LOCK.RELEASE", name, "TOKEN", tok, "REQ", req};
+    struct call k;
+    call_init(&k, c, 6, argv, 0);
+    call_write(&k, req, 5);
+    int64_t v;
+    return call_integer(c, &k, &v);
+}
