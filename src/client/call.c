@@ -89,20 +89,22 @@ static uint64_t fill_req(struct dlock_client *c, const struct call *k)
     return key;
 }
 
-/* Remembers the write's id if its outcome is unknown, else forgets it. */
+/* Remembers the write's id if its outcome is unknown (no answer, or no
+ * memory to read it), else forgets it. */
 static void settle_req(struct dlock_client *c, const struct call *k,
                        uint64_t key, int rc)
 {
+    bool unknown = rc == DLOCK_ETIMEDOUT || rc == DLOCK_ENOMEM;
     pthread_mutex_lock(&c->mu);
     size_t i;
     for (i = 0; i < CLIENT_UNSETTLED; i++)
         if (c->unsettled[i].key == key)
             break;
-    if (rc == DLOCK_ETIMEDOUT && i == CLIENT_UNSETTLED) {
+    if (unknown && i == CLIENT_UNSETTLED) {
         i = c->next_unsettled++ % CLIENT_UNSETTLED;
         c->unsettled[i].key = key;
         memcpy(c->unsettled[i].req, k->req, CLIENT_REQ_MAX);
-    } else if (rc != DLOCK_ETIMEDOUT && i < CLIENT_UNSETTLED) {
+    } else if (!unknown && i < CLIENT_UNSETTLED) {
         c->unsettled[i].key = 0;
     }
     pthread_mutex_unlock(&c->mu);
@@ -152,8 +154,7 @@ struct attempt {
     const struct buf *req;
     struct conn *conn;
     bool sent;     /* the request reached some server's socket */
-    int fail;      /* the error of the last failed attempt */
-    int redirects; /* in a row */
+    int redirects; /* followed so far */
 };
 
 /* A connection to the server the request goes to now (named in addr). */
@@ -183,15 +184,13 @@ static int get_conn(struct dlock_client *c, struct attempt *a,
     return rc;
 }
 
-/* Drops the connection after a failure of its server. */
-static enum outcome drop(struct dlock_client *c, struct attempt *a, int err,
-                         bool failed)
+/* Drops the connection, noting a failure of its server if failed. */
+static enum outcome drop(struct dlock_client *c, struct attempt *a, bool failed)
 {
     if (failed && a->k->addr == NULL)
         client_failed(c, a->conn->addr);
     conn_free(a->conn);
     a->conn = NULL;
-    a->fail = err;
     return RETRY_LATER;
 }
 
@@ -204,20 +203,21 @@ static enum outcome error_reply(struct dlock_client *c, struct attempt *a,
         if (!client_parse_addr(v->str + 7, v->len - 7, addr)) {
             *rc = client_error(c, DLOCK_EPROTO, "%s: a malformed redirect: %s",
                                a->conn->addr, v->str);
-            drop(c, a, *rc, false);
+            drop(c, a, false);
             return DONE;
         }
         client_set_leader(c, addr);
-        drop(c, a, client_error(c, DLOCK_ETIMEDOUT, "%s", v->str), false);
+        client_error(c, DLOCK_ETIMEDOUT, "%s", v->str);
+        drop(c, a, false);
         return ++a->redirects <= FREE_REDIRECTS ? RETRY_NOW : RETRY_LATER;
     }
     if (word_is(v->str, v->len, "NOLEADER")) {
         client_error(c, DLOCK_ETIMEDOUT, "%s: %s", a->conn->addr, v->str);
-        return drop(c, a, DLOCK_ETIMEDOUT, true);
+        return drop(c, a, true);
     }
     *rc = client_error(c, call_error_code(v->str, v->len), "%s", v->str);
     if (*rc == DLOCK_EPROTO)
-        drop(c, a, *rc, false);
+        drop(c, a, false);
     return DONE;
 }
 
@@ -235,27 +235,29 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
     if (err != 0) {
         if (a->k->addr == NULL)
             client_failed(c, addr);
-        a->fail = err;
         return RETRY_LATER;
     }
     uint64_t end = client_now_ms() + a->k->attempt_ms;
     if (end > a->k->deadline_ms)
         end = a->k->deadline_ms;
     err = conn_send(c, a->conn, a->req->data, a->req->len, end);
-    if (err != 0) {
-        drop(c, a, err, !pooled);
-        /* A pooled connection may have been closed while idle. */
-        return pooled ? RETRY_NOW : RETRY_LATER;
+    if (err == 0) {
+        a->sent = true;
+        err = conn_recv(c, a->conn, end, v);
     }
-    a->sent = true;
-    err = conn_recv(c, a->conn, end, v);
     if (err == DLOCK_EPROTO || err == DLOCK_ENOMEM) {
-        drop(c, a, err, false);
+        drop(c, a, false);
         *rc = err;
         return DONE;
     }
+    /* A pooled connection may have been closed while idle: that is no
+     * failure of its server (and a repeated request is harmless). */
+    if (err == DLOCK_EIO && pooled) {
+        drop(c, a, false);
+        return RETRY_NOW;
+    }
     if (err != 0)
-        return drop(c, a, err, true);
+        return drop(c, a, true);
     if ((*v)->type == RESP_ERROR || (*v)->type == RESP_BLOB_ERROR)
         return error_reply(c, a, *v, rc);
     *rc = 0;
@@ -269,7 +271,7 @@ static int run(struct dlock_client *c, const struct call *k, struct conn **conn,
     buf_init(&req);
     if (resp_write_command(&req, k->argc, k->argv, k->argvlen) != 0)
         return client_error(c, DLOCK_ENOMEM, "out of memory");
-    struct attempt a = {.k = k, .req = &req, .fail = DLOCK_EIO};
+    struct attempt a = {.k = k, .req = &req};
     uint64_t backoff = CLIENT_BACKOFF_MIN_MS;
     int rc = 0;
     for (;;) {

@@ -151,7 +151,6 @@ static int connect_start(struct keeper *k, uint64_t now)
 /* The session's keepalive sent at sent_ms was answered positively. */
 static void renewed(struct dlock_session *s, uint64_t sent_ms, uint64_t now)
 {
-    s->in_flight = false;
     s->due_ms = sent_ms + session_interval(s->ttl_ms);
     /* Past its safe-until the lease may have ended in between: lost, even
      * if a server still knows it. */
@@ -170,6 +169,8 @@ static bool answer(struct keeper *k, const struct resp_value *v, uint64_t now)
 {
     struct keeper_fly f = k->fly[0];
     memmove(k->fly, k->fly + 1, --k->n_fly * sizeof *k->fly);
+    if (f.s != NULL)
+        f.s->in_flight = false;
     bool err = v->type == RESP_ERROR;
     if (v->type == RESP_INTEGER) {
         k->backoff_ms = 0;
@@ -179,10 +180,8 @@ static bool answer(struct keeper *k, const struct resp_value *v, uint64_t now)
         return true;
     }
     if (err && call_error_code(v->str, v->len) == DLOCK_ENOSESSION) {
-        if (f.s != NULL) {
-            f.s->in_flight = false;
+        if (f.s != NULL)
             atomic_store(&f.s->lost, true);
-        }
         return true;
     }
     char addr[CLIENT_ADDR_MAX];

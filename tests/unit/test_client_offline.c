@@ -2,6 +2,7 @@
  * lists, error codes, request ids, safe-until arithmetic, reply parsing, and
  * the request loop (redirects, NOLEADER, timeouts) against scripted fake
  * servers. */
+#include <poll.h>
 #include <pthread.h>
 
 #include "client/client_internal.h"
@@ -355,9 +356,9 @@ TEST(client, parse_cluster)
 
 /* ---- the request loop against fake servers ---------------------------- */
 
-/* A fake server: answers each request with the next of its replies (the
- * last one again when they run out); "" means: close the connection
- * without answering; "." means: never answer. */
+/* A fake server: answers each request (on any connection) with the next
+ * of its replies (the last one again when they run out); "" means: close the
+ * connection without answering; "." means: never answer. */
 struct fake {
     int fd, port;
     const char *replies[8];
@@ -390,12 +391,32 @@ out:
     close(cfd);
 }
 
+struct fake_conn {
+    struct fake *f;
+    int fd;
+};
+
+static void *fake_conn_run(void *p)
+{
+    struct fake_conn fc = *(struct fake_conn *)p;
+    free(p);
+    fake_serve(fc.f, fc.fd);
+    return NULL;
+}
+
+/* Serves each connection on a thread of its own. */
 static void *fake_run(void *p)
 {
     struct fake *f = p;
     int cfd;
-    while ((cfd = accept(f->fd, NULL, NULL)) >= 0)
-        fake_serve(f, cfd);
+    while ((cfd = accept(f->fd, NULL, NULL)) >= 0) {
+        struct fake_conn *fc = malloc(sizeof *fc);
+        CHECK(fc != NULL);
+        *fc = (struct fake_conn){f, cfd};
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, fake_conn_run, fc), 0);
+        pthread_detach(t);
+    }
     return NULL;
 }
 
@@ -549,5 +570,40 @@ TEST(client, retry_reuses_request_id)
     call_write(&k, req2, 5);
     CHECK_EQ(call_integer(c, &k, &v), DLOCK_ETIMEDOUT);
     CHECK_STR(req1, req2);
+    dlock_client_free(c);
+}
+
+/* The keepalives of a NO_THREAD session follow a LEADER redirect to the
+ * leader, which keeps the session alive. */
+TEST(client, keepalive_follows_redirect)
+{
+    static struct fake leader = {.replies = {":300\r\n"}, .n_replies = 1};
+    static struct fake follower;
+    fake_start(&leader);
+    static char redirect[64];
+    snprintf(redirect, sizeof redirect, "-LEADER 127.0.0.1:%d\r\n",
+             leader.port);
+    follower.replies[0] = ":3\r\n"; /* SESSION.OPEN */
+    follower.replies[1] = redirect;
+    follower.n_replies = 2;
+    fake_start(&follower);
+    char list[64];
+    snprintf(list, sizeof list, "127.0.0.1:%d", follower.port);
+    struct dlock_client *c = fake_client(list, 2000);
+    struct dlock_session *s;
+    CHECK_EQ(dlock_session_open(c, 300, DLOCK_SESSION_NO_THREAD, &s), 0);
+    CHECK_U64(dlock_session_id(s), 3);
+    uint64_t end = dlock_now_ms() + 1000;
+    for (uint64_t now; (now = dlock_now_ms()) < end;) {
+        uint64_t dl = dlock_client_deadline(c);
+        struct pollfd p = {.fd = dlock_client_fd(c),
+                           .events = dlock_client_events(c)};
+        uint64_t until = dl < end ? dl : end;
+        poll(&p, p.fd >= 0 ? 1 : 0, until > now ? (int)(until - now) : 0);
+        CHECK_EQ(dlock_client_process(c), 0);
+    }
+    CHECK(!dlock_session_lost(s));
+    CHECK(atomic_load(&leader.requests) >= 3);
+    CHECK_EQ(atomic_load(&follower.requests), 2);
     dlock_client_free(c);
 }

@@ -419,3 +419,74 @@ TEST(server, close_releases)
     dlock_client_free(c);
     ct_stop(&cl);
 }
+
+#define N_THREADS 16
+#define ROUNDS 25
+
+struct worker {
+    struct dlock_session *s;
+    int index;
+    int errors;
+};
+
+static atomic_int inside;     /* threads inside the shared lock now */
+static atomic_int violations; /* times one found another inside */
+static int counter;           /* guarded by the shared lock only */
+
+static void *work(void *p)
+{
+    struct worker *w = p;
+    char mine[32];
+    snprintf(mine, sizeof mine, "own-%d", w->index);
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 30000;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct dlock_lock *l, *m;
+        if (dlock_lock_acquire(w->s, mine, NULL, &m) != 0 ||
+            dlock_lock_acquire(w->s, "shared", &o, &l) != 0) {
+            w->errors++;
+            return NULL;
+        }
+        if (atomic_fetch_add(&inside, 1) != 0)
+            atomic_fetch_add(&violations, 1);
+        int seen = counter;
+        ct_sleep_ms(1);
+        counter = seen + 1;
+        atomic_fetch_sub(&inside, 1);
+        w->errors += dlock_lock_release(l) != 0;
+        w->errors += dlock_lock_release(m) != 0;
+    }
+    return NULL;
+}
+
+/* Sixteen threads of one client, on two sessions, acquire and release
+ * their own locks and one shared lock concurrently: every call succeeds,
+ * no two are ever inside the shared lock, and no increment is lost. */
+TEST_TIMEOUT(server, many_threads, 120)
+{
+    struct dlock_client *c = server_client();
+    struct dlock_session *s[2];
+    CHECK_EQ(dlock_session_open(c, 5000, 0, &s[0]), 0);
+    CHECK_EQ(dlock_session_open(c, 5000, 0, &s[1]), 0);
+    struct worker w[N_THREADS];
+    pthread_t t[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        w[i] = (struct worker){.s = s[i % 2], .index = i};
+        CHECK_EQ(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ(w[i].errors, 0);
+    }
+    CHECK_EQ(atomic_load(&violations), 0);
+    CHECK_EQ(counter, N_THREADS * ROUNDS);
+    struct dlock_lock_status *st;
+    size_t n;
+    CHECK_EQ(dlock_lock_list(c, NULL, 100, &st, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(!st[i].held);
+    free(st);
+    dlock_client_free(c);
+    ct_stop(&cl);
+}
