@@ -38,19 +38,19 @@ extern "C" {
 /* Error codes. Each tells the caller what to do. */
 enum {
     DLOCK_OK = 0,
-    DLOCK_ENOMEM = -1,      /* out of memory */
-    DLOCK_EPROTO = -2,      /* a server broke the protocol (a bug) */
-    DLOCK_EINVAL = -3,      /* a bad argument: fix the call */
-    DLOCK_ELIMIT = -4,      /* a server limit (name too long, too many) */
-    DLOCK_EIO = -5,         /* no server reachable */
-    DLOCK_ETIMEDOUT = -6,   /* no answer in time: the outcome is unknown,
-                               retrying the same call is safe */
-    DLOCK_EHELD = -7,       /* try-lock: someone else holds it */
-    DLOCK_ENOTHELD = -8,    /* release/extend of a lock not held */
-    DLOCK_ENOSESSION = -9,  /* the session has expired: its locks are lost */
-    DLOCK_EWAIT = -10,      /* a wait for a lock ran out */
-    DLOCK_ELOST = -11,      /* the lease can no longer be proven: treat the
-                               lock as lost */
+    DLOCK_ENOMEM = -1,     /* out of memory */
+    DLOCK_EPROTO = -2,     /* a server broke the protocol (a bug) */
+    DLOCK_EINVAL = -3,     /* a bad argument: fix the call */
+    DLOCK_ELIMIT = -4,     /* a server limit (name too long, too many) */
+    DLOCK_EIO = -5,        /* no server reachable */
+    DLOCK_ETIMEDOUT = -6,  /* no answer in time: the outcome is unknown,
+                              retrying the same call is safe */
+    DLOCK_EHELD = -7,      /* try-lock: someone else holds it */
+    DLOCK_ENOTHELD = -8,   /* release/extend of a lock not held */
+    DLOCK_ENOSESSION = -9, /* the session has expired: its locks are lost */
+    DLOCK_EWAIT = -10,     /* a wait for a lock ran out */
+    DLOCK_ELOST = -11,     /* the lease can no longer be proven: treat the
+                              lock as lost */
 };
 
 /* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
@@ -211,7 +211,7 @@ struct dlock_member {
 };
 
 struct dlock_cluster_info {
-    uint64_t id;  /* of the server that answered */
+    uint64_t id; /* of the server that answered */
     char role[16];
     uint64_t leader;
     char leader_addr[128]; /* "" when none */
