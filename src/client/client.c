@@ -324,6 +324,9 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
     }
     c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->req_prefix = random_prefix(c->serial);
+    /* Clients start at different servers of the list, spreading the
+     * connections they make before they know the leader. */
+    c->cursor = (size_t)(c->req_prefix % c->n_servers);
     atomic_init(&c->req_counter, 1);
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         rc = DLOCK_ENOMEM;

@@ -200,8 +200,12 @@ DLOCK_API int dlock_lock_release(struct dlock_lock *l)
         /* Released also when lost: the server may still hold it for the
          * session, and should not keep it until the lease ends. */
         rc = release_request(c, l->name, sid, l->owner);
-        if (rc == DLOCK_ENOSESSION)
+        /* Under the client's lock: a session closed meanwhile by another
+         * thread is gone (it detached l first). */
+        pthread_mutex_lock(&c->mu);
+        if (rc == DLOCK_ENOSESSION && l->s == s)
             session_mark_lost(s);
+        pthread_mutex_unlock(&c->mu);
         if (lost || rc == DLOCK_ENOSESSION)
             rc = client_error(c, DLOCK_ELOST, "the lock was lost (%s)",
                               rc == 0 ? "its lease could not be proven"

@@ -31,13 +31,13 @@ TEST_TIMEOUT(cluster, leader_killed_lock_held, 120)
     ct_cluster_start(&cl, 3);
     struct dlock_client *c = ct_client(&cl, 5000);
     struct dlock_session *s;
-    CHECK_EQ(dlock_session_open(c, 2000, 0, &s), 0);
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &s), 0);
     dlock_session_on_lost(s, on_lost, NULL);
     struct dlock_lock *l;
     CHECK_EQ(dlock_lock_acquire(s, "precious", NULL, &l), 0);
     struct dlock_client *probe = ct_client(&cl, 300);
     kill_leader(probe);
-    ct_sleep_ms(5000);
+    ct_sleep_ms(6000); /* twice the TTL */
     CHECK(!dlock_session_lost(s));
     CHECK(!dlock_lock_lost(l));
     CHECK(dlock_lock_safe_until(l) > dlock_now_ms());

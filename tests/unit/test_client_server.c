@@ -304,15 +304,15 @@ TEST(server, keepalive_thread)
 {
     struct dlock_client *c = server_client();
     struct dlock_session *s;
-    CHECK_EQ(dlock_session_open(c, 300, 0, &s), 0);
+    CHECK_EQ(dlock_session_open(c, 600, 0, &s), 0);
     dlock_session_on_lost(s, on_lost, &lost_calls);
     uint64_t first = dlock_session_safe_until(s);
     struct dlock_lock *l;
     CHECK_EQ(dlock_lock_acquire(s, "kept", NULL, &l), 0);
-    ct_sleep_ms(1500);
+    ct_sleep_ms(2500);
     CHECK(!dlock_session_lost(s));
     CHECK(!dlock_lock_lost(l));
-    CHECK(dlock_session_safe_until(s) > first + 1000);
+    CHECK(dlock_session_safe_until(s) > first + 2000);
     CHECK(dlock_session_safe_until(s) > dlock_now_ms());
     struct dlock_lock_status st;
     status(c, "kept", &st);
@@ -348,12 +348,12 @@ TEST(server, noloop_poll_loop)
     CHECK_EQ(dlock_client_fd(c), -1);
     CHECK_U64(dlock_client_deadline(c), UINT64_MAX);
     struct dlock_session *s;
-    CHECK_EQ(dlock_session_open(c, 300, DLOCK_SESSION_NO_THREAD, &s), 0);
+    CHECK_EQ(dlock_session_open(c, 600, DLOCK_SESSION_NO_THREAD, &s), 0);
     dlock_session_on_lost(s, on_lost, &lost_calls);
-    CHECK(dlock_client_deadline(c) <= dlock_now_ms() + 100);
+    CHECK(dlock_client_deadline(c) <= dlock_now_ms() + 200);
     struct dlock_lock *l;
     CHECK_EQ(dlock_lock_acquire(s, "looped", NULL, &l), 0);
-    poll_loop(c, 1500);
+    poll_loop(c, 2500);
     CHECK(dlock_client_fd(c) >= 0);
     CHECK(!dlock_session_lost(s));
     CHECK(dlock_session_safe_until(s) > dlock_now_ms());
