@@ -109,6 +109,36 @@ static int close_request(struct dlock_client *c, uint64_t id)
     return rc;
 }
 
+/* A session not yet open, with room for it in the client's array and in
+ * its keeper's (so that nothing fails once it is open). */
+static int session_new(struct dlock_client *c, struct keeper *k,
+                       uint64_t ttl_ms, unsigned flags,
+                       struct dlock_session **out)
+{
+    struct dlock_session *s = alloc_malloc(sizeof *s);
+    if (s == NULL)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->k = k;
+    s->ttl_ms = ttl_ms;
+    s->flags = flags;
+    if (client_track(c, (void ***)&c->sessions, &c->n_sessions,
+                     &c->cap_sessions, s) != 0) {
+        alloc_free(s);
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    }
+    if (keeper_add(k, s) != 0) { /* inactive until it is open */
+        pthread_mutex_lock(&c->mu);
+        client_untrack((void **)c->sessions, &c->n_sessions, s);
+        pthread_mutex_unlock(&c->mu);
+        alloc_free(s);
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
 DLOCK_API int dlock_session_open(struct dlock_client *c, uint64_t ttl_ms,
                                  unsigned flags, struct dlock_session **out)
 {
@@ -120,30 +150,14 @@ DLOCK_API int dlock_session_open(struct dlock_client *c, uint64_t ttl_ms,
                             "the TTL must be 100 .. 3600000 ms, flags 0 or "
                             "DLOCK_SESSION_NO_THREAD");
     struct keeper *k = NULL;
+    struct dlock_session *s;
     int rc = keeper_for(c, flags, &k);
+    if (rc == 0)
+        rc = session_new(c, k, ttl_ms, flags, &s);
     if (rc != 0)
         return rc;
-    struct dlock_session *s = alloc_malloc(sizeof *s);
-    if (s == NULL)
-        return client_error(c, DLOCK_ENOMEM, "out of memory");
-    memset(s, 0, sizeof *s);
-    s->c = c;
-    s->k = k;
-    s->ttl_ms = ttl_ms;
-    s->flags = flags;
-    /* Room in both arrays first, so nothing fails once it is open. */
-    rc = client_track(c, (void ***)&c->sessions, &c->n_sessions,
-                      &c->cap_sessions, s);
-    if (rc != 0) {
-        alloc_free(s);
-        return client_error(c, rc, "out of memory");
-    }
     uint64_t sent;
-    rc = keeper_add(k, s); /* inactive until it is open */
-    if (rc == 0)
-        rc = open_request(c, ttl_ms, &s->id, &sent);
-    else
-        client_error(c, rc, "out of memory");
+    rc = open_request(c, ttl_ms, &s->id, &sent);
     if (rc != 0) {
         keeper_remove(k, s);
         pthread_mutex_lock(&c->mu);
