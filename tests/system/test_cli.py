@@ -1,0 +1,468 @@
+"""test_cli.py - dlock, the command-line tool ($DLOCK, default build/dlock)
+against real dlockd: `dlock run` (exclusion, crashed, paused and
+interrupted holders, a leader crash, exit codes, signals, environment), the
+lease-lock verbs, status, list and cluster in human and JSON output, usage
+errors, --help, and the examples in examples/ as their READMEs run them."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import dlocktest
+from dlocktest import TestFailure, as_map, check, eq, wait_for
+
+VERBS = ("run", "acquire", "extend", "release", "status", "list", "cluster")
+
+
+def dlock_path():
+    """The dlock binary: $DLOCK (default build/dlock), relative to the
+    working directory or else to the repository."""
+    p = os.environ.get("DLOCK", "build/dlock")
+    if not os.path.isabs(p) and not os.path.exists(p):
+        p = os.path.join(dlocktest.ROOT, p)
+    return os.path.abspath(p)
+
+
+def tool_env(servers):
+    env = dict(os.environ)
+    env["DLOCK_SERVERS"] = servers
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+def no_sanitizer_report(text, what):
+    for w in dlocktest.BAD_LOG_WORDS:
+        check(w not in text, "%s: a sanitizer or assertion report:\n%s" % (what, text))
+
+
+class Result:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def json(self):
+        """The JSON object: the last line of stdout."""
+        lines = self.out.strip().splitlines()
+        check(lines, "no JSON on stdout (stderr: %r)" % self.err)
+        return json.loads(lines[-1])
+
+
+def dlock(servers, *args, timeout=30, env=None):
+    """Runs dlock to its end; returns a Result."""
+    p = subprocess.run([dlock_path()] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=timeout,
+                       env=env or tool_env(servers))
+    no_sanitizer_report(p.stderr, "dlock %s" % " ".join(map(str, args)))
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+class Proc:
+    """A dlock started in the background, its output in files of the
+    test's directory; killed (with what it started) when the test ends."""
+
+    def __init__(self, ctx, servers, *args, tag="dlock"):
+        self.ctx = ctx
+        self.tag = tag
+        self.out_path = os.path.join(ctx.dir, tag + ".out")
+        self.err_path = os.path.join(ctx.dir, tag + ".err")
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([dlock_path()] + [str(a) for a in args],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                         cwd=ctx.dir, env=tool_env(servers))
+        ctx.defer(self.kill)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait(self, timeout=30):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("%s did not end within %.0f s; stderr: %r"
+                              % (self.tag, timeout, self.err()))
+        no_sanitizer_report(self.err(), self.tag)
+        return rc
+
+    def out(self):
+        with open(self.out_path) as f:
+            return f.read()
+
+    def err(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_file(ctx, name):
+    try:
+        with open(os.path.join(ctx.dir, name)) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def wait_file(ctx, name, timeout=15.0):
+    return wait_for(lambda: (read_file(ctx, name) or "").strip(), timeout, "file %s" % name)
+
+
+def kill_group(pid_text):
+    """SIGKILL to the process group CMD leads (CMD wrote its pid)."""
+    try:
+        os.killpg(int(pid_text), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie counts as gone.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def lock_status(addr, name):
+    v, _ = dlocktest.call_at_leader(addr, "LOCK.STATUS", name)
+    return as_map(v)
+
+
+def fenced_store(ctx):
+    """Builds the fenced store example into the test's directory with its
+    own Makefile, starts it, and returns (binary, socket path)."""
+    binary = os.path.join(ctx.dir, "fenced-store")
+    subprocess.run(["make", "-s", "-C", os.path.join(dlocktest.ROOT, "examples", "fenced-store"),
+                    "BIN=" + binary], check=True, capture_output=True, timeout=60)
+    # A short directory: a Unix socket's path has at most 107 bytes.
+    sock_dir = tempfile.mkdtemp(prefix="dlock-store-")
+    ctx.defer(lambda: shutil.rmtree(sock_dir, ignore_errors=True))
+    sock = os.path.join(sock_dir, "store.sock")
+    log = open(os.path.join(ctx.dir, "store.log"), "wb")
+    p = subprocess.Popen([binary, "serve", sock], stdout=log, stderr=log)
+    log.close()
+    ctx.defer(lambda: (p.kill(), p.wait()))
+    wait_for(lambda: os.path.exists(sock), 5, "the fenced store's socket")
+    return binary, sock
+
+
+# ---- dlock run -------------------------------------------------------------------
+
+
+def test_run_no_wait_only_one_runs(ctx):
+    """Two `dlock run --no-wait` started together: exactly one runs CMD and
+    exits 0, the other exits 75 without running it and says why on
+    stderr."""
+    srv = ctx.single()
+    cmd = ["sh", "-c", 'echo "$DLOCK_TOKEN" >> ran; sleep 1']
+    procs = [Proc(ctx, srv.addr, "run", "--no-wait", "job", "--", *cmd, tag="r%d" % i)
+             for i in range(2)]
+    rcs = sorted(p.wait() for p in procs)
+    eq(rcs, [0, 75], "exit codes of the two")
+    eq(len(read_file(ctx, "ran").split()), 1, "times CMD ran")
+    loser = next(p for p in procs if p.proc.returncode == 75)
+    check("held" in loser.err(), "the message of the one that did not run: %r" % loser.err())
+    winner = next(p for p in procs if p.proc.returncode == 0)
+    eq(winner.err(), "", "stderr of the one that ran")
+    check(not lock_status(srv.addr, "job")["held"], "the lock is released after CMD")
+
+
+def test_run_holder_killed_waiter_gets_lock_after_ttl(ctx):
+    """A holder killed with SIGKILL (dlock and CMD): the waiting `dlock run`
+    gets the lock once the lease (1 s) and the kill grace as lock-delay
+    (500 ms) have passed, not before, and its CMD sees a higher token."""
+    srv = ctx.single()
+    holder = Proc(ctx, srv.addr, "run", "--ttl", "1s", "--kill-grace", "500ms", "job", "--",
+                  "sh", "-c", 'echo $$ > pid1; echo "$DLOCK_TOKEN" > tok1; exec sleep 60',
+                  tag="holder")
+    tok1 = int(wait_file(ctx, "tok1"))
+    waiter = Proc(ctx, srv.addr, "run", "--wait", "30s", "job", "--",
+                  "sh", "-c", 'echo "$DLOCK_TOKEN" > tok2', tag="waiter")
+    wait_for(lambda: lock_status(srv.addr, "job")["waiters"] == 1, 10, "the waiter to queue")
+    check(read_file(ctx, "tok2") is None, "the waiter ran CMD while the lock was held")
+    t0 = time.monotonic()
+    os.kill(holder.pid, signal.SIGKILL)
+    kill_group(read_file(ctx, "pid1"))
+    eq(waiter.wait(30), 0, "the waiter's exit code")
+    took = time.monotonic() - t0
+    # The last keepalive was at most a third of the TTL before the kill.
+    check(took >= 0.6, "the waiter got the lock %.2f s after the kill: before the lease ended" % took)
+    check(took < 10, "the waiter got the lock only %.1f s after the kill" % took)
+    tok2 = int(read_file(ctx, "tok2"))
+    check(tok2 > tok1, "tokens: the holder's %d, the waiter's %d" % (tok1, tok2))
+    eq(holder.wait(5), -signal.SIGKILL, "the holder's end")
+
+
+def test_run_paused_holder_exits_76_and_store_refuses_it(ctx):
+    """A holder whose dlock is stopped (SIGSTOP, so its keepalives stop)
+    longer than its TTL: another takes the lock with a higher token, the
+    fenced store refuses the first CMD's writes from then on (STALE), and
+    when the first dlock resumes it stops its CMD (SIGTERM) and exits 76."""
+    srv = ctx.single()
+    store, sock = fenced_store(ctx)
+    script = ('echo $$ > pid1; echo "$DLOCK_TOKEN" > tok1; trap "echo TERM >> h.log; exit 0" TERM; '
+              'while :; do "$0" write "$1" "$DLOCK_TOKEN" k first >> h.log; sleep 0.1; done')
+    holder = Proc(ctx, srv.addr, "run", "--ttl", "1s", "--kill-grace", "1s", "job", "--",
+                  "sh", "-c", script, store, sock, tag="holder")
+    wait_for(lambda: "OK" in (read_file(ctx, "h.log") or ""), 10, "the holder's first write")
+    tok1 = int(read_file(ctx, "tok1"))
+    cmd1 = int(read_file(ctx, "pid1"))
+    os.kill(holder.pid, signal.SIGSTOP)
+    second = dlock(srv.addr, "run", "--wait", "30s", "job", "--", "sh", "-c",
+                   '"$0" write "$1" "$DLOCK_TOKEN" k second && echo "token $DLOCK_TOKEN"',
+                   store, sock)
+    eq(second.rc, 0, "the second run's exit code (stderr %r)" % second.err)
+    tok2 = int(second.out.split("token ")[1])
+    check(tok2 > tok1, "tokens: the paused holder's %d, the second's %d" % (tok1, tok2))
+    wait_for(lambda: "STALE" in read_file(ctx, "h.log"), 10, "the paused holder's CMD to be refused")
+    check(alive(cmd1), "the paused holder's CMD runs on while dlock is stopped")
+    os.kill(holder.pid, signal.SIGCONT)
+    eq(holder.wait(10), 76, "the paused holder's exit code after it resumed")
+    check("lease" in holder.err(), "the holder says why: %r" % holder.err())
+    check("TERM" in read_file(ctx, "h.log"), "the holder's CMD got SIGTERM")
+    check(not alive(cmd1), "the holder's CMD is gone")
+    v = subprocess.run([store, "read", sock, "k"], capture_output=True, text=True).stdout
+    eq(v.strip(), "VALUE %d second" % tok2, "what the store holds")
+
+
+def test_run_leader_crash_cmd_finishes(ctx):
+    """A 3-server cluster whose leader is killed while `dlock run` holds a
+    lock: the lock stays held (same token, seen at the new leader), CMD
+    keeps running and finishes normally, and dlock exits 0."""
+    cl = ctx.cluster(3)
+    servers = ",".join(cl.addrs())
+    p = Proc(ctx, servers, "run", "--ttl", "5s", "job", "--", "sh", "-c",
+             'echo "$DLOCK_TOKEN" > tok; sleep 4; echo done > done')
+    tok = int(wait_file(ctx, "tok"))
+    old = cl.wait_leader()
+    old.kill()
+    new = cl.wait_leader(other_than=old.id)
+    st = dlock(servers, "--json", "status", "job").json()
+    eq((st["held"], st["token"]), (True, tok), "the lock at the new leader %d (held, token)" % new.id)
+    eq(p.wait(30), 0, "dlock run's exit code (stderr %r)" % p.err())
+    eq(read_file(ctx, "done"), "done\n", "CMD's last step")
+    eq(p.err(), "", "dlock run's stderr")
+    check(not lock_status(new.addr, "job")["held"], "the lock is released after CMD")
+
+
+def test_run_exit_codes_environment_and_signals(ctx):
+    """dlock run exits with CMD's status (128+N for a signal), gives CMD
+    DLOCK_NAME, DLOCK_TOKEN and DLOCK_SERVERS, passes SIGTERM and SIGINT on,
+    and has codes of its own, each with a message: 127 and 126 (CMD not
+    run, the lock not taken), 75 (the wait ran out), 69 (no server), and
+    ends by a signal that comes while it waits; --json adds a result object after CMD's
+    output."""
+    srv = ctx.single()
+    a = srv.addr
+    eq(dlock(a, "run", "j", "--", "sh", "-c", "exit 3").rc, 3, "CMD's exit status")
+    eq(dlock(a, "run", "j", "--", "sh", "-c", "kill -KILL $$").rc, 128 + 9, "CMD killed by SIGKILL")
+    r = dlock(a, "run", "j", "--", "sh", "-c", 'echo "$DLOCK_NAME $DLOCK_TOKEN $DLOCK_SERVERS"')
+    name, token, servers = r.out.split()
+    eq((r.rc, name, servers, r.err), (0, "j", a, ""), "CMD's environment")
+    check(int(token) > 0, "DLOCK_TOKEN %r" % token)
+    r = dlock(a, "--json", "run", "j", "--", "sh", "-c", "echo hello; exit 4")
+    eq(r.out.splitlines()[0], "hello", "CMD's output comes first")
+    o = r.json()
+    eq((r.rc, o["ok"], o["exit"], o["cmd_exit"], o["lost"], o["name"]), (4, True, 4, 4, False, "j"),
+       "the JSON result")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p = Proc(ctx, a, "run", "sig", "--", "sh", "-c",
+                 'trap "echo got > sig; exit 7" %s; touch ready; while :; do sleep 0.05; done'
+                 % sig.name[3:], tag="sig%d" % sig)
+        wait_for(lambda: os.path.exists(os.path.join(ctx.dir, "ready")), 10, "CMD to start")
+        os.kill(p.pid, sig)
+        eq(p.wait(10), 7, "exit code after %s was passed on" % sig.name)
+        eq(read_file(ctx, "sig"), "got\n", "CMD got %s" % sig.name)
+        os.unlink(os.path.join(ctx.dir, "ready"))
+    r = dlock(a, "run", "j", "--", "no-such-command-here")
+    eq(r.rc, 127, "CMD not found")
+    check("not found" in r.err, "message: %r" % r.err)
+    with open(os.path.join(ctx.dir, "not-executable"), "w") as f:
+        f.write("echo hi\n")
+    r = dlock(a, "run", "j", "--", os.path.join(ctx.dir, "not-executable"))
+    eq(r.rc, 126, "CMD not executable")
+    check("ermission denied" in r.err, "message: %r" % r.err)
+    check(not lock_status(a, "j")["held"], "the lock is free")
+    holder = Proc(ctx, a, "run", "held", "--", "sleep", "30", tag="holder")
+    wait_for(lambda: lock_status(a, "held")["held"], 10, "the holder")
+    t0 = time.monotonic()
+    r = dlock(a, "run", "--wait", "300ms", "held", "--", "touch", "ran")
+    eq(r.rc, 75, "the wait ran out")
+    check(time.monotonic() - t0 >= 0.3 and "ran out" in r.err, "waited, said so: %r" % r.err)
+    r = dlock(a, "--json", "run", "--no-wait", "held", "--", "touch", "ran")
+    o = r.json()
+    eq((r.rc, o["ok"], o["exit"], o["error"]), (75, False, 75, "held"), "--no-wait, --json")
+    waiter = Proc(ctx, a, "run", "held", "--", "touch", "ran", tag="waiter")
+    wait_for(lambda: lock_status(a, "held")["waiters"] == 1, 10, "the waiter to queue")
+    os.kill(waiter.pid, signal.SIGTERM)
+    # dlock ends by the signal itself (a shell shows 143).
+    eq(waiter.wait(10), -signal.SIGTERM, "SIGTERM while waiting")
+    check("interrupted" in waiter.err(), "message: %r" % waiter.err())
+    check(not os.path.exists(os.path.join(ctx.dir, "ran")), "CMD never ran")
+    holder.kill()
+    port = dlocktest.free_port()
+    r = dlock(a, "--timeout", "1s", "--servers", "127.0.0.1:%d" % port, "run", "x", "--",
+              "touch", "ran", timeout=60)
+    eq(r.rc, 69, "no server reachable (stderr %r)" % r.err)
+    check(r.err.startswith("dlock run:"), "message: %r" % r.err)
+
+
+# ---- the other verbs -----------------------------------------------------------
+
+
+def test_lease_verbs_and_status_list(ctx):
+    """acquire prints a token, extend and release take it; a held lock is
+    75, a released or expired one 76; status and list show holder, token,
+    waiters and lease left, as text and as JSON; durations like 1m30s are
+    read right."""
+    srv = ctx.single()
+    a = srv.addr
+    r = dlock(a, "acquire", "rep", "--ttl", "10s")
+    eq((r.rc, r.err), (0, ""), "acquire")
+    tok = int(r.out)
+    r = dlock(a, "acquire", "rep", "--ttl", "10s")
+    eq((r.rc, r.out), (75, ""), "acquire of a held lock")
+    check("held" in r.err, "message: %r" % r.err)
+    o = dlock(a, "--json", "acquire", "rep", "--ttl", "10s").json()
+    eq((o["ok"], o["exit"], o["error"], o["code"]), (False, 75, "held", "DLOCK_EHELD"), "--json")
+    t0 = time.monotonic()
+    eq(dlock(a, "acquire", "rep", "--ttl", "5s", "--wait", "300ms").rc, 75, "a wait that runs out")
+    check(time.monotonic() - t0 >= 0.3, "it waited")
+    r = dlock(a, "status", "rep")
+    eq(r.rc, 0, "status")
+    check("held:        yes" in r.out and "token:       %d" % tok in r.out, "status:\n%s" % r.out)
+    o = dlock(a, "status", "rep", "--json").json()
+    eq((o["ok"], o["name"], o["held"], o["token"], o["waiters"]), (True, "rep", True, tok, 0), "status --json")
+    check(0 < o["lease_left_ms"] <= 10000, "lease_left_ms %d" % o["lease_left_ms"])
+    r = dlock(a, "extend", "rep", tok, "--ttl", "1m30s")
+    eq((r.rc, r.out, r.err), (0, "", ""), "extend")
+    check(dlock(a, "--json", "status", "rep").json()["lease_left_ms"] > 60000, "the extended lease")
+    o = dlock(a, "--json", "extend", "rep", tok, "--ttl=20s").json()
+    eq((o["ok"], o["token"], o["ttl_ms"]), (True, tok, 20000), "extend --json")
+    other = int(dlock(a, "acquire", "other", "--ttl", "10s").out)
+    r = dlock(a, "list")
+    lines = r.out.splitlines()
+    check(lines[0].split() == ["NAME", "HOLDER", "TOKEN", "WAITERS", "LEASE", "LEFT"], "header: %r" % lines[0])
+    eq([l.split()[0] for l in lines[1:]], ["other", "rep"], "the listed locks")
+    check(str(tok) in lines[2].split(), "rep's line: %r" % lines[2])
+    o = dlock(a, "list", "--json", "re").json()
+    eq([(l["name"], l["token"], l["held"]) for l in o["locks"]], [("rep", tok, True)], "list PREFIX --json")
+    eq(len(dlock(a, "--json", "list", "--max", "1").json()["locks"]), 1, "list --max 1")
+    eq(dlock(a, "list", "nothing").out, "no locks starting with nothing\n", "an empty list")
+    r = dlock(a, "release", "rep", tok)
+    eq((r.rc, r.out, r.err), (0, "", ""), "release")
+    r = dlock(a, "release", "rep", tok)
+    eq((r.rc, r.out), (76, ""), "a second release")
+    check("rep" in r.err, "message: %r" % r.err)
+    o = dlock(a, "--json", "extend", "rep", tok, "--ttl", "5s").json()
+    eq((o["ok"], o["exit"], o["error"]), (False, 76, "lost"), "extend after the release")
+    o = dlock(a, "--json", "release", "other", other).json()
+    eq((o["ok"], o["name"], o["token"]), (True, "other", other), "release --json")
+    o = dlock(a, "--json", "status", "rep").json()
+    eq((o["held"], o["waiters"]), (False, 0), "status of a free lock")
+    check("held:        no" in dlock(a, "status", "rep").out, "status of a free lock")
+
+
+def test_cluster_verb(ctx):
+    """dlock cluster shows every member with its role, the leader, the term
+    and indexes, and health: all ok on a good cluster; a killed member is
+    unreachable and the cluster not healthy, and the exit code stays 0."""
+    cl = ctx.cluster(3)
+    servers = ",".join(cl.addrs())
+    leader = cl.wait_leader()
+    r = dlock(servers, "cluster")
+    eq(r.rc, 0, "exit code (stderr %r)" % r.err)
+    check(("leader %d at %s" % (leader.id, leader.addr)) in r.out, "the leader in:\n%s" % r.out)
+    rows = [l.split() for l in r.out.splitlines() if l[:1].isdigit()]
+    eq(sorted(int(x[0]) for x in rows), [1, 2, 3], "member rows")
+    eq(sorted(x[2] for x in rows), ["follower", "follower", "leader"], "roles")
+    check(all(x[-1] == "ok" for x in rows), "health:\n%s" % r.out)
+    o = dlock(servers, "--json", "cluster").json()
+    eq((o["ok"], o["leader"], o["healthy"], len(o["members"])), (True, leader.id, True, 3), "--json")
+    check(o["term"] >= 1 and o["commit_index"] >= 1, "term and indexes: %r" % o)
+    f = cl.followers(leader)[0]
+    f.kill()
+    o = dlock(servers, "--json", "cluster").json()
+    health = {m["id"]: m["health"] for m in o["members"]}
+    eq((o["healthy"], health[f.id]), (False, "unreachable"), "after killing %d" % f.id)
+    check(all(h == "ok" for i, h in health.items() if i != f.id), "the others: %r" % health)
+
+
+def test_usage_errors_exit_64(ctx):
+    """Bad usage exits 64 with a message on stderr and nothing on stdout,
+    before any server is asked (none runs here)."""
+    bad = [
+        [], ["bogus"], ["--bogus", "status", "x"], ["run"], ["run", "L"], ["run", "L", "--"],
+        ["run", "L", "true"], ["run", "--ttl", "5", "L", "--", "true"],
+        ["run", "--ttl", "10x", "L", "--", "true"], ["run", "--ttl", "500ms", "L", "--", "true"],
+        ["run", "--kill-grace", "11m", "L", "--", "true"], ["run", "--wait", "L", "--", "true"],
+        ["run", "--no-wait=1", "L", "--", "true"], ["run", "--bogus", "L", "--", "true"],
+        ["acquire", "L"], ["acquire", "--ttl", "5s"], ["acquire", "L", "x", "--ttl", "5s"],
+        ["extend", "L", "abc", "--ttl", "5s"], ["extend", "L", "1"], ["release", "L"],
+        ["release", "L", "1", "2"], ["release", "L", "1", "--ttl", "5s"], ["status"],
+        ["status", "a", "b"], ["list", "a", "b"], ["list", "--max", "0"], ["cluster", "x"],
+        ["status", "L", "--timeout", "0"], ["--servers"], ["status", "L", "--json=yes"],
+        ["help", "bogus"],
+    ]
+    port = dlocktest.free_port()
+    for args in bad:
+        r = dlock("127.0.0.1:%d" % port, *args)
+        eq((r.rc, r.out), (64, ""), "dlock %s (stderr %r)" % (" ".join(args), r.err))
+        check(r.err.startswith("dlock") and "--help" in r.err,
+              "dlock %s: the message: %r" % (" ".join(args), r.err))
+
+
+def test_help_every_verb(ctx):
+    """--help on every verb (and `dlock help VERB`) prints its usage on
+    stdout and exits 0; `dlock --help` names every verb."""
+    for v in VERBS:
+        for args in ([v, "--help"], ["help", v], [v, "-h"]):
+            r = dlock("127.0.0.1:1", *args)
+            eq(r.rc, 0, "dlock %s" % " ".join(args))
+            check(r.out.startswith("usage: dlock " + v), "dlock %s: %r" % (" ".join(args), r.out[:80]))
+    r = dlock("127.0.0.1:1", "--help")
+    eq(r.rc, 0, "dlock --help")
+    for v in VERBS:
+        check("\n  %s " % v in r.out, "dlock --help names %s" % v)
+    r = dlock("127.0.0.1:1", "--version")
+    check(r.rc == 0 and r.out.startswith("dlock "), "--version: %r" % r.out)
+
+
+# ---- the examples --------------------------------------------------------------
+
+
+def test_examples_run_as_written(ctx):
+    """examples/nightly-job/demo.sh (three instances at once, one sends)
+    and examples/fenced-store/demo.sh (a paused holder's late write is
+    refused) run against a server and succeed."""
+    srv = ctx.single()
+    env = tool_env(srv.addr)
+    env["DLOCK"] = dlock_path()
+    ex = os.path.join(dlocktest.ROOT, "examples")
+    r = subprocess.run([os.path.join(ex, "nightly-job", "demo.sh")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    eq(r.returncode, 0, "nightly-job/demo.sh:\n%s%s" % (r.stdout, r.stderr))
+    no_sanitizer_report(r.stderr, "nightly-job/demo.sh")
+    eq(r.stdout.count("greetings sent"), 1, "instances that sent:\n%s" % r.stdout)
+    eq(r.stdout.count("nothing to do"), 2, "instances that did not:\n%s" % r.stdout)
+    env["FENCED_STORE"] = os.path.join(ctx.dir, "fenced-store")
+    subprocess.run(["make", "-s", "-C", os.path.join(ex, "fenced-store"), "BIN=" + env["FENCED_STORE"]],
+                   check=True, capture_output=True, timeout=60)
+    r = subprocess.run([os.path.join(ex, "fenced-store", "demo.sh")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    eq(r.returncode, 0, "fenced-store/demo.sh:\n%s%s" % (r.stdout, r.stderr))
+    no_sanitizer_report(r.stderr, "fenced-store/demo.sh")
+    check("STALE (refused)" in r.stdout, "the late write refused:\n%s" % r.stdout)
