@@ -130,6 +130,12 @@ int lease_acquire_main(struct cli *cli, int argc, char **argv)
             json_lease(&la, token);
         else
             printf("%llu\n", (unsigned long long)token);
+    } else if (err == DLOCK_ENOSESSION) {
+        /* The lease under a queued lease lock ended its wait. */
+        rc = report_error(cli, CLI_EXIT_HELD,
+                          "%s: the wait ended with the lease (--ttl): the "
+                          "lock was not granted",
+                          la.name);
     } else {
         rc = report_failure(cli, c, err, la.name);
     }
