@@ -65,8 +65,7 @@ struct run {
     int err;           /* of opening the session and acquiring */
     atomic_bool taken; /* the acquiring thread is done */
     pthread_t main_thread;
-    bool lost;     /* the lease was lost while CMD ran */
-    int forwarded; /* the last signal passed on to CMD, or 0 */
+    bool lost; /* the lease was lost while CMD ran */
 };
 
 /* ---- arguments -------------------------------------------------------- */
@@ -264,10 +263,8 @@ static void supervise(struct run *r, struct child *ch, const sigset_t *set)
         int sig = wait_signal(set, until == UINT64_MAX ? UINT64_MAX
                                    : until > now       ? until - now
                                                        : 0);
-        if (passed_on(sig)) {
+        if (passed_on(sig))
             child_signal(ch, sig);
-            r->forwarded = sig;
-        }
     }
     /* CMD is gone; once the lease is lost nothing it left in its group
      * may go on. */
@@ -284,8 +281,10 @@ static void json_result(const struct run *r, const struct child *ch, int code)
     json_begin(&j, stdout);
     json_bool(&j, "ok", !r->lost);
     json_int(&j, "exit", code);
-    if (r->lost)
+    if (r->lost) {
         json_str(&j, "error", "lost");
+        json_str(&j, "message", "the lease was lost while CMD ran");
+    }
     json_str(&j, "name", r->name);
     json_u64(&j, "token", dlock_lock_token(r->lock));
     if (WIFSIGNALED(ch->status)) {
@@ -325,21 +324,26 @@ static int run_locked(struct run *r, struct child_cmd *cmd, const sigset_t *set,
     return rc;
 }
 
-/* Releases the lock and closes the session; the exit code stays CMD's
- * (a lock not released ends with the session's lease). */
+/* Closes the session, which releases the lock (the next waiter gets it at
+ * once): one request, also when the lease was lost and the cluster does
+ * not answer. The exit code stays CMD's: a lock not released ends with the
+ * session's lease. */
 static void finish(struct run *r)
 {
-    if (r->lock != NULL) {
-        int err = dlock_lock_release(r->lock);
-        if (err != 0 && !r->lost)
+    if (r->session != NULL) {
+        int err = dlock_session_close(r->session);
+        if (err != 0 && r->lock != NULL && !r->lost)
             fprintf(stderr,
-                    "dlock run: %s: warning: release failed: %s (%s); the "
+                    "dlock run: %s: warning: the release failed: %s (%s); the "
                     "lock ends with the session's lease\n",
                     r->name, dlock_strerror(err), dlock_errmsg(r->client));
-        r->lock = NULL;
+        r->session = NULL;
     }
-    dlock_session_close(r->session);
-    r->session = NULL;
+    /* The handle stays valid after the close, reporting the lock lost;
+     * releasing it frees it. */
+    if (r->lock != NULL)
+        dlock_lock_release(r->lock);
+    r->lock = NULL;
     dlock_client_free(r->client);
     r->client = NULL;
 }
@@ -375,6 +379,11 @@ int run_main(struct cli *cli, int argc, char **argv)
         dlock_session_on_lost(r.session, lost_cb, &r);
         rc = run_locked(&r, &cmd, &set, &old_mask);
     }
+    /* CMD has ended: from now on a signal ends dlock as it would any
+     * program, also while the close waits for a cluster that does not
+     * answer. (SIG_IGN drops a pending wake-up of lost_cb.) */
+    signal(SIGUSR1, SIG_IGN);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     finish(&r);
     child_cmd_close(&cmd);
     return rc;

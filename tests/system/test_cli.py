@@ -136,6 +136,15 @@ def alive(pid):
         return False
 
 
+def blocks_sigint(pid):
+    """Whether the main thread of pid blocks SIGINT now."""
+    with open("/proc/%d/task/%d/status" % (pid, pid)) as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                return int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)) != 0
+    raise TestFailure("no SigBlk for %d" % pid)
+
+
 def lock_status(addr, name):
     v, _ = dlocktest.call_at_leader(addr, "LOCK.STATUS", name)
     return as_map(v)
@@ -215,7 +224,7 @@ def test_run_paused_holder_exits_76_and_store_refuses_it(ctx):
     store, sock = fenced_store(ctx)
     script = ('echo $$ > pid1; echo "$DLOCK_TOKEN" > tok1; trap "echo TERM >> h.log; exit 0" TERM; '
               'while :; do "$0" write "$1" "$DLOCK_TOKEN" k first >> h.log; sleep 0.1; done')
-    holder = Proc(ctx, srv.addr, "run", "--ttl", "1s", "--kill-grace", "1s", "job", "--",
+    holder = Proc(ctx, srv.addr, "--json", "run", "--ttl", "1s", "--kill-grace", "1s", "job", "--",
                   "sh", "-c", script, store, sock, tag="holder")
     wait_for(lambda: "OK" in (read_file(ctx, "h.log") or ""), 10, "the holder's first write")
     tok1 = int(read_file(ctx, "tok1"))
@@ -232,10 +241,59 @@ def test_run_paused_holder_exits_76_and_store_refuses_it(ctx):
     os.kill(holder.pid, signal.SIGCONT)
     eq(holder.wait(10), 76, "the paused holder's exit code after it resumed")
     check("lease" in holder.err(), "the holder says why: %r" % holder.err())
+    o = json.loads(holder.out())
+    eq((o["ok"], o["exit"], o["error"], o["lost"], o["token"], o["cmd_exit"]),
+       (False, 76, "lost", True, tok1, 0), "the holder's JSON result")
     check("TERM" in read_file(ctx, "h.log"), "the holder's CMD got SIGTERM")
     check(not alive(cmd1), "the holder's CMD is gone")
     v = subprocess.run([store, "read", sock, "k"], capture_output=True, text=True).stdout
     eq(v.strip(), "VALUE %d second" % tok2, "what the store holds")
+
+
+def test_run_unanswered_keepalives_stop_cmd_before_lease_ends(ctx):
+    """When keepalives go unanswered (the server is paused), dlock run sends
+    SIGTERM to CMD's group before the lease could end (2 s after the last
+    keepalive at the latest), SIGKILL after the kill grace (1 s) to a CMD
+    that ignores SIGTERM, and exits 76."""
+    srv = ctx.single()
+    p = Proc(ctx, srv.addr, "--json", "--timeout", "1s", "run", "--ttl", "2s", "--kill-grace", "1s",
+             "job", "--",
+             "sh", "-c", 'trap "" TERM; echo $$ > pid; while :; do sleep 0.1; done')
+    cmd = int(wait_file(ctx, "pid"))
+    t0 = time.monotonic()
+    srv.pause()
+    wait_for(lambda: "no longer be proven" in p.err(), 5, "dlock run to stop CMD")
+    t_term = time.monotonic()
+    check(t_term - t0 < 2.0, "SIGTERM %.2f s after the server paused: after the lease could end"
+          % (t_term - t0))
+    check(alive(cmd), "CMD ignores SIGTERM")
+    eq(p.wait(10), 76, "exit code")
+    t_exit = time.monotonic()
+    # Then the session close waits for --timeout.
+    check(1.8 <= t_exit - t_term < 5, "dlock exited %.2f s after SIGTERM: expected the kill grace "
+          "and the timeout of the unanswered close" % (t_exit - t_term))
+    check(not alive(cmd), "CMD is gone")
+    o = json.loads(p.out())
+    eq((o["ok"], o["exit"], o["cmd_signal"], o["lost"]), (False, 76, 9, True), "the JSON result")
+    srv.resume()
+
+
+def test_run_failed_release_keeps_cmd_status(ctx):
+    """A release that fails after CMD ended (CMD paused the server on its
+    way out) is a warning on stderr; dlock still exits with CMD's status."""
+    srv = ctx.single()
+    r = dlock(srv.addr, "--timeout", "1s", "run", "job", "--", "sh", "-c",
+              "kill -STOP %d; exit 5" % srv.pid)
+    srv.resume()
+    eq(r.rc, 5, "exit code (stderr %r)" % r.err)
+    check(r.err.startswith("dlock run: job: warning: the release failed"), "stderr: %r" % r.err)
+    # While the close waits for the paused server, SIGINT ends dlock.
+    p = Proc(ctx, srv.addr, "run", "job", "--", "sh", "-c", "kill -STOP %d; touch ended" % srv.pid)
+    wait_for(lambda: os.path.exists(os.path.join(ctx.dir, "ended")), 10, "CMD to end")
+    wait_for(lambda: not blocks_sigint(p.pid), 10, "dlock to stop blocking SIGINT after CMD")
+    os.kill(p.pid, signal.SIGINT)
+    eq(p.wait(5), -signal.SIGINT, "dlock's end")
+    srv.resume()
 
 
 def test_run_leader_crash_cmd_finishes(ctx):
