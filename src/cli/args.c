@@ -66,9 +66,12 @@ int args_next(struct args *a)
     if (a->i >= a->argc)
         return ARGS_END;
     const char *s = a->argv[a->i++];
-    if (strcmp(s, "--") == 0)
+    if (strcmp(s, "--") == 0 && !a->dashdash) {
+        a->dashdash = true;
         return ARGS_DASHDASH;
-    if (s[0] != '-' || s[1] == '\0') { /* "-" alone is an argument */
+    }
+    /* "-" alone is an argument, and so is everything after "--". */
+    if (s[0] != '-' || s[1] == '\0' || a->dashdash) {
         a->arg = s;
         return ARGS_ARG;
     }

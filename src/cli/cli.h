@@ -68,13 +68,14 @@ struct args {
     char optbuf[32];          /* opt when it came as "--ttl=5s" */
     const char *inline_value; /* what followed "=" */
     const char *arg;          /* the current positional argument */
+    bool dashdash;            /* "--" has come: the rest are arguments */
 };
 
 enum {
     ARGS_END,      /* no more arguments */
     ARGS_OPTION,   /* an option of the verb: a->opt (value: args_value) */
     ARGS_ARG,      /* a positional argument: a->arg */
-    ARGS_DASHDASH, /* "--": the rest, from a->i, are not for dlock */
+    ARGS_DASHDASH, /* "--": the rest (from a->i) are arguments, not options */
     ARGS_HELP,     /* --help or -h */
     ARGS_BAD,      /* a usage error, already reported */
 };

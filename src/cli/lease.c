@@ -69,7 +69,7 @@ static int scan(struct cli *cli, int argc, char **argv, const char *usage,
         if (k == ARGS_BAD)
             return CLI_EXIT_USAGE;
         if (k == ARGS_DASHDASH)
-            return cli_usage_error(cli, "unexpected '--'");
+            continue; /* NAME may start with '-' after it */
         if (k == ARGS_ARG) {
             if (n == npos)
                 return cli_usage_error(cli, "unexpected argument '%s'", a.arg);

@@ -434,6 +434,9 @@ def test_lease_verbs_and_status_list(ctx):
     eq((o["ok"], o["name"], o["token"]), (True, "other", other), "release --json")
     o = dlock(a, "--json", "status", "rep").json()
     eq((o["held"], o["waiters"]), (False, 0), "status of a free lock")
+    dash = int(dlock(a, "acquire", "--ttl", "5s", "--", "-dash").out)
+    o = dlock(a, "--json", "status", "--", "-dash").json()
+    eq((o["name"], o["held"], o["token"]), ("-dash", True, dash), "a name after '--'")
     check("held:        no" in dlock(a, "status", "rep").out, "status of a free lock")
 
 
