@@ -113,6 +113,11 @@ $(CLIENT_SO): $(CLIENT_OBJ)
 $(DLOCK_BIN): $(CLI_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The tool's pure parts (durations, JSON) are unit-tested.
+$(BUILD)/tests/test_cli: $(BUILD)/tests/unit/test_cli.o $(BUILD)/src/cli/duration.o \
+    $(BUILD)/src/cli/json.o $(HARNESS_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -181,8 +186,8 @@ unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
 
 # tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
-system: $(DLOCKD_BIN)
-	DLOCKD=$(DLOCKD_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
+system: $(DLOCKD_BIN) $(DLOCK_ALL)
+	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)

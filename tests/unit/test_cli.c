@@ -4,8 +4,7 @@
  * are compiled in here; they use nothing but libc. */
 #include "harness.h"
 
-#include "cli/duration.c"
-#include "cli/json.c"
+#include "cli/cli.h"
 
 static uint64_t parse(const char *s)
 {
