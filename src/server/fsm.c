@@ -224,21 +224,30 @@ static bool worth_remembering(uint8_t status)
            status == FSM_NOTHELD;
 }
 
+/* The field of res that an outcome's one value stands for (see struct
+ * fsm_outcome), or NULL when the outcome of this status has none. */
+static uint64_t *value_field(uint8_t type, struct fsm_result *res)
+{
+    if (res->status == FSM_OK)
+        return type == FSM_ACQUIRE ? &res->token : &res->ttl;
+    if (res->status == FSM_HELD)
+        return &res->holder;
+    if (res->status == FSM_QUEUED)
+        return &res->index; /* still waiting: where, to re-attach */
+    return NULL;
+}
+
 static void outcome_of(uint8_t type, uint64_t index,
                        const struct fsm_result *res, struct fsm_outcome *o)
 {
+    struct fsm_result r = *res;
+    r.index = index; /* a waiter's index is the command's own */
+    const uint64_t *v = value_field(type, &r);
     memset(o, 0, sizeof *o);
     o->status = res->status;
     o->session = res->session;
     o->holds = res->holds;
-    if (res->status == FSM_OK && type == FSM_ACQUIRE)
-        o->value = res->token;
-    else if (res->status == FSM_OK)
-        o->value = res->ttl;
-    else if (res->status == FSM_HELD)
-        o->value = res->holder;
-    else if (res->status == FSM_QUEUED)
-        o->value = index;
+    o->value = v != NULL ? *v : 0;
 }
 
 static void result_of(uint8_t type, const struct fsm_outcome *o,
@@ -249,14 +258,9 @@ static void result_of(uint8_t type, const struct fsm_outcome *o,
     res->replayed = true;
     res->session = o->session;
     res->holds = o->holds;
-    if (o->status == FSM_OK && type == FSM_ACQUIRE)
-        res->token = o->value;
-    else if (o->status == FSM_OK)
-        res->ttl = o->value;
-    else if (o->status == FSM_HELD)
-        res->holder = o->value;
-    else if (o->status == FSM_QUEUED)
-        res->index = o->value; /* still waiting: where, to re-attach */
+    uint64_t *v = value_field(type, res);
+    if (v != NULL)
+        *v = o->value;
 }
 
 /* If req (non-empty) is remembered in t under type and prefix, fills *res
