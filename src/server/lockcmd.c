@@ -61,6 +61,21 @@ struct opts {
     bool have_wait, have_delay, have_count;
 };
 
+/* Whether the len bytes at kw are one of the space-separated words of
+ * allowed: a part of a word ("AIT") or of two ("WAIT DELAY") is not. */
+static bool allowed_word(const char *allowed, const char *kw, size_t len)
+{
+    for (const char *p = allowed; *p != '\0';) {
+        size_t w = strcspn(p, " ");
+        if (w == len && memcmp(p, kw, len) == 0)
+            return true;
+        p += w;
+        if (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
 static bool parse_opts(struct slot *s, const struct resp_value *a, size_t n,
                        size_t from, const char *allowed, struct opts *o)
 {
@@ -74,9 +89,7 @@ static bool parse_opts(struct slot *s, const struct resp_value *a, size_t n,
             kw[j] = (char)(k->str[j] >= 'a' && k->str[j] <= 'z' ? k->str[j] - 32
                                                                 : k->str[j]);
         kw[len] = '\0';
-        bool known = len > 0 && len == k->len && strstr(allowed, kw) != NULL &&
-                     (allowed[strstr(allowed, kw) - allowed + len] == ' ' ||
-                      allowed[strstr(allowed, kw) - allowed + len] == '\0');
+        bool known = len > 0 && len == k->len && allowed_word(allowed, kw, len);
         if (!known) {
             command_error(s, "ERR unknown option '%.*s' (allowed: %s)",
                           (int)(k->len > 32 ? 32 : k->len), k->str, allowed);

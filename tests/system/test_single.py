@@ -503,7 +503,9 @@ def test_limits(ctx):
     for args in (("SESSION.OPEN", 99), ("SESSION.OPEN", 3600001), ("SESSION.OPEN", "x"),
                  ("LOCK.ACQUIRE", "w", s, "WAIT", 86400001), ("LOCK.ACQUIRE", "w", s, "DELAY", 600001),
                  ("LOCK.ACQUIRE", "w", "TTL", 50), ("LOCK.ACQUIRE", "", s), ("LOCK.ACQUIRE", "w", s, "BOGUS", 1),
-                 ("LOCK.ACQUIRE", "w"), ("NO.SUCH.COMMAND",), ("LOCK.LIST", "COUNT", 0)):
+                 ("LOCK.ACQUIRE", "w"), ("NO.SUCH.COMMAND",), ("LOCK.LIST", "COUNT", 0),
+                 ("LOCK.ACQUIRE", "w", s, "AIT", 1), ("LOCK.ACQUIRE", "w", s, "WAIT DELAY", 1),
+                 ("SESSION.OPEN", 1000, "AME", "x"), ("LOCK.LIST", "", "OUNT", 5)):
         expect_error(c.try_call(*args), "ERR", " ".join(map(str, args))[:60])
     eq(c.call("PING"), "PONG", "the connection stays after ERR replies")
     # Inline commands, as a telnet user types them.
