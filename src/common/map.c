@@ -59,6 +59,14 @@ static void *zalloc(size_t n)
     return p;
 }
 
+/* Backward-shift deletion: whether the entry at j, whose probe sequence
+ * starts at home, may move back into the hole at i (its probe passes the hole
+ * before reaching j). */
+static bool fills_hole(size_t i, size_t j, size_t home, size_t mask)
+{
+    return ((j - home) & mask) >= ((j - i) & mask);
+}
+
 /* ---- string keys ------------------------------------------------------ */
 
 void map_str_init(struct map_str *m)
@@ -155,8 +163,7 @@ void *map_str_del(struct map_str *m, const void *key, uint32_t len)
         j = (j + 1) & mask;
         if (m->slots[j].val == NULL)
             break;
-        size_t home = m->slots[j].hash & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
+        if (fills_hole(i, j, m->slots[j].hash & mask, mask)) {
             m->slots[i] = m->slots[j];
             i = j;
         }
@@ -272,8 +279,7 @@ void *map_u64_del(struct map_u64 *m, uint64_t key)
         j = (j + 1) & mask;
         if (m->slots[j].val == NULL)
             break;
-        size_t home = mix(m->slots[j].key) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
+        if (fills_hole(i, j, mix(m->slots[j].key) & mask, mask)) {
             m->slots[i] = m->slots[j];
             i = j;
         }
