@@ -54,7 +54,10 @@ static void start_write(struct conn *c)
     if (c->writing || c->closing)
         return;
     if (c->out.len == 0) {
-        if (c->close_after_write)
+        /* QUIT or a protocol error: every earlier reply goes out first,
+         * in order (one pending reply, e.g. an acquire that applied,
+         * would otherwise be lost). */
+        if (c->close_after_write && c->head == NULL)
             conn_close(c);
         return;
     }

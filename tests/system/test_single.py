@@ -615,3 +615,19 @@ def test_redis_cli_works(ctx):
     r = subprocess.run(["redis-cli", "-p", str(srv.port)], input="PING\nLOCK.CHECK cli 1\nECHO hi\n",
                        capture_output=True, timeout=10, text=True)
     eq(r.stdout, "PONG\n1\nhi\n", "commands on stdin")
+
+
+def test_quit_after_pending_replies(ctx):
+    """QUIT closes the connection only after every earlier reply: a
+    pipelined blocking acquire, still waiting when QUIT arrives, gets its
+    answer (here TIMEOUT), then QUIT its OK."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 20000)
+    b = c.call("SESSION.OPEN", 20000)
+    c.call("LOCK.ACQUIRE", "q", a)
+    c.send_many([("LOCK.ACQUIRE", "q", b, "WAIT", 300), ("QUIT",)])
+    first = c.read(5)
+    check(isinstance(first, RespError) and str(first).startswith("TIMEOUT"),
+          "the pending acquire's reply before QUIT's: %r" % (first,))
+    eq(c.read(5), "OK", "QUIT's reply")
