@@ -130,7 +130,12 @@ static void attempt(void)
         (uv_ip4_addr(strcmp(host, "localhost") ? host : "127.0.0.1", port,
                      (struct sockaddr_in *)&sa) != 0 &&
          uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)) {
-        log_error("join: bad address %s", j.target);
+        /* A redirect to an address we cannot use: start over from the
+         * configured one rather than stall. */
+        log_warn("join: cannot use the address %s; retrying via %s", j.target,
+                 j.cfg->join);
+        snprintf(j.target, sizeof j.target, "%s", j.cfg->join);
+        uv_timer_start(&j.timer, attempt_cb, RETRY_MS, 0);
         return;
     }
     uv_tcp_init(j.loop, &j.tcp);
