@@ -89,7 +89,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -188,6 +188,21 @@ unit: $(UNIT_BIN) $(SCEN_BIN)
 # tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
 system: $(DLOCKD_BIN) $(DLOCK_ALL)
 	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
+
+# tests/faults: the fault campaign on real processes (a 3-node cluster, the
+# workload driver, fenced registers), DURATION seconds, SEED to replay one.
+DURATION ?= 180
+FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store
+
+$(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/faults-fenced-store: examples/fenced-store/fenced-store.c
+	$(CC) -std=c11 -O2 -g -Wall -Wextra $< -o $@
+
+faults: $(FAULTS_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
+	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/faults/campaign.py \
+	    --duration $(DURATION) --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_ARGS)
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)
