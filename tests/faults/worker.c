@@ -1,11 +1,11 @@
 /* worker.c - the workload of the fault campaign (tests/faults/campaign.py):
- * W threads (ids from --first-id on), each with its own client and a short session, take one of L
- * locks, write to that lock's fenced register (a fenced-store process on a
- * Unix socket) with the grant's token, hold a little, write again and
- * release. The campaign runs two drivers, so that one paused outlives its
- * leases while the other takes the locks over. Every
- * operation is written to a history file as two lines, its invocation and
- * its completion (ok, fail or unknown), with CLOCK_MONOTONIC nanoseconds:
+ * W threads (ids from --first-id on), each with its own client and a short
+ * session, take one of L locks, write to that lock's fenced register (a
+ * fenced-store process on a Unix socket) with the grant's token, hold a little,
+ * write again and release. The campaign runs two drivers, so that one paused
+ * outlives its leases while the other takes the locks over. Every operation is
+ * written to a history file as two lines, its invocation and its completion
+ * (ok, fail or unknown), with CLOCK_MONOTONIC nanoseconds:
  *
  *   T_NS WORKER invoke|ok|fail|unknown OP LOCK TOKEN DETAIL
  *
@@ -82,9 +82,9 @@ static const char *outcome_of(int rc)
 
 static const char *err_word(int rc)
 {
-    static const char *names[] = {"-", "ENOMEM", "EPROTO", "EINVAL",
-                                  "ELIMIT", "EIO", "ETIMEDOUT", "EHELD",
-                                  "ENOTHELD", "ENOSESSION", "EWAIT", "ELOST"};
+    static const char *names[] = {
+        "-",         "ENOMEM", "EPROTO",   "EINVAL",     "ELIMIT", "EIO",
+        "ETIMEDOUT", "EHELD",  "ENOTHELD", "ENOSESSION", "EWAIT",  "ELOST"};
     return rc <= 0 && rc >= -11 ? names[-rc] : "E?";
 }
 
@@ -116,8 +116,9 @@ static const char *store_write(struct worker *w, int lock, uint64_t token,
     if (w->store_fd[lock] < 0)
         w->store_fd[lock] = store_connect(lock);
     int fd = w->store_fd[lock];
-    int ll = snprintf(line, sizeof line, "WRITE %" PRIu64 " l%d w%d-%" PRIu64 "\n",
-                      token, lock, w->id, seq);
+    int ll =
+        snprintf(line, sizeof line, "WRITE %" PRIu64 " l%d w%d-%" PRIu64 "\n",
+                 token, lock, w->id, seq);
     if (fd < 0)
         return "fail"; /* not connected: nothing was sent */
     if (write(fd, line, (size_t)ll) != ll)
@@ -167,8 +168,8 @@ static bool round_once(struct worker *w, struct dlock_session *s, uint64_t seq)
     o.delay_ms = 300;
     record(w->id, "invoke", "acquire", lock, 0, "-");
     int rc = dlock_lock_acquire(s, name, &o, &l);
-    record(w->id, outcome_of(rc), "acquire", lock, rc == 0 ? dlock_lock_token(l) : 0,
-           err_word(rc));
+    record(w->id, outcome_of(rc), "acquire", lock,
+           rc == 0 ? dlock_lock_token(l) : 0, err_word(rc));
     if (rc != 0)
         return rc != DLOCK_ENOSESSION && !dlock_session_lost(s);
     uint64_t token = dlock_lock_token(l);
@@ -208,8 +209,8 @@ static void *worker_main(void *arg)
         struct dlock_session *s = NULL;
         record(w->id, "invoke", "session", -1, 0, "-");
         int rc = dlock_session_open(c, cfg.ttl_ms, 0, &s);
-        record(w->id, outcome_of(rc), "session", -1, rc == 0 ? dlock_session_id(s) : 0,
-               err_word(rc));
+        record(w->id, outcome_of(rc), "session", -1,
+               rc == 0 ? dlock_session_id(s) : 0, err_word(rc));
         if (rc != 0) {
             sleep_ms(100);
             continue;
@@ -233,8 +234,10 @@ static void on_stop(int sig)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: faults-worker --servers LIST --stores DIR --history FILE\n"
-                    "                     [--workers W] [--first-id N] [--locks L] [--ttl-ms T]\n");
+    fprintf(stderr,
+            "usage: faults-worker --servers LIST --stores DIR --history FILE\n"
+            "                     [--workers W] [--first-id N] [--locks L] "
+            "[--ttl-ms T]\n");
     return 2;
 }
 
@@ -268,7 +271,8 @@ int main(int argc, char **argv)
         return usage();
     history = fopen(history_path, "a");
     if (history == NULL) {
-        fprintf(stderr, "faults-worker: %s: %s\n", history_path, strerror(errno));
+        fprintf(stderr, "faults-worker: %s: %s\n", history_path,
+                strerror(errno));
         return 1;
     }
     struct sigaction sa = {.sa_handler = on_stop};
