@@ -312,21 +312,33 @@ static struct fsm_session *client_session(const struct fsm *f, uint64_t id)
     return s != NULL && !s->lease_lock ? s : NULL;
 }
 
+/* The checks before a command of type (OPEN, or a lease lock's ACQUIRE)
+ * opens a session: its TTL, a retry of a request remembered in the global
+ * table (answered with its first outcome), the session limit. False when
+ * res already holds the answer. */
+static bool may_open(struct fsm *f, uint8_t type, const struct fsm_cmd *c,
+                     struct fsm_result *res)
+{
+    if (!ttl_ok(c->ttl)) {
+        res->status = FSM_INVALID;
+        return false;
+    }
+    if (replay(&f->opens, type, NULL, 0, c, res))
+        return false;
+    if (f->sessions.n >= f->lim.sessions) {
+        res->status = FSM_LIMIT;
+        return false;
+    }
+    return true;
+}
+
 /* OPEN: a session whose id is this entry's index. A remembered req returns
  * the first outcome, even if that session has ended since. */
 static void apply_open(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
                        struct fsm_result *res)
 {
-    if (!ttl_ok(c->ttl)) {
-        res->status = FSM_INVALID;
+    if (!may_open(f, FSM_OPEN, c, res))
         return;
-    }
-    if (replay(&f->opens, FSM_OPEN, NULL, 0, c, res))
-        return;
-    if (f->sessions.n >= f->lim.sessions) {
-        res->status = FSM_LIMIT;
-        return;
-    }
     struct fsm_session *s = fsm_session_new(f, index, c->ttl, c->client,
                                             (uint8_t)c->client_len, false);
     res->status = FSM_OK;
@@ -430,16 +442,8 @@ static void acquire_lease(struct fsm *f, uint64_t index,
         res->status = FSM_NOSESSION;
         return;
     }
-    if (!ttl_ok(c->ttl)) {
-        res->status = FSM_INVALID;
+    if (!may_open(f, FSM_ACQUIRE, c, res))
         return;
-    }
-    if (replay(&f->opens, FSM_ACQUIRE, NULL, 0, c, res))
-        return;
-    if (f->sessions.n >= f->lim.sessions) {
-        res->status = FSM_LIMIT;
-        return;
-    }
     struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, true);
     acquire(f, index, s, c, 0, delay_ms, res);
     if (res->status != FSM_OK && res->status != FSM_QUEUED) {
