@@ -41,16 +41,6 @@ static const char *data_dir(const char *name)
     return path;
 }
 
-/* Opens dir, which must succeed. */
-static struct store *open_ok(const char *dir, uint64_t seg_bytes,
-                             struct store_state *st)
-{
-    struct store *s = store_new(dir, seg_bytes);
-    int rc = store_open(s, st);
-    CHECK_MSG(rc == 0, "open %s: %d %s", dir, rc, store_errmsg(s));
-    return s;
-}
-
 /* Opens dir, which must fail with STORE_ECORRUPT and a message holding
  * want; returns nothing. */
 static void open_corrupt(const char *dir, const char *want)
@@ -61,18 +51,6 @@ static void open_corrupt(const char *dir, const char *want)
     CHECK_MSG(rc == STORE_ECORRUPT && strstr(store_errmsg(s), want),
               "open: %d \"%s\", want \"%s\"", rc, store_errmsg(s), want);
     store_free(s);
-}
-
-static int count_files(const char *dir, const char *suffix)
-{
-    char cmd[700], out[32] = "";
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '%s$'", dir, suffix);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    if (fgets(out, sizeof out, p) == NULL)
-        out[0] = '\0';
-    pclose(p);
-    return atoi(out);
 }
 
 /* Runs a shell command, which must succeed. */

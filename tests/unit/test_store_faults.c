@@ -123,27 +123,6 @@ static const char *data_dir(const char *name)
     return path;
 }
 
-static struct store *open_ok(const char *dir, uint64_t seg_bytes,
-                             struct store_state *st)
-{
-    struct store *s = store_new(dir, seg_bytes);
-    int rc = store_open(s, st);
-    CHECK_MSG(rc == 0, "open %s: %d %s", dir, rc, store_errmsg(s));
-    return s;
-}
-
-static int count_files(const char *dir, const char *suffix)
-{
-    char cmd[700], out[32] = "";
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '%s$'", dir, suffix);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    if (fgets(out, sizeof out, p) == NULL)
-        out[0] = '\0';
-    pclose(p);
-    return atoi(out);
-}
-
 static void test_conf(struct raft_conf *c)
 {
     memset(c, 0, sizeof *c);
