@@ -192,9 +192,12 @@ system: $(DLOCKD_BIN) $(DLOCK_ALL)
 # tests/faults: the fault campaign on real processes (a 3-node cluster, the
 # workload driver, fenced registers), DURATION seconds, SEED to replay one.
 DURATION ?= 180
-FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store
+FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store $(BUILD)/faults-replay
 
 $(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/faults-replay: $(BUILD)/tests/faults/replay.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/faults-fenced-store: examples/fenced-store/fenced-store.c

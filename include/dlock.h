@@ -89,6 +89,11 @@ DLOCK_API void dlock_client_free(struct dlock_client *c);
  * The text is the calling thread's own, valid until its next call on c. */
 DLOCK_API const char *dlock_errmsg(const struct dlock_client *c);
 
+/* Writes into out (n bytes) the "host:port" of the server that answered
+ * the client's latest call (any thread's), or "" before the first answer:
+ * for logs and histories. */
+DLOCK_API void dlock_client_server(struct dlock_client *c, char *out, size_t n);
+
 /* ---- sessions --------------------------------------------------------- */
 
 struct dlock_session;

@@ -218,6 +218,8 @@ static enum outcome error_reply(struct dlock_client *c, struct attempt *a,
     *rc = client_error(c, call_error_code(v->str, v->len), "%s", v->str);
     if (*rc == DLOCK_EPROTO)
         drop(c, a, false);
+    else
+        client_set_answered(c, a->conn->addr);
     return DONE;
 }
 
@@ -260,6 +262,7 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
         return drop(c, a, true);
     if ((*v)->type == RESP_ERROR || (*v)->type == RESP_BLOB_ERROR)
         return error_reply(c, a, *v, rc);
+    client_set_answered(c, a->conn->addr);
     *rc = 0;
     return DONE;
 }

@@ -252,6 +252,22 @@ void client_set_leader(struct dlock_client *c, const char *addr)
     pthread_mutex_unlock(&c->mu);
 }
 
+void client_set_answered(struct dlock_client *c, const char *addr)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->answered, sizeof c->answered, "%s", addr);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void dlock_client_server(struct dlock_client *c, char *out, size_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    snprintf(out, n, "%s", c->answered);
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* ---- tracking sessions and handles ------------------------------------ */
 
 int client_track(struct dlock_client *c, void ***arr, size_t *n, size_t *cap,

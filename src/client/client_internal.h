@@ -45,6 +45,7 @@ struct dlock_client {
      * never held across I/O, and never while taking a keeper's lock. */
     pthread_mutex_t mu;
     char leader[CLIENT_ADDR_MAX]; /* the leader last named, or "" */
+    char answered[CLIENT_ADDR_MAX]; /* the server that answered last, or "" */
     size_t cursor;                /* the server tried next without one */
     struct conn *pool[CLIENT_POOL_MAX];
     size_t n_pool;
@@ -91,6 +92,8 @@ void client_target(struct dlock_client *c, char out[CLIENT_ADDR_MAX]);
 void client_failed(struct dlock_client *c, const char *addr);
 /* Notes that addr is the leader (from a redirect). */
 void client_set_leader(struct dlock_client *c, const char *addr);
+/* Notes that addr gave a call its answer. */
+void client_set_answered(struct dlock_client *c, const char *addr);
 
 /* Keeps p in the client's array *arr of *n (cap *cap): 0 or DLOCK_ENOMEM. */
 int client_track(struct dlock_client *c, void ***arr, size_t *n, size_t *cap,

@@ -23,11 +23,13 @@ REFUSED = re.compile(r"^refused  token (\d+) \(highest (\d+)\): (\S+) = (.*)$")
 
 
 class Op:
-    __slots__ = ("worker", "op", "lock", "token", "t_inv", "t_done", "outcome", "detail")
+    __slots__ = ("worker", "op", "lock", "token", "t_inv", "t_done", "outcome", "detail",
+                 "server", "safe")
 
     def __init__(self, worker, op, lock, t_inv):
         self.worker, self.op, self.lock, self.t_inv = worker, op, lock, t_inv
         self.token, self.t_done, self.outcome, self.detail = 0, None, "unknown", ""
+        self.server, self.safe = "-", 0
 
 
 def read_history(path):
@@ -37,22 +39,26 @@ def read_history(path):
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) < 7:
-                continue
+            if len(parts) < 9:
+                continue  # a line cut by a kill -9
             t, worker, what, op, lock, token = int(parts[0]), int(parts[1]), parts[2], \
                 parts[3], parts[4], int(parts[5])
+            server, safe = parts[6], int(parts[7])
             if what == "invoke":
                 o = Op(worker, op, lock, t)
-                o.token = token
+                o.token, o.safe = token, safe
                 open_op[worker] = o
                 ops.append(o)
                 continue
             o = open_op.pop(worker, None)
             if o is None or o.op != op:
                 continue
-            o.t_done, o.outcome, o.detail = t, what, " ".join(parts[6:])
+            o.t_done, o.outcome, o.detail = t, what, " ".join(parts[8:])
+            o.server = server
             if token:
                 o.token = token
+            if safe:
+                o.safe = safe
     return ops
 
 

@@ -5,16 +5,24 @@
  * write again and release. The campaign runs two drivers, so that one paused
  * outlives its leases while the other takes the locks over. Every operation is
  * written to a history file as two lines, its invocation and its completion
- * (ok, fail or unknown), with CLOCK_MONOTONIC nanoseconds:
+ * (ok, fail, unknown, or skip for a write not sent because the grant's
+ * safe-until had passed), with CLOCK_MONOTONIC nanoseconds:
  *
- *   T_NS WORKER invoke|ok|fail|unknown OP LOCK TOKEN DETAIL
+ *   T_NS WORKER invoke|ok|fail|unknown|skip OP LOCK TOKEN SERVER SAFE DETAIL
  *
- * OP is acquire, write or release; TOKEN is 0 when none is known; DETAIL is
- * the register's socket for a write, else the error name or "-". SIGTERM
- * or SIGINT ends the run: each thread finishes its operation and releases.
+ * OP is session, acquire, write or release; TOKEN is 0 when none is known
+ * (the session id for a session); SERVER is the server that answered the
+ * worker's latest call ("-" if none); SAFE is the grant's safe-until
+ * deadline in CLOCK_MONOTONIC milliseconds (0 when none); DETAIL is the
+ * register's socket for a write, else the error name or "-". SIGTERM or
+ * SIGINT ends the run: each thread finishes its operation and releases.
+ *
+ * The lock service is reached through a table of operations (struct
+ * lock_ops): libdlock here, others (--backend) in their own files.
  *
  *   faults-worker --servers LIST --stores DIR --history FILE
- *                 [--workers W] [--first-id N] [--locks L] [--ttl-ms T] */
+ *                 [--workers W] [--first-id N] [--locks L] [--ttl-ms T]
+ *                 [--backend NAME] */
 #include <dlock.h>
 
 #include <errno.h>
@@ -30,29 +38,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "worker.h"
+
 #define MAX_WORKERS 32
-#define MAX_LOCKS 16
 #define IO_TIMEOUT_S 2
+#define LOCK_DELAY_MS 300
 
-struct config {
-    const char *servers;
-    const char *stores;
-    int workers;
-    int locks;
-    uint64_t ttl_ms;
-};
-
-struct worker {
-    int id;
-    pthread_t thread;
-    unsigned seed;
-    int store_fd[MAX_LOCKS]; /* a connection to each register, or -1 */
-};
-
-static struct config cfg = {NULL, NULL, 4, 3, 1500};
+struct config cfg = {NULL, NULL, 4, 3, 1500};
 static FILE *history;
 static pthread_mutex_t history_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool stopping;
+static const struct lock_ops *ops;
+static const char *outcomes[] = {"ok", "fail", "unknown"};
 
 static uint64_t now_ns(void)
 {
@@ -62,22 +59,17 @@ static uint64_t now_ns(void)
 }
 
 /* One history line, flushed at once so that a SIGKILL loses nothing. */
-static void record(int worker, const char *what, const char *op, int lock,
-                   uint64_t token, const char *detail)
+static void record(struct worker *w, const char *what, const char *op,
+                   int lock, uint64_t token, uint64_t safe, const char *detail)
 {
+    char server[128];
+    ops->server(w, server, sizeof server);
     pthread_mutex_lock(&history_mu);
-    fprintf(history, "%" PRIu64 " %d %s %s l%d %" PRIu64 " %s\n", now_ns(),
-            worker, what, op, lock, token, detail);
+    fprintf(history, "%" PRIu64 " %d %s %s l%d %" PRIu64 " %s %" PRIu64 " %s\n",
+            now_ns(), w->id, what, op, lock, token, server[0] ? server : "-",
+            safe, detail);
     fflush(history);
     pthread_mutex_unlock(&history_mu);
-}
-
-/* The error codes whose outcome the caller cannot know. */
-static const char *outcome_of(int rc)
-{
-    if (rc == 0)
-        return "ok";
-    return rc == DLOCK_ETIMEDOUT || rc == DLOCK_EIO ? "unknown" : "fail";
 }
 
 static const char *err_word(int rc)
@@ -150,76 +142,186 @@ static void sleep_ms(uint64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* One round: acquire, write, hold, release. Returns false when the
- * session must be replaced. */
-static bool round_once(struct worker *w, struct dlock_session *s, uint64_t seq)
+/* ---- dlock through libdlock ---------------------------------------- */
+
+struct dlock_impl {
+    struct dlock_client *c;
+    struct dlock_session *s;
+    struct dlock_lock *held;
+};
+
+static int dl_out(struct worker *w, int rc)
 {
-    int lock = (int)(rand_r(&w->seed) % (unsigned)cfg.locks);
-    char name[32], owner[64], answer[128], store[600];
-    struct dlock_acquire_options o;
-    struct dlock_lock *l = NULL;
-    snprintf(name, sizeof name, "l%d", lock);
-    /* An owner of its own per acquisition: a release whose outcome was
-     * unknown can never turn the next acquire into a reentrant hold. */
-    snprintf(owner, sizeof owner, "w%d-%" PRIu64, w->id, seq);
-    dlock_acquire_options_init(&o);
-    o.wait_ms = 1000 + rand_r(&w->seed) % 2000;
-    o.owner = owner;
-    o.delay_ms = 300;
-    record(w->id, "invoke", "acquire", lock, 0, "-");
-    int rc = dlock_lock_acquire(s, name, &o, &l);
-    record(w->id, outcome_of(rc), "acquire", lock,
-           rc == 0 ? dlock_lock_token(l) : 0, err_word(rc));
-    if (rc != 0)
-        return rc != DLOCK_ENOSESSION && !dlock_session_lost(s);
-    uint64_t token = dlock_lock_token(l);
-    snprintf(store, sizeof store, "%s/l%d.sock", cfg.stores, lock);
-    record(w->id, "invoke", "write", lock, token, store);
-    const char *res = store_write(w, lock, token, seq, answer, sizeof answer);
-    record(w->id, res, "write", lock, token, store);
-    sleep_ms(5 + rand_r(&w->seed) % 40);
-    /* A second write at the end of the hold: the one a pause of this
-     * process makes late, and the register must refuse. */
-    record(w->id, "invoke", "write", lock, token, store);
-    res = store_write(w, lock, token, seq, answer, sizeof answer);
-    record(w->id, res, "write", lock, token, store);
-    record(w->id, "invoke", "release", lock, token, "-");
-    rc = dlock_lock_release(l);
-    record(w->id, outcome_of(rc), "release", lock, token, err_word(rc));
-    return rc == 0 && !dlock_session_lost(s);
+    snprintf(w->err, sizeof w->err, "%s", err_word(rc));
+    if (rc == 0)
+        return OUT_OK;
+    return rc == DLOCK_ETIMEDOUT || rc == DLOCK_EIO ? OUT_UNKNOWN : OUT_FAIL;
 }
 
-static void *worker_main(void *arg)
+static int dl_start(struct worker *w)
 {
-    struct worker *w = arg;
+    struct dlock_impl *d = calloc(1, sizeof *d);
     struct dlock_options opt;
-    struct dlock_client *c = NULL;
     char cname[32];
-    uint64_t seq = 0;
     snprintf(cname, sizeof cname, "faults-w%d", w->id);
     dlock_options_init(&opt);
     opt.servers = cfg.servers;
     opt.timeout_ms = 3000;
     opt.name = cname;
-    if (dlock_client_new(&opt, &c) != 0) {
-        fprintf(stderr, "faults-worker: client %d: cannot make it\n", w->id);
+    if (d == NULL || dlock_client_new(&opt, &d->c) != 0) {
+        free(d);
+        return -1;
+    }
+    w->impl = d;
+    return 0;
+}
+
+static void dl_stop(struct worker *w)
+{
+    struct dlock_impl *d = w->impl;
+    dlock_client_free(d->c);
+    free(d);
+}
+
+static int dl_open(struct worker *w, uint64_t *id)
+{
+    struct dlock_impl *d = w->impl;
+    int rc = dlock_session_open(d->c, cfg.ttl_ms, 0, &d->s);
+    *id = rc == 0 ? dlock_session_id(d->s) : 0;
+    return dl_out(w, rc);
+}
+
+static void dl_close(struct worker *w)
+{
+    struct dlock_impl *d = w->impl;
+    dlock_session_close(d->s);
+    d->s = NULL;
+}
+
+static bool dl_usable(struct worker *w)
+{
+    struct dlock_impl *d = w->impl;
+    return !dlock_session_lost(d->s);
+}
+
+static int dl_acquire(struct worker *w, const char *name, const char *owner,
+                      uint64_t wait_ms, uint64_t *token)
+{
+    struct dlock_impl *d = w->impl;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = wait_ms;
+    o.owner = owner;
+    o.delay_ms = LOCK_DELAY_MS;
+    int rc = dlock_lock_acquire(d->s, name, &o, &d->held);
+    *token = rc == 0 ? dlock_lock_token(d->held) : 0;
+    if (rc == DLOCK_ENOSESSION)
+        w->renew = true;
+    return dl_out(w, rc);
+}
+
+static uint64_t dl_safe_until(struct worker *w)
+{
+    struct dlock_impl *d = w->impl;
+    return dlock_lock_safe_until(d->held);
+}
+
+static int dl_release(struct worker *w)
+{
+    struct dlock_impl *d = w->impl;
+    int rc = dlock_lock_release(d->held);
+    d->held = NULL;
+    if (rc != 0)
+        w->renew = true;
+    return dl_out(w, rc);
+}
+
+static void dl_server(struct worker *w, char *out, size_t n)
+{
+    struct dlock_impl *d = w->impl;
+    dlock_client_server(d->c, out, n);
+}
+
+static const struct lock_ops dlock_ops = {
+    .name = "dlock",
+    .start = dl_start,
+    .stop = dl_stop,
+    .open = dl_open,
+    .close = dl_close,
+    .usable = dl_usable,
+    .acquire = dl_acquire,
+    .safe_until = dl_safe_until,
+    .release = dl_release,
+    .server = dl_server,
+};
+
+static const struct lock_ops *const backends[] = {&dlock_ops};
+
+/* ---- the workload ---------------------------------------------------- */
+
+/* One round: acquire, write, hold, write, release. Returns false when the
+ * session must be replaced. A write is sent only while the grant's
+ * safe-until deadline has not passed (as a careful holder does); the one a
+ * pause makes late anyway is what the register must refuse. */
+static bool round_once(struct worker *w, uint64_t seq)
+{
+    int lock = (int)(rand_r(&w->seed) % (unsigned)cfg.locks);
+    char name[32], owner[64], answer[128], store[600];
+    /* An owner of its own per acquisition: a release whose outcome was
+     * unknown can never turn the next acquire into a reentrant hold. */
+    snprintf(name, sizeof name, "l%d", lock);
+    snprintf(owner, sizeof owner, "w%d-%" PRIu64, w->id, seq);
+    uint64_t token = 0;
+    w->renew = false;
+    record(w, "invoke", "acquire", lock, 0, 0, "-");
+    int out = ops->acquire(w, name, owner, 1000 + rand_r(&w->seed) % 2000,
+                           &token);
+    record(w, outcomes[out], "acquire", lock, token,
+           out == OUT_OK ? ops->safe_until(w) : 0, w->err);
+    if (out != OUT_OK)
+        return !w->renew && ops->usable(w);
+    snprintf(store, sizeof store, "%s/l%d.sock", cfg.stores, lock);
+    for (int i = 0; i < 2; i++) {
+        if (i == 1)
+            sleep_ms(5 + rand_r(&w->seed) % 40);
+        uint64_t safe = ops->safe_until(w);
+        record(w, "invoke", "write", lock, token, safe, store);
+        if (dlock_now_ms() >= safe) {
+            record(w, "skip", "write", lock, token, safe, "expired");
+            continue;
+        }
+        const char *res =
+            store_write(w, lock, token, seq, answer, sizeof answer);
+        record(w, res, "write", lock, token, safe, store);
+    }
+    record(w, "invoke", "release", lock, token, 0, "-");
+    out = ops->release(w);
+    record(w, outcomes[out], "release", lock, token, 0, w->err);
+    return out == OUT_OK && !w->renew && ops->usable(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t seq = 0;
+    if (ops->start(w) != 0) {
+        fprintf(stderr, "faults-worker: worker %d: cannot start\n", w->id);
         return NULL;
     }
     while (!atomic_load(&stopping)) {
-        struct dlock_session *s = NULL;
-        record(w->id, "invoke", "session", -1, 0, "-");
-        int rc = dlock_session_open(c, cfg.ttl_ms, 0, &s);
-        record(w->id, outcome_of(rc), "session", -1,
-               rc == 0 ? dlock_session_id(s) : 0, err_word(rc));
-        if (rc != 0) {
+        uint64_t id = 0;
+        record(w, "invoke", "session", -1, 0, 0, "-");
+        int out = ops->open(w, &id);
+        record(w, outcomes[out], "session", -1, id, 0, w->err);
+        if (out != OUT_OK) {
             sleep_ms(100);
             continue;
         }
-        while (!atomic_load(&stopping) && round_once(w, s, ++seq))
+        while (!atomic_load(&stopping) && round_once(w, ++seq))
             ;
-        dlock_session_close(s);
+        ops->close(w);
     }
-    dlock_client_free(c);
+    ops->stop(w);
     for (int i = 0; i < cfg.locks; i++)
         if (w->store_fd[i] >= 0)
             close(w->store_fd[i]);
@@ -237,7 +339,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: faults-worker --servers LIST --stores DIR --history FILE\n"
             "                     [--workers W] [--first-id N] [--locks L] "
-            "[--ttl-ms T]\n");
+            "[--ttl-ms T]\n"
+            "                     [--backend dlock]\n");
     return 2;
 }
 
@@ -245,6 +348,7 @@ int main(int argc, char **argv)
 {
     static struct worker workers[MAX_WORKERS];
     const char *history_path = NULL;
+    const char *backend = "dlock";
     int first_id = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -262,10 +366,15 @@ int main(int argc, char **argv)
             cfg.locks = atoi(v);
         else if (strcmp(k, "--ttl-ms") == 0)
             cfg.ttl_ms = strtoull(v, NULL, 10);
+        else if (strcmp(k, "--backend") == 0)
+            backend = v;
         else
             return usage();
     }
-    if (argc % 2 == 0 || cfg.servers == NULL || cfg.stores == NULL ||
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i]->name, backend) == 0)
+            ops = backends[i];
+    if (argc % 2 == 0 || ops == NULL || cfg.servers == NULL || cfg.stores == NULL ||
         history_path == NULL || cfg.workers < 1 || cfg.workers > MAX_WORKERS ||
         cfg.locks < 1 || cfg.locks > MAX_LOCKS)
         return usage();

@@ -131,8 +131,14 @@ TEST_TIMEOUT(cluster, redirect_from_followers, 60)
     o.timeout_ms = 5000;
     struct dlock_client *c;
     CHECK_EQ(dlock_client_new(&o, &c), 0);
+    char answered[64] = "x";
+    dlock_client_server(c, answered, sizeof answered);
+    CHECK_STR(answered, "");
     uint64_t tok;
     CHECK_EQ(dlock_lease_acquire(c, "via-follower", 10000, 0, &tok), 0);
+    /* The answer came from the leader, which the list does not name. */
+    dlock_client_server(c, answered, sizeof answered);
+    CHECK_STR(answered, cl.s[leader].addr);
     CHECK_EQ(dlock_lease_release(c, "via-follower", tok), 0);
     dlock_client_free(c);
     dlock_client_free(probe);
