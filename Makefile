@@ -89,7 +89,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-redis
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -192,13 +192,17 @@ system: $(DLOCKD_BIN) $(DLOCK_ALL)
 # tests/faults: the fault campaign on real processes (a 3-node cluster, the
 # workload driver, fenced registers), DURATION seconds, SEED to replay one.
 DURATION ?= 180
-FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store $(BUILD)/faults-replay
+FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store $(BUILD)/faults-replay \
+              $(BUILD)/faults-failio.so
 
-$(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(CLIENT_LIB)
+$(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(BUILD)/tests/faults/redis_ops.o $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/faults-replay: $(BUILD)/tests/faults/replay.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/faults-failio.so: tests/faults/failio.c
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -shared -fPIC $< -o $@ -ldl
 
 $(BUILD)/faults-fenced-store: examples/fenced-store/fenced-store.c
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $< -o $@
@@ -206,6 +210,14 @@ $(BUILD)/faults-fenced-store: examples/fenced-store/fenced-store.c
 faults: $(FAULTS_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
 	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/faults/campaign.py \
 	    --duration $(DURATION) --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_ARGS)
+
+# The same workload against Redis (tests/faults/redis_campaign.py): one
+# instance, then Redlock over three; violations are reported, not failed on.
+faults-redis: $(BUILD)/faults-worker $(BUILD)/faults-fenced-store
+	$(PYTHON) tests/faults/redis_campaign.py --mode redis --duration $(DURATION) \
+	    --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_REDIS_ARGS)
+	$(PYTHON) tests/faults/redis_campaign.py --mode redlock --duration $(DURATION) \
+	    --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_REDIS_ARGS)
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)

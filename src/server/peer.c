@@ -63,6 +63,11 @@ struct peers {
     void *arg;
     uv_tcp_t listener;
     bool listening;
+    /* Outgoing connections leave from the listening address's IP (port 0)
+     * when it names one, so that peers and firewalls see one address per
+     * server; from the system's choice for a wildcard listener. */
+    struct sockaddr_storage source;
+    bool bind_source;
     struct out_conn *outs[RAFT_MAX_SERVERS * 2];
     unsigned n_outs;
     struct in_conn *ins;
@@ -249,7 +254,11 @@ static void out_connect(struct out_conn *o)
     o->p->open_handles++;
     o->connect_req.data = o;
     o->state = OUT_CONNECTING;
-    int rc = uv_tcp_connect(&o->connect_req, &o->tcp,
+    int rc = 0;
+    if (o->p->bind_source && sa.ss_family == o->p->source.ss_family)
+        rc = uv_tcp_bind(&o->tcp, (const struct sockaddr *)&o->p->source, 0);
+    if (rc == 0)
+        rc = uv_tcp_connect(&o->connect_req, &o->tcp,
                             (const struct sockaddr *)&sa, out_connected);
     if (rc != 0)
         out_reset(o, uv_strerror(rc));
@@ -438,6 +447,21 @@ struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
     return p;
 }
 
+static void set_source(struct peers *p, const struct sockaddr_storage *sa)
+{
+    static const uint8_t any6[16];
+    p->source = *sa;
+    if (sa->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&p->source;
+        p->bind_source = in->sin_addr.s_addr != htonl(INADDR_ANY);
+        in->sin_port = 0;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->source;
+        p->bind_source = memcmp(&in6->sin6_addr, any6, sizeof any6) != 0;
+        in6->sin6_port = 0;
+    }
+}
+
 static void listener_closed(uv_handle_t *h)
 {
     closed_one(h->data);
@@ -456,6 +480,8 @@ int peers_listen(struct peers *p, const char *addr)
     rc = uv_tcp_bind(&p->listener, (const struct sockaddr *)&sa, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&p->listener, 128, on_connection);
+    if (rc == 0)
+        set_source(p, &sa);
     return rc;
 }
 

@@ -4,16 +4,32 @@
     python3 tests/faults/campaign.py --duration S [--seed N] [--build DIR]
 
 Starts a fenced register per lock (examples/fenced-store, its own process),
-a 3-node dlockd cluster (tests/system/dlocktest.py) and the workload driver
-(build/faults-worker, two processes), then a nemesis whose schedule is drawn from the seed:
-kill -9 and restart of the leader, of a follower, of a majority, of every
-node; SIGSTOP/SIGCONT of the leader and of the driver for longer than the
-session TTL. Every fault heals before the quiet tail of the run. Then the
-driver stops, every lock must become available to a fresh client within
-TTL + lock-delay + election + margin, and check.py checks the history and
-the registers. Every process started here is stopped by its pid at the end,
-on failure too. The last line is "violations: N"; the exit code is 1 on any.
-Standard library only.
+a dlockd cluster of 3 or 5 servers (tests/system/dlocktest.py), each on a
+loopback address of its own, and the workload driver (build/faults-worker,
+two processes), then a nemesis whose schedule is drawn from the seed:
+
+  kill-leader, kill-follower, kill-majority, kill-all   kill -9, restart
+  pause-leader, pause-driver     SIGSTOP past the session TTL, SIGCONT
+  partition-leader, partition-random, bridge, one-way, lossy
+                                 nftables rules between the servers'
+                                 addresses (netfault.py; root only)
+  skew                           a server restarted with its clock (libfaketime,
+                                 CLOCK_MONOTONIC too) running x0.5 .. x2
+  disk-full                      the server's data directory (a tmpfs of its
+                                 own; root only) filled up
+  fsync-fail                     fsync/fdatasync fail with EIO (failio.c,
+                                 preloaded into every server)
+
+Kinds this machine cannot inject are left out and named at the start. A
+server must fail-stop (exit code 2, the reason in its log) on a disk fault,
+and is restarted when it heals; any other death is a violation. Every fault
+heals before the quiet tail of the run. Then the drivers stop (one with
+kill -9), every lock must become available to a fresh client within
+TTL + lock-delay + election + margin, the servers catch up and stop, each
+one's data is read back with faults-replay, and check.py checks the history,
+the registers and the replicated state. Every process started here is stopped
+by its pid at the end, on failure too. The last line is "violations: N"; the
+exit code is 1 on any. Standard library only.
 """
 
 import argparse
@@ -33,23 +49,58 @@ sys.path.insert(0, HERE)
 
 import check  # noqa: E402
 import dlocktest  # noqa: E402
+import netfault  # noqa: E402
 
-KINDS = ("kill-leader", "kill-follower", "kill-majority", "kill-all",
-         "pause-leader", "pause-driver")
+PROCESS_KINDS = ("kill-leader", "kill-follower", "kill-majority", "kill-all",
+                 "pause-leader", "pause-driver")
+NET_KINDS = ("partition-leader", "partition-random", "bridge", "one-way", "lossy")
 LOCK_DELAY_MS = 300  # the driver's delay_ms
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+SKEW_RATES = (0.5, 0.8, 1.25, 2.0)
+TMPFS_MB = 256
+FULL_LOG_SNAPSHOT_ENTRIES = 100000000  # server 1 keeps its whole log
+SMALL_SNAPSHOT_ENTRIES = 500  # the others snapshot often
+
+
+def fault_kinds(args):
+    """The kinds this machine can inject, and why others are left out."""
+    kinds, missing = list(PROCESS_KINDS), []
+    ok, why = netfault.available()
+    if ok:
+        kinds += NET_KINDS
+    else:
+        missing.append("network faults: %s" % why)
+    if os.path.exists(FAKETIME_LIB):
+        kinds.append("skew")
+    else:
+        missing.append("skew: %s missing (Debian package libfaketime)" % FAKETIME_LIB)
+    if os.geteuid() == 0:
+        kinds.append("disk-full")
+    else:
+        missing.append("disk-full: not root (a tmpfs per server needs root)")
+    kinds.append("fsync-fail")
+    if args.kinds:
+        wanted = args.kinds.split(",")
+        kinds = [k for k in kinds if k in wanted]
+    return kinds, missing
 
 
 class Run:
-    def __init__(self, args, d):
+    def __init__(self, args, d, kinds):
         self.args = args
         self.dir = d
+        self.kinds = kinds
         self.ctx = dlocktest.Context("faults", d)
         self.cluster = None
+        self.net = None
+        self.mounts = []
         self.stores = []
         self.drivers = []
         self.paused = set()  # servers stopped with SIGSTOP
         self.faults = collections.Counter()
+        self.fail_stops = collections.Counter()
         self.fault_log = open(os.path.join(d, "faults"), "w")
+        self.fast_windows = open(os.path.join(d, "fast-clock"), "w")
         self.problems = []
 
     def note(self, text):
@@ -75,6 +126,26 @@ class Run:
             self.stores.append(self.spawn([os.path.join(self.args.build, "faults-fenced-store"),
                                            "serve", sock], os.path.join(sd, "l%d.log" % i)))
             dlocktest.wait_for(lambda: os.path.exists(sock), 5, "register %d" % i)
+
+    def start_cluster(self):
+        """The servers, each on its own address, server 1 keeping its whole
+        log (for faults-replay), every data directory on a tmpfs of its own
+        when disk-full is on, failio.so preloaded into every server."""
+        own = self.net is not None
+        cl = dlocktest.Cluster(self.ctx, self.args.nodes, own_hosts=own)
+        failio = os.path.join(self.args.build, "faults-failio.so")
+        for s in cl.servers:
+            every = FULL_LOG_SNAPSHOT_ENTRIES if s.id == 1 else SMALL_SNAPSHOT_ENTRIES
+            s.extra += ["--snapshot-entries", str(every)]
+            s.failio = os.path.join(s.dir, "fail-fsync")
+            s.base_env = {"LD_PRELOAD": failio, "DLOCK_FAILIO_FILE": s.failio}
+            s.env = dict(s.base_env)
+            if "disk-full" in self.kinds:
+                os.makedirs(s.data, exist_ok=True)
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % TMPFS_MB,
+                                "dlock-faults", s.data], check=True)
+                self.mounts.append(s.data)
+        self.cluster = cl.start()
 
     def start_drivers(self):
         """Two driver processes, each with half the workers: a paused one
@@ -123,37 +194,73 @@ class Run:
         for s in servers:
             s.wait_ping()
 
+    def check_alive(self, expected=()):
+        """Every server is running, but those in expected (which may have
+        stopped on a disk fault). Any other death is a problem; the server
+        is restarted so that the run goes on."""
+        for s in self.cluster.servers:
+            if s.alive() or s in expected:
+                continue
+            rc = s._ended("found dead")
+            self.problems.append("dlockd %d died (exit code %d) outside a disk fault:\n%s"
+                                 % (s.id, rc, s.log_tail(15)))
+            self.restart([s])
+
+    def fail_stopped(self, s, kind, words):
+        """After a disk fault on s: if it stopped, it stopped as designed
+        (exit code 2, the reason in its log); then it is started again."""
+        if s.alive():
+            return
+        rc = s._ended("stopped on %s" % kind)
+        tail = s.log_tail(5)
+        if rc != 2 or "stopping" not in tail or words not in tail:
+            self.problems.append("dlockd %d did not fail-stop as designed on %s (exit code "
+                                 "%d):\n%s" % (s.id, kind, rc, tail))
+        else:
+            self.fail_stops[kind] += 1
+        self.restart([s])
+
+    def target(self, kind, rng_pick):
+        leader = self.leader()
+        if leader is None:
+            self.note("%s: no leader agreed on; a random server instead" % kind)
+            leader = self.cluster.servers[int(rng_pick * len(self.cluster.servers))]
+        return leader
+
     def fault(self, kind, rng):
-        """Injects one fault and heals it. Every draw from rng happens
+        """Injects one fault and heals it. The draws from rng are the same
         whatever the cluster's state, so a seed replays the same schedule."""
         down = rng.uniform(0.3, 3.0)
         pause = self.args.ttl_ms / 1000.0 + rng.uniform(0.3, 2.0)
+        cut = rng.uniform(1.0, 5.0)
         pick = rng.random()
-        majority = rng.sample(self.cluster.servers, 2)
         servers = self.cluster.servers
+        n = len(servers)
+        shuffled = rng.sample(servers, n)
+        minority = shuffled[:rng.randint(1, (n - 1) // 2)]
+        rate = rng.choice(SKEW_RATES)
+        loss = rng.randint(20, 60)
+        expected_down = ()
         if kind in ("kill-leader", "kill-follower", "pause-leader"):
-            leader = self.leader()
-            if leader is None:
-                self.note("%s: no leader agreed on; a random server instead" % kind)
-                leader = servers[int(pick * len(servers))]
-            target = leader
+            leader = self.target(kind, pick)
+            t = leader
             if kind == "kill-follower":
                 others = [s for s in servers if s.id != leader.id]
-                target = others[int(pick * len(others))]
+                t = others[int(pick * len(others))]
             if kind == "pause-leader":
-                self.note("%s: SIGSTOP dlockd %d for %.2f s" % (kind, target.id, pause))
-                target.pause()
-                self.paused.add(target.id)
+                self.note("%s: SIGSTOP dlockd %d for %.2f s" % (kind, t.id, pause))
+                t.pause()
+                self.paused.add(t.id)
                 time.sleep(pause)
-                target.resume()
-                self.paused.discard(target.id)
+                t.resume()
+                self.paused.discard(t.id)
             else:
-                self.note("%s: kill -9 dlockd %d, down %.2f s" % (kind, target.id, down))
-                target.kill()
+                self.note("%s: kill -9 dlockd %d, down %.2f s" % (kind, t.id, down))
+                t.kill()
                 time.sleep(down)
-                self.restart([target])
+                self.restart([t])
         elif kind in ("kill-majority", "kill-all"):
-            targets = majority if kind == "kill-majority" else servers
+            targets = shuffled[:n // 2 + 1] if kind == "kill-majority" else servers
             self.note("%s: kill -9 dlockd %s, down %.2f s"
                       % (kind, ",".join(str(s.id) for s in targets), down))
             for s in targets:
@@ -166,13 +273,100 @@ class Run:
             os.kill(driver.pid, signal.SIGSTOP)
             time.sleep(pause)
             os.kill(driver.pid, signal.SIGCONT)
+        elif kind in NET_KINDS:
+            self.net_fault(kind, cut, pick, shuffled, minority, loss)
+        elif kind == "skew":
+            t = self.target(kind, pick) if pick < 0.5 else shuffled[0]
+            self.note("skew: dlockd %d restarted with its clock at x%.2f for %.2f s"
+                      % (t.id, rate, cut))
+            t0 = time.monotonic()
+            t.kill()
+            t.env = dict(t.base_env)
+            t.env["LD_PRELOAD"] = FAKETIME_LIB + " " + t.base_env["LD_PRELOAD"]
+            t.env["FAKETIME"] = "+0 x%g" % rate
+            self.restart([t])
+            time.sleep(cut)
+            t.kill()
+            t.env = dict(t.base_env)
+            self.restart([t])
+            if rate > 1:
+                # Leases it measured may end early until the sessions it
+                # served have renewed elsewhere: a TTL and a margin on.
+                end = time.monotonic() + self.args.ttl_ms / 1000.0 + 1.0
+                self.fast_windows.write("%d %d %d %g\n" % (t0 * 1e9, end * 1e9, t.id, rate))
+                self.fast_windows.flush()
+        elif kind == "disk-full":
+            t = self.target(kind, pick) if pick < 0.5 else shuffled[0]
+            filler = os.path.join(t.data, "filler")
+            self.note("disk-full: the data directory of dlockd %d filled for %.2f s"
+                      % (t.id, cut))
+            fill(filler)
+            time.sleep(cut)
+            os.unlink(filler)
+            self.fail_stopped(t, kind, "No space left")
+            expected_down = (t,)
+        elif kind == "fsync-fail":
+            t = self.target(kind, pick) if pick < 0.5 else shuffled[0]
+            self.note("fsync-fail: fsync fails on dlockd %d for %.2f s" % (t.id, cut))
+            open(t.failio, "w").close()
+            time.sleep(cut)
+            os.unlink(t.failio)
+            self.fail_stopped(t, kind, "Input/output error")
+            expected_down = (t,)
+        self.check_alive(expected_down)
         self.faults[kind] += 1
         self.note("%s: healed" % kind)
 
+    def net_fault(self, kind, cut, pick, shuffled, minority, loss):
+        hosts = [s.host for s in self.cluster.servers]
+        if kind == "partition-leader":
+            t = self.target(kind, pick)
+            self.note("%s: dlockd %d cut off for %.2f s" % (kind, t.id, cut))
+            self.net.partition([[t.host], [h for h in hosts if h != t.host]])
+        elif kind == "partition-random":
+            side = [s.host for s in minority]
+            self.note("%s: %s | rest, for %.2f s" % (kind, ",".join(side), cut))
+            self.net.partition([side, [h for h in hosts if h not in side]])
+        elif kind == "bridge":
+            # The first server reaches everyone; the rest are split in two
+            # halves that reach only it.
+            rest = [s.host for s in shuffled[1:]]
+            half = len(rest) // 2
+            self.note("%s: through dlockd %d, %s | %s, for %.2f s"
+                      % (kind, shuffled[0].id, rest[:half], rest[half:], cut))
+            self.net.partition([rest[:half], rest[half:]])
+        elif kind == "one-way":
+            t = self.target(kind, pick)
+            self.note("%s: packets from dlockd %d to the others dropped for %.2f s"
+                      % (kind, t.id, cut))
+            for h in hosts:
+                if h != t.host:
+                    self.net.drop(t.host, h)
+        elif kind == "lossy":
+            self.note("%s: %d%% of the packets between servers lost for %.2f s"
+                      % (kind, loss, cut))
+            for a in hosts:
+                for b in hosts:
+                    if a != b:
+                        self.net.drop(a, b, loss)
+        time.sleep(cut)
+        self.net.heal()
+
     def heal(self):
         """Undoes whatever fault is still in place (after an exception)."""
+        if self.net is not None:
+            try:
+                self.net.heal()
+            except Exception as e:
+                self.problems.append("healing the network: %r" % e)
         for s in self.cluster.servers if self.cluster else []:
             try:
+                for f in (s.failio, os.path.join(s.data, "filler")):
+                    if os.path.exists(f):
+                        os.unlink(f)
+                if s.env != s.base_env and s.alive():
+                    s.kill()
+                s.env = dict(s.base_env)
                 if s.alive():
                     s.resume()
                 else:
@@ -187,8 +381,8 @@ class Run:
     def nemesis(self, rng, until):
         while True:
             gap = rng.uniform(0.5, 2.5)
-            kind = rng.choice(KINDS)
-            if time.monotonic() + gap + 6.0 > until:
+            kind = rng.choice(self.kinds)
+            if time.monotonic() + gap + 8.0 > until:
                 return
             time.sleep(gap)
             self.fault(kind, rng)
@@ -198,7 +392,7 @@ class Run:
                                      % ended[0].returncode)
                 return
 
-    # -- availability after the last fault
+    # -- after the last fault
     def availability(self, since, violations):
         """Each lock, acquired by a fresh client, within the budget counted
         from since (when driver 0 was killed with kill -9, after the last
@@ -233,20 +427,64 @@ class Run:
             self.avail_tokens[name] = token
         return budget, worst
 
+    def caught_up(self):
+        """Waits until every server has applied the leader's commit index,
+        so that their data read back agrees."""
+        leader = self.cluster.wait_leader(timeout=20)
+        commit = leader.info()["commit_index"]
+        for s in self.cluster.servers:
+            dlocktest.wait_for(lambda s=s: s.info()["applied_index"] >= commit, 20,
+                               "dlockd %d to apply %d" % (s.id, commit))
+
+    def read_back(self):
+        """faults-replay on every stopped server's data: replay.ID files."""
+        tool = os.path.join(self.args.build, "faults-replay")
+        for s in self.cluster.servers:
+            with open(os.path.join(self.dir, "replay.%d" % s.id), "w") as f:
+                r = subprocess.run([tool, s.data], stdout=f, stderr=subprocess.PIPE,
+                                   text=True, timeout=300)
+            if r.returncode == 2:
+                self.problems.append("faults-replay on dlockd %d's data: %s"
+                                     % (s.id, r.stderr.strip()))
+
+    def unmount(self):
+        for m in self.mounts:
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        self.mounts = []
+
+
+def fill(path):
+    """Writes path until the file system is full."""
+    chunk = b"\0" * (1 << 20)
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError:
+            pass
+
 
 def run(args):
     d = tempfile.mkdtemp(prefix="dlock-faults-")
-    r = Run(args, d)
+    kinds, missing = fault_kinds(args)
+    for m in missing:
+        print("SKIPPED %s" % m, flush=True)
+    print("fault kinds: %s" % ", ".join(kinds), flush=True)
+    r = Run(args, d, kinds)
     r.avail_tokens = {}
     rng = random.Random(args.seed)
     violations = []
     t0 = time.monotonic()
     healed_at = None
+    problems = []
     try:
+        if any(k in NET_KINDS for k in kinds) or netfault.available()[0]:
+            r.net = netfault.Net()
         r.start_stores()
-        r.cluster = r.ctx.cluster(3)
+        r.start_cluster()
         r.start_drivers()
-        r.note("start: seed %d, duration %d s" % (args.seed, args.duration))
+        r.note("start: seed %d, duration %d s, kinds %s" % (args.seed, args.duration, kinds))
         try:
             r.nemesis(rng, t0 + args.duration)
         finally:
@@ -266,6 +504,7 @@ def run(args):
         for p in r.drivers:
             r.stop_proc(p, "a driver")
         budget, worst = r.availability(killed_at, violations)
+        r.caught_up()
     except Exception as e:
         violations.append(("campaign-error", "%s: %s" % (type(e).__name__, e)))
         budget, worst = 0, 0
@@ -276,7 +515,13 @@ def run(args):
         for i, p in enumerate(r.stores):
             r.stop_proc(p, "register %d" % i)
         problems = r.ctx.finish()
+        if r.cluster is not None:
+            r.read_back()
+        r.unmount()
+        if r.net is not None:
+            r.net.close()
         r.fault_log.close()
+        r.fast_windows.close()
     for p in problems + r.problems:
         violations.append(("process", p))
     summary, checked = check.check_dir(d)
@@ -286,17 +531,18 @@ def run(args):
         if token <= top:
             violations.append(("token-order", "%s: the fresh client's token %d is not above "
                                "the workload's highest %d" % (lock, token, top)))
-    print("faults by kind: %s" % (dict(r.faults) or "none"))
+    print("faults by kind: %s" % (dict(sorted(r.faults.items())) or "none"))
+    print("fail-stops on disk faults (as designed): %s" % (dict(r.fail_stops) or "none"))
     check.print_report(summary, violations)
     if healed_at is not None:
         print("availability: every lock acquired by %.2f s after the kill -9 of a driver "
-              "(budget %.1f s)"
-              % (worst, budget))
+              "(budget %.1f s)" % (worst, budget))
     keep = violations or args.keep
     print("run directory: %s%s" % (d, "" if keep else " (removed)"))
     if violations:
-        print("FAILED with seed %d; replay the schedule with: make faults DURATION=%d SEED=%d"
-              % (args.seed, args.duration, args.seed))
+        print("FAILED with seed %d; replay the schedule with: make faults DURATION=%d SEED=%d%s"
+              % (args.seed, args.duration, args.seed,
+                 " FAULTS_ARGS='--kinds %s'" % args.kinds if args.kinds else ""))
     print("violations: %d" % len(violations))
     if not keep:
         shutil.rmtree(d, ignore_errors=True)
@@ -308,9 +554,11 @@ def main():
     ap.add_argument("--duration", type=int, default=180)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--build", default="build")
+    ap.add_argument("--nodes", type=int, default=3, choices=(3, 5))
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--locks", type=int, default=3)
     ap.add_argument("--ttl-ms", type=int, default=1500)
+    ap.add_argument("--kinds", default="", help="only these fault kinds (comma-separated)")
     ap.add_argument("--margin", type=float, default=5.0,
                     help="seconds added to TTL + lock-delay + election for availability")
     ap.add_argument("--keep", action="store_true", help="keep the run directory")

@@ -10,6 +10,23 @@ What it proves (each a kind of violation):
                        completed before the other was invoked has the
                        higher (or an equal) token
   token-duplicate      two grants of one lock reported ok with one token
+  lease-overlap        a grant completed while an earlier holder of the lock,
+                       which had not yet begun to release it, was still
+                       within a safe-until deadline it had been given: two
+                       holders at once, each with its service's promise
+                       (one that began during a window of a server clock
+                       run fast on purpose, fast-clock, is reported apart:
+                       the clock-rate assumption was broken there)
+and, over the replicated state each server's data gives back (replay.ID,
+written by faults-replay):
+  replica-invalid      a server's state breaks the state machine's
+                       invariants, or its snapshot does not restore
+  replica-token-order  a server's log grants a token not above the last
+  replica-divergence   two servers disagree on a grant or a release in the
+                       part of the log both hold
+  grant-lost           a grant acknowledged to a client is missing from the
+                       replicated state (in the range a server's log covers)
+  release-lost         an acknowledged release is missing likewise
 Standard library only.
 """
 
@@ -121,6 +138,137 @@ def check_grants(ops, violations):
     return grants
 
 
+def read_windows(path):
+    """[(t0_ns, t1_ns)] of the fast-clock windows of a run."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 2:
+                    out.append((int(p[0]), int(p[1])))
+    except OSError:
+        pass
+    return out
+
+
+def check_leases(ops, windows, violations):
+    """Of two holders of a lock, the later one's grant completed before
+    the earlier one's safe-until, with no release begun: lease-overlap.
+    Returns the number of overlaps inside fast-clock windows."""
+    holds = collections.defaultdict(list)  # lock -> [(grant, safe, release t_inv)]
+    current = {}  # worker -> [grant, safe, release t_inv]
+    for o in sorted(ops, key=lambda o: o.t_inv):
+        if o.op == "acquire" and o.outcome == "ok":
+            h = [o, o.safe, None]
+            holds[o.lock].append(h)
+            current[o.worker] = h
+        elif o.op in ("write", "release") and o.worker in current:
+            h = current[o.worker]
+            if h[0].token == o.token:
+                h[1] = max(h[1], o.safe)
+                if o.op == "release":
+                    h[2] = o.t_inv
+                    del current[o.worker]
+    expected = 0
+    for lock, hs in holds.items():
+        hs.sort(key=lambda h: h[0].token)
+        for i, (a, safe, rel) in enumerate(hs):
+            for b, _, _ in hs[i + 1:i + 12]:
+                if b.worker == a.worker or b.t_done >= safe * 1000000:
+                    continue
+                if rel is not None and rel <= b.t_done:
+                    continue
+                if any(t0 <= b.t_done <= t1 for t0, t1 in windows):
+                    expected += 1
+                    continue
+                violations.append(("lease-overlap", "%s: token %d granted to worker %d at "
+                                   "%.3f s, %.0f ms before the safe-until of token %d "
+                                   "(worker %d), not released" % (
+                                       lock, b.token, b.worker, b.t_done / 1e9,
+                                       safe - b.t_done / 1e6, a.token, a.worker)))
+    return expected
+
+
+def read_replay(path):
+    """(base token, base index, end index, [(index, kind, lock, token)],
+    problems). Events at the base index are the snapshot's holders."""
+    base, base_index, end, events, problems = 0, 0, 0, [], []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if not p:
+                continue
+            if p[0] == "base":
+                base_index, base = int(p[1]), int(p[2])
+            elif p[0] == "end":
+                end = int(p[1])
+            elif p[0] in ("held", "free"):
+                events.append((int(p[1]), p[0], p[2], int(p[3])))
+            elif p[0] == "violation":
+                problems.append(line.strip())
+    return base, base_index, end, events, problems
+
+
+def check_replicas(d, ops, violations):
+    """The replicated state read back from every server against each other
+    and against the acknowledged history. Returns a summary dict."""
+    files = sorted(f for f in os.listdir(d) if f.startswith("replay."))
+    replicas = {}
+    for f in files:
+        sid = f.split(".", 1)[1]
+        try:
+            replicas[sid] = read_replay(os.path.join(d, f))
+        except (OSError, ValueError) as e:
+            violations.append(("replica-invalid", "%s: unreadable (%s)" % (f, e)))
+    for sid, (base, base_index, end, events, problems) in replicas.items():
+        for p in problems:
+            violations.append(("replica-invalid", "dlockd %s: %s" % (sid, p)))
+        last = base
+        for idx, kind, lock, token in events:
+            if kind == "held" and idx > base_index:
+                if token <= last:
+                    violations.append(("replica-token-order", "dlockd %s: %s granted token %d "
+                                       "at %d after token %d" % (sid, lock, token, idx, last)))
+                last = max(last, token)
+    # Agreement over the indexes both logs hold.
+    ids = sorted(replicas)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            ea, eb = replicas[a][3], replicas[b][3]
+            lo = max(replicas[a][1], replicas[b][1])
+            hi = min(replicas[a][2], replicas[b][2])
+            sa = [e for e in ea if lo < e[0] <= hi]
+            sb = [e for e in eb if lo < e[0] <= hi]
+            if sa != sb:
+                diff = next((x, y) for x, y in zip(sa + [None], sb + [None]) if x != y)
+                violations.append(("replica-divergence", "dlockd %s and %s differ in (%d, %d]: "
+                                   "%r vs %r" % (a, b, lo, hi, diff[0], diff[1])))
+    # The acknowledged history against the server with the most history.
+    if not replicas:
+        return {}
+    sid = min(replicas, key=lambda k: replicas[k][0])
+    base, _, _, events, _ = replicas[sid]
+    held = {(lock, token) for _, kind, lock, token in events if kind == "held"}
+    freed = {(lock, token) for _, kind, lock, token in events if kind == "free"}
+    checked = 0
+    for o in ops:
+        if o.outcome != "ok" or o.token <= base or o.op not in ("acquire", "release"):
+            continue
+        checked += 1
+        if o.op == "acquire" and (o.lock, o.token) not in held:
+            violations.append(("grant-lost", "%s: token %d acknowledged to worker %d is not in "
+                               "dlockd %s's state" % (o.lock, o.token, o.worker, sid)))
+        if o.op == "release" and (o.lock, o.token) not in freed:
+            violations.append(("release-lost", "%s: the release of token %d acknowledged to "
+                               "worker %d is not in dlockd %s's state"
+                               % (o.lock, o.token, o.worker, sid)))
+    return {"servers read back": len(replicas),
+            "replicated grants (server %s, tokens above %d)" % (sid, base):
+                sum(1 for e in events if e[1] == "held"),
+            "acknowledged grants and releases checked against it": checked}
+
+
 def check_dir(d):
     """(summary dict, violations [(kind, text)]) of a run directory."""
     violations = []
@@ -132,6 +280,8 @@ def check_dir(d):
     logs = sorted(os.path.join(stores, f) for f in os.listdir(stores) if f.endswith(".log"))
     stale = check_registers(logs, violations)
     grants = check_grants(ops, violations)
+    fast = check_leases(ops, read_windows(os.path.join(d, "fast-clock")), violations)
+    replicas = check_replicas(d, ops, violations)
     outcomes = collections.Counter("%s %s" % (o.op, o.outcome) for o in ops)
     summary = {
         "operations": len(ops),
@@ -139,8 +289,11 @@ def check_dir(d):
         "grants": sum(len(g) for g in grants.values()),
         "writes accepted": sum(len(read_register(p)[0]) for p in logs),
         "stale writes fenced off": stale,
+        "writes skipped (safe-until passed)": sum(1 for o in ops if o.outcome == "skip"),
+        "lease overlaps under a clock run fast on purpose": fast,
         "max token": {l: max(g.token for g in gs) for l, gs in sorted(grants.items())},
     }
+    summary.update(replicas)
     return summary, violations
 
 

@@ -38,6 +38,10 @@ def dlockd_path():
     return os.path.abspath(p)
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here; the message says why."""
+
+
 class TestFailure(AssertionError):
     """A check of a test failed; the message says what was expected."""
 
@@ -502,9 +506,10 @@ class Server:
 
     def __init__(self, ctx, sid, peers=None, join=None, extra=(),
                  election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS,
-                 port=None, raft_port=None):
+                 port=None, raft_port=None, host=HOST):
         self.ctx = ctx
         self.id = sid
+        self.host = host
         self.port = port or free_port()
         self.raft_port = raft_port or free_port()
         self.dir = os.path.join(ctx.dir, "n%d" % sid)
@@ -516,6 +521,7 @@ class Server:
         self.extra = list(extra)
         self.election_ms = election_ms
         self.heartbeat_ms = heartbeat_ms
+        self.env = {}  # added to the environment of the next start
         self.proc = None
         self.starts = 0
         self.expect_exit = False  # set when the test stops or kills it
@@ -523,11 +529,11 @@ class Server:
 
     @property
     def addr(self):
-        return "%s:%d" % (HOST, self.port)
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def raft_addr(self):
-        return "%s:%d" % (HOST, self.raft_port)
+        return "%s:%d" % (self.host, self.raft_port)
 
     def argv(self):
         a = [dlockd_path(), "--id", str(self.id), "--listen", self.addr,
@@ -555,6 +561,7 @@ class Server:
             env = dict(os.environ)
             env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+            env.update(self.env)
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, cwd=self.dir,
                                          env=env, preexec_fn=_die_with_parent)
@@ -686,15 +693,24 @@ class Server:
         return [l for l in self.log_text().splitlines() if any(w in l for w in BAD_LOG_WORDS)]
 
 
-class Cluster:
-    """Servers 1..n started with --peers naming each other."""
+def host_of(sid):
+    """A loopback address of server sid's own (127.0.0.10+sid), for tests
+    that cut the network between servers by address."""
+    return "127.0.0.%d" % (10 + sid)
 
-    def __init__(self, ctx, n=3, **kw):
+
+class Cluster:
+    """Servers 1..n started with --peers naming each other; with own_hosts,
+    each on an address of its own (host_of), else all on HOST."""
+
+    def __init__(self, ctx, n=3, own_hosts=False, **kw):
         self.ctx = ctx
         ids = list(range(1, n + 1))
+        hosts = {i: host_of(i) if own_hosts else HOST for i in ids}
         ports = {i: (free_port(), free_port()) for i in ids}
-        peers = ",".join("%d=%s:%d" % (i, HOST, ports[i][1]) for i in ids)
-        self.servers = [ctx.server(i, peers=peers, port=ports[i][0], raft_port=ports[i][1], **kw)
+        peers = ",".join("%d=%s:%d" % (i, hosts[i], ports[i][1]) for i in ids)
+        self.servers = [ctx.server(i, peers=peers, port=ports[i][0], raft_port=ports[i][1],
+                                   host=hosts[i], **kw)
                         for i in ids]
 
     def start(self):

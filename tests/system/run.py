@@ -8,7 +8,8 @@ temporary directory and its own servers.
 A test runs if its name ("module.function") contains one of the FILTER
 words (all run without any). dlockd is $DLOCKD (default build/dlockd).
 Prints "ok name (ms)" or "FAIL name: reason" with the tails of the server
-logs, then "N passed, N failed"; exits 1 if any test failed. The directory
+logs, or "SKIPPED name: why" for a test that cannot run here (one that
+needs root, say), then "N passed, N failed"; exits 1 if any test failed. The directory
 of a failed test is kept and named.
 """
 
@@ -79,6 +80,12 @@ def run_one(name, fn, base):
         signal.alarm(0)
         ctx.finish()
         raise
+    except dlocktest.Skip as e:
+        signal.alarm(0)
+        ctx.finish()
+        shutil.rmtree(d, ignore_errors=True)
+        print("SKIPPED %s: %s" % (name, e), flush=True)
+        return None
     except BaseException as e:  # any failure of a test is reported, not fatal
         failure = reason_of(e)
         if os.environ.get("DLOCKTEST_TRACE"):
@@ -114,11 +121,14 @@ def main(argv):
     filters = argv[1:]
     tests = [(n, f) for n, f in discover() if not filters or any(w in n for w in filters)]
     base = tempfile.mkdtemp(prefix="dlock-system-")
-    passed = failed = 0
+    passed = failed = skipped = 0
     t0 = time.monotonic()
     try:
         for name, fn in tests:
-            if run_one(name, fn, base):
+            ok = run_one(name, fn, base)
+            if ok is None:
+                skipped += 1
+            elif ok:
                 passed += 1
             else:
                 failed += 1
@@ -128,7 +138,9 @@ def main(argv):
             os.rmdir(base)  # only if no failed test left its files
         except OSError:
             pass
-    print("system tests with %s: %.1f s" % (binary, time.monotonic() - t0))
+    print("system tests with %s: %.1f s%s" % (binary, time.monotonic() - t0,
+                                              ", %d SKIPPED (see above)" % skipped
+                                              if skipped else ""))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
