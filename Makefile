@@ -89,7 +89,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-redis
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-long faults-redis
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -180,7 +180,8 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
 	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
-	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py
+	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
+	    -- $(PYTHON) tests/faults/test_check.py
 
 unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
@@ -210,6 +211,11 @@ $(BUILD)/faults-fenced-store: examples/fenced-store/fenced-store.c
 faults: $(FAULTS_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
 	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/faults/campaign.py \
 	    --duration $(DURATION) --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_ARGS)
+
+# An hour of campaign: 3 servers, then 5.
+faults-long: $(FAULTS_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
+	$(MAKE) faults DURATION=1800
+	$(MAKE) faults DURATION=1800 FAULTS_ARGS="--nodes 5 $(FAULTS_ARGS)"
 
 # The same workload against Redis (tests/faults/redis_campaign.py): one
 # instance, then Redlock over three; violations are reported, not failed on.

@@ -1,8 +1,11 @@
 #!/bin/sh
 # deps.sh - installs the Debian packages dlock needs that are missing.
 # Runs apt-get only when something is missing; uses sudo when not root.
+# The fault campaign (make faults) uses nftables, libfaketime and
+# redis-server (make faults-redis) too.
 set -eu
 need="make gcc libc6-dev pkg-config libuv1-dev clang libclang-rt-dev locales redis-tools"
+need="$need nftables libfaketime redis-server"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

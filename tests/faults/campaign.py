@@ -62,6 +62,22 @@ FULL_LOG_SNAPSHOT_ENTRIES = 100000000  # server 1 keeps its whole log
 SMALL_SNAPSHOT_ENTRIES = 500  # the others snapshot often
 
 
+def tmpfs_available():
+    """(True, "") when a small tmpfs can be mounted here, else (False, why)."""
+    if os.geteuid() != 0:
+        return False, "not root (a tmpfs per server needs root)"
+    d = tempfile.mkdtemp(prefix="dlock-tmpfs-probe-")
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "dlock-probe", d],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, "cannot mount a tmpfs: %s" % r.stderr.strip()
+        subprocess.run(["umount", d], capture_output=True)
+        return True, ""
+    finally:
+        os.rmdir(d)
+
+
 def fault_kinds(args):
     """The kinds this machine can inject, and why others are left out."""
     kinds, missing = list(PROCESS_KINDS), []
@@ -74,10 +90,11 @@ def fault_kinds(args):
         kinds.append("skew")
     else:
         missing.append("skew: %s missing (Debian package libfaketime)" % FAKETIME_LIB)
-    if os.geteuid() == 0:
+    ok, why = tmpfs_available()
+    if ok:
         kinds.append("disk-full")
     else:
-        missing.append("disk-full: not root (a tmpfs per server needs root)")
+        missing.append("disk-full: %s" % why)
     kinds.append("fsync-fail")
     if args.kinds:
         wanted = args.kinds.split(",")
