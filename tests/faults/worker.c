@@ -59,8 +59,8 @@ static uint64_t now_ns(void)
 }
 
 /* One history line, flushed at once so that a SIGKILL loses nothing. */
-static void record(struct worker *w, const char *what, const char *op,
-                   int lock, uint64_t token, uint64_t safe, const char *detail)
+static void record(struct worker *w, const char *what, const char *op, int lock,
+                   uint64_t token, uint64_t safe, const char *detail)
 {
     char server[128];
     ops->server(w, server, sizeof server);
@@ -255,7 +255,8 @@ static const struct lock_ops dlock_ops = {
     .server = dl_server,
 };
 
-static const struct lock_ops *const backends[] = {&dlock_ops};
+static const struct lock_ops *const backends[] = {&dlock_ops, &redis_ops,
+                                                  &redlock_ops};
 
 /* ---- the workload ---------------------------------------------------- */
 
@@ -274,8 +275,8 @@ static bool round_once(struct worker *w, uint64_t seq)
     uint64_t token = 0;
     w->renew = false;
     record(w, "invoke", "acquire", lock, 0, 0, "-");
-    int out = ops->acquire(w, name, owner, 1000 + rand_r(&w->seed) % 2000,
-                           &token);
+    int out =
+        ops->acquire(w, name, owner, 1000 + rand_r(&w->seed) % 2000, &token);
     record(w, outcomes[out], "acquire", lock, token,
            out == OUT_OK ? ops->safe_until(w) : 0, w->err);
     if (out != OUT_OK)
@@ -340,7 +341,7 @@ static int usage(void)
             "usage: faults-worker --servers LIST --stores DIR --history FILE\n"
             "                     [--workers W] [--first-id N] [--locks L] "
             "[--ttl-ms T]\n"
-            "                     [--backend dlock]\n");
+            "                     [--backend dlock|redis|redlock]\n");
     return 2;
 }
 
@@ -374,9 +375,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
         if (strcmp(backends[i]->name, backend) == 0)
             ops = backends[i];
-    if (argc % 2 == 0 || ops == NULL || cfg.servers == NULL || cfg.stores == NULL ||
-        history_path == NULL || cfg.workers < 1 || cfg.workers > MAX_WORKERS ||
-        cfg.locks < 1 || cfg.locks > MAX_LOCKS)
+    if (argc % 2 == 0 || ops == NULL || cfg.servers == NULL ||
+        cfg.stores == NULL || history_path == NULL || cfg.workers < 1 ||
+        cfg.workers > MAX_WORKERS || cfg.locks < 1 || cfg.locks > MAX_LOCKS)
         return usage();
     history = fopen(history_path, "a");
     if (history == NULL) {

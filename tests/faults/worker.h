@@ -53,4 +53,7 @@ struct lock_ops {
     void (*server)(struct worker *w, char *out, size_t n);
 };
 
+/* Redis (redis_ops.c): one instance, and Redlock over three. */
+extern const struct lock_ops redis_ops, redlock_ops;
+
 #endif

@@ -1,0 +1,339 @@
+"""redis_campaign - the fault campaign's workload against Redis (issue 5):
+the same driver, registers and checker as campaign.py, with the lock service
+replaced by one redis-server (--mode redis: SET NX PX and the
+compare-and-delete script) or by three (--mode redlock: the Redlock
+algorithm). The driver's backends are in redis_ops.c.
+
+    make faults-redis [DURATION=180] [SEED=N]
+    python3 tests/faults/redis_campaign.py --mode redis|redlock --duration S
+        [--seed N] [--build DIR] [--appendfsync no|always] [--keep]
+
+Starts a fenced register per lock, 1 or 3 redis-server instances on
+127.0.0.1 (data in the run's temporary directory; no persistence, or with
+--appendfsync always an fsync'ed append-only file) and the driver (two
+processes), then a nemesis whose schedule is drawn from the seed: kill -9 of
+an instance and its restart on the same port, SIGSTOP/SIGCONT of an instance
+and of a driver for longer than the TTL. Every fault heals before the quiet
+tail. Then the drivers stop, every process started here is stopped by its
+pid, and check.py checks the histories and the registers.
+
+Redis gives no fencing tokens: the driver's tokens are the times of the
+grants, so a register refusing a write means that two holders overlapped.
+Violations are the expected finding here: they are printed, and the exit code
+is 0; it is 1 only when the campaign itself broke (a process that did not
+start, a driver that died). The last line is "violations: N".
+Standard library only.
+"""
+
+import argparse
+import collections
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "system"))
+sys.path.insert(0, HERE)
+
+import check  # noqa: E402
+import dlocktest  # noqa: E402
+
+KINDS = ("kill-instance", "pause-instance", "pause-driver")
+HOST = "127.0.0.1"
+QUIET_TAIL_S = 6.0
+
+
+class Redis:
+    """One redis-server: its port, directory and log are fixed when it is
+    made, so a restart brings the same instance back (with its append-only
+    file, if it has one)."""
+
+    def __init__(self, run, i):
+        self.run = run
+        self.id = i
+        self.port = dlocktest.free_port()
+        self.dir = os.path.join(run.dir, "redis%d" % i)
+        self.log = os.path.join(run.dir, "redis%d.log" % i)
+        self.proc = None
+        os.makedirs(self.dir)
+
+    def addr(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def argv(self):
+        a = [self.run.args.redis_server, "--port", str(self.port), "--bind", HOST,
+             "--dir", self.dir, "--save", "", "--daemonize", "no", "--logfile", ""]
+        if self.run.args.appendfsync == "always":
+            return a + ["--appendonly", "yes", "--appendfsync", "always"]
+        return a + ["--appendonly", "no"]
+
+    def start(self):
+        self.proc = self.run.spawn(self.argv(), self.log)
+        dlocktest.wait_for(self.ping, 10, "redis-server %d on port %d" % (self.id, self.port))
+
+    def ping(self):
+        if self.proc.poll() is not None:
+            raise StartError("redis-server %d exited (code %d); see %s"
+                             % (self.id, self.proc.returncode, self.log))
+        with socket.create_connection((HOST, self.port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+
+    def kill(self):
+        self.run.forget(self.proc, signal.SIGKILL)
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+
+class StartError(Exception):
+    """A process of the campaign did not start: the campaign broke."""
+
+
+class Run:
+    def __init__(self, args, d):
+        self.args = args
+        self.dir = d
+        self.stores = []
+        self.redis = []
+        self.drivers = []
+        self.faults = collections.Counter()
+        self.fault_log = open(os.path.join(d, "faults"), "w")
+        self.problems = []
+
+    def note(self, text):
+        line = "%.3f %s" % (time.monotonic(), text)
+        self.fault_log.write(line + "\n")
+        self.fault_log.flush()
+        if self.args.verbose:
+            print(line, flush=True)
+
+    # -- processes
+    def spawn(self, argv, log):
+        try:
+            with open(log, "ab") as f:
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                                     preexec_fn=dlocktest._die_with_parent)
+        except OSError as e:
+            raise StartError("%s: %s" % (argv[0], e))
+        dlocktest._all_procs[p.pid] = p
+        return p
+
+    def forget(self, p, sig):
+        """Sends sig to p (by pid) and reaps it once it has exited."""
+        if p is None or p.poll() is not None:
+            return
+        os.kill(p.pid, sig)
+        if sig == signal.SIGKILL:
+            p.wait(5)
+            dlocktest._all_procs.pop(p.pid, None)
+
+    def stop_proc(self, p, what, grace=8.0):
+        """SIGCONT, SIGTERM, then SIGKILL after grace seconds, by pid."""
+        if p is None or p.poll() is not None:
+            return
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                os.kill(p.pid, sig)
+            except OSError:
+                pass
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.problems.append("%s (pid %d) did not stop on SIGTERM in %.0f s; killed"
+                                 % (what, p.pid, grace))
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(5)
+        dlocktest._all_procs.pop(p.pid, None)
+
+    def start_stores(self):
+        sd = os.path.join(self.dir, "stores")
+        os.makedirs(sd)
+        for i in range(self.args.locks):
+            sock = os.path.join(sd, "l%d.sock" % i)
+            p = self.spawn([os.path.join(self.args.build, "faults-fenced-store"), "serve", sock],
+                           os.path.join(sd, "l%d.log" % i))
+            self.stores.append(p)
+            dlocktest.wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 5,
+                               "register %d" % i)
+            if p.poll() is not None:
+                raise StartError("register %d exited (code %d)" % (i, p.returncode))
+
+    def start_redis(self):
+        for i in range(1 if self.args.mode == "redis" else 3):
+            self.redis.append(Redis(self, i))
+            self.redis[-1].start()
+
+    def start_drivers(self):
+        """Two driver processes, each with half the workers: a paused one
+        outlives its locks while the other takes them over."""
+        per = max(1, self.args.workers // 2)
+        for i in range(2):
+            self.drivers.append(self.spawn([
+                os.path.join(self.args.build, "faults-worker"),
+                "--backend", self.args.mode,
+                "--servers", ",".join(r.addr() for r in self.redis),
+                "--stores", os.path.join(self.dir, "stores"),
+                "--history", os.path.join(self.dir, "history.%d" % i),
+                "--workers", str(per), "--first-id", str(i * per),
+                "--locks", str(self.args.locks),
+                "--ttl-ms", str(self.args.ttl_ms)], os.path.join(self.dir, "driver%d.log" % i)))
+        time.sleep(0.5)
+        for i, p in enumerate(self.drivers):
+            if p.poll() is not None:
+                raise StartError("driver %d exited at once (code %d); see driver%d.log"
+                                 % (i, p.returncode, i))
+
+    # -- the nemesis
+    def fault(self, kind, rng):
+        """Injects one fault and heals it. Every draw from rng happens
+        whatever the kind, so a seed replays the same schedule."""
+        down = rng.uniform(0.3, 3.0)
+        pause = self.args.ttl_ms / 1000.0 + rng.uniform(0.3, 2.0)
+        pick = rng.random()
+        if kind == "kill-instance":
+            r = self.redis[int(pick * len(self.redis))]
+            self.note("%s: kill -9 redis-server %d, down %.2f s" % (kind, r.id, down))
+            r.kill()
+            time.sleep(down)
+            r.start()
+        elif kind == "pause-instance":
+            r = self.redis[int(pick * len(self.redis))]
+            self.note("%s: SIGSTOP redis-server %d for %.2f s" % (kind, r.id, pause))
+            r.pause()
+            try:
+                time.sleep(pause)
+            finally:
+                r.resume()
+        elif kind == "pause-driver":
+            i = int(pick * len(self.drivers))
+            driver = self.drivers[i]
+            self.note("%s: SIGSTOP driver %d (pid %d) for %.2f s" % (kind, i, driver.pid, pause))
+            os.kill(driver.pid, signal.SIGSTOP)
+            try:
+                time.sleep(pause)
+            finally:
+                os.kill(driver.pid, signal.SIGCONT)
+        self.faults[kind] += 1
+        self.note("%s: healed" % kind)
+
+    def heal(self):
+        """Undoes whatever fault is still in place (after an exception)."""
+        for r in self.redis:
+            try:
+                if r.proc is not None and r.proc.poll() is None:
+                    r.resume()
+                elif r.proc is not None:
+                    r.start()
+            except Exception as e:
+                self.problems.append("healing redis-server %d: %r" % (r.id, e))
+        for p in self.drivers:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+
+    def nemesis(self, rng, until):
+        while True:
+            gap = rng.uniform(0.5, 2.5)
+            kind = rng.choice(KINDS)
+            if time.monotonic() + gap + QUIET_TAIL_S > until:
+                return
+            time.sleep(gap)
+            self.fault(kind, rng)
+            ended = [p for p in self.drivers if p.poll() is not None]
+            if ended:
+                self.problems.append("a driver exited during the run (code %d)"
+                                     % ended[0].returncode)
+                return
+
+
+def refused_writes(d):
+    """The writes the registers refused: each a holder whose grant was
+    older than that of another holder who had written meanwhile."""
+    sd, n = os.path.join(d, "stores"), 0
+    for f in sorted(os.listdir(sd)) if os.path.isdir(sd) else []:
+        if f.endswith(".log"):
+            with open(os.path.join(sd, f), errors="replace") as log:
+                n += sum(1 for line in log if line.startswith("refused "))
+    return n
+
+
+def run(args):
+    d = tempfile.mkdtemp(prefix="dlock-redis-faults-")
+    r = Run(args, d)
+    rng = random.Random(args.seed)
+    t0 = time.monotonic()
+    try:
+        r.start_stores()
+        r.start_redis()
+        r.start_drivers()
+        r.note("start: mode %s, seed %d, duration %d s, appendfsync %s"
+               % (args.mode, args.seed, args.duration, args.appendfsync))
+        try:
+            r.nemesis(rng, t0 + args.duration)
+        finally:
+            r.heal()
+        r.note("all faults healed")
+        # The quiet tail: the workload runs on healthy instances.
+        time.sleep(max(0.0, t0 + args.duration - time.monotonic()))
+    except StartError as e:
+        r.problems.append("a process did not start: %s" % e)
+    except Exception as e:
+        r.problems.append("campaign error: %s: %s" % (type(e).__name__, e))
+    finally:
+        r.heal()
+        for p in r.drivers:
+            r.stop_proc(p, "a driver")
+        for i, p in enumerate(r.stores):
+            r.stop_proc(p, "register %d" % i)
+        for x in r.redis:
+            r.stop_proc(x.proc, "redis-server %d" % x.id)
+        r.fault_log.close()
+    summary, violations = check.check_dir(d)
+    print("faults by kind: %s" % (dict(r.faults) or "none"))
+    check.print_report(summary, violations)
+    print("two holders seen by the register: %d" % refused_writes(d))
+    for p in r.problems:
+        print("CAMPAIGN PROBLEM: %s" % p)
+    print("run directory: %s%s" % (d, "" if args.keep else " (removed)"))
+    print("violations: %d" % len(violations), flush=True)
+    if not args.keep:
+        shutil.rmtree(d, ignore_errors=True)
+    return 1 if r.problems else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=("redis", "redlock"), required=True)
+    ap.add_argument("--duration", type=int, default=180)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--appendfsync", choices=("no", "always"), default="no",
+                    help="always: an append-only file fsync'ed on every write")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--locks", type=int, default=3)
+    ap.add_argument("--ttl-ms", type=int, default=1500)
+    ap.add_argument("--redis-server", default=os.environ.get("REDIS_SERVER", "redis-server"))
+    ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each fault")
+    args = ap.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, 1 << 31)
+    args.build = os.path.abspath(args.build)
+    print("%s: seed %d (replay: python3 tests/faults/redis_campaign.py --mode %s "
+          "--duration %d --seed %d --appendfsync %s)"
+          % (args.mode, args.seed, args.mode, args.duration, args.seed, args.appendfsync),
+          flush=True)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
