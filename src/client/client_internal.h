@@ -44,9 +44,9 @@ struct dlock_client {
     /* Guards what follows, and every lock handle's session pointer. It is
      * never held across I/O, and never while taking a keeper's lock. */
     pthread_mutex_t mu;
-    char leader[CLIENT_ADDR_MAX]; /* the leader last named, or "" */
+    char leader[CLIENT_ADDR_MAX];   /* the leader last named, or "" */
     char answered[CLIENT_ADDR_MAX]; /* the server that answered last, or "" */
-    size_t cursor;                /* the server tried next without one */
+    size_t cursor;                  /* the server tried next without one */
     struct conn *pool[CLIENT_POOL_MAX];
     size_t n_pool;
     struct dlock_session **sessions; /* open ones, to close at free */
