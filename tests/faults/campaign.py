@@ -399,7 +399,7 @@ class Run:
         while True:
             gap = rng.uniform(0.5, 2.5)
             kind = rng.choice(self.kinds)
-            if time.monotonic() + gap + 8.0 > until:
+            if time.monotonic() + gap + 8.0 + self.args.margin > until:
                 return
             time.sleep(gap)
             self.fault(kind, rng)
@@ -510,8 +510,14 @@ def run(args):
         r.note("all faults healed")
         for s in r.cluster.servers:
             s.wait_ping()
-        # The quiet tail: the workload runs on a healthy cluster.
+        # The quiet tail: the workload runs on a healthy cluster. Once the
+        # sessions of the last fault have had time to end, every acquire
+        # must be served (check.py, tail-unserved).
+        settled = healed_at + (args.ttl_ms + LOCK_DELAY_MS + dlocktest.ELECTION_MS) / 1000.0 \
+            + args.margin
         time.sleep(max(0.0, t0 + args.duration - time.monotonic()))
+        with open(os.path.join(d, "tail"), "w") as f:
+            f.write("%d %d\n" % (settled * 1e9, time.monotonic() * 1e9))
         # Driver 0 crashes (kill -9): its locks are freed only when its
         # sessions expire. Driver 1 stops gracefully and releases.
         os.kill(r.drivers[0].pid, signal.SIGKILL)

@@ -17,6 +17,10 @@ What it proves (each a kind of violation):
                        (one that began during a window of a server clock
                        run fast on purpose, fast-clock, is reported apart:
                        the clock-rate assumption was broken there)
+  tail-unserved        in the quiet tail of a run (the file "tail": from
+                       when the last fault's sessions have ended to the end
+                       of the workload), an acquire that was not granted:
+                       waiters must be served once the cluster is healthy
 and, over the replicated state each server's data gives back (replay.ID,
 written by faults-replay):
   replica-invalid      a server's state breaks the state machine's
@@ -190,6 +194,25 @@ def check_leases(ops, windows, violations):
     return expected
 
 
+def check_tail(d, ops, violations):
+    """Every acquire invoked in the quiet tail and completed was granted."""
+    try:
+        with open(os.path.join(d, "tail")) as f:
+            t0, t1 = (int(x) for x in f.read().split()[:2])
+    except (OSError, ValueError):
+        return 0
+    n = 0
+    for o in ops:
+        if o.op != "acquire" or not t0 <= o.t_inv <= t1 or o.t_done is None:
+            continue
+        n += 1
+        if o.outcome != "ok":
+            violations.append(("tail-unserved", "%s: worker %d's acquire at %.3f s in the quiet "
+                               "tail ended %s %s" % (o.lock, o.worker, o.t_inv / 1e9, o.outcome,
+                                                    o.detail)))
+    return n
+
+
 def read_replay(path):
     """(base token, base index, end index, [(index, kind, lock, token)],
     problems). Events at the base index are the snapshot's holders."""
@@ -282,6 +305,7 @@ def check_dir(d):
     grants = check_grants(ops, violations)
     fast = check_leases(ops, read_windows(os.path.join(d, "fast-clock")), violations)
     replicas = check_replicas(d, ops, violations)
+    tail = check_tail(d, ops, violations)
     outcomes = collections.Counter("%s %s" % (o.op, o.outcome) for o in ops)
     summary = {
         "operations": len(ops),
@@ -291,6 +315,7 @@ def check_dir(d):
         "stale writes fenced off": stale,
         "writes skipped (safe-until passed)": sum(1 for o in ops if o.outcome == "skip"),
         "lease overlaps under a clock run fast on purpose": fast,
+        "acquires in the quiet tail, all to be granted": tail,
         "max token": {l: max(g.token for g in gs) for l, gs in sorted(grants.items())},
     }
     summary.update(replicas)

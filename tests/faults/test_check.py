@@ -115,6 +115,12 @@ def planted():
     cases.append(("a replica granting a token not above the last", f, "replica-token-order"))
 
     f = clean_run()
+    f["tail"] = ["%d %d\n" % (4000 * MS, 9000 * MS)]
+    f["history.0"] += [line(5000, 0, "invoke", "acquire", "l0", 0),
+                       line(7000, 0, "fail", "acquire", "l0", 0, 0, "EWAIT")]
+    cases.append(("a waiter not served in the quiet tail", f, "tail-unserved"))
+
+    f = clean_run()
     f["replay.1"].append("violation lock l0 held by an unknown session\n")
     cases.append(("a replica breaking the state machine's invariants", f, "replica-invalid"))
     return cases
