@@ -260,6 +260,16 @@ static const struct lock_ops *const backends[] = {&dlock_ops, &redis_ops,
 
 /* ---- the workload ---------------------------------------------------- */
 
+/* How long a hold lasts: mostly 5-45 ms; one in five 200-900 ms, within
+ * the TTL, long enough for a crash and restart of a server to fall inside
+ * it (which a service that forgets its locks on restart then shows). */
+static uint64_t hold_ms(struct worker *w)
+{
+    if (rand_r(&w->seed) % 5 == 0)
+        return 200 + rand_r(&w->seed) % 700;
+    return 5 + rand_r(&w->seed) % 40;
+}
+
 /* One round: acquire, write, hold, write, release. Returns false when the
  * session must be replaced. The first write is sent only while the grant's
  * safe-until deadline has not passed (as a careful holder does); the second,
@@ -286,7 +296,7 @@ static bool round_once(struct worker *w, uint64_t seq)
     snprintf(store, sizeof store, "%s/l%d.sock", cfg.stores, lock);
     for (int i = 0; i < 2; i++) {
         if (i == 1)
-            sleep_ms(5 + rand_r(&w->seed) % 40);
+            sleep_ms(hold_ms(w));
         uint64_t safe = ops->safe_until(w);
         record(w, "invoke", "write", lock, token, safe, store);
         if (i == 0 && dlock_now_ms() >= safe) {
