@@ -50,6 +50,7 @@ sys.path.insert(0, HERE)
 import check  # noqa: E402
 import dlocktest  # noqa: E402
 import netfault  # noqa: E402
+import procs  # noqa: E402
 
 PROCESS_KINDS = ("kill-leader", "kill-follower", "kill-majority", "kill-all",
                  "pause-leader", "pause-driver")
@@ -102,47 +103,17 @@ def fault_kinds(args):
     return kinds, missing
 
 
-class Run:
+class Run(procs.Campaign):
     def __init__(self, args, d, kinds):
-        self.args = args
-        self.dir = d
+        super().__init__(args, d)
         self.kinds = kinds
         self.ctx = dlocktest.Context("faults", d)
         self.cluster = None
         self.net = None
         self.mounts = []
-        self.stores = []
-        self.drivers = []
         self.paused = set()  # servers stopped with SIGSTOP
-        self.faults = collections.Counter()
         self.fail_stops = collections.Counter()
-        self.fault_log = open(os.path.join(d, "faults"), "w")
         self.fast_windows = open(os.path.join(d, "fast-clock"), "w")
-        self.problems = []
-
-    def note(self, text):
-        line = "%.3f %s" % (time.monotonic(), text)
-        self.fault_log.write(line + "\n")
-        self.fault_log.flush()
-        if self.args.verbose:
-            print(line, flush=True)
-
-    # -- processes
-    def spawn(self, argv, log):
-        with open(log, "ab") as f:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
-                                 preexec_fn=dlocktest._die_with_parent)
-        dlocktest._all_procs[p.pid] = p
-        return p
-
-    def start_stores(self):
-        sd = os.path.join(self.dir, "stores")
-        os.makedirs(sd)
-        for i in range(self.args.locks):
-            sock = os.path.join(sd, "l%d.sock" % i)
-            self.stores.append(self.spawn([os.path.join(self.args.build, "faults-fenced-store"),
-                                           "serve", sock], os.path.join(sd, "l%d.log" % i)))
-            dlocktest.wait_for(lambda: os.path.exists(sock), 5, "register %d" % i)
 
     def start_cluster(self):
         """The servers, each on its own address, server 1 keeping its whole
@@ -163,38 +134,6 @@ class Run:
                                 "dlock-faults", s.data], check=True)
                 self.mounts.append(s.data)
         self.cluster = cl.start()
-
-    def start_drivers(self):
-        """Two driver processes, each with half the workers: a paused one
-        outlives its leases while the other takes the locks over."""
-        per = max(1, self.args.workers // 2)
-        for i in range(2):
-            self.drivers.append(self.spawn([
-                os.path.join(self.args.build, "faults-worker"),
-                "--servers", ",".join(self.cluster.addrs()),
-                "--stores", os.path.join(self.dir, "stores"),
-                "--history", os.path.join(self.dir, "history.%d" % i),
-                "--workers", str(per), "--first-id", str(i * per),
-                "--locks", str(self.args.locks),
-                "--ttl-ms", str(self.args.ttl_ms)], os.path.join(self.dir, "driver%d.log" % i)))
-
-    def stop_proc(self, p, what, grace=8.0):
-        """SIGCONT, SIGTERM, then SIGKILL after grace seconds, by pid."""
-        if p is None or p.poll() is not None:
-            return
-        for sig in (signal.SIGCONT, signal.SIGTERM):
-            try:
-                os.kill(p.pid, sig)
-            except OSError:
-                pass
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.problems.append("%s (pid %d) did not stop on SIGTERM in %.0f s; killed"
-                                 % (what, p.pid, grace))
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(5)
-        dlocktest._all_procs.pop(p.pid, None)
 
     # -- the nemesis
     def leader(self):
@@ -500,7 +439,7 @@ def run(args):
             r.net = netfault.Net()
         r.start_stores()
         r.start_cluster()
-        r.start_drivers()
+        r.start_drivers("dlock", r.cluster.addrs())
         r.note("start: seed %d, duration %d s, kinds %s" % (args.seed, args.duration, kinds))
         try:
             r.nemesis(rng, t0 + args.duration)
@@ -533,10 +472,7 @@ def run(args):
         budget, worst = 0, 0
     finally:
         r.heal()
-        for p in r.drivers:
-            r.stop_proc(p, "a driver")
-        for i, p in enumerate(r.stores):
-            r.stop_proc(p, "register %d" % i)
+        r.stop_all()
         problems = r.ctx.finish()
         if r.cluster is not None:
             r.read_back()

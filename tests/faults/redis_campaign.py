@@ -26,13 +26,11 @@ Standard library only.
 """
 
 import argparse
-import collections
 import os
 import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,8 @@ sys.path.insert(0, HERE)
 
 import check  # noqa: E402
 import dlocktest  # noqa: E402
+import procs  # noqa: E402
+from procs import StartError  # noqa: E402
 
 KINDS = ("kill-instance", "pause-instance", "pause-driver")
 HOST = "127.0.0.1"
@@ -95,38 +95,10 @@ class Redis:
         os.kill(self.proc.pid, signal.SIGCONT)
 
 
-class StartError(Exception):
-    """A process of the campaign did not start: the campaign broke."""
-
-
-class Run:
+class Run(procs.Campaign):
     def __init__(self, args, d):
-        self.args = args
-        self.dir = d
-        self.stores = []
+        super().__init__(args, d)
         self.redis = []
-        self.drivers = []
-        self.faults = collections.Counter()
-        self.fault_log = open(os.path.join(d, "faults"), "w")
-        self.problems = []
-
-    def note(self, text):
-        line = "%.3f %s" % (time.monotonic(), text)
-        self.fault_log.write(line + "\n")
-        self.fault_log.flush()
-        if self.args.verbose:
-            print(line, flush=True)
-
-    # -- processes
-    def spawn(self, argv, log):
-        try:
-            with open(log, "ab") as f:
-                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
-                                     preexec_fn=dlocktest._die_with_parent)
-        except OSError as e:
-            raise StartError("%s: %s" % (argv[0], e))
-        dlocktest._all_procs[p.pid] = p
-        return p
 
     def forget(self, p, sig):
         """Sends sig to p (by pid) and reaps it once it has exited."""
@@ -137,61 +109,10 @@ class Run:
             p.wait(5)
             dlocktest._all_procs.pop(p.pid, None)
 
-    def stop_proc(self, p, what, grace=8.0):
-        """SIGCONT, SIGTERM, then SIGKILL after grace seconds, by pid."""
-        if p is None or p.poll() is not None:
-            return
-        for sig in (signal.SIGCONT, signal.SIGTERM):
-            try:
-                os.kill(p.pid, sig)
-            except OSError:
-                pass
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.problems.append("%s (pid %d) did not stop on SIGTERM in %.0f s; killed"
-                                 % (what, p.pid, grace))
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(5)
-        dlocktest._all_procs.pop(p.pid, None)
-
-    def start_stores(self):
-        sd = os.path.join(self.dir, "stores")
-        os.makedirs(sd)
-        for i in range(self.args.locks):
-            sock = os.path.join(sd, "l%d.sock" % i)
-            p = self.spawn([os.path.join(self.args.build, "faults-fenced-store"), "serve", sock],
-                           os.path.join(sd, "l%d.log" % i))
-            self.stores.append(p)
-            dlocktest.wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 5,
-                               "register %d" % i)
-            if p.poll() is not None:
-                raise StartError("register %d exited (code %d)" % (i, p.returncode))
-
     def start_redis(self):
         for i in range(1 if self.args.mode == "redis" else 3):
             self.redis.append(Redis(self, i))
             self.redis[-1].start()
-
-    def start_drivers(self):
-        """Two driver processes, each with half the workers: a paused one
-        outlives its locks while the other takes them over."""
-        per = max(1, self.args.workers // 2)
-        for i in range(2):
-            self.drivers.append(self.spawn([
-                os.path.join(self.args.build, "faults-worker"),
-                "--backend", self.args.mode,
-                "--servers", ",".join(r.addr() for r in self.redis),
-                "--stores", os.path.join(self.dir, "stores"),
-                "--history", os.path.join(self.dir, "history.%d" % i),
-                "--workers", str(per), "--first-id", str(i * per),
-                "--locks", str(self.args.locks),
-                "--ttl-ms", str(self.args.ttl_ms)], os.path.join(self.dir, "driver%d.log" % i)))
-        time.sleep(0.5)
-        for i, p in enumerate(self.drivers):
-            if p.poll() is not None:
-                raise StartError("driver %d exited at once (code %d); see driver%d.log"
-                                 % (i, p.returncode, i))
 
     # -- the nemesis
     def fault(self, kind, rng):
@@ -274,7 +195,7 @@ def run(args):
     try:
         r.start_stores()
         r.start_redis()
-        r.start_drivers()
+        r.start_drivers(args.mode, [x.addr() for x in r.redis])
         r.note("start: mode %s, seed %d, duration %d s, appendfsync %s"
                % (args.mode, args.seed, args.duration, args.appendfsync))
         try:
@@ -290,10 +211,7 @@ def run(args):
         r.problems.append("campaign error: %s: %s" % (type(e).__name__, e))
     finally:
         r.heal()
-        for p in r.drivers:
-            r.stop_proc(p, "a driver")
-        for i, p in enumerate(r.stores):
-            r.stop_proc(p, "register %d" % i)
+        r.stop_all()
         for x in r.redis:
             r.stop_proc(x.proc, "redis-server %d" % x.id)
         r.fault_log.close()

@@ -1,0 +1,107 @@
+"""procs - what the fault campaigns share (campaign.py against dlock,
+redis_campaign.py against Redis): the run directory's fault log, processes
+started and stopped by their pid, the fenced registers and the two driver
+processes. Standard library only."""
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "system"))
+
+import dlocktest  # noqa: E402
+
+
+class StartError(Exception):
+    """A process of the campaign did not start: the campaign broke."""
+
+
+class Campaign:
+    def __init__(self, args, d):
+        self.args = args
+        self.dir = d
+        self.stores = []
+        self.drivers = []
+        self.faults = collections.Counter()
+        self.fault_log = open(os.path.join(d, "faults"), "w")
+        self.problems = []
+
+    def note(self, text):
+        line = "%.3f %s" % (time.monotonic(), text)
+        self.fault_log.write(line + "\n")
+        self.fault_log.flush()
+        if self.args.verbose:
+            print(line, flush=True)
+
+    def spawn(self, argv, log):
+        """Starts argv with its output in log; it dies with the campaign."""
+        try:
+            with open(log, "ab") as f:
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                                     preexec_fn=dlocktest._die_with_parent)
+        except OSError as e:
+            raise StartError("%s: %s" % (argv[0], e))
+        dlocktest._all_procs[p.pid] = p
+        return p
+
+    def stop_proc(self, p, what, grace=8.0):
+        """SIGCONT, SIGTERM, then SIGKILL after grace seconds, by pid."""
+        if p is None or p.poll() is not None:
+            return
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                os.kill(p.pid, sig)
+            except OSError:
+                pass
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.problems.append("%s (pid %d) did not stop on SIGTERM in %.0f s; killed"
+                                 % (what, p.pid, grace))
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(5)
+        dlocktest._all_procs.pop(p.pid, None)
+
+    def start_stores(self):
+        """A fenced register per lock: stores/lN.sock, its log stores/lN.log."""
+        sd = os.path.join(self.dir, "stores")
+        os.makedirs(sd)
+        for i in range(self.args.locks):
+            sock = os.path.join(sd, "l%d.sock" % i)
+            p = self.spawn([os.path.join(self.args.build, "faults-fenced-store"), "serve", sock],
+                           os.path.join(sd, "l%d.log" % i))
+            self.stores.append(p)
+            dlocktest.wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 5,
+                               "register %d" % i)
+            if p.poll() is not None:
+                raise StartError("register %d exited (code %d)" % (i, p.returncode))
+
+    def start_drivers(self, backend, servers):
+        """Two driver processes, each with half the workers: a paused one
+        outlives its leases while the other takes the locks over."""
+        per = max(1, self.args.workers // 2)
+        for i in range(2):
+            self.drivers.append(self.spawn([
+                os.path.join(self.args.build, "faults-worker"),
+                "--backend", backend, "--servers", ",".join(servers),
+                "--stores", os.path.join(self.dir, "stores"),
+                "--history", os.path.join(self.dir, "history.%d" % i),
+                "--workers", str(per), "--first-id", str(i * per),
+                "--locks", str(self.args.locks),
+                "--ttl-ms", str(self.args.ttl_ms)], os.path.join(self.dir, "driver%d.log" % i)))
+        time.sleep(0.5)
+        for i, p in enumerate(self.drivers):
+            if p.poll() is not None:
+                raise StartError("driver %d exited at once (code %d); see driver%d.log"
+                                 % (i, p.returncode, i))
+
+    def stop_all(self):
+        """Stops the drivers, then the registers."""
+        for p in self.drivers:
+            self.stop_proc(p, "a driver")
+        for i, p in enumerate(self.stores):
+            self.stop_proc(p, "register %d" % i)
