@@ -260,13 +260,13 @@ static const struct lock_ops *const backends[] = {&dlock_ops, &redis_ops,
 
 /* ---- the workload ---------------------------------------------------- */
 
-/* How long a hold lasts: mostly 5-45 ms; one in five 200-900 ms, within
+/* How long a hold lasts: mostly 5-45 ms; one in five 300-1300 ms, within
  * the TTL, long enough for a crash and restart of a server to fall inside
  * it (which a service that forgets its locks on restart then shows). */
 static uint64_t hold_ms(struct worker *w)
 {
     if (rand_r(&w->seed) % 5 == 0)
-        return 200 + rand_r(&w->seed) % 700;
+        return 300 + rand_r(&w->seed) % 1000;
     return 5 + rand_r(&w->seed) % 40;
 }
 
