@@ -50,6 +50,11 @@ SIM_BIN    := $(BUILD)/sim
 SCEN_SRC   := $(wildcard tests/sim/test_*.c)
 SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
+# dlock-bench: the lock services side by side (bench/README or
+# docs/benchmarks.md); etcd's client uses libcurl, ZooKeeper's its C client.
+LOCKBENCH_BIN := $(BUILD)/bench/dlock-bench
+LOCKBENCH_SRC := $(wildcard bench/dlock_bench.c bench/sys_*.c)
+LOCKBENCH_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lzookeeper_mt
 
 # dlockd: the server modules that run on libuv, over the core library.
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
@@ -154,6 +159,9 @@ $(DLOCKD_OBJ): CFLAGS += $(UV_CFLAGS)
 
 $(DLOCKD_BIN): $(DLOCKD_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
+
+$(LOCKBENCH_BIN): $(LOCKBENCH_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LOCKBENCH_LIBS) $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

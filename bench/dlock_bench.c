@@ -1,0 +1,442 @@
+/* dlock_bench.c - dlock-bench: a fixed-duration run of C concurrent clients
+ * (one connection and one thread each) against a lock service, the same for
+ * every system (bench.h): dlock through libdlock, Redis, etcd, ZooKeeper.
+ *
+ *   dlock-bench --system dlock|redis|etcd|zk --servers LIST --workload W
+ *               [--clients C] [--duration S] [--warmup S] [--ttl-ms T]
+ *               [--pids P,P,...] [--kill PID --kill-after S]
+ *
+ * Workloads (one operation each):
+ *   U  uncontended: each client its own lock; acquire (try), release
+ *   H  one hot lock all clients want: acquire (waiting), release; each
+ *      operation is one handover
+ *   R  reads of the state of a held lock
+ *   S  session churn: a new session, acquire, release
+ *   F  U while --kill PID is killed (SIGKILL) --kill-after seconds into
+ *      the run: reports the time from the kill to the next grant, and
+ *      checks that every client's lock held across the kill is still held
+ *      with its token (a reentrant acquire gives the same token back)
+ *
+ * Prints one line of key=value pairs: ops, ops_per_s, the latency of the
+ * acquire and of the whole operation in microseconds (p50, p99, p999, max),
+ * errors, and with --pids the servers' CPU (percent of one core, summed)
+ * and the largest RSS (MiB), read from /proc over the measured part. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MAX_CLIENTS 1024
+#define MAX_PIDS 16
+
+struct samples {
+    uint32_t *v; /* microseconds */
+    size_t n, cap;
+};
+
+struct client {
+    int id;
+    pthread_t thread;
+    void *conn;
+    struct samples acquire, op;
+    uint64_t *grants; /* completion times (F) */
+    size_t n_grants, cap_grants;
+    uint64_t errors;
+    uint64_t held_token; /* F: the lock held across the kill */
+    bool held_kept;
+    char err[256];
+};
+
+static const struct bench_system *sys;
+static const char *servers;
+static char workload = 'U';
+static int n_clients = 16;
+static double duration_s = 10, warmup_s = 2;
+static uint64_t ttl_ms = 10000;
+static struct client clients[MAX_CLIENTS];
+static pthread_barrier_t ready;
+static atomic_int phase; /* 0 warm-up, 1 measured, 2 done */
+static uint64_t measure_start, measure_end;
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, const char *a)
+{
+    fprintf(stderr, "dlock-bench: ");
+    fprintf(stderr, fmt, a);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void push(struct samples *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 4096;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (s->v == NULL)
+            die("%s", "out of memory");
+    }
+    uint64_t us = ns / 1000;
+    s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static void note_grant(struct client *c, uint64_t t)
+{
+    if (c->n_grants == c->cap_grants) {
+        c->cap_grants = c->cap_grants ? 2 * c->cap_grants : 4096;
+        c->grants = realloc(c->grants, c->cap_grants * sizeof *c->grants);
+        if (c->grants == NULL)
+            die("%s", "out of memory");
+    }
+    c->grants[c->n_grants++] = t;
+}
+
+/* One operation of the workload; false on an error (counted). */
+static bool one_op(struct client *c, const char *name, bool measured)
+{
+    uint64_t token, t0 = bench_now_ns(), t1;
+    int rc;
+    switch (workload) {
+    case 'R':
+        rc = sys->status(c->conn, name, c->err, sizeof c->err);
+        if (rc != 0)
+            return false;
+        t1 = bench_now_ns();
+        if (measured) {
+            push(&c->acquire, t1 - t0);
+            push(&c->op, t1 - t0);
+        }
+        return true;
+    case 'S':
+        if (sys->renew(c->conn, c->err, sizeof c->err) != 0)
+            return false;
+        break;
+    default:
+        break;
+    }
+    rc = sys->acquire(c->conn, name, workload == 'H' ? 30000 : 0, &token,
+                      c->err, sizeof c->err);
+    t1 = bench_now_ns();
+    if (rc != BENCH_GRANTED) {
+        if (rc == BENCH_BUSY)
+            snprintf(c->err, sizeof c->err, "%s: busy", name);
+        return false;
+    }
+    if (sys->release(c->conn, name, c->err, sizeof c->err) != 0)
+        return false;
+    uint64_t t2 = bench_now_ns();
+    if (measured) {
+        push(&c->acquire, t1 - (workload == 'S' ? t0 : t0));
+        push(&c->op, t2 - t0);
+        if (workload == 'F')
+            note_grant(c, t1);
+    }
+    return true;
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    char name[64];
+    if (workload == 'H')
+        snprintf(name, sizeof name, "bench-hot");
+    else if (workload == 'R')
+        snprintf(name, sizeof name, "bench-read");
+    else
+        snprintf(name, sizeof name, "bench-%c-%d", workload, c->id);
+    if (workload == 'F') {
+        char held[64];
+        snprintf(held, sizeof held, "bench-held-%d", c->id);
+        if (sys->acquire(c->conn, held, 0, &c->held_token, c->err,
+                         sizeof c->err) != BENCH_GRANTED)
+            die("cannot take the lock held across the kill: %s", c->err);
+    }
+    pthread_barrier_wait(&ready);
+    int p;
+    while ((p = atomic_load(&phase)) < 2) {
+        if (!one_op(c, name, p == 1)) {
+            if (p == 1)
+                c->errors++;
+            usleep(1000);
+        }
+    }
+    if (workload == 'F') {
+        char held[64];
+        uint64_t again = 0;
+        snprintf(held, sizeof held, "bench-held-%d", c->id);
+        /* A reentrant acquire by the same owner: the same token if the
+         * lock was kept all along. */
+        for (int i = 0; i < 50; i++) {
+            if (sys->acquire(c->conn, held, 0, &again, c->err, sizeof c->err) !=
+                BENCH_ERROR)
+                break;
+            usleep(100000);
+        }
+        c->held_kept = again == c->held_token;
+    }
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* All clients' samples of one kind, sorted. */
+static struct samples merged(size_t offset)
+{
+    struct samples all = {0};
+    for (int i = 0; i < n_clients; i++) {
+        struct samples *s = (struct samples *)((char *)&clients[i] + offset);
+        for (size_t j = 0; j < s->n; j++)
+            push(&all, (uint64_t)s->v[j] * 1000);
+    }
+    if (all.n > 0)
+        qsort(all.v, all.n, sizeof *all.v, cmp_u32);
+    return all;
+}
+
+static uint32_t pct(const struct samples *s, double q)
+{
+    if (s->n == 0)
+        return 0;
+    size_t i = (size_t)(q * (double)(s->n - 1) + 0.5);
+    return s->v[i];
+}
+
+static void print_latency(const char *what, const struct samples *s)
+{
+    printf(" %s_p50_us=%u %s_p99_us=%u %s_p999_us=%u %s_max_us=%u", what,
+           pct(s, 0.5), what, pct(s, 0.99), what, pct(s, 0.999), what,
+           s->n ? s->v[s->n - 1] : 0);
+}
+
+/* ---- the servers' CPU and memory, from /proc ------------------------- */
+
+static int pids[MAX_PIDS], n_pids;
+
+static uint64_t cpu_ticks(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* After the name: state and 10 fields, then utime and stime. */
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                            "%*u %lu %lu",
+                            &ut, &st) != 2)
+        return 0;
+    return ut + st;
+}
+
+static uint64_t rss_kib(int pid)
+{
+    char path[64], line[256];
+    uint64_t kib = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+static uint64_t all_ticks(void)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < n_pids; i++)
+        t += cpu_ticks(pids[i]);
+    return t;
+}
+
+static void parse_pids(const char *list)
+{
+    const char *p = list;
+    while (*p != '\0' && n_pids < MAX_PIDS) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0)
+            die("bad --pids '%s'", list);
+        pids[n_pids++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: dlock-bench --system dlock|redis|etcd|zk --servers LIST\n"
+            "                   --workload U|H|R|S|F [--clients C] "
+            "[--duration S]\n"
+            "                   [--warmup S] [--ttl-ms T] [--pids P,P,...]\n"
+            "                   [--kill PID --kill-after S]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct bench_system *const systems[] = {
+        &bench_dlock, &bench_redis, &bench_etcd, &bench_zk};
+    int kill_pid = 0;
+    double kill_after = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (strcmp(k, "--system") == 0) {
+            for (size_t j = 0; j < sizeof systems / sizeof systems[0]; j++)
+                if (strcmp(systems[j]->name, v) == 0)
+                    sys = systems[j];
+        } else if (strcmp(k, "--servers") == 0) {
+            servers = v;
+        } else if (strcmp(k, "--workload") == 0) {
+            workload = v[0];
+        } else if (strcmp(k, "--clients") == 0) {
+            n_clients = atoi(v);
+        } else if (strcmp(k, "--duration") == 0) {
+            duration_s = atof(v);
+        } else if (strcmp(k, "--warmup") == 0) {
+            warmup_s = atof(v);
+        } else if (strcmp(k, "--ttl-ms") == 0) {
+            ttl_ms = strtoull(v, NULL, 10);
+        } else if (strcmp(k, "--pids") == 0) {
+            parse_pids(v);
+        } else if (strcmp(k, "--kill") == 0) {
+            kill_pid = atoi(v);
+        } else if (strcmp(k, "--kill-after") == 0) {
+            kill_after = atof(v);
+        } else {
+            return usage();
+        }
+    }
+    if (argc % 2 == 0 || sys == NULL || servers == NULL || n_clients < 1 ||
+        n_clients > MAX_CLIENTS || duration_s <= 0 || warmup_s < 0 ||
+        strchr("UHRSF", workload) == NULL || workload == '\0' ||
+        (workload == 'F' &&
+         (kill_pid <= 0 || kill_after <= 0 || kill_after >= duration_s)))
+        return usage();
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 0; i < n_clients; i++) {
+        clients[i].id = i;
+        if (sys->open(servers, i, ttl_ms, &clients[i].conn, clients[i].err,
+                      sizeof clients[i].err) != 0)
+            die("cannot open a client: %s", clients[i].err);
+    }
+    if (workload == 'R') {
+        uint64_t token;
+        if (sys->acquire(clients[0].conn, "bench-read", 0, &token,
+                         clients[0].err,
+                         sizeof clients[0].err) != BENCH_GRANTED)
+            die("cannot take the lock to read: %s", clients[0].err);
+    }
+    pthread_barrier_init(&ready, NULL, (unsigned)n_clients + 1);
+    for (int i = 0; i < n_clients; i++)
+        pthread_create(&clients[i].thread, NULL, client_main, &clients[i]);
+    pthread_barrier_wait(&ready);
+    sleep_s(warmup_s);
+    uint64_t ticks0 = all_ticks();
+    measure_start = bench_now_ns();
+    atomic_store(&phase, 1);
+    uint64_t killed_at = 0;
+    if (workload == 'F') {
+        sleep_s(kill_after);
+        killed_at = bench_now_ns();
+        if (kill(kill_pid, SIGKILL) != 0)
+            die("cannot kill the leader: %s", strerror(errno));
+        sleep_s(duration_s - kill_after);
+    } else {
+        sleep_s(duration_s);
+    }
+    atomic_store(&phase, 2);
+    measure_end = bench_now_ns();
+    uint64_t ticks1 = all_ticks();
+    uint64_t rss = 0;
+    for (int i = 0; i < n_pids; i++)
+        if (pids[i] != kill_pid && rss_kib(pids[i]) > rss)
+            rss = rss_kib(pids[i]);
+    for (int i = 0; i < n_clients; i++)
+        pthread_join(clients[i].thread, NULL);
+
+    struct samples acq = merged(offsetof(struct client, acquire));
+    struct samples op = merged(offsetof(struct client, op));
+    uint64_t errors = 0;
+    const char *last_err = "";
+    for (int i = 0; i < n_clients; i++) {
+        errors += clients[i].errors;
+        if (clients[i].errors > 0)
+            last_err = clients[i].err;
+    }
+    double secs = (double)(measure_end - measure_start) / 1e9;
+    printf("system=%s workload=%c clients=%d duration_s=%.1f ops=%zu "
+           "ops_per_s=%.0f errors=%" PRIu64,
+           sys->name, workload, n_clients, secs, op.n, (double)op.n / secs,
+           errors);
+    print_latency("acquire", &acq);
+    print_latency("op", &op);
+    if (n_pids > 0)
+        printf(" server_cpu_pct=%.0f server_rss_mib=%.1f",
+               100.0 * (double)(ticks1 - ticks0) /
+                   ((double)sysconf(_SC_CLK_TCK) * secs),
+               (double)rss / 1024.0);
+    if (workload == 'F') {
+        uint64_t next = UINT64_MAX, gap = 0;
+        int kept = 0;
+        for (int i = 0; i < n_clients; i++) {
+            struct client *c = &clients[i];
+            qsort(c->grants, c->n_grants, sizeof *c->grants, cmp_u64);
+            for (size_t j = 0; j < c->n_grants; j++)
+                if (c->grants[j] > killed_at && c->grants[j] < next)
+                    next = c->grants[j];
+            kept += c->held_kept;
+        }
+        if (next != UINT64_MAX)
+            gap = next - killed_at;
+        printf(" failover_ms=%.0f held_locks=%d held_locks_lost=%d",
+               next == UINT64_MAX ? -1.0 : (double)gap / 1e6, n_clients,
+               n_clients - kept);
+    }
+    printf("\n");
+    if (errors > 0)
+        fprintf(stderr, "dlock-bench: %" PRIu64 " errors, the last: %s\n",
+                errors, last_err);
+    for (int i = 0; i < n_clients; i++)
+        sys->close(clients[i].conn);
+    return 0;
+}
