@@ -1,0 +1,369 @@
+#!/usr/bin/python3
+"""compare - dlock beside Redis, etcd and ZooKeeper, in one run, with the
+same workloads, client counts and durations (dlock-bench), on this machine.
+
+    python3 bench/compare.py [--duration S] [--warmup S] [--clients 1,16,64]
+                             [--systems LIST] [--workloads U,H,R,S]
+                             [--out bench/results] [--quick]
+
+Each system is started fresh on 127.0.0.1 with its data in a temporary
+directory, measured, and stopped by pid before the next one starts:
+
+  dlock-1, dlock-3          dlockd, 1 and 3 servers (fsync on every commit)
+  redis, redis-always       Redis 7, the SET NX PX lock; appendonly off, and
+                            appendonly with appendfsync always
+  etcd-1, etcd-3            etcd 3.4, its lock service through the v3 JSON
+                            gateway with a lease (bench/peers.py)
+  zk-1, zk-3                ZooKeeper 3.8, the ephemeral-sequential recipe
+                            through the C client (bench/peers.py)
+
+U and H run at every client count; R and S at the largest. Then F on
+dlock-3: the leader is killed (SIGKILL) under load; the time until the next
+grant, and whether any lock held across the kill was lost. Systems whose
+server is not installed are left out and named. Writes results.md (the
+tables), results.json (every dlock-bench line) and, with gnuplot, a plot
+results.png into --out. Standard library only.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+sys.path.insert(0, HERE)
+
+import dlocktest  # noqa: E402
+
+ALL_SYSTEMS = ("dlock-1", "dlock-3", "redis", "redis-always", "etcd-1", "etcd-3", "zk-1", "zk-3")
+
+
+class Started:
+    """A system being measured: the servers' list, their pids, a stop."""
+
+    def __init__(self, servers, pids, stop):
+        self.servers, self.pids, self._stop = servers, pids, stop
+
+    def stop(self):
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+
+def start_dlock(n, work, build):
+    ctx = dlocktest.Context("bench", work)
+    if n == 1:
+        s = ctx.server(1)
+        s.start()
+        s.wait_leader()
+        servers = [s]
+    else:
+        servers = ctx.cluster(n).servers
+    return Started(",".join(s.addr for s in servers), [s.pid for s in servers],
+                   lambda: ctx.finish())
+
+
+def start_redis(always, work, build):
+    port = dlocktest.free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", work,
+            "--save", "", "--daemonize", "no"]
+    argv += ["--appendonly", "yes", "--appendfsync", "always"] if always else \
+        ["--appendonly", "no"]
+    log = open(os.path.join(work, "redis.log"), "wb")
+    p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         preexec_fn=dlocktest._die_with_parent)
+    dlocktest._all_procs[p.pid] = p
+
+    def ready():
+        try:
+            with dlocktest.Client("127.0.0.1:%d" % port, timeout=1) as c:
+                return c.call("PING") == "PONG"
+        except OSError:
+            return False
+    dlocktest.wait_for(ready, 10, "redis-server")
+
+    def stop():
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        dlocktest._all_procs.pop(p.pid, None)
+        log.close()
+    return Started("127.0.0.1:%d" % port, [p.pid], stop)
+
+
+def start_peer(kind, n, work, build):
+    import peers
+    started = peers.start_etcd(n, work) if kind == "etcd" else peers.start_zk(n, work)
+    return Started(started.servers, started.pids, started.stop)
+
+
+def starter(name):
+    kind, _, n = name.partition("-")
+    if kind == "dlock":
+        return lambda w, b: start_dlock(int(n), w, b)
+    if kind == "redis":
+        return lambda w, b: start_redis(n == "always", w, b)
+    return lambda w, b: start_peer(kind, int(n), w, b)
+
+
+def installed(name):
+    kind = name.partition("-")[0]
+    need = {"dlock": None, "redis": "redis-server", "etcd": "etcd", "zk": "java"}[kind]
+    if need is None:
+        return True, ""
+    if shutil.which(need) is None:
+        return False, "%s not installed" % need
+    if kind == "zk" and not os.path.exists("/usr/share/java/zookeeper.jar"):
+        return False, "zookeeper not installed (Debian package zookeeper)"
+    return True, ""
+
+
+def run_bench(args, system, started, workload, clients, extra=()):
+    kind = system.partition("-")[0]
+    argv = [args.bench, "--system", kind, "--servers", started.servers,
+            "--workload", workload, "--clients", str(clients),
+            "--duration", str(args.duration), "--warmup", str(args.warmup),
+            "--pids", ",".join(str(p) for p in started.pids)] + list(extra)
+    r = subprocess.run(argv, capture_output=True, text=True,
+                       timeout=args.duration + args.warmup + 120)
+    line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    res = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    res["system"] = system
+    if r.returncode != 0 or not res.get("ops"):
+        res["failed"] = (r.stderr.strip() or "no output")[-300:]
+    elif r.stderr.strip():
+        res["note"] = r.stderr.strip()[-300:]
+    print("  %-12s %s %3d clients: %s" % (system, workload, clients,
+                                         res.get("failed") or "%s ops/s, acquire p50 %s us, "
+                                         "p99 %s us" % (res.get("ops_per_s"),
+                                                        res.get("acquire_p50_us"),
+                                                        res.get("acquire_p99_us"))),
+          flush=True)
+    return res
+
+
+def measure(args, system, results):
+    ok, why = installed(system)
+    if not ok:
+        print("SKIPPED %s: %s" % (system, why), flush=True)
+        results.append({"system": system, "skipped": why})
+        return
+    work = tempfile.mkdtemp(prefix="dlock-bench-%s-" % system)
+    started = None
+    try:
+        started = starter(system)(work, args.build)
+        for w in args.workloads:
+            counts = args.clients if w in ("U", "H") else [max(args.clients)]
+            for c in counts:
+                results.append(run_bench(args, system, started, w, c))
+    except Exception as e:
+        print("FAILED %s: %s" % (system, e), flush=True)
+        results.append({"system": system, "failed": str(e)})
+    finally:
+        if started is not None:
+            started.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def failover(args, results):
+    """F on dlock-3: the leader killed under load, 16 clients."""
+    work = tempfile.mkdtemp(prefix="dlock-bench-failover-")
+    ctx = dlocktest.Context("bench", work)
+    try:
+        cl = ctx.cluster(3)
+        leader = cl.wait_leader()
+        started = Started(",".join(cl.addrs()), [s.pid for s in cl.servers], None)
+        d = max(args.duration, 6)
+        saved = args.duration
+        args.duration = d
+        res = run_bench(args, "dlock-3", started, "F", 16,
+                        ["--kill", str(leader.pid), "--kill-after", str(d / 2)])
+        args.duration = saved
+        leader.expect_exit = True
+        results.append(res)
+        print("  failover: next grant %s ms after the kill; %s of %s held locks lost"
+              % (res.get("failover_ms"), res.get("held_locks_lost"), res.get("held_locks")))
+    finally:
+        ctx.finish()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def num(r, k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError):
+        return None
+
+
+def table(results, workload, systems, clients):
+    rows = ["| system | " + " | ".join("%d clients: ops/s, p50 / p99 ms" % c for c in clients) +
+            " | server CPU, RSS at %d |" % clients[-1],
+            "|---|" + "---|" * (len(clients) + 1)]
+    for s in systems:
+        cells, last = [], None
+        for c in clients:
+            r = next((x for x in results if x.get("system") == s and x.get("workload") == workload
+                      and int(x.get("clients", -1)) == c), None)
+            if r is None or r.get("failed"):
+                cells.append("-" if r is None else "failed")
+                continue
+            cells.append("%s, %.2f / %.2f" % (format(int(num(r, "ops_per_s")), ","),
+                                              num(r, "acquire_p50_us") / 1000,
+                                              num(r, "acquire_p99_us") / 1000))
+            last = r
+        extra = "%s%%, %s MiB" % (last.get("server_cpu_pct"), last.get("server_rss_mib")) \
+            if last else "-"
+        rows.append("| %s | %s | %s |" % (s, " | ".join(cells), extra))
+    return "\n".join(rows)
+
+
+def write_report(args, results, systems):
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    ver = versions()
+    out = ["# dlock-bench results", "",
+           "%s, %s; %d s per cell after %g s of warm-up (`python3 bench/compare.py "
+           "--duration %g`)." % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                 machine(), args.duration, args.warmup, args.duration), "",
+           "Versions: %s." % ", ".join("%s %s" % kv for kv in ver.items()), ""]
+    names = {"U": "U: uncontended (each client its own lock: acquire, release)",
+             "H": "H: one hot lock (acquire waiting, release): handovers",
+             "R": "R: reads of a held lock's state",
+             "S": "S: session churn (open a session, acquire, release, close)"}
+    for w in args.workloads:
+        counts = args.clients if w in ("U", "H") else [max(args.clients)]
+        out += ["## " + names[w], "", table(results, w, systems, counts), ""]
+    f = [r for r in results if r.get("workload") == "F"]
+    if f:
+        r = f[0]
+        out += ["## F: failover (dlock, 3 servers, 16 clients, the leader killed)", "",
+                "Next grant %s ms after the kill; %s of %s locks held across the kill lost; "
+                "%s errors." % (r.get("failover_ms"), r.get("held_locks_lost"),
+                                r.get("held_locks"), r.get("errors")), ""]
+    skipped = [r for r in results if r.get("skipped") or (r.get("failed") and "workload" not in r)]
+    for r in skipped:
+        out.append("- %s: %s" % (r["system"], r.get("skipped") or "failed: " + r["failed"]))
+    path = os.path.join(args.out, "results.md")
+    with open(path, "w") as fh:
+        fh.write("\n".join(out) + "\n")
+    print("wrote %s" % path)
+    plot(args, results, systems)
+
+
+def plot(args, results, systems):
+    if shutil.which("gnuplot") is None:
+        print("no gnuplot (Debian package gnuplot-nox): no plot")
+        return
+    dat = os.path.join(args.out, "results.dat")
+    cols = []
+    with open(dat, "w") as f:
+        for w in ("U", "H"):
+            for s in systems:
+                rows = [r for r in results if r.get("system") == s and r.get("workload") == w
+                        and not r.get("failed")]
+                if not rows:
+                    continue
+                f.write("# %s %s\n" % (w, s))
+                for r in sorted(rows, key=lambda r: int(r["clients"])):
+                    f.write("%s %s %s\n" % (r["clients"], r["ops_per_s"],
+                                            num(r, "acquire_p99_us") / 1000))
+                f.write("\n\n")
+                cols.append((w, s))
+    plots = []
+    for panel, (w, col, ylabel) in enumerate((("U", 2, "U: ops/s"), ("H", 2, "H: handovers/s"),
+                                              ("U", 3, "U: acquire p99 (ms)"),
+                                              ("H", 3, "H: acquire p99 (ms)"))):
+        lines = ["'%s' index %d using 1:%d with linespoints title '%s'" % (dat, i, col, s)
+                 for i, (ww, s) in enumerate(cols) if ww == w]
+        if lines:
+            plots.append("set title '%s'; set ylabel '%s'; plot %s" % (ylabel, ylabel,
+                                                                      ", ".join(lines)))
+    script = ("set terminal pngcairo size 1400,1000; set output '%s';"
+              "set multiplot layout 2,2; set logscale xy; set xlabel 'clients'; set key left top;"
+              "%s; unset multiplot" % (os.path.join(args.out, "results.png"), "; ".join(plots)))
+    r = subprocess.run(["gnuplot", "-e", script], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("gnuplot failed: %s" % r.stderr.strip())
+    else:
+        print("wrote %s" % os.path.join(args.out, "results.png"))
+
+
+def versions():
+    def first_line(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=10).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+    out = {"dlock": first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])}
+    v = first_line(["redis-server", "--version"])
+    if v:
+        out["redis"] = next((w[2:] for w in v.split() if w.startswith("v=")), v)
+    v = first_line(["etcd", "--version"])
+    if v:
+        out["etcd"] = v.split()[-1]
+    try:
+        out["zookeeper"] = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "zookeeper"],
+                                          capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return {k: v for k, v in out.items() if v}
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return "%d cores (%s), Linux %s" % (os.cpu_count(), model, os.uname().release)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--clients", default="1,16,64")
+    ap.add_argument("--systems", default=",".join(ALL_SYSTEMS))
+    ap.add_argument("--workloads", default="U,H,R,S")
+    ap.add_argument("--no-failover", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+    args.clients = [int(c) for c in args.clients.split(",")]
+    args.workloads = args.workloads.split(",")
+    args.bench = os.path.join(args.build, "bench", "dlock-bench")
+    os.environ.setdefault("DLOCKD", os.path.join(args.build, "dlockd"))
+    systems = args.systems.split(",")
+    results = []
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        for s in systems:
+            print("== %s" % s, flush=True)
+            measure(args, s, results)
+        if not args.no_failover and "dlock-3" in systems:
+            print("== failover", flush=True)
+            failover(args, results)
+    finally:
+        dlocktest._kill_everything()
+    write_report(args, results, [s for s in systems])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
