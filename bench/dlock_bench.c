@@ -74,11 +74,10 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *fmt, const char *a)
+static void die(const char *what, const char *detail)
 {
-    fprintf(stderr, "dlock-bench: ");
-    fprintf(stderr, fmt, a);
-    fputc('\n', stderr);
+    fprintf(stderr, "dlock-bench: %s%s%s\n", what, detail ? ": " : "",
+            detail ? detail : "");
     exit(1);
 }
 
@@ -88,7 +87,7 @@ static void push(struct samples *s, uint64_t ns)
         s->cap = s->cap ? 2 * s->cap : 4096;
         s->v = realloc(s->v, s->cap * sizeof *s->v);
         if (s->v == NULL)
-            die("%s", "out of memory");
+            die("out of memory", NULL);
     }
     uint64_t us = ns / 1000;
     s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
@@ -100,7 +99,7 @@ static void note_grant(struct client *c, uint64_t t)
         c->cap_grants = c->cap_grants ? 2 * c->cap_grants : 4096;
         c->grants = realloc(c->grants, c->cap_grants * sizeof *c->grants);
         if (c->grants == NULL)
-            die("%s", "out of memory");
+            die("out of memory", NULL);
     }
     c->grants[c->n_grants++] = t;
 }
@@ -163,7 +162,7 @@ static void *client_main(void *arg)
         snprintf(held, sizeof held, "bench-held-%d", c->id);
         if (sys->acquire(c->conn, held, 0, &c->held_token, c->err,
                          sizeof c->err) != BENCH_GRANTED)
-            die("cannot take the lock held across the kill: %s", c->err);
+            die("cannot take the lock held across the kill", c->err);
     }
     pthread_barrier_wait(&ready);
     int p;
@@ -287,7 +286,7 @@ static void parse_pids(const char *list)
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v <= 0)
-            die("bad --pids '%s'", list);
+            die("bad --pids", list);
         pids[n_pids++] = (int)v;
         p = *end == ',' ? end + 1 : end;
     }
@@ -357,14 +356,14 @@ int main(int argc, char **argv)
         clients[i].id = i;
         if (sys->open(servers, i, ttl_ms, &clients[i].conn, clients[i].err,
                       sizeof clients[i].err) != 0)
-            die("cannot open a client: %s", clients[i].err);
+            die("cannot open a client", clients[i].err);
     }
     if (workload == 'R') {
         uint64_t token;
         if (sys->acquire(clients[0].conn, "bench-read", 0, &token,
                          clients[0].err,
                          sizeof clients[0].err) != BENCH_GRANTED)
-            die("cannot take the lock to read: %s", clients[0].err);
+            die("cannot take the lock to read", clients[0].err);
     }
     pthread_barrier_init(&ready, NULL, (unsigned)n_clients + 1);
     for (int i = 0; i < n_clients; i++)
@@ -379,7 +378,7 @@ int main(int argc, char **argv)
         sleep_s(kill_after);
         killed_at = bench_now_ns();
         if (kill(kill_pid, SIGKILL) != 0)
-            die("cannot kill the leader: %s", strerror(errno));
+            die("cannot kill the leader", strerror(errno));
         sleep_s(duration_s - kill_after);
     } else {
         sleep_s(duration_s);

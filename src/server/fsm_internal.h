@@ -68,14 +68,20 @@ struct fsm_outcome {
     char key[];
 };
 
-/* A FIFO of remembered outcomes, the oldest dropped first beyond max. The
- * tables of sessions are searched by a scan of the ring's hashes (at most
- * FSM_OUTCOMES_PER_SESSION); the global tables also index it by key. */
+/* A FIFO of remembered outcomes, the oldest dropped first beyond max. A
+ * session's table is searched by a scan of the ring's hashes while it is
+ * small; from FSM_OTABLE_SCAN_MAX outcomes on, through slots: an open
+ * addressing index (linear probing, 2 * cap slots, each a ring position
+ * + 1, 0 when empty), kept in step by add, drop and grow. The global tables
+ * index it by key in a map instead. */
+#define FSM_OTABLE_SCAN_MAX 8
 struct fsm_otable {
     struct fsm_outcome **ring;
     uint32_t *hashes; /* of ring[i]'s key, for a scan in cache */
     uint32_t head, n, cap;
     uint32_t max;
+    uint32_t *slots; /* NULL until the table outgrows a scan */
+    uint32_t n_slots;
     struct map_str *index; /* key -> outcome (malloc'd); NULL for a
                               session's table */
 };

@@ -36,6 +36,7 @@ void fsm_session_otable_close(struct fsm *f, struct fsm_otable *t)
         fsm_dealloc(f, ring_at(t, i), outcome_size(ring_at(t, i)));
     fsm_dealloc(f, t->ring, t->cap * sizeof *t->ring);
     fsm_dealloc(f, t->hashes, t->cap * sizeof *t->hashes);
+    fsm_dealloc(f, t->slots, t->n_slots * sizeof *t->slots);
     if (t->index != NULL)
         map_str_close(t->index);
     free(t->index);
@@ -60,6 +61,17 @@ struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
     if (t->index != NULL)
         return map_str_get(t->index, key, len);
     uint32_t hash = (uint32_t)map_hash(key, len);
+    if (t->slots != NULL) {
+        uint32_t mask = t->n_slots - 1;
+        for (uint32_t i = hash & mask; t->slots[i] != 0; i = (i + 1) & mask) {
+            uint32_t k = t->slots[i] - 1u;
+            struct fsm_outcome *o = t->ring[k];
+            if (t->hashes[k] == hash &&
+                fsm_bytes_eq(o->key, o->key_len, key, len))
+                return o;
+        }
+        return NULL;
+    }
     for (uint32_t i = 0; i < t->n; i++) {
         uint32_t k = (t->head + i) & (t->cap - 1);
         if (t->hashes[k] != hash)
@@ -69,6 +81,47 @@ struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
             return o;
     }
     return NULL;
+}
+
+/* ---- the index of a session's table: ring positions by key hash ------ */
+
+static void slot_put(struct fsm_otable *t, uint32_t k)
+{
+    uint32_t mask = t->n_slots - 1, i = t->hashes[k] & mask;
+    while (t->slots[i] != 0)
+        i = (i + 1) & mask;
+    t->slots[i] = k + 1;
+}
+
+/* Removes ring position k, moving later entries of its probe run back so
+ * that no search stops early (deletion without tombstones). */
+static void slot_del(struct fsm_otable *t, uint32_t k)
+{
+    uint32_t mask = t->n_slots - 1, i = t->hashes[k] & mask;
+    while (t->slots[i] != k + 1)
+        i = (i + 1) & mask;
+    for (uint32_t j = (i + 1) & mask; t->slots[j] != 0; j = (j + 1) & mask) {
+        uint32_t home = t->hashes[t->slots[j] - 1u] & mask;
+        /* The entry at j may move to the hole at i unless its home lies
+         * cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = 0;
+}
+
+/* Makes the index anew for the ring as it is (after a grow). */
+static void slots_build(struct fsm *f, struct fsm_otable *t)
+{
+    fsm_dealloc(f, t->slots, t->n_slots * sizeof *t->slots);
+    t->n_slots = 2 * t->cap;
+    t->slots = fsm_alloc(f, t->n_slots * sizeof *t->slots);
+    memset(t->slots, 0, t->n_slots * sizeof *t->slots);
+    for (uint32_t i = 0; i < t->n; i++)
+        slot_put(t, (t->head + i) & (t->cap - 1));
 }
 
 /* Doubles the ring (a power of two), unrolling it to start at slot 0. */
@@ -96,6 +149,8 @@ static void drop_oldest(struct fsm *f, struct fsm_otable *t)
     struct fsm_outcome *o = t->ring[t->head];
     if (t->index != NULL)
         map_str_del(t->index, o->key, o->key_len);
+    if (t->slots != NULL)
+        slot_del(t, t->head);
     fsm_dealloc(f, o, outcome_size(o));
     t->head = (t->head + 1) & (t->cap - 1);
     t->n--;
@@ -107,7 +162,8 @@ struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
 {
     if (t->n == t->max)
         drop_oldest(f, t);
-    if (t->n == t->cap)
+    bool grew = t->n == t->cap;
+    if (grew)
         ring_grow(f, t);
     struct fsm_outcome *copy = fsm_alloc(f, sizeof *copy + len);
     *copy = *o;
@@ -119,6 +175,10 @@ struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
     t->n++;
     if (t->index != NULL)
         fsm_xok(map_str_put(t->index, copy->key, len, copy));
+    else if (t->slots != NULL && !grew)
+        slot_put(t, k);
+    else if (t->n > FSM_OTABLE_SCAN_MAX)
+        slots_build(f, t);
     return copy;
 }
 

@@ -249,6 +249,42 @@ TEST(fsm_replay, session_outcomes_fifo)
     m_close(&m);
 }
 
+/* A session's table indexed by hash once it outgrows a scan: through many
+ * adds and drops (backward-shift deletions, ring growth), every remembered
+ * request is found and every dropped one is not. */
+TEST(fsm_replay, session_outcomes_indexed)
+{
+    static const struct fsm_limits lim = {
+        .sessions = 10,
+        .locks_per_session = 10,
+        .waiters_per_lock = 10,
+        .session_outcomes = 40,
+        .global_outcomes = 10,
+    };
+    struct m m;
+    m_init_limited(&m, &lim);
+    uint64_t s = m_session(&m);
+    char req[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(req, sizeof req, "x%d", i);
+        m_acq(&m, s, "c", "", 0, 0, req);
+        /* Replays change nothing: the newest 40 (those still held). */
+        for (int j = i - 5 < 0 ? 0 : i - 5; j <= i; j++) {
+            snprintf(req, sizeof req, "x%d", j);
+            CHECK(m_acq(&m, s, "c", "", 0, 0, req).replayed);
+        }
+        m_ok(&m);
+    }
+    for (int j = 260; j < 300; j++) {
+        snprintf(req, sizeof req, "x%d", j);
+        CHECK(m_acq(&m, s, "c", "", 0, 0, req).replayed);
+    }
+    CHECK_EQ(m_info(&m, "c").holds, 300);
+    snprintf(req, sizeof req, "x%d", 259);
+    CHECK(!m_acq(&m, s, "c", "", 0, 0, req).replayed);
+    m_close(&m);
+}
+
 /* The real global table holds FSM_OPEN_OUTCOMES requests. */
 TEST_TIMEOUT(fsm_replay, global_outcomes_size, 120)
 {
