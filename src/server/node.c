@@ -145,6 +145,8 @@ static void complete_proposal(struct node *n, const struct raft_entry *e,
         n->props.head = (n->props.head + 1) % n->props.cap;
         n->props.n--;
         bool ours = done.index == e->index && done.term == e->term;
+        if (done.cb != NULL && ours)
+            n->answered++;
         if (done.cb != NULL)
             done.cb(done.ctx, ours && res != NULL ? NODE_OK : NODE_LOST,
                     ours ? res : NULL);
@@ -326,6 +328,7 @@ int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
         0)
         return NODE_NOTLEADER; /* a transfer is under way */
     push_proposal(n, &p);
+    n->proposed++;
     return NODE_OK;
 }
 
@@ -343,6 +346,7 @@ static int change_started(struct node *n, int rc, node_read_cb cb, void *ctx)
                          .change_cb = cb,
                          .ctx = ctx};
     push_proposal(n, &p);
+    n->proposed++;
     return NODE_OK;
 }
 

@@ -3,9 +3,12 @@
  * commit: every update buffered meanwhile rides the next batch), snapshots
  * received from a leader are installed, and the node snapshots its own state
  * every cfg->snapshot_entries entries. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "common/mem.h"
 #include "server/logger.h"
@@ -13,6 +16,7 @@
 #include "server/store.h"
 
 #define SNAPSHOT_TRAILING 5000
+#define GATHER_MAX_NS 200000 /* 0.2 ms */
 
 /* A fatal storage error: a dead replica is safe, one that carries on after
  * a failed fsync is not. */
@@ -149,10 +153,58 @@ static void after_work_cb(uv_work_t *req, int status)
     node_kick(n);
 }
 
+static void on_gather(uv_poll_t *h, int status, int events)
+{
+    struct node *n = h->data;
+    uint64_t expirations;
+    (void)status, (void)events;
+    if (read(n->gather_fd, &expirations, sizeof expirations) < 0 &&
+        errno != EAGAIN)
+        log_warn("timerfd: %s", strerror(errno));
+    uv_poll_stop(h);
+    node_kick(n);
+}
+
+static void gather_wake_in(struct node *n, uint64_t ns)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(ns / 1000000000u),
+                                          .tv_nsec = (long)(ns % 1000000000u)}};
+    timerfd_settime(n->gather_fd, 0, &its, NULL);
+    uv_poll_start(&n->gather_poll, UV_READABLE, on_gather);
+}
+
+/* Group commit, gathering: the batch that just ended answered clients that
+ * mostly send again within a round trip. Started at once, the next batch
+ * would take only the proposals that came during the last fsync and the
+ * first few of those clients; the rest would wait a whole fsync for the
+ * batch after, and the clients would settle into two cohorts that each wait
+ * two fsyncs. So the next batch waits until the proposals made since the
+ * last one started reach those then pending plus three quarters of the
+ * clients answered, for at most GATHER_MAX_NS (a timerfd wakes the loop
+ * then: libuv's timers count whole milliseconds). With one client at a time
+ * nothing waits. */
+static bool gathering(struct node *n)
+{
+    if (n->gather_target == 0) {
+        if (n->answered < 2)
+            return false;
+        n->gather_target = n->proposed + n->answered * 3 / 4;
+        n->gather_since = uv_hrtime();
+    }
+    uint64_t waited = uv_hrtime() - n->gather_since;
+    if (n->proposed >= n->gather_target || waited >= GATHER_MAX_NS)
+        return false;
+    gather_wake_in(n, GATHER_MAX_NS - waited);
+    return true;
+}
+
 void node_disk_start(struct node *n)
 {
     if (n->syncing || n->buffered_seq <= n->reported_seq || n->closed)
         return;
+    if (raft_role(n->raft) == RAFT_LEADER && gathering(n))
+        return;
+    n->answered = n->proposed = n->gather_target = 0;
     if (!store_sync_begin(n->store)) {
         /* Nothing to write (an install made it durable already). */
         n->reported_seq = n->buffered_seq;

@@ -103,6 +103,15 @@ struct node {
     uint64_t buffered_seq; /* highest update seq handed to the store */
     uint64_t reported_seq; /* highest seq reported persisted */
     uint64_t batch_seq;    /* highest seq in the batch in flight */
+    /* Gathering the next batch (node_disk.c): client proposals answered
+     * since the batch in flight started, proposals made since then, how
+     * many to wait for (0: not waiting) and since when. */
+    uint32_t answered;
+    uint32_t proposed;
+    uint32_t gather_target;
+    uint64_t gather_since;
+    int gather_fd;         /* a timerfd: libuv's timers count whole ms */
+    uv_poll_t gather_poll; /* its readability wakes the loop */
     struct deferred *deferred;
     size_t n_deferred, cap_deferred;
     uint64_t last_snapshot;

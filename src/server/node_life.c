@@ -1,9 +1,12 @@
 /* node_life.c - the node's start (open the store, restore, bootstrap a new
  * cluster), the peer transport's callbacks, and its stop (hand leadership
  * over, fail what waits, close). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "common/mem.h"
 #include "server/lease.h"
@@ -181,7 +184,13 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     uv_check_init(loop, &n->check);
     n->check.data = n;
     uv_check_start(&n->check, node_on_check);
-    n->open_handles = 2;
+    n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (n->gather_fd < 0 || uv_poll_init(loop, &n->gather_poll, n->gather_fd)) {
+        log_error("timerfd: %s", strerror(errno));
+        exit(2);
+    }
+    n->gather_poll.data = n;
+    n->open_handles = 3;
     raft_tick(n->raft, 0);
     return n;
 }
@@ -202,6 +211,14 @@ static void on_handle_closed(uv_handle_t *h)
     closed_one(h->data);
 }
 
+static void on_gather_closed(uv_handle_t *h)
+{
+    struct node *n = h->data;
+    close(n->gather_fd);
+    n->gather_fd = -1;
+    closed_one(n);
+}
+
 static void on_peers_closed(void *arg)
 {
     closed_one(arg);
@@ -216,6 +233,7 @@ static void finish_stop(struct node *n)
     peers_close(n->peers, on_peers_closed, n);
     uv_close((uv_handle_t *)&n->timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
+    uv_close((uv_handle_t *)&n->gather_poll, on_gather_closed);
 }
 
 void node_stop_progress(struct node *n)
