@@ -94,11 +94,11 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-long faults-redis
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-long faults-redis raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
-all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(LOCKBENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -236,7 +236,13 @@ faults-redis: $(BUILD)/faults-worker $(BUILD)/faults-fenced-store
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)
 
-bench: $(BENCH_BIN)
+# The comparison of lock services (bench/compare.py, docs/benchmarks.md);
+# raft-bench measures the replication core alone.
+bench: $(LOCKBENCH_BIN) $(DLOCKD_BIN)
+	@sh scripts/deps.sh bench
+	$(PYTHON) bench/compare.py --build $(BUILD) $(COMPARE_ARGS)
+
+raft-bench: $(BENCH_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)
 
 deps:
