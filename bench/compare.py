@@ -17,9 +17,11 @@ directory, measured, and stopped by pid before the next one starts:
   zk-1, zk-3                ZooKeeper 3.8, the ephemeral-sequential recipe
                             through the C client (bench/peers.py)
 
-U and H run at every client count; R and S at the largest. Then F on
+U and H run at every client count; R and S at the largest; for dlock, U
+again at half its peak throughput (paced) for the latency there. Then F on
 dlock-3: the leader is killed (SIGKILL) under load; the time until the next
-grant, and whether any lock held across the kill was lost. Systems whose
+grant, and whether any lock held across the kill was lost. Then M on one
+dlockd: --many held locks, memory per lock, restart time (bench/locks.sh). Systems whose
 server is not installed are left out and named. Writes results.md (the
 tables), results.json (every dlock-bench line) and, with gnuplot, a plot
 results.png into --out. Standard library only.
@@ -166,6 +168,16 @@ def measure(args, system, results):
             counts = args.clients if w in ("U", "H") else [max(args.clients)]
             for c in counts:
                 results.append(run_bench(args, system, started, w, c))
+        if system.startswith("dlock") and "U" in args.workloads:
+            # Latency at half the peak: the clients of the peak, paced.
+            us = [r for r in results if r.get("system") == system and r.get("workload") == "U"
+                  and not r.get("failed")]
+            if us:
+                peak = max(us, key=lambda r: float(r["ops_per_s"]))
+                r = run_bench(args, system, started, "U", int(peak["clients"]),
+                              ["--rate", "%.0f" % (float(peak["ops_per_s"]) / 2)])
+                r["workload"] = "U-half"
+                results.append(r)
     except Exception as e:
         print("FAILED %s: %s" % (system, e), flush=True)
         results.append({"system": system, "failed": str(e)})
@@ -196,6 +208,18 @@ def failover(args, results):
     finally:
         ctx.finish()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def many_locks(args, results):
+    """M: 1,000,000 held locks in one dlockd (bench/locks.sh): memory per
+    lock and the time until it serves again after kill -9."""
+    env = dict(os.environ, DLOCKD=os.path.join(args.build, "dlockd"))
+    r = subprocess.run(["sh", os.path.join(HERE, "locks.sh"), str(args.many)],
+                       capture_output=True, text=True, env=env, timeout=1800)
+    table = [l for l in r.stdout.splitlines() if l.startswith("|")]
+    print("\n".join(table) if table else "M failed: %s" % r.stderr.strip()[-300:], flush=True)
+    results.append({"system": "dlock-1", "workload": "M", "locks": args.many,
+                    "table": table, "failed": None if table else r.stderr.strip()[-300:]})
 
 
 def num(r, k):
@@ -244,6 +268,21 @@ def write_report(args, results, systems):
     for w in args.workloads:
         counts = args.clients if w in ("U", "H") else [max(args.clients)]
         out += ["## " + names[w], "", table(results, w, systems, counts), ""]
+    half = [r for r in results if r.get("workload") == "U-half" and not r.get("failed")]
+    if half:
+        out += ["## U at half the peak (the peak's clients, paced; latency from the "
+                "scheduled start)", "",
+                "| system | clients | ops/s | acquire p50 / p99 / p99.9 ms |", "|---|---|---|---|"]
+        for r in half:
+            out.append("| %s | %s | %s | %.2f / %.2f / %.2f |" % (
+                r["system"], r["clients"], format(int(num(r, "ops_per_s")), ","),
+                num(r, "acquire_p50_us") / 1000, num(r, "acquire_p99_us") / 1000,
+                num(r, "acquire_p999_us") / 1000))
+        out.append("")
+    m = [r for r in results if r.get("workload") == "M" and r.get("table")]
+    if m:
+        out += ["## M: %s held locks in one dlockd (`bench/locks.sh %s`)" % (
+            format(m[0]["locks"], ","), m[0]["locks"]), ""] + m[0]["table"] + [""]
     f = [r for r in results if r.get("workload") == "F"]
     if f:
         r = f[0]
@@ -339,6 +378,8 @@ def main():
     ap.add_argument("--systems", default=",".join(ALL_SYSTEMS))
     ap.add_argument("--workloads", default="U,H,R,S")
     ap.add_argument("--no-failover", action="store_true")
+    ap.add_argument("--many", type=int, default=1000000,
+                    help="held locks for M (0: no M)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
@@ -359,6 +400,9 @@ def main():
         if not args.no_failover and "dlock-3" in systems:
             print("== failover", flush=True)
             failover(args, results)
+        if args.many > 0 and "dlock-1" in systems:
+            print("== many locks", flush=True)
+            many_locks(args, results)
     finally:
         dlocktest._kill_everything()
     write_report(args, results, [s for s in systems])

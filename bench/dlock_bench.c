@@ -4,7 +4,7 @@
  *
  *   dlock-bench --system dlock|redis|etcd|zk --servers LIST --workload W
  *               [--clients C] [--duration S] [--warmup S] [--ttl-ms T]
- *               [--pids P,P,...] [--kill PID --kill-after S]
+ *               [--pids P,P,...] [--kill PID --kill-after S] [--rate R]
  *
  * Workloads (one operation each):
  *   U  uncontended: each client its own lock; acquire (try), release
@@ -16,6 +16,11 @@
  *      the run: reports the time from the kill to the next grant, and
  *      checks that every client's lock held across the kill is still held
  *      with its token (a reentrant acquire gives the same token back)
+ *
+ * With --rate R the clients together start R operations per second (each
+ * client keeps its own schedule of R/C per second, catching up when
+ * late), and latencies count from the scheduled start, so that a stall is
+ * not hidden by the operations it delayed.
  *
  * Prints one line of key=value pairs: ops, ops_per_s, the latency of the
  * acquire and of the whole operation in microseconds (p50, p99, p999, max),
@@ -60,7 +65,7 @@ static const struct bench_system *sys;
 static const char *servers;
 static char workload = 'U';
 static int n_clients = 16;
-static double duration_s = 10, warmup_s = 2;
+static double duration_s = 10, warmup_s = 2, rate;
 static uint64_t ttl_ms = 10000;
 static struct client clients[MAX_CLIENTS];
 static pthread_barrier_t ready;
@@ -104,10 +109,11 @@ static void note_grant(struct client *c, uint64_t t)
     c->grants[c->n_grants++] = t;
 }
 
-/* One operation of the workload; false on an error (counted). */
-static bool one_op(struct client *c, const char *name, bool measured)
+/* One operation of the workload, counted from t0; false on an error. */
+static bool one_op(struct client *c, const char *name, bool measured,
+                   uint64_t t0)
 {
-    uint64_t token, t0 = bench_now_ns(), t1;
+    uint64_t token, t1;
     int rc;
     switch (workload) {
     case 'R':
@@ -139,7 +145,7 @@ static bool one_op(struct client *c, const char *name, bool measured)
         return false;
     uint64_t t2 = bench_now_ns();
     if (measured) {
-        push(&c->acquire, t1 - (workload == 'S' ? t0 : t0));
+        push(&c->acquire, t1 - t0);
         push(&c->op, t2 - t0);
         if (workload == 'F')
             note_grant(c, t1);
@@ -166,8 +172,21 @@ static void *client_main(void *arg)
     }
     pthread_barrier_wait(&ready);
     int p;
+    uint64_t next = bench_now_ns();
+    uint64_t every = rate > 0 ? (uint64_t)(1e9 * n_clients / rate) : 0;
     while ((p = atomic_load(&phase)) < 2) {
-        if (!one_op(c, name, p == 1)) {
+        uint64_t t0 = bench_now_ns();
+        if (every > 0) {
+            if (next > t0) {
+                uint64_t d = next - t0;
+                struct timespec ts = {(time_t)(d / 1000000000u),
+                                      (long)(d % 1000000000u)};
+                nanosleep(&ts, NULL);
+            }
+            t0 = next;
+            next += every;
+        }
+        if (!one_op(c, name, p == 1, t0)) {
             if (p == 1)
                 c->errors++;
             usleep(1000);
@@ -306,7 +325,7 @@ static int usage(void)
             "                   --workload U|H|R|S|F [--clients C] "
             "[--duration S]\n"
             "                   [--warmup S] [--ttl-ms T] [--pids P,P,...]\n"
-            "                   [--kill PID --kill-after S]\n");
+            "                   [--kill PID --kill-after S] [--rate R]\n");
     return 2;
 }
 
@@ -340,13 +359,15 @@ int main(int argc, char **argv)
             kill_pid = atoi(v);
         } else if (strcmp(k, "--kill-after") == 0) {
             kill_after = atof(v);
+        } else if (strcmp(k, "--rate") == 0) {
+            rate = atof(v);
         } else {
             return usage();
         }
     }
     if (argc % 2 == 0 || sys == NULL || servers == NULL || n_clients < 1 ||
         n_clients > MAX_CLIENTS || duration_s <= 0 || warmup_s < 0 ||
-        strchr("UHRSF", workload) == NULL || workload == '\0' ||
+        rate < 0 || strchr("UHRSF", workload) == NULL || workload == '\0' ||
         (workload == 'F' &&
          (kill_pid <= 0 || kill_after <= 0 || kill_after >= duration_s)))
         return usage();
