@@ -247,13 +247,21 @@ def check_replicas(d, ops, violations):
     for sid, (base, base_index, end, events, problems) in replicas.items():
         for p in problems:
             violations.append(("replica-invalid", "dlockd %s: %s" % (sid, p)))
-        last = base
+        # One entry may grant several locks (a tick ending two lock-delays),
+        # in any order: each grant's token is above every token of an
+        # earlier entry, and the tokens of one entry differ.
+        last, top, at, seen = base, base, None, set()
         for idx, kind, lock, token in events:
-            if kind == "held" and idx > base_index:
-                if token <= last:
-                    violations.append(("replica-token-order", "dlockd %s: %s granted token %d "
-                                       "at %d after token %d" % (sid, lock, token, idx, last)))
-                last = max(last, token)
+            if kind != "held" or idx <= base_index:
+                continue
+            if idx != at:
+                last, at, seen = top, idx, set()
+            if token <= last or token in seen:
+                violations.append(("replica-token-order", "dlockd %s: %s granted token %d "
+                                   "at %d, not above %d of an earlier entry or not unique"
+                                   % (sid, lock, token, idx, last)))
+            seen.add(token)
+            top = max(top, token)
     # Agreement over the indexes both logs hold.
     ids = sorted(replicas)
     for i, a in enumerate(ids):
