@@ -243,6 +243,9 @@ static bool cmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
                 ni.id, raft_role_name(ni.role), ni.term, ni.leader, ni.commit,
                 ni.applied, ni.last_index, ni.snapshot_index, ni.n_members);
     buf_appendf(&b,
+                "# Disk\r\nsync_avg_us:%" PRIu64 "\r\nsync_on_loop:%d\r\n\r\n",
+                ni.sync_avg_us, ni.sync_inline ? 1 : 0);
+    buf_appendf(&b,
                 "# Locks\r\nsessions:%" PRIu64 "\r\nlocks:%" PRIu64
                 "\r\nheld:%" PRIu64 "\r\nwaiters:%" PRIu64
                 "\r\nlast_token:%" PRIu64 "\r\nstate_bytes:%" PRIu64 "\r\n\r\n",

@@ -229,17 +229,19 @@ static void flush(struct node *n)
     if (n->flushing)
         return; /* a callback called back in: the loop below continues */
     n->flushing = true;
-    while (raft_has_update(n->raft)) {
-        struct raft_update u;
-        raft_update(n->raft, &u);
-        node_disk_persist(n, &u);
-        send_msgs(n, &u);
-        on_role(n, &u);
-        for (size_t i = 0; i < u.n_committed; i++)
-            apply_entry(n, &u.committed[i]);
-        node_read_update(n, &u);
-    }
-    node_disk_start(n);
+    do {
+        while (raft_has_update(n->raft)) {
+            struct raft_update u;
+            raft_update(n->raft, &u);
+            node_disk_persist(n, &u);
+            send_msgs(n, &u);
+            on_role(n, &u);
+            for (size_t i = 0; i < u.n_committed; i++)
+                apply_entry(n, &u.committed[i]);
+            node_read_update(n, &u);
+        }
+        node_disk_start(n); /* a sync done inline makes a new update */
+    } while (raft_has_update(n->raft));
     node_disk_snapshot(n);
     n->flushing = false;
 }
@@ -415,6 +417,8 @@ void node_info(const struct node *n, struct node_info *info)
     info->applied = raft_applied_index(n->raft);
     info->last_index = raft_last_index(n->raft);
     info->snapshot_index = raft_snapshot_index(n->raft);
+    info->sync_avg_us = n->sync_avg_ns / 1000;
+    info->sync_inline = node_disk_inline(n);
     const struct raft_conf *c = raft_conf(n->raft);
     for (unsigned i = 0; i < c->n; i++) {
         struct node_member *m = &info->members[info->n_members++];

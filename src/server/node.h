@@ -105,6 +105,8 @@ struct node_info {
     uint64_t applied;
     uint64_t last_index;
     uint64_t snapshot_index;
+    uint64_t sync_avg_us; /* the log's write + fsync per batch, averaged */
+    bool sync_inline;     /* synced on the loop (fast) or on a worker */
     unsigned n_members;
     struct node_member members[RAFT_MAX_SERVERS];
 };

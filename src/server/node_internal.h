@@ -103,6 +103,8 @@ struct node {
     uint64_t buffered_seq; /* highest update seq handed to the store */
     uint64_t reported_seq; /* highest seq reported persisted */
     uint64_t batch_seq;    /* highest seq in the batch in flight */
+    uint64_t sync_ns;      /* how long the last batch took to write */
+    uint64_t sync_avg_ns;  /* a moving average of it */
     /* Gathering the next batch (node_disk.c): client proposals answered
      * since the batch in flight started, proposals made since then, how
      * many to wait for (0: not waiting) and since when. */
@@ -140,6 +142,8 @@ struct node {
 /* node.c */
 uint64_t node_cluster_now(const struct node *n);
 void node_kick(struct node *n);
+/* Whether the next batch is synced on the loop (the disk is fast). */
+bool node_disk_inline(const struct node *n);
 void node_lost_leadership(struct node *n, int status);
 void node_on_check(uv_check_t *h);
 void node_on_tick(uv_timer_t *h);

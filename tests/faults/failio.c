@@ -1,8 +1,9 @@
 /* failio.c - a preloaded library (LD_PRELOAD) that makes fsync and
  * fdatasync fail with EIO while the file named by $DLOCK_FAILIO_FILE
  * exists: the fault campaign's "fsync fails" on a real dlockd, whatever
- * the file system. Without the variable, or while the file is absent, the
- * calls go to the C library unchanged.
+ * the file system; and, with $DLOCK_FAILIO_DELAY_US, makes each of them
+ * take that much longer (a slow disk). Without the variables, or while the
+ * file is absent, the calls go to the C library unchanged.
  *
  *   cc -shared -fPIC failio.c -o faults-failio.so -ldl */
 #define _GNU_SOURCE
@@ -14,6 +15,9 @@
 static int failing(void)
 {
     const char *path = getenv("DLOCK_FAILIO_FILE");
+    const char *delay = getenv("DLOCK_FAILIO_DELAY_US");
+    if (delay != NULL)
+        usleep((useconds_t)strtoul(delay, NULL, 10));
     return path != NULL && access(path, F_OK) == 0;
 }
 

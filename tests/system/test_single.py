@@ -101,6 +101,55 @@ def test_tokens_grow_across_many_restarts(ctx):
     check(all(a < b for a, b in zip(seen, seen[1:])), "tokens not strictly growing: %r" % seen)
 
 
+def info_fields(srv):
+    text = srv.call("INFO")
+    return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+
+
+def test_slow_disk_syncs_on_a_worker(ctx):
+    """With every fsync slowed to 3 ms (tests/faults/failio.c preloaded),
+    the server moves its log syncs from its loop to a worker thread (INFO
+    says so) and still grants, releases and keeps everything across kill -9;
+    on a fast disk it syncs on the loop."""
+    failio = os.environ.get("FAILIO", os.path.join(os.path.dirname(dlocktest.dlockd_path()),
+                                                   "faults-failio.so"))
+    if not os.path.exists(failio):
+        raise dlocktest.Skip("no %s (make %s)" % (failio, os.path.basename(failio)))
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 10000)
+    for i in range(20):
+        c.call("LOCK.ACQUIRE", "fast-%d" % i, s)
+    eq(info_fields(srv)["sync_on_loop"], "1", "a fast disk synced on the loop")
+    c.close()
+    srv.kill()
+    srv.env = {"LD_PRELOAD": failio, "DLOCK_FAILIO_DELAY_US": "3000",
+               # An ASan build accepts another preloaded library only so.
+               "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+    srv.start()
+    srv.wait_leader()
+    c = srv.client()
+    s2 = c.call("SESSION.OPEN", 10000)
+    tokens = []
+    for i in range(40):
+        tokens.append(c.call("LOCK.ACQUIRE", "slow-%d" % i, s2))
+    info = info_fields(srv)
+    eq(info["sync_on_loop"], "0", "a slow disk synced on a worker")
+    check(int(info["sync_avg_us"]) >= 1000, "the average sync %s us" % info["sync_avg_us"])
+    for i in range(0, 40, 2):
+        eq(c.call("LOCK.RELEASE", "slow-%d" % i, s2), 0, "release")
+    c.close()
+    srv.kill()
+    srv.env = {}
+    srv.start()
+    srv.wait_leader()
+    c = srv.client()
+    for i in range(40):
+        held = as_map(c.call("LOCK.STATUS", "slow-%d" % i))["held"]
+        eq(held, 0 if i % 2 == 0 else 1, "slow-%d after the restart" % i)
+    check(c.call("LOCK.ACQUIRE", "after", s2) > tokens[-1], "a token above the slow ones")
+
+
 # ---- sessions, expiry, lock-delay --------------------------------------------
 
 
