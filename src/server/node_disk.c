@@ -171,7 +171,6 @@ static void on_gather(uv_poll_t *h, int status, int events)
     if (read(n->gather_fd, &expirations, sizeof expirations) < 0 &&
         errno != EAGAIN)
         log_warn("timerfd: %s", strerror(errno));
-    uv_poll_stop(h);
     node_kick(n);
 }
 
@@ -180,6 +179,11 @@ static void gather_wake_in(struct node *n, uint64_t ns)
     struct itimerspec its = {.it_value = {.tv_sec = (time_t)(ns / 1000000000u),
                                           .tv_nsec = (long)(ns % 1000000000u)}};
     timerfd_settime(n->gather_fd, 0, &its, NULL);
+}
+
+void node_disk_init_gather(struct node *n)
+{
+    /* Watched all the time: a disarmed timerfd never becomes readable. */
     uv_poll_start(&n->gather_poll, UV_READABLE, on_gather);
 }
 

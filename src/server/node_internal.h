@@ -142,6 +142,8 @@ struct node {
 /* node.c */
 uint64_t node_cluster_now(const struct node *n);
 void node_kick(struct node *n);
+/* Starts watching the gathering timer (node_disk.c). */
+void node_disk_init_gather(struct node *n);
 /* Whether the next batch is synced on the loop (the disk is fast). */
 bool node_disk_inline(const struct node *n);
 void node_lost_leadership(struct node *n, int status);

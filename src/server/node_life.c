@@ -190,6 +190,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         exit(2);
     }
     n->gather_poll.data = n;
+    node_disk_init_gather(n);
     n->open_handles = 3;
     raft_tick(n->raft, 0);
     return n;
