@@ -59,15 +59,19 @@ class Started:
             self._stop = None
 
 
+# dlockd's own defaults (the tests' are shorter).
+DLOCKD_TIMEOUTS = {"election_ms": 500, "heartbeat_ms": 50}
+
+
 def start_dlock(n, work, build):
     ctx = dlocktest.Context("bench", work)
     if n == 1:
-        s = ctx.server(1)
+        s = ctx.server(1, **DLOCKD_TIMEOUTS)
         s.start()
         s.wait_leader()
         servers = [s]
     else:
-        servers = ctx.cluster(n).servers
+        servers = ctx.cluster(n, **DLOCKD_TIMEOUTS).servers
     return Started(",".join(s.addr for s in servers), [s.pid for s in servers],
                    lambda: ctx.finish())
 
@@ -192,7 +196,7 @@ def failover(args, results):
     work = tempfile.mkdtemp(prefix="dlock-bench-failover-")
     ctx = dlocktest.Context("bench", work)
     try:
-        cl = ctx.cluster(3)
+        cl = ctx.cluster(3, **DLOCKD_TIMEOUTS)
         leader = cl.wait_leader()
         started = Started(",".join(cl.addrs()), [s.pid for s in cl.servers], None)
         d = max(args.duration, 6)

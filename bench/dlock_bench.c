@@ -53,7 +53,7 @@ struct client {
     pthread_t thread;
     void *conn;
     struct samples acquire, op;
-    uint64_t *grants; /* completion times (F) */
+    uint64_t *grants; /* F: invocation and answer time of each grant */
     size_t n_grants, cap_grants;
     uint64_t errors;
     uint64_t held_token; /* F: the lock held across the kill */
@@ -98,15 +98,17 @@ static void push(struct samples *s, uint64_t ns)
     s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
-static void note_grant(struct client *c, uint64_t t)
+/* F: a grant invoked at t0 and answered at t1. */
+static void note_grant(struct client *c, uint64_t t0, uint64_t t1)
 {
-    if (c->n_grants == c->cap_grants) {
+    if (c->n_grants + 2 > c->cap_grants) {
         c->cap_grants = c->cap_grants ? 2 * c->cap_grants : 4096;
         c->grants = realloc(c->grants, c->cap_grants * sizeof *c->grants);
         if (c->grants == NULL)
             die("out of memory", NULL);
     }
-    c->grants[c->n_grants++] = t;
+    c->grants[c->n_grants++] = t0;
+    c->grants[c->n_grants++] = t1;
 }
 
 /* One operation of the workload, counted from t0; false on an error. */
@@ -148,7 +150,7 @@ static bool one_op(struct client *c, const char *name, bool measured,
         push(&c->acquire, t1 - t0);
         push(&c->op, t2 - t0);
         if (workload == 'F')
-            note_grant(c, t1);
+            note_grant(c, t0, t1);
     }
     return true;
 }
@@ -172,8 +174,10 @@ static void *client_main(void *arg)
     }
     pthread_barrier_wait(&ready);
     int p;
-    uint64_t next = bench_now_ns();
     uint64_t every = rate > 0 ? (uint64_t)(1e9 * n_clients / rate) : 0;
+    /* Schedules spread over one period, not all clients at once. */
+    uint64_t next =
+        bench_now_ns() + every * (uint64_t)c->id / (uint64_t)n_clients;
     while ((p = atomic_load(&phase)) < 2) {
         uint64_t t0 = bench_now_ns();
         if (every > 0) {
@@ -212,12 +216,6 @@ static void *client_main(void *arg)
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -290,11 +288,14 @@ static uint64_t rss_kib(int pid)
     return kib;
 }
 
+static int kill_pid; /* F: the server killed; not counted */
+
 static uint64_t all_ticks(void)
 {
     uint64_t t = 0;
     for (int i = 0; i < n_pids; i++)
-        t += cpu_ticks(pids[i]);
+        if (pids[i] != kill_pid)
+            t += cpu_ticks(pids[i]);
     return t;
 }
 
@@ -333,7 +334,6 @@ int main(int argc, char **argv)
 {
     static const struct bench_system *const systems[] = {
         &bench_dlock, &bench_redis, &bench_etcd, &bench_zk};
-    int kill_pid = 0;
     double kill_after = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -407,6 +407,8 @@ int main(int argc, char **argv)
     atomic_store(&phase, 2);
     measure_end = bench_now_ns();
     uint64_t ticks1 = all_ticks();
+    if (ticks1 < ticks0)
+        ticks1 = ticks0;
     uint64_t rss = 0;
     for (int i = 0; i < n_pids; i++)
         if (pids[i] != kill_pid && rss_kib(pids[i]) > rss)
@@ -438,12 +440,13 @@ int main(int argc, char **argv)
     if (workload == 'F') {
         uint64_t next = UINT64_MAX, gap = 0;
         int kept = 0;
+        /* The first grant asked for after the kill: one answered just
+         * after it may have been sent by the old leader before it died. */
         for (int i = 0; i < n_clients; i++) {
             struct client *c = &clients[i];
-            qsort(c->grants, c->n_grants, sizeof *c->grants, cmp_u64);
-            for (size_t j = 0; j < c->n_grants; j++)
-                if (c->grants[j] > killed_at && c->grants[j] < next)
-                    next = c->grants[j];
+            for (size_t j = 0; j + 1 < c->n_grants; j += 2)
+                if (c->grants[j] > killed_at && c->grants[j + 1] < next)
+                    next = c->grants[j + 1];
             kept += c->held_kept;
         }
         if (next != UINT64_MAX)

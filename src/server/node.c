@@ -1,5 +1,5 @@
 /* node.c - one dlock server's replicated state, driven by the libuv loop:
- * the Raft core, its store (fsync on a worker thread), the lock state
+ * the Raft core, its store (node_disk.c: group commit), the lock state
  * machine, the leader's leases, and the callbacks of the command layer. */
 #include "server/node.h"
 

@@ -1,8 +1,10 @@
 /* node_disk.c - the node's persistence: updates go into the store's buffer,
- * one batch at a time is written and fsynced on a libuv worker thread (group
- * commit: every update buffered meanwhile rides the next batch), snapshots
- * received from a leader are installed, and the node snapshots its own state
- * every cfg->snapshot_entries entries. */
+ * one batch at a time is written and fsynced (group commit: every update
+ * buffered meanwhile rides the next batch; on the loop when the disk is
+ * fast, on a libuv worker thread when it is slow; the leader gathers a
+ * batch briefly, docs/design.md §3), snapshots received from a leader are
+ * installed, and the node snapshots its own state every
+ * cfg->snapshot_entries entries. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -151,8 +153,13 @@ static void work_cb(uv_work_t *req)
 static void after_work_cb(uv_work_t *req, int status)
 {
     struct node *n = req->data;
-    /* A moving average of the batches' write and fsync time, weight 1/8. */
-    n->sync_avg_ns = n->sync_avg_ns - n->sync_avg_ns / 8 + n->sync_ns / 8;
+    /* A moving average of the batches' write and fsync time, weight 1/8,
+     * that a slow batch raises at once: one stall is enough to move the
+     * next batches off the loop, and a few fast ones bring them back. */
+    if (n->sync_ns >= INLINE_SYNC_MAX_NS)
+        n->sync_avg_ns = n->sync_ns;
+    else
+        n->sync_avg_ns = n->sync_avg_ns - n->sync_avg_ns / 8 + n->sync_ns / 8;
     n->syncing = false;
     n->open_handles--;
     if (store_sync_end(n->store) != 0)
@@ -171,6 +178,7 @@ static void on_gather(uv_poll_t *h, int status, int events)
     if (read(n->gather_fd, &expirations, sizeof expirations) < 0 &&
         errno != EAGAIN)
         log_warn("timerfd: %s", strerror(errno));
+    n->gather_armed = false;
     node_kick(n);
 }
 
@@ -208,7 +216,10 @@ static bool gathering(struct node *n)
     uint64_t waited = uv_hrtime() - n->gather_since;
     if (n->proposed >= n->gather_target || waited >= GATHER_MAX_NS)
         return false;
-    gather_wake_in(n, GATHER_MAX_NS - waited);
+    if (!n->gather_armed) {
+        gather_wake_in(n, GATHER_MAX_NS - waited);
+        n->gather_armed = true;
+    }
     return true;
 }
 

@@ -113,6 +113,7 @@ struct node {
     uint32_t gather_target;
     uint64_t gather_since;
     int gather_fd;         /* a timerfd: libuv's timers count whole ms */
+    bool gather_armed;     /* it is set to wake the loop */
     uv_poll_t gather_poll; /* its readability wakes the loop */
     struct deferred *deferred;
     size_t n_deferred, cap_deferred;
@@ -142,10 +143,6 @@ struct node {
 /* node.c */
 uint64_t node_cluster_now(const struct node *n);
 void node_kick(struct node *n);
-/* Starts watching the gathering timer (node_disk.c). */
-void node_disk_init_gather(struct node *n);
-/* Whether the next batch is synced on the loop (the disk is fast). */
-bool node_disk_inline(const struct node *n);
 void node_lost_leadership(struct node *n, int status);
 void node_on_check(uv_check_t *h);
 void node_on_tick(uv_timer_t *h);
@@ -156,6 +153,10 @@ void node_disk_start(struct node *n);
 void node_disk_snapshot(struct node *n);
 bool node_disk_fill_chunk(struct node *n, struct raft_msg *m);
 void node_disk_free_deferred(struct node *n);
+/* Starts watching the gathering timer. */
+void node_disk_init_gather(struct node *n);
+/* Whether the next batch is synced on the loop (the disk is fast). */
+bool node_disk_inline(const struct node *n);
 
 /* node_read.c */
 void node_read_update(struct node *n, const struct raft_update *u);

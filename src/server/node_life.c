@@ -185,8 +185,13 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     n->check.data = n;
     uv_check_start(&n->check, node_on_check);
     n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (n->gather_fd < 0 || uv_poll_init(loop, &n->gather_poll, n->gather_fd)) {
+    if (n->gather_fd < 0) {
         log_error("timerfd: %s", strerror(errno));
+        exit(2);
+    }
+    uvrc = uv_poll_init(loop, &n->gather_poll, n->gather_fd);
+    if (uvrc != 0) {
+        log_error("watching a timerfd: %s", uv_strerror(uvrc));
         exit(2);
     }
     n->gather_poll.data = n;

@@ -42,6 +42,7 @@ struct out_conn {
     uint8_t *inflight; /* the write in progress */
     uv_write_t wreq;
     bool writing;
+    char last_err[96]; /* why the last connect failed, or "" */
 };
 
 struct in_conn {
@@ -136,8 +137,14 @@ static void out_retry_cb(uv_timer_t *t)
 /* Drops the connection and what was queued on it; retries with backoff. */
 static void out_reset(struct out_conn *o, const char *why)
 {
-    if (o->state == OUT_CONNECTED)
+    if (o->state == OUT_CONNECTED) {
         log_info("peer %" PRIu64 " at %s lost: %s", o->id, o->addr, why);
+    } else if (strcmp(o->last_err, why) != 0) {
+        /* Said once per reason, not at every retry. */
+        log_warn("peer %" PRIu64 " at %s: cannot connect: %s", o->id, o->addr,
+                 why);
+        snprintf(o->last_err, sizeof o->last_err, "%s", why);
+    }
     o->state = OUT_IDLE;
     o->len = 0;
     if (o->tcp_open) {
@@ -214,6 +221,7 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     }
     o->state = OUT_CONNECTED;
+    o->last_err[0] = '\0';
     o->backoff = 0;
     uv_tcp_nodelay(&o->tcp, 1);
     uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
@@ -254,11 +262,18 @@ static void out_connect(struct out_conn *o)
     o->p->open_handles++;
     o->connect_req.data = o;
     o->state = OUT_CONNECTING;
-    int rc = 0;
-    if (o->p->bind_source && sa.ss_family == o->p->source.ss_family)
-        rc = uv_tcp_bind(&o->tcp, (const struct sockaddr *)&o->p->source, 0);
-    if (rc == 0)
-        rc = uv_tcp_connect(&o->connect_req, &o->tcp,
+    if (o->p->bind_source && sa.ss_family == o->p->source.ss_family) {
+        int rc =
+            uv_tcp_bind(&o->tcp, (const struct sockaddr *)&o->p->source, 0);
+        if (rc != 0) {
+            char why[96];
+            snprintf(why, sizeof why, "binding to the --raft address: %s",
+                     uv_strerror(rc));
+            out_reset(o, why);
+            return;
+        }
+    }
+    int rc = uv_tcp_connect(&o->connect_req, &o->tcp,
                             (const struct sockaddr *)&sa, out_connected);
     if (rc != 0)
         out_reset(o, uv_strerror(rc));

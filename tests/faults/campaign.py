@@ -471,14 +471,20 @@ def run(args):
         violations.append(("campaign-error", "%s: %s" % (type(e).__name__, e)))
         budget, worst = 0, 0
     finally:
-        r.heal()
-        r.stop_all()
-        problems = r.ctx.finish()
-        if r.cluster is not None:
-            r.read_back()
-        r.unmount()
-        if r.net is not None:
-            r.net.close()
+        # Each step on its own: a failure of one must not leave mounts,
+        # nftables rules or processes behind.
+        for what, step in (("healing", r.heal), ("stopping the drivers and registers",
+                                                 r.stop_all),
+                           ("stopping the servers", lambda: problems.extend(r.ctx.finish())),
+                           ("reading the servers' data back",
+                            lambda: r.cluster is not None and r.read_back()),
+                           ("unmounting", r.unmount),
+                           ("removing the nftables rules",
+                            lambda: r.net is not None and r.net.close())):
+            try:
+                step()
+            except Exception as e:
+                r.problems.append("%s: %s: %s" % (what, type(e).__name__, e))
         r.fault_log.close()
         r.fast_windows.close()
     for p in problems + r.problems:

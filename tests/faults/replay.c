@@ -42,8 +42,12 @@ static void note_name(const char *name, uint32_t len)
     for (size_t i = 0; i < n_names; i++)
         if (names[i].len == len && memcmp(names[i].name, name, len) == 0)
             return;
-    if (n_names == MAX_NAMES)
-        return;
+    if (n_names == MAX_NAMES) {
+        printf("violation more than %d lock names: the rest are not "
+               "followed\n",
+               MAX_NAMES);
+        exit(1);
+    }
     names[n_names].name = mem_xmemdup(name, len);
     names[n_names].len = len;
     names[n_names].token = 0;
