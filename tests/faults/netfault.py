@@ -1,8 +1,10 @@
 """netfault - cuts and degrades the network between servers on this machine
 only, for the fault campaign and the system tests.
 
-Servers run on loopback addresses of their own (127.0.0.11, .12, ...;
-dlocktest.host_of) and open their peer connections from that address, so an
+Servers run on loopback addresses of their own (127.X.Y.11, .12, ... in a
+/24 drawn for the cluster, dlocktest.host_of, so that two clusters cut at the
+same time never cut each other) and open their peer connections from that
+address, so an
 nftables rule on the input hook that matches source and destination address
 cuts one direction of one link. Clients connect from 127.0.0.1 and are never
 cut: a partition separates servers, as in the Jepsen tests of etcd and

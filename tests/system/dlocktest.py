@@ -12,6 +12,7 @@ dies with the runner even if the runner itself is killed with SIGKILL.
 import atexit
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -693,10 +694,18 @@ class Server:
         return [l for l in self.log_text().splitlines() if any(w in l for w in BAD_LOG_WORDS)]
 
 
-def host_of(sid):
-    """A loopback address of server sid's own (127.0.0.10+sid), for tests
-    that cut the network between servers by address."""
-    return "127.0.0.%d" % (10 + sid)
+def own_hosts_base():
+    """A /24 of the loopback network of this cluster's own, drawn at random
+    (127.1-254.1-254.0), so that the network rules of one test or campaign
+    never cut the servers of another running at the same time."""
+    r = random.SystemRandom()
+    return "127.%d.%d." % (r.randint(1, 254), r.randint(1, 254))
+
+
+def host_of(sid, base):
+    """Server sid's own loopback address in base (base + (10 + sid)), for
+    tests that cut the network between servers by address."""
+    return "%s%d" % (base, 10 + sid)
 
 
 class Cluster:
@@ -706,7 +715,8 @@ class Cluster:
     def __init__(self, ctx, n=3, own_hosts=False, **kw):
         self.ctx = ctx
         ids = list(range(1, n + 1))
-        hosts = {i: host_of(i) if own_hosts else HOST for i in ids}
+        base = own_hosts_base() if own_hosts else None
+        hosts = {i: host_of(i, base) if own_hosts else HOST for i in ids}
         ports = {i: (free_port(), free_port()) for i in ids}
         peers = ",".join("%d=%s:%d" % (i, hosts[i], ports[i][1]) for i in ids)
         self.servers = [ctx.server(i, peers=peers, port=ports[i][0], raft_port=ports[i][1],
