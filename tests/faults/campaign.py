@@ -334,20 +334,6 @@ class Run(procs.Campaign):
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGCONT)
 
-    def nemesis(self, rng, until):
-        while True:
-            gap = rng.uniform(0.5, 2.5)
-            kind = rng.choice(self.kinds)
-            if time.monotonic() + gap + 8.0 + self.args.margin > until:
-                return
-            time.sleep(gap)
-            self.fault(kind, rng)
-            ended = [p for p in self.drivers if p.poll() is not None]
-            if ended:
-                self.problems.append("a driver exited during the run (code %d)"
-                                     % ended[0].returncode)
-                return
-
     # -- after the last fault
     def availability(self, since, violations):
         """Each lock, acquired by a fresh client, within the budget counted
@@ -442,7 +428,7 @@ def run(args):
         r.start_drivers("dlock", r.cluster.addrs())
         r.note("start: seed %d, duration %d s, kinds %s" % (args.seed, args.duration, kinds))
         try:
-            r.nemesis(rng, t0 + args.duration)
+            r.nemesis(rng, t0 + args.duration, r.kinds, 8.0 + args.margin)
         finally:
             r.heal()
         healed_at = time.monotonic()

@@ -99,6 +99,22 @@ class Campaign:
                 raise StartError("driver %d exited at once (code %d); see driver%d.log"
                                  % (i, p.returncode, i))
 
+    def nemesis(self, rng, until, kinds, tail):
+        """Faults drawn from rng every 0.5-2.5 s (self.fault(kind, rng)),
+        the last one healed tail seconds before until."""
+        while True:
+            gap = rng.uniform(0.5, 2.5)
+            kind = rng.choice(kinds)
+            if time.monotonic() + gap + tail > until:
+                return
+            time.sleep(gap)
+            self.fault(kind, rng)
+            ended = [p for p in self.drivers if p.poll() is not None]
+            if ended:
+                self.problems.append("a driver exited during the run (code %d)"
+                                     % ended[0].returncode)
+                return
+
     def stop_all(self):
         """Stops the drivers, then the registers."""
         for p in self.drivers:

@@ -161,19 +161,6 @@ class Run(procs.Campaign):
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGCONT)
 
-    def nemesis(self, rng, until):
-        while True:
-            gap = rng.uniform(0.5, 2.5)
-            kind = rng.choice(KINDS)
-            if time.monotonic() + gap + QUIET_TAIL_S > until:
-                return
-            time.sleep(gap)
-            self.fault(kind, rng)
-            ended = [p for p in self.drivers if p.poll() is not None]
-            if ended:
-                self.problems.append("a driver exited during the run (code %d)"
-                                     % ended[0].returncode)
-                return
 
 
 def refused_writes(d):
@@ -199,7 +186,7 @@ def run(args):
         r.note("start: mode %s, seed %d, duration %d s, appendfsync %s"
                % (args.mode, args.seed, args.duration, args.appendfsync))
         try:
-            r.nemesis(rng, t0 + args.duration)
+            r.nemesis(rng, t0 + args.duration, KINDS, QUIET_TAIL_S)
         finally:
             r.heal()
         r.note("all faults healed")
