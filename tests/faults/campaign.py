@@ -224,11 +224,7 @@ class Run(procs.Campaign):
             time.sleep(down)
             self.restart(targets)
         elif kind == "pause-driver":
-            driver = self.drivers[int(pick * len(self.drivers))]
-            self.note("%s: SIGSTOP driver pid %d for %.2f s" % (kind, driver.pid, pause))
-            os.kill(driver.pid, signal.SIGSTOP)
-            time.sleep(pause)
-            os.kill(driver.pid, signal.SIGCONT)
+            self.pause_driver(kind, pick, pause)
         elif kind in NET_KINDS:
             self.net_fault(kind, cut, pick, shuffled, minority, loss)
         elif kind == "skew":
@@ -330,9 +326,7 @@ class Run(procs.Campaign):
             except Exception as e:
                 self.problems.append("healing dlockd %d: %r" % (s.id, e))
         self.paused.clear()
-        for p in self.drivers:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
+        self.resume_drivers()
 
     # -- after the last fault
     def availability(self, since, violations):

@@ -99,6 +99,24 @@ class Campaign:
                 raise StartError("driver %d exited at once (code %d); see driver%d.log"
                                  % (i, p.returncode, i))
 
+    def pause_driver(self, kind, pick, pause):
+        """SIGSTOP of the driver pick (0..1) draws, for pause seconds: the
+        "GC pause" of its workers, past their leases."""
+        i = int(pick * len(self.drivers))
+        driver = self.drivers[i]
+        self.note("%s: SIGSTOP driver %d (pid %d) for %.2f s" % (kind, i, driver.pid, pause))
+        os.kill(driver.pid, signal.SIGSTOP)
+        try:
+            time.sleep(pause)
+        finally:
+            os.kill(driver.pid, signal.SIGCONT)
+
+    def resume_drivers(self):
+        """SIGCONT to every driver still running (healing after an error)."""
+        for p in self.drivers:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+
     def nemesis(self, rng, until, kinds, tail):
         """Faults drawn from rng every 0.5-2.5 s (self.fault(kind, rng)),
         the last one healed tail seconds before until."""

@@ -136,14 +136,7 @@ class Run(procs.Campaign):
             finally:
                 r.resume()
         elif kind == "pause-driver":
-            i = int(pick * len(self.drivers))
-            driver = self.drivers[i]
-            self.note("%s: SIGSTOP driver %d (pid %d) for %.2f s" % (kind, i, driver.pid, pause))
-            os.kill(driver.pid, signal.SIGSTOP)
-            try:
-                time.sleep(pause)
-            finally:
-                os.kill(driver.pid, signal.SIGCONT)
+            self.pause_driver(kind, pick, pause)
         self.faults[kind] += 1
         self.note("%s: healed" % kind)
 
@@ -157,9 +150,7 @@ class Run(procs.Campaign):
                     r.start()
             except Exception as e:
                 self.problems.append("healing redis-server %d: %r" % (r.id, e))
-        for p in self.drivers:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
+        self.resume_drivers()
 
 
 
