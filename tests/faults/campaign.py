@@ -496,22 +496,12 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--duration", type=int, default=180)
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--build", default="build")
+    procs.add_arguments(ap)
     ap.add_argument("--nodes", type=int, default=3, choices=(3, 5))
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--locks", type=int, default=3)
-    ap.add_argument("--ttl-ms", type=int, default=1500)
     ap.add_argument("--kinds", default="", help="only these fault kinds (comma-separated)")
     ap.add_argument("--margin", type=float, default=5.0,
                     help="seconds added to TTL + lock-delay + election for availability")
-    ap.add_argument("--keep", action="store_true", help="keep the run directory")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print each fault")
-    args = ap.parse_args()
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(1, 1 << 31)
-    args.build = os.path.abspath(args.build)
+    args = procs.parse_arguments(ap)
     print("seed: %d (replay: make faults DURATION=%d SEED=%d)"
           % (args.seed, args.duration, args.seed), flush=True)
     return run(args)

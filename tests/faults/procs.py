@@ -5,6 +5,7 @@ processes. Standard library only."""
 
 import collections
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,6 +15,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "system"))
 
 import dlocktest  # noqa: E402
+
+
+def add_arguments(ap):
+    """The options both campaigns take."""
+    ap.add_argument("--duration", type=int, default=180)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--locks", type=int, default=3)
+    ap.add_argument("--ttl-ms", type=int, default=1500)
+    ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each fault")
+
+
+def parse_arguments(ap):
+    """Parses them; a seed is drawn when none is given."""
+    args = ap.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, 1 << 31)
+    args.build = os.path.abspath(args.build)
+    return args
 
 
 class StartError(Exception):

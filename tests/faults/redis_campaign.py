@@ -208,22 +208,12 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    procs.add_arguments(ap)
     ap.add_argument("--mode", choices=("redis", "redlock"), required=True)
-    ap.add_argument("--duration", type=int, default=180)
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--build", default="build")
     ap.add_argument("--appendfsync", choices=("no", "always"), default="no",
                     help="always: an append-only file fsync'ed on every write")
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--locks", type=int, default=3)
-    ap.add_argument("--ttl-ms", type=int, default=1500)
     ap.add_argument("--redis-server", default=os.environ.get("REDIS_SERVER", "redis-server"))
-    ap.add_argument("--keep", action="store_true", help="keep the run directory")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print each fault")
-    args = ap.parse_args()
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(1, 1 << 31)
-    args.build = os.path.abspath(args.build)
+    args = procs.parse_arguments(ap)
     print("%s: seed %d (replay: python3 tests/faults/redis_campaign.py --mode %s "
           "--duration %d --seed %d --appendfsync %s)"
           % (args.mode, args.seed, args.mode, args.duration, args.seed, args.appendfsync),
