@@ -50,6 +50,7 @@ SIM_BIN    := $(BUILD)/sim
 SCEN_SRC   := $(wildcard tests/sim/test_*.c)
 SCEN_BIN   := $(SCEN_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
 BENCH_BIN  := $(BUILD)/bench/raft-bench
+DISKBENCH_BIN := $(BUILD)/bench/disk-bench
 # dlock-bench: the lock services side by side (bench/README or
 # docs/benchmarks.md); etcd's client uses libcurl, ZooKeeper's its C client.
 LOCKBENCH_BIN := $(BUILD)/bench/dlock-bench
@@ -98,7 +99,7 @@ PYTHON     ?= python3
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
-all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(LOCKBENCH_BIN) $(REPLAY_BIN)
+all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(DISKBENCH_BIN) $(LOCKBENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -162,6 +163,9 @@ $(DLOCKD_BIN): $(DLOCKD_OBJ) $(CORE_LIB)
 
 $(LOCKBENCH_BIN): $(LOCKBENCH_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LOCKBENCH_LIBS) $(LDLIBS)
+
+$(DISKBENCH_BIN): $(BUILD)/bench/disk_bench.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/raft_bench.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

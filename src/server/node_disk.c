@@ -223,6 +223,47 @@ static bool gathering(struct node *n)
     return true;
 }
 
+static void spare_work_cb(uv_work_t *req)
+{
+    struct node *n = req->data;
+    store_spare_run(n->store);
+}
+
+static void spare_after_cb(uv_work_t *req, int status)
+{
+    struct node *n = req->data;
+    (void)status;
+    n->sparing = false;
+    n->open_handles--;
+    const char *err = store_spare_end(n->store);
+    if (err != NULL && !n->stopping)
+        log_warn("making the next log segment ahead: %s; the log goes on in "
+                 "a segment that grows",
+                 err);
+    node_stop_progress(n);
+}
+
+/* Makes the next log segment ahead when the store wants one (store.h). */
+static void spare_start(struct node *n)
+{
+    if (n->sparing || n->stopping || !store_spare_begin(n->store))
+        return;
+    n->sparing = true;
+    n->open_handles++;
+    n->spare_work.data = n;
+    if (uv_queue_work(n->loop, &n->spare_work, spare_work_cb, spare_after_cb) !=
+        0) {
+        log_error("cannot queue the making of a log segment");
+        exit(2);
+    }
+}
+
+void node_disk_cancel_spare(struct node *n)
+{
+    if (n->sparing)
+        store_spare_cancel(n->store);
+}
+
 bool node_disk_inline(const struct node *n)
 {
     return n->sync_avg_ns < INLINE_SYNC_MAX_NS;
@@ -230,6 +271,7 @@ bool node_disk_inline(const struct node *n)
 
 void node_disk_start(struct node *n)
 {
+    spare_start(n);
     if (n->syncing || n->buffered_seq <= n->reported_seq || n->closed)
         return;
     if (raft_role(n->raft) == RAFT_LEADER && gathering(n))

@@ -120,6 +120,8 @@ struct node {
     uint64_t last_snapshot;
     bool snapshotting; /* a snapshot file is being written on a worker */
     uv_work_t snap_work;
+    bool sparing; /* the next segment is being made ahead on a worker */
+    uv_work_t spare_work;
     struct store_snap_job snap_job;
     struct raft_snapshot_meta snap_meta;
     uint8_t *snap_buf;
@@ -155,6 +157,8 @@ bool node_disk_fill_chunk(struct node *n, struct raft_msg *m);
 void node_disk_free_deferred(struct node *n);
 /* Starts watching the gathering timer. */
 void node_disk_init_gather(struct node *n);
+/* Stops making the next segment ahead, soon (the node is stopping). */
+void node_disk_cancel_spare(struct node *n);
 /* Whether the next batch is synced on the loop (the disk is fast). */
 bool node_disk_inline(const struct node *n);
 

@@ -248,7 +248,7 @@ void node_stop_progress(struct node *n)
         return;
     bool handed = !n->transferring || raft_role(n->raft) != RAFT_LEADER;
     bool waited = uv_now(n->loop) >= n->stop_started + n->cfg->election_ms;
-    if ((handed || waited) && !n->syncing && !n->snapshotting)
+    if ((handed || waited) && !n->syncing && !n->snapshotting && !n->sparing)
         finish_stop(n);
 }
 
@@ -260,6 +260,7 @@ void node_stop(struct node *n, void (*done)(void *arg), void *arg)
     n->stop_done = done;
     n->stop_arg = arg;
     n->stop_started = uv_now(n->loop);
+    node_disk_cancel_spare(n);
     if (raft_role(n->raft) == RAFT_LEADER && raft_transfer(n->raft, 0) == 0)
         log_info("handing leadership over before stopping");
     node_kick(n);

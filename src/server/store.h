@@ -110,6 +110,21 @@ int store_sync_end(struct store *s);
 /* Begin, run and end on the calling thread; 0 if there was nothing to do. */
 int store_sync(struct store *s);
 
+/* The spare: the next segment's file, written ahead in zeros so that the
+ * batches' fdatasyncs write data and no metadata (store.c). In three parts
+ * like a sync, and beside it:
+ *     main: store_spare_begin()   true if a spare is wanted now
+ *   worker: store_spare_run()     writes and fdatasyncs the zeros
+ *     main: store_spare_end()     NULL, or why it failed
+ * A failure is not fatal (no data is in the spare): the log goes on in a
+ * segment that grows, and the next spare is tried at the next segment.
+ * store_spare_cancel (any thread) makes a run under way stop soon and fail;
+ * store_free needs no run under way. */
+bool store_spare_begin(struct store *s);
+void store_spare_run(struct store *s);
+const char *store_spare_end(struct store *s);
+void store_spare_cancel(struct store *s);
+
 /* Writes a snapshot of the state machine at meta (taken from
  * raft_snapshot_meta) holding len bytes of data: a temporary file, fsync,
  * rename, fsync of the directory. Then deletes the older snapshots and the

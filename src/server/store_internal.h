@@ -4,6 +4,7 @@
 #ifndef DLOCK_STORE_INTERNAL_H
 #define DLOCK_STORE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,8 @@ struct batch {
     size_t head_len;     /* a new segment's header and hard state, or 0 */
     uint64_t seq;        /* the segment written */
     bool create;         /* create it first (header and hard state) */
+    int spare_fd;        /* creating it: the spare to rename, or -1 */
+    uint64_t spare_size; /* and that spare's size */
     uint64_t last_index; /* highest entry index in recs, 0 if none */
     int rc;
     char err[256];
@@ -55,7 +58,8 @@ struct store {
     size_t n_segs;
     int seg_fd;
     uint64_t seg_size;
-    bool rotate; /* the next batch starts a new segment */
+    uint64_t seg_cap; /* its size in zeros when it was a spare, 0 if none */
+    bool rotate;      /* the next batch starts a new segment */
     uint64_t batch_next;
     struct wbuf buf;         /* records of the next batch */
     uint64_t buf_last_index; /* highest entry index in buf */
@@ -63,6 +67,15 @@ struct store {
     uint64_t term, vote;     /* the latest hard state set */
     bool in_flight;
     struct batch flight;
+
+    /* The spare: the next segment's file, made ahead in zeros (store.c).
+     * While preparing, spare_fd, spare_size and spare_err belong to
+     * store_spare_run; spare_cancel may be set from the main thread. */
+    enum { SPARE_NONE, SPARE_PREPARING, SPARE_READY, SPARE_FAILED } spare;
+    int spare_fd;
+    uint64_t spare_size;
+    atomic_bool spare_cancel;
+    char spare_err[256];
 
     /* The current snapshot. */
     int snap_fd;

@@ -594,3 +594,131 @@ TEST(store, stale_tail_after_local_snapshot_is_dropped)
     store_state_close(&st);
     store_free(s);
 }
+
+/* Makes the spare segment ahead on this thread; it must succeed. */
+static void make_spare(struct store *s)
+{
+    CHECK(store_spare_begin(s));
+    CHECK(!store_spare_begin(s)); /* one at a time */
+    store_spare_run(s);
+    const char *err = store_spare_end(s);
+    CHECK_MSG(err == NULL, "spare: %s", err);
+}
+
+/* The size of dir/name in bytes, or -1. */
+static long file_size(const char *dir, const char *name)
+{
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Segments made ahead in zeros: the log leaves a segment that grows as soon
+ * as a spare is ready; each spare is twice the segment before it, up to the
+ * segment size; batches fill a spare without growing it, the next spare
+ * takes over when it is full, and a reopen reads every segment's zero tail
+ * as its end (nothing cut), then goes on in a new one. */
+TEST(store, spare_segments)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    struct store *s = open_ok(dir, 16384, &st);
+    CHECK_EQ(store_set_hard_state(s, 3, 1), 0);
+    append(s, 1, 4, 3);
+    CHECK_EQ(store_sync(s), 0); /* no spare yet: segment 1 grows */
+    long grown = file_size(dir, "log-0000000000000001.seg");
+    CHECK_MSG(grown > 0 && grown < 2048, "segment 1: %ld bytes", grown);
+    make_spare(s);                /* the first: min(1 MiB, 16 KiB) */
+    CHECK(!store_spare_begin(s)); /* one is ready */
+    append(s, 5, 8, 3);
+    CHECK_EQ(store_sync(s), 0); /* into the spare: segment 2 */
+    CHECK_EQ(file_size(dir, "log-0000000000000001.seg"), grown);
+    CHECK_EQ(file_size(dir, "log-0000000000000002.seg"), 16384);
+    make_spare(s); /* the next, wanted at once: min(32 KiB, 16 KiB) */
+    uint64_t i = 9;
+    for (; count_files(dir, ".seg") == 2; i += 4) {
+        CHECK(!store_spare_begin(s));
+        append(s, i, i + 3, 3);
+        CHECK_EQ(store_sync(s), 0);
+        CHECK(i < 2000);
+    }
+    /* Segment 2 was full and 3 is the next spare: never grown. */
+    CHECK_EQ(file_size(dir, "log-0000000000000002.seg"), 16384);
+    CHECK_EQ(file_size(dir, "log-0000000000000003.seg"), 16384);
+    uint64_t last = i - 1;
+    store_free(s);
+
+    s = open_ok(dir, 16384, &st);
+    CHECK_STR(st.repaired, "");
+    CHECK_U64(st.n_entries, last);
+    check_entries(&st, 0, 1, last, 3);
+    CHECK_U64(st.term, 3);
+    store_state_close(&st);
+    CHECK_EQ(file_size(dir, "log-0000000000000003.seg"), 16384);
+    append(s, last + 1, last + 1, 4);
+    CHECK_EQ(store_sync(s), 0); /* a new segment after a reopen */
+    CHECK(file_size(dir, "log-0000000000000004.seg") > 0);
+    store_free(s);
+    s = open_ok(dir, 16384, &st);
+    CHECK_STR(st.repaired, "");
+    CHECK_U64(st.n_entries, last + 1);
+    check_entries(&st, last, last + 1, last + 1, 4);
+    store_state_close(&st);
+    store_free(s);
+}
+
+/* A spare renamed into place but not yet written when the server stopped
+ * is a segment of zeros: removed at open as one that holds nothing. */
+TEST(store, spare_renamed_unwritten_is_removed)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    struct store *s = open_ok(dir, 0, &st);
+    append(s, 1, 10, 1);
+    CHECK_EQ(store_sync(s), 0);
+    store_free(s);
+    sh("truncate -s 1048576 '%s/log-0000000000000002.seg'", dir);
+    s = open_ok(dir, 0, &st);
+    CHECK_U64(st.n_entries, 10);
+    check_entries(&st, 0, 1, 10, 1);
+    CHECK_MSG(strstr(st.repaired, "log-0000000000000002.seg: removed"),
+              "repaired: %s", st.repaired);
+    CHECK_EQ(file_size(dir, "log-0000000000000002.seg"), -1);
+    store_state_close(&st);
+    store_free(s);
+}
+
+/* In a spare, zeros are the end only when nothing but zeros follows: a
+ * batch whose first header never reached the disk while the rest of it did
+ * is a torn write, cut, not an end with records after it. */
+TEST(store, spare_zero_header_before_data_is_torn)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    struct store *s = open_ok(dir, 0, &st);
+    append(s, 1, 2, 1);
+    CHECK_EQ(store_sync(s), 0);
+    make_spare(s);
+    append(s, 3, 5, 1);
+    CHECK_EQ(store_sync(s), 0); /* segment 2: hard state, 3-5, batch end */
+    long off = file_size(dir, "log-0000000000000002.seg");
+    CHECK_EQ(off, 1 << 20);
+    append(s, 6, 8, 1);
+    CHECK_EQ(store_sync(s), 0);
+    store_free(s);
+    /* Zero the header of entry 6: segment header 32, hard state 40, then
+     * entries 3, 4, 5 (payloads 111, 148, 185: 152, 192, 232 bytes) and
+     * the batch end (40). */
+    long at = 32 + 40 + 152 + 192 + 232 + 40;
+    sh("dd if=/dev/zero of='%s/log-0000000000000002.seg' bs=1 seek=%ld "
+       "count=40 conv=notrunc status=none",
+       dir, at);
+    s = open_ok(dir, 0, &st);
+    CHECK_U64(st.n_entries, 5);
+    check_entries(&st, 0, 1, 5, 1);
+    CHECK_MSG(strstr(st.repaired, "log-0000000000000002.seg: cut"),
+              "repaired: %s", st.repaired);
+    store_state_close(&st);
+    store_free(s);
+}

@@ -407,3 +407,75 @@ TEST(store_faults, recv_chunk_failure_is_sticky)
     store_state_close(&st);
     store_free(s);
 }
+
+/* A spare that cannot be made (here the disk is full) is no error of the
+ * store: its file is removed, the log goes on in the segment that grows,
+ * and the next spare is tried only once a new segment has begun. A spare
+ * cancelled part way fails the same way. */
+TEST(store_faults, spare_failure_is_not_fatal)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    use_fakes();
+    struct store *s = open_ok(dir, 8192, &st);
+    append(s, 1, 4, 1);
+    CHECK_EQ(store_sync(s), 0);
+
+    CHECK(store_spare_begin(s));
+    arm(&f_pwrite, 0, ENOSPC);
+    store_spare_run(s);
+    const char *err = store_spare_end(s);
+    CHECK_MSG(err && strstr(err, "write") && strstr(err, "log-spare.seg.tmp") &&
+                  strstr(err, strerror(ENOSPC)),
+              "spare error: %s", err ? err : "none");
+    CHECK_EQ(count_files(dir, ".tmp"), 0);
+    CHECK(!store_spare_begin(s)); /* not before the next segment */
+    uint64_t i = 5;
+    for (; count_files(dir, ".seg") == 1; i += 4) {
+        append(s, i, i + 3, 1);
+        CHECK_EQ(store_sync(s), 0);
+    }
+    CHECK(store_spare_begin(s)); /* the new segment: tried again */
+    store_spare_cancel(s);
+    store_spare_run(s);
+    err = store_spare_end(s);
+    CHECK_MSG(err && strstr(err, strerror(ECANCELED)), "spare error: %s",
+              err ? err : "none");
+    CHECK_EQ(count_files(dir, ".tmp"), 0);
+    append(s, i, i + 3, 1);
+    CHECK_EQ(store_sync(s), 0);
+    store_free(s);
+
+    s = open_ok(dir, 8192, &st);
+    CHECK_STR(st.repaired, "");
+    check_entries(&st, 1, i + 3, 1);
+    store_state_close(&st);
+    store_free(s);
+}
+
+/* Renaming a ready spare into place is part of the batch that needs it: a
+ * failure there is fatal like a failed write, and loses nothing synced. */
+TEST(store_faults, spare_rename_failure_is_fatal)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    use_fakes();
+    struct store *s = open_ok(dir, 0, &st);
+    append(s, 1, 4, 1);
+    CHECK_EQ(store_sync(s), 0);
+    CHECK(store_spare_begin(s));
+    store_spare_run(s);
+    CHECK(store_spare_end(s) == NULL);
+    append(s, 5, 8, 1);
+    arm(&f_renameat, 0, EIO);
+    CHECK_EQ(store_sync(s), STORE_EIO);
+    check_msg(s, "rename the spare to", "log-0000000000000002.seg",
+              strerror(EIO));
+    store_free(s);
+
+    s = open_ok(dir, 0, &st);
+    check_entries(&st, 1, 4, 1);
+    CHECK_EQ(count_files(dir, ".tmp"), 0); /* the spare, removed at open */
+    store_state_close(&st);
+    store_free(s);
+}
