@@ -19,8 +19,12 @@
  *
  * With --rate R the clients together start R operations per second (each
  * client keeps its own schedule of R/C per second, catching up when
- * late), and latencies count from the scheduled start, so that a stall is
- * not hidden by the operations it delayed.
+ * late). An operation's latency then counts from its scheduled start when
+ * the client was late for it (a stall is not hidden by the operations it
+ * delayed), and from when the client woke up to send it when the client
+ * had slept until then: a late wake-up of the benchmark's own thread is
+ * not the service's latency. acquire_sched_* also give the acquire's
+ * latency from the scheduled start in every case.
  *
  * Prints one line of key=value pairs: ops, ops_per_s, the latency of the
  * acquire and of the whole operation in microseconds (p50, p99, p999, max),
@@ -52,7 +56,7 @@ struct client {
     int id;
     pthread_t thread;
     void *conn;
-    struct samples acquire, op;
+    struct samples acquire, op, sched;
     uint64_t *grants; /* F: invocation and answer time of each grant */
     size_t n_grants, cap_grants;
     uint64_t errors;
@@ -113,7 +117,7 @@ static void note_grant(struct client *c, uint64_t t0, uint64_t t1)
 
 /* One operation of the workload, counted from t0; false on an error. */
 static bool one_op(struct client *c, const char *name, bool measured,
-                   uint64_t t0)
+                   uint64_t t0, uint64_t sched)
 {
     uint64_t token, t1;
     int rc;
@@ -126,6 +130,7 @@ static bool one_op(struct client *c, const char *name, bool measured,
         if (measured) {
             push(&c->acquire, t1 - t0);
             push(&c->op, t1 - t0);
+            push(&c->sched, t1 - sched);
         }
         return true;
     case 'S':
@@ -149,6 +154,7 @@ static bool one_op(struct client *c, const char *name, bool measured,
     if (measured) {
         push(&c->acquire, t1 - t0);
         push(&c->op, t2 - t0);
+        push(&c->sched, t1 - sched);
         if (workload == 'F')
             note_grant(c, t0, t1);
     }
@@ -179,18 +185,21 @@ static void *client_main(void *arg)
     uint64_t next =
         bench_now_ns() + every * (uint64_t)c->id / (uint64_t)n_clients;
     while ((p = atomic_load(&phase)) < 2) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = bench_now_ns(), sched = t0;
         if (every > 0) {
+            sched = next;
             if (next > t0) {
                 uint64_t d = next - t0;
                 struct timespec ts = {(time_t)(d / 1000000000u),
                                       (long)(d % 1000000000u)};
                 nanosleep(&ts, NULL);
+                t0 = bench_now_ns(); /* slept: from the wake-up */
+            } else {
+                t0 = next; /* late: from the schedule */
             }
-            t0 = next;
             next += every;
         }
-        if (!one_op(c, name, p == 1, t0)) {
+        if (!one_op(c, name, p == 1, t0, sched)) {
             if (p == 1)
                 c->errors++;
             usleep(1000);
@@ -432,6 +441,11 @@ int main(int argc, char **argv)
            errors);
     print_latency("acquire", &acq);
     print_latency("op", &op);
+    if (rate > 0) {
+        struct samples sch = merged(offsetof(struct client, sched));
+        print_latency("acquire_sched", &sch);
+        free(sch.v);
+    }
     if (n_pids > 0)
         printf(" server_cpu_pct=%.0f server_rss_mib=%.1f",
                100.0 * (double)(ticks1 - ticks0) /

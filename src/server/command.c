@@ -243,8 +243,10 @@ static bool cmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
                 ni.id, raft_role_name(ni.role), ni.term, ni.leader, ni.commit,
                 ni.applied, ni.last_index, ni.snapshot_index, ni.n_members);
     buf_appendf(&b,
-                "# Disk\r\nsync_avg_us:%" PRIu64 "\r\nsync_on_loop:%d\r\n\r\n",
-                ni.sync_avg_us, ni.sync_inline ? 1 : 0);
+                "# Disk\r\nsync_avg_us:%" PRIu64 "\r\nsync_on_loop:%d\r\n"
+                "syncs:%" PRIu64 "\r\nentries_synced:%" PRIu64 "\r\n\r\n",
+                ni.sync_avg_us, ni.sync_inline ? 1 : 0, ni.syncs,
+                ni.entries_synced);
     buf_appendf(&b,
                 "# Locks\r\nsessions:%" PRIu64 "\r\nlocks:%" PRIu64
                 "\r\nheld:%" PRIu64 "\r\nwaiters:%" PRIu64

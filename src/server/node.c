@@ -419,6 +419,8 @@ void node_info(const struct node *n, struct node_info *info)
     info->snapshot_index = raft_snapshot_index(n->raft);
     info->sync_avg_us = n->sync_avg_ns / 1000;
     info->sync_inline = node_disk_inline(n);
+    info->syncs = n->syncs;
+    info->entries_synced = n->entries_synced;
     const struct raft_conf *c = raft_conf(n->raft);
     for (unsigned i = 0; i < c->n; i++) {
         struct node_member *m = &info->members[info->n_members++];

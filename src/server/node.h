@@ -105,8 +105,10 @@ struct node_info {
     uint64_t applied;
     uint64_t last_index;
     uint64_t snapshot_index;
-    uint64_t sync_avg_us; /* the log's write + fsync per batch, averaged */
-    bool sync_inline;     /* synced on the loop (fast) or on a worker */
+    uint64_t sync_avg_us;    /* the log's write + fsync per batch, averaged */
+    bool sync_inline;        /* synced on the loop (fast) or on a worker */
+    uint64_t syncs;          /* batches written and synced since the start */
+    uint64_t entries_synced; /* entries in them */
     unsigned n_members;
     struct node_member members[RAFT_MAX_SERVERS];
 };

@@ -62,6 +62,7 @@ static void apply_one(struct node *n, const struct deferred *d)
     if (d->n_entries > 0 &&
         store_append(n->store, d->entries, d->n_entries) != 0)
         fatal(n, "appending to the log");
+    n->buffered_entries += d->n_entries;
     n->buffered_seq = d->seq;
 }
 
@@ -165,6 +166,8 @@ static void after_work_cb(uv_work_t *req, int status)
     if (store_sync_end(n->store) != 0)
         fatal(n, "writing the log");
     n->reported_seq = n->batch_seq;
+    n->syncs++;
+    n->entries_synced += n->batch_entries;
     raft_persisted(n->raft, n->batch_seq);
     run_deferred(n);
     node_kick(n);
@@ -279,11 +282,14 @@ void node_disk_start(struct node *n)
     n->answered = n->proposed = n->gather_target = 0;
     if (!store_sync_begin(n->store)) {
         /* Nothing to write (an install made it durable already). */
+        n->buffered_entries = 0;
         n->reported_seq = n->buffered_seq;
         raft_persisted(n->raft, n->buffered_seq);
         return;
     }
     n->batch_seq = n->buffered_seq;
+    n->batch_entries = n->buffered_entries;
+    n->buffered_entries = 0;
     n->syncing = true;
     n->open_handles++;
     n->work.data = n;

@@ -105,6 +105,13 @@ struct node {
     uint64_t batch_seq;    /* highest seq in the batch in flight */
     uint64_t sync_ns;      /* how long the last batch took to write */
     uint64_t sync_avg_ns;  /* a moving average of it */
+    uint64_t syncs;        /* batches synced, for INFO */
+    uint64_t entries_synced;
+    uint64_t batch_entries; /* entries in the batch in flight */
+    uint64_t buffered_entries;
+    uint64_t batch_index;  /* the last index in the batch in flight */
+    uint64_t synced_index; /* the last index in the last batch synced */
+    uint64_t commit_wait_since;
     /* Gathering the next batch (node_disk.c): client proposals answered
      * since the batch in flight started, proposals made since then, how
      * many to wait for (0: not waiting) and since when. */

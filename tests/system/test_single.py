@@ -120,7 +120,12 @@ def test_slow_disk_syncs_on_a_worker(ctx):
     s = c.call("SESSION.OPEN", 10000)
     for i in range(20):
         c.call("LOCK.ACQUIRE", "fast-%d" % i, s)
-    eq(info_fields(srv)["sync_on_loop"], "1", "a fast disk synced on the loop")
+    info = info_fields(srv)
+    eq(info["sync_on_loop"], "1", "a fast disk synced on the loop")
+    syncs, entries = int(info["syncs"]), int(info["entries_synced"])
+    check(21 <= entries and 1 <= syncs <= entries,
+          "%d batches synced holding %d entries (a session and 20 grants at least)"
+          % (syncs, entries))
     c.close()
     srv.kill()
     srv.env = {"LD_PRELOAD": failio, "DLOCK_FAILIO_DELAY_US": "3000",
