@@ -18,6 +18,7 @@
 #define EXPIRE_RETRY_MS 1000
 
 static void flush(struct node *n);
+#define SLOW_FLUSH_NS 5000000 /* a turn of the loop logged from 5 ms */
 static void leader_timers(struct node *n);
 static void tick_done(void *ctx, int status, const struct fsm_result *res);
 
@@ -229,6 +230,7 @@ static void flush(struct node *n)
     if (n->flushing)
         return; /* a callback called back in: the loop below continues */
     n->flushing = true;
+    uint64_t t0 = uv_hrtime();
     do {
         while (raft_has_update(n->raft)) {
             struct raft_update u;
@@ -244,6 +246,9 @@ static void flush(struct node *n)
     } while (raft_has_update(n->raft));
     node_disk_snapshot(n);
     n->flushing = false;
+    uint64_t took = uv_hrtime() - t0;
+    if (took >= SLOW_FLUSH_NS)
+        log_info("slow turn of the loop: %" PRIu64 " ms", took / 1000000);
 }
 
 void node_kick(struct node *n)

@@ -20,6 +20,7 @@
 #define SNAPSHOT_TRAILING 5000
 #define GATHER_MAX_NS 200000       /* 0.2 ms */
 #define INLINE_SYNC_MAX_NS 1000000 /* 1 ms */
+#define SLOW_SYNC_NS 5000000       /* logged from 5 ms */
 
 /* A fatal storage error: a dead replica is safe, one that carries on after
  * a failed fsync is not. */
@@ -163,6 +164,9 @@ static void after_work_cb(uv_work_t *req, int status)
         n->sync_avg_ns = n->sync_avg_ns - n->sync_avg_ns / 8 + n->sync_ns / 8;
     n->syncing = false;
     n->open_handles--;
+    if (n->sync_ns >= SLOW_SYNC_NS)
+        log_info("slow log sync: %" PRIu64 " ms for %" PRIu64 " entries",
+                 n->sync_ns / 1000000, n->batch_entries);
     if (store_sync_end(n->store) != 0)
         fatal(n, "writing the log");
     n->reported_seq = n->batch_seq;
@@ -344,8 +348,10 @@ static void snap_after_cb(uv_work_t *req, int status)
     /* An install from a leader may have moved past it meanwhile. */
     if (index > raft_snapshot_index(n->raft))
         raft_compact(n->raft, index, SNAPSHOT_TRAILING);
-    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64 " ms", index,
-             n->snap_job.len, (uv_hrtime() - n->snap_started) / 1000000);
+    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64
+             " ms (taken on the loop in %" PRIu64 " ms)",
+             index, n->snap_job.len, (uv_hrtime() - n->snap_started) / 1000000,
+             n->snap_taken_ns / 1000000);
     node_kick(n);
 }
 
@@ -370,6 +376,7 @@ void node_disk_snapshot(struct node *n)
         log_error("cannot snapshot the state machine");
         exit(2);
     }
+    n->snap_taken_ns = uv_hrtime() - n->snap_started;
     if (store_snapshot_begin(n->store, &n->snap_meta, n->snap_buf, len,
                              &n->snap_job) != 0) {
         free(n->snap_buf);

@@ -133,6 +133,7 @@ struct node {
     struct raft_snapshot_meta snap_meta;
     uint8_t *snap_buf;
     uint64_t snap_started;
+    uint64_t snap_taken_ns; /* the state machine's bytes taken on the loop */
     uint8_t *chunk_buf;
     size_t chunk_cap;
 

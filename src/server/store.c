@@ -29,12 +29,12 @@
 #define SNAP_OVERHEAD (SNAP_HEAD + 8 + 4)
 #define CONF_MAX 2048
 #define RECV_NAME "recv.snap.tmp"
+#define PACE_CHUNK (256u << 10)
+#define PACE_PAUSE_NS 1000000 /* 1 ms between chunks */
 #define SPARE_NAME "log-spare.seg.tmp"
 /* The first spare after a start; each next one is twice the segment it
  * follows, up to seg_max, so that the zeros written track the log. */
 #define SPARE_FIRST (1u << 20)
-#define SPARE_CHUNK (256u << 10)
-#define SPARE_PAUSE_NS 1000000 /* 1 ms between chunks */
 
 struct store_io store_io = {
     .writev = writev,
@@ -101,6 +101,53 @@ static int writev_all(int fd, struct iovec *iov, int cnt)
         }
     }
     return 0;
+}
+
+/* Writes the cnt buffers of iov at fd's position in chunks of PACE_CHUNK
+ * bytes, each fdatasynced, with a pause after each but the last: a big
+ * file (a spare's zeros, a snapshot) written at once would queue ahead of
+ * the log's syncs on the same disk and stall them by tens of milliseconds,
+ * while a chunk takes about 0.7 ms here. Stops with ECANCELED once *cancel
+ * is set (cancel may be NULL). Returns 0, or -1 with errno and *what
+ * naming the call that failed. */
+static int write_paced(int fd, const struct iovec *iov, int cnt,
+                       atomic_bool *cancel, const char **what)
+{
+    int i = 0;
+    size_t off = 0; /* into iov[i] */
+    for (;;) {
+        struct iovec part[8];
+        int k = 0;
+        size_t room = PACE_CHUNK;
+        while (i < cnt && k < 8 && room > 0) {
+            size_t left = iov[i].iov_len - off;
+            size_t take = left < room ? left : room;
+            if (take > 0)
+                part[k++] =
+                    (struct iovec){(uint8_t *)iov[i].iov_base + off, take};
+            room -= take;
+            off += take;
+            if (off == iov[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (k == 0)
+            return 0;
+        if (cancel != NULL && atomic_load(cancel)) {
+            *what = "write";
+            errno = ECANCELED;
+            return -1;
+        }
+        *what = "write";
+        if (writev_all(fd, part, k) < 0)
+            return -1;
+        *what = "fdatasync";
+        if (store_io.fdatasync(fd) < 0)
+            return -1;
+        if (i < cnt)
+            nanosleep(&(struct timespec){0, PACE_PAUSE_NS}, NULL);
+    }
 }
 
 static int pread_all(int fd, void *buf, size_t len, uint64_t off)
@@ -469,51 +516,32 @@ bool store_spare_begin(struct store *s)
     return true;
 }
 
-/* Writes n zeros at off and syncs them; -1 with errno and *what set. */
-static int spare_chunk(int fd, uint64_t off, size_t n, const char **what)
-{
-    static const uint8_t zeros[1u << 16];
-    *what = "write";
-    for (size_t done = 0; done < n;) {
-        size_t k = n - done < sizeof zeros ? n - done : sizeof zeros;
-        ssize_t w = store_io.pwrite(fd, zeros, k, (off_t)(off + done));
-        if (w <= 0) {
-            if (w == 0)
-                errno = ENOSPC;
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    *what = "fdatasync";
-    return store_io.fdatasync(fd);
-}
-
 void store_spare_run(struct store *s)
 {
+    static const uint8_t zeros[PACE_CHUNK];
     const char *what = "create";
+    struct iovec *iov = NULL;
     int fd = openat(s->dirfd, SPARE_NAME,
                     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         goto fail;
-    /* In synced chunks with a pause after each: written at once, 64 MiB
-     * of zeros would queue ahead of the commits' syncs on the same disk
-     * and stall them for tens of milliseconds. A chunk takes about 0.7 ms
-     * here, so a commit waits for at most about that. */
-    for (uint64_t off = 0; off < s->spare_size; off += SPARE_CHUNK) {
-        if (atomic_load(&s->spare_cancel)) {
-            errno = ECANCELED;
-            goto fail;
-        }
-        uint64_t left = s->spare_size - off;
-        if (spare_chunk(fd, off, left < SPARE_CHUNK ? left : SPARE_CHUNK,
-                        &what) < 0)
-            goto fail;
-        if (left > SPARE_CHUNK)
-            nanosleep(&(struct timespec){0, SPARE_PAUSE_NS}, NULL);
+    size_t n = (size_t)((s->spare_size + PACE_CHUNK - 1) / PACE_CHUNK);
+    iov = mem_xmalloc((n ? n : 1) * sizeof *iov);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t left = s->spare_size - (uint64_t)i * PACE_CHUNK;
+        iov[i] = (struct iovec){(void *)zeros,
+                                left < PACE_CHUNK ? (size_t)left : PACE_CHUNK};
     }
+    if (write_paced(fd, iov, (int)n, &s->spare_cancel, &what) < 0)
+        goto fail;
+    what = "seek";
+    if (lseek(fd, 0, SEEK_SET) != 0) /* batches write from the start */
+        goto fail;
+    free(iov);
     s->spare_fd = fd;
     return;
 fail:
+    free(iov);
     snprintf(s->spare_err, sizeof s->spare_err, "%s %s/%s: %s", what, s->dir,
              SPARE_NAME, strerror(errno));
     if (fd >= 0) {
@@ -598,8 +626,8 @@ void store_snapshot_run(struct store_snap_job *j)
         openat(j->dirfd, j->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (j->fd < 0) {
         j->what = "open";
-    } else if (writev_all(j->fd, iov, 3) < 0) {
-        j->what = "write";
+    } else if (write_paced(j->fd, iov, 3, NULL, &j->what) < 0) {
+        /* j->what says which call */
     } else if (store_io.fsync(j->fd) < 0) {
         j->what = "fsync";
     } else if (store_io.renameat(j->dirfd, j->tmp, j->dirfd, j->name) < 0) {

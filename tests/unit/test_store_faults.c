@@ -422,7 +422,7 @@ TEST(store_faults, spare_failure_is_not_fatal)
     CHECK_EQ(store_sync(s), 0);
 
     CHECK(store_spare_begin(s));
-    arm(&f_pwrite, 0, ENOSPC);
+    arm(&f_writev, 0, ENOSPC);
     store_spare_run(s);
     const char *err = store_spare_end(s);
     CHECK_MSG(err && strstr(err, "write") && strstr(err, "log-spare.seg.tmp") &&
