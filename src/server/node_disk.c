@@ -9,7 +9,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/mem.h"
@@ -329,35 +333,112 @@ bool node_disk_fill_chunk(struct node *n, struct raft_msg *m)
     return true;
 }
 
-static void snap_work_cb(uv_work_t *req)
+/* What the snapshot's child process reports on its pipe. */
+struct snap_report {
+    int err; /* errno of the failure, 0 if written */
+    char what[48];
+    uint64_t size; /* of the file */
+    uint64_t len;  /* of the state machine's bytes */
+    uint64_t taken_ns;
+};
+
+/* The child: a copy-on-write image of the server at the snapshot's index.
+ * It keeps only its pipe (every other descriptor is closed, so that a
+ * socket the server closes is not held open here), dies with the server,
+ * serialises the state machine, writes the file as a worker thread would
+ * and reports. It calls nothing of libuv's and logs nothing. */
+static void snap_child(struct node *n, int wfd, pid_t parent)
 {
-    struct node *n = req->data;
-    store_snapshot_run(&n->snap_job);
+    struct snap_report rep = {0};
+    struct store_snap_job job;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    if (wfd > 3)
+        close_range(3, (unsigned)wfd - 1, 0);
+    close_range((unsigned)wfd + 1, ~0u, 0);
+    uint64_t t0 = uv_hrtime();
+    int dirfd = open(n->cfg->data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rep.err = errno;
+        snprintf(rep.what, sizeof rep.what, "open the directory");
+    } else if (fsm_snapshot(n->fsm, &buf, &len) != 0) {
+        rep.err = ENOMEM;
+        snprintf(rep.what, sizeof rep.what, "serialise the state");
+    } else if (store_snapshot_begin(n->store, &n->snap_meta, buf, len, &job) !=
+               0) {
+        rep.err = EINVAL;
+        snprintf(rep.what, sizeof rep.what, "begin");
+    } else {
+        rep.taken_ns = uv_hrtime() - t0;
+        job.dirfd = dirfd;
+        store_snapshot_run(&job);
+        rep.err = job.err;
+        snprintf(rep.what, sizeof rep.what, "%s", job.err ? job.what : "");
+        rep.size = job.size;
+        rep.len = len;
+    }
+    ssize_t w = write(wfd, &rep, sizeof rep);
+    _exit(w == (ssize_t)sizeof rep ? 0 : 1);
 }
 
-static void snap_after_cb(uv_work_t *req, int status)
+static void snap_closed(uv_handle_t *h)
 {
-    struct node *n = req->data;
+    struct node *n = h->data;
+    close(n->snap_fd);
+    n->snap_fd = -1;
     n->snapshotting = false;
     n->open_handles--;
+    node_stop_progress(n);
+    node_kick(n);
+}
+
+/* The child's report (or its end): the snapshot is installed as the
+ * current one and the log compacted, as for one written on a thread. */
+static void on_snap_child(uv_poll_t *h, int status, int events)
+{
+    struct node *n = h->data;
+    struct snap_report rep = {0};
+    (void)status, (void)events;
+    ssize_t r = read(n->snap_fd, &rep, sizeof rep);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    uv_poll_stop(h);
+    int wstatus = 0;
+    while (waitpid(n->snap_pid, &wstatus, 0) < 0 && errno == EINTR)
+        ;
+    n->snap_pid = 0;
+    uv_close((uv_handle_t *)h, snap_closed);
+    if (r != (ssize_t)sizeof rep) {
+        /* Killed (out of memory, say): no disk error. The next one may
+         * do better; the log is kept until then. */
+        log_error("the snapshot at %" PRIu64 " was not written: its process "
+                  "ended (status %d)",
+                  n->snap_meta.index, wstatus);
+        return;
+    }
+    snprintf(n->snap_what, sizeof n->snap_what, "%s", rep.what);
+    store_snapshot_ran(&n->snap_job, rep.err, n->snap_what, rep.size);
     if (store_snapshot_end(n->store, &n->snap_job) != 0)
         fatal(n, "writing a snapshot");
-    free(n->snap_buf);
-    n->snap_buf = NULL;
     uint64_t index = n->snap_meta.index;
     /* An install from a leader may have moved past it meanwhile. */
     if (index > raft_snapshot_index(n->raft))
         raft_compact(n->raft, index, SNAPSHOT_TRAILING);
-    log_info("snapshot at %" PRIu64 ": %zu bytes in %" PRIu64
-             " ms (taken on the loop in %" PRIu64 " ms)",
-             index, n->snap_job.len, (uv_hrtime() - n->snap_started) / 1000000,
-             n->snap_taken_ns / 1000000);
-    node_kick(n);
+    log_info("snapshot at %" PRIu64 ": %" PRIu64 " bytes in %" PRIu64
+             " ms (the loop held for %" PRIu64 " ms, serialised in %" PRIu64
+             " ms)",
+             index, rep.len, (uv_hrtime() - n->snap_started) / 1000000,
+             n->snap_taken_ns / 1000000, rep.taken_ns / 1000000);
 }
 
-/* Every cfg->snapshot_entries entries: the state machine's bytes are taken
- * here, on the loop (they must be consistent); the file is written and
- * fsynced on a worker thread, and the log is compacted once it is durable. */
+/* Every cfg->snapshot_entries entries the state is snapshotted without
+ * holding up the loop: a child process forked here holds a copy-on-write
+ * image of it, consistent at the applied index, and serialises and writes
+ * it (as Redis does); the loop stops only for the fork. Once the file is
+ * durable the log is compacted. */
 void node_disk_snapshot(struct node *n)
 {
     uint64_t applied = raft_applied_index(n->raft);
@@ -370,27 +451,35 @@ void node_disk_snapshot(struct node *n)
         return;
     if (raft_snapshot_meta(n->raft, applied, &n->snap_meta) != 0)
         return;
-    n->snap_started = uv_hrtime();
-    size_t len;
-    if (fsm_snapshot(n->fsm, &n->snap_buf, &len) != 0) {
-        log_error("cannot snapshot the state machine");
-        exit(2);
-    }
-    n->snap_taken_ns = uv_hrtime() - n->snap_started;
-    if (store_snapshot_begin(n->store, &n->snap_meta, n->snap_buf, len,
-                             &n->snap_job) != 0) {
-        free(n->snap_buf);
-        n->snap_buf = NULL;
+    /* The names and checks here; the child fills in the data. */
+    if (store_snapshot_begin(n->store, &n->snap_meta, NULL, 0, &n->snap_job) !=
+        0) {
         n->last_snapshot = applied; /* not past the current one: skip it */
         return;
     }
     n->last_snapshot = applied;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("cannot snapshot: pipe: %s", strerror(errno));
+        return;
+    }
+    n->snap_started = uv_hrtime();
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        snap_child(n, p[1], parent);
+    n->snap_taken_ns = uv_hrtime() - n->snap_started;
+    close(p[1]);
+    if (pid < 0) {
+        log_error("cannot snapshot: fork: %s", strerror(errno));
+        close(p[0]);
+        return;
+    }
+    n->snap_pid = pid;
+    n->snap_fd = p[0];
     n->snapshotting = true;
     n->open_handles++;
-    n->snap_work.data = n;
-    if (uv_queue_work(n->loop, &n->snap_work, snap_work_cb, snap_after_cb) !=
-        0) {
-        log_error("cannot queue the snapshot write");
-        exit(2);
-    }
+    uv_poll_init(n->loop, &n->snap_poll, p[0]);
+    n->snap_poll.data = n;
+    uv_poll_start(&n->snap_poll, UV_READABLE, on_snap_child);
 }

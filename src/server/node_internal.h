@@ -125,15 +125,17 @@ struct node {
     struct deferred *deferred;
     size_t n_deferred, cap_deferred;
     uint64_t last_snapshot;
-    bool snapshotting; /* a snapshot file is being written on a worker */
-    uv_work_t snap_work;
+    bool snapshotting; /* a child process is writing a snapshot */
+    pid_t snap_pid;
+    int snap_fd;         /* the read end of its pipe */
+    uv_poll_t snap_poll; /* on it */
+    char snap_what[48];
     bool sparing; /* the next segment is being made ahead on a worker */
     uv_work_t spare_work;
     struct store_snap_job snap_job;
     struct raft_snapshot_meta snap_meta;
-    uint8_t *snap_buf;
     uint64_t snap_started;
-    uint64_t snap_taken_ns; /* the state machine's bytes taken on the loop */
+    uint64_t snap_taken_ns; /* the loop held for the fork */
     uint8_t *chunk_buf;
     size_t chunk_cap;
 

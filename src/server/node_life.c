@@ -184,6 +184,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     uv_check_init(loop, &n->check);
     n->check.data = n;
     uv_check_start(&n->check, node_on_check);
+    n->snap_fd = -1;
     n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (n->gather_fd < 0) {
         log_error("timerfd: %s", strerror(errno));
@@ -281,6 +282,5 @@ void node_free(struct node *n)
     free(n->reads.v);
     free(n->scratch);
     free(n->chunk_buf);
-    free(n->snap_buf);
     free(n);
 }

@@ -610,6 +610,7 @@ int store_snapshot_begin(struct store *s, const struct raft_snapshot_meta *meta,
     job->hlen = snap_head(job->head, meta, len);
     job->data = data;
     job->len = len;
+    job->size = job->hlen + len + 4;
     le_put32(job->tail, crc32c(crc32c(0, job->head, job->hlen), data, len));
     store_snap_name(job->name, meta->index);
     snprintf(job->tmp, sizeof job->tmp, "%s.tmp", job->name);
@@ -659,8 +660,24 @@ int store_snapshot_end(struct store *s, struct store_snap_job *j)
         unlinkat(s->dirfd, j->name, 0);
         return 0;
     }
-    int rc = snap_install(s, j->fd, j->index, j->hlen + j->len + 4);
+    int rc = snap_install(s, j->fd, j->index, j->size);
     return rc == 0 ? compact(s, j->index) : rc;
+}
+
+void store_snapshot_ran(struct store_snap_job *j, int err, const char *what,
+                        uint64_t size)
+{
+    j->err = err;
+    j->what = what;
+    j->size = size;
+    j->fd = -1;
+    if (err == 0) {
+        j->fd = openat(j->dirfd, j->name, O_RDONLY | O_CLOEXEC);
+        if (j->fd < 0) {
+            j->err = errno;
+            j->what = "open";
+        }
+    }
 }
 
 int store_snapshot_write(struct store *s, const struct raft_snapshot_meta *meta,

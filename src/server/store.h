@@ -155,6 +155,7 @@ struct store_snap_job {
     uint8_t tail[4];
     char tmp[56];
     char name[52];
+    uint64_t size; /* of the whole file */
     int fd;
     int err; /* errno of the failure, 0 if none */
     const char *what;
@@ -164,6 +165,14 @@ int store_snapshot_begin(struct store *s, const struct raft_snapshot_meta *meta,
                          struct store_snap_job *job);
 void store_snapshot_run(struct store_snap_job *job);
 int store_snapshot_end(struct store *s, struct store_snap_job *job);
+
+/* For a job whose run was made by another process (a child forked to write
+ * the snapshot, which ran begin and run on its copy of the store): j was
+ * filled by begin here (data may be NULL), err, what and size are what the
+ * run reported (what must stay valid until end). Opens the file written so
+ * that end can install it; then call store_snapshot_end as usual. */
+void store_snapshot_ran(struct store_snap_job *j, int err, const char *what,
+                        uint64_t size);
 
 /* Index of the current snapshot, 0 if none. */
 uint64_t store_snapshot_index(const struct store *s);
