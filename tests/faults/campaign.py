@@ -390,15 +390,17 @@ class Run(procs.Campaign):
 
 
 def fill(path):
-    """Writes path until the file system is full."""
+    """Writes path until the file system is full (unbuffered: a buffered
+    file would fail again when closed)."""
     chunk = b"\0" * (1 << 20)
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        while os.write(fd, chunk) > 0:
             pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def run(args):
