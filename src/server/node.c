@@ -231,6 +231,10 @@ static void flush(struct node *n)
         return; /* a callback called back in: the loop below continues */
     n->flushing = true;
     uint64_t t0 = uv_hrtime();
+    /* The leader's messages of this turn go out together at its end, or
+     * when the batch they belong to starts (docs/design.md §3). */
+    if (raft_role(n->raft) == RAFT_LEADER && !n->closed)
+        peers_cork(n->peers, true);
     do {
         while (raft_has_update(n->raft)) {
             struct raft_update u;
@@ -245,6 +249,8 @@ static void flush(struct node *n)
         node_disk_start(n); /* a sync done inline makes a new update */
     } while (raft_has_update(n->raft));
     node_disk_snapshot(n);
+    peers_cork(n->peers,
+               n->gathering && !n->closed && raft_role(n->raft) == RAFT_LEADER);
     n->flushing = false;
     uint64_t took = uv_hrtime() - t0;
     if (took >= SLOW_FLUSH_NS)

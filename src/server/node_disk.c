@@ -19,6 +19,7 @@
 #include "common/mem.h"
 #include "server/logger.h"
 #include "server/node_internal.h"
+#include "server/peer.h"
 #include "server/store.h"
 
 #define SNAPSHOT_TRAILING 5000
@@ -283,10 +284,15 @@ bool node_disk_inline(const struct node *n)
 void node_disk_start(struct node *n)
 {
     spare_start(n);
+    n->gathering = false;
     if (n->syncing || n->buffered_seq <= n->reported_seq || n->closed)
         return;
-    if (raft_role(n->raft) == RAFT_LEADER && gathering(n))
+    if (raft_role(n->raft) == RAFT_LEADER && gathering(n)) {
+        n->gathering = true;
         return;
+    }
+    /* The followers get the batch before the leader syncs it. */
+    peers_cork(n->peers, false);
     n->answered = n->proposed = n->gather_target = 0;
     if (!store_sync_begin(n->store)) {
         /* Nothing to write (an install made it durable already). */

@@ -121,6 +121,7 @@ struct node {
     uint64_t gather_since;
     int gather_fd;         /* a timerfd: libuv's timers count whole ms */
     bool gather_armed;     /* it is set to wake the loop */
+    bool gathering;        /* the next batch waits, and so do its entries */
     uv_poll_t gather_poll; /* its readability wakes the loop */
     struct deferred *deferred;
     size_t n_deferred, cap_deferred;

@@ -73,6 +73,7 @@ struct peers {
     unsigned n_outs;
     struct in_conn *ins;
     bool closing;
+    bool corked; /* messages are queued, not written (peers_cork) */
     unsigned open_handles;
     void (*done)(void *arg);
     void *done_arg;
@@ -171,7 +172,7 @@ static void out_written(uv_write_t *req, int status)
             out_reset(o, uv_strerror(status));
         return;
     }
-    if (o->state == OUT_CONNECTED && o->len > 0) {
+    if (o->state == OUT_CONNECTED && o->len > 0 && !o->p->corked) {
         /* Everything queued meanwhile goes in one write. */
         o->inflight = o->pending;
         uv_buf_t b = uv_buf_init((char *)o->inflight, (unsigned)o->len);
@@ -190,7 +191,7 @@ static void out_written(uv_write_t *req, int status)
 
 static void out_write(struct out_conn *o)
 {
-    if (o->state != OUT_CONNECTED || o->writing || o->len == 0)
+    if (o->state != OUT_CONNECTED || o->writing || o->len == 0 || o->p->corked)
         return;
     o->writing = true;
     o->wreq.data = o;
@@ -539,4 +540,14 @@ void peers_free(struct peers *p)
         free(p->outs[i]);
     }
     free(p);
+}
+
+void peers_cork(struct peers *p, bool on)
+{
+    if (p->corked == on)
+        return;
+    p->corked = on;
+    if (!on)
+        for (unsigned i = 0; i < p->n_outs; i++)
+            out_write(p->outs[i]);
 }

@@ -39,6 +39,13 @@ int peers_listen(struct peers *p, const char *addr);
 void peers_send(struct peers *p, const struct raft_msg *m, const char *addr);
 /* Closes every connection and the listener; done(arg) when all handles are
  * closed. */
+/* Corked, messages are queued per peer and not written; uncorked, what
+ * was queued goes out, one write per peer. The leader corks while it
+ * works through a turn of its loop and while it gathers a batch
+ * (node_disk.c), so that a follower receives a batch's entries together
+ * and syncs them as one. */
+void peers_cork(struct peers *p, bool on);
+
 void peers_close(struct peers *p, void (*done)(void *arg), void *arg);
 void peers_free(struct peers *p);
 
