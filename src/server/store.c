@@ -134,12 +134,11 @@ static int write_paced(int fd, const struct iovec *iov, int cnt,
         }
         if (k == 0)
             return 0;
+        *what = "write";
         if (cancel != NULL && atomic_load(cancel)) {
-            *what = "write";
             errno = ECANCELED;
             return -1;
         }
-        *what = "write";
         if (writev_all(fd, part, k) < 0)
             return -1;
         *what = "fdatasync";
