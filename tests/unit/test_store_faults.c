@@ -69,8 +69,11 @@ static ssize_t fake_pwrite(int fd, const void *buf, size_t n, off_t off)
     return hit(&f_pwrite) ? -1 : pwrite(fd, buf, n, off);
 }
 
+static int n_fdatasync; /* calls made, failed ones too */
+
 static int fake_fdatasync(int fd)
 {
+    n_fdatasync++;
     return hit(&f_fdatasync) ? -1 : fdatasync(fd);
 }
 
@@ -477,5 +480,30 @@ TEST(store_faults, spare_rename_failure_is_fatal)
     check_entries(&st, 1, 4, 1);
     CHECK_EQ(count_files(dir, ".tmp"), 0); /* the spare, removed at open */
     store_state_close(&st);
+    store_free(s);
+}
+
+/* Big files are written in synced chunks of 256 KiB, so that they never
+ * queue more than that ahead of the log's own syncs: a 1 MiB spare takes
+ * four fdatasyncs, a snapshot of 600 KiB three. */
+TEST(store_faults, big_writes_synced_in_chunks)
+{
+    const char *dir = data_dir("d");
+    struct store_state st;
+    static uint8_t data[600 << 10];
+    struct raft_snapshot_meta meta = {.index = 4, .term = 1};
+    use_fakes();
+    struct store *s = open_ok(dir, 0, &st);
+    append(s, 1, 4, 1);
+    CHECK_EQ(store_sync(s), 0);
+    CHECK(store_spare_begin(s));
+    n_fdatasync = 0;
+    store_spare_run(s);
+    CHECK(store_spare_end(s) == NULL);
+    CHECK_EQ(n_fdatasync, 4);
+    test_conf(&meta.conf);
+    n_fdatasync = 0;
+    CHECK_EQ(store_snapshot_write(s, &meta, data, sizeof data), 0);
+    CHECK_EQ(n_fdatasync, 3);
     store_free(s);
 }
