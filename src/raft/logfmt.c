@@ -32,19 +32,16 @@ void logfmt_encode(uint8_t *out, const struct logfmt_record *rec)
     le_put32(out, crc32c(0, out + 4, size - 4));
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+bool logfmt_all_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 /* True if the kind and the reserved bytes of header h are ones we write. */
 static bool header_known(const uint8_t *h)
 {
     return h[8] >= LOGFMT_ENTRY && h[8] <= LOGFMT_BATCH_END &&
-           all_zero(h + 10, 6);
+           logfmt_all_zero(h + 10, 6);
 }
 
 int logfmt_decode(const uint8_t *buf, size_t len, size_t off,
@@ -56,7 +53,7 @@ int logfmt_decode(const uint8_t *buf, size_t len, size_t off,
     size_t avail = len - off;
     if (avail < LOGFMT_HEADER)
         return LOGFMT_SHORT;
-    if (all_zero(h, LOGFMT_HEADER))
+    if (logfmt_all_zero(h, LOGFMT_HEADER))
         return LOGFMT_END;
     uint32_t plen = le_get32(h + 4);
     if (plen > LOGFMT_MAX_LEN)
@@ -70,7 +67,7 @@ int logfmt_decode(const uint8_t *buf, size_t len, size_t off,
      * version" rather than noise. Non-zero padding is refused too: each
      * record has exactly one encoding. */
     if (!header_known(h) ||
-        !all_zero(h + LOGFMT_HEADER + plen, n - LOGFMT_HEADER - plen))
+        !logfmt_all_zero(h + LOGFMT_HEADER + plen, n - LOGFMT_HEADER - plen))
         return LOGFMT_BADKIND;
     rec->kind = h[8];
     rec->type = h[9];

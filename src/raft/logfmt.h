@@ -58,6 +58,11 @@ struct logfmt_segment {
     uint64_t first_batch; /* the batch the segment was created in */
 };
 
+/* True if the n bytes at p are all zero (n may be 0). An all-zero header
+ * ends a scan; all zeros to the end of a segment are the unwritten rest of
+ * a spare (docs/design.md §10). */
+bool logfmt_all_zero(const uint8_t *p, size_t n);
+
 /* The bytes a record with a payload of len bytes takes, padding included. */
 size_t logfmt_size(uint32_t len);
 

@@ -16,9 +16,9 @@
 
 #define TICK_MS 10
 #define EXPIRE_RETRY_MS 1000
+#define SLOW_FLUSH_NS 5000000 /* a turn of the loop logged from 5 ms */
 
 static void flush(struct node *n);
-#define SLOW_FLUSH_NS 5000000 /* a turn of the loop logged from 5 ms */
 static void leader_timers(struct node *n);
 static void tick_done(void *ctx, int status, const struct fsm_result *res);
 
@@ -249,8 +249,8 @@ static void flush(struct node *n)
         node_disk_start(n); /* a sync done inline makes a new update */
     } while (raft_has_update(n->raft));
     node_disk_snapshot(n);
-    peers_cork(n->peers,
-               n->gathering && !n->closed && raft_role(n->raft) == RAFT_LEADER);
+    /* Only a leader that is not closed gathers (node_disk_start). */
+    peers_cork(n->peers, n->gathering);
     n->flushing = false;
     uint64_t took = uv_hrtime() - t0;
     if (took >= SLOW_FLUSH_NS)

@@ -133,11 +133,6 @@ static int bad_record(struct store *s, struct replay *rp, const char *name,
     return cut_tail(s, rp, name, off, len, status);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 /* Reads the records of a segment with a good header into rp. Returns 0,
  * STORE_ECORRUPT or STORE_EIO; *empty tells that no record remains. */
 static int replay_records(struct store *s, struct replay *rp, const char *name,
@@ -154,7 +149,7 @@ static int replay_records(struct store *s, struct replay *rp, const char *name,
         int status = logfmt_decode(buf, len, off, &r, &size);
         /* The end of the file, or of the records in a spare's zeros (of
          * any length: less than a header is left at a full one's end). */
-        if (status != LOGFMT_OK && all_zero(buf + off, len - off))
+        if (status != LOGFMT_OK && logfmt_all_zero(buf + off, len - off))
             break;
         if (status != LOGFMT_OK) {
             *empty = off == LOGFMT_SEG_HEADER;
