@@ -108,6 +108,7 @@ struct node {
     uint64_t syncs;        /* batches synced, for INFO */
     uint64_t entries_synced;
     uint64_t batch_entries; /* entries in the batch in flight */
+    bool batch_untimed;     /* its time is not the disk's (node_disk.c) */
     uint64_t buffered_entries;
     uint64_t batch_index;  /* the last index in the batch in flight */
     uint64_t synced_index; /* the last index in the last batch synced */

@@ -400,6 +400,11 @@ bool store_sync_begin(struct store *s)
     return true;
 }
 
+bool store_sync_creates(const struct store *s)
+{
+    return s->in_flight && s->flight.create;
+}
+
 static void run_fail(struct batch *b, const char *dir, const char *what)
 {
     char name[STORE_NAME_LEN];

@@ -99,6 +99,10 @@ uint64_t store_last_index(const struct store *s);
  * error: store_sync_end is then not called). */
 bool store_sync_begin(struct store *s);
 
+/* Whether the batch in flight starts a new segment (a rename or a create,
+ * and a sync of the directory besides the batch's own). */
+bool store_sync_creates(const struct store *s);
+
 /* Writes the batch in flight with one writev and makes it durable with one
  * fdatasync, first creating a new segment when the current one is full. For
  * a worker thread: it touches nothing the other functions use. */
