@@ -12,11 +12,14 @@
 #include "server/command.h"
 #include "server/logger.h"
 #include "server/server.h"
+#include "server/stream.h"
 
 /* Reading stops while this many replies are pending, or this many bytes
  * wait to be sent, and resumes below them. */
 #define PAUSE_SLOTS 1024
 #define PAUSE_BYTES (1u << 20)
+/* An output buffer this big or smaller is kept once its replies are sent. */
+#define KEPT_OUTPUT (64u << 10)
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -53,7 +56,20 @@ static void start_write(struct conn *c)
 {
     if (c->writing || c->closing)
         return;
-    if (c->out.len == 0) {
+    /* Most replies fit the socket at once, and the buffer stays for the
+     * next ones. */
+    int sent = c->out.len > 0 ? stream_send_now((uv_stream_t *)&c->tcp,
+                                                c->out.data, c->out.len)
+                              : 0;
+    if (sent < 0) {
+        conn_close(c);
+        return;
+    }
+    if ((size_t)sent == c->out.len) {
+        if (c->out.cap > KEPT_OUTPUT)
+            buf_close(&c->out);
+        else
+            buf_clear(&c->out);
         /* QUIT or a protocol error: every earlier reply goes out first,
          * in order (one pending reply, e.g. an acquire that applied,
          * would otherwise be lost). */
@@ -61,13 +77,14 @@ static void start_write(struct conn *c)
             conn_close(c);
         return;
     }
-    if (c->out.len > c->srv->cfg->max_output) {
+    if (c->out.len - (size_t)sent > c->srv->cfg->max_output) {
         log_warn("client %s: %zu bytes of replies unread; closing", c->peer,
-                 c->out.len);
+                 c->out.len - (size_t)sent);
         conn_close(c);
         return;
     }
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    uv_buf_t b =
+        uv_buf_init(c->out.data + sent, (unsigned)(c->out.len - (size_t)sent));
     c->inflight = c->out.data;
     buf_init(&c->out);
     c->writing = true;

@@ -12,6 +12,7 @@
 #include "raft/wire.h"
 #include "server/config.h"
 #include "server/logger.h"
+#include "server/stream.h"
 
 #define HELLO_MAGIC "DLKP"
 #define HELLO_VERSION 1
@@ -21,6 +22,8 @@
 #define MAX_PENDING                                                            \
     (64u << 20) /* bytes queued for one peer before dropping                   \
                  */
+/* A buffer of pending frames this big or smaller is kept once sent. */
+#define KEPT_PENDING (1u << 20)
 #define BACKOFF_MIN 50
 #define BACKOFF_MAX 1000
 
@@ -173,9 +176,25 @@ static void out_written(uv_write_t *req, int status)
         return;
     }
     if (o->state == OUT_CONNECTED && o->len > 0 && !o->p->corked) {
-        /* Everything queued meanwhile goes in one write. */
+        /* Everything queued meanwhile goes at once, most often whole into
+         * the socket, and the buffer stays for the next frames. */
+        int sent = stream_send_now((uv_stream_t *)&o->tcp, o->pending, o->len);
+        if (sent < 0) {
+            out_reset(o, uv_strerror(sent));
+            return;
+        }
+        if ((size_t)sent == o->len) {
+            o->len = 0;
+            if (o->cap > KEPT_PENDING) {
+                free(o->pending);
+                o->pending = NULL;
+                o->cap = 0;
+            }
+            return;
+        }
         o->inflight = o->pending;
-        uv_buf_t b = uv_buf_init((char *)o->inflight, (unsigned)o->len);
+        uv_buf_t b = uv_buf_init((char *)o->inflight + sent,
+                                 (unsigned)(o->len - (size_t)sent));
         o->pending = NULL;
         o->len = o->cap = 0;
         o->writing = true;

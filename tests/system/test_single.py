@@ -5,6 +5,7 @@ redis-cli."""
 
 import os
 import random
+import select
 import socket
 import subprocess
 import time
@@ -447,6 +448,58 @@ def test_pipelining_100_commands(ctx):
     eq(c.call("PING"), "PONG", "after the pipeline")
     lst = c.call("LOCK.LIST", "pipe-")
     eq(len(lst), 50, "locks listed")
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def test_unread_replies_pause_reading(ctx):
+    """A client that sends 20,000 ECHOs of 1,000 bytes (20 MB of replies)
+    without reading: the server stops reading from it once its replies back
+    up, stays small and serves others; when the client reads, every reply
+    comes, whole and in request order."""
+    srv = ctx.single()
+    n, size = 20000, 1000
+    data = b"".join(dlocktest.encode_command(["ECHO", b"%08d" % i + b"x" * (size - 8)])
+                    for i in range(n))
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    sock.setblocking(False)
+    sent = 0
+    try:
+        while sent < len(data):
+            try:
+                sent += sock.send(data[sent:sent + 65536])
+            except BlockingIOError:
+                if not select.select([], [sock], [], 2.0)[1]:
+                    break  # the server has stopped reading
+        check(sent < len(data), "the server read all 20 MB of requests without pausing")
+        eq(srv.client().call("PING"), "PONG", "another client while one reads nothing")
+        rss = rss_mib(srv.pid)
+        check(rss < 64, "the server's RSS with the replies backed up: %.1f MiB" % rss)
+        got = bytearray()
+        reply = 7 + size + 2  # "$1000\r\n" + the bytes + "\r\n"
+        deadline = time.time() + 60
+        while len(got) < n * reply and time.time() < deadline:
+            if sent < len(data) and select.select([], [sock], [], 0)[1]:
+                try:
+                    sent += sock.send(data[sent:sent + 65536])
+                except BlockingIOError:
+                    pass
+            if select.select([sock], [], [], 0.1)[0]:
+                chunk = sock.recv(1 << 20)
+                check(chunk, "the server closed the connection after %d bytes" % len(got))
+                got += chunk
+    finally:
+        sock.close()
+    eq(len(got), n * reply, "bytes of replies")
+    for i in range(0, n, 97):
+        at = i * reply
+        eq(bytes(got[at:at + 15]), b"$%d\r\n%08d" % (size, i), "reply %d" % i)
 
 
 def test_resp3_maps(ctx):
