@@ -109,7 +109,9 @@ void client_sleep_until(uint64_t ms, uint64_t deadline_ms);
 
 struct conn {
     int fd;
-    bool connecting; /* a non-blocking connect is under way */
+    bool connecting;      /* a non-blocking connect is under way */
+    bool nonblocking;     /* could not be made blocking: waits with poll() */
+    uint64_t rcvtimeo_ms; /* its SO_RCVTIMEO, 0 while unset */
     char addr[CLIENT_ADDR_MAX];
     struct resp_reader rd;
 };

@@ -1,6 +1,7 @@
-/* conn.c - one TCP connection to a server: a non-blocking socket with
- * TCP_NODELAY, waited on with poll() where a call blocks, and the shared
- * RESP reader for its replies. */
+/* conn.c - one TCP connection to a server: a socket with TCP_NODELAY,
+ * connected without blocking, then blocking for a call's answer (one recv()
+ * waits for it, bounded by SO_RCVTIMEO) and not for anything else
+ * (MSG_DONTWAIT), and the shared RESP reader for its replies. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -14,6 +15,17 @@
 
 #include "client/client_internal.h"
 #include "common/alloc.h"
+
+/* The longest that one recv() waits before the deadline is looked at. */
+#define RECV_SLICE_MS 1000
+
+/* A connected socket blocks in recv() unless told otherwise. */
+static void connected(struct conn *k)
+{
+    k->connecting = false;
+    if (fcntl(k->fd, F_SETFL, 0) != 0)
+        k->nonblocking = true; /* waits with poll() then */
+}
 
 /* Resolves addr, preferring a numeric address (which never blocks). */
 static int resolve(struct dlock_client *c, const char *addr,
@@ -68,7 +80,11 @@ int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
         return client_error(c, DLOCK_ENOMEM, "out of memory");
     }
     k->fd = fd;
-    k->connecting = rc != 0;
+    k->connecting = true;
+    k->nonblocking = false;
+    k->rcvtimeo_ms = 0;
+    if (rc == 0)
+        connected(k);
     snprintf(k->addr, sizeof k->addr, "%s", addr);
     resp_reader_init(&k->rd, &resp_limits_client);
     *out = k;
@@ -115,7 +131,7 @@ int conn_check(struct dlock_client *c, struct conn *k)
     if (err != 0)
         return client_error(c, DLOCK_EIO, "connecting to %s: %s", k->addr,
                             strerror(err));
-    k->connecting = false;
+    connected(k);
     return 0;
 }
 
@@ -136,7 +152,7 @@ int conn_finish(struct dlock_client *c, struct conn *k, uint64_t deadline_ms)
 static ssize_t send_once(struct dlock_client *c, struct conn *k, const char *p,
                          size_t len)
 {
-    ssize_t n = send(k->fd, p, len, MSG_NOSIGNAL);
+    ssize_t n = send(k->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -172,11 +188,12 @@ int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b)
     return 0;
 }
 
-/* Reads once into the reader: 1 bytes read, 0 nothing yet, or an error. */
-static int read_once(struct dlock_client *c, struct conn *k)
+/* Reads once into the reader: 1 bytes read, 0 nothing yet (or the wait
+ * timed out), or an error. flags: MSG_DONTWAIT, or 0 to wait. */
+static int read_once(struct dlock_client *c, struct conn *k, int flags)
 {
     char chunk[16384];
-    ssize_t n = recv(k->fd, chunk, sizeof chunk, 0);
+    ssize_t n = recv(k->fd, chunk, sizeof chunk, flags);
     if (n == 0)
         return client_error(c, DLOCK_EIO, "%s closed the connection", k->addr);
     if (n < 0) {
@@ -197,9 +214,43 @@ static int read_once(struct dlock_client *c, struct conn *k)
 int conn_read_some(struct dlock_client *c, struct conn *k)
 {
     int rc;
-    while ((rc = read_once(c, k)) == 1)
+    while ((rc = read_once(c, k, MSG_DONTWAIT)) == 1)
         ;
     return rc;
+}
+
+/* Waits for bytes and reads them, until deadline_ms: 1 read, 0 timed out, or
+ * an error. One recv() waits, bounded by SO_RCVTIMEO: poll() and then recv()
+ * would make two system calls of every answer. The timeout is changed only
+ * when it would overrun the deadline or is under half of what is left (up
+ * to a slice), so that a client's calls rarely change it. */
+static int recv_wait(struct dlock_client *c, struct conn *k,
+                     uint64_t deadline_ms)
+{
+    for (;;) {
+        uint64_t now = client_now_ms();
+        if (now >= deadline_ms)
+            return 0;
+        uint64_t left = deadline_ms - now;
+        uint64_t slice = left < RECV_SLICE_MS ? left : RECV_SLICE_MS;
+        if (k->nonblocking) {
+            if (!wait_fd(k, POLLIN, deadline_ms))
+                return 0;
+        } else if (k->rcvtimeo_ms == 0 || k->rcvtimeo_ms > left ||
+                   2 * k->rcvtimeo_ms < slice) {
+            uint64_t t = slice * 3 / 4 > 0 ? slice * 3 / 4 : 1;
+            struct timeval tv = {.tv_sec = (time_t)(t / 1000),
+                                 .tv_usec = (suseconds_t)(t % 1000 * 1000)};
+            if (setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0)
+                k->rcvtimeo_ms = t;
+            else
+                k->nonblocking = true;
+            continue;
+        }
+        int rc = read_once(c, k, 0);
+        if (rc != 0)
+            return rc;
+    }
 }
 
 int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
@@ -214,10 +265,10 @@ int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
         if (rc < 0)
             return client_error(c, DLOCK_EPROTO, "%s: %s", k->addr,
                                 resp_reader_error(&k->rd));
-        if (!wait_fd(k, POLLIN, deadline_ms))
+        rc = recv_wait(c, k, deadline_ms);
+        if (rc == 0)
             return client_error(c, DLOCK_ETIMEDOUT, "no answer from %s in time",
                                 k->addr);
-        rc = read_once(c, k);
         if (rc < 0)
             return rc;
     }

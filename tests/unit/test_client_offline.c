@@ -382,6 +382,12 @@ static void fake_serve(struct fake *f, int cfd)
                 f->replies[i < f->n_replies ? i : f->n_replies - 1];
             if (rep[0] == '\0')
                 goto out;
+            if (rep[0] == '~') { /* "~MS reply": answers MS ms late */
+                char *end;
+                long ms = strtol(rep + 1, &end, 10);
+                usleep((useconds_t)ms * 1000);
+                rep = end + 1;
+            }
             if (rep[0] != '.' && send(cfd, rep, strlen(rep), MSG_NOSIGNAL) < 0)
                 goto out;
         }
@@ -542,6 +548,46 @@ TEST(client, unreachable_and_silent)
     CHECK_EQ(ping(c, &v), DLOCK_ETIMEDOUT);
     CHECK(dlock_now_ms() - t0 >= 500);
     dlock_client_free(c);
+}
+
+/* A call waits in one recv() bounded by a slice of its time (1 s at most):
+ * an answer that comes after several slices is read, and a server that
+ * never answers makes the call time out on time, not a slice late. */
+TEST(client, waits_across_slices_and_times_out_on_time)
+{
+    static struct fake slow = {.replies = {"~1600 :9\r\n"}, .n_replies = 1};
+    fake_start(&slow);
+    char list[64];
+    snprintf(list, sizeof list, "127.0.0.1:%d", slow.port);
+    struct dlock_client *c = fake_client(list, 6000); /* 2 s a try */
+    int64_t v = 0;
+    uint64_t t0 = dlock_now_ms();
+    CHECK_EQ(ping(c, &v), 0);
+    CHECK_EQ(v, 9);
+    CHECK(dlock_now_ms() - t0 >= 1600);
+    dlock_client_free(c);
+    static struct fake silent = {.replies = {"."}, .n_replies = 1};
+    fake_start(&silent);
+    snprintf(list, sizeof list, "127.0.0.1:%d", silent.port);
+    uint64_t timeouts[] = {250, 1200};
+    for (size_t i = 0; i < 2; i++) {
+        c = fake_client(list, timeouts[i]);
+        t0 = dlock_now_ms();
+        CHECK_EQ(ping(c, &v), DLOCK_ETIMEDOUT);
+        uint64_t took = dlock_now_ms() - t0;
+        CHECK_MSG(took >= timeouts[i] && took < timeouts[i] + 400,
+                  "timeout %llu ms took %llu ms",
+                  (unsigned long long)timeouts[i], (unsigned long long)took);
+        /* The same connection again: its socket timeout is kept or
+         * shortened, never left longer than what is left. */
+        t0 = dlock_now_ms();
+        CHECK_EQ(ping(c, &v), DLOCK_ETIMEDOUT);
+        took = dlock_now_ms() - t0;
+        CHECK_MSG(took >= timeouts[i] && took < timeouts[i] + 400,
+                  "again: timeout %llu ms took %llu ms",
+                  (unsigned long long)timeouts[i], (unsigned long long)took);
+        dlock_client_free(c);
+    }
 }
 
 /* A write retried by the caller after DLOCK_ETIMEDOUT carries the request
