@@ -5,6 +5,7 @@
  *   dlock-bench --system dlock|redis|etcd|zk --servers LIST --workload W
  *               [--clients C] [--duration S] [--warmup S] [--ttl-ms T]
  *               [--pids P,P,...] [--kill PID --kill-after S] [--rate R]
+ *               [--trace FILE]
  *
  * Workloads (one operation each):
  *   U  uncontended: each client its own lock; acquire (try), release
@@ -29,7 +30,12 @@
  * Prints one line of key=value pairs: ops, ops_per_s, the latency of the
  * acquire and of the whole operation in microseconds (p50, p99, p999, max),
  * errors, and with --pids the servers' CPU (percent of one core, summed)
- * and the largest RSS (MiB), read from /proc over the measured part. */
+ * and the largest RSS (MiB), read from /proc over the measured part.
+ *
+ * --trace FILE writes every measured operation, one line each, to find
+ * when a tail happened: the client, the scheduled start, the start, the
+ * acquire's answer and the operation's end, in microseconds from the start
+ * of the measured part. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -52,11 +58,18 @@ struct samples {
     size_t n, cap;
 };
 
+/* One operation for --trace: nanosecond clock readings. */
+struct traced {
+    uint64_t sched, t0, t1, t2;
+};
+
 struct client {
     int id;
     pthread_t thread;
     void *conn;
     struct samples acquire, op, sched;
+    struct traced *trace; /* --trace: every measured operation */
+    size_t n_trace, cap_trace;
     uint64_t *grants; /* F: invocation and answer time of each grant */
     size_t n_grants, cap_grants;
     uint64_t errors;
@@ -71,6 +84,7 @@ static char workload = 'U';
 static int n_clients = 16;
 static double duration_s = 10, warmup_s = 2, rate;
 static uint64_t ttl_ms = 10000;
+static const char *trace_path;
 static struct client clients[MAX_CLIENTS];
 static pthread_barrier_t ready;
 static atomic_int phase; /* 0 warm-up, 1 measured, 2 done */
@@ -115,6 +129,39 @@ static void note_grant(struct client *c, uint64_t t0, uint64_t t1)
     c->grants[c->n_grants++] = t1;
 }
 
+static void note_trace(struct client *c, uint64_t sched, uint64_t t0,
+                       uint64_t t1, uint64_t t2)
+{
+    if (trace_path == NULL)
+        return;
+    if (c->n_trace == c->cap_trace) {
+        c->cap_trace = c->cap_trace ? 2 * c->cap_trace : 4096;
+        c->trace = realloc(c->trace, c->cap_trace * sizeof *c->trace);
+        if (c->trace == NULL)
+            die("out of memory", NULL);
+    }
+    c->trace[c->n_trace++] = (struct traced){sched, t0, t1, t2};
+}
+
+static void write_trace(void)
+{
+    FILE *f = fopen(trace_path, "w");
+    if (f == NULL)
+        die("cannot write the trace", strerror(errno));
+    fprintf(f, "# client sched_us start_us acquired_us end_us\n");
+    for (int i = 0; i < n_clients; i++)
+        for (size_t j = 0; j < clients[i].n_trace; j++) {
+            const struct traced *t = &clients[i].trace[j];
+            fprintf(f, "%d %.1f %.1f %.1f %.1f\n", i,
+                    (double)(int64_t)(t->sched - measure_start) / 1e3,
+                    (double)(int64_t)(t->t0 - measure_start) / 1e3,
+                    (double)(int64_t)(t->t1 - measure_start) / 1e3,
+                    (double)(int64_t)(t->t2 - measure_start) / 1e3);
+        }
+    if (fclose(f) != 0)
+        die("cannot write the trace", strerror(errno));
+}
+
 /* One operation of the workload, counted from t0; false on an error. */
 static bool one_op(struct client *c, const char *name, bool measured,
                    uint64_t t0, uint64_t sched)
@@ -131,6 +178,7 @@ static bool one_op(struct client *c, const char *name, bool measured,
             push(&c->acquire, t1 - t0);
             push(&c->op, t1 - t0);
             push(&c->sched, t1 - sched);
+            note_trace(c, sched, t0, t1, t1);
         }
         return true;
     case 'S':
@@ -155,6 +203,7 @@ static bool one_op(struct client *c, const char *name, bool measured,
         push(&c->acquire, t1 - t0);
         push(&c->op, t2 - t0);
         push(&c->sched, t1 - sched);
+        note_trace(c, sched, t0, t1, t2);
         if (workload == 'F')
             note_grant(c, t0, t1);
     }
@@ -335,7 +384,8 @@ static int usage(void)
             "                   --workload U|H|R|S|F [--clients C] "
             "[--duration S]\n"
             "                   [--warmup S] [--ttl-ms T] [--pids P,P,...]\n"
-            "                   [--kill PID --kill-after S] [--rate R]\n");
+            "                   [--kill PID --kill-after S] [--rate R]\n"
+            "                   [--trace FILE]\n");
     return 2;
 }
 
@@ -370,6 +420,8 @@ int main(int argc, char **argv)
             kill_after = atof(v);
         } else if (strcmp(k, "--rate") == 0) {
             rate = atof(v);
+        } else if (strcmp(k, "--trace") == 0) {
+            trace_path = v;
         } else {
             return usage();
         }
@@ -425,6 +477,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_clients; i++)
         pthread_join(clients[i].thread, NULL);
 
+    if (trace_path != NULL)
+        write_trace();
     struct samples acq = merged(offsetof(struct client, acquire));
     struct samples op = merged(offsetof(struct client, op));
     uint64_t errors = 0;
