@@ -14,8 +14,9 @@
 #include "server/server.h"
 #include "server/stream.h"
 
-/* Reading stops while this many replies are pending, or this many bytes
- * wait to be sent, and resumes below them. */
+/* Requests stop being served, and the socket read, while this many replies
+ * are pending, or this many bytes of replies wait to be sent, and resume
+ * below them. */
 #define PAUSE_SLOTS 1024
 #define PAUSE_BYTES (1u << 20)
 /* An output buffer this big or smaller is kept once its replies are sent. */
@@ -35,12 +36,70 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof chunk;
 }
 
+static bool must_pause(const struct conn *c)
+{
+    size_t queued =
+        c->out.len + c->held + c->reserved + (c->writing ? PAUSE_BYTES / 2 : 0);
+    return c->n_slots >= PAUSE_SLOTS || queued >= PAUSE_BYTES;
+}
+
+static void dispatch(struct conn *c);
+static void update_reading(struct conn *c);
+static void on_resume(uv_idle_t *h);
+
+static void resume_unlist(struct conn *c)
+{
+    if (!c->resume_listed)
+        return;
+    if (c->resume_prev != NULL)
+        c->resume_prev->resume_next = c->resume_next;
+    else
+        c->srv->resume = c->resume_next;
+    if (c->resume_next != NULL)
+        c->resume_next->resume_prev = c->resume_prev;
+    c->resume_prev = c->resume_next = NULL;
+    c->resume_listed = false;
+}
+
+/* Requests read while the connection paused are served from the loop's
+ * next turn, never from inside whatever filled a reply (an entry being
+ * applied, say). */
+static void resume_later(struct conn *c)
+{
+    if (c->resume_listed)
+        return;
+    struct server *srv = c->srv;
+    if (srv->resume == NULL)
+        uv_idle_start(&srv->resume_idle, on_resume);
+    c->resume_prev = NULL;
+    c->resume_next = srv->resume;
+    if (srv->resume != NULL)
+        srv->resume->resume_prev = c;
+    srv->resume = c;
+    c->resume_listed = true;
+}
+
+static void on_resume(uv_idle_t *h)
+{
+    struct server *srv = h->data;
+    while (srv->resume != NULL) {
+        struct conn *c = srv->resume;
+        resume_unlist(c);
+        dispatch(c);
+        update_reading(c);
+    }
+    uv_idle_stop(&srv->resume_idle);
+}
+
+/* Reads the socket while the replies allow; when they allow again, the
+ * requests already read and not yet served go first (resume_later). */
 static void update_reading(struct conn *c)
 {
     if (c->closing)
         return;
-    size_t queued = c->out.len + (c->writing ? PAUSE_BYTES / 2 : 0);
-    bool pause = c->n_slots >= PAUSE_SLOTS || queued >= PAUSE_BYTES;
+    bool pause = must_pause(c) || c->close_after_write;
+    if (!pause && c->unserved)
+        resume_later(c);
     if (pause && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -118,6 +177,7 @@ static void flush_slots(struct conn *c)
         if (c->head == NULL)
             c->tail = NULL;
         c->n_slots--;
+        c->held -= s->buf.len;
         if (buf_append(&c->out, s->buf.data, s->buf.len) != 0) {
             log_error("out of memory for a reply");
             abort();
@@ -135,6 +195,14 @@ void slot_free(struct slot *s)
     free(s);
 }
 
+void slot_reserve(struct slot *s, size_t bytes)
+{
+    if (s->conn == NULL || s->ready)
+        return;
+    s->conn->reserved += bytes;
+    s->reserve += bytes;
+}
+
 void slot_done(struct slot *s)
 {
     if (s->conn == NULL) {
@@ -142,6 +210,9 @@ void slot_done(struct slot *s)
         return;
     }
     s->ready = true;
+    s->conn->reserved -= s->reserve;
+    s->reserve = 0;
+    s->conn->held += s->buf.len;
     flush_slots(s->conn);
 }
 
@@ -185,23 +256,34 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         protocol_error(c);
         return;
     }
-    for (;;) {
+    dispatch(c);
+    update_reading(c);
+}
+
+/* Serves the requests read and not yet served, in order, until the replies
+ * they leave make the connection pause (must_pause): a few bytes of
+ * requests may ask for megabytes of replies (LOCK.LIST), so a client that
+ * does not read is held to about PAUSE_BYTES plus one reply. Called only
+ * from the loop's own callbacks (a read, the resume idle). */
+static void dispatch(struct conn *c)
+{
+    c->unserved = true;
+    while (!c->closing && !c->close_after_write && !must_pause(c)) {
         const struct resp_value *v;
         int rc = resp_reader_next(reader(c), &v);
-        if (rc == 0)
+        if (rc == 0) {
+            c->unserved = false;
             break;
+        }
         if (rc < 0) {
             protocol_error(c);
-            return;
+            break;
         }
         struct slot *s = new_slot(c);
         c->srv->total_commands++;
         if (command_dispatch(c, s, v))
             slot_done(s);
-        if (c->closing || c->close_after_write)
-            return;
     }
-    update_reading(c);
 }
 
 static void closed_cb(uv_handle_t *h)
@@ -220,6 +302,7 @@ void conn_close(struct conn *c)
         return;
     c->closing = true;
     struct server *srv = c->srv;
+    resume_unlist(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else

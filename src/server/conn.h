@@ -25,8 +25,9 @@ struct slot {
      * with slot_free). NULL: the pending operation frees the slot itself
      * when it completes and finds conn NULL. */
     void (*on_close)(struct slot *s);
-    void *op; /* the command's own state: one malloc'd block, freed with
-                 the slot */
+    void *op;       /* the command's own state: one malloc'd block, freed with
+                       the slot */
+    size_t reserve; /* slot_reserve's estimate, while pending */
 };
 
 struct conn {
@@ -47,6 +48,11 @@ struct conn {
     bool close_after_write;   /* QUIT, or a protocol error */
     struct slot *head, *tail; /* pending and ready replies, in order */
     unsigned n_slots;
+    struct conn *resume_prev, *resume_next; /* in srv->resume */
+    bool resume_listed;
+    size_t held;     /* bytes of ready replies behind a pending one */
+    size_t reserved; /* estimated bytes of pending replies (slot_reserve) */
+    bool unserved;   /* requests read may wait in the reader (dispatch) */
 };
 
 /* Accepts a connection on the server's listener. */
@@ -57,6 +63,11 @@ void conn_close(struct conn *c);
 /* Marks s filled; sends what is ready, in order. If the client is gone,
  * frees s. */
 void slot_done(struct slot *s);
+/* Counts bytes of reply that the pending s may bring (a read that lists):
+ * the connection serves no more requests while its replies, pending and
+ * ready, may pass a bound, so a few bytes of requests cannot make it hold
+ * many megabytes of replies. */
+void slot_reserve(struct slot *s, size_t bytes);
 /* Frees a slot whose client is gone. */
 void slot_free(struct slot *s);
 

@@ -13,6 +13,9 @@
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX 100000
+/* The least one lock takes in a LOCK.LIST reply (an array of its fields,
+ * each name and value). */
+#define LIST_ITEM_MIN 64
 
 /* What an asynchronous command keeps while it waits. */
 struct op {
@@ -617,6 +620,7 @@ bool lockcmd_list(struct conn *c, struct slot *s, const struct resp_value *a,
     if (from == 2)
         copy_name(s, &a[1]);
     op_of(s)->u = o.have_count ? o.count : LIST_DEFAULT;
+    slot_reserve(s, op_of(s)->u * LIST_ITEM_MIN);
     return read_start(c, s, list_done);
 }
 

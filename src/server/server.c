@@ -35,6 +35,7 @@ static void node_stopped(void *arg)
         conn_close(s->conns);
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
+    uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
     log_info("stopped");
 }
 
@@ -84,6 +85,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
         return -1;
     if (listen_clients(s, err, errlen) != 0)
         return -1;
+    uv_idle_init(loop, &s->resume_idle);
+    s->resume_idle.data = s;
     uv_signal_init(loop, &s->sigterm);
     s->sigterm.data = s;
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);

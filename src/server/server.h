@@ -19,6 +19,8 @@ struct server {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     struct conn *conns;
+    struct conn *resume; /* connections to serve again (conn.c), or NULL */
+    uv_idle_t resume_idle;
     uint64_t n_conns;
     uint64_t next_conn_id;
     uint64_t total_conns;

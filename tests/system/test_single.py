@@ -5,6 +5,7 @@ redis-cli."""
 
 import os
 import random
+import re
 import select
 import socket
 import subprocess
@@ -500,6 +501,73 @@ def test_unread_replies_pause_reading(ctx):
     for i in range(0, n, 97):
         at = i * reply
         eq(bytes(got[at:at + 15]), b"$%d\r\n%08d" % (size, i), "reply %d" % i)
+
+
+def test_reply_amplification_is_bounded(ctx):
+    """400 pipelined LOCK.LIST of 1,000 locks (16 KB of requests that ask
+    for about 70 MB of replies), left unread: the server serves them only
+    as their replies go out, so its memory stays small and other clients
+    are served; then the client reads them all, each the same as a LIST
+    alone. (Before, the server built every reply at once, then closed the
+    connection past --max-output.)"""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 120000)
+    c.send_many([("LOCK.ACQUIRE", "amp-%04d" % i, s) for i in range(1000)])
+    for i in range(1000):
+        check(isinstance(c.read(10), int), "acquire %d" % i)
+    one = dlocktest.encode_command(["LOCK.LIST", "amp-", "COUNT", "1000"])
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    try:
+        def read_for(n, quiet):
+            got = bytearray()
+            sock.settimeout(quiet)
+            while len(got) < n:
+                try:
+                    chunk = sock.recv(1 << 20)
+                except socket.timeout:
+                    break
+                check(chunk, "the server closed the connection")
+                got += chunk
+            return bytes(got)
+        sock.sendall(one)
+        alone = read_for(1 << 30, 0.5)
+        check(len(alone) > 100000, "one LIST of 1,000 locks: %d bytes" % len(alone))
+        base = rss_mib(srv.pid)
+        sock.sendall(one * 400)
+        time.sleep(1.0)
+        grew = rss_mib(srv.pid) - base
+        check(grew < 24, "the server's RSS grew by %.1f MiB with the replies unread" % grew)
+        eq(c.call("PING"), "PONG", "another client meanwhile")
+        got = read_for(400 * len(alone), 10)
+        eq(len(got), 400 * len(alone), "bytes of replies")
+        # lease_left_ms counts down (six digits while over 100 s).
+        def same(b):
+            return re.sub(rb":1\d{5}\r\n", b":lease\r\n", b)
+        check(same(got) == same(alone) * 400, "every reply the same as the LIST alone")
+    finally:
+        sock.close()
+
+
+def test_pending_replies_pause_then_serve(ctx):
+    """1,100 pipelined blocking acquires that must wait, then an ECHO: the
+    server serves 1,024 (its bound on pending replies) and leaves the rest
+    read but unserved; as the waits time out it serves the rest, in order,
+    and the ECHO last."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 60000)
+    b = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "x", a)
+    w = srv.client(timeout=30)
+    w.send_many([("LOCK.ACQUIRE", "x", b, "WAIT", 1500, "OWNER", "o%d" % i) for i in range(1100)]
+                + [("ECHO", "after")])
+    wait_waiters(c, "x", 1024)
+    time.sleep(0.3)
+    eq(status(c, "x")["waiters"], 1024, "waiters while 1,024 replies are pending")
+    for i in range(1100):
+        expect_error(w.read(10), "TIMEOUT", "acquire %d" % i)
+    eq(w.read(10), "after", "the ECHO behind them")
 
 
 def test_resp3_maps(ctx):
