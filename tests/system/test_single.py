@@ -451,6 +451,13 @@ def test_pipelining_100_commands(ctx):
     eq(len(lst), 50, "locks listed")
 
 
+def under_asan(pid):
+    """Whether the process runs with AddressSanitizer, whose quarantine
+    keeps freed memory resident: its RSS bounds nothing."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -481,7 +488,8 @@ def test_unread_replies_pause_reading(ctx):
         check(sent < len(data), "the server read all 20 MB of requests without pausing")
         eq(srv.client().call("PING"), "PONG", "another client while one reads nothing")
         rss = rss_mib(srv.pid)
-        check(rss < 64, "the server's RSS with the replies backed up: %.1f MiB" % rss)
+        check(rss < 64 or under_asan(srv.pid),
+              "the server's RSS with the replies backed up: %.1f MiB" % rss)
         got = bytearray()
         reply = 7 + size + 2  # "$1000\r\n" + the bytes + "\r\n"
         deadline = time.time() + 60
@@ -537,7 +545,8 @@ def test_reply_amplification_is_bounded(ctx):
         sock.sendall(one * 400)
         time.sleep(1.0)
         grew = rss_mib(srv.pid) - base
-        check(grew < 24, "the server's RSS grew by %.1f MiB with the replies unread" % grew)
+        check(grew < 24 or under_asan(srv.pid),
+              "the server's RSS grew by %.1f MiB with the replies unread" % grew)
         eq(c.call("PING"), "PONG", "another client meanwhile")
         got = read_for(400 * len(alone), 10)
         eq(len(got), 400 * len(alone), "bytes of replies")
