@@ -47,9 +47,14 @@ static void dispatch(struct conn *c);
 static void update_reading(struct conn *c);
 static void on_resume(uv_idle_t *h);
 
+static bool resume_listed(const struct conn *c)
+{
+    return c->resume_prev != NULL || c->srv->resume == c;
+}
+
 static void resume_unlist(struct conn *c)
 {
-    if (!c->resume_listed)
+    if (!resume_listed(c))
         return;
     if (c->resume_prev != NULL)
         c->resume_prev->resume_next = c->resume_next;
@@ -58,7 +63,6 @@ static void resume_unlist(struct conn *c)
     if (c->resume_next != NULL)
         c->resume_next->resume_prev = c->resume_prev;
     c->resume_prev = c->resume_next = NULL;
-    c->resume_listed = false;
 }
 
 /* Requests read while the connection paused are served from the loop's
@@ -66,7 +70,7 @@ static void resume_unlist(struct conn *c)
  * applied, say). */
 static void resume_later(struct conn *c)
 {
-    if (c->resume_listed)
+    if (resume_listed(c))
         return;
     struct server *srv = c->srv;
     if (srv->resume == NULL)
@@ -76,7 +80,6 @@ static void resume_later(struct conn *c)
     if (srv->resume != NULL)
         srv->resume->resume_prev = c;
     srv->resume = c;
-    c->resume_listed = true;
 }
 
 static void on_resume(uv_idle_t *h)

@@ -49,7 +49,6 @@ struct conn {
     struct slot *head, *tail; /* pending and ready replies, in order */
     unsigned n_slots;
     struct conn *resume_prev, *resume_next; /* in srv->resume */
-    bool resume_listed;
     size_t held;     /* bytes of ready replies behind a pending one */
     size_t reserved; /* estimated bytes of pending replies (slot_reserve) */
     bool unserved;   /* requests read may wait in the reader (dispatch) */
