@@ -137,7 +137,8 @@ def alive(pid):
 
 
 def blocks_sigint(pid):
-    """Whether the main thread of pid blocks SIGINT now."""
+    """Whether the main thread of pid blocks SIGINT now (a thread in
+    sigtimedwait shows the signals it waits for as not blocked)."""
     with open("/proc/%d/task/%d/status" % (pid, pid)) as f:
         for line in f:
             if line.startswith("SigBlk:"):
@@ -287,9 +288,15 @@ def test_run_failed_release_keeps_cmd_status(ctx):
     srv.resume()
     eq(r.rc, 5, "exit code (stderr %r)" % r.err)
     check(r.err.startswith("dlock run: job: warning: the release failed"), "stderr: %r" % r.err)
-    # While the close waits for the paused server, SIGINT ends dlock.
-    p = Proc(ctx, srv.addr, "run", "job", "--", "sh", "-c", "kill -STOP %d; touch ended" % srv.pid)
+    # While the close waits for the paused server, SIGINT ends dlock. While
+    # dlock waits for CMD's end, its main thread takes signals in
+    # sigtimedwait, which /proc shows as not blocked: the check is made
+    # only once CMD is reaped (its /proc entry gone).
+    p = Proc(ctx, srv.addr, "run", "job", "--", "sh", "-c",
+             "echo $$ > cmd.pid; kill -STOP %d; touch ended" % srv.pid)
     wait_for(lambda: os.path.exists(os.path.join(ctx.dir, "ended")), 10, "CMD to end")
+    cmd_pid = int(read_file(ctx, "cmd.pid"))
+    wait_for(lambda: not os.path.exists("/proc/%d" % cmd_pid), 10, "dlock to reap CMD")
     wait_for(lambda: not blocks_sigint(p.pid), 10, "dlock to stop blocking SIGINT after CMD")
     os.kill(p.pid, signal.SIGINT)
     eq(p.wait(5), -signal.SIGINT, "dlock's end")
