@@ -4,7 +4,7 @@ same workloads, client counts and durations (dlock-bench), on this machine.
 
     python3 bench/compare.py [--duration S] [--warmup S] [--clients 1,16,64]
                              [--systems LIST] [--workloads U,H,R,S]
-                             [--out bench/results] [--quick]
+                             [--rounds N] [--out bench/results] [--quick]
 
 Each system is started fresh on 127.0.0.1 with its data in a temporary
 directory, measured, and stopped by pid before the next one starts:
@@ -20,7 +20,13 @@ directory, measured, and stopped by pid before the next one starts:
 U and H run at every client count; R and S at the largest; for dlock, U
 again at half its peak throughput (paced) for the latency there. Then F on
 dlock-3: the leader is killed (SIGKILL) under load; the time until the next
-grant, and whether any lock held across the kill was lost. Then M on one
+grant, and whether any lock held across the kill was lost.
+
+With --rounds N every system is measured N times, the systems in turn and
+their order rotated each round, so that a slow minute of a shared machine
+falls on different systems; each table cell is then the round with the
+median throughput (the median p99 for the paced runs), and a spread table
+gives every round's figure. Then M on one
 dlockd: --many held locks, memory per lock, restart time (bench/locks.sh). Systems whose
 server is not installed are left out and named. Writes results.md (the
 tables), results.json (every dlock-bench line) and, with gnuplot, a plot
@@ -158,12 +164,14 @@ def run_bench(args, system, started, workload, clients, extra=()):
     return res
 
 
-def measure(args, system, results):
+def measure(args, system, results, rnd=0):
     ok, why = installed(system)
     if not ok:
         print("SKIPPED %s: %s" % (system, why), flush=True)
-        results.append({"system": system, "skipped": why})
+        if rnd == 0:
+            results.append({"system": system, "skipped": why})
         return
+    first = len(results)
     work = tempfile.mkdtemp(prefix="dlock-bench-%s-" % system)
     started = None
     try:
@@ -175,7 +183,7 @@ def measure(args, system, results):
         if "U" in args.workloads:
             # Latency at half the peak, paced: with the peak's clients, and
             # with one client at half its own peak.
-            us = [r for r in results if r.get("system") == system and r.get("workload") == "U"
+            us = [r for r in results[first:] if r.get("workload") == "U"
                   and not r.get("failed")]
             if us:
                 peak = max(us, key=lambda r: float(r["ops_per_s"]))
@@ -192,6 +200,36 @@ def measure(args, system, results):
         if started is not None:
             started.stop()
         shutil.rmtree(work, ignore_errors=True)
+        for r in results[first:]:
+            r["round"] = rnd
+
+
+# What picks a cell's median round: throughput, or for a paced run (whose
+# throughput is set) the acquire p99.
+def rank_key(r):
+    return "acquire_p99_us" if r.get("workload") == "U-half" else "ops_per_s"
+
+
+def medians(results):
+    """One result per (system, workload, clients): the round in the middle
+    by rank_key, with every round's figure in "rounds" (lowest first). A
+    cell whose every round failed keeps a failed one."""
+    cells, out = {}, []
+    for r in results:
+        if "workload" not in r or r["workload"] in ("M", "F"):
+            out.append(r)
+            continue
+        cells.setdefault((r["system"], r["workload"], r.get("clients")), []).append(r)
+    for runs in cells.values():
+        good = sorted((r for r in runs if not r.get("failed")), key=lambda r: num(r, rank_key(r)))
+        if not good:
+            out.append(runs[0])
+            continue
+        m = dict(good[(len(good) - 1) // 2])
+        m["rounds"] = [num(r, rank_key(r)) for r in good]
+        m["failed_rounds"] = len(runs) - len(good)
+        out.append(m)
+    return out
 
 
 def failover(args, results):
@@ -258,15 +296,40 @@ def table(results, workload, systems, clients):
     return "\n".join(rows)
 
 
+def spread(results, args, systems):
+    """Every round's throughput of each cell, lowest first."""
+    cols = [(w, c) for w in args.workloads
+            for c in (args.clients if w in ("U", "H") else [max(args.clients)])]
+    rows = ["| system | " + " | ".join("%s %d" % wc for wc in cols) + " |",
+            "|---|" + "---|" * len(cols)]
+    for s in systems:
+        cells = []
+        for w, c in cols:
+            r = next((x for x in results if x.get("system") == s and x.get("workload") == w
+                      and int(x.get("clients", -1)) == c and x.get("rounds")), None)
+            cells.append(" / ".join(format(int(v), ",") for v in r["rounds"]) +
+                         (" (%d failed)" % r["failed_rounds"] if r["failed_rounds"] else "")
+                         if r else "-")
+        if any(c != "-" for c in cells):
+            rows.append("| %s | %s |" % (s, " | ".join(cells)))
+    return "\n".join(rows)
+
+
 def write_report(args, results, systems):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
+    results = medians(results)
     ver = versions()
+    how = "%g s per cell after %g s of warm-up" % (args.duration, args.warmup)
+    if args.rounds > 1:
+        how += ("; %d rounds, the systems in turn and their order rotated each round, each "
+                "cell the round with the median throughput (the paced runs: the median p99)"
+                % args.rounds)
     out = ["# dlock-bench results", "",
-           "%s, %s; %d s per cell after %g s of warm-up (`python3 bench/compare.py "
-           "--duration %g`)." % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                 machine(), args.duration, args.warmup, args.duration), "",
+           "%s, %s; %s (`python3 bench/compare.py --duration %g --warmup %g --rounds %d`)."
+           % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine(), how,
+              args.duration, args.warmup, args.rounds), "",
            "Versions: %s." % ", ".join("%s %s" % kv for kv in ver.items()), ""]
     names = {"U": "U: uncontended (each client its own lock: acquire, release)",
              "H": "H: one hot lock (acquire waiting, release): handovers",
@@ -292,6 +355,9 @@ def write_report(args, results, systems):
                 num(r, "acquire_p50_us") / 1000, num(r, "acquire_p99_us") / 1000,
                 num(r, "acquire_p999_us") / 1000, (num(r, "acquire_sched_p99_us") or 0) / 1000))
         out.append("")
+    if args.rounds > 1:
+        out += ["## Spread: each round's ops/s, lowest first", "", spread(results, args, systems),
+                ""]
     m = [r for r in results if r.get("workload") == "M" and r.get("table")]
     if m:
         out += ["## M: %s held locks in one dlockd (`bench/locks.sh %s`)" % (
@@ -395,8 +461,12 @@ def main():
                     help="held locks for M (0: no M)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every system this many times; cells are medians")
     ap.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
     args = ap.parse_args()
+    if not 1 <= args.rounds <= 99:
+        ap.error("--rounds must be from 1 to 99")
     if args.quick:
         args.duration, args.warmup = 3, 1
     args.clients = [int(c) for c in args.clients.split(",")]
@@ -407,9 +477,12 @@ def main():
     results = []
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
-        for s in systems:
-            print("== %s" % s, flush=True)
-            measure(args, s, results)
+        for rnd in range(args.rounds):
+            k = rnd % len(systems)
+            for s in systems[k:] + systems[:k]:
+                print("== %s%s" % (s, " (round %d of %d)" % (rnd + 1, args.rounds)
+                                   if args.rounds > 1 else ""), flush=True)
+                measure(args, s, results, rnd)
         if not args.no_failover and "dlock-3" in systems:
             print("== failover", flush=True)
             failover(args, results)
