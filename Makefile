@@ -190,8 +190,8 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # The README's test command. Each step ends with "N passed, N failed"; the
 # last line sums them.
 test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
-      $(BUILD)/faults-failio.so
-	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
+      $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
+	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py
@@ -200,8 +200,8 @@ unit: $(UNIT_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
 
 # tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
-system: $(DLOCKD_BIN) $(DLOCK_ALL) $(BUILD)/faults-failio.so
-	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
+system: $(DLOCKD_BIN) $(DLOCK_ALL) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
+	DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) $(PYTHON) tests/system/run.py $(SYSTEM_ARGS)
 
 # tests/faults: the fault campaign on real processes (a 3-node cluster, the
 # workload driver, fenced registers), DURATION seconds, SEED to replay one.

@@ -182,15 +182,17 @@ def measure(args, system, results, rnd=0):
                 results.append(run_bench(args, system, started, w, c))
         if "U" in args.workloads:
             # Latency at half the peak, paced: with the peak's clients, and
-            # with one client at half its own peak.
-            us = [r for r in results[first:] if r.get("workload") == "U"
-                  and not r.get("failed")]
+            # with one client at half its own peak. The peak's client count
+            # is the first round's, so that every round measures the same
+            # cells; the rate is half of this round's throughput there.
+            us = {int(r["clients"]): r for r in results[first:]
+                  if r.get("workload") == "U" and not r.get("failed")}
             if us:
-                peak = max(us, key=lambda r: float(r["ops_per_s"]))
-                one = [r for r in us if int(r["clients"]) == 1]
-                for base in [peak] + one[:1]:
-                    r = run_bench(args, system, started, "U", int(base["clients"]),
-                                  ["--rate", "%.0f" % (float(base["ops_per_s"]) / 2)])
+                peak = args.peak_clients.setdefault(
+                    system, max(us, key=lambda c: float(us[c]["ops_per_s"])))
+                for c in sorted({peak, 1} & set(us), reverse=True):
+                    r = run_bench(args, system, started, "U", c,
+                                  ["--rate", "%.0f" % (float(us[c]["ops_per_s"]) / 2)])
                     r["workload"] = "U-half"
                     results.append(r)
     except Exception as e:
@@ -276,7 +278,7 @@ def num(r, k):
 
 def table(results, workload, systems, clients):
     rows = ["| system | " + " | ".join("%d clients: ops/s, p50 / p99 ms" % c for c in clients) +
-            " | server CPU, RSS at %d |" % clients[-1],
+            " | server CPU (the clients' CPU), RSS at %d |" % clients[-1],
             "|---|" + "---|" * (len(clients) + 1)]
     for s in systems:
         cells, last = [], None
@@ -290,8 +292,12 @@ def table(results, workload, systems, clients):
                                               num(r, "acquire_p50_us") / 1000,
                                               num(r, "acquire_p99_us") / 1000))
             last = r
-        extra = "%s%%, %s MiB" % (last.get("server_cpu_pct"), last.get("server_rss_mib")) \
-            if last else "-"
+        extra = "-"
+        if last:
+            extra = "%s%%%s, %s MiB" % (last.get("server_cpu_pct"),
+                                        " (%s%%)" % last["bench_cpu_pct"]
+                                        if "bench_cpu_pct" in last else "",
+                                        last.get("server_rss_mib"))
         rows.append("| %s | %s | %s |" % (s, " | ".join(cells), extra))
     return "\n".join(rows)
 
@@ -472,6 +478,7 @@ def main():
     args.clients = [int(c) for c in args.clients.split(",")]
     args.workloads = args.workloads.split(",")
     args.bench = os.path.join(args.build, "bench", "dlock-bench")
+    args.peak_clients = {}  # system -> the client count of its U peak
     os.environ.setdefault("DLOCKD", os.path.join(args.build, "dlockd"))
     systems = args.systems.split(",")
     results = []

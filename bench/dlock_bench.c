@@ -29,7 +29,8 @@
  *
  * Prints one line of key=value pairs: ops, ops_per_s, the latency of the
  * acquire and of the whole operation in microseconds (p50, p99, p999, max),
- * errors, and with --pids the servers' CPU (percent of one core, summed)
+ * errors, the benchmark's own CPU (its client threads, percent of one
+ * core), and with --pids the servers' CPU (percent of one core, summed)
  * and the largest RSS (MiB), read from /proc over the measured part.
  *
  * --trace FILE writes every measured operation, one line each, to find
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,13 +261,13 @@ static void *client_main(void *arg)
         uint64_t again = 0;
         snprintf(held, sizeof held, "bench-held-%d", c->id);
         /* A reentrant acquire by the same owner: the same token if the
-         * lock was kept all along. */
-        for (int i = 0; i < 50; i++) {
-            if (sys->acquire(c->conn, held, 0, &again, c->err, sizeof c->err) !=
-                BENCH_ERROR)
-                break;
+         * lock was kept all along. Tried for 5 s while no server answers
+         * (with one call's own timeout at most beyond that). */
+        uint64_t until = bench_now_ns() + 5000000000u;
+        while (sys->acquire(c->conn, held, 0, &again, c->err, sizeof c->err) ==
+                   BENCH_ERROR &&
+               bench_now_ns() < until)
             usleep(100000);
-        }
         c->held_kept = again == c->held_token;
     }
     return NULL;
@@ -346,6 +348,16 @@ static uint64_t rss_kib(int pid)
     return kib;
 }
 
+/* This process's CPU time (all its client threads), microseconds. */
+static uint64_t own_cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static int kill_pid; /* F: the server killed; not counted */
 
 static uint64_t all_ticks(void)
@@ -357,17 +369,56 @@ static uint64_t all_ticks(void)
     return t;
 }
 
+/* ---- the command line ------------------------------------------------ */
+
+static _Noreturn void bad_arg(const char *opt, const char *v, const char *want)
+{
+    fprintf(stderr, "dlock-bench: %s %s: %s\n", opt, v, want);
+    exit(2);
+}
+
+/* v as a number: all of it, finite, from lo to hi. */
+static double number_arg(const char *opt, const char *v, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !(d >= lo && d <= hi)) {
+        char want[96];
+        snprintf(want, sizeof want, "a number from %g to %g", lo, hi);
+        bad_arg(opt, v, want);
+    }
+    return d;
+}
+
+/* v as a whole number from lo to hi. */
+static long whole_arg(const char *opt, const char *v, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || n < lo || n > hi) {
+        char want[96];
+        snprintf(want, sizeof want, "a whole number from %ld to %ld", lo, hi);
+        bad_arg(opt, v, want);
+    }
+    return n;
+}
+
 static void parse_pids(const char *list)
 {
-    const char *p = list;
-    while (*p != '\0' && n_pids < MAX_PIDS) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v <= 0)
-            die("bad --pids", list);
-        pids[n_pids++] = (int)v;
-        p = *end == ',' ? end + 1 : end;
+    char buf[256], *save = NULL;
+    if (strlen(list) >= sizeof buf)
+        bad_arg("--pids", list, "too long");
+    strcpy(buf, list);
+    for (char *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n_pids == MAX_PIDS)
+            bad_arg("--pids", list, "16 pids at most");
+        pids[n_pids++] = (int)whole_arg("--pids", t, 1, INT32_MAX);
     }
+    if (n_pids == 0)
+        bad_arg("--pids", list, "pids separated by commas");
 }
 
 static void sleep_s(double s)
@@ -394,44 +445,51 @@ int main(int argc, char **argv)
     static const struct bench_system *const systems[] = {
         &bench_dlock, &bench_redis, &bench_etcd, &bench_zk};
     double kill_after = 0;
+    if (argc % 2 == 0)
+        return usage();
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--system") == 0) {
+            sys = NULL;
             for (size_t j = 0; j < sizeof systems / sizeof systems[0]; j++)
                 if (strcmp(systems[j]->name, v) == 0)
                     sys = systems[j];
+            if (sys == NULL)
+                bad_arg(k, v, "dlock, redis, etcd or zk");
         } else if (strcmp(k, "--servers") == 0) {
             servers = v;
         } else if (strcmp(k, "--workload") == 0) {
+            if (strlen(v) != 1 || strchr("UHRSF", v[0]) == NULL)
+                bad_arg(k, v, "U, H, R, S or F");
             workload = v[0];
         } else if (strcmp(k, "--clients") == 0) {
-            n_clients = atoi(v);
+            n_clients = (int)whole_arg(k, v, 1, MAX_CLIENTS);
         } else if (strcmp(k, "--duration") == 0) {
-            duration_s = atof(v);
+            duration_s = number_arg(k, v, 0.1, 86400);
         } else if (strcmp(k, "--warmup") == 0) {
-            warmup_s = atof(v);
+            warmup_s = number_arg(k, v, 0, 3600);
         } else if (strcmp(k, "--ttl-ms") == 0) {
-            ttl_ms = strtoull(v, NULL, 10);
+            ttl_ms = (uint64_t)whole_arg(k, v, 1000, 3600000);
         } else if (strcmp(k, "--pids") == 0) {
             parse_pids(v);
         } else if (strcmp(k, "--kill") == 0) {
-            kill_pid = atoi(v);
+            kill_pid = (int)whole_arg(k, v, 1, INT32_MAX);
         } else if (strcmp(k, "--kill-after") == 0) {
-            kill_after = atof(v);
+            kill_after = number_arg(k, v, 0.1, 86400);
         } else if (strcmp(k, "--rate") == 0) {
-            rate = atof(v);
+            rate = number_arg(k, v, 0, 1e7);
         } else if (strcmp(k, "--trace") == 0) {
             trace_path = v;
         } else {
             return usage();
         }
     }
-    if (argc % 2 == 0 || sys == NULL || servers == NULL || n_clients < 1 ||
-        n_clients > MAX_CLIENTS || duration_s <= 0 || warmup_s < 0 ||
-        rate < 0 || strchr("UHRSF", workload) == NULL || workload == '\0' ||
-        (workload == 'F' &&
-         (kill_pid <= 0 || kill_after <= 0 || kill_after >= duration_s)))
+    if (sys == NULL || servers == NULL)
         return usage();
+    if (workload == 'F' &&
+        (kill_pid <= 0 || kill_after <= 0 || kill_after >= duration_s))
+        bad_arg("--workload", "F",
+                "needs --kill PID and --kill-after within --duration");
     signal(SIGPIPE, SIG_IGN);
 
     for (int i = 0; i < n_clients; i++) {
@@ -452,7 +510,7 @@ int main(int argc, char **argv)
         pthread_create(&clients[i].thread, NULL, client_main, &clients[i]);
     pthread_barrier_wait(&ready);
     sleep_s(warmup_s);
-    uint64_t ticks0 = all_ticks();
+    uint64_t ticks0 = all_ticks(), own0 = own_cpu_us();
     measure_start = bench_now_ns();
     atomic_store(&phase, 1);
     uint64_t killed_at = 0;
@@ -467,7 +525,7 @@ int main(int argc, char **argv)
     }
     atomic_store(&phase, 2);
     measure_end = bench_now_ns();
-    uint64_t ticks1 = all_ticks();
+    uint64_t ticks1 = all_ticks(), own1 = own_cpu_us();
     if (ticks1 < ticks0)
         ticks1 = ticks0;
     uint64_t rss = 0;
@@ -493,6 +551,7 @@ int main(int argc, char **argv)
            "ops_per_s=%.0f errors=%" PRIu64,
            sys->name, workload, n_clients, secs, op.n, (double)op.n / secs,
            errors);
+    printf(" bench_cpu_pct=%.0f", 100.0 * (double)(own1 - own0) / 1e6 / secs);
     print_latency("acquire", &acq);
     print_latency("op", &op);
     if (rate > 0) {
@@ -527,7 +586,16 @@ int main(int argc, char **argv)
     if (errors > 0)
         fprintf(stderr, "dlock-bench: %" PRIu64 " errors, the last: %s\n",
                 errors, last_err);
-    for (int i = 0; i < n_clients; i++)
-        sys->close(clients[i].conn);
+    free(acq.v);
+    free(op.v);
+    for (int i = 0; i < n_clients; i++) {
+        struct client *c = &clients[i];
+        sys->close(c->conn);
+        free(c->acquire.v);
+        free(c->op.v);
+        free(c->sched.v);
+        free(c->trace);
+        free(c->grants);
+    }
     return 0;
 }

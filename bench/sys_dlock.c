@@ -38,7 +38,9 @@ static int dl_open(const char *servers, int i, uint64_t ttl_ms, void **out,
     dlock_options_init(&o);
     o.servers = servers;
     o.name = name;
-    o.timeout_ms = 10000;
+    /* A call given up after 10 s, or the session's TTL if shorter: past
+     * it the session's locks may be gone anyway. */
+    o.timeout_ms = ttl_ms < 10000 ? ttl_ms : 10000;
     d->ttl_ms = ttl_ms;
     int rc = dlock_client_new(&o, &d->c);
     if (rc == 0)
