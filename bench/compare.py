@@ -17,20 +17,20 @@ directory, measured, and stopped by pid before the next one starts:
   zk-1, zk-3                ZooKeeper 3.8, the ephemeral-sequential recipe
                             through the C client (bench/peers.py)
 
-U and H run at every client count; R and S at the largest; for dlock, U
-again at half its peak throughput (paced) for the latency there. Then F on
-dlock-3: the leader is killed (SIGKILL) under load; the time until the next
-grant, and whether any lock held across the kill was lost.
+U and H run at every client count; R and S at the largest; U again at half
+its peak throughput (paced) for the latency there. Then F on dlock-3: the
+leader is killed (SIGKILL) under load; the time until the next grant, and
+whether any lock held across the kill was lost. Then M on one dlockd:
+--many held locks, memory per lock, restart time (bench/locks.sh). Systems
+whose server is not installed are left out and named. Writes results.md
+(the tables), results.json (every dlock-bench line, with its round) and,
+with gnuplot, a plot results.png into --out. Standard library only.
 
 With --rounds N every system is measured N times, the systems in turn and
 their order rotated each round, so that a slow minute of a shared machine
 falls on different systems; each table cell is then the round with the
 median throughput (the median p99 for the paced runs), and a spread table
-gives every round's figure. Then M on one
-dlockd: --many held locks, memory per lock, restart time (bench/locks.sh). Systems whose
-server is not installed are left out and named. Writes results.md (the
-tables), results.json (every dlock-bench line) and, with gnuplot, a plot
-results.png into --out. Standard library only.
+gives every round's figure.
 """
 
 import argparse
