@@ -30,13 +30,33 @@ HEARTBEAT_MS = 30
 BAD_LOG_WORDS = ("AddressSanitizer", "LeakSanitizer", "runtime error", "Assertion")
 
 
-def dlockd_path():
-    """The dlockd binary: $DLOCKD (default build/dlockd), relative to the
-    working directory or else to the repository."""
-    p = os.environ.get("DLOCKD", "build/dlockd")
+def binary_path(var, default):
+    """A binary of the build: $var (else default), relative to the working
+    directory or else to the repository."""
+    p = os.environ.get(var, default)
     if not os.path.isabs(p) and not os.path.exists(p):
         p = os.path.join(ROOT, p)
     return os.path.abspath(p)
+
+
+def dlockd_path():
+    """The dlockd binary: $DLOCKD (default build/dlockd)."""
+    return binary_path("DLOCKD", "build/dlockd")
+
+
+def tool_env(**extra):
+    """The environment for a tool the tests run (dlock, dlock-bench): this
+    one, extra added, and sanitizer options that report without aborting."""
+    env = dict(os.environ, **extra)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+def no_sanitizer_report(text, what):
+    """Fails when text (a tool's stderr) holds a sanitizer or assertion report."""
+    for w in BAD_LOG_WORDS:
+        check(w not in text, "%s: a sanitizer or assertion report:\n%s" % (what, text))
 
 
 class Skip(Exception):

@@ -18,22 +18,7 @@ LATENCY_KEYS = ("p50", "p99", "p999", "max")
 
 
 def bench_path():
-    p = os.environ.get("DLOCK_BENCH", "build/bench/dlock-bench")
-    if not os.path.isabs(p) and not os.path.exists(p):
-        p = os.path.join(dlocktest.ROOT, p)
-    return os.path.abspath(p)
-
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-    e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-    return e
-
-
-def no_sanitizer_report(text):
-    for w in dlocktest.BAD_LOG_WORDS:
-        check(w not in text, "dlock-bench: a sanitizer or assertion report:\n%s" % text)
+    return dlocktest.binary_path("DLOCK_BENCH", "build/bench/dlock-bench")
 
 
 def run_bench(servers, *args, system="dlock", pids=(), timeout=60):
@@ -42,9 +27,9 @@ def run_bench(servers, *args, system="dlock", pids=(), timeout=60):
     argv = [bench_path(), "--system", system, "--servers", servers] + [str(a) for a in args]
     if pids:
         argv += ["--pids", ",".join(str(p) for p in pids)]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env(),
-                       stdin=subprocess.DEVNULL)
-    no_sanitizer_report(p.stderr)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       env=dlocktest.tool_env(), stdin=subprocess.DEVNULL)
+    dlocktest.no_sanitizer_report(p.stderr, "dlock-bench")
     lines = p.stdout.strip().splitlines()
     res = dict(kv.split("=", 1) for kv in lines[-1].split()) if lines else {}
     return p.returncode, res, p.stderr
@@ -161,8 +146,8 @@ def test_bad_arguments_are_refused(ctx):
         ["--bogus", "1"])]
     for argv in bad:
         p = subprocess.run([bench_path()] + argv, capture_output=True, text=True, timeout=10,
-                           env=env(), stdin=subprocess.DEVNULL)
-        no_sanitizer_report(p.stderr)
+                           env=dlocktest.tool_env(), stdin=subprocess.DEVNULL)
+        dlocktest.no_sanitizer_report(p.stderr, "dlock-bench")
         eq(p.returncode, 2, "exit code of %r (stderr %r)" % (argv, p.stderr))
         check(p.stderr.startswith("dlock-bench: ") or "usage:" in p.stderr,
               "a message for %r: %r" % (argv, p.stderr))
@@ -179,8 +164,8 @@ def test_compare_rounds_give_median_cells(ctx):
                         "--systems", "dlock-1", "--workloads", "U", "--clients", "1,2",
                         "--duration", "0.5", "--warmup", "0.2", "--rounds", "3",
                         "--no-failover", "--many", "0", "--out", out, "--build", build],
-                       capture_output=True, text=True, timeout=110, env=env(),
-                       stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=110,
+                       env=dlocktest.tool_env(), stdin=subprocess.DEVNULL)
     eq(p.returncode, 0, "compare.py's exit code (stderr %r)" % p.stderr[-500:])
     with open(os.path.join(out, "results.json")) as f:
         runs = json.load(f)

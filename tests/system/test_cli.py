@@ -13,31 +13,18 @@ import tempfile
 import time
 
 import dlocktest
-from dlocktest import TestFailure, as_map, check, eq, wait_for
+from dlocktest import TestFailure, as_map, check, eq, no_sanitizer_report, wait_for
 
 VERBS = ("run", "acquire", "extend", "release", "status", "list", "cluster")
 
 
 def dlock_path():
-    """The dlock binary: $DLOCK (default build/dlock), relative to the
-    working directory or else to the repository."""
-    p = os.environ.get("DLOCK", "build/dlock")
-    if not os.path.isabs(p) and not os.path.exists(p):
-        p = os.path.join(dlocktest.ROOT, p)
-    return os.path.abspath(p)
+    """The dlock binary: $DLOCK (default build/dlock)."""
+    return dlocktest.binary_path("DLOCK", "build/dlock")
 
 
 def tool_env(servers):
-    env = dict(os.environ)
-    env["DLOCK_SERVERS"] = servers
-    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-    return env
-
-
-def no_sanitizer_report(text, what):
-    for w in dlocktest.BAD_LOG_WORDS:
-        check(w not in text, "%s: a sanitizer or assertion report:\n%s" % (what, text))
+    return dlocktest.tool_env(DLOCK_SERVERS=servers)
 
 
 class Result:
