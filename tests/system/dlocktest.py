@@ -53,6 +53,12 @@ def tool_env(**extra):
     return env
 
 
+def info_fields(srv):
+    """INFO of a server (anything with call()) as a dict of its fields."""
+    text = srv.call("INFO")
+    return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+
+
 def no_sanitizer_report(text, what):
     """Fails when text (a tool's stderr) holds a sanitizer or assertion report."""
     for w in BAD_LOG_WORDS:

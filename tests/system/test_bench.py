@@ -43,9 +43,7 @@ def check_latencies(res, what):
 
 def last_token(srv):
     """INFO's last_token: the fencing token of the latest grant."""
-    text = srv.call("INFO")
-    text = text.decode() if isinstance(text, bytes) else text
-    return int(next(l for l in text.splitlines() if l.startswith("last_token:")).split(":")[1])
+    return int(dlocktest.info_fields(srv)["last_token"])
 
 
 def test_workloads_do_what_they_count(ctx):

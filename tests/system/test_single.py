@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import dlocktest
-from dlocktest import Client, RespError, TestFailure, as_map, check, eq, wait_for
+from dlocktest import Client, RespError, TestFailure, as_map, check, eq, info_fields, wait_for
 
 
 def status(c, name):
@@ -101,11 +101,6 @@ def test_tokens_grow_across_many_restarts(ctx):
         srv.restart()
         srv.wait_leader()
     check(all(a < b for a, b in zip(seen, seen[1:])), "tokens not strictly growing: %r" % seen)
-
-
-def info_fields(srv):
-    text = srv.call("INFO")
-    return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
 
 
 def test_slow_disk_syncs_on_a_worker(ctx):
