@@ -1,5 +1,5 @@
 /* command.c - the command table, dispatch, the helpers command files share,
- * and the generic (PING, HELLO, QUIT, COMMAND, CLIENT, INFO) and cluster
+ * and the generic (PING, HELLO, AUTH, QUIT, COMMAND, CLIENT) and cluster
  * commands. docs/protocol.md is the reference. */
 #include "server/command.h"
 
@@ -14,8 +14,6 @@
 #include "common/mem.h"
 #include "server/node.h"
 #include "server/server.h"
-
-#define DLOCK_VERSION "0.1.0"
 
 typedef bool (*command_fn)(struct conn *c, struct slot *s,
                            const struct resp_value *a, size_t n);
@@ -86,6 +84,24 @@ bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
 
 /* ---- generic commands ------------------------------------------------- */
 
+/* The answer to AUTH, and to HELLO with AUTH (refused whole, as Redis
+ * refuses a HELLO whose AUTH fails): there is nothing to authenticate
+ * against, and a password silently accepted would suggest protection that
+ * is not there. */
+static void refuse_auth(struct slot *s)
+{
+    command_error(s, "ERR AUTH failed: dlock has no authentication yet; "
+                     "connect without a password, and let only trusted "
+                     "hosts reach its port (docs/operations.md, Security)");
+}
+
+static bool cmd_auth(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    refuse_auth(s);
+    return true;
+}
+
 static bool cmd_ping(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
 {
@@ -146,17 +162,26 @@ static bool cmd_hello(struct conn *c, struct slot *s,
         }
         i = 2;
     }
+    bool auth = false;
+    const struct resp_value *name = NULL;
     for (; i < n; i++) {
         if (command_is(&a[i], "AUTH") && i + 2 < n) {
-            i += 2; /* no authentication: accepted and ignored */
+            auth = true;
+            i += 2;
         } else if (command_is(&a[i], "SETNAME") && i + 1 < n) {
-            set_name(c, &a[++i]);
+            name = &a[++i];
         } else {
             command_error(s, "ERR syntax error in HELLO option '%.*s'",
                           (int)a[i].len, a[i].str);
             return true;
         }
     }
+    if (auth) {
+        refuse_auth(s);
+        return true;
+    }
+    if (name != NULL)
+        set_name(c, name);
     c->proto = (int)proto;
     struct node_info info;
     node_info(command_node(c), &info);
@@ -164,7 +189,7 @@ static bool cmd_hello(struct conn *c, struct slot *s,
     resp_write_bulk_str(&s->buf, "server");
     resp_write_bulk_str(&s->buf, "dlock");
     resp_write_bulk_str(&s->buf, "version");
-    resp_write_bulk_str(&s->buf, DLOCK_VERSION);
+    resp_write_bulk_str(&s->buf, DLOCK_SERVER_VERSION);
     resp_write_bulk_str(&s->buf, "proto");
     resp_write_integer(&s->buf, c->proto);
     resp_write_bulk_str(&s->buf, "id");
@@ -177,6 +202,29 @@ static bool cmd_hello(struct conn *c, struct slot *s,
     resp_write_bulk_str(&s->buf, "modules");
     resp_write_array(&s->buf, 0);
     return true;
+}
+
+/* CLIENT SETINFO LIB-NAME|LIB-VER value, which Redis clients send as they
+ * connect: checked as Redis checks it, then answered OK. dlock has no
+ * CLIENT LIST or CLIENT INFO to show it in, so it is not kept. */
+static void client_setinfo(struct slot *s, const struct resp_value *attr,
+                           const struct resp_value *v)
+{
+    if (!command_is(attr, "LIB-NAME") && !command_is(attr, "LIB-VER")) {
+        command_error(s, "ERR Unrecognized option '%.*s'",
+                      (int)(attr->len > 64 ? 64 : attr->len), attr->str);
+        return;
+    }
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->str[i] < '!' || v->str[i] > '~') {
+            command_error(s,
+                          "ERR %.*s cannot contain spaces, newlines or "
+                          "special characters.",
+                          (int)attr->len, attr->str);
+            return;
+        }
+    }
+    resp_write_simple(&s->buf, "OK");
 }
 
 static bool cmd_client(struct conn *c, struct slot *s,
@@ -192,70 +240,12 @@ static bool cmd_client(struct conn *c, struct slot *s,
             resp_write_null(&s->buf, c->proto);
     } else if (command_is(&a[1], "ID") && n == 2) {
         resp_write_integer(&s->buf, (int64_t)c->id);
+    } else if (command_is(&a[1], "SETINFO") && n == 4) {
+        client_setinfo(s, &a[2], &a[3]);
     } else {
         command_error(s, "ERR unknown CLIENT subcommand or wrong number of "
                          "arguments");
     }
-    return true;
-}
-
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, rss = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static bool cmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
-                     size_t n)
-{
-    struct server *srv = c->srv;
-    struct node_info ni;
-    struct fsm_stats fs;
-    node_info(srv->node, &ni);
-    fsm_stats(node_fsm(srv->node), &fs);
-    struct buf b;
-    buf_init(&b);
-    buf_appendf(&b,
-                "# Server\r\nserver:dlock\r\nversion:%s\r\nprocess_id:%d\r\n"
-                "uptime_in_seconds:%" PRIu64 "\r\nlisten:%s\r\nraft:%s\r\n"
-                "data:%s\r\n\r\n",
-                DLOCK_VERSION, (int)getpid(),
-                (uv_now(srv->loop) - srv->started_ms) / 1000, srv->cfg->listen,
-                srv->cfg->raft, srv->cfg->data);
-    buf_appendf(&b,
-                "# Clients\r\nconnected_clients:%" PRIu64
-                "\r\ntotal_connections_received:%" PRIu64
-                "\r\nrejected_connections:%" PRIu64
-                "\r\ntotal_commands_processed:%" PRIu64 "\r\n\r\n",
-                srv->n_conns, srv->total_conns, srv->rejected_conns,
-                srv->total_commands);
-    buf_appendf(&b,
-                "# Raft\r\nid:%" PRIu64 "\r\nrole:%s\r\nterm:%" PRIu64
-                "\r\nleader:%" PRIu64 "\r\ncommit_index:%" PRIu64
-                "\r\napplied_index:%" PRIu64 "\r\nlast_index:%" PRIu64
-                "\r\nsnapshot_index:%" PRIu64 "\r\nmembers:%u\r\n\r\n",
-                ni.id, raft_role_name(ni.role), ni.term, ni.leader, ni.commit,
-                ni.applied, ni.last_index, ni.snapshot_index, ni.n_members);
-    buf_appendf(&b,
-                "# Disk\r\nsync_avg_us:%" PRIu64 "\r\nsync_on_loop:%d\r\n"
-                "syncs:%" PRIu64 "\r\nentries_synced:%" PRIu64 "\r\n\r\n",
-                ni.sync_avg_us, ni.sync_inline ? 1 : 0, ni.syncs,
-                ni.entries_synced);
-    buf_appendf(&b,
-                "# Locks\r\nsessions:%" PRIu64 "\r\nlocks:%" PRIu64
-                "\r\nheld:%" PRIu64 "\r\nwaiters:%" PRIu64
-                "\r\nlast_token:%" PRIu64 "\r\nstate_bytes:%" PRIu64 "\r\n\r\n",
-                fs.sessions, fs.locks, fs.held, fs.waiters,
-                fsm_last_token(node_fsm(srv->node)), fs.bytes);
-    buf_appendf(&b, "# Memory\r\nused_memory_rss:%" PRIu64 "\r\n", rss_bytes());
-    resp_write_bulk(&s->buf, b.data, b.len);
-    buf_close(&b);
     return true;
 }
 
@@ -376,8 +366,10 @@ static const struct command commands[] = {
     {"QUIT", -1, "fast", cmd_quit},
     {"SELECT", 2, "fast", cmd_select},
     {"HELLO", -1, "fast", cmd_hello},
+    {"AUTH", -2, "fast", cmd_auth},
     {"CLIENT", -2, "fast", cmd_client},
-    {"INFO", -1, "fast", cmd_info},
+    {"INFO", -1, "fast", infocmd_info},
+    {"CONFIG", -2, "fast", infocmd_config},
     {"COMMAND", -1, "fast", NULL},
     {"CLUSTER.INFO", 1, "fast", cmd_cluster_info},
     {"CLUSTER.ADD", 3, "write", cmd_cluster_add},

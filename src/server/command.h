@@ -1,6 +1,7 @@
 /* command.h - the client commands (docs/protocol.md): dispatch, and the
  * helpers the command files share. command.c has the generic and cluster
- * commands, lockcmd.c the session and lock commands. */
+ * commands, infocmd.c INFO and CONFIG, lockcmd.c the session and lock
+ * commands. */
 #ifndef DLOCK_COMMAND_H
 #define DLOCK_COMMAND_H
 
@@ -9,6 +10,9 @@
 
 #include "common/resp.h"
 #include "server/conn.h"
+
+/* The server's version, as HELLO and INFO give it. */
+#define DLOCK_SERVER_VERSION "0.1.0"
 
 /* Runs the request v on connection c, replying into s. Returns true when
  * the reply is written; false when it comes later (the command then calls
@@ -31,6 +35,12 @@ bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
                  uint64_t min, uint64_t max, uint64_t *out);
 
 struct node *command_node(const struct conn *c);
+
+/* infocmd.c: INFO and CONFIG; each returns as dispatch. */
+bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+bool infocmd_config(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
 
 /* lockcmd.c: the session and lock commands; each returns as dispatch. */
 bool lockcmd_session_open(struct conn *c, struct slot *s,

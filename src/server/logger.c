@@ -17,18 +17,23 @@ void logger_init(int level, uint64_t id)
     self_id = id;
 }
 
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
 int logger_parse_level(const char *s)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
+        if (strcmp(s, level_names[i]) == 0)
             return i;
     return -1;
 }
 
+const char *logger_level_name(int level)
+{
+    return level >= LOG_DEBUG && level <= LOG_ERROR ? level_names[level] : "?";
+}
+
 void logger_log(int level, const char *fmt, ...)
 {
-    static const char *tags[] = {"debug", "info", "warn", "error"};
     if (level < min_level)
         return;
     struct timeval tv;
@@ -44,5 +49,5 @@ void logger_log(int level, const char *fmt, ...)
     /* One write per line, so lines of several servers sharing a terminal
      * do not interleave. */
     fprintf(stderr, "%s.%03dZ n%" PRIu64 " %-5s %s\n", when,
-            (int)(tv.tv_usec / 1000), self_id, tags[level], line);
+            (int)(tv.tv_usec / 1000), self_id, logger_level_name(level), line);
 }

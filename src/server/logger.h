@@ -11,6 +11,8 @@ enum logger_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 void logger_init(int level, uint64_t id);
 /* Parses "debug", "info", "warn" or "error"; -1 if none of them. */
 int logger_parse_level(const char *s);
+/* The name of a level, as logger_parse_level takes it. */
+const char *logger_level_name(int level);
 void logger_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

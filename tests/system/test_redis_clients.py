@@ -1,0 +1,165 @@
+"""test_redis_clients.py - what Redis clients and tools send as they connect
+(AUTH, HELLO with AUTH, CLIENT SETINFO, CONFIG GET, INFO with sections), and
+what dlockd answers them (docs/protocol.md §6)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import dlocktest
+from dlocktest import RespError, Skip, check, eq
+
+NO_AUTH = "ERR AUTH failed: dlock has no authentication yet"
+SECTIONS = ["# Server", "# Clients", "# Raft", "# Disk", "# Locks", "# Memory"]
+
+
+def refusal(v):
+    """The message of an error reply that refuses AUTH (fails otherwise)."""
+    check(isinstance(v, RespError) and v.message.startswith(NO_AUTH),
+          "AUTH refused clearly: got %r" % (v,))
+    return v.message
+
+
+def test_auth_refused_clearly_and_alike(ctx):
+    """AUTH, with a user or without, and HELLO with AUTH get the same clear
+    refusal; the refused HELLO changes nothing (protocol, name), as a HELLO
+    whose AUTH fails in Redis; the connection serves on."""
+    srv = ctx.single()
+    c = srv.client()
+    msg = refusal(c.try_call("AUTH", "user", "secret"))
+    eq(refusal(c.try_call("AUTH", "secret")), msg, "AUTH password")
+    eq(refusal(c.try_call("HELLO", "3", "AUTH", "user", "secret", "SETNAME", "x")),
+       msg, "HELLO 3 AUTH")
+    eq(refusal(c.try_call("hello", "2", "auth", "default", "")), msg, "hello 2 auth")
+    check(isinstance(c.try_call("AUTH"), RespError), "AUTH without arguments is an error")
+    eq(c.call("CLIENT", "GETNAME"), None, "the refused HELLO set no name")
+    eq(c.call("PING"), "PONG", "the connection serves on")
+    # Still RESP2: a map comes as a flat array.
+    check(isinstance(c.call("SESSION.INFO", c.call("SESSION.OPEN", 10000)), list),
+          "the refused HELLO 3 left the connection on RESP2")
+    eq(dlocktest.as_map(c.call("HELLO", "3", "SETNAME", "x"))["proto"], 3,
+       "HELLO without AUTH still works")
+    eq(c.call("CLIENT", "GETNAME"), "x", "its SETNAME too")
+    r = subprocess.run(["redis-cli", "-p", str(srv.port), "--user", "u", "--pass", "p",
+                        "--no-auth-warning", "PING"],
+                       capture_output=True, text=True, timeout=10)
+    check(NO_AUTH in r.stdout + r.stderr, "redis-cli with a password is told why: %r"
+          % (r.stdout + r.stderr))
+
+
+def redis_py_python():
+    """A Python that has redis-py: this one, or Debian's (python3-redis)."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if os.access(exe, os.X_OK) and subprocess.run(
+                [exe, "-c", "import redis"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+REDIS_PY = r"""
+import sys, redis
+port = int(sys.argv[1])
+try:
+    redis.Redis(port=port, username="user", password="secret").ping()
+    print("accepted")
+except redis.exceptions.RedisError as e:
+    print("refused:", e)
+r = redis.Redis(port=port, decode_responses=True)
+s = r.execute_command("SESSION.OPEN", 10000)
+print("token:", r.execute_command("LOCK.ACQUIRE", "py", s))
+"""
+
+
+def test_redis_py_with_and_without_password(ctx):
+    """redis-py given a password (it sends AUTH user password at connect)
+    raises an error that says dlock has no authentication; without one it
+    takes a lock."""
+    exe = redis_py_python()
+    if exe is None:
+        raise Skip("redis-py is not installed (python3-redis)")
+    srv = ctx.single()
+    r = subprocess.run([exe, "-c", REDIS_PY, str(srv.port)], capture_output=True,
+                       text=True, timeout=30)
+    eq(r.returncode, 0, "redis-py script (stderr %r)" % r.stderr)
+    lines = r.stdout.splitlines()
+    check(lines[0].startswith("refused: " + NO_AUTH[len("ERR "):]),
+          "redis-py with a password: %r" % lines[0])
+    eq(lines[1], "token: 1", "redis-py without a password")
+
+
+def test_client_setinfo(ctx):
+    """CLIENT SETINFO LIB-NAME / LIB-VER is accepted as Redis accepts it
+    (any case, no blanks in the value); other attributes are refused."""
+    c = ctx.single().client()
+    eq(c.call("CLIENT", "SETINFO", "lib-name", "redis-py"), "OK", "lib-name")
+    eq(c.call("client", "setinfo", "LIB-VER", "5.0.1"), "OK", "LIB-VER")
+    eq(c.call("CLIENT", "SETINFO", "lib-name", ""), "OK", "an empty value")
+    v = c.try_call("CLIENT", "SETINFO", "lib-ver", "5 0")
+    check(isinstance(v, RespError) and "cannot contain spaces" in v.message, "a blank: %r" % v)
+    v = c.try_call("CLIENT", "SETINFO", "lib-colour", "red")
+    check(isinstance(v, RespError) and "Unrecognized option" in v.message, "attribute: %r" % v)
+    check(isinstance(c.try_call("CLIENT", "SETINFO", "lib-name"), RespError), "no value")
+
+
+def help_options():
+    """The option names dlockd --help lists (without --config, --help)."""
+    out = subprocess.run([dlocktest.dlockd_path(), "--help"], capture_output=True,
+                         text=True, timeout=10).stdout
+    names = [l.split()[0][2:] for l in out.splitlines() if l.strip().startswith("--")]
+    return [n for n in names if n not in ("config", "help")]
+
+
+def test_config_get(ctx):
+    """CONFIG GET answers glob patterns (any case, several at once) with
+    dlockd's settings as it runs and the Redis ones tools read; a pattern
+    that matches nothing gets an empty array (RESP2) or map (RESP3); every
+    option of --help is there; CONFIG SET is refused; redis-benchmark finds
+    what it reads."""
+    srv = ctx.single()
+    c = srv.client()
+    eq(c.call("CONFIG", "GET", "save"), ["save", ""], "save")
+    eq(c.call("config", "get", "APPENDONLY"), ["appendonly", "yes"], "appendonly")
+    eq(c.call("CONFIG", "GET", "no-such-setting"), [], "unknown")
+    got = dlocktest.as_map(c.call("CONFIG", "GET", "listen", "election-*", "raft"))
+    eq(got, {"listen": srv.addr, "raft": srv.raft_addr,
+             "election-ms": str(dlocktest.ELECTION_MS)}, "several patterns")
+    every = dlocktest.as_map(c.call("CONFIG", "GET", "*"))
+    for name in help_options():
+        check(name in every, "--%s of --help is in CONFIG GET *: %r" % (name, sorted(every)))
+    eq(every["log-level"], "info", "log-level")
+    eq(every["data"], srv.data, "data")
+    v = c.try_call("CONFIG", "SET", "save", "")
+    check(isinstance(v, RespError) and "CONFIG GET only" in v.message, "CONFIG SET: %r" % v)
+    check(isinstance(c.try_call("CONFIG", "GET"), RespError), "CONFIG GET without a pattern")
+    c.hello(3)
+    eq(c.call("CONFIG", "GET", "max-clients"), {"max-clients": "10000"}, "RESP3: a map")
+    eq(c.call("CONFIG", "GET", "nothing*"), {}, "RESP3: an empty map")
+    if shutil.which("redis-benchmark"):
+        r = subprocess.run(["redis-benchmark", "-p", str(srv.port), "-n", "20", "-c", "1",
+                            "PING"], capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        check("Could not fetch server CONFIG" not in out, "redis-benchmark warns:\n%s" % out)
+        check('host configuration "appendonly": yes' in out, "redis-benchmark:\n%s" % out)
+
+
+def section_titles(text):
+    return [l for l in text.split("\r\n") if l.startswith("# ")]
+
+
+def test_info_sections(ctx):
+    """INFO gives every section; INFO with names gives those sections only
+    (any case, in their own order, each once); all, default and everything
+    give every one; a name it does not know gives nothing."""
+    c = ctx.single().client()
+    full = c.call("INFO")
+    eq(section_titles(full), SECTIONS, "INFO")
+    raft = c.call("INFO", "raft")
+    eq(section_titles(raft), ["# Raft"], "INFO raft")
+    check(raft.startswith("# Raft\r\nid:1\r\n") and raft.endswith("\r\n"), "INFO raft: %r" % raft)
+    eq(section_titles(c.call("INFO", "DISK", "Raft", "raft")), ["# Raft", "# Disk"],
+       "INFO DISK Raft raft")
+    for word in ("all", "default", "EVERYTHING"):
+        eq(section_titles(c.call("INFO", word)), SECTIONS, "INFO %s" % word)
+    eq(c.call("INFO", "keyspace"), "", "an unknown section")
+    eq(section_titles(c.call("INFO", "keyspace", "locks")), ["# Locks"], "unknown and locks")
