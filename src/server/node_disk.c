@@ -355,9 +355,23 @@ struct snap_report {
     uint64_t taken_ns;
 };
 
+/* Closes every descriptor from 3 up but a and b. */
+static void keep_fds(int a, int b)
+{
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    if (lo > 3)
+        close_range(3, (unsigned)lo - 1, 0);
+    if (hi > lo + 1)
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    close_range((unsigned)hi + 1, ~0u, 0);
+}
+
 /* The child: a copy-on-write image of the server at the snapshot's index.
- * It keeps only its pipe (every other descriptor is closed, so that a
- * socket the server closes is not held open here), dies with the server,
+ * It keeps only its pipe and the data directory's lock (every other
+ * descriptor is closed, so that a socket the server closes is not held open
+ * here; the lock stays held until the last of the two processes ends, so
+ * that no other server can start on the directory while this one still
+ * writes into it), dies with the server,
  * serialises the state machine, writes the file as a worker thread would
  * and reports. It calls nothing of libuv's and logs nothing. */
 static void snap_child(struct node *n, int wfd, pid_t parent)
@@ -369,9 +383,7 @@ static void snap_child(struct node *n, int wfd, pid_t parent)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
-    if (wfd > 3)
-        close_range(3, (unsigned)wfd - 1, 0);
-    close_range((unsigned)wfd + 1, ~0u, 0);
+    keep_fds(wfd, n->datadir.held ? n->datadir.lock_fd : wfd);
     uint64_t t0 = uv_hrtime();
     int dirfd = open(n->cfg->data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {

@@ -6,6 +6,7 @@
 #define DLOCK_NODE_INTERNAL_H
 
 #include "server/config.h"
+#include "server/datadir.h"
 #include "server/node.h"
 #include "server/store.h"
 
@@ -72,6 +73,7 @@ struct node {
     struct config cfg_copy;
     const struct config *cfg;
     struct raft *raft;
+    struct datadir datadir; /* locked for the life of the process */
     struct store *store;
     struct fsm *fsm;
     struct peers *peers;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/mem.h"
@@ -76,6 +77,16 @@ static void on_hello(void *arg, uint64_t id, const char *client_addr,
         memcpy(a->raft_addr, raft_addr, strlen(raft_addr) + 1);
 }
 
+/* A peer will not hear this server: another process runs with its id, or
+ * its data directory is not the one the id was first seen with. Either way
+ * this server must not take part: it stops (docs/operations.md). */
+static void on_refused(void *arg, uint64_t id, const char *why)
+{
+    (void)arg;
+    log_error("server %" PRIu64 " refused this server: %s; stopping", id, why);
+    exit(2);
+}
+
 /* The configuration of a new cluster: --peers, or this server alone.
  * config_parse has checked that the addresses fit. */
 static void initial_conf(const struct config *cfg, struct raft_conf *c)
@@ -143,6 +154,22 @@ static int restore(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
+/* Takes the data directory for this process before anything reads or
+ * repairs it, saying in its lock file who holds it. */
+static int open_datadir(struct node *n, char *err, size_t errlen)
+{
+    char holder[512], since[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    snprintf(holder, sizeof holder,
+             "pid %ld, server %" PRIu64
+             ", clients on %s, peers on %s, since %s",
+             (long)getpid(), n->cfg->id, n->cfg->listen, n->cfg->raft, since);
+    return datadir_open(&n->datadir, n->cfg->data, n->cfg->id, holder, err,
+                        errlen);
+}
+
 struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
                         size_t errlen)
 {
@@ -156,6 +183,10 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     rc.heartbeat_ms = cfg->heartbeat_ms;
     rc.seed = cfg->id ^ uv_hrtime();
     n->raft = raft_new(&rc);
+    if (open_datadir(n, err, errlen) != 0) {
+        node_free(n);
+        return NULL;
+    }
     n->store = store_new(cfg->data, 0);
     n->fsm = fsm_new();
     n->lease = lease_new();
@@ -165,8 +196,9 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         node_free(n);
         return NULL;
     }
-    struct peers_cbs cbs = {on_recv, on_hello};
-    n->peers = peers_new(loop, cfg->id, cfg->advertise, cfg->raft, &cbs, n);
+    struct peers_cbs cbs = {on_recv, on_hello, on_refused};
+    n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
+                         cfg->raft, &cbs, n);
     int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
         snprintf(err, errlen, "cannot listen for peers on %s: %s", cfg->raft,
@@ -274,6 +306,7 @@ void node_free(struct node *n)
         return;
     raft_free(n->raft);
     store_free(n->store);
+    datadir_close(&n->datadir);
     fsm_free(n->fsm);
     lease_free(n->lease);
     peers_free(n->peers);

@@ -4,21 +4,31 @@
 #include "server/peer.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "common/le.h"
 #include "common/mem.h"
 #include "raft/wire.h"
 #include "server/config.h"
 #include "server/logger.h"
+#include "server/peerids.h"
 #include "server/stream.h"
 
 #define HELLO_MAGIC "DLKP"
-#define HELLO_VERSION 1
-#define HELLO_FIXED                                                            \
-    23 /* magic 4, version 1, from 8, to 8, address length 2                   \
-        */
+#define HELLO_VERSION 2
+/* Version 1: magic 4, version 1, from 8, to 8, then the addresses (each a
+ * length of 2 and its bytes). Version 2 puts the sender's data directory
+ * id 8 and process nonce 8 before the addresses. */
+#define HELLO_HEAD 21
+#define HELLO_IDS 16
+/* A refusal, sent back on a connection before it is closed: magic, a
+ * length of 2, and that many bytes saying why. */
+#define REFUSAL_MAGIC "DLKR"
+#define REFUSAL_MAX 512
 #define MAX_PENDING                                                            \
     (64u << 20) /* bytes queued for one peer before dropping                   \
                  */
@@ -45,7 +55,9 @@ struct out_conn {
     uint8_t *inflight; /* the write in progress */
     uv_write_t wreq;
     bool writing;
-    char last_err[96]; /* why the last connect failed, or "" */
+    char last_err[96];                 /* why the last connect failed, or "" */
+    uint8_t back[4 + 2 + REFUSAL_MAX]; /* what the peer sent back */
+    size_t back_len;
 };
 
 struct in_conn {
@@ -56,6 +68,7 @@ struct in_conn {
     size_t len, cap;
     bool hello;
     uint64_t from;
+    uint64_t nonce; /* the sender's process, 0 for a version 1 hello */
 };
 
 struct peers {
@@ -65,6 +78,8 @@ struct peers {
     char raft_addr[CONFIG_ADDR_MAX];
     struct peers_cbs cbs;
     void *arg;
+    uint64_t dir_id, nonce;
+    struct peerids ids;
     uv_tcp_t listener;
     bool listening;
     /* Outgoing connections leave from the listening address's IP (port 0)
@@ -224,9 +239,30 @@ static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof sink;
 }
 
-/* Nothing is expected on an outbound connection but its end. */
+/* Nothing is expected on an outbound connection but a refusal (the peer
+ * will not hear this server: peerids.h) and its end. */
+static void out_back(struct out_conn *o, const uint8_t *data, size_t len)
+{
+    size_t room = sizeof o->back - o->back_len;
+    memcpy(o->back + o->back_len, data, len < room ? len : room);
+    o->back_len += len < room ? len : room;
+    if (o->back_len < 6 || memcmp(o->back, REFUSAL_MAGIC, 4) != 0)
+        return;
+    size_t n = le_get16(o->back + 4);
+    if (n > REFUSAL_MAX || o->back_len < 6 + n)
+        return;
+    char why[REFUSAL_MAX + 1];
+    memcpy(why, o->back + 6, n);
+    why[n] = '\0';
+    o->back_len = 0;
+    if (o->p->cbs.refused != NULL)
+        o->p->cbs.refused(o->p->arg, o->id, why);
+}
+
 static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
+    if (nread > 0)
+        out_back(s->data, (const uint8_t *)buf->base, (size_t)nread);
     if (nread < 0)
         out_reset(s->data,
                   nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
@@ -248,16 +284,20 @@ static void out_connected(uv_connect_t *req, int status)
     log_info("peer %" PRIu64 " at %s connected", o->id, o->addr);
     /* The hello goes first, before what was queued while connecting. */
     size_t clen = strlen(o->p->client_addr), rlen = strlen(o->p->raft_addr);
-    size_t hlen = HELLO_FIXED + clen + 2 + rlen;
+    size_t fixed = HELLO_HEAD + HELLO_IDS;
+    size_t hlen = fixed + 2 + clen + 2 + rlen;
     uint8_t *buf = mem_xmalloc(hlen + o->len);
     memcpy(buf, HELLO_MAGIC, 4);
     buf[4] = HELLO_VERSION;
     le_put64(buf + 5, o->p->id);
     le_put64(buf + 13, o->id);
-    le_put16(buf + 21, (uint16_t)clen);
-    memcpy(buf + HELLO_FIXED, o->p->client_addr, clen);
-    le_put16(buf + HELLO_FIXED + clen, (uint16_t)rlen);
-    memcpy(buf + HELLO_FIXED + clen + 2, o->p->raft_addr, rlen);
+    le_put64(buf + HELLO_HEAD, o->p->dir_id);
+    le_put64(buf + HELLO_HEAD + 8, o->p->nonce);
+    le_put16(buf + fixed, (uint16_t)clen);
+    memcpy(buf + fixed + 2, o->p->client_addr, clen);
+    le_put16(buf + fixed + 2 + clen, (uint16_t)rlen);
+    memcpy(buf + fixed + 2 + clen + 2, o->p->raft_addr, rlen);
+    o->back_len = 0;
     if (o->len > 0)
         memcpy(buf + hlen, o->pending, o->len);
     free(o->pending);
@@ -372,53 +412,114 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = c->cap - c->len;
 }
 
-/* Reads the hello; returns bytes used, 0 if incomplete, -1 if bad. */
+/* Refuses c: says why on it, then closes it. */
+static void in_refuse(struct in_conn *c, const char *why)
+{
+    uint8_t msg[6 + REFUSAL_MAX];
+    size_t n = strlen(why) < REFUSAL_MAX ? strlen(why) : REFUSAL_MAX;
+    memcpy(msg, REFUSAL_MAGIC, 4);
+    le_put16(msg + 4, (uint16_t)n);
+    memcpy(msg + 6, why, n);
+    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)(6 + n));
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    in_close(c);
+}
+
+/* Acts on a verdict of the identity table for c: false if c was refused
+ * (and is closed). A restart closes the previous process's connections, a
+ * duplicate refuses the banned process's. */
+static bool in_verdict(struct in_conn *c, enum peerids_verdict v,
+                       uint64_t other, const char *why)
+{
+    struct peers *p = c->p;
+    if (v == PEERIDS_ACCEPT)
+        return true;
+    if (v != PEERIDS_RESTART)
+        log_error("peer %" PRIu64 ": %s", c->from, why);
+    if (v == PEERIDS_REFUSE) {
+        in_refuse(c, why);
+        return false;
+    }
+    for (struct in_conn *i = p->ins, *next; i != NULL; i = next) {
+        next = i->next;
+        if (i == c || !i->hello || i->from != c->from || i->nonce == c->nonce)
+            continue;
+        if (v == PEERIDS_RESTART)
+            in_close(i);
+        else if (i->nonce == other)
+            in_refuse(i, why);
+    }
+    return true;
+}
+
+/* Reads the hello; returns bytes used, 0 if incomplete, -1 if bad, -2 if
+ * refused (c is closed). */
 static long in_hello(struct in_conn *c)
 {
-    if (c->len < HELLO_FIXED)
+    if (c->len < HELLO_HEAD)
         return 0;
-    size_t clen = le_get16(c->buf + 21);
-    if (memcmp(c->buf, HELLO_MAGIC, 4) != 0 || c->buf[4] != HELLO_VERSION ||
-        le_get64(c->buf + 13) != c->p->id || clen >= CONFIG_ADDR_MAX)
+    int version = c->buf[4];
+    size_t fixed = HELLO_HEAD + (version >= 2 ? HELLO_IDS : 0);
+    if (memcmp(c->buf, HELLO_MAGIC, 4) != 0 || version < 1 ||
+        version > HELLO_VERSION || le_get64(c->buf + 13) != c->p->id ||
+        le_get64(c->buf + 5) == c->p->id)
         return -1;
-    if (c->len < HELLO_FIXED + clen + 2)
+    if (c->len < fixed + 2)
         return 0;
-    size_t rlen = le_get16(c->buf + HELLO_FIXED + clen);
+    size_t clen = le_get16(c->buf + fixed);
+    if (clen >= CONFIG_ADDR_MAX)
+        return -1;
+    if (c->len < fixed + 2 + clen + 2)
+        return 0;
+    size_t rlen = le_get16(c->buf + fixed + 2 + clen);
     if (rlen >= CONFIG_ADDR_MAX)
         return -1;
-    if (c->len < HELLO_FIXED + clen + 2 + rlen)
+    if (c->len < fixed + 2 + clen + 2 + rlen)
         return 0;
     char client[CONFIG_ADDR_MAX], raft[CONFIG_ADDR_MAX];
-    memcpy(client, c->buf + HELLO_FIXED, clen);
+    memcpy(client, c->buf + fixed + 2, clen);
     client[clen] = '\0';
-    memcpy(raft, c->buf + HELLO_FIXED + clen + 2, rlen);
+    memcpy(raft, c->buf + fixed + 2 + clen + 2, rlen);
     raft[rlen] = '\0';
     c->from = le_get64(c->buf + 5);
     c->hello = true;
+    if (version >= 2) {
+        uint64_t dir_id = le_get64(c->buf + HELLO_HEAD), other = 0;
+        c->nonce = le_get64(c->buf + HELLO_HEAD + 8);
+        if (c->nonce == 0 || dir_id == 0)
+            return -1;
+        char why[REFUSAL_MAX];
+        enum peerids_verdict v = peerids_hello(
+            &c->p->ids, c->from, dir_id, c->nonce, &other, why, sizeof why);
+        if (!in_verdict(c, v, other, why))
+            return -2;
+    }
     c->p->cbs.hello(c->p->arg, c->from, client, raft);
-    return (long)(HELLO_FIXED + clen + 2 + rlen);
+    return (long)(fixed + 2 + clen + 2 + rlen);
 }
 
-/* Hands every whole frame received to the callback; false to disconnect. */
-static bool in_frames(struct in_conn *c)
+enum { FRAMES_OK, FRAMES_BAD, FRAMES_REFUSED };
+
+/* Hands every whole frame received to the callback. */
+static int in_frames(struct in_conn *c)
 {
     size_t off = 0;
-    bool ok = true;
     if (!c->hello) {
         long used = in_hello(c);
         if (used < 0)
-            return false;
+            return used == -2 ? FRAMES_REFUSED : FRAMES_BAD;
         off = (size_t)used;
     }
+    int rc = FRAMES_OK;
     while (c->hello && !c->p->closing) {
         size_t flen;
-        int rc = wire_frame_len(c->buf + off, c->len - off, &flen);
-        if (rc == 0)
+        int fl = wire_frame_len(c->buf + off, c->len - off, &flen);
+        if (fl == 0)
             break;
         struct raft_msg m;
-        if (rc < 0 || wire_msg_decode(&m, c->buf + off, flen) != 0 ||
+        if (fl < 0 || wire_msg_decode(&m, c->buf + off, flen) != 0 ||
             m.from != c->from) {
-            ok = false;
+            rc = FRAMES_BAD;
             break;
         }
         c->p->cbs.recv(c->p->arg, &m);
@@ -427,7 +528,7 @@ static bool in_frames(struct in_conn *c)
     }
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
-    return ok;
+    return rc;
 }
 
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -438,7 +539,8 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->len += (size_t)nread;
-    if (!in_frames(c)) {
+    int rc = in_frames(c);
+    if (rc == FRAMES_BAD) {
         log_warn("peer connection from %" PRIu64 " broke the protocol; "
                  "closing it",
                  c->from);
@@ -468,13 +570,25 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
-                        const char *raft_addr, const struct peers_cbs *cbs,
-                        void *arg)
+/* A number for this process, different at each start. */
+static uint64_t process_nonce(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || v == 0)
+        v = uv_hrtime() ^ ((uint64_t)getpid() << 40) ^ 1;
+    return v;
+}
+
+struct peers *peers_new(uv_loop_t *loop, uint64_t id, uint64_t dir_id,
+                        const char *client_addr, const char *raft_addr,
+                        const struct peers_cbs *cbs, void *arg)
 {
     struct peers *p = mem_xcalloc(1, sizeof *p);
     p->loop = loop;
     p->id = id;
+    p->dir_id = dir_id;
+    p->nonce = process_nonce();
+    peerids_init(&p->ids);
     snprintf(p->client_addr, sizeof p->client_addr, "%s", client_addr);
     snprintf(p->raft_addr, sizeof p->raft_addr, "%s", raft_addr);
     p->cbs = *cbs;

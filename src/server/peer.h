@@ -4,9 +4,12 @@
  * Each server keeps one outbound connection to each other member and sends
  * on it; it receives on the connections the others open to it. A
  * connection starts with a hello: "DLKP", version 2, the sender's id, the
- * receiver's id, the sender's client address (so that followers can
- * redirect clients to the leader) and its peer address (so that a server
- * that joined, and does not know the configuration yet, can answer). Messages
+ * receiver's id, the sender's data directory id and process nonce (checked
+ * by peerids.h: one process and one data directory per id), the sender's
+ * client address (so that followers can redirect clients to the leader) and
+ * its peer address (so that a server that joined, and does not know the
+ * configuration yet, can answer). A receiver that refuses a sender says why
+ * on the connection ("DLKR", a length, the text) and closes it. Messages
  * to a peer that is down or slow are dropped past a bound: Raft retransmits
  * what matters. */
 #ifndef DLOCK_PEER_H
@@ -25,13 +28,17 @@ struct peers_cbs {
     /* A peer introduced itself with its client and peer addresses. */
     void (*hello)(void *arg, uint64_t id, const char *client_addr,
                   const char *raft_addr);
+    /* Peer id refused to hear this server, saying why (another process
+     * runs with this server's id, or this data directory is not the one the
+     * id was first seen with). May be NULL. */
+    void (*refused)(void *arg, uint64_t id, const char *why);
 };
 
-/* Creates the transport of server id; its client and peer addresses are
- * told to peers. */
-struct peers *peers_new(uv_loop_t *loop, uint64_t id, const char *client_addr,
-                        const char *raft_addr, const struct peers_cbs *cbs,
-                        void *arg);
+/* Creates the transport of server id running on the data directory
+ * dir_id (datadir.h); its client and peer addresses are told to peers. */
+struct peers *peers_new(uv_loop_t *loop, uint64_t id, uint64_t dir_id,
+                        const char *client_addr, const char *raft_addr,
+                        const struct peers_cbs *cbs, void *arg);
 /* Listens for peers on addr ("host:port"). 0 or a negative uv error. */
 int peers_listen(struct peers *p, const char *addr);
 /* Encodes m and queues it on the connection to m->to at addr (connecting

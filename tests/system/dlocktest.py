@@ -533,13 +533,15 @@ class Server:
 
     def __init__(self, ctx, sid, peers=None, join=None, extra=(),
                  election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS,
-                 port=None, raft_port=None, host=HOST):
+                 port=None, raft_port=None, host=HOST, name=None):
         self.ctx = ctx
         self.id = sid
         self.host = host
         self.port = port or free_port()
         self.raft_port = raft_port or free_port()
-        self.dir = os.path.join(ctx.dir, "n%d" % sid)
+        # Its own directory (log, data): "n<id>", or name for a second
+        # server of one id.
+        self.dir = os.path.join(ctx.dir, name or "n%d" % sid)
         os.makedirs(self.dir, exist_ok=True)
         self.data = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "dlockd.log")
