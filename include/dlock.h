@@ -51,6 +51,10 @@ enum {
     DLOCK_EWAIT = -10,     /* a wait for a lock ran out */
     DLOCK_ELOST = -11,     /* the lease can no longer be proven: treat the
                               lock as lost */
+    DLOCK_EREFUSED = -12,  /* every server refused the connection, and the
+                              client has never reached one: nothing is
+                              listening there; check the server list, or
+                              start the servers */
 };
 
 /* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
@@ -68,7 +72,12 @@ struct dlock_options {
     const char *servers;
     /* The longest any call waits for an answer (a blocking acquire waits
      * for its own time on top), across redirects and reconnects.
-     * Default 10000. */
+     * Default 10000. A server that refuses the connection is retried
+     * within that time (during a restart or a leader change it comes
+     * back), except by a client that has not reached any server yet:
+     * when every server of the list refuses its first connections, the
+     * call fails at once with DLOCK_EREFUSED, since nothing is listening
+     * there (a wrong list, or no server started). */
     uint64_t timeout_ms;
     /* The client's name, shown by the server (SESSION.INFO). */
     const char *name;

@@ -154,6 +154,9 @@ const char *report_err_name(int err);
  * NULL) gives the detail. Returns the exit code. */
 int report_failure(const struct cli *cli, const struct dlock_client *c, int err,
                    const char *what);
+/* report_failure with the detail given (dlock_errmsg of another thread). */
+int report_failure_detail(const struct cli *cli, int err, const char *what,
+                          const char *detail);
 /* Reports a failure of dlock's own with the given exit code and message,
  * the same way. Returns code. */
 int report_error(const struct cli *cli, int code, const char *fmt, ...)

@@ -15,6 +15,7 @@ int report_exit_code(int err)
         return CLI_EXIT_USAGE;
     case DLOCK_EIO:
     case DLOCK_ETIMEDOUT:
+    case DLOCK_EREFUSED:
         return CLI_EXIT_UNAVAILABLE;
     case DLOCK_EHELD:
     case DLOCK_EWAIT:
@@ -81,6 +82,8 @@ const char *report_err_name(int err)
         return "DLOCK_EWAIT";
     case DLOCK_ELOST:
         return "DLOCK_ELOST";
+    case DLOCK_EREFUSED:
+        return "DLOCK_EREFUSED";
     default:
         return "DLOCK_E?";
     }
@@ -103,8 +106,14 @@ static void json_failure(int exit_code, const char *code, const char *msg)
 int report_failure(const struct cli *cli, const struct dlock_client *c, int err,
                    const char *what)
 {
+    return report_failure_detail(cli, err, what,
+                                 c != NULL ? dlock_errmsg(c) : "");
+}
+
+int report_failure_detail(const struct cli *cli, int err, const char *what,
+                          const char *detail)
+{
     int code = report_exit_code(err);
-    const char *detail = c != NULL ? dlock_errmsg(c) : "";
     char msg[1024];
     if (detail != NULL && detail[0] != '\0')
         snprintf(msg, sizeof msg, "%s: %s (%s)", what, dlock_strerror(err),

@@ -63,6 +63,7 @@ struct run {
     struct dlock_session *session;
     struct dlock_lock *lock;
     int err;           /* of opening the session and acquiring */
+    char errmsg[256];  /* its dlock_errmsg, of the thread that got it */
     atomic_bool taken; /* the acquiring thread is done */
     pthread_t main_thread;
     bool lost; /* the lease was lost while CMD ran */
@@ -149,6 +150,8 @@ static void *acquire_thread(void *arg)
     r->err = dlock_session_open(r->client, r->ttl_ms, 0, &r->session);
     if (r->err == 0)
         r->err = acquire(r);
+    if (r->err != 0)
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", dlock_errmsg(r->client));
     atomic_store(&r->taken, true);
     pthread_kill(r->main_thread, SIGUSR1);
     return NULL;
@@ -195,14 +198,14 @@ static int take_lock(struct run *r, const sigset_t *set)
     if (r->err == 0)
         return 0;
     if (r->err == DLOCK_EHELD || r->err == DLOCK_EWAIT)
-        return report_failure(r->cli, r->client, r->err, r->name);
+        return report_failure_detail(r->cli, r->err, r->name, r->errmsg);
     if (r->err == DLOCK_ENOSESSION) /* could not keep the session alive */
         return report_error(r->cli, CLI_EXIT_UNAVAILABLE,
                             "%s: the session ended while waiting (the "
                             "cluster was unreachable for longer than the "
                             "TTL); CMD was not run",
                             r->name);
-    return report_failure(r->cli, r->client, r->err, r->name);
+    return report_failure_detail(r->cli, r->err, r->name, r->errmsg);
 }
 
 static void lost_cb(struct dlock_session *s, void *arg)

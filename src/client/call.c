@@ -155,6 +155,11 @@ struct attempt {
     struct conn *conn;
     bool sent;     /* the request reached some server's socket */
     int redirects; /* followed so far */
+    /* While every connection of the call was refused: how many, and by
+     * whom ("a:1, b:2"), for the message. */
+    bool only_refused;
+    size_t refused;
+    char refused_by[160];
 };
 
 /* A connection to the server the request goes to now (named in addr). */
@@ -192,6 +197,28 @@ static enum outcome drop(struct dlock_client *c, struct attempt *a, bool failed)
     conn_free(a->conn);
     a->conn = NULL;
     return RETRY_LATER;
+}
+
+/* A server refused the connection. When every server of the list has
+ * refused, each on its first try, on a client that has never reached one,
+ * nothing listens there: the call ends with DLOCK_EREFUSED
+ * (include/dlock.h). Otherwise the server may be restarting, or a leader
+ * changing: the next server is tried, the next round after a pause. */
+static enum outcome refused(struct dlock_client *c, struct attempt *a,
+                            const char *addr, int *rc)
+{
+    if (!a->only_refused || atomic_load(&c->reached))
+        return RETRY_LATER;
+    size_t len = strlen(a->refused_by);
+    snprintf(a->refused_by + len, sizeof a->refused_by - len, "%s%s",
+             len > 0 ? ", " : "", addr);
+    if (++a->refused < (a->k->addr != NULL ? 1 : c->n_servers))
+        return RETRY_NOW;
+    *rc = client_error(c, DLOCK_EREFUSED,
+                       "%s refused the connection: no server is listening "
+                       "there",
+                       a->refused_by);
+    return DONE;
 }
 
 /* Handles an error reply: a redirect, NOLEADER, or the call's answer. */
@@ -237,8 +264,12 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
     if (err != 0) {
         if (a->k->addr == NULL)
             client_failed(c, addr);
+        if (err == DLOCK_EREFUSED)
+            return refused(c, a, addr, rc);
+        a->only_refused = false;
         return RETRY_LATER;
     }
+    a->only_refused = false;
     uint64_t end = client_now_ms() + a->k->attempt_ms;
     if (end > a->k->deadline_ms)
         end = a->k->deadline_ms;
@@ -274,7 +305,7 @@ static int run(struct dlock_client *c, const struct call *k, struct conn **conn,
     buf_init(&req);
     if (resp_write_command(&req, k->argc, k->argv, k->argvlen) != 0)
         return client_error(c, DLOCK_ENOMEM, "out of memory");
-    struct attempt a = {.k = k, .req = &req};
+    struct attempt a = {.k = k, .req = &req, .only_refused = true};
     uint64_t backoff = CLIENT_BACKOFF_MIN_MS;
     int rc = 0;
     for (;;) {

@@ -51,6 +51,8 @@ DLOCK_API const char *dlock_strerror(int err)
         return "DLOCK_EWAIT: the wait for the lock ran out";
     case DLOCK_ELOST:
         return "DLOCK_ELOST: the lock was lost";
+    case DLOCK_EREFUSED:
+        return "DLOCK_EREFUSED: connection refused";
     default:
         return "unknown error";
     }
@@ -344,6 +346,7 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
      * connections they make before they know the leader. */
     c->cursor = (size_t)(c->req_prefix % c->n_servers);
     atomic_init(&c->req_counter, 1);
+    atomic_init(&c->reached, false);
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         rc = DLOCK_ENOMEM;
         goto free_name;

@@ -40,6 +40,9 @@ struct dlock_client {
     char *name;
     uint64_t req_prefix;
     atomic_uint_fast64_t req_counter;
+    /* Whether a connection of the client to any server has ever been
+     * accepted: until then, servers that all refuse are not retried. */
+    atomic_bool reached;
 
     /* Guards what follows, and every lock handle's session pointer. It is
      * never held across I/O, and never while taking a keeper's lock. */
@@ -117,13 +120,14 @@ struct conn {
 };
 
 /* Starts a non-blocking connect to addr. 0 (*out connected or connecting),
- * DLOCK_EIO (c's message says why), DLOCK_ENOMEM. */
+ * DLOCK_EREFUSED (nothing listens there), DLOCK_EIO (c's message says
+ * why), DLOCK_ENOMEM. */
 int conn_start(struct dlock_client *c, const char *addr, struct conn **out);
 /* Waits until the connect completes, up to deadline_ms: 0, DLOCK_EIO,
- * DLOCK_ETIMEDOUT. */
+ * DLOCK_EREFUSED, DLOCK_ETIMEDOUT. */
 int conn_finish(struct dlock_client *c, struct conn *k, uint64_t deadline_ms);
 /* Whether a non-blocking connect has completed (0), is still under way
- * (1) or failed (DLOCK_EIO). Never blocks. */
+ * (1) or failed (DLOCK_EREFUSED, DLOCK_EIO). Never blocks. */
 int conn_check(struct dlock_client *c, struct conn *k);
 /* Sends the len bytes at p, waiting up to deadline_ms: 0, DLOCK_EIO,
  * DLOCK_ETIMEDOUT. */
@@ -172,7 +176,9 @@ uint64_t call_key(size_t argc, const char *const *argv, size_t skip);
  * reply (not an error), valid until call_done. Otherwise the code mapped
  * from the server's error (call_error_code), or DLOCK_ETIMEDOUT (the
  * request was sent: its outcome is unknown), DLOCK_EIO (no server was
- * reached), DLOCK_EPROTO, DLOCK_ENOMEM, with the message set. */
+ * reached), DLOCK_EREFUSED (every server refused the first connection of
+ * a client none has answered yet: not retried), DLOCK_EPROTO,
+ * DLOCK_ENOMEM, with the message set. */
 int call_run(struct dlock_client *c, const struct call *k, struct conn **conn,
              const struct resp_value **v);
 /* Gives the connection of a successful call_run back to the client. */

@@ -20,8 +20,9 @@
 #define RECV_SLICE_MS 1000
 
 /* A connected socket blocks in recv() unless told otherwise. */
-static void connected(struct conn *k)
+static void connected(struct dlock_client *c, struct conn *k)
 {
+    atomic_store(&c->reached, true);
     k->connecting = false;
     if (fcntl(k->fd, F_SETFL, 0) != 0)
         k->nonblocking = true; /* waits with poll() then */
@@ -52,6 +53,14 @@ static int resolve(struct dlock_client *c, const char *addr,
     return 0;
 }
 
+/* A connect to addr failed with errno err: refused (nothing listens
+ * there) is told apart, since a client may give up on it at once. */
+static int connect_failed(struct dlock_client *c, const char *addr, int err)
+{
+    return client_error(c, err == ECONNREFUSED ? DLOCK_EREFUSED : DLOCK_EIO,
+                        "connecting to %s: %s", addr, strerror(err));
+}
+
 int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
 {
     struct addrinfo *res;
@@ -71,8 +80,7 @@ int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
     freeaddrinfo(res);
     if (rc != 0 && err != EINPROGRESS) {
         close(fd);
-        return client_error(c, DLOCK_EIO, "connecting to %s: %s", addr,
-                            strerror(err));
+        return connect_failed(c, addr, err);
     }
     struct conn *k = alloc_malloc(sizeof *k);
     if (k == NULL) {
@@ -84,7 +92,7 @@ int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
     k->nonblocking = false;
     k->rcvtimeo_ms = 0;
     if (rc == 0)
-        connected(k);
+        connected(c, k);
     snprintf(k->addr, sizeof k->addr, "%s", addr);
     resp_reader_init(&k->rd, &resp_limits_client);
     *out = k;
@@ -129,23 +137,22 @@ int conn_check(struct dlock_client *c, struct conn *k)
     if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0)
-        return client_error(c, DLOCK_EIO, "connecting to %s: %s", k->addr,
-                            strerror(err));
-    connected(k);
+        return connect_failed(c, k->addr, err);
+    connected(c, k);
     return 0;
 }
 
 int conn_finish(struct dlock_client *c, struct conn *k, uint64_t deadline_ms)
 {
-    while (k->connecting) {
+    /* Looked at before any wait: a refusal is known at once, also when the
+     * deadline has passed meanwhile, and says more than "timed out". */
+    int rc;
+    while ((rc = conn_check(c, k)) == 1) {
         if (!wait_fd(k, POLLOUT, deadline_ms))
             return client_error(c, DLOCK_ETIMEDOUT,
                                 "connecting to %s: timed out", k->addr);
-        int rc = conn_check(c, k);
-        if (rc < 0)
-            return rc;
     }
-    return 0;
+    return rc;
 }
 
 /* One send(): bytes sent, 0 if it would block, or DLOCK_EIO. */

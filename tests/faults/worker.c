@@ -75,9 +75,10 @@ static void record(struct worker *w, const char *what, const char *op, int lock,
 static const char *err_word(int rc)
 {
     static const char *names[] = {
-        "-",         "ENOMEM", "EPROTO",   "EINVAL",     "ELIMIT", "EIO",
-        "ETIMEDOUT", "EHELD",  "ENOTHELD", "ENOSESSION", "EWAIT",  "ELOST"};
-    return rc <= 0 && rc >= -11 ? names[-rc] : "E?";
+        "-",     "ENOMEM",    "EPROTO",  "EINVAL",   "ELIMIT",
+        "EIO",   "ETIMEDOUT", "EHELD",   "ENOTHELD", "ENOSESSION",
+        "EWAIT", "ELOST",     "EREFUSED"};
+    return rc <= 0 && rc >= -12 ? names[-rc] : "E?";
 }
 
 static int store_connect(int lock)

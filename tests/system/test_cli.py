@@ -499,6 +499,33 @@ def test_help_every_verb(ctx):
     check(r.rc == 0 and r.out.startswith("dlock "), "--version: %r" % r.out)
 
 
+def test_no_server_refused_at_once(ctx):
+    """With no server at any address of the list, every verb says at once
+    (not after its 10 s timeout) that the connection was refused, naming
+    the addresses: exit 69, DLOCK_EREFUSED with --json; CMD does not run. A
+    list with one live server among refused ones works."""
+    a1 = "127.0.0.1:%d" % dlocktest.free_port()
+    a2 = "127.0.0.1:%d" % dlocktest.free_port()
+    both = "%s,%s" % (a1, a2)
+    for args in (("status", "x"), ("run", "x", "--", "touch", "ran"),
+                 ("acquire", "x", "--ttl", "10s"), ("list",), ("cluster",)):
+        t0 = time.monotonic()
+        r = dlock(both, *args)
+        took = time.monotonic() - t0
+        eq(r.rc, 69, "dlock %s: exit code (stderr %r)" % (args[0], r.err))
+        check(took < 3, "dlock %s: refused after %.1f s" % (args[0], took))
+        check(r.err.startswith("dlock %s:" % args[0]) and "refused the connection" in r.err
+              and a1 in r.err and a2 in r.err, "dlock %s: stderr %r" % (args[0], r.err))
+    check(not os.path.exists(os.path.join(ctx.dir, "ran")), "CMD never ran")
+    o = dlock(a1, "--json", "status", "x").json()
+    eq((o["ok"], o["exit"], o["error"], o["code"]), (False, 69, "unavailable", "DLOCK_EREFUSED"),
+       "--json")
+    check(a1 in o["message"] and "refused" in o["message"], "--json message %r" % o["message"])
+    srv = ctx.single()
+    r = dlock("%s,%s" % (a1, srv.addr), "--json", "status", "x")
+    eq((r.rc, r.json()["held"]), (0, False), "one live server among refused ones")
+
+
 # ---- the examples --------------------------------------------------------------
 
 

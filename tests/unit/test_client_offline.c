@@ -130,6 +130,7 @@ TEST(client, strerror_names)
         {DLOCK_ENOSESSION, "DLOCK_ENOSESSION"},
         {DLOCK_EWAIT, "DLOCK_EWAIT"},
         {DLOCK_ELOST, "DLOCK_ELOST"},
+        {DLOCK_EREFUSED, "DLOCK_EREFUSED"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *s = dlock_strerror(cases[i].code);
@@ -450,6 +451,15 @@ static struct dlock_client *fake_client(const char *servers, uint64_t timeout)
     return c;
 }
 
+/* Starts fake f and makes a client of it alone. */
+static struct dlock_client *fake_started(struct fake *f, uint64_t timeout)
+{
+    char list[64];
+    fake_start(f);
+    snprintf(list, sizeof list, "127.0.0.1:%d", f->port);
+    return fake_client(list, timeout);
+}
+
 static int ping(struct dlock_client *c, int64_t *v)
 {
     const char *argv[] = {"PING"};
@@ -525,28 +535,61 @@ TEST(client, error_replies)
     dlock_client_free(c);
 }
 
-/* No server listening: DLOCK_EIO once the timeout has passed (not
- * before); a server that never answers: DLOCK_ETIMEDOUT. */
-TEST(client, unreachable_and_silent)
+/* No server listening at any address of a client that has never reached
+ * one: DLOCK_EREFUSED at once, naming every address; a server that never
+ * answers: DLOCK_ETIMEDOUT once the timeout has passed. */
+TEST(client, refused_at_once_and_silent)
 {
     char list[64];
-    snprintf(list, sizeof list, "127.0.0.1:%d", ct_free_port());
-    struct dlock_client *c = fake_client(list, 600);
+    int p1 = ct_free_port(), p2 = ct_free_port();
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", p1, p2);
+    struct dlock_client *c = fake_client(list, 5000);
     int64_t v;
+    uint64_t t0 = dlock_now_ms();
+    CHECK_EQ(ping(c, &v), DLOCK_EREFUSED);
+    uint64_t took = dlock_now_ms() - t0;
+    CHECK_MSG(took < 1000, "took %llu ms", (unsigned long long)took);
+    char a1[32], a2[32];
+    snprintf(a1, sizeof a1, "127.0.0.1:%d", p1);
+    snprintf(a2, sizeof a2, "127.0.0.1:%d", p2);
+    CHECK_MSG(strstr(dlock_errmsg(c), a1) != NULL &&
+                  strstr(dlock_errmsg(c), a2) != NULL &&
+                  strstr(dlock_errmsg(c), "refused the connection") != NULL,
+              "%s", dlock_errmsg(c));
+    dlock_client_free(c);
+    static struct fake a = {.replies = {"."}, .n_replies = 1};
+    c = fake_started(&a, 500);
+    t0 = dlock_now_ms();
+    CHECK_EQ(ping(c, &v), DLOCK_ETIMEDOUT);
+    CHECK(dlock_now_ms() - t0 >= 500);
+    dlock_client_free(c);
+}
+
+/* Once a server has answered the client, a refused connection is retried
+ * until the timeout (the server may be restarting, a leader changing):
+ * DLOCK_EIO then, saying that the connection was refused. */
+TEST(client, refused_after_an_answer_is_retried)
+{
+    static struct fake a = {.replies = {":1\r\n"}, .n_replies = 1};
+    struct dlock_client *c = fake_started(&a, 600);
+    int64_t v;
+    CHECK_EQ(ping(c, &v), 0);
+    /* The server goes away: its listener is closed, and so is the
+     * client's idle connection. */
+    shutdown(a.fd, SHUT_RDWR);
+    close(a.fd);
+    pthread_join(a.thread, NULL);
+    for (size_t i = 0; i < c->n_pool; i++)
+        conn_free(c->pool[i]);
+    c->n_pool = 0;
     uint64_t t0 = dlock_now_ms();
     CHECK_EQ(ping(c, &v), DLOCK_EIO);
     uint64_t took = dlock_now_ms() - t0;
     CHECK_MSG(took >= 600 && took < 2000, "took %llu ms",
               (unsigned long long)took);
-    CHECK(strstr(dlock_errmsg(c), "no server could be reached") != NULL);
-    dlock_client_free(c);
-    static struct fake a = {.replies = {"."}, .n_replies = 1};
-    fake_start(&a);
-    snprintf(list, sizeof list, "127.0.0.1:%d", a.port);
-    c = fake_client(list, 500);
-    t0 = dlock_now_ms();
-    CHECK_EQ(ping(c, &v), DLOCK_ETIMEDOUT);
-    CHECK(dlock_now_ms() - t0 >= 500);
+    CHECK_MSG(strstr(dlock_errmsg(c), "no server could be reached") != NULL &&
+                  strstr(dlock_errmsg(c), "refused") != NULL,
+              "%s", dlock_errmsg(c));
     dlock_client_free(c);
 }
 
@@ -595,10 +638,7 @@ TEST(client, waits_across_slices_and_times_out_on_time)
 TEST(client, retry_reuses_request_id)
 {
     static struct fake a = {.replies = {"."}, .n_replies = 1};
-    fake_start(&a);
-    char list[64];
-    snprintf(list, sizeof list, "127.0.0.1:%d", a.port);
-    struct dlock_client *c = fake_client(list, 300);
+    struct dlock_client *c = fake_started(&a, 300);
     char req1[CLIENT_REQ_MAX], req2[CLIENT_REQ_MAX], req3[CLIENT_REQ_MAX];
     const char *argv1[] = {"LOCK.RELEASE", "x", "TOKEN", "1", "REQ", req1};
     const char *argv2[] = {"LOCK.RELEASE", "x", "TOKEN", "1", "REQ", req2};
