@@ -95,7 +95,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd install system faults faults-long faults-redis raft-bench
+.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -127,19 +127,29 @@ $(BUILD)/tests/test_cli: $(BUILD)/tests/unit/test_cli.o $(BUILD)/src/cli/duratio
 $(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/dlock.pc: Makefile
-	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} -ldlock -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+# make install PREFIX=... DESTDIR=...: dlockd and dlock (which links
+# libdlock statically) in bin/, libdlock.so.0, libdlock.so and libdlock.a in
+# lib/, dlock.h in include/, dlock.pc in lib/pkgconfig/. Programs built with
+# `pkg-config --libs dlock` find libdlock.so at run time: in /usr and
+# /usr/local through the loader's cache (refreshed with ldconfig when root
+# installs there without DESTDIR), under any other prefix through the rpath
+# that dlock.pc adds. dlock.pc is written at each install, for its PREFIX.
+SYSTEM_PREFIX := $(filter /usr /usr/local,$(PREFIX))
+PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
+PC_LIBDIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
 
-install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN) $(BUILD)/dlock.pc
+install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	    $(DESTDIR)$(PREFIX)/bin $(PC_LIBDIR)
 	install -m 644 include/dlock.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libdlock.so.0
 	ln -sf libdlock.so.0 $(DESTDIR)$(PREFIX)/lib/libdlock.so
-	install -m 644 $(BUILD)/dlock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} %s-ldlock -lpthread\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
 	install -m 755 $(DLOCK_BIN) $(DLOCKD_BIN) $(DESTDIR)$(PREFIX)/bin/
+	@if [ -n "$(SYSTEM_PREFIX)" ] && [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
+	    command -v ldconfig >/dev/null; then echo ldconfig; ldconfig; fi
 
 $(CORE_LIB): $(CORE_OBJ)
 	@rm -f $@
@@ -155,6 +165,9 @@ $(BUILD)/tests/sim_test_%: $(BUILD)/tests/sim/test_%.o $(SIMLIB_OBJ) $(HARNESS_O
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 dlockd: $(DLOCKD_BIN)
+
+# The command-line tool alone (start.sh builds it beside dlockd).
+dlock: $(DLOCK_BIN)
 
 $(DLOCKD_OBJ): CFLAGS += $(UV_CFLAGS)
 
