@@ -194,10 +194,15 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
 /* The peer address defaults to the client port + 100 on the same host. */
 static int derive_raft(struct config *c, char *err, size_t errlen)
 {
-    for (unsigned i = 0; i < c->n_peers; i++)
-        if (c->peers[i].id == c->id && c->raft[0] == '\0')
+    c->raft_from = "--raft";
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].id == c->id && c->raft[0] == '\0') {
             strcpy(c->raft, c->peers[i].addr);
+            c->raft_from = "--raft, by default this server's entry in --peers";
+        }
+    }
     if (c->raft[0] == '\0') {
+        c->raft_from = "--raft, by default the --listen port + 100";
         char host[CONFIG_ADDR_MAX - 16];
         int port;
         if (config_split_addr(c->listen, host, sizeof host, &port) != 0 ||

@@ -201,8 +201,8 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
                          cfg->raft, &cbs, n);
     int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
-        snprintf(err, errlen, "cannot listen for peers on %s: %s", cfg->raft,
-                 uv_strerror(uvrc));
+        snprintf(err, errlen, "cannot listen for peers on %s (%s): %s",
+                 cfg->raft, cfg->raft_from, uv_strerror(uvrc));
         peers_free(n->peers);
         n->peers = NULL;
         node_free(n);

@@ -67,7 +67,7 @@ static int listen_clients(struct server *s, char *err, size_t errlen)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 511, on_client);
     if (rc != 0)
-        snprintf(err, errlen, "cannot listen for clients on %s: %s",
+        snprintf(err, errlen, "cannot listen for clients on %s (--listen): %s",
                  s->cfg->listen, uv_strerror(rc));
     return rc;
 }
