@@ -1,4 +1,4 @@
-/* fsm.c - the lock state machine: apply and its eight commands, the event
+/* fsm.c - the lock state machine: apply and its nine commands, the event
  * list, and the reads. The rules are docs/design.md §11; each command's
  * function below restates the part it implements. */
 #include "server/fsm_internal.h"
@@ -82,6 +82,9 @@ static void init_state(struct fsm *f)
                   fsm_lock_waiter_before);
     fsm_heap_init(&f->delays, offsetof(struct fsm_lock, heap_pos),
                   fsm_lock_delay_before);
+    fsm_heap_init(&f->claims, offsetof(struct fsm_claim, heap_pos),
+                  fsm_lock_claim_before);
+    map_u64_init(&f->waiting);
     fsm_session_otable_init(&f->opens, f->lim.global_outcomes, true);
     fsm_session_otable_init(&f->closes, f->lim.global_outcomes, true);
 }
@@ -132,12 +135,16 @@ static void free_state(struct fsm *f)
         fsm_dealloc(f, l->owner, l->owner_len);
         fsm_dealloc(f, l, sizeof *l + l->name_len);
     }
+    for (size_t i = 0; i < f->claims.n; i++)
+        fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
     fsm_session_otable_close(f, &f->closes);
     map_str_close(&f->locks);
     map_u64_close(&f->sessions);
+    map_u64_close(&f->waiting);
     fsm_heap_close(&f->waits);
     fsm_heap_close(&f->delays);
+    fsm_heap_close(&f->claims);
 }
 
 void fsm_free(struct fsm *f)
@@ -382,6 +389,29 @@ static void apply_expire(struct fsm *f, const struct fsm_cmd *c,
     res->session = c->session;
 }
 
+/* A repeat of an ACQUIRE, answered with its remembered outcome res, tells
+ * that a client knows of it (docs/design.md §11.6): a wait it learns it is
+ * in has its client again (it ends no sooner than its deadline, and an
+ * UNWAIT that saw the client go before this index does nothing); a grant
+ * it learns is the client's (an UNWAIT no longer takes it back). */
+static void rejoin(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                   const struct fsm_result *res)
+{
+    if (res->status == FSM_QUEUED) {
+        struct fsm_waiter *w = map_u64_get(&f->waiting, res->index);
+        if (w == NULL)
+            return;
+        w->seen = index;
+        if (w->gone_until != 0)
+            fsm_lock_set_gone(f, w, 0);
+        return;
+    }
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    if (res->status == FSM_OK && l != NULL && l->holder != NULL &&
+        l->holder->id == res->session && l->token == res->token)
+        l->grant = 0;
+}
+
 /* The rules of ACQUIRE once the session is known and the request new:
  * reentry by the same session and owner; else a grant if the lock is free,
  * out of lock-delay and nobody waits; else HELD for a try, or the tail of
@@ -414,6 +444,10 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
         res->status = FSM_OK;
         res->token = fsm_lock_grant(f, l, s, c->owner, owner_len, delay_ms);
         res->holds = 1;
+        /* A blocking ACQUIRE's client may be gone before it learns this
+         * grant: an UNWAIT of this index may take it back. */
+        l->grant = c->wait > 0 ? index : 0;
+        res->index = l->grant;
         return;
     }
     if (c->wait == 0) {
@@ -442,8 +476,11 @@ static void acquire_lease(struct fsm *f, uint64_t index,
         res->status = FSM_NOSESSION;
         return;
     }
-    if (!may_open(f, FSM_ACQUIRE, c, res))
+    if (!may_open(f, FSM_ACQUIRE, c, res)) {
+        if (res->replayed)
+            rejoin(f, index, c, res);
         return;
+    }
     struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, true);
     acquire(f, index, s, c, 0, delay_ms, res);
     if (res->status != FSM_OK && res->status != FSM_QUEUED) {
@@ -474,8 +511,10 @@ static void apply_acquire(struct fsm *f, uint64_t index,
         res->status = FSM_NOSESSION;
         return;
     }
-    if (replay(&s->outcomes, FSM_ACQUIRE, NULL, 0, c, res))
+    if (replay(&s->outcomes, FSM_ACQUIRE, NULL, 0, c, res)) {
+        rejoin(f, index, c, res);
         return;
+    }
     acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
     remember(f, &s->outcomes, FSM_ACQUIRE, NULL, 0, c, index, res);
 }
@@ -580,6 +619,87 @@ static void apply_set_ttl(struct fsm *f, uint64_t index,
     remember(f, &s->outcomes, FSM_SET_TTL, NULL, 0, c, index, res);
 }
 
+/* The wait w's client went away (as the leader saw it at c->seen): unless
+ * a repeat of the ACQUIRE has attached a client since, a wait without a
+ * request id, or with no time given to come back, ends now
+ * (FSM_EV_TIMEOUT); one with ends by now + c->wait unless repeated. False
+ * if it was repeated since. */
+static bool unwait_one(struct fsm *f, struct fsm_waiter *w,
+                       const struct fsm_cmd *c)
+{
+    if (w->seen > c->seen)
+        return false;
+    if (w->req_len == 0 || c->wait == 0) {
+        fsm_lock_unwait(f, w, FSM_EV_TIMEOUT);
+        return true;
+    }
+    uint64_t until = fsm_add_sat(f->now, c->wait);
+    if (w->gone_until == 0 || until < w->gone_until)
+        fsm_lock_set_gone(f, w, until);
+    return true;
+}
+
+/* UNWAIT 0: every queued wait, by session id and then in the order
+ * queued. Only the session being visited can end (a lease lock's). */
+static void unwait_all(struct fsm *f, const struct fsm_cmd *c)
+{
+    struct fsm_session *s = f->first;
+    size_t n = f->sessions.n;
+    for (size_t i = 0; i < n; i++) {
+        struct fsm_session *next = s->next;
+        struct fsm_waiter *w = s->waits;
+        uint32_t k = s->n_waits;
+        while (k-- > 0) {
+            struct fsm_waiter *wn = w->snext;
+            unwait_one(f, w, c);
+            w = wn;
+        }
+        s = next;
+    }
+}
+
+/* UNWAIT: the client of the blocking ACQUIRE at c->index went away. Its
+ * wait, if still queued, ends (unwait_one); if it was granted and no
+ * repeat has learnt the grant, the grant is taken back, at once without a
+ * request id (or time to come back), else at now + c->wait unless learnt
+ * first. */
+static void apply_unwait(struct fsm *f, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (c->wait > FSM_WAIT_MAX || (c->index != 0 && !name_ok(c))) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    res->status = FSM_OK;
+    res->index = c->index;
+    if (c->index == 0) {
+        unwait_all(f, c);
+        return;
+    }
+    res->session = c->session;
+    struct fsm_waiter *w = map_u64_get(&f->waiting, c->index);
+    if (w != NULL && w->session->id == c->session &&
+        fsm_bytes_eq(w->lock->name, w->lock->name_len, c->name, c->name_len)) {
+        if (!unwait_one(f, w, c))
+            res->status = FSM_NOTHELD;
+        return;
+    }
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    if (l == NULL || l->holder == NULL || l->holder->id != c->session ||
+        l->grant != c->index) {
+        res->status = FSM_NOTHELD;
+        return;
+    }
+    if (c->req_len > 0 && c->wait > 0) {
+        fsm_lock_claim(f, l, fsm_add_sat(f->now, c->wait), c->req,
+                       (uint8_t)c->req_len);
+        res->holds = l->holds;
+        return;
+    }
+    res->token = l->token;
+    res->holds = fsm_lock_withdraw(f, l, c->req, (uint8_t)c->req_len);
+}
+
 void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
                struct fsm_result *res)
 {
@@ -621,6 +741,9 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
     case FSM_SET_TTL:
         apply_set_ttl(f, index, &c, res);
         break;
+    case FSM_UNWAIT:
+        apply_unwait(f, &c, res);
+        break;
     default:
         res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */
         break;
@@ -632,9 +755,12 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
 uint64_t fsm_next_deadline(const struct fsm *f)
 {
     uint64_t t = UINT64_MAX;
-    if (f->waits.n > 0) {
-        const struct fsm_waiter *w = f->waits.v[0];
-        t = w->deadline;
+    if (f->waits.n > 0)
+        t = fsm_lock_wait_end(f->waits.v[0]);
+    if (f->claims.n > 0) {
+        const struct fsm_claim *c = f->claims.v[0];
+        if (c->until < t)
+            t = c->until;
     }
     if (f->delays.n > 0) {
         const struct fsm_lock *l = f->delays.v[0];
@@ -667,6 +793,6 @@ void fsm_stats(const struct fsm *f, struct fsm_stats *st)
     st->waiters = f->n_waiters;
     st->bytes = sizeof *f + f->bytes + map_str_bytes(&f->locks) +
                 map_u64_bytes(&f->sessions) + map_str_bytes(f->opens.index) +
-                map_str_bytes(f->closes.index) +
-                (f->waits.cap + f->delays.cap) * sizeof(void *);
+                map_str_bytes(f->closes.index) + map_u64_bytes(&f->waiting) +
+                (f->waits.cap + f->delays.cap + f->claims.cap) * sizeof(void *);
 }

@@ -7,7 +7,9 @@
  * largest it has seen as its clock. Everything that depends on time (a wait
  * running out, a lock-delay ending, a session's lease ending) happens only
  * when a command says so: the leader proposes FSM_TICK and FSM_EXPIRE.
- * docs/design.md §11 states the rules; docs/protocol.md the commands. */
+ * Whether a waiting client is still there is not known to the machine
+ * either: the leader says when one went away (FSM_UNWAIT). docs/design.md
+ * §11 states the rules; docs/protocol.md the commands. */
 #ifndef DLOCK_FSM_H
 #define DLOCK_FSM_H
 
@@ -40,8 +42,10 @@ enum fsm_cmd_type {
     FSM_EXTEND = 6,  /* lease lock: new TTL for the lock's own session */
     FSM_TICK = 7,    /* time passed: end waits and lock-delays that are due */
     FSM_SET_TTL = 8, /* change a session's TTL (reserved for clients) */
+    FSM_UNWAIT = 9,  /* a waiting client went away: end its wait, or take
+                        back the grant it did not learn */
 };
-#define FSM_CMD_MAX 8
+#define FSM_CMD_MAX 9
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -56,7 +60,15 @@ enum fsm_cmd_type {
  *            lock released by its token (its session closes)
  *   EXTEND   name, token, ttl, req
  *   TICK     (now only)
- *   SET_TTL  session, ttl, req */
+ *   SET_TTL  session, ttl, req
+ *   UNWAIT   index: the log index of the blocking ACQUIRE whose client went
+ *            away (0: every queued wait: the leader is new, and nobody
+ *            waits on it yet), with that ACQUIRE's session (the lease
+ *            lock's own, for one), name and req; wait: how long a wait
+ *            with a request id keeps its place for the client to repeat
+ *            it (one without ends at once); seen: the last index applied
+ *            when the leader saw the client go (a repeat of the ACQUIRE
+ *            applied after it has attached a client again) */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -65,6 +77,8 @@ struct fsm_cmd {
     uint64_t wait;
     uint64_t delay;
     uint64_t token;
+    uint64_t index;
+    uint64_t seen;
     const char *name;
     uint32_t name_len;
     const char *owner;
@@ -90,7 +104,9 @@ enum fsm_status {
     FSM_OK = 0,        /* done: see the fields */
     FSM_QUEUED = 1,    /* ACQUIRE with wait: in the queue, answer comes later */
     FSM_HELD = 2,      /* try-lock: held by another */
-    FSM_NOTHELD = 3,   /* release/extend: the caller does not hold it */
+    FSM_NOTHELD = 3,   /* release/extend: the caller does not hold it;
+                          UNWAIT: no such wait or unclaimed grant (any
+                          more) */
     FSM_NOSESSION = 4, /* unknown or expired session */
     FSM_LIMIT = 5,     /* a limit above would be passed: nothing changed */
     FSM_INVALID = 6,   /* malformed command: nothing changed */
@@ -103,23 +119,29 @@ struct fsm_result {
     uint8_t status;
     bool replayed;    /* a request id seen before: this is the first outcome */
     uint64_t session; /* OPEN: the new session id; ACQUIRE: the session */
-    uint64_t token;   /* ACQUIRE granted: fencing token */
-    uint32_t holds;   /* ACQUIRE/RELEASE: holds left by this owner */
+    uint64_t token;   /* ACQUIRE granted: fencing token; UNWAIT: the
+                         token of the grant taken back now, 0 if none */
+    uint32_t holds;   /* ACQUIRE/RELEASE/UNWAIT: holds left by this owner */
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
-    uint64_t index;   /* ACQUIRE queued (first time or replayed): the log
-                         index of the waiter's ACQUIRE, which its events
-                         carry */
+    uint64_t index;   /* ACQUIRE queued (first time or replayed), or
+                         granted at once to a blocking ACQUIRE (wait > 0,
+                         not replayed): the log index of that ACQUIRE,
+                         which its events carry and an UNWAIT names;
+                         UNWAIT: the index it named */
 };
 
 /* Things that happen to others while a command is applied: a waiter is
  * granted the lock or its wait ends, a session loses its locks. The server
  * turns them into replies to waiting clients and lease-loss notices. */
 enum fsm_event_type {
-    FSM_EV_GRANTED = 1,  /* session/owner/req waiting on name got token */
-    FSM_EV_TIMEOUT = 2,  /* the wait of session/req on name ran out */
-    FSM_EV_CANCELED = 3, /* the wait ended because its session ended */
-    FSM_EV_LOST = 4,     /* session lost the lock name (expired) */
+    FSM_EV_GRANTED = 1,   /* session/owner/req waiting on name got token */
+    FSM_EV_TIMEOUT = 2,   /* the wait of session/req on name ran out */
+    FSM_EV_CANCELED = 3,  /* the wait ended because its session ended */
+    FSM_EV_LOST = 4,      /* session lost the lock name (expired) */
+    FSM_EV_WITHDRAWN = 5, /* the grant of token to the wait (index, req) of
+                             session on name was taken back: its client
+                             went away and did not learn it (UNWAIT) */
 };
 
 struct fsm_event {
@@ -205,7 +227,8 @@ void fsm_session_each(const struct fsm *f,
                       void *arg);
 
 /* The earliest cluster time at which a FSM_TICK would change something (a
- * wait's deadline, a lock-delay's end), or UINT64_MAX. */
+ * wait's end, a lock-delay's end, a grant's to be taken back), or
+ * UINT64_MAX. */
 uint64_t fsm_next_deadline(const struct fsm *f);
 /* The machine's clock: the largest `now` applied. */
 uint64_t fsm_now(const struct fsm *f);

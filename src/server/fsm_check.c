@@ -51,9 +51,16 @@ static bool check_waiters(struct ck *c, const struct fsm *f,
             return bad(c, "lock %.*s: waiter of unknown session %llu",
                        (int)l->name_len, l->name,
                        (unsigned long long)w->session->id);
-        if (w->heap_pos >= f->waits.n || f->waits.v[w->heap_pos] != w)
-            return bad(c, "lock %.*s: waiter %llu not in the heap",
+        if (w->heap_pos >= f->waits.n || f->waits.v[w->heap_pos] != w ||
+            map_u64_get(&f->waiting, w->index) != w)
+            return bad(c, "lock %.*s: waiter %llu not in the heap or table",
                        (int)l->name_len, l->name, (unsigned long long)w->index);
+        if (w->seen < w->index || w->seen > f->applied ||
+            (w->gone_until != 0 && w->req_len == 0))
+            return bad(
+                c, "lock %.*s: waiter %llu seen at %llu, gone until %llu",
+                (int)l->name_len, l->name, (unsigned long long)w->index,
+                (unsigned long long)w->seen, (unsigned long long)w->gone_until);
     }
     if (w != l->waiters)
         return bad(c, "lock %.*s: %u waiters counted, more linked",
@@ -72,11 +79,17 @@ static bool check_lock(struct ck *c, const struct fsm *f,
         if (fsm_session_get(f, l->holder->id) != l->holder)
             return bad(c, "lock %.*s: held by an unknown session",
                        (int)l->name_len, l->name);
+        const struct fsm_session *s = l->holder;
+        bool grant_ok =
+            l->grant == 0 ||
+            (s->lease_lock ? l->grant == s->id
+                           : l->grant > s->id && l->grant <= f->applied);
         if (l->token == 0 || l->token > f->last_token || l->holds == 0 ||
-            l->heap_pos != FSM_NOPOS)
-            return bad(c, "lock %.*s: held with token %llu, %u holds",
+            !grant_ok)
+            return bad(c,
+                       "lock %.*s: held with token %llu, %u holds, grant %llu",
                        (int)l->name_len, l->name, (unsigned long long)l->token,
-                       l->holds);
+                       l->holds, (unsigned long long)l->grant);
     } else {
         if (l->heap_pos >= f->delays.n || f->delays.v[l->heap_pos] != l ||
             l->available_at == 0 || l->holds != 0 || l->owner != NULL)
@@ -174,13 +187,29 @@ static bool check_tokens(struct ck *c, const struct fsm *f)
     return ok || bad(c, "two held locks share a token");
 }
 
+/* Claims name a grant of a real ACQUIRE, with its request id. */
+static bool check_claims(struct ck *c, const struct fsm *f)
+{
+    for (size_t i = 0; i < f->claims.n; i++) {
+        const struct fsm_claim *x = f->claims.v[i];
+        if (x->index == 0 || x->index > f->applied || x->session == 0 ||
+            x->session > f->applied || x->name_len == 0 || x->req_len == 0)
+            return bad(c, "claim %zu: index %llu, session %llu", i,
+                       (unsigned long long)x->index,
+                       (unsigned long long)x->session);
+    }
+    return true;
+}
+
 bool fsm_check(const struct fsm *f, char *msg, size_t cap)
 {
     struct ck c = {msg, cap, false};
     if (msg != NULL && cap > 0)
         msg[0] = '\0';
     if (!check_heap(&c, &f->waits, "waits") ||
-        !check_heap(&c, &f->delays, "delays") || !check_sessions(&c, f))
+        !check_heap(&c, &f->delays, "delays") ||
+        !check_heap(&c, &f->claims, "claims") || !check_claims(&c, f) ||
+        !check_sessions(&c, f))
         return false;
     uint64_t held = 0;
     size_t pos = 0;
@@ -191,9 +220,10 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
     if (held != f->n_held)
         return bad(&c, "%llu locks held, %llu counted",
                    (unsigned long long)held, (unsigned long long)f->n_held);
-    if (f->waits.n != f->n_waiters)
-        return bad(&c, "%zu waiters in the heap, %llu counted", f->waits.n,
-                   (unsigned long long)f->n_waiters);
+    if (f->waits.n != f->n_waiters || f->waiting.n != f->n_waiters)
+        return bad(&c,
+                   "%zu waiters in the heap, %zu in the table, %llu counted",
+                   f->waits.n, f->waiting.n, (unsigned long long)f->n_waiters);
     if (f->delays.n + f->n_held != f->locks.n)
         return bad(&c, "%zu locks: %llu held, %zu in lock-delay", f->locks.n,
                    (unsigned long long)f->n_held, f->delays.n);

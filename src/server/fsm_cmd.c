@@ -2,7 +2,8 @@
  * are stored in the Raft log.
  *
  * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
- * carries, in this order: session, ttl, wait, delay, token (8 bytes each),
+ * carries, in this order: session, ttl, wait, delay, token, index, seen
+ * (8 bytes each),
  * name, owner, req, client (each a 2-byte length and its bytes). A field the
  * type does not carry is not encoded and decodes as zero. */
 #include "server/fsm.h"
@@ -17,12 +18,14 @@ enum {
     F_WAIT = 1 << 2,
     F_DELAY = 1 << 3,
     F_TOKEN = 1 << 4,
-    F_NAME = 1 << 5,
-    F_OWNER = 1 << 6,
-    F_REQ = 1 << 7,
-    F_CLIENT = 1 << 8,
+    F_INDEX = 1 << 5,
+    F_SEEN = 1 << 6,
+    F_NAME = 1 << 7,
+    F_OWNER = 1 << 8,
+    F_REQ = 1 << 9,
+    F_CLIENT = 1 << 10,
 };
-#define N_INTS 5
+#define N_INTS 7
 #define N_STRS 4
 
 /* The fields each type carries (fsm.h lists them). */
@@ -36,6 +39,7 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_EXTEND] = F_TOKEN | F_TTL | F_NAME | F_REQ,
     [FSM_TICK] = 0,
     [FSM_SET_TTL] = F_SESSION | F_TTL | F_REQ,
+    [FSM_UNWAIT] = F_SESSION | F_WAIT | F_INDEX | F_SEEN | F_NAME | F_REQ,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,
@@ -45,8 +49,8 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 {
     if (c->type < 1 || c->type > FSM_CMD_MAX)
         return 0;
-    const uint64_t v[N_INTS] = {c->session, c->ttl, c->wait, c->delay,
-                                c->token};
+    const uint64_t v[N_INTS] = {c->session, c->ttl,   c->wait, c->delay,
+                                c->token,   c->index, c->seen};
     const char *s[N_STRS] = {c->name, c->owner, c->req, c->client};
     const uint32_t sl[N_STRS] = {c->name_len, c->owner_len, c->req_len,
                                  c->client_len};
@@ -95,8 +99,8 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
     c->now = le_get64(buf + 1);
     unsigned m = fields[c->type];
     size_t off = 9;
-    uint64_t *v[N_INTS] = {&c->session, &c->ttl, &c->wait, &c->delay,
-                           &c->token};
+    uint64_t *v[N_INTS] = {&c->session, &c->ttl,   &c->wait, &c->delay,
+                           &c->token,   &c->index, &c->seen};
     for (int i = 0; i < N_INTS; i++) {
         if (!(m >> i & 1))
             continue;

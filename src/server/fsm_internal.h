@@ -19,7 +19,9 @@ struct fsm_waiter;
  * lock-delay is forgotten at once. A free lock always has a lock-delay
  * pending (available_at > 0): a lock freed without one is granted to its
  * first waiter on the spot. The name is stored inline and is the key of
- * fsm.locks. Kept small: a million held locks is an ordinary load. */
+ * fsm.locks. Kept small: a million held locks is an ordinary load, so the
+ * fields only a held lock uses share memory with those only a free one
+ * uses (fsm_lock_free clears the one set before it uses the other). */
 struct fsm_lock {
     struct fsm_session *holder;   /* NULL: free */
     struct fsm_lock *prev, *next; /* the holder's locks (circular), in the
@@ -27,20 +29,28 @@ struct fsm_lock {
     struct fsm_waiter *waiters;   /* FIFO (circular): the first; or NULL */
     char *owner;                  /* owner_len bytes; NULL when empty */
     union {
-        uint64_t token;        /* held: the fencing token */
-        uint64_t available_at; /* free: the lock-delay's end */
+        struct {            /* held */
+            uint64_t token; /* the fencing token */
+            uint64_t grant; /* the index of the blocking ACQUIRE it was
+                               granted to, until a repeat of that
+                               ACQUIRE learns it; else 0 */
+        };
+        struct {                   /* free */
+            uint64_t available_at; /* the lock-delay's end */
+            uint32_t heap_pos;     /* place in fsm.delays, or FSM_NOPOS */
+        };
     };
     uint32_t holds;    /* held: reentrant holds, >= 1; free: 0 */
     uint32_t delay_ms; /* held: lock-delay if the holder expires */
     uint32_t n_waiters;
-    uint32_t heap_pos; /* free: place in fsm.delays; held: FSM_NOPOS */
     uint16_t name_len;
     uint8_t owner_len;
     char name[];
 };
 
 /* A queued ACQUIRE. It sits in its lock's FIFO, in its session's list of
- * waits (in the order queued, so by index) and in fsm.waits by deadline. */
+ * waits (in the order queued, so by index), in fsm.waits by the time it
+ * ends (fsm_lock_wait_end) and in fsm.waiting by index. */
 struct fsm_waiter {
     struct fsm_lock *lock;
     struct fsm_session *session;
@@ -48,10 +58,30 @@ struct fsm_waiter {
     struct fsm_waiter *sprev, *snext; /* in the session's waits (circular) */
     uint64_t index;                   /* log index of the ACQUIRE: unique */
     uint64_t deadline;                /* cluster time the wait runs out */
-    uint32_t delay_ms;                /* the lock-delay the ACQUIRE asked for */
-    uint32_t heap_pos;                /* place in fsm.waits */
+    uint64_t gone_until; /* its client went away (UNWAIT): the wait ends
+                            then unless the ACQUIRE is repeated; 0: not
+                            gone */
+    uint64_t seen;       /* the index of the ACQUIRE, or of its latest
+                            repeat: when a client last learnt it waits */
+    uint32_t delay_ms;   /* the lock-delay the ACQUIRE asked for */
+    uint32_t heap_pos;   /* place in fsm.waits */
     uint8_t owner_len, req_len;
     char data[]; /* owner, then req */
+};
+
+/* A grant to a wait whose client had gone (UNWAIT), to be taken back at
+ * `until` unless a repeat of its ACQUIRE learns it first (the lock's grant
+ * is then 0). Found by the lock's name at its time, and dropped then
+ * whatever became of the lock: a lock is never looked up through one
+ * before, so one that outlives its grant is harmless. */
+struct fsm_claim {
+    uint64_t until;   /* cluster time */
+    uint64_t index;   /* of the ACQUIRE: the lock's grant */
+    uint64_t session; /* the holder */
+    uint32_t heap_pos;
+    uint16_t name_len;
+    uint8_t req_len;
+    char data[]; /* name, then req */
 };
 
 /* A remembered outcome of a request. The key is the command type followed
@@ -124,8 +154,10 @@ struct fsm {
     struct map_str locks;      /* name -> struct fsm_lock */
     struct map_u64 sessions;   /* id -> struct fsm_session */
     struct fsm_session *first; /* the session of lowest id, or NULL */
-    struct fsm_heap waits;     /* waiters by (deadline, index) */
+    struct fsm_heap waits;     /* waiters by (end, index) */
     struct fsm_heap delays;    /* free locks by (available_at, name) */
+    struct fsm_heap claims;    /* fsm_claim by (until, index, ...) */
+    struct map_u64 waiting;    /* index -> struct fsm_waiter */
     struct fsm_otable opens;   /* OPEN, lease ACQUIRE and RELEASE, EXTEND */
     struct fsm_otable closes;  /* CLOSE by (session, req) */
     uint64_t n_held, n_waiters;
@@ -168,6 +200,7 @@ void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
 void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired);
 /* Puts the free lock l in lock-delay until at (> 0). */
 void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at);
+/* Appends a waiter to l's FIFO: seen is the index, gone_until 0. */
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
@@ -176,7 +209,27 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
 /* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated.
  * A lease-lock session left with nothing is closed on a timeout. */
 void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type);
-/* Ends the waits and lock-delays due at f->now, in time order. */
+/* When w's wait ends: its deadline, or sooner if its client is gone. */
+uint64_t fsm_lock_wait_end(const struct fsm_waiter *w);
+/* w's client is gone until `until` (0: it is back, by a repeat): sets
+ * gone_until and moves w in fsm.waits. */
+void fsm_lock_set_gone(struct fsm *f, struct fsm_waiter *w, uint64_t until);
+/* Takes back one hold of l's grant (l->grant != 0), which nobody learnt:
+ * FSM_EV_WITHDRAWN, and the outcome of req (that ACQUIRE's request id)
+ * becomes FSM_TIMEOUT. At no holds left l goes to its first waiter (a
+ * lease lock's session closes). Returns the holds left. */
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, const char *req,
+                           uint8_t req_len);
+/* Records that l's grant is taken back at until unless learnt first. */
+void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t until,
+                    const char *req, uint8_t req_len);
+/* Adds a claim as it was (snapshot restore); returns it. */
+struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
+                                     uint64_t index, uint64_t session,
+                                     const char *name, uint16_t name_len,
+                                     const char *req, uint8_t req_len);
+void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c);
+/* Ends the waits, claims and lock-delays due at f->now, in time order. */
 void fsm_lock_tick(struct fsm *f);
 void fsm_heap_init(struct fsm_heap *h, size_t pos_off,
                    bool (*before)(const void *a, const void *b));
@@ -185,6 +238,10 @@ void fsm_heap_push(struct fsm_heap *h, void *item);
 void fsm_heap_remove(struct fsm_heap *h, void *item);
 bool fsm_lock_waiter_before(const void *a, const void *b);
 bool fsm_lock_delay_before(const void *a, const void *b);
+bool fsm_lock_claim_before(const void *a, const void *b);
+/* The order of claims in fsm_lock_claim_before and in snapshots: by
+ * (until, index, session, name, req); < 0, 0 (the same) or > 0. */
+int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b);
 
 /* fsm_session.c */
 struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id);

@@ -1,7 +1,8 @@
 /* fsm_lock.c - locks of the state machine: grants and fencing tokens,
- * releases, FIFO waiters, lock-delay, and the two timer heaps (waits by
- * deadline, lock-delays by their end) that FSM_TICK drains
- * (docs/design.md §11). */
+ * releases, FIFO waiters, lock-delay, grants taken back from clients that
+ * went away, and the three timer heaps (waits by their end, claims by
+ * theirs, lock-delays by theirs) that FSM_TICK drains (docs/design.md
+ * §11). */
 #include "server/fsm_internal.h"
 
 #include <assert.h>
@@ -94,14 +95,43 @@ void fsm_heap_remove(struct fsm_heap *h, void *item)
     }
 }
 
-/* Equal deadlines are ordered by index (unique), equal lock-delay ends by
- * name (unique): the order of a TICK's work is a function of the state. */
+uint64_t fsm_lock_wait_end(const struct fsm_waiter *w)
+{
+    return w->gone_until != 0 && w->gone_until < w->deadline ? w->gone_until
+                                                             : w->deadline;
+}
+
+/* Equal ends are ordered by index (unique), equal lock-delay ends by name
+ * (unique), claims by all they hold (two the same are alike in every
+ * way): the order of a TICK's work is a function of the state. */
 bool fsm_lock_waiter_before(const void *a, const void *b)
 {
     const struct fsm_waiter *x = a, *y = b;
-    if (x->deadline != y->deadline)
-        return x->deadline < y->deadline;
+    uint64_t ex = fsm_lock_wait_end(x), ey = fsm_lock_wait_end(y);
+    if (ex != ey)
+        return ex < ey;
     return x->index < y->index;
+}
+
+static int u64_cmp(uint64_t a, uint64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b)
+{
+    int c = u64_cmp(a->until, b->until);
+    c = c != 0 ? c : u64_cmp(a->index, b->index);
+    c = c != 0 ? c : u64_cmp(a->session, b->session);
+    c = c != 0 ? c : fsm_name_cmp(a->data, a->name_len, b->data, b->name_len);
+    return c != 0 ? c
+                  : fsm_name_cmp(a->data + a->name_len, a->req_len,
+                                 b->data + b->name_len, b->req_len);
+}
+
+bool fsm_lock_claim_before(const void *a, const void *b)
+{
+    return fsm_lock_claim_cmp(a, b) < 0;
 }
 
 bool fsm_lock_delay_before(const void *a, const void *b)
@@ -159,6 +189,7 @@ void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
     s->n_locks++;
     f->n_held++;
     l->token = token;
+    l->grant = 0; /* over heap_pos, which a held lock has no use for */
     l->holds = holds;
     l->delay_ms = delay_ms;
     l->owner_len = owner_len;
@@ -209,6 +240,7 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
     w->lock = l;
     w->session = s;
     w->index = index;
+    w->seen = index;
     w->deadline = deadline;
     w->delay_ms = delay_ms;
     w->owner_len = owner_len;
@@ -239,7 +271,15 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
     s->n_waits++;
     f->n_waiters++;
     fsm_heap_push(&f->waits, w);
+    fsm_xok(map_u64_put(&f->waiting, index, w));
     return w;
+}
+
+void fsm_lock_set_gone(struct fsm *f, struct fsm_waiter *w, uint64_t until)
+{
+    fsm_heap_remove(&f->waits, w);
+    w->gone_until = until;
+    fsm_heap_push(&f->waits, w);
 }
 
 /* Takes w out of its lock's FIFO, its session's waits and the heap, and
@@ -264,39 +304,46 @@ static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
     s->n_waits--;
     f->n_waiters--;
     fsm_heap_remove(&f->waits, w);
+    map_u64_del(&f->waiting, w->index);
     fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
 }
 
-/* The remembered outcome of w's ACQUIRE becomes its final one, so that a
- * retry learns it. It may have left its table's FIFO; then nothing. */
-static void resolve(struct fsm *f, const struct fsm_waiter *w, uint8_t status,
-                    uint64_t token)
+/* The remembered outcome of s's ACQUIRE with request id req, if it is
+ * (status, value): it becomes (to, value), so that a retry learns it. It
+ * may have left its table's FIFO; then nothing. */
+static void resolve(struct fsm *f, struct fsm_session *s, const char *req,
+                    uint8_t req_len, uint8_t status, uint64_t value, uint8_t to,
+                    uint64_t to_value)
 {
-    if (w->req_len == 0)
+    if (req_len == 0)
         return;
-    struct fsm_otable *t =
-        w->session->lease_lock ? &f->opens : &w->session->outcomes;
+    struct fsm_otable *t = s->lease_lock ? &f->opens : &s->outcomes;
     char key[FSM_KEY_MAX];
-    uint8_t n =
-        fsm_session_key(key, FSM_ACQUIRE, NULL, 0, waiter_req(w), w->req_len);
+    uint8_t n = fsm_session_key(key, FSM_ACQUIRE, NULL, 0, req, req_len);
     struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
-    if (o == NULL || o->status != FSM_QUEUED || o->value != w->index)
+    if (o == NULL || o->status != status || o->value != value)
         return;
-    o->status = status;
-    o->value = token;
-    o->holds = status == FSM_OK ? 1 : 0;
+    o->status = to;
+    o->value = to_value;
+    o->holds = to == FSM_OK ? 1 : 0;
 }
 
-/* The free lock l goes to its first waiter: FSM_EV_GRANTED. */
+/* The free lock l goes to its first waiter: FSM_EV_GRANTED. A waiter whose
+ * client is gone gets it too (a repeat of its ACQUIRE may still learn
+ * it), but only until its wait would have ended. */
 static void grant_first(struct fsm *f, struct fsm_lock *l)
 {
     struct fsm_waiter *w = l->waiters;
     struct fsm_session *s = w->session;
     uint64_t token =
         fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->delay_ms);
+    l->grant = w->index;
     fsm_emit(f, FSM_EV_GRANTED, s->id, token, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
-    resolve(f, w, FSM_OK, token);
+    resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index, FSM_OK,
+            token);
+    if (w->gone_until != 0)
+        fsm_lock_claim(f, l, w->gone_until, waiter_req(w), w->req_len);
     drop_waiter(f, w);
 }
 
@@ -306,7 +353,8 @@ void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type)
     struct fsm_lock *l = w->lock;
     fsm_emit(f, ev_type, s->id, 0, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
-    resolve(f, w, ev_type == FSM_EV_TIMEOUT ? FSM_TIMEOUT : FSM_CANCELED, 0);
+    resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index,
+            ev_type == FSM_EV_TIMEOUT ? FSM_TIMEOUT : FSM_CANCELED, 0);
     drop_waiter(f, w);
     /* l keeps its holder or its lock-delay: nothing to forget. A lease-lock
      * session exists for its one lock; with the wait over it has none. */
@@ -337,6 +385,8 @@ void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired)
     l->owner = NULL;
     l->owner_len = 0;
     l->token = 0;
+    l->grant = 0;
+    l->heap_pos = FSM_NOPOS; /* over grant: a free lock's from here on */
     l->holds = 0;
     l->delay_ms = 0;
     if (expired && delay_ms > 0)
@@ -359,18 +409,83 @@ static void delay_over(struct fsm *f, struct fsm_lock *l)
         forget(f, l);
 }
 
-/* In time order, a wait running out before a lock-delay ending at the same
- * time: a late TICK does what timely ones would have done. */
+/* ---- grants taken back ------------------------------------------------ */
+
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, const char *req,
+                           uint8_t req_len)
+{
+    struct fsm_session *s = l->holder;
+    fsm_emit(f, FSM_EV_WITHDRAWN, s->id, l->token, l->grant, l->name,
+             l->name_len, req, req_len);
+    resolve(f, s, req, req_len, FSM_OK, l->token, FSM_TIMEOUT, 0);
+    l->grant = 0;
+    uint32_t left = --l->holds;
+    if (left == 0 && s->lease_lock)
+        fsm_session_end(f, s, false);
+    else if (left == 0)
+        fsm_lock_free(f, l, false);
+    return left;
+}
+
+struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
+                                     uint64_t index, uint64_t session,
+                                     const char *name, uint16_t name_len,
+                                     const char *req, uint8_t req_len)
+{
+    struct fsm_claim *c = fsm_alloc(f, sizeof *c + name_len + req_len);
+    memset(c, 0, sizeof *c);
+    c->until = until;
+    c->index = index;
+    c->session = session;
+    c->name_len = name_len;
+    c->req_len = req_len;
+    memcpy(c->data, name, name_len);
+    if (req_len > 0)
+        memcpy(c->data + name_len, req, req_len);
+    fsm_heap_push(&f->claims, c);
+    return c;
+}
+
+void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t until,
+                    const char *req, uint8_t req_len)
+{
+    fsm_lock_claim_add(f, until, l->grant, l->holder->id, l->name, l->name_len,
+                       req, req_len);
+}
+
+void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c)
+{
+    fsm_dealloc(f, c, sizeof *c + c->name_len + c->req_len);
+}
+
+/* The claim c is due: its grant is taken back if nobody learnt it (the
+ * lock still held by its session under that grant). */
+static void claim_due(struct fsm *f, struct fsm_claim *c)
+{
+    fsm_heap_remove(&f->claims, c);
+    struct fsm_lock *l = fsm_lock_get(f, c->data, c->name_len);
+    if (l != NULL && l->holder != NULL && l->holder->id == c->session &&
+        l->grant == c->index)
+        fsm_lock_withdraw(f, l, c->data + c->name_len, c->req_len);
+    fsm_lock_claim_free(f, c);
+}
+
+/* In time order; at equal times a wait ends first, then a claim, then a
+ * lock-delay: a late TICK does what timely ones would have done. */
 void fsm_lock_tick(struct fsm *f)
 {
     for (;;) {
         struct fsm_waiter *w = f->waits.n > 0 ? f->waits.v[0] : NULL;
+        struct fsm_claim *c = f->claims.n > 0 ? f->claims.v[0] : NULL;
         struct fsm_lock *l = f->delays.n > 0 ? f->delays.v[0] : NULL;
-        bool w_due = w != NULL && w->deadline <= f->now;
-        bool l_due = l != NULL && l->available_at <= f->now;
-        if (w_due && (!l_due || w->deadline <= l->available_at))
+        uint64_t tw = w != NULL ? fsm_lock_wait_end(w) : UINT64_MAX;
+        uint64_t tc = c != NULL ? c->until : UINT64_MAX;
+        uint64_t tl = l != NULL ? l->available_at : UINT64_MAX;
+        if (w != NULL && tw <= f->now && tw <= tc && tw <= tl)
             fsm_lock_unwait(f, w, FSM_EV_TIMEOUT);
-        else if (l_due)
+        else if (c != NULL && tc <= f->now && tc <= tl)
+            claim_due(f, c);
+        else if (l != NULL && tl <= f->now)
             delay_over(f, l);
         else
             break;

@@ -15,7 +15,9 @@
 #include "common/mem.h"
 
 #define MAGIC 0x4d534c44u /* "DLSM" */
-#define VERSION 1
+/* Version 2 added a held lock's grant, a waiter's gone_until and seen, and
+ * the claims; a version 1 snapshot restores with none of them. */
+#define VERSION 2
 /* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
 #define TOKEN_LIMIT (UINT64_C(1) << 62)
 
@@ -77,6 +79,8 @@ static void put_waiters(struct wr *w, const struct fsm_lock *l)
         put64(w, x->session->id);
         put64(w, x->index);
         put64(w, x->deadline);
+        put64(w, x->gone_until);
+        put64(w, x->seen);
         put32(w, x->delay_ms);
         put_str(w, 1, x->data, x->owner_len);
         put_str(w, 1, x->data + x->owner_len, x->req_len);
@@ -123,6 +127,7 @@ static void put_held(struct wr *w, const struct fsm *f)
             put64(w, l->token);
             put32(w, l->holds);
             put32(w, l->delay_ms);
+            put64(w, l->grant);
             put_waiters(w, l);
         }
     }
@@ -175,6 +180,30 @@ static void put_globals(struct wr *w, const struct fsm *f)
     }
 }
 
+static int by_claim(const void *a, const void *b)
+{
+    return fsm_lock_claim_cmp(*(const struct fsm_claim *const *)a,
+                              *(const struct fsm_claim *const *)b);
+}
+
+static void put_claims(struct wr *w, const struct fsm *f)
+{
+    size_t n = f->claims.n;
+    const struct fsm_claim **v = mem_xmalloc((n ? n : 1) * sizeof *v);
+    if (n > 0)
+        memcpy(v, f->claims.v, n * sizeof *v);
+    qsort(v, n, sizeof *v, by_claim);
+    put32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        put64(w, v[i]->until);
+        put64(w, v[i]->index);
+        put64(w, v[i]->session);
+        put_str(w, 2, v[i]->data, v[i]->name_len);
+        put_str(w, 1, v[i]->data + v[i]->name_len, v[i]->req_len);
+    }
+    free(v);
+}
+
 int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
 {
     struct wr w = {0};
@@ -187,6 +216,7 @@ int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
     put_held(&w, f);
     put_free(&w, f);
     put_globals(&w, f);
+    put_claims(&w, f);
     *buf = w.p;
     *len = w.len;
     return 0;
@@ -200,6 +230,7 @@ struct rd {
     const uint8_t *p;
     size_t len, off;
     bool bad;
+    uint32_t version;
 };
 
 static bool fail(struct rd *r)
@@ -371,17 +402,24 @@ static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         struct fsm_session *s = fsm_session_get(f, get64(r));
         uint64_t index = get64(r), deadline = get64(r);
+        uint64_t gone = r->version >= 2 ? get64(r) : 0;
+        uint64_t seen = r->version >= 2 ? get64(r) : index;
         uint32_t delay = get32(r), olen, rlen;
         const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
         if (r->bad || s == NULL || index == 0 || index > f->applied ||
+            seen < index || seen > f->applied || (gone != 0 && rlen == 0) ||
             delay > FSM_DELAY_MAX ||
             (s->lease_lock && (olen > 0 || index != s->id))) {
             fail(r);
             return;
         }
-        fsm_lock_enqueue(f, l, s, index, deadline, delay, owner, (uint8_t)olen,
-                         req, (uint8_t)rlen);
+        struct fsm_waiter *w =
+            fsm_lock_enqueue(f, l, s, index, deadline, delay, owner,
+                             (uint8_t)olen, req, (uint8_t)rlen);
+        w->seen = seen;
+        if (gone != 0)
+            fsm_lock_set_gone(f, w, gone);
     }
 }
 
@@ -397,6 +435,17 @@ static struct fsm_lock *load_name(struct rd *r, struct fsm *f)
     return fsm_lock_new(f, name, len);
 }
 
+/* A held lock's grant: none, or an ACQUIRE of its holder's (a lease
+ * lock's is the one that opened its session). */
+static bool grant_ok(const struct fsm *f, const struct fsm_session *s,
+                     uint64_t grant)
+{
+    if (grant == 0)
+        return true;
+    return s->lease_lock ? grant == s->id
+                         : grant > s->id && grant <= f->applied;
+}
+
 static void load_held(struct rd *r, struct fsm *f)
 {
     uint32_t n = get32(r);
@@ -410,14 +459,17 @@ static void load_held(struct rd *r, struct fsm *f)
         const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
         uint64_t token = get64(r);
         uint32_t holds = get32(r), delay = get32(r);
+        uint64_t grant = r->version >= 2 ? get64(r) : 0;
         if (r->bad || s == NULL || id < prev || token == 0 ||
             token > f->last_token || holds == 0 || delay > FSM_DELAY_MAX ||
+            !grant_ok(f, s, grant) ||
             (s->lease_lock && (olen > 0 || holds != 1))) {
             fail(r);
             return;
         }
         prev = id;
         fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token, holds, delay);
+        l->grant = grant;
         load_waiters(r, f, l);
     }
 }
@@ -467,6 +519,32 @@ static void load_globals(struct rd *r, struct fsm *f)
         }
         struct fsm_outcome o = {.session = sid, .status = FSM_OK};
         fsm_session_otable_add(f, &f->closes, key, klen, &o);
+    }
+}
+
+/* The claims, in canonical order; a repeated one is allowed (two
+ * UNWAITs of one grant at one time), and is alike in every way. */
+static void load_claims(struct rd *r, struct fsm *f)
+{
+    uint32_t n = r->version >= 2 ? get32(r) : 0;
+    struct fsm_claim *prev = NULL;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t until = get64(r), index = get64(r), session = get64(r);
+        uint32_t nlen, rlen;
+        const char *name = get_str(r, 2, FSM_NAME_MAX, &nlen);
+        const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
+        if (r->bad || index == 0 || index > f->applied || session == 0 ||
+            session > f->applied || nlen == 0 || rlen == 0) {
+            fail(r);
+            return;
+        }
+        struct fsm_claim *c = fsm_lock_claim_add(
+            f, until, index, session, name, (uint16_t)nlen, req, (uint8_t)rlen);
+        if (prev != NULL && fsm_lock_claim_cmp(prev, c) > 0) {
+            fail(r);
+            return;
+        }
+        prev = c;
     }
 }
 
@@ -549,7 +627,10 @@ static bool whole_ok(struct fsm *f)
 
 static bool load(struct rd *r, struct fsm *f)
 {
-    if (get32(r) != MAGIC || get32(r) != VERSION)
+    if (get32(r) != MAGIC)
+        return false;
+    r->version = get32(r);
+    if (r->version != 1 && r->version != VERSION)
         return false;
     f->applied = get64(r);
     f->now = get64(r);
@@ -560,13 +641,14 @@ static bool load(struct rd *r, struct fsm *f)
     load_held(r, f);
     load_free(r, f);
     load_globals(r, f);
+    load_claims(r, f);
     return !r->bad && r->off == r->len && whole_ok(f);
 }
 
 int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
 {
     struct fsm *t = fsm_new_limited(&f->lim);
-    struct rd r = {buf, len, 0, false};
+    struct rd r = {buf, len, 0, false, 0};
     if (!load(&r, t)) {
         fsm_free(t);
         return -1;

@@ -2,7 +2,8 @@
  * given (tests/fuzz/corpus/fsm): one encoded command of each type; command
  * sequences (2-byte length, command) from the random generator of the unit
  * tests, which reach every status and event; and snapshots of machines
- * those sequences left, for fsm_restore. Build and run:
+ * those sequences left, for fsm_restore (snap_v1_*, kept from before, are of
+ * version 1, which still restores). Build and run:
  *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
  *       src/server/fsm*.c src/common/map.c src/common/alloc.c \
  *       src/common/mem.c -o /tmp/gen && /tmp/gen tests/fuzz/corpus/fsm */
@@ -40,8 +41,8 @@ static size_t encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 static void single_commands(void)
 {
     static const char *names[FSM_CMD_MAX + 1] = {
-        NULL,          "cmd_open",   "cmd_close", "cmd_expire", "cmd_acquire",
-        "cmd_release", "cmd_extend", "cmd_tick",  "cmd_set_ttl"};
+        NULL,          "cmd_open",   "cmd_close", "cmd_expire",  "cmd_acquire",
+        "cmd_release", "cmd_extend", "cmd_tick",  "cmd_set_ttl", "cmd_unwait"};
     uint8_t buf[1024];
     for (uint8_t t = 1; t <= FSM_CMD_MAX; t++) {
         struct fsm_cmd c = {
@@ -52,6 +53,8 @@ static void single_commands(void)
             .wait = 100,
             .delay = UINT64_MAX,
             .token = 1,
+            .index = 5,
+            .seen = 7,
             .name = "lock",
             .name_len = 4,
             .owner = "w1",

@@ -1,8 +1,9 @@
 /* fsm_gen.h - a seeded generator of lock state machine commands for random
  * tests and the fuzz corpus: few lock names, owners and request ids, so that
- * contention, reentry, retries, lease locks, expiries, lock-delays and
- * ticks all happen often. It learns session ids and tokens from results and
- * events (gen_feed). No harness: tests/fuzz/gen_fsm_corpus.c uses it too. */
+ * contention, reentry, retries, lease locks, expiries, lock-delays, ticks
+ * and clients going away from their waits (UNWAIT) all happen often. It learns
+ * session ids and tokens from results and events (gen_feed). No harness:
+ * tests/fuzz/gen_fsm_corpus.c uses it too. */
 #ifndef DLOCK_FSM_GEN_H
 #define DLOCK_FSM_GEN_H
 
@@ -15,6 +16,7 @@
 #define GEN_SESSIONS 24
 #define GEN_TOKENS 24
 #define GEN_RECENT 16
+#define GEN_WAITS 8
 
 struct gen {
     uint64_t rng;
@@ -32,6 +34,12 @@ struct gen {
         unsigned name, owner;
     } recent[GEN_RECENT]; /* ACQUIREs that were granted or queued */
     unsigned n_recent;
+    struct {
+        uint64_t index, session;
+        unsigned name;
+        char req[16];
+    } waits[GEN_WAITS]; /* blocking ACQUIREs queued or granted */
+    unsigned n_waits;
     char req[16];
 };
 
@@ -152,6 +160,32 @@ static inline void gen_acquire(struct gen *g, struct fsm_cmd *c)
         c->name_len = 0; /* invalid */
 }
 
+/* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, seen by the
+ * leader at the last index applied or a little before; now and then of
+ * every wait, or of an index that never waited. */
+static inline void gen_unwait(struct gen *g, const struct fsm *f,
+                              struct fsm_cmd *c)
+{
+    c->type = FSM_UNWAIT;
+    uint64_t applied = fsm_applied_index(f), r = gen_pick(g, 20);
+    c->seen =
+        applied - (gen_pick(g, 3) == 0 ? gen_pick(g, applied / 8 + 1) : 0);
+    c->wait = gen_pick(g, 4) == 0 ? 0 : 1 + gen_pick(g, 3000);
+    if (r == 0 || g->n_waits == 0)
+        return; /* every wait */
+    if (r == 1) {
+        c->index = 1 + gen_pick(g, applied + 1);
+        c->session = gen_session(g);
+        gen_lock(g, c);
+        return;
+    }
+    unsigned k = (unsigned)gen_pick(g, g->n_waits);
+    c->index = g->waits[k].index;
+    c->session = g->waits[k].session;
+    gen_str(gen_names[g->waits[k].name], &c->name, &c->name_len);
+    gen_str(g->waits[k].req, &c->req, &c->req_len);
+}
+
 /* Fills *c with the next command; f is the machine it goes to (for the time
  * of its next deadline). */
 static inline void gen_next(struct gen *g, const struct fsm *f,
@@ -175,8 +209,10 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         c->type = FSM_EXPIRE;
         c->session =
             gen_pick(g, 3) ? gen_session(g) : g->leases[gen_pick(g, 8)];
-    } else if (r < 52) {
+    } else if (r < 48) {
         gen_acquire(g, c);
+    } else if (r < 52) {
+        gen_unwait(g, f, c);
     } else if (r < 75) {
         gen_release(g, c);
     } else if (r < 80) {
@@ -193,7 +229,7 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         c->session = gen_session(g);
         c->ttl = gen_ttl(g);
     }
-    if (c->type != FSM_EXPIRE && c->type != FSM_TICK)
+    if (c->type != FSM_EXPIRE && c->type != FSM_TICK && c->type != FSM_UNWAIT)
         gen_req(g, c);
     c->now = g->now;
 }
@@ -261,6 +297,23 @@ static inline void gen_add_token(struct gen *g, const char *name, uint32_t len,
     g->tokens[k].token = token;
 }
 
+/* A blocking ACQUIRE that queued or was granted: one to name in an
+ * UNWAIT. */
+static inline void gen_add_wait(struct gen *g, const struct fsm_cmd *c,
+                                const struct fsm_result *res)
+{
+    unsigned n = gen_find(gen_names, GEN_NAMES, c->name, c->name_len);
+    if (n == GEN_NAMES || res->index == 0 || c->req_len >= sizeof g->req)
+        return;
+    unsigned k = g->n_waits < GEN_WAITS ? g->n_waits++
+                                        : (unsigned)gen_pick(g, GEN_WAITS);
+    g->waits[k].index = res->index;
+    g->waits[k].session = res->session;
+    g->waits[k].name = n;
+    memcpy(g->waits[k].req, c->req, c->req_len);
+    g->waits[k].req[c->req_len] = '\0';
+}
+
 /* Learns session ids and tokens from what applying c did. */
 static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
                             const struct fsm_result *res,
@@ -276,6 +329,9 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
     if (c->type == FSM_ACQUIRE && c->session != 0 &&
         (res->status == FSM_OK || res->status == FSM_QUEUED))
         gen_add_recent(g, c, c->session);
+    if (c->type == FSM_ACQUIRE &&
+        (res->status == FSM_OK || res->status == FSM_QUEUED))
+        gen_add_wait(g, c, res);
     if (c->type == FSM_RELEASE && c->session != 0 &&
         (res->status == FSM_NOTHELD ||
          (res->status == FSM_OK && res->holds == 0)))

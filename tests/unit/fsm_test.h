@@ -162,6 +162,21 @@ static inline struct fsm_result m_set_ttl(struct m *m, uint64_t s, uint64_t ttl,
     return m_cmd(m, c);
 }
 
+/* UNWAIT of the ACQUIRE at index (0: every wait) of session s on name with
+ * request id req, a grace of wait ms, seen at index seen. */
+static inline struct fsm_result m_unwait(struct m *m, uint64_t index,
+                                         uint64_t s, const char *name,
+                                         const char *req, uint64_t wait,
+                                         uint64_t seen)
+{
+    struct fsm_cmd c = str_cmd(FSM_UNWAIT, name, NULL, req);
+    c.index = index;
+    c.session = s;
+    c.wait = wait;
+    c.seen = seen;
+    return m_cmd(m, c);
+}
+
 static inline struct fsm_result m_tick(struct m *m, uint64_t now)
 {
     m->now = now;

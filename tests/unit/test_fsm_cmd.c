@@ -24,6 +24,8 @@ static struct fsm_cmd full(uint8_t type)
         .wait = 0x3333333333333333ull,
         .delay = 0x4444444444444444ull,
         .token = 0x5555555555555555ull,
+        .index = 0x6666666666666666ull,
+        .seen = 0x7777777777777777ull,
         .name = long_name,
         .name_len = FSM_NAME_MAX,
         .owner = long_owner,
@@ -46,12 +48,13 @@ static bool str_is(const char *p, uint32_t len, const char *want,
  * non-NULL empty strings) for the others. */
 TEST(fsm_cmd, round_trip_each_type)
 {
-    /* session ttl wait delay token name owner req client */
+    /* session ttl wait delay token index seen name owner req client */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t-----rc",    [FSM_CLOSE] = "s------r-",
-        [FSM_EXPIRE] = "s--------",  [FSM_ACQUIRE] = "stwd-nor-",
-        [FSM_RELEASE] = "s---tnor-", [FSM_EXTEND] = "-t--tn-r-",
-        [FSM_TICK] = "---------",    [FSM_SET_TTL] = "st-----r-",
+        [FSM_OPEN] = "-t-------rc",    [FSM_CLOSE] = "s--------r-",
+        [FSM_EXPIRE] = "s----------",  [FSM_ACQUIRE] = "stwd---nor-",
+        [FSM_RELEASE] = "s---t--nor-", [FSM_EXTEND] = "-t--t--n-r-",
+        [FSM_TICK] = "-----------",    [FSM_SET_TTL] = "st-------r-",
+        [FSM_UNWAIT] = "s-w--isn-r-",
     };
     uint8_t buf[1024];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
@@ -67,17 +70,19 @@ TEST(fsm_cmd, round_trip_each_type)
         CHECK_U64(d.wait, k[2] == 'w' ? c.wait : 0);
         CHECK_U64(d.delay, k[3] == 'd' ? c.delay : 0);
         CHECK_U64(d.token, k[4] == 't' ? c.token : 0);
-        CHECK(k[5] == 'n' ? str_is(d.name, d.name_len, c.name, c.name_len)
+        CHECK_U64(d.index, k[5] == 'i' ? c.index : 0);
+        CHECK_U64(d.seen, k[6] == 's' ? c.seen : 0);
+        CHECK(k[7] == 'n' ? str_is(d.name, d.name_len, c.name, c.name_len)
                           : str_is(d.name, d.name_len, "", 0));
-        CHECK(k[6] == 'o' ? str_is(d.owner, d.owner_len, c.owner, c.owner_len)
+        CHECK(k[8] == 'o' ? str_is(d.owner, d.owner_len, c.owner, c.owner_len)
                           : str_is(d.owner, d.owner_len, "", 0));
-        CHECK(k[7] == 'r' ? str_is(d.req, d.req_len, c.req, c.req_len)
+        CHECK(k[9] == 'r' ? str_is(d.req, d.req_len, c.req, c.req_len)
                           : str_is(d.req, d.req_len, "", 0));
-        CHECK(k[8] == 'c'
+        CHECK(k[10] == 'c'
                   ? str_is(d.client, d.client_len, c.client, c.client_len)
                   : str_is(d.client, d.client_len, "", 0));
         /* Strings decode in place. */
-        if (k[5] == 'n')
+        if (k[7] == 'n')
             CHECK(d.name > (const char *)buf && d.name < (const char *)buf + n);
     }
 }

@@ -126,7 +126,7 @@ struct mreq {
     uint64_t scope; /* the session whose table holds it; 0: global */
     char req[16];
     struct fsm_result first;
-    uint64_t wait_index; /* QUEUED: the ACQUIRE's index */
+    uint64_t wait_index; /* a blocking ACQUIRE queued or granted: its index */
 };
 
 struct model {
@@ -197,8 +197,9 @@ static void check_retry(struct model *md, const struct fsm *f,
                         const struct fsm_cmd *c, const struct fsm_result *res,
                         uint64_t idx)
 {
-    if (c->req_len == 0 || c->type == FSM_TICK || c->type == FSM_EXPIRE)
-        return;
+    if (c->req_len == 0 || c->type == FSM_TICK || c->type == FSM_EXPIRE ||
+        c->type == FSM_UNWAIT)
+        return; /* not remembered (UNWAIT's req names an ACQUIRE's) */
     struct mreq *r = find_req(md, c);
     struct fsm_session_info si;
     bool alive = scope_of(c) == 0 || fsm_session_info(f, scope_of(c), &si);
@@ -221,15 +222,25 @@ static void check_retry(struct model *md, const struct fsm *f,
     snprintf(r->req, sizeof r->req, "%.*s", (int)c->req_len, c->req);
     r->first = *res;
     r->first.replayed = true;
-    r->wait_index = res->status == FSM_QUEUED ? idx : 0;
+    r->first.index = res->status == FSM_QUEUED ? res->index : 0;
+    r->wait_index = res->status == FSM_QUEUED ? idx : res->index;
 }
 
-/* A wait's end updates what a retry of its ACQUIRE answers. */
+/* A wait's end, or its grant taken back, updates what a retry of its
+ * ACQUIRE answers. */
 static void resolve_wait(struct model *md, const struct fsm_event *e)
 {
     for (size_t i = 0; i < md->n_reqs; i++) {
         struct mreq *r = &md->reqs[i];
-        if (r->wait_index != e->index || r->first.status != FSM_QUEUED)
+        if (r->wait_index != e->index)
+            continue;
+        if (e->type == FSM_EV_WITHDRAWN && r->first.status == FSM_OK &&
+            r->first.token == e->token) {
+            r->first.status = FSM_TIMEOUT;
+            r->first.token = 0;
+            r->first.holds = 0;
+        }
+        if (r->first.status != FSM_QUEUED)
             continue;
         r->first.status = e->type == FSM_EV_GRANTED   ? FSM_OK
                           : e->type == FSM_EV_TIMEOUT ? FSM_TIMEOUT
@@ -289,6 +300,11 @@ static void model_events(struct model *md, const struct fsm *f)
             CHECK(l->held && l->session == ev[i].session &&
                   l->token == ev[i].token);
             l->held = false;
+        }
+        if (ev[i].type == FSM_EV_WITHDRAWN) {
+            CHECK(l->held && l->session == ev[i].session &&
+                  l->token == ev[i].token);
+            l->held = --l->holds > 0;
         }
         if (ev[i].type != FSM_EV_LOST)
             resolve_wait(md, &ev[i]);

@@ -221,8 +221,9 @@ TEST(fsm_snapshot, non_canonical_refused)
     size_t len;
     uint8_t *snap = m_snap(&m, &len);
     /* Header 32 bytes, u32 count, then two sessions of 8+8+1+1+11+2 = 31
-     * bytes each (client "test-client", no outcomes). Swap them. */
-    CHECK_U64(len, 32 + 4 + 2 * 31 + 4 + 4 + 4 + 4);
+     * bytes each (client "test-client", no outcomes), then the empty held,
+     * free, global, closes and claims. Swap the sessions. */
+    CHECK_U64(len, 32 + 4 + 2 * 31 + 4 + 4 + 4 + 4 + 4);
     uint8_t *bad = copy_of(snap, len);
     memcpy(bad + 36, snap + 36 + 31, 31);
     memcpy(bad + 36 + 31, snap + 36, 31);
