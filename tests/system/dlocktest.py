@@ -44,6 +44,11 @@ def dlockd_path():
     return binary_path("DLOCKD", "build/dlockd")
 
 
+def dlock_path():
+    """The dlock tool: $DLOCK (default build/dlock)."""
+    return binary_path("DLOCK", "build/dlock")
+
+
 def tool_env(**extra):
     """The environment for a tool the tests run (dlock, dlock-bench): this
     one, extra added, and sanitizer options that report without aborting."""

@@ -13,14 +13,9 @@ import tempfile
 import time
 
 import dlocktest
-from dlocktest import TestFailure, as_map, check, eq, no_sanitizer_report, wait_for
+from dlocktest import TestFailure, as_map, check, dlock_path, eq, no_sanitizer_report, wait_for
 
 VERBS = ("run", "acquire", "extend", "release", "status", "list", "cluster")
-
-
-def dlock_path():
-    """The dlock binary: $DLOCK (default build/dlock)."""
-    return dlocktest.binary_path("DLOCK", "build/dlock")
 
 
 def tool_env(servers):

@@ -10,9 +10,10 @@ is narration, not output:
 - right after a command, it says what the command prints instead of
   showing it: then the command must exit 0 and print no error line;
 - one that says "another terminal" leaves the command before it running
-  (it waits for something) and runs the commands after it in a second
-  terminal, as the reader would; at the next "# ..." line the output of
-  the command left running follows, and it must end there.
+  (a blocking acquire: the next command is typed once a server has queued
+  it) and runs the commands after it in a second terminal, as the reader
+  would; at the next "# ..." line the output of the command left running
+  follows, and it must end there.
 
 Printed values that vary: a lease_left_ms is compared as an integer in
 (0, the printed value], the printed value being the full TTL. A doc whose
@@ -287,6 +288,18 @@ class Terminal:
                     raise TestFailure("the terminal's bash ended during `%s`" % self.busy)
                 self.buf += chunk
 
+    def ended(self):
+        """Whether the command typed last has ended (reads what is there)."""
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return True
+            self.buf += chunk
+        return END.search(self.buf) is not None
+
     def run(self, text, timeout=COMMAND_TIMEOUT_S):
         self.start(text)
         return self.finish(timeout)
@@ -370,6 +383,16 @@ def cluster_info(addr):
     return d
 
 
+def someone_waits():
+    """Whether a server running here has queued a blocking acquire (what a
+    command left running waits in, before the next is typed)."""
+    for client, _ in dlockd_running():
+        with dlocktest.Client(client, timeout=2.0) as c:
+            if int(dlocktest.info_fields(c).get("waiters", 0)) > 0:
+                return True
+    return False
+
+
 class Settler:
     """Waits, before each command, for the servers running here to settle
     as they would while a person types: each answers, and each is a voter
@@ -412,11 +435,6 @@ class Settler:
 # ---- a section, in a namespace ---------------------------------------------------
 
 
-def dlock_path():
-    """The dlock binary: $DLOCK (default build/dlock)."""
-    return dlocktest.binary_path("DLOCK", "build/dlock")
-
-
 def workdir(ctx):
     """The reader's directory: build/dlockd and build/dlock are the binaries
     under test, bin/ (on the terminal's PATH) has dlock."""
@@ -424,7 +442,7 @@ def workdir(ctx):
     for sub in ("build", "bin"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     dlockd = dlocktest.dlockd_path()
-    dlock = dlock_path()
+    dlock = dlocktest.dlock_path()
     os.symlink(dlockd, os.path.join(d, "build", "dlockd"))
     os.symlink(dlock, os.path.join(d, "build", "dlock"))
     os.symlink(dlock, os.path.join(d, "bin", "dlock"))
@@ -458,7 +476,8 @@ def run_examples(ctx, path, examples, work, numbers_vary=False):
             t = terminals[ex.terminal]
             if ex.left_running:
                 t.start(ex.text)
-                time.sleep(0.2)  # it is waiting before the next is typed
+                dlocktest.wait_for(lambda: t.ended() or someone_waits(), SETTLE_TIMEOUT_S,
+                                   "`%s` to wait in a lock's queue" % ex.text)
             else:
                 ended(ex, *t.run(ex.text))
             for r in examples:
@@ -606,7 +625,7 @@ def child(directory, module, function, args):
             socket.sethostname(HOSTNAME)
             private_dir(ctx, "/tmp", keep=(directory, dlocktest.ROOT,
                                            os.path.dirname(dlocktest.dlockd_path()),
-                                           os.path.dirname(dlock_path())))
+                                           os.path.dirname(dlocktest.dlock_path())))
         except OSError as e:
             raise dlocktest.Skip("cannot set up the namespace: %s" % e)
         fn = getattr(importlib.import_module(module), function)
