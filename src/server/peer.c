@@ -12,23 +12,13 @@
 
 #include "common/le.h"
 #include "common/mem.h"
+#include "raft/hello.h"
 #include "raft/wire.h"
 #include "server/config.h"
 #include "server/logger.h"
 #include "server/peerids.h"
 #include "server/stream.h"
 
-#define HELLO_MAGIC "DLKP"
-#define HELLO_VERSION 2
-/* Version 1: magic 4, version 1, from 8, to 8, then the addresses (each a
- * length of 2 and its bytes). Version 2 puts the sender's data directory
- * id 8 and process nonce 8 before the addresses. */
-#define HELLO_HEAD 21
-#define HELLO_IDS 16
-/* A refusal, sent back on a connection before it is closed: magic, a
- * length of 2, and that many bytes saying why. */
-#define REFUSAL_MAGIC "DLKR"
-#define REFUSAL_MAX 512
 #define MAX_PENDING                                                            \
     (64u << 20) /* bytes queued for one peer before dropping                   \
                  */
@@ -55,8 +45,8 @@ struct out_conn {
     uint8_t *inflight; /* the write in progress */
     uv_write_t wreq;
     bool writing;
-    char last_err[96];                 /* why the last connect failed, or "" */
-    uint8_t back[4 + 2 + REFUSAL_MAX]; /* what the peer sent back */
+    char last_err[96]; /* why the last connect failed, or "" */
+    uint8_t back[HELLO_REFUSAL_MAX_SIZE]; /* what the peer sent back */
     size_t back_len;
 };
 
@@ -246,14 +236,9 @@ static void out_back(struct out_conn *o, const uint8_t *data, size_t len)
     size_t room = sizeof o->back - o->back_len;
     memcpy(o->back + o->back_len, data, len < room ? len : room);
     o->back_len += len < room ? len : room;
-    if (o->back_len < 6 || memcmp(o->back, REFUSAL_MAGIC, 4) != 0)
+    char why[HELLO_REFUSAL_MAX + 1];
+    if (hello_refusal_decode(o->back, o->back_len, why) <= 0)
         return;
-    size_t n = le_get16(o->back + 4);
-    if (n > REFUSAL_MAX || o->back_len < 6 + n)
-        return;
-    char why[REFUSAL_MAX + 1];
-    memcpy(why, o->back + 6, n);
-    why[n] = '\0';
     o->back_len = 0;
     if (o->p->cbs.refused != NULL)
         o->p->cbs.refused(o->p->arg, o->id, why);
@@ -283,20 +268,15 @@ static void out_connected(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
     log_info("peer %" PRIu64 " at %s connected", o->id, o->addr);
     /* The hello goes first, before what was queued while connecting. */
-    size_t clen = strlen(o->p->client_addr), rlen = strlen(o->p->raft_addr);
-    size_t fixed = HELLO_HEAD + HELLO_IDS;
-    size_t hlen = fixed + 2 + clen + 2 + rlen;
-    uint8_t *buf = mem_xmalloc(hlen + o->len);
-    memcpy(buf, HELLO_MAGIC, 4);
-    buf[4] = HELLO_VERSION;
-    le_put64(buf + 5, o->p->id);
-    le_put64(buf + 13, o->id);
-    le_put64(buf + HELLO_HEAD, o->p->dir_id);
-    le_put64(buf + HELLO_HEAD + 8, o->p->nonce);
-    le_put16(buf + fixed, (uint16_t)clen);
-    memcpy(buf + fixed + 2, o->p->client_addr, clen);
-    le_put16(buf + fixed + 2 + clen, (uint16_t)rlen);
-    memcpy(buf + fixed + 2 + clen + 2, o->p->raft_addr, rlen);
+    struct hello h = {.version = HELLO_VERSION,
+                      .from = o->p->id,
+                      .to = o->id,
+                      .dir_id = o->p->dir_id,
+                      .nonce = o->p->nonce};
+    snprintf(h.client_addr, sizeof h.client_addr, "%s", o->p->client_addr);
+    snprintf(h.raft_addr, sizeof h.raft_addr, "%s", o->p->raft_addr);
+    uint8_t *buf = mem_xmalloc(HELLO_MAX_SIZE + o->len);
+    size_t hlen = hello_encode(&h, buf, HELLO_MAX_SIZE);
     o->back_len = 0;
     if (o->len > 0)
         memcpy(buf + hlen, o->pending, o->len);
@@ -415,12 +395,9 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 /* Refuses c: says why on it, then closes it. */
 static void in_refuse(struct in_conn *c, const char *why)
 {
-    uint8_t msg[6 + REFUSAL_MAX];
-    size_t n = strlen(why) < REFUSAL_MAX ? strlen(why) : REFUSAL_MAX;
-    memcpy(msg, REFUSAL_MAGIC, 4);
-    le_put16(msg + 4, (uint16_t)n);
-    memcpy(msg + 6, why, n);
-    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)(6 + n));
+    uint8_t msg[HELLO_REFUSAL_MAX_SIZE];
+    uv_buf_t b =
+        uv_buf_init((char *)msg, (unsigned)hello_refusal_encode(why, msg));
     (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     in_close(c);
 }
@@ -453,49 +430,29 @@ static bool in_verdict(struct in_conn *c, enum peerids_verdict v,
 }
 
 /* Reads the hello; returns bytes used, 0 if incomplete, -1 if bad, -2 if
- * refused (c is closed). */
+ * refused (c is closed). A hello must be addressed to this server, from
+ * another. */
 static long in_hello(struct in_conn *c)
 {
-    if (c->len < HELLO_HEAD)
-        return 0;
-    int version = c->buf[4];
-    size_t fixed = HELLO_HEAD + (version >= 2 ? HELLO_IDS : 0);
-    if (memcmp(c->buf, HELLO_MAGIC, 4) != 0 || version < 1 ||
-        version > HELLO_VERSION || le_get64(c->buf + 13) != c->p->id ||
-        le_get64(c->buf + 5) == c->p->id)
+    struct hello h;
+    long used = hello_decode(&h, c->buf, c->len);
+    if (used <= 0)
+        return used;
+    if (h.to != c->p->id || h.from == c->p->id)
         return -1;
-    if (c->len < fixed + 2)
-        return 0;
-    size_t clen = le_get16(c->buf + fixed);
-    if (clen >= CONFIG_ADDR_MAX)
-        return -1;
-    if (c->len < fixed + 2 + clen + 2)
-        return 0;
-    size_t rlen = le_get16(c->buf + fixed + 2 + clen);
-    if (rlen >= CONFIG_ADDR_MAX)
-        return -1;
-    if (c->len < fixed + 2 + clen + 2 + rlen)
-        return 0;
-    char client[CONFIG_ADDR_MAX], raft[CONFIG_ADDR_MAX];
-    memcpy(client, c->buf + fixed + 2, clen);
-    client[clen] = '\0';
-    memcpy(raft, c->buf + fixed + 2 + clen + 2, rlen);
-    raft[rlen] = '\0';
-    c->from = le_get64(c->buf + 5);
+    c->from = h.from;
+    c->nonce = h.nonce;
     c->hello = true;
-    if (version >= 2) {
-        uint64_t dir_id = le_get64(c->buf + HELLO_HEAD), other = 0;
-        c->nonce = le_get64(c->buf + HELLO_HEAD + 8);
-        if (c->nonce == 0 || dir_id == 0)
-            return -1;
-        char why[REFUSAL_MAX];
+    if (h.version >= 2) {
+        uint64_t other = 0;
+        char why[HELLO_REFUSAL_MAX];
         enum peerids_verdict v = peerids_hello(
-            &c->p->ids, c->from, dir_id, c->nonce, &other, why, sizeof why);
+            &c->p->ids, h.from, h.dir_id, h.nonce, &other, why, sizeof why);
         if (!in_verdict(c, v, other, why))
             return -2;
     }
-    c->p->cbs.hello(c->p->arg, c->from, client, raft);
-    return (long)(fixed + 2 + clen + 2 + rlen);
+    c->p->cbs.hello(c->p->arg, c->from, h.client_addr, h.raft_addr);
+    return used;
 }
 
 enum { FRAMES_OK, FRAMES_BAD, FRAMES_REFUSED };

@@ -3,13 +3,13 @@
  *
  * Each server keeps one outbound connection to each other member and sends
  * on it; it receives on the connections the others open to it. A
- * connection starts with a hello: "DLKP", version 2, the sender's id, the
+ * connection starts with a hello (src/raft/hello.h): the sender's id, the
  * receiver's id, the sender's data directory id and process nonce (checked
  * by peerids.h: one process and one data directory per id), the sender's
  * client address (so that followers can redirect clients to the leader) and
  * its peer address (so that a server that joined, and does not know the
  * configuration yet, can answer). A receiver that refuses a sender says why
- * on the connection ("DLKR", a length, the text) and closes it. Messages
+ * on the connection (a refusal) and closes it. Messages
  * to a peer that is down or slow are dropped past a bound: Raft retransmits
  * what matters. */
 #ifndef DLOCK_PEER_H
