@@ -200,8 +200,10 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 	        $(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
-# The README's test command. Each step ends with "N passed, N failed"; the
-# last line sums them.
+# The README's test command. Each step ends with "N passed, N failed" (and
+# ", N skipped" when tests skipped themselves), shown after the step's name;
+# then the skipped tests with their reasons, and the sums, "N passed, N
+# failed, N skipped".
 test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
       $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
 	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \

@@ -17,8 +17,12 @@ struct test {
     unsigned timeout_s;
 };
 
+/* What a skipped test's process exits with (as automake's tests do). */
+#define SKIP_STATUS 77
+
 static struct test tests[MAX_TESTS];
 static unsigned n_tests;
+static const struct test *running; /* in the test's process */
 static char tmpdir[256];
 
 void harness_register(const char *suite, const char *name, harness_fn fn,
@@ -65,6 +69,19 @@ static void remove_tmpdir(void)
     }
 }
 
+void harness_skip(const char *fmt, ...)
+{
+    va_list ap;
+    printf("SKIPPED %s.%s: ", running->suite, running->name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    remove_tmpdir();
+    _exit(SKIP_STATUS);
+}
+
 static bool selected(const struct test *t, int argc, char **argv)
 {
     char full[256];
@@ -77,8 +94,11 @@ static bool selected(const struct test *t, int argc, char **argv)
     return false;
 }
 
-/* Runs one test in a child; returns true if it passed. */
-static bool run_one(const struct test *t)
+enum outcome { PASSED, FAILED, SKIPPED };
+
+/* Runs one test in a child and says how it went (a skipped test has said
+ * why itself). */
+static enum outcome run_one(const struct test *t)
 {
     struct timespec t0, t1;
     int status;
@@ -87,9 +107,10 @@ static bool run_one(const struct test *t)
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
-        return false;
+        return FAILED;
     }
     if (pid == 0) {
+        running = t;
         setpgid(0, 0);
         alarm(t->timeout_s);
         t->fn();
@@ -102,6 +123,8 @@ static bool run_one(const struct test *t)
     kill(-pid, SIGKILL); /* anything the test left running */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS)
+        return SKIPPED;
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (ok)
         printf("ok   %s.%s (%.0f ms)\n", t->suite, t->name, ms);
@@ -114,20 +137,20 @@ static bool run_one(const struct test *t)
     else
         printf("FAIL %s.%s\n", t->suite, t->name);
     fflush(stdout);
-    return ok;
+    return ok ? PASSED : FAILED;
 }
 
 int main(int argc, char **argv)
 {
-    unsigned passed = 0, failed = 0;
-    for (unsigned i = 0; i < n_tests; i++) {
-        if (!selected(&tests[i], argc, argv))
-            continue;
-        if (run_one(&tests[i]))
-            passed++;
-        else
-            failed++;
-    }
-    printf("%u passed, %u failed\n", passed, failed);
+    unsigned count[3] = {0, 0, 0};
+    for (unsigned i = 0; i < n_tests; i++)
+        if (selected(&tests[i], argc, argv))
+            count[run_one(&tests[i])]++;
+    unsigned passed = count[PASSED], failed = count[FAILED];
+    if (count[SKIPPED] > 0)
+        printf("%u passed, %u failed, %u skipped\n", passed, failed,
+               count[SKIPPED]);
+    else
+        printf("%u passed, %u failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /* harness.h - the house test harness: self-registering tests, each run in its
- * own process with a timeout, a name filter, and a closing line
- * "N passed, N failed" that CI reads. */
+ * own process with a timeout, a name filter, tests that skip themselves
+ * (SKIP, with the reason), and a closing line "N passed, N failed" (with
+ * ", N skipped" when some were) that tests/run.sh and CI read. */
 #ifndef DLOCK_HARNESS_H
 #define DLOCK_HARNESS_H
 
@@ -17,6 +18,12 @@ void harness_register(const char *suite, const char *name, harness_fn fn,
                       unsigned timeout_s);
 void harness_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
+void harness_skip(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* Ends the running test as skipped, for the reason given (printf-style):
+ * it cannot run here (no SSE4.2, say). Counted apart from passed. */
+#define SKIP(...) harness_skip(__VA_ARGS__)
 
 #define TEST_TIMEOUT(suite, name, secs)                                        \
     static void test_##suite##_##name(void);                                   \

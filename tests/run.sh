@@ -1,24 +1,47 @@
 #!/bin/sh
 # run.sh BIN... [-- CMD...]...: runs each test binary, then each CMD (commands
-# follow a "--" each), and sums their closing "N passed, N failed" lines.
-passed=0; failed=0; status=0
+# follow a "--" each), and sums their closing "N passed, N failed" lines
+# (", N skipped" after them when some tests were skipped). Each step's output
+# is shown without its "ok" lines, and its closing line with the step's name
+# before it ("unit/test_fsm: 120 passed, 0 failed"); at the end come the
+# skipped tests with their reasons and the sum, "N passed, N failed, N
+# skipped".
+passed=0; failed=0; skipped=0; status=0; skips=""
+summary='^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$'
+# run NAME CMD...: runs one step and counts its closing line.
 run() {
+    name=$1; shift
     out=$("$@" 2>&1); rc=$?
-    printf '%s\n' "$out" | grep -v '^ok ' || true
-    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    printf '%s\n' "$out" | grep -v -E "^ok |$summary" || true
+    skips="$skips$(printf '%s\n' "$out" | sed -n "s|^SKIPPED |  $name: |p")
+"
+    line=$(printf '%s\n' "$out" | grep -E "$summary" | tail -n 1)
     if [ -z "$line" ]; then
-        echo "FAIL $1: no summary line (exit $rc)"; failed=$((failed + 1)); status=1; return
+        echo "FAIL $name: no summary line (exit $rc)"; failed=$((failed + 1)); status=1; return
     fi
-    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
-    passed=$((passed + p)); failed=$((failed + f))
+    echo "$name: $line"
+    set -- $(printf '%s\n' "$line" | tr -c '0-9\n' ' ')
+    passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0}))
     [ "$rc" -eq 0 ] || status=1
 }
+# The name of a command: a Python script's path under tests/ without .py
+# ("system" for tests/system/run.py), another program's base name, then
+# the arguments.
+command_name() {
+    case "$1" in
+    python*|*/python*) n=${2#tests/}; n=${n%.py}; n=${n%/run}; shift 2 ;;
+    *) n=${1##*/}; shift ;;
+    esac
+    echo "$n${*:+ $*}"
+}
 # A binary named X@ is a fuzz replayer: it runs over tests/fuzz/corpus/NAME,
-# NAME being what follows "replay_" in its file name.
+# NAME being what follows "replay_" in its file name. Others are the house
+# harness's: sim_test_NAME the simulator's scenarios, test_NAME unit tests.
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case "$1" in
-    *@) bin=${1%@}; name=${bin##*/replay_}; run "$bin" "tests/fuzz/corpus/$name" ;;
-    *) run "$1" ;;
+    *@) bin=${1%@}; n=${bin##*/replay_}; run "fuzz/$n" "$bin" "tests/fuzz/corpus/$n" ;;
+    */sim_test_*) run "sim/${1##*/sim_}" "$1" ;;
+    *) run "unit/${1##*/}" "$1" ;;
     esac
     shift
 done
@@ -33,8 +56,12 @@ while [ $# -gt 0 ]; do
     done
     words=""; i=1
     while [ $i -le $n ]; do words="$words \"\${$i}\""; i=$((i + 1)); done
-    eval "run $words"
+    eval "run \"\$(command_name $words)\" $words"
     shift $n
 done
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "skipped:"
+    printf '%s' "$skips" | grep -v '^$'
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -6,11 +6,13 @@ temporary directory and its own servers.
     python3 tests/system/run.py [FILTER...]
 
 A test runs if its name ("module.function") contains one of the FILTER
-words (all run without any). dlockd is $DLOCKD (default build/dlockd).
+words (all run without any). dlockd is $DLOCKD (default build/dlockd);
+the tests are those of $DLOCKTEST_DIR (default this directory).
 Prints "ok name (ms)" or "FAIL name: reason" with the tails of the server
 logs, or "SKIPPED name: why" for a test that cannot run here (one that
-needs root, say), then "N passed, N failed"; exits 1 if any test failed. The directory
-of a failed test is kept and named.
+needs root, or a peer system that is not installed), then "N passed, N
+failed", with ", N skipped" when some were; exits 1 if any test failed.
+The directory of a failed test is kept and named.
 """
 
 import importlib
@@ -23,7 +25,9 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.abspath(os.environ.get("DLOCKTEST_DIR", HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, TESTS)
 
 import dlocktest  # noqa: E402
 
@@ -45,7 +49,7 @@ def on_term(signum, frame):
 
 def discover():
     tests = []
-    for fn in sorted(os.listdir(HERE)):
+    for fn in sorted(os.listdir(TESTS)):
         if not (fn.startswith("test_") and fn.endswith(".py")):
             continue
         mod = importlib.import_module(fn[:-3])
@@ -138,10 +142,9 @@ def main(argv):
             os.rmdir(base)  # only if no failed test left its files
         except OSError:
             pass
-    print("system tests with %s: %.1f s%s" % (binary, time.monotonic() - t0,
-                                              ", %d SKIPPED (see above)" % skipped
-                                              if skipped else ""))
-    print("%d passed, %d failed" % (passed, failed))
+    print("system tests with %s: %.1f s" % (binary, time.monotonic() - t0))
+    print("%d passed, %d failed%s" % (passed, failed,
+                                      ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0
 
 
