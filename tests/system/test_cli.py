@@ -6,6 +6,7 @@ errors, --help, and the examples in examples/ as their READMEs run them."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -522,6 +523,49 @@ def test_no_server_refused_at_once(ctx):
 
 
 # ---- the examples --------------------------------------------------------------
+
+
+def sample_output(readme, command):
+    """The lines printed under "$ command" in an indented block of readme."""
+    with open(readme) as f:
+        lines = f.read().split("\n")
+    i = lines.index("    $ " + command) + 1
+    out = []
+    while i < len(lines) and lines[i].startswith("    ") and not lines[i].startswith("    $ "):
+        out.append(lines[i][4:])
+        i += 1
+    return out
+
+
+def vary(lines):
+    """The lines with what the nightly-job README says varies replaced:
+    times, which instance, session numbers and tokens."""
+    subs = ((r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "TIME "), (r"instance-\d", "instance-N"),
+            (r"session \d+", "session N"), (r"token \d+", "token N"))
+    for pattern, repl in subs:
+        lines = [re.sub(pattern, repl, l) for l in lines]
+    return lines
+
+
+def test_nightly_job_prints_its_readme_sample(ctx):
+    """examples/nightly-job/README.md's sample output is what demo.sh prints
+    on a fresh server: the same lines, in any order of the instances, up to
+    the times, instance numbers, session and token the README says vary;
+    its numbers are a fresh server's."""
+    ex = os.path.join(dlocktest.ROOT, "examples", "nightly-job")
+    sample = sample_output(os.path.join(ex, "README.md"), "DLOCK=../../build/dlock ./demo.sh")
+    srv = ctx.single()
+    env = tool_env(srv.addr)
+    env["DLOCK"] = dlock_path()
+    r = subprocess.run(["./demo.sh"], cwd=ex, env=env, capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "demo.sh:\n%s%s" % (r.stdout, r.stderr))
+    got = r.stdout.rstrip("\n").split("\n")
+    eq(sorted(vary(got)), sorted(vary(sample)), "demo.sh's lines against the README's")
+    eq(vary(got)[-3:], vary(sample)[-3:], "the outbox, last")
+    tokens = re.findall(r"token (\d+)", " ".join(got))
+    eq(tokens, re.findall(r"token (\d+)", " ".join(sample)), "a fresh server's token")
+    held = set(re.findall(r"session (\d+)", r.stdout))
+    check(len(held) == 1 and 3 <= int(held.pop()) <= 8, "a fresh server's session: %r" % got)
 
 
 def test_examples_run_as_written(ctx):
