@@ -395,16 +395,27 @@ def someone_waits():
 
 class Settler:
     """Waits, before each command, for the servers running here to settle
-    as they would while a person types: each answers, and each is a voter
+    as they would while a person types: every server started has started
+    (no bash child waits to run it), each answers, and each is a voter
     of a cluster whose leader it knows and that names itself, with every
     member a voter, having applied what that leader committed. A server
     that was a member and no longer is (removed) is left alone; one that
     never was (joining) is waited for."""
 
-    def __init__(self):
+    def __init__(self, terminals):
+        self.shells = {t.proc.pid for t in terminals}
         self.members = set()  # peer addresses ever seen as members
 
+    def forking(self):
+        """Whether a terminal's bash has a child that has not run its
+        program yet (a `... &` just forked): a server it starts would be
+        missed."""
+        return any(argv[-1:] == [LOOP] and pid not in self.shells
+                   for pid, argv in processes().items())
+
     def settled(self):
+        if self.forking():
+            return False
         running = dlockd_running()
         infos = {peer: cluster_info(client) for client, peer in running}
         by_client = {client: infos[peer] for client, peer in running}
@@ -462,7 +473,7 @@ def run_examples(ctx, path, examples, work, numbers_vary=False):
     each printed goes to transcript.log in the test's directory too."""
     env = terminal_env(work)
     terminals = [Terminal(work, env), Terminal(work, env)]
-    settler = Settler()
+    settler = Settler(terminals)
     log = open(os.path.join(ctx.dir, "transcript.log"), "a")
 
     def ended(ex, lines, status):
