@@ -53,7 +53,10 @@ def run(argv, what, env=None, cwd=None, timeout=300):
 
 def build_args():
     """make's BUILD (the directory of the dlockd under test) and SANITIZE."""
-    args = ["BUILD=" + os.path.dirname(dlocktest.dlockd_path())]
+    build = os.path.dirname(dlocktest.dlockd_path())
+    rel = os.path.relpath(build, ROOT)
+    # As the build named it (build-san), so that its dependency files apply.
+    args = ["BUILD=" + (build if rel.startswith("..") else rel)]
     if os.environ.get("SANITIZE"):
         args.append("SANITIZE=" + os.environ["SANITIZE"])
     return args
