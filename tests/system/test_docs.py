@@ -15,16 +15,9 @@ README = os.path.join(dlocktest.ROOT, "README.md")
 CLI = os.path.join(dlocktest.ROOT, "docs", "cli.md")
 
 
-def _section_test(path, title, numbers_vary):
-    def test(ctx):
-        transcripts.isolated(ctx, transcripts.run_section, path, title, numbers_vary)
-    return test
-
-
 # One test per section with examples. docs/cli.md says its numbers vary.
-for _path, _prefix, _vary in ((README, "test_readme_", False), (CLI, "test_cli_md_", True)):
-    for _title, _examples in transcripts.parse(_path):
-        globals()[transcripts.test_name(_prefix, _title)] = _section_test(_path, _title, _vary)
+globals().update(transcripts.section_tests(README, "test_readme_"))
+globals().update(transcripts.section_tests(CLI, "test_cli_md_", numbers_vary=True))
 
 
 # A crontab line: five time fields, then the command.

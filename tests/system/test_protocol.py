@@ -13,15 +13,8 @@ from dlocktest import check
 DOC = os.path.join(dlocktest.ROOT, "docs", "protocol.md")
 
 
-def _section_test(title):
-    def test(ctx):
-        transcripts.isolated(ctx, transcripts.run_section, DOC, title)
-    return test
-
-
 # One test per section with examples, named after its number and title.
-for _title, _examples in transcripts.parse(DOC):
-    globals()[transcripts.test_name("test_doc_", _title)] = _section_test(_title)
+globals().update(transcripts.section_tests(DOC, "test_doc_"))
 
 
 def test_doc_has_examples(ctx):

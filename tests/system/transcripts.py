@@ -170,9 +170,23 @@ def section(path, title):
     raise TestFailure("%s: no section %r with examples" % (path, title))
 
 
-def test_name(prefix, title):
-    """A test function's name for a section."""
-    return prefix + re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+def section_tests(path, prefix, numbers_vary=False):
+    """{name: test} for a test module: one test per section of path with
+    examples (prefix and its title make the name), which runs the section
+    in a namespace; one failing test if path cannot be read as transcripts."""
+    try:
+        titles = [t for t, _ in parse(path)]
+    except ValueError as e:
+        def unreadable(ctx, why=str(e)):
+            raise TestFailure(why)
+        return {prefix + "examples_readable": unreadable}
+
+    def section_test(title):
+        def test(ctx):
+            isolated(ctx, run_section, path, title, numbers_vary)
+        return test
+    return {prefix + re.sub(r"[^a-z0-9]+", "_", t.lower()).strip("_"): section_test(t)
+            for t in titles}
 
 
 # ---- comparing -----------------------------------------------------------------
