@@ -30,6 +30,8 @@ static const char usage[] =
     "  --max-output BYTES     output buffered for one client (default "
     "16777216)\n"
     "  --max-request BYTES    one request (default 1048576)\n"
+    "  --wait-grace-ms MS     a gone client's wait with REQ stays this long "
+    "(default 30000)\n"
     "  --config FILE          read `name value` lines (names without --)\n"
     "  --help                 this text\n";
 
@@ -46,6 +48,7 @@ static void defaults(struct config *c)
     c->max_clients = 10000;
     c->max_output = 16u << 20;
     c->max_request = 1u << 20;
+    c->wait_grace_ms = 30000; /* docs/protocol.md §4 */
 }
 
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
@@ -180,6 +183,8 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         rc = set_u64(&c->max_output, v, 4096, 1ull << 32);
     else if (!strcmp(name, "max-request"))
         rc = set_u64(&c->max_request, v, 1024, 64u << 20);
+    else if (!strcmp(name, "wait-grace-ms"))
+        rc = set_u64(&c->wait_grace_ms, v, 0, 86400000);
     else if (!strcmp(name, "config"))
         return read_file(c, v, err, errlen);
     else {

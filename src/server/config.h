@@ -32,6 +32,7 @@ struct config {
     uint64_t max_clients;       /* --max-clients, 10000 */
     uint64_t max_output;        /* --max-output bytes a client, 16 MiB */
     uint64_t max_request;       /* --max-request bytes, 1 MiB */
+    uint64_t wait_grace_ms;     /* --wait-grace-ms, 30000 */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
     const char *raft_from;
