@@ -126,7 +126,8 @@ def test_config_get(ctx):
              "election-ms": str(dlocktest.ELECTION_MS)}, "several patterns")
     every = dlocktest.as_map(c.call("CONFIG", "GET", "*"))
     for name in help_options():
-        check(name in every, "--%s of --help is in CONFIG GET *: %r" % (name, sorted(every)))
+        check(name in every, "--%s of dlockd --help is not in CONFIG GET * (add it to "
+              "settings_of in src/server/infocmd.c): %r" % (name, sorted(every)))
     eq(every["log-level"], "info", "log-level")
     eq(every["data"], srv.data, "data")
     v = c.try_call("CONFIG", "SET", "save", "")
