@@ -134,7 +134,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 17
+#define N_SETTINGS 18
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -164,6 +164,7 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"max-clients", NULL, cfg->max_clients},
         {"max-output", NULL, cfg->max_output},
         {"max-request", NULL, cfg->max_request},
+        {"wait-grace-ms", NULL, cfg->wait_grace_ms},
         {"save", "", 0},
         {"appendonly", "yes", 0},
         {"appendfsync", "always", 0},
