@@ -445,7 +445,7 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
         res->token = fsm_lock_grant(f, l, s, c->owner, owner_len, delay_ms);
         res->holds = 1;
         /* A blocking ACQUIRE's client may be gone before it learns this
-         * grant: an UNWAIT of this index may take it back. */
+         * grant: an UNWAIT naming this index may take it back. */
         l->grant = c->wait > 0 ? index : 0;
         res->index = l->grant;
         return;
@@ -659,8 +659,9 @@ static void unwait_all(struct fsm *f, const struct fsm_cmd *c)
 }
 
 /* UNWAIT: the client of the blocking ACQUIRE at c->index went away. Its
- * wait, if still queued, ends (unwait_one); if it was granted and no
- * repeat has learnt the grant, the grant is taken back, at once without a
+ * wait, if still queued, ends (unwait_one); if it was granted since, with
+ * no later answer having told a client of it (the grant is c->seen's) and
+ * no repeat having learnt it, the grant is taken back, at once without a
  * request id (or time to come back), else at now + c->wait unless learnt
  * first. */
 static void apply_unwait(struct fsm *f, const struct fsm_cmd *c,
@@ -686,18 +687,18 @@ static void apply_unwait(struct fsm *f, const struct fsm_cmd *c,
     }
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     if (l == NULL || l->holder == NULL || l->holder->id != c->session ||
-        l->grant != c->index) {
+        l->grant == 0 || l->grant != c->seen) {
         res->status = FSM_NOTHELD;
         return;
     }
     if (c->req_len > 0 && c->wait > 0) {
-        fsm_lock_claim(f, l, fsm_add_sat(f->now, c->wait), c->req,
+        fsm_lock_claim(f, l, c->index, fsm_add_sat(f->now, c->wait), c->req,
                        (uint8_t)c->req_len);
         res->holds = l->holds;
         return;
     }
     res->token = l->token;
-    res->holds = fsm_lock_withdraw(f, l, c->req, (uint8_t)c->req_len);
+    res->holds = fsm_lock_withdraw(f, l, c->index, c->req, (uint8_t)c->req_len);
 }
 
 void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
@@ -768,6 +769,12 @@ uint64_t fsm_next_deadline(const struct fsm *f)
             t = l->available_at;
     }
     return t;
+}
+
+uint64_t fsm_wait_seen(const struct fsm *f, uint64_t index)
+{
+    const struct fsm_waiter *w = map_u64_get(&f->waiting, index);
+    return w != NULL ? w->seen : 0;
 }
 
 uint64_t fsm_now(const struct fsm *f)

@@ -66,9 +66,12 @@ enum fsm_cmd_type {
  *            waits on it yet), with that ACQUIRE's session (the lease
  *            lock's own, for one), name and req; wait: how long a wait
  *            with a request id keeps its place for the client to repeat
- *            it (one without ends at once); seen: the last index applied
- *            when the leader saw the client go (a repeat of the ACQUIRE
- *            applied after it has attached a client again) */
+ *            it (one without ends at once); seen: when the leader saw the
+ *            client go, the index of the last answer that told a client
+ *            of the wait (fsm_wait_seen, or index for a grant made at
+ *            once; for index 0, the last index applied): if a later
+ *            answer told another client, the UNWAIT leaves the wait, or
+ *            the grant made to it, alone */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -230,6 +233,10 @@ void fsm_session_each(const struct fsm *f,
  * wait's end, a lock-delay's end, a grant's to be taken back), or
  * UINT64_MAX. */
 uint64_t fsm_next_deadline(const struct fsm *f);
+/* For the wait of the ACQUIRE at index: the index of the ACQUIRE or of
+ * its latest repeat, the last answer that told a client of it (what an
+ * UNWAIT of it names as seen); 0 if no such wait is queued. */
+uint64_t fsm_wait_seen(const struct fsm *f, uint64_t index);
 /* The machine's clock: the largest `now` applied. */
 uint64_t fsm_now(const struct fsm *f);
 uint64_t fsm_applied_index(const struct fsm *f);

@@ -82,8 +82,8 @@ static bool check_lock(struct ck *c, const struct fsm *f,
         const struct fsm_session *s = l->holder;
         bool grant_ok =
             l->grant == 0 ||
-            (s->lease_lock ? l->grant == s->id
-                           : l->grant > s->id && l->grant <= f->applied);
+            ((l->grant > s->id || (s->lease_lock && l->grant == s->id)) &&
+             l->grant <= f->applied);
         if (l->token == 0 || l->token > f->last_token || l->holds == 0 ||
             !grant_ok)
             return bad(c,
@@ -192,8 +192,9 @@ static bool check_claims(struct ck *c, const struct fsm *f)
 {
     for (size_t i = 0; i < f->claims.n; i++) {
         const struct fsm_claim *x = f->claims.v[i];
-        if (x->index == 0 || x->index > f->applied || x->session == 0 ||
-            x->session > f->applied || x->name_len == 0 || x->req_len == 0)
+        if (x->index == 0 || x->grant < x->index || x->grant > f->applied ||
+            x->session == 0 || x->session > x->index || x->name_len == 0 ||
+            x->req_len == 0)
             return bad(c, "claim %zu: index %llu, session %llu", i,
                        (unsigned long long)x->index,
                        (unsigned long long)x->session);

@@ -31,9 +31,12 @@ struct fsm_lock {
     union {
         struct {            /* held */
             uint64_t token; /* the fencing token */
-            uint64_t grant; /* the index of the blocking ACQUIRE it was
-                               granted to, until a repeat of that
-                               ACQUIRE learns it; else 0 */
+            uint64_t grant; /* granted to a blocking ACQUIRE: the index
+                               of the last answer that told a client of
+                               it (its waiter's seen, or the ACQUIRE's
+                               own index when granted at once), which an
+                               UNWAIT names to take it back; 0 once a
+                               repeat learnt it, or for a try */
         };
         struct {                   /* free */
             uint64_t available_at; /* the lock-delay's end */
@@ -76,7 +79,8 @@ struct fsm_waiter {
  * before, so one that outlives its grant is harmless. */
 struct fsm_claim {
     uint64_t until;   /* cluster time */
-    uint64_t index;   /* of the ACQUIRE: the lock's grant */
+    uint64_t index;   /* of the ACQUIRE, for its event */
+    uint64_t grant;   /* the lock's grant */
     uint64_t session; /* the holder */
     uint32_t heap_pos;
     uint16_t name_len;
@@ -214,20 +218,23 @@ uint64_t fsm_lock_wait_end(const struct fsm_waiter *w);
 /* w's client is gone until `until` (0: it is back, by a repeat): sets
  * gone_until and moves w in fsm.waits. */
 void fsm_lock_set_gone(struct fsm *f, struct fsm_waiter *w, uint64_t until);
-/* Takes back one hold of l's grant (l->grant != 0), which nobody learnt:
- * FSM_EV_WITHDRAWN, and the outcome of req (that ACQUIRE's request id)
- * becomes FSM_TIMEOUT. At no holds left l goes to its first waiter (a
- * lease lock's session closes). Returns the holds left. */
-uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, const char *req,
-                           uint8_t req_len);
-/* Records that l's grant is taken back at until unless learnt first. */
-void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t until,
-                    const char *req, uint8_t req_len);
+/* Takes back one hold of l's grant (l->grant != 0) to the ACQUIRE at
+ * index, which nobody learnt: FSM_EV_WITHDRAWN, and the outcome of req
+ * (that ACQUIRE's request id) becomes FSM_TIMEOUT. At no holds left l goes
+ * to its first waiter (a lease lock's session closes). Returns the holds
+ * left. */
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, uint64_t index,
+                           const char *req, uint8_t req_len);
+/* Records that l's grant to the ACQUIRE at index is taken back at until
+ * unless learnt first. */
+void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t index,
+                    uint64_t until, const char *req, uint8_t req_len);
 /* Adds a claim as it was (snapshot restore); returns it. */
 struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
-                                     uint64_t index, uint64_t session,
-                                     const char *name, uint16_t name_len,
-                                     const char *req, uint8_t req_len);
+                                     uint64_t index, uint64_t grant,
+                                     uint64_t session, const char *name,
+                                     uint16_t name_len, const char *req,
+                                     uint8_t req_len);
 void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c);
 /* Ends the waits, claims and lock-delays due at f->now, in time order. */
 void fsm_lock_tick(struct fsm *f);
@@ -240,7 +247,7 @@ bool fsm_lock_waiter_before(const void *a, const void *b);
 bool fsm_lock_delay_before(const void *a, const void *b);
 bool fsm_lock_claim_before(const void *a, const void *b);
 /* The order of claims in fsm_lock_claim_before and in snapshots: by
- * (until, index, session, name, req); < 0, 0 (the same) or > 0. */
+ * (until, index, grant, session, name, req); < 0, 0 (the same) or > 0. */
 int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b);
 
 /* fsm_session.c */

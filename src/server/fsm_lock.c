@@ -122,6 +122,7 @@ int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b)
 {
     int c = u64_cmp(a->until, b->until);
     c = c != 0 ? c : u64_cmp(a->index, b->index);
+    c = c != 0 ? c : u64_cmp(a->grant, b->grant);
     c = c != 0 ? c : u64_cmp(a->session, b->session);
     c = c != 0 ? c : fsm_name_cmp(a->data, a->name_len, b->data, b->name_len);
     return c != 0 ? c
@@ -337,13 +338,14 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
     struct fsm_session *s = w->session;
     uint64_t token =
         fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->delay_ms);
-    l->grant = w->index;
+    l->grant = w->seen;
     fsm_emit(f, FSM_EV_GRANTED, s->id, token, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
     resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index, FSM_OK,
             token);
     if (w->gone_until != 0)
-        fsm_lock_claim(f, l, w->gone_until, waiter_req(w), w->req_len);
+        fsm_lock_claim(f, l, w->index, w->gone_until, waiter_req(w),
+                       w->req_len);
     drop_waiter(f, w);
 }
 
@@ -411,12 +413,12 @@ static void delay_over(struct fsm *f, struct fsm_lock *l)
 
 /* ---- grants taken back ------------------------------------------------ */
 
-uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, const char *req,
-                           uint8_t req_len)
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, uint64_t index,
+                           const char *req, uint8_t req_len)
 {
     struct fsm_session *s = l->holder;
-    fsm_emit(f, FSM_EV_WITHDRAWN, s->id, l->token, l->grant, l->name,
-             l->name_len, req, req_len);
+    fsm_emit(f, FSM_EV_WITHDRAWN, s->id, l->token, index, l->name, l->name_len,
+             req, req_len);
     resolve(f, s, req, req_len, FSM_OK, l->token, FSM_TIMEOUT, 0);
     l->grant = 0;
     uint32_t left = --l->holds;
@@ -428,14 +430,16 @@ uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, const char *req,
 }
 
 struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
-                                     uint64_t index, uint64_t session,
-                                     const char *name, uint16_t name_len,
-                                     const char *req, uint8_t req_len)
+                                     uint64_t index, uint64_t grant,
+                                     uint64_t session, const char *name,
+                                     uint16_t name_len, const char *req,
+                                     uint8_t req_len)
 {
     struct fsm_claim *c = fsm_alloc(f, sizeof *c + name_len + req_len);
     memset(c, 0, sizeof *c);
     c->until = until;
     c->index = index;
+    c->grant = grant;
     c->session = session;
     c->name_len = name_len;
     c->req_len = req_len;
@@ -446,11 +450,11 @@ struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
     return c;
 }
 
-void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t until,
-                    const char *req, uint8_t req_len)
+void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t index,
+                    uint64_t until, const char *req, uint8_t req_len)
 {
-    fsm_lock_claim_add(f, until, l->grant, l->holder->id, l->name, l->name_len,
-                       req, req_len);
+    fsm_lock_claim_add(f, until, index, l->grant, l->holder->id, l->name,
+                       l->name_len, req, req_len);
 }
 
 void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c)
@@ -465,8 +469,8 @@ static void claim_due(struct fsm *f, struct fsm_claim *c)
     fsm_heap_remove(&f->claims, c);
     struct fsm_lock *l = fsm_lock_get(f, c->data, c->name_len);
     if (l != NULL && l->holder != NULL && l->holder->id == c->session &&
-        l->grant == c->index)
-        fsm_lock_withdraw(f, l, c->data + c->name_len, c->req_len);
+        l->grant == c->grant)
+        fsm_lock_withdraw(f, l, c->index, c->data + c->name_len, c->req_len);
     fsm_lock_claim_free(f, c);
 }
 

@@ -197,6 +197,7 @@ static void put_claims(struct wr *w, const struct fsm *f)
     for (size_t i = 0; i < n; i++) {
         put64(w, v[i]->until);
         put64(w, v[i]->index);
+        put64(w, v[i]->grant);
         put64(w, v[i]->session);
         put_str(w, 2, v[i]->data, v[i]->name_len);
         put_str(w, 1, v[i]->data + v[i]->name_len, v[i]->req_len);
@@ -435,15 +436,14 @@ static struct fsm_lock *load_name(struct rd *r, struct fsm *f)
     return fsm_lock_new(f, name, len);
 }
 
-/* A held lock's grant: none, or an ACQUIRE of its holder's (a lease
- * lock's is the one that opened its session). */
+/* A held lock's grant: none, or an answer after its holder's start (a
+ * lease lock's ACQUIRE is the one that opened its session). */
 static bool grant_ok(const struct fsm *f, const struct fsm_session *s,
                      uint64_t grant)
 {
-    if (grant == 0)
-        return true;
-    return s->lease_lock ? grant == s->id
-                         : grant > s->id && grant <= f->applied;
+    return grant == 0 ||
+           ((grant > s->id || (s->lease_lock && grant == s->id)) &&
+            grant <= f->applied);
 }
 
 static void load_held(struct rd *r, struct fsm *f)
@@ -529,17 +529,19 @@ static void load_claims(struct rd *r, struct fsm *f)
     uint32_t n = r->version >= 2 ? get32(r) : 0;
     struct fsm_claim *prev = NULL;
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        uint64_t until = get64(r), index = get64(r), session = get64(r);
+        uint64_t until = get64(r), index = get64(r), grant = get64(r);
+        uint64_t session = get64(r);
         uint32_t nlen, rlen;
         const char *name = get_str(r, 2, FSM_NAME_MAX, &nlen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
-        if (r->bad || index == 0 || index > f->applied || session == 0 ||
-            session > f->applied || nlen == 0 || rlen == 0) {
+        if (r->bad || index == 0 || grant < index || grant > f->applied ||
+            session == 0 || session > index || nlen == 0 || rlen == 0) {
             fail(r);
             return;
         }
-        struct fsm_claim *c = fsm_lock_claim_add(
-            f, until, index, session, name, (uint16_t)nlen, req, (uint8_t)rlen);
+        struct fsm_claim *c =
+            fsm_lock_claim_add(f, until, index, grant, session, name,
+                               (uint16_t)nlen, req, (uint8_t)rlen);
         if (prev != NULL && fsm_lock_claim_cmp(prev, c) > 0) {
             fail(r);
             return;

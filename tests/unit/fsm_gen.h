@@ -160,9 +160,9 @@ static inline void gen_acquire(struct gen *g, struct fsm_cmd *c)
         c->name_len = 0; /* invalid */
 }
 
-/* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, seen by the
- * leader at the last index applied or a little before; now and then of
- * every wait, or of an index that never waited. */
+/* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, naming the
+ * last answer about it as a leader would (or an earlier one); now and
+ * then of every wait, or of an index that never waited. */
 static inline void gen_unwait(struct gen *g, const struct fsm *f,
                               struct fsm_cmd *c)
 {
@@ -181,6 +181,9 @@ static inline void gen_unwait(struct gen *g, const struct fsm *f,
     }
     unsigned k = (unsigned)gen_pick(g, g->n_waits);
     c->index = g->waits[k].index;
+    uint64_t seen = fsm_wait_seen(f, c->index);
+    if (gen_pick(g, 4) != 0)
+        c->seen = seen != 0 ? seen : c->index;
     c->session = g->waits[k].session;
     gen_str(gen_names[g->waits[k].name], &c->name, &c->name_len);
     gen_str(g->waits[k].req, &c->req, &c->req_len);

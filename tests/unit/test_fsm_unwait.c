@@ -107,7 +107,8 @@ TEST(fsm_unwait, unclaimed_grant_handed_to_next)
     uint64_t s1 = m_session(&m), s2 = m_session(&m), s3 = m_session(&m);
     uint64_t i = held_and_waited(&m, s1, s2, "");
     uint64_t j = m_acq(&m, s3, "a", "", 60000, 0, "").index;
-    uint64_t seen = m.idx; /* the leader sees S2's client go */
+    uint64_t seen = fsm_wait_seen(m.f, i); /* the leader sees S2's go */
+    CHECK_U64(seen, i);
     fsm_events_clear(m.f);
     CHECK_EQ(m_rel(&m, s1, "a", "", "").status, FSM_OK); /* before UNWAIT */
     uint64_t t2 = m_ev(&m, 0, FSM_EV_GRANTED, s2, "a").token;
@@ -141,7 +142,7 @@ TEST(fsm_unwait, claimed_grant_kept)
     m_init(&m);
     uint64_t s1 = m_session(&m), s2 = m_session(&m);
     uint64_t i = held_and_waited(&m, s1, s2, "w");
-    uint64_t seen = m.idx;
+    uint64_t seen = fsm_wait_seen(m.f, i);
     fsm_events_clear(m.f);
     CHECK_EQ(m_rel(&m, s1, "a", "", "").status, FSM_OK);
     uint64_t t2 = m_ev(&m, 0, FSM_EV_GRANTED, s2, "a").token;
@@ -151,7 +152,7 @@ TEST(fsm_unwait, claimed_grant_kept)
     CHECK_U64(r.token, t2);
     fsm_events_clear(m.f);
     CHECK_EQ(m_unwait(&m, i, s2, "a", "w", GRACE, seen).status, FSM_NOTHELD);
-    CHECK_EQ(m_unwait(&m, i, s2, "a", "w", 0, m.idx).status, FSM_NOTHELD);
+    CHECK_EQ(m_unwait(&m, i, s2, "a", "w", 0, seen).status, FSM_NOTHELD);
     CHECK_EQ(m_nev(&m), 0);
     CHECK_U64(m_info(&m, "a").holder, s2);
     CHECK_U64(m_info(&m, "a").token, t2);
@@ -237,6 +238,32 @@ TEST(fsm_unwait, blocking_grant_at_once_taken_back)
     m_close(&m);
 }
 
+/* A client that left, another that repeated the ACQUIRE after the leader
+ * saw the first go: the grant that follows is the second's (it learns it
+ * by its wait), and the UNWAIT for the first leaves it alone; once the
+ * second goes too, the UNWAIT naming its answer takes the grant back. */
+TEST(fsm_unwait, grant_after_a_later_repeat_kept)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    uint64_t i = held_and_waited(&m, s1, s2, "w");
+    uint64_t seen = fsm_wait_seen(m.f, i); /* the first client goes */
+    struct fsm_result r = m_acq(&m, s2, "a", "", 60000, 0, "w");
+    CHECK(r.replayed && r.status == FSM_QUEUED);
+    uint64_t again = m.idx;
+    CHECK_U64(fsm_wait_seen(m.f, i), again);
+    CHECK_EQ(m_rel(&m, s1, "a", "", "").status, FSM_OK);
+    CHECK_EQ(m_unwait(&m, i, s2, "a", "w", 0, seen).status, FSM_NOTHELD);
+    CHECK_U64(m_info(&m, "a").holder, s2);
+    fsm_events_clear(m.f);
+    r = m_unwait(&m, i, s2, "a", "w", 0, again);
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(m_ev(&m, 0, FSM_EV_WITHDRAWN, s2, "a").index, i);
+    CHECK(!m_known(&m, "a"));
+    m_close(&m);
+}
+
 /* A grant joined by a reentrant acquire loses only its own hold. */
 TEST(fsm_unwait, reentered_grant_loses_one_hold)
 {
@@ -295,7 +322,7 @@ TEST(fsm_unwait, lease_lock_grant_taken_back)
     CHECK_EQ(m_rel(&m, s1, "a", "", "").status, FSM_OK);
     CHECK_U64(m_info(&m, "a").holder, lease);
     fsm_events_clear(m.f);
-    r = m_unwait(&m, lease, lease, "a", "lw", 0, m.idx);
+    r = m_unwait(&m, lease, lease, "a", "lw", 0, lease);
     CHECK_EQ(r.status, FSM_OK);
     CHECK_EQ(m_nev(&m), 1);
     CHECK_EQ(m_ev(&m, 0, FSM_EV_WITHDRAWN, lease, "a").type, FSM_EV_WITHDRAWN);
@@ -351,7 +378,7 @@ TEST(fsm_unwait, snapshot_keeps_grants_and_claims)
     uint8_t *again = m_snap(&r, &len2);
     CHECK(len2 == len && memcmp(again, snap, len) == 0);
     /* The grant of "b" is still known to be unclaimed. */
-    CHECK_U64(m_unwait(&r, ib, s3, "b", "", 0, r.idx).token, 1 + 1);
+    CHECK_U64(m_unwait(&r, ib, s3, "b", "", 0, ib).token, 1 + 1);
     fsm_events_clear(r.f);
     m_tick(&r, 1000 + GRACE);
     CHECK_EQ(m_ev(&r, 0, FSM_EV_WITHDRAWN, s2, "a").index, i);
