@@ -56,8 +56,12 @@ struct lockcheck {
     struct saved_model *sm;
     size_t n_sm;
     size_t cap_sm;
+    uint8_t *tok; /* by token: TOK_LEARNT, TOK_WITHDRAWN */
+    size_t cap_tok;
     struct lockcheck_stats st;
 };
+
+enum { TOK_LEARNT = 1, TOK_WITHDRAWN = 2 };
 
 struct lockcheck *lockcheck_new(void)
 {
@@ -73,6 +77,7 @@ void lockcheck_free(struct lockcheck *ck)
     for (size_t i = 0; i < ck->n_sm; i++)
         lockmodel_free(ck->sm[i].m);
     free(ck->sm);
+    free(ck->tok);
     free(ck->rec);
     free(ck->lr);
     free(ck);
@@ -208,8 +213,8 @@ static void replay_of(struct lockcheck *ck, const struct fsm_cmd *c,
 {
     memset(rp, 0, sizeof *rp);
     if (c == NULL || c->req_len == 0 || c->type == FSM_EXPIRE ||
-        c->type == FSM_TICK)
-        return;
+        c->type == FSM_TICK || c->type == FSM_UNWAIT)
+        return; /* UNWAIT's req is that of the ACQUIRE it names */
     const struct lreq *r =
         lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, false);
     if (r == NULL || r->first_index >= index)
@@ -219,14 +224,28 @@ static void replay_of(struct lockcheck *ck, const struct fsm_cmd *c,
         r->final_index != 0 && r->final_index < index ? r->final : r->first;
 }
 
+/* A grant of a blocking ACQUIRE taken back (WITHDRAWN): a retry learns
+ * TIMEOUT from then on. */
+static void ledger_withdrawn(struct lreq *r, uint64_t index,
+                             const struct fsm_event *e)
+{
+    const struct fsm_result *got = r->final_index != 0 ? &r->final : &r->first;
+    if (got->status != FSM_OK || got->token != e->token)
+        return;
+    r->final_index = index;
+    r->final = (struct fsm_result){
+        .status = FSM_TIMEOUT, .replayed = true, .session = r->first.session};
+}
+
 /* The first remembered outcome of a request is kept; a queued ACQUIRE's
- * wait ending (an event) gives its final outcome. */
+ * wait ending (an event) gives its final outcome, and a grant taken back
+ * another. */
 static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
                           uint64_t index, const struct fsm_result *res,
                           const struct fsm_event *ev, size_t n_ev)
 {
     if (c != NULL && c->req_len > 0 && !res->replayed &&
-        remembered(res->status)) {
+        c->type != FSM_UNWAIT && remembered(res->status)) {
         struct lreq *r =
             lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, true);
         if (r->first_index == 0) {
@@ -242,6 +261,11 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             lreq_find(ck, FSM_ACQUIRE, e->session, e->req, e->req_len, false);
         if (r == NULL || r->first_index != e->index)
             r = lreq_find(ck, FSM_ACQUIRE, 0, e->req, e->req_len, false);
+        if (r != NULL && r->first_index == e->index &&
+            e->type == FSM_EV_WITHDRAWN) {
+            ledger_withdrawn(r, index, e);
+            continue;
+        }
         if (r == NULL || r->first_index != e->index ||
             r->first.status != FSM_QUEUED || r->final_index != 0)
             continue;
@@ -255,6 +279,36 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             .token = e->type == FSM_EV_GRANTED ? e->token : 0,
             .holds = e->type == FSM_EV_GRANTED ? 1 : 0};
     }
+}
+
+/* ---- grants learnt and taken back ------------------------------------- */
+
+/* Marks token with flag; fails the run if it then is both learnt by a
+ * client and taken back. */
+static void token_mark(struct lockcheck *ck, struct cluster *c, uint64_t token,
+                       uint8_t flag)
+{
+    if (token >= ck->cap_tok) {
+        size_t cap = ck->cap_tok ? ck->cap_tok : 1024;
+        while (cap <= token)
+            cap *= 2;
+        ck->tok = mem_xrealloc(ck->tok, cap);
+        memset(ck->tok + ck->cap_tok, 0, cap - ck->cap_tok);
+        ck->cap_tok = cap;
+    }
+    if (flag == TOK_WITHDRAWN && !(ck->tok[token] & TOK_WITHDRAWN))
+        ck->st.withdrawn++;
+    ck->tok[token] |= flag;
+    if (ck->tok[token] == (TOK_LEARNT | TOK_WITHDRAWN))
+        cluster_fail(c,
+                     "the grant of token %llu was taken back (WITHDRAWN), "
+                     "but a client had learnt it",
+                     U(token));
+}
+
+void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token)
+{
+    token_mark(ck, c, token, TOK_LEARNT);
 }
 
 /* ---- applies ---------------------------------------------------------- */
@@ -415,6 +469,9 @@ void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
         return;
     }
     check_outcome(ck, c, n, e->index, cp, res, ev, n_ev);
+    for (size_t i = 0; i < n_ev; i++)
+        if (ev[i].type == FSM_EV_WITHDRAWN)
+            token_mark(ck, c, ev[i].token, TOK_WITHDRAWN);
     rec_at(ck, e->index)->cmd = lockcheck_cmd_digest(e->data, e->len);
     ledger_update(ck, cp, e->index, res, ev, n_ev);
     if (full && !c->failed)

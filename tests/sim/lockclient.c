@@ -102,6 +102,7 @@ void lockclient_send(struct client *cl, struct cluster *c, struct creq *q)
     if (rv == LOCKSERVER_OK) {
         q->state = R_SENT;
         q->sent_at = c->now_ms;
+        q->node = to;
     } else if (q->attempts >= MAX_ATTEMPTS && cl->no != 0) {
         q->state = R_DONE; /* the client (not the probe) gives up */
     }
@@ -240,8 +241,8 @@ static struct chold *hold_of(struct client *cl, const struct fsm_cmd *cmd)
 }
 
 /* What the client does with an outcome: sessions, holds, waits. */
-static void take_outcome(struct client *cl, struct creq *q, uint64_t node,
-                         const struct fsm_result *r)
+static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
+                         uint64_t node, const struct fsm_result *r)
 {
     const struct fsm_cmd *cmd = &q->cmd;
     struct chold *h;
@@ -259,10 +260,13 @@ static void take_outcome(struct client *cl, struct creq *q, uint64_t node,
                 (struct csession){.id = r->session, .ttl = cmd->ttl};
         break;
     case FSM_ACQUIRE:
+        if (r->status == FSM_OK && r->holds == 1) /* its own grant */
+            lockcheck_learnt(cl->lc->ck, c, r->token);
         if (r->status == FSM_OK)
             add_hold(cl, cmd->session, cmd, r->token);
         if (r->status == FSM_QUEUED) {
             q->state = R_WAITING;
+            q->node = node;
             lockserver_wait(cl->lc->srv, node, r->index, on_wait, cl,
                             tag_of(cl, q, node));
         }
@@ -332,7 +336,7 @@ static void on_result(void *ctx, uint64_t tag, struct cluster *c, int status,
         q->out = *res;
     }
     if (q->state != R_WAITING || res->status != FSM_QUEUED)
-        take_outcome(cl, q, (tag >> 8) & 0xff, res);
+        take_outcome(cl, c, q, (tag >> 8) & 0xff, res);
 }
 
 static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
@@ -354,8 +358,10 @@ static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
     q->out.holds = ev->type == FSM_EV_GRANTED ? 1 : 0;
     q->out.index = 0;
     q->state = R_DONE;
-    if (ev->type == FSM_EV_GRANTED)
+    if (ev->type == FSM_EV_GRANTED) {
+        lockcheck_learnt(cl->lc->ck, c, ev->token);
         add_hold(cl, q->cmd.session, &q->cmd, ev->token);
+    }
 }
 
 /* ---- the steps -------------------------------------------------------- */
@@ -411,6 +417,27 @@ static void resend(struct client *cl, struct cluster *c)
     }
 }
 
+/* Now and then a client gives up on a blocking acquire, waiting or not
+ * yet answered (its connection closes): it learns nothing more of it, and
+ * repeats it later if it has a request id. */
+static void give_up(struct client *cl, struct cluster *c)
+{
+    if (!rng_chance(&c->rng, 50))
+        return;
+    struct creq *q = &cl->r[rng_below(&c->rng, HISTORY)];
+    if (q->raw || q->cmd.type != FSM_ACQUIRE || q->cmd.wait == 0 ||
+        (q->state != R_SENT && q->state != R_WAITING))
+        return;
+    struct lockserver *srv = cl->lc->srv;
+    uint64_t tag = tag_of(cl, q, q->node);
+    if (q->state == R_WAITING)
+        lockserver_wait_gone(srv, q->node, cl, tag, q->out.session, &q->cmd);
+    else
+        lockserver_gone(srv, q->node, cl, tag, &q->cmd);
+    q->state = q->cmd.req_len > 0 ? R_UNKNOWN : R_DONE;
+    cl->lc->st.gone++;
+}
+
 void lockclient_step(struct lockclient *lc, struct cluster *c, bool active)
 {
     lc->leader = cluster_leader(c);
@@ -422,6 +449,7 @@ void lockclient_step(struct lockclient *lc, struct cluster *c, bool active)
             cl->paused = !cl->paused;
         keepalives(cl, c);
         retire_sessions(cl, c);
+        give_up(cl, c);
         resend(cl, c);
         if (rng_chance(&c->rng, 150) && !c->failed)
             lockclient_gen_act(cl, c);

@@ -3,9 +3,11 @@
  * they expire), acquire a few contended locks (try, wait, owners,
  * reentrant, lease locks), release, extend and close, with random request
  * ids, and repeat requests whose outcome they did not learn (or learnt) with
- * the same id. A retry that answers differently from the outcome the client
- * learnt first fails the run. After healing, a probe demands that a free
- * lock is granted and that a waiter behind a released lock gets it. */
+ * the same id; now and then one gives up on a blocking acquire (its
+ * connection closes) and may repeat it later. A retry that answers differently
+ * from the outcome the client learnt first fails the run. After healing, a
+ * probe demands that a free lock is granted and that a waiter behind a released
+ * lock gets it. */
 #ifndef DLOCK_SIM_LOCKCLIENT_H
 #define DLOCK_SIM_LOCKCLIENT_H
 
@@ -32,6 +34,7 @@ struct lockclient_stats {
     uint64_t acked;    /* outcomes learnt from the leader */
     uint64_t retried;  /* outcomes learnt by a retry of a learnt request */
     uint64_t lost;     /* proposals whose outcome was lost */
+    uint64_t gone;     /* blocking acquires given up */
 };
 void lockclient_stats(const struct lockclient *lc, struct lockclient_stats *st);
 

@@ -37,6 +37,7 @@ struct creq {
     uint8_t raw_data[48];
     uint32_t raw_len;
     uint64_t sent_at;
+    uint64_t node; /* where it was sent, or waits */
     unsigned attempts;
     bool learnt;
     struct fsm_result out; /* the first outcome learnt; a wait's end */

@@ -69,6 +69,7 @@ void lockmodel_free(struct lockmodel *m)
         lock_free(m->l[i]);
     free(m->l);
     free(m->s);
+    free(m->c);
     free(m);
 }
 
@@ -89,6 +90,9 @@ struct lockmodel *lockmodel_copy(const struct lockmodel *m)
             memcpy(c->w, l->w, l->n_w * sizeof *c->w);
         k->l[i] = c;
     }
+    k->c = m->cap_c ? mem_xmalloc(m->cap_c * sizeof *k->c) : NULL;
+    if (m->n_c)
+        memcpy(k->c, m->c, m->n_c * sizeof *k->c);
     return k;
 }
 
@@ -252,7 +256,27 @@ static uint64_t expect_event(struct ctx *x, uint8_t type, uint64_t session,
     return 0;
 }
 
-/* The first waiter of the free lock l gets it. */
+/* A grant to a gone client's wait is taken back at until unless learnt. */
+static void claim_add(struct lockmodel *m, uint64_t until, uint64_t index,
+                      const struct mlock *l, const char *req, uint8_t req_len)
+{
+    if (m->n_c == m->cap_c) {
+        m->cap_c = m->cap_c ? 2 * m->cap_c : 8;
+        m->c = mem_xrealloc(m->c, m->cap_c * sizeof *m->c);
+    }
+    struct mclaim *c = &m->c[m->n_c++];
+    *c = (struct mclaim){.until = until,
+                         .index = index,
+                         .grant = l->grant,
+                         .session = l->holder,
+                         .name_len = l->name_len,
+                         .req_len = req_len};
+    memcpy(c->name, l->name, l->name_len);
+    memcpy(c->req, req, req_len);
+}
+
+/* The first waiter of the free lock l gets it (even if its client is gone:
+ * until its wait would have ended, a repeat may still learn it). */
 static void grant_first(struct ctx *x, struct mlock *l)
 {
     struct mwait w = l->w[0];
@@ -263,6 +287,9 @@ static void grant_first(struct ctx *x, struct mlock *l)
                             w.req_len, 0);
     if (x->bad && l->token == 0)
         l->token = x->m->last_token + 1; /* keep going with something */
+    l->grant = w.seen;
+    if (w.gone_until != 0)
+        claim_add(x->m, w.gone_until, w.index, l, w.req, w.req_len);
     l->holds = 1;
     l->delay_ms = w.delay_ms;
     memcpy(l->owner, w.owner, w.owner_len);
@@ -297,6 +324,7 @@ static void free_lock(struct ctx *x, struct mlock *l, bool expired)
     l->holder = 0;
     l->owner_len = 0;
     l->token = 0;
+    l->grant = 0;
     l->holds = 0;
     l->delay_ms = 0;
     if (expired && delay > 0)
@@ -425,6 +453,7 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
         if (fresh(x, FSM_OK)) {
             want(x, "token", r->token, l->token);
             want(x, "holds", r->holds, l->holds + 1);
+            want(x, "index", r->index, 0);
         }
         l->holds++;
         return FSM_OK;
@@ -438,6 +467,8 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
         x->granted = true;
         l->holder = sid;
         l->token = r->token;
+        l->grant = c->wait > 0 ? x->index : 0; /* its client may go first */
+        want(x, "index", r->index, l->grant);
         l->holds = 1;
         l->delay_ms = delay;
         memcpy(l->owner, owner, owner_len);
@@ -459,6 +490,7 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
     struct mwait *w = &l->w[l->n_w++];
     *w = (struct mwait){.session = sid,
                         .index = x->index,
+                        .seen = x->index,
                         .deadline = add_sat(m->now, c->wait),
                         .delay_ms = delay,
                         .owner_len = owner_len,
@@ -466,6 +498,41 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
     memcpy(w->owner, owner, owner_len);
     memcpy(w->req, c->req, c->req_len);
     return FSM_QUEUED;
+}
+
+/* The waiter of the ACQUIRE at index, and its lock. */
+static struct mwait *find_wait(const struct lockmodel *m, uint64_t index,
+                               struct mlock **lp, size_t *kp)
+{
+    for (size_t i = 0; i < m->n_l; i++)
+        for (size_t k = 0; k < m->l[i]->n_w; k++)
+            if (m->l[i]->w[k].index == index) {
+                *lp = m->l[i];
+                *kp = k;
+                return &m->l[i]->w[k];
+            }
+    return NULL;
+}
+
+/* A repeat that learns its wait goes on has its client again; one that
+ * learns its grant keeps it. */
+static void rejoin(struct ctx *x)
+{
+    const struct fsm_result *f = &x->rp->first;
+    struct mlock *l;
+    size_t k;
+    if (f->status == FSM_QUEUED) {
+        struct mwait *w = find_wait(x->m, f->index, &l, &k);
+        if (w != NULL) {
+            w->seen = x->index;
+            w->gone_until = 0;
+        }
+        return;
+    }
+    l = lockmodel_lock_get(x->m, x->c->name, x->c->name_len);
+    if (f->status == FSM_OK && l != NULL && l->holder == f->session &&
+        l->token == f->token)
+        l->grant = 0;
 }
 
 static void do_acquire(struct ctx *x)
@@ -483,8 +550,10 @@ static void do_acquire(struct ctx *x)
             fresh(x, FSM_NOSESSION);
             return;
         }
-        if (replayed(x))
+        if (replayed(x)) {
+            rejoin(x);
             return;
+        }
         acquire(x, c->session, c->owner, (uint8_t)c->owner_len, delay);
         want(x, "session", x->res->session, c->session);
         return;
@@ -495,8 +564,10 @@ static void do_acquire(struct ctx *x)
         fresh(x, c->ttl == 0 ? FSM_NOSESSION : FSM_INVALID);
         return;
     }
-    if (replayed(x))
+    if (replayed(x)) {
+        rejoin(x);
         return;
+    }
     session_add(x->m, x->index, c->ttl, true);
     uint8_t st = acquire(x, x->index, "", 0, delay);
     if (st != FSM_OK && st != FSM_QUEUED)
@@ -594,20 +665,49 @@ static void do_set_ttl(struct ctx *x)
         want(x, "ttl", x->res->ttl, c->ttl);
 }
 
-/* The earliest due wait (by deadline, then index) and lock-delay end. */
+/* Takes back one hold of l's grant, which nobody learnt: WITHDRAWN; at
+ * no holds left the lock is freed (a lease lock's session ends). */
+static void withdraw(struct ctx *x, struct mlock *l, uint64_t index,
+                     const char *req, size_t req_len)
+{
+    uint64_t t =
+        expect_event(x, FSM_EV_WITHDRAWN, l->holder, index, l, req, req_len, 0);
+    if (t != 0 && t != l->token)
+        fail(x, "WITHDRAWN token %llu, the grant's is %llu", U(t), U(l->token));
+    l->grant = 0;
+    bool lease = false;
+    lockmodel_session(x->m, l->holder, &lease);
+    if (--l->holds > 0)
+        return;
+    if (lease)
+        end_session(x, l->holder, false);
+    else
+        free_lock(x, l, false);
+}
+
+/* When a wait ends: its deadline, or sooner if its client is gone. */
+static uint64_t wait_end(const struct mwait *w)
+{
+    return w->gone_until != 0 && w->gone_until < w->deadline ? w->gone_until
+                                                             : w->deadline;
+}
+
+/* The earliest due wait (by its end, then index), claim (by its time,
+ * then index) and lock-delay end. */
 static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
-                struct mlock **dl)
+                size_t *ck, struct mlock **dl)
 {
     *wl = *dl = NULL;
     *wk = 0;
+    *ck = SIZE_MAX;
     for (size_t i = 0; i < m->n_l; i++) {
         struct mlock *l = m->l[i];
         for (size_t k = 0; k < l->n_w; k++) {
             const struct mwait *w = &l->w[k];
             const struct mwait *b = *wl ? &(*wl)->w[*wk] : NULL;
-            if (w->deadline <= m->now &&
-                (b == NULL || w->deadline < b->deadline ||
-                 (w->deadline == b->deadline && w->index < b->index))) {
+            if (wait_end(w) <= m->now &&
+                (b == NULL || wait_end(w) < wait_end(b) ||
+                 (wait_end(w) == wait_end(b) && w->index < b->index))) {
                 *wl = l;
                 *wk = k;
             }
@@ -617,21 +717,45 @@ static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
             (*dl == NULL || l->available_at < (*dl)->available_at))
             *dl = l;
     }
+    for (size_t i = 0; i < m->n_c; i++) {
+        const struct mclaim *c = &m->c[i],
+                            *b = *ck < m->n_c ? &m->c[*ck] : NULL;
+        if (c->until <= m->now &&
+            (b == NULL || c->until < b->until ||
+             (c->until == b->until && c->index < b->index)))
+            *ck = i;
+    }
 }
 
-/* TICK: waits run out and lock-delays end in time order, a wait before a
- * lock-delay ending at the same time, so that a late TICK does what timely
- * ones would have done. */
+/* The k-th claim is due: its grant is taken back unless it was learnt
+ * (or the lock has gone on since). */
+static void claim_due(struct ctx *x, size_t k)
+{
+    struct lockmodel *m = x->m;
+    struct mclaim c = m->c[k];
+    m->c[k] = m->c[--m->n_c];
+    struct mlock *l = lockmodel_lock_get(m, c.name, c.name_len);
+    if (l != NULL && l->holder == c.session && l->grant == c.grant)
+        withdraw(x, l, c.index, c.req, c.req_len);
+}
+
+/* TICK: waits run out, grants to gone clients are taken back and
+ * lock-delays end in time order (at equal times in that order), so that a
+ * late TICK does what timely ones would have done. */
 static void do_tick(struct ctx *x)
 {
     fresh(x, FSM_OK);
     for (unsigned guard = 0; guard < 100000; guard++) {
         struct mlock *wl, *dl;
-        size_t wk;
-        due(x->m, &wl, &wk, &dl);
-        if (wl != NULL &&
-            (dl == NULL || wl->w[wk].deadline <= dl->available_at)) {
+        size_t wk, ck;
+        due(x->m, &wl, &wk, &ck, &dl);
+        uint64_t tw = wl ? wait_end(&wl->w[wk]) : UINT64_MAX;
+        uint64_t tc = ck < x->m->n_c ? x->m->c[ck].until : UINT64_MAX;
+        uint64_t td = dl ? dl->available_at : UINT64_MAX;
+        if (wl != NULL && tw <= tc && tw <= td) {
             unwait(x, wl, wk, FSM_EV_TIMEOUT);
+        } else if (ck < x->m->n_c && tc <= td) {
+            claim_due(x, ck);
         } else if (dl != NULL) {
             dl->available_at = 0;
             if (dl->n_w > 0)
@@ -640,6 +764,76 @@ static void do_tick(struct ctx *x)
             return;
         }
     }
+}
+
+/* A gone client's wait (seen by the leader at c->seen): unless repeated
+ * since, it ends now without a request id or time to come back, else by
+ * now + c->wait. False if repeated since. */
+static bool unwait_one(struct ctx *x, struct mlock *l, size_t k)
+{
+    struct mwait *w = &l->w[k];
+    if (w->seen > x->c->seen)
+        return false;
+    if (w->req_len == 0 || x->c->wait == 0) {
+        unwait(x, l, k, FSM_EV_TIMEOUT);
+        return true;
+    }
+    uint64_t until = add_sat(x->m->now, x->c->wait);
+    if (w->gone_until == 0 || until < w->gone_until)
+        w->gone_until = until;
+    return true;
+}
+
+/* UNWAIT 0: every wait (each on its own: the order changes nothing). */
+static void unwait_all(struct ctx *x)
+{
+    struct lockmodel *m = x->m;
+    for (size_t i = 0; i < m->n_l; i++)
+        for (size_t k = m->l[i]->n_w; k-- > 0;)
+            unwait_one(x, m->l[i], k);
+}
+
+/* UNWAIT: the client of the blocking ACQUIRE at c->index went away: its
+ * wait ends (or will), or the grant it did not learn is taken back (or
+ * will be). */
+static void do_unwait(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    const struct fsm_result *r = x->res;
+    if (c->wait > FSM_WAIT_MAX || (c->index != 0 && !name_ok(c))) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (c->index == 0) {
+        fresh(x, FSM_OK);
+        unwait_all(x);
+        return;
+    }
+    struct mlock *l;
+    size_t k;
+    struct mwait *w = find_wait(x->m, c->index, &l, &k);
+    if (w != NULL && w->session == c->session &&
+        lockmodel_bytes_eq(l->name, l->name_len, c->name, c->name_len)) {
+        fresh(x, unwait_one(x, l, k) ? FSM_OK : FSM_NOTHELD);
+        return;
+    }
+    l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    if (l == NULL || l->holder != c->session || l->grant == 0 ||
+        l->grant != c->seen) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    if (fresh(x, FSM_OK))
+        want(x, "session", r->session, c->session);
+    if (c->req_len > 0 && c->wait > 0) {
+        claim_add(x->m, add_sat(x->m->now, c->wait), c->index, l, c->req,
+                  (uint8_t)c->req_len);
+        want(x, "holds", r->holds, l->holds);
+        return;
+    }
+    want(x, "token", r->token, l->token);
+    want(x, "holds", r->holds, l->holds - 1);
+    withdraw(x, l, c->index, c->req, c->req_len);
 }
 
 /* Every event matched; the grants' tokens rise, in the machine's order,
@@ -727,6 +921,9 @@ bool lockmodel_follow(struct lockmodel *m, uint64_t index,
             break;
         case FSM_SET_TTL:
             do_set_ttl(x);
+            break;
+        case FSM_UNWAIT:
+            do_unwait(x);
             break;
         default:
             fresh(x, FSM_INVALID);

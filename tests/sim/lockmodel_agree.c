@@ -22,28 +22,29 @@ const char *lockmodel_status_name(uint8_t status)
 
 const char *lockmodel_event_name(uint8_t type)
 {
-    static const char *names[] = {"?", "GRANTED", "TIMEOUT", "CANCELED",
-                                  "LOST"};
-    return type < 5 ? names[type] : "?";
+    static const char *names[] = {"?",        "GRANTED", "TIMEOUT",
+                                  "CANCELED", "LOST",    "WITHDRAWN"};
+    return type < 6 ? names[type] : "?";
 }
 
 void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
 {
-    static const char *names[] = {"?",      "OPEN",    "CLOSE",
-                                  "EXPIRE", "ACQUIRE", "RELEASE",
-                                  "EXTEND", "TICK",    "SET_TTL"};
+    static const char *names[] = {"?",       "OPEN",    "CLOSE",  "EXPIRE",
+                                  "ACQUIRE", "RELEASE", "EXTEND", "TICK",
+                                  "SET_TTL", "UNWAIT"};
     if (c == NULL) {
         snprintf(buf, cap, "(undecodable)");
         return;
     }
     snprintf(buf, cap,
              "%s now=%llu session=%llu ttl=%llu wait=%llu delay=%lld "
-             "token=%llu name='%.*s' owner='%.*s' req='%.*s'",
+             "token=%llu index=%llu seen=%llu name='%.*s' owner='%.*s' "
+             "req='%.*s'",
              c->type <= FSM_CMD_MAX ? names[c->type] : "?", U(c->now),
              U(c->session), U(c->ttl), U(c->wait),
              c->delay == UINT64_MAX ? -1LL : (long long)c->delay, U(c->token),
-             (int)c->name_len, c->name, (int)c->owner_len, c->owner,
-             (int)c->req_len, c->req);
+             U(c->index), U(c->seen), (int)c->name_len, c->name,
+             (int)c->owner_len, c->owner, (int)c->req_len, c->req);
 }
 
 void lockmodel_describe_res(const struct fsm_result *r, char *buf, size_t cap)
@@ -63,12 +64,20 @@ static uint64_t next_deadline(const struct lockmodel *m)
     uint64_t t = UINT64_MAX;
     for (size_t i = 0; i < m->n_l; i++) {
         const struct mlock *l = m->l[i];
-        for (size_t k = 0; k < l->n_w; k++)
-            if (l->w[k].deadline < t)
-                t = l->w[k].deadline;
+        for (size_t k = 0; k < l->n_w; k++) {
+            const struct mwait *w = &l->w[k];
+            uint64_t end = w->gone_until != 0 && w->gone_until < w->deadline
+                               ? w->gone_until
+                               : w->deadline;
+            if (end < t)
+                t = end;
+        }
         if (l->holder == 0 && l->available_at != 0 && l->available_at < t)
             t = l->available_at;
     }
+    for (size_t i = 0; i < m->n_c; i++)
+        if (m->c[i].until < t)
+            t = m->c[i].until;
     return t;
 }
 
@@ -243,14 +252,25 @@ uint64_t lockmodel_digest(const struct lockmodel *m)
         const struct mlock *l = m->l[i];
         h = mix_bytes(h, l->name, l->name_len);
         h = mix(mix(mix(mix(h, l->holder), l->token), l->holds), l->delay_ms);
-        h = mix_bytes(mix(h, l->available_at), l->owner, l->owner_len);
+        h = mix_bytes(mix(mix(h, l->available_at), l->grant), l->owner,
+                      l->owner_len);
         for (size_t k = 0; k < l->n_w; k++) {
             const struct mwait *w = &l->w[k];
             h = mix(mix(mix(mix(h, w->session), w->index), w->deadline),
                     w->delay_ms);
+            h = mix(mix(h, w->gone_until), w->seen);
             h = mix_bytes(mix_bytes(h, w->owner, w->owner_len), w->req,
                           w->req_len);
         }
     }
-    return h;
+    /* Claims in no order: summed. */
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m->n_c; i++) {
+        const struct mclaim *c = &m->c[i];
+        uint64_t x =
+            mix(mix(mix(mix(0, c->until), c->index), c->grant), c->session);
+        x = mix_bytes(mix_bytes(x, c->name, c->name_len), c->req, c->req_len);
+        sum += x;
+    }
+    return mix(h, sum);
 }

@@ -10,6 +10,8 @@ struct mwait {
     uint64_t session;
     uint64_t index; /* of its ACQUIRE */
     uint64_t deadline;
+    uint64_t gone_until; /* its client went away (UNWAIT): ends then */
+    uint64_t seen;       /* the ACQUIRE's index, or its latest repeat's */
     uint32_t delay_ms;
     uint8_t owner_len;
     uint8_t req_len;
@@ -24,12 +26,27 @@ struct mlock {
     char owner[FSM_OWNER_MAX];
     uint8_t owner_len;
     uint64_t token;
+    uint64_t grant; /* held: the last answer about the blocking ACQUIRE it
+                       went to (its waiter's seen), until a repeat learns
+                       it; else 0 */
     uint32_t holds;
     uint32_t delay_ms;     /* held: lock-delay if the holder expires */
     uint64_t available_at; /* free: end of its lock-delay, 0 if none */
     struct mwait *w;       /* the FIFO, first at 0 */
     size_t n_w;
     size_t cap_w;
+};
+
+/* A grant to a gone client's wait, taken back at until unless learnt. */
+struct mclaim {
+    uint64_t until;
+    uint64_t index; /* the ACQUIRE's */
+    uint64_t grant; /* the lock's */
+    uint64_t session;
+    char name[FSM_NAME_MAX];
+    uint32_t name_len;
+    char req[FSM_REQ_MAX];
+    uint8_t req_len;
 };
 
 struct msession {
@@ -48,6 +65,9 @@ struct lockmodel {
     struct mlock **l; /* by name */
     size_t n_l;
     size_t cap_l;
+    struct mclaim *c; /* in no order */
+    size_t n_c;
+    size_t cap_c;
 };
 
 /* lockmodel.c */

@@ -22,6 +22,18 @@ struct prop {
     lockserver_cb cb;
     void *ctx;
     uint64_t tag;
+    bool gone; /* its client went away: a blocking ACQUIRE, */
+    char name[FSM_NAME_MAX];
+    uint32_t name_len;
+    char req[FSM_REQ_MAX]; /* with these */
+    uint32_t req_len;
+};
+
+/* An UNWAIT decided (its seen set then), proposed at the next step. */
+struct unwait {
+    struct fsm_cmd cmd;
+    char name[FSM_NAME_MAX];
+    char req[FSM_REQ_MAX];
 };
 
 struct wait {
@@ -50,6 +62,9 @@ struct snode {
     struct wait *w;
     size_t n_w;
     size_t cap_w;
+    struct unwait *u;
+    size_t n_u;
+    size_t cap_u;
 };
 
 /* When a leader stamped a time into a command of its term. */
@@ -72,6 +87,7 @@ struct lockserver {
     uint64_t last_real_ms; /* and when it was stamped */
     uint8_t *scratch;
     size_t scratch_cap;
+    uint64_t grace_ms; /* a gone client's time to come back: --wait-grace-ms */
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -170,14 +186,59 @@ static void fail_all(struct cluster *c, struct snode *sn)
 {
     while (sn->n_p > 0) {
         struct prop p = sn->p[--sn->n_p];
-        if (p.cb != NULL)
+        if (p.cb != NULL && !p.gone)
             p.cb(p.ctx, p.tag, c, LOCKSERVER_LOST, p.index, NULL);
     }
+    sn->n_u = 0;
     while (sn->n_w > 0) {
         struct wait w = sn->w[--sn->n_w];
         w.cb(w.ctx, w.tag, c, LOCKSERVER_LOST, NULL);
     }
     sn->tick_pending = false;
+}
+
+/* Decides now that the client of the ACQUIRE at index (0: of every wait)
+ * went away, naming the last answer about it (the index applied, for
+ * every wait); proposed at the next step (src/server/node_read.c:
+ * node_unwait). */
+/* What the UNWAIT names as the last answer about the wait of the ACQUIRE
+ * at index: its waiter's seen; for a grant made at once, the ACQUIRE
+ * itself; for every wait, the index applied. */
+static uint64_t unwait_seen(const struct fsm *f, uint64_t index)
+{
+    if (index == 0)
+        return fsm_applied_index(f);
+    uint64_t seen = fsm_wait_seen(f, index);
+    return seen != 0 ? seen : index;
+}
+
+static void queue_unwait(struct snode *sn, uint64_t index, uint64_t session,
+                         const char *name, uint32_t name_len, const char *req,
+                         uint32_t req_len)
+{
+    if (sn->n_u == sn->cap_u) {
+        sn->cap_u = sn->cap_u ? 2 * sn->cap_u : 8;
+        sn->u = mem_xrealloc(sn->u, sn->cap_u * sizeof *sn->u);
+    }
+    struct unwait *u = &sn->u[sn->n_u++];
+    u->cmd = (struct fsm_cmd){.type = FSM_UNWAIT,
+                              .index = index,
+                              .session = session,
+                              .seen = unwait_seen(sn->f, index),
+                              .name_len = name_len,
+                              .req_len = req_len};
+    memcpy(u->name, name, name_len);
+    memcpy(u->req, req, req_len);
+}
+
+/* A gone client's blocking ACQUIRE applied: its wait, or a grant made at
+ * once, is given up (src/server/lockcmd.c: acquire_done). */
+static void gone_applied(struct snode *sn, const struct prop *p,
+                         const struct fsm_result *res)
+{
+    if (res->status == FSM_QUEUED || (res->status == FSM_OK && res->index != 0))
+        queue_unwait(sn, res->index, res->session, p->name, p->name_len, p->req,
+                     p->req_len);
 }
 
 /* Proposals up to index are done: ours if the entry there is the one
@@ -193,7 +254,9 @@ static void complete(struct cluster *c, struct snode *sn,
         }
         sn->p[i] = sn->p[--sn->n_p];
         bool ours = p.index == e->index && p.term == e->term && res != NULL;
-        if (p.cb != NULL)
+        if (p.gone && ours)
+            gone_applied(sn, &p, res);
+        else if (p.cb != NULL && !p.gone)
             p.cb(p.ctx, p.tag, c, ours ? LOCKSERVER_OK : LOCKSERVER_LOST,
                  p.index, ours ? res : NULL);
     }
@@ -262,6 +325,12 @@ static void become_ready(struct cluster *c, struct sim_node *n,
     uint64_t t = now + sn->offset;
     void *arg[2] = {sn, &t};
     fsm_session_each(sn->f, session_lease_cb, arg);
+    /* Nobody waits on this server yet: every queued wait's client went
+     * away for now (src/server/node.c, become_ready). */
+    struct fsm_stats st;
+    fsm_stats(sn->f, &st);
+    if (st.waiters > 0)
+        queue_unwait(sn, 0, 0, "", 0, "", 0);
     cluster_trace(c,
                   "n%llu: lock service ready in term %llu: clock %llu + "
                   "offset %lld, machine time %llu, %zu sessions",
@@ -326,6 +395,11 @@ static void apply_cb(void *arg, struct cluster *c, struct sim_node *n,
 {
     struct lockserver *s = arg;
     struct snode *sn = &s->nodes[n->id];
+    /* A leader that stopped leading fails what waits on it before it
+     * applies what another leader committed (src/server/node.c, on_role
+     * before apply_entry). */
+    if (sn->ready && !is_ready(n, sn))
+        lost_leadership(c, n, sn);
     if (e->type != RAFT_ENTRY_NORMAL) {
         complete(c, sn, e, NULL);
         if (e->type == RAFT_ENTRY_NOOP && !sn->ready &&
@@ -400,6 +474,7 @@ void lockserver_free(struct lockserver *s)
         lease_free(s->nodes[i].lease);
         free(s->nodes[i].p);
         free(s->nodes[i].w);
+        free(s->nodes[i].u);
     }
     free(s->scratch);
     free(s->st);
@@ -439,16 +514,36 @@ static void leader_timers(struct lockserver *s, struct cluster *c,
     }
 }
 
+/* The UNWAITs decided since the last step (a failure: the leader is lost,
+ * and the next one does it). */
+static void propose_unwaits(struct lockserver *s, struct cluster *c,
+                            uint64_t id, struct snode *sn)
+{
+    for (size_t i = 0; i < sn->n_u && !c->failed; i++) {
+        struct unwait *u = &sn->u[i];
+        u->cmd.name = u->name;
+        u->cmd.req = u->req;
+        u->cmd.wait = s->grace_ms;
+        lockserver_propose(s, c, id, &u->cmd, NULL, NULL, 0);
+    }
+    sn->n_u = 0;
+}
+
 void lockserver_step(struct lockserver *s, struct cluster *c, bool timers)
 {
+    if (s->grace_ms == 0) /* one for the run */
+        s->grace_ms = rng_range(&c->rng, 200, 4000);
     for (uint64_t id = 1; id < c->next_id && !c->failed; id++) {
         struct snode *sn = &s->nodes[id];
         struct sim_node *n = sn->ready ? cluster_node(c, id) : NULL;
         if (n == NULL)
             continue;
-        if (!is_ready(n, sn))
+        if (!is_ready(n, sn)) {
             lost_leadership(c, n, sn);
-        else if (timers)
+            continue;
+        }
+        propose_unwaits(s, c, id, sn);
+        if (timers)
             leader_timers(s, c, n, sn);
     }
 }
@@ -514,6 +609,42 @@ void lockserver_wait(struct lockserver *s, uint64_t id, uint64_t index,
     }
     sn->w[sn->n_w++] =
         (struct wait){.index = index, .cb = cb, .ctx = ctx, .tag = tag};
+}
+
+void lockserver_wait_gone(struct lockserver *s, uint64_t id, void *ctx,
+                          uint64_t tag, uint64_t session,
+                          const struct fsm_cmd *acq)
+{
+    struct snode *sn = &s->nodes[id];
+    uint64_t index = 0;
+    for (size_t i = 0; i < sn->n_w && index == 0; i++) {
+        if (sn->w[i].ctx != ctx || sn->w[i].tag != tag)
+            continue;
+        index = sn->w[i].index;
+        sn->w[i] = sn->w[--sn->n_w];
+    }
+    for (size_t i = 0; i < sn->n_w && index != 0; i++)
+        if (sn->w[i].index == index)
+            return; /* another client still waits on it here */
+    if (index != 0 && sn->ready)
+        queue_unwait(sn, index, session, acq->name, acq->name_len, acq->req,
+                     acq->req_len);
+}
+
+void lockserver_gone(struct lockserver *s, uint64_t id, void *ctx, uint64_t tag,
+                     const struct fsm_cmd *acq)
+{
+    struct snode *sn = &s->nodes[id];
+    for (size_t i = 0; i < sn->n_p; i++) {
+        struct prop *p = &sn->p[i];
+        if (p->ctx != ctx || p->tag != tag || p->gone)
+            continue;
+        p->gone = true;
+        memcpy(p->name, acq->name, acq->name_len);
+        p->name_len = acq->name_len;
+        memcpy(p->req, acq->req, acq->req_len);
+        p->req_len = acq->req_len;
+    }
 }
 
 int lockserver_keepalive(struct lockserver *s, struct cluster *c, uint64_t id,

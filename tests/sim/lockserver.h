@@ -5,7 +5,10 @@
  * (its clock plus an offset that keeps time from going back), keeps the
  * sessions' leases (src/server/lease.c), proposes EXPIRE when one ends and
  * TICK when a deadline of the machine has passed, and answers proposals and
- * waits when they apply. Every apply is checked by lockcheck.c. */
+ * waits when they apply. A client that gives up on a blocking acquire
+ * makes it propose UNWAIT, as does becoming ready while waits are queued
+ * (src/server/lockcmd.c, node_read.c). Every apply is checked by
+ * lockcheck.c. */
 #ifndef DLOCK_SIM_LOCKSERVER_H
 #define DLOCK_SIM_LOCKSERVER_H
 
@@ -55,6 +58,18 @@ int lockserver_propose_raw(struct lockserver *s, struct cluster *c, uint64_t id,
 /* Waits on node id for the end of the queued ACQUIRE at index. */
 void lockserver_wait(struct lockserver *s, uint64_t id, uint64_t index,
                      lockserver_wait_cb cb, void *ctx, uint64_t tag);
+/* The client (ctx, tag) went away from its wait on node id for acq, a
+ * blocking ACQUIRE whose wait is of session (the lease lock's own, for
+ * one): its callback is not called, and if nobody else waits on it there,
+ * node id proposes UNWAIT at its next step. */
+void lockserver_wait_gone(struct lockserver *s, uint64_t id, void *ctx,
+                          uint64_t tag, uint64_t session,
+                          const struct fsm_cmd *acq);
+/* The client (ctx, tag) went away before the answer to its proposal acq,
+ * a blocking ACQUIRE, on node id: its callback is not called, and if the
+ * ACQUIRE queues or is granted at once, node id proposes UNWAIT. */
+void lockserver_gone(struct lockserver *s, uint64_t id, void *ctx, uint64_t tag,
+                     const struct fsm_cmd *acq);
 /* SESSION.KEEPALIVE on node id: OK, NOTLEADER or NOSESSION. */
 int lockserver_keepalive(struct lockserver *s, struct cluster *c, uint64_t id,
                          uint64_t session);

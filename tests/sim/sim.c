@@ -508,10 +508,12 @@ static void add_totals(const struct run *r)
     lock_totals.grants += a.grants;
     lock_totals.retries += a.retries;
     lock_totals.restores += a.restores;
+    lock_totals.withdrawn += a.withdrawn;
     client_totals.requests += b.requests;
     client_totals.acked += b.acked;
     client_totals.retried += b.retried;
     client_totals.lost += b.lost;
+    client_totals.gone += b.gone;
 }
 
 /* Runs one seed; returns true if it passed. */
@@ -716,13 +718,15 @@ int main(int argc, char **argv)
            o.seeds ? secs * 1e3 / (double)o.seeds : 0.0);
     if (o.fsm)
         printf("lock service: %llu commands applied on all nodes, %llu "
-               "grants, %llu retries answered, %llu machines restored; "
-               "clients: %llu requests, %llu outcomes learnt (%llu by "
-               "retry), %llu lost\n",
+               "grants (%llu taken back from clients gone), %llu retries "
+               "answered, %llu machines restored; clients: %llu requests, "
+               "%llu outcomes learnt (%llu by retry), %llu lost, %llu "
+               "blocking acquires given up\n",
                U(lock_totals.applies), U(lock_totals.grants),
-               U(lock_totals.retries), U(lock_totals.restores),
-               U(client_totals.requests), U(client_totals.acked),
-               U(client_totals.retried), U(client_totals.lost));
+               U(lock_totals.withdrawn), U(lock_totals.retries),
+               U(lock_totals.restores), U(client_totals.requests),
+               U(client_totals.acked), U(client_totals.retried),
+               U(client_totals.lost), U(client_totals.gone));
     printf("%llu passed, %llu failed\n", U(passed), U(failed));
     return failed == 0 ? 0 : 1;
 }
