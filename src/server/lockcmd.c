@@ -23,7 +23,11 @@ struct op {
     uint32_t name_len;
     uint64_t u; /* session, token or count */
     struct node *node;
-    void *wait; /* blocking acquire: the node's wait handle */
+    /* A blocking acquire: what an UNWAIT names if its client goes. */
+    void *wait; /* the node's wait handle, while it waits */
+    uint64_t index, session;
+    char req[FSM_REQ_MAX];
+    uint32_t req_len;
 };
 
 static struct op *op_of(struct slot *s)
@@ -304,12 +308,26 @@ bool lockcmd_session_close(struct conn *c, struct slot *s,
 
 /* ---- acquire ---------------------------------------------------------- */
 
+/* The client of the blocking acquire op went away without learning its
+ * outcome (the wait of the ACQUIRE at index, of session, or a grant made
+ * to it): it can end (docs/protocol.md §4). */
+static void give_up(const struct op *op, uint64_t index, uint64_t session)
+{
+    struct fsm_cmd cmd = {.type = FSM_UNWAIT,
+                          .index = index,
+                          .session = session,
+                          .name = op->name,
+                          .name_len = op->name_len,
+                          .req = op->req,
+                          .req_len = op->req_len};
+    node_unwait(op->node, &cmd);
+}
+
 static void wait_on_close(struct slot *s)
 {
     struct op *op = s->op;
-    /* The waiter stays queued in the state machine until its deadline or
-     * its session's end; only this client's interest ends. */
-    node_wait_detach(op->node, op->wait);
+    if (node_wait_detach(op->node, op->wait))
+        give_up(op, op->index, op->session);
     slot_free(s);
 }
 
@@ -334,13 +352,23 @@ static void wait_done(void *ctx, const struct fsm_event *ev, int status)
 static void acquire_done(void *ctx, int status, const struct fsm_result *r)
 {
     struct slot *s = ctx;
-    if (!applied_ok(s, status) || s->conn == NULL) {
+    if (!applied_ok(s, status)) {
+        finish(s);
+        return;
+    }
+    if (s->conn == NULL) {
+        /* Gone before the answer: a wait, or a grant at once (index set),
+         * that nobody will learn. */
+        if (s->op != NULL &&
+            (r->status == FSM_QUEUED || (r->status == FSM_OK && r->index != 0)))
+            give_up(s->op, r->index, r->session);
         finish(s);
         return;
     }
     if (r->status == FSM_QUEUED) {
         struct op *op = op_of(s);
-        op->node = command_node(s->conn);
+        op->index = r->index;
+        op->session = r->session;
         op->wait = node_wait_attach(op->node, r->index, wait_done, s);
         s->on_close = wait_on_close;
         return;
@@ -350,6 +378,21 @@ static void acquire_done(void *ctx, int status, const struct fsm_result *r)
     else
         result_error(s, r, false);
     finish(s);
+}
+
+/* A blocking acquire keeps its lock name and request id, for an UNWAIT if
+ * its client goes; so does one with a request id, which may repeat a
+ * blocking one and learn that it waits. */
+static void keep_blocking(struct conn *c, struct slot *s,
+                          const struct fsm_cmd *cmd)
+{
+    struct op *op = op_of(s);
+    op->node = command_node(c);
+    memcpy(op->name, cmd->name, cmd->name_len);
+    op->name_len = cmd->name_len;
+    if (cmd->req_len > 0)
+        memcpy(op->req, cmd->req, cmd->req_len);
+    op->req_len = cmd->req_len;
 }
 
 /* LOCK.ACQUIRE name session [OWNER o] [WAIT ms] [DELAY ms] [REQ id]
@@ -381,6 +424,8 @@ bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
     cmd.delay = o.delay;
     set_str(&cmd.owner, &cmd.owner_len, o.owner);
     set_str(&cmd.req, &cmd.req_len, o.req);
+    if (cmd.wait > 0 || cmd.req_len > 0)
+        keep_blocking(c, s, &cmd);
     return propose(c, s, &cmd, acquire_done);
 }
 

@@ -54,6 +54,7 @@ void node_lost_leadership(struct node *n, int status)
     fail_proposals(n, status);
     node_read_fail_all(n, status);
     node_wait_fail_all(n, status);
+    n->unwaits.n = 0; /* the next leader gives up every wait */
     lease_clear(n->lease);
 }
 
@@ -80,8 +81,19 @@ static void become_ready(struct node *n)
      * an earlier leader could have granted. */
     lease_clear(n->lease);
     fsm_session_each(n->fsm, session_each_cb, n);
-    log_info("leader of term %" PRIu64 ", serving (%zu sessions)",
-             raft_term(n->raft), lease_count(n->lease));
+    /* Nobody waits on this server yet: a queued wait's client was
+     * attached to an earlier leader, which failed it. Waits without a
+     * REQ end now, the others keep their place for the grace, for their
+     * clients to repeat them here (docs/protocol.md §4). */
+    struct fsm_stats st;
+    fsm_stats(n->fsm, &st);
+    if (st.waiters > 0) {
+        struct fsm_cmd every = {.type = FSM_UNWAIT};
+        node_unwait(n, &every);
+    }
+    log_info("leader of term %" PRIu64 ", serving (%zu sessions, %" PRIu64
+             " waits)",
+             raft_term(n->raft), lease_count(n->lease), st.waiters);
 }
 
 /* Keeps the leases in step with the sessions the machine knows. */
@@ -126,6 +138,14 @@ static void deliver_events(struct node *n)
         if (ev[i].type == FSM_EV_LOST) {
             log_info("session %" PRIu64 " expired, losing lock '%.*s'",
                      ev[i].session, (int)ev[i].name_len, ev[i].name);
+            continue;
+        }
+        if (ev[i].type == FSM_EV_WITHDRAWN) {
+            log_info("lock '%.*s': the grant of token %" PRIu64
+                     " to session %" PRIu64 " taken back: its client went "
+                     "away before it learnt it",
+                     (int)ev[i].name_len, ev[i].name, ev[i].token,
+                     ev[i].session);
             continue;
         }
         if (ev[i].type == FSM_EV_GRANTED || ev[i].type == FSM_EV_TIMEOUT ||
@@ -246,7 +266,8 @@ static void flush(struct node *n)
                 apply_entry(n, &u.committed[i]);
             node_read_update(n, &u);
         }
-        node_disk_start(n); /* a sync done inline makes a new update */
+        node_unwait_flush(n); /* decided while the entries applied */
+        node_disk_start(n);   /* a sync done inline makes a new update */
     } while (raft_has_update(n->raft));
     node_disk_snapshot(n);
     /* Only a leader that is not closed gathers (node_disk_start). */

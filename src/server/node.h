@@ -63,8 +63,20 @@ typedef void (*node_wait_cb)(void *ctx, const struct fsm_event *ev, int status);
  * Returns a handle for node_wait_detach. */
 void *node_wait_attach(struct node *n, uint64_t index, node_wait_cb cb,
                        void *ctx);
-/* Detaches a wait (its client went away): cb is not called. */
-void node_wait_detach(struct node *n, void *handle);
+/* Detaches a wait (its client went away): cb is not called. True if no
+ * other client waits on it here: the caller then gives it up
+ * (node_unwait). */
+bool node_wait_detach(struct node *n, void *handle);
+/* The client of a blocking ACQUIRE went away without learning its outcome
+ * (docs/protocol.md §4): cmd is an FSM_UNWAIT naming that ACQUIRE's index,
+ * session (for a lease lock, its own), name and req. At the end of this
+ * turn of the loop the leader proposes it, with --wait-grace-ms for a wait
+ * with a req and the last answer about the wait it knows of (a wait
+ * repeated since is left alone); its wait ends, or a grant nobody learnt
+ * is taken back. Nothing on a server that does not lead: the next leader
+ * gives up every wait it finds (index 0: every queued wait, which
+ * becoming ready does). */
+void node_unwait(struct node *n, const struct fsm_cmd *cmd);
 
 typedef void (*node_keepalive_cb)(void *ctx, int status, uint64_t ttl);
 /* Renews a session's lease: once leadership is confirmed the lease runs

@@ -41,6 +41,14 @@ struct wait {
     void *ctx;
 };
 
+/* An UNWAIT decided during a turn of the loop (node_unwait), proposed at
+ * its end: nothing is proposed while an update's entries apply. */
+struct unwait {
+    struct fsm_cmd cmd;
+    char name[FSM_NAME_MAX];
+    char req[FSM_REQ_MAX];
+};
+
 /* An update's persistence, copied because it must wait for the batch in
  * flight (a snapshot install needs the store idle; what follows it waits
  * behind it, in order). */
@@ -96,6 +104,10 @@ struct node {
     } reads;
     uint64_t next_read_id;
     struct wait *waits[WAIT_BUCKETS];
+    struct {
+        struct unwait *v;
+        size_t n, cap;
+    } unwaits;
     uint8_t *scratch;
     size_t scratch_cap;
 
@@ -182,6 +194,9 @@ void node_read_done(struct node *n, struct read_req *r, int status);
 void node_read_fail_all(struct node *n, int status);
 void node_wait_fire(struct node *n, const struct fsm_event *ev);
 void node_wait_fail_all(struct node *n, int status);
+/* Proposes the UNWAITs decided since the last call (at the end of a turn
+ * of the loop); forgets them when this server no longer leads. */
+void node_unwait_flush(struct node *n);
 
 /* node_life.c */
 const char *node_member_addr(const struct node *n, uint64_t id);

@@ -313,6 +313,7 @@ void node_free(struct node *n)
     node_disk_free_deferred(n);
     free(n->props.v);
     free(n->reads.v);
+    free(n->unwaits.v);
     free(n->scratch);
     free(n->chunk_buf);
     free(n);

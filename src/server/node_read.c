@@ -1,5 +1,6 @@
 /* node_read.c - linearizable reads and keepalives through ReadIndex
- * (dissertation §6.4), and the waits of blocking acquires. */
+ * (dissertation §6.4), the waits of blocking acquires, and giving up the
+ * waits whose clients went away (UNWAIT, docs/design.md §11.4). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,17 +151,22 @@ void *node_wait_attach(struct node *n, uint64_t index, node_wait_cb cb,
     return w;
 }
 
-void node_wait_detach(struct node *n, void *handle)
+bool node_wait_detach(struct node *n, void *handle)
 {
     struct wait *w = handle;
-    for (struct wait **p = &n->waits[w->index % WAIT_BUCKETS]; *p != NULL;
-         p = &(*p)->next) {
-        if (*p == w) {
-            *p = w->next;
-            free(w);
-            return;
-        }
+    uint64_t index = w->index;
+    struct wait **p = &n->waits[index % WAIT_BUCKETS];
+    while (*p != NULL && *p != w)
+        p = &(*p)->next;
+    if (*p == w) {
+        *p = w->next;
+        free(w);
     }
+    for (struct wait *o = n->waits[index % WAIT_BUCKETS]; o != NULL;
+         o = o->next)
+        if (o->index == index)
+            return false; /* another client still waits on it here */
+    return true;
 }
 
 /* Unlinks every wait on the waiter at ev->index first, then calls them:
@@ -197,4 +203,52 @@ void node_wait_fail_all(struct node *n, int status)
             free(w);
         }
     }
+}
+
+/* ---- clients gone: UNWAIT ---------------------------------------------- */
+
+/* The last answer about the wait of the ACQUIRE at index this leader knows
+ * of: its waiter's seen, or the ACQUIRE itself for a grant made at once
+ * (every wait: the index applied). An answer applied after this one told
+ * another client, and the UNWAIT leaves that wait alone. */
+static uint64_t unwait_seen(const struct node *n, uint64_t index)
+{
+    if (index == 0)
+        return fsm_applied_index(n->fsm);
+    uint64_t seen = fsm_wait_seen(n->fsm, index);
+    return seen != 0 ? seen : index;
+}
+
+void node_unwait(struct node *n, const struct fsm_cmd *cmd)
+{
+    if (!node_is_leader(n) || n->stopping)
+        return;
+    if (n->unwaits.n == n->unwaits.cap) {
+        n->unwaits.cap = n->unwaits.cap ? 2 * n->unwaits.cap : 8;
+        n->unwaits.v =
+            mem_xrealloc(n->unwaits.v, n->unwaits.cap * sizeof *n->unwaits.v);
+    }
+    struct unwait *u = &n->unwaits.v[n->unwaits.n++];
+    u->cmd = *cmd;
+    u->cmd.type = FSM_UNWAIT;
+    u->cmd.wait = n->cfg->wait_grace_ms;
+    u->cmd.seen = unwait_seen(n, cmd->index);
+    u->cmd.name_len = cmd->name_len <= FSM_NAME_MAX ? cmd->name_len : 0;
+    u->cmd.req_len = cmd->req_len <= FSM_REQ_MAX ? cmd->req_len : 0;
+    if (u->cmd.name_len > 0)
+        memcpy(u->name, cmd->name, u->cmd.name_len);
+    if (u->cmd.req_len > 0)
+        memcpy(u->req, cmd->req, u->cmd.req_len);
+}
+
+/* A proposal that fails (the leader lost) is left to the next leader. */
+void node_unwait_flush(struct node *n)
+{
+    for (size_t i = 0; i < n->unwaits.n; i++) {
+        struct unwait *u = &n->unwaits.v[i];
+        u->cmd.name = u->name;
+        u->cmd.req = u->req;
+        node_propose(n, &u->cmd, NULL, NULL);
+    }
+    n->unwaits.n = 0;
 }
