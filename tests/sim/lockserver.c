@@ -227,8 +227,10 @@ static void queue_unwait(struct snode *sn, uint64_t index, uint64_t session,
                               .seen = unwait_seen(sn->f, index),
                               .name_len = name_len,
                               .req_len = req_len};
-    memcpy(u->name, name, name_len);
-    memcpy(u->req, req, req_len);
+    if (name_len > 0)
+        memcpy(u->name, name, name_len);
+    if (req_len > 0)
+        memcpy(u->req, req, req_len);
 }
 
 /* A gone client's blocking ACQUIRE applied: its wait, or a grant made at
@@ -640,10 +642,12 @@ void lockserver_gone(struct lockserver *s, uint64_t id, void *ctx, uint64_t tag,
         if (p->ctx != ctx || p->tag != tag || p->gone)
             continue;
         p->gone = true;
-        memcpy(p->name, acq->name, acq->name_len);
         p->name_len = acq->name_len;
-        memcpy(p->req, acq->req, acq->req_len);
         p->req_len = acq->req_len;
+        if (p->name_len > 0)
+            memcpy(p->name, acq->name, p->name_len);
+        if (p->req_len > 0)
+            memcpy(p->req, acq->req, p->req_len);
     }
 }
 
