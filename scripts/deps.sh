@@ -1,13 +1,32 @@
 #!/bin/sh
-# deps.sh - installs the Debian packages dlock needs that are missing.
-# Runs apt-get only when something is missing; uses sudo when not root.
-# The fault campaign (make faults) uses nftables, libfaketime and
-# redis-server (make faults-redis) too; dlock-bench links libcurl and the
-# ZooKeeper C client. `deps.sh bench` adds the servers make bench compares
-# dlock with (etcd, ZooKeeper and its Java runtime) and gnuplot.
+# deps.sh - installs the Debian packages dlock needs that are missing: all
+# that the build, the tests and every CI check use, on a Debian 12 machine
+# that has only its base system and a compiler. When everything is there it
+# only asks dpkg-query (./test.sh and ./start.sh run it every time). Runs
+# apt-get only when something is missing; uses sudo when not root.
+#
+#   build          make, gcc (its sanitizer runtimes come with it), libc6-dev,
+#                  pkg-config (also make install's test), libuv1-dev;
+#                  dlock-bench links libcurl and the ZooKeeper C client
+#   CI checks      clang-format and git (make format-check: git ls-files),
+#                  clang and its runtimes (make fuzz)
+#   tests          python3 (tests/system, tests/faults: standard library only),
+#                  locales (localedef, for the unit test of a ',' locale),
+#                  redis-tools (redis-cli), redis-server (dlock-bench's
+#                  Redis recipe, make faults-redis)
+#   make faults    nftables (nft), libfaketime, mount (tmpfs), and for tests
+#                  in namespaces iproute2 (ip), util-linux (unshare,
+#                  fallocate, taskset), procps (ps, pgrep)
+#
+# `deps.sh bench` adds the servers make bench compares dlock with (etcd,
+# ZooKeeper and its Java runtime) and gnuplot. scripts/check-deps.sh checks
+# this list on a fresh Debian 12 root (docs/operations.md, "Set-up from
+# nothing").
 set -eu
-need="make gcc libc6-dev pkg-config libuv1-dev clang libclang-rt-dev locales redis-tools"
-need="$need nftables libfaketime redis-server libcurl4-openssl-dev libzookeeper-mt-dev"
+need="make gcc libc6-dev pkg-config libuv1-dev libcurl4-openssl-dev libzookeeper-mt-dev"
+need="$need clang-format git clang libclang-rt-dev"
+need="$need python3 locales redis-tools redis-server"
+need="$need nftables libfaketime mount iproute2 util-linux procps"
 if [ "${1:-}" = bench ]; then
     need="$need etcd-server etcd-client zookeeper default-jre-headless gnuplot-nox"
 fi
@@ -18,8 +37,15 @@ for p in $need; do
 done
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing"
-if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "deps: not root and no sudo: install them as root (apt-get install$missing)" >&2
+    exit 1
+fi
+# sudo resets the environment, so the frontend is passed through env.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
