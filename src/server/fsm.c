@@ -685,9 +685,12 @@ static void apply_unwait(struct fsm *f, const struct fsm_cmd *c,
             res->status = FSM_NOTHELD;
         return;
     }
+    /* The grant names its answer (seen); index is the ACQUIRE's, which
+     * came after its session's opening and no later than the answer. */
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     if (l == NULL || l->holder == NULL || l->holder->id != c->session ||
-        l->grant == 0 || l->grant != c->seen) {
+        l->grant == 0 || l->grant != c->seen || c->index < c->session ||
+        c->index > c->seen) {
         res->status = FSM_NOTHELD;
         return;
     }

@@ -819,7 +819,7 @@ static void do_unwait(struct ctx *x)
     }
     l = lockmodel_lock_get(x->m, c->name, c->name_len);
     if (l == NULL || l->holder != c->session || l->grant == 0 ||
-        l->grant != c->seen) {
+        l->grant != c->seen || c->index < c->session || c->index > c->seen) {
         fresh(x, FSM_NOTHELD);
         return;
     }

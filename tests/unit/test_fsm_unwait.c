@@ -264,6 +264,23 @@ TEST(fsm_unwait, grant_after_a_later_repeat_kept)
     m_close(&m);
 }
 
+/* An UNWAIT that names a grant's answer but an ACQUIRE index after that
+ * answer, or before the session's opening, is not of that grant: kept. */
+TEST(fsm_unwait, grant_with_another_index_kept)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t before = m_session(&m), s = m_session(&m);
+    uint64_t i = m_acq(&m, s, "a", "", 1000, 0, "w").index;
+    CHECK_UNCHANGED(&m, {
+        CHECK_EQ(m_unwait(&m, i + 7, s, "a", "w", 0, i).status, FSM_NOTHELD);
+        CHECK_EQ(m_unwait(&m, before, s, "a", "w", 0, i).status, FSM_NOTHELD);
+    });
+    CHECK_EQ(m_unwait(&m, i, s, "a", "w", 0, i).status, FSM_OK);
+    CHECK(!m_known(&m, "a"));
+    m_close(&m);
+}
+
 /* A grant joined by a reentrant acquire loses only its own hold. */
 TEST(fsm_unwait, reentered_grant_loses_one_hold)
 {
