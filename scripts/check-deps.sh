@@ -10,10 +10,11 @@
 # It makes a `debootstrap --variant=minbase bookworm` root in a new
 # directory under $CHECK_DIR (default /var/tmp), with apt sources for
 # bookworm, bookworm-updates and bookworm-security, adds gcc (the compiler)
-# and sudo, a user "dev" who may sudo without a password, mounts /proc,
-# /sys, /dev and /dev/pts into it and clones this repository's HEAD into
-# it (commit what is to be checked). Then, as dev (the default) or as root,
-# with a bare environment (no LANG, no terminal), the README's set-up:
+# and sudo, a user "dev" who may sudo without a password, and clones this
+# repository's HEAD into it (commit what is to be checked). Each command
+# runs in the root as its file system root (see enter below). As dev (the
+# default) or as root, with a bare environment (no LANG, no terminal), the
+# README's set-up:
 #   1. ./start.sh               deps.sh installs what is missing (the list
 #      is printed), dlockd is built and serves: redis-cli PING
 #   2. sh scripts/deps.sh       once more: it must print nothing (it takes
@@ -32,8 +33,8 @@
 # namespace of their own (unshare -n), so that their nftables rules stay out
 # of the host's. Each step prints its time; the script stops at the first
 # failure. On exit, even a failed one, every process left in the root is
-# killed, everything mounted under it is unmounted and the root is deleted
-# (CHECK_KEEP=1 keeps it).
+# killed (its mounts go with them) and the root is deleted (CHECK_KEEP=1
+# keeps it).
 # The mirror is the first Debian one in /etc/apt/sources.list* (or $MIRROR).
 set -eu
 mode=${1:-user}
@@ -50,29 +51,33 @@ if [ -z "${MIRROR:-}" ]; then
 fi
 CHECK_SYSTEM=${CHECK_SYSTEM:-"test_protocol test_redis_cli_works test_restart_after_kill \
 test_blocking_acquire_fifo test_leader_crash_keeps test_isolated_leader test_run_exit_codes \
-test_examples_run_as_written test_workloads_do_what test_peer_systems"}
+test_examples_run_as_written test_workloads_do_what test_peer_redis test_redis_py"}
 root=$(mktemp -d "${CHECK_DIR:-/var/tmp}/dlock-check-deps.XXXXXX")
+# Every process run in the root is in a cgroup of its own (the pids
+# controller of cgroup v1, or cgroup v2), so that all are found and killed.
+if [ -d /sys/fs/cgroup/pids ]; then cg=/sys/fs/cgroup/pids; else cg=/sys/fs/cgroup; fi
+cg=$cg/${root##*/}
+mkdir "$cg" || { echo "check-deps: cannot make the cgroup $cg" >&2; rmdir "$root"; exit 2; }
 
-# kill_in_root [SIGNAL [NAME]]: signals (default KILL) every process whose
-# root is the check's root (servers, a stuck test), or only those named NAME.
+# kill_in_root [SIGNAL [NAME]]: signals (default KILL) every process run in
+# the root (servers, a stuck test), or only those named NAME.
 kill_in_root() {
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] || continue
-        [ -z "${2:-}" ] || [ "$(cat "$p/comm" 2>/dev/null)" = "$2" ] || continue
-        kill -"${1:-KILL}" "${p#/proc/}" 2>/dev/null
+    for p in $(cat "$cg/cgroup.procs"); do
+        [ -z "${2:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] || continue
+        kill -"${1:-KILL}" "$p" 2>/dev/null
     done
     sleep 1
 }
 cleanup() {
     set +e
-    kill_in_root
-    # Everything mounted under the root, deepest first.
-    awk -v r="$root" 'index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
-        while read -r m; do umount "$m" || umount -l "$m"; done
+    for _ in 1 2 3; do kill_in_root; done
+    rmdir "$cg" || echo "check-deps: processes left in $cg" >&2
+    # The root's mounts are in mount namespaces of their own, gone with
+    # their processes: the host has none under it.
     if awk -v r="$root" 'index($2, r "/") == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
-        echo "check-deps: still mounted under $root; not deleted" >&2
+        echo "check-deps: something is mounted under $root; not deleted" >&2
     elif [ "${CHECK_KEEP:-}" = 1 ]; then
-        echo "check-deps: kept $root (unmounted)"
+        echo "check-deps: kept $root"
     else
         rm -rf --one-file-system "$root"
     fi
@@ -96,12 +101,24 @@ deb $security bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
-mount -t proc proc "$root/proc"
-mount -t sysfs sys "$root/sys"
-mount --bind /dev "$root/dev"
-mount --bind /dev/pts "$root/dev/pts"
+mkdir "$root/.host"
 
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+# enter CMD...: runs CMD in the root, in the cgroup and a mount namespace of
+# its own where the root is bound on itself, /proc, /sys and /dev (/dev/pts)
+# are mounted in it, and it is made the file system root with pivot_root:
+# unlike chroot, that lets the tests make user namespaces (unshare --user,
+# which a chrooted process may not) and mount namespaces (which need / to be
+# a mount point). The environment is bare: no LANG, no terminal.
+enter() {
+    sh -c 'echo $$ >"$0/cgroup.procs" && c=$1 && shift &&
+        exec unshare --mount --propagation private --fork -- sh -c "$c" sh "$@"' \
+        "$cg" '
+        r=$1; shift
+        mount --bind "$r" "$r" && mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" &&
+            mount --rbind /dev "$r/dev" && cd "$r" && pivot_root . .host || exit 1
+        cd / && umount -l /.host && exec /usr/bin/env -i "$@"' "$root" "$@"
+}
+in_root() { enter PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 step "the compiler (gcc) and sudo"
 in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc sudo >/dev/null'
@@ -110,12 +127,11 @@ echo 'dev ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/dev"
 chmod 440 "$root/etc/sudoers.d/dev"
 if [ "$mode" = user ]; then
     home=/home/dev
-    as() { chroot "$root" /usr/sbin/runuser -u dev -- /usr/bin/env -i HOME=$home USER=dev \
+    as() { enter PATH=/usr/sbin:/usr/bin runuser -u dev -- /usr/bin/env -i HOME=$home USER=dev \
         PATH=/usr/local/bin:/usr/bin:/bin "$@"; }
 else
     home=/root
-    as() { chroot "$root" /usr/bin/env -i HOME=$home USER=root \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+    as() { enter HOME=$home USER=root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 fi
 git clone -q "$repo" "$root$home/dlock"
 if [ "$mode" = user ]; then in_root chown -R dev:dev $home/dlock; fi
@@ -183,7 +199,7 @@ if [ "${CHECK_BENCH:-}" = 1 ]; then
     step "sh scripts/deps.sh bench, then the bench tool against etcd and ZooKeeper too"
     run_tail 0 'sh scripts/deps.sh bench'
     grep '^deps: ' "$root/tmp/check.out" || true
-    isolated 3 "make -s -j2 system SYSTEM_ARGS=test_peer_systems"
+    isolated 5 "make -s -j2 system SYSTEM_ARGS=test_peer_"
 fi
 if [ "${CHECK_FULL:-}" = 1 ]; then
     step "./test.sh"

@@ -10,13 +10,14 @@
 #                  dlock-bench links libcurl and the ZooKeeper C client
 #   CI checks      clang-format and git (make format-check: git ls-files),
 #                  clang and its runtimes (make fuzz)
-#   tests          python3 (tests/system, tests/faults: standard library only),
-#                  locales (localedef, for the unit test of a ',' locale),
-#                  redis-tools (redis-cli), redis-server (dlock-bench's
-#                  Redis recipe, make faults-redis)
-#   make faults    nftables (nft), libfaketime, mount (tmpfs), and for tests
-#                  in namespaces iproute2 (ip), util-linux (unshare,
-#                  fallocate, taskset), procps (ps, pgrep)
+#   tests          python3 (tests/system, tests/faults: standard library,
+#                  and python3-redis, redis-py, for the tests of Redis
+#                  clients), locales (localedef, for the unit test of a ','
+#                  locale), redis-tools (redis-cli, redis-benchmark),
+#                  redis-server (dlock-bench's Redis recipe, make faults-redis)
+#   make faults    nftables (nft), libfaketime, mount (tmpfs); for network
+#                  namespaces util-linux (unshare: tests/system/transcripts.py,
+#                  also fallocate, taskset), iproute2 (ip); procps (ps, pgrep)
 #
 # `deps.sh bench` adds the servers make bench compares dlock with (etcd,
 # ZooKeeper and its Java runtime) and gnuplot. scripts/check-deps.sh checks
@@ -25,7 +26,7 @@
 set -eu
 need="make gcc libc6-dev pkg-config libuv1-dev libcurl4-openssl-dev libzookeeper-mt-dev"
 need="$need clang-format git clang libclang-rt-dev"
-need="$need python3 locales redis-tools redis-server"
+need="$need python3 python3-redis locales redis-tools redis-server"
 need="$need nftables libfaketime mount iproute2 util-linux procps"
 if [ "${1:-}" = bench ]; then
     need="$need etcd-server etcd-client zookeeper default-jre-headless gnuplot-nox"
