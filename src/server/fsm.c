@@ -776,8 +776,10 @@ uint64_t fsm_next_deadline(const struct fsm *f)
 
 uint64_t fsm_wait_seen(const struct fsm *f, uint64_t index)
 {
+    if (index == 0)
+        return f->applied;
     const struct fsm_waiter *w = map_u64_get(&f->waiting, index);
-    return w != NULL ? w->seen : 0;
+    return w != NULL ? w->seen : index;
 }
 
 uint64_t fsm_now(const struct fsm *f)

@@ -233,9 +233,10 @@ void fsm_session_each(const struct fsm *f,
  * wait's end, a lock-delay's end, a grant's to be taken back), or
  * UINT64_MAX. */
 uint64_t fsm_next_deadline(const struct fsm *f);
-/* For the wait of the ACQUIRE at index: the index of the ACQUIRE or of
- * its latest repeat, the last answer that told a client of it (what an
- * UNWAIT of it names as seen); 0 if no such wait is queued. */
+/* What an UNWAIT of the ACQUIRE at index names as seen, the last answer
+ * that told a client of its wait: for a queued wait, the index of the
+ * ACQUIRE or of its latest repeat; else index itself (a grant made at
+ * once); for index 0 (every wait), the index applied. */
 uint64_t fsm_wait_seen(const struct fsm *f, uint64_t index);
 /* The machine's clock: the largest `now` applied. */
 uint64_t fsm_now(const struct fsm *f);

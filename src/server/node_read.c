@@ -207,18 +207,6 @@ void node_wait_fail_all(struct node *n, int status)
 
 /* ---- clients gone: UNWAIT ---------------------------------------------- */
 
-/* The last answer about the wait of the ACQUIRE at index this leader knows
- * of: its waiter's seen, or the ACQUIRE itself for a grant made at once
- * (every wait: the index applied). An answer applied after this one told
- * another client, and the UNWAIT leaves that wait alone. */
-static uint64_t unwait_seen(const struct node *n, uint64_t index)
-{
-    if (index == 0)
-        return fsm_applied_index(n->fsm);
-    uint64_t seen = fsm_wait_seen(n->fsm, index);
-    return seen != 0 ? seen : index;
-}
-
 void node_unwait(struct node *n, const struct fsm_cmd *cmd)
 {
     if (!node_is_leader(n) || n->stopping)
@@ -232,7 +220,9 @@ void node_unwait(struct node *n, const struct fsm_cmd *cmd)
     u->cmd = *cmd;
     u->cmd.type = FSM_UNWAIT;
     u->cmd.wait = n->cfg->wait_grace_ms;
-    u->cmd.seen = unwait_seen(n, cmd->index);
+    /* The last answer about the wait this leader knows of: one applied
+     * after it told another client, and the UNWAIT leaves that alone. */
+    u->cmd.seen = fsm_wait_seen(n->fsm, cmd->index);
     u->cmd.name_len = cmd->name_len <= FSM_NAME_MAX ? cmd->name_len : 0;
     u->cmd.req_len = cmd->req_len <= FSM_REQ_MAX ? cmd->req_len : 0;
     if (u->cmd.name_len > 0)

@@ -201,17 +201,6 @@ static void fail_all(struct cluster *c, struct snode *sn)
  * went away, naming the last answer about it (the index applied, for
  * every wait); proposed at the next step (src/server/node_read.c:
  * node_unwait). */
-/* What the UNWAIT names as the last answer about the wait of the ACQUIRE
- * at index: its waiter's seen; for a grant made at once, the ACQUIRE
- * itself; for every wait, the index applied. */
-static uint64_t unwait_seen(const struct fsm *f, uint64_t index)
-{
-    if (index == 0)
-        return fsm_applied_index(f);
-    uint64_t seen = fsm_wait_seen(f, index);
-    return seen != 0 ? seen : index;
-}
-
 static void queue_unwait(struct snode *sn, uint64_t index, uint64_t session,
                          const char *name, uint32_t name_len, const char *req,
                          uint32_t req_len)
@@ -224,7 +213,7 @@ static void queue_unwait(struct snode *sn, uint64_t index, uint64_t session,
     u->cmd = (struct fsm_cmd){.type = FSM_UNWAIT,
                               .index = index,
                               .session = session,
-                              .seen = unwait_seen(sn->f, index),
+                              .seen = fsm_wait_seen(sn->f, index),
                               .name_len = name_len,
                               .req_len = req_len};
     if (name_len > 0)

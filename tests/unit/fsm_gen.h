@@ -181,9 +181,8 @@ static inline void gen_unwait(struct gen *g, const struct fsm *f,
     }
     unsigned k = (unsigned)gen_pick(g, g->n_waits);
     c->index = g->waits[k].index;
-    uint64_t seen = fsm_wait_seen(f, c->index);
     if (gen_pick(g, 4) != 0)
-        c->seen = seen != 0 ? seen : c->index;
+        c->seen = fsm_wait_seen(f, c->index);
     c->session = g->waits[k].session;
     gen_str(gen_names[g->waits[k].name], &c->name, &c->name_len);
     gen_str(g->waits[k].req, &c->req, &c->req_len);
