@@ -79,13 +79,8 @@ static bool check_lock(struct ck *c, const struct fsm *f,
         if (fsm_session_get(f, l->holder->id) != l->holder)
             return bad(c, "lock %.*s: held by an unknown session",
                        (int)l->name_len, l->name);
-        const struct fsm_session *s = l->holder;
-        bool grant_ok =
-            l->grant == 0 ||
-            ((l->grant > s->id || (s->lease_lock && l->grant == s->id)) &&
-             l->grant <= f->applied);
         if (l->token == 0 || l->token > f->last_token || l->holds == 0 ||
-            !grant_ok)
+            !fsm_lock_grant_ok(f, l->holder, l->grant))
             return bad(c,
                        "lock %.*s: held with token %llu, %u holds, grant %llu",
                        (int)l->name_len, l->name, (unsigned long long)l->token,
@@ -192,9 +187,7 @@ static bool check_claims(struct ck *c, const struct fsm *f)
 {
     for (size_t i = 0; i < f->claims.n; i++) {
         const struct fsm_claim *x = f->claims.v[i];
-        if (x->index == 0 || x->grant < x->index || x->grant > f->applied ||
-            x->session == 0 || x->session > x->index || x->name_len == 0 ||
-            x->req_len == 0)
+        if (!fsm_lock_claim_ok(f, x))
             return bad(c, "claim %zu: index %llu, session %llu", i,
                        (unsigned long long)x->index,
                        (unsigned long long)x->session);

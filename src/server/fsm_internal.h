@@ -236,6 +236,14 @@ struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
                                      uint16_t name_len, const char *req,
                                      uint8_t req_len);
 void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c);
+/* Whether grant is one a lock held by s can have: none (0), or an answer
+ * after s opened (a lease lock's ACQUIRE is the one that opened it), not
+ * past the index applied. fsm_check and snapshot restore check it. */
+bool fsm_lock_grant_ok(const struct fsm *f, const struct fsm_session *s,
+                       uint64_t grant);
+/* Whether c names a grant of a real ACQUIRE, with its request id (its
+ * name and request id are not looked at, only their lengths). */
+bool fsm_lock_claim_ok(const struct fsm *f, const struct fsm_claim *c);
 /* Ends the waits, claims and lock-delays due at f->now, in time order. */
 void fsm_lock_tick(struct fsm *f);
 void fsm_heap_init(struct fsm_heap *h, size_t pos_off,

@@ -462,6 +462,21 @@ void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c)
     fsm_dealloc(f, c, sizeof *c + c->name_len + c->req_len);
 }
 
+bool fsm_lock_grant_ok(const struct fsm *f, const struct fsm_session *s,
+                       uint64_t grant)
+{
+    return grant == 0 ||
+           ((grant > s->id || (s->lease_lock && grant == s->id)) &&
+            grant <= f->applied);
+}
+
+bool fsm_lock_claim_ok(const struct fsm *f, const struct fsm_claim *c)
+{
+    return c->index != 0 && c->grant >= c->index && c->grant <= f->applied &&
+           c->session != 0 && c->session <= c->index && c->name_len != 0 &&
+           c->req_len != 0;
+}
+
 /* The claim c is due: its grant is taken back if nobody learnt it (the
  * lock still held by its session under that grant). */
 static void claim_due(struct fsm *f, struct fsm_claim *c)

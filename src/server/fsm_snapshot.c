@@ -436,16 +436,6 @@ static struct fsm_lock *load_name(struct rd *r, struct fsm *f)
     return fsm_lock_new(f, name, len);
 }
 
-/* A held lock's grant: none, or an answer after its holder's start (a
- * lease lock's ACQUIRE is the one that opened its session). */
-static bool grant_ok(const struct fsm *f, const struct fsm_session *s,
-                     uint64_t grant)
-{
-    return grant == 0 ||
-           ((grant > s->id || (s->lease_lock && grant == s->id)) &&
-            grant <= f->applied);
-}
-
 static void load_held(struct rd *r, struct fsm *f)
 {
     uint32_t n = get32(r);
@@ -462,7 +452,7 @@ static void load_held(struct rd *r, struct fsm *f)
         uint64_t grant = r->version >= 2 ? get64(r) : 0;
         if (r->bad || s == NULL || id < prev || token == 0 ||
             token > f->last_token || holds == 0 || delay > FSM_DELAY_MAX ||
-            !grant_ok(f, s, grant) ||
+            !fsm_lock_grant_ok(f, s, grant) ||
             (s->lease_lock && (olen > 0 || holds != 1))) {
             fail(r);
             return;
@@ -534,8 +524,12 @@ static void load_claims(struct rd *r, struct fsm *f)
         uint32_t nlen, rlen;
         const char *name = get_str(r, 2, FSM_NAME_MAX, &nlen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
-        if (r->bad || index == 0 || grant < index || grant > f->applied ||
-            session == 0 || session > index || nlen == 0 || rlen == 0) {
+        struct fsm_claim head = {.index = index,
+                                 .grant = grant,
+                                 .session = session,
+                                 .name_len = (uint16_t)nlen,
+                                 .req_len = (uint8_t)rlen};
+        if (r->bad || !fsm_lock_claim_ok(f, &head)) {
             fail(r);
             return;
         }
