@@ -155,18 +155,18 @@ bool node_wait_detach(struct node *n, void *handle)
 {
     struct wait *w = handle;
     uint64_t index = w->index;
-    struct wait **p = &n->waits[index % WAIT_BUCKETS];
-    while (*p != NULL && *p != w)
-        p = &(*p)->next;
-    if (*p == w) {
-        *p = w->next;
-        free(w);
+    bool alone = true; /* no other client waits on it here */
+    for (struct wait **p = &n->waits[index % WAIT_BUCKETS]; *p != NULL;) {
+        struct wait *o = *p;
+        if (o == w) {
+            *p = o->next;
+            free(o);
+            continue;
+        }
+        alone = alone && o->index != index;
+        p = &o->next;
     }
-    for (struct wait *o = n->waits[index % WAIT_BUCKETS]; o != NULL;
-         o = o->next)
-        if (o->index == index)
-            return false; /* another client still waits on it here */
-    return true;
+    return alone;
 }
 
 /* Unlinks every wait on the waiter at ev->index first, then calls them:
