@@ -118,17 +118,28 @@ static int write_identity(int dirfd, const char *dir, uint64_t server_id,
                        "alone; never share or copy it\n"
                        "server_id %" PRIu64 "\ndir_id %016" PRIx64 "\n",
                        server_id, dir_id);
+    /* e is the errno of the step that failed (EIO for a short write). */
+    int e = 0;
     int fd = openat(dirfd, IDENTITY_TMP,
                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && write(fd, text, (size_t)len) == len && fsync(fd) == 0;
-    int e = errno;
-    if (fd >= 0)
+    if (fd < 0) {
+        e = errno;
+    } else {
+        ssize_t n = write(fd, text, (size_t)len);
+        if (n != len)
+            e = n < 0 ? errno : EIO;
+        else if (fsync(fd) != 0)
+            e = errno;
         close(fd);
-    ok = ok && renameat(dirfd, IDENTITY_TMP, dirfd, DATADIR_IDENTITY_FILE) == 0;
-    ok = ok && fsync(dirfd) == 0;
-    if (!ok) {
+    }
+    if (e == 0 &&
+        renameat(dirfd, IDENTITY_TMP, dirfd, DATADIR_IDENTITY_FILE) != 0)
+        e = errno;
+    if (e == 0 && fsync(dirfd) != 0)
+        e = errno;
+    if (e != 0) {
         snprintf(err, errlen, "cannot write %s/%s: %s", dir,
-                 DATADIR_IDENTITY_FILE, strerror(fd < 0 ? errno : e));
+                 DATADIR_IDENTITY_FILE, strerror(e));
         return -1;
     }
     return 0;
