@@ -389,6 +389,15 @@ def split_addr(addr):
     return host, int(port)
 
 
+def cluster_info(addr, timeout=5.0):
+    """CLUSTER.INFO of the server at addr as a dict (members as a list of
+    dicts)."""
+    with Client(addr, timeout=timeout) as c:
+        d = as_map(c.call("CLUSTER.INFO"))
+    d["members"] = [as_map(m) for m in d["members"]]
+    return d
+
+
 def call_at_leader(addrs, *args, timeout=10.0):
     """Sends a command to the cluster at addrs (a list of client addresses,
     or one), following "LEADER host:port" redirects and retrying NOLEADER and
@@ -697,10 +706,7 @@ class Server:
 
     def info(self):
         """CLUSTER.INFO as a dict (members as a list of dicts)."""
-        with Client(self.addr, timeout=5.0) as c:
-            d = as_map(c.call("CLUSTER.INFO"))
-        d["members"] = [as_map(m) for m in d["members"]]
-        return d
+        return cluster_info(self.addr)
 
     def wait_leader(self, timeout=15.0):
         """Waits until this server is leader and serves (for a single

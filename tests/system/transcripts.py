@@ -56,7 +56,7 @@ import sys
 import time
 
 import dlocktest
-from dlocktest import TestFailure, as_map, check
+from dlocktest import TestFailure, check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROMPT = "$ "
@@ -390,13 +390,6 @@ def dlockd_running():
     return out
 
 
-def cluster_info(addr):
-    with dlocktest.Client(addr, timeout=2.0) as c:
-        d = as_map(c.call("CLUSTER.INFO"))
-    d["members"] = [as_map(m) for m in d["members"]]
-    return d
-
-
 def someone_waits():
     """Whether a server running here has queued a blocking acquire (what a
     command left running waits in, before the next is typed)."""
@@ -431,7 +424,7 @@ class Settler:
         if self.forking():
             return False
         running = dlockd_running()
-        infos = {peer: cluster_info(client) for client, peer in running}
+        infos = {peer: dlocktest.cluster_info(client, timeout=2.0) for client, peer in running}
         by_client = {client: infos[peer] for client, peer in running}
         for d in infos.values():
             if d["role"] == "leader":
