@@ -50,12 +50,14 @@ static int lock_dir(struct datadir *d, int dirfd, const char *dir,
                      DATADIR_LOCK_FILE, strerror(e));
         return -1;
     }
-    /* Who holds it, for whoever is refused next; the lock is the flock, so
-     * a failure to say so is not fatal. */
-    size_t len = strlen(holder);
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, holder, len, 0) != (ssize_t)len ||
-        pwrite(fd, "\n", 1, (off_t)len) != 1)
-        (void)0;
+    /* Who holds it, for whoever is refused next. The lock is the flock:
+     * a holder that could not say who it is is still the holder, and the
+     * one refused reads what is there (read_holder). */
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s\n", holder);
+    if (ftruncate(fd, 0) == 0 && n > 0)
+        (void)!pwrite(fd, line,
+                      (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, 0);
     d->lock_fd = fd;
     d->held = true;
     return 0;
