@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "server/config.h"
 #include "server/node.h"
 #include "server/server.h"
 
@@ -251,6 +252,35 @@ static bool cmd_client(struct conn *c, struct slot *s,
 
 /* ---- cluster commands ------------------------------------------------- */
 
+/* A 64-bit number as a RESP integer, which is signed: one above INT64_MAX
+ * (a term or index no healthy cluster reaches, an id from before ids were
+ * bounded) is given as its decimal string rather than as a negative. */
+static void write_u64(struct slot *s, uint64_t v)
+{
+    char d[24];
+    if (v <= (uint64_t)INT64_MAX) {
+        resp_write_integer(&s->buf, (int64_t)v);
+        return;
+    }
+    snprintf(d, sizeof d, "%" PRIu64, v);
+    resp_write_bulk_str(&s->buf, d);
+}
+
+static void write_member(struct slot *s, int proto, const struct node_member *m)
+{
+    resp_write_map(&s->buf, proto, 5);
+    resp_write_bulk_str(&s->buf, "id");
+    write_u64(s, m->id);
+    resp_write_bulk_str(&s->buf, "role");
+    resp_write_bulk_str(&s->buf, m->role == RAFT_VOTER ? "voter" : "learner");
+    resp_write_bulk_str(&s->buf, "raft_addr");
+    resp_write_bulk_str(&s->buf, m->raft_addr);
+    resp_write_bulk_str(&s->buf, "client_addr");
+    resp_write_bulk_str(&s->buf, m->client_addr);
+    resp_write_bulk_str(&s->buf, "match_index");
+    write_u64(s, m->match);
+}
+
 static bool cmd_cluster_info(struct conn *c, struct slot *s,
                              const struct resp_value *a, size_t n)
 {
@@ -260,43 +290,28 @@ static bool cmd_cluster_info(struct conn *c, struct slot *s,
     int p = c->proto;
     resp_write_map(&s->buf, p, 10);
     resp_write_bulk_str(&s->buf, "id");
-    resp_write_integer(&s->buf, (int64_t)ni.id);
+    write_u64(s, ni.id);
     resp_write_bulk_str(&s->buf, "role");
     resp_write_bulk_str(&s->buf, raft_role_name(ni.role));
     resp_write_bulk_str(&s->buf, "leader");
-    resp_write_integer(&s->buf, (int64_t)ni.leader);
+    write_u64(s, ni.leader);
     resp_write_bulk_str(&s->buf, "leader_addr");
     if (leader_addr != NULL)
         resp_write_bulk_str(&s->buf, leader_addr);
     else
         resp_write_null(&s->buf, p);
-    resp_write_bulk_str(&s->buf, "term");
-    resp_write_integer(&s->buf, (int64_t)ni.term);
-    resp_write_bulk_str(&s->buf, "commit_index");
-    resp_write_integer(&s->buf, (int64_t)ni.commit);
-    resp_write_bulk_str(&s->buf, "applied_index");
-    resp_write_integer(&s->buf, (int64_t)ni.applied);
-    resp_write_bulk_str(&s->buf, "last_index");
-    resp_write_integer(&s->buf, (int64_t)ni.last_index);
-    resp_write_bulk_str(&s->buf, "snapshot_index");
-    resp_write_integer(&s->buf, (int64_t)ni.snapshot_index);
+    const char *names[] = {"term", "commit_index", "applied_index",
+                           "last_index", "snapshot_index"};
+    const uint64_t values[] = {ni.term, ni.commit, ni.applied, ni.last_index,
+                               ni.snapshot_index};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        resp_write_bulk_str(&s->buf, names[i]);
+        write_u64(s, values[i]);
+    }
     resp_write_bulk_str(&s->buf, "members");
     resp_write_array(&s->buf, ni.n_members);
-    for (unsigned i = 0; i < ni.n_members; i++) {
-        const struct node_member *m = &ni.members[i];
-        resp_write_map(&s->buf, p, 5);
-        resp_write_bulk_str(&s->buf, "id");
-        resp_write_integer(&s->buf, (int64_t)m->id);
-        resp_write_bulk_str(&s->buf, "role");
-        resp_write_bulk_str(&s->buf,
-                            m->role == RAFT_VOTER ? "voter" : "learner");
-        resp_write_bulk_str(&s->buf, "raft_addr");
-        resp_write_bulk_str(&s->buf, m->raft_addr);
-        resp_write_bulk_str(&s->buf, "client_addr");
-        resp_write_bulk_str(&s->buf, m->client_addr);
-        resp_write_bulk_str(&s->buf, "match_index");
-        resp_write_integer(&s->buf, (int64_t)m->match);
-    }
+    for (unsigned i = 0; i < ni.n_members; i++)
+        write_member(s, p, &ni.members[i]);
     return true;
 }
 
@@ -326,35 +341,95 @@ static bool change_started(struct slot *s, int rc)
     else if (rc == NODE_SHUTDOWN)
         command_error(s, "ERR the server is stopping");
     else
-        command_error(s, "ERR cannot change the membership that way (an "
-                         "unknown or duplicate id, or the last voter)");
+        command_error(s,
+                      "ERR cannot change the membership that way (the "
+                      "last voter, or %d servers already)",
+                      RAFT_MAX_SERVERS);
     return true;
+}
+
+/* Refuses, with the reason, a server CLUSTER.ADD cannot add: an address
+ * peers cannot connect to, or an id or address a member has (this server's
+ * own included). */
+static bool bad_new_member(struct conn *c, struct slot *s, uint64_t id,
+                           const char *addr)
+{
+    struct sockaddr_storage sa;
+    if (config_parse_addr(addr, &sa) != 0) {
+        command_error(s,
+                      "ERR '%s' is not a peer address: give HOST:PORT, "
+                      "HOST a numeric IPv4 or IPv6 address or "
+                      "localhost, PORT 1 to 65535",
+                      addr);
+        return true;
+    }
+    struct node_info ni;
+    node_info(command_node(c), &ni);
+    for (unsigned i = 0; i < ni.n_members; i++) {
+        const struct node_member *m = &ni.members[i];
+        const char *self = m->id == ni.id ? " (this server)" : "";
+        if (m->id == id) {
+            command_error(s, "ERR server %" PRIu64 " is already a member%s", id,
+                          self);
+            return true;
+        }
+        if (config_same_addr(addr, m->raft_addr)) {
+            command_error(s,
+                          "ERR %s is the peer address of server %" PRIu64 "%s",
+                          addr, m->id, self);
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool cmd_cluster_add(struct conn *c, struct slot *s,
                             const struct resp_value *a, size_t n)
 {
     uint64_t id;
-    if (!command_u64(s, &a[1], "the server id", 1, UINT64_MAX - 1, &id))
+    if (!command_u64(s, &a[1], "the server id", 1, CONFIG_ID_MAX, &id))
         return true;
-    if (a[2].len == 0 || a[2].len >= RAFT_ADDR_MAX ||
-        memchr(a[2].str, ' ', a[2].len) != NULL) {
-        command_error(s, "ERR the address must be host:port");
+    if (a[2].len >= RAFT_ADDR_MAX || memchr(a[2].str, 0, a[2].len) != NULL) {
+        command_error(s,
+                      "ERR the peer address is not host:port of at most "
+                      "%d bytes",
+                      RAFT_ADDR_MAX - 1);
         return true;
     }
     char addr[RAFT_ADDR_MAX];
     memcpy(addr, a[2].str, a[2].len);
     addr[a[2].len] = '\0';
+    if (!node_is_leader(command_node(c))) {
+        command_not_leader(s);
+        return true;
+    }
+    if (bad_new_member(c, s, id, addr))
+        return true;
     return change_started(s,
                           node_add(command_node(c), id, addr, change_done, s));
 }
 
+/* Any id a member has can be removed, one above CONFIG_ID_MAX from before
+ * ids were bounded too. */
 static bool cmd_cluster_remove(struct conn *c, struct slot *s,
                                const struct resp_value *a, size_t n)
 {
     uint64_t id;
     if (!command_u64(s, &a[1], "the server id", 1, UINT64_MAX - 1, &id))
         return true;
+    if (!node_is_leader(command_node(c))) {
+        command_not_leader(s);
+        return true;
+    }
+    struct node_info ni;
+    node_info(command_node(c), &ni);
+    bool member = false;
+    for (unsigned i = 0; i < ni.n_members; i++)
+        member |= ni.members[i].id == id;
+    if (!member) {
+        command_error(s, "ERR server %" PRIu64 " is not a member", id);
+        return true;
+    }
     return change_started(s, node_remove(command_node(c), id, change_done, s));
 }
 

@@ -1,8 +1,11 @@
 /* config.c - dlockd's settings, from flags and an optional config file. */
 #include "server/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +57,8 @@ static void defaults(struct config *c)
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
 {
     const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen ||
+        colon[1] < '0' || colon[1] > '9')
         return -1;
     char *end;
     errno = 0;
@@ -67,12 +71,73 @@ int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
     return 0;
 }
 
-static int set_addr(char *dst, const char *v)
+/* An IPv6 host, in brackets or not, with an optional %zone. */
+static int parse_ip6(char *host, int port, struct sockaddr_in6 *in6)
+{
+    size_t n = strlen(host);
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    char *zone = strchr(host, '%');
+    if (zone != NULL) {
+        *zone++ = '\0';
+        in6->sin6_scope_id = if_nametoindex(zone);
+        if (in6->sin6_scope_id == 0)
+            return -1;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+        return -1;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    return 0;
+}
+
+int config_parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
     char host[CONFIG_ADDR_MAX];
     int port;
+    memset(sa, 0, sizeof *sa);
+    if (config_split_addr(addr, host, sizeof host, &port) != 0 || port == 0)
+        return -1;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    return parse_ip6(host, port, (struct sockaddr_in6 *)sa);
+}
+
+bool config_same_addr(const char *a, const char *b)
+{
+    struct sockaddr_storage x, y;
+    if (config_parse_addr(a, &x) != 0 || config_parse_addr(b, &y) != 0 ||
+        x.ss_family != y.ss_family)
+        return false;
+    if (x.ss_family == AF_INET) {
+        const struct sockaddr_in *p = (const void *)&x, *q = (const void *)&y;
+        return p->sin_port == q->sin_port &&
+               p->sin_addr.s_addr == q->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *p = (const void *)&x, *q = (const void *)&y;
+    return p->sin6_port == q->sin6_port &&
+           p->sin6_scope_id == q->sin6_scope_id &&
+           memcmp(&p->sin6_addr, &q->sin6_addr, sizeof p->sin6_addr) == 0;
+}
+
+/* An address to listen on or connect to (config_parse_addr), or, with
+ * loose (--advertise, only told to clients), any host:port. */
+static int set_addr(char *dst, const char *v, bool loose)
+{
+    char host[CONFIG_ADDR_MAX];
+    struct sockaddr_storage sa;
+    int port;
     if (strlen(v) >= CONFIG_ADDR_MAX ||
-        config_split_addr(v, host, sizeof host, &port) != 0)
+        (loose ? config_split_addr(v, host, sizeof host, &port)
+               : config_parse_addr(v, &sa)) != 0)
         return -1;
     strcpy(dst, v);
     return 0;
@@ -104,8 +169,9 @@ static int set_peers(struct config *c, const char *v)
         if (eq == NULL || c->n_peers == RAFT_MAX_SERVERS)
             return -1;
         *eq = '\0';
-        if (set_u64(&p->id, tok, 1, UINT64_MAX - 1) != 0 ||
-            strlen(eq + 1) >= RAFT_ADDR_MAX || set_addr(p->addr, eq + 1) != 0)
+        if (set_u64(&p->id, tok, 1, CONFIG_ID_MAX) != 0 ||
+            strlen(eq + 1) >= RAFT_ADDR_MAX ||
+            set_addr(p->addr, eq + 1, false) != 0)
             return -1;
         for (unsigned i = 0; i < c->n_peers; i++)
             if (c->peers[i].id == p->id)
@@ -148,21 +214,37 @@ static int read_file(struct config *c, const char *path, char *err,
     return 0;
 }
 
+/* What a value of option name must be, for the message that refuses one. */
+static const char *hint(const char *name)
+{
+    if (!strcmp(name, "id"))
+        return " (a server id is 1 to 9223372036854775807)";
+    if (!strcmp(name, "peers"))
+        return " (ID=HOST:PORT,...: ids 1 to 9223372036854775807, each once; "
+               "HOST a numeric IPv4 or IPv6 address or localhost; PORT 1 to "
+               "65535)";
+    if (!strcmp(name, "listen") || !strcmp(name, "raft") ||
+        !strcmp(name, "join"))
+        return " (HOST:PORT: HOST a numeric IPv4 or IPv6 address or "
+               "localhost; PORT 1 to 65535)";
+    return "";
+}
+
 static int set_one(struct config *c, const char *name, const char *v, char *err,
                    size_t errlen)
 {
     int rc;
     int64_t level;
     if (!strcmp(name, "id"))
-        rc = set_u64(&c->id, v, 1, UINT64_MAX - 1);
+        rc = set_u64(&c->id, v, 1, CONFIG_ID_MAX);
     else if (!strcmp(name, "listen"))
-        rc = set_addr(c->listen, v);
+        rc = set_addr(c->listen, v, false);
     else if (!strcmp(name, "raft"))
-        rc = set_addr(c->raft, v);
+        rc = set_addr(c->raft, v, false);
     else if (!strcmp(name, "advertise"))
-        rc = set_addr(c->advertise, v);
+        rc = set_addr(c->advertise, v, true);
     else if (!strcmp(name, "join"))
-        rc = set_addr(c->join, v);
+        rc = set_addr(c->join, v, false);
     else if (!strcmp(name, "data"))
         rc = strlen(v) < sizeof c->data && v[0] ? (strcpy(c->data, v), 0) : -1;
     else if (!strcmp(name, "peers"))
@@ -192,7 +274,8 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         return -1;
     }
     if (rc != 0)
-        snprintf(err, errlen, "bad value for --%s: '%s'", name, v);
+        snprintf(err, errlen, "bad value for --%s: '%s'%s", name, v,
+                 hint(name));
     return rc;
 }
 

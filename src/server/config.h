@@ -6,10 +6,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "raft/raft.h"
 
 #define CONFIG_ADDR_MAX 128
+
+/* Server ids are 1 to CONFIG_ID_MAX: replies give ids as RESP integers,
+ * which are signed 64-bit (docs/operations.md, Options). */
+#define CONFIG_ID_MAX ((uint64_t)INT64_MAX)
 
 struct config_peer {
     uint64_t id;
@@ -47,5 +52,17 @@ int config_parse(struct config *c, int argc, char **argv, char *err,
 /* Splits "host:port" into host (NUL-terminated, at most hostlen) and port.
  * -1 if malformed. */
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+/* Parses an address servers and clients connect to or listen on,
+ * "host:port": host a numeric IPv4 or IPv6 address (IPv6 in brackets or
+ * not, with an optional %zone) or localhost, port 1 to 65535. The one
+ * parser of such addresses: --listen, --raft, --peers, --join,
+ * CLUSTER.ADD and the peer transport use it. -1 if malformed. */
+int config_parse_addr(const char *addr, struct sockaddr_storage *sa);
+
+/* Whether a and b, both config_parse_addr addresses, name the same address
+ * and port (127.0.0.1:7511 and localhost:7511 do). False if either is
+ * malformed. */
+bool config_same_addr(const char *a, const char *b);
 
 #endif

@@ -121,15 +121,10 @@ static void connect_cb(uv_connect_t *req, int status)
 
 static void attempt(void)
 {
-    char host[CONFIG_ADDR_MAX];
-    int port;
     struct sockaddr_storage sa;
     if (j.done || j.tcp_open)
         return;
-    if (config_split_addr(j.target, host, sizeof host, &port) != 0 ||
-        (uv_ip4_addr(strcmp(host, "localhost") ? host : "127.0.0.1", port,
-                     (struct sockaddr_in *)&sa) != 0 &&
-         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)) {
+    if (config_parse_addr(j.target, &sa) != 0) {
         /* A redirect to an address we cannot use: start over from the
          * configured one rather than stall. */
         log_warn("join: cannot use the address %s; retrying via %s", j.target,

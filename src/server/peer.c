@@ -96,24 +96,6 @@ static void closed_one(struct peers *p)
     }
 }
 
-static int parse_addr(const char *addr, struct sockaddr_storage *sa)
-{
-    char host[CONFIG_ADDR_MAX];
-    int port;
-    if (config_split_addr(addr, host, sizeof host, &port) != 0)
-        return UV_EINVAL;
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    size_t n = strlen(host);
-    if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
-        memmove(host, host + 1, n - 2);
-        host[n - 2] = '\0';
-    }
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0)
-        return 0;
-    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa);
-}
-
 static bool reserve(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need <= *cap)
@@ -292,7 +274,7 @@ static void out_connect(struct out_conn *o)
     struct sockaddr_storage sa;
     if (o->p->closing || o->state != OUT_IDLE)
         return;
-    if (parse_addr(o->addr, &sa) != 0) {
+    if (config_parse_addr(o->addr, &sa) != 0) {
         log_warn("peer %" PRIu64 ": bad address '%s'", o->id, o->addr);
         return;
     }
@@ -576,14 +558,13 @@ static void listener_closed(uv_handle_t *h)
 int peers_listen(struct peers *p, const char *addr)
 {
     struct sockaddr_storage sa;
-    int rc = parse_addr(addr, &sa);
-    if (rc != 0)
-        return rc;
+    if (config_parse_addr(addr, &sa) != 0)
+        return UV_EINVAL;
     uv_tcp_init(p->loop, &p->listener);
     p->listener.data = p;
     p->open_handles++;
     p->listening = true;
-    rc = uv_tcp_bind(&p->listener, (const struct sockaddr *)&sa, 0);
+    int rc = uv_tcp_bind(&p->listener, (const struct sockaddr *)&sa, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&p->listener, 128, on_connection);
     if (rc == 0)

@@ -51,15 +51,8 @@ void server_stop(struct server *s)
 
 static int listen_clients(struct server *s, char *err, size_t errlen)
 {
-    char host[CONFIG_ADDR_MAX];
-    int port, rc;
     struct sockaddr_storage sa;
-    config_split_addr(s->cfg->listen, host, sizeof host, &port);
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa);
-    if (rc != 0)
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
+    int rc = config_parse_addr(s->cfg->listen, &sa) == 0 ? 0 : UV_EINVAL;
     uv_tcp_init(s->loop, &s->listener);
     s->listener.data = s;
     if (rc == 0)

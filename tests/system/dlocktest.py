@@ -70,6 +70,18 @@ def no_sanitizer_report(text, what):
         check(w not in text, "%s: a sanitizer or assertion report:\n%s" % (what, text))
 
 
+def start_fails(ctx, tag, *args, code=1):
+    """Runs dlockd with args and its data in ctx.dir/tag; it must exit at
+    once with code (1: it cannot start; 2: a bad option). Returns its
+    stderr."""
+    data = os.path.join(ctx.dir, tag)
+    r = subprocess.run([dlockd_path(), "--data", data] + list(args),
+                       capture_output=True, text=True, timeout=20, env=tool_env())
+    no_sanitizer_report(r.stderr, "dlockd " + " ".join(args))
+    eq(r.returncode, code, "dlockd %s: exit code (stderr %r)" % (" ".join(args), r.stderr))
+    return r.stderr
+
+
 class Skip(Exception):
     """Raised by a test that cannot run here; the message says why."""
 

@@ -2,12 +2,10 @@
 gave the address, the peer address's default included (docs/operations.md,
 Options)."""
 
-import os
 import socket
-import subprocess
 
 import dlocktest
-from dlocktest import check, eq, no_sanitizer_report
+from dlocktest import check, start_fails
 
 
 def taken_port():
@@ -29,16 +27,6 @@ def taken_port():
             probe.close()
         s.close()
     raise AssertionError("no port P with P - 100 free")
-
-
-def start_fails(ctx, tag, *args):
-    """Runs dlockd with args; it must exit 1 at once. Returns its stderr."""
-    data = os.path.join(ctx.dir, tag)
-    r = subprocess.run([dlocktest.dlockd_path(), "--data", data] + list(args),
-                       capture_output=True, text=True, timeout=20, env=dlocktest.tool_env())
-    no_sanitizer_report(r.stderr, "dlockd " + " ".join(args))
-    eq(r.returncode, 1, "dlockd %s: exit code (stderr %r)" % (" ".join(args), r.stderr))
-    return r.stderr
 
 
 def test_listen_errors_name_the_option(ctx):
