@@ -142,11 +142,20 @@ static bool cmd_select(struct conn *c, struct slot *s,
     return true;
 }
 
+/* Whether v can be a client name: LIMIT, and false, if it is too long. */
+static bool name_fits(struct slot *s, const struct resp_value *v)
+{
+    if (v->len <= CONN_NAME_MAX)
+        return true;
+    command_error(s, "LIMIT the client name is longer than %d bytes",
+                  CONN_NAME_MAX);
+    return false;
+}
+
 static void set_name(struct conn *c, const struct resp_value *v)
 {
-    size_t len = v->len < sizeof c->name - 1 ? v->len : sizeof c->name - 1;
-    memcpy(c->name, v->str, len);
-    c->name[len] = '\0';
+    memcpy(c->name, v->str, v->len);
+    c->name_len = v->len;
 }
 
 static bool cmd_hello(struct conn *c, struct slot *s,
@@ -181,6 +190,8 @@ static bool cmd_hello(struct conn *c, struct slot *s,
         refuse_auth(s);
         return true;
     }
+    if (name != NULL && !name_fits(s, name))
+        return true;
     if (name != NULL)
         set_name(c, name);
     c->proto = (int)proto;
@@ -232,11 +243,13 @@ static bool cmd_client(struct conn *c, struct slot *s,
                        const struct resp_value *a, size_t n)
 {
     if (command_is(&a[1], "SETNAME") && n == 3) {
-        set_name(c, &a[2]);
-        resp_write_simple(&s->buf, "OK");
+        if (name_fits(s, &a[2])) {
+            set_name(c, &a[2]);
+            resp_write_simple(&s->buf, "OK");
+        }
     } else if (command_is(&a[1], "GETNAME") && n == 2) {
-        if (c->name[0])
-            resp_write_bulk_str(&s->buf, c->name);
+        if (c->name_len > 0)
+            resp_write_bulk(&s->buf, c->name, c->name_len);
         else
             resp_write_null(&s->buf, c->proto);
     } else if (command_is(&a[1], "ID") && n == 2) {
@@ -513,21 +526,19 @@ static bool cmd_command(struct conn *c, struct slot *s,
     return true;
 }
 
+bool command_is_request(const struct resp_value *v)
+{
+    if (v->type != RESP_ARRAY || v->n == 0)
+        return false;
+    for (size_t i = 0; i < v->n; i++)
+        if (v->elems[i].type != RESP_BULK && v->elems[i].type != RESP_SIMPLE)
+            return false;
+    return true;
+}
+
 bool command_dispatch(struct conn *c, struct slot *s,
                       const struct resp_value *v)
 {
-    if (v->type != RESP_ARRAY || v->n == 0) {
-        command_error(s, "ERR Protocol error: a request is an array of bulk "
-                         "strings");
-        return true;
-    }
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->elems[i].type != RESP_BULK && v->elems[i].type != RESP_SIMPLE) {
-            command_error(s, "ERR Protocol error: a request is an array of "
-                             "bulk strings");
-            return true;
-        }
-    }
     const struct resp_value *a = v->elems;
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const struct command *cmd = &commands[i];

@@ -14,7 +14,12 @@
 /* The server's version, as HELLO and INFO give it. */
 #define DLOCK_SERVER_VERSION "0.1.0"
 
-/* Runs the request v on connection c, replying into s. Returns true when
+/* Whether v is a request: a non-empty array of bulk (or simple) strings.
+ * Anything else breaks the protocol (docs/protocol.md §2). */
+bool command_is_request(const struct resp_value *v);
+
+/* Runs the request v (command_is_request) on connection c, replying into
+ * s. Returns true when
  * the reply is written; false when it comes later (the command then calls
  * slot_done(s) itself). */
 bool command_dispatch(struct conn *c, struct slot *s,

@@ -233,10 +233,12 @@ static struct slot *new_slot(struct conn *c)
     return s;
 }
 
-static void protocol_error(struct conn *c)
+/* Answers "ERR why" (a protocol error) after the replies before it and
+ * closes the connection (docs/protocol.md §2): what follows in the stream
+ * cannot be trusted to start a request. */
+static void protocol_error(struct conn *c, const char *why)
 {
     struct slot *s = new_slot(c);
-    const char *why = resp_reader_error(reader(c));
     char msg[256];
     snprintf(msg, sizeof msg, "ERR %s", why ? why : "Protocol error");
     resp_write_error(&s->buf, msg);
@@ -256,7 +258,7 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->close_after_write)
         return;
     if (resp_reader_feed(reader(c), buf->base, (size_t)nread) != 0) {
-        protocol_error(c);
+        protocol_error(c, resp_reader_error(reader(c)));
         return;
     }
     dispatch(c);
@@ -279,7 +281,12 @@ static void dispatch(struct conn *c)
             break;
         }
         if (rc < 0) {
-            protocol_error(c);
+            protocol_error(c, resp_reader_error(reader(c)));
+            break;
+        }
+        if (!command_is_request(v)) {
+            protocol_error(c, "Protocol error: a request is a non-empty "
+                              "array of bulk strings");
             break;
         }
         struct slot *s = new_slot(c);

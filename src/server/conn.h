@@ -11,6 +11,9 @@
 
 #include "common/buf.h"
 
+/* A client name's bytes, as for a session's (docs/protocol.md §1). */
+#define CONN_NAME_MAX 64
+
 struct server;
 struct conn;
 
@@ -35,8 +38,9 @@ struct conn {
     struct conn *prev, *next;
     uv_tcp_t tcp;
     uint64_t id;
-    int proto;      /* 2 or 3 (HELLO) */
-    char name[64];  /* CLIENT SETNAME / HELLO SETNAME */
+    int proto;                /* 2 or 3 (HELLO) */
+    char name[CONN_NAME_MAX]; /* CLIENT SETNAME / HELLO SETNAME */
+    size_t name_len;
     char peer[64];  /* the client's address, for the log */
     void *reader;   /* struct resp_reader */
     struct buf out; /* replies ready to go */

@@ -625,10 +625,17 @@ def protocol_error_closes(srv, data):
 
 def test_malformed_resp_closes_connection(ctx):
     """Malformed RESP gets "ERR Protocol error: ..." and the connection is
-    closed; the server goes on serving others."""
+    closed, and so does a well-formed value that is not a request (an empty
+    or null array, a map, a bare integer, an array with an integer), after
+    the replies to the requests before it and with nothing after it served;
+    the server goes on serving others."""
     srv = ctx.single()
     bad = [b"*1\r\n$abc\r\n", b"*2\r\n$4\r\nPING\r\n:x\r\n", b"*-5x\r\n", b"$3\r\nabcde\r\n",
            b"*1\r\n$4\r\nPINGXX\r\n", b"*1\r\n*1\r\n$4\r\nPING\r\n", b"PING \"unbalanced\r\n"]
+    for value in (b"*0\r\n", b"*-1\r\n", b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", b":5\r\n",
+                  b"*1\r\n:5\r\n", b"*2\r\n$4\r\nECHO\r\n:5\r\n", b"_\r\n", b"$4\r\nPING\r\n"):
+        bad.append(value + b"PING\r\n")
+        bad.append(b"PING\r\n*1\r\n$4\r\nPING\r\n" + value + b"*1\r\n$4\r\nPING\r\n")
     wrong = []
     for data in bad:
         why = protocol_error_closes(srv, data)
@@ -663,7 +670,8 @@ def test_oversized_requests_close_connection(ctx):
 
 def test_limits(ctx):
     """Requests over the limits: a 257-byte name (or 65-byte owner, REQ,
-    client name) is LIMIT and changes nothing; 256 bytes work; TTL, WAIT and
+    client name, CLIENT SETNAME and HELLO SETNAME) is LIMIT and changes
+    nothing; 256 bytes (64) work; TTL, WAIT and
     DELAY out of range, and other bad arguments, are ERR and keep the
     connection; inline commands work."""
     srv = ctx.single()
@@ -679,6 +687,12 @@ def test_limits(ctx):
     expect_error(c.try_call("SESSION.OPEN", 1000, "NAME", "x" * 65), "LIMIT", "a 65-byte client name")
     eq(as_map(c.call("SESSION.INFO", s))["locks"], 2, "nothing changed by the refused requests")
     eq(len(c.call("LOCK.LIST")), 2, "locks listed")
+    eq(c.call("CLIENT", "SETNAME", "n" * 64), "OK", "a 64-byte CLIENT SETNAME")
+    eq(c.call("CLIENT", "GETNAME"), "n" * 64, "the 64-byte name, whole")
+    expect_error(c.try_call("CLIENT", "SETNAME", "m" * 65), "LIMIT", "a 65-byte CLIENT SETNAME")
+    expect_error(c.try_call("HELLO", 3, "SETNAME", "m" * 65), "LIMIT", "a 65-byte HELLO SETNAME")
+    eq(c.call("CLIENT", "GETNAME"), "n" * 64, "the name kept after the refused ones")
+    check(isinstance(c.call("LOCK.STATUS", "o"), list), "RESP2 kept after the refused HELLO")
     for args in (("SESSION.OPEN", 99), ("SESSION.OPEN", 3600001), ("SESSION.OPEN", "x"),
                  ("LOCK.ACQUIRE", "w", s, "WAIT", 86400001), ("LOCK.ACQUIRE", "w", s, "DELAY", 600001),
                  ("LOCK.ACQUIRE", "w", "TTL", 50), ("LOCK.ACQUIRE", "", s), ("LOCK.ACQUIRE", "w", s, "BOGUS", 1),
