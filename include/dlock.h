@@ -210,8 +210,10 @@ struct dlock_lock_status {
 /* A linearizable read of one lock (a free lock: held false). */
 DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
                                 struct dlock_lock_status *st);
-/* The locks whose names start with prefix (NULL: all), at most max: *out
- * receives a malloc'd array of *n entries (free it with free()). */
+/* The locks whose names start with prefix (NULL: all), in name order, at
+ * most max (any number: it pages through LOCK.LIST with AFTER, one read per
+ * page, so the whole is not one snapshot): *out receives a malloc'd array
+ * of *n entries (free it with free()). */
 DLOCK_API int dlock_lock_list(struct dlock_client *c, const char *prefix,
                               size_t max, struct dlock_lock_status **out,
                               size_t *n);

@@ -137,31 +137,48 @@ DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
     return rc;
 }
 
-/* The array of statuses in a LOCK.LIST reply, allocated with alloc_malloc
- * (malloc by default: the caller frees it with free()). */
+/* Appends the statuses of a LOCK.LIST reply to the array at *a of *cap
+ * entries, *n used, allocated with alloc_realloc (malloc by default: the
+ * caller frees it with free()). */
 static int parse_list(struct dlock_client *c, const struct resp_value *v,
-                      struct dlock_lock_status **out, size_t *n)
+                      struct dlock_lock_status **a, size_t *cap, size_t *n)
 {
     if (v->type != RESP_ARRAY)
         return client_error(c, DLOCK_EPROTO, "LOCK.LIST: not an array");
-    struct dlock_lock_status *a = NULL;
-    if (v->n > 0) {
-        a = alloc_malloc(v->n * sizeof *a);
-        if (a == NULL)
-            return client_error(c, DLOCK_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < v->n; i++) {
-        if (!info_parse_status(&v->elems[i], &a[i])) {
-            alloc_free(a);
+    if (alloc_grow((void **)a, cap, *n + v->n, sizeof **a) != 0)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < v->n; i++)
+        if (!info_parse_status(&v->elems[i], &(*a)[*n + i]))
             return client_error(c, DLOCK_EPROTO,
                                 "LOCK.LIST: a malformed entry");
-        }
-    }
-    *out = a;
-    *n = v->n;
+    *n += v->n;
     return 0;
 }
 
+/* One page of LOCK.LIST: the locks after the name after, at most want. */
+static int list_page(struct dlock_client *c, const char *prefix,
+                     const char *after, size_t want,
+                     struct dlock_lock_status **a, size_t *cap, size_t *n)
+{
+    char count[24];
+    snprintf(count, sizeof count, "%zu", want > LIST_MAX ? LIST_MAX : want);
+    const char *argv[] = {"LOCK.LIST", prefix != NULL ? prefix : "",
+                          "COUNT",     count,
+                          "AFTER",     after};
+    struct call k;
+    call_init(&k, c, 6, argv, 0);
+    struct conn *conn;
+    const struct resp_value *v;
+    int rc = call_run(c, &k, &conn, &v);
+    if (rc != 0)
+        return rc;
+    rc = parse_list(c, v, a, cap, n);
+    call_done(c, conn);
+    return rc;
+}
+
+/* A server ends a page early at a byte bound, so the list goes on, AFTER
+ * the last name, until max locks or an empty page (docs/protocol.md §4). */
 DLOCK_API int dlock_lock_list(struct dlock_client *c, const char *prefix,
                               size_t max, struct dlock_lock_status **out,
                               size_t *n)
@@ -172,22 +189,26 @@ DLOCK_API int dlock_lock_list(struct dlock_client *c, const char *prefix,
     *n = 0;
     if (prefix != NULL && strlen(prefix) > 256)
         return client_error(c, DLOCK_EINVAL, "a prefix is at most 256 bytes");
-    if (max == 0)
-        return 0;
-    char count[24];
-    snprintf(count, sizeof count, "%zu", max > LIST_MAX ? LIST_MAX : max);
-    const char *argv[] = {"LOCK.LIST", prefix != NULL ? prefix : "", "COUNT",
-                          count};
-    struct call k;
-    call_init(&k, c, 4, argv, 0);
-    struct conn *conn;
-    const struct resp_value *v;
-    int rc = call_run(c, &k, &conn, &v);
-    if (rc != 0)
+    struct dlock_lock_status *a = NULL;
+    size_t cap = 0, got = 0;
+    int rc = 0;
+    while (got < max) {
+        size_t before = got;
+        rc = list_page(c, prefix, got > 0 ? a[got - 1].name : "", max - got, &a,
+                       &cap, &got);
+        /* No progress: the end, or a name a C string cannot carry (with a
+         * NUL byte), which the next page would repeat. */
+        if (rc != 0 || got == before ||
+            (before > 0 && strcmp(a[got - 1].name, a[before - 1].name) <= 0))
+            break;
+    }
+    if (rc != 0) {
+        alloc_free(a);
         return rc;
-    rc = parse_list(c, v, out, n);
-    call_done(c, conn);
-    return rc;
+    }
+    *out = a;
+    *n = got;
+    return 0;
 }
 
 DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,

@@ -8,14 +8,19 @@
 
 #include "common/mem.h"
 #include "server/command.h"
+#include "server/config.h"
 #include "server/fsm.h"
 #include "server/node.h"
+#include "server/server.h"
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX 100000
 /* The least one lock takes in a LOCK.LIST reply (an array of its fields,
  * each name and value). */
 #define LIST_ITEM_MIN 64
+/* A LOCK.LIST reply takes no lock past this many bytes, nor past a quarter
+ * of --max-output, so that it is always sent whole (docs/protocol.md §4). */
+#define LIST_BYTES (1u << 20)
 
 /* What an asynchronous command keeps while it waits. */
 struct op {
@@ -611,26 +616,52 @@ bool lockcmd_check(struct conn *c, struct slot *s, const struct resp_value *a,
     return read_start(c, s, check_done);
 }
 
+/* What a LOCK.LIST keeps while its read waits. */
+struct list_op {
+    char prefix[FSM_NAME_MAX];
+    uint32_t prefix_len;
+    char after[FSM_NAME_MAX]; /* list only names that sort after this */
+    uint32_t after_len;
+    uint64_t count;
+};
+
 struct list_ctx {
     struct slot *s;
+    const struct list_op *lo;
     struct buf items;
-    uint64_t n, max;
+    uint64_t n;
+    size_t budget; /* bytes of items a reply may take */
 };
+
+/* Whether name sorts after the cursor, in the byte order of
+ * fsm_lock_list (a prefix first). */
+static bool list_after(const struct list_op *lo, const char *name, uint32_t len)
+{
+    uint32_t m = len < lo->after_len ? len : lo->after_len;
+    int c = m > 0 ? memcmp(name, lo->after, m) : 0;
+    return c > 0 || (c == 0 && len > lo->after_len);
+}
 
 static bool list_one(void *arg, const struct fsm_lock_info *li)
 {
     struct list_ctx *lc = arg;
-    if (lc->n == lc->max)
+    if (lc->n == lc->lo->count)
         return false;
-    /* Write the item into the slot, then move it aside. */
+    if (!list_after(lc->lo, li->name, li->name_len))
+        return true;
+    /* Write the item into the slot, then move it aside if it fits: the
+     * first always does (a lock takes far less than the least budget). */
     struct buf keep = lc->s->buf;
     buf_init(&lc->s->buf);
     write_lock(lc->s, li);
-    buf_append(&lc->items, lc->s->buf.data, lc->s->buf.len);
+    bool fits = lc->n == 0 || lc->items.len + lc->s->buf.len <= lc->budget;
+    if (fits) {
+        buf_append(&lc->items, lc->s->buf.data, lc->s->buf.len);
+        lc->n++;
+    }
     buf_close(&lc->s->buf);
     lc->s->buf = keep;
-    lc->n++;
-    return true;
+    return fits;
 }
 
 static void list_done(void *ctx, int status)
@@ -638,10 +669,15 @@ static void list_done(void *ctx, int status)
     struct slot *s = ctx;
     if (!read_ok(s, status))
         return;
-    struct op *op = s->op;
-    struct list_ctx lc = {.s = s, .max = op->u};
+    const struct list_op *lo = s->op;
+    uint64_t quarter = s->conn->srv->cfg->max_output / 4;
+    struct list_ctx lc = {
+        .s = s,
+        .lo = lo,
+        .budget = quarter < LIST_BYTES ? (size_t)quarter : LIST_BYTES,
+    };
     buf_init(&lc.items);
-    fsm_lock_list(node_fsm(command_node(s->conn)), op->name, op->name_len,
+    fsm_lock_list(node_fsm(command_node(s->conn)), lo->prefix, lo->prefix_len,
                   list_one, &lc);
     resp_write_array(&s->buf, lc.n);
     buf_append(&s->buf, lc.items.data, lc.items.len);
@@ -649,23 +685,57 @@ static void list_done(void *ctx, int status)
     finish(s);
 }
 
-/* LOCK.LIST [prefix] [COUNT n] */
+/* The options of LOCK.LIST after the prefix: COUNT n, AFTER name. */
+static bool list_opts(struct slot *s, const struct resp_value *a, size_t n,
+                      size_t from, struct list_op *lo)
+{
+    for (size_t i = from; i < n; i += 2) {
+        bool count = command_is(&a[i], "COUNT");
+        if (!count && !command_is(&a[i], "AFTER")) {
+            command_error(s, "ERR unknown option '%.*s' (allowed: COUNT AFTER)",
+                          (int)(a[i].len > 32 ? 32 : a[i].len), a[i].str);
+            return false;
+        }
+        const char *kw = count ? "COUNT" : "AFTER";
+        if (i + 1 == n) {
+            command_error(s, "ERR option %s needs a value", kw);
+            return false;
+        }
+        if (count) {
+            if (!command_u64(s, &a[i + 1], kw, 1, LIST_MAX, &lo->count))
+                return false;
+        } else {
+            if (!arg_str(s, &a[i + 1], kw, 0, FSM_NAME_MAX))
+                return false;
+            memcpy(lo->after, a[i + 1].str, a[i + 1].len);
+            lo->after_len = (uint32_t)a[i + 1].len;
+        }
+    }
+    return true;
+}
+
+/* LOCK.LIST [prefix] [COUNT n] [AFTER name] */
 bool lockcmd_list(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
-    struct opts o;
     size_t from = 1;
-    if (n >= 2 && !(n >= 3 && command_is(&a[1], "COUNT") && n % 2 == 1)) {
+    if (n >= 2 && !(n % 2 == 1 && (command_is(&a[1], "COUNT") ||
+                                   command_is(&a[1], "AFTER")))) {
         if (!arg_str(s, &a[1], "the prefix", 0, FSM_NAME_MAX))
             return true;
         from = 2;
     }
-    if (!parse_opts(s, a, n, from, "COUNT", &o))
+    struct list_op *lo = mem_xcalloc(1, sizeof *lo);
+    s->op = lo;
+    lo->count = LIST_DEFAULT;
+    if (!list_opts(s, a, n, from, lo))
         return true;
-    if (from == 2)
-        copy_name(s, &a[1]);
-    op_of(s)->u = o.have_count ? o.count : LIST_DEFAULT;
-    slot_reserve(s, op_of(s)->u * LIST_ITEM_MIN);
+    if (from == 2) {
+        memcpy(lo->prefix, a[1].str, a[1].len);
+        lo->prefix_len = (uint32_t)a[1].len;
+    }
+    uint64_t most = lo->count * LIST_ITEM_MIN;
+    slot_reserve(s, most < LIST_BYTES ? (size_t)most : LIST_BYTES);
     return read_start(c, s, list_done);
 }
 

@@ -394,6 +394,21 @@ def as_map(v):
     raise TestFailure("not a map: %r" % (v,))
 
 
+def hold_maximal_locks(c, tag, n):
+    """Has one session hold n locks with 256-byte names that start with
+    tag, in name order, each with a 64-byte owner (pipelined); returns the
+    names."""
+    s = c.call("SESSION.OPEN", 120000)
+    names = [("%s%06d" % (tag, i)).ljust(256, "n") for i in range(n)]
+    owner = "o" * 64
+    for at in range(0, n, 1000):
+        part = names[at:at + 1000]
+        c.send_many([("LOCK.ACQUIRE", name, s, "OWNER", owner) for name in part])
+        for name in part:
+            check(isinstance(c.read(30), int), "acquire %s" % name[:12])
+    return names
+
+
 def split_addr(addr):
     if isinstance(addr, tuple):
         return addr

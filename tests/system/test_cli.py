@@ -371,6 +371,28 @@ def test_run_exit_codes_environment_and_signals(ctx):
 # ---- the other verbs -----------------------------------------------------------
 
 
+def test_list_pages_through_many_locks(ctx):
+    """dlock list gives up to --max locks however many replies it takes: on
+    a server with --max-output 64 KiB, whose LOCK.LIST replies stop at 16
+    KiB (about 30 of these locks), 10,000 locks with 256-byte names and
+    64-byte owners come out all, once each, in name order (--max 20000),
+    the first 1,000 by default, one with --max 1. (Before, dlock asked for
+    them in one reply, which the server could not send: the connection was
+    closed and dlock gave up.)"""
+    srv = ctx.single(extra=["--max-output", "65536"])
+    names = dlocktest.hold_maximal_locks(srv.client(timeout=30), "cli-", 10000)
+    r = dlock(srv.addr, "--json", "list", "--max", "20000", "cli-")
+    eq(r.rc, 0, "list --max 20000 (stderr: %r)" % r.err)
+    got = r.json()["locks"]
+    eq([l["name"] for l in got], names, "every lock once, in name order")
+    check(all(l["owner"] == "o" * 64 for l in got), "the owners")
+    r = dlock(srv.addr, "list", "cli-")
+    eq(r.rc, 0, "list (stderr: %r)" % r.err)
+    eq([l.split()[0] for l in r.out.splitlines()[1:]], names[:1000], "the default --max 1000")
+    eq([l["name"] for l in dlock(srv.addr, "--json", "list", "--max", "1").json()["locks"]],
+       names[:1], "--max 1")
+
+
 def test_lease_verbs_and_status_list(ctx):
     """acquire prints a token, extend and release take it; a held lock is
     75, a released or expired one 76; status and list show holder, token,

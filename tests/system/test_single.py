@@ -553,6 +553,90 @@ def test_reply_amplification_is_bounded(ctx):
         sock.close()
 
 
+def resp2_size(v):
+    """The bytes of v (a reply of integers, bulk strings and arrays) in
+    RESP2."""
+    if isinstance(v, list):
+        return len(b"*%d\r\n" % len(v)) + sum(resp2_size(x) for x in v)
+    if isinstance(v, int):
+        return len(b":%d\r\n" % v)
+    b = v.encode("utf-8", "surrogateescape")
+    return len(b"$%d\r\n" % len(b)) + len(b) + 2
+
+
+def list_pages(c, prefix, count):
+    """Pages through LOCK.LIST prefix with AFTER the last name of each page
+    until an empty page; returns the pages."""
+    pages, after = [], ""
+    while True:
+        page = [as_map(x) for x in c.call("LOCK.LIST", prefix, "COUNT", count, "AFTER", after)]
+        if not page:
+            return pages
+        pages.append(page)
+        after = page[-1]["name"]
+
+
+def test_list_reply_always_fits(ctx):
+    """16,000 locks with 256-byte names and 64-byte owners (a LIST of them
+    all takes about 8 MB, past what sockets take at once and then past
+    --max-output) on a server with --max-output 1 MiB, to a client whose
+    socket takes little at a time: LOCK.LIST COUNT 16000 ends
+    its reply at a quarter of --max-output and the connection stays open;
+    paging with AFTER gives every lock once, in order, with its owner.
+    (Before, the server built the whole reply and closed the connection,
+    the client reading.)"""
+    srv = ctx.single(extra=["--max-output", str(1 << 20)])
+    names = dlocktest.hold_maximal_locks(srv.client(timeout=30), "big-", 16000)
+    c = srv.client(timeout=30)
+    c.sock.close()
+    c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.connect(("127.0.0.1", srv.port))
+    raw = c.call("LOCK.LIST", "big-", "COUNT", 16000)
+    first = [as_map(x) for x in raw]
+    check(0 < len(first) < 16000, "one page of %d locks" % len(first))
+    size = resp2_size(raw)
+    check((1 << 18) - 1000 < size <= (1 << 18), "a page of %d bytes, --max-output / 4 is 262144" % size)
+    eq([l["name"] for l in first], names[:len(first)], "the first page")
+    pages = list_pages(c, "big-", 16000)
+    eq(len(pages), 31, "pages of about 520 locks")
+    got = [l for page in pages for l in page]
+    eq([l["name"] for l in got], names, "every lock once, in name order")
+    check(all(l["owner"] == "o" * 64 and l["held"] == 1 for l in got), "owners")
+    eq(c.call("PING"), "PONG", "the connection stays open")
+
+
+def test_list_after_pages_in_name_order(ctx):
+    """LOCK.LIST ... AFTER name lists only the locks whose names sort after
+    name (byte order, a prefix first), whether or not name is a lock:
+    pages of 7 give every lock of the prefix exactly once, in name order,
+    as one LIST does; AFTER the last is empty; AFTER alone after the
+    command is an option; a missing value is ERR, a name over 256 bytes
+    LIMIT."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    names = ["pg-%d" % i for i in range(60)] + ["pg-", "pg-1\x00", "pg-\xff"]
+    c.send_many([("LOCK.ACQUIRE", n, s) for n in names + ["pf-x", "ph-x"]])
+    for n in names + ["pf-x", "ph-x"]:
+        check(isinstance(c.read(10), int), "acquire %r" % n)
+    whole = [as_map(x)["name"] for x in c.call("LOCK.LIST", "pg-")]
+    eq(whole, sorted(names, key=lambda n: n.encode("utf-8", "surrogateescape")), "one LIST, in byte order")
+    pages = list_pages(c, "pg-", 7)
+    eq([len(p) for p in pages], [7] * 9, "pages of 7")
+    eq([l["name"] for p in pages for l in p], whole, "the pages: every lock once, in order")
+    after = [as_map(x)["name"] for x in c.call("LOCK.LIST", "pg-", "AFTER", "pg-5")]
+    eq(after, [n for n in whole if n.encode("utf-8", "surrogateescape") > b"pg-5"], "AFTER a name that is not a lock")
+    eq(c.call("LOCK.LIST", "pg-", "AFTER", whole[-1]), [], "AFTER the last")
+    eq([as_map(x)["name"] for x in c.call("LOCK.LIST", "AFTER", "pg-9")], ["pg-\xff", "ph-x"],
+       "AFTER as the first argument")
+    eq([as_map(x)["name"] for x in c.call("LOCK.LIST", "AFTER", "pg-9", "COUNT", 1)], ["pg-\xff"],
+       "AFTER and COUNT")
+    expect_error(c.try_call("LOCK.LIST", "pg-", "AFTER"), "ERR", "AFTER without a value")
+    expect_error(c.try_call("LOCK.LIST", "pg-", "AFTER", "a" * 257), "LIMIT", "AFTER over 256 bytes")
+    expect_error(c.try_call("LOCK.LIST", "pg-", "BEFORE", "x"), "ERR", "an unknown option")
+
+
 def test_pending_replies_pause_then_serve(ctx):
     """1,100 pipelined blocking acquires that must wait, then an ECHO: the
     server serves 1,024 (its bound on pending replies) and leaves the rest
