@@ -270,22 +270,30 @@ static void result_of(uint8_t type, const struct fsm_outcome *o,
         *v = o->value;
 }
 
-/* If req (non-empty) is remembered in t under type and prefix, fills *res
- * with its outcome and returns true. */
+/* If req (non-empty) is remembered in t under prefix, fills *res and
+ * returns true: with its outcome if it is of this request (the same type
+ * and fingerprint), else FSM_REQ_REUSED, which changes nothing. */
 static bool replay(const struct fsm_otable *t, uint8_t type, const void *prefix,
                    size_t plen, const struct fsm_cmd *c, struct fsm_result *res)
 {
     if (c->req_len == 0)
         return false;
     char key[FSM_KEY_MAX];
-    uint8_t n = fsm_session_key(key, type, prefix, plen, c->req, c->req_len);
+    uint8_t n = fsm_session_key(key, prefix, plen, c->req, c->req_len);
     const struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
     if (o == NULL)
         return false;
+    if (o->type != type || (o->fp != 0 && o->fp != fsm_cmd_fingerprint(c))) {
+        memset(res, 0, sizeof *res);
+        res->status = FSM_REQ_REUSED;
+        return true;
+    }
     result_of(type, o, res);
     return true;
 }
 
+/* Remembers res as the outcome of c (its type, its fingerprint unless
+ * plen: a CLOSE's key is all that defines it). */
 static void remember(struct fsm *f, struct fsm_otable *t, uint8_t type,
                      const void *prefix, size_t plen, const struct fsm_cmd *c,
                      uint64_t index, const struct fsm_result *res)
@@ -294,8 +302,10 @@ static void remember(struct fsm *f, struct fsm_otable *t, uint8_t type,
         return;
     char key[FSM_KEY_MAX];
     struct fsm_outcome o;
-    uint8_t n = fsm_session_key(key, type, prefix, plen, c->req, c->req_len);
+    uint8_t n = fsm_session_key(key, prefix, plen, c->req, c->req_len);
     outcome_of(type, index, res, &o);
+    o.type = type;
+    o.fp = plen == 0 ? fsm_cmd_fingerprint(c) : 0;
     fsm_session_otable_add(f, t, key, n, &o);
 }
 
@@ -368,6 +378,10 @@ static void apply_close(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
             res->status = FSM_NOSESSION;
         return;
     }
+    /* A CLOSE is never in a session's table: an id found there is one
+     * of the session's other requests. */
+    if (replay(&s->outcomes, FSM_CLOSE, NULL, 0, c, res))
+        return;
     fsm_session_end(f, s, false);
     res->status = FSM_OK;
     res->session = c->session;
@@ -512,7 +526,8 @@ static void apply_acquire(struct fsm *f, uint64_t index,
         return;
     }
     if (replay(&s->outcomes, FSM_ACQUIRE, NULL, 0, c, res)) {
-        rejoin(f, index, c, res);
+        if (res->replayed)
+            rejoin(f, index, c, res);
         return;
     }
     acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);

@@ -116,6 +116,8 @@ enum fsm_status {
     FSM_TIMEOUT = 7,   /* replayed ACQUIRE: the wait ran out */
     FSM_CANCELED = 8,  /* replayed lease-lock ACQUIRE: the wait ended with
                           its session (expired) */
+    FSM_REQ_REUSED = 9, /* the request id names another request (another
+                           type, or other arguments): nothing changed */
 };
 
 struct fsm_result {

@@ -94,8 +94,11 @@ static bool check_lock(struct ck *c, const struct fsm *f,
     return check_waiters(c, f, l);
 }
 
+/* Every outcome of t is found by its key, and is of a type the table
+ * keeps (types: a mask of 1 << type); only a CLOSE's key is all that
+ * defines its request (no fingerprint). */
 static bool check_otable(struct ck *c, const struct fsm_otable *t,
-                         const char *what)
+                         unsigned types, const char *what)
 {
     if (t->n > t->max || (t->index != NULL && t->index->n != t->n))
         return bad(c, "%s: %u outcomes, %zu indexed", what, t->n,
@@ -104,6 +107,10 @@ static bool check_otable(struct ck *c, const struct fsm_otable *t,
         const struct fsm_outcome *o = t->ring[(t->head + i) & (t->cap - 1)];
         if (fsm_session_otable_find(t, o->key, o->key_len) != o)
             return bad(c, "%s: outcome %u not found by its key", what, i);
+        if (o->type > FSM_CMD_MAX || !(types >> o->type & 1) ||
+            (o->type == FSM_CLOSE && o->fp != 0))
+            return bad(c, "%s: outcome %u of type %u, fingerprint %llx", what,
+                       i, o->type, (unsigned long long)o->fp);
     }
     return true;
 }
@@ -136,7 +143,10 @@ static bool check_session(struct ck *c, const struct fsm_session *s)
     if (s->lease_lock && s->outcomes.n > 0)
         return bad(c, "lease session %llu: remembers outcomes",
                    (unsigned long long)s->id);
-    return check_otable(c, &s->outcomes, "a session's outcomes");
+    return check_otable(c, &s->outcomes,
+                        1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
+                            1u << FSM_SET_TTL,
+                        "a session's outcomes");
 }
 
 static bool check_sessions(struct ck *c, const struct fsm *f)
@@ -223,6 +233,10 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
                    (unsigned long long)f->n_held, f->delays.n);
     if (f->last_token >= (UINT64_C(1) << 62))
         return bad(&c, "last token %llu", (unsigned long long)f->last_token);
-    return check_otable(&c, &f->opens, "global outcomes") &&
-           check_otable(&c, &f->closes, "closes") && check_tokens(&c, f);
+    return check_otable(&c, &f->opens,
+                        1u << FSM_OPEN | 1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
+                            1u << FSM_EXTEND,
+                        "global outcomes") &&
+           check_otable(&c, &f->closes, 1u << FSM_CLOSE, "closes") &&
+           check_tokens(&c, f);
 }

@@ -7,6 +7,7 @@
  * name, owner, req, client (each a 2-byte length and its bytes). A field the
  * type does not carry is not encoded and decodes as zero. */
 #include "server/fsm.h"
+#include "server/fsm_internal.h"
 
 #include <string.h>
 
@@ -126,4 +127,44 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
         off += n;
     }
     return off == len ? 0 : -1;
+}
+
+/* FNV-1a, one byte at a time: the same on every server and build. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    uint8_t b[8];
+    le_put64(b, v);
+    return fnv(h, b, 8);
+}
+
+/* A string as its 4-byte length and its bytes, so that no two lists of
+ * strings give the same bytes. */
+static uint64_t fnv_str(uint64_t h, const char *s, uint32_t len)
+{
+    h = fnv_u64(h, len);
+    return len > 0 ? fnv(h, s, len) : h;
+}
+
+uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, &c->type, 1);
+    h = fnv_u64(h, c->session);
+    h = fnv_u64(h, c->ttl);
+    h = fnv_u64(h, c->delay);
+    h = fnv_u64(h, c->token);
+    h = fnv_str(h, c->name, c->name_len);
+    h = fnv_str(h, c->owner, c->owner_len);
+    h = fnv_str(h, c->client, c->client_len);
+    return h != 0 ? h : 1;
 }

@@ -88,16 +88,21 @@ struct fsm_claim {
     char data[]; /* name, then req */
 };
 
-/* A remembered outcome of a request. The key is the command type followed
- * by the request id (for CLOSE: by the 8-byte session id, then the request
- * id), so that one id reused for another kind of request is not taken for
- * a retry. */
+/* A remembered outcome of a request. The key is the request id (for
+ * CLOSE: the 8-byte session id, then the request id): one id names one
+ * request of its table, so the type and the fingerprint of the arguments
+ * are kept beside it, and a repeat of the id with another type or other
+ * arguments is refused (FSM_REQ_REUSED, docs/design.md §11.6). */
 struct fsm_outcome {
     uint64_t session; /* the result's session */
     uint64_t value;   /* token (ACQUIRE OK), holder (HELD), ttl (OPEN,
                          EXTEND, SET_TTL OK), the waiter's index (QUEUED) */
+    uint64_t fp;      /* fsm_cmd_fingerprint of the command; 0: none (a
+                         CLOSE's) or not known (a version 1 or 2
+                         snapshot's): any arguments match */
     uint32_t holds;
     uint8_t status;
+    uint8_t type; /* the command's */
     uint8_t key_len;
     char key[];
 };
@@ -258,6 +263,14 @@ bool fsm_lock_claim_before(const void *a, const void *b);
  * (until, index, grant, session, name, req); < 0, 0 (the same) or > 0. */
 int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b);
 
+/* fsm_cmd.c */
+/* The fingerprint of the arguments that define the request c: a 64-bit
+ * hash (FNV-1a over a fixed layout: it is kept in snapshots) of its type,
+ * session, ttl, delay, token, name, owner and client; never 0. Not of its
+ * wait, which says only how long this attempt waits (a repeat may wait
+ * again with another), nor of its time or request id. */
+uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c);
+
 /* fsm_session.c */
 struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id);
 /* A new session with id (above every other), appended to the list. */
@@ -274,11 +287,11 @@ void fsm_session_otable_init(struct fsm_otable *t, size_t max, bool indexed);
 /* Frees t's outcomes and its index; t must be initialised again to be
  * used. */
 void fsm_session_otable_close(struct fsm *f, struct fsm_otable *t);
-/* Builds a key (type, then prefix of plen bytes, then req) into buf
- * (FSM_KEY_MAX bytes); returns its length. */
-#define FSM_KEY_MAX (1 + 8 + FSM_REQ_MAX)
-uint8_t fsm_session_key(char *buf, uint8_t type, const void *prefix,
-                        size_t plen, const char *req, uint32_t req_len);
+/* Builds a key (prefix of plen bytes, then req) into buf (FSM_KEY_MAX
+ * bytes); returns its length. */
+#define FSM_KEY_MAX (8 + FSM_REQ_MAX)
+uint8_t fsm_session_key(char *buf, const void *prefix, size_t plen,
+                        const char *req, uint32_t req_len);
 struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
                                             const char *key, uint8_t len);
 /* Appends a copy of o's fields under key, dropping the oldest beyond max.

@@ -320,9 +320,10 @@ static void resolve(struct fsm *f, struct fsm_session *s, const char *req,
         return;
     struct fsm_otable *t = s->lease_lock ? &f->opens : &s->outcomes;
     char key[FSM_KEY_MAX];
-    uint8_t n = fsm_session_key(key, FSM_ACQUIRE, NULL, 0, req, req_len);
+    uint8_t n = fsm_session_key(key, NULL, 0, req, req_len);
     struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
-    if (o == NULL || o->status != status || o->value != value)
+    if (o == NULL || o->type != FSM_ACQUIRE || o->status != status ||
+        o->value != value)
         return;
     o->status = to;
     o->value = to_value;

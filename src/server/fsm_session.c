@@ -43,16 +43,15 @@ void fsm_session_otable_close(struct fsm *f, struct fsm_otable *t)
     memset(t, 0, sizeof *t);
 }
 
-uint8_t fsm_session_key(char *buf, uint8_t type, const void *prefix,
-                        size_t plen, const char *req, uint32_t req_len)
+uint8_t fsm_session_key(char *buf, const void *prefix, size_t plen,
+                        const char *req, uint32_t req_len)
 {
     assert(plen <= 8 && req_len <= FSM_REQ_MAX);
-    buf[0] = (char)type;
     if (plen > 0)
-        memcpy(buf + 1, prefix, plen);
+        memcpy(buf, prefix, plen);
     if (req_len > 0)
-        memcpy(buf + 1 + plen, req, req_len);
-    return (uint8_t)(1 + plen + req_len);
+        memcpy(buf + plen, req, req_len);
+    return (uint8_t)(plen + req_len);
 }
 
 struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,

@@ -16,8 +16,10 @@
 
 #define MAGIC 0x4d534c44u /* "DLSM" */
 /* Version 2 added a held lock's grant, a waiter's gone_until and seen, and
- * the claims; a version 1 snapshot restores with none of them. */
-#define VERSION 2
+ * the claims; a version 1 snapshot restores with none of them. Version 3
+ * added an outcome's fingerprint; an older snapshot's outcomes restore
+ * with none (0: any arguments match), one per request id of a table. */
+#define VERSION 3
 /* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
 #define TOKEN_LIMIT (UINT64_C(1) << 62)
 
@@ -88,14 +90,15 @@ static void put_waiters(struct wr *w, const struct fsm_lock *l)
 }
 
 /* An outcome of a session's table: its session is implied. The key is the
- * type, then the req. */
+ * req. */
 static void put_session_outcome(struct wr *w, const struct fsm_outcome *o)
 {
-    put8(w, (uint8_t)o->key[0]);
+    put8(w, o->type);
     put8(w, o->status);
     put32(w, o->holds);
     put64(w, o->value);
-    put_str(w, 1, o->key + 1, o->key_len - 1u);
+    put64(w, o->fp);
+    put_str(w, 1, o->key, o->key_len);
 }
 
 static void put_sessions(struct wr *w, const struct fsm *f)
@@ -164,19 +167,20 @@ static void put_globals(struct wr *w, const struct fsm *f)
     put32(w, t->n);
     for (uint32_t k = 0; k < t->n; k++) {
         const struct fsm_outcome *o = t->ring[(t->head + k) & (t->cap - 1)];
-        put8(w, (uint8_t)o->key[0]);
+        put8(w, o->type);
         put8(w, o->status);
         put32(w, o->holds);
         put64(w, o->session);
         put64(w, o->value);
-        put_str(w, 1, o->key + 1, o->key_len - 1u);
+        put64(w, o->fp);
+        put_str(w, 1, o->key, o->key_len);
     }
     t = &f->closes;
     put32(w, t->n);
     for (uint32_t k = 0; k < t->n; k++) {
         const struct fsm_outcome *o = t->ring[(t->head + k) & (t->cap - 1)];
         put64(w, o->session);
-        put_str(w, 1, o->key + 9, o->key_len - 9u);
+        put_str(w, 1, o->key + 8, o->key_len - 8u);
     }
 }
 
@@ -329,16 +333,20 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
     return true;
 }
 
-/* One outcome into t (of a session s, or global), refusing a repeated key. */
+/* One outcome into t (of a session s, or global), refusing a repeated
+ * key. Before version 3 the key was the type and the req: an id there
+ * under two types keeps the later outcome, in the earlier one's place. */
 static void load_outcome(struct rd *r, struct fsm *f, struct fsm_otable *t,
                          const struct fsm_session *s)
 {
     struct fsm_outcome o = {0};
     uint8_t type = get8(r);
+    o.type = type;
     o.status = get8(r);
     o.holds = get32(r);
     o.session = s != NULL ? s->id : get64(r);
     o.value = get64(r);
+    o.fp = r->version >= 3 ? get64(r) : 0;
     uint32_t len;
     const char *req = get_str(r, 1, FSM_REQ_MAX, &len);
     if (r->bad || len == 0 || !outcome_ok(f, type, &o, s == NULL) ||
@@ -347,9 +355,18 @@ static void load_outcome(struct rd *r, struct fsm *f, struct fsm_otable *t,
         return;
     }
     char key[FSM_KEY_MAX];
-    uint8_t n = fsm_session_key(key, type, NULL, 0, req, len);
-    if (fsm_session_otable_find(t, key, n) != NULL) {
+    uint8_t n = fsm_session_key(key, NULL, 0, req, len);
+    struct fsm_outcome *old = fsm_session_otable_find(t, key, n);
+    if (old != NULL && r->version >= 3) {
         fail(r);
+        return;
+    }
+    if (old != NULL) {
+        old->session = o.session;
+        old->value = o.value;
+        old->holds = o.holds;
+        old->status = o.status;
+        old->type = o.type;
         return;
     }
     fsm_session_otable_add(f, t, key, n, &o);
@@ -500,14 +517,15 @@ static void load_globals(struct rd *r, struct fsm *f)
         const char *req = get_str(r, 1, FSM_REQ_MAX, &len);
         uint64_t sid = le_get64(id);
         char key[FSM_KEY_MAX];
-        uint8_t klen = fsm_session_key(key, FSM_CLOSE, id, 8, req, len);
+        uint8_t klen = fsm_session_key(key, id, 8, req, len);
         if (r->bad || len == 0 || sid == 0 || sid > f->applied ||
             fsm_session_get(f, sid) != NULL ||
             fsm_session_otable_find(&f->closes, key, klen) != NULL) {
             fail(r);
             return;
         }
-        struct fsm_outcome o = {.session = sid, .status = FSM_OK};
+        struct fsm_outcome o = {
+            .session = sid, .status = FSM_OK, .type = FSM_CLOSE};
         fsm_session_otable_add(f, &f->closes, key, klen, &o);
     }
 }
@@ -626,7 +644,7 @@ static bool load(struct rd *r, struct fsm *f)
     if (get32(r) != MAGIC)
         return false;
     r->version = get32(r);
-    if (r->version != 1 && r->version != VERSION)
+    if (r->version < 1 || r->version > VERSION)
         return false;
     f->applied = get64(r);
     f->now = get64(r);

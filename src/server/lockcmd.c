@@ -180,6 +180,10 @@ static void result_error(struct slot *s, const struct fsm_result *r,
     case FSM_CANCELED:
         command_error(s, "NOSESSION the session ended while waiting");
         break;
+    case FSM_REQ_REUSED:
+        command_error(s, "ERR REQ id was used for another request (another "
+                         "command or other arguments): use a fresh id");
+        break;
     default:
         command_error(s, "ERR invalid arguments");
         break;

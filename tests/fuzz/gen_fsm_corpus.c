@@ -2,8 +2,8 @@
  * given (tests/fuzz/corpus/fsm): one encoded command of each type; command
  * sequences (2-byte length, command) from the random generator of the unit
  * tests, which reach every status and event; and snapshots of machines
- * those sequences left, for fsm_restore (snap_v1_*, kept from before, are of
- * version 1, which still restores). Build and run:
+ * those sequences left, for fsm_restore (snap_v1_* and snap_v2_*, kept
+ * from before, are of versions 1 and 2, which still restore). Build and run:
  *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
  *       src/server/fsm*.c src/common/map.c src/common/alloc.c \
  *       src/common/mem.c -o /tmp/gen && /tmp/gen tests/fuzz/corpus/fsm */

@@ -28,11 +28,14 @@ struct irec {
 };
 
 /* The first remembered outcome of one request id, and how its wait ended
- * (a queued ACQUIRE). */
+ * (a queued ACQUIRE). An id names one request of its table: the type and
+ * a digest of the arguments of the first tell a reuse. */
 struct lreq {
+    bool closes; /* in the table of CLOSEs */
     uint8_t type;
     uint8_t req_len;
     uint64_t scope; /* the session of a per-session request, else 0 */
+    uint64_t args;  /* args_digest of the first */
     char req[FSM_REQ_MAX];
     uint64_t first_index; /* 0: a free slot */
     struct fsm_result first;
@@ -141,8 +144,8 @@ bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
 
 /* ---- the ledger of request ids ---------------------------------------- */
 
-/* Requests kept per session, by (type, session, req); the others, in the
- * cluster-wide table, by (type, req). */
+/* Requests kept per session, by (session, req); the others, in the
+ * cluster-wide table, by req; CLOSEs in their own, by (session, req). */
 static uint64_t scope_of(const struct fsm_cmd *c)
 {
     switch (c->type) {
@@ -157,15 +160,27 @@ static uint64_t scope_of(const struct fsm_cmd *c)
     }
 }
 
-static uint64_t lreq_hash(uint8_t type, uint64_t scope, const char *req,
-                          size_t len)
+/* What makes a request of a command, besides its type: all it carries but
+ * its wait (a repeat may wait again, with another), time and id. */
+static uint64_t args_digest(const struct fsm_cmd *c)
 {
-    return hash_bytes(rng_mix(scope * 31 + type), req, len);
+    uint64_t v[5] = {c->session, c->ttl, c->delay, c->token,
+                     ((uint64_t)c->name_len << 32) | c->owner_len};
+    uint64_t h = hash_bytes(0x9e3779b97f4a7c15ull, v, sizeof v);
+    h = hash_bytes(h, c->name, c->name_len);
+    h = hash_bytes(h, c->owner, c->owner_len);
+    h = hash_bytes(h, &c->client_len, sizeof c->client_len);
+    return hash_bytes(h, c->client, c->client_len);
 }
 
-static struct lreq *lreq_find(struct lockcheck *ck, uint8_t type,
-                              uint64_t scope, const char *req, size_t len,
-                              bool create)
+static uint64_t lreq_hash(bool closes, uint64_t scope, const char *req,
+                          size_t len)
+{
+    return hash_bytes(rng_mix(scope * 31 + closes), req, len);
+}
+
+static struct lreq *lreq_find(struct lockcheck *ck, bool closes, uint64_t scope,
+                              const char *req, size_t len, bool create)
 {
     if (create && (ck->n_lr + 1) * 2 > ck->cap_lr) {
         struct lreq *old = ck->lr;
@@ -175,26 +190,26 @@ static struct lreq *lreq_find(struct lockcheck *ck, uint8_t type,
         ck->n_lr = 0;
         for (size_t i = 0; i < old_cap; i++)
             if (old[i].first_index != 0)
-                *lreq_find(ck, old[i].type, old[i].scope, old[i].req,
+                *lreq_find(ck, old[i].closes, old[i].scope, old[i].req,
                            old[i].req_len, true) = old[i];
         free(old);
     }
     if (ck->cap_lr == 0)
         return NULL;
     size_t mask = ck->cap_lr - 1;
-    for (size_t i = lreq_hash(type, scope, req, len) & mask;;
+    for (size_t i = lreq_hash(closes, scope, req, len) & mask;;
          i = (i + 1) & mask) {
         struct lreq *r = &ck->lr[i];
         if (r->first_index == 0) {
             if (!create)
                 return NULL;
             *r = (struct lreq){
-                .type = type, .scope = scope, .req_len = (uint8_t)len};
+                .closes = closes, .scope = scope, .req_len = (uint8_t)len};
             memcpy(r->req, req, len);
             ck->n_lr++;
             return r;
         }
-        if (r->type == type && r->scope == scope && r->req_len == len &&
+        if (r->closes == closes && r->scope == scope && r->req_len == len &&
             memcmp(r->req, req, len) == 0)
             return r;
     }
@@ -207,7 +222,8 @@ static bool remembered(uint8_t status)
 }
 
 /* Whether the command at index repeats a remembered request, and its first
- * outcome as it stands there. */
+ * outcome as it stands there; or reuses the id of another request of its
+ * table (a CLOSE: of its session's, which count while it is open). */
 static void replay_of(struct lockcheck *ck, const struct fsm_cmd *c,
                       uint64_t index, struct lockmodel_replay *rp)
 {
@@ -215,8 +231,16 @@ static void replay_of(struct lockcheck *ck, const struct fsm_cmd *c,
     if (c == NULL || c->req_len == 0 || c->type == FSM_EXPIRE ||
         c->type == FSM_TICK || c->type == FSM_UNWAIT)
         return; /* UNWAIT's req is that of the ACQUIRE it names */
+    bool closes = c->type == FSM_CLOSE;
     const struct lreq *r =
-        lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, false);
+        lreq_find(ck, false, scope_of(c), c->req, c->req_len, false);
+    if (r != NULL && r->first_index < index &&
+        (closes || r->type != c->type || r->args != args_digest(c)))
+        rp->reused = true;
+    if (closes)
+        r = lreq_find(ck, true, scope_of(c), c->req, c->req_len, false);
+    else if (rp->reused)
+        return;
     if (r == NULL || r->first_index >= index)
         return;
     rp->replay = true;
@@ -246,11 +270,13 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
 {
     if (c != NULL && c->req_len > 0 && !res->replayed &&
         c->type != FSM_UNWAIT && remembered(res->status)) {
-        struct lreq *r =
-            lreq_find(ck, c->type, scope_of(c), c->req, c->req_len, true);
+        struct lreq *r = lreq_find(ck, c->type == FSM_CLOSE, scope_of(c),
+                                   c->req, c->req_len, true);
         if (r->first_index == 0) {
             r->first_index = index;
             r->first = *res;
+            r->type = c->type;
+            r->args = args_digest(c);
         }
     }
     for (size_t i = 0; i < n_ev; i++) {
@@ -258,9 +284,11 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
         if (e->type == FSM_EV_LOST || e->req_len == 0)
             continue;
         struct lreq *r =
-            lreq_find(ck, FSM_ACQUIRE, e->session, e->req, e->req_len, false);
+            lreq_find(ck, false, e->session, e->req, e->req_len, false);
         if (r == NULL || r->first_index != e->index)
-            r = lreq_find(ck, FSM_ACQUIRE, 0, e->req, e->req_len, false);
+            r = lreq_find(ck, false, 0, e->req, e->req_len, false);
+        if (r != NULL && r->type != FSM_ACQUIRE)
+            r = NULL;
         if (r != NULL && r->first_index == e->index &&
             e->type == FSM_EV_WITHDRAWN) {
             ledger_withdrawn(r, index, e);

@@ -114,7 +114,7 @@ static bool remembered(uint8_t status)
 {
     return status == FSM_OK || status == FSM_QUEUED || status == FSM_HELD ||
            status == FSM_NOTHELD || status == FSM_TIMEOUT ||
-           status == FSM_CANCELED;
+           status == FSM_CANCELED || status == FSM_REQ_REUSED;
 }
 
 static bool same_outcome(const struct fsm_result *a, const struct fsm_result *b)
@@ -141,7 +141,9 @@ static void check_retry(struct client *cl, struct cluster *c, struct creq *q,
     if (r->status == FSM_NOSESSION && session_scoped(&q->cmd))
         return;
     bool ok;
-    if (l->status == FSM_QUEUED && r->status != FSM_QUEUED)
+    if (l->status == FSM_REQ_REUSED) /* the id names another request */
+        ok = r->status == FSM_REQ_REUSED && !r->replayed;
+    else if (l->status == FSM_QUEUED && r->status != FSM_QUEUED)
         ok = r->replayed && (r->status == FSM_OK || r->status == FSM_TIMEOUT ||
                              r->status == FSM_CANCELED);
     else

@@ -191,8 +191,11 @@ static void retry_done(struct client *cl, struct cluster *c)
     lockclient_send(cl, c, q);
 }
 
-/* A new request of another kind (or session) that reuses an earlier
- * request's id: a different request for the machine. */
+/* A new request that reuses an earlier request's id in its table: an
+ * OPEN's for a lease acquire and the reverse; a session's ACQUIRE's or
+ * RELEASE's for that session's CLOSE, or for its ACQUIRE of the same lock
+ * by another owner. The machine answers REQ_REUSED, with no effect, if the
+ * first request's outcome is remembered. */
 static bool reuse_id(struct client *cl, struct cluster *c, struct creq *q)
 {
     struct creq *old = &cl->r[rng_below(&c->rng, HISTORY)];
@@ -200,10 +203,27 @@ static bool reuse_id(struct client *cl, struct cluster *c, struct creq *q)
         return false;
     lockclient_set_str(q->req, sizeof q->req, old->req, &q->cmd.req,
                        &q->cmd.req_len);
-    if (old->cmd.type == FSM_OPEN)
+    const struct fsm_cmd *o = &old->cmd;
+    if (o->type == FSM_OPEN) {
         new_lease_acquire(cl, c, q);
-    else
+    } else if ((o->type == FSM_ACQUIRE || o->type == FSM_RELEASE) &&
+               o->session != 0 && rng_chance(&c->rng, 600)) {
+        if (rng_chance(&c->rng, 300)) {
+            q->cmd.type = FSM_CLOSE;
+        } else {
+            new_acquire(cl, c, q);
+            lockclient_set_str(q->name, sizeof q->name, old->name, &q->cmd.name,
+                               &q->cmd.name_len);
+            unsigned k = 0;
+            while (k < 2 && strlen(lockclient_owners[k]) == o->owner_len &&
+                   memcmp(lockclient_owners[k], o->owner, o->owner_len) == 0)
+                k++;
+            set_owner(q, k);
+        }
+        q->cmd.session = o->session;
+    } else {
         new_open(cl, c, q);
+    }
     return true;
 }
 

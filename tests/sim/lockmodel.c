@@ -370,9 +370,14 @@ static void want(struct ctx *x, const char *field, uint64_t got, uint64_t exp)
 }
 
 /* If the caller says this repeats a remembered request, the result must be
- * that first outcome, replayed, with no effect; returns true then. */
+ * that first outcome, replayed, with no effect; if the id names another
+ * request, REQ_REUSED with no effect. Returns true then. */
 static bool replayed(struct ctx *x)
 {
+    if (x->rp != NULL && x->rp->reused) {
+        fresh(x, FSM_REQ_REUSED);
+        return true;
+    }
     if (x->rp == NULL || !x->rp->replay)
         return false;
     const struct fsm_result *r = x->res, *f = &x->rp->first;
@@ -420,8 +425,19 @@ static void do_open(struct ctx *x)
 static void do_close(struct ctx *x)
 {
     if (client_session(x->m, x->c->session) == NULL) {
+        struct lockmodel_replay rp = {0};
+        if (x->rp != NULL)
+            rp = (struct lockmodel_replay){.replay = x->rp->replay,
+                                           .first = x->rp->first};
+        const struct lockmodel_replay *keep = x->rp;
+        x->rp = &rp; /* the session's requests are gone with it */
         if (!replayed(x))
             fresh(x, FSM_NOSESSION);
+        x->rp = keep;
+        return;
+    }
+    if (x->rp != NULL && x->rp->reused) {
+        fresh(x, FSM_REQ_REUSED);
         return;
     }
     fresh(x, FSM_OK);

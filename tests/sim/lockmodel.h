@@ -20,9 +20,13 @@ struct lockmodel;
 /* What the caller knows of a request id: when replay is set, the command
  * repeats a request whose outcome was remembered, and first is that
  * outcome as it stands at this index (a queued ACQUIRE's final outcome once
- * its wait ended). */
+ * its wait ended). When reused is set, the id names another request of its
+ * table (another type, or other arguments): FSM_REQ_REUSED, nothing
+ * changed; for a CLOSE, one of its session's requests (it counts while the
+ * session is open). */
 struct lockmodel_replay {
     bool replay;
+    bool reused;
     struct fsm_result first;
 };
 

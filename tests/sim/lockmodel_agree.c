@@ -14,9 +14,9 @@
 
 const char *lockmodel_status_name(uint8_t status)
 {
-    static const char *names[] = {"OK",      "QUEUED",    "HELD",
-                                  "NOTHELD", "NOSESSION", "LIMIT",
-                                  "INVALID", "TIMEOUT",   "CANCELED"};
+    static const char *names[] = {
+        "OK",    "QUEUED",  "HELD",    "NOTHELD",  "NOSESSION",
+        "LIMIT", "INVALID", "TIMEOUT", "CANCELED", "REQ_REUSED"};
     return status < sizeof names / sizeof names[0] ? names[status] : "?";
 }
 

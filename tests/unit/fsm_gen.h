@@ -17,6 +17,7 @@
 #define GEN_TOKENS 24
 #define GEN_RECENT 16
 #define GEN_WAITS 8
+#define GEN_PAST 8
 
 struct gen {
     uint64_t rng;
@@ -41,6 +42,11 @@ struct gen {
     } waits[GEN_WAITS]; /* blocking ACQUIREs queued or granted */
     unsigned n_waits;
     char req[16];
+    struct {
+        struct fsm_cmd c; /* its strings are these: */
+        char name[16], owner[16], client[16], req[16];
+    } past[GEN_PAST]; /* commands sent with a request id */
+    unsigned n_past;
 };
 
 static const char *const gen_names[] = {"a", "b", "c", "d", "job/1", "job/2"};
@@ -188,6 +194,48 @@ static inline void gen_unwait(struct gen *g, const struct fsm *f,
     gen_str(g->waits[k].req, &c->req, &c->req_len);
 }
 
+/* Keeps c (with a request id) to be sent again. */
+static inline void gen_save(struct gen *g, const struct fsm_cmd *c)
+{
+    unsigned k =
+        g->n_past < GEN_PAST ? g->n_past++ : (unsigned)gen_pick(g, GEN_PAST);
+    g->past[k].c = *c;
+    snprintf(g->past[k].name, 16, "%.*s", (int)c->name_len, c->name);
+    snprintf(g->past[k].owner, 16, "%.*s", (int)c->owner_len, c->owner);
+    snprintf(g->past[k].client, 16, "%.*s", (int)c->client_len, c->client);
+    snprintf(g->past[k].req, 16, "%.*s", (int)c->req_len, c->req);
+}
+
+/* A command sent before, with its request id: mostly as it was (a retry,
+ * which may wait for another time), now and then with another argument or
+ * type (the id reused for another request). */
+static inline void gen_repeat(struct gen *g, struct fsm_cmd *c)
+{
+    unsigned k = (unsigned)gen_pick(g, g->n_past);
+    *c = g->past[k].c;
+    gen_str(g->past[k].name, &c->name, &c->name_len);
+    gen_str(g->past[k].owner, &c->owner, &c->owner_len);
+    gen_str(g->past[k].client, &c->client, &c->client_len);
+    gen_str(g->past[k].req, &c->req, &c->req_len);
+    if (c->type == FSM_ACQUIRE && gen_pick(g, 3) == 0)
+        c->wait = gen_pick(g, 2) ? 0 : gen_pick(g, 3000);
+    if (gen_pick(g, 4) != 0)
+        return;
+    uint64_t r = gen_pick(g, 4);
+    if (r == 0)
+        c->ttl = gen_ttl(g);
+    else if (r == 1)
+        gen_lock(g, c);
+    else if (r == 2 && c->type == FSM_ACQUIRE)
+        c->type = FSM_RELEASE;
+    else if (r == 2 && c->type == FSM_RELEASE)
+        c->type = FSM_ACQUIRE;
+    else if (c->session != 0)
+        c->type = FSM_CLOSE;
+    else
+        c->type = FSM_OPEN;
+}
+
 /* Fills *c with the next command; f is the machine it goes to (for the time
  * of its next deadline). */
 static inline void gen_next(struct gen *g, const struct fsm *f,
@@ -200,6 +248,11 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         g->now -= gen_pick(g, 500); /* a stamp older than the clock */
     else
         g->now += gen_pick(g, 200);
+    if (g->n_past > 0 && gen_pick(g, 10) == 0) {
+        gen_repeat(g, c);
+        c->now = g->now;
+        return;
+    }
     if (r < 8) {
         c->type = FSM_OPEN;
         c->ttl = gen_ttl(g);
@@ -233,6 +286,8 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
     }
     if (c->type != FSM_EXPIRE && c->type != FSM_TICK && c->type != FSM_UNWAIT)
         gen_req(g, c);
+    if (c->req_len > 0 && c->type != FSM_UNWAIT)
+        gen_save(g, c);
     c->now = g->now;
 }
 

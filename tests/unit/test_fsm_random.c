@@ -120,10 +120,13 @@ struct mwait {
     unsigned owner;
 };
 
-/* The first outcome of a request id, as a retry must see it. */
+/* The first outcome of a request id, as a retry must see it; the id names
+ * that request (its type and arguments) in its table. */
 struct mreq {
     uint8_t type;
+    bool closes;    /* in the table of CLOSEs, by (session, req) */
     uint64_t scope; /* the session whose table holds it; 0: global */
+    uint64_t args;  /* args_of the request */
     char req[16];
     struct fsm_result first;
     uint64_t wait_index; /* a blocking ACQUIRE queued or granted: its index */
@@ -163,36 +166,52 @@ static void model_free_session(struct model *md, uint64_t session)
             md->locks[i].held = false;
 }
 
-/* The table a request id of c is remembered in (0: global). */
+/* The table a request id of c is remembered in (0: global; a CLOSE's
+ * is that of CLOSEs, by session). */
 static uint64_t scope_of(const struct fsm_cmd *c)
 {
     switch (c->type) {
     case FSM_OPEN:
     case FSM_EXTEND:
         return 0;
-    case FSM_CLOSE:
-        return 0; /* the closes table: keyed by session, never dropped here */
     default:
         return c->session;
     }
 }
 
-static struct mreq *find_req(struct model *md, const struct fsm_cmd *c)
+/* The arguments that make the request, as one number: all but its wait,
+ * time and id (a small sum is enough for the few values generated). */
+static uint64_t args_of(const struct fsm_cmd *c)
 {
-    uint64_t scope = scope_of(c);
+    uint64_t h = c->session * 1000003 ^ c->ttl * 7919 ^ c->delay * 104729 ^
+                 c->token * 15485863;
+    const char *s[3] = {c->name, c->owner, c->client};
+    uint32_t n[3] = {c->name_len, c->owner_len, c->client_len};
+    for (int k = 0; k < 3; k++) {
+        h = h * 31 + n[k] + 1;
+        for (uint32_t i = 0; i < n[k]; i++)
+            h = h * 131 + (uint8_t)s[k][i];
+    }
+    return h;
+}
+
+static struct mreq *find_req(struct model *md, bool closes, uint64_t scope,
+                             const struct fsm_cmd *c)
+{
     for (size_t i = 0; i < md->n_reqs; i++) {
         struct mreq *r = &md->reqs[i];
-        if (r->type == c->type && r->scope == scope &&
+        if (r->closes == closes && r->scope == scope &&
             strlen(r->req) == c->req_len &&
-            memcmp(r->req, c->req, c->req_len) == 0 &&
-            (c->type != FSM_CLOSE || r->first.session == c->session))
+            memcmp(r->req, c->req, c->req_len) == 0)
             return r;
     }
     return NULL;
 }
 
 /* A retry answers the first outcome (or, for a wait, its final one); a
- * request id that is remembered and not retried is a bug. */
+ * request id that is remembered and not retried is a bug. An id of another
+ * request of the table (another type or other arguments; for a CLOSE, of
+ * its open session's) is REQ_REUSED, and changes nothing. */
 static void check_retry(struct model *md, const struct fsm *f,
                         const struct fsm_cmd *c, const struct fsm_result *res,
                         uint64_t idx)
@@ -200,9 +219,23 @@ static void check_retry(struct model *md, const struct fsm *f,
     if (c->req_len == 0 || c->type == FSM_TICK || c->type == FSM_EXPIRE ||
         c->type == FSM_UNWAIT)
         return; /* not remembered (UNWAIT's req names an ACQUIRE's) */
-    struct mreq *r = find_req(md, c);
+    bool closes = c->type == FSM_CLOSE;
+    struct mreq *r = find_req(md, false, scope_of(c), c);
     struct fsm_session_info si;
     bool alive = scope_of(c) == 0 || fsm_session_info(f, scope_of(c), &si);
+    if (r != NULL && res->status != FSM_INVALID &&
+        res->status != FSM_NOSESSION && alive &&
+        (closes || r->type != c->type || r->args != args_of(c))) {
+        CHECK_MSG(res->status == FSM_REQ_REUSED && !res->replayed,
+                  "request %s of type %d reused by type %d: status %d", r->req,
+                  r->type, c->type, res->status);
+        return;
+    }
+    CHECK(res->status != FSM_REQ_REUSED);
+    if (closes) {
+        r = find_req(md, true, c->session, c);
+        alive = true;
+    }
     if (r != NULL && res->status != FSM_INVALID &&
         res->status != FSM_NOSESSION && alive) {
         CHECK_MSG(res->replayed, "request %s of type %d not replayed", r->req,
@@ -218,7 +251,9 @@ static void check_retry(struct model *md, const struct fsm *f,
     CHECK(md->n_reqs < 2048);
     r = &md->reqs[md->n_reqs++];
     r->type = c->type;
+    r->closes = closes;
     r->scope = scope_of(c);
+    r->args = args_of(c);
     snprintf(r->req, sizeof r->req, "%.*s", (int)c->req_len, c->req);
     r->first = *res;
     r->first.replayed = true;
@@ -372,8 +407,11 @@ TEST_TIMEOUT(fsm_random, model_agrees, 600)
             struct fsm_cmd c;
             struct fsm_result res;
             gen_next(&g, f, &c);
-            fsm_apply(f, idx, buf, encode(&c, buf, sizeof buf), &res);
-            check_retry(md, f, &c, &res, idx);
+            size_t len = encode(&c, buf, sizeof buf);
+            fsm_apply(f, idx, buf, len, &res);
+            struct fsm_cmd d; /* as the machine has it */
+            CHECK(fsm_cmd_decode(&d, buf, len) == 0);
+            check_retry(md, f, &d, &res, idx);
             model_result(md, &c, &res, idx);
             model_events(md, f);
             model_agrees(md, f);

@@ -20,7 +20,7 @@ TEST(fsm_replay, open)
     struct m m;
     m_init(&m);
     struct fsm_result r1 = m_open(&m, 5000, "open-1");
-    struct fsm_result r2 = m_open(&m, 7000, "open-1");
+    struct fsm_result r2 = m_open(&m, 5000, "open-1");
     CHECK_EQ(r2.status, FSM_OK);
     CHECK(r2.replayed);
     CHECK_U64(r2.session, r1.session);
@@ -201,15 +201,16 @@ TEST(fsm_replay, set_ttl)
     m_close(&m);
 }
 
-/* A request id is scoped by command type and by session: the same id on
- * another kind of request, or in another session, is a new request. */
+/* A request id is scoped by session: the same id in another session is a
+ * new request; on another kind of request in the same session it is
+ * REQ_REUSED (below). */
 TEST(fsm_replay, req_scope)
 {
     struct m m;
     m_init(&m);
     uint64_t s1 = m_session(&m), s2 = m_session(&m);
     CHECK_EQ(m_acq(&m, s1, "a", "", 0, 0, "x").status, FSM_OK);
-    struct fsm_result r = m_rel(&m, s1, "a", "", "x");
+    struct fsm_result r = m_rel(&m, s1, "a", "", "y");
     CHECK(!r.replayed);
     CHECK_EQ(r.holds, 0);
     r = m_acq(&m, s2, "a", "", 0, 0, "x");
@@ -596,5 +597,124 @@ TEST(fsm_limit, invalid_changes_nothing)
     });
     /* None of them was remembered under "r". */
     CHECK(!m_open(&m, 5000, "r").replayed);
+    m_close(&m);
+}
+
+/* ---- one request id names one request (docs/design.md §11.6) ---------- */
+
+static void check_reused(struct fsm_result r)
+{
+    CHECK_EQ(r.status, FSM_REQ_REUSED);
+    CHECK(!r.replayed);
+    CHECK_U64(r.token, 0);
+    CHECK_U64(r.session, 0);
+}
+
+/* The same id on an ACQUIRE of another lock, or by another owner, is not
+ * the first ACQUIRE's retry: nothing is granted, no token is returned. */
+TEST(fsm_reqid, acquire_other_lock_or_owner)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    struct fsm_result first = m_acq(&m, s, "a", "w1", 0, 0, "x");
+    CHECK_EQ(first.status, FSM_OK);
+    CHECK_UNCHANGED(&m, check_reused(m_acq(&m, s, "b", "w1", 0, 0, "x")));
+    CHECK(!m_known(&m, "b"));
+    CHECK_UNCHANGED(&m, check_reused(m_acq(&m, s, "a", "w2", 0, 0, "x")));
+    CHECK_UNCHANGED(&m, check_reused(m_acq(&m, s, "a", "w1", 0, 700, "x")));
+    struct fsm_result r = m_acq(&m, s, "a", "w1", 0, 0, "x");
+    CHECK(r.replayed);
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_U64(r.token, first.token);
+    CHECK_EQ(m_info(&m, "a").holds, 1);
+    m_ok(&m);
+    m_close(&m);
+}
+
+/* An ACQUIRE's id on RELEASE or SESSION.CLOSE is refused: the lock stays
+ * held, the session open. */
+TEST(fsm_reqid, acquire_id_on_release_and_close)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    CHECK_EQ(m_acq(&m, s, "a", "", 0, 0, "x").status, FSM_OK);
+    CHECK_UNCHANGED(&m, check_reused(m_rel(&m, s, "a", "", "x")));
+    CHECK_UNCHANGED(&m, check_reused(m_close_s(&m, s, "x")));
+    CHECK_U64(m_info(&m, "a").holder, s);
+    CHECK_EQ(m_rel(&m, s, "a", "", "y").status, FSM_OK);
+    /* A RELEASE's id on an ACQUIRE, likewise. */
+    CHECK_UNCHANGED(&m, check_reused(m_acq(&m, s, "a", "", 0, 0, "y")));
+    CHECK_EQ(m_close_s(&m, s, "z").status, FSM_OK);
+    CHECK(m_close_s(&m, s, "z").replayed);
+    m_ok(&m);
+    m_close(&m);
+}
+
+/* SESSION.OPEN's id with another TTL or client name opens nothing. */
+TEST(fsm_reqid, open_other_ttl)
+{
+    struct m m;
+    m_init(&m);
+    struct fsm_result first = m_open(&m, 5000, "o");
+    CHECK_UNCHANGED(&m, check_reused(m_open(&m, 7000, "o")));
+    struct fsm_cmd c = str_cmd(FSM_OPEN, NULL, NULL, "o");
+    c.ttl = 5000;
+    CHECK_UNCHANGED(&m, check_reused(m_cmd(&m, c)));
+    struct fsm_result r = m_open(&m, 5000, "o");
+    CHECK(r.replayed);
+    CHECK_U64(r.session, first.session);
+    struct fsm_stats st;
+    fsm_stats(m.f, &st);
+    CHECK_U64(st.sessions, 1);
+    m_close(&m);
+}
+
+/* Lease locks share the global table with SESSION.OPEN: an OPEN's id on a
+ * lease ACQUIRE, a lease ACQUIRE's on another lock, RELEASE or EXTEND, are
+ * refused. */
+TEST(fsm_reqid, lease_lock_ids)
+{
+    struct m m;
+    m_init(&m);
+    m_open(&m, 5000, "o");
+    CHECK_UNCHANGED(&m, check_reused(m_lease(&m, 5000, "a", 0, 0, "o")));
+    CHECK(!m_known(&m, "a"));
+    struct fsm_result g = m_lease(&m, 5000, "a", 0, 0, "l");
+    CHECK_EQ(g.status, FSM_OK);
+    CHECK_UNCHANGED(&m, check_reused(m_lease(&m, 5000, "b", 0, 0, "l")));
+    CHECK_UNCHANGED(&m, check_reused(m_lease(&m, 6000, "a", 0, 0, "l")));
+    CHECK_UNCHANGED(&m, check_reused(m_rel_token(&m, "a", g.token, "l")));
+    CHECK_UNCHANGED(&m, check_reused(m_extend(&m, "a", g.token, 9000, "l")));
+    CHECK_UNCHANGED(&m, check_reused(m_open(&m, 5000, "l")));
+    struct fsm_result r = m_lease(&m, 5000, "a", 0, 0, "l");
+    CHECK(r.replayed);
+    CHECK_U64(r.token, g.token);
+    CHECK_EQ(m_rel_token(&m, "a", g.token, "r").status, FSM_OK);
+    CHECK_UNCHANGED(&m, check_reused(m_rel_token(&m, "a", g.token + 1, "r")));
+    m_ok(&m);
+    m_close(&m);
+}
+
+/* A blocking ACQUIRE repeated without WAIT (or with another) is its retry:
+ * WAIT is not part of a request. */
+TEST(fsm_reqid, blocking_acquire_repeated_without_wait)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s1 = m_session(&m), s2 = m_session(&m);
+    CHECK_EQ(m_acq(&m, s1, "a", "", 0, 0, "").status, FSM_OK);
+    struct fsm_result q = m_acq(&m, s2, "a", "", 5000, 0, "w");
+    CHECK_EQ(q.status, FSM_QUEUED);
+    struct fsm_result r = m_acq(&m, s2, "a", "", 0, 0, "w");
+    CHECK(r.replayed);
+    CHECK_EQ(r.status, FSM_QUEUED);
+    CHECK_U64(r.index, q.index);
+    r = m_acq(&m, s2, "a", "", 9000, 0, "w");
+    CHECK(r.replayed);
+    CHECK_EQ(r.status, FSM_QUEUED);
+    CHECK_EQ(m_info(&m, "a").waiters, 1);
+    m_ok(&m);
     m_close(&m);
 }
