@@ -77,6 +77,11 @@ void resp_reader_close(struct resp_reader *r)
     resp_reader_init(r, &lim);
 }
 
+size_t resp_reader_pending(const struct resp_reader *r)
+{
+    return r->in.len - (r->returned ? r->pos : r->start);
+}
+
 const char *resp_reader_error(const struct resp_reader *r)
 {
     return r->error;

@@ -116,6 +116,10 @@ int resp_reader_feed(struct resp_reader *r, const void *data, size_t len);
  * in r until the next call on r. */
 int resp_reader_next(struct resp_reader *r, const struct resp_value **out);
 
+/* How many bytes fed to r are not yet part of a value it returned (a value
+ * being parsed, and what follows it). */
+size_t resp_reader_pending(const struct resp_reader *r);
+
 /* The message of r's protocol error ("Protocol error: invalid bulk length"),
  * or NULL if r is not in error. */
 const char *resp_reader_error(const struct resp_reader *r);

@@ -4,6 +4,7 @@
 #include "server/conn.h"
 
 #include <inttypes.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,11 @@ static struct resp_reader *reader(struct conn *c)
     return c->reader;
 }
 
+#define CHUNK 65536
+
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    static char chunk[65536];
+    static char chunk[CHUNK];
     buf->base = chunk;
     buf->len = sizeof chunk;
 }
@@ -56,18 +59,22 @@ static void resume_unlist(struct conn *c)
 {
     if (!resume_listed(c))
         return;
+    struct server *srv = c->srv;
     if (c->resume_prev != NULL)
         c->resume_prev->resume_next = c->resume_next;
     else
-        c->srv->resume = c->resume_next;
+        srv->resume = c->resume_next;
     if (c->resume_next != NULL)
         c->resume_next->resume_prev = c->resume_prev;
+    else
+        srv->resume_tail = c->resume_prev;
     c->resume_prev = c->resume_next = NULL;
 }
 
-/* Requests read while the connection paused are served from the loop's
- * next turn, never from inside whatever filled a reply (an entry being
- * applied, say). */
+/* Requests read and not yet served are served from the loop's next turn,
+ * never from inside whatever filled a reply (an entry being applied, say),
+ * in the order the connections came to wait: one cut short by the turn's
+ * budget goes behind the others. */
 static void resume_later(struct conn *c)
 {
     if (resume_listed(c))
@@ -75,17 +82,24 @@ static void resume_later(struct conn *c)
     struct server *srv = c->srv;
     if (srv->resume == NULL)
         uv_idle_start(&srv->resume_idle, on_resume);
-    c->resume_prev = NULL;
-    c->resume_next = srv->resume;
-    if (srv->resume != NULL)
-        srv->resume->resume_prev = c;
-    srv->resume = c;
+    c->resume_next = NULL;
+    c->resume_prev = srv->resume_tail;
+    if (srv->resume_tail != NULL)
+        srv->resume_tail->resume_next = c;
+    else
+        srv->resume = c;
+    srv->resume_tail = c;
 }
 
+/* While connections wait, the idle handle keeps the loop from blocking in
+ * its poll; each turn serves them for at most one budget (turn.h), so
+ * timers, Raft messages and other sockets get their turn in between. */
 static void on_resume(uv_idle_t *h)
 {
     struct server *srv = h->data;
     while (srv->resume != NULL) {
+        if (turn_over(&srv->turn))
+            return;
         struct conn *c = srv->resume;
         resume_unlist(c);
         dispatch(c);
@@ -94,15 +108,18 @@ static void on_resume(uv_idle_t *h)
     uv_idle_stop(&srv->resume_idle);
 }
 
-/* Reads the socket while the replies allow; when they allow again, the
- * requests already read and not yet served go first (resume_later). */
+/* Reads the socket while the replies allow and no request read waits to be
+ * served: requests read and not served go first, when the replies allow
+ * (resume_later), and a connection cut short by the turn's budget reads
+ * nothing more until they are served, so what it holds stays bounded. */
 static void update_reading(struct conn *c)
 {
     if (c->closing)
         return;
-    bool pause = must_pause(c) || c->close_after_write;
-    if (!pause && c->unserved)
+    bool blocked = must_pause(c) || c->close_after_write;
+    if (!blocked && c->unserved)
         resume_later(c);
+    bool pause = blocked || c->unserved;
     if (pause && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -257,6 +274,10 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->close_after_write)
         return;
+    c->in_bytes += (uint64_t)nread;
+    /* libuv reads on while a read fills its buffer: a full one may have
+     * left more in the socket. */
+    c->full_read = nread == CHUNK;
     if (resp_reader_feed(reader(c), buf->base, (size_t)nread) != 0) {
         protocol_error(c, resp_reader_error(reader(c)));
         return;
@@ -268,12 +289,17 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 /* Serves the requests read and not yet served, in order, until the replies
  * they leave make the connection pause (must_pause): a few bytes of
  * requests may ask for megabytes of replies (LOCK.LIST), so a client that
- * does not read is held to about PAUSE_BYTES plus one reply. Called only
- * from the loop's own callbacks (a read, the resume idle). */
+ * does not read is held to about PAUSE_BYTES plus one reply. The turn's
+ * budget may cut it short too: the rest is served in a later turn. Called
+ * only from the loop's own callbacks (a read, the resume idle). */
 static void dispatch(struct conn *c)
 {
     c->unserved = true;
     while (!c->closing && !c->close_after_write && !must_pause(c)) {
+        if (turn_over(&c->srv->turn)) {
+            resume_later(c);
+            break;
+        }
         const struct resp_value *v;
         int rc = resp_reader_next(reader(c), &v);
         if (rc == 0) {
@@ -337,6 +363,41 @@ void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->tcp, closed_cb);
 }
 
+/* Bytes waiting in c's socket, unread (0 if that cannot be told). */
+static uint64_t socket_unread(struct conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+        return 0;
+    return (uint64_t)n;
+}
+
+bool conn_input_settled(void *arg, uint64_t round)
+{
+    struct server *srv = arg;
+    bool settled = true;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        /* Behind: requests wait in its reader (the turn's budget cut it
+         * short), or the last read may have left some in the socket. */
+        bool behind = c->unserved || c->full_read;
+        if (c->settle_round != round) {
+            c->settle_round = round;
+            c->settle_target = behind ? c->in_bytes + socket_unread(c) : 0;
+        }
+        if (c->settle_target == 0 || c->closing || c->close_after_write ||
+            must_pause(c))
+            continue;
+        uint64_t served = c->in_bytes - resp_reader_pending(reader(c));
+        if (served >= c->settle_target || !behind)
+            c->settle_target = 0;
+        else
+            settled = false;
+    }
+    return settled;
+}
+
 void conn_accept(struct server *srv, uv_stream_t *listener)
 {
     struct conn *c = mem_xcalloc(1, sizeof *c);
@@ -386,6 +447,9 @@ void conn_accept(struct server *srv, uv_stream_t *listener)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    /* Its socket is polled from the loop's next turn: until a read, what
+     * the client sent may wait there (conn_input_settled). */
+    c->full_read = true;
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
 }

@@ -53,15 +53,26 @@ struct conn {
     struct slot *head, *tail; /* pending and ready replies, in order */
     unsigned n_slots;
     struct conn *resume_prev, *resume_next; /* in srv->resume */
-    size_t held;     /* bytes of ready replies behind a pending one */
-    size_t reserved; /* estimated bytes of pending replies (slot_reserve) */
-    bool unserved;   /* requests read may wait in the reader (dispatch) */
+    size_t held;       /* bytes of ready replies behind a pending one */
+    size_t reserved;   /* estimated bytes of pending replies (slot_reserve) */
+    bool unserved;     /* requests read may wait in the reader (dispatch) */
+    bool full_read;    /* the last read filled its buffer: more may wait */
+    uint64_t in_bytes; /* read from the socket, in all */
+    uint64_t settle_round;  /* conn_input_settled's round it has seen */
+    uint64_t settle_target; /* in_bytes to serve for it, 0 if none */
 };
 
 /* Accepts a connection on the server's listener. */
 void conn_accept(struct server *srv, uv_stream_t *listener);
 /* Closes the connection (pending replies are dropped). */
 void conn_close(struct conn *c);
+
+/* The node's input guard (node_set_input_guard; arg is the server): true
+ * once every connection has served the requests that had reached this
+ * server, in its reader or its socket, when round began. A connection
+ * whose client does not read its replies (paused, docs/protocol.md §7) is
+ * not waited for: what it sent waits for the client, not the server. */
+bool conn_input_settled(void *arg, uint64_t round);
 
 /* Marks s filled; sends what is ready, in order. If the client is gone,
  * frees s. */

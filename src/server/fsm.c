@@ -77,6 +77,7 @@ int fsm_name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
 static void init_state(struct fsm *f)
 {
     map_str_init(&f->locks);
+    avl_init(&f->order);
     map_u64_init(&f->sessions);
     fsm_heap_init(&f->waits, offsetof(struct fsm_waiter, heap_pos),
                   fsm_lock_waiter_before);

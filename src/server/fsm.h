@@ -205,9 +205,12 @@ struct fsm_lock_info {
 /* Fills *info for name; false if the machine knows no such lock. */
 bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
                    struct fsm_lock_info *info);
-/* Calls fn for each known lock whose name starts with prefix, in name
- * order, until fn returns false. */
+/* Calls fn for each known lock whose name starts with prefix and, when
+ * after is not NULL, sorts after the name after (after_len bytes), in name
+ * order (fsm_name_cmp: bytes, a prefix first), until fn returns false.
+ * Costs O(log n) to find the first, then O(1) amortised per lock given. */
 void fsm_lock_list(const struct fsm *f, const char *prefix, uint32_t len,
+                   const char *after, uint32_t after_len,
                    bool (*fn)(void *arg, const struct fsm_lock_info *info),
                    void *arg);
 /* Whether token is the current holder's token of name. */

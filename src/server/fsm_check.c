@@ -192,6 +192,24 @@ static bool check_tokens(struct ck *c, const struct fsm *f)
     return ok || bad(c, "two held locks share a token");
 }
 
+/* The name index holds exactly the locks of the table, in order. */
+static bool check_order(struct ck *c, const struct fsm *f)
+{
+    if (avl_check(&f->order, fsm_lock_order) != 0)
+        return bad(c, "the name index is broken");
+    if (f->order.n != f->locks.n)
+        return bad(c, "%zu locks in the name index, %zu in the table",
+                   f->order.n, f->locks.n);
+    for (const struct avl_node *x = avl_first(&f->order); x != NULL;
+         x = avl_next(x)) {
+        const struct fsm_lock *l = (const void *)x;
+        if (map_str_get(&f->locks, l->name, l->name_len) != l)
+            return bad(c, "lock '%.*s' in the name index, not in the table",
+                       (int)l->name_len, l->name);
+    }
+    return true;
+}
+
 /* Claims name a grant of a real ACQUIRE, with its request id. */
 static bool check_claims(struct ck *c, const struct fsm *f)
 {
@@ -238,5 +256,5 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
                             1u << FSM_EXTEND,
                         "global outcomes") &&
            check_otable(&c, &f->closes, 1u << FSM_CLOSE, "closes") &&
-           check_tokens(&c, f);
+           check_tokens(&c, f) && check_order(&c, f);
 }

@@ -6,6 +6,7 @@
 #ifndef DLOCK_FSM_INTERNAL_H
 #define DLOCK_FSM_INTERNAL_H
 
+#include "common/avl.h"
 #include "common/map.h"
 #include "server/fsm.h"
 
@@ -23,6 +24,7 @@ struct fsm_waiter;
  * fields only a held lock uses share memory with those only a free one
  * uses (fsm_lock_free clears the one set before it uses the other). */
 struct fsm_lock {
+    struct avl_node by_name;      /* in fsm.order */
     struct fsm_session *holder;   /* NULL: free */
     struct fsm_lock *prev, *next; /* the holder's locks (circular), in the
                                      order it acquired them */
@@ -161,6 +163,8 @@ struct fsm {
     uint64_t applied;          /* index of the last entry applied */
     uint64_t last_token;       /* the last token granted, of any lock */
     struct map_str locks;      /* name -> struct fsm_lock */
+    struct avl_tree order;     /* the same locks in name order (LOCK.LIST,
+                                  snapshots) */
     struct map_u64 sessions;   /* id -> struct fsm_session */
     struct fsm_session *first; /* the session of lowest id, or NULL */
     struct fsm_heap waits;     /* waiters by (end, index) */
@@ -193,6 +197,8 @@ void fsm_xok(int rc);
 struct fsm_lock *fsm_lock_get(const struct fsm *f, const char *name,
                               uint32_t len);
 struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len);
+/* The order of fsm.order: fsm_name_cmp of the locks' names. */
+int fsm_lock_order(const struct avl_node *a, const struct avl_node *b);
 /* Grants the free lock l (not in lock-delay, or its delay over) to s: a new
  * token, one hold. Returns the token. */
 uint64_t fsm_lock_grant(struct fsm *f, struct fsm_lock *l,

@@ -159,6 +159,7 @@ struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len)
     l->name_len = (uint16_t)len;
     memcpy(l->name, name, len);
     fsm_xok(map_str_put(&f->locks, l->name, len, l));
+    avl_insert(&f->order, &l->by_name, fsm_lock_order);
     return l;
 }
 
@@ -167,6 +168,7 @@ static void forget(struct fsm *f, struct fsm_lock *l)
 {
     assert(l->holder == NULL && l->waiters == NULL && l->heap_pos == FSM_NOPOS);
     map_str_del(&f->locks, l->name, l->name_len);
+    avl_remove(&f->order, &l->by_name);
     fsm_dealloc(f, l, sizeof *l + l->name_len);
 }
 
@@ -546,38 +548,47 @@ bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
     return l != NULL && l->holder != NULL && l->token == token;
 }
 
-static int by_name(const void *a, const void *b)
+#define LOCK_OF(x) ((const struct fsm_lock *)(const void *)(x))
+
+int fsm_lock_order(const struct avl_node *a, const struct avl_node *b)
 {
-    const struct fsm_lock *x = *(const struct fsm_lock *const *)a;
-    const struct fsm_lock *y = *(const struct fsm_lock *const *)b;
+    const struct fsm_lock *x = LOCK_OF(a), *y = LOCK_OF(b);
     return fsm_name_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
-/* A scan of the table and a sort of what matches: a read for operators, not
- * a hot path. */
+struct name_key {
+    const char *name;
+    uint32_t len;
+};
+
+static int key_order(const void *key, const struct avl_node *b)
+{
+    const struct name_key *k = key;
+    return fsm_name_cmp(k->name, k->len, LOCK_OF(b)->name,
+                        LOCK_OF(b)->name_len);
+}
+
+/* A seek in the name index, then a walk: O(log n + what fn is given), so a
+ * read never costs what the whole table would (issue 14's stall). */
 void fsm_lock_list(const struct fsm *f, const char *prefix, uint32_t len,
+                   const char *after, uint32_t after_len,
                    bool (*fn)(void *arg, const struct fsm_lock_info *info),
                    void *arg)
 {
-    const struct fsm_lock **v = NULL;
-    size_t n = 0, cap = 0, pos = 0;
-    const struct fsm_lock *l;
-    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+    struct name_key from = {prefix, len};
+    int strict = 0;
+    if (after != NULL && fsm_name_cmp(after, after_len, prefix, len) >= 0) {
+        from = (struct name_key){after, after_len};
+        strict = 1;
+    }
+    const struct avl_node *x = avl_seek(&f->order, &from, key_order, strict);
+    for (; x != NULL; x = avl_next(x)) {
+        const struct fsm_lock *l = LOCK_OF(x);
         if (l->name_len < len || (len > 0 && memcmp(l->name, prefix, len)))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            v = mem_xrealloc(v, cap * sizeof *v);
-        }
-        v[n++] = l;
-    }
-    if (n > 1)
-        qsort(v, n, sizeof *v, by_name);
-    for (size_t i = 0; i < n; i++) {
+            return; /* past the names that start with prefix */
         struct fsm_lock_info info;
-        fill_info(v[i], &info);
+        fill_info(l, &info);
         if (!fn(arg, &info))
-            break;
+            return;
     }
-    free(v);
 }

@@ -31,10 +31,13 @@ static void info_server(struct server *srv, struct buf *b)
     buf_appendf(b,
                 "# Server\r\nserver:dlock\r\nversion:%s\r\nprocess_id:%d\r\n"
                 "uptime_in_seconds:%" PRIu64 "\r\nlisten:%s\r\nraft:%s\r\n"
-                "data:%s\r\n",
+                "data:%s\r\nloop_longest_turn_ms:%" PRIu64
+                "\r\nloop_slow_turns:%" PRIu64 "\r\nloop_budget_cuts:%" PRIu64
+                "\r\n",
                 DLOCK_SERVER_VERSION, (int)getpid(),
                 (uv_now(srv->loop) - srv->started_ms) / 1000, srv->cfg->listen,
-                srv->cfg->raft, srv->cfg->data);
+                srv->cfg->raft, srv->cfg->data, srv->turn.longest_ns / 1000000,
+                srv->turn.slow_turns, srv->turn.cut);
 }
 
 static void info_clients(struct server *srv, struct buf *b)
@@ -194,10 +197,19 @@ static bool setting_matches(const char *name, const struct resp_value *a,
 bool infocmd_config(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n)
 {
+    if (command_is(&a[1], "RESETSTAT") && n == 2) {
+        /* The loop's figures start again (INFO server), for a measurement
+         * of what follows. */
+        struct turn *t = &c->srv->turn;
+        t->longest_ns = t->slow_turns = t->cut = 0;
+        resp_write_simple(&s->buf, "OK");
+        return true;
+    }
     if (!command_is(&a[1], "GET")) {
         command_error(s,
                       "ERR CONFIG %.*s is not supported: dlock answers "
-                      "CONFIG GET only; its settings are dlockd's options",
+                      "CONFIG GET and RESETSTAT only; its settings are "
+                      "dlockd's options",
                       (int)(a[1].len > 64 ? 64 : a[1].len), a[1].str);
         return true;
     }

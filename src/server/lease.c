@@ -16,8 +16,10 @@ struct slot {
     uint64_t id; /* 0: empty; TOMB: deleted */
     uint64_t end;
     uint64_t ttl;
-    uint64_t key; /* when lease_due should report it next: end, then
-                     every retry_ms after */
+    uint64_t key;   /* when lease_due should report it next: end, then
+                       every retry_ms after */
+    uint32_t holds; /* keepalives under way (lease_hold) */
+    bool reported;  /* by lease_due, since the last lease_set */
 };
 
 struct heap_item {
@@ -180,6 +182,7 @@ void lease_set(struct lease *l, uint64_t id, uint64_t ttl, uint64_t now)
     s->ttl = ttl;
     s->end = now + ttl;
     s->key = s->end;
+    s->reported = false;
     push(l, s->key, id);
     maybe_rebuild(l);
 }
@@ -215,7 +218,13 @@ size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
         struct slot *s = find(l, top.id);
         if (s == NULL || s->key != top.key)
             continue; /* stale: renewed or removed */
+        if (s->holds > 0) {
+            s->key = now + 1; /* after the keepalive, if it fails */
+            push(l, s->key, s->id);
+            continue;
+        }
         ids[n++] = s->id;
+        s->reported = true;
         /* Reported again after retry_ms, unless renewed or removed. */
         s->key = now + (retry_ms ? retry_ms : 1);
         push(l, s->key, s->id);
@@ -226,4 +235,35 @@ size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
 size_t lease_count(const struct lease *l)
 {
     return l->live;
+}
+
+uint64_t lease_next_due(struct lease *l)
+{
+    while (l->n_heap > 0) {
+        const struct slot *s = find(l, l->heap[0].id);
+        if (s != NULL && s->key == l->heap[0].key)
+            return s->key;
+        pop(l); /* stale */
+    }
+    return UINT64_MAX;
+}
+
+void lease_hold(struct lease *l, uint64_t id)
+{
+    struct slot *s = find(l, id);
+    if (s != NULL)
+        s->holds++;
+}
+
+void lease_unhold(struct lease *l, uint64_t id)
+{
+    struct slot *s = find(l, id);
+    if (s != NULL && s->holds > 0)
+        s->holds--;
+}
+
+bool lease_alive(const struct lease *l, uint64_t id)
+{
+    const struct slot *s = find(l, id);
+    return s != NULL && !s->reported;
 }

@@ -8,6 +8,7 @@
 #ifndef DLOCK_LEASE_H
 #define DLOCK_LEASE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,9 +30,23 @@ uint64_t lease_ttl(const struct lease *l, uint64_t id);
 /* Fills ids (at most max) with sessions whose lease ended at or before now
  * and that were not reported in the last retry_ms; returns how many. Each
  * one is reported again after retry_ms until removed or renewed, so that an
- * expiry lost with a leader change is proposed again. */
+ * expiry lost with a leader change is proposed again. A session with a
+ * keepalive under way (lease_hold) is not reported: it is looked at again
+ * after now. */
 size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
                  uint64_t *ids, size_t max);
 size_t lease_count(const struct lease *l);
+/* The earliest time at which lease_due may report a session, or UINT64_MAX
+ * if none has a lease. */
+uint64_t lease_next_due(struct lease *l);
+/* A keepalive for session id was received: until lease_unhold, lease_due
+ * does not report it, so that its expiry cannot overtake it. Holds nest;
+ * ignored for an unknown session. */
+void lease_hold(struct lease *l, uint64_t id);
+void lease_unhold(struct lease *l, uint64_t id);
+/* Whether session id has a lease that lease_due has not reported over (a
+ * keepalive may still renew it, even past its end: its expiry has not been
+ * proposed). */
+bool lease_alive(const struct lease *l, uint64_t id);
 
 #endif

@@ -637,22 +637,11 @@ struct list_ctx {
     size_t budget; /* bytes of items a reply may take */
 };
 
-/* Whether name sorts after the cursor, in the byte order of
- * fsm_lock_list (a prefix first). */
-static bool list_after(const struct list_op *lo, const char *name, uint32_t len)
-{
-    uint32_t m = len < lo->after_len ? len : lo->after_len;
-    int c = m > 0 ? memcmp(name, lo->after, m) : 0;
-    return c > 0 || (c == 0 && len > lo->after_len);
-}
-
 static bool list_one(void *arg, const struct fsm_lock_info *li)
 {
     struct list_ctx *lc = arg;
     if (lc->n == lc->lo->count)
         return false;
-    if (!list_after(lc->lo, li->name, li->name_len))
-        return true;
     /* Write the item into the slot, then move it aside if it fits: the
      * first always does (a lock takes far less than the least budget). */
     struct buf keep = lc->s->buf;
@@ -682,7 +671,8 @@ static void list_done(void *ctx, int status)
     };
     buf_init(&lc.items);
     fsm_lock_list(node_fsm(command_node(s->conn)), lo->prefix, lo->prefix_len,
-                  list_one, &lc);
+                  lo->after_len > 0 ? lo->after : NULL, lo->after_len, list_one,
+                  &lc);
     resp_write_array(&s->buf, lc.n);
     buf_append(&s->buf, lc.items.data, lc.items.len);
     buf_close(&lc.items);

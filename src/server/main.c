@@ -20,6 +20,7 @@ int main(int argc, char **argv)
     }
     logger_init(cfg.log_level, cfg.id);
     uv_loop_t *loop = uv_default_loop();
+    turn_configure(loop);
     if (server_start(&srv, loop, &cfg, err, sizeof err) != 0) {
         log_error("%s", err);
         return 1;

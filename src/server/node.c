@@ -20,6 +20,7 @@
 
 static void flush(struct node *n);
 static void leader_timers(struct node *n);
+static void leader_expiries(struct node *n);
 static void tick_done(void *ctx, int status, const struct fsm_result *res);
 
 /* ---- time ------------------------------------------------------------- */
@@ -80,6 +81,7 @@ static void become_ready(struct node *n)
     /* A fresh lease for every session, from now: never shorter than what
      * an earlier leader could have granted. */
     lease_clear(n->lease);
+    n->settling = false;
     fsm_session_each(n->fsm, session_each_cb, n);
     /* Nobody waits on this server yet: a queued wait's client was
      * attached to an earlier leader, which failed it. Waits without a
@@ -285,7 +287,10 @@ void node_kick(struct node *n)
 
 void node_on_check(uv_check_t *h)
 {
-    flush(h->data);
+    struct node *n = h->data;
+    if (raft_role(n->raft) == RAFT_LEADER && n->ready && !n->stopping)
+        leader_expiries(n);
+    flush(n);
 }
 
 void node_on_tick(uv_timer_t *h)
@@ -300,16 +305,51 @@ void node_on_tick(uv_timer_t *h)
     flush(n);
 }
 
-/* Expiries and ticks of the state machine that are due. */
-static void leader_timers(struct node *n)
+void node_set_turn(struct node *n, struct turn *t)
 {
-    uint64_t ids[64], now = node_cluster_now(n);
-    size_t count = lease_due(n->lease, now, EXPIRE_RETRY_MS, ids, 64);
+    n->turn = t;
+}
+
+void node_set_input_guard(struct node *n,
+                          bool (*settled)(void *arg, uint64_t round), void *arg)
+{
+    n->input_settled = settled;
+    n->input_arg = arg;
+}
+
+/* Expiries, from the loop's check phase: after a poll, so whatever reached
+ * the sockets before the leases were found over has been read. A round
+ * starts when some lease is over at settle_at; its expiries are proposed
+ * once the guard says that the input which had come by then is served
+ * (node_set_input_guard), and the leases that a keepalive renewed meanwhile
+ * are no longer due. */
+static void leader_expiries(struct node *n)
+{
+    uint64_t now = node_cluster_now(n);
+    if (!n->settling) {
+        if (lease_next_due(n->lease) > now)
+            return;
+        n->settling = true;
+        n->settle_at = now;
+        n->settle_round++;
+    }
+    if (n->input_settled != NULL &&
+        !n->input_settled(n->input_arg, n->settle_round))
+        return;
+    n->settling = false;
+    uint64_t ids[64];
+    size_t count = lease_due(n->lease, n->settle_at, EXPIRE_RETRY_MS, ids, 64);
     for (size_t i = 0; i < count; i++) {
         struct fsm_cmd cmd = {.type = FSM_EXPIRE, .session = ids[i]};
         log_info("session %" PRIu64 " lease ended", ids[i]);
         node_propose(n, &cmd, NULL, NULL);
     }
+}
+
+/* Ticks of the state machine that are due. */
+static void leader_timers(struct node *n)
+{
+    uint64_t now = node_cluster_now(n);
     if (!n->tick_pending && fsm_next_deadline(n->fsm) <= now) {
         struct fsm_cmd cmd = {.type = FSM_TICK};
         if (node_propose(n, &cmd, tick_done, n) == NODE_OK)

@@ -29,6 +29,7 @@ enum {
 };
 
 struct node; /* opaque */
+struct turn;
 
 /* Opens the store in cfg->data, restores the state and starts the Raft
  * peer listener. Returns NULL with a message in err on failure. */
@@ -81,8 +82,10 @@ void node_unwait(struct node *n, const struct fsm_cmd *cmd);
 typedef void (*node_keepalive_cb)(void *ctx, int status, uint64_t ttl);
 /* Renews a session's lease: once leadership is confirmed the lease runs
  * ttl from the moment of the call, and cb gets the ttl; NODE_NOSESSION as
- * status for an unknown session or one whose lease has already ended (an
- * ended lease is never renewed: its expiry may be on its way). */
+ * status for an unknown session or one whose expiry has been proposed. A
+ * lease past its end whose expiry has not been proposed is renewed: the
+ * keepalive may have waited in a socket (node_set_input_guard), and nobody
+ * else can hold the session's locks before its expiry commits. */
 int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
                    void *ctx);
 
@@ -95,6 +98,23 @@ uint64_t node_lease_left(const struct node *n, uint64_t session);
 /* The leader's client address, or NULL if none is known. */
 const char *node_leader_addr(const struct node *n);
 bool node_is_leader(const struct node *n);
+
+/* A leader expires a session only after a poll of the sockets that followed
+ * the moment its lease was found over (docs/design.md §12), and then only
+ * when settled(arg, round) says that every request that had reached this
+ * server by then has been served: a keepalive that waited in a socket while
+ * the loop was busy renews the lease instead. settled is asked with a new
+ * round number when expiries become due, then with the same number until it
+ * answers true. Without a guard (NULL), the poll is enough. */
+/* The budget of a loop turn (turn.h) that completing reads counts in: the
+ * reads confirmed together (a ReadIndex round answers many at once, and a
+ * LOCK.LIST may take milliseconds) are completed within it, the rest in the
+ * next turns. NULL: all at once. */
+void node_set_turn(struct node *n, struct turn *t);
+
+void node_set_input_guard(struct node *n,
+                          bool (*settled)(void *arg, uint64_t round),
+                          void *arg);
 
 /* Membership. cb gets NODE_OK once the change is committed. */
 int node_add(struct node *n, uint64_t id, const char *raft_addr,

@@ -8,6 +8,7 @@
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/node.h"
+#include "server/turn.h"
 #include "server/store.h"
 
 #define WAIT_BUCKETS 1024
@@ -94,6 +95,17 @@ struct node {
     bool ready; /* leader, and its no-op has applied */
     bool flushing;
     bool tick_pending;
+    /* Expiry waits until the clients' input that reached this server by
+     * settle_at has been served (node_set_input_guard). */
+    bool settling;
+    uint64_t settle_at;
+    uint64_t settle_round;
+    bool (*input_settled)(void *arg, uint64_t round);
+    void *input_arg;
+    /* The loop turn's budget (node_set_turn), or NULL; the reads that are
+     * ready and over it are completed from reads_idle. */
+    struct turn *turn;
+    uv_idle_t reads_idle;
     struct {
         struct proposal *v;
         size_t head, n, cap;

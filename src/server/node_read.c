@@ -8,17 +8,25 @@
 #include "server/lease.h"
 #include "server/node_internal.h"
 
+static struct read_req *push_read_slot(struct node *n);
+
 static struct read_req *push_read(struct node *n)
+{
+    struct read_req *r = push_read_slot(n);
+    memset(r, 0, sizeof *r);
+    r->id = ++n->next_read_id;
+    return r;
+}
+
+/* A new place at the end of the vector of reads. */
+static struct read_req *push_read_slot(struct node *n)
 {
     if (n->reads.n == n->reads.cap) {
         n->reads.cap = n->reads.cap ? 2 * n->reads.cap : 16;
         n->reads.v =
             mem_xrealloc(n->reads.v, n->reads.cap * sizeof *n->reads.v);
     }
-    struct read_req *r = &n->reads.v[n->reads.n++];
-    memset(r, 0, sizeof *r);
-    r->id = ++n->next_read_id;
-    return r;
+    return &n->reads.v[n->reads.n++];
 }
 
 static int start_read(struct node *n, struct read_req *r)
@@ -50,16 +58,21 @@ int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
         return NODE_SHUTDOWN;
     if (!node_is_leader(n))
         return NODE_NOTLEADER;
-    uint64_t now = node_cluster_now(n);
-    if (lease_left(n->lease, session, now) == 0)
+    /* A keepalive read after the lease's end still renews it while its
+     * expiry has not been proposed: it may have waited in the socket while
+     * the loop was busy. From here until it completes, the expiry waits. */
+    if (!lease_alive(n->lease, session))
         return NODE_NOSESSION;
     struct read_req *r = push_read(n);
     r->kind = READ_KEEPALIVE;
     r->session = session;
-    r->at = now;
+    r->at = node_cluster_now(n);
     r->kcb = cb;
     r->ctx = ctx;
-    return start_read(n, r);
+    int rc = start_read(n, r);
+    if (rc == NODE_OK)
+        lease_hold(n->lease, session);
+    return rc;
 }
 
 void node_read_done(struct node *n, struct read_req *r, int status)
@@ -69,15 +82,18 @@ void node_read_done(struct node *n, struct read_req *r, int status)
         return;
     }
     uint64_t ttl = lease_ttl(n->lease, r->session);
+    lease_unhold(n->lease, r->session);
     /* Leadership is confirmed for a moment after the keepalive came: the
-     * lease may run ttl from then, unless it ended in between. */
-    if (status == NODE_OK && (ttl == 0 || lease_left(n->lease, r->session,
-                                                     node_cluster_now(n)) == 0))
+     * lease may run ttl from then, unless the session went in between
+     * (closed, or expired by an earlier leader's proposal). */
+    if (status == NODE_OK && (ttl == 0 || !lease_alive(n->lease, r->session)))
         status = NODE_NOSESSION;
     if (status == NODE_OK)
         lease_set(n->lease, r->session, ttl, r->at);
     r->kcb(r->ctx, status, status == NODE_OK ? ttl : 0);
 }
+
+static void complete(struct node *n, uint64_t applied, bool all, int status);
 
 static struct read_req *find_read(struct node *n, uint64_t id)
 {
@@ -87,8 +103,19 @@ static struct read_req *find_read(struct node *n, uint64_t id)
     return NULL;
 }
 
+static void on_reads_idle(uv_idle_t *h)
+{
+    struct node *n = h->data;
+    uv_idle_stop(&n->reads_idle);
+    if (n->reads.n > 0 && !n->closed)
+        complete(n, raft_applied_index(n->raft), false, NODE_OK);
+}
+
 /* Takes the reads that are done out of the vector before calling back:
- * a callback may start a new read. */
+ * a callback may start a new read. Unless all fail at once, plain reads are
+ * completed within the loop turn's budget (node_set_turn); those left go
+ * back to the vector, to complete from the idle handle in the next turn.
+ * Keepalives complete at once. */
 static void complete(struct node *n, uint64_t applied, bool all, int status)
 {
     struct read_req done[64];
@@ -103,8 +130,21 @@ static void complete(struct node *n, uint64_t applied, bool all, int status)
                 n->reads.v[k++] = *r;
         }
         n->reads.n = k;
-        for (size_t i = 0; i < count; i++)
+        bool deferred = false;
+        for (size_t i = 0; i < count; i++) {
+            /* A keepalive costs next to nothing: never held back. */
+            if (!all && done[i].kind == READ_PLAIN && n->turn != NULL &&
+                turn_over(n->turn)) {
+                *push_read_slot(n) = done[i];
+                deferred = true;
+                continue;
+            }
             node_read_done(n, &done[i], status);
+        }
+        if (deferred) {
+            uv_idle_start(&n->reads_idle, on_reads_idle);
+            return;
+        }
         if (count < 64)
             return;
     }

@@ -36,6 +36,7 @@ static void node_stopped(void *arg)
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
     uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
+    turn_close(&s->turn);
     log_info("stopped");
 }
 
@@ -78,7 +79,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
         return -1;
     if (listen_clients(s, err, errlen) != 0)
         return -1;
+    node_set_input_guard(s->node, conn_input_settled, s);
+    node_set_turn(s->node, &s->turn);
     uv_idle_init(loop, &s->resume_idle);
+    turn_init(&s->turn, loop);
     s->resume_idle.data = s;
     uv_signal_init(loop, &s->sigterm);
     s->sigterm.data = s;

@@ -8,6 +8,7 @@
 
 #include "server/config.h"
 #include "server/node.h"
+#include "server/turn.h"
 
 struct conn;
 
@@ -20,7 +21,9 @@ struct server {
     uv_signal_t sigint;
     struct conn *conns;
     struct conn *resume; /* connections to serve again (conn.c), or NULL */
+    struct conn *resume_tail;
     uv_idle_t resume_idle;
+    struct turn turn; /* the budget of a loop turn */
     uint64_t n_conns;
     uint64_t next_conn_id;
     uint64_t total_conns;

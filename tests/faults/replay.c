@@ -108,7 +108,7 @@ int main(int argc, char **argv)
         index = st.snapshot.index;
     }
     printf("base %" PRIu64 " %" PRIu64 "\n", index, fsm_last_token(f));
-    fsm_lock_list(f, NULL, 0, note_lock, NULL);
+    fsm_lock_list(f, NULL, 0, NULL, 0, note_lock, NULL);
     report(f, index);
     for (size_t i = 0; i < st.n_entries; i++) {
         const struct raft_entry *e = &st.entries[i];

@@ -217,7 +217,7 @@ bool lockmodel_agrees(const struct lockmodel *m, const struct fsm *f,
     if (!full)
         return true;
     struct list_arg la = {.m = m};
-    fsm_lock_list(f, "", 0, list_cb, &la);
+    fsm_lock_list(f, "", 0, NULL, 0, list_cb, &la);
     if (la.stray || la.n != m->n_l) {
         snprintf(why, cap,
                  "the machine lists %zu locks (one is '%.*s'), "

@@ -647,8 +647,10 @@ int lockserver_keepalive(struct lockserver *s, struct cluster *c, uint64_t id,
     struct snode *sn = &s->nodes[id];
     if (n == NULL || !is_ready(n, sn))
         return LOCKSERVER_NOTLEADER;
+    /* As node_keepalive: past the lease's end, renewed while its expiry
+     * has not been proposed. */
     uint64_t now = cluster_time(c, n, sn);
-    if (lease_left(sn->lease, session, now) == 0)
+    if (!lease_alive(sn->lease, session))
         return LOCKSERVER_NOSESSION;
     lease_set(sn->lease, session, lease_ttl(sn->lease, session), now);
     return LOCKSERVER_OK;

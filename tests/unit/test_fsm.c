@@ -643,16 +643,63 @@ TEST(fsm, lock_list_in_name_order)
     for (int i = 0; i < 6; i++)
         m_acq(&m, s, names[i], "", 0, 0, "");
     struct listed l = {.stop_at = -1};
-    fsm_lock_list(m.f, "job/", 4, list_cb, &l);
+    fsm_lock_list(m.f, "job/", 4, NULL, 0, list_cb, &l);
     CHECK_EQ(l.n, 4);
     CHECK_STR(l.names[0], "job/1");
     CHECK_STR(l.names[1], "job/10");
     CHECK_STR(l.names[2], "job/2");
     CHECK_STR(l.names[3], "job/3");
     struct listed all = {.stop_at = 2};
-    fsm_lock_list(m.f, NULL, 0, list_cb, &all);
+    fsm_lock_list(m.f, NULL, 0, NULL, 0, list_cb, &all);
     CHECK_EQ(all.n, 2);
     CHECK_STR(all.names[0], "jo");
     CHECK_STR(all.names[1], "job/1");
+    m_close(&m);
+}
+
+static void list_after(struct m *m, const char *prefix, const char *after,
+                       struct listed *l)
+{
+    *l = (struct listed){.stop_at = -1};
+    fsm_lock_list(m->f, prefix, (uint32_t)strlen(prefix), after,
+                  after ? (uint32_t)strlen(after) : 0, list_cb, l);
+}
+
+/* A cursor resumes strictly after its name, whether or not that lock still
+ * exists, and a cursor before the prefix starts at the prefix; locks freed
+ * and acquired between pages are seen in their place. */
+TEST(fsm, lock_list_after_a_cursor)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t s = m_session(&m);
+    const char *names[] = {"a", "job/1", "job/10", "job/2", "job/3", "k"};
+    for (int i = 0; i < 6; i++)
+        m_acq(&m, s, names[i], "", 0, 0, "");
+    struct listed l;
+    list_after(&m, "job/", "job/10", &l);
+    CHECK_EQ(l.n, 2);
+    CHECK_STR(l.names[0], "job/2");
+    CHECK_STR(l.names[1], "job/3");
+    list_after(&m, "job/", "job/15", &l); /* no such lock */
+    CHECK_EQ(l.n, 2);
+    CHECK_STR(l.names[0], "job/2");
+    list_after(&m, "job/", "a", &l); /* before the prefix */
+    CHECK_EQ(l.n, 4);
+    CHECK_STR(l.names[0], "job/1");
+    list_after(&m, "job/", "job/3", &l); /* the last */
+    CHECK_EQ(l.n, 0);
+    list_after(&m, "job/", "z", &l); /* past the prefix */
+    CHECK_EQ(l.n, 0);
+    list_after(&m, "", "job/3", &l);
+    CHECK_EQ(l.n, 1);
+    CHECK_STR(l.names[0], "k");
+    m_rel(&m, s, "job/2", "", "");
+    m_acq(&m, s, "job/20", "", 0, 0, "");
+    list_after(&m, "job/", "job/10", &l);
+    CHECK_EQ(l.n, 2);
+    CHECK_STR(l.names[0], "job/20");
+    CHECK_STR(l.names[1], "job/3");
+    CHECK(fsm_check(m.f, NULL, 0));
     m_close(&m);
 }

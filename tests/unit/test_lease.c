@@ -66,3 +66,43 @@ TEST(lease, many_sessions)
     CHECK_U64(lease_count(l), 0);
     lease_free(l);
 }
+
+/* A keepalive under way holds the expiry back: a held session past its end
+ * is not reported, and stays alive for the keepalive to renew; once
+ * reported over, a session is no longer alive until a new lease. */
+TEST(lease, hold_keeps_expiry_back)
+{
+    struct lease *l = lease_new();
+    uint64_t ids[8];
+    lease_set(l, 1, 100, 0);
+    lease_set(l, 2, 100, 0);
+    CHECK_U64(lease_next_due(l), 100);
+    lease_hold(l, 1);
+    lease_hold(l, 1);
+    CHECK_EQ(lease_due(l, 150, 1000, ids, 8), 1); /* 2 only */
+    CHECK_U64(ids[0], 2);
+    CHECK(lease_alive(l, 1));
+    CHECK(!lease_alive(l, 2));
+    CHECK_EQ(lease_due(l, 151, 1000, ids, 8), 0);
+    lease_unhold(l, 1);
+    CHECK_EQ(lease_due(l, 152, 1000, ids, 8), 0); /* still one hold */
+    /* The keepalive renews from when it came. */
+    lease_set(l, 1, 100, 120);
+    lease_unhold(l, 1);
+    CHECK(lease_alive(l, 1));
+    CHECK_EQ(lease_due(l, 219, 1000, ids, 8), 0);
+    CHECK_U64(lease_next_due(l), 220);
+    /* Without a renewal, an unheld session past its end is reported. */
+    lease_hold(l, 1);
+    CHECK_EQ(lease_due(l, 300, 1000, ids, 8), 0);
+    lease_unhold(l, 1);
+    CHECK_EQ(lease_due(l, 302, 1000, ids, 8), 1);
+    CHECK_U64(ids[0], 1);
+    CHECK(!lease_alive(l, 1));
+    lease_hold(l, 9); /* unknown: ignored */
+    CHECK(!lease_alive(l, 9));
+    lease_remove(l, 1);
+    lease_remove(l, 2);
+    CHECK_U64(lease_next_due(l), UINT64_MAX);
+    lease_free(l);
+}
