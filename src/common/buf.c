@@ -115,3 +115,18 @@ void buf_clear(struct buf *b)
     if (b->data != NULL)
         b->data[0] = '\0';
 }
+
+void buf_shrink(struct buf *b)
+{
+    if (b->data == NULL || b->len + 1 >= b->cap)
+        return;
+    if (b->len == 0) {
+        buf_close(b);
+        return;
+    }
+    char *p = alloc_realloc(b->data, b->len + 1);
+    if (p == NULL)
+        return;
+    b->data = p;
+    b->cap = b->len + 1;
+}

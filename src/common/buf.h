@@ -48,6 +48,11 @@ int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
  * memory. */
 void buf_consume(struct buf *b, size_t n);
 
+/* Gives back the memory b holds beyond its bytes (the allocation becomes
+ * len + 1 bytes; an empty buffer owns none). If that fails, b keeps its
+ * larger allocation. Cannot fail. */
+void buf_shrink(struct buf *b);
+
 /* Empties b, keeping its memory. */
 void buf_clear(struct buf *b);
 

@@ -32,10 +32,11 @@
  * holding a double: generous, since leading zeros are legal. */
 #define NUM_LINE_MAX 64
 #define DOUBLE_LINE_MAX 256
-/* A buffer (or node array) larger than this is freed when it empties, so
- * that one huge value does not pin its memory for the life of a
- * connection. */
-#define KEEP_BYTES (1u << 20)
+/* A buffer (or node array) larger than this is freed when it empties, and
+ * one more than four times larger than what it still holds is cut down, so
+ * that one huge value does not pin its memory for the life of a connection
+ * (dlockd holds thousands of readers: docs/protocol.md §7). */
+#define KEEP_BYTES (16u << 10)
 #define KEEP_NODES 4096
 
 /* docs/protocol.md §7: a request of up to 1 MiB and 1,024 arguments; the
@@ -135,6 +136,8 @@ static void compact(struct resp_reader *r)
     r->pos -= used;
     r->scan -= used;
     r->start = 0;
+    if (r->in.cap > KEEP_BYTES && r->in.len < r->in.cap / 4)
+        buf_shrink(&r->in);
 }
 
 int resp_reader_feed(struct resp_reader *r, const void *data, size_t len)
@@ -675,7 +678,13 @@ int resp_reader_next(struct resp_reader *r, const struct resp_value **out)
             if (r->in.len - r->start >= r->lim.max_pending &&
                 r->in.len > r->start)
                 return fail(r, "Protocol error: value too large");
+            compact(r); /* give back what the values before took */
             return 0;
         }
     }
+}
+
+size_t resp_reader_memory(const struct resp_reader *r)
+{
+    return r->in.cap + (r->cap_work + r->cap_done) * sizeof *r->work;
 }

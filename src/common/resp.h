@@ -116,9 +116,14 @@ int resp_reader_feed(struct resp_reader *r, const void *data, size_t len);
  * in r until the next call on r. */
 int resp_reader_next(struct resp_reader *r, const struct resp_value **out);
 
-/* How many bytes fed to r are not yet part of a value it returned (a value
- * being parsed, and what follows it). */
+/* Bytes fed to r and not yet handed out as values: a value still
+ * incomplete, and complete ones not yet taken. */
 size_t resp_reader_pending(const struct resp_reader *r);
+
+/* Bytes of memory r holds for its input and its nodes. A buffer that grew
+ * for a large value shrinks back once the value is consumed (by the
+ * resp_reader_next that finds nothing more, or the next feed). */
+size_t resp_reader_memory(const struct resp_reader *r);
 
 /* The message of r's protocol error ("Protocol error: invalid bulk length"),
  * or NULL if r is not in error. */

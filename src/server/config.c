@@ -33,6 +33,16 @@ static const char usage[] =
     "  --max-output BYTES     output buffered for one client (default "
     "16777216)\n"
     "  --max-request BYTES    one request (default 1048576)\n"
+    "  --max-clients-per-address N  client connections from one address "
+    "(default 1024)\n"
+    "  --max-input-total BYTES  unfinished requests held for all clients "
+    "(default 268435456)\n"
+    "  --request-timeout-ms MS  close a connection whose request stays "
+    "unfinished this long\n"
+    "                         (default 10000; 0: never)\n"
+    "  --idle-timeout-ms MS   close a connection with nothing under way "
+    "after this long\n"
+    "                         (default 300000; 0: never)\n"
     "  --wait-grace-ms MS     a gone client's wait with REQ stays this long "
     "(default 30000)\n"
     "  --config FILE          read `name value` lines (names without --)\n"
@@ -52,6 +62,11 @@ static void defaults(struct config *c)
     c->max_output = 16u << 20;
     c->max_request = 1u << 20;
     c->wait_grace_ms = 30000; /* docs/protocol.md §4 */
+    /* docs/protocol.md §7 */
+    c->max_clients_per_address = 1024;
+    c->max_input_total = 256u << 20;
+    c->request_timeout_ms = 10000;
+    c->idle_timeout_ms = 300000;
 }
 
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
@@ -267,6 +282,14 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         rc = set_u64(&c->max_request, v, 1024, 64u << 20);
     else if (!strcmp(name, "wait-grace-ms"))
         rc = set_u64(&c->wait_grace_ms, v, 0, 86400000);
+    else if (!strcmp(name, "max-clients-per-address"))
+        rc = set_u64(&c->max_clients_per_address, v, 1, 1000000);
+    else if (!strcmp(name, "max-input-total"))
+        rc = set_u64(&c->max_input_total, v, 1u << 20, 1ull << 40);
+    else if (!strcmp(name, "request-timeout-ms"))
+        rc = set_u64(&c->request_timeout_ms, v, 0, 86400000);
+    else if (!strcmp(name, "idle-timeout-ms"))
+        rc = set_u64(&c->idle_timeout_ms, v, 0, 86400000 * 7ull);
     else if (!strcmp(name, "config"))
         return read_file(c, v, err, errlen);
     else {

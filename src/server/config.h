@@ -29,15 +29,19 @@ struct config {
     char data[512];                  /* --data, ./dlock-data */
     struct config_peer peers[RAFT_MAX_SERVERS]; /* --peers id=host:port,.. */
     unsigned n_peers;
-    char join[CONFIG_ADDR_MAX]; /* --join: a member's client address */
-    int log_level;              /* --log-level, info */
-    uint64_t election_ms;       /* --election-ms, 500 */
-    uint64_t heartbeat_ms;      /* --heartbeat-ms, 50 */
-    uint64_t snapshot_entries;  /* --snapshot-entries, 100000 */
-    uint64_t max_clients;       /* --max-clients, 10000 */
-    uint64_t max_output;        /* --max-output bytes a client, 16 MiB */
-    uint64_t max_request;       /* --max-request bytes, 1 MiB */
-    uint64_t wait_grace_ms;     /* --wait-grace-ms, 30000 */
+    char join[CONFIG_ADDR_MAX];       /* --join: a member's client address */
+    int log_level;                    /* --log-level, info */
+    uint64_t election_ms;             /* --election-ms, 500 */
+    uint64_t heartbeat_ms;            /* --heartbeat-ms, 50 */
+    uint64_t snapshot_entries;        /* --snapshot-entries, 100000 */
+    uint64_t max_clients;             /* --max-clients, 10000 */
+    uint64_t max_output;              /* --max-output bytes a client, 16 MiB */
+    uint64_t max_request;             /* --max-request bytes, 1 MiB */
+    uint64_t wait_grace_ms;           /* --wait-grace-ms, 30000 */
+    uint64_t max_clients_per_address; /* --max-clients-per-address, 1024 */
+    uint64_t max_input_total;         /* --max-input-total bytes, 256 MiB */
+    uint64_t request_timeout_ms;      /* --request-timeout-ms, 10000; 0: none */
+    uint64_t idle_timeout_ms;         /* --idle-timeout-ms, 300000; 0: none */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
     const char *raft_from;

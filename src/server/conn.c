@@ -7,10 +7,15 @@
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common/mem.h"
 #include "common/resp.h"
 #include "server/command.h"
+#include "server/listener.h"
 #include "server/logger.h"
 #include "server/server.h"
 #include "server/stream.h"
@@ -22,6 +27,12 @@
 #define PAUSE_BYTES (1u << 20)
 /* An output buffer this big or smaller is kept once its replies are sent. */
 #define KEPT_OUTPUT (64u << 10)
+/* Freed memory is given back to the system (malloc_trim) by the sweep once
+ * connections freed this much: glibc keeps what it freed otherwise. */
+#define TRIM_BYTES (16u << 20)
+/* Connections closed past --max-input-total are logged at most this often,
+ * with a count. */
+#define INPUT_LOG_MS 60000
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -124,6 +135,9 @@ static void update_reading(struct conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     } else if (!pause && !c->reading) {
+        /* The client could not send the rest while it was not read. */
+        if (c->partial_ms != 0)
+            c->partial_ms = uv_now(c->srv->loop);
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
     }
@@ -233,6 +247,7 @@ void slot_done(struct slot *s)
     s->conn->reserved -= s->reserve;
     s->reserve = 0;
     s->conn->held += s->buf.len;
+    s->conn->active_ms = uv_now(s->conn->srv->loop);
     flush_slots(s->conn);
 }
 
@@ -250,6 +265,68 @@ static struct slot *new_slot(struct conn *c)
     return s;
 }
 
+/* Brings c->input and srv->input_total up to what c's reader holds. */
+static void account(struct conn *c)
+{
+    struct server *srv = c->srv;
+    size_t now = c->closing ? 0 : resp_reader_memory(reader(c));
+    if (now < c->input)
+        srv->input_freed += c->input - now;
+    srv->input_total = srv->input_total - c->input + now;
+    c->input = now;
+}
+
+/* Drops the input c holds (nothing after it is served). */
+static void drop_input(struct conn *c)
+{
+    resp_reader_close(reader(c));
+    account(c);
+    c->unserved = false;
+    c->partial_ms = 0;
+}
+
+/* Answers "why" (a LIMIT error) after the replies before it, drops the
+ * input held and closes the connection. */
+static void limit_close(struct conn *c, const char *why)
+{
+    drop_input(c);
+    struct slot *s = new_slot(c);
+    resp_write_error(&s->buf, why);
+    c->close_after_write = true;
+    slot_done(s);
+}
+
+/* Keeps the input all readers hold within --max-input-total: while it is
+ * over, the connection holding the most is answered LIMIT and closed, so
+ * that many connections each holding much cannot lock out those that
+ * send whole requests (docs/protocol.md §7). */
+static void bound_input(struct server *srv)
+{
+    while (srv->input_total > srv->cfg->max_input_total) {
+        struct conn *big = NULL;
+        for (struct conn *c = srv->conns; c != NULL; c = c->next)
+            if (!c->closing && (big == NULL || c->input > big->input))
+                big = c;
+        if (big == NULL || big->input == 0)
+            return;
+        uint64_t now = uv_now(srv->loop);
+        srv->input_closed++;
+        if (srv->input_logged_ms == 0 ||
+            now - srv->input_logged_ms >= INPUT_LOG_MS) {
+            log_warn("clients hold more than %" PRIu64 " bytes of unfinished "
+                     "input (--max-input-total): %" PRIu64 " connection%s "
+                     "closed, the latest %s with %zu bytes",
+                     srv->cfg->max_input_total, srv->input_closed,
+                     srv->input_closed == 1 ? "" : "s", big->peer, big->input);
+            srv->input_logged_ms = now;
+            srv->input_closed = 0;
+        }
+        limit_close(big, "LIMIT the server holds too much unfinished input "
+                         "from its clients (--max-input-total); this "
+                         "connection held the most");
+    }
+}
+
 /* Answers "ERR why" (a protocol error) after the replies before it and
  * closes the connection (docs/protocol.md §2): what follows in the stream
  * cannot be trusted to start a request. */
@@ -260,6 +337,7 @@ static void protocol_error(struct conn *c, const char *why)
     snprintf(msg, sizeof msg, "ERR %s", why ? why : "Protocol error");
     resp_write_error(&s->buf, msg);
     c->close_after_write = true;
+    drop_input(c);
     log_info("client %s broke the protocol (%s); closing", c->peer,
              why ? why : "?");
     slot_done(s);
@@ -278,12 +356,15 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     /* libuv reads on while a read fills its buffer: a full one may have
      * left more in the socket. */
     c->full_read = nread == CHUNK;
+    c->active_ms = uv_now(c->srv->loop);
     if (resp_reader_feed(reader(c), buf->base, (size_t)nread) != 0) {
         protocol_error(c, resp_reader_error(reader(c)));
         return;
     }
+    account(c);
     dispatch(c);
     update_reading(c);
+    bound_input(c->srv);
 }
 
 /* Serves the requests read and not yet served, in order, until the replies
@@ -317,14 +398,26 @@ static void dispatch(struct conn *c)
         }
         struct slot *s = new_slot(c);
         c->srv->total_commands++;
+        c->partial_ms = 0; /* a request completed */
         if (command_dispatch(c, s, v))
             slot_done(s);
     }
+    if (c->closing)
+        return;
+    account(c);
+    /* The clock of --request-timeout-ms runs while a request is unfinished
+     * and no other completes; not while complete ones wait for the server. */
+    if (c->unserved || c->close_after_write ||
+        resp_reader_pending(reader(c)) == 0)
+        c->partial_ms = 0;
+    else if (c->partial_ms == 0)
+        c->partial_ms = uv_now(c->srv->loop);
 }
 
 static void closed_cb(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    c->srv->input_freed += c->out.cap;
     resp_reader_close(c->reader);
     free(c->reader);
     buf_close(&c->out);
@@ -346,6 +439,9 @@ void conn_close(struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->n_conns--;
+    account(c);
+    listener_release(&srv->clients, c->from);
+    c->from = NULL;
     /* Replies still pending belong to operations under way: they find the
      * client gone. Ready ones are dropped now. */
     struct slot *s = c->head;
@@ -398,7 +494,23 @@ bool conn_input_settled(void *arg, uint64_t round)
     return settled;
 }
 
-void conn_accept(struct server *srv, uv_stream_t *listener)
+/* The client's address, for the log. */
+static void name_peer(struct conn *c, const struct sockaddr_storage *sa)
+{
+    char ip[48];
+    int port = 0;
+    if (sa->ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
+                 struct listener_addr *from)
 {
     struct conn *c = mem_xcalloc(1, sizeof *c);
     c->srv = srv;
@@ -412,44 +524,69 @@ void conn_accept(struct server *srv, uv_stream_t *listener)
     buf_init(&c->out);
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        listener_release(&srv->clients, from);
         c->closing = true;
         uv_close((uv_handle_t *)&c->tcp, closed_cb);
         return;
     }
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    strcpy(c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
-        char ip[48];
-        int port = 0;
-        if (sa.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        } else {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
+    c->from = from;
+    name_peer(c, sa);
     c->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
     srv->total_conns++;
-    if (srv->n_conns > srv->cfg->max_clients) {
-        srv->rejected_conns++;
-        struct slot *s = new_slot(c);
-        resp_write_error(&s->buf, "LIMIT too many clients");
-        c->close_after_write = true;
-        slot_done(s);
-        return;
-    }
+    c->active_ms = uv_now(srv->loop);
     uv_tcp_nodelay(&c->tcp, 1);
     /* Its socket is polled from the loop's next turn: until a read, what
      * the client sent may wait there (conn_input_settled). */
     c->full_read = true;
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
+}
+
+/* Nothing under way: no bytes of a request, no reply pending or unsent. A
+ * blocking acquire waiting for its grant has its reply pending. */
+static bool is_idle(struct conn *c)
+{
+    return c->head == NULL && !c->writing && c->out.len == 0 &&
+           !c->close_after_write && resp_reader_pending(reader(c)) == 0;
+}
+
+void conn_sweep(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    uint64_t now = uv_now(srv->loop);
+    struct conn *next;
+    for (struct conn *c = srv->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->closing || c->close_after_write)
+            continue;
+        if (cfg->request_timeout_ms > 0 && c->partial_ms != 0 && c->reading &&
+            now - c->partial_ms >= cfg->request_timeout_ms) {
+            char msg[128];
+            snprintf(msg, sizeof msg,
+                     "LIMIT request not complete within %" PRIu64
+                     " ms (--request-timeout-ms)",
+                     cfg->request_timeout_ms);
+            log_debug("client %s: request unfinished for %" PRIu64
+                      " ms; closing",
+                      c->peer, now - c->partial_ms);
+            limit_close(c, msg);
+        } else if (cfg->idle_timeout_ms > 0 && is_idle(c) &&
+                   now - c->active_ms >= cfg->idle_timeout_ms) {
+            log_debug("client %s: idle for %" PRIu64 " ms; closing", c->peer,
+                      now - c->active_ms);
+            conn_close(c);
+        }
+    }
+#ifdef __GLIBC__
+    if (srv->input_freed >= TRIM_BYTES) {
+        malloc_trim(0);
+        srv->input_freed = 0;
+    }
+#endif
 }

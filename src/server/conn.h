@@ -16,6 +16,7 @@
 
 struct server;
 struct conn;
+struct listener_addr;
 
 /* The reply to one request. */
 struct slot {
@@ -58,12 +59,28 @@ struct conn {
     bool unserved;     /* requests read may wait in the reader (dispatch) */
     bool full_read;    /* the last read filled its buffer: more may wait */
     uint64_t in_bytes; /* read from the socket, in all */
-    uint64_t settle_round;  /* conn_input_settled's round it has seen */
-    uint64_t settle_target; /* in_bytes to serve for it, 0 if none */
+    uint64_t settle_round;      /* conn_input_settled's round it has seen */
+    uint64_t settle_target;     /* in_bytes to serve for it, 0 if none */
+    struct listener_addr *from; /* its source address's count */
+    size_t input;        /* bytes its reader holds, in srv->input_total */
+    uint64_t active_ms;  /* when it last sent bytes or got a reply */
+    uint64_t partial_ms; /* since when an unfinished request is held with
+                            no request completed, or 0 */
 };
 
-/* Accepts a connection on the server's listener. */
-void conn_accept(struct server *srv, uv_stream_t *listener);
+/* Serves the client connected on the socket fd (accepted, non-blocking),
+ * which is taken over, from the address sa; from is its count of
+ * connections from that address (listener_claim), given back when it
+ * closes. */
+void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
+                 struct listener_addr *from);
+/* Enforces the timeouts (docs/protocol.md §7): a connection holding an
+ * unfinished request with none completed for --request-timeout-ms is
+ * answered LIMIT and closed, and one with nothing under way (no bytes of a
+ * request, no reply pending or unsent: a blocking acquire waiting is under
+ * way) for --idle-timeout-ms is closed. Gives memory freed back to the
+ * system. Called every so often (server.c). */
+void conn_sweep(struct server *srv);
 /* Closes the connection (pending replies are dropped). */
 void conn_close(struct conn *c);
 

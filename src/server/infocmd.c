@@ -44,11 +44,12 @@ static void info_clients(struct server *srv, struct buf *b)
 {
     buf_appendf(b,
                 "# Clients\r\nconnected_clients:%" PRIu64
+                "\r\nmaxclients:%" PRIu64 "\r\nclient_input_bytes:%zu"
                 "\r\ntotal_connections_received:%" PRIu64
                 "\r\nrejected_connections:%" PRIu64
                 "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
-                srv->n_conns, srv->total_conns, srv->rejected_conns,
-                srv->total_commands);
+                srv->n_conns, srv->clients.max_clients, srv->input_total,
+                srv->total_conns, srv->rejected_conns, srv->total_commands);
 }
 
 static void info_raft(struct server *srv, struct buf *b)
@@ -137,7 +138,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 18
+#define N_SETTINGS 22
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -168,6 +169,10 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"max-output", NULL, cfg->max_output},
         {"max-request", NULL, cfg->max_request},
         {"wait-grace-ms", NULL, cfg->wait_grace_ms},
+        {"max-clients-per-address", NULL, cfg->max_clients_per_address},
+        {"max-input-total", NULL, cfg->max_input_total},
+        {"request-timeout-ms", NULL, cfg->request_timeout_ms},
+        {"idle-timeout-ms", NULL, cfg->idle_timeout_ms},
         {"save", "", 0},
         {"appendonly", "yes", 0},
         {"appendfsync", "always", 0},

@@ -9,14 +9,6 @@
 #include "server/conn.h"
 #include "server/logger.h"
 
-static void on_client(uv_stream_t *listener, int status)
-{
-    struct server *s = listener->data;
-    if (status < 0 || s->stopping)
-        return;
-    conn_accept(s, listener);
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -33,6 +25,7 @@ static void node_stopped(void *arg)
     struct server *s = arg;
     while (s->conns != NULL)
         conn_close(s->conns);
+    map_str_close(&s->clients.addrs);
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
     uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
@@ -46,24 +39,26 @@ void server_stop(struct server *s)
         return;
     s->stopping = true;
     log_info("stopping");
-    uv_close((uv_handle_t *)&s->listener, closed_cb);
+    listener_close(&s->clients);
+    uv_close((uv_handle_t *)&s->sweep, closed_cb);
     node_stop(s->node, node_stopped, s);
 }
 
-static int listen_clients(struct server *s, char *err, size_t errlen)
+static void on_sweep(uv_timer_t *t)
 {
-    struct sockaddr_storage sa;
-    int rc = config_parse_addr(s->cfg->listen, &sa) == 0 ? 0 : UV_EINVAL;
-    uv_tcp_init(s->loop, &s->listener);
-    s->listener.data = s;
-    if (rc == 0)
-        rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_client);
-    if (rc != 0)
-        snprintf(err, errlen, "cannot listen for clients on %s (--listen): %s",
-                 s->cfg->listen, uv_strerror(rc));
-    return rc;
+    conn_sweep(t->data);
+}
+
+/* The sweep runs often enough that a timeout is kept to within a quarter
+ * of itself, and at least once a second. */
+static uint64_t sweep_ms(const struct config *cfg)
+{
+    uint64_t ms = 1000;
+    if (cfg->request_timeout_ms > 0 && cfg->request_timeout_ms / 4 < ms)
+        ms = cfg->request_timeout_ms / 4;
+    if (cfg->idle_timeout_ms > 0 && cfg->idle_timeout_ms / 4 < ms)
+        ms = cfg->idle_timeout_ms / 4;
+    return ms < 10 ? 10 : ms;
 }
 
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
@@ -77,10 +72,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     s->node = node_start(loop, cfg, err, errlen);
     if (s->node == NULL)
         return -1;
-    if (listen_clients(s, err, errlen) != 0)
+    if (listener_start(&s->clients, s, err, errlen) != 0)
         return -1;
     node_set_input_guard(s->node, conn_input_settled, s);
     node_set_turn(s->node, &s->turn);
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    uv_timer_start(&s->sweep, on_sweep, sweep_ms(cfg), sweep_ms(cfg));
     uv_idle_init(loop, &s->resume_idle);
     turn_init(&s->turn, loop);
     s->resume_idle.data = s;

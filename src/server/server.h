@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "server/config.h"
+#include "server/listener.h"
 #include "server/node.h"
 #include "server/turn.h"
 
@@ -16,7 +17,8 @@ struct server {
     uv_loop_t *loop;
     const struct config *cfg;
     struct node *node;
-    uv_tcp_t listener;
+    struct listener clients; /* the client port */
+    uv_timer_t sweep;        /* timeouts, memory given back (conn_sweep) */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     struct conn *conns;
@@ -29,6 +31,10 @@ struct server {
     uint64_t total_conns;
     uint64_t total_commands;
     uint64_t rejected_conns;
+    size_t input_total;    /* bytes the connections' readers hold */
+    size_t input_freed;    /* of it, freed since memory was last trimmed */
+    uint64_t input_closed; /* closed past --max-input-total, not logged */
+    uint64_t input_logged_ms;
     uint64_t started_ms;
     bool stopping;
     int exit_code;

@@ -13,6 +13,7 @@ import atexit
 import ctypes
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -203,11 +204,13 @@ class Client:
     bool, None, list, dict (RESP3 maps), Push, and RespError for errors
     (returned by read() and try_call(), raised by call())."""
 
-    def __init__(self, addr, timeout=10.0, proto=2):
+    def __init__(self, addr, timeout=10.0, proto=2, source=None):
         host, port = split_addr(addr)
         self.addr = "%s:%d" % (host, port)
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # source: the local address to connect from (127.0.0.2, say).
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.pos = 0
@@ -568,6 +571,14 @@ def _die_with_parent():
     _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
+def _child_setup(nofile):
+    def setup():
+        _die_with_parent()
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    return setup
+
+
 class Server:
     """One dlockd: ports, data directory and log are fixed when it is made,
     so a restart brings the same server back with its data."""
@@ -592,6 +603,7 @@ class Server:
         self.election_ms = election_ms
         self.heartbeat_ms = heartbeat_ms
         self.env = {}  # added to the environment of the next start
+        self.nofile = None  # ulimit -n (soft and hard) of the next start
         self.proc = None
         self.starts = 0
         self.expect_exit = False  # set when the test stops or kills it
@@ -634,7 +646,7 @@ class Server:
             env.update(self.env)
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, cwd=self.dir,
-                                         env=env, preexec_fn=_die_with_parent)
+                                         env=env, preexec_fn=_child_setup(self.nofile))
         finally:
             log.close()
         _all_procs[self.proc.pid] = self.proc

@@ -84,6 +84,45 @@ TEST(resp, attributes_are_skipped)
 
 /* Complete values come out one per call before more is fed, strings are
  * NUL-terminated in place, and an incomplete value waits for its bytes. */
+/* A buffer that grew for a large request is given back once the request is
+ * consumed: freed when nothing follows it, cut down when a small part of
+ * the next request does (dlockd holds thousands of readers). */
+TEST(resp, large_value_memory_given_back)
+{
+    static char big[600 * 1024];
+    size_t body = sizeof big - 64;
+    int head = snprintf(big, 64, "*1\r\n$%zu\r\n", body);
+    memset(big + head, 'x', body);
+    memcpy(big + head + body, "\r\n*1\r\n$4\r\nPI", 12);
+    size_t n = (size_t)head + body + 12;
+    struct resp_reader r;
+    const struct resp_value *v;
+    resp_reader_init(&r, &resp_limits_server);
+    CHECK_EQ(resp_reader_feed(&r, big, n - 12), 0); /* all but its CRLF */
+    CHECK_EQ(resp_reader_next(&r, &v), 0);
+    CHECK(resp_reader_pending(&r) == n - 12);
+    CHECK(resp_reader_memory(&r) >= n - 12);
+    CHECK_EQ(resp_reader_feed(&r, big + n - 12, 12), 0);
+    CHECK_EQ(resp_reader_next(&r, &v), 1);
+    CHECK(v->elems[0].len == body);
+    CHECK_EQ(resp_reader_next(&r, &v), 0);
+    CHECK(resp_reader_pending(&r) == 10);
+    CHECK_MSG(resp_reader_memory(&r) < 64 * 1024, "%zu bytes held",
+              resp_reader_memory(&r));
+    CHECK_EQ(resp_reader_feed(&r, "NG\r\n", 4), 0);
+    CHECK_EQ(resp_reader_next(&r, &v), 1);
+    CHECK_STR(v->elems[0].str, "PING");
+    CHECK_EQ(resp_reader_next(&r, &v), 0);
+    CHECK(resp_reader_pending(&r) == 0);
+    /* Fed again and consumed whole: nothing big is kept. */
+    CHECK_EQ(resp_reader_feed(&r, big, (size_t)head + body + 2), 0);
+    CHECK_EQ(resp_reader_next(&r, &v), 1);
+    CHECK_EQ(resp_reader_next(&r, &v), 0);
+    CHECK_MSG(resp_reader_memory(&r) < 64 * 1024, "%zu bytes held",
+              resp_reader_memory(&r));
+    resp_reader_close(&r);
+}
+
 TEST(resp, values_one_at_a_time)
 {
     struct resp_reader r;
