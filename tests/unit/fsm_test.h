@@ -105,6 +105,18 @@ static inline struct fsm_result m_expire(struct m *m, uint64_t s)
     return m_cmd(m, c);
 }
 
+/* EXPIRE_BATCH of the n (at most 64) sessions ids. */
+static inline struct fsm_result m_expire_batch(struct m *m, const uint64_t *ids,
+                                               uint32_t n)
+{
+    uint8_t b[8 * 64];
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        for (int k = 0; k < 8; k++)
+            b[8 * i + k] = (uint8_t)(ids[i] >> (8 * k));
+    struct fsm_cmd c = {.type = FSM_EXPIRE_BATCH, .ids = b, .n_ids = n};
+    return m_cmd(m, c);
+}
+
 static inline struct fsm_result m_acq(struct m *m, uint64_t s, const char *name,
                                       const char *owner, uint64_t wait,
                                       uint64_t delay, const char *req)
