@@ -9,13 +9,7 @@
 """
 import sys
 
-
-def cmd(*args):
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(parts)
+from rawresp import cmd
 
 
 def main():

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from mklocks import cmd  # the RESP encoding of one command
+from rawresp import cmd, free_port
 
 
 class Conn:
@@ -73,14 +73,6 @@ class Conn:
     def call(self, *args):
         self.s.sendall(cmd(*args))
         return self.value()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def fill(port, n):

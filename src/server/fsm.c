@@ -1,4 +1,4 @@
-/* fsm.c - the lock state machine: apply and its nine commands, the event
+/* fsm.c - the lock state machine: apply and its ten commands, the event
  * list, and the reads. The rules are docs/design.md §11; each command's
  * function below restates the part it implements. */
 #include "server/fsm_internal.h"
@@ -402,6 +402,24 @@ static void apply_expire(struct fsm *f, const struct fsm_cmd *c,
     fsm_session_end(f, s, true);
     res->status = FSM_OK;
     res->session = c->session;
+    res->expired = 1;
+}
+
+/* EXPIRE_BATCH: an EXPIRE of each session named, in order, within one
+ * entry (docs/design.md §11.2). A session that is gone (closed, expired,
+ * or named twice) is skipped, as its own EXPIRE would change nothing. OK,
+ * with the number of sessions ended. */
+static void apply_expire_batch(struct fsm *f, const struct fsm_cmd *c,
+                               struct fsm_result *res)
+{
+    res->status = FSM_OK;
+    for (uint32_t i = 0; i < c->n_ids; i++) {
+        struct fsm_session *s = fsm_session_get(f, fsm_cmd_id(c, i));
+        if (s == NULL)
+            continue;
+        fsm_session_end(f, s, true);
+        res->expired++;
+    }
 }
 
 /* A repeat of an ACQUIRE, answered with its remembered outcome res, tells
@@ -763,6 +781,9 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_UNWAIT:
         apply_unwait(f, &c, res);
+        break;
+    case FSM_EXPIRE_BATCH:
+        apply_expire_batch(f, &c, res);
         break;
     default:
         res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */

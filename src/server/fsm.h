@@ -6,7 +6,8 @@
  * milliseconds, never decreasing across leaders); the machine keeps the
  * largest it has seen as its clock. Everything that depends on time (a wait
  * running out, a lock-delay ending, a session's lease ending) happens only
- * when a command says so: the leader proposes FSM_TICK and FSM_EXPIRE.
+ * when a command says so: the leader proposes FSM_TICK and
+ * FSM_EXPIRE_BATCH.
  * Whether a waiting client is still there is not known to the machine
  * either: the leader says when one went away (FSM_UNWAIT). docs/design.md
  * §11 states the rules; docs/protocol.md the commands. */
@@ -32,6 +33,7 @@
 #define FSM_OUTCOMES_PER_SESSION 256 /* remembered request outcomes */
 #define FSM_OPEN_OUTCOMES 65536      /* remembered SESSION.OPEN outcomes */
 #define FSM_DEFAULT_DELAY 1000       /* ms, lock-delay when not given */
+#define FSM_EXPIRE_BATCH_MAX 8192    /* sessions of one EXPIRE_BATCH */
 
 enum fsm_cmd_type {
     FSM_OPEN = 1,    /* open a session */
@@ -44,8 +46,10 @@ enum fsm_cmd_type {
     FSM_SET_TTL = 8, /* change a session's TTL (reserved for clients) */
     FSM_UNWAIT = 9,  /* a waiting client went away: end its wait, or take
                         back the grant it did not learn */
+    FSM_EXPIRE_BATCH = 10, /* the leader ended the leases of many sessions:
+                              an EXPIRE of each, in order */
 };
-#define FSM_CMD_MAX 9
+#define FSM_CMD_MAX 10
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -71,7 +75,9 @@ enum fsm_cmd_type {
  *            of the wait (fsm_wait_seen, or index for a grant made at
  *            once; for index 0, the last index applied): if a later
  *            answer told another client, the UNWAIT leaves the wait, or
- *            the grant made to it, alone */
+ *            the grant made to it, alone
+ *   EXPIRE_BATCH  ids, n_ids: 1 to FSM_EXPIRE_BATCH_MAX session ids
+ *            (duplicates and ids of sessions that are gone allowed) */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -90,6 +96,9 @@ struct fsm_cmd {
     uint32_t req_len;
     const char *client;
     uint32_t client_len;
+    const uint8_t *ids; /* n_ids session ids, 8 bytes little-endian each
+                           (not aligned): fsm_cmd_id() reads one */
+    uint32_t n_ids;
 };
 
 /* Encodes cmd; returns the bytes needed (writes nothing past cap, and
@@ -101,6 +110,10 @@ size_t fsm_cmd_encode(const struct fsm_cmd *cmd, uint8_t *buf, size_t cap);
 /* Decodes buf (validating type, lengths against the limits above, no
  * trailing bytes); strings point into buf. 0 or -1. */
 int fsm_cmd_decode(struct fsm_cmd *cmd, const uint8_t *buf, size_t len);
+/* The i-th session id of an EXPIRE_BATCH (i < cmd->n_ids). */
+uint64_t fsm_cmd_id(const struct fsm_cmd *cmd, uint32_t i);
+/* The bytes an EXPIRE_BATCH of n session ids takes encoded. */
+size_t fsm_cmd_batch_size(uint32_t n);
 
 /* What applying a command did. */
 enum fsm_status {
@@ -129,6 +142,8 @@ struct fsm_result {
     uint32_t holds;   /* ACQUIRE/RELEASE/UNWAIT: holds left by this owner */
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
+    uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
+                         (the others were gone already) */
     uint64_t index;   /* ACQUIRE queued (first time or replayed), or
                          granted at once to a blocking ACQUIRE (wait > 0,
                          not replayed): the log index of that ACQUIRE,

@@ -4,7 +4,8 @@
  * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
  * carries, in this order: session, ttl, wait, delay, token, index, seen
  * (8 bytes each),
- * name, owner, req, client (each a 2-byte length and its bytes). A field the
+ * name, owner, req, client (each a 2-byte length and its bytes), ids (a
+ * 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each). A field the
  * type does not carry is not encoded and decodes as zero. */
 #include "server/fsm.h"
 #include "server/fsm_internal.h"
@@ -25,6 +26,7 @@ enum {
     F_OWNER = 1 << 8,
     F_REQ = 1 << 9,
     F_CLIENT = 1 << 10,
+    F_IDS = 1 << 11,
 };
 #define N_INTS 7
 #define N_STRS 4
@@ -41,6 +43,7 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_TICK] = 0,
     [FSM_SET_TTL] = F_SESSION | F_TTL | F_REQ,
     [FSM_UNWAIT] = F_SESSION | F_WAIT | F_INDEX | F_SEEN | F_NAME | F_REQ,
+    [FSM_EXPIRE_BATCH] = F_IDS,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,
@@ -66,6 +69,11 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
             return 0;
         need += 2 + sl[i];
     }
+    if (m & F_IDS) {
+        if (c->n_ids < 1 || c->n_ids > FSM_EXPIRE_BATCH_MAX)
+            return 0;
+        need += 4 + (size_t)c->n_ids * 8;
+    }
     if (cap < need)
         return need;
     uint8_t *p = buf;
@@ -85,6 +93,10 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
         if (sl[i] > 0)
             memcpy(p + 2, s[i], sl[i]);
         p += 2 + sl[i];
+    }
+    if (m & F_IDS) {
+        le_put32(p, c->n_ids);
+        memcpy(p + 4, c->ids, (size_t)c->n_ids * 8);
     }
     return need;
 }
@@ -126,7 +138,28 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
         *pl[i] = n;
         off += n;
     }
+    if (m & F_IDS) {
+        if (len - off < 4)
+            return -1;
+        uint32_t n = le_get32(buf + off);
+        off += 4;
+        if (n < 1 || n > FSM_EXPIRE_BATCH_MAX || (len - off) / 8 < n)
+            return -1;
+        c->ids = buf + off;
+        c->n_ids = n;
+        off += (size_t)n * 8;
+    }
     return off == len ? 0 : -1;
+}
+
+uint64_t fsm_cmd_id(const struct fsm_cmd *c, uint32_t i)
+{
+    return le_get64(c->ids + (size_t)i * 8);
+}
+
+size_t fsm_cmd_batch_size(uint32_t n)
+{
+    return 1 + 8 + 4 + (size_t)n * 8;
 }
 
 /* FNV-1a, one byte at a time: the same on every server and build. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "common/mem.h"
 #include "server/lease.h"
 #include "server/logger.h"
@@ -16,6 +17,9 @@
 
 #define TICK_MS 10
 #define EXPIRE_RETRY_MS 1000
+#define EXPIRE_BATCH 1024     /* sessions in one EXPIRE_BATCH entry */
+#define EXPIRE_PER_TURN 8192  /* sessions proposed in one turn of the loop */
+#define EXPIRE_EXAMPLES 3     /* locks (or sessions) named in the log line */
 #define SLOW_FLUSH_NS 5000000 /* a turn of the loop logged from 5 ms */
 
 static void flush(struct node *n);
@@ -102,6 +106,13 @@ static void become_ready(struct node *n)
 static void track_lease(struct node *n, const struct fsm_cmd *cmd,
                         const struct fsm_result *res, uint64_t index)
 {
+    /* After an expiry none of its sessions is open, whatever its result
+     * (one that ended otherwise, e.g. a lease lock's after its wait ran
+     * out, would otherwise be proposed again every second). */
+    if (cmd->type == FSM_EXPIRE)
+        lease_remove(n->lease, cmd->session);
+    for (uint32_t i = 0; cmd->type == FSM_EXPIRE_BATCH && i < cmd->n_ids; i++)
+        lease_remove(n->lease, fsm_cmd_id(cmd, i));
     if (res->status != FSM_OK && res->status != FSM_QUEUED)
         return;
     uint64_t now = node_cluster_now(n);
@@ -120,7 +131,6 @@ static void track_lease(struct node *n, const struct fsm_cmd *cmd,
             lease_set(n->lease, res->session, res->ttl, now);
         break;
     case FSM_CLOSE:
-    case FSM_EXPIRE:
         lease_remove(n->lease, cmd->session);
         break;
     case FSM_RELEASE:
@@ -137,11 +147,8 @@ static void deliver_events(struct node *n)
     size_t count;
     const struct fsm_event *ev = fsm_events(n->fsm, &count);
     for (size_t i = 0; i < count; i++) {
-        if (ev[i].type == FSM_EV_LOST) {
-            log_info("session %" PRIu64 " expired, losing lock '%.*s'",
-                     ev[i].session, (int)ev[i].name_len, ev[i].name);
-            continue;
-        }
+        if (ev[i].type == FSM_EV_LOST)
+            continue; /* summed up by log_expiry */
         if (ev[i].type == FSM_EV_WITHDRAWN) {
             log_info("lock '%.*s': the grant of token %" PRIu64
                      " to session %" PRIu64 " taken back: its client went "
@@ -155,6 +162,38 @@ static void deliver_events(struct node *n)
             node_wait_fire(n, &ev[i]);
     }
     fsm_events_clear(n->fsm);
+}
+
+/* One line per applied expiry entry, on every server (docs/operations.md):
+ * how many sessions ended and how many locks they lost, naming a few. */
+static void log_expiry(struct node *n, const struct fsm_cmd *cmd,
+                       const struct fsm_result *res)
+{
+    if (res->status != FSM_OK || res->expired == 0)
+        return;
+    size_t count, lost = 0, off = 0;
+    char eg[EXPIRE_EXAMPLES * 128] = ""; /* each example fits in 128 */
+    const struct fsm_event *ev = fsm_events(n->fsm, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (ev[i].type != FSM_EV_LOST || lost++ >= EXPIRE_EXAMPLES)
+            continue;
+        int len = ev[i].name_len > 64 ? 64 : (int)ev[i].name_len;
+        off += (size_t)snprintf(
+            eg + off, sizeof eg - off, "%s session %" PRIu64 " '%.*s'%s",
+            off == 0 ? "; e.g." : ",", ev[i].session, len, ev[i].name,
+            len < (int)ev[i].name_len ? "..." : "");
+    }
+    bool batch = cmd->type == FSM_EXPIRE_BATCH;
+    uint32_t named = batch ? cmd->n_ids : 1;
+    for (uint32_t i = 0; lost == 0 && i < named && i < EXPIRE_EXAMPLES; i++)
+        off += (size_t)snprintf(eg + off, sizeof eg - off, "%s %" PRIu64,
+                                i == 0 ? "; sessions" : ",",
+                                batch ? fsm_cmd_id(cmd, i) : cmd->session);
+    bool more =
+        lost > EXPIRE_EXAMPLES || (lost == 0 && named > EXPIRE_EXAMPLES);
+    log_info("expired %" PRIu32 " session%s, %zu lock%s lost%s%s", res->expired,
+             res->expired == 1 ? "" : "s", lost, lost == 1 ? "" : "s", eg,
+             more ? ", ..." : "");
 }
 
 static void complete_proposal(struct node *n, const struct raft_entry *e,
@@ -202,8 +241,11 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
     case RAFT_ENTRY_NORMAL:
         fsm_apply(n->fsm, e->index, e->data, e->len, &res);
         have = true;
-        if (fsm_cmd_decode(&cmd, e->data, e->len) == 0)
+        if (fsm_cmd_decode(&cmd, e->data, e->len) == 0) {
             track_lease(n, &cmd, &res, e->index);
+            if (cmd.type == FSM_EXPIRE || cmd.type == FSM_EXPIRE_BATCH)
+                log_expiry(n, &cmd, &res);
+        }
         deliver_events(n);
         break;
     case RAFT_ENTRY_CONF:
@@ -317,6 +359,37 @@ void node_set_input_guard(struct node *n,
     n->input_arg = arg;
 }
 
+/* Proposes EXPIRE_BATCH entries for the sessions whose lease had ended at
+ * now, up to EXPIRE_PER_TURN of them; if that many were due, the idle
+ * handle keeps the loop from waiting in its poll, so that the next check
+ * phase, right after the next turn's I/O, proposes the rest (a wave of
+ * expiries neither waits a tick per share nor stalls the loop). */
+static void propose_expiries(struct node *n, uint64_t now)
+{
+    uint64_t ids[EXPIRE_BATCH];
+    uint8_t bytes[EXPIRE_BATCH * 8];
+    size_t total = 0, count;
+    do {
+        count = lease_due(n->lease, now, EXPIRE_RETRY_MS, ids, EXPIRE_BATCH);
+        if (count == 0)
+            break;
+        for (size_t i = 0; i < count; i++)
+            le_put64(bytes + 8 * i, ids[i]);
+        struct fsm_cmd cmd = {
+            .type = FSM_EXPIRE_BATCH, .ids = bytes, .n_ids = (uint32_t)count};
+        if (node_propose(n, &cmd, NULL, NULL) != NODE_OK)
+            return; /* reported again after EXPIRE_RETRY_MS */
+        total += count;
+    } while (count == EXPIRE_BATCH && total < EXPIRE_PER_TURN);
+    if (count == EXPIRE_BATCH)
+        uv_idle_start(&n->expire_idle, node_on_expire_idle);
+}
+
+void node_on_expire_idle(uv_idle_t *h)
+{
+    uv_idle_stop(h); /* the check phase that follows does the work */
+}
+
 /* Expiries, from the loop's check phase: after a poll, so whatever reached
  * the sockets before the leases were found over has been read. A round
  * starts when some lease is over at settle_at; its expiries are proposed
@@ -337,13 +410,7 @@ static void leader_expiries(struct node *n)
         !n->input_settled(n->input_arg, n->settle_round))
         return;
     n->settling = false;
-    uint64_t ids[64];
-    size_t count = lease_due(n->lease, n->settle_at, EXPIRE_RETRY_MS, ids, 64);
-    for (size_t i = 0; i < count; i++) {
-        struct fsm_cmd cmd = {.type = FSM_EXPIRE, .session = ids[i]};
-        log_info("session %" PRIu64 " lease ended", ids[i]);
-        node_propose(n, &cmd, NULL, NULL);
-    }
+    propose_expiries(n, n->settle_at);
 }
 
 /* Ticks of the state machine that are due. */

@@ -89,6 +89,8 @@ struct node {
     struct lease *lease;
     uv_timer_t timer;
     uv_check_t check;
+    uv_idle_t expire_idle; /* runs while due expiries are left over from a
+                              turn of the loop (node.c) */
     uint64_t last_tick;
     uint64_t time_offset;
     uint8_t last_role;
@@ -186,6 +188,8 @@ void node_kick(struct node *n);
 void node_lost_leadership(struct node *n, int status);
 void node_on_check(uv_check_t *h);
 void node_on_tick(uv_timer_t *h);
+/* Proposes the expiries left over from the last turn of the loop. */
+void node_on_expire_idle(uv_idle_t *h);
 
 /* node_disk.c */
 void node_disk_persist(struct node *n, const struct raft_update *u);

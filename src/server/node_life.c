@@ -218,6 +218,8 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     uv_check_start(&n->check, node_on_check);
     uv_idle_init(loop, &n->reads_idle);
     n->reads_idle.data = n;
+    uv_idle_init(loop, &n->expire_idle);
+    n->expire_idle.data = n;
     n->snap_fd = -1;
     n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (n->gather_fd < 0) {
@@ -231,7 +233,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     }
     n->gather_poll.data = n;
     node_disk_init_gather(n);
-    n->open_handles = 4;
+    n->open_handles = 5;
     raft_tick(n->raft, 0);
     return n;
 }
@@ -275,6 +277,7 @@ static void finish_stop(struct node *n)
     uv_close((uv_handle_t *)&n->timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
     uv_close((uv_handle_t *)&n->reads_idle, on_handle_closed);
+    uv_close((uv_handle_t *)&n->expire_idle, on_handle_closed);
     uv_close((uv_handle_t *)&n->gather_poll, on_gather_closed);
 }
 

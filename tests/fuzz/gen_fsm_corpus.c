@@ -41,8 +41,12 @@ static size_t encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 static void single_commands(void)
 {
     static const char *names[FSM_CMD_MAX + 1] = {
-        NULL,          "cmd_open",   "cmd_close", "cmd_expire",  "cmd_acquire",
-        "cmd_release", "cmd_extend", "cmd_tick",  "cmd_set_ttl", "cmd_unwait"};
+        NULL,          "cmd_open",    "cmd_close",       "cmd_expire",
+        "cmd_acquire", "cmd_release", "cmd_extend",      "cmd_tick",
+        "cmd_set_ttl", "cmd_unwait",  "cmd_expire_batch"};
+    /* Sessions 1, 2 and 1 again: a duplicate. */
+    static const uint8_t ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+                                    0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
     uint8_t buf[1024];
     for (uint8_t t = 1; t <= FSM_CMD_MAX; t++) {
         struct fsm_cmd c = {
@@ -63,6 +67,8 @@ static void single_commands(void)
             .req_len = 2,
             .client = "cli",
             .client_len = 3,
+            .ids = ids,
+            .n_ids = 3,
         };
         write_file(names[t], buf, encode(&c, buf, sizeof buf));
     }

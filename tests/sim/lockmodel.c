@@ -450,8 +450,25 @@ static void do_expire(struct ctx *x)
         fresh(x, FSM_NOSESSION);
         return;
     }
-    fresh(x, FSM_OK);
+    if (fresh(x, FSM_OK))
+        want(x, "expired", x->res->expired, 1);
     end_session(x, x->c->session, true);
+}
+
+/* EXPIRE_BATCH: an EXPIRE of each session named that is still open, in
+ * order; OK, with how many ended. */
+static void do_expire_batch(struct ctx *x)
+{
+    uint32_t ended = 0;
+    for (uint32_t i = 0; i < x->c->n_ids; i++) {
+        uint64_t id = fsm_cmd_id(x->c, i);
+        if (lockmodel_session_get(x->m, id) == NULL)
+            continue;
+        end_session(x, id, true);
+        ended++;
+    }
+    if (fresh(x, FSM_OK))
+        want(x, "expired", x->res->expired, ended);
 }
 
 /* ACQUIRE for session sid once the request is known to be new: reentry,
@@ -940,6 +957,9 @@ bool lockmodel_follow(struct lockmodel *m, uint64_t index,
             break;
         case FSM_UNWAIT:
             do_unwait(x);
+            break;
+        case FSM_EXPIRE_BATCH:
+            do_expire_batch(x);
             break;
         default:
             fresh(x, FSM_INVALID);

@@ -29,9 +29,9 @@ const char *lockmodel_event_name(uint8_t type)
 
 void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
 {
-    static const char *names[] = {"?",       "OPEN",    "CLOSE",  "EXPIRE",
-                                  "ACQUIRE", "RELEASE", "EXTEND", "TICK",
-                                  "SET_TTL", "UNWAIT"};
+    static const char *names[] = {"?",       "OPEN",    "CLOSE",       "EXPIRE",
+                                  "ACQUIRE", "RELEASE", "EXTEND",      "TICK",
+                                  "SET_TTL", "UNWAIT",  "EXPIRE_BATCH"};
     if (c == NULL) {
         snprintf(buf, cap, "(undecodable)");
         return;
@@ -39,12 +39,13 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
     snprintf(buf, cap,
              "%s now=%llu session=%llu ttl=%llu wait=%llu delay=%lld "
              "token=%llu index=%llu seen=%llu name='%.*s' owner='%.*s' "
-             "req='%.*s'",
+             "req='%.*s' ids=%u",
              c->type <= FSM_CMD_MAX ? names[c->type] : "?", U(c->now),
              U(c->session), U(c->ttl), U(c->wait),
              c->delay == UINT64_MAX ? -1LL : (long long)c->delay, U(c->token),
              U(c->index), U(c->seen), (int)c->name_len, c->name,
-             (int)c->owner_len, c->owner, (int)c->req_len, c->req);
+             (int)c->owner_len, c->owner, (int)c->req_len, c->req,
+             (unsigned)c->n_ids);
 }
 
 void lockmodel_describe_res(const struct fsm_result *r, char *buf, size_t cap)

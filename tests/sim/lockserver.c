@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "common/mem.h"
 #include "lockmodel.h"
 #include "server/lease.h"
@@ -15,6 +16,10 @@
 /* As src/server/node.c: an expiry lost with a leader change is proposed
  * again after this long. */
 #define EXPIRE_RETRY_MS 1000
+/* Smaller than node.c's (1024 and 8192), so that the few sessions of a
+ * simulation take several batches and several steps. */
+#define EXPIRE_BATCH 4
+#define EXPIRE_PER_TURN 8
 
 struct prop {
     uint64_t index;
@@ -334,6 +339,12 @@ static void track_lease(struct cluster *c, struct sim_node *n, struct snode *sn,
                         const struct fsm_cmd *cmd, const struct fsm_result *res,
                         uint64_t index)
 {
+    /* After an expiry none of its sessions is open, whatever its result
+     * (as node.c). */
+    if (cmd->type == FSM_EXPIRE)
+        lease_remove(sn->lease, cmd->session);
+    for (uint32_t i = 0; cmd->type == FSM_EXPIRE_BATCH && i < cmd->n_ids; i++)
+        lease_remove(sn->lease, fsm_cmd_id(cmd, i));
     if (res->status != FSM_OK && res->status != FSM_QUEUED)
         return;
     uint64_t now = cluster_time(c, n, sn);
@@ -352,7 +363,6 @@ static void track_lease(struct cluster *c, struct sim_node *n, struct snode *sn,
             lease_set(sn->lease, res->session, res->ttl, now);
         break;
     case FSM_CLOSE:
-    case FSM_EXPIRE:
         lease_remove(sn->lease, cmd->session);
         break;
     case FSM_RELEASE:
@@ -484,19 +494,41 @@ static void tick_done(void *ctx, uint64_t tag, struct cluster *c, int status,
     sn->tick_pending = false;
 }
 
+/* One batch of expiries: EXPIRE_BATCH as node.c proposes it; now and then
+ * a single EXPIRE instead (as an older dlockd wrote them, still in logs) or
+ * with its first id again at the end (a duplicate, which changes nothing). */
+static void propose_batch(struct lockserver *s, struct cluster *c,
+                          struct sim_node *n, const uint64_t *ids, size_t count)
+{
+    uint8_t bytes[(EXPIRE_BATCH + 1) * 8];
+    for (size_t i = 0; i < count; i++) {
+        le_put64(bytes + 8 * i, ids[i]);
+        cluster_trace(c, "n%llu: session %llu's lease ended", U(n->id),
+                      U(ids[i]));
+    }
+    struct fsm_cmd cmd = {.type = FSM_EXPIRE_BATCH, .ids = bytes};
+    cmd.n_ids = (uint32_t)count;
+    if (count == 1 && rng_range(&c->rng, 0, 1) == 0)
+        cmd = (struct fsm_cmd){.type = FSM_EXPIRE, .session = ids[0]};
+    else if (rng_range(&c->rng, 0, 7) == 0)
+        le_put64(bytes + 8 * cmd.n_ids++, ids[0]);
+    lockserver_propose(s, c, n->id, &cmd, NULL, NULL, 0);
+}
+
 /* The expiries and the TICK that are due (src/server/node.c,
- * leader_timers). */
+ * leader_timers and propose_expiries: in batches, a share per step). */
 static void leader_timers(struct lockserver *s, struct cluster *c,
                           struct sim_node *n, struct snode *sn)
 {
-    uint64_t ids[64], now = cluster_time(c, n, sn);
-    size_t count = lease_due(sn->lease, now, EXPIRE_RETRY_MS, ids, 64);
-    for (size_t i = 0; i < count && !c->failed; i++) {
-        struct fsm_cmd cmd = {.type = FSM_EXPIRE, .session = ids[i]};
-        cluster_trace(c, "n%llu: session %llu's lease ended", U(n->id),
-                      U(ids[i]));
-        lockserver_propose(s, c, n->id, &cmd, NULL, NULL, 0);
-    }
+    uint64_t ids[EXPIRE_BATCH], now = cluster_time(c, n, sn);
+    size_t total = 0, count;
+    do {
+        count = lease_due(sn->lease, now, EXPIRE_RETRY_MS, ids, EXPIRE_BATCH);
+        if (count == 0 || c->failed)
+            break;
+        propose_batch(s, c, n, ids, count);
+        total += count;
+    } while (count == EXPIRE_BATCH && total < EXPIRE_PER_TURN);
     if (!sn->tick_pending && !c->failed && fsm_next_deadline(sn->f) <= now) {
         struct fsm_cmd cmd = {.type = FSM_TICK};
         if (lockserver_propose(s, c, n->id, &cmd, tick_done, sn, 0) ==

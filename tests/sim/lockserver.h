@@ -3,11 +3,11 @@
  * fsm) on its committed entries and snapshots; a leader becomes ready when
  * its own no-op applies, then stamps cluster time into what it proposes
  * (its clock plus an offset that keeps time from going back), keeps the
- * sessions' leases (src/server/lease.c), proposes EXPIRE when one ends and
- * TICK when a deadline of the machine has passed, and answers proposals and
- * waits when they apply. A client that gives up on a blocking acquire
- * makes it propose UNWAIT, as does becoming ready while waits are queued
- * (src/server/lockcmd.c, node_read.c). Every apply is checked by
+ * sessions' leases (src/server/lease.c), proposes EXPIRE_BATCH when some
+ * end and TICK when a deadline of the machine has passed, and answers
+ * proposals and waits when they apply. A client that gives up on a blocking
+ * acquire makes it propose UNWAIT, as does becoming ready while waits are
+ * queued (src/server/lockcmd.c, node_read.c). Every apply is checked by
  * lockcheck.c. */
 #ifndef DLOCK_SIM_LOCKSERVER_H
 #define DLOCK_SIM_LOCKSERVER_H
@@ -42,7 +42,7 @@ void lockserver_free(struct lockserver *s);
 const struct cluster_app *lockserver_app(struct lockserver *s);
 
 /* Notices leaders that stopped leading (their proposals and waits are
- * lost); with timers, each ready leader proposes the EXPIREs and the TICK
+ * lost); with timers, each ready leader proposes the expiries and the TICK
  * that are due. */
 void lockserver_step(struct lockserver *s, struct cluster *c, bool timers);
 

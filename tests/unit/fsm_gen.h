@@ -42,6 +42,7 @@ struct gen {
     } waits[GEN_WAITS]; /* blocking ACQUIREs queued or granted */
     unsigned n_waits;
     char req[16];
+    uint8_t ids[8 * 8]; /* of the last EXPIRE_BATCH */
     struct {
         struct fsm_cmd c; /* its strings are these: */
         char name[16], owner[16], client[16], req[16];
@@ -145,6 +146,28 @@ static inline void gen_release(struct gen *g, struct fsm_cmd *c)
     } else {
         c->session = gen_session(g);
         gen_lock(g, c);
+    }
+}
+
+/* EXPIRE_BATCH of 1 to 8 sessions: mostly open ones (client sessions and
+ * lease locks' sessions), some gone or never opened, some named twice. */
+static inline void gen_expire_batch(struct gen *g, struct fsm_cmd *c)
+{
+    c->type = FSM_EXPIRE_BATCH;
+    c->n_ids = 1 + (uint32_t)gen_pick(g, 8);
+    c->ids = g->ids;
+    for (uint32_t i = 0; i < c->n_ids; i++) {
+        uint64_t id, r = gen_pick(g, 8);
+        if (r < 4)
+            id = gen_session(g);
+        else if (r < 6)
+            id = g->leases[gen_pick(g, 8)];
+        else if (r < 7 && i > 0)
+            id = fsm_cmd_id(c, (uint32_t)gen_pick(g, i));
+        else
+            id = gen_pick(g, 1000);
+        for (int b = 0; b < 8; b++)
+            g->ids[8 * i + b] = (uint8_t)(id >> (8 * b));
     }
 }
 
@@ -264,6 +287,8 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         c->type = FSM_EXPIRE;
         c->session =
             gen_pick(g, 3) ? gen_session(g) : g->leases[gen_pick(g, 8)];
+    } else if (r < 16) {
+        gen_expire_batch(g, c);
     } else if (r < 48) {
         gen_acquire(g, c);
     } else if (r < 52) {
@@ -284,7 +309,8 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         c->session = gen_session(g);
         c->ttl = gen_ttl(g);
     }
-    if (c->type != FSM_EXPIRE && c->type != FSM_TICK && c->type != FSM_UNWAIT)
+    if (c->type != FSM_EXPIRE && c->type != FSM_TICK && c->type != FSM_UNWAIT &&
+        c->type != FSM_EXPIRE_BATCH)
         gen_req(g, c);
     if (c->req_len > 0 && c->type != FSM_UNWAIT)
         gen_save(g, c);
@@ -397,6 +423,8 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
     if ((c->type == FSM_CLOSE || c->type == FSM_EXPIRE) &&
         res->status == FSM_OK && (c->type == FSM_EXPIRE || gen_pick(g, 4)))
         gen_forget_session(g, c->session);
+    for (uint32_t i = 0; c->type == FSM_EXPIRE_BATCH && i < c->n_ids; i++)
+        gen_forget_session(g, fsm_cmd_id(c, i));
     for (size_t i = 0; i < n_ev; i++)
         if (ev[i].type == FSM_EV_GRANTED)
             gen_add_token(g, ev[i].name, ev[i].name_len, ev[i].token);

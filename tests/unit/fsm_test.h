@@ -105,6 +105,18 @@ static inline struct fsm_result m_expire(struct m *m, uint64_t s)
     return m_cmd(m, c);
 }
 
+/* EXPIRE_BATCH of the n (at most 64) sessions ids. */
+static inline struct fsm_result m_expire_batch(struct m *m, const uint64_t *ids,
+                                               uint32_t n)
+{
+    uint8_t b[8 * 64];
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        for (int k = 0; k < 8; k++)
+            b[8 * i + k] = (uint8_t)(ids[i] >> (8 * k));
+    struct fsm_cmd c = {.type = FSM_EXPIRE_BATCH, .ids = b, .n_ids = n};
+    return m_cmd(m, c);
+}
+
 static inline struct fsm_result m_acq(struct m *m, uint64_t s, const char *name,
                                       const char *owner, uint64_t wait,
                                       uint64_t delay, const char *req)
@@ -255,6 +267,25 @@ static inline bool same_state(const uint8_t *a, size_t alen, const uint8_t *b,
 {
     return alen == blen && alen >= 16 && memcmp(a, b, 8) == 0 &&
            memcmp(a + 16, b + 16, alen - 16) == 0;
+}
+
+/* Two machines gave the same events, in the same order. */
+static inline void same_events(const struct fsm *a, const struct fsm *b)
+{
+    size_t na, nb;
+    const struct fsm_event *ea = fsm_events(a, &na);
+    const struct fsm_event *eb = fsm_events(b, &nb);
+    CHECK_EQ(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++) {
+        CHECK_EQ(ea[i].type, eb[i].type);
+        CHECK_U64(ea[i].session, eb[i].session);
+        CHECK_U64(ea[i].token, eb[i].token);
+        CHECK_U64(ea[i].index, eb[i].index);
+        CHECK(ea[i].name_len == eb[i].name_len &&
+              memcmp(ea[i].name, eb[i].name, ea[i].name_len) == 0);
+        CHECK(ea[i].req_len == eb[i].req_len &&
+              memcmp(ea[i].req, eb[i].req, ea[i].req_len) == 0);
+    }
 }
 
 #endif

@@ -546,6 +546,147 @@ TEST(fsm, expire_unknown)
     m_close(&m);
 }
 
+/* The same sessions in two machines: s1 holds a (delay 500) and b, s2
+ * waits on a; s3 holds c (no delay), s4 waits on c and holds d; s5 is
+ * closed; a lease lock's session holds e. Returns the lease lock's. */
+static uint64_t batch_setup(struct m *m, uint64_t s[6])
+{
+    for (int i = 1; i <= 5; i++)
+        s[i] = m_session(m);
+    m_acq(m, s[1], "a", "", 0, 500, "");
+    m_acq(m, s[1], "b", "", 0, 0, "");
+    m_acq(m, s[2], "a", "", 60000, 0, "w2");
+    m_acq(m, s[3], "c", "o", 0, 0, "");
+    m_acq(m, s[4], "d", "", 0, 0, "");
+    m_acq(m, s[4], "c", "", 60000, 0, "w4");
+    m_close_s(m, s[5], "");
+    struct fsm_cmd c = str_cmd(FSM_ACQUIRE, "e", "", "");
+    c.ttl = 5000;
+    c.delay = 300;
+    struct fsm_result r = m_cmd(m, c);
+    CHECK_EQ(r.status, FSM_OK);
+    m->now = 2000;
+    fsm_events_clear(m->f);
+    return r.session;
+}
+
+/* EXPIRE_BATCH ends each of its sessions exactly as an EXPIRE of each, in
+ * its order, would: the same events in the same order and the same state
+ * after. A session closed already, one never opened, and one named twice
+ * are skipped (their EXPIRE would be NOSESSION); OK counts those ended. */
+TEST(fsm, expire_batch_as_single_expires)
+{
+    struct m a, b;
+    uint64_t s[6], t[6];
+    m_init(&a);
+    m_init(&b);
+    uint64_t lease = batch_setup(&a, s);
+    CHECK_U64(batch_setup(&b, t), lease);
+    uint64_t ids[] = {s[3], 999999, s[1], s[5], lease, s[3], s[1]};
+    struct fsm_result r = m_expire_batch(&a, ids, 7);
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_EQ(r.expired, 3);
+    for (int i = 0; i < 7; i++) {
+        struct fsm_result one = m_expire(&b, ids[i]);
+        bool live = i == 0 || i == 2 || i == 4;
+        CHECK_EQ(one.status, live ? FSM_OK : FSM_NOSESSION);
+        CHECK_EQ(one.expired, live ? 1 : 0);
+    }
+    size_t na;
+    fsm_events(a.f, &na);
+    CHECK_EQ(na, 5); /* c lost and granted to s4, a and b lost, e lost */
+    same_events(a.f, b.f);
+    m_ev(&a, 0, FSM_EV_LOST, s[3], "c");
+    m_ev(&a, 1, FSM_EV_GRANTED, s[4], "c");
+    m_ev(&a, 2, FSM_EV_LOST, s[1], "a");
+    m_ev(&a, 3, FSM_EV_LOST, s[1], "b");
+    m_ev(&a, 4, FSM_EV_LOST, lease, "e");
+    CHECK_U64(m_info(&a, "a").available_at, 2500);
+    CHECK_U64(m_info(&a, "e").available_at, 2300);
+    size_t la, lb;
+    uint8_t *sa = m_snap(&a, &la), *sb = m_snap(&b, &lb);
+    CHECK(same_state(sa, la, sb, lb));
+    free(sa);
+    free(sb);
+    m_close(&a);
+    m_close(&b);
+}
+
+/* An EXPIRE_BATCH naming only sessions that are gone is OK, ends none and
+ * changes nothing but the applied index; bytes that do not decode (no id,
+ * a count past FSM_EXPIRE_BATCH_MAX) are INVALID. */
+TEST(fsm, expire_batch_of_gone_sessions)
+{
+    struct m m;
+    uint64_t s[6];
+    m_init(&m);
+    batch_setup(&m, s);
+    m.now = fsm_now(m.f); /* the clock stays */
+    size_t la, lb;
+    uint8_t *a = m_snap(&m, &la);
+    uint64_t ids[] = {s[5], 0, 777777, s[5]};
+    struct fsm_result r = m_expire_batch(&m, ids, 4);
+    CHECK_EQ(r.status, FSM_OK);
+    CHECK_EQ(r.expired, 0);
+    CHECK_EQ(m_nev(&m), 0);
+    uint8_t bad[13] = {
+        FSM_EXPIRE_BATCH, 0xd0, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    fsm_apply(m.f, ++m.idx, bad, sizeof bad, &r);
+    CHECK_EQ(r.status, FSM_INVALID);
+    uint8_t *b = m_snap(&m, &lb);
+    CHECK(same_state(a, la, b, lb));
+    free(a);
+    free(b);
+    m_close(&m);
+}
+
+/* A machine restored from a snapshot taken before an EXPIRE_BATCH applies
+ * it with the same result, events and state after. */
+TEST(fsm, expire_batch_after_restore)
+{
+    struct m a;
+    uint64_t s[6];
+    m_init(&a);
+    uint64_t lease = batch_setup(&a, s);
+    size_t len;
+    uint8_t *snap = m_snap(&a, &len);
+    struct fsm *copy = fsm_new();
+    CHECK_EQ(fsm_restore(copy, snap, len), 0);
+    uint64_t ids[] = {lease, s[4], s[1], s[4]};
+    uint8_t buf[64];
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++)
+            buf[13 + 8 * i + k] = (uint8_t)(ids[i] >> (8 * k));
+    struct fsm_cmd c = {.type = FSM_EXPIRE_BATCH, .now = a.now, .n_ids = 4};
+    c.ids = buf + 13;
+    uint8_t enc[64];
+    size_t n = fsm_cmd_encode(&c, enc, sizeof enc);
+    CHECK_EQ(n, fsm_cmd_batch_size(4));
+    struct fsm_result ra, rb;
+    fsm_apply(a.f, ++a.idx, enc, n, &ra);
+    fsm_apply(copy, a.idx, enc, n, &rb);
+    CHECK(memcmp(&ra, &rb, sizeof ra) == 0);
+    CHECK_EQ(ra.expired, 3);
+    size_t na, nb;
+    const struct fsm_event *ea = fsm_events(a.f, &na),
+                           *eb = fsm_events(copy, &nb);
+    CHECK_EQ(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        CHECK(ea[i].type == eb[i].type && ea[i].session == eb[i].session &&
+              ea[i].token == eb[i].token);
+    uint8_t *x, *y;
+    size_t lx, ly;
+    fsm_snapshot(a.f, &x, &lx);
+    fsm_snapshot(copy, &y, &ly);
+    CHECK(lx == ly && memcmp(x, y, lx) == 0);
+    CHECK(fsm_check(copy, NULL, 0));
+    free(x);
+    free(y);
+    free(snap);
+    fsm_free(copy);
+    m_close(&a);
+}
+
 /* ---- events and the clock --------------------------------------------- */
 
 /* Events stay, with their names and reqs readable, until fsm_events_clear,

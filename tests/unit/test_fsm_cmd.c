@@ -7,6 +7,8 @@
 
 static char long_name[FSM_NAME_MAX + 1], long_owner[FSM_OWNER_MAX + 1],
     long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1];
+static const uint8_t three_ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+                                      0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x80};
 
 /* A command of type with every field set to something distinct, strings at
  * their maximum length. */
@@ -34,6 +36,8 @@ static struct fsm_cmd full(uint8_t type)
         .req_len = FSM_REQ_MAX,
         .client = long_client,
         .client_len = FSM_CLIENT_MAX,
+        .ids = three_ids,
+        .n_ids = 3,
     };
 }
 
@@ -48,13 +52,13 @@ static bool str_is(const char *p, uint32_t len, const char *want,
  * non-NULL empty strings) for the others. */
 TEST(fsm_cmd, round_trip_each_type)
 {
-    /* session ttl wait delay token index seen name owner req client */
+    /* session ttl wait delay token index seen name owner req client ids */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t-------rc",    [FSM_CLOSE] = "s--------r-",
-        [FSM_EXPIRE] = "s----------",  [FSM_ACQUIRE] = "stwd---nor-",
-        [FSM_RELEASE] = "s---t--nor-", [FSM_EXTEND] = "-t--t--n-r-",
-        [FSM_TICK] = "-----------",    [FSM_SET_TTL] = "st-------r-",
-        [FSM_UNWAIT] = "s-w--isn-r-",
+        [FSM_OPEN] = "-t-------rc-",    [FSM_CLOSE] = "s--------r--",
+        [FSM_EXPIRE] = "s-----------",  [FSM_ACQUIRE] = "stwd---nor--",
+        [FSM_RELEASE] = "s---t--nor--", [FSM_EXTEND] = "-t--t--n-r--",
+        [FSM_TICK] = "------------",    [FSM_SET_TTL] = "st-------r--",
+        [FSM_UNWAIT] = "s-w--isn-r--",  [FSM_EXPIRE_BATCH] = "-----------i",
     };
     uint8_t buf[1024];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
@@ -81,6 +85,9 @@ TEST(fsm_cmd, round_trip_each_type)
         CHECK(k[10] == 'c'
                   ? str_is(d.client, d.client_len, c.client, c.client_len)
                   : str_is(d.client, d.client_len, "", 0));
+        CHECK_EQ(d.n_ids, k[11] == 'i' ? 3 : 0);
+        for (uint32_t i = 0; i < d.n_ids; i++)
+            CHECK_U64(fsm_cmd_id(&d, i), i < 2 ? i + 1 : 0x8000000000000003ull);
         /* Strings decode in place. */
         if (k[7] == 'n')
             CHECK(d.name > (const char *)buf && d.name < (const char *)buf + n);
@@ -179,4 +186,57 @@ TEST(fsm_cmd, decode_refuses_malformed)
     big[at] = (uint8_t)FSM_NAME_MAX;
     big[at + 1] = (uint8_t)(FSM_NAME_MAX >> 8);
     CHECK_EQ(fsm_cmd_decode(&d, big, len - 1), 0);
+}
+
+/* An EXPIRE_BATCH carries 1 to FSM_EXPIRE_BATCH_MAX ids: the largest
+ * round-trips in fsm_cmd_batch_size() bytes; none, or one too many, is
+ * refused by encode and by decode (with the bytes present). */
+TEST(fsm_cmd, expire_batch_bounds)
+{
+    size_t cap = fsm_cmd_batch_size(FSM_EXPIRE_BATCH_MAX + 1);
+    uint8_t *ids = calloc(FSM_EXPIRE_BATCH_MAX + 1, 8), *buf = malloc(cap);
+    for (uint32_t i = 0; i <= FSM_EXPIRE_BATCH_MAX; i++)
+        ids[8 * i] = (uint8_t)i, ids[8 * i + 1] = (uint8_t)(i >> 8);
+    struct fsm_cmd c = {.type = FSM_EXPIRE_BATCH, .now = 7, .ids = ids}, d;
+    c.n_ids = FSM_EXPIRE_BATCH_MAX;
+    size_t n = fsm_cmd_encode(&c, buf, cap);
+    CHECK_EQ(n, fsm_cmd_batch_size(FSM_EXPIRE_BATCH_MAX));
+    CHECK(n <= 65536 + 16); /* far below a Raft entry's limit */
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n), 0);
+    CHECK_EQ(d.n_ids, FSM_EXPIRE_BATCH_MAX);
+    CHECK_U64(fsm_cmd_id(&d, FSM_EXPIRE_BATCH_MAX - 1),
+              FSM_EXPIRE_BATCH_MAX - 1);
+    c.n_ids = 0;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, cap), 0);
+    c.n_ids = FSM_EXPIRE_BATCH_MAX + 1;
+    CHECK_EQ(fsm_cmd_encode(&c, buf, cap), 0);
+    /* The count field (after type and now) set by hand. */
+    c.n_ids = FSM_EXPIRE_BATCH_MAX;
+    fsm_cmd_encode(&c, buf, cap);
+    uint32_t bad[2] = {0, FSM_EXPIRE_BATCH_MAX + 1};
+    for (int k = 0; k < 2; k++) {
+        for (int b = 0; b < 4; b++)
+            buf[9 + b] = (uint8_t)(bad[k] >> (8 * b));
+        CHECK_EQ(fsm_cmd_decode(&d, buf, fsm_cmd_batch_size(bad[k])), -1);
+    }
+    free(ids);
+    free(buf);
+}
+
+/* An EXPIRE as the previous version wrote it (type 3, now, session: 17
+ * bytes) still decodes the same. */
+TEST(fsm_cmd, expire_as_written_before)
+{
+    const uint8_t old[17] = {3,  9, 0, 0, 0, 0, 0, 0, 0,
+                             42, 0, 0, 0, 0, 0, 0, 0};
+    struct fsm_cmd d;
+    CHECK_EQ(fsm_cmd_decode(&d, old, sizeof old), 0);
+    CHECK_EQ(d.type, FSM_EXPIRE);
+    CHECK_U64(d.now, 9);
+    CHECK_U64(d.session, 42);
+    CHECK_EQ(d.n_ids, 0);
+    struct fsm_cmd c = {.type = FSM_EXPIRE, .now = 9, .session = 42};
+    uint8_t buf[32];
+    CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), sizeof old);
+    CHECK(memcmp(buf, old, sizeof old) == 0);
 }

@@ -27,24 +27,6 @@ static void same_result(const struct fsm_result *a, const struct fsm_result *b)
     CHECK_U64(a->ttl, b->ttl);
 }
 
-static void same_events(const struct fsm *a, const struct fsm *b)
-{
-    size_t na, nb;
-    const struct fsm_event *ea = fsm_events(a, &na);
-    const struct fsm_event *eb = fsm_events(b, &nb);
-    CHECK_EQ(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        CHECK_EQ(ea[i].type, eb[i].type);
-        CHECK_U64(ea[i].session, eb[i].session);
-        CHECK_U64(ea[i].token, eb[i].token);
-        CHECK_U64(ea[i].index, eb[i].index);
-        CHECK(ea[i].name_len == eb[i].name_len &&
-              memcmp(ea[i].name, eb[i].name, ea[i].name_len) == 0);
-        CHECK(ea[i].req_len == eb[i].req_len &&
-              memcmp(ea[i].req, eb[i].req, ea[i].req_len) == 0);
-    }
-}
-
 static void same_snapshots(const struct fsm *a, const struct fsm *b)
 {
     uint8_t *sa, *sb;
