@@ -24,6 +24,8 @@
 #include "lockcheck.h"
 #include "lockclient.h"
 #include "lockserver.h"
+#include "net.h"
+#include "raft/wire.h"
 
 #define U(x) ((unsigned long long)(x))
 /* Lines of trace printed with a failure. */
@@ -290,6 +292,35 @@ static void transfer(struct run *r)
     cluster_transfer(r->c, l, to);
 }
 
+/* A message from a server outside the cluster to a voter of its own
+ * configuration (the servers that campaign; the others rely on the peer
+ * hello's cluster id, which the simulator does not model), with a term no
+ * member reaches: it must be ignored (raft.h, raft_step). */
+static void outsider(struct run *r)
+{
+    uint64_t to = random_up_node(r);
+    struct sim_node *n = cluster_node(r->c, to);
+    if (n == NULL || raft_conf_role(raft_conf(n->core), to) != RAFT_VOTER)
+        return;
+    struct raft_msg m = {.type = (uint8_t)rng_range(r->g, 1, RAFT_MSG_TYPE_MAX),
+                         .from = CLUSTER_MAX_ID + 1 + rng_below(r->g, 1000),
+                         .to = to,
+                         .term = rng_chance(r->g, 300)
+                                     ? UINT64_MAX - rng_below(r->g, 4)
+                                     : CLUSTER_OUTSIDER_TERM +
+                                           rng_below(r->g, 1000),
+                         .index = rng_below(r->g, 100),
+                         .log_term = rng_below(r->g, 10),
+                         .commit = rng_below(r->g, 100),
+                         .reject = rng_chance(r->g, 500)};
+    uint8_t frame[256];
+    size_t len = wire_msg_encode(&m, frame, sizeof frame);
+    cluster_trace(r->c, "outsider n%llu -> n%llu: type %u term %llu", U(m.from),
+                  U(to), m.type, U(m.term));
+    if (len > 0 && len <= sizeof frame)
+        net_deliver(r->c, to, frame, len, CLUSTER_ALL);
+}
+
 static void faults(struct run *r)
 {
     unsigned f = r->fault_pm;
@@ -308,6 +339,8 @@ static void faults(struct run *r)
         membership(r);
     if (rng_chance(r->g, f / 2))
         transfer(r);
+    if (rng_chance(r->g, f / 4))
+        outsider(r);
 }
 
 static void heal_all(struct run *r)
