@@ -35,6 +35,9 @@ static const char usage[] =
     "  --max-request BYTES    one request (default 1048576)\n"
     "  --wait-grace-ms MS     a gone client's wait with REQ stays this long "
     "(default 30000)\n"
+    "  --reset-term           bring back a single server whose stored term "
+    "is past\n"
+    "                         the bound (docs/operations.md), then exit\n"
     "  --config FILE          read `name value` lines (names without --)\n"
     "  --help                 this text\n";
 
@@ -339,6 +342,10 @@ int config_parse(struct config *c, int argc, char **argv, char *err,
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 1;
+        }
+        if (!strcmp(a, "--reset-term")) {
+            c->reset_term = true;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);

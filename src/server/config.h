@@ -38,6 +38,7 @@ struct config {
     uint64_t max_output;        /* --max-output bytes a client, 16 MiB */
     uint64_t max_request;       /* --max-request bytes, 1 MiB */
     uint64_t wait_grace_ms;     /* --wait-grace-ms, 30000 */
+    bool reset_term; /* --reset-term (no value): resetterm.h, then exit */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
     const char *raft_from;

@@ -117,6 +117,18 @@ static int restore(struct node *n, char *err, size_t errlen)
     }
     if (st.repaired[0] != '\0')
         log_warn("log repaired: %s", st.repaired);
+    if (st.term > RAFT_MAX_TERM) {
+        snprintf(err, errlen,
+                 "the stored term %" PRIu64 " is past the largest a server "
+                 "takes (%llu): an earlier version took it from a bogus "
+                 "message. A member of a cluster: remove it (CLUSTER.REMOVE "
+                 "%" PRIu64 "), empty %s and add it back with --join; a "
+                 "single server: run dlockd --reset-term with the same --id "
+                 "and --data once (docs/operations.md)",
+                 st.term, RAFT_MAX_TERM, n->cfg->id, n->cfg->data);
+        store_state_close(&st);
+        return -1;
+    }
     if (st.has_snapshot &&
         fsm_restore(n->fsm, st.snapshot_data, st.snapshot_len) != 0) {
         snprintf(err, errlen, "the snapshot at %" PRIu64 " does not restore",

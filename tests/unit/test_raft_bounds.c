@@ -64,9 +64,9 @@ static struct raft_msg msg(uint8_t type, uint64_t from, uint64_t to,
 }
 
 static const uint8_t every_type[] = {
-    RAFT_MSG_APPEND,      RAFT_MSG_APPEND_RESP,   RAFT_MSG_VOTE,
-    RAFT_MSG_VOTE_RESP,   RAFT_MSG_PREVOTE,       RAFT_MSG_PREVOTE_RESP,
-    RAFT_MSG_HEARTBEAT,   RAFT_MSG_HEARTBEAT_RESP, RAFT_MSG_SNAPSHOT,
+    RAFT_MSG_APPEND,        RAFT_MSG_APPEND_RESP,    RAFT_MSG_VOTE,
+    RAFT_MSG_VOTE_RESP,     RAFT_MSG_PREVOTE,        RAFT_MSG_PREVOTE_RESP,
+    RAFT_MSG_HEARTBEAT,     RAFT_MSG_HEARTBEAT_RESP, RAFT_MSG_SNAPSHOT,
     RAFT_MSG_SNAPSHOT_RESP, RAFT_MSG_TIMEOUT_NOW};
 
 /* The 40-byte frame of the issue: term 2^64-3, here from a member, and
@@ -206,8 +206,7 @@ TEST(raft_bounds, restore_refuses_a_term_past_the_maximum)
     struct raft *r = new_core(1);
     struct raft_snapshot_meta snap = {.index = 1, .term = 1};
     conf_of(&snap.conf, 3);
-    CHECK_EQ(raft_restore(r, UINT64_MAX - 2, 0, &snap, NULL, 0),
-             RAFT_ECORRUPT);
+    CHECK_EQ(raft_restore(r, UINT64_MAX - 2, 0, &snap, NULL, 0), RAFT_ECORRUPT);
     raft_free(r);
     r = new_core(1);
     snap.index = RAFT_MAX_INDEX + 1;
