@@ -54,6 +54,12 @@ struct raft_entry {
     uint8_t *data; /* owned by whoever owns the entry; len bytes */
 };
 
+/* What the peer codec adds to each entry's data in an APPEND (term, index,
+ * type, length: src/raft/wire.h). max_msg_bytes counts it, so that an
+ * APPEND of many small or empty entries stays within the bound too, and the
+ * transport can refuse a frame much larger (src/server/peer.c). */
+#define RAFT_ENTRY_OVERHEAD 21
+
 /* The largest term and index the core accepts or reaches. A message that
  * carries a larger one is malformed and ignored, so that no message can push
  * a server's term (stored durably) to where it can no longer be incremented;
@@ -209,7 +215,9 @@ struct raft_config {
     uint64_t id;                 /* this server's id, non-zero */
     uint64_t election_ms;        /* election timeout base: random in [e, 2e) */
     uint64_t heartbeat_ms;       /* leader heartbeat interval, < election_ms */
-    uint32_t max_msg_bytes;      /* entry bytes in one APPEND (at least one) */
+    uint32_t max_msg_bytes;      /* bytes of entries in one APPEND, each
+                                    counted with RAFT_ENTRY_OVERHEAD besides
+                                    its data (at least one entry) */
     uint32_t max_inflight_msgs;  /* pipelined APPENDs per follower */
     uint64_t max_inflight_bytes; /* entry bytes in flight per follower */
     uint32_t chunk_bytes;        /* snapshot chunk size */

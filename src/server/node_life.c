@@ -87,6 +87,13 @@ static void on_refused(void *arg, uint64_t id, const char *why)
     exit(2);
 }
 
+/* Whether id is in this server's configuration, for the peer port's caps. */
+static bool on_member(void *arg, uint64_t id)
+{
+    struct node *n = arg;
+    return raft_conf_role(raft_conf(n->raft), id) != 0;
+}
+
 /* The configuration of a new cluster: --peers, or this server alone.
  * config_parse has checked that the addresses fit. */
 static void initial_conf(const struct config *cfg, struct raft_conf *c)
@@ -208,7 +215,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         node_free(n);
         return NULL;
     }
-    struct peers_cbs cbs = {on_recv, on_hello, on_refused};
+    struct peers_cbs cbs = {on_recv, on_hello, on_refused, on_member};
     n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
                          cfg->raft, &cbs, n);
     int uvrc = peers_listen(n->peers, cfg->raft);

@@ -11,14 +11,40 @@
  * configuration yet, can answer). A receiver that refuses a sender says why
  * on the connection (a refusal) and closes it. Messages
  * to a peer that is down or slow are dropped past a bound: Raft retransmits
- * what matters. */
+ * what matters.
+ *
+ * The peer port is bounded (docs/operations.md, "The peer port"): at most
+ * PEERS_PENDING_MAX connections not yet through their hello (past it the
+ * oldest is closed), each closed if its hello is not complete within
+ * PEERS_HELLO_MS or not a hello within HELLO_MAX_SIZE bytes; at most
+ * PEERS_PER_ID_MAX connections from one server id and PEERS_OTHERS_MAX from
+ * ids that are not members (past either, the oldest such is closed); a
+ * frame announcing more than PEERS_MAX_FRAME bytes closes its connection
+ * before anything is buffered; a connection that brings nothing for
+ * PEERS_IDLE_MS is closed. A sender closes its own connection after
+ * PEERS_IDLE_MS / 2 with nothing to send and connects again at its next
+ * message, so that the receivers' timeout closes only what no server uses.
+ * So the peer port holds at most PEERS_PENDING_MAX + RAFT_MAX_SERVERS *
+ * PEERS_PER_ID_MAX + PEERS_OTHERS_MAX descriptors, whatever it is sent. */
 #ifndef DLOCK_PEER_H
 #define DLOCK_PEER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "raft/raft.h"
+
+#define PEERS_PENDING_MAX 8
+#define PEERS_PER_ID_MAX 2
+#define PEERS_OTHERS_MAX 2
+#define PEERS_HELLO_MS 5000
+#define PEERS_IDLE_MS 60000
+/* Four times the largest frame a server sends: an APPEND holds at most
+ * raft_config.max_msg_bytes (1 MiB) of entries with their headers, or one
+ * entry (a command of at most a few KiB); a SNAPSHOT chunk holds
+ * chunk_bytes (1 MiB) and a configuration. */
+#define PEERS_MAX_FRAME (4u << 20)
 
 struct peers; /* opaque */
 
@@ -32,6 +58,10 @@ struct peers_cbs {
      * runs with this server's id, or this data directory is not the one the
      * id was first seen with). May be NULL. */
     void (*refused)(void *arg, uint64_t id, const char *why);
+    /* Whether id is in this server's configuration (its connections count
+     * against PEERS_PER_ID_MAX, others' against PEERS_OTHERS_MAX). May be
+     * NULL: every id is then a member. */
+    bool (*member)(void *arg, uint64_t id);
 };
 
 /* Creates the transport of server id running on the data directory

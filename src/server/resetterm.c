@@ -29,22 +29,25 @@ static int reset(struct store *s, const struct store_state *st,
                  const struct config *cfg, char *msg, size_t msglen)
 {
     if (st->term <= RAFT_MAX_TERM) {
-        snprintf(msg, msglen, "the stored term %" PRIu64 " is within bounds: "
-                 "nothing to do", st->term);
+        snprintf(msg, msglen,
+                 "the stored term %" PRIu64 " is within bounds: "
+                 "nothing to do",
+                 st->term);
         return 0;
     }
     struct raft_conf c;
     latest_conf(st, &c);
     if (c.n != 1 || c.servers[0].id != cfg->id) {
-        snprintf(msg, msglen,
-                 "--reset-term is for a cluster of this server alone; this "
-                 "one has %u server%s in its configuration: remove server %"
-                 PRIu64 " from its cluster, empty %s and add it back with "
-                 "--join (docs/operations.md)",
-                 c.n, c.n == 1 ? "" : "s", cfg->id, cfg->data);
+        snprintf(
+            msg, msglen,
+            "--reset-term is for a cluster of this server alone; this "
+            "one has %u server%s in its configuration: remove server %" PRIu64
+            " from its cluster, empty %s and add it back with "
+            "--join (docs/operations.md)",
+            c.n, c.n == 1 ? "" : "s", cfg->id, cfg->data);
         return -1;
     }
-    uint64_t last = st->n_entries ? st->entries[st->n_entries - 1].term
+    uint64_t last = st->n_entries      ? st->entries[st->n_entries - 1].term
                     : st->has_snapshot ? st->snapshot.term
                                        : 0;
     if (last > RAFT_MAX_TERM) {
@@ -58,8 +61,10 @@ static int reset(struct store *s, const struct store_state *st,
         snprintf(msg, msglen, "%s", store_errmsg(s));
         return -1;
     }
-    snprintf(msg, msglen, "term reset from %" PRIu64 " to %" PRIu64
-             ", the last term in the log", st->term, last);
+    snprintf(msg, msglen,
+             "term reset from %" PRIu64 " to %" PRIu64
+             ", the last term in the log",
+             st->term, last);
     return 0;
 }
 

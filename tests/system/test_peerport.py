@@ -1,15 +1,20 @@
 """test_peerport.py - what reaches a server's peer port from outside the
-cluster (issue 14, item 5): a frame from a server id that is not a member,
-with a term near 2^64, changes no server's term, and the cluster goes on
-electing and serving, across restarts; a stored term past the bound (as an
-earlier version could write) stops the server at start with the way back,
-and `dlockd --reset-term` brings a single server back."""
+cluster (issue 14, items 4 and 5): a frame from a server id that is not a
+member, with a term near 2^64, changes no server's term, and the cluster
+goes on electing and serving, across restarts; a stored term past the bound
+(as an earlier version could write) stops the server at start with the way
+back, and `dlockd --reset-term` brings a single server back. The port is
+bounded: a frame announcing more than 4 MiB closes its connection before it
+is buffered, connections with no hello are few and short-lived, and
+connections from non-members are capped, so that clients are always
+served."""
 
 import glob
 import os
 import random
 import socket
 import struct
+import subprocess
 import time
 
 from dlocktest import check, eq, start_fails, wait_for
@@ -17,12 +22,16 @@ from dlocktest import check, eq, start_fails, wait_for
 MSG_APPEND_RESP, MSG_VOTE, MSG_HEARTBEAT, MSG_HEARTBEAT_RESP = 2, 3, 7, 8
 
 
+# One data directory and one process for the outsider (a hello with
+# another directory for the same id is refused: test_datadir.py).
+OUTSIDER_DIR, OUTSIDER_NONCE = random.getrandbits(63) | 1, random.getrandbits(63) | 1
+
+
 def hello(frm, to, client_addr="127.0.0.1:1", raft_addr="127.0.0.1:2"):
     """A version 2 peer hello (src/raft/hello.h)."""
     c, r = client_addr.encode(), raft_addr.encode()
     return (b"DLKP" + bytes([2]) +
-            struct.pack("<QQQQ", frm, to, random.getrandbits(63) | 1,
-                        random.getrandbits(63) | 1) +
+            struct.pack("<QQQQ", frm, to, OUTSIDER_DIR, OUTSIDER_NONCE) +
             struct.pack("<H", len(c)) + c + struct.pack("<H", len(r)) + r)
 
 
@@ -179,3 +188,100 @@ def test_reset_term_refuses_a_member_of_a_cluster(ctx):
     check("this one has 3 servers" in out and "--join" in out,
           "the refusal names the way back:\n%s" % out)
     wait_for(lambda: cl.leader_now(cl.servers[:2]) is not None, 15, "a leader of two")
+
+
+def closed_by_server(sock, within):
+    """True if the server closes sock within the time given."""
+    sock.settimeout(within)
+    try:
+        while True:
+            if sock.recv(65536) == b"":
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_frame_past_the_limit_is_not_buffered(ctx):
+    """Eight connections, each with a hello and then a frame announcing
+    65 MiB and 8 MiB of it: each is closed once its header is read, with a
+    log line, and the server's memory stays put (before, each buffered the
+    whole frame: 8 connections added 470 MB). The server still serves."""
+    one = ctx.single()
+    base = rss_kib(one.pid)
+    socks = []
+    for k in range(8):
+        s = socket.create_connection((one.host, one.raft_port), timeout=5)
+        s.sendall(hello(99, 1) + struct.pack("<BBBBIQQQ", 0xD1, 1, 1, 0,
+                                             65 << 20, 99, 1, 1))
+        socks.append(s)
+    for s in socks:
+        try:
+            for _ in range(8):
+                s.sendall(b"\0" * (1 << 20))
+        except OSError:
+            pass  # closed by the server: what we want
+    for k, s in enumerate(socks):
+        check(closed_by_server(s, 5.0), "connection %d still open" % k)
+        s.close()
+    grown = rss_kib(one.pid) - base
+    check(grown < 32 * 1024, "the server grew by %d KiB" % grown)
+    check("past the limit of 4194304; closing it" in one.log_text(),
+          "the log says why:\n%s" % one.log_tail())
+    eq(one.call("PING"), "PONG", "a client after the frames")
+
+
+def test_connections_without_a_hello_are_few_and_short(ctx):
+    """400 peer connections that send nothing or half a hello, at a
+    descriptor limit of 256: the server keeps at most 8 of them waiting for
+    a hello (the oldest go first), closes every one within about 5 s, and
+    clients connect and are served throughout (before, idle peer
+    connections took every descriptor and clients were refused)."""
+    one = ctx.single()
+    subprocess.run(["prlimit", "--pid", str(one.pid), "--nofile=256:256"], check=True)
+    socks = []
+    for k in range(400):
+        s = socket.create_connection((one.host, one.raft_port), timeout=5)
+        if k % 2:
+            s.sendall(hello(99, 1)[:10])
+        socks.append(s)
+    c = one.client()
+    sess = c.call("SESSION.OPEN", 30000)
+    check(c.call("LOCK.ACQUIRE", "while-flooded", sess) > 0, "a grant while flooded")
+    time.sleep(0.5)
+    still = [s for s in socks if not closed_by_server(s, 0.01)]
+    check(len(still) <= 8, "%d connections without a hello still open" % len(still))
+    time.sleep(6.5)
+    for s in still:
+        check(closed_by_server(s, 0.5), "a connection without a hello outlived 5 s")
+    for s in socks:
+        s.close()
+    clients = [one.client() for _ in range(50)]
+    for cl in clients:
+        eq(cl.call("PING"), "PONG", "a client after the flood")
+    check("with no hello within 5 s" in one.log_text(), "the log counts them")
+
+
+def test_connections_from_a_non_member_are_capped(ctx):
+    """Six connections with a hello from id 99 (not a member): the server
+    keeps the newest two and closes the others."""
+    one = ctx.single()
+    socks = []
+    for k in range(6):
+        s = socket.create_connection((one.host, one.raft_port), timeout=5)
+        s.sendall(hello(99, 1))
+        socks.append(s)
+        time.sleep(0.05)
+    open_ = [not closed_by_server(s, 0.3) for s in socks]
+    eq(open_, [False] * 4 + [True] * 2, "which connections stay open")
+    for s in socks:
+        s.close()
