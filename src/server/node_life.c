@@ -47,6 +47,31 @@ void node_conf_changed(struct node *n, uint64_t index)
     (void)index; /* the transport looks addresses up at each send */
 }
 
+/* Records the cluster id durably and in the hellos from now on. */
+static void set_cluster_id(struct node *n, uint64_t id, const char *how)
+{
+    char err[512];
+    if (datadir_set_cluster_id(&n->datadir, id, err, sizeof err) != 0) {
+        log_error("%s; the cluster id is not kept", err);
+        return;
+    }
+    if (n->peers != NULL)
+        peers_set_cluster_id(n->peers, id);
+    log_info("cluster id %016" PRIx64 " (%s)", id, how);
+}
+
+/* A server that does not know its cluster id (one that is joining, or a
+ * directory of a version before cluster ids) takes the one its leader gave
+ * in its hello, once the core has taken the leader's message. */
+static void learn_cluster_id(struct node *n, uint64_t from)
+{
+    if (n->datadir.cluster_id != 0 || raft_leader(n->raft) != from)
+        return;
+    for (unsigned i = 0; i < n->n_addrs; i++)
+        if (n->addrs[i].id == from && n->addrs[i].cluster_id != 0)
+            set_cluster_id(n, n->addrs[i].cluster_id, "the leader's");
+}
+
 static void on_recv(void *arg, const struct raft_msg *m)
 {
     struct node *n = arg;
@@ -56,10 +81,12 @@ static void on_recv(void *arg, const struct raft_msg *m)
     if (rc != 0)
         log_debug("message %u from %" PRIu64 " refused (%d)", m->type, m->from,
                   rc);
+    else if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT)
+        learn_cluster_id(n, m->from);
 }
 
 static void on_hello(void *arg, uint64_t id, const char *client_addr,
-                     const char *raft_addr)
+                     const char *raft_addr, uint64_t cluster_id)
 {
     struct node *n = arg;
     struct client_addr *a = NULL;
@@ -73,6 +100,7 @@ static void on_hello(void *arg, uint64_t id, const char *client_addr,
         a->id = id;
     }
     snprintf(a->addr, sizeof a->addr, "%s", client_addr);
+    a->cluster_id = cluster_id;
     if (strlen(raft_addr) < sizeof a->raft_addr)
         memcpy(a->raft_addr, raft_addr, strlen(raft_addr) + 1);
 }
@@ -92,6 +120,32 @@ static bool on_member(void *arg, uint64_t id)
 {
     struct node *n = arg;
     return raft_conf_role(raft_conf(n->raft), id) != 0;
+}
+
+/* The cluster id of a cluster whose first entry (the configuration every
+ * initial server bootstraps with) is e: FNV-1a over its bytes, so that the
+ * initial servers, which start independently, agree on it without talking.
+ * Never 0. */
+static uint64_t cluster_id_of(const struct raft_entry *e)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    static const char tag[] = "dlock cluster";
+    for (size_t i = 0; i < sizeof tag - 1; i++)
+        h = (h ^ (uint8_t)tag[i]) * 0x100000001b3ull;
+    for (uint32_t i = 0; i < e->len; i++)
+        h = (h ^ e->data[i]) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
+/* Fixes the cluster id from the log's first entry when it is not known yet
+ * and the log still holds that entry (a new cluster, or a directory of a
+ * version before cluster ids that was never compacted). */
+static void derive_cluster_id(struct node *n)
+{
+    const struct raft_entry *e = raft_entry_at(n->raft, 1);
+    if (n->datadir.cluster_id == 0 && e != NULL && e->type == RAFT_ENTRY_CONF &&
+        e->term == 1)
+        set_cluster_id(n, cluster_id_of(e), "from the first entry");
 }
 
 /* The configuration of a new cluster: --peers, or this server alone.
@@ -170,6 +224,7 @@ static int restore(struct node *n, char *err, size_t errlen)
         log_info("empty; waiting to be added to the cluster of %s",
                  n->cfg->join);
     }
+    derive_cluster_id(n);
     return 0;
 }
 
@@ -218,6 +273,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     struct peers_cbs cbs = {on_recv, on_hello, on_refused, on_member};
     n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
                          cfg->raft, &cbs, n);
+    peers_set_cluster_id(n->peers, n->datadir.cluster_id);
     int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
         snprintf(err, errlen, "cannot listen for peers on %s (%s): %s",

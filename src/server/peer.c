@@ -50,8 +50,9 @@ struct out_conn {
     uint8_t *inflight; /* the write in progress */
     uv_write_t wreq;
     bool writing;
-    char last_err[96]; /* why the last connect failed, or "" */
-    uint64_t last_ms;  /* when something was last queued or connected */
+    char last_err[96];  /* why the last connect failed, or "" */
+    bool other_cluster; /* refused as another cluster's: said once */
+    uint64_t last_ms;   /* when something was last queued or connected */
     uint8_t back[HELLO_REFUSAL_MAX_SIZE]; /* what the peer sent back */
     size_t back_len;
 };
@@ -78,6 +79,8 @@ struct peers {
     struct peers_cbs cbs;
     void *arg;
     uint64_t dir_id, nonce;
+    uint64_t cluster_id;
+    uint64_t other_logged; /* last id refused as another cluster's */
     struct peerids ids;
     uv_tcp_t listener;
     bool listening;
@@ -250,6 +253,19 @@ static void out_back(struct out_conn *o, const uint8_t *data, size_t len)
     if (hello_refusal_decode(o->back, o->back_len, why) <= 0)
         return;
     o->back_len = 0;
+    if (strncmp(why, HELLO_OTHER_CLUSTER, strlen(HELLO_OTHER_CLUSTER)) == 0) {
+        /* Retry about once a second, saying so once. */
+        if (!o->other_cluster)
+            log_warn("peer %" PRIu64 " at %s refused this server: %s", o->id,
+                     o->addr, why);
+        o->other_cluster = true;
+        why[sizeof o->last_err - 1] = '\0';
+        memcpy(o->last_err, why, strlen(why) + 1);
+        o->state = OUT_CONNECTING;
+        o->backoff = BACKOFF_MAX;
+        out_reset(o, o->last_err);
+        return;
+    }
     if (o->p->cbs.refused != NULL)
         o->p->cbs.refused(o->p->arg, o->id, why);
 }
@@ -283,7 +299,8 @@ static void out_connected(uv_connect_t *req, int status)
                       .from = o->p->id,
                       .to = o->id,
                       .dir_id = o->p->dir_id,
-                      .nonce = o->p->nonce};
+                      .nonce = o->p->nonce,
+                      .cluster_id = o->p->cluster_id};
     snprintf(h.client_addr, sizeof h.client_addr, "%s", o->p->client_addr);
     snprintf(h.raft_addr, sizeof h.raft_addr, "%s", o->p->raft_addr);
     uint8_t *buf = mem_xmalloc(HELLO_MAX_SIZE + o->len);
@@ -490,6 +507,20 @@ static long in_hello(struct in_conn *c)
         return used;
     if (h.to != c->p->id || h.from == c->p->id)
         return -1;
+    struct peers *p = c->p;
+    if (h.cluster_id != 0 && p->cluster_id != 0 &&
+        h.cluster_id != p->cluster_id) {
+        char why[HELLO_REFUSAL_MAX];
+        snprintf(why, sizeof why,
+                 HELLO_OTHER_CLUSTER ": server %" PRIu64 " belongs to cluster "
+                                     "%016" PRIx64 ", this one to %016" PRIx64,
+                 h.from, h.cluster_id, p->cluster_id);
+        if (p->other_logged != h.from)
+            log_warn("peer %" PRIu64 " refused: %s", h.from, why);
+        p->other_logged = h.from;
+        in_refuse(c, why);
+        return -2;
+    }
     c->from = h.from;
     c->nonce = h.nonce;
     c->hello = true;
@@ -504,7 +535,8 @@ static long in_hello(struct in_conn *c)
     c->member =
         c->p->cbs.member == NULL || c->p->cbs.member(c->p->arg, c->from);
     in_limit(c);
-    c->p->cbs.hello(c->p->arg, c->from, h.client_addr, h.raft_addr);
+    c->p->cbs.hello(c->p->arg, c->from, h.client_addr, h.raft_addr,
+                    h.cluster_id);
     return used;
 }
 
@@ -763,6 +795,11 @@ void peers_free(struct peers *p)
         free(p->outs[i]);
     }
     free(p);
+}
+
+void peers_set_cluster_id(struct peers *p, uint64_t cluster_id)
+{
+    p->cluster_id = cluster_id;
 }
 
 void peers_cork(struct peers *p, bool on)

@@ -51,9 +51,10 @@ struct peers; /* opaque */
 struct peers_cbs {
     /* A message arrived (borrowed for the call). */
     void (*recv)(void *arg, const struct raft_msg *m);
-    /* A peer introduced itself with its client and peer addresses. */
+    /* A peer introduced itself with its client and peer addresses and its
+     * cluster id (0 if it gave none). */
     void (*hello)(void *arg, uint64_t id, const char *client_addr,
-                  const char *raft_addr);
+                  const char *raft_addr, uint64_t cluster_id);
     /* Peer id refused to hear this server, saying why (another process
      * runs with this server's id, or this data directory is not the one the
      * id was first seen with). May be NULL. */
@@ -69,6 +70,12 @@ struct peers_cbs {
 struct peers *peers_new(uv_loop_t *loop, uint64_t id, uint64_t dir_id,
                         const char *client_addr, const char *raft_addr,
                         const struct peers_cbs *cbs, void *arg);
+/* Sets the cluster id this server sends in its hellos and requires of
+ * others' (0: none known, any is accepted). A hello of version 3 with
+ * another non-zero id is refused with a refusal starting with
+ * HELLO_OTHER_CLUSTER, which its sender takes as a reason to retry slowly,
+ * not to stop. */
+void peers_set_cluster_id(struct peers *p, uint64_t cluster_id);
 /* Listens for peers on addr ("host:port"). 0 or a negative uv error. */
 int peers_listen(struct peers *p, const char *addr);
 /* Encodes m and queues it on the connection to m->to at addr (connecting

@@ -285,3 +285,60 @@ def test_connections_from_a_non_member_are_capped(ctx):
     eq(open_, [False] * 4 + [True] * 2, "which connections stay open")
     for s in socks:
         s.close()
+
+
+def identity_cluster_id(srv):
+    with open(os.path.join(srv.data, "IDENTITY")) as f:
+        for line in f:
+            if line.startswith("cluster_id "):
+                return line.split()[1]
+    return None
+
+
+def test_cluster_id_is_shared_and_learnt(ctx):
+    """The initial servers of a cluster agree on its id without talking (it
+    is derived from the configuration they bootstrap with); a server that
+    joins learns it from its leader; a single server started alone has one
+    of its own."""
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    ids = {s.id: identity_cluster_id(s) for s in cl.servers}
+    check(len(set(ids.values())) == 1 and None not in ids.values(),
+          "one cluster id on the initial servers: %r" % ids)
+    s4 = ctx.server(4, join=leader.addr)
+    s4.start()
+    wait_for(lambda: identity_cluster_id(s4) is not None, 15, "server 4 to learn the cluster id")
+    eq(identity_cluster_id(s4), ids[1], "server 4's cluster id")
+    check("(the leader's)" in s4.log_text(), "server 4 says where it learnt it")
+    one = ctx.server(9, name="alone")
+    one.start()
+    one.wait_leader()
+    check(identity_cluster_id(one) not in (None, ids[1]), "a single server's own cluster id")
+
+
+def test_hello_of_another_cluster_is_refused(ctx):
+    """A single server told (CLUSTER.ADD) that its new member 2 is at the
+    peer address of server 2 of another cluster: server 2 refuses its hello
+    as another cluster's, naming both ids, and both go on; the single server
+    keeps trying slowly and says so once (before, server 2 took it as a
+    second process of server 1 and the single server stopped, or it took the
+    single server's messages)."""
+    cl = ctx.cluster(3)
+    cl.wait_leader()
+    before = terms(cl)
+    two = cl.by_id(2)
+    b = ctx.server(1, name="other")
+    b.start()
+    b.wait_leader()
+    eq(b.call("CLUSTER.ADD", 2, two.raft_addr), "OK", "CLUSTER.ADD on the single server")
+    wait_for(lambda: "another cluster" in two.log_text(), 10, "server 2 to refuse the other cluster")
+    time.sleep(2.0)
+    check(b.alive(), "the single server stopped:\n%s" % b.log_tail())
+    eq(b.log_text().count("refused this server: another cluster"), 1,
+       "the single server says it once")
+    check(two.log_text().count("another cluster") <= 2, "server 2 says it once per sender")
+    eq(terms(cl), before, "the cluster's terms")
+    c = cl.wait_leader().client()
+    sess = c.call("SESSION.OPEN", 30000)
+    check(c.call("LOCK.ACQUIRE", "still", sess) > 0, "the cluster serves")
+    eq(b.call("PING"), "PONG", "the single server serves")
