@@ -2,6 +2,7 @@
  * cluster), the peer transport's callbacks, and its stop (hand leadership
  * over, fail what waits, close). */
 #include <errno.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,18 +123,50 @@ static bool on_member(void *arg, uint64_t id)
     return raft_conf_role(raft_conf(n->raft), id) != 0;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 /* The cluster id of a cluster whose first entry (the configuration every
- * initial server bootstraps with) is e: FNV-1a over its bytes, so that the
- * initial servers, which start independently, agree on it without talking.
- * Never 0. */
+ * initial server bootstraps with) is e: FNV-1a over its servers in id order,
+ * each id with its address as parsed (family, port, address: "localhost"
+ * and "127.0.0.1" are one), so that the initial servers, which start
+ * independently and may list --peers in any order, agree on it without
+ * talking. Never 0; 0 if e is not a configuration. */
 static uint64_t cluster_id_of(const struct raft_entry *e)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    struct raft_conf c;
+    if (raft_conf_decode(&c, e->data, e->len) != 0 || c.n == 0)
+        return 0;
     static const char tag[] = "dlock cluster";
-    for (size_t i = 0; i < sizeof tag - 1; i++)
-        h = (h ^ (uint8_t)tag[i]) * 0x100000001b3ull;
-    for (uint32_t i = 0; i < e->len; i++)
-        h = (h ^ e->data[i]) * 0x100000001b3ull;
+    uint64_t h = fnv(0xcbf29ce484222325ull, tag, sizeof tag - 1);
+    uint64_t last = 0;
+    for (unsigned k = 0; k < c.n; k++) {
+        const struct raft_server *s = NULL;
+        for (unsigned i = 0; i < c.n; i++)
+            if (c.servers[i].id > last &&
+                (s == NULL || c.servers[i].id < s->id))
+                s = &c.servers[i];
+        last = s->id;
+        h = fnv(h, &s->id, sizeof s->id);
+        struct sockaddr_storage sa;
+        memset(&sa, 0, sizeof sa);
+        if (config_parse_addr(s->addr, &sa) != 0) {
+            h = fnv(h, s->addr, strlen(s->addr));
+        } else if (sa.ss_family == AF_INET) {
+            const struct sockaddr_in *in = (const void *)&sa;
+            h = fnv(h, &in->sin_port, sizeof in->sin_port);
+            h = fnv(h, &in->sin_addr, sizeof in->sin_addr);
+        } else {
+            const struct sockaddr_in6 *in6 = (const void *)&sa;
+            h = fnv(h, &in6->sin6_port, sizeof in6->sin6_port);
+            h = fnv(h, &in6->sin6_addr, sizeof in6->sin6_addr);
+        }
+    }
     return h ? h : 1;
 }
 
@@ -143,9 +176,12 @@ static uint64_t cluster_id_of(const struct raft_entry *e)
 static void derive_cluster_id(struct node *n)
 {
     const struct raft_entry *e = raft_entry_at(n->raft, 1);
-    if (n->datadir.cluster_id == 0 && e != NULL && e->type == RAFT_ENTRY_CONF &&
-        e->term == 1)
-        set_cluster_id(n, cluster_id_of(e), "from the first entry");
+    if (n->datadir.cluster_id != 0 || e == NULL || e->type != RAFT_ENTRY_CONF ||
+        e->term != 1)
+        return;
+    uint64_t id = cluster_id_of(e);
+    if (id != 0)
+        set_cluster_id(n, id, "from the first entry");
 }
 
 /* The configuration of a new cluster: --peers, or this server alone.

@@ -17,7 +17,7 @@ import struct
 import subprocess
 import time
 
-from dlocktest import check, eq, start_fails, wait_for
+from dlocktest import Cluster, check, eq, start_fails, wait_for
 
 MSG_APPEND_RESP, MSG_VOTE, MSG_HEARTBEAT, MSG_HEARTBEAT_RESP = 2, 3, 7, 8
 
@@ -342,3 +342,23 @@ def test_hello_of_another_cluster_is_refused(ctx):
     sess = c.call("SESSION.OPEN", 30000)
     check(c.call("LOCK.ACQUIRE", "still", sess) > 0, "the cluster serves")
     eq(b.call("PING"), "PONG", "the single server serves")
+
+
+def test_cluster_id_whatever_the_order_of_peers(ctx):
+    """Initial servers given --peers in different orders, one naming a
+    server "localhost" where the others say 127.0.0.1, agree on one cluster
+    id and form one cluster."""
+    cl = Cluster(ctx, 3)
+    entries = cl.servers[0].peers.split(",")
+    for k, s in enumerate(cl.servers):
+        order = entries[k:] + entries[:k]
+        if k == 1:
+            order = [e.replace("127.0.0.1", "localhost") for e in order]
+        s.peers = ",".join(order)
+    cl.start()
+    ids = {s.id: identity_cluster_id(s) for s in cl.servers}
+    check(len(set(ids.values())) == 1 and None not in ids.values(),
+          "one cluster id: %r" % ids)
+    c = cl.wait_leader().client()
+    sess = c.call("SESSION.OPEN", 30000)
+    check(c.call("LOCK.ACQUIRE", "one", sess) > 0, "the cluster serves")
