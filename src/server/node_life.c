@@ -82,7 +82,8 @@ static void on_recv(void *arg, const struct raft_msg *m)
     if (rc != 0)
         log_debug("message %u from %" PRIu64 " refused (%d)", m->type, m->from,
                   rc);
-    else if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT)
+    else if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+             m->type == RAFT_MSG_SNAPSHOT)
         learn_cluster_id(n, m->from);
 }
 
