@@ -362,3 +362,25 @@ def test_cluster_id_whatever_the_order_of_peers(ctx):
     c = cl.wait_leader().client()
     sess = c.call("SESSION.OPEN", 30000)
     check(c.call("LOCK.ACQUIRE", "one", sess) > 0, "the cluster serves")
+
+
+def test_idle_connections_close_and_servers_reconnect(ctx):
+    """An established peer connection that brings nothing is closed after
+    60 s; servers close their own idle connections after 30 s (followers
+    send each other nothing while a leader leads) and connect again when
+    they next have something to say: after 65 s, a leader killed is replaced
+    through fresh connections and the cluster serves. (Slow: about 70 s.)"""
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    f = cl.followers(leader)[0]
+    idle = socket.create_connection((f.host, f.raft_port), timeout=5)
+    idle.sendall(hello(99, f.id))
+    check(not closed_by_server(idle, 50.0), "an idle connection closed before 50 s")
+    check(closed_by_server(idle, 15.0), "an idle connection still open after 65 s")
+    idle.close()
+    check("nothing for 60 s; closing it" in f.log_text(), "the log says why")
+    leader.kill()
+    new = cl.wait_leader(among=[s for s in cl.servers if s is not leader])
+    c = new.client()
+    sess = c.call("SESSION.OPEN", 30000)
+    check(c.call("LOCK.ACQUIRE", "after-idle", sess) > 0, "a grant from the new leader")
