@@ -147,12 +147,20 @@ static bool out_of_bounds(const struct raft_msg *m)
            m->commit > RAFT_MAX_INDEX || m->hint > RAFT_MAX_INDEX;
 }
 
-/* Whether m comes from outside this server's configuration with a higher
- * term, which a server that may campaign ignores (raft.h, raft_step). */
-static bool outsider_term(const struct raft *r, const struct raft_msg *m)
+/* Whether m may raise this server's term (raft.h, raft_step): it comes
+ * from a voter of the configuration; or it is a leader's message to a
+ * server that does not campaign (joining, a learner, removed), which can
+ * learn a newer leader's term no other way. A voter learns terms from the
+ * voters it campaigns with; a leader learns them from its voters, so that
+ * a learner or an outsider cannot push the term of a voter. */
+static bool may_raise_term(const struct raft *r, const struct raft_msg *m)
 {
-    return m->term > r->term && raft_conf_role(&r->conf, m->from) == 0 &&
-           election_may_campaign(r);
+    if (m->term <= r->term || is_voter(r, m->from))
+        return true;
+    if (election_may_campaign(r))
+        return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+           m->type == RAFT_MSG_SNAPSHOT;
 }
 
 int raft_step(struct raft *r, const struct raft_msg *m)
@@ -162,7 +170,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         return RAFT_EINVAL;
     if (out_of_bounds(m))
         return RAFT_ECORRUPT;
-    if (outsider_term(r, m))
+    if (!may_raise_term(r, m))
         return RAFT_EINVAL;
     if (m->type == RAFT_MSG_APPEND) {
         int rv = check_entries(m);

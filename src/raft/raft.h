@@ -257,13 +257,15 @@ int raft_bootstrap(struct raft *r, const struct raft_conf *conf);
  * server, malformed or stale ones are ignored: returns RAFT_EINVAL or
  * RAFT_ECORRUPT then, 0 otherwise; the core stays consistent either way.
  * Malformed includes a term past RAFT_MAX_TERM or an index past
- * RAFT_MAX_INDEX. A server that may campaign (a voter of its configuration)
- * ignores, with RAFT_EINVAL, a message of a higher term from a server that
- * is not in its configuration: an outsider or a removed server cannot
- * change its term. A member whose log lags behind a leader it does not know
- * yet learns the term from the members it campaigns with, and then takes
- * that leader's messages, which no longer raise its term. Servers that do
- * not campaign (joining, learners, removed) take them as before. */
+ * RAFT_MAX_INDEX. A message of a higher term than this server's is taken
+ * only from a voter of its configuration, or, by a server that does not
+ * campaign (joining, a learner, removed), from a leader's APPEND, HEARTBEAT
+ * or SNAPSHOT of anyone; otherwise it is ignored with RAFT_EINVAL. So an
+ * outsider, a removed server or a learner cannot change the term of a voter
+ * (nor, through a learner's answers, of its leader). A voter whose log lags
+ * behind a leader it does not list yet learns the term from the voters it
+ * campaigns with, and then takes that leader's messages, which no longer
+ * raise its term. */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Advances the core's clock by ms milliseconds. */

@@ -292,17 +292,26 @@ static void transfer(struct run *r)
     cluster_transfer(r->c, l, to);
 }
 
-/* A message from a server outside the cluster to a voter of its own
- * configuration (the servers that campaign; the others rely on the peer
- * hello's cluster id, which the simulator does not model), with a term no
- * member reaches: it must be ignored (raft.h, raft_step). */
+/* A message from a server outside the cluster, with a term no member
+ * reaches, which must be ignored (raft.h, raft_step): of any type to a
+ * voter of its own configuration; to a server that does not campaign
+ * (joining, a learner, removed), of any type but a leader's (those it takes
+ * from anyone, as it must to be brought in: the peer hello's cluster id,
+ * which the simulator does not model, keeps outsiders from it). */
 static void outsider(struct run *r)
 {
+    static const uint8_t not_leaders[] = {
+        RAFT_MSG_APPEND_RESP,   RAFT_MSG_VOTE,         RAFT_MSG_VOTE_RESP,
+        RAFT_MSG_PREVOTE,       RAFT_MSG_PREVOTE_RESP, RAFT_MSG_HEARTBEAT_RESP,
+        RAFT_MSG_SNAPSHOT_RESP, RAFT_MSG_TIMEOUT_NOW};
     uint64_t to = random_up_node(r);
     struct sim_node *n = cluster_node(r->c, to);
-    if (n == NULL || raft_conf_role(raft_conf(n->core), to) != RAFT_VOTER)
+    if (n == NULL)
         return;
-    struct raft_msg m = {.type = (uint8_t)rng_range(r->g, 1, RAFT_MSG_TYPE_MAX),
+    uint8_t type = (uint8_t)rng_range(r->g, 1, RAFT_MSG_TYPE_MAX);
+    if (raft_conf_role(raft_conf(n->core), to) != RAFT_VOTER)
+        type = not_leaders[rng_below(r->g, sizeof not_leaders)];
+    struct raft_msg m = {.type = type,
                          .from = CLUSTER_MAX_ID + 1 + rng_below(r->g, 1000),
                          .to = to,
                          .term = rng_chance(r->g, 300)

@@ -213,3 +213,65 @@ TEST(raft_bounds, restore_refuses_a_term_past_the_maximum)
     CHECK_EQ(raft_restore(r, 2, 0, &snap, NULL, 0), RAFT_ECORRUPT);
     raft_free(r);
 }
+
+/* A leader does not take a higher term from a learner's answer: a learner
+ * that took a bogus term (it takes a leader's messages from anyone, as it
+ * must while it joins) cannot pass it on to the voters. Before, the leader
+ * stepped down to the learner's term. */
+TEST(raft_bounds, leader_ignores_a_learners_higher_term)
+{
+    struct raft *r = new_core(1);
+    struct raft_conf conf;
+    conf_of(&conf, 4);
+    conf.servers[3].role = RAFT_LEARNER;
+    CHECK_EQ(raft_bootstrap(r, &conf), 0);
+    drain(r);
+    raft_tick(r, 250);
+    drain(r);
+    struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
+    CHECK_EQ(raft_step(r, &v), 0);
+    drain(r);
+    CHECK_EQ(raft_role(r), RAFT_LEADER);
+    uint64_t t = raft_term(r);
+    struct raft_msg a = msg(RAFT_MSG_APPEND_RESP, 4, 1, RAFT_MAX_TERM);
+    a.reject = true;
+    CHECK_EQ(raft_step(r, &a), RAFT_EINVAL);
+    drain(r);
+    CHECK_EQ(raft_role(r), RAFT_LEADER);
+    CHECK_U64(raft_term(r), t);
+    /* A voter's higher term it takes. */
+    a.from = 3;
+    CHECK_EQ(raft_step(r, &a), 0);
+    drain(r);
+    CHECK_EQ(raft_role(r), RAFT_FOLLOWER);
+    CHECK_U64(raft_term(r), RAFT_MAX_TERM);
+    raft_free(r);
+}
+
+/* A learner takes a higher term only from a leader's message: answers and
+ * vote requests from anyone but a voter leave its term alone. */
+TEST(raft_bounds, learner_takes_a_higher_term_only_from_a_leader)
+{
+    struct raft *r = new_core(4);
+    struct raft_conf conf;
+    conf_of(&conf, 4);
+    conf.servers[3].role = RAFT_LEARNER;
+    CHECK_EQ(raft_bootstrap(r, &conf), 0);
+    drain(r);
+    uint8_t refused[] = {RAFT_MSG_APPEND_RESP,    RAFT_MSG_VOTE,
+                         RAFT_MSG_VOTE_RESP,      RAFT_MSG_PREVOTE,
+                         RAFT_MSG_HEARTBEAT_RESP, RAFT_MSG_SNAPSHOT_RESP};
+    for (size_t i = 0; i < sizeof refused; i++) {
+        struct raft_msg m = msg(refused[i], 99, 4, 1000);
+        m.index = m.log_term = 1;
+        CHECK_EQ(raft_step(r, &m), RAFT_EINVAL);
+        drain(r);
+        CHECK_U64(raft_term(r), 1);
+    }
+    struct raft_msg h = msg(RAFT_MSG_HEARTBEAT, 5, 4, 7);
+    CHECK_EQ(raft_step(r, &h), 0);
+    drain(r);
+    CHECK_U64(raft_term(r), 7);
+    CHECK_U64(raft_leader(r), 5);
+    raft_free(r);
+}
