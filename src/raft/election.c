@@ -58,12 +58,15 @@ static void become_leader(struct raft *r)
     core_self_ack(r);
 }
 
-/* Whether this server may stand for election: a voter of its latest
+/* Whether this server may stand for election: below RAFT_MAX_TERM, and a
+ * voter of its latest
  * configuration, or a voter of the previous one while the latest, which
  * removes it, is not known to be committed: until it is, the others may
  * still need this server (D§4.2.2). */
 bool election_may_campaign(const struct raft *r)
 {
+    if (r->term >= RAFT_MAX_TERM || last_index(r) >= RAFT_MAX_INDEX)
+        return false; /* no term to stand for, no room for its no-op */
     if (is_voter(r, r->c.id))
         return true;
     if (raft_conf_role(&r->conf, r->c.id) != 0 || !conf_pending(r))
@@ -75,7 +78,7 @@ bool election_may_campaign(const struct raft *r)
 
 void election_campaign(struct raft *r, bool pre, bool transfer)
 {
-    if (!election_may_campaign(r) || r->term >= UINT64_MAX - 1)
+    if (!election_may_campaign(r))
         return;
     r->n_granted = r->n_rejected = 0;
     r->term_durable = false;

@@ -7,10 +7,11 @@
 
 #define HEAD 21 /* magic 4, version 1, from 8, to 8 */
 #define IDS 16  /* dir_id 8, nonce 8 */
+#define CLUSTER 8
 
 static size_t fixed_of(uint8_t version)
 {
-    return HEAD + (version >= 2 ? IDS : 0);
+    return HEAD + (version >= 2 ? IDS : 0) + (version >= 3 ? CLUSTER : 0);
 }
 
 size_t hello_encode(const struct hello *h, uint8_t *buf, size_t cap)
@@ -33,6 +34,8 @@ size_t hello_encode(const struct hello *h, uint8_t *buf, size_t cap)
         le_put64(buf + HEAD, h->dir_id);
         le_put64(buf + HEAD + 8, h->nonce);
     }
+    if (h->version >= 3)
+        le_put64(buf + HEAD + IDS, h->cluster_id);
     le_put16(buf + fixed, (uint16_t)clen);
     memcpy(buf + fixed + 2, h->client_addr, clen);
     le_put16(buf + fixed + 2 + clen, (uint16_t)rlen);
@@ -78,6 +81,8 @@ long hello_decode(struct hello *h, const uint8_t *buf, size_t len)
         if (h->dir_id == 0 || h->nonce == 0)
             return -1;
     }
+    if (h->version >= 3)
+        h->cluster_id = le_get64(buf + HEAD + IDS);
     int rc = read_str(buf, len, &off, h->client_addr);
     if (rc == 1)
         rc = read_str(buf, len, &off, h->raft_addr);

@@ -68,15 +68,19 @@ int raft_restore(struct raft *r, uint64_t term, uint64_t vote,
 {
     if (r->started || last_index(r) != 0 || r->term != 0)
         return RAFT_EINVAL;
-    if (snap != NULL && (snap->index == 0 || snap->term == 0 ||
-                         raft_conf_check(&snap->conf) != 0))
+    if (term > RAFT_MAX_TERM)
+        return RAFT_ECORRUPT;
+    if (snap != NULL &&
+        (snap->index == 0 || snap->term == 0 || snap->term > RAFT_MAX_TERM ||
+         snap->index > RAFT_MAX_INDEX || raft_conf_check(&snap->conf) != 0))
         return RAFT_ECORRUPT;
     uint64_t base = snap ? snap->index : 0, base_term = snap ? snap->term : 0;
     for (size_t i = 0; i < n; i++) {
         const struct raft_entry *e = &entries[i];
         uint64_t prev = i ? entries[i - 1].term : base_term;
-        if (e->index != base + 1 + i || e->term < prev || e->term > term ||
-            e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONF)
+        if (e->index != base + 1 + i || e->index > RAFT_MAX_INDEX ||
+            e->term < prev || e->term > term || e->type < RAFT_ENTRY_NORMAL ||
+            e->type > RAFT_ENTRY_CONF)
             return RAFT_ECORRUPT;
     }
     r->term = term;
@@ -122,10 +126,10 @@ static int check_entries(const struct raft_msg *m)
     for (uint32_t i = 0; i < m->n_entries; i++) {
         const struct raft_entry *e = &m->entries[i];
         struct raft_conf c;
-        if (e->index != m->index + 1 + i || e->term < prev_term ||
-            e->term > m->term || e->type < RAFT_ENTRY_NORMAL ||
-            e->type > RAFT_ENTRY_CONF || e->len > MAX_ENTRY_BYTES ||
-            (e->len > 0 && e->data == NULL))
+        if (e->index != m->index + 1 + i || e->index > RAFT_MAX_INDEX ||
+            e->term < prev_term || e->term > m->term ||
+            e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONF ||
+            e->len > MAX_ENTRY_BYTES || (e->len > 0 && e->data == NULL))
             return RAFT_ECORRUPT;
         if (e->type == RAFT_ENTRY_CONF &&
             raft_conf_decode(&c, e->data, e->len) != 0)
@@ -135,11 +139,38 @@ static int check_entries(const struct raft_msg *m)
     return 0;
 }
 
+/* Whether a term or index of m is past what the core ever reaches. */
+static bool out_of_bounds(const struct raft_msg *m)
+{
+    return m->term > RAFT_MAX_TERM || m->log_term > RAFT_MAX_TERM ||
+           m->hint_term > RAFT_MAX_TERM || m->index > RAFT_MAX_INDEX ||
+           m->commit > RAFT_MAX_INDEX || m->hint > RAFT_MAX_INDEX;
+}
+
+/* Whether m may raise this server's term (raft.h, raft_step): it comes
+ * from a voter of the configuration; or it is a leader's message to a
+ * server that does not campaign (joining, a learner, removed), which can
+ * learn a newer leader's term no other way. A voter learns terms from the
+ * voters it campaigns with; a leader learns them from its voters, so that
+ * a learner or an outsider cannot push the term of a voter. */
+static bool may_raise_term(const struct raft *r, const struct raft_msg *m)
+{
+    if (m->term <= r->term || is_voter(r, m->from))
+        return true;
+    if (election_may_campaign(r))
+        return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+           m->type == RAFT_MSG_SNAPSHOT;
+}
+
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
     if (m->to != r->c.id || m->from == 0 || m->from == r->c.id || m->type < 1 ||
-        m->type > RAFT_MSG_TYPE_MAX || m->term == 0 ||
-        m->term >= UINT64_MAX - 1)
+        m->type > RAFT_MSG_TYPE_MAX || m->term == 0)
+        return RAFT_EINVAL;
+    if (out_of_bounds(m))
+        return RAFT_ECORRUPT;
+    if (!may_raise_term(r, m))
         return RAFT_EINVAL;
     if (m->type == RAFT_MSG_APPEND) {
         int rv = check_entries(m);
@@ -175,7 +206,8 @@ int raft_propose(struct raft *r, const void *data, uint32_t len,
         return RAFT_ENOTLEADER;
     if (r->transferee != 0)
         return RAFT_EBUSY;
-    if (len > MAX_ENTRY_BYTES || (len > 0 && data == NULL))
+    if (len > MAX_ENTRY_BYTES || (len > 0 && data == NULL) ||
+        last_index(r) >= RAFT_MAX_INDEX)
         return RAFT_EINVAL;
     core_append(r, r->term, RAFT_ENTRY_NORMAL,
                 len ? mem_xmemdup(data, len) : NULL, len);
@@ -208,6 +240,8 @@ static int check_change(const struct raft *r)
      * entry of its term (the fix to D§4.1's single-server changes). */
     if (conf_pending(r) || !committed_in_term(r) || r->transferee != 0)
         return RAFT_EBUSY;
+    if (last_index(r) >= RAFT_MAX_INDEX)
+        return RAFT_EINVAL;
     return 0;
 }
 

@@ -54,6 +54,22 @@ struct raft_entry {
     uint8_t *data; /* owned by whoever owns the entry; len bytes */
 };
 
+/* What the peer codec adds to each entry's data in an APPEND (term, index,
+ * type, length: src/raft/wire.h). max_msg_bytes counts it, so that an
+ * APPEND of many small or empty entries stays within the bound too, and the
+ * transport can refuse a frame much larger (src/server/peer.c). */
+#define RAFT_ENTRY_OVERHEAD 21
+
+/* The largest term and index the core accepts or reaches. A message that
+ * carries a larger one is malformed and ignored, so that no message can push
+ * a server's term (stored durably) to where it can no longer be incremented;
+ * a server at RAFT_MAX_TERM no longer campaigns, one whose log reaches
+ * RAFT_MAX_INDEX takes no more proposals. At one election a millisecond the
+ * term bound lasts about 8,900 years; at a million entries a second the
+ * index bound about 2,280 years. docs/design.md "Terms and indexes". */
+#define RAFT_MAX_TERM (1ull << 48)
+#define RAFT_MAX_INDEX (1ull << 56)
+
 /* Membership, dissertation §4. A learner receives the log but neither votes
  * nor counts toward a majority; a learner with promote set is made a voter
  * by the leader once it has caught up with the commit index. */
@@ -199,7 +215,9 @@ struct raft_config {
     uint64_t id;                 /* this server's id, non-zero */
     uint64_t election_ms;        /* election timeout base: random in [e, 2e) */
     uint64_t heartbeat_ms;       /* leader heartbeat interval, < election_ms */
-    uint32_t max_msg_bytes;      /* entry bytes in one APPEND (at least one) */
+    uint32_t max_msg_bytes;      /* bytes of entries in one APPEND, each
+                                    counted with RAFT_ENTRY_OVERHEAD besides
+                                    its data (at least one entry) */
     uint32_t max_inflight_msgs;  /* pipelined APPENDs per follower */
     uint64_t max_inflight_bytes; /* entry bytes in flight per follower */
     uint32_t chunk_bytes;        /* snapshot chunk size */
@@ -223,7 +241,9 @@ void raft_free(struct raft *r);
  * the hard state, the latest snapshot's meta (NULL if none) and the entries
  * stored after it (copied). Entries must be consecutive and start right after
  * the snapshot. The state machine must already hold the snapshot. Returns
- * RAFT_ECORRUPT if the pieces do not fit together. */
+ * RAFT_ECORRUPT if the pieces do not fit together or a term or index is past
+ * RAFT_MAX_TERM or RAFT_MAX_INDEX (the edge checks the term first, to say
+ * what to do: docs/operations.md). */
 int raft_restore(struct raft *r, uint64_t term, uint64_t vote,
                  const struct raft_snapshot_meta *snap,
                  const struct raft_entry *entries, size_t n);
@@ -235,7 +255,17 @@ int raft_bootstrap(struct raft *r, const struct raft_conf *conf);
 
 /* Feeds one received message (borrowed). Messages not addressed to this
  * server, malformed or stale ones are ignored: returns RAFT_EINVAL or
- * RAFT_ECORRUPT then, 0 otherwise; the core stays consistent either way. */
+ * RAFT_ECORRUPT then, 0 otherwise; the core stays consistent either way.
+ * Malformed includes a term past RAFT_MAX_TERM or an index past
+ * RAFT_MAX_INDEX. A message of a higher term than this server's is taken
+ * only from a voter of its configuration, or, by a server that does not
+ * campaign (joining, a learner, removed), from a leader's APPEND, HEARTBEAT
+ * or SNAPSHOT of anyone; otherwise it is ignored with RAFT_EINVAL. So an
+ * outsider, a removed server or a learner cannot change the term of a voter
+ * (nor, through a learner's answers, of its leader). A voter whose log lags
+ * behind a leader it does not list yet learns the term from the voters it
+ * campaigns with, and then takes that leader's messages, which no longer
+ * raise its term. */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Advances the core's clock by ms milliseconds. */
@@ -243,7 +273,8 @@ void raft_tick(struct raft *r, uint64_t ms);
 
 /* Appends a command of type RAFT_ENTRY_NORMAL (data copied) on the leader and
  * stores its index in *index. RAFT_ENOTLEADER on a non-leader, RAFT_EBUSY
- * during a leadership transfer. The entry commits or is lost with the term:
+ * during a leadership transfer, RAFT_EINVAL for bad data or a log that has
+ * reached RAFT_MAX_INDEX. The entry commits or is lost with the term:
  * check the applied entry's term (raft_update.committed) against *term. */
 int raft_propose(struct raft *r, const void *data, uint32_t len,
                  uint64_t *index, uint64_t *term);

@@ -56,16 +56,18 @@ static void send_append(struct raft *r, struct progress *pr)
     m->log_term = raftlog_term(&r->log, prev);
     m->commit = r->commit;
     r->msg_ent.v[r->msg_ent.n - 1] = r->arena.n;
-    uint64_t bytes = 0, last = last_index(r);
+    uint64_t bytes = 0, size = 0, last = last_index(r);
     uint32_t n = 0;
     for (uint64_t i = pr->next; i <= last; i++) {
         const struct raft_entry *e = raftlog_get(&r->log, i);
+        uint64_t esize = (uint64_t)e->len + RAFT_ENTRY_OVERHEAD;
         if (n > 0 &&
-            (bytes + e->len > r->c.max_msg_bytes ||
+            (size + esize > r->c.max_msg_bytes ||
              pr->infl_total + bytes + e->len > r->c.max_inflight_bytes))
             break;
         *VEC_PUSH(r->arena) = *e;
         bytes += e->len;
+        size += esize;
         n++;
     }
     /* msg_new may have moved r->msgs; m is still the last element. */

@@ -14,7 +14,7 @@
 #define F_LAST 0x04
 
 /* u64 term, u64 index, u8 type, u32 len, before an entry's data. */
-#define ENTRY_HDR 21
+#define ENTRY_HDR RAFT_ENTRY_OVERHEAD /* term, index, type, len */
 
 /* What each message type carries after the common header: the size of its
  * fixed fields, the flags it may set, and whether a variable part follows. */

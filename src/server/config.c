@@ -45,6 +45,9 @@ static const char usage[] =
     "                         (default 300000; 0: never)\n"
     "  --wait-grace-ms MS     a gone client's wait with REQ stays this long "
     "(default 30000)\n"
+    "  --reset-term           bring back a single server whose stored term "
+    "is past\n"
+    "                         the bound (docs/operations.md), then exit\n"
     "  --config FILE          read `name value` lines (names without --)\n"
     "  --help                 this text\n";
 
@@ -362,6 +365,10 @@ int config_parse(struct config *c, int argc, char **argv, char *err,
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 1;
+        }
+        if (!strcmp(a, "--reset-term")) {
+            c->reset_term = true;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);

@@ -42,6 +42,7 @@ struct config {
     uint64_t max_input_total;         /* --max-input-total bytes, 256 MiB */
     uint64_t request_timeout_ms;      /* --request-timeout-ms, 10000; 0: none */
     uint64_t idle_timeout_ms;         /* --idle-timeout-ms, 300000; 0: none */
+    bool reset_term; /* --reset-term (no value): resetterm.h, then exit */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
     const char *raft_from;

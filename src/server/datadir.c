@@ -63,16 +63,24 @@ static int lock_dir(struct datadir *d, int dirfd, const char *dir,
     return 0;
 }
 
-/* Parses "server_id N" and "dir_id HEX" lines; 0, or -1 if either is
- * missing or malformed. */
+/* Parses "server_id N", "dir_id HEX" and the optional "cluster_id HEX"
+ * lines (0 when absent); 0, or -1 if one is missing or malformed. */
 static int parse_identity(const char *text, uint64_t *server_id,
-                          uint64_t *dir_id)
+                          uint64_t *dir_id, uint64_t *cluster_id)
 {
     const char *s = strstr(text, "\nserver_id ");
     const char *d = strstr(text, "\ndir_id ");
+    const char *c = strstr(text, "\ncluster_id ");
     char *end;
     if (s == NULL || d == NULL)
         return -1;
+    *cluster_id = 0;
+    if (c != NULL) {
+        errno = 0;
+        *cluster_id = strtoull(c + 12, &end, 16);
+        if (errno != 0 || end == c + 12 || *end != '\n')
+            return -1;
+    }
     errno = 0;
     *server_id = strtoull(s + 11, &end, 10);
     if (errno != 0 || end == s + 11 || *end != '\n')
@@ -85,7 +93,8 @@ static int parse_identity(const char *text, uint64_t *server_id,
 
 /* Reads the identity: 1 if there is none, 0 if read, -1 on an error. */
 static int read_identity(int dirfd, const char *dir, uint64_t *server_id,
-                         uint64_t *dir_id, char *err, size_t errlen)
+                         uint64_t *dir_id, uint64_t *cluster_id, char *err,
+                         size_t errlen)
 {
     char text[IDENTITY_MAX + 2] = "\n";
     int fd = openat(dirfd, DATADIR_IDENTITY_FILE, O_RDONLY | O_CLOEXEC);
@@ -99,7 +108,7 @@ static int read_identity(int dirfd, const char *dir, uint64_t *server_id,
     ssize_t n = read(fd, text + 1, IDENTITY_MAX);
     close(fd);
     text[n > 0 ? n + 1 : 1] = '\0';
-    if (n < 0 || parse_identity(text, server_id, dir_id) != 0) {
+    if (n < 0 || parse_identity(text, server_id, dir_id, cluster_id) != 0) {
         snprintf(err, errlen,
                  "%s/%s is damaged; it says which server the directory "
                  "belongs to (docs/operations.md)",
@@ -112,7 +121,8 @@ static int read_identity(int dirfd, const char *dir, uint64_t *server_id,
 /* Writes the identity durably: a temporary file, synced, renamed, and the
  * directory synced. */
 static int write_identity(int dirfd, const char *dir, uint64_t server_id,
-                          uint64_t dir_id, char *err, size_t errlen)
+                          uint64_t dir_id, uint64_t cluster_id, char *err,
+                          size_t errlen)
 {
     char text[IDENTITY_MAX];
     int len = snprintf(text, sizeof text,
@@ -120,6 +130,9 @@ static int write_identity(int dirfd, const char *dir, uint64_t server_id,
                        "alone; never share or copy it\n"
                        "server_id %" PRIu64 "\ndir_id %016" PRIx64 "\n",
                        server_id, dir_id);
+    if (cluster_id != 0)
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        "cluster_id %016" PRIx64 "\n", cluster_id);
     /* e is the errno of the step that failed (EIO for a short write). */
     int e = 0;
     int fd = openat(dirfd, IDENTITY_TMP,
@@ -160,7 +173,8 @@ static int check_identity(struct datadir *d, int dirfd, const char *dir,
                           uint64_t server_id, char *err, size_t errlen)
 {
     uint64_t id = 0;
-    int rc = read_identity(dirfd, dir, &id, &d->dir_id, err, errlen);
+    int rc =
+        read_identity(dirfd, dir, &id, &d->dir_id, &d->cluster_id, err, errlen);
     if (rc < 0)
         return -1;
     if (rc == 0 && id != server_id) {
@@ -176,7 +190,7 @@ static int check_identity(struct datadir *d, int dirfd, const char *dir,
         return 0;
     /* A new directory, or one of a version before identities: stamp it. */
     d->dir_id = random_id();
-    return write_identity(dirfd, dir, server_id, d->dir_id, err, errlen);
+    return write_identity(dirfd, dir, server_id, d->dir_id, 0, err, errlen);
 }
 
 int datadir_open(struct datadir *d, const char *dir, uint64_t server_id,
@@ -184,6 +198,12 @@ int datadir_open(struct datadir *d, const char *dir, uint64_t server_id,
 {
     memset(d, 0, sizeof *d);
     d->lock_fd = -1;
+    d->server_id = server_id;
+    if (strlen(dir) >= sizeof d->dir) {
+        snprintf(err, errlen, "the data directory's name is too long");
+        return -1;
+    }
+    strcpy(d->dir, dir);
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", dir,
                  strerror(errno));
@@ -201,6 +221,23 @@ int datadir_open(struct datadir *d, const char *dir, uint64_t server_id,
     close(dirfd);
     if (rc != 0)
         datadir_close(d);
+    return rc;
+}
+
+int datadir_set_cluster_id(struct datadir *d, uint64_t cluster_id, char *err,
+                           size_t errlen)
+{
+    int dirfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        snprintf(err, errlen, "cannot open the data directory %s: %s", d->dir,
+                 strerror(errno));
+        return -1;
+    }
+    int rc = write_identity(dirfd, d->dir, d->server_id, d->dir_id, cluster_id,
+                            err, errlen);
+    close(dirfd);
+    if (rc == 0)
+        d->cluster_id = cluster_id;
     return rc;
 }
 

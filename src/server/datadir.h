@@ -22,6 +22,12 @@ struct datadir {
     bool held;       /* lock_fd is open and holds the lock */
     int lock_fd;     /* holds the lock (flock) until closed */
     uint64_t dir_id; /* random, drawn when the directory was first used */
+    /* The cluster the server belongs to (docs/design.md §8), 0 while not
+     * known: before its cluster is created or joined, or for a directory
+     * of a version before cluster ids. */
+    uint64_t cluster_id;
+    uint64_t server_id;
+    char dir[512];
 };
 
 /* Creates dir if missing (not its parents) and takes its lock without
@@ -37,6 +43,11 @@ struct datadir {
  * server id, or a system call failed. On failure nothing is held. */
 int datadir_open(struct datadir *d, const char *dir, uint64_t server_id,
                  const char *holder, char *err, size_t errlen);
+
+/* Records the cluster id in the identity file, durably (a new file synced
+ * and renamed over it), and in d. Returns 0, or -1 with a message in err. */
+int datadir_set_cluster_id(struct datadir *d, uint64_t cluster_id, char *err,
+                           size_t errlen);
 
 /* Releases the lock (if this process's children hold none). Accepts a
  * zeroed or closed d; idempotent. */

@@ -18,14 +18,14 @@
 #include "raft/raft.h"
 #include "server/conn.h"
 #include "server/logger.h"
+#include "server/peer.h"
 #include "server/server.h"
 
 /* Descriptors kept back from clients besides those open at the start: the
- * peers' connections (one each way per member, and a few more while
- * members change or a joiner asks), a snapshot's (its pipe, and the
- * directory, file and rename of its end) and a margin for the log's
- * segments and libuv. docs/operations.md, "File descriptors". */
-#define PEER_FDS (2 * RAFT_MAX_SERVERS + 8)
+ * most the peer transport holds (peer.h, PEERS_MAX_FDS), a snapshot's (its
+ * pipe, and the directory, file and rename of its end) and a margin for the
+ * log's segments and libuv. docs/operations.md, "File descriptors". */
+#define PEER_FDS PEERS_MAX_FDS
 #define SNAPSHOT_FDS 8
 #define MARGIN_FDS 16
 /* Connections accepted in one turn of the loop, so that a flood of them

@@ -5,6 +5,7 @@
 #include "server/config.h"
 #include "server/join.h"
 #include "server/logger.h"
+#include "server/resetterm.h"
 #include "server/server.h"
 
 int main(int argc, char **argv)
@@ -19,6 +20,14 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     logger_init(cfg.log_level, cfg.id);
+    if (cfg.reset_term) {
+        rc = resetterm_run(&cfg, err, sizeof err);
+        if (rc != 0)
+            log_error("%s", err);
+        else
+            log_info("%s", err);
+        return rc != 0;
+    }
     uv_loop_t *loop = uv_default_loop();
     turn_configure(loop);
     if (server_start(&srv, loop, &cfg, err, sizeof err) != 0) {

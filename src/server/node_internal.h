@@ -75,6 +75,7 @@ struct client_addr {
     uint64_t id;
     char addr[CONFIG_ADDR_MAX];    /* its client address */
     char raft_addr[RAFT_ADDR_MAX]; /* its peer address */
+    uint64_t cluster_id;           /* from its hello, 0 if none */
 };
 
 struct node {

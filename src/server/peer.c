@@ -26,6 +26,11 @@
 #define KEPT_PENDING (1u << 20)
 #define BACKOFF_MIN 50
 #define BACKOFF_MAX 1000
+/* How often the inbound connections' timeouts are checked. */
+#define SWEEP_MS 1000
+/* An inbound buffer bigger than this is given back once emptied. */
+#define KEPT_IN (256u << 10)
+#define READ_CHUNK 65536
 
 enum { OUT_IDLE, OUT_CONNECTING, OUT_CONNECTED };
 
@@ -45,7 +50,9 @@ struct out_conn {
     uint8_t *inflight; /* the write in progress */
     uv_write_t wreq;
     bool writing;
-    char last_err[96]; /* why the last connect failed, or "" */
+    char last_err[96];  /* why the last connect failed, or "" */
+    bool other_cluster; /* refused as another cluster's: said once */
+    uint64_t last_ms;   /* when something was last queued or connected */
     uint8_t back[HELLO_REFUSAL_MAX_SIZE]; /* what the peer sent back */
     size_t back_len;
 };
@@ -57,8 +64,11 @@ struct in_conn {
     uint8_t *buf;
     size_t len, cap;
     bool hello;
+    bool member; /* from a member, as the hello was read */
     uint64_t from;
-    uint64_t nonce; /* the sender's process, 0 for a version 1 hello */
+    uint64_t nonce;    /* the sender's process, 0 for a version 1 hello */
+    uint64_t since_ms; /* accepted */
+    uint64_t last_ms;  /* last read */
 };
 
 struct peers {
@@ -69,6 +79,8 @@ struct peers {
     struct peers_cbs cbs;
     void *arg;
     uint64_t dir_id, nonce;
+    uint64_t cluster_id;
+    uint64_t other_logged; /* last id refused as another cluster's */
     struct peerids ids;
     uv_tcp_t listener;
     bool listening;
@@ -79,7 +91,11 @@ struct peers {
     bool bind_source;
     struct out_conn *outs[RAFT_MAX_SERVERS * 2];
     unsigned n_outs;
-    struct in_conn *ins;
+    struct in_conn *ins; /* newest first */
+    uv_timer_t sweep;
+    bool sweeping;
+    /* Closed since the last sweep's log line, by reason. */
+    unsigned shed_pending, shed_slow, shed_id, shed_others;
     bool closing;
     bool corked; /* messages are queued, not written (peers_cork) */
     unsigned open_handles;
@@ -148,6 +164,21 @@ static void out_reset(struct out_conn *o, const char *why)
         if (o->backoff > BACKOFF_MAX)
             o->backoff = BACKOFF_MAX;
         uv_timer_start(&o->retry, out_retry_cb, o->backoff, 0);
+    }
+}
+
+/* Closes a connection that had nothing to send for PEERS_IDLE_MS / 2,
+ * quietly and with no retry: the next message connects again (peer.h). */
+static void out_idle(struct out_conn *o)
+{
+    log_debug("peer %" PRIu64 " at %s: nothing sent for %u s; closing the "
+              "connection until the next message",
+              o->id, o->addr, PEERS_IDLE_MS / 2000);
+    o->state = OUT_IDLE;
+    o->backoff = 0;
+    if (o->tcp_open) {
+        o->tcp_open = false;
+        uv_close((uv_handle_t *)&o->tcp, out_tcp_closed);
     }
 }
 
@@ -222,6 +253,19 @@ static void out_back(struct out_conn *o, const uint8_t *data, size_t len)
     if (hello_refusal_decode(o->back, o->back_len, why) <= 0)
         return;
     o->back_len = 0;
+    if (strncmp(why, HELLO_OTHER_CLUSTER, strlen(HELLO_OTHER_CLUSTER)) == 0) {
+        /* Retry about once a second, saying so once. */
+        if (!o->other_cluster)
+            log_warn("peer %" PRIu64 " at %s refused this server: %s", o->id,
+                     o->addr, why);
+        o->other_cluster = true;
+        why[sizeof o->last_err - 1] = '\0';
+        memcpy(o->last_err, why, strlen(why) + 1);
+        o->state = OUT_CONNECTING;
+        o->backoff = BACKOFF_MAX;
+        out_reset(o, o->last_err);
+        return;
+    }
     if (o->p->cbs.refused != NULL)
         o->p->cbs.refused(o->p->arg, o->id, why);
 }
@@ -245,6 +289,7 @@ static void out_connected(uv_connect_t *req, int status)
     }
     o->state = OUT_CONNECTED;
     o->last_err[0] = '\0';
+    o->last_ms = uv_now(o->p->loop);
     o->backoff = 0;
     uv_tcp_nodelay(&o->tcp, 1);
     uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
@@ -254,7 +299,8 @@ static void out_connected(uv_connect_t *req, int status)
                       .from = o->p->id,
                       .to = o->id,
                       .dir_id = o->p->dir_id,
-                      .nonce = o->p->nonce};
+                      .nonce = o->p->nonce,
+                      .cluster_id = o->p->cluster_id};
     snprintf(h.client_addr, sizeof h.client_addr, "%s", o->p->client_addr);
     snprintf(h.raft_addr, sizeof h.raft_addr, "%s", o->p->raft_addr);
     uint8_t *buf = mem_xmalloc(HELLO_MAX_SIZE + o->len);
@@ -338,6 +384,7 @@ void peers_send(struct peers *p, const struct raft_msg *m, const char *addr)
     if (wire_msg_encode(m, o->pending + o->len, size) != size)
         return;
     o->len += size;
+    o->last_ms = uv_now(p->loop);
     if (o->state == OUT_IDLE && !o->waiting)
         out_connect(o);
     else
@@ -366,12 +413,25 @@ static void in_close(struct in_conn *c)
     uv_close((uv_handle_t *)&c->tcp, in_closed);
 }
 
+/* Before the hello, room for a hello and no more; after it, a read's worth
+ * more, grown by doubling while small and exactly past PEERS_MAX_FRAME (a
+ * frame is refused once its header says it is bigger, so a buffer holds at
+ * most one partial frame and a read). */
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct in_conn *c = h->data;
-    reserve(&c->buf, &c->cap, c->len + 65536);
+    size_t need = c->hello ? c->len + READ_CHUNK : HELLO_MAX_SIZE;
+    if (need > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : (c->hello ? 4096 : need);
+        while (cap < need)
+            cap *= 2;
+        if (cap > PEERS_MAX_FRAME)
+            cap = need;
+        c->buf = mem_xrealloc(c->buf, cap);
+        c->cap = cap;
+    }
     buf->base = (char *)c->buf + c->len;
-    buf->len = c->cap - c->len;
+    buf->len = need - c->len;
 }
 
 /* Refuses c: says why on it, then closes it. */
@@ -411,6 +471,29 @@ static bool in_verdict(struct in_conn *c, enum peerids_verdict v,
     return true;
 }
 
+/* Keeps the connections like c (from its id if a member, from any
+ * non-member otherwise) within their cap, closing the oldest. */
+static void in_limit(struct in_conn *c)
+{
+    struct peers *p = c->p;
+    struct in_conn *oldest = NULL;
+    unsigned n = 1;
+    for (struct in_conn *i = p->ins; i != NULL; i = i->next) {
+        if (i == c || !i->hello ||
+            (c->member ? !i->member || i->from != c->from : i->member))
+            continue;
+        n++;
+        oldest = i; /* the list is newest first */
+    }
+    if (n <= (c->member ? PEERS_PER_ID_MAX : PEERS_OTHERS_MAX))
+        return;
+    if (c->member)
+        p->shed_id++;
+    else
+        p->shed_others++;
+    in_close(oldest);
+}
+
 /* Reads the hello; returns bytes used, 0 if incomplete, -1 if bad, -2 if
  * refused (c is closed). A hello must be addressed to this server, from
  * another. */
@@ -418,10 +501,26 @@ static long in_hello(struct in_conn *c)
 {
     struct hello h;
     long used = hello_decode(&h, c->buf, c->len);
+    if (used == 0 && c->len >= HELLO_MAX_SIZE)
+        return -1; /* cannot be a hello */
     if (used <= 0)
         return used;
     if (h.to != c->p->id || h.from == c->p->id)
         return -1;
+    struct peers *p = c->p;
+    if (h.cluster_id != 0 && p->cluster_id != 0 &&
+        h.cluster_id != p->cluster_id) {
+        char why[HELLO_REFUSAL_MAX];
+        snprintf(why, sizeof why,
+                 HELLO_OTHER_CLUSTER ": server %" PRIu64 " belongs to cluster "
+                                     "%016" PRIx64 ", this one to %016" PRIx64,
+                 h.from, h.cluster_id, p->cluster_id);
+        if (p->other_logged != h.from)
+            log_warn("peer %" PRIu64 " refused: %s", h.from, why);
+        p->other_logged = h.from;
+        in_refuse(c, why);
+        return -2;
+    }
     c->from = h.from;
     c->nonce = h.nonce;
     c->hello = true;
@@ -433,11 +532,15 @@ static long in_hello(struct in_conn *c)
         if (!in_verdict(c, v, other, why))
             return -2;
     }
-    c->p->cbs.hello(c->p->arg, c->from, h.client_addr, h.raft_addr);
+    c->member =
+        c->p->cbs.member == NULL || c->p->cbs.member(c->p->arg, c->from);
+    in_limit(c);
+    c->p->cbs.hello(c->p->arg, c->from, h.client_addr, h.raft_addr,
+                    h.cluster_id);
     return used;
 }
 
-enum { FRAMES_OK, FRAMES_BAD, FRAMES_REFUSED };
+enum { FRAMES_OK, FRAMES_BAD, FRAMES_REFUSED, FRAMES_BIG };
 
 /* Hands every whole frame received to the callback. */
 static int in_frames(struct in_conn *c)
@@ -452,6 +555,13 @@ static int in_frames(struct in_conn *c)
     int rc = FRAMES_OK;
     while (c->hello && !c->p->closing) {
         size_t flen;
+        if (c->len - off >= 8 && le_get32(c->buf + off + 4) > PEERS_MAX_FRAME) {
+            log_warn("peer connection from %" PRIu64 ": a frame of %" PRIu32
+                     " bytes, past the limit of %u; closing it",
+                     c->from, le_get32(c->buf + off + 4), PEERS_MAX_FRAME);
+            rc = FRAMES_BIG;
+            break;
+        }
         int fl = wire_frame_len(c->buf + off, c->len - off, &flen);
         if (fl == 0)
             break;
@@ -467,6 +577,11 @@ static int in_frames(struct in_conn *c)
     }
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
+    if (c->len == 0 && c->cap > KEPT_IN) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
     return rc;
 }
 
@@ -478,13 +593,69 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->len += (size_t)nread;
+    c->last_ms = uv_now(c->p->loop);
     int rc = in_frames(c);
-    if (rc == FRAMES_BAD) {
+    if (rc == FRAMES_BIG) {
+        in_close(c);
+    } else if (rc == FRAMES_BAD) {
         log_warn("peer connection from %" PRIu64 " broke the protocol; "
                  "closing it",
                  c->from);
         in_close(c);
     }
+}
+
+/* Keeps the connections not yet through their hello within
+ * PEERS_PENDING_MAX, closing the oldest. */
+static void in_shed_pending(struct peers *p)
+{
+    struct in_conn *oldest = NULL;
+    unsigned n = 0;
+    for (struct in_conn *i = p->ins; i != NULL; i = i->next) {
+        if (!i->hello) {
+            n++;
+            oldest = i;
+        }
+    }
+    if (n > PEERS_PENDING_MAX) {
+        p->shed_pending++;
+        in_close(oldest);
+    }
+}
+
+/* Closes the inbound connections past their time, and the outbound ones
+ * with nothing to send; says once a sweep what was closed for the caps. */
+static void sweep_cb(uv_timer_t *t)
+{
+    struct peers *p = t->data;
+    uint64_t now = uv_now(p->loop);
+    for (struct in_conn *i = p->ins, *next; i != NULL; i = next) {
+        next = i->next;
+        if (!i->hello && now - i->since_ms >= PEERS_HELLO_MS) {
+            p->shed_slow++;
+            in_close(i);
+        } else if (i->hello && now - i->last_ms >= PEERS_IDLE_MS) {
+            log_info("peer connection from %" PRIu64 ": nothing for %u s; "
+                     "closing it",
+                     i->from, PEERS_IDLE_MS / 1000);
+            in_close(i);
+        }
+    }
+    for (unsigned k = 0; k < p->n_outs; k++) {
+        struct out_conn *o = p->outs[k];
+        if (o->state == OUT_CONNECTED && !o->writing && o->len == 0 &&
+            now - o->last_ms >= PEERS_IDLE_MS / 2)
+            out_idle(o);
+    }
+    if (p->shed_pending + p->shed_slow + p->shed_id + p->shed_others > 0)
+        log_warn("peer port: closed %u connection%s past %u waiting for a "
+                 "hello, %u with no hello within %u s, %u past %u from one "
+                 "server, %u past %u from non-members",
+                 p->shed_pending, p->shed_pending == 1 ? "" : "s",
+                 PEERS_PENDING_MAX, p->shed_slow, PEERS_HELLO_MS / 1000,
+                 p->shed_id, PEERS_PER_ID_MAX, p->shed_others,
+                 PEERS_OTHERS_MAX);
+    p->shed_pending = p->shed_slow = p->shed_id = p->shed_others = 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -494,6 +665,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     struct in_conn *c = mem_xcalloc(1, sizeof *c);
     c->p = p;
+    c->since_ms = c->last_ms = uv_now(p->loop);
     uv_tcp_init(p->loop, &c->tcp);
     c->tcp.data = c;
     p->open_handles++;
@@ -505,6 +677,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read);
+    in_shed_pending(p);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -569,6 +742,13 @@ int peers_listen(struct peers *p, const char *addr)
         rc = uv_listen((uv_stream_t *)&p->listener, 128, on_connection);
     if (rc == 0)
         set_source(p, &sa);
+    if (rc == 0 && !p->sweeping) {
+        uv_timer_init(p->loop, &p->sweep);
+        p->sweep.data = p;
+        p->sweeping = true;
+        p->open_handles++;
+        uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+    }
     return rc;
 }
 
@@ -587,6 +767,10 @@ void peers_close(struct peers *p, void (*done)(void *arg), void *arg)
     if (p->listening) {
         p->listening = false;
         uv_close((uv_handle_t *)&p->listener, listener_closed);
+    }
+    if (p->sweeping) {
+        p->sweeping = false;
+        uv_close((uv_handle_t *)&p->sweep, listener_closed);
     }
     for (unsigned i = 0; i < p->n_outs; i++) {
         struct out_conn *o = p->outs[i];
@@ -611,6 +795,11 @@ void peers_free(struct peers *p)
         free(p->outs[i]);
     }
     free(p);
+}
+
+void peers_set_cluster_id(struct peers *p, uint64_t cluster_id)
+{
+    p->cluster_id = cluster_id;
 }
 
 void peers_cork(struct peers *p, bool on)

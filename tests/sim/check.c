@@ -208,6 +208,9 @@ static void check_hs(struct cluster *c, struct sim_node *n,
     if (u->term < v->term)
         cluster_fail(c, "n%llu: term went back from %llu to %llu", U(n->id),
                      U(v->term), U(u->term));
+    else if (u->term >= CLUSTER_OUTSIDER_TERM)
+        cluster_fail(c, "n%llu: took term %llu from outside the cluster",
+                     U(n->id), U(u->term));
     else if (u->term == v->term && v->vote != 0 && u->vote != v->vote)
         cluster_fail(c, "n%llu: vote changed from n%llu to n%llu in term %llu",
                      U(n->id), U(v->vote), U(u->vote), U(u->term));

@@ -27,6 +27,11 @@
 /* Node ids are 1..CLUSTER_MAX_ID; the initial ones are 1..n_voters and
  * servers added later get the next free ids. */
 #define CLUSTER_MAX_ID 31
+/* Messages the random simulator injects from servers outside the cluster
+ * (ids past CLUSTER_MAX_ID) carry terms from here up, or past RAFT_MAX_TERM;
+ * a server that takes one has let an outsider change its term, which the
+ * checker reports. No member's own elections come near it. */
+#define CLUSTER_OUTSIDER_TERM (1ull << 40)
 
 struct cluster;
 struct sim_node;

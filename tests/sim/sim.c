@@ -24,6 +24,8 @@
 #include "lockcheck.h"
 #include "lockclient.h"
 #include "lockserver.h"
+#include "net.h"
+#include "raft/wire.h"
 
 #define U(x) ((unsigned long long)(x))
 /* Lines of trace printed with a failure. */
@@ -290,6 +292,44 @@ static void transfer(struct run *r)
     cluster_transfer(r->c, l, to);
 }
 
+/* A message from a server outside the cluster, with a term no member
+ * reaches, which must be ignored (raft.h, raft_step): of any type to a
+ * voter of its own configuration; to a server that does not campaign
+ * (joining, a learner, removed), of any type but a leader's (those it takes
+ * from anyone, as it must to be brought in: the peer hello's cluster id,
+ * which the simulator does not model, keeps outsiders from it). */
+static void outsider(struct run *r)
+{
+    static const uint8_t not_leaders[] = {
+        RAFT_MSG_APPEND_RESP,   RAFT_MSG_VOTE,         RAFT_MSG_VOTE_RESP,
+        RAFT_MSG_PREVOTE,       RAFT_MSG_PREVOTE_RESP, RAFT_MSG_HEARTBEAT_RESP,
+        RAFT_MSG_SNAPSHOT_RESP, RAFT_MSG_TIMEOUT_NOW};
+    uint64_t to = random_up_node(r);
+    struct sim_node *n = cluster_node(r->c, to);
+    if (n == NULL)
+        return;
+    uint8_t type = (uint8_t)rng_range(r->g, 1, RAFT_MSG_TYPE_MAX);
+    if (raft_conf_role(raft_conf(n->core), to) != RAFT_VOTER)
+        type = not_leaders[rng_below(r->g, sizeof not_leaders)];
+    struct raft_msg m = {.type = type,
+                         .from = CLUSTER_MAX_ID + 1 + rng_below(r->g, 1000),
+                         .to = to,
+                         .term = rng_chance(r->g, 300)
+                                     ? UINT64_MAX - rng_below(r->g, 4)
+                                     : CLUSTER_OUTSIDER_TERM +
+                                           rng_below(r->g, 1000),
+                         .index = rng_below(r->g, 100),
+                         .log_term = rng_below(r->g, 10),
+                         .commit = rng_below(r->g, 100),
+                         .reject = rng_chance(r->g, 500)};
+    uint8_t frame[256];
+    size_t len = wire_msg_encode(&m, frame, sizeof frame);
+    cluster_trace(r->c, "outsider n%llu -> n%llu: type %u term %llu", U(m.from),
+                  U(to), m.type, U(m.term));
+    if (len > 0 && len <= sizeof frame)
+        net_deliver(r->c, to, frame, len, CLUSTER_ALL);
+}
+
 static void faults(struct run *r)
 {
     unsigned f = r->fault_pm;
@@ -308,6 +348,8 @@ static void faults(struct run *r)
         membership(r);
     if (rng_chance(r->g, f / 2))
         transfer(r);
+    if (rng_chance(r->g, f / 4))
+        outsider(r);
 }
 
 static void heal_all(struct run *r)

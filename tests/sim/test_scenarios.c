@@ -6,11 +6,14 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "raft/wire.h"
 #include "sim/cluster.h"
+#include "sim/net.h"
 
 #define ELECTION_MS 100
 
-static struct cluster *new_cluster(uint64_t seed, unsigned n, bool pre_vote)
+static struct cluster *new_cluster_cq(uint64_t seed, unsigned n, bool pre_vote,
+                                      bool check_quorum)
 {
     struct cluster_config cc;
     cluster_config_default(&cc, seed, n);
@@ -18,10 +21,16 @@ static struct cluster *new_cluster(uint64_t seed, unsigned n, bool pre_vote)
     cc.heartbeat_ms = 20;
     cc.chunk_bytes = 64;
     cc.no_pre_vote = !pre_vote;
+    cc.no_check_quorum = !check_quorum;
     cc.trace = getenv("SIM_TRACE") ? stderr : NULL;
     struct cluster *c = cluster_new(&cc);
     CHECK(c != NULL && !cluster_failed(c));
     return c;
+}
+
+static struct cluster *new_cluster(uint64_t seed, unsigned n, bool pre_vote)
+{
+    return new_cluster_cq(seed, n, pre_vote, true);
 }
 
 static void run(struct cluster *c, uint64_t ms)
@@ -299,5 +308,81 @@ TEST(scenarios, lagging_follower_gets_a_snapshot_in_chunks)
     CHECK(n->disk.snap.meta.index >= s->meta.index);
     CHECK(c->n_sent[RAFT_MSG_SNAPSHOT] - chunks >= (s->len + 63) / 64);
     CHECK_U64(n->sm.index, cluster_node(c, l)->sm.index);
+    cluster_free(c);
+}
+
+/* Injects a message of type from `from` (not a member) to node `to` with
+ * this term, as a server outside the cluster might send it. */
+static void inject(struct cluster *c, uint64_t from, uint64_t to, uint8_t type,
+                   uint64_t term)
+{
+    struct raft_msg m = {.type = type, .from = from, .to = to, .term = term};
+    m.index = m.log_term = m.commit = 1;
+    uint8_t frame[256];
+    size_t len = wire_msg_encode(&m, frame, sizeof frame);
+    CHECK(len > 0 && len <= sizeof frame);
+    net_deliver(c, to, frame, len, CLUSTER_ALL);
+}
+
+/* Messages from a server id that is not a member, with a huge term (past
+ * RAFT_MAX_TERM) or a merely higher one, change no server's term: the
+ * cluster keeps its leader, elects new ones and commits (issue 14, item 5:
+ * one such frame made a server adopt term 2^64-3 and never campaign
+ * again). */
+TEST(scenarios, messages_from_outside_the_cluster_change_no_term)
+{
+    static const uint8_t types[] = {RAFT_MSG_HEARTBEAT,   RAFT_MSG_APPEND,
+                                    RAFT_MSG_VOTE,        RAFT_MSG_PREVOTE,
+                                    RAFT_MSG_APPEND_RESP, RAFT_MSG_VOTE_RESP,
+                                    RAFT_MSG_SNAPSHOT,    RAFT_MSG_TIMEOUT_NOW};
+    static const uint64_t terms[] = {UINT64_MAX - 2, RAFT_MAX_TERM + 1,
+                                     RAFT_MAX_TERM, 1000};
+    struct cluster *c = new_cluster(10, 3, true);
+    uint64_t l = wait_leader(c);
+    propose_some(c, 5);
+    uint64_t t = raft_term(core(c, l));
+    for (uint64_t id = 1; id <= 3; id++)
+        for (size_t i = 0; i < sizeof types; i++)
+            for (size_t k = 0; k < sizeof terms / sizeof terms[0]; k++)
+                inject(c, 99, id, types[i], terms[k]);
+    run(c, 5 * ELECTION_MS);
+    for (uint64_t id = 1; id <= 3; id++)
+        CHECK_U64(raft_term(core(c, id)), t);
+    CHECK_U64(cluster_leader(c), l);
+    propose_some(c, 5);
+    /* Elections go on as before. */
+    cluster_isolate(c, l);
+    run(c, 3 * ELECTION_MS);
+    uint64_t l2 = wait_leader(c);
+    CHECK(l2 != l);
+    CHECK(raft_term(core(c, l2)) < 1000);
+    cluster_heal(c);
+    propose_some(c, 5);
+    cluster_free(c);
+}
+
+/* A removed server cannot raise the term of the servers that removed it,
+ * even when it does not know it was removed and campaigns on its own, and
+ * neither PreVote nor leader stickiness (CheckQuorum) hold it back. */
+TEST(scenarios, removed_server_that_campaigns_disturbs_no_one)
+{
+    struct cluster *c = new_cluster_cq(11, 4, false, false);
+    uint64_t l = wait_leader(c);
+    propose_some(c, 5);
+    uint64_t x = other(c, l);
+    cluster_isolate(c, x);
+    CHECK_EQ(cluster_remove(c, l, x), 0);
+    run(c, 3 * ELECTION_MS);
+    CHECK_EQ(raft_conf_role(&c->conf, x), 0);
+    CHECK(raft_conf_role(raft_conf(core(c, x)), x) != 0);
+    uint64_t t = raft_term(core(c, l));
+    /* Without PreVote, x raises its own term while cut off. */
+    run(c, 10 * ELECTION_MS);
+    CHECK(raft_term(core(c, x)) > t);
+    cluster_heal(c);
+    run(c, 10 * ELECTION_MS);
+    CHECK_U64(cluster_leader(c), l);
+    CHECK_U64(raft_term(core(c, l)), t);
+    propose_some(c, 5);
     cluster_free(c);
 }

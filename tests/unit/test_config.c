@@ -105,3 +105,17 @@ TEST(config, ids_and_peer_addresses)
     CHECK_EQ(run(3, ok, &c, err), 0);
     CHECK_EQ(c.n_peers, 2);
 }
+
+/* --reset-term is a flag without a value; it is off by default. */
+TEST(config, reset_term_is_a_flag)
+{
+    struct config c;
+    char err[512];
+    char *plain[] = {"dlockd", "--id", "2"};
+    CHECK_EQ(run(3, plain, &c, err), 0);
+    CHECK(!c.reset_term);
+    char *reset[] = {"dlockd", "--reset-term", "--id", "2"};
+    CHECK_EQ(run(4, reset, &c, err), 0);
+    CHECK(c.reset_term);
+    CHECK_U64(c.id, 2);
+}

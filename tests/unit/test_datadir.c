@@ -145,3 +145,34 @@ TEST(datadir, missing_parent_is_an_error)
     CHECK_MSG(strstr(err, "cannot create the data directory"), "%s", err);
     datadir_close(&a);
 }
+
+/* The cluster id is 0 until set; once set it survives a reopen, beside the
+ * server id and directory id; a stamp without one (earlier versions) reads
+ * as 0. */
+TEST(datadir, cluster_id_kept)
+{
+    struct datadir d;
+    char err[512];
+    const char *dir = dir_path("cl");
+    CHECK_EQ(datadir_open(&d, dir, 4, "t", err, sizeof err), 0);
+    CHECK_U64(d.cluster_id, 0);
+    uint64_t dir_id = d.dir_id;
+    CHECK_EQ(datadir_set_cluster_id(&d, 0xfedcba9876543210ull, err, sizeof err),
+             0);
+    CHECK_U64(d.cluster_id, 0xfedcba9876543210ull);
+    datadir_close(&d);
+    CHECK_EQ(datadir_open(&d, dir, 4, "t", err, sizeof err), 0);
+    CHECK_U64(d.cluster_id, 0xfedcba9876543210ull);
+    CHECK_U64(d.dir_id, dir_id);
+    datadir_close(&d);
+    CHECK_EQ(datadir_open(&d, dir, 5, "t", err, sizeof err), -1);
+    write_file(dir, DATADIR_IDENTITY_FILE,
+               "server_id 4\ndir_id 00000000000000ab\n");
+    CHECK_EQ(datadir_open(&d, dir, 4, "t", err, sizeof err), 0);
+    CHECK_U64(d.cluster_id, 0);
+    CHECK_U64(d.dir_id, 0xab);
+    datadir_close(&d);
+    write_file(dir, DATADIR_IDENTITY_FILE,
+               "server_id 4\ndir_id 00000000000000ab\ncluster_id zz\n");
+    CHECK_EQ(datadir_open(&d, dir, 4, "t", err, sizeof err), -1);
+}

@@ -1,5 +1,5 @@
 /* test_hello.c - the opening of a peer connection (src/raft/hello.c): a
- * hello of either version round-trips, is incomplete at every shorter
+ * hello of any version round-trips, is incomplete at every shorter
  * prefix, and what is not a hello is refused; a refusal round-trips and is
  * cut at its bound. */
 #include "harness.h"
@@ -13,12 +13,14 @@ static struct hello sample(uint8_t version)
         h.dir_id = 0xa1b2c3d4e5f60718ull;
         h.nonce = 0x1122334455667788ull;
     }
+    if (version >= 3)
+        h.cluster_id = 0xc1c2c3c4c5c6c7c8ull;
     snprintf(h.client_addr, sizeof h.client_addr, "127.0.0.1:7413");
     snprintf(h.raft_addr, sizeof h.raft_addr, "[::1]:7513");
     return h;
 }
 
-/* Both versions round-trip; every shorter prefix asks for more. */
+/* Every version round-trips; every shorter prefix asks for more. */
 TEST(hello, round_trip_and_prefixes)
 {
     for (uint8_t v = 1; v <= HELLO_VERSION; v++) {
@@ -34,6 +36,7 @@ TEST(hello, round_trip_and_prefixes)
         CHECK_U64(d.to, 1);
         CHECK_U64(d.dir_id, h.dir_id);
         CHECK_U64(d.nonce, h.nonce);
+        CHECK_U64(d.cluster_id, h.cluster_id);
         CHECK_STR(d.client_addr, "127.0.0.1:7413");
         CHECK_STR(d.raft_addr, "[::1]:7513");
         for (size_t i = 0; i < n; i++)
@@ -51,7 +54,7 @@ TEST(hello, malformed_refused)
     buf[1] = 'X';
     CHECK_EQ(hello_decode(&d, buf, 2), -1);
     buf[1] = 'L';
-    buf[4] = 3;
+    buf[4] = HELLO_VERSION + 1;
     CHECK_EQ(hello_decode(&d, buf, n), -1);
     buf[4] = 0;
     CHECK_EQ(hello_decode(&d, buf, n), -1);
@@ -100,4 +103,26 @@ TEST(hello, refusal)
     buf[4] = 0xff;
     buf[5] = 0xff;
     CHECK_EQ(hello_refusal_decode(buf, n, why), -1);
+}
+
+/* Version 3 carries the cluster id after the nonce; 0 (a server that does
+ * not know its cluster yet) is a valid one, and version 2 reads as 0. */
+TEST(hello, cluster_id)
+{
+    struct hello h = sample(3), d;
+    uint8_t buf[HELLO_MAX_SIZE];
+    size_t n = hello_encode(&h, buf, sizeof buf);
+    CHECK_U64(n, 5 + 40 + 2 + 14 + 2 + 10);
+    CHECK(memcmp(buf + 37, "\xc8\xc7\xc6\xc5\xc4\xc3\xc2\xc1", 8) == 0);
+    h.cluster_id = 0;
+    n = hello_encode(&h, buf, sizeof buf);
+    CHECK_EQ(hello_decode(&d, buf, n), (long long)n);
+    CHECK_U64(d.cluster_id, 0);
+    h = sample(2);
+    n = hello_encode(&h, buf, sizeof buf);
+    CHECK_EQ(hello_decode(&d, buf, n), (long long)n);
+    CHECK_U64(d.cluster_id, 0);
+    CHECK_EQ(strncmp(HELLO_OTHER_CLUSTER ": x", HELLO_OTHER_CLUSTER,
+                     strlen(HELLO_OTHER_CLUSTER)),
+             0);
 }

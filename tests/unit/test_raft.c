@@ -1,6 +1,7 @@
 /* test_raft.c - unit tests of the Raft core's rules, one core at a time,
  * driven by hand-made messages and explicit time. */
 #include "harness.h"
+#include "raft_test.h"
 #include "raft/raft.h"
 
 #define MAXOUT 256
@@ -58,17 +59,6 @@ static const struct raft_msg *find(const struct out *o, uint8_t type,
     return NULL;
 }
 
-static void conf_of(struct raft_conf *c, unsigned n)
-{
-    memset(c, 0, sizeof *c);
-    c->n = n;
-    for (unsigned i = 0; i < n; i++) {
-        c->servers[i].id = i + 1;
-        c->servers[i].role = RAFT_VOTER;
-        snprintf(c->servers[i].addr, RAFT_ADDR_MAX, "127.0.0.1:%u", 9000 + i);
-    }
-}
-
 /* The configuration the tests use: short timers. */
 static void test_config(struct raft_config *c, uint64_t id, bool prevote,
                         bool check_quorum)
@@ -103,18 +93,6 @@ static struct raft *node_cq(uint64_t id, unsigned n, bool prevote,
 static struct raft *node(uint64_t id, unsigned n, bool prevote)
 {
     return node_cq(id, n, prevote, true);
-}
-
-static struct raft_msg msg(uint8_t type, uint64_t from, uint64_t to,
-                           uint64_t term)
-{
-    struct raft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.from = from;
-    m.to = to;
-    m.term = term;
-    return m;
 }
 
 static void ack(struct raft *r, uint64_t peer, uint64_t index);
