@@ -4,15 +4,18 @@ lock-table reads (issue 14, item 1), with a session kept alive beside them.
 
     python3 bench/stall.py [--dlockd build/dlockd] [--locks 1000000]
                            [--small 60] [--pages 60] [--clients 4]
+                           [--servers 1|3|5]
 
-Starts one dlockd on 127.0.0.1 with its data in a temporary directory and
-fills it with --locks held locks (pipelined LOCK.ACQUIREs). Then, while a
+Starts one dlockd (or a cluster of --servers, and works at its leader) on
+127.0.0.1 with its data in a temporary directory and fills it with --locks held locks (pipelined LOCK.ACQUIREs). Then, while a
 thread pings every 10 ms and another keeps a session with a 2 s TTL alive
 every 250 ms, --clients connections each pipeline --small LOCK.LIST "" COUNT 1
 and --pages LOCK.LIST "" COUNT 100000 (a page of up to 1 MiB) and read the
 replies. Prints the longest PING and keepalive answers, whether the session
 was lost, and INFO's loop_longest_turn_ms after CONFIG RESETSTAT (the
-longest loop turn while the lists ran, where the server reports it). Standard library only; the server is stopped by pid.
+longest loop turn while the lists ran, where the server reports it) and,
+for a cluster, whether the leader kept its leadership. Standard library
+only; the servers are stopped by pid.
 """
 
 import argparse
@@ -75,6 +78,15 @@ class Conn:
         return self.value()
 
 
+def raft_info(c):
+    v = c.call("INFO", "raft")
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def term_of(info):
+    return int([l for l in info.splitlines() if l.startswith("term:")][0].split(":")[1])
+
+
 def fill(port, n):
     c = Conn(port)
     sid = c.call("SESSION.OPEN", 3600000)
@@ -93,20 +105,32 @@ def main():
     ap.add_argument("--small", type=int, default=60)
     ap.add_argument("--pages", type=int, default=60)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--servers", type=int, default=1, choices=(1, 3, 5))
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="dlock-stall-")
-    port, raft = free_port(), free_port()
-    log = open(os.path.join(tmp, "dlockd.log"), "w")
-    proc = subprocess.Popen([a.dlockd, "--id", "1", "--listen", "127.0.0.1:%d" % port,
-                             "--raft", "127.0.0.1:%d" % raft, "--data", os.path.join(tmp, "data")],
-                            stdout=log, stderr=log)
+    ports = [(free_port(), free_port()) for _ in range(a.servers)]
+    peers = ",".join("%d=127.0.0.1:%d" % (i + 1, r) for i, (_, r) in enumerate(ports))
+    procs, logs = [], []
+    for i, (p, r) in enumerate(ports):
+        args = [a.dlockd, "--id", str(i + 1), "--listen", "127.0.0.1:%d" % p,
+                "--raft", "127.0.0.1:%d" % r, "--data", os.path.join(tmp, "data%d" % (i + 1))]
+        if a.servers > 1:
+            args += ["--peers", peers]
+        logs.append(open(os.path.join(tmp, "dlockd%d.log" % (i + 1)), "w"))
+        procs.append(subprocess.Popen(args, stdout=logs[-1], stderr=logs[-1]))
     try:
-        for _ in range(200):
-            try:
-                if Conn(port).call("PING") == "PONG":
-                    break
-            except OSError:
-                time.sleep(0.05)
+        port = None
+        for _ in range(400):
+            for p, _ in ports:
+                try:
+                    if "role:leader" in raft_info(Conn(p)):
+                        port = p
+                except OSError:
+                    pass
+            if port is not None:
+                break
+            time.sleep(0.05)
+        term0 = term_of(raft_info(Conn(port)))
         t0 = time.time()
         fill(port, a.locks)
         print("filled %d locks in %.1f s" % (a.locks, time.time() - t0))
@@ -161,13 +185,21 @@ def main():
         print("longest PING %.0f ms, longest keepalive %.0f ms, session lost: %s" %
               (worst["ping"] * 1000, worst["keepalive"] * 1000, "yes " + str(lost[:1]) if lost else "no"))
         print("INFO loop_longest_turn_ms: %s" % (longest[0] if longest else "(not reported)"))
+        if a.servers > 1:
+            info = raft_info(c)
+            print("%d servers: the leader's term went from %d to %d (%s)" %
+                  (a.servers, term0, term_of(info),
+                   "still leader" if "role:leader" in info else "no longer leader"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
