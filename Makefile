@@ -31,7 +31,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 # The pure core (no libuv) and the file store it is persisted with.
-CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) src/server/store.c src/server/recovery.c $(wildcard src/server/fsm*.c)
+CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) $(wildcard src/lock/*.c) src/server/store.c src/server/recovery.c $(wildcard src/server/fsm*.c)
 # Server modules without libuv, tested as units: in the core library too.
 SRVLIB_SRC := src/server/lease.c src/server/config.c src/server/logger.c src/server/datadir.c src/server/peerids.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SRVLIB_SRC:%.c=$(BUILD)/%.o)

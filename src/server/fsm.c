@@ -156,6 +156,7 @@ void fsm_free(struct fsm *f)
     fsm_events_clear(f);
     free(f->arena);
     free(f->ev);
+    free(f->sc);
     free(f);
 }
 
@@ -207,8 +208,25 @@ const struct fsm_event *fsm_events(const struct fsm *f, size_t *n)
     return f->ev;
 }
 
+void fsm_session_changed(struct fsm *f, uint64_t id, uint64_t ttl)
+{
+    if (f->n_sc == f->cap_sc) {
+        f->cap_sc = f->cap_sc ? f->cap_sc * 2 : 16;
+        f->sc = mem_xrealloc(f->sc, f->cap_sc * sizeof *f->sc);
+    }
+    f->sc[f->n_sc++] = (struct fsm_session_change){id, ttl};
+}
+
+const struct fsm_session_change *fsm_session_changes(const struct fsm *f,
+                                                     size_t *n)
+{
+    *n = f->n_sc;
+    return f->sc;
+}
+
 void fsm_events_clear(struct fsm *f)
 {
+    f->n_sc = 0;
     f->n_ev = 0;
     if (f->arena == NULL)
         return;
@@ -624,6 +642,7 @@ static void apply_extend(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         res->status = FSM_NOTHELD;
     } else {
         l->holder->ttl = c->ttl;
+        fsm_session_changed(f, l->holder->id, c->ttl);
         res->status = FSM_OK;
         res->session = l->holder->id;
         res->ttl = c->ttl;
@@ -647,6 +666,7 @@ static void apply_set_ttl(struct fsm *f, uint64_t index,
     if (replay(&s->outcomes, FSM_SET_TTL, NULL, 0, c, res))
         return;
     s->ttl = c->ttl;
+    fsm_session_changed(f, s->id, c->ttl);
     res->status = FSM_OK;
     res->session = s->id;
     res->ttl = c->ttl;

@@ -203,7 +203,22 @@ struct fsm *fsm_new_limited(const struct fsm_limits *lim);
 void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *cmd, size_t len,
                struct fsm_result *res);
 const struct fsm_event *fsm_events(const struct fsm *f, size_t *n);
+/* Clears the events and the session changes. */
 void fsm_events_clear(struct fsm *f);
+
+/* How sessions began, changed their TTL and ended in the commands applied
+ * since fsm_events_clear(), in order: what the leader keeps its leases by
+ * (src/lock/replica.c), without decoding a command a second time. ttl is
+ * the session's TTL from then on (a session opened, a lease lock's own
+ * session made, a TTL changed by EXTEND or SET_TTL), 0 when the session
+ * ended (closed, expired, or a lease lock's session gone with its lock or
+ * its wait). A snapshot restored reports nothing. */
+struct fsm_session_change {
+    uint64_t id;
+    uint64_t ttl;
+};
+const struct fsm_session_change *fsm_session_changes(const struct fsm *f,
+                                                     size_t *n);
 
 /* Reads, for linearizable queries after a ReadIndex. */
 struct fsm_lock_info {

@@ -178,11 +178,15 @@ struct fsm {
     struct fsm_event *ev;
     size_t n_ev, cap_ev;
     struct fsm_arena *arena;
+    struct fsm_session_change *sc; /* fsm_session_changes */
+    size_t n_sc, cap_sc;
 };
 
 /* fsm.c */
 void *fsm_alloc(struct fsm *f, size_t n);
 void fsm_dealloc(struct fsm *f, void *p, size_t n);
+/* Records a session change (fsm_session_changes): ttl 0 when it ended. */
+void fsm_session_changed(struct fsm *f, uint64_t id, uint64_t ttl);
 void fsm_emit(struct fsm *f, uint8_t type, uint64_t session, uint64_t token,
               uint64_t index, const char *name, uint32_t name_len,
               const char *req, uint32_t req_len);

@@ -202,6 +202,7 @@ struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
         memcpy(s->client, client, client_len);
     fsm_session_otable_init(&s->outcomes, f->lim.session_outcomes, false);
     fsm_xok(map_u64_put(&f->sessions, id, s));
+    fsm_session_changed(f, id, ttl);
     /* Ids are log indexes, so a new session has the highest: the list stays
      * in id order by appending. */
     if (f->first == NULL) {
@@ -220,6 +221,7 @@ struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
 void fsm_session_delete(struct fsm *f, struct fsm_session *s)
 {
     assert(s->locks == NULL && s->waits == NULL);
+    fsm_session_changed(f, s->id, 0);
     map_u64_del(&f->sessions, s->id);
     if (s->next == s) {
         f->first = NULL;

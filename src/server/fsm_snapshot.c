@@ -667,16 +667,23 @@ int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
         fsm_free(t);
         return -1;
     }
-    /* Swap the states; the event list stays with f. */
+    /* Swap the states; the event list and the session changes stay with
+     * f. */
     struct fsm old = *f;
     *f = *t;
     f->ev = old.ev;
     f->n_ev = old.n_ev;
     f->cap_ev = old.cap_ev;
     f->arena = old.arena;
+    f->sc = old.sc;
+    f->n_sc = old.n_sc;
+    f->cap_sc = old.cap_sc;
     old.ev = NULL;
     old.n_ev = old.cap_ev = 0;
     old.arena = NULL;
+    old.sc = t->sc; /* the restored sessions' own: freed with t */
+    old.n_sc = t->n_sc;
+    old.cap_sc = t->cap_sc;
     *t = old;
     fsm_free(t);
     return 0;

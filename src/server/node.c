@@ -9,171 +9,117 @@
 
 #include "common/le.h"
 #include "common/mem.h"
-#include "server/lease.h"
+#include "lock/replica.h"
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
 #include "server/store.h"
 
 #define TICK_MS 10
-#define EXPIRE_RETRY_MS 1000
-#define EXPIRE_BATCH 1024     /* sessions in one EXPIRE_BATCH entry */
-#define EXPIRE_PER_TURN 8192  /* sessions proposed in one turn of the loop */
 #define EXPIRE_EXAMPLES 3     /* locks (or sessions) named in the log line */
 #define SLOW_FLUSH_NS 5000000 /* a turn of the loop logged from 5 ms */
 
 static void flush(struct node *n);
 static void leader_timers(struct node *n);
 static void leader_expiries(struct node *n);
-static void tick_done(void *ctx, int status, const struct fsm_result *res);
+static int propose_as(struct node *n, struct fsm_cmd *cmd, void *ctx,
+                      uint64_t tag);
+
+/* The replica's statuses are the node's (replica.h, node.h). */
+_Static_assert((int)REPLICA_OK == (int)NODE_OK &&
+                   (int)REPLICA_NOTLEADER == (int)NODE_NOTLEADER &&
+                   (int)REPLICA_LOST == (int)NODE_LOST &&
+                   (int)REPLICA_NOSESSION == (int)NODE_NOSESSION &&
+                   (int)REPLICA_INVALID == (int)NODE_INVALID,
+               "replica and node statuses differ");
 
 /* ---- time ------------------------------------------------------------- */
 
 /* Cluster time: this server's monotonic clock, shifted when it becomes
- * leader so that it continues past every time already in the log. */
+ * leader so that it continues past every time already in the log
+ * (replica_now). */
 uint64_t node_cluster_now(const struct node *n)
 {
-    return uv_now(n->loop) + n->time_offset;
+    return replica_now(n->rep, uv_now(n->loop));
 }
 
-/* ---- completing what the command layer waits for ---------------------- */
+/* ---- what the replica decided ----------------------------------------- */
 
-static void fail_proposals(struct node *n, int status)
+struct node_cb *node_new_cb(void *ctx)
 {
-    while (n->props.n > 0) {
-        struct proposal p = n->props.v[n->props.head];
-        n->props.head = (n->props.head + 1) % n->props.cap;
-        n->props.n--;
-        if (p.cb != NULL)
-            p.cb(p.ctx, status, NULL);
-        else if (p.change_cb != NULL)
-            p.change_cb(p.ctx, status);
+    struct node_cb *k = mem_xcalloc(1, sizeof *k);
+    k->ctx = ctx;
+    return k;
+}
+
+/* A proposal's status for the command layer: a command's entry that
+ * applied with a result is NODE_OK, one whose place another entry took is
+ * NODE_LOST, and the leader's loss is its status. */
+static int done_status(const struct replica_out *o)
+{
+    if (o->status != REPLICA_OK)
+        return o->status;
+    return o->res != NULL ? NODE_OK : NODE_LOST;
+}
+
+/* Calls back what the replica completed. A callback may propose, attach a
+ * wait or start a read: none of that adds outputs, but the count is read
+ * afresh all the same. */
+void node_deliver(struct node *n)
+{
+    size_t count;
+    for (size_t i = 0; replica_outs(n->rep, &count), i < count; i++) {
+        const struct replica_out o = replica_outs(n->rep, &count)[i];
+        struct node_cb *k = o.ctx;
+        if (o.kind == REPLICA_WAIT_END) {
+            k->wait_cb(k->ctx, o.status == REPLICA_OK ? o.ev : NULL, o.status);
+        } else if (k->cb != NULL) {
+            if (o.status == REPLICA_OK)
+                n->answered++;
+            int status = done_status(&o);
+            k->cb(k->ctx, status, status == NODE_OK ? o.res : NULL);
+        } else if (k->change_cb != NULL) {
+            k->change_cb(k->ctx, o.status);
+        }
+        free(k);
     }
+    replica_outs_clear(n->rep);
 }
 
 /* Everything waiting on this server as leader fails: the outcome, if any,
  * comes from the next leader (clients retry with their request ids). */
 void node_lost_leadership(struct node *n, int status)
 {
-    n->ready = false;
-    fail_proposals(n, status);
+    replica_lose(n->rep, status);
+    node_deliver(n);
     node_read_fail_all(n, status);
-    node_wait_fail_all(n, status);
-    n->unwaits.n = 0; /* the next leader gives up every wait */
-    lease_clear(n->lease);
 }
 
 /* ---- apply ------------------------------------------------------------ */
 
-static void session_each_cb(void *arg, uint64_t id, uint64_t ttl)
-{
-    struct node *n = arg;
-    lease_set(n->lease, id, ttl, node_cluster_now(n));
-}
-
-/* The leader's own no-op has applied: everything committed before it has
- * too. It may now stamp times and run leases (docs/design.md §11). */
-static void become_ready(struct node *n)
-{
-    /* Cluster time goes on from the last time applied, whatever this
-     * machine's clock says: moving it forward by a difference of clocks
-     * (uptimes) would end lock-delays and waits early. Unsigned arithmetic
-     * wraps as needed. Durations across the change can only stretch. */
-    uint64_t now = uv_now(n->loop), last = fsm_now(n->fsm);
-    n->time_offset = last + 1 - now;
-    n->ready = true;
-    /* A fresh lease for every session, from now: never shorter than what
-     * an earlier leader could have granted. */
-    lease_clear(n->lease);
-    n->settling = false;
-    fsm_session_each(n->fsm, session_each_cb, n);
-    /* Nobody waits on this server yet: a queued wait's client was
-     * attached to an earlier leader, which failed it. Waits without a
-     * REQ end now, the others keep their place for the grace, for their
-     * clients to repeat them here (docs/protocol.md §4). */
-    struct fsm_stats st;
-    fsm_stats(n->fsm, &st);
-    if (st.waiters > 0) {
-        struct fsm_cmd every = {.type = FSM_UNWAIT};
-        node_unwait(n, &every);
-    }
-    log_info("leader of term %" PRIu64 ", serving (%zu sessions, %" PRIu64
-             " waits)",
-             raft_term(n->raft), lease_count(n->lease), st.waiters);
-}
-
-/* Keeps the leases in step with the sessions the machine knows. */
-static void track_lease(struct node *n, const struct fsm_cmd *cmd,
-                        const struct fsm_result *res, uint64_t index)
-{
-    /* After an expiry none of its sessions is open, whatever its result
-     * (one that ended otherwise, e.g. a lease lock's after its wait ran
-     * out, would otherwise be proposed again every second). */
-    if (cmd->type == FSM_EXPIRE)
-        lease_remove(n->lease, cmd->session);
-    for (uint32_t i = 0; cmd->type == FSM_EXPIRE_BATCH && i < cmd->n_ids; i++)
-        lease_remove(n->lease, fsm_cmd_id(cmd, i));
-    if (res->status != FSM_OK && res->status != FSM_QUEUED)
-        return;
-    uint64_t now = node_cluster_now(n);
-    switch (cmd->type) {
-    case FSM_OPEN:
-        if (!res->replayed)
-            lease_set(n->lease, res->session, res->ttl, now);
-        break;
-    case FSM_ACQUIRE:
-        if (cmd->session == 0 && res->session == index)
-            lease_set(n->lease, res->session, cmd->ttl, now);
-        break;
-    case FSM_EXTEND:
-    case FSM_SET_TTL:
-        if (res->session != 0)
-            lease_set(n->lease, res->session, res->ttl, now);
-        break;
-    case FSM_CLOSE:
-        lease_remove(n->lease, cmd->session);
-        break;
-    case FSM_RELEASE:
-        if (cmd->session == 0 && res->session != 0)
-            lease_remove(n->lease, res->session);
-        break;
-    default:
-        break;
-    }
-}
-
-static void deliver_events(struct node *n)
+static void log_events(struct node *n)
 {
     size_t count;
-    const struct fsm_event *ev = fsm_events(n->fsm, &count);
-    for (size_t i = 0; i < count; i++) {
-        if (ev[i].type == FSM_EV_LOST)
-            continue; /* summed up by log_expiry */
-        if (ev[i].type == FSM_EV_WITHDRAWN) {
+    const struct fsm_event *ev = fsm_events(replica_fsm(n->rep), &count);
+    for (size_t i = 0; i < count; i++)
+        if (ev[i].type == FSM_EV_WITHDRAWN)
             log_info("lock '%.*s': the grant of token %" PRIu64
                      " to session %" PRIu64 " taken back: its client went "
                      "away before it learnt it",
                      (int)ev[i].name_len, ev[i].name, ev[i].token,
                      ev[i].session);
-            continue;
-        }
-        if (ev[i].type == FSM_EV_GRANTED || ev[i].type == FSM_EV_TIMEOUT ||
-            ev[i].type == FSM_EV_CANCELED)
-            node_wait_fire(n, &ev[i]);
-    }
-    fsm_events_clear(n->fsm);
 }
 
 /* One line per applied expiry entry, on every server (docs/operations.md):
  * how many sessions ended and how many locks they lost, naming a few. */
-static void log_expiry(struct node *n, const struct fsm_cmd *cmd,
-                       const struct fsm_result *res)
+static void log_expiry(struct node *n, const struct fsm_result *res)
 {
-    if (res->status != FSM_OK || res->expired == 0)
+    if (res == NULL || res->status != FSM_OK || res->expired == 0)
         return;
-    size_t count, lost = 0, off = 0;
+    const struct fsm *f = replica_fsm(n->rep);
+    size_t count, lost = 0, off = 0, n_sc;
     char eg[EXPIRE_EXAMPLES * 128] = ""; /* each example fits in 128 */
-    const struct fsm_event *ev = fsm_events(n->fsm, &count);
+    const struct fsm_event *ev = fsm_events(f, &count);
     for (size_t i = 0; i < count; i++) {
         if (ev[i].type != FSM_EV_LOST || lost++ >= EXPIRE_EXAMPLES)
             continue;
@@ -183,38 +129,20 @@ static void log_expiry(struct node *n, const struct fsm_cmd *cmd,
             off == 0 ? "; e.g." : ",", ev[i].session, len, ev[i].name,
             len < (int)ev[i].name_len ? "..." : "");
     }
-    bool batch = cmd->type == FSM_EXPIRE_BATCH;
-    uint32_t named = batch ? cmd->n_ids : 1;
-    for (uint32_t i = 0; lost == 0 && i < named && i < EXPIRE_EXAMPLES; i++)
+    /* Without a lock lost, the sessions that ended. */
+    const struct fsm_session_change *sc = fsm_session_changes(f, &n_sc);
+    size_t named = 0;
+    for (size_t i = 0; lost == 0 && i < n_sc; i++) {
+        if (sc[i].ttl != 0 || named++ >= EXPIRE_EXAMPLES)
+            continue;
         off += (size_t)snprintf(eg + off, sizeof eg - off, "%s %" PRIu64,
-                                i == 0 ? "; sessions" : ",",
-                                batch ? fsm_cmd_id(cmd, i) : cmd->session);
+                                named == 1 ? "; sessions" : ",", sc[i].id);
+    }
     bool more =
         lost > EXPIRE_EXAMPLES || (lost == 0 && named > EXPIRE_EXAMPLES);
     log_info("expired %" PRIu32 " session%s, %zu lock%s lost%s%s", res->expired,
              res->expired == 1 ? "" : "s", lost, lost == 1 ? "" : "s", eg,
              more ? ", ..." : "");
-}
-
-static void complete_proposal(struct node *n, const struct raft_entry *e,
-                              const struct fsm_result *res)
-{
-    while (n->props.n > 0) {
-        struct proposal *p = &n->props.v[n->props.head];
-        if (p->index > e->index)
-            return;
-        struct proposal done = *p;
-        n->props.head = (n->props.head + 1) % n->props.cap;
-        n->props.n--;
-        bool ours = done.index == e->index && done.term == e->term;
-        if (done.cb != NULL && ours)
-            n->answered++;
-        if (done.cb != NULL)
-            done.cb(done.ctx, ours && res != NULL ? NODE_OK : NODE_LOST,
-                    ours ? res : NULL);
-        else if (done.change_cb != NULL)
-            done.change_cb(done.ctx, ours ? NODE_OK : NODE_LOST);
-    }
 }
 
 static void apply_conf(struct node *n, const struct raft_entry *e)
@@ -234,36 +162,35 @@ static void apply_conf(struct node *n, const struct raft_entry *e)
 
 static void apply_entry(struct node *n, const struct raft_entry *e)
 {
-    struct fsm_result res = {0};
-    struct fsm_cmd cmd;
-    bool have = false;
-    switch (e->type) {
-    case RAFT_ENTRY_NORMAL:
-        fsm_apply(n->fsm, e->index, e->data, e->len, &res);
-        have = true;
-        if (fsm_cmd_decode(&cmd, e->data, e->len) == 0) {
-            track_lease(n, &cmd, &res, e->index);
-            if (cmd.type == FSM_EXPIRE || cmd.type == FSM_EXPIRE_BATCH)
-                log_expiry(n, &cmd, &res);
-        }
-        deliver_events(n);
-        break;
-    case RAFT_ENTRY_CONF:
+    uint8_t role = raft_role(n->raft);
+    uint64_t term = raft_term(n->raft);
+    bool was_ready = replica_ready(n->rep, role, term);
+    replica_apply(n->rep, e, role, term, uv_now(n->loop));
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        log_events(n);
+        log_expiry(n, replica_result(n->rep));
+    } else if (e->type == RAFT_ENTRY_CONF) {
         apply_conf(n, e);
-        break;
-    default:
-        break;
     }
-    complete_proposal(n, e, have ? &res : NULL);
-    if (e->type == RAFT_ENTRY_NOOP && raft_role(n->raft) == RAFT_LEADER &&
-        e->term == raft_term(n->raft) && !n->ready)
-        become_ready(n);
+    node_deliver(n);
+    if (!was_ready && replica_ready(n->rep, role, term)) {
+        struct fsm_stats st;
+        fsm_stats(replica_fsm(n->rep), &st);
+        n->settling = false;
+        log_info("leader of term %" PRIu64 ", serving (%zu sessions, %" PRIu64
+                 " waits)",
+                 term, replica_leases(n->rep), st.waiters);
+    }
 }
 
 /* ---- the loop's work -------------------------------------------------- */
 
 static void on_role(struct node *n, const struct raft_update *u)
 {
+    /* A ready leader no longer the leader of its term fails what waits on
+     * it, even one elected again in a later term. */
+    replica_role(n->rep, u->role, u->term, NODE_NOTLEADER);
+    node_deliver(n);
     if (u->role == n->last_role)
         return;
     uint8_t old = n->last_role;
@@ -330,7 +257,7 @@ void node_kick(struct node *n)
 void node_on_check(uv_check_t *h)
 {
     struct node *n = h->data;
-    if (raft_role(n->raft) == RAFT_LEADER && n->ready && !n->stopping)
+    if (node_is_leader(n) && !n->stopping)
         leader_expiries(n);
     flush(n);
 }
@@ -341,7 +268,7 @@ void node_on_tick(uv_timer_t *h)
     uint64_t now = uv_now(n->loop);
     raft_tick(n->raft, now - n->last_tick);
     n->last_tick = now;
-    if (raft_role(n->raft) == RAFT_LEADER && n->ready && !n->stopping)
+    if (node_is_leader(n) && !n->stopping)
         leader_timers(n);
     node_stop_progress(n);
     flush(n);
@@ -366,22 +293,16 @@ void node_set_input_guard(struct node *n,
  * expiries neither waits a tick per share nor stalls the loop). */
 static void propose_expiries(struct node *n, uint64_t now)
 {
-    uint64_t ids[EXPIRE_BATCH];
-    uint8_t bytes[EXPIRE_BATCH * 8];
-    size_t total = 0, count;
-    do {
-        count = lease_due(n->lease, now, EXPIRE_RETRY_MS, ids, EXPIRE_BATCH);
-        if (count == 0)
-            break;
-        for (size_t i = 0; i < count; i++)
-            le_put64(bytes + 8 * i, ids[i]);
-        struct fsm_cmd cmd = {
-            .type = FSM_EXPIRE_BATCH, .ids = bytes, .n_ids = (uint32_t)count};
+    struct fsm_cmd cmd;
+    size_t total = 0;
+    bool full = false;
+    while (total < EXPIRE_PER_TURN && replica_next_expiry(n->rep, now, &cmd)) {
         if (node_propose(n, &cmd, NULL, NULL) != NODE_OK)
-            return; /* reported again after EXPIRE_RETRY_MS */
-        total += count;
-    } while (count == EXPIRE_BATCH && total < EXPIRE_PER_TURN);
-    if (count == EXPIRE_BATCH)
+            return; /* reported again after the retry */
+        total += cmd.n_ids;
+        full = cmd.n_ids == EXPIRE_BATCH;
+    }
+    if (full && total >= EXPIRE_PER_TURN)
         uv_idle_start(&n->expire_idle, node_on_expire_idle);
 }
 
@@ -400,7 +321,7 @@ static void leader_expiries(struct node *n)
 {
     uint64_t now = node_cluster_now(n);
     if (!n->settling) {
-        if (lease_next_due(n->lease) > now)
+        if (replica_next_due(n->rep) > now)
             return;
         n->settling = true;
         n->settle_at = now;
@@ -416,61 +337,44 @@ static void leader_expiries(struct node *n)
 /* Ticks of the state machine that are due. */
 static void leader_timers(struct node *n)
 {
-    uint64_t now = node_cluster_now(n);
-    if (!n->tick_pending && fsm_next_deadline(n->fsm) <= now) {
-        struct fsm_cmd cmd = {.type = FSM_TICK};
-        if (node_propose(n, &cmd, tick_done, n) == NODE_OK)
-            n->tick_pending = true;
-    }
-}
-
-static void tick_done(void *ctx, int status, const struct fsm_result *res)
-{
-    struct node *n = ctx;
-    n->tick_pending = false;
+    struct fsm_cmd cmd;
+    if (replica_next_tick(n->rep, uv_now(n->loop), &cmd))
+        propose_as(n, &cmd, NULL, REPLICA_TAG_TICK);
 }
 
 /* ---- proposals -------------------------------------------------------- */
 
-static void push_proposal(struct node *n, const struct proposal *p)
+/* Proposes cmd for (ctx, tag) of the replica. */
+static int propose_as(struct node *n, struct fsm_cmd *cmd, void *ctx,
+                      uint64_t tag)
 {
-    if (n->props.n == n->props.cap) {
-        size_t cap = n->props.cap ? n->props.cap * 2 : 256;
-        struct proposal *v = mem_xmalloc(cap * sizeof *v);
-        for (size_t i = 0; i < n->props.n; i++)
-            v[i] = n->props.v[(n->props.head + i) % n->props.cap];
-        free(n->props.v);
-        n->props.v = v;
-        n->props.cap = cap;
-        n->props.head = 0;
-    }
-    n->props.v[(n->props.head + n->props.n) % n->props.cap] = *p;
-    n->props.n++;
+    if (n->stopping)
+        return NODE_SHUTDOWN;
+    if (raft_role(n->raft) != RAFT_LEADER)
+        return NODE_NOTLEADER;
+    const uint8_t *data;
+    size_t len;
+    int rc = replica_encode(n->rep, cmd, uv_now(n->loop), &data, &len);
+    if (rc != REPLICA_OK)
+        return rc;
+    uint64_t index, term;
+    if (raft_propose(n->raft, data, (uint32_t)len, &index, &term) != 0)
+        return NODE_NOTLEADER; /* a transfer is under way */
+    replica_proposed(n->rep, index, term, ctx, tag);
+    n->proposed++;
+    return NODE_OK;
 }
 
 int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
                  void *ctx)
 {
-    if (n->stopping)
-        return NODE_SHUTDOWN;
-    if (raft_role(n->raft) != RAFT_LEADER || !n->ready)
-        return NODE_NOTLEADER;
-    cmd->now = node_cluster_now(n);
-    size_t len = fsm_cmd_encode(cmd, NULL, 0);
-    if (len == 0)
-        return NODE_INVALID; /* the machine would refuse it: not proposed */
-    if (len > n->scratch_cap) {
-        n->scratch = mem_xrealloc(n->scratch, len);
-        n->scratch_cap = len;
-    }
-    fsm_cmd_encode(cmd, n->scratch, len);
-    struct proposal p = {.cb = cb, .ctx = ctx};
-    if (raft_propose(n->raft, n->scratch, (uint32_t)len, &p.index, &p.term) !=
-        0)
-        return NODE_NOTLEADER; /* a transfer is under way */
-    push_proposal(n, &p);
-    n->proposed++;
-    return NODE_OK;
+    struct node_cb *k = cb != NULL ? node_new_cb(ctx) : NULL;
+    if (k != NULL)
+        k->cb = cb;
+    int rc = propose_as(n, cmd, k, 0);
+    if (rc != NODE_OK)
+        free(k);
+    return rc;
 }
 
 /* Registers the configuration entry a change just appended. */
@@ -482,11 +386,10 @@ static int change_started(struct node *n, int rc, node_read_cb cb, void *ctx)
         return NODE_BUSY;
     if (rc != 0)
         return NODE_INVALID;
-    struct proposal p = {.index = raft_last_index(n->raft),
-                         .term = raft_term(n->raft),
-                         .change_cb = cb,
-                         .ctx = ctx};
-    push_proposal(n, &p);
+    struct node_cb *k = node_new_cb(ctx);
+    k->change_cb = cb;
+    replica_proposed(n->rep, raft_last_index(n->raft), raft_term(n->raft), k,
+                     0);
     n->proposed++;
     return NODE_OK;
 }
@@ -516,7 +419,7 @@ int node_remove(struct node *n, uint64_t id, node_read_cb cb, void *ctx)
 
 const struct fsm *node_fsm(const struct node *n)
 {
-    return n->fsm;
+    return replica_fsm_const(n->rep);
 }
 
 uint64_t node_now(const struct node *n)
@@ -526,12 +429,12 @@ uint64_t node_now(const struct node *n)
 
 uint64_t node_lease_left(const struct node *n, uint64_t session)
 {
-    return lease_left(n->lease, session, node_cluster_now(n));
+    return replica_lease_left(n->rep, session, uv_now(n->loop));
 }
 
 bool node_is_leader(const struct node *n)
 {
-    return raft_role(n->raft) == RAFT_LEADER && n->ready;
+    return replica_ready(n->rep, raft_role(n->raft), raft_term(n->raft));
 }
 
 const char *node_leader_addr(const struct node *n)
@@ -540,7 +443,7 @@ const char *node_leader_addr(const struct node *n)
     if (leader == 0)
         return NULL;
     if (leader == n->cfg->id)
-        return n->ready ? n->cfg->advertise : NULL;
+        return node_is_leader(n) ? n->cfg->advertise : NULL;
     const char *addr = node_client_addr_of(n, leader);
     return addr != NULL && addr[0] != '\0' ? addr : NULL;
 }

@@ -41,7 +41,7 @@ static void install(struct node *n, const struct raft_snapshot_meta *meta)
     size_t len;
     if (store_recv_finish(n->store, meta, &data, &len) != 0)
         fatal(n, "installing a received snapshot");
-    if (fsm_restore(n->fsm, data, len) != 0) {
+    if (replica_restore(n->rep, data, len, meta->index) != 0) {
         log_error("the snapshot received at %" PRIu64 " does not restore",
                   meta->index);
         exit(2);
@@ -389,7 +389,7 @@ static void snap_child(struct node *n, int wfd, pid_t parent)
     if (dirfd < 0) {
         rep.err = errno;
         snprintf(rep.what, sizeof rep.what, "open the directory");
-    } else if (fsm_snapshot(n->fsm, &buf, &len) != 0) {
+    } else if (fsm_snapshot(replica_fsm(n->rep), &buf, &len) != 0) {
         rep.err = ENOMEM;
         snprintf(rep.what, sizeof rep.what, "serialise the state");
     } else if (store_snapshot_begin(n->store, &n->snap_meta, buf, len, &job) !=

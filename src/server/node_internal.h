@@ -5,20 +5,25 @@
 #ifndef DLOCK_NODE_INTERNAL_H
 #define DLOCK_NODE_INTERNAL_H
 
+#include "lock/replica.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/node.h"
 #include "server/turn.h"
 #include "server/store.h"
 
-#define WAIT_BUCKETS 1024
+#define EXPIRE_RETRY_MS 1000 /* an expiry lost is proposed again after */
+#define EXPIRE_BATCH 1024    /* sessions in one EXPIRE_BATCH entry */
+#define EXPIRE_PER_TURN 8192 /* sessions proposed in one turn of the loop */
 
-struct proposal {
-    uint64_t index;
-    uint64_t term;
-    node_apply_cb cb;       /* NULL: nobody waits (expiries, ticks of others) */
-    node_read_cb change_cb; /* a membership change: the entry committed */
+/* What a proposal or a wait of the command layer calls back: the (ctx) the
+ * replica knows them by (replica.h), freed once called. */
+struct node_cb {
+    node_apply_cb cb;       /* a command's proposal */
+    node_read_cb change_cb; /* a membership change's */
+    node_wait_cb wait_cb;   /* a wait's */
     void *ctx;
+    void *handle; /* the wait's in the replica */
 };
 
 enum { READ_PLAIN = 1, READ_KEEPALIVE = 2 };
@@ -33,21 +38,6 @@ struct read_req {
     node_read_cb cb;
     node_keepalive_cb kcb;
     void *ctx;
-};
-
-struct wait {
-    struct wait *next;
-    uint64_t index;
-    node_wait_cb cb;
-    void *ctx;
-};
-
-/* An UNWAIT decided during a turn of the loop (node_unwait), proposed at
- * its end: nothing is proposed while an update's entries apply. */
-struct unwait {
-    struct fsm_cmd cmd;
-    char name[FSM_NAME_MAX];
-    char req[FSM_REQ_MAX];
 };
 
 /* An update's persistence, copied because it must wait for the batch in
@@ -85,19 +75,15 @@ struct node {
     struct raft *raft;
     struct datadir datadir; /* locked for the life of the process */
     struct store *store;
-    struct fsm *fsm;
+    struct replica *rep; /* the state machine and the leader's part */
     struct peers *peers;
-    struct lease *lease;
     uv_timer_t timer;
     uv_check_t check;
     uv_idle_t expire_idle; /* runs while due expiries are left over from a
                               turn of the loop (node.c) */
     uint64_t last_tick;
-    uint64_t time_offset;
     uint8_t last_role;
-    bool ready; /* leader, and its no-op has applied */
     bool flushing;
-    bool tick_pending;
     /* Expiry waits until the clients' input that reached this server by
      * settle_at has been served (node_set_input_guard). */
     bool settling;
@@ -110,21 +96,10 @@ struct node {
     struct turn *turn;
     uv_idle_t reads_idle;
     struct {
-        struct proposal *v;
-        size_t head, n, cap;
-    } props;
-    struct {
         struct read_req *v;
         size_t n, cap;
     } reads;
     uint64_t next_read_id;
-    struct wait *waits[WAIT_BUCKETS];
-    struct {
-        struct unwait *v;
-        size_t n, cap;
-    } unwaits;
-    uint8_t *scratch;
-    size_t scratch_cap;
 
     /* disk */
     uv_work_t work;
@@ -187,6 +162,9 @@ struct node {
 uint64_t node_cluster_now(const struct node *n);
 void node_kick(struct node *n);
 void node_lost_leadership(struct node *n, int status);
+/* Calls back the proposals and waits the replica completed. */
+void node_deliver(struct node *n);
+struct node_cb *node_new_cb(void *ctx);
 void node_on_check(uv_check_t *h);
 void node_on_tick(uv_timer_t *h);
 /* Proposes the expiries left over from the last turn of the loop. */
@@ -209,8 +187,6 @@ bool node_disk_inline(const struct node *n);
 void node_read_update(struct node *n, const struct raft_update *u);
 void node_read_done(struct node *n, struct read_req *r, int status);
 void node_read_fail_all(struct node *n, int status);
-void node_wait_fire(struct node *n, const struct fsm_event *ev);
-void node_wait_fail_all(struct node *n, int status);
 /* Proposes the UNWAITs decided since the last call (at the end of a turn
  * of the loop); forgets them when this server no longer leads. */
 void node_unwait_flush(struct node *n);

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "common/mem.h"
-#include "server/lease.h"
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
@@ -228,7 +227,8 @@ static int restore(struct node *n, char *err, size_t errlen)
         return -1;
     }
     if (st.has_snapshot &&
-        fsm_restore(n->fsm, st.snapshot_data, st.snapshot_len) != 0) {
+        replica_restore(n->rep, st.snapshot_data, st.snapshot_len,
+                        st.snapshot.index) != 0) {
         snprintf(err, errlen, "the snapshot at %" PRIu64 " does not restore",
                  st.snapshot.index);
         store_state_close(&st);
@@ -299,8 +299,10 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         return NULL;
     }
     n->store = store_new(cfg->data, 0);
-    n->fsm = fsm_new();
-    n->lease = lease_new();
+    struct replica_config rcfg = {.wait_grace_ms = cfg->wait_grace_ms,
+                                  .expire_retry_ms = EXPIRE_RETRY_MS,
+                                  .expire_batch = EXPIRE_BATCH};
+    n->rep = replica_new(&rcfg);
     if (n->raft == NULL || restore(n, err, errlen) != 0) {
         if (n->raft == NULL)
             snprintf(err, errlen, "bad Raft settings");
@@ -425,14 +427,10 @@ void node_free(struct node *n)
     raft_free(n->raft);
     store_free(n->store);
     datadir_close(&n->datadir);
-    fsm_free(n->fsm);
-    lease_free(n->lease);
+    replica_free(n->rep);
     peers_free(n->peers);
     node_disk_free_deferred(n);
-    free(n->props.v);
     free(n->reads.v);
-    free(n->unwaits.v);
-    free(n->scratch);
     free(n->chunk_buf);
     free(n);
 }

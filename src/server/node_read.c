@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/mem.h"
-#include "server/lease.h"
 #include "server/node_internal.h"
 
 static struct read_req *push_read_slot(struct node *n);
@@ -58,20 +57,19 @@ int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
         return NODE_SHUTDOWN;
     if (!node_is_leader(n))
         return NODE_NOTLEADER;
-    /* A keepalive read after the lease's end still renews it while its
-     * expiry has not been proposed: it may have waited in the socket while
-     * the loop was busy. From here until it completes, the expiry waits. */
-    if (!lease_alive(n->lease, session))
-        return NODE_NOSESSION;
+    uint64_t at;
+    int rc = replica_keepalive_begin(n->rep, session, uv_now(n->loop), &at);
+    if (rc != REPLICA_OK)
+        return rc;
     struct read_req *r = push_read(n);
     r->kind = READ_KEEPALIVE;
     r->session = session;
-    r->at = node_cluster_now(n);
+    r->at = at;
     r->kcb = cb;
     r->ctx = ctx;
-    int rc = start_read(n, r);
-    if (rc == NODE_OK)
-        lease_hold(n->lease, session);
+    rc = start_read(n, r);
+    if (rc != NODE_OK)
+        replica_keepalive_end(n->rep, session, at, false);
     return rc;
 }
 
@@ -81,15 +79,10 @@ void node_read_done(struct node *n, struct read_req *r, int status)
         r->cb(r->ctx, status);
         return;
     }
-    uint64_t ttl = lease_ttl(n->lease, r->session);
-    lease_unhold(n->lease, r->session);
-    /* Leadership is confirmed for a moment after the keepalive came: the
-     * lease may run ttl from then, unless the session went in between
-     * (closed, or expired by an earlier leader's proposal). */
-    if (status == NODE_OK && (ttl == 0 || !lease_alive(n->lease, r->session)))
+    uint64_t ttl =
+        replica_keepalive_end(n->rep, r->session, r->at, status == NODE_OK);
+    if (status == NODE_OK && ttl == 0)
         status = NODE_NOSESSION;
-    if (status == NODE_OK)
-        lease_set(n->lease, r->session, ttl, r->at);
     r->kcb(r->ctx, status, status == NODE_OK ? ttl : 0);
 }
 
@@ -181,68 +174,18 @@ void node_read_fail_all(struct node *n, int status)
 void *node_wait_attach(struct node *n, uint64_t index, node_wait_cb cb,
                        void *ctx)
 {
-    struct wait *w = mem_xmalloc(sizeof *w);
-    size_t b = index % WAIT_BUCKETS;
-    w->index = index;
-    w->cb = cb;
-    w->ctx = ctx;
-    w->next = n->waits[b];
-    n->waits[b] = w;
-    return w;
+    struct node_cb *k = node_new_cb(ctx);
+    k->wait_cb = cb;
+    k->handle = replica_wait_attach(n->rep, index, k, 0);
+    return k;
 }
 
 bool node_wait_detach(struct node *n, void *handle)
 {
-    struct wait *w = handle;
-    uint64_t index = w->index;
-    bool alone = true; /* no other client waits on it here */
-    for (struct wait **p = &n->waits[index % WAIT_BUCKETS]; *p != NULL;) {
-        struct wait *o = *p;
-        if (o == w) {
-            *p = o->next;
-            free(o);
-            continue;
-        }
-        alone = alone && o->index != index;
-        p = &o->next;
-    }
+    struct node_cb *k = handle;
+    bool alone = replica_wait_detach(n->rep, k->handle);
+    free(k);
     return alone;
-}
-
-/* Unlinks every wait on the waiter at ev->index first, then calls them:
- * a callback may attach or detach other waits. */
-void node_wait_fire(struct node *n, const struct fsm_event *ev)
-{
-    struct wait *fired = NULL;
-    struct wait **p = &n->waits[ev->index % WAIT_BUCKETS];
-    while (*p != NULL) {
-        struct wait *w = *p;
-        if (w->index != ev->index) {
-            p = &w->next;
-            continue;
-        }
-        *p = w->next;
-        w->next = fired;
-        fired = w;
-    }
-    while (fired != NULL) {
-        struct wait *w = fired;
-        fired = w->next;
-        w->cb(w->ctx, ev, NODE_OK);
-        free(w);
-    }
-}
-
-void node_wait_fail_all(struct node *n, int status)
-{
-    for (size_t b = 0; b < WAIT_BUCKETS; b++) {
-        while (n->waits[b] != NULL) {
-            struct wait *w = n->waits[b];
-            n->waits[b] = w->next;
-            w->cb(w->ctx, NULL, status);
-            free(w);
-        }
-    }
 }
 
 /* ---- clients gone: UNWAIT ---------------------------------------------- */
@@ -251,34 +194,13 @@ void node_unwait(struct node *n, const struct fsm_cmd *cmd)
 {
     if (!node_is_leader(n) || n->stopping)
         return;
-    if (n->unwaits.n == n->unwaits.cap) {
-        n->unwaits.cap = n->unwaits.cap ? 2 * n->unwaits.cap : 8;
-        n->unwaits.v =
-            mem_xrealloc(n->unwaits.v, n->unwaits.cap * sizeof *n->unwaits.v);
-    }
-    struct unwait *u = &n->unwaits.v[n->unwaits.n++];
-    u->cmd = *cmd;
-    u->cmd.type = FSM_UNWAIT;
-    u->cmd.wait = n->cfg->wait_grace_ms;
-    /* The last answer about the wait this leader knows of: one applied
-     * after it told another client, and the UNWAIT leaves that alone. */
-    u->cmd.seen = fsm_wait_seen(n->fsm, cmd->index);
-    u->cmd.name_len = cmd->name_len <= FSM_NAME_MAX ? cmd->name_len : 0;
-    u->cmd.req_len = cmd->req_len <= FSM_REQ_MAX ? cmd->req_len : 0;
-    if (u->cmd.name_len > 0)
-        memcpy(u->name, cmd->name, u->cmd.name_len);
-    if (u->cmd.req_len > 0)
-        memcpy(u->req, cmd->req, u->cmd.req_len);
+    replica_unwait(n->rep, cmd);
 }
 
 /* A proposal that fails (the leader lost) is left to the next leader. */
 void node_unwait_flush(struct node *n)
 {
-    for (size_t i = 0; i < n->unwaits.n; i++) {
-        struct unwait *u = &n->unwaits.v[i];
-        u->cmd.name = u->name;
-        u->cmd.req = u->req;
-        node_propose(n, &u->cmd, NULL, NULL);
-    }
-    n->unwaits.n = 0;
+    struct fsm_cmd cmd;
+    while (replica_next_unwait(n->rep, &cmd))
+        node_propose(n, &cmd, NULL, NULL);
 }

@@ -1,14 +1,12 @@
-/* lockserver.h - dlockd's replicated part on the simulated cluster, as
- * src/server/node.c does it: each node runs the lock state machine (struct
- * fsm) on its committed entries and snapshots; a leader becomes ready when
- * its own no-op applies, then stamps cluster time into what it proposes
- * (its clock plus an offset that keeps time from going back), keeps the
- * sessions' leases (src/server/lease.c), proposes EXPIRE_BATCH when some
- * end and TICK when a deadline of the machine has passed, and answers
- * proposals and waits when they apply. A client that gives up on a blocking
- * acquire makes it propose UNWAIT, as does becoming ready while waits are
- * queued (src/server/lockcmd.c, node_read.c). Every apply is checked by
- * lockcheck.c. */
+/* lockserver.h - dlockd's replicated part on the simulated cluster: each
+ * node runs the replica module that dlockd runs (src/lock/replica.h: the
+ * lock state machine, readiness, cluster time, leases, expiries, TICKs,
+ * UNWAITs, proposals and waits), driven as src/server/node.c drives it,
+ * with the node's simulated clock. This file adds only what a simulation
+ * needs: the clients' callbacks, a client that goes away (its blocking
+ * acquire is given up, as src/server/lockcmd.c does), expiry batches now
+ * and then in the forms older servers wrote, and the checks of cluster
+ * time and of every apply (lockcheck.c). */
 #ifndef DLOCK_SIM_LOCKSERVER_H
 #define DLOCK_SIM_LOCKSERVER_H
 

@@ -844,3 +844,73 @@ TEST(fsm, lock_list_after_a_cursor)
     CHECK(fsm_check(m.f, NULL, 0));
     m_close(&m);
 }
+
+/* The changes since the last clear, as "id:ttl" words. */
+static void changes(struct m *m, char *out, size_t cap)
+{
+    size_t n, off = 0;
+    const struct fsm_session_change *sc = fsm_session_changes(m->f, &n);
+    out[0] = '\0';
+    for (size_t i = 0; i < n && off < cap; i++)
+        off += (size_t)snprintf(out + off, cap - off, "%s%llu:%llu",
+                                i ? " " : "", (unsigned long long)sc[i].id,
+                                (unsigned long long)sc[i].ttl);
+    fsm_events_clear(m->f);
+}
+
+/* Sessions report how they begin, change their TTL and end: OPEN (not a
+ * replay), a lease lock's session, EXTEND, SET_TTL, CLOSE, EXPIRE, and a
+ * lease lock's session that goes with its lock or with a refused acquire;
+ * a restored snapshot reports nothing. */
+TEST(fsm, session_changes)
+{
+    struct m m;
+    m_init(&m);
+    char got[256], want[64];
+    uint64_t s = m_open(&m, 5000, "o1").session;
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:5000", (unsigned long long)s);
+    CHECK_STR(got, want);
+    m_open(&m, 5000, "o1"); /* a replay */
+    changes(&m, got, sizeof got);
+    CHECK_STR(got, "");
+    m_set_ttl(&m, s, 7000, "");
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:7000", (unsigned long long)s);
+    CHECK_STR(got, want);
+    struct fsm_result lease = m_lease(&m, 3000, "L", 0, 0, "");
+    CHECK_EQ(lease.status, FSM_OK);
+    m_extend(&m, "L", lease.token, 4000, "");
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:3000 %llu:4000",
+             (unsigned long long)lease.session,
+             (unsigned long long)lease.session);
+    CHECK_STR(got, want);
+    /* A lease lock that cannot be had: its session comes and goes. */
+    struct fsm_result held = m_lease(&m, 3000, "L", 0, 0, "");
+    CHECK_EQ(held.status, FSM_HELD);
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:3000 %llu:0", (unsigned long long)m.idx,
+             (unsigned long long)m.idx);
+    CHECK_STR(got, want);
+    uint8_t *snap;
+    size_t len;
+    fsm_snapshot(m.f, &snap, &len);
+    CHECK_EQ(fsm_restore(m.f, snap, len), 0);
+    free(snap);
+    changes(&m, got, sizeof got);
+    CHECK_STR(got, "");
+    m_rel_token(&m, "L", lease.token, "");
+    m_close_s(&m, s, "");
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:0 %llu:0",
+             (unsigned long long)lease.session, (unsigned long long)s);
+    CHECK_STR(got, want);
+    uint64_t t = m_session(&m);
+    m_expire(&m, t);
+    changes(&m, got, sizeof got);
+    snprintf(want, sizeof want, "%llu:10000 %llu:0", (unsigned long long)t,
+             (unsigned long long)t);
+    CHECK_STR(got, want);
+    m_close(&m);
+}
