@@ -2,6 +2,9 @@
 #
 #   make                 build everything (BUILD=build)
 #   make test            unit tests, crash-point test, simulator seeds (Raft, lock service), system tests
+#   make unit            the unit tests and scripted scenarios (no dlockd process)
+#   make integration     libdlock against real dlockd processes (tests/integration)
+#   make client-test     libdlock's tests, unit and integration (CI: under SANITIZE=thread)
 #   make system          the system tests: real dlockd processes (tests/system, python3)
 #   make sim SEEDS=N SEED0=S [SIM_ARGS=--fsm]  simulator seeds S..S+N-1 (--fsm: the lock service)
 #   make bench           the replication benchmark (bench/)
@@ -65,20 +68,30 @@ DLOCKD_OBJ := $(DLOCKD_SRC:%.c=$(BUILD)/%.o)
 DLOCKD_BIN := $(BUILD)/dlockd
 
 # libdlock: the client library (src/client/ and the common code that never
-# aborts), static and shared, exporting only DLOCK_API functions; dlock, the
-# tool, uses only include/dlock.h. Client tests (tests/unit/test_client*.c)
-# link libdlock.
+# aborts), static and shared, defining no global symbol but the DLOCK_API
+# functions (dlock_*): the objects are compiled with -fvisibility=hidden, and
+# libdlock.a holds one object, linked from them with ld -r, whose hidden
+# symbols objcopy makes local (tests/symbols.sh checks both libraries). dlock,
+# the tool, uses only include/dlock.h. The client tests
+# (tests/unit/test_client*.c, tests/integration/) reach the library's
+# internals: they link libdlock_internal.a, the same objects as they are.
 CLIENT_SRC := $(wildcard src/client/*.c) src/common/resp.c \
               src/common/resp_write.c src/common/buf.c src/common/alloc.c
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o)
 CLIENT_LIB := $(BUILD)/libdlock.a
 CLIENT_SO  := $(BUILD)/libdlock.so
+CLIENT_INTERNAL_LIB := $(BUILD)/libdlock_internal.a
+OBJCOPY    ?= objcopy
 CLI_SRC    := $(wildcard src/cli/*.c)
 DLOCK_BIN  := $(BUILD)/dlock
 # (built once src/cli/ has sources)
 DLOCK_ALL  := $(if $(CLI_SRC),$(DLOCK_BIN))
 CLIENT_TEST_SRC := $(wildcard tests/unit/test_client*.c)
 CLIENT_TEST_BIN := $(CLIENT_TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# tests/integration: libdlock against real dlockd processes (on 127.0.0.1,
+# $$DLOCKD), in the house harness.
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 PREFIX     ?= /usr/local
 
 # tests/fuzz: fuzz_X.c is a libFuzzer target over corpus/X/. `make fuzz`
@@ -95,11 +108,11 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
-all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(DISKBENCH_BIN) $(LOCKBENCH_BIN) $(REPLAY_BIN)
+all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(UNIT_BIN) $(SCEN_BIN) $(SIM_BIN) $(BENCH_BIN) $(DISKBENCH_BIN) $(LOCKBENCH_BIN) $(REPLAY_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -109,7 +122,17 @@ $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(CLIENT_LIB): $(CLIENT_OBJ)
+$(BUILD)/pic/libdlock.o: $(CLIENT_OBJ)
+	$(LD) -r $^ -o $@
+	$(OBJCOPY) --localize-hidden $@
+
+# (The Makefile too: an archive from before libdlock.o is rebuilt, though
+# .SECONDARY lets make skip a missing libdlock.o.)
+$(CLIENT_LIB): $(BUILD)/pic/libdlock.o Makefile
+	@rm -f $@
+	$(AR) rcs $@ $<
+
+$(CLIENT_INTERNAL_LIB): $(CLIENT_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -124,7 +147,10 @@ $(BUILD)/tests/test_cli: $(BUILD)/tests/unit/test_cli.o $(BUILD)/src/cli/duratio
     $(BUILD)/src/cli/json.o $(HARNESS_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(CORE_LIB)
+$(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $(CLIENT_INTERNAL_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/integration/test_%: $(BUILD)/tests/integration/test_%.o $(HARNESS_OBJ) $(CLIENT_INTERNAL_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # make install PREFIX=... DESTDIR=...: dlockd and dlock (which links
@@ -204,15 +230,28 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # ", N skipped" when tests skipped themselves), shown after the step's name;
 # then the skipped tests with their reasons, and the sums, "N passed, N
 # failed, N skipped".
-test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
-      $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
-	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) \
+test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
+      $(CLIENT_LIB) $(CLIENT_SO) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
+	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) $(INTEG_BIN) \
+	    -- tests/symbols.sh $(CLIENT_LIB) $(CLIENT_SO) \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py
 
-unit: $(UNIT_BIN) $(SCEN_BIN)
-	@sh tests/run.sh $(UNIT_BIN) $(SCEN_BIN) --
+unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
+	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
+
+# tests/integration: libdlock against real dlockd processes.
+integration: $(INTEG_BIN) $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh $(INTEG_BIN) --
+
+# libdlock's tests, unit and integration: the library's keeper threads and the
+# threads of the programs that call it. CI runs them built with
+# SANITIZE=thread (BUILD=build-tsan) against CLIENT_TEST_DLOCKD, the dlockd
+# of its ordinary build.
+CLIENT_TEST_DLOCKD ?= $(DLOCKD_BIN)
+client-test: $(CLIENT_TEST_BIN) $(INTEG_BIN) $(filter $(DLOCKD_BIN),$(CLIENT_TEST_DLOCKD))
+	@DLOCKD=$(CLIENT_TEST_DLOCKD) sh tests/run.sh $(CLIENT_TEST_BIN) $(INTEG_BIN) --
 
 # tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
 system: $(DLOCKD_BIN) $(DLOCK_ALL) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
@@ -224,7 +263,9 @@ DURATION ?= 180
 FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store $(BUILD)/faults-replay \
               $(BUILD)/faults-failio.so
 
-$(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(BUILD)/tests/faults/redis_ops.o $(CLIENT_LIB)
+# The worker's Redis client (redis_ops.c) uses the RESP codec of the core
+# library: libdlock keeps its own copy to itself.
+$(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(BUILD)/tests/faults/redis_ops.o $(CLIENT_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/faults-replay: $(BUILD)/tests/faults/replay.o $(CORE_LIB)
@@ -278,9 +319,9 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 help:
-	@sed -n '1,13p' Makefile
+	@sed -n '1,12p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

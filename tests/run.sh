@@ -36,11 +36,13 @@ command_name() {
 }
 # A binary named X@ is a fuzz replayer: it runs over tests/fuzz/corpus/NAME,
 # NAME being what follows "replay_" in its file name. Others are the house
-# harness's: sim_test_NAME the simulator's scenarios, test_NAME unit tests.
+# harness's: sim_test_NAME the simulator's scenarios, integration/test_NAME
+# the tests against dlockd processes, test_NAME unit tests.
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case "$1" in
     *@) bin=${1%@}; n=${bin##*/replay_}; run "fuzz/$n" "$bin" "tests/fuzz/corpus/$n" ;;
     */sim_test_*) run "sim/${1##*/sim_}" "$1" ;;
+    */integration/*) run "integration/${1##*/}" "$1" ;;
     *) run "unit/${1##*/}" "$1" ;;
     esac
     shift

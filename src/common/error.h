@@ -1,6 +1,7 @@
 /* error.h - the error codes shared by the server and the client library.
- * include/dlock.h publishes the same values for libdlock's callers. A
- * function that can fail returns 0 or one of these (negative). */
+ * include/dlock.h publishes the same values for libdlock's callers
+ * (src/client/error_check.c checks them at compile time). A function that
+ * can fail returns 0 or one of these (negative). */
 #ifndef DLOCK_ERROR_H
 #define DLOCK_ERROR_H
 

@@ -101,6 +101,56 @@ def test_make_install_programs_find_libdlock(ctx):
     check("prefix=/usr/local\n" in pc and "rpath" not in pc, "a system prefix's dlock.pc:\n" + pc)
 
 
+# A program with functions of its own named as libdlock's internal ones
+# (src/common/buf.c, src/client/session.c): linked with libdlock.a, it
+# must neither fail to link nor have the library call them.
+CLASHING_PROGRAM = r"""
+#include <dlock.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void buf_init(void *b);
+int session_close(void *s);
+void buf_init(void *b) { abort(); }
+int session_close(void *s) { abort(); }
+
+int main(void)
+{
+    struct dlock_client *c;
+    struct dlock_session *s;
+    struct dlock_lock *l;
+    if (dlock_client_new(NULL, &c) != 0 || dlock_session_open(c, 10000, 0, &s) != 0 ||
+        dlock_lock_acquire(s, "static", NULL, &l) != 0) {
+        printf("failed: %s\n", dlock_errmsg(c));
+        return 1;
+    }
+    printf("token %llu\n", (unsigned long long)dlock_lock_token(l));
+    dlock_lock_release(l);
+    dlock_session_close(s);
+    dlock_client_free(c);
+    return 0;
+}
+"""
+
+
+def test_static_libdlock_leaves_programs_their_names(ctx):
+    """A program that defines buf_init and session_close, names libdlock
+    uses inside, links with libdlock.a and takes a lock: the library's
+    own functions stay its own (tests/symbols.sh checks every name)."""
+    build = os.path.dirname(dlocktest.dlockd_path())
+    src = os.path.join(ctx.dir, "clash.c")
+    with open(src, "w") as f:
+        f.write(CLASHING_PROGRAM)
+    prog = os.path.join(ctx.dir, "clash")
+    cflags = ["-fsanitize=" + os.environ["SANITIZE"]] if os.environ.get("SANITIZE") else []
+    run(["cc", "-I", os.path.join(ROOT, "include"), src, os.path.join(build, "libdlock.a"),
+         "-lpthread", "-o", prog] + cflags, "cc clash.c libdlock.a")
+    srv = ctx.single()
+    env = dict(make_env(), DLOCK_SERVERS=srv.addr)
+    env["ASAN_OPTIONS"] = "detect_leaks=0"
+    eq(run([prog], "the program", env=env), "token 1\n", "the program's lock")
+
+
 FAKE_MAKEFILE = """\
 .PHONY: dlockd dlock
 dlockd:

@@ -1,7 +1,8 @@
-/* client_test.h - what the tests of libdlock share: dlockd processes on
- * 127.0.0.1 (free ports, data in harness_tmpdir(), killed at the end; the
- * binary is $DLOCKD, default build/dlockd), and a thread-safe failing
- * allocator that counts live blocks. */
+/* client_test.h - what the tests of libdlock share (its unit tests in
+ * tests/unit/test_client*.c, its integration tests in tests/integration/):
+ * dlockd processes on 127.0.0.1 (free ports, data in harness_tmpdir(),
+ * killed at the end; the binary is $DLOCKD, default build/dlockd), and a
+ * thread-safe failing allocator that counts live blocks. */
 #ifndef DLOCK_CLIENT_TEST_H
 #define DLOCK_CLIENT_TEST_H
 
