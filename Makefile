@@ -33,11 +33,12 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-# The pure core (no libuv) and the file store it is persisted with.
-CORE_SRC   := $(wildcard src/common/*.c) $(wildcard src/raft/*.c) $(wildcard src/lock/*.c) src/server/store.c src/server/recovery.c $(wildcard src/server/fsm*.c)
-# Server modules without libuv, tested as units: in the core library too.
-SRVLIB_SRC := src/server/lease.c src/server/config.c src/server/logger.c src/server/datadir.c src/server/peerids.c
-CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SRVLIB_SRC:%.c=$(BUILD)/%.o)
+# Built by folder. The core: what all share (src/common), the Raft core
+# (src/raft), the lock state machine and the replica (src/lock), all pure,
+# and the log and snapshot files (src/store); none includes <uv.h>
+# (tests/layers.sh checks it).
+CORE_SRC   := $(wildcard src/common/*.c src/raft/*.c src/lock/*.c src/store/*.c)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB   := $(BUILD)/libdlockcore.a
 
 HARNESS_OBJ := $(BUILD)/tests/harness.o
@@ -60,11 +61,15 @@ LOCKBENCH_BIN := $(BUILD)/bench/dlock-bench
 LOCKBENCH_SRC := $(wildcard bench/dlock_bench.c bench/sys_*.c)
 LOCKBENCH_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lzookeeper_mt
 
-# dlockd: the server modules that run on libuv, over the core library.
+# dlockd: the process and its libuv edges (src/server) over the core. All
+# of src/server but main.c is a library too, which the unit tests of its
+# parts that do no I/O (config, datadir, peerids) link.
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
-DLOCKD_SRC := $(filter-out $(SRVLIB_SRC) $(CORE_SRC),$(wildcard src/server/*.c))
-DLOCKD_OBJ := $(DLOCKD_SRC:%.c=$(BUILD)/%.o)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_LIB := $(BUILD)/libdlockserver.a
+DLOCKD_OBJ := $(BUILD)/src/server/main.o $(SERVER_OBJ)
 DLOCKD_BIN := $(BUILD)/dlockd
 
 # libdlock: the client library (src/client/ and the common code that never
@@ -181,8 +186,12 @@ $(CORE_LIB): $(CORE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(HARNESS_OBJ) $(CORE_LIB)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(SERVER_LIB): $(SERVER_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(HARNESS_OBJ) $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
 
 $(SIM_BIN): $(BUILD)/tests/sim/sim.o $(SIMLIB_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -197,7 +206,7 @@ dlock: $(DLOCK_BIN)
 
 $(DLOCKD_OBJ): CFLAGS += $(UV_CFLAGS)
 
-$(DLOCKD_BIN): $(DLOCKD_OBJ) $(CORE_LIB)
+$(DLOCKD_BIN): $(BUILD)/src/server/main.o $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
 
 $(LOCKBENCH_BIN): $(LOCKBENCH_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB) $(CORE_LIB)
@@ -233,7 +242,7 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
       $(CLIENT_LIB) $(CLIENT_SO) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
 	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) $(INTEG_BIN) \
-	    -- tests/symbols.sh $(CLIENT_LIB) $(CLIENT_SO) \
+	    -- tests/symbols.sh $(CLIENT_LIB) $(CLIENT_SO) -- tests/layers.sh \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py

@@ -1,5 +1,5 @@
 /* disk_bench.c - what one small durable log write costs on this disk, the
- * way dlockd's store makes it (src/server/store.c), in two ways side by side:
+ * way dlockd's store makes it (src/store/store.c), in two ways side by side:
  *
  *   grow   append to a file that grows, then fdatasync: the size changes,
  *          so each sync also commits the file system's journal

@@ -25,7 +25,7 @@
 #include "common/mem.h"
 #include "raft/raft.h"
 #include "raft/wire.h"
-#include "server/store.h"
+#include "store/store.h"
 
 enum { IDLE, RUN, DONE };
 

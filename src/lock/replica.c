@@ -8,7 +8,7 @@
 
 #include "common/le.h"
 #include "common/mem.h"
-#include "server/lease.h"
+#include "lock/lease.h"
 
 #define WAIT_BUCKETS 1024
 

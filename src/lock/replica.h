@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 enum {
     REPLICA_OK = 0,

@@ -9,7 +9,7 @@
 #include "common/mem.h"
 #include "server/command.h"
 #include "server/config.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 #include "server/node.h"
 #include "server/server.h"
 

@@ -13,7 +13,7 @@
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
-#include "server/store.h"
+#include "store/store.h"
 
 #define TICK_MS 10
 #define EXPIRE_EXAMPLES 3     /* locks (or sessions) named in the log line */

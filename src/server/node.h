@@ -15,7 +15,7 @@
 
 #include "raft/raft.h"
 #include "server/config.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 enum {
     NODE_OK = 0,

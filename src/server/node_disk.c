@@ -20,7 +20,7 @@
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
-#include "server/store.h"
+#include "store/store.h"
 
 #define SNAPSHOT_TRAILING 5000
 #define GATHER_MAX_NS 200000       /* 0.2 ms */

@@ -10,7 +10,7 @@
 #include "server/datadir.h"
 #include "server/node.h"
 #include "server/turn.h"
-#include "server/store.h"
+#include "store/store.h"
 
 #define EXPIRE_RETRY_MS 1000 /* an expiry lost is proposed again after */
 #define EXPIRE_BATCH 1024    /* sessions in one EXPIRE_BATCH entry */

@@ -14,7 +14,7 @@
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
-#include "server/store.h"
+#include "store/store.h"
 
 #define TICK_MS 10
 

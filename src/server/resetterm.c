@@ -7,7 +7,7 @@
 
 #include "raft/raft.h"
 #include "server/datadir.h"
-#include "server/store.h"
+#include "store/store.h"
 
 /* The latest configuration in st: the last one in its entries, or the
  * snapshot's; n = 0 when there is none. */

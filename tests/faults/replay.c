@@ -23,8 +23,8 @@
 
 #include "common/mem.h"
 #include "raft/raft.h"
-#include "server/fsm.h"
-#include "server/store.h"
+#include "lock/fsm.h"
+#include "store/store.h"
 
 #define MAX_NAMES 4096
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "common/le.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,14 +5,14 @@
  * those sequences left, for fsm_restore (snap_v1_* and snap_v2_*, kept
  * from before, are of versions 1 and 2, which still restore). Build and run:
  *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
- *       src/server/fsm*.c src/common/map.c src/common/alloc.c \
+ *       src/lock/fsm*.c src/common/map.c src/common/alloc.c \
  *       src/common/mem.c -o /tmp/gen && /tmp/gen tests/fuzz/corpus/fsm */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/le.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 #include "unit/fsm_gen.h"
 
 static const char *dir;

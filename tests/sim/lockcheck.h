@@ -13,7 +13,7 @@
 #define DLOCK_SIM_LOCKCHECK_H
 
 #include "cluster.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 struct lockcheck;
 

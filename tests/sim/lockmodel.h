@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 struct lockmodel;
 

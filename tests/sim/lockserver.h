@@ -12,7 +12,7 @@
 
 #include "cluster.h"
 #include "lockcheck.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 enum {
     LOCKSERVER_OK = 0,

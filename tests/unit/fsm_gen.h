@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 #define GEN_SESSIONS 24
 #define GEN_TOKENS 24

@@ -6,7 +6,7 @@
 
 #include "harness.h"
 
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 #define DEFAULT_DELAY UINT64_MAX /* the ACQUIRE delay meaning "default" */
 

@@ -4,7 +4,7 @@
 #define DLOCK_STORE_TEST_H
 
 #include "harness.h"
-#include "server/store.h"
+#include "store/store.h"
 
 /* The payload of the test entry (index, term): len bytes derived from both. */
 static inline uint32_t entry_len(uint64_t index)

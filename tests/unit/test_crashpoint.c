@@ -1,5 +1,5 @@
 /* test_crashpoint.c - the crash-point test of the store's recovery
- * (src/server/store.c): a log of many batches is cut or damaged at many byte
+ * (src/store/store.c): a log of many batches is cut or damaged at many byte
  * offsets; recovery must give back exactly the records before a cut of the
  * last write, and refuse to open when acknowledged data is damaged. */
 #include "harness.h"
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "raft/logfmt.h"
-#include "server/store.h"
+#include "store/store.h"
 
 static uint64_t rng_state;
 

@@ -1,4 +1,4 @@
-/* test_fsm.c - the lock state machine (src/server/fsm*.c): sessions, grants,
+/* test_fsm.c - the lock state machine (src/lock/fsm*.c): sessions, grants,
  * reentrancy, FIFO waits, tokens, releases, expiry and lock-delay, ticks,
  * events and the clock, with explicit times (docs/design.md §11). Retries,
  * lease locks and limits are in test_fsm_replay.c; snapshots and random

@@ -1,9 +1,9 @@
 /* test_fsm_cmd.c - the encoding of the lock state machine's commands
- * (src/server/fsm_cmd.c): every type round-trips with exactly the fields it
+ * (src/lock/fsm_cmd.c): every type round-trips with exactly the fields it
  * carries, and the decoder refuses every malformed input. */
 #include "harness.h"
 
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 static char long_name[FSM_NAME_MAX + 1], long_owner[FSM_OWNER_MAX + 1],
     long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1];

@@ -1,6 +1,6 @@
 /* test_lease.c - unit tests of the leader's lease table. */
 #include "harness.h"
-#include "server/lease.h"
+#include "lock/lease.h"
 
 /* A lease ends ttl after it was set; renewing moves the end; a session is
  * due only once its end has passed. */

@@ -1,4 +1,4 @@
-/* test_store.c - the log and snapshot files (src/server/store.c): what is
+/* test_store.c - the log and snapshot files (src/store/store.c, snapfile.c): what is
  * synced survives a reopen, truncation, rotation, compaction, snapshots and
  * the split sync, and damage is refused by name. */
 #include "harness.h"
@@ -12,7 +12,7 @@
 
 #include "common/le.h"
 #include "raft/logfmt.h"
-#include "server/store.h"
+#include "store/store.h"
 #include "store_test.h"
 
 /* Checks that st->entries[at..] hold entries [from, to] of term. */

@@ -1,4 +1,4 @@
-/* test_store_faults.c - the store's error path (src/server/store.c): system
+/* test_store_faults.c - the store's error path (src/store/store.c): system
  * calls made to fail through store_io. A failed write or sync is fatal and
  * sticky, and nothing acknowledged before it is lost on reopen. */
 #include "harness.h"
@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "raft/logfmt.h"
-#include "server/store.h"
+#include "store/store.h"
 #include "store_test.h"
-#include "server/store_internal.h"
+#include "store/store_internal.h"
 
 /* ---- Faults ---- */
 

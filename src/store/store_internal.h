@@ -13,7 +13,7 @@
 
 #include "raft/logfmt.h"
 #include "raft/raft.h"
-#include "server/store.h"
+#include "store/store.h"
 
 /* Room for a file name of the data directory, NUL included. */
 #define STORE_NAME_LEN 48
@@ -124,6 +124,20 @@ int store_sync_dir(struct store *s);
 /* Unlinks name (if present) and makes that durable, so that files disappear
  * in order; STORE_EIO on failure. */
 int store_remove_file(struct store *s, const char *name);
+/* Writes the cnt buffers of iov at fd's position in paced, fdatasynced
+ * chunks so that a large file does not stall the log's syncs (store.c has
+ * the why); stops with ECANCELED once *cancel is set (cancel may be NULL).
+ * 0, or -1 with errno and *what naming the call that failed. */
+int store_write_paced(int fd, const struct iovec *iov, int cnt,
+                      atomic_bool *cancel, const char **what);
+/* Reads len bytes at off from fd whole. 0 or -1 with errno. */
+int store_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/* Deletes the log segments wholly before index, keeping the one that holds
+ * the entry at index. 0 or an error (store_fail). */
+int store_compact(struct store *s, uint64_t index);
+/* Starts the log again after the snapshot of index just installed: the
+ * next sync writes a new segment with a truncate record. */
+void store_log_restart(struct store *s, uint64_t index);
 
 /* Checks a whole snapshot file (n bytes at b); fills *meta and *data_off,
  * where the state machine's bytes start (they end 4 bytes before the end).

@@ -1,6 +1,6 @@
 /* fsm_session.c - sessions of the lock state machine and the tables of
  * remembered request outcomes that make retries safe (docs/design.md §11). */
-#include "server/fsm_internal.h"
+#include "lock/fsm_internal.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * gone) is skipped when it reaches the top, and the heap is rebuilt when
  * stale ones dominate.
  */
-#include "server/lease.h"
+#include "lock/lease.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* recovery.c - store_open: lists the data directory, loads the newest
  * snapshot and replays the log segments, cutting a torn tail and refusing
  * damage (the rules are in docs/design.md §10). */
-#include "server/store_internal.h"
+#include "store/store_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 
 #include "common/mem.h"
 #include "raft/logfmt.h"
-#include "server/store.h"
+#include "store/store.h"
 
 /* Replays records in order into the open result. */
 struct replay {

@@ -1,6 +1,6 @@
 /* fsm_check.c - the lock state machine's invariant checker: every link,
  * count, heap and table agrees with every other (fsm.h: fsm_check). */
-#include "server/fsm_internal.h"
+#include "lock/fsm_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

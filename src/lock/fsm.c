@@ -1,7 +1,7 @@
 /* fsm.c - the lock state machine: apply and its ten commands, the event
  * list, and the reads. The rules are docs/design.md §11; each command's
  * function below restates the part it implements. */
-#include "server/fsm_internal.h"
+#include "lock/fsm_internal.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * fsm_restore accepts only valid, canonical bytes, so that writing a
  * restored state gives back its input. Restore builds a new state aside and
  * swaps it in only when every check has passed. */
-#include "server/fsm_internal.h"
+#include "lock/fsm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * went away, and the three timer heaps (waits by their end, claims by
  * theirs, lock-delays by theirs) that FSM_TICK drains (docs/design.md
  * §11). */
-#include "server/fsm_internal.h"
+#include "lock/fsm_internal.h"
 
 #include <assert.h>
 #include <stdlib.h>

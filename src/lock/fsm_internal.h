@@ -8,7 +8,7 @@
 
 #include "common/avl.h"
 #include "common/map.h"
-#include "server/fsm.h"
+#include "lock/fsm.h"
 
 #define FSM_NOPOS UINT32_MAX /* not in a heap */
 

@@ -7,8 +7,8 @@
  * name, owner, req, client (each a 2-byte length and its bytes), ids (a
  * 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each). A field the
  * type does not carry is not encoded and decodes as zero. */
-#include "server/fsm.h"
-#include "server/fsm_internal.h"
+#include "lock/fsm.h"
+#include "lock/fsm_internal.h"
 
 #include <string.h>
 
