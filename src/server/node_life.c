@@ -309,11 +309,25 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         node_free(n);
         return NULL;
     }
+    /* The group commit's timer (node_disk.c): before any handle, so that a
+     * failure leaves nothing to close. */
+    n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    int uvrc = n->gather_fd < 0
+                   ? uv_translate_sys_error(errno)
+                   : uv_poll_init(loop, &n->gather_poll, n->gather_fd);
+    if (uvrc != 0) {
+        snprintf(err, errlen, "cannot make the group commit's timer: %s",
+                 uv_strerror(uvrc));
+        if (n->gather_fd >= 0)
+            close(n->gather_fd);
+        node_free(n);
+        return NULL;
+    }
     struct peers_cbs cbs = {on_recv, on_hello, on_refused, on_member};
     n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
                          cfg->raft, &cbs, n);
     peers_set_cluster_id(n->peers, n->datadir.cluster_id);
-    int uvrc = peers_listen(n->peers, cfg->raft);
+    uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
         snprintf(err, errlen, "cannot listen for peers on %s (%s): %s",
                  cfg->raft, cfg->raft_from, uv_strerror(uvrc));
@@ -335,16 +349,6 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     uv_idle_init(loop, &n->expire_idle);
     n->expire_idle.data = n;
     n->snap_fd = -1;
-    n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (n->gather_fd < 0) {
-        log_error("timerfd: %s", strerror(errno));
-        exit(2);
-    }
-    uvrc = uv_poll_init(loop, &n->gather_poll, n->gather_fd);
-    if (uvrc != 0) {
-        log_error("watching a timerfd: %s", uv_strerror(uvrc));
-        exit(2);
-    }
     n->gather_poll.data = n;
     node_disk_init_gather(n);
     n->open_handles = 5;

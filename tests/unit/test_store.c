@@ -1,6 +1,6 @@
-/* test_store.c - the log and snapshot files (src/store/store.c, snapfile.c): what is
- * synced survives a reopen, truncation, rotation, compaction, snapshots and
- * the split sync, and damage is refused by name. */
+/* test_store.c - the log and snapshot files (src/store/store.c, snapfile.c):
+ * what is synced survives a reopen, truncation, rotation, compaction, snapshots
+ * and the split sync, and damage is refused by name. */
 #include "harness.h"
 
 #include <errno.h>
