@@ -204,13 +204,14 @@ static bool process(struct node *n, uint64_t t)
         any = true;
         struct raft_update u;
         raft_update(n->r, &u);
-        if (u.seq != 0) {
-            if (u.hs_changed && store_set_hard_state(n->s, u.term, u.vote))
+        if (u.persist.seq != 0) {
+            if (u.persist.hs_changed &&
+                store_set_hard_state(n->s, u.persist.term, u.persist.vote))
                 die("store", store_errmsg(n->s));
-            if (u.n_entries > 0 &&
-                store_append(n->s, u.entries, u.n_entries) != 0)
+            if (u.persist.n_entries > 0 &&
+                store_append(n->s, u.persist.entries, u.persist.n_entries) != 0)
                 die("store_append", store_errmsg(n->s));
-            n->buffered_seq = u.seq;
+            n->buffered_seq = u.persist.seq;
         }
         for (size_t i = 0; i < u.n_msgs; i++)
             send_msg(&u.msgs[i]);

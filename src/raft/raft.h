@@ -161,9 +161,12 @@ struct raft_read {
     uint64_t index;
 };
 
-struct raft_update {
-    /* Persist, in this order, then call raft_persisted(r, seq). seq is 0
-     * when the update has nothing to persist. */
+/* What an update asks to persist, in this order, before raft_persisted(r,
+ * seq): the hard state, a snapshot chunk, entries. An edge that must hold
+ * it beyond the update (a batch in flight, a simulated disk) copies it with
+ * raft_persist_copy. */
+struct raft_persist {
+    /* seq is 0 when there is nothing to persist. */
     uint64_t seq;
     bool hs_changed;
     uint64_t term; /* current term and vote, to store atomically */
@@ -188,6 +191,18 @@ struct raft_update {
      * entries[0].index-1. */
     struct raft_entry *entries;
     size_t n_entries;
+};
+
+/* A copy of src into dst that owns its chunk's bytes and its entries (and
+ * their data). Aborts on out-of-memory, as the core does. */
+void raft_persist_copy(struct raft_persist *dst,
+                       const struct raft_persist *src);
+/* Frees what a copy owns; p is left empty. Accepts an empty one. */
+void raft_persist_free(struct raft_persist *p);
+
+struct raft_update {
+    /* Persist, in this order, then call raft_persisted(r, persist.seq). */
+    struct raft_persist persist;
 
     /* Send now. */
     struct raft_msg *msgs;

@@ -107,33 +107,33 @@ static void output_persist(struct raft *r, struct raft_update *u)
 {
     if (!has_unpersisted(r))
         return;
-    u->seq = ++r->next_seq;
-    u->hs_changed = r->hs_dirty;
+    u->persist.seq = ++r->next_seq;
+    u->persist.hs_changed = r->hs_dirty;
     r->hs_dirty = false;
     if (r->chunk_pending) {
-        u->chunk = true;
-        u->chunk_index = r->chunk.index;
-        u->chunk_term = r->chunk.log_term;
-        u->chunk_offset = r->chunk.offset;
-        u->chunk_len = r->chunk.len;
-        u->chunk_last = r->chunk.last;
+        u->persist.chunk = true;
+        u->persist.chunk_index = r->chunk.index;
+        u->persist.chunk_term = r->chunk.log_term;
+        u->persist.chunk_offset = r->chunk.offset;
+        u->persist.chunk_len = r->chunk.len;
+        u->persist.chunk_last = r->chunk.last;
         if (r->chunk.last) {
-            u->chunk_meta.index = r->chunk.index;
-            u->chunk_meta.term = r->chunk.log_term;
-            u->chunk_meta.conf = r->chunk.conf;
-            r->install_seq = u->seq;
+            u->persist.chunk_meta.index = r->chunk.index;
+            u->persist.chunk_meta.term = r->chunk.log_term;
+            u->persist.chunk_meta.conf = r->chunk.conf;
+            r->install_seq = u->persist.seq;
         }
         free(r->out_chunk_buf);
         r->out_chunk_buf = r->chunk_buf;
         r->chunk_buf = NULL;
-        u->chunk_data = r->out_chunk_buf;
+        u->persist.chunk_data = r->out_chunk_buf;
         r->chunk_pending = false;
     }
     for (uint64_t i = r->unstable_from; i <= last_index(r); i++)
         *VEC_PUSH(r->out_entries) = *raftlog_get(&r->log, i);
     r->unstable_from = last_index(r) + 1;
-    u->entries = r->out_entries.v;
-    u->n_entries = r->out_entries.n;
+    u->persist.entries = r->out_entries.v;
+    u->persist.n_entries = r->out_entries.n;
 }
 
 void raft_update(struct raft *r, struct raft_update *u)
@@ -177,8 +177,8 @@ void raft_update(struct raft *r, struct raft_update *u)
     u->dropped_reads = r->out_dropped.v;
     u->n_dropped_reads = r->out_dropped.n;
 
-    u->term = r->term;
-    u->vote = r->vote;
+    u->persist.term = r->term;
+    u->persist.vote = r->vote;
     u->role_changed = r->role_changed;
     r->role_changed = false;
     u->role = r->role;

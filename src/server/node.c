@@ -189,14 +189,14 @@ static void on_role(struct node *n, const struct raft_update *u)
 {
     /* A ready leader no longer the leader of its term fails what waits on
      * it, even one elected again in a later term. */
-    replica_role(n->rep, u->role, u->term, NODE_NOTLEADER);
+    replica_role(n->rep, u->role, u->persist.term, NODE_NOTLEADER);
     node_deliver(n);
     if (u->role == n->last_role)
         return;
     uint8_t old = n->last_role;
     n->last_role = u->role;
     log_info("%s in term %" PRIu64 " (was %s)", raft_role_name(u->role),
-             u->term, raft_role_name(old));
+             u->persist.term, raft_role_name(old));
     if (old == RAFT_LEADER)
         node_lost_leadership(n, NODE_NOTLEADER);
 }

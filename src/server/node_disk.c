@@ -51,9 +51,9 @@ static void install(struct node *n, const struct raft_snapshot_meta *meta)
     log_info("installed the leader's snapshot at %" PRIu64, meta->index);
 }
 
-static void apply_one(struct node *n, const struct deferred *d)
+static void apply_one(struct node *n, const struct raft_persist *d)
 {
-    if (d->hs && store_set_hard_state(n->store, d->term, d->vote) != 0)
+    if (d->hs_changed && store_set_hard_state(n->store, d->term, d->vote) != 0)
         fatal(n, "storing term and vote");
     if (d->chunk) {
         if (d->chunk_offset == 0 &&
@@ -63,7 +63,7 @@ static void apply_one(struct node *n, const struct deferred *d)
                              d->chunk_len) != 0)
             fatal(n, "receiving a snapshot");
         if (d->chunk_last)
-            install(n, &d->meta);
+            install(n, &d->chunk_meta);
     }
     if (d->n_entries > 0 &&
         store_append(n->store, d->entries, d->n_entries) != 0)
@@ -72,64 +72,34 @@ static void apply_one(struct node *n, const struct deferred *d)
     n->buffered_seq = d->seq;
 }
 
-static void free_deferred(struct deferred *d)
-{
-    free(d->chunk_data);
-    for (size_t i = 0; i < d->n_entries; i++)
-        free(d->entries[i].data);
-    free(d->entries);
-}
-
-static void defer(struct node *n, const struct deferred *d)
+/* Holds a copy of p until the store is idle (raft_persist_copy). */
+static void defer(struct node *n, const struct raft_persist *p)
 {
     if (n->n_deferred == n->cap_deferred) {
         n->cap_deferred = n->cap_deferred ? 2 * n->cap_deferred : 8;
         n->deferred =
             mem_xrealloc(n->deferred, n->cap_deferred * sizeof *n->deferred);
     }
-    struct deferred *c = &n->deferred[n->n_deferred++];
-    *c = *d;
-    c->chunk_data = d->chunk ? mem_xmemdup(d->chunk_data, d->chunk_len) : NULL;
-    c->entries =
-        mem_xmalloc((d->n_entries ? d->n_entries : 1) * sizeof *c->entries);
-    for (size_t i = 0; i < d->n_entries; i++) {
-        c->entries[i] = d->entries[i];
-        c->entries[i].data = mem_xmemdup(d->entries[i].data, d->entries[i].len);
-    }
+    raft_persist_copy(&n->deferred[n->n_deferred++], p);
 }
 
 void node_disk_persist(struct node *n, const struct raft_update *u)
 {
-    if (u->seq == 0)
+    const struct raft_persist *p = &u->persist;
+    if (p->seq == 0)
         return;
-    struct deferred d = {
-        .seq = u->seq,
-        .hs = u->hs_changed,
-        .term = u->term,
-        .vote = u->vote,
-        .chunk = u->chunk,
-        .chunk_last = u->chunk_last,
-        .chunk_index = u->chunk_index,
-        .chunk_term = u->chunk_term,
-        .chunk_offset = u->chunk_offset,
-        .chunk_data = (uint8_t *)u->chunk_data,
-        .chunk_len = u->chunk_len,
-        .meta = u->chunk_meta,
-        .entries = u->entries,
-        .n_entries = u->n_entries,
-    };
     /* An install needs the store idle, and nothing may overtake it. */
-    if (n->n_deferred > 0 || (u->chunk && u->chunk_last && n->syncing)) {
-        defer(n, &d);
+    if (n->n_deferred > 0 || (p->chunk && p->chunk_last && n->syncing)) {
+        defer(n, p);
         return;
     }
-    apply_one(n, &d);
+    apply_one(n, p);
 }
 
 void node_disk_free_deferred(struct node *n)
 {
     for (size_t i = 0; i < n->n_deferred; i++)
-        free_deferred(&n->deferred[i]);
+        raft_persist_free(&n->deferred[i]);
     free(n->deferred);
     n->deferred = NULL;
     n->n_deferred = n->cap_deferred = 0;
@@ -139,7 +109,7 @@ static void run_deferred(struct node *n)
 {
     for (size_t i = 0; i < n->n_deferred; i++) {
         apply_one(n, &n->deferred[i]);
-        free_deferred(&n->deferred[i]);
+        raft_persist_free(&n->deferred[i]);
     }
     n->n_deferred = 0;
 }

@@ -40,26 +40,6 @@ struct read_req {
     void *ctx;
 };
 
-/* An update's persistence, copied because it must wait for the batch in
- * flight (a snapshot install needs the store idle; what follows it waits
- * behind it, in order). */
-struct deferred {
-    uint64_t seq;
-    bool hs;
-    uint64_t term;
-    uint64_t vote;
-    bool chunk;
-    bool chunk_last;
-    uint64_t chunk_index;
-    uint64_t chunk_term;
-    uint64_t chunk_offset;
-    uint8_t *chunk_data;
-    uint32_t chunk_len;
-    struct raft_snapshot_meta meta;
-    struct raft_entry *entries;
-    size_t n_entries;
-};
-
 /* What a peer told of itself in its hello. */
 struct client_addr {
     uint64_t id;
@@ -128,7 +108,11 @@ struct node {
     bool gather_armed;     /* it is set to wake the loop */
     bool gathering;        /* the next batch waits, and so do its entries */
     uv_poll_t gather_poll; /* its readability wakes the loop */
-    struct deferred *deferred;
+    struct raft_persist *deferred; /* an update's persistence, copied
+                                      because it waits for the batch in
+                                      flight (a snapshot install needs the
+                                      store idle; what follows waits behind
+                                      it, in order) */
     size_t n_deferred, cap_deferred;
     uint64_t last_snapshot;
     bool snapshotting; /* a child process is writing a snapshot */

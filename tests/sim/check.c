@@ -205,46 +205,49 @@ static void check_hs(struct cluster *c, struct sim_node *n,
                      const struct raft_update *u)
 {
     struct sim_view *v = &n->view;
-    if (u->term < v->term)
+    if (u->persist.term < v->term)
         cluster_fail(c, "n%llu: term went back from %llu to %llu", U(n->id),
-                     U(v->term), U(u->term));
-    else if (u->term >= CLUSTER_OUTSIDER_TERM)
+                     U(v->term), U(u->persist.term));
+    else if (u->persist.term >= CLUSTER_OUTSIDER_TERM)
         cluster_fail(c, "n%llu: took term %llu from outside the cluster",
-                     U(n->id), U(u->term));
-    else if (u->term == v->term && v->vote != 0 && u->vote != v->vote)
+                     U(n->id), U(u->persist.term));
+    else if (u->persist.term == v->term && v->vote != 0 &&
+             u->persist.vote != v->vote)
         cluster_fail(c, "n%llu: vote changed from n%llu to n%llu in term %llu",
-                     U(n->id), U(v->vote), U(u->vote), U(u->term));
-    v->term = u->term;
-    v->vote = u->vote;
+                     U(n->id), U(v->vote), U(u->persist.vote),
+                     U(u->persist.term));
+    v->term = u->persist.term;
+    v->vote = u->persist.vote;
 }
 
 static void check_chunk(struct cluster *c, struct sim_node *n,
                         const struct raft_update *u)
 {
     struct sim_view *v = &n->view;
-    if (u->chunk_offset == 0) {
+    if (u->persist.chunk_offset == 0) {
         v->in_active = true;
-        v->in_index = u->chunk_index;
-        v->in_term = u->chunk_term;
+        v->in_index = u->persist.chunk_index;
+        v->in_term = u->persist.chunk_term;
         v->in_len = 0;
-    } else if (!v->in_active || v->in_index != u->chunk_index ||
-               v->in_term != u->chunk_term || u->chunk_offset > v->in_len) {
+    } else if (!v->in_active || v->in_index != u->persist.chunk_index ||
+               v->in_term != u->persist.chunk_term ||
+               u->persist.chunk_offset > v->in_len) {
         cluster_fail(c,
                      "n%llu: snapshot chunk (%llu, %llu) at offset %llu does "
                      "not continue the one being received",
-                     U(n->id), U(u->chunk_index), U(u->chunk_term),
-                     U(u->chunk_offset));
+                     U(n->id), U(u->persist.chunk_index),
+                     U(u->persist.chunk_term), U(u->persist.chunk_offset));
         return;
     }
-    if (u->chunk_offset + u->chunk_len > v->in_len)
-        v->in_len = u->chunk_offset + u->chunk_len;
-    if (!u->chunk_last)
+    if (u->persist.chunk_offset + u->persist.chunk_len > v->in_len)
+        v->in_len = u->persist.chunk_offset + u->persist.chunk_len;
+    if (!u->persist.chunk_last)
         return;
-    const struct raft_snapshot_meta *m = &u->chunk_meta;
-    if (m->index != u->chunk_index || m->term != u->chunk_term)
+    const struct raft_snapshot_meta *m = &u->persist.chunk_meta;
+    if (m->index != u->persist.chunk_index || m->term != u->persist.chunk_term)
         cluster_fail(c, "n%llu: chunk (%llu, %llu) installs meta (%llu, %llu)",
-                     U(n->id), U(u->chunk_index), U(u->chunk_term), U(m->index),
-                     U(m->term));
+                     U(n->id), U(u->persist.chunk_index),
+                     U(u->persist.chunk_term), U(m->index), U(m->term));
     struct idx_rec *r = rec_at(c->check, m->index);
     if (r->committed && r->term != m->term)
         cluster_fail(c,
@@ -290,7 +293,7 @@ static void check_entries(struct cluster *c, struct sim_node *n,
                           const struct raft_update *u)
 {
     struct sim_view *v = &n->view;
-    uint64_t e0 = u->entries[0].index;
+    uint64_t e0 = u->persist.entries[0].index;
     if (e0 <= v->snap_index || e0 > v->last + 1) {
         cluster_fail(c,
                      "n%llu: hands out entries from %llu with snapshot %llu "
@@ -300,9 +303,9 @@ static void check_entries(struct cluster *c, struct sim_node *n,
     }
     bool known;
     uint64_t prev = view_term(v, e0 - 1, &known);
-    view_reserve(v, e0 + u->n_entries);
-    for (size_t k = 0; k < u->n_entries && !c->failed; k++) {
-        const struct raft_entry *e = &u->entries[k];
+    view_reserve(v, e0 + u->persist.n_entries);
+    for (size_t k = 0; k < u->persist.n_entries && !c->failed; k++) {
+        const struct raft_entry *e = &u->persist.entries[k];
         if (e->index != e0 + k || e->term < prev || e->term > v->term ||
             e->term == 0) {
             cluster_fail(c,
@@ -324,7 +327,7 @@ static void check_entries(struct cluster *c, struct sim_node *n,
         prev = e->term;
         known = true;
     }
-    v->last = e0 + u->n_entries - 1;
+    v->last = e0 + u->persist.n_entries - 1;
     if (v->last < v->commit)
         cluster_fail(c,
                      "n%llu: its log now ends at %llu, below its commit "
@@ -336,20 +339,21 @@ void check_update(struct cluster *c, struct sim_node *n,
                   const struct raft_update *u)
 {
     struct sim_view *v = &n->view;
-    bool persist = u->hs_changed || u->chunk || u->n_entries > 0;
-    if (persist && u->seq == 0)
+    bool persist =
+        u->persist.hs_changed || u->persist.chunk || u->persist.n_entries > 0;
+    if (persist && u->persist.seq == 0)
         cluster_fail(c, "n%llu: an update with state to persist has seq 0",
                      U(n->id));
-    if (u->seq != 0 && u->seq <= v->seq)
+    if (u->persist.seq != 0 && u->persist.seq <= v->seq)
         cluster_fail(c, "n%llu: update seq %llu after %llu", U(n->id),
-                     U(u->seq), U(v->seq));
-    if (u->seq != 0)
-        v->seq = u->seq;
-    if (u->hs_changed)
+                     U(u->persist.seq), U(v->seq));
+    if (u->persist.seq != 0)
+        v->seq = u->persist.seq;
+    if (u->persist.hs_changed)
         check_hs(c, n, u);
-    if (u->chunk && !c->failed)
+    if (u->persist.chunk && !c->failed)
         check_chunk(c, n, u);
-    if (u->n_entries > 0 && !c->failed)
+    if (u->persist.n_entries > 0 && !c->failed)
         check_entries(c, n, u);
 }
 

@@ -100,22 +100,25 @@ static void apply_entries(struct cluster *c, struct sim_node *n,
 static void trace_update(struct cluster *c, struct sim_node *n,
                          const struct raft_update *u)
 {
-    if (c->cfg.trace == NULL || u->seq == 0)
+    if (c->cfg.trace == NULL || u->persist.seq == 0)
         return;
     char hs[48] = "", ch[96] = "", es[64] = "";
-    if (u->hs_changed)
-        snprintf(hs, sizeof hs, " hs=(t%llu, vote n%llu)", U(u->term),
-                 U(u->vote));
-    if (u->chunk)
+    if (u->persist.hs_changed)
+        snprintf(hs, sizeof hs, " hs=(t%llu, vote n%llu)", U(u->persist.term),
+                 U(u->persist.vote));
+    if (u->persist.chunk)
         snprintf(ch, sizeof ch, " chunk=(%llu,%llu) off=%llu len=%u%s",
-                 U(u->chunk_index), U(u->chunk_term), U(u->chunk_offset),
-                 u->chunk_len, u->chunk_last ? " last" : "");
-    if (u->n_entries)
+                 U(u->persist.chunk_index), U(u->persist.chunk_term),
+                 U(u->persist.chunk_offset), u->persist.chunk_len,
+                 u->persist.chunk_last ? " last" : "");
+    if (u->persist.n_entries)
         snprintf(es, sizeof es, " entries=%llu..%llu (t%llu..t%llu)",
-                 U(u->entries[0].index), U(u->entries[u->n_entries - 1].index),
-                 U(u->entries[0].term), U(u->entries[u->n_entries - 1].term));
-    cluster_trace(c, "n%llu persist seq %llu:%s%s%s", U(n->id), U(u->seq), hs,
-                  ch, es);
+                 U(u->persist.entries[0].index),
+                 U(u->persist.entries[u->persist.n_entries - 1].index),
+                 U(u->persist.entries[0].term),
+                 U(u->persist.entries[u->persist.n_entries - 1].term));
+    cluster_trace(c, "n%llu persist seq %llu:%s%s%s", U(n->id),
+                  U(u->persist.seq), hs, ch, es);
 }
 
 static void handle_update(struct cluster *c, struct sim_node *n,
@@ -125,12 +128,12 @@ static void handle_update(struct cluster *c, struct sim_node *n,
     check_update(c, n, u);
     if (c->failed)
         return;
-    if (u->seq != 0 && ((c->cfg.manual && !n->hold) || n->sync)) {
-        struct sim_write w;
-        disk_write_copy(&w, u);
+    if (u->persist.seq != 0 && ((c->cfg.manual && !n->hold) || n->sync)) {
+        struct raft_persist w;
+        raft_persist_copy(&w, &u->persist);
         disk_write(c, n, &w, true);
-        disk_write_free(&w);
-    } else if (u->seq != 0) {
+        raft_persist_free(&w);
+    } else if (u->persist.seq != 0) {
         disk_queue(c, n, u);
     }
     check_state(c, n, u);
@@ -158,9 +161,9 @@ void cluster_drain(struct cluster *c, struct sim_node *n)
         struct raft_update u;
         raft_update(n->core, &u);
         handle_update(c, n, &u);
-        if (((c->cfg.manual && !n->hold) || n->sync) && u.seq != 0 &&
+        if (((c->cfg.manual && !n->hold) || n->sync) && u.persist.seq != 0 &&
             !c->failed)
-            raft_persisted(n->core, u.seq);
+            raft_persisted(n->core, u.persist.seq);
     }
 }
 

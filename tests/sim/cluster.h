@@ -128,24 +128,6 @@ struct sim_disk {
     size_t in_cap;
 };
 
-/* The persistent part of one update, copied, waiting for the disk. */
-struct sim_write {
-    uint64_t seq;
-    bool hs;
-    uint64_t term;
-    uint64_t vote;
-    bool chunk;
-    bool chunk_last;
-    uint64_t chunk_index;
-    uint64_t chunk_term;
-    uint64_t chunk_offset;
-    uint8_t *chunk_data;
-    uint32_t chunk_len;
-    struct raft_snapshot_meta chunk_meta;
-    struct raft_entry *entries;
-    size_t n_entries;
-};
-
 /* The log as handed out by the core in its current lifetime: what the core
  * holds in memory, by the edge's account. Terms of [first, last] are known,
  * and snap_index/snap_term is the latest snapshot. */
@@ -176,7 +158,9 @@ struct sim_node {
     unsigned life; /* bumped at every crash: stale events are dropped */
     struct raft *core;
     struct sim_disk disk;
-    struct sim_write *q; /* writes not yet durable, in seq order */
+    struct raft_persist *q; /* writes not yet durable, in seq order: the
+                               persistent part of updates, copied
+                               (raft_persist_copy) */
     size_t q_head;
     size_t q_n;
     size_t q_cap;

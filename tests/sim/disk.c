@@ -191,7 +191,7 @@ void disk_restore_sm(struct cluster *c, struct sim_node *n)
 }
 
 static void disk_chunk(struct cluster *c, struct sim_node *n,
-                       const struct sim_write *w, bool live)
+                       const struct raft_persist *w, bool live)
 {
     struct sim_disk *d = &n->disk;
     if (w->chunk_offset == 0) {
@@ -233,10 +233,10 @@ static void disk_chunk(struct cluster *c, struct sim_node *n,
 /* Makes one write durable; live when the node is running (not a write that
  * reaches the disk as the node crashes). */
 void disk_write(struct cluster *c, struct sim_node *n,
-                const struct sim_write *w, bool live)
+                const struct raft_persist *w, bool live)
 {
     struct sim_disk *d = &n->disk;
-    if (w->hs) {
+    if (w->hs_changed) {
         check_durable_hs(c, n, w->term, w->vote);
         d->term = w->term;
         d->vote = w->vote;
@@ -245,37 +245,6 @@ void disk_write(struct cluster *c, struct sim_node *n,
         disk_chunk(c, n, w, live);
     if (w->n_entries && !c->failed)
         disk_append(c, n, w->entries, w->n_entries);
-}
-
-void disk_write_free(struct sim_write *w)
-{
-    for (size_t k = 0; k < w->n_entries; k++)
-        free(w->entries[k].data);
-    free(w->entries);
-    free(w->chunk_data);
-}
-
-void disk_write_copy(struct sim_write *w, const struct raft_update *u)
-{
-    *w = (struct sim_write){.seq = u->seq,
-                            .hs = u->hs_changed,
-                            .term = u->term,
-                            .vote = u->vote,
-                            .chunk = u->chunk,
-                            .chunk_last = u->chunk_last,
-                            .chunk_index = u->chunk_index,
-                            .chunk_term = u->chunk_term,
-                            .chunk_offset = u->chunk_offset,
-                            .chunk_len = u->chunk_len,
-                            .chunk_meta = u->chunk_meta,
-                            .n_entries = u->n_entries};
-    if (u->chunk && u->chunk_len)
-        w->chunk_data = mem_xmemdup(u->chunk_data, u->chunk_len);
-    if (u->n_entries) {
-        w->entries = mem_xmalloc(u->n_entries * sizeof *w->entries);
-        for (size_t k = 0; k < u->n_entries; k++)
-            entry_copy(&w->entries[k], &u->entries[k]);
-    }
 }
 
 static void disk_kick(struct cluster *c, struct sim_node *n)
@@ -301,7 +270,7 @@ void disk_queue(struct cluster *c, struct sim_node *n,
             n->q = mem_xrealloc(n->q, n->q_cap * sizeof *n->q);
         }
     }
-    disk_write_copy(&n->q[n->q_head + n->q_n++], u);
+    raft_persist_copy(&n->q[n->q_head + n->q_n++], &u->persist);
     disk_kick(c, n);
 }
 
@@ -312,7 +281,7 @@ void disk_done(struct cluster *c, struct sim_node *n)
     n->writing = false;
     while (n->q_n > 0 && n->q[n->q_head].seq <= n->write_seq && !c->failed) {
         disk_write(c, n, &n->q[n->q_head], true);
-        disk_write_free(&n->q[n->q_head]);
+        raft_persist_free(&n->q[n->q_head]);
         n->q_head++;
         n->q_n--;
     }
@@ -332,9 +301,9 @@ void disk_done(struct cluster *c, struct sim_node *n)
 /* A crash in the middle of a write: its hard state, snapshot chunk and a
  * prefix of its entries reach the disk, in that order. */
 static void partial_write(struct cluster *c, struct sim_node *n,
-                          const struct sim_write *w)
+                          const struct raft_persist *w)
 {
-    struct sim_write p = *w;
+    struct raft_persist p = *w;
     unsigned stage = (unsigned)rng_below(&c->rng, 3);
     if (stage < 1)
         p.chunk = false;
@@ -350,7 +319,7 @@ void disk_init(struct sim_disk *d)
 void disk_free(struct sim_node *n)
 {
     for (size_t k = 0; k < n->q_n; k++)
-        disk_write_free(&n->q[n->q_head + k]);
+        raft_persist_free(&n->q[n->q_head + k]);
     free(n->q);
     log_clear(&n->disk.log, 0, 0);
     free(n->disk.log.e);
@@ -383,12 +352,12 @@ void disk_crash(struct cluster *c, struct sim_node *n, bool keep_some)
                   "disk",
                   U(n->id), keep, n->q_n);
     for (size_t k = 0; k < n->q_n; k++) {
-        struct sim_write *w = &n->q[n->q_head + k];
+        struct raft_persist *w = &n->q[n->q_head + k];
         if (k < keep && !c->failed)
             disk_write(c, n, w, false);
         else if (k == keep && keep_some && rng_chance(&c->rng, 500))
             partial_write(c, n, w);
-        disk_write_free(w);
+        raft_persist_free(w);
     }
     n->q_head = n->q_n = 0;
     n->writing = false;

@@ -24,14 +24,11 @@ void disk_store_snapshot(struct sim_disk *d,
                          const struct raft_snapshot_meta *meta, uint8_t *data,
                          size_t len);
 
-/* Copies the persistent part of u into w; disk_write_free() releases it. */
-void disk_write_copy(struct sim_write *w, const struct raft_update *u);
-void disk_write_free(struct sim_write *w);
 /* Makes w durable, in the order of raft.h: hard state, chunk, entries. live
  * when the node is running: an installed snapshot then also restores its
  * state machine (not for writes that reach the disk as the node crashes). */
 void disk_write(struct cluster *c, struct sim_node *n,
-                const struct sim_write *w, bool live);
+                const struct raft_persist *w, bool live);
 /* Restores a running node's state machine from its durable snapshot. */
 void disk_restore_sm(struct cluster *c, struct sim_node *n);
 

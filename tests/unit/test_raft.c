@@ -34,12 +34,12 @@ static void drain(struct raft *r, struct out *o, bool auto_persist)
             o->applied[o->n_applied++] = u.committed[i].index;
         for (size_t i = 0; i < u.n_reads && o->n_reads < 16; i++)
             o->reads[o->n_reads++] = u.reads[i];
-        o->n_persist_entries += (unsigned)u.n_entries;
-        o->chunk_last |= u.chunk && u.chunk_last;
-        if (u.seq != 0) {
-            o->last_seq = u.seq;
+        o->n_persist_entries += (unsigned)u.persist.n_entries;
+        o->chunk_last |= u.persist.chunk && u.persist.chunk_last;
+        if (u.persist.seq != 0) {
+            o->last_seq = u.persist.seq;
             if (auto_persist)
-                raft_persisted(r, u.seq);
+                raft_persisted(r, u.persist.seq);
         }
     }
 }

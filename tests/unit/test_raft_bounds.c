@@ -12,8 +12,8 @@ static void drain(struct raft *r)
     for (int guard = 0; raft_has_update(r) && guard < 100; guard++) {
         struct raft_update u;
         raft_update(r, &u);
-        if (u.seq != 0)
-            raft_persisted(r, u.seq);
+        if (u.persist.seq != 0)
+            raft_persisted(r, u.persist.seq);
     }
 }
 
