@@ -7,8 +7,7 @@
 #include "common/mem.h"
 #include "raft/raft.h"
 
-void raft_persist_copy(struct raft_persist *dst,
-                       const struct raft_persist *src)
+void raft_persist_copy(struct raft_persist *dst, const struct raft_persist *src)
 {
     *dst = *src;
     dst->chunk_data = src->chunk && src->chunk_len > 0

@@ -147,20 +147,34 @@ static bool out_of_bounds(const struct raft_msg *m)
            m->commit > RAFT_MAX_INDEX || m->hint > RAFT_MAX_INDEX;
 }
 
-/* Whether m may raise this server's term (raft.h, raft_step): it comes
- * from a voter of the configuration; or it is a leader's message to a
- * server that does not campaign (joining, a learner, removed), which can
- * learn a newer leader's term no other way. A voter learns terms from the
- * voters it campaigns with; a leader learns them from its voters, so that
- * a learner or an outsider cannot push the term of a voter. */
+/* Whether m may raise this server's term (raft.h, raft_step). A voter of
+ * the configuration may. Anyone else only if the edge vouches that it is
+ * of this cluster (same_cluster), and only with a leader's message (a
+ * server that lags may list none of the servers that lead now, all added
+ * since, and is brought up to date only so) or with an answer of a member
+ * (a learner that took itself for a voter and campaigned answers a leader
+ * with its higher term: the leader must step down for it to hear a leader
+ * again). A vote of a server that is not a voter never raises a term, and
+ * nothing from outside the cluster does, so that an outsider cannot push
+ * a term up to where no one campaigns. */
 static bool may_raise_term(const struct raft *r, const struct raft_msg *m)
 {
     if (m->term <= r->term || is_voter(r, m->from))
         return true;
-    if (election_may_campaign(r))
+    if (!m->same_cluster)
         return false;
-    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
-           m->type == RAFT_MSG_SNAPSHOT;
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_SNAPSHOT:
+        return true;
+    case RAFT_MSG_APPEND_RESP:
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_SNAPSHOT_RESP:
+        return raft_conf_role(&r->conf, m->from) != 0;
+    default:
+        return false;
+    }
 }
 
 int raft_step(struct raft *r, const struct raft_msg *m)

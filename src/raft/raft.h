@@ -137,6 +137,13 @@ struct raft_msg {
     bool reject;
     bool transfer;
     bool last;
+    /* Not on the wire: set by the edge when the sender is of this
+     * server's cluster as far as it can tell (dlockd: its peer hello
+     * carried this cluster's id, or this server does not know the id yet,
+     * as when it joins). Only then may a server that is not a voter of the
+     * configuration raise this server's term, with a leader's message or a
+     * member's answer (raft_step). */
+    bool same_cluster;
     uint64_t from;
     uint64_t to;
     uint64_t term;

@@ -72,12 +72,27 @@ static void learn_cluster_id(struct node *n, uint64_t from)
             set_cluster_id(n, n->addrs[i].cluster_id, "the leader's");
 }
 
+/* Whether the peer id is of this server's cluster as far as it can tell:
+ * its hello carried this cluster's id, or this server does not know the id
+ * (it joins, or its directory predates cluster ids) and takes anyone. */
+static bool same_cluster(const struct node *n, uint64_t id)
+{
+    if (n->datadir.cluster_id == 0)
+        return true;
+    for (unsigned i = 0; i < n->n_addrs; i++)
+        if (n->addrs[i].id == id)
+            return n->addrs[i].cluster_id == n->datadir.cluster_id;
+    return false;
+}
+
 static void on_recv(void *arg, const struct raft_msg *m)
 {
     struct node *n = arg;
     if (n->closed)
         return;
-    int rc = raft_step(n->raft, m);
+    struct raft_msg vouched = *m;
+    vouched.same_cluster = same_cluster(n, m->from);
+    int rc = raft_step(n->raft, &vouched);
     if (rc != 0)
         log_debug("message %u from %" PRIu64 " refused (%d)", m->type, m->from,
                   rc);

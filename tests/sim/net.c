@@ -249,6 +249,10 @@ void net_deliver(struct cluster *c, uint64_t to, const uint8_t *frame,
     if (m.n_entries > max_entries)
         m.n_entries = max_entries;
     trace_msg(c, "recv", &m);
+    /* The simulated servers are of one cluster; an id the cluster never
+     * made is an outsider's (the peer hello's cluster id, as dlockd does
+     * it). */
+    m.same_cluster = m.from < c->next_id;
     int rv = raft_step(n->core, &m);
     wire_msg_close(&m);
     if (rv != 0)
