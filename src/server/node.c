@@ -201,21 +201,6 @@ static void on_role(struct node *n, const struct raft_update *u)
         node_lost_leadership(n, NODE_NOTLEADER);
 }
 
-static void send_msgs(struct node *n, const struct raft_update *u)
-{
-    for (size_t i = 0; i < u->n_msgs; i++) {
-        struct raft_msg m = u->msgs[i];
-        const char *addr = node_member_addr(n, m.to);
-        if (addr == NULL)
-            continue;
-        if (m.type == RAFT_MSG_SNAPSHOT && m.data == NULL) {
-            if (!node_disk_fill_chunk(n, &m))
-                continue;
-        }
-        peers_send(n->peers, &m, addr);
-    }
-}
-
 static void flush(struct node *n)
 {
     if (n->flushing)
@@ -231,7 +216,7 @@ static void flush(struct node *n)
             struct raft_update u;
             raft_update(n->raft, &u);
             node_disk_persist(n, &u);
-            send_msgs(n, &u);
+            node_send_msgs(n, &u);
             on_role(n, &u);
             for (size_t i = 0; i < u.n_committed; i++)
                 apply_entry(n, &u.committed[i]);

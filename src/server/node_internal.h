@@ -1,7 +1,8 @@
 /* node_internal.h - the node's state, shared by its files: node.c (the loop's
- * work: apply, proposals), node_disk.c (persistence and snapshots),
- * node_read.c (reads, keepalives, waits) and node_life.c (start, stop, the
- * peer transport's callbacks). */
+ * work: driving the replica, proposals), node_disk.c (persistence and
+ * snapshots), node_read.c (reads, keepalives, waits), node_peers.c (the peer
+ * transport's callbacks, messages out, the address book, the cluster id) and
+ * node_life.c (start, stop). */
 #ifndef DLOCK_NODE_INTERNAL_H
 #define DLOCK_NODE_INTERNAL_H
 
@@ -174,6 +175,13 @@ void node_read_fail_all(struct node *n, int status);
 /* Proposes the UNWAITs decided since the last call (at the end of a turn
  * of the loop); forgets them when this server no longer leads. */
 void node_unwait_flush(struct node *n);
+
+/* node_peers.c */
+struct peers_cbs node_peer_cbs(void);
+void node_send_msgs(struct node *n, const struct raft_update *u);
+/* Fixes the cluster id from the log's first entry when it is not known yet
+ * and the log still holds that entry. */
+void node_derive_cluster_id(struct node *n);
 
 /* node_life.c */
 const char *node_member_addr(const struct node *n, uint64_t id);
