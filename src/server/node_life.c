@@ -1,7 +1,6 @@
 /* node_life.c - the node's start (open the store, restore, bootstrap a new
  * cluster) and its stop (hand leadership over, fail what waits, close). */
 #include <errno.h>
-#include <netinet/in.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
