@@ -530,19 +530,18 @@ void lockserver_wait_gone(struct lockserver *s, uint64_t id, void *ctx,
         struct swait *w = sn->w[i];
         if (w->ctx != ctx || w->tag != tag)
             continue;
-        uint64_t index = 0;
-        /* The index it waited on, for the UNWAIT, if no one else waits. */
+        /* Given up with an UNWAIT of the index it waited on, if no one
+         * else waits on it here. */
         struct fsm_cmd u = {.type = FSM_UNWAIT,
+                            .index = replica_wait_index(w->handle),
                             .session = session,
                             .name = acq->name,
                             .name_len = acq->name_len,
                             .req = acq->req,
                             .req_len = acq->req_len};
-        index = replica_wait_index(w->handle);
         bool alone = replica_wait_detach(sn->rep, w->handle);
-        sn->w[i] = sn->w[--sn->n_w];
+        vec_drop((void **)sn->w, &sn->n_w, w);
         free(w);
-        u.index = index;
         if (alone)
             replica_unwait(sn->rep, &u);
         return;
