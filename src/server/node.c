@@ -1,5 +1,5 @@
 /* node.c - one dlock server's replicated state, driven by the libuv loop:
- * the Raft core, its store (node_disk.c: group commit), the lock state
+ * the Raft core, its disk (disk.h: the log, group commit), the lock state
  * machine, the leader's leases, and the callbacks of the command layer. */
 #include "server/node.h"
 
@@ -13,7 +13,6 @@
 #include "server/logger.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
-#include "store/store.h"
 
 #define TICK_MS 10
 #define EXPIRE_EXAMPLES 3     /* locks (or sessions) named in the log line */
@@ -75,7 +74,7 @@ void node_deliver(struct node *n)
             k->wait_cb(k->ctx, o.status == REPLICA_OK ? o.ev : NULL, o.status);
         } else if (k->cb != NULL) {
             if (o.status == REPLICA_OK)
-                n->answered++;
+                disk_answered(n->disk);
             int status = done_status(&o);
             k->cb(k->ctx, status, status == NODE_OK ? o.res : NULL);
         } else if (k->change_cb != NULL) {
@@ -215,7 +214,7 @@ static void flush(struct node *n)
         while (raft_has_update(n->raft)) {
             struct raft_update u;
             raft_update(n->raft, &u);
-            node_disk_persist(n, &u);
+            disk_persist(n->disk, &u);
             node_send_msgs(n, &u);
             on_role(n, &u);
             for (size_t i = 0; i < u.n_committed; i++)
@@ -223,11 +222,11 @@ static void flush(struct node *n)
             node_read_update(n, &u);
         }
         node_unwait_flush(n); /* decided while the entries applied */
-        node_disk_start(n);   /* a sync done inline makes a new update */
+        disk_start(n->disk);  /* an inline sync makes a new update */
     } while (raft_has_update(n->raft));
-    node_disk_snapshot(n);
-    /* Only a leader that is not closed gathers (node_disk_start). */
-    peers_cork(n->peers, n->gathering);
+    disk_snapshot(n->disk);
+    /* Only a leader that is not closed gathers (disk_start). */
+    peers_cork(n->peers, disk_gathering(n->disk));
     n->flushing = false;
     uint64_t took = uv_hrtime() - t0;
     if (took >= SLOW_FLUSH_NS)
@@ -346,7 +345,7 @@ static int propose_as(struct node *n, struct fsm_cmd *cmd, void *ctx,
     if (raft_propose(n->raft, data, (uint32_t)len, &index, &term) != 0)
         return NODE_NOTLEADER; /* a transfer is under way */
     replica_proposed(n->rep, index, term, ctx, tag);
-    n->proposed++;
+    disk_proposed(n->disk);
     return NODE_OK;
 }
 
@@ -375,7 +374,7 @@ static int change_started(struct node *n, int rc, node_read_cb cb, void *ctx)
     k->change_cb = cb;
     replica_proposed(n->rep, raft_last_index(n->raft), raft_term(n->raft), k,
                      0);
-    n->proposed++;
+    disk_proposed(n->disk);
     return NODE_OK;
 }
 
@@ -444,10 +443,12 @@ void node_info(const struct node *n, struct node_info *info)
     info->applied = raft_applied_index(n->raft);
     info->last_index = raft_last_index(n->raft);
     info->snapshot_index = raft_snapshot_index(n->raft);
-    info->sync_avg_us = n->sync_avg_ns / 1000;
-    info->sync_inline = node_disk_inline(n);
-    info->syncs = n->syncs;
-    info->entries_synced = n->entries_synced;
+    struct disk_stats ds;
+    disk_stats(n->disk, &ds);
+    info->sync_avg_us = ds.sync_avg_ns / 1000;
+    info->sync_inline = ds.sync_inline;
+    info->syncs = ds.syncs;
+    info->entries_synced = ds.entries_synced;
     const struct raft_conf *c = raft_conf(n->raft);
     for (unsigned i = 0; i < c->n; i++) {
         struct node_member *m = &info->members[info->n_members++];

@@ -1,10 +1,8 @@
 /* node_life.c - the node's start (open the store, restore, bootstrap a new
  * cluster) and its stop (hand leadership over, fail what waits, close). */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,10 +38,8 @@ static int restore(struct node *n, char *err, size_t errlen)
 {
     struct store_state st;
     uint64_t t0 = uv_hrtime();
-    if (store_open(n->store, &st) != 0) {
-        snprintf(err, errlen, "%s", store_errmsg(n->store));
+    if (disk_open(n->disk, &st, err, errlen) != 0)
         return -1;
-    }
     if (st.repaired[0] != '\0')
         log_warn("log repaired: %s", st.repaired);
     if (st.term > RAFT_MAX_TERM) {
@@ -74,12 +70,11 @@ static int restore(struct node *n, char *err, size_t errlen)
         store_state_close(&st);
         return -1;
     }
-    n->last_snapshot = st.has_snapshot ? st.snapshot.index : 0;
     bool fresh = !st.has_snapshot && st.n_entries == 0 && st.term == 0;
     log_info("restored in %" PRIu64 " ms: term %" PRIu64
              ", snapshot at %" PRIu64 ", %zu entries after it",
-             (uv_hrtime() - t0) / 1000000, st.term, n->last_snapshot,
-             st.n_entries);
+             (uv_hrtime() - t0) / 1000000, st.term,
+             st.has_snapshot ? st.snapshot.index : 0, st.n_entries);
     store_state_close(&st);
     if (fresh && n->cfg->join[0] == '\0') {
         struct raft_conf c;
@@ -113,6 +108,22 @@ static int open_datadir(struct node *n, char *err, size_t errlen)
                         errlen);
 }
 
+static void disk_kick_cb(void *arg)
+{
+    node_kick(arg);
+}
+
+static void disk_before_write_cb(void *arg)
+{
+    struct node *n = arg;
+    peers_cork(n->peers, false);
+}
+
+static void disk_idle_cb(void *arg)
+{
+    node_stop_progress(arg);
+}
+
 struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
                         size_t errlen)
 {
@@ -130,28 +141,26 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         node_free(n);
         return NULL;
     }
-    n->store = store_new(cfg->data, 0);
     struct replica_config rcfg = {.wait_grace_ms = cfg->wait_grace_ms,
                                   .expire_retry_ms = EXPIRE_RETRY_MS,
                                   .expire_batch = EXPIRE_BATCH};
     n->rep = replica_new(&rcfg);
-    if (n->raft == NULL || restore(n, err, errlen) != 0) {
-        if (n->raft == NULL)
-            snprintf(err, errlen, "bad Raft settings");
+    if (n->raft == NULL) {
+        snprintf(err, errlen, "bad Raft settings");
         node_free(n);
         return NULL;
     }
-    /* The group commit's timer (node_disk.c): before any handle, so that a
-     * failure leaves nothing to close. */
-    n->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    int uvrc = n->gather_fd < 0
-                   ? uv_translate_sys_error(errno)
-                   : uv_poll_init(loop, &n->gather_poll, n->gather_fd);
-    if (uvrc != 0) {
-        snprintf(err, errlen, "cannot make the group commit's timer: %s",
-                 uv_strerror(uvrc));
-        if (n->gather_fd >= 0)
-            close(n->gather_fd);
+    /* The disk makes its handle first, so that a failure leaves nothing
+     * else to close. */
+    struct disk_config dcfg = {.data = cfg->data,
+                               .snapshot_entries = cfg->snapshot_entries,
+                               .keep_fd =
+                                   n->datadir.held ? n->datadir.lock_fd : -1};
+    struct disk_cbs dcbs = {.kick = disk_kick_cb,
+                            .before_write = disk_before_write_cb,
+                            .idle = disk_idle_cb};
+    n->disk = disk_new(loop, &dcfg, n->raft, n->rep, &dcbs, n, err, errlen);
+    if (n->disk == NULL || restore(n, err, errlen) != 0) {
         node_free(n);
         return NULL;
     }
@@ -159,7 +168,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
                          cfg->raft, &cbs, n);
     peers_set_cluster_id(n->peers, n->datadir.cluster_id);
-    uvrc = peers_listen(n->peers, cfg->raft);
+    int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {
         snprintf(err, errlen, "cannot listen for peers on %s (%s): %s",
                  cfg->raft, cfg->raft_from, uv_strerror(uvrc));
@@ -180,9 +189,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     n->reads_idle.data = n;
     uv_idle_init(loop, &n->expire_idle);
     n->expire_idle.data = n;
-    n->snap_fd = -1;
-    n->gather_poll.data = n;
-    node_disk_init_gather(n);
+    disk_watch(n->disk);
     n->open_handles = 5;
     raft_tick(n->raft, 0);
     return n;
@@ -204,15 +211,7 @@ static void on_handle_closed(uv_handle_t *h)
     closed_one(h->data);
 }
 
-static void on_gather_closed(uv_handle_t *h)
-{
-    struct node *n = h->data;
-    close(n->gather_fd);
-    n->gather_fd = -1;
-    closed_one(n);
-}
-
-static void on_peers_closed(void *arg)
+static void on_closed(void *arg)
 {
     closed_one(arg);
 }
@@ -221,14 +220,13 @@ static void finish_stop(struct node *n)
 {
     n->closed = true;
     node_lost_leadership(n, NODE_SHUTDOWN);
-    store_sync(n->store); /* whatever is buffered; nothing waits on it */
-    n->open_handles++;    /* the peers */
-    peers_close(n->peers, on_peers_closed, n);
+    disk_close(n->disk, on_closed, n);
+    n->open_handles++; /* the peers */
+    peers_close(n->peers, on_closed, n);
     uv_close((uv_handle_t *)&n->timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
     uv_close((uv_handle_t *)&n->reads_idle, on_handle_closed);
     uv_close((uv_handle_t *)&n->expire_idle, on_handle_closed);
-    uv_close((uv_handle_t *)&n->gather_poll, on_gather_closed);
 }
 
 void node_stop_progress(struct node *n)
@@ -237,7 +235,7 @@ void node_stop_progress(struct node *n)
         return;
     bool handed = !n->transferring || raft_role(n->raft) != RAFT_LEADER;
     bool waited = uv_now(n->loop) >= n->stop_started + n->cfg->election_ms;
-    if ((handed || waited) && !n->syncing && !n->snapshotting && !n->sparing)
+    if ((handed || waited) && !disk_busy(n->disk))
         finish_stop(n);
 }
 
@@ -249,7 +247,7 @@ void node_stop(struct node *n, void (*done)(void *arg), void *arg)
     n->stop_done = done;
     n->stop_arg = arg;
     n->stop_started = uv_now(n->loop);
-    node_disk_cancel_spare(n);
+    disk_cancel_spare(n->disk);
     if (raft_role(n->raft) == RAFT_LEADER && raft_transfer(n->raft, 0) == 0)
         log_info("handing leadership over before stopping");
     node_kick(n);
@@ -261,12 +259,10 @@ void node_free(struct node *n)
     if (n == NULL)
         return;
     raft_free(n->raft);
-    store_free(n->store);
     datadir_close(&n->datadir);
     replica_free(n->rep);
     peers_free(n->peers);
-    node_disk_free_deferred(n);
+    disk_free(n->disk);
     free(n->reads.v);
-    free(n->chunk_buf);
     free(n);
 }

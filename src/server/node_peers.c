@@ -194,7 +194,7 @@ void node_derive_cluster_id(struct node *n)
 }
 
 /* Sends an update's messages to their servers' addresses, filling a
- * snapshot chunk's bytes from the snapshot file (node_disk.c). */
+ * snapshot chunk's bytes from the snapshot file (disk.h). */
 void node_send_msgs(struct node *n, const struct raft_update *u)
 {
     for (size_t i = 0; i < u->n_msgs; i++) {
@@ -203,7 +203,7 @@ void node_send_msgs(struct node *n, const struct raft_update *u)
         if (addr == NULL)
             continue;
         if (m.type == RAFT_MSG_SNAPSHOT && m.data == NULL) {
-            if (!node_disk_fill_chunk(n, &m))
+            if (!disk_fill_chunk(n->disk, &m))
                 continue;
         }
         peers_send(n->peers, &m, addr);

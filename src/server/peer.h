@@ -92,7 +92,7 @@ void peers_send(struct peers *p, const struct raft_msg *m, const char *addr);
 /* Corked, messages are queued per peer and not written; uncorked, what
  * was queued goes out, one write per peer. The leader corks while it
  * works through a turn of its loop and while it gathers a batch
- * (node_disk.c), so that a follower receives a batch's entries together
+ * (disk.c), so that a follower receives a batch's entries together
  * and syncs them as one. */
 void peers_cork(struct peers *p, bool on);
 
