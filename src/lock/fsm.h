@@ -48,8 +48,11 @@ enum fsm_cmd_type {
                         back the grant it did not learn */
     FSM_EXPIRE_BATCH = 10, /* the leader ended the leases of many sessions:
                               an EXPIRE of each, in order */
+    FSM_ACQUIRE_SHARED = 11, /* acquire in shared mode (a read lock) */
+    FSM_RELEASE_SHARED = 12, /* release one shared hold */
+    FSM_DOWNGRADE = 13,      /* exclusive holds become shared, in place */
 };
-#define FSM_CMD_MAX 10
+#define FSM_CMD_MAX 13
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -77,7 +80,16 @@ enum fsm_cmd_type {
  *            answer told another client, the UNWAIT leaves the wait, or
  *            the grant made to it, alone
  *   EXPIRE_BATCH  ids, n_ids: 1 to FSM_EXPIRE_BATCH_MAX session ids
- *            (duplicates and ids of sessions that are gone allowed) */
+ *            (duplicates and ids of sessions that are gone allowed)
+ *   ACQUIRE_SHARED  as ACQUIRE, but never a lease lock (session 0 is
+ *            FSM_INVALID): lease locks are exclusive
+ *   RELEASE_SHARED  session, name, owner, req (no token form)
+ *   DOWNGRADE  session, name, owner, req
+ *
+ * Modes (docs/design.md §11.10): a lock is held by one exclusive hold, or
+ * by any number of shared ones. A hold is a (session, owner)'s, counts its
+ * exclusive and its shared holds apart (reentrant in each mode), and has
+ * the token it was granted first with. */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -131,15 +143,20 @@ enum fsm_status {
                           its session (expired) */
     FSM_REQ_REUSED = 9, /* the request id names another request (another
                            type, or other arguments): nothing changed */
+    FSM_UPGRADE = 10,   /* an exclusive ACQUIRE by a session and owner that
+                           hold the lock shared only: refused (an upgrade
+                           could deadlock), nothing changed */
 };
 
 struct fsm_result {
     uint8_t status;
     bool replayed;    /* a request id seen before: this is the first outcome */
     uint64_t session; /* OPEN: the new session id; ACQUIRE: the session */
-    uint64_t token;   /* ACQUIRE granted: fencing token; UNWAIT: the
-                         token of the grant taken back now, 0 if none */
-    uint32_t holds;   /* ACQUIRE/RELEASE/UNWAIT: holds left by this owner */
+    uint64_t token;   /* ACQUIRE granted, DOWNGRADE: the hold's fencing
+                         token; UNWAIT: the token of the grant taken back
+                         now, 0 if none */
+    uint32_t holds;   /* ACQUIRE/RELEASE/UNWAIT/DOWNGRADE: the holds this
+                         session and owner have, in both modes */
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
     uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
@@ -221,16 +238,24 @@ const struct fsm_session_change *fsm_session_changes(const struct fsm *f,
                                                      size_t *n);
 
 /* Reads, for linearizable queries after a ReadIndex. */
+enum fsm_mode {
+    FSM_MODE_NONE = 0,      /* free */
+    FSM_MODE_EXCLUSIVE = 1, /* one hold, with exclusive holds */
+    FSM_MODE_SHARED = 2,    /* holds with shared holds only */
+};
 struct fsm_lock_info {
     const char *name;
     uint32_t name_len;
-    uint64_t holder; /* 0: free */
-    const char *owner;
+    uint64_t holder; /* the first hold's session (by session id, then
+                        owner), 0: free */
+    const char *owner; /* the first hold's */
     uint32_t owner_len;
-    uint64_t token;
-    uint32_t holds;
+    uint64_t token; /* the first hold's */
+    uint32_t holds; /* the first hold's, in both modes */
     uint32_t waiters;
     uint64_t available_at; /* lock-delay end in cluster time, 0 if none */
+    uint8_t mode;          /* enum fsm_mode */
+    uint32_t holders;      /* holds: (session, owner)s that hold it */
 };
 /* Fills *info for name; false if the machine knows no such lock. */
 bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
@@ -243,9 +268,37 @@ void fsm_lock_list(const struct fsm *f, const char *prefix, uint32_t len,
                    const char *after, uint32_t after_len,
                    bool (*fn)(void *arg, const struct fsm_lock_info *info),
                    void *arg);
-/* Whether token is the current holder's token of name. */
+/* Whether token is the token of a hold of name: O(holders). */
 bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
                     uint64_t token);
+
+/* One hold of a lock, and one waiter. */
+struct fsm_hold_info {
+    uint64_t session;
+    const char *owner;
+    uint32_t owner_len;
+    uint64_t token;
+    uint32_t exclusive; /* exclusive holds */
+    uint32_t shared;    /* shared holds */
+};
+struct fsm_waiter_info {
+    uint64_t session;
+    const char *owner;
+    uint32_t owner_len;
+    uint64_t index; /* of its ACQUIRE */
+    bool shared;
+};
+/* Calls fn for the holds of name from the first whose session is at least
+ * from (0: all), by (session, owner), until fn returns false: O(log n) to
+ * find the first, then O(1) amortised per hold. */
+void fsm_lock_holds(const struct fsm *f, const char *name, uint32_t len,
+                    uint64_t from,
+                    bool (*fn)(void *arg, const struct fsm_hold_info *h),
+                    void *arg);
+/* Calls fn for the waiters of name in FIFO order, until fn returns false. */
+void fsm_lock_waiters(const struct fsm *f, const char *name, uint32_t len,
+                      bool (*fn)(void *arg, const struct fsm_waiter_info *w),
+                      void *arg);
 
 struct fsm_session_info {
     uint64_t id;
@@ -281,7 +334,7 @@ uint64_t fsm_last_token(const struct fsm *f);
 struct fsm_stats {
     uint64_t sessions;
     uint64_t locks; /* known: held, or with waiters, or in lock-delay */
-    uint64_t held;
+    uint64_t held;  /* holds: a lock held shared by three counts three */
     uint64_t waiters;
     uint64_t bytes; /* memory held by the machine, approximately */
 };
