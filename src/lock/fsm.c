@@ -114,28 +114,21 @@ static void free_state(struct fsm *f)
         struct fsm_session *s = f->first;
         while (s->waits != NULL) {
             struct fsm_waiter *w = s->waits;
-            s->waits = w->snext == w ? NULL : w->snext;
-            w->sprev->snext = w->snext;
-            w->snext->sprev = w->sprev;
+            FSM_RING_REMOVE(&s->waits, w, sprev, snext);
             fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
         }
-        while (s->locks != NULL) {
-            struct fsm_lock *l = s->locks;
-            s->locks = l->next == l ? NULL : l->next;
-            l->prev->next = l->next;
-            l->next->prev = l->prev;
-            l->holder = NULL;
-            l->waiters = NULL;
+        while (s->holds != NULL) {
+            struct fsm_hold *h = s->holds;
+            FSM_RING_REMOVE(&s->holds, h, prev, next);
+            fsm_dealloc(f, h, sizeof *h + h->owner_len);
         }
-        s->n_locks = s->n_waits = 0;
+        s->n_holds = s->n_waits = 0;
         fsm_session_delete(f, s);
     }
     size_t pos = 0;
     struct fsm_lock *l;
-    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
-        fsm_dealloc(f, l->owner, l->owner_len);
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL)
         fsm_dealloc(f, l, sizeof *l + l->name_len);
-    }
     for (size_t i = 0; i < f->claims.n; i++)
         fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
@@ -255,7 +248,10 @@ static bool worth_remembering(uint8_t status)
 static uint64_t *value_field(uint8_t type, struct fsm_result *res)
 {
     if (res->status == FSM_OK)
-        return type == FSM_ACQUIRE ? &res->token : &res->ttl;
+        return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
+                       type == FSM_DOWNGRADE
+                   ? &res->token
+                   : &res->ttl;
     if (res->status == FSM_HELD)
         return &res->holder;
     if (res->status == FSM_QUEUED)
@@ -346,6 +342,20 @@ static struct fsm_session *client_session(const struct fsm *f, uint64_t id)
 {
     struct fsm_session *s = fsm_session_get(f, id);
     return s != NULL && !s->lease_lock ? s : NULL;
+}
+
+/* The client session c names, or NULL with res filled in: NOSESSION, or
+ * the remembered outcome of a retry of type (replay). */
+static struct fsm_session *session_of(struct fsm *f, uint8_t type,
+                                      const struct fsm_cmd *c,
+                                      struct fsm_result *res)
+{
+    struct fsm_session *s = client_session(f, c->session);
+    if (s == NULL) {
+        res->status = FSM_NOSESSION;
+        return NULL;
+    }
+    return replay(&s->outcomes, type, NULL, 0, c, res) ? NULL : s;
 }
 
 /* The checks before a command of type (OPEN, or a lease lock's ACQUIRE)
@@ -458,52 +468,67 @@ static void rejoin(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         return;
     }
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
-    if (res->status == FSM_OK && l != NULL && l->holder != NULL &&
-        l->holder->id == res->session && l->token == res->token)
-        l->grant = 0;
+    struct fsm_session *s = fsm_session_get(f, res->session);
+    struct fsm_hold *h = l != NULL && s != NULL
+                             ? fsm_lock_find(l, s, c->owner, c->owner_len)
+                             : NULL;
+    if (res->status == FSM_OK && h != NULL && h->token == res->token)
+        h->grant = 0;
 }
 
-/* The rules of ACQUIRE once the session is known and the request new:
- * reentry by the same session and owner; else a grant if the lock is free,
- * out of lock-delay and nobody waits; else HELD for a try, or the tail of
- * the FIFO. A session's held and queued locks count against its limit. */
+/* The rules of ACQUIRE (of either mode) once the session is known and the
+ * request new (docs/design.md §11.3): reentry by the same session and
+ * owner (UPGRADE for an exclusive request on a shared hold); else a grant
+ * if the lock is out of lock-delay, nobody waits and the mode fits; else
+ * HELD for a try, or the tail of the FIFO. A session's holds and waits
+ * count against its limit. */
 static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
                     const struct fsm_cmd *c, uint8_t owner_len,
                     uint32_t delay_ms, struct fsm_result *res)
 {
+    bool shared = c->type == FSM_ACQUIRE_SHARED;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
     res->session = s->id;
-    if (l != NULL && l->holder == s &&
-        fsm_bytes_eq(l->owner, l->owner_len, c->owner, owner_len)) {
-        if (l->holds == UINT32_MAX) {
+    if (h != NULL) {
+        uint32_t *n = shared ? &h->shared : &h->exclusive;
+        if (!shared && h->exclusive == 0) {
+            res->status = FSM_UPGRADE;
+            return;
+        }
+        if (*n == UINT32_MAX ||
+            h->exclusive + (uint64_t)h->shared == UINT32_MAX) {
             res->status = FSM_LIMIT;
             return;
         }
+        ++*n;
         res->status = FSM_OK;
-        res->token = l->token;
-        res->holds = ++l->holds;
+        res->token = h->token;
+        res->holds = h->exclusive + h->shared;
         return;
     }
-    if ((uint64_t)s->n_locks + s->n_waits >= f->lim.locks_per_session) {
+    if ((uint64_t)s->n_holds + s->n_waits >= f->lim.locks_per_session) {
         res->status = FSM_LIMIT;
         return;
     }
-    if (l == NULL || (l->holder == NULL && l->waiters == NULL &&
-                      l->available_at <= f->now)) {
+    if (l == NULL || (fsm_lock_open(f, l) && fsm_lock_fits(l, shared))) {
         if (l == NULL)
             l = fsm_lock_new(f, c->name, c->name_len);
+        h = fsm_lock_grant(f, l, s, c->owner, owner_len, shared, delay_ms);
         res->status = FSM_OK;
-        res->token = fsm_lock_grant(f, l, s, c->owner, owner_len, delay_ms);
+        res->token = h->token;
         res->holds = 1;
         /* A blocking ACQUIRE's client may be gone before it learns this
          * grant: an UNWAIT naming this index may take it back. */
-        l->grant = c->wait > 0 ? index : 0;
-        res->index = l->grant;
+        h->grant = c->wait > 0 ? index : 0;
+        res->index = h->grant;
         return;
     }
     if (c->wait == 0) {
+        const struct fsm_hold *first = fsm_lock_first(l);
         res->status = FSM_HELD;
-        res->holder = l->holder != NULL ? l->holder->id : 0;
+        res->holder = first != NULL ? first->session->id : 0;
         return;
     }
     if (l->n_waiters >= f->lim.waiters_per_lock) {
@@ -511,7 +536,7 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
         return;
     }
     fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
-                     c->owner, owner_len, c->req, (uint8_t)c->req_len);
+                     shared, c->owner, owner_len, c->req, (uint8_t)c->req_len);
     res->status = FSM_QUEUED;
     res->index = index; /* what the waiter's events will carry */
 }
@@ -553,22 +578,32 @@ static void apply_acquire(struct fsm *f, uint64_t index,
     }
     uint32_t delay_ms =
         c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    if (c->session == 0 && c->type == FSM_ACQUIRE_SHARED) {
+        res->status = FSM_INVALID; /* lease locks are exclusive */
+        return;
+    }
     if (c->session == 0) {
         acquire_lease(f, index, c, delay_ms, res);
         return;
     }
-    struct fsm_session *s = client_session(f, c->session);
+    struct fsm_session *s = session_of(f, c->type, c, res);
     if (s == NULL) {
-        res->status = FSM_NOSESSION;
-        return;
-    }
-    if (replay(&s->outcomes, FSM_ACQUIRE, NULL, 0, c, res)) {
         if (res->replayed)
             rejoin(f, index, c, res);
         return;
     }
     acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
-    remember(f, &s->outcomes, FSM_ACQUIRE, NULL, 0, c, index, res);
+    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
+}
+
+/* The hold of a lease lock on name with token, or NULL: a lease lock is
+ * exclusive, its lock's only hold. */
+static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
+                                   uint32_t len, uint64_t token)
+{
+    const struct fsm_lock *l = fsm_lock_get(f, name, len);
+    struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
+    return h != NULL && h->session->lease_lock && h->token == token ? h : NULL;
 }
 
 /* RELEASE by token (session 0): the lease lock's session releases all and
@@ -578,21 +613,21 @@ static void release_lease(struct fsm *f, uint64_t index,
 {
     if (replay(&f->opens, FSM_RELEASE, NULL, 0, c, res))
         return;
-    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
-    if (l == NULL || l->holder == NULL || !l->holder->lease_lock ||
-        l->token != c->token) {
+    const struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
+    if (h == NULL) {
         res->status = FSM_NOTHELD;
     } else {
         res->status = FSM_OK;
-        res->session = l->holder->id;
-        fsm_session_end(f, l->holder, false);
+        res->session = h->session->id;
+        fsm_session_end(f, h->session, false);
     }
     remember(f, &f->opens, FSM_RELEASE, NULL, 0, c, index, res);
 }
 
-/* RELEASE: the holder (same session and owner) drops one hold; at zero the
- * lock goes at once to its first waiter (no lock-delay: a release is
- * explicit). */
+/* RELEASE, RELEASE_SHARED: the holder (same session and owner) drops one
+ * hold of the mode; at none left in either mode the hold goes, and the
+ * lock's first waiters get it as far as they fit (no lock-delay: a release
+ * is explicit). */
 static void apply_release(struct fsm *f, uint64_t index,
                           const struct fsm_cmd *c, struct fsm_result *res)
 {
@@ -600,29 +635,56 @@ static void apply_release(struct fsm *f, uint64_t index,
         res->status = FSM_INVALID;
         return;
     }
+    bool shared = c->type == FSM_RELEASE_SHARED;
+    if (c->session == 0 && shared) {
+        res->status = FSM_INVALID; /* lease locks are exclusive */
+        return;
+    }
     if (c->session == 0) {
         release_lease(f, index, c, res);
         return;
     }
-    struct fsm_session *s = client_session(f, c->session);
-    if (s == NULL) {
-        res->status = FSM_NOSESSION;
-        return;
-    }
-    if (replay(&s->outcomes, FSM_RELEASE, NULL, 0, c, res))
+    struct fsm_session *s = session_of(f, c->type, c, res);
+    if (s == NULL)
         return;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
-    if (l == NULL || l->holder != s ||
-        !fsm_bytes_eq(l->owner, l->owner_len, c->owner, c->owner_len)) {
+    if (h == NULL || (shared ? h->shared : h->exclusive) == 0) {
         res->status = FSM_NOTHELD;
     } else {
         res->status = FSM_OK;
-        res->holds = --l->holds;
-        if (l->holds == 0)
-            fsm_lock_free(f, l, false);
+        res->holds = fsm_lock_put(f, h, shared);
     }
-    remember(f, &s->outcomes, FSM_RELEASE, NULL, 0, c, index, res);
+    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
+}
+
+/* DOWNGRADE: the holder's exclusive holds become shared, in place, with
+ * its token; the lock's first waiters get it as far as they fit. */
+static void apply_downgrade(struct fsm *f, uint64_t index,
+                            const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_DOWNGRADE, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
+    res->session = s->id;
+    if (h == NULL || h->exclusive == 0) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        res->token = h->token;
+        fsm_lock_downgrade(f, h);
+        res->holds = h->shared;
+    }
+    remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
 }
 
 /* EXTEND: a new TTL for the session of the lease lock that holds name with
@@ -636,15 +698,14 @@ static void apply_extend(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
     }
     if (replay(&f->opens, FSM_EXTEND, NULL, 0, c, res))
         return;
-    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
-    if (l == NULL || l->holder == NULL || !l->holder->lease_lock ||
-        l->token != c->token) {
+    const struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
+    if (h == NULL) {
         res->status = FSM_NOTHELD;
     } else {
-        l->holder->ttl = c->ttl;
-        fsm_session_changed(f, l->holder->id, c->ttl);
+        h->session->ttl = c->ttl;
+        fsm_session_changed(f, h->session->id, c->ttl);
         res->status = FSM_OK;
-        res->session = l->holder->id;
+        res->session = h->session->id;
         res->ttl = c->ttl;
     }
     remember(f, &f->opens, FSM_EXTEND, NULL, 0, c, index, res);
@@ -658,12 +719,8 @@ static void apply_set_ttl(struct fsm *f, uint64_t index,
         res->status = FSM_INVALID;
         return;
     }
-    struct fsm_session *s = client_session(f, c->session);
-    if (s == NULL) {
-        res->status = FSM_NOSESSION;
-        return;
-    }
-    if (replay(&s->outcomes, FSM_SET_TTL, NULL, 0, c, res))
+    struct fsm_session *s = session_of(f, FSM_SET_TTL, c, res);
+    if (s == NULL)
         return;
     s->ttl = c->ttl;
     fsm_session_changed(f, s->id, c->ttl);
@@ -742,20 +799,21 @@ static void apply_unwait(struct fsm *f, const struct fsm_cmd *c,
     /* The grant names its answer (seen); index is the ACQUIRE's, which
      * came after its session's opening and no later than the answer. */
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
-    if (l == NULL || l->holder == NULL || l->holder->id != c->session ||
-        l->grant == 0 || l->grant != c->seen || c->index < c->session ||
-        c->index > c->seen) {
+    struct fsm_hold *h = l != NULL && c->seen != 0
+                             ? fsm_lock_granted_to(l, c->session, c->seen)
+                             : NULL;
+    if (h == NULL || c->index < c->session || c->index > c->seen) {
         res->status = FSM_NOTHELD;
         return;
     }
     if (c->req_len > 0 && c->wait > 0) {
-        fsm_lock_claim(f, l, c->index, fsm_add_sat(f->now, c->wait), c->req,
+        fsm_lock_claim(f, h, c->index, fsm_add_sat(f->now, c->wait), c->req,
                        (uint8_t)c->req_len);
-        res->holds = l->holds;
+        res->holds = h->exclusive + h->shared;
         return;
     }
-    res->token = l->token;
-    res->holds = fsm_lock_withdraw(f, l, c->index, c->req, (uint8_t)c->req_len);
+    res->token = h->token;
+    res->holds = fsm_lock_withdraw(f, h, c->index, c->req, (uint8_t)c->req_len);
 }
 
 void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
@@ -784,10 +842,15 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         apply_expire(f, &c, res);
         break;
     case FSM_ACQUIRE:
+    case FSM_ACQUIRE_SHARED:
         apply_acquire(f, index, &c, res);
         break;
     case FSM_RELEASE:
+    case FSM_RELEASE_SHARED:
         apply_release(f, index, &c, res);
+        break;
+    case FSM_DOWNGRADE:
+        apply_downgrade(f, index, &c, res);
         break;
     case FSM_EXTEND:
         apply_extend(f, index, &c, res);

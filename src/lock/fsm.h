@@ -46,8 +46,8 @@ enum fsm_cmd_type {
     FSM_SET_TTL = 8, /* change a session's TTL (reserved for clients) */
     FSM_UNWAIT = 9,  /* a waiting client went away: end its wait, or take
                         back the grant it did not learn */
-    FSM_EXPIRE_BATCH = 10, /* the leader ended the leases of many sessions:
-                              an EXPIRE of each, in order */
+    FSM_EXPIRE_BATCH = 10,   /* the leader ended the leases of many sessions:
+                                an EXPIRE of each, in order */
     FSM_ACQUIRE_SHARED = 11, /* acquire in shared mode (a read lock) */
     FSM_RELEASE_SHARED = 12, /* release one shared hold */
     FSM_DOWNGRADE = 13,      /* exclusive holds become shared, in place */
@@ -246,8 +246,8 @@ enum fsm_mode {
 struct fsm_lock_info {
     const char *name;
     uint32_t name_len;
-    uint64_t holder; /* the first hold's session (by session id, then
-                        owner), 0: free */
+    uint64_t holder;   /* the first hold's session (by session id, then
+                          owner), 0: free */
     const char *owner; /* the first hold's */
     uint32_t owner_len;
     uint64_t token; /* the first hold's */

@@ -3,6 +3,7 @@
 #include "lock/fsm_internal.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct ck {
@@ -68,29 +69,72 @@ static bool check_waiters(struct ck *c, const struct fsm *f,
     return true;
 }
 
+#define HOLD_AT(x)                                                             \
+    ((const struct fsm_hold *)(const void *)((const char *)(x)-offsetof(       \
+        struct fsm_hold, by_holder)))
+
+/* The holds of l: indexed in order, each of a known session with a token
+ * and at least one hold; an exclusive one alone. */
+static bool check_holds(struct ck *c, const struct fsm *f,
+                        const struct fsm_lock *l, uint64_t *held)
+{
+    if (avl_check(&l->holds, fsm_lock_hold_order) != 0)
+        return bad(c, "lock %.*s: the index of its holds is broken",
+                   (int)l->name_len, l->name);
+    bool exclusive = false;
+    for (const struct avl_node *x = avl_first(&l->holds); x != NULL;
+         x = avl_next(x)) {
+        const struct fsm_hold *h = HOLD_AT(x);
+        (*held)++;
+        if (h->lock != l || fsm_session_get(f, h->session->id) != h->session)
+            return bad(c,
+                       "lock %.*s: a hold of another lock or an unknown "
+                       "session",
+                       (int)l->name_len, l->name);
+        if (h->token == 0 || h->token > f->last_token ||
+            h->exclusive + (uint64_t)h->shared == 0 ||
+            !fsm_lock_grant_ok(f, h->session, h->grant))
+            return bad(c,
+                       "lock %.*s: held with token %llu, %u+%u holds, grant "
+                       "%llu",
+                       (int)l->name_len, l->name, (unsigned long long)h->token,
+                       h->exclusive, h->shared, (unsigned long long)h->grant);
+        if (h->session->lease_lock &&
+            (h->owner_len > 0 || h->exclusive != 1 || h->shared != 0))
+            return bad(c,
+                       "lock %.*s: a lease lock's hold that is not one "
+                       "exclusive hold",
+                       (int)l->name_len, l->name);
+        exclusive = exclusive || h->exclusive > 0;
+    }
+    if (exclusive && l->holds.n != 1)
+        return bad(c, "lock %.*s: an exclusive hold beside %zu others",
+                   (int)l->name_len, l->name, l->holds.n - 1);
+    return true;
+}
+
 static bool check_lock(struct ck *c, const struct fsm *f,
                        const struct fsm_lock *l, uint64_t *held)
 {
     if (fsm_lock_get(f, l->name, l->name_len) != l)
         return bad(c, "lock %.*s: not under its name", (int)l->name_len,
                    l->name);
-    if (l->holder != NULL) {
-        (*held)++;
-        if (fsm_session_get(f, l->holder->id) != l->holder)
-            return bad(c, "lock %.*s: held by an unknown session",
-                       (int)l->name_len, l->name);
-        if (l->token == 0 || l->token > f->last_token || l->holds == 0 ||
-            !fsm_lock_grant_ok(f, l->holder, l->grant))
-            return bad(c,
-                       "lock %.*s: held with token %llu, %u holds, grant %llu",
-                       (int)l->name_len, l->name, (unsigned long long)l->token,
-                       l->holds, (unsigned long long)l->grant);
-    } else {
-        if (l->heap_pos >= f->delays.n || f->delays.v[l->heap_pos] != l ||
-            l->available_at == 0 || l->holds != 0 || l->owner != NULL)
-            return bad(c, "lock %.*s: free but not in lock-delay",
-                       (int)l->name_len, l->name);
-    }
+    if (!check_holds(c, f, l, held))
+        return false;
+    if (l->heap_pos != FSM_NOPOS
+            ? l->heap_pos >= f->delays.n || f->delays.v[l->heap_pos] != l ||
+                  l->available_at == 0
+            : l->available_at != 0)
+        return bad(c, "lock %.*s: lock-delay until %llu, heap place %u",
+                   (int)l->name_len, l->name,
+                   (unsigned long long)l->available_at, l->heap_pos);
+    if (l->holds.n == 0 && l->heap_pos == FSM_NOPOS)
+        return bad(c, "lock %.*s: free but not in lock-delay", (int)l->name_len,
+                   l->name);
+    if (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
+        fsm_lock_fits(l, l->waiters->shared))
+        return bad(c, "lock %.*s: its first waiter fits but waits",
+                   (int)l->name_len, l->name);
     return check_waiters(c, f, l);
 }
 
@@ -117,14 +161,15 @@ static bool check_otable(struct ck *c, const struct fsm_otable *t,
 
 static bool check_session(struct ck *c, const struct fsm_session *s)
 {
-    const struct fsm_lock *l = s->locks;
-    for (uint32_t i = 0; i < s->n_locks; i++, l = l->next)
-        if (l == NULL || l->holder != s || l->next->prev != l)
-            return bad(c, "session %llu: broken list of locks",
+    const struct fsm_hold *h = s->holds;
+    for (uint32_t i = 0; i < s->n_holds; i++, h = h->next)
+        if (h == NULL || h->session != s || h->next->prev != h ||
+            fsm_lock_find(h->lock, s, h->owner, h->owner_len) != h)
+            return bad(c, "session %llu: broken list of holds",
                        (unsigned long long)s->id);
-    if (l != s->locks)
-        return bad(c, "session %llu: %u locks counted, more linked",
-                   (unsigned long long)s->id, s->n_locks);
+    if (h != s->holds)
+        return bad(c, "session %llu: %u holds counted, more linked",
+                   (unsigned long long)s->id, s->n_holds);
     const struct fsm_waiter *w = s->waits;
     for (uint32_t i = 0; i < s->n_waits; i++, w = w->snext) {
         if (w == NULL || w->session != s || w->snext->sprev != w)
@@ -137,15 +182,16 @@ static bool check_session(struct ck *c, const struct fsm_session *s)
     if (w != s->waits)
         return bad(c, "session %llu: %u waits counted, more linked",
                    (unsigned long long)s->id, s->n_waits);
-    if (s->lease_lock && s->n_locks + s->n_waits != 1)
-        return bad(c, "lease session %llu: %u locks, %u waits",
-                   (unsigned long long)s->id, s->n_locks, s->n_waits);
+    if (s->lease_lock && s->n_holds + s->n_waits != 1)
+        return bad(c, "lease session %llu: %u holds, %u waits",
+                   (unsigned long long)s->id, s->n_holds, s->n_waits);
     if (s->lease_lock && s->outcomes.n > 0)
         return bad(c, "lease session %llu: remembers outcomes",
                    (unsigned long long)s->id);
     return check_otable(c, &s->outcomes,
                         1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
-                            1u << FSM_SET_TTL,
+                            1u << FSM_SET_TTL | 1u << FSM_ACQUIRE_SHARED |
+                            1u << FSM_RELEASE_SHARED | 1u << FSM_DOWNGRADE,
                         "a session's outcomes");
 }
 
@@ -160,7 +206,7 @@ static bool check_sessions(struct ck *c, const struct fsm *f)
         if (!check_session(c, s))
             return false;
         waits += s->n_waits;
-        held += s->n_locks;
+        held += s->n_holds;
     }
     if (s != f->first)
         return bad(c, "%zu sessions in the map, more listed", f->sessions.n);
@@ -174,22 +220,22 @@ static bool check_sessions(struct ck *c, const struct fsm *f)
     return true;
 }
 
-/* Held tokens are distinct. */
+/* The tokens of holds are distinct. */
 static bool check_tokens(struct ck *c, const struct fsm *f)
 {
     struct map_u64 m;
     map_u64_init(&m);
     bool ok = true;
-    size_t pos = 0;
-    const struct fsm_lock *l;
-    while (ok && (l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
-        if (l->holder == NULL)
-            continue;
-        ok = map_u64_get(&m, l->token) == NULL;
-        fsm_xok(map_u64_put(&m, l->token, (void *)l));
+    const struct fsm_session *s = f->first;
+    for (size_t i = 0; i < f->sessions.n && ok; i++, s = s->next) {
+        const struct fsm_hold *h = s->holds;
+        for (uint32_t k = 0; k < s->n_holds && ok; k++, h = h->next) {
+            ok = map_u64_get(&m, h->token) == NULL;
+            fsm_xok(map_u64_put(&m, h->token, (void *)h));
+        }
     }
     map_u64_close(&m);
-    return ok || bad(c, "two held locks share a token");
+    return ok || bad(c, "two holds share a token");
 }
 
 /* The name index holds exactly the locks of the table, in order. */
@@ -240,15 +286,12 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
         if (!check_lock(&c, f, l, &held))
             return false;
     if (held != f->n_held)
-        return bad(&c, "%llu locks held, %llu counted",
-                   (unsigned long long)held, (unsigned long long)f->n_held);
+        return bad(&c, "%llu holds, %llu counted", (unsigned long long)held,
+                   (unsigned long long)f->n_held);
     if (f->waits.n != f->n_waiters || f->waiting.n != f->n_waiters)
         return bad(&c,
                    "%zu waiters in the heap, %zu in the table, %llu counted",
                    f->waits.n, f->waiting.n, (unsigned long long)f->n_waiters);
-    if (f->delays.n + f->n_held != f->locks.n)
-        return bad(&c, "%zu locks: %llu held, %zu in lock-delay", f->locks.n,
-                   (unsigned long long)f->n_held, f->delays.n);
     if (f->last_token >= (UINT64_C(1) << 62))
         return bad(&c, "last token %llu", (unsigned long long)f->last_token);
     return check_otable(&c, &f->opens,

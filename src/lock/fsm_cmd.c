@@ -44,6 +44,10 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_SET_TTL] = F_SESSION | F_TTL | F_REQ,
     [FSM_UNWAIT] = F_SESSION | F_WAIT | F_INDEX | F_SEEN | F_NAME | F_REQ,
     [FSM_EXPIRE_BATCH] = F_IDS,
+    [FSM_ACQUIRE_SHARED] =
+        F_SESSION | F_TTL | F_WAIT | F_DELAY | F_NAME | F_OWNER | F_REQ,
+    [FSM_RELEASE_SHARED] = F_SESSION | F_NAME | F_OWNER | F_REQ,
+    [FSM_DOWNGRADE] = F_SESSION | F_NAME | F_OWNER | F_REQ,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,

@@ -12,45 +12,73 @@
 
 #define FSM_NOPOS UINT32_MAX /* not in a heap */
 
+/* Circular doubly-linked lists whose first item is *head (NULL: empty),
+ * linked through the fields prev and next of each item: x appended last,
+ * or x taken out. */
+#define FSM_RING_APPEND(head, x, prev, next)                                   \
+    do {                                                                       \
+        if (*(head) == NULL) {                                                 \
+            (x)->prev = (x)->next = (x);                                       \
+            *(head) = (x);                                                     \
+        } else {                                                               \
+            (x)->prev = (*(head))->prev;                                       \
+            (x)->next = *(head);                                               \
+            (x)->prev->next = (x);                                             \
+            (*(head))->prev = (x);                                             \
+        }                                                                      \
+    } while (0)
+#define FSM_RING_REMOVE(head, x, prev, next)                                   \
+    do {                                                                       \
+        if ((x)->next == (x))                                                  \
+            *(head) = NULL;                                                    \
+        else if (*(head) == (x))                                               \
+            *(head) = (x)->next;                                               \
+        (x)->prev->next = (x)->next;                                           \
+        (x)->next->prev = (x)->prev;                                           \
+    } while (0)
+
 struct fsm_session;
 struct fsm_waiter;
 
-/* A lock the machine knows: held, or free in lock-delay (with or without
- * waiters). Nothing else: a lock that is free, has no waiters and no
- * lock-delay is forgotten at once. A free lock always has a lock-delay
- * pending (available_at > 0): a lock freed without one is granted to its
- * first waiter on the spot. The name is stored inline and is the key of
- * fsm.locks. Kept small: a million held locks is an ordinary load, so the
- * fields only a held lock uses share memory with those only a free one
- * uses (fsm_lock_free clears the one set before it uses the other). */
+/* A lock the machine knows: held, or free in lock-delay, with or without
+ * waiters. Nothing else: a lock that is free, has no waiters and no
+ * lock-delay is forgotten at once. A lock with waiters is one whose first
+ * waiter cannot be granted now (it is in lock-delay, or the first
+ * waiter's mode does not fit the holds). The name is stored inline and is
+ * the key of fsm.locks. */
 struct fsm_lock {
-    struct avl_node by_name;      /* in fsm.order */
-    struct fsm_session *holder;   /* NULL: free */
-    struct fsm_lock *prev, *next; /* the holder's locks (circular), in the
-                                     order it acquired them */
-    struct fsm_waiter *waiters;   /* FIFO (circular): the first; or NULL */
-    char *owner;                  /* owner_len bytes; NULL when empty */
-    union {
-        struct {            /* held */
-            uint64_t token; /* the fencing token */
-            uint64_t grant; /* granted to a blocking ACQUIRE: the index
-                               of the last answer that told a client of
-                               it (its waiter's seen, or the ACQUIRE's
-                               own index when granted at once), which an
-                               UNWAIT names to take it back; 0 once a
-                               repeat learnt it, or for a try */
-        };
-        struct {                   /* free */
-            uint64_t available_at; /* the lock-delay's end */
-            uint32_t heap_pos;     /* place in fsm.delays, or FSM_NOPOS */
-        };
-    };
-    uint32_t holds;    /* held: reentrant holds, >= 1; free: 0 */
-    uint32_t delay_ms; /* held: lock-delay if the holder expires */
+    struct avl_node by_name;    /* in fsm.order */
+    struct avl_tree holds;      /* struct fsm_hold by (session id, owner);
+                                   empty: free */
+    struct fsm_waiter *waiters; /* FIFO (circular): the first; or NULL */
+    uint64_t available_at;      /* the lock-delay's end; 0: none */
+    uint32_t heap_pos;          /* place in fsm.delays, or FSM_NOPOS */
     uint32_t n_waiters;
     uint16_t name_len;
-    uint8_t owner_len;
     char name[];
+};
+
+/* A (session, owner)'s hold of a lock: its exclusive and shared holds
+ * (reentrant, counted apart; at least one of them), the token of its
+ * first grant and the lock-delay that grant asked for. In its lock's
+ * holds and in its session's list, in the order the session acquired. */
+struct fsm_hold {
+    struct avl_node by_holder; /* in lock->holds */
+    struct fsm_lock *lock;
+    struct fsm_session *session;
+    struct fsm_hold *prev, *next; /* the session's holds (circular) */
+    uint64_t token;               /* the fencing token */
+    uint64_t grant;               /* granted to a blocking ACQUIRE: the index
+                                     of the last answer that told a client of
+                                     it (its waiter's seen, or the ACQUIRE's
+                                     own index when granted at once), which
+                                     an UNWAIT names to take it back; 0 once
+                                     a repeat learnt it, or for a try */
+    uint32_t exclusive;           /* exclusive holds */
+    uint32_t shared;              /* shared holds */
+    uint32_t delay_ms;            /* lock-delay if the session expires */
+    uint8_t owner_len;
+    char owner[];
 };
 
 /* A queued ACQUIRE. It sits in its lock's FIFO, in its session's list of
@@ -71,6 +99,7 @@ struct fsm_waiter {
     uint32_t delay_ms;   /* the lock-delay the ACQUIRE asked for */
     uint32_t heap_pos;   /* place in fsm.waits */
     uint8_t owner_len, req_len;
+    bool shared; /* an ACQUIRE_SHARED's */
     char data[]; /* owner, then req */
 };
 
@@ -131,9 +160,9 @@ struct fsm_session {
     struct fsm_session *prev, *next; /* all sessions (circular), by id */
     uint64_t id;                     /* the log index that opened it */
     uint64_t ttl;
-    struct fsm_lock *locks;   /* held, in acquisition order; or NULL */
+    struct fsm_hold *holds;   /* in acquisition order; or NULL */
     struct fsm_waiter *waits; /* queued, in the order queued; or NULL */
-    uint32_t n_locks, n_waits;
+    uint32_t n_holds, n_waits;
     struct fsm_otable outcomes; /* ACQUIRE, RELEASE and SET_TTL by req */
     bool lease_lock;            /* opened by a lease-lock ACQUIRE */
     uint8_t client_len;
@@ -159,21 +188,21 @@ struct fsm_arena {
 
 struct fsm {
     struct fsm_limits lim;
-    uint64_t now;              /* the largest `now` applied */
-    uint64_t applied;          /* index of the last entry applied */
-    uint64_t last_token;       /* the last token granted, of any lock */
-    struct map_str locks;      /* name -> struct fsm_lock */
-    struct avl_tree order;     /* the same locks in name order (LOCK.LIST,
-                                  snapshots) */
-    struct map_u64 sessions;   /* id -> struct fsm_session */
-    struct fsm_session *first; /* the session of lowest id, or NULL */
-    struct fsm_heap waits;     /* waiters by (end, index) */
-    struct fsm_heap delays;    /* free locks by (available_at, name) */
-    struct fsm_heap claims;    /* fsm_claim by (until, index, ...) */
-    struct map_u64 waiting;    /* index -> struct fsm_waiter */
-    struct fsm_otable opens;   /* OPEN, lease ACQUIRE and RELEASE, EXTEND */
-    struct fsm_otable closes;  /* CLOSE by (session, req) */
-    uint64_t n_held, n_waiters;
+    uint64_t now;               /* the largest `now` applied */
+    uint64_t applied;           /* index of the last entry applied */
+    uint64_t last_token;        /* the last token granted, of any lock */
+    struct map_str locks;       /* name -> struct fsm_lock */
+    struct avl_tree order;      /* the same locks in name order (LOCK.LIST,
+                                   snapshots) */
+    struct map_u64 sessions;    /* id -> struct fsm_session */
+    struct fsm_session *first;  /* the session of lowest id, or NULL */
+    struct fsm_heap waits;      /* waiters by (end, index) */
+    struct fsm_heap delays;     /* free locks by (available_at, name) */
+    struct fsm_heap claims;     /* fsm_claim by (until, index, ...) */
+    struct map_u64 waiting;     /* index -> struct fsm_waiter */
+    struct fsm_otable opens;    /* OPEN, lease ACQUIRE and RELEASE, EXTEND */
+    struct fsm_otable closes;   /* CLOSE by (session, req) */
+    uint64_t n_held, n_waiters; /* holds, waiters */
     uint64_t bytes; /* allocated for locks, waiters, sessions, outcomes */
     struct fsm_event *ev;
     size_t n_ev, cap_ev;
@@ -203,46 +232,76 @@ struct fsm_lock *fsm_lock_get(const struct fsm *f, const char *name,
 struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len);
 /* The order of fsm.order: fsm_name_cmp of the locks' names. */
 int fsm_lock_order(const struct avl_node *a, const struct avl_node *b);
-/* Grants the free lock l (not in lock-delay, or its delay over) to s: a new
- * token, one hold. Returns the token. */
-uint64_t fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
-                        struct fsm_session *s, const char *owner,
-                        uint8_t owner_len, uint32_t delay_ms);
-/* Makes s the holder of the free lock l (appended to s's locks), with the
- * token, holds and delay given; removes l from lock-delay. */
-void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
-                   const char *owner, uint8_t owner_len, uint64_t token,
-                   uint32_t holds, uint32_t delay_ms);
-/* Takes all holds from the holder of l. expired: the holder's lease ended,
- * so FSM_EV_LOST and the lock-delay; otherwise the first waiter gets it at
- * once. Then l is granted, put in lock-delay or forgotten. */
-void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired);
-/* Puts the free lock l in lock-delay until at (> 0). */
+/* The order of a lock's holds: by session id, then owner. */
+int fsm_lock_hold_order(const struct avl_node *a, const struct avl_node *b);
+/* s's hold of l under owner, or NULL. */
+struct fsm_hold *fsm_lock_find(const struct fsm_lock *l,
+                               const struct fsm_session *s, const char *owner,
+                               uint32_t owner_len);
+/* The hold of l by session whose grant is grant (not 0), or NULL: a walk
+ * over the session's holds of l, one per owner. */
+struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
+                                     uint64_t grant);
+/* The first hold of l (by session id, then owner), or NULL if free. */
+struct fsm_hold *fsm_lock_first(const struct fsm_lock *l);
+/* Whether a request of the mode shared fits l's holds now: an exclusive
+ * one no hold at all, a shared one no exclusive hold. */
+bool fsm_lock_fits(const struct fsm_lock *l, bool shared);
+/* Whether l grants now: out of lock-delay, and nobody waits. */
+bool fsm_lock_open(const struct fsm *f, const struct fsm_lock *l);
+/* Makes s's new hold of l under owner (appended to s's holds), with the
+ * token, holds and delay given (a snapshot's restore; l may be in
+ * lock-delay). */
+struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
+                               struct fsm_session *s, const char *owner,
+                               uint8_t owner_len, uint64_t token,
+                               uint32_t exclusive, uint32_t shared,
+                               uint32_t delay_ms);
+/* A new hold of l for s with one hold of the mode and a new token; l's
+ * lock-delay, if it had one, is over (it ends here). */
+struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
+                                struct fsm_session *s, const char *owner,
+                                uint8_t owner_len, bool shared,
+                                uint32_t delay_ms);
+/* Ends the hold h (all its holds). expired: its session's lease ended, so
+ * FSM_EV_LOST and the hold's lock-delay. Then the lock's first waiters
+ * get it as far as they fit, or it is forgotten. */
+void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired);
+/* Drops one hold of h in the mode (shared or not), which it has; at none
+ * left, h goes as by fsm_lock_drop, not expired. Returns the holds left
+ * in both modes. */
+uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared);
+/* Turns h's exclusive holds into shared ones; the first waiters get the
+ * lock as far as they fit. */
+void fsm_lock_downgrade(struct fsm *f, struct fsm_hold *h);
+/* Puts l in lock-delay until at (> 0), or later if it already is. */
 void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at);
 /* Appends a waiter to l's FIFO: seen is the index, gone_until 0. */
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
-                                    const char *owner, uint8_t owner_len,
-                                    const char *req, uint8_t req_len);
-/* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated.
- * A lease-lock session left with nothing is closed on a timeout. */
+                                    bool shared, const char *owner,
+                                    uint8_t owner_len, const char *req,
+                                    uint8_t req_len);
+/* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated;
+ * the waiters after it get the lock if they fit now. A lease-lock session
+ * left with nothing is closed on a timeout. */
 void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type);
 /* When w's wait ends: its deadline, or sooner if its client is gone. */
 uint64_t fsm_lock_wait_end(const struct fsm_waiter *w);
 /* w's client is gone until `until` (0: it is back, by a repeat): sets
  * gone_until and moves w in fsm.waits. */
 void fsm_lock_set_gone(struct fsm *f, struct fsm_waiter *w, uint64_t until);
-/* Takes back one hold of l's grant (l->grant != 0) to the ACQUIRE at
+/* Takes back one hold of h's grant (h->grant != 0) to the ACQUIRE at
  * index, which nobody learnt: FSM_EV_WITHDRAWN, and the outcome of req
- * (that ACQUIRE's request id) becomes FSM_TIMEOUT. At no holds left l goes
- * to its first waiter (a lease lock's session closes). Returns the holds
- * left. */
-uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, uint64_t index,
+ * (that ACQUIRE's request id) becomes FSM_TIMEOUT. An exclusive hold goes
+ * if h has one, else a shared one; at none left h goes (a lease lock's
+ * session closes). Returns the holds left. */
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
                            const char *req, uint8_t req_len);
-/* Records that l's grant to the ACQUIRE at index is taken back at until
+/* Records that h's grant to the ACQUIRE at index is taken back at until
  * unless learnt first. */
-void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t index,
+void fsm_lock_claim(struct fsm *f, const struct fsm_hold *h, uint64_t index,
                     uint64_t until, const char *req, uint8_t req_len);
 /* Adds a claim as it was (snapshot restore); returns it. */
 struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
@@ -251,7 +310,7 @@ struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
                                      uint16_t name_len, const char *req,
                                      uint8_t req_len);
 void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c);
-/* Whether grant is one a lock held by s can have: none (0), or an answer
+/* Whether grant is one a hold of s can have: none (0), or an answer
  * after s opened (a lease lock's ACQUIRE is the one that opened it), not
  * past the index applied. fsm_check and snapshot restore check it. */
 bool fsm_lock_grant_ok(const struct fsm *f, const struct fsm_session *s,
@@ -287,7 +346,7 @@ struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id);
 struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
                                     const char *client, uint8_t client_len,
                                     bool lease_lock);
-/* Ends s: cancels its waits (in the order queued), frees its locks (in the
+/* Ends s: cancels its waits (in the order queued), ends its holds (in the
  * order acquired; expired: with lock-delay and FSM_EV_LOST), deletes it. */
 void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired);
 /* Deletes s, which holds and waits for nothing. */

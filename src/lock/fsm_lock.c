@@ -6,6 +6,7 @@
 #include "lock/fsm_internal.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,11 @@ bool fsm_lock_delay_before(const void *a, const void *b)
 
 /* ---- locks ------------------------------------------------------------ */
 
+#define LOCK_OF(x) ((const struct fsm_lock *)(const void *)(x))
+#define HOLD_OF(x)                                                             \
+    ((struct fsm_hold *)(void *)((char *)(x)-offsetof(struct fsm_hold,         \
+                                                      by_holder)))
+
 struct fsm_lock *fsm_lock_get(const struct fsm *f, const char *name,
                               uint32_t len)
 {
@@ -155,6 +161,7 @@ struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len)
 {
     struct fsm_lock *l = fsm_alloc(f, sizeof *l + len);
     memset(l, 0, sizeof *l);
+    avl_init(&l->holds);
     l->heap_pos = FSM_NOPOS;
     l->name_len = (uint16_t)len;
     memcpy(l->name, name, len);
@@ -166,56 +173,124 @@ struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len)
 /* A lock free, without waiters and out of lock-delay is forgotten. */
 static void forget(struct fsm *f, struct fsm_lock *l)
 {
-    assert(l->holder == NULL && l->waiters == NULL && l->heap_pos == FSM_NOPOS);
+    assert(l->holds.n == 0 && l->waiters == NULL && l->heap_pos == FSM_NOPOS);
     map_str_del(&f->locks, l->name, l->name_len);
     avl_remove(&f->order, &l->by_name);
     fsm_dealloc(f, l, sizeof *l + l->name_len);
 }
 
-void fsm_lock_hold(struct fsm *f, struct fsm_lock *l, struct fsm_session *s,
-                   const char *owner, uint8_t owner_len, uint64_t token,
-                   uint32_t holds, uint32_t delay_ms)
+static int u64_order(uint64_t a, uint64_t b)
 {
-    assert(l->holder == NULL);
-    if (l->heap_pos != FSM_NOPOS) /* its lock-delay is over */
-        fsm_heap_remove(&f->delays, l);
-    l->holder = s;
-    if (s->locks == NULL) {
-        l->prev = l->next = l;
-        s->locks = l;
-    } else {
-        l->prev = s->locks->prev;
-        l->next = s->locks;
-        l->prev->next = l;
-        s->locks->prev = l;
-    }
-    s->n_locks++;
-    f->n_held++;
-    l->token = token;
-    l->grant = 0; /* over heap_pos, which a held lock has no use for */
-    l->holds = holds;
-    l->delay_ms = delay_ms;
-    l->owner_len = owner_len;
-    l->owner = NULL;
-    if (owner_len > 0) {
-        l->owner = fsm_alloc(f, owner_len);
-        memcpy(l->owner, owner, owner_len);
-    }
+    return a < b ? -1 : a > b;
 }
 
-uint64_t fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
-                        struct fsm_session *s, const char *owner,
-                        uint8_t owner_len, uint32_t delay_ms)
+int fsm_lock_hold_order(const struct avl_node *a, const struct avl_node *b)
 {
+    const struct fsm_hold *x = HOLD_OF(a), *y = HOLD_OF(b);
+    int c = u64_order(x->session->id, y->session->id);
+    return c != 0
+               ? c
+               : fsm_name_cmp(x->owner, x->owner_len, y->owner, y->owner_len);
+}
+
+struct hold_key {
+    uint64_t session;
+    const char *owner;
+    uint32_t owner_len;
+};
+
+static int hold_key_order(const void *key, const struct avl_node *b)
+{
+    const struct hold_key *k = key;
+    const struct fsm_hold *y = HOLD_OF(b);
+    int c = u64_order(k->session, y->session->id);
+    return c != 0
+               ? c
+               : fsm_name_cmp(k->owner, k->owner_len, y->owner, y->owner_len);
+}
+
+struct fsm_hold *fsm_lock_find(const struct fsm_lock *l,
+                               const struct fsm_session *s, const char *owner,
+                               uint32_t owner_len)
+{
+    struct hold_key k = {s->id, owner, owner_len};
+    struct avl_node *x = avl_seek(&l->holds, &k, hold_key_order, 0);
+    return x != NULL && hold_key_order(&k, x) == 0 ? HOLD_OF(x) : NULL;
+}
+
+struct fsm_hold *fsm_lock_first(const struct fsm_lock *l)
+{
+    struct avl_node *x = avl_first(&l->holds);
+    return x != NULL ? HOLD_OF(x) : NULL;
+}
+
+/* An exclusive hold is the lock's only one. */
+static bool held_exclusive(const struct fsm_lock *l)
+{
+    return l->holds.n == 1 && HOLD_OF(l->holds.root)->exclusive > 0;
+}
+
+bool fsm_lock_fits(const struct fsm_lock *l, bool shared)
+{
+    return shared ? !held_exclusive(l) : l->holds.n == 0;
+}
+
+bool fsm_lock_open(const struct fsm *f, const struct fsm_lock *l)
+{
+    return l->waiters == NULL && l->available_at <= f->now;
+}
+
+struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
+                               struct fsm_session *s, const char *owner,
+                               uint8_t owner_len, uint64_t token,
+                               uint32_t exclusive, uint32_t shared,
+                               uint32_t delay_ms)
+{
+    assert(exclusive + (uint64_t)shared > 0);
+    struct fsm_hold *h = fsm_alloc(f, sizeof *h + owner_len);
+    memset(h, 0, sizeof *h);
+    h->lock = l;
+    h->session = s;
+    h->token = token;
+    h->exclusive = exclusive;
+    h->shared = shared;
+    h->delay_ms = delay_ms;
+    h->owner_len = owner_len;
+    if (owner_len > 0)
+        memcpy(h->owner, owner, owner_len);
+    avl_insert(&l->holds, &h->by_holder, fsm_lock_hold_order);
+    FSM_RING_APPEND(&s->holds, h, prev, next);
+    s->n_holds++;
+    f->n_held++;
+    return h;
+}
+
+struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
+                                struct fsm_session *s, const char *owner,
+                                uint8_t owner_len, bool shared,
+                                uint32_t delay_ms)
+{
+    /* A lock-delay over but not yet ended by a TICK ends now. */
+    if (l->heap_pos != FSM_NOPOS) {
+        assert(l->available_at <= f->now);
+        fsm_heap_remove(&f->delays, l);
+    }
+    l->available_at = 0;
     /* One counter for all locks: every grant's token is above every
-     * earlier grant's, of any lock. */
-    fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token, 1, delay_ms);
-    return l->token;
+     * earlier grant's, of any lock, so a writer's is above every earlier
+     * reader's. */
+    return fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token,
+                         shared ? 0 : 1, shared ? 1 : 0, delay_ms);
 }
 
 void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at)
 {
-    assert(l->holder == NULL && at > 0);
+    assert(at > 0);
+    if (l->heap_pos != FSM_NOPOS) {
+        if (at <= l->available_at)
+            return;
+        fsm_heap_remove(&f->delays, l);
+    }
     l->available_at = at;
     fsm_heap_push(&f->delays, l);
 }
@@ -235,8 +310,9 @@ static const char *waiter_req(const struct fsm_waiter *w)
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
-                                    const char *owner, uint8_t owner_len,
-                                    const char *req, uint8_t req_len)
+                                    bool shared, const char *owner,
+                                    uint8_t owner_len, const char *req,
+                                    uint8_t req_len)
 {
     struct fsm_waiter *w = fsm_alloc(f, sizeof *w + owner_len + req_len);
     memset(w, 0, sizeof *w);
@@ -246,30 +322,15 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
     w->seen = index;
     w->deadline = deadline;
     w->delay_ms = delay_ms;
+    w->shared = shared;
     w->owner_len = owner_len;
     w->req_len = req_len;
     if (owner_len > 0)
         memcpy(w->data, owner, owner_len);
     if (req_len > 0)
         memcpy(w->data + owner_len, req, req_len);
-    if (l->waiters == NULL) {
-        w->prev = w->next = w;
-        l->waiters = w;
-    } else {
-        w->prev = l->waiters->prev;
-        w->next = l->waiters;
-        w->prev->next = w;
-        l->waiters->prev = w;
-    }
-    if (s->waits == NULL) {
-        w->sprev = w->snext = w;
-        s->waits = w;
-    } else {
-        w->sprev = s->waits->sprev;
-        w->snext = s->waits;
-        w->sprev->snext = w;
-        s->waits->sprev = w;
-    }
+    FSM_RING_APPEND(&l->waiters, w, prev, next);
+    FSM_RING_APPEND(&s->waits, w, sprev, snext);
     l->n_waiters++;
     s->n_waits++;
     f->n_waiters++;
@@ -291,18 +352,8 @@ static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
 {
     struct fsm_lock *l = w->lock;
     struct fsm_session *s = w->session;
-    if (w->next == w)
-        l->waiters = NULL;
-    else if (l->waiters == w)
-        l->waiters = w->next;
-    w->prev->next = w->next;
-    w->next->prev = w->prev;
-    if (w->snext == w)
-        s->waits = NULL;
-    else if (s->waits == w)
-        s->waits = w->snext;
-    w->sprev->snext = w->snext;
-    w->snext->sprev = w->sprev;
+    FSM_RING_REMOVE(&l->waiters, w, prev, next);
+    FSM_RING_REMOVE(&s->waits, w, sprev, snext);
     l->n_waiters--;
     s->n_waits--;
     f->n_waiters--;
@@ -311,12 +362,17 @@ static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
     fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
 }
 
-/* The remembered outcome of s's ACQUIRE with request id req, if it is
- * (status, value): it becomes (to, value), so that a retry learns it. It
- * may have left its table's FIFO; then nothing. */
+static bool is_acquire(uint8_t type)
+{
+    return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED;
+}
+
+/* The remembered outcome of s's ACQUIRE (of either mode) with request id
+ * req, if it is (status, value): it becomes (to, value, holds), so that a
+ * retry learns it. It may have left its table's FIFO; then nothing. */
 static void resolve(struct fsm *f, struct fsm_session *s, const char *req,
                     uint8_t req_len, uint8_t status, uint64_t value, uint8_t to,
-                    uint64_t to_value)
+                    uint64_t to_value, uint32_t holds)
 {
     if (req_len == 0)
         return;
@@ -324,111 +380,152 @@ static void resolve(struct fsm *f, struct fsm_session *s, const char *req,
     char key[FSM_KEY_MAX];
     uint8_t n = fsm_session_key(key, NULL, 0, req, req_len);
     struct fsm_outcome *o = fsm_session_otable_find(t, key, n);
-    if (o == NULL || o->type != FSM_ACQUIRE || o->status != status ||
+    if (o == NULL || !is_acquire(o->type) || o->status != status ||
         o->value != value)
         return;
     o->status = to;
     o->value = to_value;
-    o->holds = to == FSM_OK ? 1 : 0;
+    o->holds = holds;
 }
 
-/* The free lock l goes to its first waiter: FSM_EV_GRANTED. A waiter whose
- * client is gone gets it too (a repeat of its ACQUIRE may still learn
- * it), but only until its wait would have ended. */
+static uint32_t total(const struct fsm_hold *h)
+{
+    uint64_t n = (uint64_t)h->exclusive + h->shared;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* The first waiter of l, whose mode fits, gets it: FSM_EV_GRANTED. It
+ * joins the hold its session and owner have, if they have one (a second
+ * blocking request queued before the first was granted), or takes a new
+ * one. A waiter whose client is gone gets it too (a repeat of its ACQUIRE
+ * may still learn it), but only until its wait would have ended. */
 static void grant_first(struct fsm *f, struct fsm_lock *l)
 {
     struct fsm_waiter *w = l->waiters;
     struct fsm_session *s = w->session;
-    uint64_t token =
-        fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->delay_ms);
-    l->grant = w->seen;
-    fsm_emit(f, FSM_EV_GRANTED, s->id, token, w->index, l->name, l->name_len,
+    struct fsm_hold *h = fsm_lock_find(l, s, waiter_owner(w), w->owner_len);
+    if (h != NULL && (w->shared ? h->shared : h->exclusive) == UINT32_MAX) {
+        fsm_lock_unwait(f, w, FSM_EV_TIMEOUT); /* 2^32 holds: never */
+        return;
+    }
+    if (h == NULL)
+        h = fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->shared,
+                           w->delay_ms);
+    else if (w->shared)
+        h->shared++;
+    else
+        h->exclusive++;
+    h->grant = w->seen;
+    fsm_emit(f, FSM_EV_GRANTED, s->id, h->token, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
     resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index, FSM_OK,
-            token);
+            h->token, total(h));
     if (w->gone_until != 0)
-        fsm_lock_claim(f, l, w->index, w->gone_until, waiter_req(w),
+        fsm_lock_claim(f, h, w->index, w->gone_until, waiter_req(w),
                        w->req_len);
     drop_waiter(f, w);
+}
+
+/* After a change to l: its first waiters get it as far as their modes fit,
+ * unless it is in lock-delay (a delay over ends at its TICK, so that a late
+ * TICK does what timely ones would have); a lock left with nothing is
+ * forgotten. */
+static void settle(struct fsm *f, struct fsm_lock *l)
+{
+    while (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
+           fsm_lock_fits(l, l->waiters->shared))
+        grant_first(f, l);
+    if (l->holds.n == 0 && l->waiters == NULL && l->heap_pos == FSM_NOPOS)
+        forget(f, l);
 }
 
 void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type)
 {
     struct fsm_session *s = w->session;
     struct fsm_lock *l = w->lock;
+    bool first = l->waiters == w;
     fsm_emit(f, ev_type, s->id, 0, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
     resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index,
-            ev_type == FSM_EV_TIMEOUT ? FSM_TIMEOUT : FSM_CANCELED, 0);
+            ev_type == FSM_EV_TIMEOUT ? FSM_TIMEOUT : FSM_CANCELED, 0, 0);
     drop_waiter(f, w);
-    /* l keeps its holder or its lock-delay: nothing to forget. A lease-lock
-     * session exists for its one lock; with the wait over it has none. */
-    assert(l->holder != NULL || l->heap_pos != FSM_NOPOS);
-    if (ev_type == FSM_EV_TIMEOUT && s->lease_lock && s->n_locks == 0 &&
+    /* The waiters behind a first that could not be granted may fit now (a
+     * reader behind a writer that held them back). A lock that has
+     * waiters is held or in lock-delay, so it is not forgotten here. */
+    if (first)
+        settle(f, l);
+    assert(l->holds.n > 0 || l->heap_pos != FSM_NOPOS);
+    /* A lease-lock session exists for its one lock; with the wait over it
+     * has none. */
+    if (ev_type == FSM_EV_TIMEOUT && s->lease_lock && s->n_holds == 0 &&
         s->n_waits == 0)
         fsm_session_delete(f, s);
 }
 
-void fsm_lock_free(struct fsm *f, struct fsm_lock *l, bool expired)
+void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
 {
-    struct fsm_session *s = l->holder;
-    if (l->next == l)
-        s->locks = NULL;
-    else if (s->locks == l)
-        s->locks = l->next;
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    s->n_locks--;
+    struct fsm_lock *l = h->lock;
+    struct fsm_session *s = h->session;
+    FSM_RING_REMOVE(&s->holds, h, prev, next);
+    s->n_holds--;
     f->n_held--;
+    avl_remove(&l->holds, &h->by_holder);
     if (expired)
-        fsm_emit(f, FSM_EV_LOST, s->id, l->token, 0, l->name, l->name_len, NULL,
+        fsm_emit(f, FSM_EV_LOST, s->id, h->token, 0, l->name, l->name_len, NULL,
                  0);
-    uint32_t delay_ms = l->delay_ms;
-    fsm_dealloc(f, l->owner, l->owner_len);
-    l->holder = NULL;
-    l->prev = l->next = NULL;
-    l->owner = NULL;
-    l->owner_len = 0;
-    l->token = 0;
-    l->grant = 0;
-    l->heap_pos = FSM_NOPOS; /* over grant: a free lock's from here on */
-    l->holds = 0;
-    l->delay_ms = 0;
+    uint32_t delay_ms = h->delay_ms;
+    fsm_dealloc(f, h, sizeof *h + h->owner_len);
     if (expired && delay_ms > 0)
         fsm_lock_delay(f, l, fsm_add_sat(f->now, delay_ms));
-    else if (l->waiters != NULL)
-        grant_first(f, l);
-    else
-        forget(f, l);
+    settle(f, l);
 }
 
-/* The lock-delay of l is over: its first waiter gets it, or it is
- * forgotten. */
+uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared)
+{
+    if (shared)
+        h->shared--;
+    else
+        h->exclusive--;
+    uint32_t left = total(h);
+    if (left == 0)
+        fsm_lock_drop(f, h, false);
+    else if (!shared && h->exclusive == 0)
+        settle(f, h->lock); /* its shared holds are left: readers fit */
+    return left;
+}
+
+void fsm_lock_downgrade(struct fsm *f, struct fsm_hold *h)
+{
+    h->shared = total(h);
+    h->exclusive = 0;
+    settle(f, h->lock);
+}
+
+/* The lock-delay of l is over: its first waiters get it as far as they
+ * fit, or it is forgotten. */
 static void delay_over(struct fsm *f, struct fsm_lock *l)
 {
     fsm_heap_remove(&f->delays, l);
     l->available_at = 0;
-    if (l->waiters != NULL)
-        grant_first(f, l);
-    else
-        forget(f, l);
+    settle(f, l);
 }
 
 /* ---- grants taken back ------------------------------------------------ */
 
-uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_lock *l, uint64_t index,
+uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
                            const char *req, uint8_t req_len)
 {
-    struct fsm_session *s = l->holder;
-    fsm_emit(f, FSM_EV_WITHDRAWN, s->id, l->token, index, l->name, l->name_len,
+    struct fsm_session *s = h->session;
+    struct fsm_lock *l = h->lock;
+    fsm_emit(f, FSM_EV_WITHDRAWN, s->id, h->token, index, l->name, l->name_len,
              req, req_len);
-    resolve(f, s, req, req_len, FSM_OK, l->token, FSM_TIMEOUT, 0);
-    l->grant = 0;
-    uint32_t left = --l->holds;
+    resolve(f, s, req, req_len, FSM_OK, h->token, FSM_TIMEOUT, 0, 0);
+    h->grant = 0;
+    uint32_t left = total(h) - 1;
     if (left == 0 && s->lease_lock)
         fsm_session_end(f, s, false);
-    else if (left == 0)
-        fsm_lock_free(f, l, false);
+    else
+        fsm_lock_put(f, h, h->exclusive == 0);
     return left;
 }
 
@@ -453,11 +550,11 @@ struct fsm_claim *fsm_lock_claim_add(struct fsm *f, uint64_t until,
     return c;
 }
 
-void fsm_lock_claim(struct fsm *f, const struct fsm_lock *l, uint64_t index,
+void fsm_lock_claim(struct fsm *f, const struct fsm_hold *h, uint64_t index,
                     uint64_t until, const char *req, uint8_t req_len)
 {
-    fsm_lock_claim_add(f, until, index, l->grant, l->holder->id, l->name,
-                       l->name_len, req, req_len);
+    fsm_lock_claim_add(f, until, index, h->grant, h->session->id, h->lock->name,
+                       h->lock->name_len, req, req_len);
 }
 
 void fsm_lock_claim_free(struct fsm *f, struct fsm_claim *c)
@@ -480,15 +577,27 @@ bool fsm_lock_claim_ok(const struct fsm *f, const struct fsm_claim *c)
            c->req_len != 0;
 }
 
+struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
+                                     uint64_t grant)
+{
+    struct hold_key k = {session, NULL, 0};
+    for (struct avl_node *x = avl_seek(&l->holds, &k, hold_key_order, 0);
+         x != NULL && HOLD_OF(x)->session->id == session; x = avl_next(x))
+        if (HOLD_OF(x)->grant == grant)
+            return HOLD_OF(x);
+    return NULL;
+}
+
 /* The claim c is due: its grant is taken back if nobody learnt it (the
  * lock still held by its session under that grant). */
 static void claim_due(struct fsm *f, struct fsm_claim *c)
 {
     fsm_heap_remove(&f->claims, c);
     struct fsm_lock *l = fsm_lock_get(f, c->data, c->name_len);
-    if (l != NULL && l->holder != NULL && l->holder->id == c->session &&
-        l->grant == c->grant)
-        fsm_lock_withdraw(f, l, c->index, c->data + c->name_len, c->req_len);
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_granted_to(l, c->session, c->grant) : NULL;
+    if (h != NULL)
+        fsm_lock_withdraw(f, h, c->index, c->data + c->name_len, c->req_len);
     fsm_lock_claim_free(f, c);
 }
 
@@ -518,16 +627,21 @@ void fsm_lock_tick(struct fsm *f)
 
 static void fill_info(const struct fsm_lock *l, struct fsm_lock_info *info)
 {
+    const struct fsm_hold *h = fsm_lock_first(l);
     *info = (struct fsm_lock_info){
         .name = l->name,
         .name_len = l->name_len,
-        .holder = l->holder != NULL ? l->holder->id : 0,
-        .owner = l->owner != NULL ? l->owner : "",
-        .owner_len = l->owner_len,
-        .token = l->holder != NULL ? l->token : 0,
-        .holds = l->holds,
+        .holder = h != NULL ? h->session->id : 0,
+        .owner = h != NULL ? h->owner : "",
+        .owner_len = h != NULL ? h->owner_len : 0,
+        .token = h != NULL ? h->token : 0,
+        .holds = h != NULL ? total(h) : 0,
         .waiters = l->n_waiters,
-        .available_at = l->holder == NULL ? l->available_at : 0,
+        .available_at = l->heap_pos != FSM_NOPOS ? l->available_at : 0,
+        .mode = h == NULL           ? FSM_MODE_NONE
+                : held_exclusive(l) ? FSM_MODE_EXCLUSIVE
+                                    : FSM_MODE_SHARED,
+        .holders = (uint32_t)l->holds.n,
     };
 }
 
@@ -545,10 +659,55 @@ bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
                     uint64_t token)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    return l != NULL && l->holder != NULL && l->token == token;
+    if (l == NULL)
+        return false;
+    for (struct avl_node *x = avl_first(&l->holds); x != NULL; x = avl_next(x))
+        if (HOLD_OF(x)->token == token)
+            return true;
+    return false;
 }
 
-#define LOCK_OF(x) ((const struct fsm_lock *)(const void *)(x))
+void fsm_lock_holds(const struct fsm *f, const char *name, uint32_t len,
+                    uint64_t from,
+                    bool (*fn)(void *arg, const struct fsm_hold_info *h),
+                    void *arg)
+{
+    const struct fsm_lock *l = fsm_lock_get(f, name, len);
+    if (l == NULL)
+        return;
+    struct hold_key k = {from, NULL, 0};
+    for (struct avl_node *x = avl_seek(&l->holds, &k, hold_key_order, 0);
+         x != NULL; x = avl_next(x)) {
+        const struct fsm_hold *h = HOLD_OF(x);
+        struct fsm_hold_info hi = {.session = h->session->id,
+                                   .owner = h->owner,
+                                   .owner_len = h->owner_len,
+                                   .token = h->token,
+                                   .exclusive = h->exclusive,
+                                   .shared = h->shared};
+        if (!fn(arg, &hi))
+            return;
+    }
+}
+
+void fsm_lock_waiters(const struct fsm *f, const char *name, uint32_t len,
+                      bool (*fn)(void *arg, const struct fsm_waiter_info *w),
+                      void *arg)
+{
+    const struct fsm_lock *l = fsm_lock_get(f, name, len);
+    if (l == NULL)
+        return;
+    const struct fsm_waiter *w = l->waiters;
+    for (uint32_t i = 0; i < l->n_waiters; i++, w = w->next) {
+        struct fsm_waiter_info wi = {.session = w->session->id,
+                                     .owner = waiter_owner(w),
+                                     .owner_len = w->owner_len,
+                                     .index = w->index,
+                                     .shared = w->shared};
+        if (!fn(arg, &wi))
+            return;
+    }
+}
 
 int fsm_lock_order(const struct avl_node *a, const struct avl_node *b)
 {

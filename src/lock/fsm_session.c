@@ -205,32 +205,17 @@ struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
     fsm_session_changed(f, id, ttl);
     /* Ids are log indexes, so a new session has the highest: the list stays
      * in id order by appending. */
-    if (f->first == NULL) {
-        s->prev = s->next = s;
-        f->first = s;
-    } else {
-        assert(id > f->first->prev->id);
-        s->prev = f->first->prev;
-        s->next = f->first;
-        s->prev->next = s;
-        f->first->prev = s;
-    }
+    assert(f->first == NULL || id > f->first->prev->id);
+    FSM_RING_APPEND(&f->first, s, prev, next);
     return s;
 }
 
 void fsm_session_delete(struct fsm *f, struct fsm_session *s)
 {
-    assert(s->locks == NULL && s->waits == NULL);
+    assert(s->holds == NULL && s->waits == NULL);
     fsm_session_changed(f, s->id, 0);
     map_u64_del(&f->sessions, s->id);
-    if (s->next == s) {
-        f->first = NULL;
-    } else {
-        s->prev->next = s->next;
-        s->next->prev = s->prev;
-        if (f->first == s)
-            f->first = s->next;
-    }
+    FSM_RING_REMOVE(&f->first, s, prev, next);
     fsm_session_otable_close(f, &s->outcomes);
     fsm_dealloc(f, s, sizeof *s + s->client_len);
 }
@@ -242,8 +227,8 @@ void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired)
 {
     while (s->waits != NULL)
         fsm_lock_unwait(f, s->waits, FSM_EV_CANCELED);
-    while (s->locks != NULL)
-        fsm_lock_free(f, s->locks, expired);
+    while (s->holds != NULL)
+        fsm_lock_drop(f, s->holds, expired);
     fsm_session_delete(f, s);
 }
 
@@ -258,7 +243,7 @@ bool fsm_session_info(const struct fsm *f, uint64_t id,
         .ttl = s->ttl,
         .client = s->client,
         .client_len = s->client_len,
-        .locks = s->n_locks,
+        .locks = s->n_holds,
         .waits = s->n_waits,
         .lease_lock = s->lease_lock,
     };

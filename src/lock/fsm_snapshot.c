@@ -18,8 +18,11 @@
 /* Version 2 added a held lock's grant, a waiter's gone_until and seen, and
  * the claims; a version 1 snapshot restores with none of them. Version 3
  * added an outcome's fingerprint; an older snapshot's outcomes restore
- * with none (0: any arguments match), one per request id of a table. */
-#define VERSION 3
+ * with none (0: any arguments match), one per request id of a table.
+ * Version 4 lists the locks, then the holds (shared and exclusive, any
+ * number to a lock), and a waiter's mode; an older snapshot's held locks
+ * restore as exclusive holds, its waiters as exclusive. */
+#define VERSION 4
 /* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
 #define TOKEN_LIMIT (UINT64_C(1) << 62)
 
@@ -84,6 +87,7 @@ static void put_waiters(struct wr *w, const struct fsm_lock *l)
         put64(w, x->gone_until);
         put64(w, x->seen);
         put32(w, x->delay_ms);
+        put8(w, x->shared);
         put_str(w, 1, x->data, x->owner_len);
         put_str(w, 1, x->data + x->owner_len, x->req_len);
     }
@@ -117,47 +121,51 @@ static void put_sessions(struct wr *w, const struct fsm *f)
     }
 }
 
-static void put_held(struct wr *w, const struct fsm *f)
+/* Whether l is listed in the locks: those in lock-delay or with waiters
+ * (the others are held, and their holds bring them back). */
+static bool listed(const struct fsm_lock *l)
+{
+    return l->heap_pos != FSM_NOPOS || l->waiters != NULL;
+}
+
+/* The locks in lock-delay or with waiters, by name: the lock-delay's end
+ * (0: none) and the waiters. */
+static void put_locks(struct wr *w, const struct fsm *f)
+{
+    uint32_t n = 0;
+    for (const struct avl_node *x = avl_first(&f->order); x != NULL;
+         x = avl_next(x))
+        n += listed((const void *)x);
+    put32(w, n);
+    for (const struct avl_node *x = avl_first(&f->order); x != NULL;
+         x = avl_next(x)) {
+        const struct fsm_lock *l = (const void *)x;
+        if (!listed(l))
+            continue;
+        put_str(w, 2, l->name, l->name_len);
+        put64(w, l->heap_pos != FSM_NOPOS ? l->available_at : 0);
+        put_waiters(w, l);
+    }
+}
+
+/* The holds, by session id, each session's in the order it acquired. */
+static void put_holds(struct wr *w, const struct fsm *f)
 {
     put32(w, (uint32_t)f->n_held);
     const struct fsm_session *s = f->first;
     for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
-        const struct fsm_lock *l = s->locks;
-        for (uint32_t k = 0; k < s->n_locks; k++, l = l->next) {
+        const struct fsm_hold *h = s->holds;
+        for (uint32_t k = 0; k < s->n_holds; k++, h = h->next) {
             put64(w, s->id);
-            put_str(w, 2, l->name, l->name_len);
-            put_str(w, 1, l->owner, l->owner_len);
-            put64(w, l->token);
-            put32(w, l->holds);
-            put32(w, l->delay_ms);
-            put64(w, l->grant);
-            put_waiters(w, l);
+            put_str(w, 2, h->lock->name, h->lock->name_len);
+            put_str(w, 1, h->owner, h->owner_len);
+            put64(w, h->token);
+            put32(w, h->exclusive);
+            put32(w, h->shared);
+            put32(w, h->delay_ms);
+            put64(w, h->grant);
         }
     }
-}
-
-static int by_name(const void *a, const void *b)
-{
-    const struct fsm_lock *x = *(const struct fsm_lock *const *)a;
-    const struct fsm_lock *y = *(const struct fsm_lock *const *)b;
-    return fsm_name_cmp(x->name, x->name_len, y->name, y->name_len);
-}
-
-/* The free locks are exactly those in lock-delay: the heap lists them. */
-static void put_free(struct wr *w, const struct fsm *f)
-{
-    size_t n = f->delays.n;
-    const struct fsm_lock **v = mem_xmalloc(n * sizeof *v);
-    if (n > 0)
-        memcpy(v, f->delays.v, n * sizeof *v);
-    qsort(v, n, sizeof *v, by_name);
-    put32(w, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        put_str(w, 2, v[i]->name, v[i]->name_len);
-        put64(w, v[i]->available_at);
-        put_waiters(w, v[i]);
-    }
-    free(v);
 }
 
 /* The global tables, oldest first. */
@@ -218,8 +226,8 @@ int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
     put64(&w, f->now);
     put64(&w, f->last_token);
     put_sessions(&w, f);
-    put_held(&w, f);
-    put_free(&w, f);
+    put_locks(&w, f);
+    put_holds(&w, f);
     put_globals(&w, f);
     put_claims(&w, f);
     *buf = w.p;
@@ -308,8 +316,15 @@ static unsigned statuses(uint8_t type, bool global)
     case FSM_ACQUIRE:
         return 1u << FSM_OK | 1u << FSM_HELD | 1u << FSM_QUEUED |
                1u << FSM_TIMEOUT | (global ? 1u << FSM_CANCELED : 0);
+    case FSM_ACQUIRE_SHARED: /* never a lease lock's: a session's only */
+        return global ? 0
+                      : 1u << FSM_OK | 1u << FSM_HELD | 1u << FSM_QUEUED |
+                            1u << FSM_TIMEOUT;
     case FSM_RELEASE:
         return 1u << FSM_OK | 1u << FSM_NOTHELD;
+    case FSM_RELEASE_SHARED:
+    case FSM_DOWNGRADE:
+        return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
     case FSM_EXTEND:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_SET_TTL:
@@ -324,9 +339,12 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
 {
     if (o->status > 31 || !(statuses(type, global) >> o->status & 1))
         return false;
-    if (o->status == FSM_OK && type == FSM_ACQUIRE)
+    if (o->status == FSM_OK &&
+        (type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
+         type == FSM_DOWNGRADE))
         return o->value >= 1 && o->value <= t->last_token && o->holds >= 1;
-    if (o->status == FSM_OK && type != FSM_RELEASE)
+    if (o->status == FSM_OK && type != FSM_RELEASE &&
+        type != FSM_RELEASE_SHARED)
         return ttl_ok(o->value);
     if (o->status == FSM_QUEUED)
         return o->value >= 1 && o->value <= t->applied;
@@ -423,17 +441,18 @@ static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
         uint64_t gone = r->version >= 2 ? get64(r) : 0;
         uint64_t seen = r->version >= 2 ? get64(r) : index;
         uint32_t delay = get32(r), olen, rlen;
+        uint8_t shared = r->version >= 4 ? get8(r) : 0;
         const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
         if (r->bad || s == NULL || index == 0 || index > f->applied ||
             seen < index || seen > f->applied || (gone != 0 && rlen == 0) ||
-            delay > FSM_DELAY_MAX ||
-            (s->lease_lock && (olen > 0 || index != s->id))) {
+            delay > FSM_DELAY_MAX || shared > 1 ||
+            (s->lease_lock && (olen > 0 || index != s->id || shared))) {
             fail(r);
             return;
         }
         struct fsm_waiter *w =
-            fsm_lock_enqueue(f, l, s, index, deadline, delay, owner,
+            fsm_lock_enqueue(f, l, s, index, deadline, delay, shared, owner,
                              (uint8_t)olen, req, (uint8_t)rlen);
         w->seen = seen;
         if (gone != 0)
@@ -453,6 +472,8 @@ static struct fsm_lock *load_name(struct rd *r, struct fsm *f)
     return fsm_lock_new(f, name, len);
 }
 
+/* Before version 4: the held locks, each with its one (exclusive) hold
+ * and its waiters. */
 static void load_held(struct rd *r, struct fsm *f)
 {
     uint32_t n = get32(r);
@@ -475,12 +496,14 @@ static void load_held(struct rd *r, struct fsm *f)
             return;
         }
         prev = id;
-        fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token, holds, delay);
-        l->grant = grant;
+        struct fsm_hold *h = fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token,
+                                           holds, 0, delay);
+        h->grant = grant;
         load_waiters(r, f, l);
     }
 }
 
+/* Before version 4: the free locks, in lock-delay, with their waiters. */
 static void load_free(struct rd *r, struct fsm *f)
 {
     uint32_t n = get32(r);
@@ -497,6 +520,67 @@ static void load_free(struct rd *r, struct fsm *f)
         prev = l;
         fsm_lock_delay(f, l, at);
         load_waiters(r, f, l);
+    }
+}
+
+/* Version 4: the locks in lock-delay or with waiters, by name. */
+static void load_locks(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    const struct fsm_lock *prev = NULL;
+    presize(r, n, 11, &f->locks, NULL);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        struct fsm_lock *l = load_name(r, f);
+        uint64_t at = get64(r);
+        if (r->bad ||
+            (prev != NULL && fsm_name_cmp(prev->name, prev->name_len, l->name,
+                                          l->name_len) >= 0)) {
+            fail(r);
+            return;
+        }
+        prev = l;
+        if (at != 0)
+            fsm_lock_delay(f, l, at);
+        load_waiters(r, f, l);
+        if (!r->bad && !listed(l)) {
+            fail(r);
+            return;
+        }
+    }
+}
+
+/* Version 4: the holds, by session id, each session's in the order it
+ * acquired (a lock not listed is made by its first hold); a (session,
+ * owner) holds a lock once. */
+static void load_holds(struct rd *r, struct fsm *f)
+{
+    uint32_t n = get32(r);
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t id = get64(r);
+        struct fsm_session *s = fsm_session_get(f, id);
+        uint32_t nlen, olen;
+        const char *name = get_str(r, 2, FSM_NAME_MAX, &nlen);
+        const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
+        uint64_t token = get64(r);
+        uint32_t exclusive = get32(r), shared = get32(r), delay = get32(r);
+        uint64_t grant = get64(r);
+        struct fsm_lock *l = r->bad || nlen == 0 ? NULL
+                             : fsm_lock_get(f, name, nlen) != NULL
+                                 ? fsm_lock_get(f, name, nlen)
+                                 : fsm_lock_new(f, name, nlen);
+        if (r->bad || s == NULL || l == NULL || id < prev || token == 0 ||
+            token > f->last_token || exclusive + (uint64_t)shared == 0 ||
+            delay > FSM_DELAY_MAX || !fsm_lock_grant_ok(f, s, grant) ||
+            (s->lease_lock && (olen > 0 || exclusive != 1 || shared != 0)) ||
+            fsm_lock_find(l, s, owner, olen) != NULL) {
+            fail(r);
+            return;
+        }
+        prev = id;
+        struct fsm_hold *h = fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token,
+                                           exclusive, shared, delay);
+        h->grant = grant;
     }
 }
 
@@ -575,16 +659,16 @@ static int by_index(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Held tokens are distinct. */
+/* The tokens of holds are distinct. */
 static bool tokens_distinct(const struct fsm *f)
 {
-    uint64_t *v = mem_xmalloc(f->n_held * sizeof *v);
+    uint64_t *v = mem_xmalloc((f->n_held ? f->n_held : 1) * sizeof *v);
     size_t n = 0;
     const struct fsm_session *s = f->first;
     for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
-        const struct fsm_lock *l = s->locks;
-        for (uint32_t k = 0; k < s->n_locks; k++, l = l->next)
-            v[n++] = l->token;
+        const struct fsm_hold *h = s->holds;
+        for (uint32_t k = 0; k < s->n_holds; k++, h = h->next)
+            v[n++] = h->token;
     }
     qsort(v, n, sizeof *v, by_u64);
     bool ok = true;
@@ -611,28 +695,39 @@ static bool relink_waits(struct fsm *f)
     for (size_t i = 0; i < n; i++) {
         struct fsm_waiter *w = v[i];
         struct fsm_session *s = w->session;
-        if (s->waits == NULL) {
-            w->sprev = w->snext = w;
-            s->waits = w;
-        } else {
-            w->sprev = s->waits->sprev;
-            w->snext = s->waits;
-            w->sprev->snext = w;
-            s->waits->sprev = w;
-        }
+        FSM_RING_APPEND(&s->waits, w, sprev, snext);
     }
     free(v);
     return ok;
 }
 
+/* Every lock is held or in lock-delay; an exclusive hold is alone; the
+ * first waiter of a lock out of lock-delay does not fit (it would have
+ * been granted). */
+static bool locks_ok(const struct fsm *f)
+{
+    for (const struct avl_node *x = avl_first(&f->order); x != NULL;
+         x = avl_next(x)) {
+        const struct fsm_lock *l = (const void *)x;
+        const struct fsm_hold *h = fsm_lock_first(l);
+        if (h == NULL ? l->heap_pos == FSM_NOPOS
+                      : h->exclusive > 0 && l->holds.n > 1)
+            return false;
+        if (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
+            fsm_lock_fits(l, l->waiters->shared))
+            return false;
+    }
+    return true;
+}
+
 /* The checks that need the whole state. */
 static bool whole_ok(struct fsm *f)
 {
-    if (!relink_waits(f) || !tokens_distinct(f))
+    if (!relink_waits(f) || !tokens_distinct(f) || !locks_ok(f))
         return false;
     const struct fsm_session *s = f->first;
     for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
-        uint64_t n = (uint64_t)s->n_locks + s->n_waits;
+        uint64_t n = (uint64_t)s->n_holds + s->n_waits;
         if (n > f->lim.locks_per_session || (s->lease_lock && n != 1))
             return false;
     }
@@ -652,8 +747,13 @@ static bool load(struct rd *r, struct fsm *f)
     if (f->last_token >= TOKEN_LIMIT)
         return false;
     load_sessions(r, f);
-    load_held(r, f);
-    load_free(r, f);
+    if (r->version >= 4) {
+        load_locks(r, f);
+        load_holds(r, f);
+    } else {
+        load_held(r, f);
+        load_free(r, f);
+    }
     load_globals(r, f);
     load_claims(r, f);
     return !r->bad && r->off == r->len && whole_ok(f);

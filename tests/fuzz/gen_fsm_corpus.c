@@ -85,6 +85,7 @@ static void sequence(uint64_t seed, unsigned steps)
         exit(1);
     struct gen g;
     gen_init(&g, seed);
+    g.modes = seed % 2 == 0;
     struct fsm *f = fsm_new_limited(&small);
     for (unsigned i = 1; i <= steps; i++) {
         struct fsm_cmd c;

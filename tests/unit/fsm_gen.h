@@ -1,7 +1,8 @@
 /* fsm_gen.h - a seeded generator of lock state machine commands for random
  * tests and the fuzz corpus: few lock names, owners and request ids, so that
  * contention, reentry, retries, lease locks, expiries, lock-delays, ticks
- * and clients going away from their waits (UNWAIT) all happen often. It learns
+ * and clients going away from their waits (UNWAIT) all happen often; with
+ * modes set, shared acquires and releases and downgrades too. It learns
  * session ids and tokens from results and events (gen_feed). No harness:
  * tests/fuzz/gen_fsm_corpus.c uses it too. */
 #ifndef DLOCK_FSM_GEN_H
@@ -20,6 +21,7 @@
 #define GEN_PAST 8
 
 struct gen {
+    bool modes; /* send ACQUIRE_SHARED, RELEASE_SHARED and DOWNGRADE too */
     uint64_t rng;
     uint64_t now;
     uint64_t sessions[GEN_SESSIONS]; /* client sessions, most alive */
@@ -132,11 +134,13 @@ static inline void gen_token(struct gen *g, struct fsm_cmd *c)
     c->token = g->tokens[k].token;
 }
 
-/* Mostly what a recent ACQUIRE took or waits for, so releases often hit. */
+/* Mostly what a recent ACQUIRE took or waits for, so releases often hit;
+ * with modes, a third of them shared, and a few downgrades. */
 static inline void gen_release(struct gen *g, struct fsm_cmd *c)
 {
     c->type = FSM_RELEASE;
-    if (gen_pick(g, 5) == 0) {
+    uint64_t mode = g->modes ? gen_pick(g, 9) : 0;
+    if (mode == 0 && gen_pick(g, 5) == 0) {
         gen_token(g, c);
     } else if (g->n_recent > 0 && gen_pick(g, 4) != 0) {
         unsigned k = (unsigned)gen_pick(g, g->n_recent);
@@ -147,6 +151,10 @@ static inline void gen_release(struct gen *g, struct fsm_cmd *c)
         c->session = gen_session(g);
         gen_lock(g, c);
     }
+    if (mode >= 1 && mode <= 3)
+        c->type = FSM_RELEASE_SHARED;
+    else if (mode == 4)
+        c->type = FSM_DOWNGRADE;
 }
 
 /* EXPIRE_BATCH of 1 to 8 sessions: mostly open ones (client sessions and
@@ -183,6 +191,8 @@ static inline void gen_acquire(struct gen *g, struct fsm_cmd *c)
     gen_lock(g, c);
     if (c->ttl != 0)
         c->owner_len = 0;
+    else if (g->modes && gen_pick(g, 3) == 0)
+        c->type = FSM_ACQUIRE_SHARED;
     c->wait = gen_pick(g, 3) == 0 ? 0 : 1 + gen_pick(g, 3000);
     c->delay = delays[gen_pick(g, 5)];
     if (gen_pick(g, 100) == 0)
@@ -240,7 +250,8 @@ static inline void gen_repeat(struct gen *g, struct fsm_cmd *c)
     gen_str(g->past[k].owner, &c->owner, &c->owner_len);
     gen_str(g->past[k].client, &c->client, &c->client_len);
     gen_str(g->past[k].req, &c->req, &c->req_len);
-    if (c->type == FSM_ACQUIRE && gen_pick(g, 3) == 0)
+    if ((c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED) &&
+        gen_pick(g, 3) == 0)
         c->wait = gen_pick(g, 2) ? 0 : gen_pick(g, 3000);
     if (gen_pick(g, 4) != 0)
         return;
@@ -253,6 +264,8 @@ static inline void gen_repeat(struct gen *g, struct fsm_cmd *c)
         c->type = FSM_RELEASE;
     else if (r == 2 && c->type == FSM_RELEASE)
         c->type = FSM_ACQUIRE;
+    else if (r == 2 && c->type == FSM_ACQUIRE_SHARED)
+        c->type = FSM_ACQUIRE; /* the other mode: another request */
     else if (c->session != 0)
         c->type = FSM_CLOSE;
     else
@@ -407,15 +420,16 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
     if (res->session != 0 && !res->replayed && c->type == FSM_ACQUIRE &&
         c->session == 0)
         g->leases[gen_pick(g, 8)] = res->session;
-    if (c->type == FSM_ACQUIRE && res->status == FSM_OK)
+    bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED;
+    if (acquire && res->status == FSM_OK)
         gen_add_token(g, c->name, c->name_len, res->token);
-    if (c->type == FSM_ACQUIRE && c->session != 0 &&
+    if (acquire && c->session != 0 &&
         (res->status == FSM_OK || res->status == FSM_QUEUED))
         gen_add_recent(g, c, c->session);
-    if (c->type == FSM_ACQUIRE &&
-        (res->status == FSM_OK || res->status == FSM_QUEUED))
+    if (acquire && (res->status == FSM_OK || res->status == FSM_QUEUED))
         gen_add_wait(g, c, res);
-    if (c->type == FSM_RELEASE && c->session != 0 &&
+    if ((c->type == FSM_RELEASE || c->type == FSM_RELEASE_SHARED) &&
+        c->session != 0 &&
         (res->status == FSM_NOTHELD ||
          (res->status == FSM_OK && res->holds == 0)))
         gen_forget_recent(g, c);

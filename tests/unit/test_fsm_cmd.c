@@ -54,11 +54,19 @@ TEST(fsm_cmd, round_trip_each_type)
 {
     /* session ttl wait delay token index seen name owner req client ids */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t-------rc-",    [FSM_CLOSE] = "s--------r--",
-        [FSM_EXPIRE] = "s-----------",  [FSM_ACQUIRE] = "stwd---nor--",
-        [FSM_RELEASE] = "s---t--nor--", [FSM_EXTEND] = "-t--t--n-r--",
-        [FSM_TICK] = "------------",    [FSM_SET_TTL] = "st-------r--",
-        [FSM_UNWAIT] = "s-w--isn-r--",  [FSM_EXPIRE_BATCH] = "-----------i",
+        [FSM_OPEN] = "-t-------rc-",
+        [FSM_CLOSE] = "s--------r--",
+        [FSM_EXPIRE] = "s-----------",
+        [FSM_ACQUIRE] = "stwd---nor--",
+        [FSM_RELEASE] = "s---t--nor--",
+        [FSM_EXTEND] = "-t--t--n-r--",
+        [FSM_TICK] = "------------",
+        [FSM_SET_TTL] = "st-------r--",
+        [FSM_UNWAIT] = "s-w--isn-r--",
+        [FSM_EXPIRE_BATCH] = "-----------i",
+        [FSM_ACQUIRE_SHARED] = "stwd---nor--",
+        [FSM_RELEASE_SHARED] = "s------nor--",
+        [FSM_DOWNGRADE] = "s------nor--",
     };
     uint8_t buf[1024];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {

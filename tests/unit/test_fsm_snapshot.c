@@ -11,6 +11,7 @@ static struct fsm *random_machine(uint64_t seed, uint64_t steps)
     uint8_t buf[1024];
     struct gen g;
     gen_init(&g, seed);
+    g.modes = seed % 2 == 1;
     struct fsm *f = fsm_new();
     for (uint64_t idx = 1; idx <= steps; idx++) {
         struct fsm_cmd c;
