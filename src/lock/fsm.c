@@ -115,7 +115,7 @@ static void free_state(struct fsm *f)
         while (s->waits != NULL) {
             struct fsm_waiter *w = s->waits;
             FSM_RING_REMOVE(&s->waits, w, sprev, snext);
-            fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
+            fsm_dealloc(f, w, fsm_lock_waiter_size(w));
         }
         while (s->holds != NULL) {
             struct fsm_hold *h = s->holds;
@@ -127,8 +127,10 @@ static void free_state(struct fsm *f)
     }
     size_t pos = 0;
     struct fsm_lock *l;
-    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL)
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+        fsm_dealloc(f, l->value, l->value_len);
         fsm_dealloc(f, l, sizeof *l + l->name_len);
+    }
     for (size_t i = 0; i < f->claims.n; i++)
         fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
@@ -249,7 +251,8 @@ static uint64_t *value_field(uint8_t type, struct fsm_result *res)
 {
     if (res->status == FSM_OK)
         return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-                       type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE
+                       type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
+                       type == FSM_CAMPAIGN || type == FSM_PROCLAIM
                    ? &res->token
                    : &res->ttl;
     if (res->status == FSM_HELD)
@@ -476,6 +479,20 @@ static void rejoin(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         h->grant = 0;
 }
 
+/* Whether l (if known) is not of the kind asked for (for a semaphore, with
+ * other permits): then res is KIND, with what l is. */
+static bool wrong_kind(const struct fsm_lock *l, uint8_t kind, uint64_t permits,
+                       struct fsm_result *res)
+{
+    if (l == NULL || (l->kind == kind &&
+                      (kind != FSM_KIND_SEMAPHORE || l->permits == permits)))
+        return false;
+    res->status = FSM_KIND;
+    res->kind = l->kind;
+    res->permits = l->permits;
+    return true;
+}
+
 /* A request for l that is not granted now: HELD for a try (with the
  * session of the first hold, 0 if none), or the tail of l's FIFO (LIMIT
  * past its waiters' bound). */
@@ -494,9 +511,11 @@ static void held_or_queued(struct fsm *f, uint64_t index, struct fsm_lock *l,
         res->status = FSM_LIMIT;
         return;
     }
+    bool election = l->kind == FSM_KIND_ELECTION; /* a candidate's value */
     fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
                      shared, count, c->owner, owner_len, c->req,
-                     (uint8_t)c->req_len);
+                     (uint8_t)c->req_len, election ? c->value : NULL,
+                     election ? (uint16_t)c->value_len : 0);
     res->status = FSM_QUEUED;
     res->index = index; /* what the waiter's events will carry */
 }
@@ -514,11 +533,8 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     bool shared = c->type == FSM_ACQUIRE_SHARED;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
     if (h != NULL) {
@@ -573,11 +589,8 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     uint8_t owner_len = (uint8_t)c->owner_len;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits != c->permits) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_SEMAPHORE, c->permits, res))
         return;
-    }
     if (l != NULL && !fsm_lock_delay_check(f, l))
         l = NULL; /* its lock-delay ended, and it was forgotten */
     struct fsm_hold *h =
@@ -590,6 +603,7 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     if (l == NULL || (l->waiters == NULL && fsm_lock_fits(l, true, count))) {
         if (l == NULL) {
             l = fsm_lock_new(f, c->name, c->name_len);
+            l->kind = FSM_KIND_SEMAPHORE;
             l->permits = (uint32_t)c->permits;
         }
         if (h == NULL)
@@ -718,11 +732,8 @@ static void apply_release(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     if (h == NULL || (shared ? h->shared : h->exclusive) == 0) {
         res->status = FSM_NOTHELD;
     } else {
@@ -748,11 +759,8 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     if (h == NULL || h->exclusive == 0) {
         res->status = FSM_NOTHELD;
     } else {
@@ -802,10 +810,8 @@ static void apply_sem_release(struct fsm *f, uint64_t index,
         return;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits == 0) {
-        res->status = FSM_KIND;
+    if (l != NULL && wrong_kind(l, FSM_KIND_SEMAPHORE, l->permits, res))
         return;
-    }
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     if (h == NULL || h->shared < c->count) {
@@ -815,6 +821,125 @@ static void apply_sem_release(struct fsm *f, uint64_t index,
         res->holds = fsm_lock_put(f, h, true, (uint32_t)c->count);
     }
     remember(f, &s->outcomes, FSM_SEM_RELEASE, NULL, 0, c, index, res);
+}
+
+/* CAMPAIGN: the session and owner stand for leader of the election name:
+ * elected at once if it has no leader, is out of lock-delay and nobody
+ * waits (its value the candidate's), else HELD for a try or a place in
+ * the FIFO of candidates. The leader campaigning again is answered its
+ * token, and nothing changes. */
+static void campaign(struct fsm *f, uint64_t index, struct fsm_session *s,
+                     const struct fsm_cmd *c, uint32_t delay_ms,
+                     struct fsm_result *res)
+{
+    uint8_t owner_len = (uint8_t)c->owner_len;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
+    if (h != NULL) {
+        res->status = FSM_OK;
+        res->token = h->token;
+        res->holds = 1;
+        return;
+    }
+    if ((uint64_t)s->n_holds + s->n_waits >= f->lim.locks_per_session) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    if (l == NULL || (fsm_lock_open(f, l) && fsm_lock_fits(l, false, 0))) {
+        if (l == NULL) {
+            l = fsm_lock_new(f, c->name, c->name_len);
+            l->kind = FSM_KIND_ELECTION;
+        }
+        h = fsm_lock_grant(f, l, s, c->owner, owner_len, 1, 0, delay_ms);
+        fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        res->status = FSM_OK;
+        res->token = h->token;
+        res->holds = 1;
+        h->grant = c->wait > 0 ? index : 0;
+        res->index = h->grant;
+        return;
+    }
+    held_or_queued(f, index, l, s, c, owner_len, delay_ms, false, 0, res);
+}
+
+static void apply_campaign(struct fsm *f, uint64_t index,
+                           const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
+        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX) ||
+        c->value_len > FSM_VALUE_MAX) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    uint32_t delay_ms =
+        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    struct fsm_session *s = session_of(f, FSM_CAMPAIGN, c, res);
+    if (s == NULL) {
+        if (res->replayed)
+            rejoin(f, index, c, res);
+        return;
+    }
+    campaign(f, index, s, c, delay_ms, res);
+    remember(f, &s->outcomes, FSM_CAMPAIGN, NULL, 0, c, index, res);
+}
+
+/* PROCLAIM: the leader, named by its session and token (its fence: a
+ * leader that lost and was elected again has another), sets the value. */
+static void apply_proclaim(struct fsm *f, uint64_t index,
+                           const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->value_len > FSM_VALUE_MAX) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_PROCLAIM, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    const struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
+    if (h == NULL || h->session != s || h->token != c->token) {
+        res->status = FSM_NOTHELD;
+    } else {
+        fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        res->status = FSM_OK;
+        res->token = h->token;
+    }
+    remember(f, &s->outcomes, FSM_PROCLAIM, NULL, 0, c, index, res);
+}
+
+/* RESIGN: the leader steps down (the next candidate is elected at once,
+ * with its value); NOTHELD from anyone else (a candidate ends its wait by
+ * giving it up, as a waiter). */
+static void apply_resign(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (!name_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_RESIGN, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
+    if (h == NULL) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        fsm_lock_drop(f, h, false);
+    }
+    remember(f, &s->outcomes, FSM_RESIGN, NULL, 0, c, index, res);
 }
 
 /* EXTEND: a new TTL for the session of the lease lock that holds name with
@@ -987,6 +1112,15 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_SEM_RELEASE:
         apply_sem_release(f, index, &c, res);
+        break;
+    case FSM_CAMPAIGN:
+        apply_campaign(f, index, &c, res);
+        break;
+    case FSM_PROCLAIM:
+        apply_proclaim(f, index, &c, res);
+        break;
+    case FSM_RESIGN:
+        apply_resign(f, index, &c, res);
         break;
     case FSM_EXTEND:
         apply_extend(f, index, &c, res);

@@ -162,14 +162,16 @@ void lockcmd_result_error(struct slot *s, const struct fsm_result *r,
                          "command or other arguments): use a fresh id");
         break;
     case FSM_KIND:
-        if (r->permits != 0)
+        if (r->kind == FSM_KIND_SEMAPHORE)
             command_error(s,
                           "KIND the name is a semaphore of %" PRIu64
                           " permits (SEM.* commands)",
                           r->permits);
+        else if (r->kind == FSM_KIND_ELECTION)
+            command_error(s, "KIND the name is an election (ELECT.* "
+                             "commands)");
         else
-            command_error(s, "KIND the name is a lock, not a semaphore "
-                             "(LOCK.* commands)");
+            command_error(s, "KIND the name is a lock (LOCK.* commands)");
         break;
     case FSM_UPGRADE:
         command_error(s, "UPGRADE this session and owner hold the lock "

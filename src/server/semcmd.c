@@ -24,9 +24,9 @@ bool semcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
         return true;
     cmd.count = o.have_count ? o.count : 1;
     if (cmd.count > cmd.permits) {
-        command_error(s, "ERR COUNT %" PRIu64 " is more than the %" PRIu64
-                         " permits",
-                      cmd.count, cmd.permits);
+        command_error(
+            s, "ERR COUNT %" PRIu64 " is more than the %" PRIu64 " permits",
+            cmd.count, cmd.permits);
         return true;
     }
     cmd.name = a[1].str;
@@ -67,9 +67,8 @@ static void status_done(void *ctx, int status)
     struct fsm_lock_info li;
     if (!fsm_lock_info(node_fsm(node), op->name, op->name_len, &li)) {
         memset(&li, 0, sizeof li);
-    } else if (li.permits == 0) {
-        command_error(s, "KIND the name is a lock, not a semaphore "
-                         "(LOCK.* commands)");
+    } else if (li.kind != FSM_KIND_SEMAPHORE) {
+        command_error(s, "KIND the name is not a semaphore");
         lockcmd_finish(s);
         return;
     }
@@ -91,9 +90,8 @@ static void status_done(void *ctx, int status)
     resp_write_bulk_str(&s->buf, "waiters");
     resp_write_integer(&s->buf, li.waiters);
     resp_write_bulk_str(&s->buf, "delay_left_ms");
-    resp_write_integer(&s->buf, li.available_at > now
-                                    ? (int64_t)(li.available_at - now)
-                                    : 0);
+    resp_write_integer(
+        &s->buf, li.available_at > now ? (int64_t)(li.available_at - now) : 0);
     lockcmd_finish(s);
 }
 
