@@ -647,36 +647,6 @@ static void acquire_lease(struct fsm *f, uint64_t index,
     remember(f, &f->opens, FSM_ACQUIRE, NULL, 0, c, index, res);
 }
 
-/* ACQUIRE: validation, then the session (or a lease lock), the remembered
- * outcome of a retry, and acquire(). */
-static void apply_acquire(struct fsm *f, uint64_t index,
-                          const struct fsm_cmd *c, struct fsm_result *res)
-{
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
-        res->status = FSM_INVALID;
-        return;
-    }
-    uint32_t delay_ms =
-        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
-    if (c->session == 0 && c->type == FSM_ACQUIRE_SHARED) {
-        res->status = FSM_INVALID; /* lease locks are exclusive */
-        return;
-    }
-    if (c->session == 0) {
-        acquire_lease(f, index, c, delay_ms, res);
-        return;
-    }
-    struct fsm_session *s = session_of(f, c->type, c, res);
-    if (s == NULL) {
-        if (res->replayed)
-            rejoin(f, index, c, res);
-        return;
-    }
-    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
-    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
-}
-
 /* The hold of a lease lock on name with token, or NULL: a lease lock is
  * exclusive, its lock's only hold. */
 static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
@@ -685,6 +655,66 @@ static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
     struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
     return h != NULL && h->session->lease_lock && h->token == token ? h : NULL;
+}
+
+/* The checks every acquire passes: name, owner, wait and delay. */
+static bool acquire_ok(const struct fsm_cmd *c)
+{
+    return name_ok(c) && c->owner_len <= FSM_OWNER_MAX &&
+           c->wait <= FSM_WAIT_MAX &&
+           (c->delay <= FSM_DELAY_MAX || c->delay == UINT64_MAX);
+}
+
+/* An acquire's lock-delay in ms. */
+static uint32_t delay_of(const struct fsm_cmd *c)
+{
+    return c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+}
+
+typedef void (*acquire_fn)(struct fsm *f, uint64_t index, struct fsm_session *s,
+                           const struct fsm_cmd *c, uint32_t delay_ms,
+                           struct fsm_result *res);
+
+/* An acquire by a client's session, of any kind (fn): the common checks
+ * (name, owner, wait, delay; valid: those of the kind), the session, the
+ * remembered outcome of a retry (which rejoins its wait or grant), then fn
+ * and the outcome remembered. */
+static void session_acquire(struct fsm *f, uint64_t index,
+                            const struct fsm_cmd *c, bool valid, acquire_fn fn,
+                            struct fsm_result *res)
+{
+    if (!valid || !acquire_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    uint32_t delay_ms = delay_of(c);
+    struct fsm_session *s = session_of(f, c->type, c, res);
+    if (s == NULL) {
+        if (res->replayed)
+            rejoin(f, index, c, res);
+        return;
+    }
+    fn(f, index, s, c, delay_ms, res);
+    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
+}
+
+static void lock_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
+                         const struct fsm_cmd *c, uint32_t delay_ms,
+                         struct fsm_result *res)
+{
+    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
+}
+
+/* ACQUIRE, ACQUIRE_SHARED: a lease lock (session 0, exclusive only), or a
+ * session's. */
+static void apply_acquire(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (c->session == 0 && c->type == FSM_ACQUIRE && acquire_ok(c)) {
+        acquire_lease(f, index, c, delay_of(c), res);
+        return;
+    }
+    session_acquire(f, index, c, c->session != 0, lock_acquire, res);
 }
 
 /* RELEASE by token (session 0): the lease lock's session releases all and
@@ -772,28 +802,14 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
 }
 
-/* SEM_ACQUIRE: validation, then the session, the remembered outcome of a
- * retry, and sem_acquire(). */
+/* SEM_ACQUIRE: the permits and count in range, then as any acquire. */
 static void apply_sem_acquire(struct fsm *f, uint64_t index,
                               const struct fsm_cmd *c, struct fsm_result *res)
 {
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX) ||
-        c->permits < 1 || c->permits > FSM_PERMITS_MAX || c->count < 1 ||
-        c->count > c->permits) {
-        res->status = FSM_INVALID;
-        return;
-    }
-    uint32_t delay_ms =
-        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
-    struct fsm_session *s = session_of(f, FSM_SEM_ACQUIRE, c, res);
-    if (s == NULL) {
-        if (res->replayed)
-            rejoin(f, index, c, res);
-        return;
-    }
-    sem_acquire(f, index, s, c, delay_ms, res);
-    remember(f, &s->outcomes, FSM_SEM_ACQUIRE, NULL, 0, c, index, res);
+    session_acquire(f, index, c,
+                    c->permits >= 1 && c->permits <= FSM_PERMITS_MAX &&
+                        c->count >= 1 && c->count <= c->permits,
+                    sem_acquire, res);
 }
 
 /* SEM_RELEASE: the holder gives count of its permits back; the first
@@ -869,22 +885,7 @@ static void campaign(struct fsm *f, uint64_t index, struct fsm_session *s,
 static void apply_campaign(struct fsm *f, uint64_t index,
                            const struct fsm_cmd *c, struct fsm_result *res)
 {
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX) ||
-        c->value_len > FSM_VALUE_MAX) {
-        res->status = FSM_INVALID;
-        return;
-    }
-    uint32_t delay_ms =
-        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
-    struct fsm_session *s = session_of(f, FSM_CAMPAIGN, c, res);
-    if (s == NULL) {
-        if (res->replayed)
-            rejoin(f, index, c, res);
-        return;
-    }
-    campaign(f, index, s, c, delay_ms, res);
-    remember(f, &s->outcomes, FSM_CAMPAIGN, NULL, 0, c, index, res);
+    session_acquire(f, index, c, c->value_len <= FSM_VALUE_MAX, campaign, res);
 }
 
 /* PROCLAIM: the leader, named by its session and token (its fence: a

@@ -78,14 +78,13 @@ TEST(fsm_elect, campaign_proclaim_resign)
             m_campaign(&m, a, "db-primary", "other", 0, "");
         CHECK_EQ(again.status, FSM_OK);
         CHECK_U64(again.token, ra.token);
-        CHECK_EQ(m_proclaim(&m, a, "db-primary", ra.token + 7, "x", "")
-                     .status,
+        CHECK_EQ(m_proclaim(&m, a, "db-primary", ra.token + 7, "x", "").status,
                  FSM_NOTHELD);
         CHECK_EQ(m_proclaim(&m, b, "db-primary", ra.token, "x", "").status,
                  FSM_NOTHELD);
     });
-    struct fsm_result p = m_proclaim(&m, a, "db-primary", ra.token,
-                                     "10.0.0.1:5433", "p-1");
+    struct fsm_result p =
+        m_proclaim(&m, a, "db-primary", ra.token, "10.0.0.1:5433", "p-1");
     CHECK_EQ(p.status, FSM_OK);
     CHECK_LEADER(&m, "db-primary", "1=10.0.0.1:5433");
     CHECK_UNCHANGED(&m, CHECK(m_proclaim(&m, a, "db-primary", ra.token,
@@ -157,8 +156,7 @@ TEST(fsm_elect, snapshot_round_trip)
     m_init(&m);
     uint64_t a = m_session(&m), b = m_session(&m);
     CHECK_EQ(m_campaign(&m, a, "s", "first", 0, "").status, FSM_OK);
-    CHECK_EQ(m_campaign(&m, b, "s", "second", 9000, "c-1").status,
-             FSM_QUEUED);
+    CHECK_EQ(m_campaign(&m, b, "s", "second", 9000, "c-1").status, FSM_QUEUED);
     size_t len;
     uint8_t *snap = m_snap(&m, &len);
     struct m n;
