@@ -14,13 +14,10 @@ bool electcmd_campaign(struct conn *c, struct slot *s,
 {
     struct fsm_cmd cmd = {.type = FSM_CAMPAIGN};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the election's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the election's name", &cmd) ||
         !lockcmd_arg_str(s, &a[3], "the value", 0, FSM_VALUE_MAX) ||
         !lockcmd_opts(s, a, n, 4, "OWNER WAIT DELAY REQ", &o))
         return true;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     cmd.value = a[3].str;
     cmd.value_len = (uint32_t)a[3].len;
     return lockcmd_acquire_propose(c, s, &cmd, &o);
@@ -43,14 +40,11 @@ bool electcmd_proclaim(struct conn *c, struct slot *s,
 {
     struct fsm_cmd cmd = {.type = FSM_PROCLAIM};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the election's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the election's name", &cmd) ||
         !command_u64(s, &a[3], "the token", 1, UINT64_MAX, &cmd.token) ||
         !lockcmd_arg_str(s, &a[4], "the value", 0, FSM_VALUE_MAX) ||
         !lockcmd_opts(s, a, n, 5, "REQ", &o))
         return true;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     cmd.value = a[4].str;
     cmd.value_len = (uint32_t)a[4].len;
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
@@ -63,12 +57,9 @@ bool electcmd_resign(struct conn *c, struct slot *s, const struct resp_value *a,
 {
     struct fsm_cmd cmd = {.type = FSM_RESIGN};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the election's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the election's name", &cmd) ||
         !lockcmd_opts(s, a, n, 3, "OWNER REQ", &o))
         return true;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     lockcmd_set_str(&cmd.owner, &cmd.owner_len, o.owner);
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
     return lockcmd_propose(c, s, &cmd, ok_done);

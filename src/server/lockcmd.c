@@ -118,6 +118,17 @@ bool lockcmd_opts(struct slot *s, const struct resp_value *a, size_t n,
     return true;
 }
 
+bool lockcmd_name_session(struct slot *s, const struct resp_value *a,
+                          const char *what, struct fsm_cmd *cmd)
+{
+    if (!lockcmd_arg_str(s, &a[1], what, 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd->session))
+        return false;
+    cmd->name = a[1].str;
+    cmd->name_len = (uint32_t)a[1].len;
+    return true;
+}
+
 void lockcmd_set_str(const char **p, uint32_t *len, const struct resp_value *v)
 {
     if (v != NULL) {
@@ -496,12 +507,9 @@ bool lockcmd_downgrade(struct conn *c, struct slot *s,
 {
     struct fsm_cmd cmd = {.type = FSM_DOWNGRADE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the lock name", &cmd) ||
         !lockcmd_opts(s, a, n, 3, "OWNER REQ", &o))
         return true;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     lockcmd_set_str(&cmd.owner, &cmd.owner_len, o.owner);
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
     return lockcmd_propose(c, s, &cmd, token_done);

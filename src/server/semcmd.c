@@ -16,8 +16,7 @@ bool semcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
 {
     struct fsm_cmd cmd = {.type = FSM_SEM_ACQUIRE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the semaphore's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the semaphore's name", &cmd) ||
         !command_u64(s, &a[3], "the permits", 1, FSM_PERMITS_MAX,
                      &cmd.permits) ||
         !lockcmd_opts(s, a, n, 4, "COUNT OWNER WAIT DELAY REQ", &o))
@@ -29,8 +28,6 @@ bool semcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
             cmd.count, cmd.permits);
         return true;
     }
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     return lockcmd_acquire_propose(c, s, &cmd, &o);
 }
 
@@ -45,13 +42,10 @@ bool semcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
 {
     struct fsm_cmd cmd = {.type = FSM_SEM_RELEASE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the semaphore's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the semaphore's name", &cmd) ||
         !lockcmd_opts(s, a, n, 3, "COUNT OWNER REQ", &o))
         return true;
     cmd.count = o.have_count ? o.count : 1;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     lockcmd_set_str(&cmd.owner, &cmd.owner_len, o.owner);
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
     return lockcmd_propose(c, s, &cmd, release_done);
