@@ -252,7 +252,8 @@ static uint64_t *value_field(uint8_t type, struct fsm_result *res)
     if (res->status == FSM_OK)
         return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
                        type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
-                       type == FSM_CAMPAIGN || type == FSM_PROCLAIM
+                       type == FSM_CAMPAIGN || type == FSM_PROCLAIM ||
+                       type == FSM_REVOKE
                    ? &res->token
                    : &res->ttl;
     if (res->status == FSM_HELD)
@@ -943,6 +944,40 @@ static void apply_resign(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
     remember(f, &s->outcomes, FSM_RESIGN, NULL, 0, c, index, res);
 }
 
+/* REVOKE: an administrator ends the hold of name with token, of any kind,
+ * as its session's expiry would: FSM_EV_LOST to its session, and the
+ * lock-delay (the hold's own, or the one given) before anyone else gets
+ * it; a lease lock's session ends with it. A fenced store sees the next
+ * holder's greater token. Remembered in the global table, as the request
+ * of no session. */
+static void apply_revoke(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (!name_ok(c) || (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (replay(&f->opens, FSM_REVOKE, NULL, 0, c, res))
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h = l != NULL ? fsm_lock_with_token(l, c->token) : NULL;
+    if (h == NULL) {
+        res->status = FSM_NOTHELD;
+    } else {
+        struct fsm_session *s = h->session;
+        res->status = FSM_OK;
+        res->session = s->id;
+        res->token = h->token;
+        if (c->delay != UINT64_MAX)
+            h->delay_ms = (uint32_t)c->delay;
+        if (s->lease_lock)
+            fsm_session_end(f, s, true);
+        else
+            fsm_lock_drop(f, h, true);
+    }
+    remember(f, &f->opens, FSM_REVOKE, NULL, 0, c, index, res);
+}
+
 /* EXTEND: a new TTL for the session of the lease lock that holds name with
  * token. */
 static void apply_extend(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
@@ -1122,6 +1157,9 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_RESIGN:
         apply_resign(f, index, &c, res);
+        break;
+    case FSM_REVOKE:
+        apply_revoke(f, index, &c, res);
         break;
     case FSM_EXTEND:
         apply_extend(f, index, &c, res);

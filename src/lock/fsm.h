@@ -58,8 +58,9 @@ enum fsm_cmd_type {
     FSM_CAMPAIGN = 16,       /* stand for leader of an election */
     FSM_PROCLAIM = 17,       /* the leader sets the election's value */
     FSM_RESIGN = 18,         /* the leader (or a candidate) steps back */
+    FSM_REVOKE = 19,         /* an administrator ends a hold */
 };
-#define FSM_CMD_MAX 18
+#define FSM_CMD_MAX 19
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -99,6 +100,8 @@ enum fsm_cmd_type {
  *   CAMPAIGN session, name, owner, wait, delay, req, value
  *   PROCLAIM session, name, token (the leader's), req, value
  *   RESIGN   session, name, owner, req
+ *   REVOKE   name, token (the hold's), delay (its lock-delay: UINT64_MAX
+ *            for the hold's own), req: of any kind of name
  *
  * Modes (docs/design.md §11.10): a lock is held by one exclusive hold, or
  * by any number of shared ones. A hold is a (session, owner)'s, counts its

@@ -333,7 +333,7 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
         return bad(&c, "last token %llu", (unsigned long long)f->last_token);
     return check_otable(&c, &f->opens,
                         1u << FSM_OPEN | 1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
-                            1u << FSM_EXTEND,
+                            1u << FSM_EXTEND | 1u << FSM_REVOKE,
                         "global outcomes") &&
            check_otable(&c, &f->closes, 1u << FSM_CLOSE, "closes") &&
            check_tokens(&c, f) && check_order(&c, f);

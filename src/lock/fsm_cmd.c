@@ -58,6 +58,7 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
         F_SESSION | F_WAIT | F_DELAY | F_NAME | F_OWNER | F_REQ | F_VALUE,
     [FSM_PROCLAIM] = F_SESSION | F_TOKEN | F_NAME | F_REQ | F_VALUE,
     [FSM_RESIGN] = F_SESSION | F_NAME | F_OWNER | F_REQ,
+    [FSM_REVOKE] = F_DELAY | F_TOKEN | F_NAME | F_REQ,
 };
 
 static const uint32_t str_max[N_STRS] = {

@@ -255,6 +255,8 @@ struct fsm_hold *fsm_lock_find(const struct fsm_lock *l,
  * over the session's holds of l, one per owner. */
 struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
                                      uint64_t grant);
+/* The hold of l with token, or NULL: a walk over l's holds. */
+struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token);
 /* The first hold of l (by session id, then owner), or NULL if free. */
 struct fsm_hold *fsm_lock_first(const struct fsm_lock *l);
 /* Whether a request fits l's holds now: of a lock, an exclusive one no

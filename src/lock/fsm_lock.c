@@ -735,16 +735,19 @@ bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
     return true;
 }
 
+struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token)
+{
+    for (struct avl_node *x = avl_first(&l->holds); x != NULL; x = avl_next(x))
+        if (HOLD_OF(x)->token == token)
+            return HOLD_OF(x);
+    return NULL;
+}
+
 bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
                     uint64_t token)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    if (l == NULL)
-        return false;
-    for (struct avl_node *x = avl_first(&l->holds); x != NULL; x = avl_next(x))
-        if (HOLD_OF(x)->token == token)
-            return true;
-    return false;
+    return l != NULL && fsm_lock_with_token(l, token) != NULL;
 }
 
 void fsm_lock_holds(const struct fsm *f, const char *name, uint32_t len,

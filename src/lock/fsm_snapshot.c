@@ -344,6 +344,8 @@ static unsigned statuses(uint8_t type, bool global)
     case FSM_PROCLAIM:
     case FSM_RESIGN:
         return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
+    case FSM_REVOKE:
+        return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_EXTEND:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_SET_TTL:
@@ -361,8 +363,9 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
     if (o->status == FSM_OK &&
         (type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
          type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
-         type == FSM_CAMPAIGN || type == FSM_PROCLAIM))
-        return o->value >= 1 && o->value <= t->last_token && o->holds >= 1;
+         type == FSM_CAMPAIGN || type == FSM_PROCLAIM || type == FSM_REVOKE))
+        return o->value >= 1 && o->value <= t->last_token &&
+               (o->holds >= 1 || type == FSM_PROCLAIM || type == FSM_REVOKE);
     if (o->status == FSM_OK && type != FSM_RELEASE &&
         type != FSM_RELEASE_SHARED && type != FSM_SEM_RELEASE &&
         type != FSM_RESIGN)

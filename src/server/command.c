@@ -471,6 +471,7 @@ static const struct command commands[] = {
     {"LOCK.EXTEND", -4, "write", lockcmd_extend},
     {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade},
     {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders},
+    {"LOCK.REVOKE", -3, "write", lockcmd_revoke},
     {"SEM.ACQUIRE", -4, "write", semcmd_acquire},
     {"SEM.RELEASE", -3, "write", semcmd_release},
     {"SEM.STATUS", 2, "readonly", semcmd_status},

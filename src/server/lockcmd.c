@@ -515,6 +515,28 @@ bool lockcmd_downgrade(struct conn *c, struct slot *s,
     return lockcmd_propose(c, s, &cmd, token_done);
 }
 
+static void revoke_done(void *ctx, int status, const struct fsm_result *r)
+{
+    lockcmd_integer_done(ctx, status, r, r ? (int64_t)r->session : 0);
+}
+
+/* LOCK.REVOKE name token [DELAY ms] [REQ id] */
+bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_REVOKE};
+    struct opts o;
+    if (!lockcmd_arg_str(s, &a[1], "the name", 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the token", 1, UINT64_MAX, &cmd.token) ||
+        !lockcmd_opts(s, a, n, 3, "DELAY REQ", &o))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    cmd.delay = o.delay;
+    lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
+    return lockcmd_propose(c, s, &cmd, revoke_done);
+}
+
 static void extend_done(void *ctx, int status, const struct fsm_result *r)
 {
     integer_reply(ctx, status, r, r ? (int64_t)r->ttl : 0, true);

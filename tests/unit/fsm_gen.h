@@ -224,9 +224,17 @@ static inline void gen_elect(struct gen *g, struct fsm_cmd *c)
     static const char *const values[] = {"", "10.0.0.1", "10.0.0.2:5432"};
     c->session = gen_session(g);
     gen_lock(g, c);
-    uint64_t r = gen_pick(g, 4);
+    uint64_t r = gen_pick(g, 5);
     if (r == 0) {
         c->type = FSM_RESIGN;
+        return;
+    }
+    if (r == 4 && g->n_tokens > 0) { /* an administrator's revoke */
+        c->type = FSM_REVOKE;
+        c->session = 0;
+        c->owner_len = 0;
+        c->token = g->tokens[gen_pick(g, g->n_tokens)].token;
+        c->delay = gen_pick(g, 2) ? UINT64_MAX : 0;
         return;
     }
     gen_str(values[gen_pick(g, 3)], &c->value, &c->value_len);

@@ -182,3 +182,20 @@ TEST(fsm_elect, snapshot_round_trip)
     m_close(&m);
     m_close(&n);
 }
+
+/* A remembered PROCLAIM survives a snapshot (its outcome has no holds). */
+TEST(fsm_elect, proclaim_outcome_in_a_snapshot)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t a = m_session(&m);
+    struct fsm_result r = m_campaign(&m, a, "p", "v1", 0, "");
+    CHECK_EQ(m_proclaim(&m, a, "p", r.token, "v2", "pr-1").status, FSM_OK);
+    size_t len;
+    uint8_t *snap = m_snap(&m, &len);
+    struct fsm *f = fsm_new();
+    CHECK_EQ(fsm_restore(f, snap, len), 0);
+    fsm_free(f);
+    free(snap);
+    m_close(&m);
+}
