@@ -40,7 +40,8 @@ enum {
     DLOCK_OK = 0,
     DLOCK_ENOMEM = -1,     /* out of memory */
     DLOCK_EPROTO = -2,     /* a server broke the protocol (a bug) */
-    DLOCK_EINVAL = -3,     /* a bad argument: fix the call */
+    DLOCK_EINVAL = -3,     /* a bad argument: fix the call (or the name is
+                              a semaphore's or an election's) */
     DLOCK_ELIMIT = -4,     /* a server limit (name too long, too many) */
     DLOCK_EIO = -5,        /* no server reachable */
     DLOCK_ETIMEDOUT = -6,  /* no answer in time: the outcome is unknown,

@@ -101,6 +101,7 @@ TEST(client, error_mapping)
         {"LIMIT too many clients", DLOCK_ELIMIT},
         {"ERR unknown command", DLOCK_EINVAL},
         {"UPGRADE this session and owner hold the lock shared", DLOCK_EUPGRADE},
+        {"KIND the name is a semaphore of 2 permits", DLOCK_EINVAL},
         {"UPGRADES", DLOCK_EPROTO},
         {"HELDX", DLOCK_EPROTO},
         {"NOPROTO sorry", DLOCK_EPROTO},
