@@ -135,6 +135,9 @@ static void free_state(struct fsm *f)
         fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
     fsm_session_otable_close(f, &f->closes);
+    free(f->deferred);
+    f->deferred = NULL;
+    f->n_deferred = f->cap_deferred = 0;
     map_str_close(&f->locks);
     map_u64_close(&f->sessions);
     map_u64_close(&f->waiting);
@@ -1045,6 +1048,7 @@ static bool unwait_one(struct fsm *f, struct fsm_waiter *w,
  * queued. Only the session being visited can end (a lease lock's). */
 static void unwait_all(struct fsm *f, const struct fsm_cmd *c)
 {
+    fsm_lock_defer(f); /* every wait is gone before any is granted */
     struct fsm_session *s = f->first;
     size_t n = f->sessions.n;
     for (size_t i = 0; i < n; i++) {
@@ -1058,6 +1062,7 @@ static void unwait_all(struct fsm *f, const struct fsm_cmd *c)
         }
         s = next;
     }
+    fsm_lock_undefer(f);
 }
 
 /* UNWAIT: the client of the blocking ACQUIRE at c->index went away. Its

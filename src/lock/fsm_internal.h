@@ -63,6 +63,7 @@ struct fsm_lock {
     char *value;        /* an election's, while it has a leader; or NULL */
     uint16_t value_len; /* its bytes (FSM_VALUE_MAX at most) */
     uint8_t kind;       /* enum fsm_kind */
+    bool deferred;      /* in fsm.deferred (fsm_lock_defer) */
     uint16_t name_len;
     char name[];
 };
@@ -222,6 +223,12 @@ struct fsm {
     struct fsm_arena *arena;
     struct fsm_session_change *sc; /* fsm_session_changes */
     size_t n_sc, cap_sc;
+    /* While a command ends many waits (a session's, or every one), the
+     * locks whose first waiters may now be granted wait here, in the
+     * order they came, until it is done (fsm_lock_defer). */
+    bool deferring;
+    struct fsm_lock **deferred;
+    size_t n_deferred, cap_deferred;
 };
 
 /* fsm.c */
@@ -351,6 +358,14 @@ bool fsm_lock_grant_ok(const struct fsm *f, const struct fsm_session *s,
 bool fsm_lock_claim_ok(const struct fsm *f, const struct fsm_claim *c);
 /* Ends the waits, claims and lock-delays due at f->now, in time order. */
 void fsm_lock_tick(struct fsm *f);
+/* From here on, the first waiters of a lock whose waits end are not
+ * granted at once: the lock waits in fsm.deferred until
+ * fsm_lock_undefer, which grants them, lock by lock in the order they
+ * came. So a session's end cancels all its waits before any is granted
+ * its own lock (docs/design.md §11.2), and UNWAIT 0 marks every wait gone
+ * before it grants (§11.4). No lock is freed meanwhile. */
+void fsm_lock_defer(struct fsm *f);
+void fsm_lock_undefer(struct fsm *f);
 void fsm_heap_init(struct fsm_heap *h, size_t pos_off,
                    bool (*before)(const void *a, const void *b));
 void fsm_heap_close(struct fsm_heap *h);

@@ -479,6 +479,18 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
  * forgotten. */
 static void settle(struct fsm *f, struct fsm_lock *l)
 {
+    if (f->deferring) {
+        if (!l->deferred) {
+            if (f->n_deferred == f->cap_deferred) {
+                f->cap_deferred = f->cap_deferred ? 2 * f->cap_deferred : 16;
+                f->deferred = mem_xrealloc(
+                    f->deferred, f->cap_deferred * sizeof *f->deferred);
+            }
+            f->deferred[f->n_deferred++] = l;
+            l->deferred = true;
+        }
+        return;
+    }
     while (l->waiters != NULL && (l->permits > 0 || l->heap_pos == FSM_NOPOS) &&
            fsm_lock_fits(l, l->waiters->shared, l->waiters->count))
         grant_first(f, l);
@@ -558,6 +570,25 @@ void fsm_lock_downgrade(struct fsm *f, struct fsm_hold *h)
     h->shared = total(h);
     h->exclusive = 0;
     settle(f, h->lock);
+}
+
+void fsm_lock_defer(struct fsm *f)
+{
+    assert(!f->deferring && f->n_deferred == 0);
+    f->deferring = true;
+}
+
+void fsm_lock_undefer(struct fsm *f)
+{
+    f->deferring = false;
+    /* A settle may defer nothing more now, but it may end waits whose
+     * locks then settle at once: the list is read to its end. */
+    for (size_t i = 0; i < f->n_deferred; i++) {
+        struct fsm_lock *l = f->deferred[i];
+        l->deferred = false;
+        settle(f, l);
+    }
+    f->n_deferred = 0;
 }
 
 /* The lock-delay of l is over: its first waiters get it as far as they

@@ -225,8 +225,15 @@ void fsm_session_delete(struct fsm *f, struct fsm_session *s)
  * by the state alone. */
 void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired)
 {
+    /* Its waits end first, granting nothing: none of its own later waiters
+     * may be granted a lock it frees. */
+    bool outer = !f->deferring;
+    if (outer)
+        fsm_lock_defer(f);
     while (s->waits != NULL)
         fsm_lock_unwait(f, s->waits, FSM_EV_CANCELED);
+    if (outer)
+        fsm_lock_undefer(f);
     while (s->holds != NULL)
         fsm_lock_drop(f, s->holds, expired);
     fsm_session_delete(f, s);

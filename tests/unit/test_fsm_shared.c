@@ -437,3 +437,51 @@ TEST(fsm_shared, restore_refuses_an_exclusive_hold_with_company)
     free(snap);
     m_close(&m);
 }
+
+/* A session's end cancels all its waits before any is granted: its reader
+ * queued behind its own writer is not granted the lock when the writer's
+ * wait ends (the simulator found it; before, the reader was granted, with
+ * a new token, and then dropped). */
+TEST(fsm_shared, closing_session_grants_none_of_its_waits)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t a = m_session(&m), b = m_session(&m);
+    CHECK_EQ(m_acq_sh(&m, a, "a", "", 0, "").status, FSM_OK);
+    CHECK_EQ(m_acq(&m, b, "a", "", 9000, DEFAULT_DELAY, "").status, FSM_QUEUED);
+    CHECK_EQ(m_acq_sh(&m, b, "a", "", 9000, "").status, FSM_QUEUED);
+    uint64_t last = fsm_last_token(m.f);
+    fsm_events_clear(m.f);
+    CHECK_EQ(m_close_s(&m, b, "").status, FSM_OK);
+    CHECK_EQ(m_nev(&m), 2);
+    m_ev(&m, 0, FSM_EV_CANCELED, b, "a");
+    m_ev(&m, 1, FSM_EV_CANCELED, b, "a");
+    CHECK_U64(fsm_last_token(m.f), last);
+    CHECK_EQ(m_info(&m, "a").holders, 1);
+    m_close(&m);
+}
+
+/* UNWAIT 0 makes every wait gone before it grants anything: a reader
+ * behind a writer whose wait ends at once (no request id) is granted as a
+ * gone client, so the grant is taken back unless a repeat learns it (the
+ * simulator found it: the reader was granted before its turn in the walk,
+ * never gone, and its grant was never taken back). */
+TEST(fsm_shared, unwait_all_marks_every_wait_gone_first)
+{
+    struct m m;
+    m_init(&m);
+    uint64_t a = m_session(&m), b = m_session(&m), c = m_session(&m);
+    CHECK_EQ(m_acq_sh(&m, a, "a", "", 0, "").status, FSM_OK);
+    CHECK_EQ(m_acq(&m, b, "a", "", 9000, DEFAULT_DELAY, "").status, FSM_QUEUED);
+    CHECK_EQ(m_acq_sh(&m, c, "a", "", 9000, "r-c").status, FSM_QUEUED);
+    fsm_events_clear(m.f);
+    CHECK_EQ(m_unwait(&m, 0, 0, "", "", 300, m.idx).status, FSM_OK);
+    m_ev(&m, 0, FSM_EV_TIMEOUT, b, "a");
+    m_ev(&m, 1, FSM_EV_GRANTED, c, "a");
+    CHECK_U64(fsm_next_deadline(m.f), m.now + 300);
+    fsm_events_clear(m.f);
+    m_tick(&m, m.now + 300);
+    m_ev(&m, 0, FSM_EV_WITHDRAWN, c, "a");
+    CHECK_EQ(m_info(&m, "a").holders, 1);
+    m_close(&m);
+}
