@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "lockcheck_modes.h"
 #include "lockmodel.h"
 
 #define U(x) ((unsigned long long)(x))
@@ -61,6 +62,7 @@ struct lockcheck {
     size_t cap_sm;
     uint8_t *tok; /* by token: TOK_LEARNT, TOK_WITHDRAWN */
     size_t cap_tok;
+    struct lockcheck_modes *modes; /* holds by mode, at first applies */
     struct lockcheck_stats st;
 };
 
@@ -68,7 +70,9 @@ enum { TOK_LEARNT = 1, TOK_WITHDRAWN = 2 };
 
 struct lockcheck *lockcheck_new(void)
 {
-    return mem_xcalloc(1, sizeof(struct lockcheck));
+    struct lockcheck *ck = mem_xcalloc(1, sizeof(struct lockcheck));
+    ck->modes = lockcheck_modes_new();
+    return ck;
 }
 
 void lockcheck_free(struct lockcheck *ck)
@@ -81,6 +85,7 @@ void lockcheck_free(struct lockcheck *ck)
         lockmodel_free(ck->sm[i].m);
     free(ck->sm);
     free(ck->tok);
+    lockcheck_modes_free(ck->modes);
     free(ck->rec);
     free(ck->lr);
     free(ck);
@@ -89,6 +94,7 @@ void lockcheck_free(struct lockcheck *ck)
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st)
 {
     *st = ck->st;
+    st->shared = lockcheck_modes_shared_grants(ck->modes);
 }
 
 void lockcheck_reset(struct lockcheck *ck, uint64_t id)
@@ -154,6 +160,9 @@ static uint64_t scope_of(const struct fsm_cmd *c)
         return c->session;
     case FSM_ACQUIRE:
     case FSM_RELEASE:
+    case FSM_ACQUIRE_SHARED:
+    case FSM_RELEASE_SHARED:
+    case FSM_DOWNGRADE:
         return c->session;
     default:
         return 0;
@@ -262,10 +271,12 @@ static void ledger_withdrawn(struct lreq *r, uint64_t index,
 }
 
 /* The first remembered outcome of a request is kept; a queued ACQUIRE's
- * wait ending (an event) gives its final outcome, and a grant taken back
- * another. */
-static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
-                          uint64_t index, const struct fsm_result *res,
+ * wait ending (an event) gives its final outcome (a grant's holds as the
+ * model m counts them: more than 1 for a waiter that joined its hold), and a
+ * grant taken back another. */
+static void ledger_update(struct lockcheck *ck, const struct lockmodel *m,
+                          const struct fsm_cmd *c, uint64_t index,
+                          const struct fsm_result *res,
                           const struct fsm_event *ev, size_t n_ev)
 {
     if (c != NULL && c->req_len > 0 && !res->replayed &&
@@ -287,7 +298,8 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             lreq_find(ck, false, e->session, e->req, e->req_len, false);
         if (r == NULL || r->first_index != e->index)
             r = lreq_find(ck, false, 0, e->req, e->req_len, false);
-        if (r != NULL && r->type != FSM_ACQUIRE)
+        if (r != NULL && r->type != FSM_ACQUIRE &&
+            r->type != FSM_ACQUIRE_SHARED)
             r = NULL;
         if (r != NULL && r->first_index == e->index &&
             e->type == FSM_EV_WITHDRAWN) {
@@ -305,7 +317,7 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             .replayed = true,
             .session = r->first.session,
             .token = e->type == FSM_EV_GRANTED ? e->token : 0,
-            .holds = e->type == FSM_EV_GRANTED ? 1 : 0};
+            .holds = lockmodel_grant_holds(m, i)};
     }
 }
 
@@ -369,7 +381,8 @@ static void describe_events(const struct fsm_event *ev, size_t n_ev, char *buf,
 }
 
 /* Every node applies the same outcome at index: the lock layer's state
- * machine safety (all agree on the token granted there). */
+ * machine safety (all agree on the token granted there). The first
+ * application of each index goes into the history of holds by mode. */
 static void check_outcome(struct lockcheck *ck, struct cluster *c,
                           struct sim_node *n, uint64_t index,
                           const struct fsm_cmd *cmd,
@@ -384,6 +397,9 @@ static void check_outcome(struct lockcheck *ck, struct cluster *c,
         r->node = n->id;
         r->digest = d;
         r->res = *res;
+        if (!lockcheck_modes_apply(ck->modes, index, cmd, res, ev, n_ev, what,
+                                   sizeof what))
+            cluster_fail(c, "lock modes: %s", what);
         ck->st.grants += res->status == FSM_OK && res->token != 0 &&
                          !res->replayed && res->holds == 1;
         for (size_t i = 0; i < n_ev; i++)
@@ -501,7 +517,7 @@ void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
         if (ev[i].type == FSM_EV_WITHDRAWN)
             token_mark(ck, c, ev[i].token, TOK_WITHDRAWN);
     rec_at(ck, e->index)->cmd = lockcheck_cmd_digest(e->data, e->len);
-    ledger_update(ck, cp, e->index, res, ev, n_ev);
+    ledger_update(ck, ck->model[n->id], cp, e->index, res, ev, n_ev);
     if (full && !c->failed)
         audit(ck, c, n, f, "sampled");
 }

@@ -6,8 +6,10 @@
  * snapshot bytes at sampled indexes and at every snapshot) and the first
  * outcome of every request id, so that every node applies the same
  * outcome at each index across crashes, snapshots and leader changes, and a
- * retry answers what the first attempt did; and no grant a client learnt is
- * ever taken back (FSM_EV_WITHDRAWN). A violation is reported with
+ * retry answers what the first attempt did; no grant a client learnt is
+ * ever taken back (FSM_EV_WITHDRAWN); and the history of holds by mode
+ * that the servers tell clients never has a writer with anyone else
+ * (lockcheck_modes.h). A violation is reported with
  * cluster_fail(). */
 #ifndef DLOCK_SIM_LOCKCHECK_H
 #define DLOCK_SIM_LOCKCHECK_H
@@ -60,6 +62,7 @@ struct lockcheck_stats {
     uint64_t retries;   /* commands answered as retries, each once */
     uint64_t restores;  /* machines restored from snapshots */
     uint64_t withdrawn; /* grants taken back (UNWAIT), each once */
+    uint64_t shared;    /* shared holds granted, each once */
 };
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st);
 
