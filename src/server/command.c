@@ -469,6 +469,8 @@ static const struct command commands[] = {
     {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire},
     {"LOCK.RELEASE", -3, "write", lockcmd_release},
     {"LOCK.EXTEND", -4, "write", lockcmd_extend},
+    {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade},
+    {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders},
     {"LOCK.STATUS", 2, "readonly", lockcmd_status},
     {"LOCK.CHECK", 3, "readonly", lockcmd_check},
     {"LOCK.LIST", -1, "readonly", lockcmd_list},

@@ -60,6 +60,10 @@ bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
 bool lockcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
+bool lockcmd_downgrade(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n);
+bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
 bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool lockcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,

@@ -66,11 +66,13 @@ static bool arg_str(struct slot *s, const struct resp_value *a,
     return true;
 }
 
-/* Options after the fixed arguments: KEYWORD value pairs. */
+/* Options after the fixed arguments: KEYWORD value pairs, and the flag
+ * SHARED, which takes no value. */
 struct opts {
     const struct resp_value *owner, *req, *name;
     uint64_t wait, delay, count;
     bool have_wait, have_delay, have_count;
+    bool shared;
 };
 
 /* Whether the len bytes at kw are one of the space-separated words of
@@ -96,6 +98,11 @@ static bool parse_opts(struct slot *s, const struct resp_value *a, size_t n,
     for (size_t i = from; i < n; i += 2) {
         const struct resp_value *k = &a[i];
         char kw[16];
+        if (command_is(k, "SHARED") && allowed_word(allowed, "SHARED", 6)) {
+            o->shared = true;
+            i--; /* a flag: no value follows */
+            continue;
+        }
         size_t len = k->len < sizeof kw - 1 ? k->len : sizeof kw - 1;
         for (size_t j = 0; j < len; j++)
             kw[j] = (char)(k->str[j] >= 'a' && k->str[j] <= 'z' ? k->str[j] - 32
@@ -183,6 +190,11 @@ static void result_error(struct slot *s, const struct fsm_result *r,
     case FSM_REQ_REUSED:
         command_error(s, "ERR REQ id was used for another request (another "
                          "command or other arguments): use a fresh id");
+        break;
+    case FSM_UPGRADE:
+        command_error(s, "UPGRADE this session and owner hold the lock "
+                         "shared: release it and acquire it exclusive (an "
+                         "upgrade in place could deadlock)");
         break;
     default:
         command_error(s, "ERR invalid arguments");
@@ -404,7 +416,7 @@ static void keep_blocking(struct conn *c, struct slot *s,
     op->req_len = cmd->req_len;
 }
 
-/* LOCK.ACQUIRE name session [OWNER o] [WAIT ms] [DELAY ms] [REQ id]
+/* LOCK.ACQUIRE name session [OWNER o] [SHARED] [WAIT ms] [DELAY ms] [REQ id]
  * LOCK.ACQUIRE name TTL ms [WAIT ms] [DELAY ms] [REQ id] */
 bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
@@ -426,9 +438,11 @@ bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
             return true;
     } else if (!command_u64(s, &a[2], "the session", 1, UINT64_MAX,
                             &cmd.session) ||
-               !parse_opts(s, a, n, 3, "OWNER WAIT DELAY REQ", &o)) {
+               !parse_opts(s, a, n, 3, "OWNER SHARED WAIT DELAY REQ", &o)) {
         return true;
     }
+    if (o.shared)
+        cmd.type = FSM_ACQUIRE_SHARED;
     cmd.wait = o.wait;
     cmd.delay = o.delay;
     set_str(&cmd.owner, &cmd.owner_len, o.owner);
@@ -451,7 +465,7 @@ static void lease_release_done(void *ctx, int status,
     integer_reply(ctx, status, r, r ? (int64_t)r->holds : 0, true);
 }
 
-/* LOCK.RELEASE name session [OWNER o] [REQ id]
+/* LOCK.RELEASE name session [OWNER o] [SHARED] [REQ id]
  * LOCK.RELEASE name TOKEN token [REQ id] */
 bool lockcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
@@ -474,11 +488,35 @@ bool lockcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
         return propose(c, s, &cmd, lease_release_done);
     }
     if (!command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
-        !parse_opts(s, a, n, 3, "OWNER REQ", &o))
+        !parse_opts(s, a, n, 3, "OWNER SHARED REQ", &o))
         return true;
+    if (o.shared)
+        cmd.type = FSM_RELEASE_SHARED;
     set_str(&cmd.owner, &cmd.owner_len, o.owner);
     set_str(&cmd.req, &cmd.req_len, o.req);
     return propose(c, s, &cmd, holds_done);
+}
+
+static void token_done(void *ctx, int status, const struct fsm_result *r)
+{
+    integer_done(ctx, status, r, r ? (int64_t)r->token : 0);
+}
+
+/* LOCK.DOWNGRADE name session [OWNER o] [REQ id] */
+bool lockcmd_downgrade(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_DOWNGRADE};
+    struct opts o;
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+        !parse_opts(s, a, n, 3, "OWNER REQ", &o))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    set_str(&cmd.owner, &cmd.owner_len, o.owner);
+    set_str(&cmd.req, &cmd.req_len, o.req);
+    return propose(c, s, &cmd, token_done);
 }
 
 static void extend_done(void *ctx, int status, const struct fsm_result *r)
@@ -543,7 +581,8 @@ static void write_lock(struct slot *s, const struct fsm_lock_info *li)
     struct node *node = command_node(s->conn);
     int p = s->conn->proto;
     uint64_t now = node_now(node);
-    resp_write_map(&s->buf, p, 9);
+    static const char *const modes[] = {"none", "exclusive", "shared"};
+    resp_write_map(&s->buf, p, 11);
     resp_write_bulk_str(&s->buf, "name");
     resp_write_bulk(&s->buf, li->name, li->name_len);
     resp_write_bulk_str(&s->buf, "held");
@@ -565,6 +604,10 @@ static void write_lock(struct slot *s, const struct fsm_lock_info *li)
     resp_write_integer(&s->buf, li->available_at > now
                                     ? (int64_t)(li->available_at - now)
                                     : 0);
+    resp_write_bulk_str(&s->buf, "mode");
+    resp_write_bulk_str(&s->buf, modes[li->mode <= 2 ? li->mode : 0]);
+    resp_write_bulk_str(&s->buf, "holders");
+    resp_write_integer(&s->buf, li->holders);
 }
 
 static void status_done(void *ctx, int status)
@@ -620,6 +663,130 @@ bool lockcmd_check(struct conn *c, struct slot *s, const struct resp_value *a,
     return read_start(c, s, check_done);
 }
 
+/* The items of a list reply, at most count of them and, but for the first,
+ * no more bytes than a quarter of --max-output or LIST_BYTES, whichever is
+ * less: each is written into the slot by the caller between page_begin and
+ * page_end, then moved aside if it fits. */
+struct page {
+    struct slot *s;
+    struct buf items;
+    struct buf keep; /* the slot's own buffer meanwhile */
+    uint64_t n, count;
+    size_t budget;
+};
+
+static void page_init(struct page *pg, struct slot *s, uint64_t count)
+{
+    uint64_t quarter = s->conn->srv->cfg->max_output / 4;
+    *pg = (struct page){.s = s,
+                        .count = count,
+                        .budget = quarter < LIST_BYTES ? (size_t)quarter
+                                                       : LIST_BYTES};
+    buf_init(&pg->items);
+}
+
+/* Whether another item may come; if so, the slot's buffer takes it. */
+static bool page_begin(struct page *pg)
+{
+    if (pg->n == pg->count)
+        return false;
+    pg->keep = pg->s->buf;
+    buf_init(&pg->s->buf);
+    return true;
+}
+
+/* Keeps the item written if it fits; false if it did not (the page is
+ * full). */
+static bool page_end(struct page *pg)
+{
+    struct buf *b = &pg->s->buf;
+    bool fits = pg->n == 0 || pg->items.len + b->len <= pg->budget;
+    if (fits) {
+        buf_append(&pg->items, b->data, b->len);
+        pg->n++;
+    }
+    buf_close(b);
+    pg->s->buf = pg->keep;
+    return fits;
+}
+
+/* Writes the array of the items kept, and finishes the slot. */
+static void page_finish(struct page *pg)
+{
+    resp_write_array(&pg->s->buf, pg->n);
+    buf_append(&pg->s->buf, pg->items.data, pg->items.len);
+    buf_close(&pg->items);
+    finish(pg->s);
+}
+
+static bool holder_one(void *arg, const struct fsm_hold_info *h)
+{
+    struct page *pg = arg;
+    if (!page_begin(pg))
+        return false;
+    struct slot *s = pg->s;
+    int p = s->conn->proto;
+    resp_write_map(&s->buf, p, 6);
+    resp_write_bulk_str(&s->buf, "session");
+    resp_write_integer(&s->buf, (int64_t)h->session);
+    resp_write_bulk_str(&s->buf, "owner");
+    resp_write_bulk(&s->buf, h->owner, h->owner_len);
+    resp_write_bulk_str(&s->buf, "token");
+    resp_write_integer(&s->buf, (int64_t)h->token);
+    resp_write_bulk_str(&s->buf, "exclusive");
+    resp_write_integer(&s->buf, h->exclusive);
+    resp_write_bulk_str(&s->buf, "shared");
+    resp_write_integer(&s->buf, h->shared);
+    resp_write_bulk_str(&s->buf, "lease_left_ms");
+    resp_write_integer(
+        &s->buf, (int64_t)node_lease_left(command_node(s->conn), h->session));
+    return page_end(pg);
+}
+
+static void holders_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    struct page pg;
+    page_init(&pg, s, op->index);
+    fsm_lock_holds(node_fsm(command_node(s->conn)), op->name, op->name_len,
+                   op->u, holder_one, &pg);
+    page_finish(&pg);
+}
+
+/* LOCK.HOLDERS name [COUNT n] [FROM session] */
+bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    if (!arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX))
+        return true;
+    uint64_t count = LIST_DEFAULT, from = 0;
+    for (size_t i = 2; i < n; i += 2) {
+        bool is_count = command_is(&a[i], "COUNT");
+        if (!is_count && !command_is(&a[i], "FROM")) {
+            command_error(s, "ERR unknown option '%.*s' (allowed: COUNT FROM)",
+                          (int)(a[i].len > 32 ? 32 : a[i].len), a[i].str);
+            return true;
+        }
+        if (i + 1 == n) {
+            command_error(s, "ERR option %s needs a value",
+                          is_count ? "COUNT" : "FROM");
+            return true;
+        }
+        if (is_count ? !command_u64(s, &a[i + 1], "COUNT", 1, LIST_MAX, &count)
+                     : !command_u64(s, &a[i + 1], "FROM", 0, UINT64_MAX, &from))
+            return true;
+    }
+    copy_name(s, &a[1]);
+    op_of(s)->u = from;
+    op_of(s)->index = count;
+    uint64_t most = count * LIST_ITEM_MIN;
+    slot_reserve(s, most < LIST_BYTES ? (size_t)most : LIST_BYTES);
+    return read_start(c, s, holders_done);
+}
+
 /* What a LOCK.LIST keeps while its read waits. */
 struct list_op {
     char prefix[FSM_NAME_MAX];
@@ -629,32 +796,13 @@ struct list_op {
     uint64_t count;
 };
 
-struct list_ctx {
-    struct slot *s;
-    const struct list_op *lo;
-    struct buf items;
-    uint64_t n;
-    size_t budget; /* bytes of items a reply may take */
-};
-
 static bool list_one(void *arg, const struct fsm_lock_info *li)
 {
-    struct list_ctx *lc = arg;
-    if (lc->n == lc->lo->count)
+    struct page *pg = arg;
+    if (!page_begin(pg))
         return false;
-    /* Write the item into the slot, then move it aside if it fits: the
-     * first always does (a lock takes far less than the least budget). */
-    struct buf keep = lc->s->buf;
-    buf_init(&lc->s->buf);
-    write_lock(lc->s, li);
-    bool fits = lc->n == 0 || lc->items.len + lc->s->buf.len <= lc->budget;
-    if (fits) {
-        buf_append(&lc->items, lc->s->buf.data, lc->s->buf.len);
-        lc->n++;
-    }
-    buf_close(&lc->s->buf);
-    lc->s->buf = keep;
-    return fits;
+    write_lock(pg->s, li);
+    return page_end(pg);
 }
 
 static void list_done(void *ctx, int status)
@@ -663,20 +811,12 @@ static void list_done(void *ctx, int status)
     if (!read_ok(s, status))
         return;
     const struct list_op *lo = s->op;
-    uint64_t quarter = s->conn->srv->cfg->max_output / 4;
-    struct list_ctx lc = {
-        .s = s,
-        .lo = lo,
-        .budget = quarter < LIST_BYTES ? (size_t)quarter : LIST_BYTES,
-    };
-    buf_init(&lc.items);
+    struct page pg;
+    page_init(&pg, s, lo->count);
     fsm_lock_list(node_fsm(command_node(s->conn)), lo->prefix, lo->prefix_len,
                   lo->after_len > 0 ? lo->after : NULL, lo->after_len, list_one,
-                  &lc);
-    resp_write_array(&s->buf, lc.n);
-    buf_append(&s->buf, lc.items.data, lc.items.len);
-    buf_close(&lc.items);
-    finish(s);
+                  &pg);
+    page_finish(&pg);
 }
 
 /* The options of LOCK.LIST after the prefix: COUNT n, AFTER name. */
