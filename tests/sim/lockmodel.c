@@ -300,7 +300,8 @@ static struct mhold *hold_new(struct mlock *l, uint64_t session,
                         .token = token,
                         .delay_ms = delay_ms,
                         .owner_len = owner_len};
-    memcpy(h->owner, owner, owner_len);
+    if (owner_len > 0)
+        memcpy(h->owner, owner, owner_len);
     return h;
 }
 
@@ -375,7 +376,8 @@ static void claim_add(struct lockmodel *m, uint64_t until, uint64_t index,
                          .name_len = l->name_len,
                          .req_len = req_len};
     memcpy(c->name, l->name, l->name_len);
-    memcpy(c->req, req, req_len);
+    if (req_len > 0)
+        memcpy(c->req, req, req_len);
 }
 
 /* The first waiter of l gets its hold (even if its client is gone: until
@@ -678,8 +680,10 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
                         .shared = shared,
                         .owner_len = owner_len,
                         .req_len = (uint8_t)c->req_len};
-    memcpy(w->owner, owner, owner_len);
-    memcpy(w->req, c->req, c->req_len);
+    if (owner_len > 0)
+        memcpy(w->owner, owner, owner_len);
+    if (c->req_len > 0)
+        memcpy(w->req, c->req, c->req_len);
     return FSM_QUEUED;
 }
 
