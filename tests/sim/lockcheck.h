@@ -51,9 +51,14 @@ uint64_t lockcheck_cmd_digest(const uint8_t *data, size_t len);
 bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
                            uint64_t *digest);
 
-/* A client learnt that it was granted token (an answer, its wait's event,
- * a retry): that grant must never be taken back. */
-void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token);
+/* A client learnt that the ACQUIRE at index was granted token (an answer,
+ * its wait's event, a retry): that grant must never be taken back. */
+void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token,
+                      uint64_t index);
+/* The index at which the request acq (by its session and request id) was
+ * first applied, 0 if none with an id was: what a retry that learns a
+ * grant learns it of. */
+uint64_t lockcheck_first_index(struct lockcheck *ck, const struct fsm_cmd *acq);
 
 /* Counts for the run's summary. */
 struct lockcheck_stats {

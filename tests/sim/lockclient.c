@@ -265,7 +265,7 @@ static struct chold *hold_of(struct client *cl, const struct fsm_cmd *cmd)
 
 /* What the client does with an outcome: sessions, holds, waits. */
 static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
-                         uint64_t node, const struct fsm_result *r)
+                         uint64_t node, uint64_t at, const struct fsm_result *r)
 {
     const struct fsm_cmd *cmd = &q->cmd;
     struct chold *h;
@@ -284,8 +284,11 @@ static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
         break;
     case FSM_ACQUIRE:
     case FSM_ACQUIRE_SHARED:
-        if (r->status == FSM_OK && r->holds == 1) /* its own grant */
-            lockcheck_learnt(cl->lc->ck, c, r->token);
+        if (r->status == FSM_OK && r->replayed) /* the grant it waited for */
+            lockcheck_learnt(cl->lc->ck, c, r->token,
+                             lockcheck_first_index(cl->lc->ck, cmd));
+        else if (r->status == FSM_OK && r->holds == 1) /* granted at once */
+            lockcheck_learnt(cl->lc->ck, c, r->token, at);
         if (r->status == FSM_OK)
             add_hold(cl, cmd->session, cmd, r->token);
         if (r->status == FSM_QUEUED) {
@@ -375,7 +378,7 @@ static void on_result(void *ctx, uint64_t tag, struct cluster *c, int status,
         q->out = *res;
     }
     if (q->state != R_WAITING || res->status != FSM_QUEUED)
-        take_outcome(cl, c, q, (tag >> 8) & 0xff, res);
+        take_outcome(cl, c, q, (tag >> 8) & 0xff, index, res);
 }
 
 static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
@@ -399,7 +402,7 @@ static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
     q->out.index = 0;
     q->state = R_DONE;
     if (ev->type == FSM_EV_GRANTED) {
-        lockcheck_learnt(cl->lc->ck, c, ev->token);
+        lockcheck_learnt(cl->lc->ck, c, ev->token, ev->index);
         add_hold(cl, q->cmd.session, &q->cmd, ev->token);
     }
 }

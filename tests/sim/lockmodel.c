@@ -931,7 +931,7 @@ static void do_set_ttl(struct ctx *x)
 
 /* Takes back one hold of h's grant, which nobody learnt: WITHDRAWN; an
  * exclusive hold if it has one, else a shared one; at no holds left the
- * hold goes (a lease lock's session ends) and the waiters are granted as
+ * hold goes (a lease lock's session ends); then the waiters are granted as
  * far as they fit. */
 static void withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
                      uint64_t index, const char *req, size_t req_len)
@@ -948,14 +948,13 @@ static void withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
         h->excl--;
     else
         h->shared--;
-    if (hold_count(h) > 0)
-        return;
-    if (lease) {
+    if (hold_count(h) == 0 && lease) {
         end_session(x, sid, false);
         return;
     }
-    hold_del(l, h);
-    grant_head(x, l);
+    if (hold_count(h) == 0)
+        hold_del(l, h);
+    grant_head(x, l); /* a writer left with shared holds lets readers in */
 }
 
 /* When a wait ends: its deadline, or sooner if its client is gone. */
