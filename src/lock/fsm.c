@@ -249,7 +249,7 @@ static uint64_t *value_field(uint8_t type, struct fsm_result *res)
 {
     if (res->status == FSM_OK)
         return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-                       type == FSM_DOWNGRADE
+                       type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE
                    ? &res->token
                    : &res->ttl;
     if (res->status == FSM_HELD)
@@ -476,6 +476,31 @@ static void rejoin(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         h->grant = 0;
 }
 
+/* A request for l that is not granted now: HELD for a try (with the
+ * session of the first hold, 0 if none), or the tail of l's FIFO (LIMIT
+ * past its waiters' bound). */
+static void held_or_queued(struct fsm *f, uint64_t index, struct fsm_lock *l,
+                           struct fsm_session *s, const struct fsm_cmd *c,
+                           uint8_t owner_len, uint32_t delay_ms, bool shared,
+                           uint32_t count, struct fsm_result *res)
+{
+    if (c->wait == 0) {
+        const struct fsm_hold *first = fsm_lock_first(l);
+        res->status = FSM_HELD;
+        res->holder = first != NULL ? first->session->id : 0;
+        return;
+    }
+    if (l->n_waiters >= f->lim.waiters_per_lock) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
+                     shared, count, c->owner, owner_len, c->req,
+                     (uint8_t)c->req_len);
+    res->status = FSM_QUEUED;
+    res->index = index; /* what the waiter's events will carry */
+}
+
 /* The rules of ACQUIRE (of either mode) once the session is known and the
  * request new (docs/design.md §11.3): reentry by the same session and
  * owner (UPGRADE for an exclusive request on a shared hold); else a grant
@@ -488,9 +513,14 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
 {
     bool shared = c->type == FSM_ACQUIRE_SHARED;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (l != NULL && l->permits > 0) {
+        res->status = FSM_KIND;
+        res->permits = l->permits;
+        return;
+    }
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
-    res->session = s->id;
     if (h != NULL) {
         uint32_t *n = shared ? &h->shared : &h->exclusive;
         if (!shared && h->exclusive == 0) {
@@ -512,10 +542,11 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
         res->status = FSM_LIMIT;
         return;
     }
-    if (l == NULL || (fsm_lock_open(f, l) && fsm_lock_fits(l, shared))) {
+    if (l == NULL || (fsm_lock_open(f, l) && fsm_lock_fits(l, shared, 0))) {
         if (l == NULL)
             l = fsm_lock_new(f, c->name, c->name_len);
-        h = fsm_lock_grant(f, l, s, c->owner, owner_len, shared, delay_ms);
+        h = fsm_lock_grant(f, l, s, c->owner, owner_len, shared ? 0 : 1,
+                           shared ? 1 : 0, delay_ms);
         res->status = FSM_OK;
         res->token = h->token;
         res->holds = 1;
@@ -525,20 +556,56 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
         res->index = h->grant;
         return;
     }
-    if (c->wait == 0) {
-        const struct fsm_hold *first = fsm_lock_first(l);
-        res->status = FSM_HELD;
-        res->holder = first != NULL ? first->session->id : 0;
+    held_or_queued(f, index, l, s, c, owner_len, delay_ms, shared, 0, res);
+}
+
+/* The rules of SEM_ACQUIRE once the session is known and the request new
+ * (docs/design.md §11.3): the semaphore's permits are its first caller's
+ * while it is known (KIND otherwise, as for a lock's name); granted if
+ * nobody waits and the count fits beside the permits used and held back
+ * (joining the hold the session and owner have, if any); else HELD for a
+ * try, or the tail of the FIFO. */
+static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
+                        const struct fsm_cmd *c, uint32_t delay_ms,
+                        struct fsm_result *res)
+{
+    uint32_t count = (uint32_t)c->count;
+    uint8_t owner_len = (uint8_t)c->owner_len;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (l != NULL && l->permits != c->permits) {
+        res->status = FSM_KIND;
+        res->permits = l->permits;
         return;
     }
-    if (l->n_waiters >= f->lim.waiters_per_lock) {
+    if (l != NULL && !fsm_lock_delay_check(f, l))
+        l = NULL; /* its lock-delay ended, and it was forgotten */
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
+    if (h == NULL &&
+        (uint64_t)s->n_holds + s->n_waits >= f->lim.locks_per_session) {
         res->status = FSM_LIMIT;
         return;
     }
-    fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
-                     shared, c->owner, owner_len, c->req, (uint8_t)c->req_len);
-    res->status = FSM_QUEUED;
-    res->index = index; /* what the waiter's events will carry */
+    if (l == NULL || (l->waiters == NULL && fsm_lock_fits(l, true, count))) {
+        if (l == NULL) {
+            l = fsm_lock_new(f, c->name, c->name_len);
+            l->permits = (uint32_t)c->permits;
+        }
+        if (h == NULL)
+            h = fsm_lock_grant(f, l, s, c->owner, owner_len, 0, count,
+                               delay_ms);
+        else
+            fsm_lock_add(l, h, count);
+        res->status = FSM_OK;
+        res->token = h->token;
+        res->holds = h->shared;
+        h->grant = c->wait > 0 ? index : 0;
+        h->grant_count = count;
+        res->index = h->grant;
+        return;
+    }
+    held_or_queued(f, index, l, s, c, owner_len, delay_ms, true, count, res);
 }
 
 /* Lease lock: a session of its own (id = index, no client), which acquires
@@ -651,11 +718,16 @@ static void apply_release(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
+    if (l != NULL && l->permits > 0) {
+        res->status = FSM_KIND;
+        res->permits = l->permits;
+        return;
+    }
     if (h == NULL || (shared ? h->shared : h->exclusive) == 0) {
         res->status = FSM_NOTHELD;
     } else {
         res->status = FSM_OK;
-        res->holds = fsm_lock_put(f, h, shared);
+        res->holds = fsm_lock_put(f, h, shared, 1);
     }
     remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
 }
@@ -676,6 +748,11 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
+    if (l != NULL && l->permits > 0) {
+        res->status = FSM_KIND;
+        res->permits = l->permits;
+        return;
+    }
     if (h == NULL || h->exclusive == 0) {
         res->status = FSM_NOTHELD;
     } else {
@@ -685,6 +762,59 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
         res->holds = h->shared;
     }
     remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
+}
+
+/* SEM_ACQUIRE: validation, then the session, the remembered outcome of a
+ * retry, and sem_acquire(). */
+static void apply_sem_acquire(struct fsm *f, uint64_t index,
+                              const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
+        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX) ||
+        c->permits < 1 || c->permits > FSM_PERMITS_MAX || c->count < 1 ||
+        c->count > c->permits) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    uint32_t delay_ms =
+        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    struct fsm_session *s = session_of(f, FSM_SEM_ACQUIRE, c, res);
+    if (s == NULL) {
+        if (res->replayed)
+            rejoin(f, index, c, res);
+        return;
+    }
+    sem_acquire(f, index, s, c, delay_ms, res);
+    remember(f, &s->outcomes, FSM_SEM_ACQUIRE, NULL, 0, c, index, res);
+}
+
+/* SEM_RELEASE: the holder gives count of its permits back; the first
+ * waiters get them as far as they fit. */
+static void apply_sem_release(struct fsm *f, uint64_t index,
+                              const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->count < 1 || c->count > FSM_PERMITS_MAX) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_SEM_RELEASE, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (l != NULL && l->permits == 0) {
+        res->status = FSM_KIND;
+        return;
+    }
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
+    if (h == NULL || h->shared < c->count) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        res->holds = fsm_lock_put(f, h, true, (uint32_t)c->count);
+    }
+    remember(f, &s->outcomes, FSM_SEM_RELEASE, NULL, 0, c, index, res);
 }
 
 /* EXTEND: a new TTL for the session of the lease lock that holds name with
@@ -851,6 +981,12 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_DOWNGRADE:
         apply_downgrade(f, index, &c, res);
+        break;
+    case FSM_SEM_ACQUIRE:
+        apply_sem_acquire(f, index, &c, res);
+        break;
+    case FSM_SEM_RELEASE:
+        apply_sem_release(f, index, &c, res);
         break;
     case FSM_EXTEND:
         apply_extend(f, index, &c, res);

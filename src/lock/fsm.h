@@ -34,6 +34,7 @@
 #define FSM_OPEN_OUTCOMES 65536      /* remembered SESSION.OPEN outcomes */
 #define FSM_DEFAULT_DELAY 1000       /* ms, lock-delay when not given */
 #define FSM_EXPIRE_BATCH_MAX 8192    /* sessions of one EXPIRE_BATCH */
+#define FSM_PERMITS_MAX 1000000      /* permits of one semaphore */
 
 enum fsm_cmd_type {
     FSM_OPEN = 1,    /* open a session */
@@ -51,8 +52,10 @@ enum fsm_cmd_type {
     FSM_ACQUIRE_SHARED = 11, /* acquire in shared mode (a read lock) */
     FSM_RELEASE_SHARED = 12, /* release one shared hold */
     FSM_DOWNGRADE = 13,      /* exclusive holds become shared, in place */
+    FSM_SEM_ACQUIRE = 14,    /* take permits of a semaphore */
+    FSM_SEM_RELEASE = 15,    /* give permits back */
 };
-#define FSM_CMD_MAX 13
+#define FSM_CMD_MAX 15
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -85,11 +88,20 @@ enum fsm_cmd_type {
  *            FSM_INVALID): lease locks are exclusive
  *   RELEASE_SHARED  session, name, owner, req (no token form)
  *   DOWNGRADE  session, name, owner, req
+ *   SEM_ACQUIRE  session, name, owner, wait, delay, req, permits (the
+ *            semaphore's: 1 to FSM_PERMITS_MAX), count (taken: 1 to
+ *            permits)
+ *   SEM_RELEASE  session, name, owner, req, count (given back: >= 1)
  *
  * Modes (docs/design.md §11.10): a lock is held by one exclusive hold, or
  * by any number of shared ones. A hold is a (session, owner)'s, counts its
  * exclusive and its shared holds apart (reentrant in each mode), and has
- * the token it was granted first with. */
+ * the token it was granted first with.
+ *
+ * Semaphores (docs/design.md §11.3): a name with permits N, set by its
+ * first SEM_ACQUIRE while it is known, holds permits per (session, owner)
+ * and grants FIFO from the head as long as the count fits; an expired
+ * holder's permits come back at the end of its lock-delay. */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -100,6 +112,8 @@ struct fsm_cmd {
     uint64_t token;
     uint64_t index;
     uint64_t seen;
+    uint64_t permits; /* SEM_ACQUIRE: the semaphore's */
+    uint64_t count;   /* SEM_*: the permits taken or given back */
     const char *name;
     uint32_t name_len;
     const char *owner;
@@ -146,6 +160,10 @@ enum fsm_status {
     FSM_UPGRADE = 10,   /* an exclusive ACQUIRE by a session and owner that
                            hold the lock shared only: refused (an upgrade
                            could deadlock), nothing changed */
+    FSM_KIND = 11,      /* the name is of another kind (a lock named by a
+                           SEM_*, a semaphore by a lock command), or a
+                           semaphore with other permits (res.permits says
+                           which: 0 for a lock): nothing changed */
 };
 
 struct fsm_result {
@@ -161,6 +179,8 @@ struct fsm_result {
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
     uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
                          (the others were gone already) */
+    uint64_t permits; /* FSM_KIND: the name's permits, 0 for a lock;
+                         SEM_RELEASE: the permits the holder has left */
     uint64_t index;   /* ACQUIRE queued (first time or replayed), or
                          granted at once to a blocking ACQUIRE (wait > 0,
                          not replayed): the log index of that ACQUIRE,
@@ -254,8 +274,13 @@ struct fsm_lock_info {
     uint32_t holds; /* the first hold's, in both modes */
     uint32_t waiters;
     uint64_t available_at; /* lock-delay end in cluster time, 0 if none */
-    uint8_t mode;          /* enum fsm_mode */
+    uint8_t mode;          /* enum fsm_mode; a semaphore's holds are
+                              shared */
     uint32_t holders;      /* holds: (session, owner)s that hold it */
+    uint32_t permits;      /* a semaphore's N; 0: a lock */
+    uint32_t used;         /* a semaphore's permits held */
+    uint32_t expired;      /* a semaphore's permits of holders whose
+                              sessions expired, until the lock-delay ends */
 };
 /* Fills *info for name; false if the machine knows no such lock. */
 bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
@@ -279,7 +304,7 @@ struct fsm_hold_info {
     uint32_t owner_len;
     uint64_t token;
     uint32_t exclusive; /* exclusive holds */
-    uint32_t shared;    /* shared holds */
+    uint32_t shared;    /* shared holds; of a semaphore, permits */
 };
 struct fsm_waiter_info {
     uint64_t session;
@@ -287,6 +312,7 @@ struct fsm_waiter_info {
     uint32_t owner_len;
     uint64_t index; /* of its ACQUIRE */
     bool shared;
+    uint32_t count; /* of a semaphore: the permits it asks for */
 };
 /* Calls fn for the holds of name from the first whose session is at least
  * from (0: all), by (session, owner), until fn returns false: O(log n) to

@@ -56,6 +56,11 @@ static bool check_waiters(struct ck *c, const struct fsm *f,
             map_u64_get(&f->waiting, w->index) != w)
             return bad(c, "lock %.*s: waiter %llu not in the heap or table",
                        (int)l->name_len, l->name, (unsigned long long)w->index);
+        if (l->permits > 0 ? !w->shared || w->count < 1 || w->count > l->permits
+                           : w->count != 0)
+            return bad(c, "lock %.*s: waiter %llu for %u permits of %u",
+                       (int)l->name_len, l->name, (unsigned long long)w->index,
+                       w->count, l->permits);
         if (w->seen < w->index || w->seen > f->applied ||
             (w->gone_until != 0 && w->req_len == 0))
             return bad(
@@ -82,6 +87,7 @@ static bool check_holds(struct ck *c, const struct fsm *f,
         return bad(c, "lock %.*s: the index of its holds is broken",
                    (int)l->name_len, l->name);
     bool exclusive = false;
+    uint64_t used = 0;
     for (const struct avl_node *x = avl_first(&l->holds); x != NULL;
          x = avl_next(x)) {
         const struct fsm_hold *h = HOLD_AT(x);
@@ -99,6 +105,9 @@ static bool check_holds(struct ck *c, const struct fsm *f,
                        "%llu",
                        (int)l->name_len, l->name, (unsigned long long)h->token,
                        h->exclusive, h->shared, (unsigned long long)h->grant);
+        if (l->permits > 0 ? h->grant_count > l->permits : h->grant_count != 0)
+            return bad(c, "lock %.*s: a hold's grant of %u permits",
+                       (int)l->name_len, l->name, h->grant_count);
         if (h->session->lease_lock &&
             (h->owner_len > 0 || h->exclusive != 1 || h->shared != 0))
             return bad(c,
@@ -106,10 +115,22 @@ static bool check_holds(struct ck *c, const struct fsm *f,
                        "exclusive hold",
                        (int)l->name_len, l->name);
         exclusive = exclusive || h->exclusive > 0;
+        used += h->shared;
     }
     if (exclusive && l->holds.n != 1)
         return bad(c, "lock %.*s: an exclusive hold beside %zu others",
                    (int)l->name_len, l->name, l->holds.n - 1);
+    if (l->permits > 0 && (exclusive || used != l->used ||
+                           (uint64_t)l->used + l->expired > l->permits ||
+                           l->permits > FSM_PERMITS_MAX ||
+                           (l->expired > 0) != (l->heap_pos != FSM_NOPOS)))
+        return bad(c,
+                   "semaphore %.*s: %u permits, %u used (holds: %llu), %u "
+                   "held back",
+                   (int)l->name_len, l->name, l->permits, l->used,
+                   (unsigned long long)used, l->expired);
+    if (l->permits == 0 && (l->used != 0 || l->expired != 0))
+        return bad(c, "lock %.*s: permits counted", (int)l->name_len, l->name);
     return true;
 }
 
@@ -131,8 +152,8 @@ static bool check_lock(struct ck *c, const struct fsm *f,
     if (l->holds.n == 0 && l->heap_pos == FSM_NOPOS)
         return bad(c, "lock %.*s: free but not in lock-delay", (int)l->name_len,
                    l->name);
-    if (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
-        fsm_lock_fits(l, l->waiters->shared))
+    if (l->waiters != NULL && (l->permits > 0 || l->heap_pos == FSM_NOPOS) &&
+        fsm_lock_fits(l, l->waiters->shared, l->waiters->count))
         return bad(c, "lock %.*s: its first waiter fits but waits",
                    (int)l->name_len, l->name);
     return check_waiters(c, f, l);
@@ -191,7 +212,8 @@ static bool check_session(struct ck *c, const struct fsm_session *s)
     return check_otable(c, &s->outcomes,
                         1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
                             1u << FSM_SET_TTL | 1u << FSM_ACQUIRE_SHARED |
-                            1u << FSM_RELEASE_SHARED | 1u << FSM_DOWNGRADE,
+                            1u << FSM_RELEASE_SHARED | 1u << FSM_DOWNGRADE |
+                            1u << FSM_SEM_ACQUIRE | 1u << FSM_SEM_RELEASE,
                         "a session's outcomes");
 }
 

@@ -2,8 +2,8 @@
  * are stored in the Raft log.
  *
  * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
- * carries, in this order: session, ttl, wait, delay, token, index, seen
- * (8 bytes each),
+ * carries, in this order: session, ttl, wait, delay, token, index, seen,
+ * permits, count (8 bytes each),
  * name, owner, req, client (each a 2-byte length and its bytes), ids (a
  * 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each). A field the
  * type does not carry is not encoded and decodes as zero. */
@@ -22,13 +22,15 @@ enum {
     F_TOKEN = 1 << 4,
     F_INDEX = 1 << 5,
     F_SEEN = 1 << 6,
-    F_NAME = 1 << 7,
-    F_OWNER = 1 << 8,
-    F_REQ = 1 << 9,
-    F_CLIENT = 1 << 10,
-    F_IDS = 1 << 11,
+    F_PERMITS = 1 << 7,
+    F_COUNT = 1 << 8,
+    F_NAME = 1 << 9,
+    F_OWNER = 1 << 10,
+    F_REQ = 1 << 11,
+    F_CLIENT = 1 << 12,
+    F_IDS = 1 << 13,
 };
-#define N_INTS 7
+#define N_INTS 9
 #define N_STRS 4
 
 /* The fields each type carries (fsm.h lists them). */
@@ -48,6 +50,9 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
         F_SESSION | F_TTL | F_WAIT | F_DELAY | F_NAME | F_OWNER | F_REQ,
     [FSM_RELEASE_SHARED] = F_SESSION | F_NAME | F_OWNER | F_REQ,
     [FSM_DOWNGRADE] = F_SESSION | F_NAME | F_OWNER | F_REQ,
+    [FSM_SEM_ACQUIRE] = F_SESSION | F_WAIT | F_DELAY | F_PERMITS | F_COUNT |
+                        F_NAME | F_OWNER | F_REQ,
+    [FSM_SEM_RELEASE] = F_SESSION | F_COUNT | F_NAME | F_OWNER | F_REQ,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,
@@ -57,8 +62,9 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 {
     if (c->type < 1 || c->type > FSM_CMD_MAX)
         return 0;
-    const uint64_t v[N_INTS] = {c->session, c->ttl,   c->wait, c->delay,
-                                c->token,   c->index, c->seen};
+    const uint64_t v[N_INTS] = {c->session, c->ttl,     c->wait,
+                                c->delay,   c->token,   c->index,
+                                c->seen,    c->permits, c->count};
     const char *s[N_STRS] = {c->name, c->owner, c->req, c->client};
     const uint32_t sl[N_STRS] = {c->name_len, c->owner_len, c->req_len,
                                  c->client_len};
@@ -116,8 +122,9 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
     c->now = le_get64(buf + 1);
     unsigned m = fields[c->type];
     size_t off = 9;
-    uint64_t *v[N_INTS] = {&c->session, &c->ttl,   &c->wait, &c->delay,
-                           &c->token,   &c->index, &c->seen};
+    uint64_t *v[N_INTS] = {&c->session, &c->ttl,     &c->wait,
+                           &c->delay,   &c->token,   &c->index,
+                           &c->seen,    &c->permits, &c->count};
     for (int i = 0; i < N_INTS; i++) {
         if (!(m >> i & 1))
             continue;
@@ -203,5 +210,11 @@ uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c)
     h = fnv_str(h, c->name, c->name_len);
     h = fnv_str(h, c->owner, c->owner_len);
     h = fnv_str(h, c->client, c->client_len);
+    /* Only the types that carry them: the others' fingerprints, kept in
+     * snapshots, stay what they were. */
+    if (c->type == FSM_SEM_ACQUIRE || c->type == FSM_SEM_RELEASE) {
+        h = fnv_u64(h, c->permits);
+        h = fnv_u64(h, c->count);
+    }
     return h != 0 ? h : 1;
 }

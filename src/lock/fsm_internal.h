@@ -40,12 +40,14 @@
 struct fsm_session;
 struct fsm_waiter;
 
-/* A lock the machine knows: held, or free in lock-delay, with or without
- * waiters. Nothing else: a lock that is free, has no waiters and no
- * lock-delay is forgotten at once. A lock with waiters is one whose first
- * waiter cannot be granted now (it is in lock-delay, or the first
- * waiter's mode does not fit the holds). The name is stored inline and is
- * the key of fsm.locks. */
+/* A lock the machine knows, or a semaphore (permits > 0): held, or free
+ * in lock-delay, with or without waiters. Nothing else: one that is free,
+ * has no waiters and no lock-delay is forgotten at once. One with waiters
+ * is one whose first waiter cannot be granted now (a lock in lock-delay,
+ * or the first waiter's mode or count does not fit). A lock in lock-delay
+ * grants nothing; a semaphore's lock-delay holds back only the permits of
+ * its holders whose sessions expired (expired), until its end. The name
+ * is stored inline and is the key of fsm.locks. */
 struct fsm_lock {
     struct avl_node by_name;    /* in fsm.order */
     struct avl_tree holds;      /* struct fsm_hold by (session id, owner);
@@ -54,6 +56,10 @@ struct fsm_lock {
     uint64_t available_at;      /* the lock-delay's end; 0: none */
     uint32_t heap_pos;          /* place in fsm.delays, or FSM_NOPOS */
     uint32_t n_waiters;
+    uint32_t permits; /* a semaphore's; 0: a lock */
+    uint32_t used;    /* a semaphore's permits held: its holds' shared */
+    uint32_t expired; /* a semaphore's permits held back until the
+                         lock-delay ends (> 0 exactly while in it) */
     uint16_t name_len;
     char name[];
 };
@@ -75,8 +81,10 @@ struct fsm_hold {
                                      an UNWAIT names to take it back; 0 once
                                      a repeat learnt it, or for a try */
     uint32_t exclusive;           /* exclusive holds */
-    uint32_t shared;              /* shared holds */
+    uint32_t shared;              /* shared holds; of a semaphore, permits */
     uint32_t delay_ms;            /* lock-delay if the session expires */
+    uint32_t grant_count;         /* a semaphore's: the permits of the grant
+                                     an UNWAIT may take back */
     uint8_t owner_len;
     char owner[];
 };
@@ -99,8 +107,9 @@ struct fsm_waiter {
     uint32_t delay_ms;   /* the lock-delay the ACQUIRE asked for */
     uint32_t heap_pos;   /* place in fsm.waits */
     uint8_t owner_len, req_len;
-    bool shared; /* an ACQUIRE_SHARED's */
-    char data[]; /* owner, then req */
+    bool shared;    /* an ACQUIRE_SHARED's, or a SEM_ACQUIRE's */
+    uint32_t count; /* a SEM_ACQUIRE's permits; 0 for a lock's */
+    char data[];    /* owner, then req */
 };
 
 /* A grant to a wait whose client had gone (UNWAIT), to be taken back at
@@ -244,9 +253,10 @@ struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
                                      uint64_t grant);
 /* The first hold of l (by session id, then owner), or NULL if free. */
 struct fsm_hold *fsm_lock_first(const struct fsm_lock *l);
-/* Whether a request of the mode shared fits l's holds now: an exclusive
- * one no hold at all, a shared one no exclusive hold. */
-bool fsm_lock_fits(const struct fsm_lock *l, bool shared);
+/* Whether a request fits l's holds now: of a lock, an exclusive one no
+ * hold at all, a shared one no exclusive hold; of a semaphore, count
+ * permits besides those used and held back. */
+bool fsm_lock_fits(const struct fsm_lock *l, bool shared, uint32_t count);
 /* Whether l grants now: out of lock-delay, and nobody waits. */
 bool fsm_lock_open(const struct fsm *f, const struct fsm_lock *l);
 /* Makes s's new hold of l under owner (appended to s's holds), with the
@@ -257,20 +267,28 @@ struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
                                uint8_t owner_len, uint64_t token,
                                uint32_t exclusive, uint32_t shared,
                                uint32_t delay_ms);
-/* A new hold of l for s with one hold of the mode and a new token; l's
- * lock-delay, if it had one, is over (it ends here). */
+/* A new hold of l for s with the holds given (a semaphore's: shared,
+ * permits) and a new token; a lock's lock-delay, if it had one, is over
+ * (it ends here). */
 struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
                                 struct fsm_session *s, const char *owner,
-                                uint8_t owner_len, bool shared,
-                                uint32_t delay_ms);
+                                uint8_t owner_len, uint32_t exclusive,
+                                uint32_t shared, uint32_t delay_ms);
+/* Adds n shared holds (a semaphore's permits) to h. */
+void fsm_lock_add(struct fsm_lock *l, struct fsm_hold *h, uint32_t n);
+/* Ends a semaphore's lock-delay that is over (at or before the clock),
+ * granting its first waiters as far as they fit; false if that forgot it
+ * (l is gone). */
+bool fsm_lock_delay_check(struct fsm *f, struct fsm_lock *l);
 /* Ends the hold h (all its holds). expired: its session's lease ended, so
  * FSM_EV_LOST and the hold's lock-delay. Then the lock's first waiters
  * get it as far as they fit, or it is forgotten. */
 void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired);
-/* Drops one hold of h in the mode (shared or not), which it has; at none
+/* Drops n holds of h in the mode (shared or not), which it has; at none
  * left, h goes as by fsm_lock_drop, not expired. Returns the holds left
  * in both modes. */
-uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared);
+uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared,
+                      uint32_t n);
 /* Turns h's exclusive holds into shared ones; the first waiters get the
  * lock as far as they fit. */
 void fsm_lock_downgrade(struct fsm *f, struct fsm_hold *h);
@@ -280,9 +298,9 @@ void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at);
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
-                                    bool shared, const char *owner,
-                                    uint8_t owner_len, const char *req,
-                                    uint8_t req_len);
+                                    bool shared, uint32_t count,
+                                    const char *owner, uint8_t owner_len,
+                                    const char *req, uint8_t req_len);
 /* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated;
  * the waiters after it get the lock if they fit now. A lease-lock session
  * left with nothing is closed on a timeout. */
@@ -292,11 +310,12 @@ uint64_t fsm_lock_wait_end(const struct fsm_waiter *w);
 /* w's client is gone until `until` (0: it is back, by a repeat): sets
  * gone_until and moves w in fsm.waits. */
 void fsm_lock_set_gone(struct fsm *f, struct fsm_waiter *w, uint64_t until);
-/* Takes back one hold of h's grant (h->grant != 0) to the ACQUIRE at
- * index, which nobody learnt: FSM_EV_WITHDRAWN, and the outcome of req
- * (that ACQUIRE's request id) becomes FSM_TIMEOUT. An exclusive hold goes
- * if h has one, else a shared one; at none left h goes (a lease lock's
- * session closes). Returns the holds left. */
+/* Takes back h's grant (h->grant != 0) to the ACQUIRE at index, which
+ * nobody learnt: FSM_EV_WITHDRAWN, and the outcome of req (that ACQUIRE's
+ * request id) becomes FSM_TIMEOUT. Of a lock, an exclusive hold goes if h
+ * has one, else a shared one; of a semaphore, the grant's permits. At
+ * none left h goes (a lease lock's session closes). Returns the holds
+ * left. */
 uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
                            const char *req, uint8_t req_len);
 /* Records that h's grant to the ACQUIRE at index is taken back at until
@@ -335,7 +354,8 @@ int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b);
 /* fsm_cmd.c */
 /* The fingerprint of the arguments that define the request c: a 64-bit
  * hash (FNV-1a over a fixed layout: it is kept in snapshots) of its type,
- * session, ttl, delay, token, name, owner and client; never 0. Not of its
+ * session, ttl, delay, token, name, owner and client, and of a SEM_*'s
+ * permits and count; never 0. Not of its
  * wait, which says only how long this attempt waits (a repeat may wait
  * again with another), nor of its time or request id. */
 uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c);

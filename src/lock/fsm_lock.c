@@ -230,8 +230,10 @@ static bool held_exclusive(const struct fsm_lock *l)
     return l->holds.n == 1 && HOLD_OF(l->holds.root)->exclusive > 0;
 }
 
-bool fsm_lock_fits(const struct fsm_lock *l, bool shared)
+bool fsm_lock_fits(const struct fsm_lock *l, bool shared, uint32_t count)
 {
+    if (l->permits > 0)
+        return (uint64_t)l->used + l->expired + count <= l->permits;
     return shared ? !held_exclusive(l) : l->holds.n == 0;
 }
 
@@ -260,6 +262,8 @@ struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
         memcpy(h->owner, owner, owner_len);
     avl_insert(&l->holds, &h->by_holder, fsm_lock_hold_order);
     FSM_RING_APPEND(&s->holds, h, prev, next);
+    if (l->permits > 0)
+        l->used += shared;
     s->n_holds++;
     f->n_held++;
     return h;
@@ -267,20 +271,29 @@ struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
 
 struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
                                 struct fsm_session *s, const char *owner,
-                                uint8_t owner_len, bool shared,
-                                uint32_t delay_ms)
+                                uint8_t owner_len, uint32_t exclusive,
+                                uint32_t shared, uint32_t delay_ms)
 {
-    /* A lock-delay over but not yet ended by a TICK ends now. */
-    if (l->heap_pos != FSM_NOPOS) {
+    /* A lock's lock-delay over but not yet ended by a TICK ends now (a
+     * semaphore's goes on: it holds back only some permits). */
+    if (l->permits == 0 && l->heap_pos != FSM_NOPOS) {
         assert(l->available_at <= f->now);
         fsm_heap_remove(&f->delays, l);
     }
-    l->available_at = 0;
+    if (l->permits == 0)
+        l->available_at = 0;
     /* One counter for all locks: every grant's token is above every
      * earlier grant's, of any lock, so a writer's is above every earlier
      * reader's. */
-    return fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token,
-                         shared ? 0 : 1, shared ? 1 : 0, delay_ms);
+    return fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token, exclusive,
+                         shared, delay_ms);
+}
+
+void fsm_lock_add(struct fsm_lock *l, struct fsm_hold *h, uint32_t n)
+{
+    h->shared += n;
+    if (l->permits > 0)
+        l->used += n;
 }
 
 void fsm_lock_delay(struct fsm *f, struct fsm_lock *l, uint64_t at)
@@ -310,9 +323,9 @@ static const char *waiter_req(const struct fsm_waiter *w)
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
-                                    bool shared, const char *owner,
-                                    uint8_t owner_len, const char *req,
-                                    uint8_t req_len)
+                                    bool shared, uint32_t count,
+                                    const char *owner, uint8_t owner_len,
+                                    const char *req, uint8_t req_len)
 {
     struct fsm_waiter *w = fsm_alloc(f, sizeof *w + owner_len + req_len);
     memset(w, 0, sizeof *w);
@@ -323,6 +336,7 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
     w->deadline = deadline;
     w->delay_ms = delay_ms;
     w->shared = shared;
+    w->count = count;
     w->owner_len = owner_len;
     w->req_len = req_len;
     if (owner_len > 0)
@@ -364,7 +378,8 @@ static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
 
 static bool is_acquire(uint8_t type)
 {
-    return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED;
+    return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
+           type == FSM_SEM_ACQUIRE;
 }
 
 /* The remembered outcome of s's ACQUIRE (of either mode) with request id
@@ -404,18 +419,20 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
     struct fsm_waiter *w = l->waiters;
     struct fsm_session *s = w->session;
     struct fsm_hold *h = fsm_lock_find(l, s, waiter_owner(w), w->owner_len);
-    if (h != NULL && (w->shared ? h->shared : h->exclusive) == UINT32_MAX) {
+    uint32_t n = l->permits > 0 ? w->count : 1;
+    if (h != NULL && total(h) > UINT32_MAX - n) {
         fsm_lock_unwait(f, w, FSM_EV_TIMEOUT); /* 2^32 holds: never */
         return;
     }
     if (h == NULL)
-        h = fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len, w->shared,
-                           w->delay_ms);
+        h = fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len,
+                           w->shared ? 0 : 1, w->shared ? n : 0, w->delay_ms);
     else if (w->shared)
-        h->shared++;
+        fsm_lock_add(l, h, n);
     else
         h->exclusive++;
     h->grant = w->seen;
+    h->grant_count = l->permits > 0 ? n : 0;
     fsm_emit(f, FSM_EV_GRANTED, s->id, h->token, w->index, l->name, l->name_len,
              waiter_req(w), w->req_len);
     resolve(f, s, waiter_req(w), w->req_len, FSM_QUEUED, w->index, FSM_OK,
@@ -432,8 +449,8 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
  * forgotten. */
 static void settle(struct fsm *f, struct fsm_lock *l)
 {
-    while (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
-           fsm_lock_fits(l, l->waiters->shared))
+    while (l->waiters != NULL && (l->permits > 0 || l->heap_pos == FSM_NOPOS) &&
+           fsm_lock_fits(l, l->waiters->shared, l->waiters->count))
         grant_first(f, l);
     if (l->holds.n == 0 && l->waiters == NULL && l->heap_pos == FSM_NOPOS)
         forget(f, l);
@@ -473,24 +490,34 @@ void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
     if (expired)
         fsm_emit(f, FSM_EV_LOST, s->id, h->token, 0, l->name, l->name_len, NULL,
                  0);
-    uint32_t delay_ms = h->delay_ms;
+    uint32_t delay_ms = h->delay_ms, permits = h->shared;
     fsm_dealloc(f, h, sizeof *h + h->owner_len);
-    if (expired && delay_ms > 0)
+    if (l->permits > 0)
+        l->used -= permits;
+    if (expired && delay_ms > 0 && (l->permits == 0 || permits > 0)) {
+        /* A semaphore holds back the expired holder's permits. */
+        l->expired += l->permits > 0 ? permits : 0;
         fsm_lock_delay(f, l, fsm_add_sat(f->now, delay_ms));
+    }
     settle(f, l);
 }
 
-uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared)
+uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared,
+                      uint32_t n)
 {
+    struct fsm_lock *l = h->lock;
     if (shared)
-        h->shared--;
+        h->shared -= n;
     else
-        h->exclusive--;
+        h->exclusive -= n;
+    if (shared && l->permits > 0)
+        l->used -= n;
     uint32_t left = total(h);
     if (left == 0)
         fsm_lock_drop(f, h, false);
-    else if (!shared && h->exclusive == 0)
-        settle(f, h->lock); /* its shared holds are left: readers fit */
+    else if (l->permits > 0 || (!shared && h->exclusive == 0))
+        settle(f, l); /* permits came back, or only shared holds are left:
+                         readers fit */
     return left;
 }
 
@@ -507,7 +534,17 @@ static void delay_over(struct fsm *f, struct fsm_lock *l)
 {
     fsm_heap_remove(&f->delays, l);
     l->available_at = 0;
+    l->expired = 0;
     settle(f, l);
+}
+
+bool fsm_lock_delay_check(struct fsm *f, struct fsm_lock *l)
+{
+    if (l->permits == 0 || l->heap_pos == FSM_NOPOS || l->available_at > f->now)
+        return true;
+    bool gone = l->holds.n == 0 && l->waiters == NULL;
+    delay_over(f, l);
+    return !gone;
 }
 
 /* ---- grants taken back ------------------------------------------------ */
@@ -521,11 +558,16 @@ uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
              req, req_len);
     resolve(f, s, req, req_len, FSM_OK, h->token, FSM_TIMEOUT, 0, 0);
     h->grant = 0;
-    uint32_t left = total(h) - 1;
+    bool shared = h->exclusive == 0;
+    uint32_t n = 1;
+    if (l->permits > 0) /* the grant's permits, as far as they are left */
+        n = h->grant_count < h->shared ? h->grant_count : h->shared;
+    n = n > 0 ? n : 1;
+    uint32_t left = total(h) - n;
     if (left == 0 && s->lease_lock)
         fsm_session_end(f, s, false);
     else
-        fsm_lock_put(f, h, h->exclusive == 0);
+        fsm_lock_put(f, h, shared, n);
     return left;
 }
 
@@ -642,6 +684,9 @@ static void fill_info(const struct fsm_lock *l, struct fsm_lock_info *info)
                 : held_exclusive(l) ? FSM_MODE_EXCLUSIVE
                                     : FSM_MODE_SHARED,
         .holders = (uint32_t)l->holds.n,
+        .permits = l->permits,
+        .used = l->used,
+        .expired = l->expired,
     };
 }
 
@@ -703,7 +748,8 @@ void fsm_lock_waiters(const struct fsm *f, const char *name, uint32_t len,
                                      .owner = waiter_owner(w),
                                      .owner_len = w->owner_len,
                                      .index = w->index,
-                                     .shared = w->shared};
+                                     .shared = w->shared,
+                                     .count = w->count};
         if (!fn(arg, &wi))
             return;
     }

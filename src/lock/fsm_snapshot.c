@@ -19,9 +19,10 @@
  * the claims; a version 1 snapshot restores with none of them. Version 3
  * added an outcome's fingerprint; an older snapshot's outcomes restore
  * with none (0: any arguments match), one per request id of a table.
- * Version 4 lists the locks, then the holds (shared and exclusive, any
- * number to a lock), and a waiter's mode; an older snapshot's held locks
- * restore as exclusive holds, its waiters as exclusive. */
+ * Version 4 lists the locks and semaphores, then the holds (shared and
+ * exclusive, any number to a lock), and a waiter's mode and count; an
+ * older snapshot's held locks restore as exclusive holds, its waiters as
+ * exclusive. */
 #define VERSION 4
 /* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
 #define TOKEN_LIMIT (UINT64_C(1) << 62)
@@ -88,6 +89,7 @@ static void put_waiters(struct wr *w, const struct fsm_lock *l)
         put64(w, x->seen);
         put32(w, x->delay_ms);
         put8(w, x->shared);
+        put32(w, x->count);
         put_str(w, 1, x->data, x->owner_len);
         put_str(w, 1, x->data + x->owner_len, x->req_len);
     }
@@ -121,15 +123,16 @@ static void put_sessions(struct wr *w, const struct fsm *f)
     }
 }
 
-/* Whether l is listed in the locks: those in lock-delay or with waiters
- * (the others are held, and their holds bring them back). */
+/* Whether l is listed in the locks: the semaphores, and the locks in
+ * lock-delay or with waiters (the others are held, and their holds bring
+ * them back). */
 static bool listed(const struct fsm_lock *l)
 {
-    return l->heap_pos != FSM_NOPOS || l->waiters != NULL;
+    return l->permits > 0 || l->heap_pos != FSM_NOPOS || l->waiters != NULL;
 }
 
-/* The locks in lock-delay or with waiters, by name: the lock-delay's end
- * (0: none) and the waiters. */
+/* The locks listed, by name: the lock-delay's end (0: none), the permits
+ * (0: a lock) and those held back, and the waiters. */
 static void put_locks(struct wr *w, const struct fsm *f)
 {
     uint32_t n = 0;
@@ -144,6 +147,8 @@ static void put_locks(struct wr *w, const struct fsm *f)
             continue;
         put_str(w, 2, l->name, l->name_len);
         put64(w, l->heap_pos != FSM_NOPOS ? l->available_at : 0);
+        put32(w, l->permits);
+        put32(w, l->expired);
         put_waiters(w, l);
     }
 }
@@ -164,6 +169,7 @@ static void put_holds(struct wr *w, const struct fsm *f)
             put32(w, h->shared);
             put32(w, h->delay_ms);
             put64(w, h->grant);
+            put32(w, h->grant_count);
         }
     }
 }
@@ -324,7 +330,12 @@ static unsigned statuses(uint8_t type, bool global)
         return 1u << FSM_OK | 1u << FSM_NOTHELD;
     case FSM_RELEASE_SHARED:
     case FSM_DOWNGRADE:
+    case FSM_SEM_RELEASE:
         return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
+    case FSM_SEM_ACQUIRE:
+        return global ? 0
+                      : 1u << FSM_OK | 1u << FSM_HELD | 1u << FSM_QUEUED |
+                            1u << FSM_TIMEOUT;
     case FSM_EXTEND:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_SET_TTL:
@@ -341,10 +352,10 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
         return false;
     if (o->status == FSM_OK &&
         (type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-         type == FSM_DOWNGRADE))
+         type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE))
         return o->value >= 1 && o->value <= t->last_token && o->holds >= 1;
     if (o->status == FSM_OK && type != FSM_RELEASE &&
-        type != FSM_RELEASE_SHARED)
+        type != FSM_RELEASE_SHARED && type != FSM_SEM_RELEASE)
         return ttl_ok(o->value);
     if (o->status == FSM_QUEUED)
         return o->value >= 1 && o->value <= t->applied;
@@ -442,18 +453,21 @@ static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
         uint64_t seen = r->version >= 2 ? get64(r) : index;
         uint32_t delay = get32(r), olen, rlen;
         uint8_t shared = r->version >= 4 ? get8(r) : 0;
+        uint32_t count = r->version >= 4 ? get32(r) : 0;
         const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
         if (r->bad || s == NULL || index == 0 || index > f->applied ||
             seen < index || seen > f->applied || (gone != 0 && rlen == 0) ||
             delay > FSM_DELAY_MAX || shared > 1 ||
+            (l->permits > 0 ? !shared || count < 1 || count > l->permits
+                            : count != 0) ||
             (s->lease_lock && (olen > 0 || index != s->id || shared))) {
             fail(r);
             return;
         }
         struct fsm_waiter *w =
-            fsm_lock_enqueue(f, l, s, index, deadline, delay, shared, owner,
-                             (uint8_t)olen, req, (uint8_t)rlen);
+            fsm_lock_enqueue(f, l, s, index, deadline, delay, shared, count,
+                             owner, (uint8_t)olen, req, (uint8_t)rlen);
         w->seen = seen;
         if (gone != 0)
             fsm_lock_set_gone(f, w, gone);
@@ -539,6 +553,15 @@ static void load_locks(struct rd *r, struct fsm *f)
             return;
         }
         prev = l;
+        uint32_t permits = get32(r), expired = get32(r);
+        if (r->bad || permits > FSM_PERMITS_MAX ||
+            (permits > 0 ? (expired > 0) != (at != 0) || expired > permits
+                         : expired != 0)) {
+            fail(r);
+            return;
+        }
+        l->permits = permits;
+        l->expired = expired;
         if (at != 0)
             fsm_lock_delay(f, l, at);
         load_waiters(r, f, l);
@@ -565,6 +588,7 @@ static void load_holds(struct rd *r, struct fsm *f)
         uint64_t token = get64(r);
         uint32_t exclusive = get32(r), shared = get32(r), delay = get32(r);
         uint64_t grant = get64(r);
+        uint32_t grant_count = get32(r);
         struct fsm_lock *l = r->bad || nlen == 0 ? NULL
                              : fsm_lock_get(f, name, nlen) != NULL
                                  ? fsm_lock_get(f, name, nlen)
@@ -573,6 +597,9 @@ static void load_holds(struct rd *r, struct fsm *f)
             token > f->last_token || exclusive + (uint64_t)shared == 0 ||
             delay > FSM_DELAY_MAX || !fsm_lock_grant_ok(f, s, grant) ||
             (s->lease_lock && (olen > 0 || exclusive != 1 || shared != 0)) ||
+            (l->permits > 0 ? exclusive != 0 || grant_count > l->permits ||
+                                  (uint64_t)l->used + shared > l->permits
+                            : grant_count != 0) ||
             fsm_lock_find(l, s, owner, olen) != NULL) {
             fail(r);
             return;
@@ -581,6 +608,7 @@ static void load_holds(struct rd *r, struct fsm *f)
         struct fsm_hold *h = fsm_lock_hold(f, l, s, owner, (uint8_t)olen, token,
                                            exclusive, shared, delay);
         h->grant = grant;
+        h->grant_count = grant_count;
     }
 }
 
@@ -713,8 +741,11 @@ static bool locks_ok(const struct fsm *f)
         if (h == NULL ? l->heap_pos == FSM_NOPOS
                       : h->exclusive > 0 && l->holds.n > 1)
             return false;
-        if (l->waiters != NULL && l->heap_pos == FSM_NOPOS &&
-            fsm_lock_fits(l, l->waiters->shared))
+        if (l->waiters != NULL &&
+            (l->permits > 0 || l->heap_pos == FSM_NOPOS) &&
+            fsm_lock_fits(l, l->waiters->shared, l->waiters->count))
+            return false;
+        if (l->permits > 0 && (uint64_t)l->used + l->expired > l->permits)
             return false;
     }
     return true;

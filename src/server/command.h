@@ -64,6 +64,12 @@ bool lockcmd_downgrade(struct conn *c, struct slot *s,
                        const struct resp_value *a, size_t n);
 bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
+bool semcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+bool semcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+bool semcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
 bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool lockcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,

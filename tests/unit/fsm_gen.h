@@ -2,7 +2,8 @@
  * tests and the fuzz corpus: few lock names, owners and request ids, so that
  * contention, reentry, retries, lease locks, expiries, lock-delays, ticks
  * and clients going away from their waits (UNWAIT) all happen often; with
- * modes set, shared acquires and releases and downgrades too. It learns
+ * modes set, shared acquires and releases, downgrades and semaphores (on
+ * the same names as locks now and then) too. It learns
  * session ids and tokens from results and events (gen_feed). No harness:
  * tests/fuzz/gen_fsm_corpus.c uses it too. */
 #ifndef DLOCK_FSM_GEN_H
@@ -199,6 +200,23 @@ static inline void gen_acquire(struct gen *g, struct fsm_cmd *c)
         c->name_len = 0; /* invalid */
 }
 
+/* A semaphore's acquire or release: mostly 3 permits, now and then 2 (KIND
+ * where it is known with 3), on the names of locks too (KIND there). */
+static inline void gen_sem(struct gen *g, struct fsm_cmd *c, bool acquire)
+{
+    c->session = gen_session(g);
+    gen_lock(g, c);
+    c->count = 1 + gen_pick(g, 2);
+    if (!acquire) {
+        c->type = FSM_SEM_RELEASE;
+        return;
+    }
+    c->type = FSM_SEM_ACQUIRE;
+    c->permits = gen_pick(g, 10) == 0 ? 2 : 3;
+    c->wait = gen_pick(g, 3) == 0 ? 0 : 1 + gen_pick(g, 3000);
+    c->delay = gen_pick(g, 2) ? 0 : 500;
+}
+
 /* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, naming the
  * last answer about it as a leader would (or an earlier one); now and
  * then of every wait, or of an index that never waited. */
@@ -302,10 +320,14 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
             gen_pick(g, 3) ? gen_session(g) : g->leases[gen_pick(g, 8)];
     } else if (r < 16) {
         gen_expire_batch(g, c);
+    } else if (r < 48 && g->modes && gen_pick(g, 5) == 0) {
+        gen_sem(g, c, true);
     } else if (r < 48) {
         gen_acquire(g, c);
     } else if (r < 52) {
         gen_unwait(g, f, c);
+    } else if (r < 75 && g->modes && gen_pick(g, 5) == 0) {
+        gen_sem(g, c, false);
     } else if (r < 75) {
         gen_release(g, c);
     } else if (r < 80) {
@@ -420,7 +442,8 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
     if (res->session != 0 && !res->replayed && c->type == FSM_ACQUIRE &&
         c->session == 0)
         g->leases[gen_pick(g, 8)] = res->session;
-    bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED;
+    bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED ||
+                   c->type == FSM_SEM_ACQUIRE;
     if (acquire && res->status == FSM_OK)
         gen_add_token(g, c->name, c->name_len, res->token);
     if (acquire && c->session != 0 &&

@@ -28,6 +28,8 @@ static struct fsm_cmd full(uint8_t type)
         .token = 0x5555555555555555ull,
         .index = 0x6666666666666666ull,
         .seen = 0x7777777777777777ull,
+        .permits = 0x8888888888888888ull,
+        .count = 0x9999999999999999ull,
         .name = long_name,
         .name_len = FSM_NAME_MAX,
         .owner = long_owner,
@@ -52,21 +54,24 @@ static bool str_is(const char *p, uint32_t len, const char *want,
  * non-NULL empty strings) for the others. */
 TEST(fsm_cmd, round_trip_each_type)
 {
-    /* session ttl wait delay token index seen name owner req client ids */
+    /* session ttl wait delay token index seen permits count name owner req
+     * client ids */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t-------rc-",
-        [FSM_CLOSE] = "s--------r--",
-        [FSM_EXPIRE] = "s-----------",
-        [FSM_ACQUIRE] = "stwd---nor--",
-        [FSM_RELEASE] = "s---t--nor--",
-        [FSM_EXTEND] = "-t--t--n-r--",
-        [FSM_TICK] = "------------",
-        [FSM_SET_TTL] = "st-------r--",
-        [FSM_UNWAIT] = "s-w--isn-r--",
-        [FSM_EXPIRE_BATCH] = "-----------i",
-        [FSM_ACQUIRE_SHARED] = "stwd---nor--",
-        [FSM_RELEASE_SHARED] = "s------nor--",
-        [FSM_DOWNGRADE] = "s------nor--",
+        [FSM_OPEN] = "-t---------rc-",
+        [FSM_CLOSE] = "s----------r--",
+        [FSM_EXPIRE] = "s-------------",
+        [FSM_ACQUIRE] = "stwd-----nor--",
+        [FSM_RELEASE] = "s---t----nor--",
+        [FSM_EXTEND] = "-t--t----n-r--",
+        [FSM_TICK] = "--------------",
+        [FSM_SET_TTL] = "st---------r--",
+        [FSM_UNWAIT] = "s-w--is--n-r--",
+        [FSM_EXPIRE_BATCH] = "-------------i",
+        [FSM_ACQUIRE_SHARED] = "stwd-----nor--",
+        [FSM_RELEASE_SHARED] = "s--------nor--",
+        [FSM_DOWNGRADE] = "s--------nor--",
+        [FSM_SEM_ACQUIRE] = "s-wd---pcnor--",
+        [FSM_SEM_RELEASE] = "s-------cnor--",
     };
     uint8_t buf[1024];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
@@ -84,20 +89,22 @@ TEST(fsm_cmd, round_trip_each_type)
         CHECK_U64(d.token, k[4] == 't' ? c.token : 0);
         CHECK_U64(d.index, k[5] == 'i' ? c.index : 0);
         CHECK_U64(d.seen, k[6] == 's' ? c.seen : 0);
-        CHECK(k[7] == 'n' ? str_is(d.name, d.name_len, c.name, c.name_len)
+        CHECK_U64(d.permits, k[7] == 'p' ? c.permits : 0);
+        CHECK_U64(d.count, k[8] == 'c' ? c.count : 0);
+        CHECK(k[9] == 'n' ? str_is(d.name, d.name_len, c.name, c.name_len)
                           : str_is(d.name, d.name_len, "", 0));
-        CHECK(k[8] == 'o' ? str_is(d.owner, d.owner_len, c.owner, c.owner_len)
-                          : str_is(d.owner, d.owner_len, "", 0));
-        CHECK(k[9] == 'r' ? str_is(d.req, d.req_len, c.req, c.req_len)
-                          : str_is(d.req, d.req_len, "", 0));
-        CHECK(k[10] == 'c'
+        CHECK(k[10] == 'o' ? str_is(d.owner, d.owner_len, c.owner, c.owner_len)
+                           : str_is(d.owner, d.owner_len, "", 0));
+        CHECK(k[11] == 'r' ? str_is(d.req, d.req_len, c.req, c.req_len)
+                           : str_is(d.req, d.req_len, "", 0));
+        CHECK(k[12] == 'c'
                   ? str_is(d.client, d.client_len, c.client, c.client_len)
                   : str_is(d.client, d.client_len, "", 0));
-        CHECK_EQ(d.n_ids, k[11] == 'i' ? 3 : 0);
+        CHECK_EQ(d.n_ids, k[13] == 'i' ? 3 : 0);
         for (uint32_t i = 0; i < d.n_ids; i++)
             CHECK_U64(fsm_cmd_id(&d, i), i < 2 ? i + 1 : 0x8000000000000003ull);
         /* Strings decode in place. */
-        if (k[7] == 'n')
+        if (k[9] == 'n')
             CHECK(d.name > (const char *)buf && d.name < (const char *)buf + n);
     }
 }

@@ -43,12 +43,11 @@ struct holds_text {
 static bool add_hold(void *arg, const struct fsm_hold_info *h)
 {
     struct holds_text *t = arg;
-    t->len += (size_t)snprintf(t->s + t->len, sizeof t->s - t->len,
-                               "%s%llu%s%.*s:%u+%u/%llu", t->len ? " " : "",
-                               (unsigned long long)h->session,
-                               h->owner_len ? "." : "", (int)h->owner_len,
-                               h->owner, h->exclusive, h->shared,
-                               (unsigned long long)h->token);
+    t->len += (size_t)snprintf(
+        t->s + t->len, sizeof t->s - t->len, "%s%llu%s%.*s:%u+%u/%llu",
+        t->len ? " " : "", (unsigned long long)h->session,
+        h->owner_len ? "." : "", (int)h->owner_len, h->owner, h->exclusive,
+        h->shared, (unsigned long long)h->token);
     return true;
 }
 
@@ -64,10 +63,9 @@ static const char *holds_of(struct m *m, const char *name)
 static bool add_waiter(void *arg, const struct fsm_waiter_info *w)
 {
     struct holds_text *t = arg;
-    t->len +=
-        (size_t)snprintf(t->s + t->len, sizeof t->s - t->len, "%s%llu%c",
-                         t->len ? " " : "", (unsigned long long)w->session,
-                         w->shared ? 'r' : 'w');
+    t->len += (size_t)snprintf(
+        t->s + t->len, sizeof t->s - t->len, "%s%llu%c", t->len ? " " : "",
+        (unsigned long long)w->session, w->shared ? 'r' : 'w');
     return true;
 }
 
@@ -254,8 +252,7 @@ TEST(fsm_shared, expired_reader_delays_both_modes)
     CHECK_U64(li.available_at, m.now + 1000);
     CHECK_EQ(m_acq_sh(&m, c, "e", "", 0, "").status, FSM_HELD);
     CHECK_EQ(m_acq_sh(&m, c, "e", "", 9000, "").status, FSM_QUEUED);
-    CHECK_EQ(m_acq(&m, w, "e", "", 9000, DEFAULT_DELAY, "").status,
-             FSM_QUEUED);
+    CHECK_EQ(m_acq(&m, w, "e", "", 9000, DEFAULT_DELAY, "").status, FSM_QUEUED);
     /* b's release leaves the lock free in its delay, with waiters. */
     CHECK_EQ(m_rel_sh(&m, b, "e", "", "").holds, 0);
     CHECK_EQ(m_info(&m, "e").mode, FSM_MODE_NONE);
@@ -276,8 +273,7 @@ TEST(fsm_shared, writer_timeout_lets_readers_in)
     m_init(&m);
     uint64_t a = m_session(&m), w = m_session(&m), b = m_session(&m);
     CHECK_EQ(m_acq_sh(&m, a, "t", "", 0, "").status, FSM_OK);
-    CHECK_EQ(m_acq(&m, w, "t", "", 100, DEFAULT_DELAY, "").status,
-             FSM_QUEUED);
+    CHECK_EQ(m_acq(&m, w, "t", "", 100, DEFAULT_DELAY, "").status, FSM_QUEUED);
     CHECK_EQ(m_acq_sh(&m, b, "t", "", 9000, "").status, FSM_QUEUED);
     fsm_events_clear(m.f);
     m_tick(&m, m.now + 100);
@@ -441,4 +437,3 @@ TEST(fsm_shared, restore_refuses_an_exclusive_hold_with_company)
     free(snap);
     m_close(&m);
 }
-
