@@ -17,7 +17,7 @@ const char *lockmodel_status_name(uint8_t status)
 {
     static const char *names[] = {
         "OK",      "QUEUED",  "HELD",     "NOTHELD",    "NOSESSION", "LIMIT",
-        "INVALID", "TIMEOUT", "CANCELED", "REQ_REUSED", "UPGRADE"};
+        "INVALID", "TIMEOUT", "CANCELED", "REQ_REUSED", "UPGRADE",   "KIND"};
     return status < sizeof names / sizeof names[0] ? names[status] : "?";
 }
 
@@ -43,7 +43,9 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
                                   "EXPIRE_BATCH",
                                   "ACQUIRE_SHARED",
                                   "RELEASE_SHARED",
-                                  "DOWNGRADE"};
+                                  "DOWNGRADE",
+                                  "SEM_ACQUIRE",
+                                  "SEM_RELEASE"};
     if (c == NULL) {
         snprintf(buf, cap, "(undecodable)");
         return;
@@ -52,8 +54,8 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
              "%s now=%llu session=%llu ttl=%llu wait=%llu delay=%lld "
              "token=%llu index=%llu seen=%llu name='%.*s' owner='%.*s' "
              "req='%.*s' ids=%u",
-             c->type <= FSM_CMD_MAX ? names[c->type] : "?", U(c->now),
-             U(c->session), U(c->ttl), U(c->wait),
+             c->type < sizeof names / sizeof names[0] ? names[c->type] : "?",
+             U(c->now), U(c->session), U(c->ttl), U(c->wait),
              c->delay == UINT64_MAX ? -1LL : (long long)c->delay, U(c->token),
              U(c->index), U(c->seen), (int)c->name_len, c->name,
              (int)c->owner_len, c->owner, (int)c->req_len, c->req,
