@@ -115,7 +115,7 @@ static void free_state(struct fsm *f)
         while (s->waits != NULL) {
             struct fsm_waiter *w = s->waits;
             FSM_RING_REMOVE(&s->waits, w, sprev, snext);
-            fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
+            fsm_dealloc(f, w, fsm_lock_waiter_size(w));
         }
         while (s->holds != NULL) {
             struct fsm_hold *h = s->holds;
@@ -127,8 +127,10 @@ static void free_state(struct fsm *f)
     }
     size_t pos = 0;
     struct fsm_lock *l;
-    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL)
+    while ((l = map_str_next(&f->locks, &pos, NULL, NULL)) != NULL) {
+        fsm_dealloc(f, l->value, l->value_len);
         fsm_dealloc(f, l, sizeof *l + l->name_len);
+    }
     for (size_t i = 0; i < f->claims.n; i++)
         fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
@@ -249,7 +251,9 @@ static uint64_t *value_field(uint8_t type, struct fsm_result *res)
 {
     if (res->status == FSM_OK)
         return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-                       type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE
+                       type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
+                       type == FSM_CAMPAIGN || type == FSM_PROCLAIM ||
+                       type == FSM_REVOKE
                    ? &res->token
                    : &res->ttl;
     if (res->status == FSM_HELD)
@@ -476,6 +480,20 @@ static void rejoin(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         h->grant = 0;
 }
 
+/* Whether l (if known) is not of the kind asked for (for a semaphore, with
+ * other permits): then res is KIND, with what l is. */
+static bool wrong_kind(const struct fsm_lock *l, uint8_t kind, uint64_t permits,
+                       struct fsm_result *res)
+{
+    if (l == NULL || (l->kind == kind &&
+                      (kind != FSM_KIND_SEMAPHORE || l->permits == permits)))
+        return false;
+    res->status = FSM_KIND;
+    res->kind = l->kind;
+    res->permits = l->permits;
+    return true;
+}
+
 /* A request for l that is not granted now: HELD for a try (with the
  * session of the first hold, 0 if none), or the tail of l's FIFO (LIMIT
  * past its waiters' bound). */
@@ -494,9 +512,11 @@ static void held_or_queued(struct fsm *f, uint64_t index, struct fsm_lock *l,
         res->status = FSM_LIMIT;
         return;
     }
+    bool election = l->kind == FSM_KIND_ELECTION; /* a candidate's value */
     fsm_lock_enqueue(f, l, s, index, fsm_add_sat(f->now, c->wait), delay_ms,
                      shared, count, c->owner, owner_len, c->req,
-                     (uint8_t)c->req_len);
+                     (uint8_t)c->req_len, election ? c->value : NULL,
+                     election ? (uint16_t)c->value_len : 0);
     res->status = FSM_QUEUED;
     res->index = index; /* what the waiter's events will carry */
 }
@@ -514,11 +534,8 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     bool shared = c->type == FSM_ACQUIRE_SHARED;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
     if (h != NULL) {
@@ -573,11 +590,8 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     uint8_t owner_len = (uint8_t)c->owner_len;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits != c->permits) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_SEMAPHORE, c->permits, res))
         return;
-    }
     if (l != NULL && !fsm_lock_delay_check(f, l))
         l = NULL; /* its lock-delay ended, and it was forgotten */
     struct fsm_hold *h =
@@ -590,6 +604,7 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     if (l == NULL || (l->waiters == NULL && fsm_lock_fits(l, true, count))) {
         if (l == NULL) {
             l = fsm_lock_new(f, c->name, c->name_len);
+            l->kind = FSM_KIND_SEMAPHORE;
             l->permits = (uint32_t)c->permits;
         }
         if (h == NULL)
@@ -633,36 +648,6 @@ static void acquire_lease(struct fsm *f, uint64_t index,
     remember(f, &f->opens, FSM_ACQUIRE, NULL, 0, c, index, res);
 }
 
-/* ACQUIRE: validation, then the session (or a lease lock), the remembered
- * outcome of a retry, and acquire(). */
-static void apply_acquire(struct fsm *f, uint64_t index,
-                          const struct fsm_cmd *c, struct fsm_result *res)
-{
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
-        res->status = FSM_INVALID;
-        return;
-    }
-    uint32_t delay_ms =
-        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
-    if (c->session == 0 && c->type == FSM_ACQUIRE_SHARED) {
-        res->status = FSM_INVALID; /* lease locks are exclusive */
-        return;
-    }
-    if (c->session == 0) {
-        acquire_lease(f, index, c, delay_ms, res);
-        return;
-    }
-    struct fsm_session *s = session_of(f, c->type, c, res);
-    if (s == NULL) {
-        if (res->replayed)
-            rejoin(f, index, c, res);
-        return;
-    }
-    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
-    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
-}
-
 /* The hold of a lease lock on name with token, or NULL: a lease lock is
  * exclusive, its lock's only hold. */
 static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
@@ -671,6 +656,66 @@ static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
     struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
     return h != NULL && h->session->lease_lock && h->token == token ? h : NULL;
+}
+
+/* The checks every acquire passes: name, owner, wait and delay. */
+static bool acquire_ok(const struct fsm_cmd *c)
+{
+    return name_ok(c) && c->owner_len <= FSM_OWNER_MAX &&
+           c->wait <= FSM_WAIT_MAX &&
+           (c->delay <= FSM_DELAY_MAX || c->delay == UINT64_MAX);
+}
+
+/* An acquire's lock-delay in ms. */
+static uint32_t delay_of(const struct fsm_cmd *c)
+{
+    return c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+}
+
+typedef void (*acquire_fn)(struct fsm *f, uint64_t index, struct fsm_session *s,
+                           const struct fsm_cmd *c, uint32_t delay_ms,
+                           struct fsm_result *res);
+
+/* An acquire by a client's session, of any kind (fn): the common checks
+ * (name, owner, wait, delay; valid: those of the kind), the session, the
+ * remembered outcome of a retry (which rejoins its wait or grant), then fn
+ * and the outcome remembered. */
+static void session_acquire(struct fsm *f, uint64_t index,
+                            const struct fsm_cmd *c, bool valid, acquire_fn fn,
+                            struct fsm_result *res)
+{
+    if (!valid || !acquire_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    uint32_t delay_ms = delay_of(c);
+    struct fsm_session *s = session_of(f, c->type, c, res);
+    if (s == NULL) {
+        if (res->replayed)
+            rejoin(f, index, c, res);
+        return;
+    }
+    fn(f, index, s, c, delay_ms, res);
+    remember(f, &s->outcomes, c->type, NULL, 0, c, index, res);
+}
+
+static void lock_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
+                         const struct fsm_cmd *c, uint32_t delay_ms,
+                         struct fsm_result *res)
+{
+    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
+}
+
+/* ACQUIRE, ACQUIRE_SHARED: a lease lock (session 0, exclusive only), or a
+ * session's. */
+static void apply_acquire(struct fsm *f, uint64_t index,
+                          const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (c->session == 0 && c->type == FSM_ACQUIRE && acquire_ok(c)) {
+        acquire_lease(f, index, c, delay_of(c), res);
+        return;
+    }
+    session_acquire(f, index, c, c->session != 0, lock_acquire, res);
 }
 
 /* RELEASE by token (session 0): the lease lock's session releases all and
@@ -718,11 +763,8 @@ static void apply_release(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     if (h == NULL || (shared ? h->shared : h->exclusive) == 0) {
         res->status = FSM_NOTHELD;
     } else {
@@ -748,11 +790,8 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     res->session = s->id;
-    if (l != NULL && l->permits > 0) {
-        res->status = FSM_KIND;
-        res->permits = l->permits;
+    if (wrong_kind(l, FSM_KIND_LOCK, 0, res))
         return;
-    }
     if (h == NULL || h->exclusive == 0) {
         res->status = FSM_NOTHELD;
     } else {
@@ -764,28 +803,14 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
 }
 
-/* SEM_ACQUIRE: validation, then the session, the remembered outcome of a
- * retry, and sem_acquire(). */
+/* SEM_ACQUIRE: the permits and count in range, then as any acquire. */
 static void apply_sem_acquire(struct fsm *f, uint64_t index,
                               const struct fsm_cmd *c, struct fsm_result *res)
 {
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX) ||
-        c->permits < 1 || c->permits > FSM_PERMITS_MAX || c->count < 1 ||
-        c->count > c->permits) {
-        res->status = FSM_INVALID;
-        return;
-    }
-    uint32_t delay_ms =
-        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
-    struct fsm_session *s = session_of(f, FSM_SEM_ACQUIRE, c, res);
-    if (s == NULL) {
-        if (res->replayed)
-            rejoin(f, index, c, res);
-        return;
-    }
-    sem_acquire(f, index, s, c, delay_ms, res);
-    remember(f, &s->outcomes, FSM_SEM_ACQUIRE, NULL, 0, c, index, res);
+    session_acquire(f, index, c,
+                    c->permits >= 1 && c->permits <= FSM_PERMITS_MAX &&
+                        c->count >= 1 && c->count <= c->permits,
+                    sem_acquire, res);
 }
 
 /* SEM_RELEASE: the holder gives count of its permits back; the first
@@ -802,10 +827,8 @@ static void apply_sem_release(struct fsm *f, uint64_t index,
         return;
     struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
     res->session = s->id;
-    if (l != NULL && l->permits == 0) {
-        res->status = FSM_KIND;
+    if (l != NULL && wrong_kind(l, FSM_KIND_SEMAPHORE, l->permits, res))
         return;
-    }
     struct fsm_hold *h =
         l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
     if (h == NULL || h->shared < c->count) {
@@ -815,6 +838,144 @@ static void apply_sem_release(struct fsm *f, uint64_t index,
         res->holds = fsm_lock_put(f, h, true, (uint32_t)c->count);
     }
     remember(f, &s->outcomes, FSM_SEM_RELEASE, NULL, 0, c, index, res);
+}
+
+/* CAMPAIGN: the session and owner stand for leader of the election name:
+ * elected at once if it has no leader, is out of lock-delay and nobody
+ * waits (its value the candidate's), else HELD for a try or a place in
+ * the FIFO of candidates. The leader campaigning again is answered its
+ * token, and nothing changes. */
+static void campaign(struct fsm *f, uint64_t index, struct fsm_session *s,
+                     const struct fsm_cmd *c, uint32_t delay_ms,
+                     struct fsm_result *res)
+{
+    uint8_t owner_len = (uint8_t)c->owner_len;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, owner_len) : NULL;
+    if (h != NULL) {
+        res->status = FSM_OK;
+        res->token = h->token;
+        res->holds = 1;
+        return;
+    }
+    if ((uint64_t)s->n_holds + s->n_waits >= f->lim.locks_per_session) {
+        res->status = FSM_LIMIT;
+        return;
+    }
+    if (l == NULL || (fsm_lock_open(f, l) && fsm_lock_fits(l, false, 0))) {
+        if (l == NULL) {
+            l = fsm_lock_new(f, c->name, c->name_len);
+            l->kind = FSM_KIND_ELECTION;
+        }
+        h = fsm_lock_grant(f, l, s, c->owner, owner_len, 1, 0, delay_ms);
+        fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        res->status = FSM_OK;
+        res->token = h->token;
+        res->holds = 1;
+        h->grant = c->wait > 0 ? index : 0;
+        res->index = h->grant;
+        return;
+    }
+    held_or_queued(f, index, l, s, c, owner_len, delay_ms, false, 0, res);
+}
+
+static void apply_campaign(struct fsm *f, uint64_t index,
+                           const struct fsm_cmd *c, struct fsm_result *res)
+{
+    session_acquire(f, index, c, c->value_len <= FSM_VALUE_MAX, campaign, res);
+}
+
+/* PROCLAIM: the leader, named by its session and token (its fence: a
+ * leader that lost and was elected again has another), sets the value. */
+static void apply_proclaim(struct fsm *f, uint64_t index,
+                           const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!name_ok(c) || c->value_len > FSM_VALUE_MAX) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_PROCLAIM, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    const struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
+    if (h == NULL || h->session != s || h->token != c->token) {
+        res->status = FSM_NOTHELD;
+    } else {
+        fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        res->status = FSM_OK;
+        res->token = h->token;
+    }
+    remember(f, &s->outcomes, FSM_PROCLAIM, NULL, 0, c, index, res);
+}
+
+/* RESIGN: the leader steps down (the next candidate is elected at once,
+ * with its value); NOTHELD from anyone else (a candidate ends its wait by
+ * giving it up, as a waiter). */
+static void apply_resign(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (!name_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    struct fsm_session *s = session_of(f, FSM_RESIGN, c, res);
+    if (s == NULL)
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    res->session = s->id;
+    if (wrong_kind(l, FSM_KIND_ELECTION, 0, res))
+        return;
+    struct fsm_hold *h =
+        l != NULL ? fsm_lock_find(l, s, c->owner, c->owner_len) : NULL;
+    if (h == NULL) {
+        res->status = FSM_NOTHELD;
+    } else {
+        res->status = FSM_OK;
+        fsm_lock_drop(f, h, false);
+    }
+    remember(f, &s->outcomes, FSM_RESIGN, NULL, 0, c, index, res);
+}
+
+/* REVOKE: an administrator ends the hold of name with token, of any kind,
+ * as its session's expiry would: FSM_EV_LOST to its session, and the
+ * lock-delay (the hold's own, or the one given) before anyone else gets
+ * it; a lease lock's session ends with it. A fenced store sees the next
+ * holder's greater token. Remembered in the global table, as the request
+ * of no session. */
+static void apply_revoke(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                         struct fsm_result *res)
+{
+    if (!name_ok(c) || (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    if (replay(&f->opens, FSM_REVOKE, NULL, 0, c, res))
+        return;
+    struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h = l != NULL ? fsm_lock_with_token(l, c->token) : NULL;
+    if (h == NULL) {
+        res->status = FSM_NOTHELD;
+    } else {
+        struct fsm_session *s = h->session;
+        res->status = FSM_OK;
+        res->session = s->id;
+        res->token = h->token;
+        if (c->delay != UINT64_MAX)
+            h->delay_ms = (uint32_t)c->delay;
+        if (s->lease_lock)
+            fsm_session_end(f, s, true);
+        else
+            fsm_lock_drop(f, h, true);
+    }
+    remember(f, &f->opens, FSM_REVOKE, NULL, 0, c, index, res);
 }
 
 /* EXTEND: a new TTL for the session of the lease lock that holds name with
@@ -987,6 +1148,18 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_SEM_RELEASE:
         apply_sem_release(f, index, &c, res);
+        break;
+    case FSM_CAMPAIGN:
+        apply_campaign(f, index, &c, res);
+        break;
+    case FSM_PROCLAIM:
+        apply_proclaim(f, index, &c, res);
+        break;
+    case FSM_RESIGN:
+        apply_resign(f, index, &c, res);
+        break;
+    case FSM_REVOKE:
+        apply_revoke(f, index, &c, res);
         break;
     case FSM_EXTEND:
         apply_extend(f, index, &c, res);

@@ -35,6 +35,7 @@
 #define FSM_DEFAULT_DELAY 1000       /* ms, lock-delay when not given */
 #define FSM_EXPIRE_BATCH_MAX 8192    /* sessions of one EXPIRE_BATCH */
 #define FSM_PERMITS_MAX 1000000      /* permits of one semaphore */
+#define FSM_VALUE_MAX 1024           /* an election's value, bytes */
 
 enum fsm_cmd_type {
     FSM_OPEN = 1,    /* open a session */
@@ -54,8 +55,12 @@ enum fsm_cmd_type {
     FSM_DOWNGRADE = 13,      /* exclusive holds become shared, in place */
     FSM_SEM_ACQUIRE = 14,    /* take permits of a semaphore */
     FSM_SEM_RELEASE = 15,    /* give permits back */
+    FSM_CAMPAIGN = 16,       /* stand for leader of an election */
+    FSM_PROCLAIM = 17,       /* the leader sets the election's value */
+    FSM_RESIGN = 18,         /* the leader (or a candidate) steps back */
+    FSM_REVOKE = 19,         /* an administrator ends a hold */
 };
-#define FSM_CMD_MAX 15
+#define FSM_CMD_MAX 19
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -92,6 +97,11 @@ enum fsm_cmd_type {
  *            semaphore's: 1 to FSM_PERMITS_MAX), count (taken: 1 to
  *            permits)
  *   SEM_RELEASE  session, name, owner, req, count (given back: >= 1)
+ *   CAMPAIGN session, name, owner, wait, delay, req, value
+ *   PROCLAIM session, name, token (the leader's), req, value
+ *   RESIGN   session, name, owner, req
+ *   REVOKE   name, token (the hold's), delay (its lock-delay: UINT64_MAX
+ *            for the hold's own), req: of any kind of name
  *
  * Modes (docs/design.md §11.10): a lock is held by one exclusive hold, or
  * by any number of shared ones. A hold is a (session, owner)'s, counts its
@@ -101,7 +111,10 @@ enum fsm_cmd_type {
  * Semaphores (docs/design.md §11.3): a name with permits N, set by its
  * first SEM_ACQUIRE while it is known, holds permits per (session, owner)
  * and grants FIFO from the head as long as the count fits; an expired
- * holder's permits come back at the end of its lock-delay. */
+ * holder's permits come back at the end of its lock-delay.
+ *
+ * Elections (docs/design.md §11.3): a name whose one exclusive holder is
+ * the leader, with a value it proclaims; candidates wait in FIFO order. */
 struct fsm_cmd {
     uint8_t type;
     uint64_t now; /* cluster time stamped by the leader */
@@ -122,6 +135,8 @@ struct fsm_cmd {
     uint32_t req_len;
     const char *client;
     uint32_t client_len;
+    const char *value; /* CAMPAIGN, PROCLAIM: up to FSM_VALUE_MAX bytes */
+    uint32_t value_len;
     const uint8_t *ids; /* n_ids session ids, 8 bytes little-endian each
                            (not aligned): fsm_cmd_id() reads one */
     uint32_t n_ids;
@@ -161,9 +176,10 @@ enum fsm_status {
                            hold the lock shared only: refused (an upgrade
                            could deadlock), nothing changed */
     FSM_KIND = 11,      /* the name is of another kind (a lock named by a
-                           SEM_*, a semaphore by a lock command), or a
-                           semaphore with other permits (res.permits says
-                           which: 0 for a lock): nothing changed */
+                           SEM_*, a semaphore by a lock command, an
+                           election by either), or a semaphore with other
+                           permits (res.kind and res.permits say what it
+                           is): nothing changed */
 };
 
 struct fsm_result {
@@ -179,6 +195,7 @@ struct fsm_result {
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
     uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
                          (the others were gone already) */
+    uint8_t kind;     /* FSM_KIND: the name's (enum fsm_kind) */
     uint64_t permits; /* FSM_KIND: the name's permits, 0 for a lock;
                          SEM_RELEASE: the permits the holder has left */
     uint64_t index;   /* ACQUIRE queued (first time or replayed), or
@@ -257,6 +274,13 @@ struct fsm_session_change {
 const struct fsm_session_change *fsm_session_changes(const struct fsm *f,
                                                      size_t *n);
 
+/* What a name is. */
+enum fsm_kind {
+    FSM_KIND_LOCK = 0,
+    FSM_KIND_SEMAPHORE = 1,
+    FSM_KIND_ELECTION = 2,
+};
+
 /* Reads, for linearizable queries after a ReadIndex. */
 enum fsm_mode {
     FSM_MODE_NONE = 0,      /* free */
@@ -281,6 +305,9 @@ struct fsm_lock_info {
     uint32_t used;         /* a semaphore's permits held */
     uint32_t expired;      /* a semaphore's permits of holders whose
                               sessions expired, until the lock-delay ends */
+    uint8_t kind;          /* enum fsm_kind */
+    const char *value;     /* an election's, while it has a leader */
+    uint32_t value_len;
 };
 /* Fills *info for name; false if the machine knows no such lock. */
 bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
@@ -312,7 +339,9 @@ struct fsm_waiter_info {
     uint32_t owner_len;
     uint64_t index; /* of its ACQUIRE */
     bool shared;
-    uint32_t count; /* of a semaphore: the permits it asks for */
+    uint32_t count;    /* of a semaphore: the permits it asks for */
+    const char *value; /* of a candidate: the value it would lead with */
+    uint32_t value_len;
 };
 /* Calls fn for the holds of name from the first whose session is at least
  * from (0: all), by (session, owner), until fn returns false: O(log n) to

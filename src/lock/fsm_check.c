@@ -56,8 +56,10 @@ static bool check_waiters(struct ck *c, const struct fsm *f,
             map_u64_get(&f->waiting, w->index) != w)
             return bad(c, "lock %.*s: waiter %llu not in the heap or table",
                        (int)l->name_len, l->name, (unsigned long long)w->index);
-        if (l->permits > 0 ? !w->shared || w->count < 1 || w->count > l->permits
-                           : w->count != 0)
+        if ((l->permits > 0
+                 ? !w->shared || w->count < 1 || w->count > l->permits
+                 : w->count != 0) ||
+            (l->kind == FSM_KIND_ELECTION ? w->shared : w->value_len != 0))
             return bad(c, "lock %.*s: waiter %llu for %u permits of %u",
                        (int)l->name_len, l->name, (unsigned long long)w->index,
                        w->count, l->permits);
@@ -131,6 +133,17 @@ static bool check_holds(struct ck *c, const struct fsm *f,
                    (unsigned long long)used, l->expired);
     if (l->permits == 0 && (l->used != 0 || l->expired != 0))
         return bad(c, "lock %.*s: permits counted", (int)l->name_len, l->name);
+    if ((l->kind == FSM_KIND_SEMAPHORE) != (l->permits > 0) ||
+        l->kind > FSM_KIND_ELECTION ||
+        (l->kind == FSM_KIND_ELECTION
+             ? l->holds.n > 1 || (l->holds.n == 1 && !exclusive) ||
+                   (l->value_len > 0) != (l->value != NULL) ||
+                   (l->value != NULL && l->holds.n == 0) ||
+                   l->value_len > FSM_VALUE_MAX
+             : l->value != NULL || l->value_len != 0))
+        return bad(c, "lock %.*s: of kind %u with %zu holds, a value of %u",
+                   (int)l->name_len, l->name, l->kind, l->holds.n,
+                   l->value_len);
     return true;
 }
 
@@ -213,7 +226,9 @@ static bool check_session(struct ck *c, const struct fsm_session *s)
                         1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
                             1u << FSM_SET_TTL | 1u << FSM_ACQUIRE_SHARED |
                             1u << FSM_RELEASE_SHARED | 1u << FSM_DOWNGRADE |
-                            1u << FSM_SEM_ACQUIRE | 1u << FSM_SEM_RELEASE,
+                            1u << FSM_SEM_ACQUIRE | 1u << FSM_SEM_RELEASE |
+                            1u << FSM_CAMPAIGN | 1u << FSM_PROCLAIM |
+                            1u << FSM_RESIGN,
                         "a session's outcomes");
 }
 
@@ -318,7 +333,7 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
         return bad(&c, "last token %llu", (unsigned long long)f->last_token);
     return check_otable(&c, &f->opens,
                         1u << FSM_OPEN | 1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
-                            1u << FSM_EXTEND,
+                            1u << FSM_EXTEND | 1u << FSM_REVOKE,
                         "global outcomes") &&
            check_otable(&c, &f->closes, 1u << FSM_CLOSE, "closes") &&
            check_tokens(&c, f) && check_order(&c, f);

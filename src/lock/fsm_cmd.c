@@ -4,7 +4,7 @@
  * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
  * carries, in this order: session, ttl, wait, delay, token, index, seen,
  * permits, count (8 bytes each),
- * name, owner, req, client (each a 2-byte length and its bytes), ids (a
+ * name, owner, req, client, value (each a 2-byte length and its bytes), ids (a
  * 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each). A field the
  * type does not carry is not encoded and decodes as zero. */
 #include "lock/fsm.h"
@@ -28,10 +28,11 @@ enum {
     F_OWNER = 1 << 10,
     F_REQ = 1 << 11,
     F_CLIENT = 1 << 12,
-    F_IDS = 1 << 13,
+    F_VALUE = 1 << 13,
+    F_IDS = 1 << 14,
 };
 #define N_INTS 9
-#define N_STRS 4
+#define N_STRS 5
 
 /* The fields each type carries (fsm.h lists them). */
 static const unsigned fields[FSM_CMD_MAX + 1] = {
@@ -53,10 +54,15 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_SEM_ACQUIRE] = F_SESSION | F_WAIT | F_DELAY | F_PERMITS | F_COUNT |
                         F_NAME | F_OWNER | F_REQ,
     [FSM_SEM_RELEASE] = F_SESSION | F_COUNT | F_NAME | F_OWNER | F_REQ,
+    [FSM_CAMPAIGN] =
+        F_SESSION | F_WAIT | F_DELAY | F_NAME | F_OWNER | F_REQ | F_VALUE,
+    [FSM_PROCLAIM] = F_SESSION | F_TOKEN | F_NAME | F_REQ | F_VALUE,
+    [FSM_RESIGN] = F_SESSION | F_NAME | F_OWNER | F_REQ,
+    [FSM_REVOKE] = F_DELAY | F_TOKEN | F_NAME | F_REQ,
 };
 
-static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX, FSM_OWNER_MAX,
-                                         FSM_REQ_MAX, FSM_CLIENT_MAX};
+static const uint32_t str_max[N_STRS] = {
+    FSM_NAME_MAX, FSM_OWNER_MAX, FSM_REQ_MAX, FSM_CLIENT_MAX, FSM_VALUE_MAX};
 
 size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 {
@@ -65,9 +71,9 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
     const uint64_t v[N_INTS] = {c->session, c->ttl,     c->wait,
                                 c->delay,   c->token,   c->index,
                                 c->seen,    c->permits, c->count};
-    const char *s[N_STRS] = {c->name, c->owner, c->req, c->client};
+    const char *s[N_STRS] = {c->name, c->owner, c->req, c->client, c->value};
     const uint32_t sl[N_STRS] = {c->name_len, c->owner_len, c->req_len,
-                                 c->client_len};
+                                 c->client_len, c->value_len};
     unsigned m = fields[c->type];
     size_t need = 1 + 8;
     for (int i = 0; i < N_INTS; i++)
@@ -115,7 +121,7 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
 {
     static const char empty[1] = "";
     memset(c, 0, sizeof *c);
-    c->name = c->owner = c->req = c->client = empty;
+    c->name = c->owner = c->req = c->client = c->value = empty;
     if (len < 9 || buf[0] < 1 || buf[0] > FSM_CMD_MAX)
         return -1;
     c->type = buf[0];
@@ -133,9 +139,10 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
         *v[i] = le_get64(buf + off);
         off += 8;
     }
-    const char **ps[N_STRS] = {&c->name, &c->owner, &c->req, &c->client};
+    const char **ps[N_STRS] = {&c->name, &c->owner, &c->req, &c->client,
+                               &c->value};
     uint32_t *pl[N_STRS] = {&c->name_len, &c->owner_len, &c->req_len,
-                            &c->client_len};
+                            &c->client_len, &c->value_len};
     for (int i = 0; i < N_STRS; i++) {
         if (!(m >> (N_INTS + i) & 1))
             continue;
@@ -216,5 +223,7 @@ uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c)
         h = fnv_u64(h, c->permits);
         h = fnv_u64(h, c->count);
     }
+    if (c->type == FSM_CAMPAIGN || c->type == FSM_PROCLAIM)
+        h = fnv_str(h, c->value, c->value_len);
     return h != 0 ? h : 1;
 }

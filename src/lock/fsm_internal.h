@@ -56,10 +56,13 @@ struct fsm_lock {
     uint64_t available_at;      /* the lock-delay's end; 0: none */
     uint32_t heap_pos;          /* place in fsm.delays, or FSM_NOPOS */
     uint32_t n_waiters;
-    uint32_t permits; /* a semaphore's; 0: a lock */
-    uint32_t used;    /* a semaphore's permits held: its holds' shared */
-    uint32_t expired; /* a semaphore's permits held back until the
-                         lock-delay ends (> 0 exactly while in it) */
+    uint32_t permits;   /* a semaphore's; 0: a lock */
+    uint32_t used;      /* a semaphore's permits held: its holds' shared */
+    uint32_t expired;   /* a semaphore's permits held back until the
+                           lock-delay ends (> 0 exactly while in it) */
+    char *value;        /* an election's, while it has a leader; or NULL */
+    uint16_t value_len; /* its bytes (FSM_VALUE_MAX at most) */
+    uint8_t kind;       /* enum fsm_kind */
     uint16_t name_len;
     char name[];
 };
@@ -107,9 +110,10 @@ struct fsm_waiter {
     uint32_t delay_ms;   /* the lock-delay the ACQUIRE asked for */
     uint32_t heap_pos;   /* place in fsm.waits */
     uint8_t owner_len, req_len;
-    bool shared;    /* an ACQUIRE_SHARED's, or a SEM_ACQUIRE's */
-    uint32_t count; /* a SEM_ACQUIRE's permits; 0 for a lock's */
-    char data[];    /* owner, then req */
+    bool shared;        /* an ACQUIRE_SHARED's, or a SEM_ACQUIRE's */
+    uint32_t count;     /* a SEM_ACQUIRE's permits; 0 for a lock's */
+    uint16_t value_len; /* a CAMPAIGN's value, after the req in data */
+    char data[];        /* owner, then req, then value */
 };
 
 /* A grant to a wait whose client had gone (UNWAIT), to be taken back at
@@ -251,6 +255,8 @@ struct fsm_hold *fsm_lock_find(const struct fsm_lock *l,
  * over the session's holds of l, one per owner. */
 struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
                                      uint64_t grant);
+/* The hold of l with token, or NULL: a walk over l's holds. */
+struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token);
 /* The first hold of l (by session id, then owner), or NULL if free. */
 struct fsm_hold *fsm_lock_first(const struct fsm_lock *l);
 /* Whether a request fits l's holds now: of a lock, an exclusive one no
@@ -300,7 +306,13 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     uint64_t deadline, uint32_t delay_ms,
                                     bool shared, uint32_t count,
                                     const char *owner, uint8_t owner_len,
-                                    const char *req, uint8_t req_len);
+                                    const char *req, uint8_t req_len,
+                                    const char *value, uint16_t value_len);
+/* Sets an election's value (len bytes; 0: none). */
+void fsm_lock_set_value(struct fsm *f, struct fsm_lock *l, const char *value,
+                        uint16_t len);
+/* The bytes a waiter takes. */
+size_t fsm_lock_waiter_size(const struct fsm_waiter *w);
 /* Ends the wait w: FSM_EV_TIMEOUT or FSM_EV_CANCELED, its outcome updated;
  * the waiters after it get the lock if they fit now. A lease-lock session
  * left with nothing is closed on a timeout. */
@@ -354,8 +366,9 @@ int fsm_lock_claim_cmp(const struct fsm_claim *a, const struct fsm_claim *b);
 /* fsm_cmd.c */
 /* The fingerprint of the arguments that define the request c: a 64-bit
  * hash (FNV-1a over a fixed layout: it is kept in snapshots) of its type,
- * session, ttl, delay, token, name, owner and client, and of a SEM_*'s
- * permits and count; never 0. Not of its
+ * session, ttl, delay, token, name, owner and client, of a SEM_*'s
+ * permits and count, and of a CAMPAIGN's or PROCLAIM's value; never 0. Not
+ * of its
  * wait, which says only how long this attempt waits (a repeat may wait
  * again with another), nor of its time or request id. */
 uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c);

@@ -170,10 +170,23 @@ struct fsm_lock *fsm_lock_new(struct fsm *f, const char *name, uint32_t len)
     return l;
 }
 
+void fsm_lock_set_value(struct fsm *f, struct fsm_lock *l, const char *value,
+                        uint16_t len)
+{
+    fsm_dealloc(f, l->value, l->value_len);
+    l->value = NULL;
+    l->value_len = len;
+    if (len > 0) {
+        l->value = fsm_alloc(f, len);
+        memcpy(l->value, value, len);
+    }
+}
+
 /* A lock free, without waiters and out of lock-delay is forgotten. */
 static void forget(struct fsm *f, struct fsm_lock *l)
 {
     assert(l->holds.n == 0 && l->waiters == NULL && l->heap_pos == FSM_NOPOS);
+    fsm_lock_set_value(f, l, NULL, 0);
     map_str_del(&f->locks, l->name, l->name_len);
     avl_remove(&f->order, &l->by_name);
     fsm_dealloc(f, l, sizeof *l + l->name_len);
@@ -320,14 +333,26 @@ static const char *waiter_req(const struct fsm_waiter *w)
     return w->data + w->owner_len;
 }
 
+static const char *waiter_value(const struct fsm_waiter *w)
+{
+    return w->data + w->owner_len + w->req_len;
+}
+
+size_t fsm_lock_waiter_size(const struct fsm_waiter *w)
+{
+    return sizeof *w + w->owner_len + w->req_len + w->value_len;
+}
+
 struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
                                     struct fsm_session *s, uint64_t index,
                                     uint64_t deadline, uint32_t delay_ms,
                                     bool shared, uint32_t count,
                                     const char *owner, uint8_t owner_len,
-                                    const char *req, uint8_t req_len)
+                                    const char *req, uint8_t req_len,
+                                    const char *value, uint16_t value_len)
 {
-    struct fsm_waiter *w = fsm_alloc(f, sizeof *w + owner_len + req_len);
+    struct fsm_waiter *w =
+        fsm_alloc(f, sizeof *w + owner_len + req_len + value_len);
     memset(w, 0, sizeof *w);
     w->lock = l;
     w->session = s;
@@ -343,6 +368,9 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
         memcpy(w->data, owner, owner_len);
     if (req_len > 0)
         memcpy(w->data + owner_len, req, req_len);
+    w->value_len = value_len;
+    if (value_len > 0)
+        memcpy(w->data + owner_len + req_len, value, value_len);
     FSM_RING_APPEND(&l->waiters, w, prev, next);
     FSM_RING_APPEND(&s->waits, w, sprev, snext);
     l->n_waiters++;
@@ -373,13 +401,13 @@ static void drop_waiter(struct fsm *f, struct fsm_waiter *w)
     f->n_waiters--;
     fsm_heap_remove(&f->waits, w);
     map_u64_del(&f->waiting, w->index);
-    fsm_dealloc(f, w, sizeof *w + w->owner_len + w->req_len);
+    fsm_dealloc(f, w, fsm_lock_waiter_size(w));
 }
 
 static bool is_acquire(uint8_t type)
 {
     return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-           type == FSM_SEM_ACQUIRE;
+           type == FSM_SEM_ACQUIRE || type == FSM_CAMPAIGN;
 }
 
 /* The remembered outcome of s's ACQUIRE (of either mode) with request id
@@ -424,6 +452,8 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
         fsm_lock_unwait(f, w, FSM_EV_TIMEOUT); /* 2^32 holds: never */
         return;
     }
+    if (l->kind == FSM_KIND_ELECTION)
+        fsm_lock_set_value(f, l, waiter_value(w), w->value_len);
     if (h == NULL)
         h = fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len,
                            w->shared ? 0 : 1, w->shared ? n : 0, w->delay_ms);
@@ -492,6 +522,8 @@ void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
                  0);
     uint32_t delay_ms = h->delay_ms, permits = h->shared;
     fsm_dealloc(f, h, sizeof *h + h->owner_len);
+    if (l->kind == FSM_KIND_ELECTION)
+        fsm_lock_set_value(f, l, NULL, 0); /* no leader, no value */
     if (l->permits > 0)
         l->used -= permits;
     if (expired && delay_ms > 0 && (l->permits == 0 || permits > 0)) {
@@ -687,6 +719,9 @@ static void fill_info(const struct fsm_lock *l, struct fsm_lock_info *info)
         .permits = l->permits,
         .used = l->used,
         .expired = l->expired,
+        .kind = l->kind,
+        .value = l->value != NULL ? l->value : "",
+        .value_len = l->value_len,
     };
 }
 
@@ -700,16 +735,19 @@ bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
     return true;
 }
 
+struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token)
+{
+    for (struct avl_node *x = avl_first(&l->holds); x != NULL; x = avl_next(x))
+        if (HOLD_OF(x)->token == token)
+            return HOLD_OF(x);
+    return NULL;
+}
+
 bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
                     uint64_t token)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    if (l == NULL)
-        return false;
-    for (struct avl_node *x = avl_first(&l->holds); x != NULL; x = avl_next(x))
-        if (HOLD_OF(x)->token == token)
-            return true;
-    return false;
+    return l != NULL && fsm_lock_with_token(l, token) != NULL;
 }
 
 void fsm_lock_holds(const struct fsm *f, const char *name, uint32_t len,
@@ -749,7 +787,9 @@ void fsm_lock_waiters(const struct fsm *f, const char *name, uint32_t len,
                                      .owner_len = w->owner_len,
                                      .index = w->index,
                                      .shared = w->shared,
-                                     .count = w->count};
+                                     .count = w->count,
+                                     .value = waiter_value(w),
+                                     .value_len = w->value_len};
         if (!fn(arg, &wi))
             return;
     }

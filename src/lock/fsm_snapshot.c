@@ -92,6 +92,7 @@ static void put_waiters(struct wr *w, const struct fsm_lock *l)
         put32(w, x->count);
         put_str(w, 1, x->data, x->owner_len);
         put_str(w, 1, x->data + x->owner_len, x->req_len);
+        put_str(w, 2, x->data + x->owner_len + x->req_len, x->value_len);
     }
 }
 
@@ -128,7 +129,8 @@ static void put_sessions(struct wr *w, const struct fsm *f)
  * them back). */
 static bool listed(const struct fsm_lock *l)
 {
-    return l->permits > 0 || l->heap_pos != FSM_NOPOS || l->waiters != NULL;
+    return l->kind != FSM_KIND_LOCK || l->heap_pos != FSM_NOPOS ||
+           l->waiters != NULL;
 }
 
 /* The locks listed, by name: the lock-delay's end (0: none), the permits
@@ -149,6 +151,8 @@ static void put_locks(struct wr *w, const struct fsm *f)
         put64(w, l->heap_pos != FSM_NOPOS ? l->available_at : 0);
         put32(w, l->permits);
         put32(w, l->expired);
+        put8(w, l->kind);
+        put_str(w, 2, l->value, l->value_len);
         put_waiters(w, l);
     }
 }
@@ -333,9 +337,15 @@ static unsigned statuses(uint8_t type, bool global)
     case FSM_SEM_RELEASE:
         return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
     case FSM_SEM_ACQUIRE:
+    case FSM_CAMPAIGN:
         return global ? 0
                       : 1u << FSM_OK | 1u << FSM_HELD | 1u << FSM_QUEUED |
                             1u << FSM_TIMEOUT;
+    case FSM_PROCLAIM:
+    case FSM_RESIGN:
+        return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
+    case FSM_REVOKE:
+        return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_EXTEND:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_SET_TTL:
@@ -352,10 +362,13 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
         return false;
     if (o->status == FSM_OK &&
         (type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
-         type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE))
-        return o->value >= 1 && o->value <= t->last_token && o->holds >= 1;
+         type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
+         type == FSM_CAMPAIGN || type == FSM_PROCLAIM || type == FSM_REVOKE))
+        return o->value >= 1 && o->value <= t->last_token &&
+               (o->holds >= 1 || type == FSM_PROCLAIM || type == FSM_REVOKE);
     if (o->status == FSM_OK && type != FSM_RELEASE &&
-        type != FSM_RELEASE_SHARED && type != FSM_SEM_RELEASE)
+        type != FSM_RELEASE_SHARED && type != FSM_SEM_RELEASE &&
+        type != FSM_RESIGN)
         return ttl_ok(o->value);
     if (o->status == FSM_QUEUED)
         return o->value >= 1 && o->value <= t->applied;
@@ -453,21 +466,25 @@ static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
         uint64_t seen = r->version >= 2 ? get64(r) : index;
         uint32_t delay = get32(r), olen, rlen;
         uint8_t shared = r->version >= 4 ? get8(r) : 0;
-        uint32_t count = r->version >= 4 ? get32(r) : 0;
+        uint32_t count = r->version >= 4 ? get32(r) : 0, vlen = 0;
         const char *owner = get_str(r, 1, FSM_OWNER_MAX, &olen);
         const char *req = get_str(r, 1, FSM_REQ_MAX, &rlen);
+        const char *value =
+            r->version >= 4 ? get_str(r, 2, FSM_VALUE_MAX, &vlen) : NULL;
         if (r->bad || s == NULL || index == 0 || index > f->applied ||
             seen < index || seen > f->applied || (gone != 0 && rlen == 0) ||
             delay > FSM_DELAY_MAX || shared > 1 ||
             (l->permits > 0 ? !shared || count < 1 || count > l->permits
                             : count != 0) ||
+            (vlen > 0 && l->kind != FSM_KIND_ELECTION) ||
+            (shared && l->kind == FSM_KIND_ELECTION) ||
             (s->lease_lock && (olen > 0 || index != s->id || shared))) {
             fail(r);
             return;
         }
-        struct fsm_waiter *w =
-            fsm_lock_enqueue(f, l, s, index, deadline, delay, shared, count,
-                             owner, (uint8_t)olen, req, (uint8_t)rlen);
+        struct fsm_waiter *w = fsm_lock_enqueue(
+            f, l, s, index, deadline, delay, shared, count, owner,
+            (uint8_t)olen, req, (uint8_t)rlen, value, (uint16_t)vlen);
         w->seen = seen;
         if (gone != 0)
             fsm_lock_set_gone(f, w, gone);
@@ -553,8 +570,12 @@ static void load_locks(struct rd *r, struct fsm *f)
             return;
         }
         prev = l;
-        uint32_t permits = get32(r), expired = get32(r);
-        if (r->bad || permits > FSM_PERMITS_MAX ||
+        uint32_t permits = get32(r), expired = get32(r), vlen;
+        uint8_t kind = get8(r);
+        const char *value = get_str(r, 2, FSM_VALUE_MAX, &vlen);
+        if (r->bad || permits > FSM_PERMITS_MAX || kind > FSM_KIND_ELECTION ||
+            (kind == FSM_KIND_SEMAPHORE) != (permits > 0) ||
+            (vlen > 0 && kind != FSM_KIND_ELECTION) ||
             (permits > 0 ? (expired > 0) != (at != 0) || expired > permits
                          : expired != 0)) {
             fail(r);
@@ -562,6 +583,8 @@ static void load_locks(struct rd *r, struct fsm *f)
         }
         l->permits = permits;
         l->expired = expired;
+        l->kind = kind;
+        fsm_lock_set_value(f, l, value, (uint16_t)vlen);
         if (at != 0)
             fsm_lock_delay(f, l, at);
         load_waiters(r, f, l);
@@ -597,6 +620,8 @@ static void load_holds(struct rd *r, struct fsm *f)
             token > f->last_token || exclusive + (uint64_t)shared == 0 ||
             delay > FSM_DELAY_MAX || !fsm_lock_grant_ok(f, s, grant) ||
             (s->lease_lock && (olen > 0 || exclusive != 1 || shared != 0)) ||
+            (l->kind == FSM_KIND_ELECTION &&
+             (exclusive != 1 || shared != 0 || l->holds.n > 0)) ||
             (l->permits > 0 ? exclusive != 0 || grant_count > l->permits ||
                                   (uint64_t)l->used + shared > l->permits
                             : grant_count != 0) ||
@@ -747,6 +772,8 @@ static bool locks_ok(const struct fsm *f)
             return false;
         if (l->permits > 0 && (uint64_t)l->used + l->expired > l->permits)
             return false;
+        if (l->value_len > 0 && h == NULL)
+            return false; /* an election's value is its leader's */
     }
     return true;
 }

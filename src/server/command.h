@@ -70,6 +70,24 @@ bool semcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool semcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n);
+bool electcmd_campaign(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n);
+bool electcmd_proclaim(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n);
+bool electcmd_resign(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool electcmd_leader(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool electcmd_campaign(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n);
+bool electcmd_proclaim(struct conn *c, struct slot *s,
+                       const struct resp_value *a, size_t n);
+bool electcmd_resign(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool electcmd_leader(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
 bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool lockcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,

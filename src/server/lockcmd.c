@@ -118,6 +118,17 @@ bool lockcmd_opts(struct slot *s, const struct resp_value *a, size_t n,
     return true;
 }
 
+bool lockcmd_name_session(struct slot *s, const struct resp_value *a,
+                          const char *what, struct fsm_cmd *cmd)
+{
+    if (!lockcmd_arg_str(s, &a[1], what, 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd->session))
+        return false;
+    cmd->name = a[1].str;
+    cmd->name_len = (uint32_t)a[1].len;
+    return true;
+}
+
 void lockcmd_set_str(const char **p, uint32_t *len, const struct resp_value *v)
 {
     if (v != NULL) {
@@ -162,14 +173,16 @@ void lockcmd_result_error(struct slot *s, const struct fsm_result *r,
                          "command or other arguments): use a fresh id");
         break;
     case FSM_KIND:
-        if (r->permits != 0)
+        if (r->kind == FSM_KIND_SEMAPHORE)
             command_error(s,
                           "KIND the name is a semaphore of %" PRIu64
                           " permits (SEM.* commands)",
                           r->permits);
+        else if (r->kind == FSM_KIND_ELECTION)
+            command_error(s, "KIND the name is an election (ELECT.* "
+                             "commands)");
         else
-            command_error(s, "KIND the name is a lock, not a semaphore "
-                             "(LOCK.* commands)");
+            command_error(s, "KIND the name is a lock (LOCK.* commands)");
         break;
     case FSM_UPGRADE:
         command_error(s, "UPGRADE this session and owner hold the lock "
@@ -494,15 +507,34 @@ bool lockcmd_downgrade(struct conn *c, struct slot *s,
 {
     struct fsm_cmd cmd = {.type = FSM_DOWNGRADE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the lock name", &cmd) ||
         !lockcmd_opts(s, a, n, 3, "OWNER REQ", &o))
         return true;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     lockcmd_set_str(&cmd.owner, &cmd.owner_len, o.owner);
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
     return lockcmd_propose(c, s, &cmd, token_done);
+}
+
+static void revoke_done(void *ctx, int status, const struct fsm_result *r)
+{
+    lockcmd_integer_done(ctx, status, r, r ? (int64_t)r->session : 0);
+}
+
+/* LOCK.REVOKE name token [DELAY ms] [REQ id] */
+bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n)
+{
+    struct fsm_cmd cmd = {.type = FSM_REVOKE};
+    struct opts o;
+    if (!lockcmd_arg_str(s, &a[1], "the name", 1, FSM_NAME_MAX) ||
+        !command_u64(s, &a[2], "the token", 1, UINT64_MAX, &cmd.token) ||
+        !lockcmd_opts(s, a, n, 3, "DELAY REQ", &o))
+        return true;
+    cmd.name = a[1].str;
+    cmd.name_len = (uint32_t)a[1].len;
+    cmd.delay = o.delay;
+    lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
+    return lockcmd_propose(c, s, &cmd, revoke_done);
 }
 
 static void extend_done(void *ctx, int status, const struct fsm_result *r)

@@ -58,6 +58,10 @@ bool lockcmd_arg_str(struct slot *s, const struct resp_value *a,
  * for anything else. */
 bool lockcmd_opts(struct slot *s, const struct resp_value *a, size_t n,
                   size_t from, const char *allowed, struct opts *o);
+/* The name a[1] (what names it, for an error) and the session a[2] that
+ * most writes start with, into cmd; false with an error answered. */
+bool lockcmd_name_session(struct slot *s, const struct resp_value *a,
+                          const char *what, struct fsm_cmd *cmd);
 /* Points *p and *len at v's bytes, if v is not NULL. */
 void lockcmd_set_str(const char **p, uint32_t *len, const struct resp_value *v);
 /* Writes the reply of a result that is not a success (by_token: a lease

@@ -16,21 +16,18 @@ bool semcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
 {
     struct fsm_cmd cmd = {.type = FSM_SEM_ACQUIRE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the semaphore's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the semaphore's name", &cmd) ||
         !command_u64(s, &a[3], "the permits", 1, FSM_PERMITS_MAX,
                      &cmd.permits) ||
         !lockcmd_opts(s, a, n, 4, "COUNT OWNER WAIT DELAY REQ", &o))
         return true;
     cmd.count = o.have_count ? o.count : 1;
     if (cmd.count > cmd.permits) {
-        command_error(s, "ERR COUNT %" PRIu64 " is more than the %" PRIu64
-                         " permits",
-                      cmd.count, cmd.permits);
+        command_error(
+            s, "ERR COUNT %" PRIu64 " is more than the %" PRIu64 " permits",
+            cmd.count, cmd.permits);
         return true;
     }
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     return lockcmd_acquire_propose(c, s, &cmd, &o);
 }
 
@@ -45,13 +42,10 @@ bool semcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
 {
     struct fsm_cmd cmd = {.type = FSM_SEM_RELEASE};
     struct opts o;
-    if (!lockcmd_arg_str(s, &a[1], "the semaphore's name", 1, FSM_NAME_MAX) ||
-        !command_u64(s, &a[2], "the session", 1, UINT64_MAX, &cmd.session) ||
+    if (!lockcmd_name_session(s, a, "the semaphore's name", &cmd) ||
         !lockcmd_opts(s, a, n, 3, "COUNT OWNER REQ", &o))
         return true;
     cmd.count = o.have_count ? o.count : 1;
-    cmd.name = a[1].str;
-    cmd.name_len = (uint32_t)a[1].len;
     lockcmd_set_str(&cmd.owner, &cmd.owner_len, o.owner);
     lockcmd_set_str(&cmd.req, &cmd.req_len, o.req);
     return lockcmd_propose(c, s, &cmd, release_done);
@@ -67,9 +61,8 @@ static void status_done(void *ctx, int status)
     struct fsm_lock_info li;
     if (!fsm_lock_info(node_fsm(node), op->name, op->name_len, &li)) {
         memset(&li, 0, sizeof li);
-    } else if (li.permits == 0) {
-        command_error(s, "KIND the name is a lock, not a semaphore "
-                         "(LOCK.* commands)");
+    } else if (li.kind != FSM_KIND_SEMAPHORE) {
+        command_error(s, "KIND the name is not a semaphore");
         lockcmd_finish(s);
         return;
     }
@@ -91,9 +84,8 @@ static void status_done(void *ctx, int status)
     resp_write_bulk_str(&s->buf, "waiters");
     resp_write_integer(&s->buf, li.waiters);
     resp_write_bulk_str(&s->buf, "delay_left_ms");
-    resp_write_integer(&s->buf, li.available_at > now
-                                    ? (int64_t)(li.available_at - now)
-                                    : 0);
+    resp_write_integer(
+        &s->buf, li.available_at > now ? (int64_t)(li.available_at - now) : 0);
     lockcmd_finish(s);
 }
 

@@ -217,6 +217,38 @@ static inline void gen_sem(struct gen *g, struct fsm_cmd *c, bool acquire)
     c->delay = gen_pick(g, 2) ? 0 : 500;
 }
 
+/* An election's command: a campaign with a value, a proclaim with a token
+ * some grant had, or a resign; on the names of locks too (KIND there). */
+static inline void gen_elect(struct gen *g, struct fsm_cmd *c)
+{
+    static const char *const values[] = {"", "10.0.0.1", "10.0.0.2:5432"};
+    c->session = gen_session(g);
+    gen_lock(g, c);
+    uint64_t r = gen_pick(g, 5);
+    if (r == 0) {
+        c->type = FSM_RESIGN;
+        return;
+    }
+    if (r == 4 && g->n_tokens > 0) { /* an administrator's revoke */
+        c->type = FSM_REVOKE;
+        c->session = 0;
+        c->owner_len = 0;
+        c->token = g->tokens[gen_pick(g, g->n_tokens)].token;
+        c->delay = gen_pick(g, 2) ? UINT64_MAX : 0;
+        return;
+    }
+    gen_str(values[gen_pick(g, 3)], &c->value, &c->value_len);
+    if (r == 1 && g->n_tokens > 0) {
+        c->type = FSM_PROCLAIM;
+        c->token = g->tokens[gen_pick(g, g->n_tokens)].token;
+        c->owner_len = 0;
+        return;
+    }
+    c->type = FSM_CAMPAIGN;
+    c->wait = gen_pick(g, 3) == 0 ? 0 : 1 + gen_pick(g, 3000);
+    c->delay = gen_pick(g, 2) ? 0 : 400;
+}
+
 /* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, naming the
  * last answer about it as a leader would (or an earlier one); now and
  * then of every wait, or of an index that never waited. */
@@ -320,6 +352,8 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
             gen_pick(g, 3) ? gen_session(g) : g->leases[gen_pick(g, 8)];
     } else if (r < 16) {
         gen_expire_batch(g, c);
+    } else if (r < 48 && g->modes && gen_pick(g, 8) == 0) {
+        gen_elect(g, c);
     } else if (r < 48 && g->modes && gen_pick(g, 5) == 0) {
         gen_sem(g, c, true);
     } else if (r < 48) {
@@ -443,7 +477,7 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
         c->session == 0)
         g->leases[gen_pick(g, 8)] = res->session;
     bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED ||
-                   c->type == FSM_SEM_ACQUIRE;
+                   c->type == FSM_SEM_ACQUIRE || c->type == FSM_CAMPAIGN;
     if (acquire && res->status == FSM_OK)
         gen_add_token(g, c->name, c->name_len, res->token);
     if (acquire && c->session != 0 &&

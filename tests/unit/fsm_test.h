@@ -49,7 +49,7 @@ static inline void m_ok(struct m *m)
 /* Applies c, stamped with m->now, at the next index. */
 static inline struct fsm_result m_cmd(struct m *m, struct fsm_cmd c)
 {
-    uint8_t buf[1024];
+    uint8_t buf[4096];
     struct fsm_result r;
     c.now = m->now;
     size_t n = fsm_cmd_encode(&c, buf, sizeof buf);

@@ -6,7 +6,8 @@
 #include "lock/fsm.h"
 
 static char long_name[FSM_NAME_MAX + 1], long_owner[FSM_OWNER_MAX + 1],
-    long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1];
+    long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1],
+    long_value[FSM_VALUE_MAX + 1];
 static const uint8_t three_ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
                                       0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x80};
 
@@ -18,6 +19,7 @@ static struct fsm_cmd full(uint8_t type)
     memset(long_owner, 'o', sizeof long_owner);
     memset(long_req, 'r', sizeof long_req);
     memset(long_client, 'c', sizeof long_client);
+    memset(long_value, 'v', sizeof long_value);
     return (struct fsm_cmd){
         .type = type,
         .now = 0x0102030405060708ull,
@@ -38,6 +40,8 @@ static struct fsm_cmd full(uint8_t type)
         .req_len = FSM_REQ_MAX,
         .client = long_client,
         .client_len = FSM_CLIENT_MAX,
+        .value = long_value,
+        .value_len = FSM_VALUE_MAX,
         .ids = three_ids,
         .n_ids = 3,
     };
@@ -55,25 +59,28 @@ static bool str_is(const char *p, uint32_t len, const char *want,
 TEST(fsm_cmd, round_trip_each_type)
 {
     /* session ttl wait delay token index seen permits count name owner req
-     * client ids */
+     * client value ids */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t---------rc-",
-        [FSM_CLOSE] = "s----------r--",
-        [FSM_EXPIRE] = "s-------------",
-        [FSM_ACQUIRE] = "stwd-----nor--",
-        [FSM_RELEASE] = "s---t----nor--",
-        [FSM_EXTEND] = "-t--t----n-r--",
-        [FSM_TICK] = "--------------",
-        [FSM_SET_TTL] = "st---------r--",
-        [FSM_UNWAIT] = "s-w--is--n-r--",
-        [FSM_EXPIRE_BATCH] = "-------------i",
-        [FSM_ACQUIRE_SHARED] = "stwd-----nor--",
-        [FSM_RELEASE_SHARED] = "s--------nor--",
-        [FSM_DOWNGRADE] = "s--------nor--",
-        [FSM_SEM_ACQUIRE] = "s-wd---pcnor--",
-        [FSM_SEM_RELEASE] = "s-------cnor--",
+        [FSM_OPEN] = "-t---------rc--",
+        [FSM_CLOSE] = "s----------r---",
+        [FSM_EXPIRE] = "s--------------",
+        [FSM_ACQUIRE] = "stwd-----nor---",
+        [FSM_RELEASE] = "s---t----nor---",
+        [FSM_EXTEND] = "-t--t----n-r---",
+        [FSM_TICK] = "---------------",
+        [FSM_SET_TTL] = "st---------r---",
+        [FSM_UNWAIT] = "s-w--is--n-r---",
+        [FSM_EXPIRE_BATCH] = "--------------i",
+        [FSM_ACQUIRE_SHARED] = "stwd-----nor---",
+        [FSM_RELEASE_SHARED] = "s--------nor---",
+        [FSM_DOWNGRADE] = "s--------nor---",
+        [FSM_SEM_ACQUIRE] = "s-wd---pcnor---",
+        [FSM_SEM_RELEASE] = "s-------cnor---",
+        [FSM_CAMPAIGN] = "s-wd-----nor-v-",
+        [FSM_PROCLAIM] = "s---t----n-r-v-",
+        [FSM_RESIGN] = "s--------nor---",
     };
-    uint8_t buf[1024];
+    uint8_t buf[4096];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
         struct fsm_cmd c = full(type), d;
         const char *k = carried[type];
@@ -100,7 +107,9 @@ TEST(fsm_cmd, round_trip_each_type)
         CHECK(k[12] == 'c'
                   ? str_is(d.client, d.client_len, c.client, c.client_len)
                   : str_is(d.client, d.client_len, "", 0));
-        CHECK_EQ(d.n_ids, k[13] == 'i' ? 3 : 0);
+        CHECK(k[13] == 'v' ? str_is(d.value, d.value_len, c.value, c.value_len)
+                           : str_is(d.value, d.value_len, "", 0));
+        CHECK_EQ(d.n_ids, k[14] == 'i' ? 3 : 0);
         for (uint32_t i = 0; i < d.n_ids; i++)
             CHECK_U64(fsm_cmd_id(&d, i), i < 2 ? i + 1 : 0x8000000000000003ull);
         /* Strings decode in place. */
@@ -116,7 +125,7 @@ TEST(fsm_cmd, encode_needs_room)
     struct fsm_cmd c = {.type = FSM_TICK, .now = 5};
     CHECK_EQ(fsm_cmd_encode(&c, NULL, 0), 9);
     struct fsm_cmd a = full(FSM_ACQUIRE);
-    uint8_t buf[1024];
+    uint8_t buf[4096];
     size_t need = fsm_cmd_encode(&a, NULL, 0);
     CHECK_EQ(need, 1 + 8 + 4 * 8 + 3 * 2 + FSM_NAME_MAX + FSM_OWNER_MAX +
                        FSM_REQ_MAX);
@@ -132,7 +141,7 @@ TEST(fsm_cmd, encode_needs_room)
  * limit. */
 TEST(fsm_cmd, encode_refuses_invalid)
 {
-    uint8_t buf[1024];
+    uint8_t buf[4096];
     struct fsm_cmd c = full(FSM_ACQUIRE);
     c.type = 0;
     CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
@@ -165,7 +174,7 @@ TEST(fsm_cmd, encode_refuses_invalid)
  * length over a limit. */
 TEST(fsm_cmd, decode_refuses_malformed)
 {
-    uint8_t buf[1024], *p;
+    uint8_t buf[4096], *p;
     struct fsm_cmd d;
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
         struct fsm_cmd c = full(type);
