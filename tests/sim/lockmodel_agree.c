@@ -45,7 +45,11 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
                                   "RELEASE_SHARED",
                                   "DOWNGRADE",
                                   "SEM_ACQUIRE",
-                                  "SEM_RELEASE"};
+                                  "SEM_RELEASE",
+                                  "CAMPAIGN",
+                                  "PROCLAIM",
+                                  "RESIGN",
+                                  "REVOKE"};
     if (c == NULL) {
         snprintf(buf, cap, "(undecodable)");
         return;
