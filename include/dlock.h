@@ -55,6 +55,10 @@ enum {
                               client has never reached one: nothing is
                               listening there; check the server list, or
                               start the servers */
+    DLOCK_EUPGRADE = -13,  /* an exclusive acquire by an owner that holds
+                              the lock shared only: refused at once (an
+                              upgrade in place could deadlock); release
+                              the shared hold, then acquire exclusive */
 };
 
 /* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
@@ -162,17 +166,48 @@ struct dlock_acquire_options {
 
 DLOCK_API void dlock_acquire_options_init(struct dlock_acquire_options *o);
 
-/* Acquires name for session s (o NULL: a try-lock by the calling thread).
- * Acquiring a lock the same owner holds adds a hold (reentrant) and
- * returns a new handle with the same token. DLOCK_EHELD, DLOCK_EWAIT,
- * DLOCK_ENOSESSION, DLOCK_ELIMIT, DLOCK_ETIMEDOUT (outcome unknown: the
- * request id makes a retry safe, and the library retried already). */
+/* Acquires name exclusive for session s (o NULL: a try-lock by the
+ * calling thread). Acquiring a lock the same owner holds adds a hold
+ * (reentrant) and returns a new handle with the same token. DLOCK_EHELD,
+ * DLOCK_EWAIT, DLOCK_ENOSESSION, DLOCK_ELIMIT, DLOCK_EUPGRADE (the owner
+ * holds it shared only), DLOCK_ETIMEDOUT (outcome unknown: the request id
+ * makes a retry safe, and the library retried already). */
 DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
                                  const struct dlock_acquire_options *o,
                                  struct dlock_lock **out);
-/* Releases one hold and frees the handle (also when the lock was lost:
- * then DLOCK_ELOST or DLOCK_ENOTHELD is returned, and the handle is freed
- * all the same). */
+/* Acquires name shared for session s (a read lock): as dlock_lock_acquire
+ * (the same options, waiting, retries with the request id, leader
+ * following, safe-until and loss through the session), but any number of
+ * sessions and owners hold it shared at once, never with an exclusive
+ * holder. A try-lock fails with DLOCK_EHELD while the lock is held
+ * exclusive, in lock-delay, or while others wait for it (a queued writer
+ * holds back later readers); a wait joins the lock's one FIFO queue, whose
+ * head readers are granted together (docs/protocol.md §4, "Shared locks").
+ * Reentrant per mode: a second shared acquire by the same owner adds a
+ * shared hold with the same token, and an owner that holds the lock
+ * exclusive may acquire it shared too. An exclusive acquire
+ * (dlock_lock_acquire) by an owner that holds it shared only fails at once
+ * with DLOCK_EUPGRADE. The handle remembers its mode:
+ * dlock_lock_release releases a shared hold. */
+DLOCK_API int dlock_lock_acquire_shared(struct dlock_session *s,
+                                        const char *name,
+                                        const struct dlock_acquire_options *o,
+                                        struct dlock_lock **out);
+/* Turns the exclusive holds of l's session and owner on its lock into
+ * shared ones, in place, atomically and keeping the token: no writer can
+ * come in between, and the readers at the head of the queue are granted
+ * with it. Every handle of that session, owner and lock becomes shared
+ * (dlock_lock_is_shared). Retry-safe like every write (its request id).
+ * DLOCK_EINVAL for a handle that is shared already, DLOCK_ELOST for a lock
+ * lost, DLOCK_ENOTHELD if the server has no exclusive hold of the owner,
+ * DLOCK_ETIMEDOUT (outcome unknown: calling it again is safe). */
+DLOCK_API int dlock_lock_downgrade(struct dlock_lock *l);
+/* Whether l is a shared hold (dlock_lock_acquire_shared, or after
+ * dlock_lock_downgrade). */
+DLOCK_API bool dlock_lock_is_shared(const struct dlock_lock *l);
+/* Releases one hold, in the handle's mode, and frees the handle (also when
+ * the lock was lost: then DLOCK_ELOST or DLOCK_ENOTHELD is returned, and
+ * the handle is freed all the same). */
 DLOCK_API int dlock_lock_release(struct dlock_lock *l);
 DLOCK_API uint64_t dlock_lock_token(const struct dlock_lock *l);
 DLOCK_API const char *dlock_lock_name(const struct dlock_lock *l);
@@ -207,9 +242,50 @@ struct dlock_lock_status {
     uint64_t delay_left_ms;
 };
 
-/* A linearizable read of one lock (a free lock: held false). */
+/* A linearizable read of one lock (a free lock: held false). Of a lock
+ * held shared, session, owner, token and holds are those of its first
+ * holder by session id (dlock_lock_holders lists them all). */
 DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
                                 struct dlock_lock_status *st);
+
+/* How a lock is held. */
+enum {
+    DLOCK_MODE_NONE = 0,      /* free */
+    DLOCK_MODE_EXCLUSIVE = 1, /* by one holder */
+    DLOCK_MODE_SHARED = 2,    /* by any number of holders */
+};
+
+/* What dlock_lock_status_mode adds to a lock's status. */
+struct dlock_lock_mode {
+    int mode;         /* DLOCK_MODE_* */
+    uint32_t holders; /* sessions and owners that hold it (1 if exclusive) */
+};
+
+/* dlock_lock_status, and in the same read the lock's mode and number of
+ * holders into m (NULL: not wanted). A server older than shared locks
+ * gives no mode: m is then derived from st (exclusive when held). */
+DLOCK_API int dlock_lock_status_mode(struct dlock_client *c, const char *name,
+                                     struct dlock_lock_status *st,
+                                     struct dlock_lock_mode *m);
+
+/* One holder of a lock: a session and owner, with its holds per mode. */
+struct dlock_holder {
+    uint64_t session;
+    char owner[65];
+    uint64_t token;     /* of its first grant */
+    uint32_t exclusive; /* its exclusive holds */
+    uint32_t shared;    /* its shared holds */
+    uint64_t lease_left_ms;
+};
+
+/* The holders of name, by session id then owner (none for a free lock), at
+ * most max: *out receives a malloc'd array of *n entries (free it with
+ * free(); NULL when *n is 0). It pages through LOCK.HOLDERS with FROM, one
+ * read per page, so the whole is not one snapshot. DLOCK_EINVAL for a bad
+ * name. */
+DLOCK_API int dlock_lock_holders(struct dlock_client *c, const char *name,
+                                 size_t max, struct dlock_holder **out,
+                                 size_t *n);
 /* The locks whose names start with prefix (NULL: all), in name order, at
  * most max (any number: it pages through LOCK.LIST with AFTER, one read per
  * page, so the whole is not one snapshot): *out receives a malloc'd array

@@ -217,6 +217,7 @@ int lease_acquire_main(struct cli *cli, int argc, char **argv);
 int lease_extend_main(struct cli *cli, int argc, char **argv);
 int lease_release_main(struct cli *cli, int argc, char **argv);
 int show_status_main(struct cli *cli, int argc, char **argv);
+int show_holders_main(struct cli *cli, int argc, char **argv);
 int show_list_main(struct cli *cli, int argc, char **argv);
 int show_cluster_main(struct cli *cli, int argc, char **argv);
 
@@ -226,6 +227,7 @@ extern const char lease_acquire_usage[];
 extern const char lease_extend_usage[];
 extern const char lease_release_usage[];
 extern const char show_status_usage[];
+extern const char show_holders_usage[];
 extern const char show_list_usage[];
 extern const char show_cluster_usage[];
 

@@ -11,10 +11,13 @@ static const char usage[] =
     "\n"
     "verbs:\n"
     "  run NAME -- CMD [ARG...]   run CMD while holding the lock NAME\n"
+    "                             (--shared: a shared, read hold)\n"
     "  acquire NAME --ttl D       take a lease lock; prints its token\n"
     "  extend NAME TOKEN --ttl D  renew a lease lock\n"
     "  release NAME TOKEN         release a lease lock\n"
-    "  status NAME                one lock: holder, token, waiters, lease\n"
+    "  status NAME                one lock: mode, holder, token, waiters,\n"
+    "                             lease\n"
+    "  holders NAME               every holder of a lock (shared: all)\n"
     "  list [PREFIX]              the locks in use\n"
     "  cluster                    the servers: roles, leader, term, health\n"
     "  help [VERB]                this text, or a verb's\n"
@@ -45,6 +48,7 @@ static const struct verb verbs[] = {
     {"extend", lease_extend_main, lease_extend_usage},
     {"release", lease_release_main, lease_release_usage},
     {"status", show_status_main, show_status_usage},
+    {"holders", show_holders_main, show_holders_usage},
     {"list", show_list_main, show_list_usage},
     {"cluster", show_cluster_main, show_cluster_usage},
 };

@@ -19,6 +19,7 @@ int report_exit_code(int err)
         return CLI_EXIT_UNAVAILABLE;
     case DLOCK_EHELD:
     case DLOCK_EWAIT:
+    case DLOCK_EUPGRADE:
         return CLI_EXIT_HELD;
     case DLOCK_ENOTHELD:
     case DLOCK_ENOSESSION:
@@ -84,6 +85,8 @@ const char *report_err_name(int err)
         return "DLOCK_ELOST";
     case DLOCK_EREFUSED:
         return "DLOCK_EREFUSED";
+    case DLOCK_EUPGRADE:
+        return "DLOCK_EUPGRADE";
     default:
         return "DLOCK_E?";
     }

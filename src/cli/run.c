@@ -1,6 +1,7 @@
-/* run.c - dlock run: takes a lock, runs CMD while the lease is kept alive,
- * stops CMD before the lease can no longer be proven, releases the lock
- * when CMD ends and exits with its status (docs/cli.md, "dlock run"). */
+/* run.c - dlock run: takes a lock (exclusive, or shared), runs CMD while the
+ * lease is kept alive, stops CMD before the lease can no longer be proven,
+ * releases the lock when CMD ends and exits with its status (docs/cli.md,
+ * "dlock run"). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +15,7 @@
 
 const char run_usage[] =
     "usage: dlock run [--wait DURATION | --no-wait] [--ttl DURATION]\n"
-    "                 [--kill-grace DURATION] NAME -- CMD [ARG...]\n"
+    "                 [--kill-grace DURATION] [--shared] NAME -- CMD [ARG...]\n"
     "\n"
     "Takes the lock NAME, runs CMD with DLOCK_NAME, DLOCK_TOKEN (the fencing\n"
     "token) and DLOCK_SERVERS in its environment while keeping the lease\n"
@@ -26,6 +27,10 @@ const char run_usage[] =
     "  --wait DURATION        wait up to this long for the lock (default:\n"
     "                         as long as it takes)\n"
     "  --no-wait              do not wait: exit 75 if the lock is held\n"
+    "  --shared               take the lock shared (a read lock): any\n"
+    "                         number of shared runs hold it at once, never\n"
+    "                         with an exclusive one; a waiting exclusive\n"
+    "                         run holds back shared runs that come after it\n"
     "  --ttl DURATION         the session's lease, renewed every third of\n"
     "                         it (1s to 1h, default 15s)\n"
     "  --kill-grace DURATION  if the lease is lost, the time between\n"
@@ -57,6 +62,7 @@ struct run {
     uint64_t wait_ms; /* 0: a try-lock; RUN_FOREVER */
     uint64_t ttl_ms;
     uint64_t grace_ms;
+    bool shared; /* --shared */
     char **cmd;
     char identity[65]; /* host:pid: the client's name and the owner */
     struct dlock_client *client;
@@ -99,6 +105,10 @@ static int scan(struct run *r, int argc, char **argv)
             if (!args_no_value(&a))
                 return CLI_EXIT_USAGE;
             r->wait_ms = 0;
+        } else if (strcmp(a.opt, "--shared") == 0) {
+            if (!args_no_value(&a))
+                return CLI_EXIT_USAGE;
+            r->shared = true;
         } else if (strcmp(a.opt, "--ttl") == 0) {
             if (!args_duration(&a, &r->ttl_ms))
                 return CLI_EXIT_USAGE;
@@ -134,7 +144,10 @@ static int acquire(struct run *r)
     uint64_t left = r->wait_ms;
     for (;;) {
         o.wait_ms = left < DAY_MS ? left : DAY_MS;
-        int err = dlock_lock_acquire(r->session, r->name, &o, &r->lock);
+        int err =
+            r->shared
+                ? dlock_lock_acquire_shared(r->session, r->name, &o, &r->lock)
+                : dlock_lock_acquire(r->session, r->name, &o, &r->lock);
         if (err != DLOCK_EWAIT || left == o.wait_ms)
             return err;
         if (left != RUN_FOREVER)

@@ -1,5 +1,5 @@
-/* show.c - dlock status, list and cluster: reading the state of locks and
- * servers, for people and (--json) for scripts. */
+/* show.c - dlock status, holders, list and cluster: reading the state of locks
+ * and servers, for people and (--json) for scripts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,13 +8,30 @@
 const char show_status_usage[] =
     "usage: dlock status NAME\n"
     "\n"
-    "Shows the lock NAME as the leader has it now: whether it is held, by\n"
-    "which session and owner (host:pid for `dlock run`), its fencing token,\n"
-    "holds, waiters, the lease the holder has left and any lock-delay left.\n"
-    "A free lock is shown too (held: no). With --json: {\"ok\":true,\n"
-    "\"name\":...,\"held\":true,\"session\":N,\"owner\":...,\"token\":N,\n"
-    "\"holds\":N,\"waiters\":N,\"lease_left_ms\":N,\"delay_left_ms\":N}.\n"
-    "Exit codes: 0, 64 usage, 69 cluster unavailable.\n";
+    "Shows the lock NAME as the leader has it now: whether it is held, in\n"
+    "which mode (exclusive or shared) and by how many holders, by which\n"
+    "session and owner (host:pid for `dlock run`; of a shared lock, its\n"
+    "first holder by session id: `dlock holders` lists them all), its\n"
+    "fencing token, holds, waiters, the lease the holder has left and any\n"
+    "lock-delay left. A free lock is shown too (held: no). With --json:\n"
+    "{\"ok\":true,\"name\":...,\"held\":true,\"session\":N,\"owner\":...,\n"
+    "\"token\":N,\"holds\":N,\"waiters\":N,\"lease_left_ms\":N,\n"
+    "\"delay_left_ms\":N,\"mode\":\"shared\",\"holders\":N} (mode none,\n"
+    "exclusive or shared). Exit codes: 0, 64 usage, 69 cluster unavailable.\n";
+
+const char show_holders_usage[] =
+    "usage: dlock holders NAME [--max N]\n"
+    "\n"
+    "Lists every holder of the lock NAME (one exclusive holder, or all that\n"
+    "hold it shared), by session id then owner: its session, owner, fencing\n"
+    "token, holds in each mode and the lease its session has left.\n"
+    "\n"
+    "  --max N   list at most N holders (default 1000)\n"
+    "\n"
+    "With --json: {\"ok\":true,\"name\":...,\"holders\":[{\"session\":N,\n"
+    "\"owner\":...,\"token\":N,\"exclusive\":N,\"shared\":N,\n"
+    "\"lease_left_ms\":N},...]}. Exit codes: 0 (held or not), 64 usage,\n"
+    "69 cluster unavailable.\n";
 
 const char show_list_usage[] =
     "usage: dlock list [PREFIX] [--max N]\n"
@@ -80,7 +97,16 @@ static int scan(struct cli *cli, int argc, char **argv, const char *usage,
 
 /* ---- status and list -------------------------------------------------- */
 
-static void json_lock_fields(struct json *j, const struct dlock_lock_status *st)
+static const char *mode_name(int mode)
+{
+    return mode == DLOCK_MODE_SHARED      ? "shared"
+           : mode == DLOCK_MODE_EXCLUSIVE ? "exclusive"
+                                          : "none";
+}
+
+/* The fields of a lock's status; m (NULL: not known) adds its mode. */
+static void json_lock_fields(struct json *j, const struct dlock_lock_status *st,
+                             const struct dlock_lock_mode *m)
 {
     json_str(j, "name", st->name);
     json_bool(j, "held", st->held);
@@ -91,9 +117,14 @@ static void json_lock_fields(struct json *j, const struct dlock_lock_status *st)
     json_u64(j, "waiters", st->waiters);
     json_u64(j, "lease_left_ms", st->lease_left_ms);
     json_u64(j, "delay_left_ms", st->delay_left_ms);
+    if (m != NULL) {
+        json_str(j, "mode", mode_name(m->mode));
+        json_u64(j, "holders", m->holders);
+    }
 }
 
-static void print_status(const struct dlock_lock_status *st)
+static void print_status(const struct dlock_lock_status *st,
+                         const struct dlock_lock_mode *m)
 {
     char lease[32], delay[32];
     duration_format(st->lease_left_ms, lease, sizeof lease);
@@ -101,6 +132,8 @@ static void print_status(const struct dlock_lock_status *st)
     printf("name:        %s\n", st->name);
     printf("held:        %s\n", st->held ? "yes" : "no");
     if (st->held) {
+        printf("mode:        %s\n", mode_name(m->mode));
+        printf("holders:     %u\n", (unsigned)m->holders);
         printf("session:     %llu\n", (unsigned long long)st->session);
         printf("owner:       %s\n", st->owner);
         printf("token:       %llu\n", (unsigned long long)st->token);
@@ -122,17 +155,18 @@ int show_status_main(struct cli *cli, int argc, char **argv)
     if ((rc = cli_client(cli, NULL, &c)) != 0)
         return rc;
     struct dlock_lock_status st;
+    struct dlock_lock_mode m;
     memset(&st, 0, sizeof st);
-    int err = dlock_lock_status(c, name, &st);
+    int err = dlock_lock_status_mode(c, name, &st, &m);
     if (err != 0) {
         rc = report_failure(cli, c, err, name);
     } else if (cli->json) {
         struct json j;
         report_json_ok(&j);
-        json_lock_fields(&j, &st);
+        json_lock_fields(&j, &st, &m);
         json_end(&j);
     } else {
-        print_status(&st);
+        print_status(&st, &m);
     }
     dlock_client_free(c);
     return rc;
@@ -204,7 +238,7 @@ int show_list_main(struct cli *cli, int argc, char **argv)
         json_array_open(&j, "locks");
         for (size_t i = 0; i < n; i++) {
             json_object_open(&j, NULL);
-            json_lock_fields(&j, &locks[i]);
+            json_lock_fields(&j, &locks[i], NULL);
             json_object_close(&j);
         }
         json_array_close(&j);
@@ -216,6 +250,74 @@ int show_list_main(struct cli *cli, int argc, char **argv)
         print_list(locks, n);
     }
     free(locks);
+    dlock_client_free(c);
+    return rc;
+}
+
+/* ---- holders ---------------------------------------------------------- */
+
+static void print_holders(const struct dlock_holder *hs, size_t n)
+{
+    int wowner = 5;
+    for (size_t i = 0; i < n; i++) {
+        int lo = (int)strlen(hs[i].owner);
+        wowner = lo > wowner ? lo : wowner;
+    }
+    printf("%-8s  %-*s  %6s  %9s  %6s  %s\n", "SESSION", wowner, "OWNER",
+           "TOKEN", "EXCLUSIVE", "SHARED", "LEASE LEFT");
+    for (size_t i = 0; i < n; i++) {
+        char lease[32];
+        duration_format(hs[i].lease_left_ms, lease, sizeof lease);
+        printf("%-8llu  %-*s  %6llu  %9u  %6u  %s\n",
+               (unsigned long long)hs[i].session, wowner, hs[i].owner,
+               (unsigned long long)hs[i].token, (unsigned)hs[i].exclusive,
+               (unsigned)hs[i].shared, lease);
+    }
+}
+
+static void json_holders(const char *name, const struct dlock_holder *hs,
+                         size_t n)
+{
+    struct json j;
+    report_json_ok(&j);
+    json_str(&j, "name", name);
+    json_array_open(&j, "holders");
+    for (size_t i = 0; i < n; i++) {
+        json_object_open(&j, NULL);
+        json_u64(&j, "session", hs[i].session);
+        json_str(&j, "owner", hs[i].owner);
+        json_u64(&j, "token", hs[i].token);
+        json_u64(&j, "exclusive", hs[i].exclusive);
+        json_u64(&j, "shared", hs[i].shared);
+        json_u64(&j, "lease_left_ms", hs[i].lease_left_ms);
+        json_object_close(&j);
+    }
+    json_array_close(&j);
+    json_end(&j);
+}
+
+int show_holders_main(struct cli *cli, int argc, char **argv)
+{
+    const char *name = NULL;
+    uint64_t max = 1000;
+    struct dlock_client *c;
+    int rc = scan(cli, argc, argv, show_holders_usage, &name, 1, 1, &max);
+    if (rc >= 0)
+        return rc;
+    if ((rc = cli_client(cli, NULL, &c)) != 0)
+        return rc;
+    struct dlock_holder *hs = NULL;
+    size_t n = 0;
+    int err = dlock_lock_holders(c, name, (size_t)max, &hs, &n);
+    if (err != 0)
+        rc = report_failure(cli, c, err, name);
+    else if (cli->json)
+        json_holders(name, hs, n);
+    else if (n == 0)
+        printf("no holders: %s is free\n", name);
+    else
+        print_holders(hs, n);
+    free(hs);
     dlock_client_free(c);
     return rc;
 }

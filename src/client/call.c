@@ -28,6 +28,7 @@ int call_error_code(const char *msg, size_t len)
         {"HELD", DLOCK_EHELD},           {"NOTHELD", DLOCK_ENOTHELD},
         {"NOSESSION", DLOCK_ENOSESSION}, {"TIMEOUT", DLOCK_EWAIT},
         {"LIMIT", DLOCK_ELIMIT},         {"ERR", DLOCK_EINVAL},
+        {"UPGRADE", DLOCK_EUPGRADE},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (word_is(msg, len, map[i].word))

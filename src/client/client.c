@@ -53,6 +53,9 @@ DLOCK_API const char *dlock_strerror(int err)
         return "DLOCK_ELOST: the lock was lost";
     case DLOCK_EREFUSED:
         return "DLOCK_EREFUSED: connection refused";
+    case DLOCK_EUPGRADE:
+        return "DLOCK_EUPGRADE: held shared by the same owner: release it "
+               "before acquiring exclusive";
     default:
         return "unknown error";
     }

@@ -196,6 +196,41 @@ const struct resp_value *info_field(const struct resp_value *map,
 /* Parses a LOCK.STATUS map into st: false if a field is missing or bad. */
 bool info_parse_status(const struct resp_value *map,
                        struct dlock_lock_status *st);
+/* Parses the mode and holders of a LOCK.STATUS map (st parsed from it)
+ * into m; a map without them (a server before shared locks) gives
+ * exclusive when held. False if they are bad. */
+bool info_parse_mode(const struct resp_value *map,
+                     const struct dlock_lock_status *st,
+                     struct dlock_lock_mode *m);
+/* Parses one LOCK.HOLDERS entry into h: false if a field is missing or bad
+ * (or the session is 0). */
+bool info_parse_holder(const struct resp_value *map, struct dlock_holder *h);
+
+/* The most holders one LOCK.HOLDERS may ask for (its COUNT). */
+#define INFO_HOLDERS_MAX 100000
+
+/* The holders read so far by dlock_lock_holders, in the server's order
+ * (session, then owner), and the FROM of the next page. */
+struct info_holders {
+    struct dlock_holder *a; /* room for n + the next page */
+    size_t n;
+    uint64_t from;
+};
+
+/* The COUNT of the next page for at most max holders in all: the holders
+ * left, and room for those of the last session read again. */
+uint64_t info_holders_count(const struct info_holders *hs, size_t max);
+/* Appends the k holders of a page that come after the last of hs (at most
+ * max in all) and sets hs->from for the next. Returns whether to read
+ * another page: not after an empty page or at max. A page that adds
+ * something is followed by one FROM its last session (the page may have
+ * ended inside it); one that adds nothing repeated the last session, all
+ * of it or as many of its owners as one reply holds: the next reads FROM
+ * the session after it (owners of one session beyond what a reply holds
+ * are passed over, since FROM cannot start inside a session). */
+bool info_holders_merge(struct info_holders *hs, const struct dlock_holder *p,
+                        size_t k, size_t max);
+
 /* Parses a CLUSTER.INFO map into ci (at most 16 members). */
 bool info_parse_cluster(const struct resp_value *map,
                         struct dlock_cluster_info *ci);
@@ -225,6 +260,9 @@ struct dlock_lock {
     char *name;
     char *owner;
     uint64_t token;
+    /* A shared hold: set at the acquire, or by a downgrade of any handle of
+     * the same session, owner and lock (which another thread may do). */
+    atomic_bool shared;
 };
 
 /* The safe-until deadline of a lease of ttl_ms renewed by a request sent

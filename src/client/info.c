@@ -1,6 +1,6 @@
-/* info.c - reading the state: LOCK.STATUS, LOCK.LIST and CLUSTER.INFO
- * (docs/protocol.md §4, §6), whose maps come as RESP2 flat arrays of
- * field, value pairs (or RESP3 maps). */
+/* info.c - reading the state: LOCK.STATUS, LOCK.LIST, LOCK.HOLDERS and
+ * CLUSTER.INFO (docs/protocol.md §4, §6), whose maps come as RESP2 flat arrays
+ * of field, value pairs (or RESP3 maps). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +77,101 @@ bool info_parse_status(const struct resp_value *map,
     return true;
 }
 
+bool info_parse_mode(const struct resp_value *map,
+                     const struct dlock_lock_status *st,
+                     struct dlock_lock_mode *m)
+{
+    char mode[16];
+    uint64_t holders;
+    if (info_field(map, "mode") == NULL) { /* a server before shared locks */
+        m->mode = st->held ? DLOCK_MODE_EXCLUSIVE : DLOCK_MODE_NONE;
+        m->holders = st->held ? 1 : 0;
+        return true;
+    }
+    if (!field_str(map, "mode", mode, sizeof mode) ||
+        !field_u64(map, "holders", &holders))
+        return false;
+    if (strcmp(mode, "none") == 0)
+        m->mode = DLOCK_MODE_NONE;
+    else if (strcmp(mode, "exclusive") == 0)
+        m->mode = DLOCK_MODE_EXCLUSIVE;
+    else if (strcmp(mode, "shared") == 0)
+        m->mode = DLOCK_MODE_SHARED;
+    else
+        return false;
+    m->holders = holders > UINT32_MAX ? UINT32_MAX : (uint32_t)holders;
+    return true;
+}
+
+static uint32_t clamp32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+bool info_parse_holder(const struct resp_value *map, struct dlock_holder *h)
+{
+    uint64_t exclusive, shared;
+    memset(h, 0, sizeof *h);
+    if (!field_u64(map, "session", &h->session) ||
+        !field_str(map, "owner", h->owner, sizeof h->owner) ||
+        !field_u64(map, "token", &h->token) ||
+        !field_u64(map, "exclusive", &exclusive) ||
+        !field_u64(map, "shared", &shared) ||
+        !field_u64(map, "lease_left_ms", &h->lease_left_ms) || h->session == 0)
+        return false;
+    h->exclusive = clamp32(exclusive);
+    h->shared = clamp32(shared);
+    return true;
+}
+
+/* The order of holders in LOCK.HOLDERS: by session, then owner (bytes). */
+static int holder_cmp(const struct dlock_holder *a,
+                      const struct dlock_holder *b)
+{
+    if (a->session != b->session)
+        return a->session < b->session ? -1 : 1;
+    return strcmp(a->owner, b->owner);
+}
+
+/* How many of the last entries of hs share the session of its last. */
+static size_t last_session_run(const struct info_holders *hs)
+{
+    size_t k = 0;
+    while (k < hs->n &&
+           hs->a[hs->n - 1 - k].session == hs->a[hs->n - 1].session)
+        k++;
+    return k;
+}
+
+uint64_t info_holders_count(const struct info_holders *hs, size_t max)
+{
+    uint64_t want = (uint64_t)(max - hs->n) + last_session_run(hs);
+    return want < INFO_HOLDERS_MAX ? want : INFO_HOLDERS_MAX;
+}
+
+bool info_holders_merge(struct info_holders *hs, const struct dlock_holder *p,
+                        size_t k, size_t max)
+{
+    size_t before = hs->n;
+    for (size_t i = 0; i < k && hs->n < max; i++)
+        if (hs->n == 0 || holder_cmp(&p[i], &hs->a[hs->n - 1]) > 0)
+            hs->a[hs->n++] = p[i];
+    if (k == 0 || hs->n == max)
+        return false;
+    if (hs->n > before) {
+        /* On from the last session: it may have more owners. */
+        hs->from = hs->a[hs->n - 1].session;
+        return true;
+    }
+    /* Nothing new: the page repeated what was read of the last session,
+     * all of it, or as many of its owners as a reply holds (a FROM cannot
+     * start inside a session): read on after it, once. */
+    if (hs->from > hs->a[hs->n - 1].session)
+        return false;
+    hs->from = hs->a[hs->n - 1].session + 1;
+    return true;
+}
+
 static bool parse_member(const struct resp_value *map, struct dlock_member *m)
 {
     char role[16];
@@ -119,6 +214,13 @@ bool info_parse_cluster(const struct resp_value *map,
 DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
                                 struct dlock_lock_status *st)
 {
+    return dlock_lock_status_mode(c, name, st, NULL);
+}
+
+DLOCK_API int dlock_lock_status_mode(struct dlock_client *c, const char *name,
+                                     struct dlock_lock_status *st,
+                                     struct dlock_lock_mode *m)
+{
     if (c == NULL || st == NULL)
         return DLOCK_EINVAL;
     if (name == NULL || name[0] == '\0' || strlen(name) > 256)
@@ -131,7 +233,7 @@ DLOCK_API int dlock_lock_status(struct dlock_client *c, const char *name,
     int rc = call_run(c, &k, &conn, &v);
     if (rc != 0)
         return rc;
-    if (!info_parse_status(v, st))
+    if (!info_parse_status(v, st) || (m != NULL && !info_parse_mode(v, st, m)))
         rc = client_error(c, DLOCK_EPROTO, "LOCK.STATUS: a malformed reply");
     call_done(c, conn);
     return rc;
@@ -208,6 +310,75 @@ DLOCK_API int dlock_lock_list(struct dlock_client *c, const char *prefix,
     }
     *out = a;
     *n = got;
+    return 0;
+}
+
+/* One page of LOCK.HOLDERS name COUNT count FROM from, parsed into the
+ * array at *p (of *cap entries; *k used). */
+static int holders_page(struct dlock_client *c, const char *name,
+                        uint64_t count, uint64_t from, struct dlock_holder **p,
+                        size_t *cap, size_t *k)
+{
+    char cnt[24], frm[24];
+    snprintf(cnt, sizeof cnt, "%" PRIu64, count);
+    snprintf(frm, sizeof frm, "%" PRIu64, from);
+    const char *argv[] = {"LOCK.HOLDERS", name, "COUNT", cnt, "FROM", frm};
+    struct call k0;
+    call_init(&k0, c, 6, argv, 0);
+    struct conn *conn;
+    const struct resp_value *v;
+    int rc = call_run(c, &k0, &conn, &v);
+    if (rc != 0)
+        return rc;
+    *k = 0;
+    if (v->type != RESP_ARRAY)
+        rc = client_error(c, DLOCK_EPROTO, "LOCK.HOLDERS: not an array");
+    else if (alloc_grow((void **)p, cap, v->n, sizeof **p) != 0)
+        rc = client_error(c, DLOCK_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < v->n; i++)
+        if (!info_parse_holder(&v->elems[i], &(*p)[i]))
+            rc = client_error(c, DLOCK_EPROTO,
+                              "LOCK.HOLDERS: a malformed entry");
+    if (rc == 0)
+        *k = v->n;
+    call_done(c, conn);
+    return rc;
+}
+
+/* Pages FROM a session id, which a page may end in the middle of: each
+ * page after the first reads that session again, and the holders already
+ * read are passed over (info_holders_merge). */
+DLOCK_API int dlock_lock_holders(struct dlock_client *c, const char *name,
+                                 size_t max, struct dlock_holder **out,
+                                 size_t *n)
+{
+    if (c == NULL || out == NULL || n == NULL)
+        return DLOCK_EINVAL;
+    *out = NULL;
+    *n = 0;
+    if (name == NULL || name[0] == '\0' || strlen(name) > 256)
+        return client_error(c, DLOCK_EINVAL, "a lock name is 1 to 256 bytes");
+    struct info_holders hs = {0};
+    struct dlock_holder *page = NULL;
+    size_t cap = 0, hcap = 0, k = 0;
+    int rc = 0;
+    bool more = max > 0;
+    while (rc == 0 && more) {
+        rc = holders_page(c, name, info_holders_count(&hs, max), hs.from, &page,
+                          &cap, &k);
+        if (rc == 0 &&
+            alloc_grow((void **)&hs.a, &hcap, hs.n + k, sizeof *hs.a) != 0)
+            rc = client_error(c, DLOCK_ENOMEM, "out of memory");
+        if (rc == 0)
+            more = info_holders_merge(&hs, page, k, max);
+    }
+    alloc_free(page);
+    if (rc != 0) {
+        alloc_free(hs.a);
+        return rc;
+    }
+    *out = hs.a;
+    *n = hs.n;
     return 0;
 }
 

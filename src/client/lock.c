@@ -1,7 +1,7 @@
 /* lock.c - locks held under a session (LOCK.ACQUIRE/RELEASE with a session
- * and an owner) and lease locks (with a TTL and a token), docs/protocol.md
- * §4 and §5. Every write carries a request id, so the retries of call.c
- * never have a second effect. */
+ * and an owner, exclusive or SHARED, and LOCK.DOWNGRADE) and lease locks
+ * (with a TTL and a token), docs/protocol.md §4 and §5. Every write carries a
+ * request id, so the retries of call.c never have a second effect. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,7 +43,7 @@ static char *copy_str(const char *s)
 
 /* A handle for name held by s, tracked by the client. */
 static int new_handle(struct dlock_session *s, const char *name,
-                      const char *owner, struct dlock_lock **out)
+                      const char *owner, bool shared, struct dlock_lock **out)
 {
     struct dlock_client *c = s->c;
     struct dlock_lock *l = alloc_malloc(sizeof *l);
@@ -54,6 +54,7 @@ static int new_handle(struct dlock_session *s, const char *name,
     l->s = s;
     l->name = copy_str(name);
     l->owner = copy_str(owner);
+    atomic_init(&l->shared, shared);
     if (l->name == NULL || l->owner == NULL ||
         client_track(c, (void ***)&c->locks, &c->n_locks, &c->cap_locks, l) !=
             0) {
@@ -87,7 +88,7 @@ struct acquire {
 };
 
 static int build_acquire(struct dlock_session *s, const char *name,
-                         const struct dlock_acquire_options *o,
+                         const struct dlock_acquire_options *o, bool shared,
                          struct acquire *a)
 {
     struct dlock_client *c = s->c;
@@ -110,6 +111,8 @@ static int build_acquire(struct dlock_session *s, const char *name,
     size_t n = 0;
     v[n++] = "LOCK.ACQUIRE", v[n++] = name, v[n++] = a->sid;
     v[n++] = "OWNER", v[n++] = a->owner;
+    if (shared)
+        v[n++] = "SHARED";
     if (o->wait_ms > 0) {
         snprintf(a->wait, sizeof a->wait, "%" PRIu64, o->wait_ms);
         v[n++] = "WAIT", v[n++] = a->wait;
@@ -125,9 +128,10 @@ static int build_acquire(struct dlock_session *s, const char *name,
     return 0;
 }
 
-DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
-                                 const struct dlock_acquire_options *o,
-                                 struct dlock_lock **out)
+/* Acquires name in either mode: dlock_lock_acquire and _shared. */
+static int acquire(struct dlock_session *s, const char *name,
+                   const struct dlock_acquire_options *o, bool shared,
+                   struct dlock_lock **out)
 {
     if (s == NULL || out == NULL)
         return DLOCK_EINVAL;
@@ -138,14 +142,14 @@ DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
         o = &def;
     }
     struct acquire a;
-    int rc = build_acquire(s, name, o, &a);
+    int rc = build_acquire(s, name, o, shared, &a);
     if (rc != 0)
         return rc;
     if (session_is_lost(s, client_now_ms()))
         return client_error(c, DLOCK_ENOSESSION, "the session is lost");
     /* The handle first: after a grant nothing may fail. */
     struct dlock_lock *l;
-    if (new_handle(s, name, a.owner, &l) != 0)
+    if (new_handle(s, name, a.owner, shared, &l) != 0)
         return client_error(c, DLOCK_ENOMEM, "out of memory");
     /* A blocking acquire waits its own time on top of the timeout; the
      * same request (same REQ) is repeated at a new leader, where it keeps
@@ -169,16 +173,34 @@ DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
     return 0;
 }
 
+DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
+                                 const struct dlock_acquire_options *o,
+                                 struct dlock_lock **out)
+{
+    return acquire(s, name, o, false, out);
+}
+
+DLOCK_API int dlock_lock_acquire_shared(struct dlock_session *s,
+                                        const char *name,
+                                        const struct dlock_acquire_options *o,
+                                        struct dlock_lock **out)
+{
+    return acquire(s, name, o, true, out);
+}
+
 static int release_request(struct dlock_client *c, const char *name,
-                           uint64_t session, const char *owner)
+                           uint64_t session, const char *owner, bool shared)
 {
     char sid[24], req[CLIENT_REQ_MAX];
     snprintf(sid, sizeof sid, "%" PRIu64, session);
-    const char *argv[] = {"LOCK.RELEASE", name,  sid, "OWNER",
-                          owner,          "REQ", req};
+    const char *argv[8] = {"LOCK.RELEASE", name, sid, "OWNER", owner};
+    size_t n = 5;
+    if (shared)
+        argv[n++] = "SHARED";
+    argv[n++] = "REQ", argv[n++] = req;
     struct call k;
-    call_init(&k, c, 7, argv, 0);
-    call_write(&k, req, 6);
+    call_init(&k, c, n, argv, 0);
+    call_write(&k, req, n - 1);
     int64_t holds;
     return call_integer(c, &k, &holds);
 }
@@ -199,7 +221,8 @@ DLOCK_API int dlock_lock_release(struct dlock_lock *l)
     } else {
         /* Released also when lost: the server may still hold it for the
          * session, and should not keep it until the lease ends. */
-        rc = release_request(c, l->name, sid, l->owner);
+        rc =
+            release_request(c, l->name, sid, l->owner, atomic_load(&l->shared));
         /* Under the client's lock: a session closed meanwhile by another
          * thread is gone (it detached l first). */
         pthread_mutex_lock(&c->mu);
@@ -213,6 +236,66 @@ DLOCK_API int dlock_lock_release(struct dlock_lock *l)
     }
     free_handle(l);
     return rc;
+}
+
+/* Marks shared every handle of s, name and owner: the server downgraded
+ * all their exclusive holds. */
+static void mark_shared(struct dlock_client *c, const struct dlock_session *s,
+                        const char *name, const char *owner)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_locks; i++) {
+        struct dlock_lock *h = c->locks[i];
+        if (h->s == s && strcmp(h->name, name) == 0 &&
+            strcmp(h->owner, owner) == 0)
+            atomic_store(&h->shared, true);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+DLOCK_API int dlock_lock_downgrade(struct dlock_lock *l)
+{
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    struct dlock_client *c = l->c;
+    if (atomic_load(&l->shared))
+        return client_error(c, DLOCK_EINVAL, "the handle is shared already");
+    pthread_mutex_lock(&c->mu);
+    struct dlock_session *s = l->s;
+    uint64_t sid = s != NULL ? s->id : 0;
+    bool lost = s == NULL || session_is_lost(s, client_now_ms());
+    pthread_mutex_unlock(&c->mu);
+    if (lost)
+        return client_error(c, DLOCK_ELOST, "the lock was lost");
+    char sidbuf[24], req[CLIENT_REQ_MAX];
+    snprintf(sidbuf, sizeof sidbuf, "%" PRIu64, sid);
+    const char *argv[] = {"LOCK.DOWNGRADE", l->name, sidbuf, "OWNER",
+                          l->owner,         "REQ",   req};
+    struct call k;
+    call_init(&k, c, 7, argv, 0);
+    call_write(&k, req, 6);
+    int64_t token;
+    int rc = call_integer(c, &k, &token);
+    if (rc == DLOCK_ENOSESSION) {
+        pthread_mutex_lock(&c->mu);
+        if (l->s == s)
+            session_mark_lost(s);
+        pthread_mutex_unlock(&c->mu);
+        return client_error(c, DLOCK_ELOST, "the lock was lost (%s)",
+                            dlock_strerror(rc));
+    }
+    if (rc == 0 && (uint64_t)token != l->token)
+        rc = client_error(c, DLOCK_EPROTO,
+                          "LOCK.DOWNGRADE: token %" PRId64 ", not %" PRIu64,
+                          token, l->token);
+    if (rc == 0)
+        mark_shared(c, s, l->name, l->owner);
+    return rc;
+}
+
+DLOCK_API bool dlock_lock_is_shared(const struct dlock_lock *l)
+{
+    return atomic_load(&l->shared);
 }
 
 DLOCK_API uint64_t dlock_lock_token(const struct dlock_lock *l)

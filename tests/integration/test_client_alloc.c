@@ -98,6 +98,12 @@ static void set_lock(struct ctx *x)
     CHECK_EQ(dlock_lock_acquire(x->s, "held", NULL, &x->l), 0);
 }
 
+static void set_shared(struct ctx *x)
+{
+    set_session(x);
+    CHECK_EQ(dlock_lock_acquire_shared(x->s, "held", NULL, &x->l), 0);
+}
+
 static void set_lease(struct ctx *x)
 {
     x->c = new_client();
@@ -143,6 +149,20 @@ static int step_acquire(struct ctx *x)
     return dlock_lock_acquire(x->s, "lock", &o, &x->l);
 }
 
+static int step_acquire_shared(struct ctx *x)
+{
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 1000;
+    o.delay_ms = 0;
+    return dlock_lock_acquire_shared(x->s, "lock", &o, &x->l);
+}
+
+static int step_downgrade(struct ctx *x)
+{
+    return dlock_lock_downgrade(x->l);
+}
+
 static int step_release(struct ctx *x)
 {
     int rc = dlock_lock_release(x->l);
@@ -172,6 +192,23 @@ static int step_status(struct ctx *x)
 {
     struct dlock_lock_status st;
     return dlock_lock_status(x->c, "held", &st);
+}
+
+static int step_status_mode(struct ctx *x)
+{
+    struct dlock_lock_status st;
+    struct dlock_lock_mode m;
+    return dlock_lock_status_mode(x->c, "held", &st, &m);
+}
+
+static int step_holders(struct ctx *x)
+{
+    struct dlock_holder *h;
+    size_t n;
+    int rc = dlock_lock_holders(x->c, "held", 10, &h, &n);
+    if (rc == 0)
+        alloc_free(h);
+    return rc;
 }
 
 static int step_list(struct ctx *x)
@@ -247,6 +284,10 @@ TEST(alloc, locks)
     start();
     each_failure("acquire", set_session, step_acquire, free_all, 0);
     each_failure("release", set_lock, step_release, free_all, 0);
+    each_failure("acquire_shared", set_session, step_acquire_shared, free_all,
+                 0);
+    each_failure("release shared", set_shared, step_release, free_all, 0);
+    each_failure("downgrade", set_lock, step_downgrade, free_all, 0);
     ct_stop(&cl);
 }
 
@@ -266,6 +307,8 @@ TEST(alloc, reads)
     start();
     each_failure("status", set_lock, step_status, free_all, 0);
     each_failure("list", set_lock, step_list, free_all, 0);
+    each_failure("status_mode", set_shared, step_status_mode, free_all, 0);
+    each_failure("holders", set_shared, step_holders, free_all, 0);
     each_failure("cluster_info", set_client, step_cluster_info, free_all, 0);
     each_failure("cluster_info at", set_client, step_cluster_info_at, free_all,
                  0);

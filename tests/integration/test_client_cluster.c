@@ -1,6 +1,6 @@
 /* test_client_cluster.c - libdlock against a 3-server dlockd cluster whose
- * leader is killed: sessions, held locks and waits survive, and the
- * client follows the new leader. */
+ * leader is killed: sessions, held locks (exclusive and shared) and waits
+ * survive, and the client follows the new leader. */
 #include <pthread.h>
 
 #include "client_test.h"
@@ -107,6 +107,67 @@ TEST_TIMEOUT(cluster, wait_across_leader_change, 120)
     CHECK_EQ(dlock_lock_status(c, "queued", &st), 0);
     CHECK_U64(st.session, dlock_session_id(b));
     CHECK_EQ(st.waiters, 0);
+    CHECK_EQ(dlock_lock_release(w.l), 0);
+    dlock_client_free(probe);
+    dlock_client_free(c);
+    ct_stop(&cl);
+}
+
+static void *wait_exclusive(void *p)
+{
+    struct waiter *w = p;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 20000;
+    w->rc = dlock_lock_acquire(w->s, "shared", &o, &w->l);
+    return NULL;
+}
+
+/* Shared holds and a writer waiting behind them survive a leader change:
+ * the readers' handles stay held, their shared releases reach the new
+ * leader, where the writer, repeated there with its request id, is
+ * granted; its downgrade there lets a reader in beside it. */
+TEST_TIMEOUT(cluster, shared_across_leader_change, 120)
+{
+    ct_cluster_start(&cl, 3);
+    struct dlock_client *c = ct_client(&cl, 5000);
+    struct dlock_session *a, *b, *wr;
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &a), 0);
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &b), 0);
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &wr), 0);
+    struct dlock_lock *ra, *rb, *ra2;
+    CHECK_EQ(dlock_lock_acquire_shared(a, "shared", NULL, &ra), 0);
+    CHECK_EQ(dlock_lock_acquire_shared(b, "shared", NULL, &rb), 0);
+    struct waiter w = {.s = wr, .rc = 1};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, wait_exclusive, &w), 0);
+    struct dlock_lock_status st;
+    for (int i = 0; i < 200; i++) {
+        CHECK_EQ(dlock_lock_status(c, "shared", &st), 0);
+        if (st.waiters == 1)
+            break;
+        ct_sleep_ms(10);
+    }
+    CHECK_EQ(st.waiters, 1);
+    struct dlock_client *probe = ct_client(&cl, 300);
+    kill_leader(probe);
+    ct_sleep_ms(500);
+    CHECK_EQ(w.rc, 1); /* still waiting */
+    CHECK(!dlock_lock_lost(ra) && !dlock_lock_lost(rb));
+    CHECK_EQ(dlock_lock_release(ra), 0);
+    CHECK_EQ(dlock_lock_release(rb), 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(w.rc, 0);
+    struct dlock_lock_mode m;
+    CHECK_EQ(dlock_lock_status_mode(c, "shared", &st, &m), 0);
+    CHECK_EQ(m.mode, DLOCK_MODE_EXCLUSIVE);
+    CHECK_U64(st.session, dlock_session_id(wr));
+    CHECK_EQ(dlock_lock_downgrade(w.l), 0);
+    CHECK_EQ(dlock_lock_acquire_shared(a, "shared", NULL, &ra2), 0);
+    CHECK_EQ(dlock_lock_status_mode(c, "shared", &st, &m), 0);
+    CHECK_EQ(m.mode, DLOCK_MODE_SHARED);
+    CHECK_EQ(m.holders, 2);
+    CHECK_EQ(dlock_lock_release(ra2), 0);
     CHECK_EQ(dlock_lock_release(w.l), 0);
     dlock_client_free(probe);
     dlock_client_free(c);

@@ -16,7 +16,7 @@ import time
 import dlocktest
 from dlocktest import TestFailure, as_map, check, dlock_path, eq, no_sanitizer_report, wait_for
 
-VERBS = ("run", "acquire", "extend", "release", "status", "list", "cluster")
+VERBS = ("run", "acquire", "extend", "release", "status", "holders", "list", "cluster")
 
 
 def tool_env(servers):
@@ -452,6 +452,83 @@ def test_lease_verbs_and_status_list(ctx):
     check("held:        no" in dlock(a, "status", "rep").out, "status of a free lock")
 
 
+# ---- shared locks ------------------------------------------------------------------
+
+
+def stamp_cmd(tag):
+    """A CMD that writes its start time, holds 2 s, then writes its end
+    time (clock seconds, in files TAG.start and TAG.end)."""
+    return ["sh", "-c", 'date +%%s.%%N > %s.start.tmp && mv %s.start.tmp %s.start; sleep 2; '
+            'date +%%s.%%N > %s.end' % (tag, tag, tag, tag)]
+
+
+def test_run_shared_readers_overlap_writer_waits(ctx):
+    """Two `dlock run --shared` hold the lock at once (each started before
+    the other ended); `dlock status` shows it shared by 2 and `dlock
+    holders` lists both dlock processes (host:pid) with a shared hold
+    each; an exclusive `dlock run` started meanwhile waits, a later
+    `--shared --no-wait` is refused behind it (exit 75), and the exclusive
+    CMD starts only after both readers' CMDs ended, with a token above
+    theirs."""
+    srv = ctx.single()
+    a = srv.addr
+    readers = [Proc(ctx, a, "run", "--shared", "prices", "--", *stamp_cmd("r%d" % i), tag="r%d" % i)
+               for i in range(2)]
+    for i in range(2):
+        wait_file(ctx, "r%d.start" % i)
+    check(read_file(ctx, "r0.end") is None and read_file(ctx, "r1.end") is None,
+          "both readers' CMDs run at once")
+    o = dlock(a, "--json", "status", "prices").json()
+    eq((o["held"], o["mode"], o["holders"], o["holds"]), (True, "shared", 2, 1), "status --json")
+    r = dlock(a, "status", "prices")
+    check("mode:        shared\n" in r.out and "holders:     2\n" in r.out, "status:\n%s" % r.out)
+    o = dlock(a, "--json", "holders", "prices").json()
+    hs = o["holders"]
+    eq(o["name"], "prices", "holders --json: the name")
+    eq(sorted(h["owner"].split(":")[-1] for h in hs), sorted(str(p.pid) for p in readers),
+       "the holders' owners are the dlock processes (host:pid)")
+    eq([(h["exclusive"], h["shared"]) for h in hs], [(0, 1), (0, 1)], "holds per mode")
+    check(hs[0]["session"] < hs[1]["session"] and hs[0]["token"] != hs[1]["token"], "holders: %r" % hs)
+    lines = dlock(a, "holders", "prices").out.splitlines()
+    eq(lines[0].split(), ["SESSION", "OWNER", "TOKEN", "EXCLUSIVE", "SHARED", "LEASE", "LEFT"], "header")
+    eq([l.split()[:5] for l in lines[1:]],
+       [[str(h["session"]), h["owner"], str(h["token"]), "0", "1"] for h in hs], "holders' lines")
+    writer = Proc(ctx, a, "--json", "run", "prices", "--", "sh", "-c",
+                  'date +%s.%N > w.start; echo "$DLOCK_TOKEN" > w.token', tag="w")
+    wait_for(lambda: lock_status(a, "prices")["waiters"] == 1, 10, "the writer to queue")
+    r = dlock(a, "run", "--shared", "--no-wait", "prices", "--", "true")
+    eq(r.rc, 75, "a later reader's try behind the queued writer (stderr %r)" % r.err)
+    for p in readers:
+        eq(p.wait(), 0, "a reader's exit")
+    eq(writer.wait(), 0, "the writer's exit (stderr %r)" % writer.err())
+    ends = [float(read_file(ctx, "r%d.end" % i)) for i in range(2)]
+    check(float(read_file(ctx, "w.start")) >= max(ends),
+          "the writer started at %s, the readers ended at %r" % (read_file(ctx, "w.start"), ends))
+    check(int(read_file(ctx, "w.token")) > max(h["token"] for h in hs), "the writer's token")
+    eq(Result(0, writer.out(), "").json()["token"], int(read_file(ctx, "w.token")), "run --json's token")
+    o = dlock(a, "--json", "status", "prices").json()
+    eq((o["held"], o["mode"], o["holders"]), (False, "none", 0), "the lock after all")
+    eq(dlock(a, "--json", "holders", "prices").json()["holders"], [], "no holders --json")
+    eq(dlock(a, "holders", "prices").out, "no holders: prices is free\n", "no holders")
+
+
+def test_status_and_holders_of_an_exclusive_lock(ctx):
+    """A lease lock (exclusive) shows mode exclusive and 1 holder in
+    `dlock status`, and one holder with an exclusive hold and no owner in
+    `dlock holders`; --max bounds the list."""
+    srv = ctx.single()
+    a = srv.addr
+    tok = int(dlock(a, "acquire", "rep", "--ttl", "10s").out)
+    r = dlock(a, "status", "rep")
+    check("mode:        exclusive\n" in r.out and "holders:     1\n" in r.out, "status:\n%s" % r.out)
+    o = dlock(a, "--json", "status", "rep").json()
+    eq((o["mode"], o["holders"], o["token"]), ("exclusive", 1, tok), "status --json")
+    hs = dlock(a, "--json", "holders", "rep", "--max", "1").json()["holders"]
+    eq([(h["token"], h["owner"], h["exclusive"], h["shared"]) for h in hs], [(tok, "", 1, 0)],
+       "holders --json")
+    check(0 < hs[0]["lease_left_ms"] <= 10000, "lease_left_ms %d" % hs[0]["lease_left_ms"])
+
+
 def test_cluster_verb(ctx):
     """dlock cluster shows every member with its role, the leader, the term
     and indexes, and health: all ok on a good cluster; a killed member is
@@ -491,7 +568,8 @@ def test_usage_errors_exit_64(ctx):
         ["release", "L", "1", "2"], ["release", "L", "1", "--ttl", "5s"], ["status"],
         ["status", "a", "b"], ["list", "a", "b"], ["list", "--max", "0"], ["cluster", "x"],
         ["status", "L", "--timeout", "0"], ["--servers"], ["status", "L", "--json=yes"],
-        ["help", "bogus"],
+        ["help", "bogus"], ["run", "--shared=yes", "L", "--", "true"], ["holders"],
+        ["holders", "a", "b"], ["holders", "L", "--max", "0"], ["holders", "L", "--bogus"],
     ]
     port = dlocktest.free_port()
     for args in bad:

@@ -100,6 +100,8 @@ TEST(client, error_mapping)
         {"TIMEOUT the wait ran out", DLOCK_EWAIT},
         {"LIMIT too many clients", DLOCK_ELIMIT},
         {"ERR unknown command", DLOCK_EINVAL},
+        {"UPGRADE this session and owner hold the lock shared", DLOCK_EUPGRADE},
+        {"UPGRADES", DLOCK_EPROTO},
         {"HELDX", DLOCK_EPROTO},
         {"NOPROTO sorry", DLOCK_EPROTO},
         {"WRONGTYPE x", DLOCK_EPROTO},
@@ -131,6 +133,7 @@ TEST(client, strerror_names)
         {DLOCK_EWAIT, "DLOCK_EWAIT"},
         {DLOCK_ELOST, "DLOCK_ELOST"},
         {DLOCK_EREFUSED, "DLOCK_EREFUSED"},
+        {DLOCK_EUPGRADE, "DLOCK_EUPGRADE"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *s = dlock_strerror(cases[i].code);
@@ -317,6 +320,147 @@ TEST(client, parse_status_malformed)
                   "accepted case %zu", i);
         resp_reader_close(&r);
     }
+}
+
+#define STATUS_SHARED                                                          \
+    "*22\r\n$4\r\nname\r\n$1\r\np\r\n$4\r\nheld\r\n:1\r\n"                     \
+    "$7\r\nsession\r\n:15\r\n$5\r\nowner\r\n$0\r\n\r\n"                        \
+    "$5\r\ntoken\r\n:3\r\n$5\r\nholds\r\n:1\r\n$7\r\nwaiters\r\n:1\r\n"        \
+    "$13\r\nlease_left_ms\r\n:300\r\n$13\r\ndelay_left_ms\r\n:0\r\n"           \
+    "$4\r\nmode\r\n$6\r\nshared\r\n$7\r\nholders\r\n:2\r\n"
+
+/* The mode and holders of a LOCK.STATUS reply are read; a reply without
+ * them (a server before shared locks) reads as exclusive when held, none
+ * when free; an unknown mode or a missing holders is refused. */
+TEST(client, parse_status_mode)
+{
+    struct resp_reader r;
+    struct dlock_lock_status st;
+    struct dlock_lock_mode m;
+    const struct resp_value *v = read_value(&r, STATUS_SHARED);
+    CHECK(info_parse_status(v, &st));
+    CHECK(info_parse_mode(v, &st, &m));
+    CHECK_EQ(m.mode, DLOCK_MODE_SHARED);
+    CHECK_EQ(m.holders, 2);
+    CHECK_U64(st.session, 15);
+    resp_reader_close(&r);
+    v = read_value(&r, STATUS2);
+    CHECK(info_parse_status(v, &st));
+    CHECK(info_parse_mode(v, &st, &m));
+    CHECK_EQ(m.mode, DLOCK_MODE_EXCLUSIVE);
+    CHECK_EQ(m.holders, 1);
+    st.held = false;
+    CHECK(info_parse_mode(v, &st, &m));
+    CHECK_EQ(m.mode, DLOCK_MODE_NONE);
+    CHECK_EQ(m.holders, 0);
+    resp_reader_close(&r);
+    v = read_value(&r, "*4\r\n$4\r\nmode\r\n$4\r\nnone\r\n"
+                       "$7\r\nholders\r\n:0\r\n");
+    CHECK(info_parse_mode(v, &st, &m));
+    CHECK_EQ(m.mode, DLOCK_MODE_NONE);
+    resp_reader_close(&r);
+    v = read_value(&r, "*4\r\n$4\r\nmode\r\n$5\r\nwrite\r\n"
+                       "$7\r\nholders\r\n:1\r\n");
+    CHECK(!info_parse_mode(v, &st, &m));
+    resp_reader_close(&r);
+    v = read_value(&r, "*2\r\n$4\r\nmode\r\n$9\r\nexclusive\r\n");
+    CHECK(!info_parse_mode(v, &st, &m));
+    resp_reader_close(&r);
+}
+
+#define HOLDER(session, owner_len, owner)                                      \
+    "*12\r\n$7\r\nsession\r\n:" session "\r\n$5\r\nowner\r\n$" owner_len       \
+    "\r\n" owner "\r\n$5\r\ntoken\r\n:5\r\n$9\r\nexclusive\r\n:1\r\n"          \
+    "$6\r\nshared\r\n:2\r\n$13\r\nlease_left_ms\r\n:999\r\n"
+
+/* A LOCK.HOLDERS entry fills a holder; one with session 0, an owner too
+ * long or a field missing is refused. */
+TEST(client, parse_holder)
+{
+    struct resp_reader r;
+    struct dlock_holder h;
+    CHECK(info_parse_holder(read_value(&r, HOLDER("17", "2", "w1")), &h));
+    CHECK_U64(h.session, 17);
+    CHECK_STR(h.owner, "w1");
+    CHECK_U64(h.token, 5);
+    CHECK_EQ(h.exclusive, 1);
+    CHECK_EQ(h.shared, 2);
+    CHECK_U64(h.lease_left_ms, 999);
+    resp_reader_close(&r);
+    static const char *bad[] = {
+        HOLDER("0", "2", "w1"),
+        HOLDER("3", "65",
+               "123456789012345678901234567890123456789012345678901234567890123"
+               "45"),
+        "*4\r\n$7\r\nsession\r\n:3\r\n$5\r\nowner\r\n$1\r\nx\r\n",
+        ":1\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(!info_parse_holder(read_value(&r, bad[i]), &h),
+                  "accepted case %zu", i);
+        resp_reader_close(&r);
+    }
+}
+
+static struct dlock_holder holder(uint64_t session, const char *owner)
+{
+    struct dlock_holder h = {.session = session};
+    snprintf(h.owner, sizeof h.owner, "%s", owner);
+    return h;
+}
+
+/* Paging LOCK.HOLDERS FROM a session: a page that ends inside a session
+ * is read on from that session, and what was read of it is not taken
+ * twice; a page that repeats only the last session goes on after it
+ * (whose owners may fill a page); an empty page ends the list; max bounds
+ * the whole and each COUNT. */
+TEST(client, holders_paging)
+{
+    struct dlock_holder a[16];
+    struct info_holders hs = {.a = a};
+    CHECK_U64(info_holders_count(&hs, 100), 100);
+    struct dlock_holder p1[] = {holder(3, "a"), holder(5, "a"), holder(5, "b")};
+    CHECK(info_holders_merge(&hs, p1, 3, 100));
+    CHECK_EQ(hs.n, 3);
+    CHECK_U64(hs.from, 5);
+    /* Room for the 2 of session 5 that come again. */
+    CHECK_U64(info_holders_count(&hs, 100), 99);
+    struct dlock_holder p2[] = {holder(5, "a"), holder(5, "b"), holder(5, "c"),
+                                holder(9, "")};
+    CHECK(info_holders_merge(&hs, p2, 4, 100));
+    CHECK_EQ(hs.n, 5);
+    CHECK_STR(hs.a[3].owner, "c");
+    CHECK_U64(hs.a[4].session, 9);
+    CHECK_U64(hs.from, 9);
+    struct dlock_holder p3[] = {holder(9, "")};
+    CHECK(info_holders_merge(&hs, p3, 1, 100));
+    CHECK_EQ(hs.n, 5);
+    CHECK_U64(hs.from, 10);
+    CHECK(!info_holders_merge(&hs, NULL, 0, 100));
+    CHECK_EQ(hs.n, 5);
+    /* An empty page ends it. */
+    struct info_holders empty = {.a = a};
+    CHECK(!info_holders_merge(&empty, NULL, 0, 100));
+    CHECK_EQ(empty.n, 0);
+    /* Session 4's owners fill a page: the next page repeats what was read
+     * of it, and the list goes on from session 5. */
+    struct info_holders big = {.a = a};
+    struct dlock_holder q1[] = {holder(2, "x"), holder(4, "a"), holder(4, "b")};
+    CHECK(info_holders_merge(&big, q1, 3, 100));
+    struct dlock_holder q2[] = {holder(4, "a"), holder(4, "b"), holder(4, "c")};
+    CHECK(info_holders_merge(&big, q2, 3, 100));
+    CHECK_EQ(big.n, 4);
+    CHECK_U64(big.from, 4);
+    CHECK(info_holders_merge(&big, q2, 3, 100));
+    CHECK_EQ(big.n, 4);
+    CHECK_U64(big.from, 5);
+    struct dlock_holder q4[] = {holder(6, "y")};
+    CHECK(info_holders_merge(&big, q4, 1, 100));
+    CHECK_EQ(big.n, 5);
+    /* max: no more than asked for, and no page after. */
+    struct info_holders two = {.a = a};
+    CHECK(!info_holders_merge(&two, p2, 4, 2));
+    CHECK_EQ(two.n, 2);
 }
 
 /* A CLUSTER.INFO reply fills the cluster and each member; a null leader

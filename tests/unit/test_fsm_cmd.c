@@ -79,6 +79,7 @@ TEST(fsm_cmd, round_trip_each_type)
         [FSM_CAMPAIGN] = "s-wd-----nor-v-",
         [FSM_PROCLAIM] = "s---t----n-r-v-",
         [FSM_RESIGN] = "s--------nor---",
+        [FSM_REVOKE] = "---dt----n-r---",
     };
     uint8_t buf[4096];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {

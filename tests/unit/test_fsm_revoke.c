@@ -21,8 +21,7 @@ TEST(fsm_revoke, exclusive_holder)
     m_init(&m);
     uint64_t a = m_session(&m), b = m_session(&m);
     struct fsm_result g = m_acq(&m, a, "x", "", 0, 2000, "");
-    CHECK_EQ(m_acq(&m, b, "x", "", 9000, DEFAULT_DELAY, "").status,
-             FSM_QUEUED);
+    CHECK_EQ(m_acq(&m, b, "x", "", 9000, DEFAULT_DELAY, "").status, FSM_QUEUED);
     fsm_events_clear(m.f);
     struct fsm_result r = m_revoke(&m, "x", g.token, UINT64_MAX, "rv-1");
     CHECK_EQ(r.status, FSM_OK);
@@ -30,8 +29,8 @@ TEST(fsm_revoke, exclusive_holder)
     m_ev(&m, 0, FSM_EV_LOST, a, "x");
     CHECK(!fsm_lock_check(m.f, "x", 1, g.token));
     CHECK_U64(m_info(&m, "x").available_at, m.now + 2000);
-    CHECK_UNCHANGED(&m, CHECK(m_revoke(&m, "x", g.token, UINT64_MAX, "rv-1")
-                                  .replayed));
+    CHECK_UNCHANGED(
+        &m, CHECK(m_revoke(&m, "x", g.token, UINT64_MAX, "rv-1").replayed));
     fsm_events_clear(m.f);
     m_tick(&m, m.now + 2000);
     struct fsm_event e = m_ev(&m, 0, FSM_EV_GRANTED, b, "x");
