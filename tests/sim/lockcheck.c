@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "lockcheck_modes.h"
 #include "lockmodel.h"
 
 #define U(x) ((unsigned long long)(x))
@@ -59,16 +60,29 @@ struct lockcheck {
     struct saved_model *sm;
     size_t n_sm;
     size_t cap_sm;
-    uint8_t *tok; /* by token: TOK_LEARNT, TOK_WITHDRAWN */
-    size_t cap_tok;
+    struct grantrec *g; /* by (token, index): TOK_LEARNT, TOK_WITHDRAWN */
+    size_t cap_g;
+    size_t n_g;
+    struct lockcheck_modes *modes; /* holds by mode, at first applies */
     struct lockcheck_stats st;
 };
 
 enum { TOK_LEARNT = 1, TOK_WITHDRAWN = 2 };
 
+/* One grant: a token and the index of the ACQUIRE it went to (a waiter
+ * that joins its session and owner's hold shares its token with the
+ * grants before it, and only its own can be taken back). */
+struct grantrec {
+    uint64_t token; /* 0: a free slot */
+    uint64_t index;
+    uint8_t flags;
+};
+
 struct lockcheck *lockcheck_new(void)
 {
-    return mem_xcalloc(1, sizeof(struct lockcheck));
+    struct lockcheck *ck = mem_xcalloc(1, sizeof(struct lockcheck));
+    ck->modes = lockcheck_modes_new();
+    return ck;
 }
 
 void lockcheck_free(struct lockcheck *ck)
@@ -80,7 +94,8 @@ void lockcheck_free(struct lockcheck *ck)
     for (size_t i = 0; i < ck->n_sm; i++)
         lockmodel_free(ck->sm[i].m);
     free(ck->sm);
-    free(ck->tok);
+    free(ck->g);
+    lockcheck_modes_free(ck->modes);
     free(ck->rec);
     free(ck->lr);
     free(ck);
@@ -89,6 +104,7 @@ void lockcheck_free(struct lockcheck *ck)
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st)
 {
     *st = ck->st;
+    st->shared = lockcheck_modes_shared_grants(ck->modes);
 }
 
 void lockcheck_reset(struct lockcheck *ck, uint64_t id)
@@ -154,6 +170,9 @@ static uint64_t scope_of(const struct fsm_cmd *c)
         return c->session;
     case FSM_ACQUIRE:
     case FSM_RELEASE:
+    case FSM_ACQUIRE_SHARED:
+    case FSM_RELEASE_SHARED:
+    case FSM_DOWNGRADE:
         return c->session;
     default:
         return 0;
@@ -262,10 +281,12 @@ static void ledger_withdrawn(struct lreq *r, uint64_t index,
 }
 
 /* The first remembered outcome of a request is kept; a queued ACQUIRE's
- * wait ending (an event) gives its final outcome, and a grant taken back
- * another. */
-static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
-                          uint64_t index, const struct fsm_result *res,
+ * wait ending (an event) gives its final outcome (a grant's holds as the
+ * model m counts them: more than 1 for a waiter that joined its hold), and a
+ * grant taken back another. */
+static void ledger_update(struct lockcheck *ck, const struct lockmodel *m,
+                          const struct fsm_cmd *c, uint64_t index,
+                          const struct fsm_result *res,
                           const struct fsm_event *ev, size_t n_ev)
 {
     if (c != NULL && c->req_len > 0 && !res->replayed &&
@@ -287,7 +308,8 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             lreq_find(ck, false, e->session, e->req, e->req_len, false);
         if (r == NULL || r->first_index != e->index)
             r = lreq_find(ck, false, 0, e->req, e->req_len, false);
-        if (r != NULL && r->type != FSM_ACQUIRE)
+        if (r != NULL && r->type != FSM_ACQUIRE &&
+            r->type != FSM_ACQUIRE_SHARED)
             r = NULL;
         if (r != NULL && r->first_index == e->index &&
             e->type == FSM_EV_WITHDRAWN) {
@@ -305,38 +327,69 @@ static void ledger_update(struct lockcheck *ck, const struct fsm_cmd *c,
             .replayed = true,
             .session = r->first.session,
             .token = e->type == FSM_EV_GRANTED ? e->token : 0,
-            .holds = e->type == FSM_EV_GRANTED ? 1 : 0};
+            .holds = lockmodel_grant_holds(m, i)};
     }
 }
 
 /* ---- grants learnt and taken back ------------------------------------- */
 
-/* Marks token with flag; fails the run if it then is both learnt by a
- * client and taken back. */
-static void token_mark(struct lockcheck *ck, struct cluster *c, uint64_t token,
-                       uint8_t flag)
+static struct grantrec *grant_at(struct lockcheck *ck, uint64_t token,
+                                 uint64_t index)
 {
-    if (token >= ck->cap_tok) {
-        size_t cap = ck->cap_tok ? ck->cap_tok : 1024;
-        while (cap <= token)
-            cap *= 2;
-        ck->tok = mem_xrealloc(ck->tok, cap);
-        memset(ck->tok + ck->cap_tok, 0, cap - ck->cap_tok);
-        ck->cap_tok = cap;
+    if ((ck->n_g + 1) * 2 > ck->cap_g) {
+        struct grantrec *old = ck->g;
+        size_t old_cap = ck->cap_g;
+        ck->cap_g = old_cap ? 2 * old_cap : 1024;
+        ck->g = mem_xcalloc(ck->cap_g, sizeof *ck->g);
+        ck->n_g = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].token != 0)
+                *grant_at(ck, old[i].token, old[i].index) = old[i];
+        free(old);
     }
-    if (flag == TOK_WITHDRAWN && !(ck->tok[token] & TOK_WITHDRAWN))
-        ck->st.withdrawn++;
-    ck->tok[token] |= flag;
-    if (ck->tok[token] == (TOK_LEARNT | TOK_WITHDRAWN))
-        cluster_fail(c,
-                     "the grant of token %llu was taken back (WITHDRAWN), "
-                     "but a client had learnt it",
-                     U(token));
+    size_t mask = ck->cap_g - 1;
+    for (size_t i = rng_mix(token * 0x9e3779b97f4a7c15ull ^ index) & mask;;
+         i = (i + 1) & mask) {
+        struct grantrec *r = &ck->g[i];
+        if (r->token == token && r->index == index)
+            return r;
+        if (r->token != 0)
+            continue;
+        *r = (struct grantrec){.token = token, .index = index};
+        ck->n_g++;
+        return r;
+    }
 }
 
-void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token)
+/* Marks the grant of token to the ACQUIRE at index with flag; fails the
+ * run if it then is both learnt by a client and taken back. */
+static void token_mark(struct lockcheck *ck, struct cluster *c, uint64_t token,
+                       uint64_t index, uint8_t flag)
 {
-    token_mark(ck, c, token, TOK_LEARNT);
+    struct grantrec *r = grant_at(ck, token, index);
+    if (flag == TOK_WITHDRAWN && !(r->flags & TOK_WITHDRAWN))
+        ck->st.withdrawn++;
+    r->flags |= flag;
+    if (r->flags == (TOK_LEARNT | TOK_WITHDRAWN))
+        cluster_fail(c,
+                     "the grant of token %llu to the ACQUIRE at %llu was "
+                     "taken back (WITHDRAWN), but a client had learnt it",
+                     U(token), U(index));
+}
+
+void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token,
+                      uint64_t index)
+{
+    token_mark(ck, c, token, index, TOK_LEARNT);
+}
+
+uint64_t lockcheck_first_index(struct lockcheck *ck, const struct fsm_cmd *acq)
+{
+    if (acq->req_len == 0)
+        return 0;
+    const struct lreq *r =
+        lreq_find(ck, false, scope_of(acq), acq->req, acq->req_len, false);
+    return r != NULL ? r->first_index : 0;
 }
 
 /* ---- applies ---------------------------------------------------------- */
@@ -369,7 +422,8 @@ static void describe_events(const struct fsm_event *ev, size_t n_ev, char *buf,
 }
 
 /* Every node applies the same outcome at index: the lock layer's state
- * machine safety (all agree on the token granted there). */
+ * machine safety (all agree on the token granted there). The first
+ * application of each index goes into the history of holds by mode. */
 static void check_outcome(struct lockcheck *ck, struct cluster *c,
                           struct sim_node *n, uint64_t index,
                           const struct fsm_cmd *cmd,
@@ -384,6 +438,9 @@ static void check_outcome(struct lockcheck *ck, struct cluster *c,
         r->node = n->id;
         r->digest = d;
         r->res = *res;
+        if (!lockcheck_modes_apply(ck->modes, index, cmd, res, ev, n_ev, what,
+                                   sizeof what))
+            cluster_fail(c, "lock modes: %s", what);
         ck->st.grants += res->status == FSM_OK && res->token != 0 &&
                          !res->replayed && res->holds == 1;
         for (size_t i = 0; i < n_ev; i++)
@@ -499,9 +556,9 @@ void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
     check_outcome(ck, c, n, e->index, cp, res, ev, n_ev);
     for (size_t i = 0; i < n_ev; i++)
         if (ev[i].type == FSM_EV_WITHDRAWN)
-            token_mark(ck, c, ev[i].token, TOK_WITHDRAWN);
+            token_mark(ck, c, ev[i].token, ev[i].index, TOK_WITHDRAWN);
     rec_at(ck, e->index)->cmd = lockcheck_cmd_digest(e->data, e->len);
-    ledger_update(ck, cp, e->index, res, ev, n_ev);
+    ledger_update(ck, ck->model[n->id], cp, e->index, res, ev, n_ev);
     if (full && !c->failed)
         audit(ck, c, n, f, "sampled");
 }

@@ -6,8 +6,10 @@
  * snapshot bytes at sampled indexes and at every snapshot) and the first
  * outcome of every request id, so that every node applies the same
  * outcome at each index across crashes, snapshots and leader changes, and a
- * retry answers what the first attempt did; and no grant a client learnt is
- * ever taken back (FSM_EV_WITHDRAWN). A violation is reported with
+ * retry answers what the first attempt did; no grant a client learnt is
+ * ever taken back (FSM_EV_WITHDRAWN); and the history of holds by mode
+ * that the servers tell clients never has a writer with anyone else
+ * (lockcheck_modes.h). A violation is reported with
  * cluster_fail(). */
 #ifndef DLOCK_SIM_LOCKCHECK_H
 #define DLOCK_SIM_LOCKCHECK_H
@@ -49,9 +51,14 @@ uint64_t lockcheck_cmd_digest(const uint8_t *data, size_t len);
 bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
                            uint64_t *digest);
 
-/* A client learnt that it was granted token (an answer, its wait's event,
- * a retry): that grant must never be taken back. */
-void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token);
+/* A client learnt that the ACQUIRE at index was granted token (an answer,
+ * its wait's event, a retry): that grant must never be taken back. */
+void lockcheck_learnt(struct lockcheck *ck, struct cluster *c, uint64_t token,
+                      uint64_t index);
+/* The index at which the request acq (by its session and request id) was
+ * first applied, 0 if none with an id was: what a retry that learns a
+ * grant learns it of. */
+uint64_t lockcheck_first_index(struct lockcheck *ck, const struct fsm_cmd *acq);
 
 /* Counts for the run's summary. */
 struct lockcheck_stats {
@@ -60,6 +67,7 @@ struct lockcheck_stats {
     uint64_t retries;   /* commands answered as retries, each once */
     uint64_t restores;  /* machines restored from snapshots */
     uint64_t withdrawn; /* grants taken back (UNWAIT), each once */
+    uint64_t shared;    /* shared holds granted, each once */
 };
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st);
 

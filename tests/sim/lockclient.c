@@ -79,7 +79,14 @@ static bool session_scoped(const struct fsm_cmd *c)
 {
     return c->session != 0 &&
            (c->type == FSM_ACQUIRE || c->type == FSM_RELEASE ||
-            c->type == FSM_CLOSE || c->type == FSM_SET_TTL);
+            c->type == FSM_CLOSE || c->type == FSM_SET_TTL ||
+            c->type == FSM_ACQUIRE_SHARED || c->type == FSM_RELEASE_SHARED ||
+            c->type == FSM_DOWNGRADE);
+}
+
+static bool is_acquire(const struct fsm_cmd *c)
+{
+    return c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED;
 }
 
 void lockclient_send(struct client *cl, struct cluster *c, struct creq *q)
@@ -146,10 +153,20 @@ static void check_retry(struct client *cl, struct cluster *c, struct creq *q,
     else if (l->status == FSM_QUEUED && r->status != FSM_QUEUED)
         ok = r->replayed && (r->status == FSM_OK || r->status == FSM_TIMEOUT ||
                              r->status == FSM_CANCELED);
+    else if (q->holds_unknown) /* a waiter that joined its hold has more */
+        ok = r->replayed && r->holds >= 1 &&
+             same_outcome(l, &(struct fsm_result){.status = r->status,
+                                                  .session = r->session,
+                                                  .token = r->token,
+                                                  .holds = l->holds,
+                                                  .holder = r->holder,
+                                                  .ttl = r->ttl,
+                                                  .index = r->index});
     else
         ok = r->replayed && same_outcome(l, r);
     if (ok) {
         q->out = *r;
+        q->holds_unknown = false;
         return;
     }
     char what[600], a[200], b[200];
@@ -208,15 +225,19 @@ static unsigned owner_no(const char *owner, uint32_t len)
 static void add_hold(struct client *cl, uint64_t session,
                      const struct fsm_cmd *cmd, uint64_t token)
 {
+    bool shared = cmd->type == FSM_ACQUIRE_SHARED;
     for (unsigned k = 0; k < cl->n_h; k++)
-        if (cl->h[k].token == token)
+        if (cl->h[k].token == token) {
+            cl->h[k].shared = shared;
             return;
+        }
     if (cl->n_h < HOLDS_MAX)
         cl->h[cl->n_h++] =
             (struct chold){.session = session,
                            .name = name_no(cmd->name, cmd->name_len),
                            .owner = owner_no(cmd->owner, cmd->owner_len),
-                           .token = token};
+                           .token = token,
+                           .shared = shared};
 }
 
 static void drop_hold(struct client *cl, uint64_t token)
@@ -244,7 +265,7 @@ static struct chold *hold_of(struct client *cl, const struct fsm_cmd *cmd)
 
 /* What the client does with an outcome: sessions, holds, waits. */
 static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
-                         uint64_t node, const struct fsm_result *r)
+                         uint64_t node, uint64_t at, const struct fsm_result *r)
 {
     const struct fsm_cmd *cmd = &q->cmd;
     struct chold *h;
@@ -262,8 +283,12 @@ static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
                 (struct csession){.id = r->session, .ttl = cmd->ttl};
         break;
     case FSM_ACQUIRE:
-        if (r->status == FSM_OK && r->holds == 1) /* its own grant */
-            lockcheck_learnt(cl->lc->ck, c, r->token);
+    case FSM_ACQUIRE_SHARED:
+        if (r->status == FSM_OK && r->replayed) /* the grant it waited for */
+            lockcheck_learnt(cl->lc->ck, c, r->token,
+                             lockcheck_first_index(cl->lc->ck, cmd));
+        else if (r->status == FSM_OK && r->holds == 1) /* granted at once */
+            lockcheck_learnt(cl->lc->ck, c, r->token, at);
         if (r->status == FSM_OK)
             add_hold(cl, cmd->session, cmd, r->token);
         if (r->status == FSM_QUEUED) {
@@ -274,10 +299,25 @@ static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
         }
         break;
     case FSM_RELEASE:
+    case FSM_RELEASE_SHARED:
         h = hold_of(cl, cmd);
-        if (h != NULL && ((r->status == FSM_OK && r->holds == 0) ||
-                          r->status == FSM_NOTHELD))
+        if (h == NULL)
+            break;
+        if ((r->status == FSM_OK && r->holds == 0) ||
+            (r->status == FSM_NOTHELD && h->refused))
             drop_hold(cl, h->token);
+        else if (r->status == FSM_NOTHELD)
+            *h = (struct chold){.session = h->session,
+                                .name = h->name,
+                                .owner = h->owner,
+                                .token = h->token,
+                                .shared = cmd->type == FSM_RELEASE,
+                                .refused = true};
+        break;
+    case FSM_DOWNGRADE:
+        h = hold_of(cl, cmd);
+        if (h != NULL && r->status == FSM_OK)
+            h->shared = true;
         break;
     case FSM_EXTEND:
         if (r->status == FSM_NOTHELD)
@@ -338,7 +378,7 @@ static void on_result(void *ctx, uint64_t tag, struct cluster *c, int status,
         q->out = *res;
     }
     if (q->state != R_WAITING || res->status != FSM_QUEUED)
-        take_outcome(cl, c, q, (tag >> 8) & 0xff, res);
+        take_outcome(cl, c, q, (tag >> 8) & 0xff, index, res);
 }
 
 static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
@@ -358,10 +398,11 @@ static void on_wait(void *ctx, uint64_t tag, struct cluster *c, int status,
     q->out.replayed = true;
     q->out.token = ev->type == FSM_EV_GRANTED ? ev->token : 0;
     q->out.holds = ev->type == FSM_EV_GRANTED ? 1 : 0;
+    q->holds_unknown = ev->type == FSM_EV_GRANTED;
     q->out.index = 0;
     q->state = R_DONE;
     if (ev->type == FSM_EV_GRANTED) {
-        lockcheck_learnt(cl->lc->ck, c, ev->token);
+        lockcheck_learnt(cl->lc->ck, c, ev->token, ev->index);
         add_hold(cl, q->cmd.session, &q->cmd, ev->token);
     }
 }
@@ -427,7 +468,7 @@ static void give_up(struct client *cl, struct cluster *c)
     if (!rng_chance(&c->rng, 50))
         return;
     struct creq *q = &cl->r[rng_below(&c->rng, HISTORY)];
-    if (q->raw || q->cmd.type != FSM_ACQUIRE || q->cmd.wait == 0 ||
+    if (q->raw || !is_acquire(&q->cmd) || q->cmd.wait == 0 ||
         (q->state != R_SENT && q->state != R_WAITING))
         return;
     struct lockserver *srv = cl->lc->srv;

@@ -1,7 +1,8 @@
 /* lockclient.h - simulated clients of the lock service: a few processes
  * that open sessions with random TTLs and keep them alive (or stop, so
  * they expire), acquire a few contended locks (try, wait, owners,
- * reentrant, lease locks), release, extend and close, with random request
+ * reentrant, lease locks; exclusive or shared), release, downgrade, try
+ * an upgrade (refused), extend and close, with random request
  * ids, and repeat requests whose outcome they did not learn (or learnt) with
  * the same id; now and then one gives up on a blocking acquire (its
  * connection closes) and may repeat it later. A retry that answers differently

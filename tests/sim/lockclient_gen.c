@@ -1,8 +1,9 @@
 /* lockclient_gen.c - the simulated clients' random requests: sessions with
- * random TTLs, try and waiting acquires with owners and lock-delays,
- * reentry, lease locks, releases (mostly of what the client holds),
- * extends, closes, malformed commands, and repeats of earlier requests or
- * of their ids. */
+ * random TTLs, try and waiting acquires with owners and lock-delays (a
+ * quarter of them shared), reentry in either mode, lease locks, releases
+ * (mostly of what the client holds, in the mode it holds it), downgrades,
+ * upgrades tried (which must be refused), extends, closes, malformed
+ * commands, and repeats of earlier requests or of their ids. */
 #include "lockclient_internal.h"
 
 #include <stdio.h>
@@ -79,12 +80,18 @@ static void new_open(struct client *cl, struct cluster *c, struct creq *q)
     }
 }
 
+/* An ACQUIRE, a quarter of them ACQUIRE_SHARED: mostly of a random lock
+ * by a random owner, sometimes again by a holder (in the mode it holds
+ * it, or the other: an exclusive one by a reader is an upgrade, which
+ * must be refused). */
 static void new_acquire(struct client *cl, struct cluster *c, struct creq *q)
 {
-    q->cmd.type = FSM_ACQUIRE;
+    q->cmd.type = rng_chance(&c->rng, 250) ? FSM_ACQUIRE_SHARED : FSM_ACQUIRE;
     struct chold *h = cl->n_h ? &cl->h[rng_below(&c->rng, cl->n_h)] : NULL;
     if (h != NULL && h->session != 0 && rng_chance(&c->rng, 200)) {
-        /* reentry */
+        /* reentry, or an upgrade tried */
+        q->cmd.type = h->shared == rng_chance(&c->rng, 700) ? FSM_ACQUIRE_SHARED
+                                                            : FSM_ACQUIRE;
         q->cmd.session = h->session;
         set_name(cl, c, q, h->name);
         set_owner(q, h->owner);
@@ -119,16 +126,22 @@ static struct chold *pick_hold(struct client *cl, struct cluster *c, bool lease)
     return n ? v[rng_below(&c->rng, n)] : NULL;
 }
 
+/* RELEASE or RELEASE_SHARED: mostly of a hold of the client's in the mode
+ * it believes it holds it. */
 static void new_release(struct client *cl, struct cluster *c, struct creq *q)
 {
     q->cmd.type = FSM_RELEASE;
     struct chold *h = pick_hold(cl, c, false);
     if (h != NULL && rng_chance(&c->rng, 900)) {
+        q->cmd.type = h->shared != rng_chance(&c->rng, 50) ? FSM_RELEASE_SHARED
+                                                           : FSM_RELEASE;
         q->cmd.session = h->session;
         set_name(cl, c, q, h->name);
         set_owner(q, h->owner);
         return;
     }
+    if (rng_chance(&c->rng, 250))
+        q->cmd.type = FSM_RELEASE_SHARED;
     q->cmd.session = session_for(cl, c);
     random_name(cl, c, q);
     set_owner(q, (unsigned)rng_below(&c->rng, 3));
@@ -152,10 +165,29 @@ static void new_lease_op(struct client *cl, struct cluster *c, struct creq *q,
         q->cmd.ttl = random_ttl(c);
 }
 
-/* Releases one of the locks the client holds. */
+/* DOWNGRADE: mostly of a hold of the client's it believes exclusive. */
+static void new_downgrade(struct client *cl, struct cluster *c, struct creq *q)
+{
+    q->cmd.type = FSM_DOWNGRADE;
+    struct chold *h = pick_hold(cl, c, false);
+    if (h != NULL && (!h->shared || rng_chance(&c->rng, 200))) {
+        q->cmd.session = h->session;
+        set_name(cl, c, q, h->name);
+        set_owner(q, h->owner);
+        return;
+    }
+    q->cmd.session = session_for(cl, c);
+    random_name(cl, c, q);
+    set_owner(q, (unsigned)rng_below(&c->rng, 3));
+}
+
+/* Releases (now and then downgrades) one of the locks the client
+ * holds. */
 static void let_go(struct client *cl, struct cluster *c, struct creq *q)
 {
-    if (rng_chance(&c->rng, 700) && pick_hold(cl, c, false) != NULL)
+    if (rng_chance(&c->rng, 100) && pick_hold(cl, c, false) != NULL)
+        new_downgrade(cl, c, q);
+    else if (rng_chance(&c->rng, 700) && pick_hold(cl, c, false) != NULL)
         new_release(cl, c, q);
     else if (pick_hold(cl, c, true) != NULL)
         new_lease_op(cl, c, q, FSM_RELEASE);
@@ -206,7 +238,9 @@ static bool reuse_id(struct client *cl, struct cluster *c, struct creq *q)
     const struct fsm_cmd *o = &old->cmd;
     if (o->type == FSM_OPEN) {
         new_lease_acquire(cl, c, q);
-    } else if ((o->type == FSM_ACQUIRE || o->type == FSM_RELEASE) &&
+    } else if ((o->type == FSM_ACQUIRE || o->type == FSM_RELEASE ||
+                o->type == FSM_ACQUIRE_SHARED ||
+                o->type == FSM_RELEASE_SHARED || o->type == FSM_DOWNGRADE) &&
                o->session != 0 && rng_chance(&c->rng, 600)) {
         if (rng_chance(&c->rng, 300)) {
             q->cmd.type = FSM_CLOSE;

@@ -41,6 +41,8 @@ struct creq {
     unsigned attempts;
     bool learnt;
     struct fsm_result out; /* the first outcome learnt; a wait's end */
+    bool holds_unknown;    /* out is a grant learnt from a wait's event,
+                              which does not tell the holds */
 };
 
 struct csession {
@@ -50,12 +52,17 @@ struct csession {
     unsigned reqs;
 };
 
-/* A lock the client believes it holds; session 0: a lease lock. */
+/* A lock the client believes it holds; session 0: a lease lock. shared:
+ * the mode it believes it holds it in (the last it acquired, or shared
+ * after a DOWNGRADE); a release refused (NOTHELD) turns it, a second
+ * forgets the hold. */
 struct chold {
     uint64_t session;
     unsigned name;
     unsigned owner;
     uint64_t token;
+    bool shared;
+    bool refused;
 };
 
 struct client {

@@ -1,9 +1,10 @@
-/* lockmodel.c - the reference model of the lock service: sessions, locks,
- * FIFO waiters, lock-delay and fencing tokens as docs/protocol.md and fsm.h
- * state them, checked against a state machine's answers command by
- * command. Where the rules leave an order open (which of two locks a TICK
- * frees first), the model compares events as a set, and tokens only by
- * their order in the machine's own event list. */
+/* lockmodel.c - the reference model of the lock service: sessions, locks
+ * held in exclusive or shared mode, one FIFO of waiters of both modes per
+ * lock, lock-delay and fencing tokens as docs/protocol.md, fsm.h and
+ * docs/design.md §11.3 state them, checked against a state machine's
+ * answers command by command. Where the rules leave an order open (which of two
+ * locks a TICK frees first), the model compares events as a set, and tokens
+ * only by their order in the machine's own event list. */
 #include "lockmodel_internal.h"
 
 #include <stdarg.h>
@@ -18,6 +19,10 @@
 /* Events of one command matched without a heap allocation. */
 #define SMALL_EVENTS 64
 
+/* How an event of the machine was matched: called for; or a grant that
+ * joined a hold, with that hold's token (no new token). */
+enum { EV_MATCHED = 1, EV_JOINED = 2 };
+
 /* One command being followed. */
 struct ctx {
     struct lockmodel *m;
@@ -27,8 +32,9 @@ struct ctx {
     const struct fsm_result *res;
     const struct fsm_event *ev;
     size_t n_ev;
-    bool *matched; /* n_ev: the event was called for */
-    bool granted;  /* the result itself is a new grant */
+    uint8_t *matched; /* n_ev: the event was called for (EV_*) */
+    bool granted;     /* the result itself is a new grant */
+    size_t last;      /* the event matched last */
     char *why;
     size_t cap;
     bool bad;
@@ -57,6 +63,7 @@ struct lockmodel *lockmodel_new(void)
 
 static void lock_free(struct mlock *l)
 {
+    free(l->h);
     free(l->w);
     free(l);
 }
@@ -70,6 +77,7 @@ void lockmodel_free(struct lockmodel *m)
     free(m->l);
     free(m->s);
     free(m->c);
+    free(m->grant_holds);
     free(m);
 }
 
@@ -88,8 +96,13 @@ struct lockmodel *lockmodel_copy(const struct lockmodel *m)
         c->w = l->cap_w ? mem_xmalloc(l->cap_w * sizeof *c->w) : NULL;
         if (l->n_w)
             memcpy(c->w, l->w, l->n_w * sizeof *c->w);
+        c->h = l->cap_h ? mem_xmalloc(l->cap_h * sizeof *c->h) : NULL;
+        if (l->n_h)
+            memcpy(c->h, l->h, l->n_h * sizeof *c->h);
         k->l[i] = c;
     }
+    k->grant_holds = NULL;
+    k->cap_gh = 0;
     k->c = m->cap_c ? mem_xmalloc(m->cap_c * sizeof *k->c) : NULL;
     if (m->n_c)
         memcpy(k->c, m->c, m->n_c * sizeof *k->c);
@@ -189,14 +202,14 @@ static struct mlock *lock_new(struct lockmodel *m, const char *name,
     return l;
 }
 
-/* Forgets the locks that are free, unwaited and out of lock-delay: to a
+/* Forgets the locks that have no hold, no waiter and no lock-delay: to a
  * command they are the same as locks never seen. */
 static void sweep(struct lockmodel *m)
 {
     size_t k = 0;
     for (size_t i = 0; i < m->n_l; i++) {
         struct mlock *l = m->l[i];
-        if (l->holder == 0 && l->n_w == 0 && l->available_at == 0)
+        if (l->n_h == 0 && l->n_w == 0 && l->available_at == 0)
             lock_free(l);
         else
             m->l[k++] = l;
@@ -210,7 +223,8 @@ unsigned lockmodel_session_holds(const struct lockmodel *m, uint64_t id,
     unsigned n = 0;
     *waits = 0;
     for (size_t i = 0; i < m->n_l; i++) {
-        n += m->l[i]->holder == id;
+        for (size_t k = 0; k < m->l[i]->n_h; k++)
+            n += m->l[i]->h[k].session == id;
         for (size_t k = 0; k < m->l[i]->n_w; k++)
             *waits += m->l[i]->w[k].session == id;
     }
@@ -222,16 +236,95 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* ---- events ----------------------------------------------------------- */
+/* ---- holds ------------------------------------------------------------ */
 
 bool lockmodel_bytes_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
     return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
+int lockmodel_owner_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+uint8_t lockmodel_mode(const struct mlock *l)
+{
+    if (l->n_h == 0)
+        return FSM_MODE_NONE;
+    for (size_t k = 0; k < l->n_h; k++)
+        if (l->h[k].excl > 0)
+            return FSM_MODE_EXCLUSIVE;
+    return FSM_MODE_SHARED;
+}
+
+static uint32_t hold_count(const struct mhold *h)
+{
+    return h->excl + h->shared;
+}
+
+static struct mhold *hold_find(const struct mlock *l, uint64_t session,
+                               const char *owner, size_t owner_len)
+{
+    for (size_t k = 0; k < l->n_h; k++)
+        if (l->h[k].session == session &&
+            lockmodel_bytes_eq(l->h[k].owner, l->h[k].owner_len, owner,
+                               owner_len))
+            return &l->h[k];
+    return NULL;
+}
+
+/* A new hold of l, in its place by (session, owner), with no holds yet. */
+static struct mhold *hold_new(struct mlock *l, uint64_t session,
+                              const char *owner, uint8_t owner_len,
+                              uint64_t token, uint32_t delay_ms)
+{
+    if (l->n_h == l->cap_h) {
+        l->cap_h = l->cap_h ? 2 * l->cap_h : 4;
+        l->h = mem_xrealloc(l->h, l->cap_h * sizeof *l->h);
+    }
+    size_t k = 0;
+    while (k < l->n_h && (l->h[k].session < session ||
+                          (l->h[k].session == session &&
+                           lockmodel_owner_cmp(l->h[k].owner, l->h[k].owner_len,
+                                               owner, owner_len) < 0)))
+        k++;
+    memmove(l->h + k + 1, l->h + k, (l->n_h - k) * sizeof *l->h);
+    l->n_h++;
+    struct mhold *h = &l->h[k];
+    *h = (struct mhold){.session = session,
+                        .token = token,
+                        .delay_ms = delay_ms,
+                        .owner_len = owner_len};
+    if (owner_len > 0)
+        memcpy(h->owner, owner, owner_len);
+    return h;
+}
+
+static void hold_del(struct mlock *l, struct mhold *h)
+{
+    size_t k = (size_t)(h - l->h);
+    memmove(h, h + 1, (l->n_h - k - 1) * sizeof *h);
+    l->n_h--;
+}
+
+/* Whether a request of that mode fits l's holds: an exclusive one only
+ * with no hold at all, a shared one with no exclusive hold. */
+static bool fits(const struct mlock *l, bool shared)
+{
+    return shared ? lockmodel_mode(l) != FSM_MODE_EXCLUSIVE : l->n_h == 0;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
 /* Marks the machine's event that the rules call for (LOST: by session,
  * name and token; the others by session, waiter index, name and req);
- * returns its token, 0 if missing (a failure). */
+ * returns its token, 0 if missing (a failure). A GRANTED that joins a
+ * hold (token not 0) must carry the hold's token. */
 static uint64_t expect_event(struct ctx *x, uint8_t type, uint64_t session,
                              uint64_t index, const struct mlock *l,
                              const char *req, size_t req_len, uint64_t token)
@@ -247,7 +340,17 @@ static uint64_t expect_event(struct ctx *x, uint8_t type, uint64_t session,
             (e->index != index ||
              !lockmodel_bytes_eq(e->req, e->req_len, req, req_len)))
             continue;
-        x->matched[i] = true;
+        x->matched[i] = EV_MATCHED;
+        x->last = i;
+        if (type == FSM_EV_GRANTED && token != 0) {
+            x->matched[i] = EV_JOINED;
+            if (e->token != token)
+                fail(x,
+                     "the grant to session %llu (wait %llu) on '%.*s' "
+                     "joins its hold, whose token is %llu, with token %llu",
+                     U(session), U(index), (int)l->name_len, l->name, U(token),
+                     U(e->token));
+        }
         return type == FSM_EV_LOST ? token : e->token;
     }
     fail(x, "missing event %s for session %llu (wait %llu) on '%.*s'",
@@ -258,7 +361,8 @@ static uint64_t expect_event(struct ctx *x, uint8_t type, uint64_t session,
 
 /* A grant to a gone client's wait is taken back at until unless learnt. */
 static void claim_add(struct lockmodel *m, uint64_t until, uint64_t index,
-                      const struct mlock *l, const char *req, uint8_t req_len)
+                      const struct mlock *l, const struct mhold *h,
+                      const char *req, uint8_t req_len)
 {
     if (m->n_c == m->cap_c) {
         m->cap_c = m->cap_c ? 2 * m->cap_c : 8;
@@ -267,39 +371,64 @@ static void claim_add(struct lockmodel *m, uint64_t until, uint64_t index,
     struct mclaim *c = &m->c[m->n_c++];
     *c = (struct mclaim){.until = until,
                          .index = index,
-                         .grant = l->grant,
-                         .session = l->holder,
+                         .grant = h->grant,
+                         .session = h->session,
                          .name_len = l->name_len,
                          .req_len = req_len};
     memcpy(c->name, l->name, l->name_len);
-    memcpy(c->req, req, req_len);
+    if (req_len > 0)
+        memcpy(c->req, req, req_len);
 }
 
-/* The first waiter of the free lock l gets it (even if its client is gone:
- * until its wait would have ended, a repeat may still learn it). */
+/* The first waiter of l gets its hold (even if its client is gone: until
+ * its wait would have ended, a repeat may still learn it): a new hold
+ * with a new token, or one more of its mode in the hold its session and
+ * owner have already. */
 static void grant_first(struct ctx *x, struct mlock *l)
 {
     struct mwait w = l->w[0];
     memmove(l->w, l->w + 1, (l->n_w - 1) * sizeof *l->w);
     l->n_w--;
-    l->holder = w.session;
-    l->token = expect_event(x, FSM_EV_GRANTED, w.session, w.index, l, w.req,
-                            w.req_len, 0);
-    if (x->bad && l->token == 0)
-        l->token = x->m->last_token + 1; /* keep going with something */
-    l->grant = w.seen;
+    struct mhold *h = hold_find(l, w.session, w.owner, w.owner_len);
+    if (h != NULL) {
+        expect_event(x, FSM_EV_GRANTED, w.session, w.index, l, w.req, w.req_len,
+                     h->token);
+    } else {
+        uint64_t t = expect_event(x, FSM_EV_GRANTED, w.session, w.index, l,
+                                  w.req, w.req_len, 0);
+        if (x->bad && t == 0)
+            t = x->m->last_token + 1; /* keep going with something */
+        h = hold_new(l, w.session, w.owner, w.owner_len, t, w.delay_ms);
+    }
+    if (w.shared)
+        h->shared++;
+    else
+        h->excl++;
+    if (!x->bad)
+        x->m->grant_holds[x->last] = hold_count(h);
+    h->grant = w.seen;
     if (w.gone_until != 0)
-        claim_add(x->m, w.gone_until, w.index, l, w.req, w.req_len);
-    l->holds = 1;
-    l->delay_ms = w.delay_ms;
-    memcpy(l->owner, w.owner, w.owner_len);
-    l->owner_len = w.owner_len;
-    l->available_at = 0;
+        claim_add(x->m, w.gone_until, w.index, l, h, w.req, w.req_len);
+}
+
+/* Out of lock-delay, the waiters are granted from the head as far as
+ * their modes fit: the first that does not fit stops the granting. A
+ * lock-delay ends for the waiters with the TICK that ends it (an ACQUIRE
+ * nobody waits before may find it ended by the clock, rule 3). */
+static void grant_head(struct ctx *x, struct mlock *l)
+{
+    if (l->available_at != 0)
+        return;
+    while (l->n_w > 0 && fits(l, l->w[0].shared))
+        grant_first(x, l);
 }
 
 /* Ends the k-th wait on l with a TIMEOUT or CANCELED event. A lease lock's
- * session left with nothing by a timeout ends. */
-static void unwait(struct ctx *x, struct mlock *l, size_t k, uint8_t type)
+ * session left with nothing by a timeout ends. With grant, the waiters
+ * behind it are granted if they now fit (no grant for the waits of a
+ * session that ends: those end first). */
+static void unwait(struct ctx *x, struct mlock *l, size_t k, uint8_t type,
+                   bool grant)
 {
     struct mwait w = l->w[k];
     memmove(l->w + k, l->w + k + 1, (l->n_w - k - 1) * sizeof *l->w);
@@ -311,40 +440,55 @@ static void unwait(struct ctx *x, struct mlock *l, size_t k, uint8_t type)
         lease && lockmodel_session_holds(x->m, w.session, &waits) == 0 &&
         waits == 0)
         session_del(x->m, w.session);
+    if (grant)
+        grant_head(x, l);
 }
 
-/* Takes all holds from l's holder. Expired: FSM_EV_LOST and the lock-delay
- * the grant asked for; otherwise (or without a delay) the first waiter
- * gets it at once. */
-static void free_lock(struct ctx *x, struct mlock *l, bool expired)
+/* The hold h of l ends, all its holds in both modes. Expired: FSM_EV_LOST
+ * and the lock-delay its grant asked for (until the latest end of the
+ * lock's); then the waiters are granted as far as they fit. */
+static void end_hold(struct ctx *x, struct mlock *l, struct mhold *h,
+                     bool expired)
 {
-    uint32_t delay = l->delay_ms;
+    uint32_t delay = h->delay_ms;
     if (expired)
-        expect_event(x, FSM_EV_LOST, l->holder, 0, l, NULL, 0, l->token);
-    l->holder = 0;
-    l->owner_len = 0;
-    l->token = 0;
-    l->grant = 0;
-    l->holds = 0;
-    l->delay_ms = 0;
-    if (expired && delay > 0)
-        l->available_at = add_sat(x->m->now, delay);
-    else if (l->n_w > 0)
-        grant_first(x, l);
+        expect_event(x, FSM_EV_LOST, h->session, 0, l, NULL, 0, h->token);
+    hold_del(l, h);
+    if (expired && delay > 0) {
+        uint64_t end = add_sat(x->m->now, delay);
+        if (end > l->available_at)
+            l->available_at = end;
+    }
+    grant_head(x, l);
 }
 
 /* A session ends: its waits first (so that none of its own waiters gets a
- * lock it frees), then its locks. */
+ * lock it frees; the waiters behind them are granted as far as they fit),
+ * then its holds. */
 static void end_session(struct ctx *x, uint64_t id, bool expired)
 {
     struct lockmodel *m = x->m;
-    for (size_t i = 0; i < m->n_l; i++)
+    for (size_t i = 0; i < m->n_l; i++) {
+        bool any = false;
         for (size_t k = m->l[i]->n_w; k-- > 0;)
-            if (m->l[i]->w[k].session == id)
-                unwait(x, m->l[i], k, FSM_EV_CANCELED);
-    for (size_t i = 0; i < m->n_l; i++)
-        if (m->l[i]->holder == id)
-            free_lock(x, m->l[i], expired);
+            if (m->l[i]->w[k].session == id) {
+                unwait(x, m->l[i], k, FSM_EV_CANCELED, false);
+                any = true;
+            }
+        if (any)
+            grant_head(x, m->l[i]);
+    }
+    for (size_t i = 0; i < m->n_l; i++) {
+        struct mlock *l = m->l[i];
+        for (size_t k = 0; k < l->n_h;) {
+            if (l->h[k].session != id) {
+                k++;
+                continue;
+            }
+            end_hold(x, l, &l->h[k], expired); /* grants may insert */
+            k = 0;
+        }
+    }
     session_del(m, id);
 }
 
@@ -471,47 +615,54 @@ static void do_expire_batch(struct ctx *x)
         want(x, "expired", x->res->expired, ended);
 }
 
-/* ACQUIRE for session sid once the request is known to be new: reentry,
- * a grant of a free lock nobody waits for, HELD for a try, or the tail of
- * the FIFO. Returns the status the rules give. */
+/* ACQUIRE (shared: ACQUIRE_SHARED) for session sid once the request is
+ * known to be new: reentry, UPGRADE, a grant when nobody waits and the
+ * mode fits, HELD for a try, or the tail of the FIFO. Returns the status
+ * the rules give. */
 static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
-                       uint8_t owner_len, uint32_t delay)
+                       uint8_t owner_len, uint32_t delay, bool shared)
 {
     struct lockmodel *m = x->m;
     const struct fsm_cmd *c = x->c;
     const struct fsm_result *r = x->res;
     struct mlock *l = lockmodel_lock_get(m, c->name, c->name_len);
-    if (l != NULL && l->holder == sid &&
-        lockmodel_bytes_eq(l->owner, l->owner_len, owner, owner_len)) {
+    struct mhold *h = l ? hold_find(l, sid, owner, owner_len) : NULL;
+    if (h != NULL && !shared && h->excl == 0) {
+        fresh(x, FSM_UPGRADE); /* two readers upgrading would deadlock */
+        return FSM_UPGRADE;
+    }
+    if (h != NULL) {
         if (fresh(x, FSM_OK)) {
-            want(x, "token", r->token, l->token);
-            want(x, "holds", r->holds, l->holds + 1);
+            want(x, "token", r->token, h->token);
+            want(x, "holds", r->holds, hold_count(h) + 1);
             want(x, "index", r->index, 0);
         }
-        l->holds++;
+        if (shared)
+            h->shared++;
+        else
+            h->excl++;
         return FSM_OK;
     }
     if (l == NULL ||
-        (l->holder == 0 && l->n_w == 0 && l->available_at <= m->now)) {
+        (l->n_w == 0 && l->available_at <= m->now && fits(l, shared))) {
         if (l == NULL)
             l = lock_new(m, c->name, c->name_len);
         fresh(x, FSM_OK);
         want(x, "holds", r->holds, 1);
         x->granted = true;
-        l->holder = sid;
-        l->token = r->token;
-        l->grant = c->wait > 0 ? x->index : 0; /* its client may go first */
-        want(x, "index", r->index, l->grant);
-        l->holds = 1;
-        l->delay_ms = delay;
-        memcpy(l->owner, owner, owner_len);
-        l->owner_len = owner_len;
+        h = hold_new(l, sid, owner, owner_len, r->token, delay);
+        if (shared)
+            h->shared = 1;
+        else
+            h->excl = 1;
+        h->grant = c->wait > 0 ? x->index : 0; /* its client may go first */
+        want(x, "index", r->index, h->grant);
         l->available_at = 0;
         return FSM_OK;
     }
     if (c->wait == 0) {
         if (fresh(x, FSM_HELD))
-            want(x, "holder", r->holder, l->holder);
+            want(x, "holder", r->holder, l->n_h ? l->h[0].session : 0);
         return FSM_HELD;
     }
     if (fresh(x, FSM_QUEUED))
@@ -526,10 +677,13 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
                         .seen = x->index,
                         .deadline = add_sat(m->now, c->wait),
                         .delay_ms = delay,
+                        .shared = shared,
                         .owner_len = owner_len,
                         .req_len = (uint8_t)c->req_len};
-    memcpy(w->owner, owner, owner_len);
-    memcpy(w->req, c->req, c->req_len);
+    if (owner_len > 0)
+        memcpy(w->owner, owner, owner_len);
+    if (c->req_len > 0)
+        memcpy(w->req, c->req, c->req_len);
     return FSM_QUEUED;
 }
 
@@ -544,6 +698,17 @@ static struct mwait *find_wait(const struct lockmodel *m, uint64_t index,
                 *kp = k;
                 return &m->l[i]->w[k];
             }
+    return NULL;
+}
+
+/* The hold of l that session has with token, or NULL. */
+static struct mhold *hold_by_token(const struct mlock *l, uint64_t session,
+                                   uint64_t token)
+{
+    for (size_t k = 0; l != NULL && k < l->n_h; k++)
+        if (l->h[k].token == token &&
+            (session == 0 || l->h[k].session == session))
+            return &l->h[k];
     return NULL;
 }
 
@@ -563,17 +728,24 @@ static void rejoin(struct ctx *x)
         return;
     }
     l = lockmodel_lock_get(x->m, x->c->name, x->c->name_len);
-    if (f->status == FSM_OK && l != NULL && l->holder == f->session &&
-        l->token == f->token)
-        l->grant = 0;
+    struct mhold *h = hold_by_token(l, f->session, f->token);
+    if (f->status == FSM_OK && f->session != 0 && h != NULL)
+        h->grant = 0;
+}
+
+static bool acquire_fields_ok(const struct fsm_cmd *c)
+{
+    return name_ok(c) && c->owner_len <= FSM_OWNER_MAX &&
+           c->wait <= FSM_WAIT_MAX &&
+           (c->delay <= FSM_DELAY_MAX || c->delay == UINT64_MAX);
 }
 
 static void do_acquire(struct ctx *x)
 {
     const struct fsm_cmd *c = x->c;
-    if (!name_ok(c) || c->owner_len > FSM_OWNER_MAX || c->wait > FSM_WAIT_MAX ||
-        (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
-        fresh(x, FSM_INVALID);
+    bool shared = c->type == FSM_ACQUIRE_SHARED;
+    if (!acquire_fields_ok(c) || (shared && c->session == 0)) {
+        fresh(x, FSM_INVALID); /* lease locks are exclusive */
         return;
     }
     uint32_t delay =
@@ -587,7 +759,7 @@ static void do_acquire(struct ctx *x)
             rejoin(x);
             return;
         }
-        acquire(x, c->session, c->owner, (uint8_t)c->owner_len, delay);
+        acquire(x, c->session, c->owner, (uint8_t)c->owner_len, delay, shared);
         want(x, "session", x->res->session, c->session);
         return;
     }
@@ -602,11 +774,21 @@ static void do_acquire(struct ctx *x)
         return;
     }
     session_add(x->m, x->index, c->ttl, true);
-    uint8_t st = acquire(x, x->index, "", 0, delay);
+    uint8_t st = acquire(x, x->index, "", 0, delay, false);
     if (st != FSM_OK && st != FSM_QUEUED)
         session_del(x->m, x->index);
     want(x, "session", x->res->session,
          st == FSM_OK || st == FSM_QUEUED ? x->index : 0);
+}
+
+/* The hold of a lease lock (its session's only) with token, or NULL. */
+static struct mhold *lease_hold(struct ctx *x, struct mlock *l, uint64_t token)
+{
+    struct mhold *h = hold_by_token(l, 0, token);
+    bool lease = false;
+    if (h == NULL || !lockmodel_session(x->m, h->session, &lease) || !lease)
+        return NULL;
+    return h;
 }
 
 /* RELEASE by a lease lock's token: its session ends. */
@@ -616,26 +798,39 @@ static void release_lease(struct ctx *x)
     if (replayed(x))
         return;
     struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
-    bool lease = false;
-    if (l == NULL || l->holder == 0 ||
-        !lockmodel_session(x->m, l->holder, &lease) || !lease ||
-        l->token != c->token) {
+    struct mhold *h = lease_hold(x, l, c->token);
+    if (h == NULL) {
         fresh(x, FSM_NOTHELD);
         return;
     }
     if (fresh(x, FSM_OK))
         want(x, "holds", x->res->holds, 0);
-    end_session(x, l->holder, false);
+    end_session(x, h->session, false);
 }
 
+/* The holds in both modes of the hold with token, 0 if it is gone: what a
+ * result tells, once the command's grants are made (its own waiter may
+ * have joined it; a hold that went and came back is another). */
+static uint32_t holds_now(const struct mlock *l, uint64_t token)
+{
+    const struct mhold *h = hold_by_token(l, 0, token);
+    return h ? hold_count(h) : 0;
+}
+
+/* RELEASE drops one exclusive hold, RELEASE_SHARED one shared hold of the
+ * caller's; a hold with none left goes; then the waiters are granted as
+ * far as they fit (a writer that keeps shared holds lets readers in). The
+ * result's holds are those the release left (§11.3), before a waiter of
+ * the caller's joins; a DOWNGRADE's, those after its grants. */
 static void do_release(struct ctx *x)
 {
     const struct fsm_cmd *c = x->c;
+    bool shared = c->type == FSM_RELEASE_SHARED;
     if (!name_ok(c)) {
         fresh(x, FSM_INVALID);
         return;
     }
-    if (c->session == 0) {
+    if (c->session == 0 && !shared) {
         release_lease(x);
         return;
     }
@@ -646,16 +841,53 @@ static void do_release(struct ctx *x)
     if (replayed(x))
         return;
     struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
-    if (l == NULL || l->holder != c->session ||
-        !lockmodel_bytes_eq(l->owner, l->owner_len, c->owner, c->owner_len)) {
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (h == NULL || (shared ? h->shared : h->excl) == 0) {
         fresh(x, FSM_NOTHELD);
         return;
     }
-    l->holds--;
-    if (fresh(x, FSM_OK))
-        want(x, "holds", x->res->holds, l->holds);
-    if (l->holds == 0)
-        free_lock(x, l, false);
+    if (shared)
+        h->shared--;
+    else
+        h->excl--;
+    if (fresh(x, FSM_OK)) /* those the release left, before any grant */
+        want(x, "holds", x->res->holds, hold_count(h));
+    if (hold_count(h) == 0)
+        hold_del(l, h);
+    grant_head(x, l);
+}
+
+/* DOWNGRADE: the caller's exclusive holds become shared ones, in place,
+ * with the same token; the readers at the head of the FIFO join. */
+static void do_downgrade(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!name_ok(c)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (client_session(x->m, c->session) == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return;
+    }
+    if (replayed(x))
+        return;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (h == NULL || h->excl == 0) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    h->shared += h->excl;
+    h->excl = 0;
+    uint64_t token = h->token;
+    grant_head(x, l);
+    if (fresh(x, FSM_OK)) {
+        want(x, "token", x->res->token, token);
+        want(x, "holds", x->res->holds, holds_now(l, token));
+    }
 }
 
 static void do_extend(struct ctx *x)
@@ -668,13 +900,12 @@ static void do_extend(struct ctx *x)
     if (replayed(x))
         return;
     struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
-    struct msession *s =
-        l && l->holder ? lockmodel_session_get(x->m, l->holder) : NULL;
-    if (s == NULL || !s->lease || l->token != c->token) {
+    struct mhold *h = lease_hold(x, l, c->token);
+    if (h == NULL) {
         fresh(x, FSM_NOTHELD);
         return;
     }
-    s->ttl = c->ttl;
+    lockmodel_session_get(x->m, h->session)->ttl = c->ttl;
     if (fresh(x, FSM_OK))
         want(x, "ttl", x->res->ttl, c->ttl);
 }
@@ -698,24 +929,32 @@ static void do_set_ttl(struct ctx *x)
         want(x, "ttl", x->res->ttl, c->ttl);
 }
 
-/* Takes back one hold of l's grant, which nobody learnt: WITHDRAWN; at
- * no holds left the lock is freed (a lease lock's session ends). */
-static void withdraw(struct ctx *x, struct mlock *l, uint64_t index,
-                     const char *req, size_t req_len)
+/* Takes back one hold of h's grant, which nobody learnt: WITHDRAWN; an
+ * exclusive hold if it has one, else a shared one; at no holds left the
+ * hold goes (a lease lock's session ends); then the waiters are granted as
+ * far as they fit. */
+static void withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
+                     uint64_t index, const char *req, size_t req_len)
 {
-    uint64_t t =
-        expect_event(x, FSM_EV_WITHDRAWN, l->holder, index, l, req, req_len, 0);
-    if (t != 0 && t != l->token)
-        fail(x, "WITHDRAWN token %llu, the grant's is %llu", U(t), U(l->token));
-    l->grant = 0;
+    uint64_t t = expect_event(x, FSM_EV_WITHDRAWN, h->session, index, l, req,
+                              req_len, 0);
+    if (t != 0 && t != h->token)
+        fail(x, "WITHDRAWN token %llu, the grant's is %llu", U(t), U(h->token));
+    h->grant = 0;
     bool lease = false;
-    lockmodel_session(x->m, l->holder, &lease);
-    if (--l->holds > 0)
-        return;
-    if (lease)
-        end_session(x, l->holder, false);
+    uint64_t sid = h->session;
+    lockmodel_session(x->m, sid, &lease);
+    if (h->excl > 0)
+        h->excl--;
     else
-        free_lock(x, l, false);
+        h->shared--;
+    if (hold_count(h) == 0 && lease) {
+        end_session(x, sid, false);
+        return;
+    }
+    if (hold_count(h) == 0)
+        hold_del(l, h);
+    grant_head(x, l); /* a writer left with shared holds lets readers in */
 }
 
 /* When a wait ends: its deadline, or sooner if its client is gone. */
@@ -726,7 +965,7 @@ static uint64_t wait_end(const struct mwait *w)
 }
 
 /* The earliest due wait (by its end, then index), claim (by its time,
- * then index) and lock-delay end. */
+ * then index) and lock-delay end (by its time, then name). */
 static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
                 size_t *ck, struct mlock **dl)
 {
@@ -745,8 +984,7 @@ static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
                 *wk = k;
             }
         }
-        if (l->holder == 0 && l->available_at != 0 &&
-            l->available_at <= m->now &&
+        if (l->available_at != 0 && l->available_at <= m->now &&
             (*dl == NULL || l->available_at < (*dl)->available_at))
             *dl = l;
     }
@@ -760,16 +998,27 @@ static void due(const struct lockmodel *m, struct mlock **wl, size_t *wk,
     }
 }
 
+/* The hold of l that session has with grant (not 0), or NULL. */
+static struct mhold *hold_by_grant(const struct mlock *l, uint64_t session,
+                                   uint64_t grant)
+{
+    for (size_t k = 0; l != NULL && grant != 0 && k < l->n_h; k++)
+        if (l->h[k].session == session && l->h[k].grant == grant)
+            return &l->h[k];
+    return NULL;
+}
+
 /* The k-th claim is due: its grant is taken back unless it was learnt
- * (or the lock has gone on since). */
+ * (or its hold has gone on since). */
 static void claim_due(struct ctx *x, size_t k)
 {
     struct lockmodel *m = x->m;
     struct mclaim c = m->c[k];
     m->c[k] = m->c[--m->n_c];
     struct mlock *l = lockmodel_lock_get(m, c.name, c.name_len);
-    if (l != NULL && l->holder == c.session && l->grant == c.grant)
-        withdraw(x, l, c.index, c.req, c.req_len);
+    struct mhold *h = hold_by_grant(l, c.session, c.grant);
+    if (h != NULL)
+        withdraw(x, l, h, c.index, c.req, c.req_len);
 }
 
 /* TICK: waits run out, grants to gone clients are taken back and
@@ -786,13 +1035,12 @@ static void do_tick(struct ctx *x)
         uint64_t tc = ck < x->m->n_c ? x->m->c[ck].until : UINT64_MAX;
         uint64_t td = dl ? dl->available_at : UINT64_MAX;
         if (wl != NULL && tw <= tc && tw <= td) {
-            unwait(x, wl, wk, FSM_EV_TIMEOUT);
+            unwait(x, wl, wk, FSM_EV_TIMEOUT, true);
         } else if (ck < x->m->n_c && tc <= td) {
             claim_due(x, ck);
         } else if (dl != NULL) {
             dl->available_at = 0;
-            if (dl->n_w > 0)
-                grant_first(x, dl);
+            grant_head(x, dl);
         } else {
             return;
         }
@@ -801,14 +1049,15 @@ static void do_tick(struct ctx *x)
 
 /* A gone client's wait (seen by the leader at c->seen): unless repeated
  * since, it ends now without a request id or time to come back, else by
- * now + c->wait. False if repeated since. */
-static bool unwait_one(struct ctx *x, struct mlock *l, size_t k)
+ * now + c->wait. False if repeated since. With grant, the waiters behind
+ * one that ends are granted if they now fit. */
+static bool unwait_one(struct ctx *x, struct mlock *l, size_t k, bool grant)
 {
     struct mwait *w = &l->w[k];
     if (w->seen > x->c->seen)
         return false;
     if (w->req_len == 0 || x->c->wait == 0) {
-        unwait(x, l, k, FSM_EV_TIMEOUT);
+        unwait(x, l, k, FSM_EV_TIMEOUT, grant);
         return true;
     }
     uint64_t until = add_sat(x->m->now, x->c->wait);
@@ -817,13 +1066,19 @@ static bool unwait_one(struct ctx *x, struct mlock *l, size_t k)
     return true;
 }
 
-/* UNWAIT 0: every wait (each on its own: the order changes nothing). */
+/* UNWAIT 0: every wait queued when it applies is gone (each on its own:
+ * the order changes nothing), and only then are the waiters that now fit
+ * granted, so that a grant made here goes to a gone client too. */
 static void unwait_all(struct ctx *x)
 {
     struct lockmodel *m = x->m;
+    for (size_t i = 0; i < m->n_l; i++) {
+        struct mlock *l = m->l[i];
+        for (size_t k = l->n_w; k-- > 0;)
+            unwait_one(x, l, k, false);
+    }
     for (size_t i = 0; i < m->n_l; i++)
-        for (size_t k = m->l[i]->n_w; k-- > 0;)
-            unwait_one(x, m->l[i], k);
+        grant_head(x, m->l[i]);
 }
 
 /* UNWAIT: the client of the blocking ACQUIRE at c->index went away: its
@@ -847,30 +1102,32 @@ static void do_unwait(struct ctx *x)
     struct mwait *w = find_wait(x->m, c->index, &l, &k);
     if (w != NULL && w->session == c->session &&
         lockmodel_bytes_eq(l->name, l->name_len, c->name, c->name_len)) {
-        fresh(x, unwait_one(x, l, k) ? FSM_OK : FSM_NOTHELD);
+        fresh(x, unwait_one(x, l, k, true) ? FSM_OK : FSM_NOTHELD);
         return;
     }
     l = lockmodel_lock_get(x->m, c->name, c->name_len);
-    if (l == NULL || l->holder != c->session || l->grant == 0 ||
-        l->grant != c->seen || c->index < c->session || c->index > c->seen) {
+    struct mhold *h = hold_by_grant(l, c->session, c->seen);
+    if (h == NULL || c->index < c->session || c->index > c->seen) {
         fresh(x, FSM_NOTHELD);
         return;
     }
     if (fresh(x, FSM_OK))
         want(x, "session", r->session, c->session);
     if (c->req_len > 0 && c->wait > 0) {
-        claim_add(x->m, add_sat(x->m->now, c->wait), c->index, l, c->req,
+        claim_add(x->m, add_sat(x->m->now, c->wait), c->index, l, h, c->req,
                   (uint8_t)c->req_len);
-        want(x, "holds", r->holds, l->holds);
+        want(x, "holds", r->holds, hold_count(h));
         return;
     }
-    want(x, "token", r->token, l->token);
-    want(x, "holds", r->holds, l->holds - 1);
-    withdraw(x, l, c->index, c->req, c->req_len);
+    want(x, "token", r->token, h->token);
+    uint64_t token = h->token;
+    withdraw(x, l, h, c->index, c->req, c->req_len);
+    want(x, "holds", r->holds, holds_now(l, token));
 }
 
-/* Every event matched; the grants' tokens rise, in the machine's order,
- * above every earlier grant's. */
+/* Every event matched; the new grants' tokens rise, in the machine's
+ * order, above every earlier grant's (a grant that joins a hold has the
+ * hold's). */
 static void check_events_and_tokens(struct ctx *x)
 {
     struct lockmodel *m = x->m;
@@ -891,7 +1148,7 @@ static void check_events_and_tokens(struct ctx *x)
                  (int)e->name_len, e->name, U(e->token));
             continue;
         }
-        if (e->type != FSM_EV_GRANTED)
+        if (e->type != FSM_EV_GRANTED || x->matched[i] == EV_JOINED)
             continue;
         if (e->token <= last)
             fail(x,
@@ -904,13 +1161,18 @@ static void check_events_and_tokens(struct ctx *x)
     m->last_token = last;
 }
 
+uint32_t lockmodel_grant_holds(const struct lockmodel *m, size_t i)
+{
+    return i < m->cap_gh ? m->grant_holds[i] : 0;
+}
+
 bool lockmodel_follow(struct lockmodel *m, uint64_t index,
                       const struct fsm_cmd *cmd,
                       const struct lockmodel_replay *rp,
                       const struct fsm_result *res, const struct fsm_event *ev,
                       size_t n_ev, char *why, size_t cap)
 {
-    bool small[SMALL_EVENTS] = {false};
+    uint8_t small[SMALL_EVENTS] = {0};
     struct ctx ctx = {.m = m,
                       .index = index,
                       .c = cmd,
@@ -922,6 +1184,13 @@ bool lockmodel_follow(struct lockmodel *m, uint64_t index,
                       .cap = cap};
     struct ctx *x = &ctx;
     x->matched = n_ev <= SMALL_EVENTS ? small : mem_xcalloc(n_ev, 1);
+    if (n_ev > m->cap_gh) {
+        m->cap_gh = n_ev;
+        m->grant_holds =
+            mem_xrealloc(m->grant_holds, n_ev * sizeof *m->grant_holds);
+    }
+    if (n_ev > 0)
+        memset(m->grant_holds, 0, n_ev * sizeof *m->grant_holds);
     if (index <= m->applied)
         fail(x, "index %llu follows %llu", U(index), U(m->applied));
     m->applied = index;
@@ -941,10 +1210,15 @@ bool lockmodel_follow(struct lockmodel *m, uint64_t index,
             do_expire(x);
             break;
         case FSM_ACQUIRE:
+        case FSM_ACQUIRE_SHARED:
             do_acquire(x);
             break;
         case FSM_RELEASE:
+        case FSM_RELEASE_SHARED:
             do_release(x);
+            break;
+        case FSM_DOWNGRADE:
+            do_downgrade(x);
             break;
         case FSM_EXTEND:
             do_extend(x);

@@ -54,6 +54,12 @@ bool lockmodel_agrees(const struct lockmodel *m, const struct fsm *f,
                       const char *name, uint32_t len, bool full, char *why,
                       size_t cap);
 
+/* After lockmodel_follow: the holds in both modes of the hold that its
+ * i-th event, a GRANTED, went to, right after it (more than 1 when the
+ * waiter joined its session and owner's hold); 0 for other events. What
+ * the machine remembers as the outcome of that waiter's request. */
+uint32_t lockmodel_grant_holds(const struct lockmodel *m, size_t i);
+
 /* A digest of the whole state. */
 uint64_t lockmodel_digest(const struct lockmodel *m);
 /* True if session id is open; *lease tells whether a lease lock's. */

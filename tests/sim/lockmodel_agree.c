@@ -1,5 +1,6 @@
 /* lockmodel_agree.c - the reference model against a lock state machine:
- * the same holders, queues, lock-delays, sessions and clock; a digest of
+ * the same holds (each, with its mode's counts), queues (each waiter, with
+ * its mode), lock-delays, sessions and clock; a digest of
  * the model's state; one-line descriptions of commands and results. */
 #include "lockmodel_internal.h"
 
@@ -15,8 +16,8 @@
 const char *lockmodel_status_name(uint8_t status)
 {
     static const char *names[] = {
-        "OK",    "QUEUED",  "HELD",    "NOTHELD",  "NOSESSION",
-        "LIMIT", "INVALID", "TIMEOUT", "CANCELED", "REQ_REUSED"};
+        "OK",      "QUEUED",  "HELD",     "NOTHELD",    "NOSESSION", "LIMIT",
+        "INVALID", "TIMEOUT", "CANCELED", "REQ_REUSED", "UPGRADE",   "KIND"};
     return status < sizeof names / sizeof names[0] ? names[status] : "?";
 }
 
@@ -29,9 +30,26 @@ const char *lockmodel_event_name(uint8_t type)
 
 void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
 {
-    static const char *names[] = {"?",       "OPEN",    "CLOSE",       "EXPIRE",
-                                  "ACQUIRE", "RELEASE", "EXTEND",      "TICK",
-                                  "SET_TTL", "UNWAIT",  "EXPIRE_BATCH"};
+    static const char *names[] = {"?",
+                                  "OPEN",
+                                  "CLOSE",
+                                  "EXPIRE",
+                                  "ACQUIRE",
+                                  "RELEASE",
+                                  "EXTEND",
+                                  "TICK",
+                                  "SET_TTL",
+                                  "UNWAIT",
+                                  "EXPIRE_BATCH",
+                                  "ACQUIRE_SHARED",
+                                  "RELEASE_SHARED",
+                                  "DOWNGRADE",
+                                  "SEM_ACQUIRE",
+                                  "SEM_RELEASE",
+                                  "CAMPAIGN",
+                                  "PROCLAIM",
+                                  "RESIGN",
+                                  "REVOKE"};
     if (c == NULL) {
         snprintf(buf, cap, "(undecodable)");
         return;
@@ -40,8 +58,8 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
              "%s now=%llu session=%llu ttl=%llu wait=%llu delay=%lld "
              "token=%llu index=%llu seen=%llu name='%.*s' owner='%.*s' "
              "req='%.*s' ids=%u",
-             c->type <= FSM_CMD_MAX ? names[c->type] : "?", U(c->now),
-             U(c->session), U(c->ttl), U(c->wait),
+             c->type < sizeof names / sizeof names[0] ? names[c->type] : "?",
+             U(c->now), U(c->session), U(c->ttl), U(c->wait),
              c->delay == UINT64_MAX ? -1LL : (long long)c->delay, U(c->token),
              U(c->index), U(c->seen), (int)c->name_len, c->name,
              (int)c->owner_len, c->owner, (int)c->req_len, c->req,
@@ -60,9 +78,12 @@ void lockmodel_describe_res(const struct fsm_result *r, char *buf, size_t cap)
 
 /* ---- agreement -------------------------------------------------------- */
 
-static uint64_t next_deadline(const struct lockmodel *m)
+/* The earliest time a TICK would change something, and what (for a
+ * failure message) in what[0..cap). */
+static uint64_t next_deadline(const struct lockmodel *m, char *what, size_t cap)
 {
     uint64_t t = UINT64_MAX;
+    snprintf(what, cap, "nothing");
     for (size_t i = 0; i < m->n_l; i++) {
         const struct mlock *l = m->l[i];
         for (size_t k = 0; k < l->n_w; k++) {
@@ -70,47 +91,160 @@ static uint64_t next_deadline(const struct lockmodel *m)
             uint64_t end = w->gone_until != 0 && w->gone_until < w->deadline
                                ? w->gone_until
                                : w->deadline;
-            if (end < t)
+            if (end < t) {
                 t = end;
+                snprintf(what, cap, "the end of wait %llu on '%.*s'",
+                         U(w->index), (int)l->name_len, l->name);
+            }
         }
-        if (l->holder == 0 && l->available_at != 0 && l->available_at < t)
+        if (l->available_at != 0 && l->available_at < t) {
             t = l->available_at;
+            snprintf(what, cap, "the lock-delay of '%.*s' (%zu holds)",
+                     (int)l->name_len, l->name, l->n_h);
+        }
     }
     for (size_t i = 0; i < m->n_c; i++)
-        if (m->c[i].until < t)
+        if (m->c[i].until < t) {
             t = m->c[i].until;
+            snprintf(what, cap, "taking back the grant to wait %llu on '%.*s'",
+                     U(m->c[i].index), (int)m->c[i].name_len, m->c[i].name);
+        }
     return t;
 }
 
-static bool lock_agrees(const struct mlock *l, const struct fsm *f, char *why,
+/* A time at or before now, as a deadline or a lock-delay's end: due (a
+ * lock-delay ended whose TICK has not come yet is no delay any more). */
+static uint64_t due_at(uint64_t t, uint64_t now)
+{
+    return t != 0 && t <= now ? now : t;
+}
+
+/* Walks the machine's holds of a lock against the model's, in order. */
+struct holds_arg {
+    const struct mlock *l;
+    size_t k;
+    bool bad;
+    struct fsm_hold_info got;
+};
+
+static bool holds_cb(void *arg, const struct fsm_hold_info *h)
+{
+    struct holds_arg *a = arg;
+    const struct mhold *o = a->k < a->l->n_h ? &a->l->h[a->k] : NULL;
+    a->k++;
+    if (o != NULL && o->session == h->session && o->token == h->token &&
+        o->excl == h->exclusive && o->shared == h->shared &&
+        lockmodel_bytes_eq(o->owner, o->owner_len, h->owner, h->owner_len))
+        return true;
+    a->bad = true;
+    a->got = *h;
+    return false;
+}
+
+/* Walks the machine's waiters of a lock against the model's, in order. */
+struct waiters_arg {
+    const struct mlock *l;
+    size_t k;
+    bool bad;
+    struct fsm_waiter_info got;
+};
+
+static bool waiters_cb(void *arg, const struct fsm_waiter_info *w)
+{
+    struct waiters_arg *a = arg;
+    const struct mwait *o = a->k < a->l->n_w ? &a->l->w[a->k] : NULL;
+    a->k++;
+    if (o != NULL && o->session == w->session && o->index == w->index &&
+        o->shared == w->shared &&
+        lockmodel_bytes_eq(o->owner, o->owner_len, w->owner, w->owner_len))
+        return true;
+    a->bad = true;
+    a->got = *w;
+    return false;
+}
+
+static bool holds_agree(const struct mlock *l, const struct fsm *f, char *why,
                         size_t cap)
 {
+    struct holds_arg ha = {.l = l};
+    fsm_lock_holds(f, l->name, l->name_len, 0, holds_cb, &ha);
+    if (ha.bad || ha.k != l->n_h) {
+        const struct mhold *o =
+            ha.k > 0 && ha.k <= l->n_h ? &l->h[ha.k - 1] : NULL;
+        snprintf(why, cap,
+                 "lock '%.*s', hold %zu of %zu: the machine shows session "
+                 "%llu owner '%.*s' token %llu holds %u exclusive %u "
+                 "shared; the apply stream gives session %llu owner "
+                 "'%.*s' token %llu holds %u exclusive %u shared",
+                 (int)l->name_len, l->name, ha.k, l->n_h,
+                 U(ha.bad ? ha.got.session : 0),
+                 ha.bad ? (int)ha.got.owner_len : 0, ha.bad ? ha.got.owner : "",
+                 U(ha.bad ? ha.got.token : 0), ha.bad ? ha.got.exclusive : 0,
+                 ha.bad ? ha.got.shared : 0, U(o ? o->session : 0),
+                 o ? (int)o->owner_len : 0, o ? o->owner : "",
+                 U(o ? o->token : 0), o ? o->excl : 0, o ? o->shared : 0);
+        return false;
+    }
+    struct waiters_arg wa = {.l = l};
+    fsm_lock_waiters(f, l->name, l->name_len, waiters_cb, &wa);
+    if (wa.bad || wa.k != l->n_w) {
+        const struct mwait *o =
+            wa.k > 0 && wa.k <= l->n_w ? &l->w[wa.k - 1] : NULL;
+        snprintf(
+            why, cap,
+            "lock '%.*s', waiter %zu of %zu: the machine shows session "
+            "%llu owner '%.*s' index %llu %s; the apply stream gives "
+            "session %llu owner '%.*s' index %llu %s",
+            (int)l->name_len, l->name, wa.k, l->n_w,
+            U(wa.bad ? wa.got.session : 0), wa.bad ? (int)wa.got.owner_len : 0,
+            wa.bad ? wa.got.owner : "", U(wa.bad ? wa.got.index : 0),
+            wa.bad && wa.got.shared ? "shared" : "exclusive",
+            U(o ? o->session : 0), o ? (int)o->owner_len : 0, o ? o->owner : "",
+            U(o ? o->index : 0), o && o->shared ? "shared" : "exclusive");
+        return false;
+    }
+    return true;
+}
+
+static bool lock_agrees(const struct lockmodel *m, const struct mlock *l,
+                        const struct fsm *f, char *why, size_t cap)
+{
     struct fsm_lock_info in;
+    const struct mhold *first = l->n_h ? &l->h[0] : NULL;
     if (!fsm_lock_info(f, l->name, l->name_len, &in)) {
         snprintf(why, cap,
-                 "the machine does not know lock '%.*s' (holder "
-                 "%llu, %zu waiters, available at %llu)",
-                 (int)l->name_len, l->name, U(l->holder), l->n_w,
-                 U(l->available_at));
+                 "the machine does not know lock '%.*s' (%zu holds, %zu "
+                 "waiters, available at %llu)",
+                 (int)l->name_len, l->name, l->n_h, l->n_w, U(l->available_at));
         return false;
     }
     bool same =
-        in.holder == l->holder && in.waiters == l->n_w &&
-        (l->holder == 0 ? in.available_at == l->available_at
-                        : in.token == l->token && in.holds == l->holds &&
-                              lockmodel_bytes_eq(in.owner, in.owner_len,
-                                                 l->owner, l->owner_len));
-    if (!same)
+        in.holder == (first ? first->session : 0) && in.waiters == l->n_w &&
+        in.mode == lockmodel_mode(l) && in.holders == l->n_h &&
+        due_at(in.available_at, m->now) == due_at(l->available_at, m->now) &&
+        (first == NULL ||
+         (in.token == first->token && in.holds == first->excl + first->shared &&
+          lockmodel_bytes_eq(in.owner, in.owner_len, first->owner,
+                             first->owner_len)));
+    if (!same) {
         snprintf(why, cap,
-                 "lock '%.*s': the machine shows holder %llu owner '%.*s' "
-                 "token %llu holds %u waiters %u available at %llu; the "
-                 "apply stream gives holder %llu owner '%.*s' token %llu "
-                 "holds %u waiters %zu available at %llu",
-                 (int)l->name_len, l->name, U(in.holder), (int)in.owner_len,
-                 in.owner, U(in.token), in.holds, in.waiters,
-                 U(in.available_at), U(l->holder), (int)l->owner_len, l->owner,
-                 U(l->token), l->holds, l->n_w, U(l->available_at));
-    return same;
+                 "lock '%.*s': the machine shows mode %u holders %u, the "
+                 "first: session %llu owner '%.*s' token %llu holds %u; "
+                 "waiters %u available at %llu; the apply stream gives "
+                 "mode %u holders %zu, the first: session %llu owner "
+                 "'%.*s' token %llu holds %u; waiters %zu available at "
+                 "%llu",
+                 (int)l->name_len, l->name, in.mode, in.holders, U(in.holder),
+                 (int)in.owner_len, in.owner, U(in.token), in.holds, in.waiters,
+                 U(in.available_at), lockmodel_mode(l), l->n_h,
+                 U(first ? first->session : 0),
+                 first ? (int)first->owner_len : 0, first ? first->owner : "",
+                 U(first ? first->token : 0),
+                 first ? first->excl + first->shared : 0, l->n_w,
+                 U(l->available_at));
+        return false;
+    }
+    return holds_agree(l, f, why, cap);
 }
 
 struct list_arg {
@@ -191,28 +325,30 @@ bool lockmodel_agrees(const struct lockmodel *m, const struct fsm *f,
                       size_t cap)
 {
     for (size_t i = 0; i < m->n_l; i++)
-        if (!lock_agrees(m->l[i], f, why, cap))
+        if (!lock_agrees(m, m->l[i], f, why, cap))
             return false;
     struct fsm_lock_info in;
     if (len > 0 && lockmodel_lock_get(m, name, len) == NULL &&
         fsm_lock_info(f, name, len, &in)) {
         snprintf(why, cap,
                  "the machine keeps lock '%.*s' (holder %llu, %u "
-                 "waiters, available at %llu), free and unwaited by the "
-                 "apply stream",
+                 "waiters, available at %llu), without holds or waiters by "
+                 "the apply stream",
                  (int)len, name, U(in.holder), in.waiters, U(in.available_at));
         return false;
     }
+    char what[FSM_NAME_MAX + 80];
+    uint64_t next = next_deadline(m, what, sizeof what);
     if (fsm_now(f) != m->now || fsm_last_token(f) != m->last_token ||
         fsm_applied_index(f) != m->applied ||
-        fsm_next_deadline(f) != next_deadline(m)) {
+        due_at(fsm_next_deadline(f), m->now) != due_at(next, m->now)) {
         snprintf(why, cap,
                  "the machine's now %llu, last token %llu, applied "
                  "%llu, next deadline %llu; the apply stream gives %llu, "
-                 "%llu, %llu, %llu",
+                 "%llu, %llu, %llu (%s)",
                  U(fsm_now(f)), U(fsm_last_token(f)), U(fsm_applied_index(f)),
                  U(fsm_next_deadline(f)), U(m->now), U(m->last_token),
-                 U(m->applied), U(next_deadline(m)));
+                 U(m->applied), U(next), what);
         return false;
     }
     if (!full)
@@ -251,15 +387,18 @@ uint64_t lockmodel_digest(const struct lockmodel *m)
         h = mix(mix(mix(h, m->s[i].id), m->s[i].ttl), m->s[i].lease);
     for (size_t i = 0; i < m->n_l; i++) {
         const struct mlock *l = m->l[i];
-        h = mix_bytes(h, l->name, l->name_len);
-        h = mix(mix(mix(mix(h, l->holder), l->token), l->holds), l->delay_ms);
-        h = mix_bytes(mix(mix(h, l->available_at), l->grant), l->owner,
-                      l->owner_len);
+        h = mix(mix_bytes(h, l->name, l->name_len), l->available_at);
+        for (size_t k = 0; k < l->n_h; k++) {
+            const struct mhold *o = &l->h[k];
+            h = mix(mix(mix(mix(h, o->session), o->token), o->excl), o->shared);
+            h = mix_bytes(mix(mix(h, o->grant), o->delay_ms), o->owner,
+                          o->owner_len);
+        }
         for (size_t k = 0; k < l->n_w; k++) {
             const struct mwait *w = &l->w[k];
             h = mix(mix(mix(mix(h, w->session), w->index), w->deadline),
                     w->delay_ms);
-            h = mix(mix(h, w->gone_until), w->seen);
+            h = mix(mix(mix(h, w->gone_until), w->seen), w->shared);
             h = mix_bytes(mix_bytes(h, w->owner, w->owner_len), w->req,
                           w->req_len);
         }

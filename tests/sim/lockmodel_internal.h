@@ -13,25 +13,34 @@ struct mwait {
     uint64_t gone_until; /* its client went away (UNWAIT): ends then */
     uint64_t seen;       /* the ACQUIRE's index, or its latest repeat's */
     uint32_t delay_ms;
+    bool shared; /* an ACQUIRE_SHARED's */
     uint8_t owner_len;
     uint8_t req_len;
     char owner[FSM_OWNER_MAX];
     char req[FSM_REQ_MAX];
 };
 
+/* One (session, owner)'s hold of a lock, its holds counted per mode. */
+struct mhold {
+    uint64_t session;
+    uint64_t token;    /* the token it was first granted with */
+    uint64_t grant;    /* the last answer about the blocking ACQUIRE it went
+                          to (that waiter's seen), until a repeat learns it;
+                          else 0 */
+    uint32_t excl;     /* exclusive holds */
+    uint32_t shared;   /* shared holds */
+    uint32_t delay_ms; /* lock-delay if its session expires */
+    uint8_t owner_len;
+    char owner[FSM_OWNER_MAX];
+};
+
 struct mlock {
     char name[FSM_NAME_MAX];
     uint32_t name_len;
-    uint64_t holder; /* 0: free */
-    char owner[FSM_OWNER_MAX];
-    uint8_t owner_len;
-    uint64_t token;
-    uint64_t grant; /* held: the last answer about the blocking ACQUIRE it
-                       went to (its waiter's seen), until a repeat learns
-                       it; else 0 */
-    uint32_t holds;
-    uint32_t delay_ms;     /* held: lock-delay if the holder expires */
-    uint64_t available_at; /* free: end of its lock-delay, 0 if none */
+    struct mhold *h; /* by (session, owner) */
+    size_t n_h;
+    size_t cap_h;
+    uint64_t available_at; /* end of its lock-delay, 0 if none */
     struct mwait *w;       /* the FIFO, first at 0 */
     size_t n_w;
     size_t cap_w;
@@ -40,9 +49,9 @@ struct mlock {
 /* A grant to a gone client's wait, taken back at until unless learnt. */
 struct mclaim {
     uint64_t until;
-    uint64_t index; /* the ACQUIRE's */
-    uint64_t grant; /* the lock's */
-    uint64_t session;
+    uint64_t index;   /* the ACQUIRE's */
+    uint64_t grant;   /* the hold's */
+    uint64_t session; /* the hold's */
     char name[FSM_NAME_MAX];
     uint32_t name_len;
     char req[FSM_REQ_MAX];
@@ -68,15 +77,21 @@ struct lockmodel {
     struct mclaim *c; /* in no order */
     size_t n_c;
     size_t cap_c;
+    uint32_t *grant_holds; /* by event of the command followed last */
+    size_t cap_gh;
 };
 
 /* lockmodel.c */
 struct msession *lockmodel_session_get(const struct lockmodel *m, uint64_t id);
 struct mlock *lockmodel_lock_get(const struct lockmodel *m, const char *name,
                                  uint32_t len);
-/* Locks the session holds; *waits gets the waits it has queued. */
+/* Holds the session has; *waits gets the waits it has queued. */
 unsigned lockmodel_session_holds(const struct lockmodel *m, uint64_t id,
                                  unsigned *waits);
 bool lockmodel_bytes_eq(const char *a, size_t alen, const char *b, size_t blen);
+/* Owners in the machine's order: bytes, a prefix first. */
+int lockmodel_owner_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* The lock's mode by its holds (enum fsm_mode). */
+uint8_t lockmodel_mode(const struct mlock *l);
 
 #endif

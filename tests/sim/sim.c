@@ -551,6 +551,7 @@ static void add_totals(const struct run *r)
     lock_totals.retries += a.retries;
     lock_totals.restores += a.restores;
     lock_totals.withdrawn += a.withdrawn;
+    lock_totals.shared += a.shared;
     client_totals.requests += b.requests;
     client_totals.acked += b.acked;
     client_totals.retried += b.retried;
@@ -760,15 +761,17 @@ int main(int argc, char **argv)
            o.seeds ? secs * 1e3 / (double)o.seeds : 0.0);
     if (o.fsm)
         printf("lock service: %llu commands applied on all nodes, %llu "
-               "grants (%llu taken back from clients gone), %llu retries "
+               "grants (%llu taken back from clients gone; %llu shared "
+               "holds granted), %llu retries "
                "answered, %llu machines restored; clients: %llu requests, "
                "%llu outcomes learnt (%llu by retry), %llu lost, %llu "
                "blocking acquires given up\n",
                U(lock_totals.applies), U(lock_totals.grants),
-               U(lock_totals.withdrawn), U(lock_totals.retries),
-               U(lock_totals.restores), U(client_totals.requests),
-               U(client_totals.acked), U(client_totals.retried),
-               U(client_totals.lost), U(client_totals.gone));
+               U(lock_totals.withdrawn), U(lock_totals.shared),
+               U(lock_totals.retries), U(lock_totals.restores),
+               U(client_totals.requests), U(client_totals.acked),
+               U(client_totals.retried), U(client_totals.lost),
+               U(client_totals.gone));
     printf("%llu passed, %llu failed\n", U(passed), U(failed));
     return failed == 0 ? 0 : 1;
 }
