@@ -74,8 +74,7 @@ struct disk *disk_new(uv_loop_t *loop, const struct disk_config *cfg,
                       size_t errlen);
 /* Opens the store and reads what it holds into st (store_open); the owner
  * restores from it and closes it. 0, or -1 with a message in err. */
-int disk_open(struct disk *d, struct store_state *st, char *err,
-              size_t errlen);
+int disk_open(struct disk *d, struct store_state *st, char *err, size_t errlen);
 /* Starts watching the group commit's timer. */
 void disk_watch(struct disk *d);
 
