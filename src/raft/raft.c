@@ -206,11 +206,18 @@ void raft_tick(struct raft *r, uint64_t ms)
         return;
     }
     r->election_elapsed += ms;
-    /* A lone voter need not wait for anyone. */
-    bool alone = is_voter(r, r->c.id) && n_voters(&r->conf) == 1;
+    /* A lone voter need not wait for anyone. A server that its latest
+     * configuration removes (it may campaign until that is committed,
+     * D§4.2.2) always asks first, PreVote or not: it wins only with
+     * servers that do not know of its removal, and its real votes would
+     * take theirs from the candidates that can win (simulator seeds
+     * 267089 and 277966, without PreVote, kept a cluster without a leader
+     * for seconds). */
+    bool voter = is_voter(r, r->c.id);
+    bool alone = voter && n_voters(&r->conf) == 1;
     if (r->election_elapsed >= r->timeout ||
         (alone && r->role == RAFT_FOLLOWER && r->started))
-        election_campaign(r, !r->c.no_pre_vote && !alone, false);
+        election_campaign(r, (!r->c.no_pre_vote || !voter) && !alone, false);
 }
 
 int raft_propose(struct raft *r, const void *data, uint32_t len,

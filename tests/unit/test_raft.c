@@ -736,8 +736,10 @@ TEST(raft, restore)
 }
 
 /* A server whose removal is not yet committed may still be elected
- * (D§4.2.2); when its first commit carries the removal it steps down, the
- * read it had waiting is dropped, and it falls quiet. */
+ * (D§4.2.2), asking first by PreVote even where PreVote is off (before, its
+ * real votes took those of the candidates that could win); when its first
+ * commit carries the removal it steps down, the read it had waiting is
+ * dropped, and it falls quiet. */
 TEST(raft, removed_server_elected_then_steps_down_quietly)
 {
     struct out o = {0};
@@ -762,7 +764,19 @@ TEST(raft, removed_server_elected_then_steps_down_quietly)
     CHECK_EQ(raft_step(r, &a), 0);
     drain(r, &o, true);
     CHECK_EQ(raft_conf_role(raft_conf(r), 1), 0);
+    reset(&o);
     raft_tick(r, 1000);
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_PRECANDIDATE);
+    CHECK_U64(raft_term(r), 2);
+    CHECK(find(&o, RAFT_MSG_PREVOTE, 2) != NULL);
+    CHECK(find(&o, RAFT_MSG_VOTE, 0) == NULL);
+    struct raft_msg pv = msg(RAFT_MSG_PREVOTE_RESP, 2, 1, 3);
+    raft_step(r, &pv);
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_PRECANDIDATE); /* needs both 2 and 3 */
+    pv.from = 3;
+    raft_step(r, &pv);
     drain(r, &o, true);
     CHECK_EQ(raft_role(r), RAFT_CANDIDATE);
     struct raft_msg v = msg(RAFT_MSG_VOTE_RESP, 2, 1, raft_term(r));
