@@ -23,6 +23,10 @@ struct bench_system {
      * BENCH_BUSY, BENCH_ERROR (the message in err). */
     int (*acquire)(void *c, const char *name, uint64_t wait_ms, uint64_t *token,
                    char *err, size_t errlen);
+    /* As acquire, a shared hold (workload D); NULL where the system has no
+     * shared locks. */
+    int (*acquire_shared)(void *c, const char *name, uint64_t wait_ms,
+                          uint64_t *token, char *err, size_t errlen);
     /* Releases name (acquired by this client): 0 or -1. */
     int (*release)(void *c, const char *name, char *err, size_t errlen);
     /* A read of name's state (workload R): 0 or -1. */

@@ -177,6 +177,8 @@ def measure(args, system, results, rnd=0):
     try:
         started = starter(system)(work, args.build)
         for w in args.workloads:
+            if w == "D" and not system.startswith("dlock"):
+                continue  # shared locks: dlock's only, of the systems here
             counts = args.clients if w in ("U", "H") else [max(args.clients)]
             for c in counts:
                 results.append(run_bench(args, system, started, w, c))
@@ -340,7 +342,8 @@ def write_report(args, results, systems):
     names = {"U": "U: uncontended (each client its own lock: acquire, release)",
              "H": "H: one hot lock (acquire waiting, release): handovers",
              "R": "R: reads of a held lock's state",
-             "S": "S: session churn (open a session, acquire, release, close)"}
+             "S": "S: session churn (open a session, acquire, release, close)",
+             "D": "D: one lock all clients hold shared (acquire shared, release)"}
     for w in args.workloads:
         counts = args.clients if w in ("U", "H") else [max(args.clients)]
         out += ["## " + names[w], "", table(results, w, systems, counts), ""]

@@ -13,6 +13,8 @@
  *      operation is one handover
  *   R  reads of the state of a held lock
  *   S  session churn: a new session, acquire, release
+ *   D  one lock all clients read: acquire shared (waiting), release; with
+ *      no writer, every acquire is granted at once beside the others
  *   F  U while --kill PID is killed (SIGKILL) --kill-after seconds into
  *      the run: reports the time from the kill to the next grant, and
  *      checks that every client's lock held across the kill is still held
@@ -190,8 +192,12 @@ static bool one_op(struct client *c, const char *name, bool measured,
     default:
         break;
     }
-    rc = sys->acquire(c->conn, name, workload == 'H' ? 30000 : 0, &token,
-                      c->err, sizeof c->err);
+    if (workload == 'D')
+        rc = sys->acquire_shared(c->conn, name, 30000, &token, c->err,
+                                 sizeof c->err);
+    else
+        rc = sys->acquire(c->conn, name, workload == 'H' ? 30000 : 0, &token,
+                          c->err, sizeof c->err);
     t1 = bench_now_ns();
     if (rc != BENCH_GRANTED) {
         if (rc == BENCH_BUSY)
@@ -220,6 +226,8 @@ static void *client_main(void *arg)
         snprintf(name, sizeof name, "bench-hot");
     else if (workload == 'R')
         snprintf(name, sizeof name, "bench-read");
+    else if (workload == 'D')
+        snprintf(name, sizeof name, "bench-shared");
     else
         snprintf(name, sizeof name, "bench-%c-%d", workload, c->id);
     if (workload == 'F') {
@@ -432,7 +440,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: dlock-bench --system dlock|redis|etcd|zk --servers LIST\n"
-            "                   --workload U|H|R|S|F [--clients C] "
+            "                   --workload U|H|R|S|F|D [--clients C] "
             "[--duration S]\n"
             "                   [--warmup S] [--ttl-ms T] [--pids P,P,...]\n"
             "                   [--kill PID --kill-after S] [--rate R]\n"
@@ -459,7 +467,7 @@ int main(int argc, char **argv)
         } else if (strcmp(k, "--servers") == 0) {
             servers = v;
         } else if (strcmp(k, "--workload") == 0) {
-            if (strlen(v) != 1 || strchr("UHRSF", v[0]) == NULL)
+            if (strlen(v) != 1 || strchr("UHRSFD", v[0]) == NULL)
                 bad_arg(k, v, "U, H, R, S or F");
             workload = v[0];
         } else if (strcmp(k, "--clients") == 0) {
@@ -490,6 +498,8 @@ int main(int argc, char **argv)
         (kill_pid <= 0 || kill_after <= 0 || kill_after >= duration_s))
         bad_arg("--workload", "F",
                 "needs --kill PID and --kill-after within --duration");
+    if (workload == 'D' && sys->acquire_shared == NULL)
+        bad_arg("--workload", "D", "this system has no shared locks here");
     signal(SIGPIPE, SIG_IGN);
 
     for (int i = 0; i < n_clients; i++) {

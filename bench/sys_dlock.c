@@ -3,6 +3,7 @@
  * held by the calling thread (the default owner), so acquiring a lock the
  * client holds again is reentrant and gives the same token. */
 #include <dlock.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,8 @@ static void dl_close(void *p)
     free(d);
 }
 
-static int dl_acquire(void *p, const char *name, uint64_t wait_ms,
-                      uint64_t *token, char *err, size_t n)
+static int acquire_as(void *p, const char *name, uint64_t wait_ms,
+                      bool shared, uint64_t *token, char *err, size_t n)
 {
     struct dl *d = p;
     struct dlock_acquire_options o;
@@ -78,7 +79,8 @@ static int dl_acquire(void *p, const char *name, uint64_t wait_ms,
     }
     dlock_acquire_options_init(&o);
     o.wait_ms = wait_ms;
-    int rc = dlock_lock_acquire(d->s, name, &o, &l);
+    int rc = shared ? dlock_lock_acquire_shared(d->s, name, &o, &l)
+                    : dlock_lock_acquire(d->s, name, &o, &l);
     if (rc == DLOCK_EHELD || rc == DLOCK_EWAIT)
         return BENCH_BUSY;
     if (rc != 0)
@@ -94,6 +96,18 @@ static int dl_acquire(void *p, const char *name, uint64_t wait_ms,
     d->held[slot] = l;
     *token = dlock_lock_token(l);
     return BENCH_GRANTED;
+}
+
+static int dl_acquire(void *p, const char *name, uint64_t wait_ms,
+                      uint64_t *token, char *err, size_t n)
+{
+    return acquire_as(p, name, wait_ms, false, token, err, n);
+}
+
+static int dl_acquire_shared(void *p, const char *name, uint64_t wait_ms,
+                             uint64_t *token, char *err, size_t n)
+{
+    return acquire_as(p, name, wait_ms, true, token, err, n);
 }
 
 static int dl_release(void *p, const char *name, char *err, size_t n)
@@ -138,6 +152,7 @@ const struct bench_system bench_dlock = {
     .open = dl_open,
     .close = dl_close,
     .acquire = dl_acquire,
+    .acquire_shared = dl_acquire_shared,
     .release = dl_release,
     .status = dl_status,
     .renew = dl_renew,
