@@ -2,11 +2,13 @@
  * given (tests/fuzz/corpus/fsm): one encoded command of each type; command
  * sequences (2-byte length, command) from the random generator of the unit
  * tests, which reach every status and event; and snapshots of machines
- * those sequences left, for fsm_restore (snap_v1_* and snap_v2_*, kept
- * from before, are of versions 1 and 2, which still restore). Build and run:
+ * those sequences left, for fsm_restore (snap_v1_*, snap_v2_* and snap_v3_*,
+ * kept from before, are of versions 1 to 3, which still restore). Build and
+ * run:
  *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
- *       src/lock/fsm*.c src/common/map.c src/common/alloc.c \
- *       src/common/mem.c -o /tmp/gen && /tmp/gen tests/fuzz/corpus/fsm */
+ *       src/lock/fsm*.c src/common/map.c src/common/avl.c \
+ *       src/common/alloc.c src/common/mem.c -o /tmp/gen &&
+ *   /tmp/gen tests/fuzz/corpus/fsm */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +42,26 @@ static size_t encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 
 static void single_commands(void)
 {
-    static const char *names[FSM_CMD_MAX + 1] = {
-        NULL,          "cmd_open",    "cmd_close",       "cmd_expire",
-        "cmd_acquire", "cmd_release", "cmd_extend",      "cmd_tick",
-        "cmd_set_ttl", "cmd_unwait",  "cmd_expire_batch"};
+    static const char *names[FSM_CMD_MAX + 1] = {NULL,
+                                                 "cmd_open",
+                                                 "cmd_close",
+                                                 "cmd_expire",
+                                                 "cmd_acquire",
+                                                 "cmd_release",
+                                                 "cmd_extend",
+                                                 "cmd_tick",
+                                                 "cmd_set_ttl",
+                                                 "cmd_unwait",
+                                                 "cmd_expire_batch",
+                                                 "cmd_acquire_shared",
+                                                 "cmd_release_shared",
+                                                 "cmd_downgrade",
+                                                 "cmd_sem_acquire",
+                                                 "cmd_sem_release",
+                                                 "cmd_campaign",
+                                                 "cmd_proclaim",
+                                                 "cmd_resign",
+                                                 "cmd_revoke"};
     /* Sessions 1, 2 and 1 again: a duplicate. */
     static const uint8_t ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
                                     0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
@@ -67,6 +85,10 @@ static void single_commands(void)
             .req_len = 2,
             .client = "cli",
             .client_len = 3,
+            .permits = 3,
+            .count = 2,
+            .value = "10.0.0.1",
+            .value_len = 8,
             .ids = ids,
             .n_ids = 3,
         };
