@@ -86,6 +86,8 @@ bool electcmd_resign(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
 bool electcmd_leader(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
+bool lockcmd_waiters(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
 bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,

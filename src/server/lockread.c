@@ -193,10 +193,14 @@ static void holders_done(void *ctx, int status)
 }
 
 /* LOCK.HOLDERS name [COUNT n] [FROM session] */
-bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
-                     size_t n)
+/* The arguments of a list of one name's holders or waiters: the name,
+ * [COUNT n] and [FROM x] (a session id, or a waiter's index); then the
+ * read, answered by done. */
+static bool one_name_list(struct conn *c, struct slot *s,
+                          const struct resp_value *a, size_t n,
+                          node_read_cb done)
 {
-    if (!lockcmd_arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX))
+    if (!lockcmd_arg_str(s, &a[1], "the name", 1, FSM_NAME_MAX))
         return true;
     uint64_t count = LIST_DEFAULT, from = 0;
     for (size_t i = 2; i < n; i += 2) {
@@ -220,7 +224,64 @@ bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
     lockcmd_op(s)->index = count;
     uint64_t most = count * LIST_ITEM_MIN;
     slot_reserve(s, most < LIST_BYTES ? (size_t)most : LIST_BYTES);
-    return lockcmd_read_start(c, s, holders_done);
+    return lockcmd_read_start(c, s, done);
+}
+
+/* LOCK.HOLDERS name [COUNT n] [FROM session] (SEM.HOLDERS too) */
+bool lockcmd_holders(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    return one_name_list(c, s, a, n, holders_done);
+}
+
+struct waiters_page {
+    struct page pg;
+    uint64_t from;
+};
+
+static bool waiter_one(void *arg, const struct fsm_waiter_info *w)
+{
+    struct waiters_page *wp = arg;
+    if (w->index < wp->from)
+        return true;
+    if (!page_begin(&wp->pg))
+        return false;
+    struct slot *s = wp->pg.s;
+    int p = s->conn->proto;
+    resp_write_map(&s->buf, p, 6);
+    resp_write_bulk_str(&s->buf, "session");
+    resp_write_integer(&s->buf, (int64_t)w->session);
+    resp_write_bulk_str(&s->buf, "owner");
+    resp_write_bulk(&s->buf, w->owner, w->owner_len);
+    resp_write_bulk_str(&s->buf, "index");
+    resp_write_integer(&s->buf, (int64_t)w->index);
+    resp_write_bulk_str(&s->buf, "mode");
+    resp_write_bulk_str(&s->buf, w->shared ? "shared" : "exclusive");
+    resp_write_bulk_str(&s->buf, "permits");
+    resp_write_integer(&s->buf, w->count);
+    resp_write_bulk_str(&s->buf, "value");
+    resp_write_bulk(&s->buf, w->value, w->value_len);
+    return page_end(&wp->pg);
+}
+
+static void waiters_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!lockcmd_read_ok(s, status))
+        return;
+    struct op *op = s->op;
+    struct waiters_page wp = {.from = op->u};
+    page_init(&wp.pg, s, op->index);
+    fsm_lock_waiters(node_fsm(command_node(s->conn)), op->name, op->name_len,
+                     waiter_one, &wp);
+    page_finish(&wp.pg);
+}
+
+/* LOCK.WAITERS name [COUNT n] [FROM index] (SEM.WAITERS, ELECT.CANDIDATES) */
+bool lockcmd_waiters(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    return one_name_list(c, s, a, n, waiters_done);
 }
 
 /* What a LOCK.LIST keeps while its read waits. */

@@ -98,6 +98,11 @@ def test_downgrade_lets_the_head_readers_in(ctx):
         k.send(*(("LOCK.ACQUIRE", "doc", s) + (("SHARED",) if shared else ()) + ("WAIT", 30000)))
         waits.append(k)
     wait_for(lambda: status(c, "doc")["waiters"] == 3, 5, "three waiters")
+    ws = [as_map(x) for x in c.call("LOCK.WAITERS", "doc")]
+    eq([(x["session"], x["mode"]) for x in ws], [(a, "shared"), (b, "shared"), (w2, "exclusive")],
+       "the waiters in their order, with their modes")
+    eq([as_map(x)["session"] for x in c.call("LOCK.WAITERS", "doc", "FROM", ws[1]["index"])],
+       [b, w2], "the waiters from the second on")
     eq(c.call("LOCK.DOWNGRADE", "doc", w, "REQ", "dn"), tw, "the downgrade's token")
     ta, tb = waits[0].read(5), waits[1].read(5)
     check(isinstance(ta, int) and isinstance(tb, int) and tw < ta < tb,
