@@ -63,8 +63,8 @@ static void dl_close(void *p)
     free(d);
 }
 
-static int acquire_as(void *p, const char *name, uint64_t wait_ms,
-                      bool shared, uint64_t *token, char *err, size_t n)
+static int acquire_as(void *p, const char *name, uint64_t wait_ms, bool shared,
+                      uint64_t *token, char *err, size_t n)
 {
     struct dl *d = p;
     struct dlock_acquire_options o;

@@ -14,6 +14,8 @@ What it proves (each a kind of violation):
                        which had not yet begun to release it, was still
                        within a safe-until deadline it had been given: two
                        holders at once, each with its service's promise
+                       (two readers, shared grants of the op "share", may
+                       hold together; a writer with anyone may not)
                        (one that began during a window of a server clock
                        run fast on purpose, fast-clock, is reported apart:
                        the clock-rate assumption was broken there)
@@ -38,6 +40,8 @@ import collections
 import os
 import re
 import sys
+
+ACQUIRES = ("acquire", "share")  # exclusive and shared grants
 
 ACCEPTED = re.compile(r"^accepted token (\d+): (\S+) = (.*)$")
 REFUSED = re.compile(r"^refused  token (\d+) \(highest (\d+)\): (\S+) = (.*)$")
@@ -118,7 +122,7 @@ def check_grants(ops, violations):
     that completed before another was invoked has a lower token."""
     grants = collections.defaultdict(list)
     for o in ops:
-        if o.op == "acquire" and o.outcome == "ok":
+        if o.op in ACQUIRES and o.outcome == "ok":
             grants[o.lock].append(o)
     for lock, gs in grants.items():
         seen = {}
@@ -163,7 +167,7 @@ def check_leases(ops, windows, violations):
     holds = collections.defaultdict(list)  # lock -> [(grant, safe, release t_inv)]
     current = {}  # worker -> [grant, safe, release t_inv]
     for o in sorted(ops, key=lambda o: o.t_inv):
-        if o.op == "acquire" and o.outcome == "ok":
+        if o.op in ACQUIRES and o.outcome == "ok":
             h = [o, o.safe, None]
             holds[o.lock].append(h)
             current[o.worker] = h
@@ -179,7 +183,8 @@ def check_leases(ops, windows, violations):
         hs.sort(key=lambda h: h[0].token)
         for i, (a, safe, rel) in enumerate(hs):
             for b, _, _ in hs[i + 1:i + 12]:
-                if b.worker == a.worker or b.t_done >= safe * 1000000:
+                if b.worker == a.worker or b.t_done >= safe * 1000000 or \
+                        (a.op == "share" and b.op == "share"):
                     continue
                 if rel is not None and rel <= b.t_done:
                     continue
@@ -203,7 +208,7 @@ def check_tail(d, ops, violations):
         return 0
     n = 0
     for o in ops:
-        if o.op != "acquire" or not t0 <= o.t_inv <= t1 or o.t_done is None:
+        if o.op not in ACQUIRES or not t0 <= o.t_inv <= t1 or o.t_done is None:
             continue
         n += 1
         if o.outcome != "ok":
@@ -288,10 +293,10 @@ def check_replicas(d, ops, violations):
     for o in ops:
         # Only the range of tokens this server's log covers.
         if o.outcome != "ok" or not base < o.token <= top or \
-                o.op not in ("acquire", "release"):
+                o.op not in ACQUIRES + ("release",):
             continue
         checked += 1
-        if o.op == "acquire" and (o.lock, o.token) not in held:
+        if o.op in ACQUIRES and (o.lock, o.token) not in held:
             violations.append(("grant-lost", "%s: token %d acknowledged to worker %d is not in "
                                "dlockd %s's state" % (o.lock, o.token, o.worker, sid)))
         if o.op == "release" and (o.lock, o.token) not in freed:

@@ -6,8 +6,9 @@
  * lock named so far changed:
  *
  *   base INDEX LAST_TOKEN          the snapshot's index and last token
- *   held INDEX LOCK TOKEN SESSION  the lock is granted (a new token)
- *   free INDEX LOCK TOKEN          the holder of TOKEN no longer holds it
+ *   held INDEX LOCK TOKEN SESSION  a hold of the lock is granted (a new
+ *                                  token; a lock held shared has several)
+ *   free INDEX LOCK TOKEN          the hold of TOKEN is no more
  *   end INDEX LAST_TOKEN           the last entry applied
  *
  * A lock whose holder changes within one entry (a release that hands the
@@ -28,10 +29,14 @@
 
 #define MAX_NAMES 4096
 
+#define MAX_HOLDS 64 /* holds of one lock followed (the workload's: a few) */
+
 struct seen {
     char *name;
     uint32_t len;
-    uint64_t token; /* of the holder, 0 when free */
+    uint64_t tokens[MAX_HOLDS]; /* of its holds, in the machine's order */
+    uint64_t sessions[MAX_HOLDS];
+    size_t n;
 };
 
 static struct seen names[MAX_NAMES];
@@ -50,30 +55,48 @@ static void note_name(const char *name, uint32_t len)
     }
     names[n_names].name = mem_xmemdup(name, len);
     names[n_names].len = len;
-    names[n_names].token = 0;
+    names[n_names].n = 0;
     n_names++;
 }
 
-/* Prints the changes of holder since the last call. */
+static bool add_hold(void *arg, const struct fsm_hold_info *h)
+{
+    struct seen *now = arg;
+    if (now->n == MAX_HOLDS) {
+        printf("violation more than %d holds of one lock\n", MAX_HOLDS);
+        exit(1);
+    }
+    now->tokens[now->n] = h->token;
+    now->sessions[now->n++] = h->session;
+    return true;
+}
+
+static bool has(const uint64_t *v, size_t n, uint64_t token)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == token)
+            return true;
+    return false;
+}
+
+/* Prints the changes of holds since the last call: those gone, then those
+ * new. */
 static void report(const struct fsm *f, uint64_t index)
 {
     for (size_t i = 0; i < n_names; i++) {
-        struct seen *s = &names[i];
-        struct fsm_lock_info li;
-        uint64_t token = 0, session = 0;
-        if (fsm_lock_info(f, s->name, s->len, &li) && li.holder != 0) {
-            token = li.token;
-            session = li.holder;
-        }
-        if (token == s->token)
-            continue;
-        if (s->token != 0)
-            printf("free %" PRIu64 " %.*s %" PRIu64 "\n", index, (int)s->len,
-                   s->name, s->token);
-        if (token != 0)
-            printf("held %" PRIu64 " %.*s %" PRIu64 " %" PRIu64 "\n", index,
-                   (int)s->len, s->name, token, session);
-        s->token = token;
+        struct seen *s = &names[i], now = {.n = 0};
+        fsm_lock_holds(f, s->name, s->len, 0, add_hold, &now);
+        for (size_t k = 0; k < s->n; k++)
+            if (!has(now.tokens, now.n, s->tokens[k]))
+                printf("free %" PRIu64 " %.*s %" PRIu64 "\n", index,
+                       (int)s->len, s->name, s->tokens[k]);
+        for (size_t k = 0; k < now.n; k++)
+            if (!has(s->tokens, s->n, now.tokens[k]))
+                printf("held %" PRIu64 " %.*s %" PRIu64 " %" PRIu64 "\n", index,
+                       (int)s->len, s->name, now.tokens[k], now.sessions[k]);
+        memcpy(s->tokens, now.tokens, now.n * sizeof now.tokens[0]);
+        memcpy(s->sessions, now.sessions, now.n * sizeof now.sessions[0]);
+        s->n = now.n;
     }
 }
 
@@ -117,7 +140,7 @@ int main(int argc, char **argv)
             continue;
         struct fsm_cmd cmd;
         if (fsm_cmd_decode(&cmd, e->data, e->len) == 0 &&
-            cmd.type == FSM_ACQUIRE)
+            (cmd.type == FSM_ACQUIRE || cmd.type == FSM_ACQUIRE_SHARED))
             note_name(cmd.name, cmd.name_len);
         struct fsm_result res;
         fsm_apply(f, e->index, e->data, e->len, &res);

@@ -36,6 +36,17 @@ def hold(worker, lock, token, t, safe_until, release=True, write_ok=True):
     return out
 
 
+def share(worker, lock, token, t, safe_until, release=True):
+    """The lines of a reader's round: acquire shared at t (10 ms), no
+    writes, release."""
+    out = [line(t, worker, "invoke", "share", lock, 0),
+           line(t + 10, worker, "ok", "share", lock, token, safe_until)]
+    if release:
+        out += [line(t + 50, worker, "invoke", "release", lock, token),
+                line(t + 60, worker, "ok", "release", lock, token)]
+    return out
+
+
 def clean_run():
     """Two workers taking l0 in turns; server 1 and 2 read back alike."""
     hist = {0: [], 1: []}
@@ -96,6 +107,18 @@ def planted():
     cases.append(("a grant inside another holder's safe-until", f, "lease-overlap"))
 
     f = clean_run()
+    # Worker 0 reads under token 7 (safe until 9000 ms), never releases;
+    # worker 1 is granted the lock exclusive, token 8, at 7010 ms.
+    f["history.0"] += share(0, "l0", 7, 6000, 9000, release=False)
+    f["history.1"] += hold(1, "l0", 8, 7000, 10000)
+    cases.append(("a writer granted beside a reader", f, "lease-overlap"))
+
+    f = clean_run()
+    f["history.0"] += hold(0, "l0", 7, 6000, 9000, release=False)
+    f["history.1"] += share(1, "l0", 8, 7000, 10000)
+    cases.append(("a reader granted beside a writer", f, "lease-overlap"))
+
+    f = clean_run()
     f["replay.2"] = [l for l in f["replay.2"] if not l.startswith("held 5 ")]
     cases.append(("replicas disagreeing", f, "replica-divergence"))
 
@@ -140,6 +163,13 @@ def main():
 
     found = kinds_of(clean_run())
     report(found == [], "clean_run_passes", "found %r" % found)
+
+    # Two readers hold together: no overlap.
+    f = clean_run()
+    f["history.0"] += share(0, "l0", 7, 6000, 9000, release=False)
+    f["history.1"] += share(1, "l0", 8, 7000, 10000)
+    found = kinds_of(f)
+    report(found == [], "readers_share", "found %r" % found)
 
     # A grant within a fast-clock window is reported apart, not as a violation.
     f = clean_run()

@@ -10,7 +10,8 @@
  *
  *   T_NS WORKER invoke|ok|fail|unknown|skip OP LOCK TOKEN SERVER SAFE DETAIL
  *
- * OP is session, acquire, write or release; TOKEN is 0 when none is known
+ * OP is session, acquire, share (a shared acquire: a reader, which writes
+ * nothing), write or release; TOKEN is 0 when none is known
  * (the session id for a session); SERVER is the server that answered the
  * worker's latest call ("-" if none); SAFE is the grant's safe-until
  * deadline in CLOCK_MONOTONIC milliseconds (0 when none); DETAIL is the
@@ -205,8 +206,8 @@ static bool dl_usable(struct worker *w)
     return !dlock_session_lost(d->s);
 }
 
-static int dl_acquire(struct worker *w, const char *name, const char *owner,
-                      uint64_t wait_ms, uint64_t *token)
+static int acquire_as(struct worker *w, const char *name, const char *owner,
+                      uint64_t wait_ms, bool shared, uint64_t *token)
 {
     struct dlock_impl *d = w->impl;
     struct dlock_acquire_options o;
@@ -214,11 +215,25 @@ static int dl_acquire(struct worker *w, const char *name, const char *owner,
     o.wait_ms = wait_ms;
     o.owner = owner;
     o.delay_ms = LOCK_DELAY_MS;
-    int rc = dlock_lock_acquire(d->s, name, &o, &d->held);
+    int rc = shared ? dlock_lock_acquire_shared(d->s, name, &o, &d->held)
+                    : dlock_lock_acquire(d->s, name, &o, &d->held);
     *token = rc == 0 ? dlock_lock_token(d->held) : 0;
     if (rc == DLOCK_ENOSESSION)
         w->renew = true;
     return dl_out(w, rc);
+}
+
+static int dl_acquire(struct worker *w, const char *name, const char *owner,
+                      uint64_t wait_ms, uint64_t *token)
+{
+    return acquire_as(w, name, owner, wait_ms, false, token);
+}
+
+static int dl_acquire_shared(struct worker *w, const char *name,
+                             const char *owner, uint64_t wait_ms,
+                             uint64_t *token)
+{
+    return acquire_as(w, name, owner, wait_ms, true, token);
 }
 
 static uint64_t dl_safe_until(struct worker *w)
@@ -251,6 +266,7 @@ static const struct lock_ops dlock_ops = {
     .close = dl_close,
     .usable = dl_usable,
     .acquire = dl_acquire,
+    .acquire_shared = dl_acquire_shared,
     .safe_until = dl_safe_until,
     .release = dl_release,
     .server = dl_server,
@@ -271,7 +287,9 @@ static uint64_t hold_ms(struct worker *w)
     return 5 + rand_r(&w->seed) % 40;
 }
 
-/* One round: acquire, write, hold, write, release. Returns false when the
+/* One round: acquire, write, hold, write, release; a third of the rounds,
+ * where the backend has shared locks, a reader's: acquire shared, hold,
+ * release (readers write nothing). Returns false when the
  * session must be replaced. The first write is sent only while the grant's
  * safe-until deadline has not passed (as a careful holder does); the second,
  * at the end of the hold, is sent regardless, as by a holder that relies on
@@ -291,12 +309,22 @@ static bool round_once(struct worker *w, uint64_t seq)
      * wait that runs out on a healthy cluster is a violation (check.py,
      * tail-unserved). */
     uint64_t wait_ms = 6000 + rand_r(&w->seed) % 2000;
-    record(w, "invoke", "acquire", lock, 0, 0, "-");
-    int out = ops->acquire(w, name, owner, wait_ms, &token);
-    record(w, outcomes[out], "acquire", lock, token,
+    bool shared = ops->acquire_shared != NULL && rand_r(&w->seed) % 3 == 0;
+    const char *op = shared ? "share" : "acquire";
+    record(w, "invoke", op, lock, 0, 0, "-");
+    int out = shared ? ops->acquire_shared(w, name, owner, wait_ms, &token)
+                     : ops->acquire(w, name, owner, wait_ms, &token);
+    record(w, outcomes[out], op, lock, token,
            out == OUT_OK ? ops->safe_until(w) : 0, w->err);
     if (out != OUT_OK)
         return !w->renew && ops->usable(w);
+    if (shared) {
+        sleep_ms(hold_ms(w));
+        record(w, "invoke", "release", lock, token, 0, "-");
+        out = ops->release(w);
+        record(w, outcomes[out], "release", lock, token, 0, w->err);
+        return out == OUT_OK && !w->renew && ops->usable(w);
+    }
     snprintf(store, sizeof store, "%s/l%d.sock", cfg.stores, lock);
     for (int i = 0; i < 2; i++) {
         if (i == 1)

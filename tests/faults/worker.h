@@ -46,6 +46,9 @@ struct lock_ops {
     /* Acquires name, waiting up to wait_ms; *token: the fencing token. */
     int (*acquire)(struct worker *w, const char *name, const char *owner,
                    uint64_t wait_ms, uint64_t *token);
+    /* As acquire, a shared hold; NULL where the backend has none. */
+    int (*acquire_shared)(struct worker *w, const char *name, const char *owner,
+                          uint64_t wait_ms, uint64_t *token);
     /* The held lock's deadline (CLOCK_MONOTONIC ms), 0 once lost. */
     uint64_t (*safe_until)(struct worker *w);
     int (*release)(struct worker *w); /* the lock acquired last */
