@@ -155,6 +155,7 @@ void fsm_free(struct fsm *f)
     free(f->arena);
     free(f->ev);
     free(f->sc);
+    free(f->ch);
     free(f);
 }
 
@@ -200,6 +201,37 @@ void fsm_emit(struct fsm *f, uint8_t type, uint64_t session, uint64_t token,
     };
 }
 
+void fsm_changed(struct fsm *f, const struct fsm_lock *l, uint8_t type,
+                 uint64_t session, const char *owner, uint32_t owner_len,
+                 uint64_t token, uint32_t exclusive, uint32_t shared)
+{
+    if (f->n_ch == f->cap_ch) {
+        f->cap_ch = f->cap_ch ? f->cap_ch * 2 : 16;
+        f->ch = mem_xrealloc(f->ch, f->cap_ch * sizeof *f->ch);
+    }
+    f->ch[f->n_ch++] = (struct fsm_change){
+        .type = type,
+        .kind = l->kind,
+        .name = arena_copy(f, l->name, l->name_len),
+        .name_len = l->name_len,
+        .session = session,
+        .owner = arena_copy(f, owner, owner_len),
+        .owner_len = owner_len,
+        .token = token,
+        .exclusive = exclusive,
+        .shared = shared,
+        .holders = (uint32_t)l->holds.n,
+        .value = arena_copy(f, l->value, l->value_len),
+        .value_len = l->value_len,
+    };
+}
+
+const struct fsm_change *fsm_changes(const struct fsm *f, size_t *n)
+{
+    *n = f->n_ch;
+    return f->ch;
+}
+
 const struct fsm_event *fsm_events(const struct fsm *f, size_t *n)
 {
     *n = f->n_ev;
@@ -226,6 +258,7 @@ void fsm_events_clear(struct fsm *f)
 {
     f->n_sc = 0;
     f->n_ev = 0;
+    f->n_ch = 0;
     if (f->arena == NULL)
         return;
     /* Keep the newest block for the next events; free the others. */
@@ -553,6 +586,7 @@ static void acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
             return;
         }
         ++*n;
+        fsm_lock_changed(f, h, FSM_CH_GRANTED);
         res->status = FSM_OK;
         res->token = h->token;
         res->holds = h->exclusive + h->shared;
@@ -610,11 +644,13 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
             l->kind = FSM_KIND_SEMAPHORE;
             l->permits = (uint32_t)c->permits;
         }
-        if (h == NULL)
+        if (h == NULL) {
             h = fsm_lock_grant(f, l, s, c->owner, owner_len, 0, count,
                                delay_ms);
-        else
+        } else {
             fsm_lock_add(l, h, count);
+            fsm_lock_changed(f, h, FSM_CH_GRANTED);
+        }
         res->status = FSM_OK;
         res->token = h->token;
         res->holds = h->shared;
@@ -874,8 +910,8 @@ static void campaign(struct fsm *f, uint64_t index, struct fsm_session *s,
             l = fsm_lock_new(f, c->name, c->name_len);
             l->kind = FSM_KIND_ELECTION;
         }
-        h = fsm_lock_grant(f, l, s, c->owner, owner_len, 1, 0, delay_ms);
         fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        h = fsm_lock_grant(f, l, s, c->owner, owner_len, 1, 0, delay_ms);
         res->status = FSM_OK;
         res->token = h->token;
         res->holds = 1;
@@ -913,6 +949,7 @@ static void apply_proclaim(struct fsm *f, uint64_t index,
         res->status = FSM_NOTHELD;
     } else {
         fsm_lock_set_value(f, l, c->value, (uint16_t)c->value_len);
+        fsm_lock_changed(f, h, FSM_CH_PROCLAIMED);
         res->status = FSM_OK;
         res->token = h->token;
     }

@@ -257,7 +257,7 @@ struct fsm *fsm_new_limited(const struct fsm_limits *lim);
 void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *cmd, size_t len,
                struct fsm_result *res);
 const struct fsm_event *fsm_events(const struct fsm *f, size_t *n);
-/* Clears the events and the session changes. */
+/* Clears the events, the session changes and the changes of holds. */
 void fsm_events_clear(struct fsm *f);
 
 /* How sessions began, changed their TTL and ended in the commands applied
@@ -280,6 +280,38 @@ enum fsm_kind {
     FSM_KIND_SEMAPHORE = 1,
     FSM_KIND_ELECTION = 2,
 };
+
+/* What became of a name's holds in the commands applied since
+ * fsm_events_clear(), for watches (docs/protocol.md §4): one record per
+ * hold a command made, changed or ended, in the order it happened, with
+ * the hold and the name after it; strings valid until
+ * fsm_events_clear(). A handover is a RELEASED then a GRANTED. A
+ * snapshot restored reports nothing. */
+enum fsm_change_type {
+    FSM_CH_GRANTED = 1,    /* a hold was made, or took more holds */
+    FSM_CH_RELEASED = 2,   /* a hold gave some back (ended: none left) */
+    FSM_CH_LOST = 3,       /* a hold ended with its session's expiry, or an
+                              administrator's REVOKE */
+    FSM_CH_WITHDRAWN = 4,  /* a grant nobody learnt taken back (UNWAIT) */
+    FSM_CH_DOWNGRADED = 5, /* exclusive holds became shared */
+    FSM_CH_PROCLAIMED = 6, /* an election's leader set its value */
+};
+struct fsm_change {
+    uint8_t type;
+    uint8_t kind; /* the name's (enum fsm_kind) */
+    const char *name;
+    uint32_t name_len;
+    uint64_t session;
+    const char *owner;
+    uint32_t owner_len;
+    uint64_t token;     /* the hold's */
+    uint32_t exclusive; /* the hold's holds after, in each mode (a */
+    uint32_t shared;    /* semaphore's: permits); 0 and 0: it ended */
+    uint32_t holders;   /* the name's holds after */
+    const char *value;  /* an election's value after */
+    uint32_t value_len;
+};
+const struct fsm_change *fsm_changes(const struct fsm *f, size_t *n);
 
 /* Reads, for linearizable queries after a ReadIndex. */
 enum fsm_mode {

@@ -223,6 +223,8 @@ struct fsm {
     struct fsm_arena *arena;
     struct fsm_session_change *sc; /* fsm_session_changes */
     size_t n_sc, cap_sc;
+    struct fsm_change *ch; /* fsm_changes */
+    size_t n_ch, cap_ch;
     /* While a command ends many waits (a session's, or every one), the
      * locks whose first waiters may now be granted wait here, in the
      * order they came, until it is done (fsm_lock_defer). */
@@ -232,6 +234,11 @@ struct fsm {
 };
 
 /* fsm.c */
+/* Records a change of a hold of l (fsm_changes): of session's under owner
+ * with token, with the holds given after it. */
+void fsm_changed(struct fsm *f, const struct fsm_lock *l, uint8_t type,
+                 uint64_t session, const char *owner, uint32_t owner_len,
+                 uint64_t token, uint32_t exclusive, uint32_t shared);
 void *fsm_alloc(struct fsm *f, size_t n);
 void fsm_dealloc(struct fsm *f, void *p, size_t n);
 /* Records a session change (fsm_session_changes): ttl 0 when it ended. */
@@ -287,6 +294,8 @@ struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
                                 struct fsm_session *s, const char *owner,
                                 uint8_t owner_len, uint32_t exclusive,
                                 uint32_t shared, uint32_t delay_ms);
+/* Records that h changed (fsm_changes), as it is now. */
+void fsm_lock_changed(struct fsm *f, const struct fsm_hold *h, uint8_t type);
 /* Adds n shared holds (a semaphore's permits) to h. */
 void fsm_lock_add(struct fsm_lock *l, struct fsm_hold *h, uint32_t n);
 /* Ends a semaphore's lock-delay that is over (at or before the clock),

@@ -298,8 +298,17 @@ struct fsm_hold *fsm_lock_grant(struct fsm *f, struct fsm_lock *l,
     /* One counter for all locks: every grant's token is above every
      * earlier grant's, of any lock, so a writer's is above every earlier
      * reader's. */
-    return fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token, exclusive,
-                         shared, delay_ms);
+    struct fsm_hold *h =
+        fsm_lock_hold(f, l, s, owner, owner_len, ++f->last_token, exclusive,
+                      shared, delay_ms);
+    fsm_lock_changed(f, h, FSM_CH_GRANTED);
+    return h;
+}
+
+void fsm_lock_changed(struct fsm *f, const struct fsm_hold *h, uint8_t type)
+{
+    fsm_changed(f, h->lock, type, h->session->id, h->owner, h->owner_len,
+                h->token, h->exclusive, h->shared);
 }
 
 void fsm_lock_add(struct fsm_lock *l, struct fsm_hold *h, uint32_t n)
@@ -454,13 +463,16 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
     }
     if (l->kind == FSM_KIND_ELECTION)
         fsm_lock_set_value(f, l, waiter_value(w), w->value_len);
-    if (h == NULL)
+    if (h == NULL) {
         h = fsm_lock_grant(f, l, s, waiter_owner(w), w->owner_len,
                            w->shared ? 0 : 1, w->shared ? n : 0, w->delay_ms);
-    else if (w->shared)
-        fsm_lock_add(l, h, n);
-    else
-        h->exclusive++;
+    } else {
+        if (w->shared)
+            fsm_lock_add(l, h, n);
+        else
+            h->exclusive++;
+        fsm_lock_changed(f, h, FSM_CH_GRANTED); /* joined its hold */
+    }
     h->grant = w->seen;
     h->grant_count = l->permits > 0 ? n : 0;
     fsm_emit(f, FSM_EV_GRANTED, s->id, h->token, w->index, l->name, l->name_len,
@@ -521,7 +533,9 @@ void fsm_lock_unwait(struct fsm *f, struct fsm_waiter *w, uint8_t ev_type)
         fsm_session_delete(f, s);
 }
 
-void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
+/* fsm_lock_drop, recorded as a change of the type given. */
+static void drop_as(struct fsm *f, struct fsm_hold *h, bool expired,
+                    uint8_t type)
 {
     struct fsm_lock *l = h->lock;
     struct fsm_session *s = h->session;
@@ -529,13 +543,14 @@ void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
     s->n_holds--;
     f->n_held--;
     avl_remove(&l->holds, &h->by_holder);
+    if (l->kind == FSM_KIND_ELECTION)
+        fsm_lock_set_value(f, l, NULL, 0); /* no leader, no value */
+    fsm_changed(f, l, type, s->id, h->owner, h->owner_len, h->token, 0, 0);
     if (expired)
         fsm_emit(f, FSM_EV_LOST, s->id, h->token, 0, l->name, l->name_len, NULL,
                  0);
     uint32_t delay_ms = h->delay_ms, permits = h->shared;
     fsm_dealloc(f, h, sizeof *h + h->owner_len);
-    if (l->kind == FSM_KIND_ELECTION)
-        fsm_lock_set_value(f, l, NULL, 0); /* no leader, no value */
     if (l->permits > 0)
         l->used -= permits;
     if (expired && delay_ms > 0 && (l->permits == 0 || permits > 0)) {
@@ -546,8 +561,14 @@ void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
     settle(f, l);
 }
 
-uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared,
-                      uint32_t n)
+void fsm_lock_drop(struct fsm *f, struct fsm_hold *h, bool expired)
+{
+    drop_as(f, h, expired, expired ? FSM_CH_LOST : FSM_CH_RELEASED);
+}
+
+/* fsm_lock_put, recorded as a change of the type given. */
+static uint32_t put_as(struct fsm *f, struct fsm_hold *h, bool shared,
+                       uint32_t n, uint8_t type)
 {
     struct fsm_lock *l = h->lock;
     if (shared)
@@ -557,18 +578,28 @@ uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared,
     if (shared && l->permits > 0)
         l->used -= n;
     uint32_t left = total(h);
-    if (left == 0)
-        fsm_lock_drop(f, h, false);
-    else if (l->permits > 0 || (!shared && h->exclusive == 0))
+    if (left == 0) {
+        drop_as(f, h, false, type);
+        return 0;
+    }
+    fsm_lock_changed(f, h, type);
+    if (l->permits > 0 || (!shared && h->exclusive == 0))
         settle(f, l); /* permits came back, or only shared holds are left:
                          readers fit */
     return left;
+}
+
+uint32_t fsm_lock_put(struct fsm *f, struct fsm_hold *h, bool shared,
+                      uint32_t n)
+{
+    return put_as(f, h, shared, n, FSM_CH_RELEASED);
 }
 
 void fsm_lock_downgrade(struct fsm *f, struct fsm_hold *h)
 {
     h->shared = total(h);
     h->exclusive = 0;
+    fsm_lock_changed(f, h, FSM_CH_DOWNGRADED);
     settle(f, h->lock);
 }
 
@@ -630,7 +661,7 @@ uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
     if (left == 0 && s->lease_lock)
         fsm_session_end(f, s, false);
     else
-        fsm_lock_put(f, h, shared, n);
+        put_as(f, h, shared, n, FSM_CH_WITHDRAWN);
     return left;
 }
 

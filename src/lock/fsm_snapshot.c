@@ -836,12 +836,18 @@ int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
     f->sc = old.sc;
     f->n_sc = old.n_sc;
     f->cap_sc = old.cap_sc;
+    f->ch = old.ch;
+    f->n_ch = old.n_ch;
+    f->cap_ch = old.cap_ch;
     old.ev = NULL;
     old.n_ev = old.cap_ev = 0;
     old.arena = NULL;
     old.sc = t->sc; /* the restored sessions' own: freed with t */
     old.n_sc = t->n_sc;
     old.cap_sc = t->cap_sc;
+    old.ch = t->ch; /* none: a restore records no change */
+    old.n_ch = t->n_ch;
+    old.cap_ch = t->cap_ch;
     *t = old;
     fsm_free(t);
     return 0;
