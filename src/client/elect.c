@@ -45,15 +45,10 @@ DLOCK_API int dlock_proclaim(struct dlock_leadership *l, const char *value,
     char sid[24], tok[24], req[CLIENT_REQ_MAX];
     snprintf(sid, sizeof sid, "%" PRIu64, l->h.sid);
     snprintf(tok, sizeof tok, "%" PRIu64, l->h.token);
-    const char *argv[] = {"ELECT.PROCLAIM",
-                          l->h.name,
-                          sid,
-                          tok,
-                          value != NULL ? value : "",
-                          "REQ",
-                          req};
-    size_t lens[] = {14, strlen(l->h.name), strlen(sid), strlen(tok),
-                     value_len, 3, 0};
+    const char *argv[] = {"ELECT.PROCLAIM",           l->h.name, sid, tok,
+                          value != NULL ? value : "", "REQ",     req};
+    size_t lens[] = {
+        14, strlen(l->h.name), strlen(sid), strlen(tok), value_len, 3, 0};
     struct call k;
     call_init(&k, c, 7, argv, 0);
     call_write(&k, req, 6);
@@ -86,8 +81,8 @@ DLOCK_API int dlock_resign(struct dlock_leadership *l)
         return DLOCK_EINVAL;
     char sid[24], req[CLIENT_REQ_MAX];
     snprintf(sid, sizeof sid, "%" PRIu64, l->h.sid);
-    const char *argv[] = {"ELECT.RESIGN", l->h.name, sid, "OWNER", l->h.owner,
-                          "REQ",          req};
+    const char *argv[] = {"ELECT.RESIGN", l->h.name, sid, "OWNER",
+                          l->h.owner,     "REQ",     req};
     return lock_handle_end(&l->h, argv, sizeof argv / sizeof argv[0], req);
 }
 

@@ -50,7 +50,7 @@ DLOCK_API int dlock_sem_release(struct dlock_sem *h)
     char sid[24], k[16], req[CLIENT_REQ_MAX];
     snprintf(sid, sizeof sid, "%" PRIu64, h->h.sid);
     snprintf(k, sizeof k, "%" PRIu32, h->count);
-    const char *argv[] = {"SEM.RELEASE", h->h.name, sid,   "COUNT", k,
+    const char *argv[] = {"SEM.RELEASE", h->h.name,  sid,   "COUNT", k,
                           "OWNER",       h->h.owner, "REQ", req};
     return lock_handle_end(&h->h, argv, sizeof argv / sizeof argv[0], req);
 }
