@@ -284,9 +284,9 @@ struct dlock_leadership;
  * lost with it (dlock_leadership_lost, and the session's lost callback
  * tells it at once), handed on at once when the session closes, and after
  * the lock-delay when it expires. A leader that campaigns again gets a
- * handle with its token, and nothing changes. DLOCK_EINVAL for a value too
- * long or a name that is a lock's or a semaphore's; otherwise the errors
- * of dlock_lock_acquire. */
+ * handle with its token, and nothing changes. DLOCK_ELIMIT for a value too
+ * long, DLOCK_EINVAL for a name that is a lock's or a semaphore's;
+ * otherwise the errors of dlock_lock_acquire. */
 DLOCK_API int dlock_campaign(struct dlock_session *s, const char *name,
                              const char *value, size_t value_len,
                              const struct dlock_acquire_options *o,
@@ -294,7 +294,7 @@ DLOCK_API int dlock_campaign(struct dlock_session *s, const char *name,
 /* Publishes a new value (value_len bytes) as the leader of l, fenced by
  * its token: DLOCK_ENOTHELD if the session no longer leads under it
  * (leadership revoked, or lost and won again: l then reports lost),
- * DLOCK_ELOST if the session was lost, DLOCK_EINVAL for a value too long,
+ * DLOCK_ELOST if the session was lost, DLOCK_ELIMIT for a value too long,
  * DLOCK_ETIMEDOUT (outcome unknown: calling it again is safe). */
 DLOCK_API int dlock_proclaim(struct dlock_leadership *l, const char *value,
                              size_t value_len);

@@ -34,8 +34,8 @@ int show_sem_status_main(struct cli *cli, int argc, char **argv)
 {
     const char *name = NULL;
     struct dlock_client *c;
-    int rc = show_scan(cli, argc, argv, show_sem_status_usage, &name, 1, 1,
-                       NULL);
+    int rc =
+        show_scan(cli, argc, argv, show_sem_status_usage, &name, 1, 1, NULL);
     if (rc >= 0)
         return rc;
     if ((rc = cli_client(cli, NULL, &c)) != 0)

@@ -17,7 +17,7 @@ DLOCK_API int dlock_campaign(struct dlock_session *s, const char *name,
     if (s == NULL || out == NULL || (value == NULL && value_len > 0))
         return DLOCK_EINVAL;
     if (value_len > DLOCK_VALUE_MAX)
-        return client_error(s->c, DLOCK_EINVAL, "a value is at most %d bytes",
+        return client_error(s->c, DLOCK_ELIMIT, "a value is at most %d bytes",
                             DLOCK_VALUE_MAX);
     struct lock_acquire a;
     int rc = lock_acquire_begin(s, "ELECT.CAMPAIGN", name, o, &a);
@@ -38,7 +38,7 @@ DLOCK_API int dlock_proclaim(struct dlock_leadership *l, const char *value,
         return DLOCK_EINVAL;
     struct dlock_client *c = l->h.c;
     if (value_len > DLOCK_VALUE_MAX)
-        return client_error(c, DLOCK_EINVAL, "a value is at most %d bytes",
+        return client_error(c, DLOCK_ELIMIT, "a value is at most %d bytes",
                             DLOCK_VALUE_MAX);
     if (!lock_handle_alive(&l->h, NULL))
         return client_error(c, DLOCK_ELOST, "the leadership was lost");

@@ -280,7 +280,7 @@ TEST(elect, one_leader_then_the_next)
     leader(c, "db", &li);
     CHECK_STR(li.value, "10.0.0.9");
     char big[DLOCK_VALUE_MAX + 1] = {0};
-    CHECK_EQ(dlock_proclaim(w.l, big, sizeof big), DLOCK_EINVAL);
+    CHECK_EQ(dlock_proclaim(w.l, big, sizeof big), DLOCK_ELIMIT);
     CHECK_EQ(dlock_resign(w.l), 0);
     leader(c, "db", &li);
     CHECK_U64(li.leader, 0);
