@@ -319,6 +319,9 @@ static int run(struct dlock_client *c, const struct call *k, struct conn **conn,
     size_t lens[CALL_ARGS_MAX];
     const size_t *argvlen = k->argvlen;
     if (argvlen != NULL && k->req != NULL) {
+        if (k->argc > CALL_ARGS_MAX)
+            return client_error(c, DLOCK_EINVAL, "more than %d arguments",
+                                CALL_ARGS_MAX);
         memcpy(lens, argvlen, k->argc * sizeof *lens);
         lens[k->req_arg] = strlen(k->req);
         argvlen = lens;
