@@ -27,6 +27,11 @@ struct bench_system {
      * shared locks. */
     int (*acquire_shared)(void *c, const char *name, uint64_t wait_ms,
                           uint64_t *token, char *err, size_t errlen);
+    /* Takes one permit of the semaphore name of permits permits (workload
+     * P), as acquire; NULL where the system has no semaphores. */
+    int (*acquire_sem)(void *c, const char *name, uint32_t permits,
+                       uint64_t wait_ms, uint64_t *token, char *err,
+                       size_t errlen);
     /* Releases name (acquired by this client): 0 or -1. */
     int (*release)(void *c, const char *name, char *err, size_t errlen);
     /* A read of name's state (workload R): 0 or -1. */

@@ -177,8 +177,8 @@ def measure(args, system, results, rnd=0):
     try:
         started = starter(system)(work, args.build)
         for w in args.workloads:
-            if w == "D" and not system.startswith("dlock"):
-                continue  # shared locks: dlock's only, of the systems here
+            if w in ("D", "P") and not system.startswith("dlock"):
+                continue  # shared locks, semaphores: dlock's only, here
             counts = args.clients if w in ("U", "H") else [max(args.clients)]
             for c in counts:
                 results.append(run_bench(args, system, started, w, c))
@@ -343,7 +343,9 @@ def write_report(args, results, systems):
              "H": "H: one hot lock (acquire waiting, release): handovers",
              "R": "R: reads of a held lock's state",
              "S": "S: session churn (open a session, acquire, release, close)",
-             "D": "D: one lock all clients hold shared (acquire shared, release)"}
+             "D": "D: one lock all clients hold shared (acquire shared, release)",
+             "P": "P: one semaphore of 8 all clients want (take a permit waiting, give it "
+                  "back)"}
     for w in args.workloads:
         counts = args.clients if w in ("U", "H") else [max(args.clients)]
         out += ["## " + names[w], "", table(results, w, systems, counts), ""]

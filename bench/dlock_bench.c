@@ -5,7 +5,7 @@
  *   dlock-bench --system dlock|redis|etcd|zk --servers LIST --workload W
  *               [--clients C] [--duration S] [--warmup S] [--ttl-ms T]
  *               [--pids P,P,...] [--kill PID --kill-after S] [--rate R]
- *               [--trace FILE]
+ *               [--trace FILE] [--permits N]
  *
  * Workloads (one operation each):
  *   U  uncontended: each client its own lock; acquire (try), release
@@ -15,6 +15,8 @@
  *   S  session churn: a new session, acquire, release
  *   D  one lock all clients read: acquire shared (waiting), release; with
  *      no writer, every acquire is granted at once beside the others
+ *   P  one semaphore of --permits N (8) all clients want: take a permit
+ *      (waiting), give it back
  *   F  U while --kill PID is killed (SIGKILL) --kill-after seconds into
  *      the run: reports the time from the kill to the next grant, and
  *      checks that every client's lock held across the kill is still held
@@ -85,6 +87,7 @@ struct client {
 static const struct bench_system *sys;
 static const char *servers;
 static char workload = 'U';
+static uint32_t permits = 8; /* workload P's semaphore */
 static int n_clients = 16;
 static double duration_s = 10, warmup_s = 2, rate;
 static uint64_t ttl_ms = 10000;
@@ -195,6 +198,9 @@ static bool one_op(struct client *c, const char *name, bool measured,
     if (workload == 'D')
         rc = sys->acquire_shared(c->conn, name, 30000, &token, c->err,
                                  sizeof c->err);
+    else if (workload == 'P')
+        rc = sys->acquire_sem(c->conn, name, permits, 30000, &token, c->err,
+                              sizeof c->err);
     else
         rc = sys->acquire(c->conn, name, workload == 'H' ? 30000 : 0, &token,
                           c->err, sizeof c->err);
@@ -228,6 +234,8 @@ static void *client_main(void *arg)
         snprintf(name, sizeof name, "bench-read");
     else if (workload == 'D')
         snprintf(name, sizeof name, "bench-shared");
+    else if (workload == 'P')
+        snprintf(name, sizeof name, "bench-sem");
     else
         snprintf(name, sizeof name, "bench-%c-%d", workload, c->id);
     if (workload == 'F') {
@@ -440,11 +448,11 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: dlock-bench --system dlock|redis|etcd|zk --servers LIST\n"
-            "                   --workload U|H|R|S|F|D [--clients C] "
+            "                   --workload U|H|R|S|F|D|P [--clients C] "
             "[--duration S]\n"
             "                   [--warmup S] [--ttl-ms T] [--pids P,P,...]\n"
             "                   [--kill PID --kill-after S] [--rate R]\n"
-            "                   [--trace FILE]\n");
+            "                   [--trace FILE] [--permits N]\n");
     return 2;
 }
 
@@ -467,8 +475,8 @@ int main(int argc, char **argv)
         } else if (strcmp(k, "--servers") == 0) {
             servers = v;
         } else if (strcmp(k, "--workload") == 0) {
-            if (strlen(v) != 1 || strchr("UHRSFD", v[0]) == NULL)
-                bad_arg(k, v, "U, H, R, S or F");
+            if (strlen(v) != 1 || strchr("UHRSFDP", v[0]) == NULL)
+                bad_arg(k, v, "U, H, R, S, F, D or P");
             workload = v[0];
         } else if (strcmp(k, "--clients") == 0) {
             n_clients = (int)whole_arg(k, v, 1, MAX_CLIENTS);
@@ -488,6 +496,8 @@ int main(int argc, char **argv)
             rate = number_arg(k, v, 0, 1e7);
         } else if (strcmp(k, "--trace") == 0) {
             trace_path = v;
+        } else if (strcmp(k, "--permits") == 0) {
+            permits = (uint32_t)whole_arg(k, v, 1, 1000000);
         } else {
             return usage();
         }
@@ -500,6 +510,8 @@ int main(int argc, char **argv)
                 "needs --kill PID and --kill-after within --duration");
     if (workload == 'D' && sys->acquire_shared == NULL)
         bad_arg("--workload", "D", "this system has no shared locks here");
+    if (workload == 'P' && sys->acquire_sem == NULL)
+        bad_arg("--workload", "P", "this system has no semaphores here");
     signal(SIGPIPE, SIG_IGN);
 
     for (int i = 0; i < n_clients; i++) {

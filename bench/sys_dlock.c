@@ -17,6 +17,7 @@ struct dl {
     struct dlock_session *s;
     uint64_t ttl_ms;
     struct dlock_lock *held[HELD_MAX];
+    struct dlock_sem *sem; /* a permit held (workload P) */
 };
 
 static int fail(struct dl *d, char *err, size_t n, int rc)
@@ -110,9 +111,31 @@ static int dl_acquire_shared(void *p, const char *name, uint64_t wait_ms,
     return acquire_as(p, name, wait_ms, true, token, err, n);
 }
 
+static int dl_acquire_sem(void *p, const char *name, uint32_t permits,
+                          uint64_t wait_ms, uint64_t *token, char *err,
+                          size_t n)
+{
+    struct dl *d = p;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = wait_ms;
+    int rc = dlock_sem_acquire(d->s, name, permits, 1, &o, &d->sem);
+    if (rc == DLOCK_EHELD || rc == DLOCK_EWAIT)
+        return BENCH_BUSY;
+    if (rc != 0)
+        return fail(d, err, n, rc);
+    *token = dlock_sem_token(d->sem);
+    return BENCH_GRANTED;
+}
+
 static int dl_release(void *p, const char *name, char *err, size_t n)
 {
     struct dl *d = p;
+    if (d->sem != NULL) {
+        int rc = dlock_sem_release(d->sem);
+        d->sem = NULL;
+        return rc == 0 ? 0 : fail(d, err, n, rc);
+    }
     for (int i = 0; i < HELD_MAX; i++)
         if (d->held[i] != NULL &&
             strcmp(dlock_lock_name(d->held[i]), name) == 0) {
@@ -153,6 +176,7 @@ const struct bench_system bench_dlock = {
     .close = dl_close,
     .acquire = dl_acquire,
     .acquire_shared = dl_acquire_shared,
+    .acquire_sem = dl_acquire_sem,
     .release = dl_release,
     .status = dl_status,
     .renew = dl_renew,

@@ -216,6 +216,118 @@ DLOCK_API const char *dlock_lock_name(const struct dlock_lock *l);
 DLOCK_API uint64_t dlock_lock_safe_until(const struct dlock_lock *l);
 DLOCK_API bool dlock_lock_lost(const struct dlock_lock *l);
 
+/* ---- semaphores --------------------------------------------------------- */
+
+/* A hold of permits of a semaphore (docs/protocol.md §4, "Semaphores"). */
+struct dlock_sem;
+
+/* Takes count permits (1 .. permits) of the semaphore name of permits
+ * (1 .. 1,000,000) permits for session s, with the options of
+ * dlock_lock_acquire (o NULL: a try by the calling thread): at once when
+ * nobody waits and count permits are free; else a try fails with
+ * DLOCK_EHELD and a wait joins the semaphore's strict FIFO queue (a large
+ * request at its head is not passed by smaller ones). The request id makes
+ * the library's retries and a leader change safe, as for a lock. The
+ * permits are the session's: they are lost with it (dlock_sem_lost, the
+ * session's lost callback), and come back to the others when it closes,
+ * or after the lock-delay when it expires. A session and owner that hold
+ * permits already take more into the same hold, with its token.
+ * DLOCK_EINVAL for a count out of range, or a name that is a lock's, an
+ * election's, or a semaphore's of other permits; DLOCK_EHELD, DLOCK_EWAIT,
+ * DLOCK_ENOSESSION, DLOCK_ELIMIT, DLOCK_ETIMEDOUT as dlock_lock_acquire. */
+DLOCK_API int dlock_sem_acquire(struct dlock_session *s, const char *name,
+                                uint32_t permits, uint32_t count,
+                                const struct dlock_acquire_options *o,
+                                struct dlock_sem **out);
+/* Gives back the permits h took and frees h (also when they were lost:
+ * then DLOCK_ELOST or DLOCK_ENOTHELD is returned, and h is freed all the
+ * same). */
+DLOCK_API int dlock_sem_release(struct dlock_sem *h);
+/* The fencing token of the grant (of the session's and owner's hold). */
+DLOCK_API uint64_t dlock_sem_token(const struct dlock_sem *h);
+/* The session's safe-until deadline, or 0 once the permits are lost. */
+DLOCK_API uint64_t dlock_sem_safe_until(const struct dlock_sem *h);
+DLOCK_API bool dlock_sem_lost(const struct dlock_sem *h);
+
+/* A semaphore as SEM.STATUS reads it. */
+struct dlock_sem_status {
+    char name[257];
+    uint32_t permits;   /* its N; 0 for a name not known */
+    uint32_t used;      /* held by live sessions */
+    uint32_t expired;   /* held back for an expired session's lock-delay */
+    uint32_t available; /* permits - used - expired */
+    uint32_t holders;   /* sessions and owners that hold permits */
+    uint32_t waiters;
+    uint64_t delay_left_ms; /* until the permits held back come back */
+};
+
+/* A linearizable read of the semaphore name. DLOCK_EINVAL for a bad name
+ * or a name that is a lock's or an election's. */
+DLOCK_API int dlock_sem_status(struct dlock_client *c, const char *name,
+                               struct dlock_sem_status *st);
+
+/* ---- elections ---------------------------------------------------------- */
+
+/* Leadership of an election (docs/protocol.md §4, "Elections"). */
+struct dlock_leadership;
+
+/* The longest value a leader publishes. */
+#define DLOCK_VALUE_MAX 1024
+
+/* Campaigns for leader of the election name for session s, publishing the
+ * value_len bytes at value (at most DLOCK_VALUE_MAX; any bytes) once
+ * elected. With the options of dlock_lock_acquire (o NULL: a try by the
+ * calling thread): elected at once without a leader; else a try fails with
+ * DLOCK_EHELD and a wait queues the candidate in FIFO order until it leads
+ * (DLOCK_EWAIT when the wait runs out). The handle's token, the leadership
+ * token, fences the leader's writes. Leadership is the session's: it is
+ * lost with it (dlock_leadership_lost, and the session's lost callback
+ * tells it at once), handed on at once when the session closes, and after
+ * the lock-delay when it expires. A leader that campaigns again gets a
+ * handle with its token, and nothing changes. DLOCK_ELIMIT for a value too
+ * long, DLOCK_EINVAL for a name that is a lock's or a semaphore's;
+ * otherwise the errors of dlock_lock_acquire. */
+DLOCK_API int dlock_campaign(struct dlock_session *s, const char *name,
+                             const char *value, size_t value_len,
+                             const struct dlock_acquire_options *o,
+                             struct dlock_leadership **out);
+/* Publishes a new value (value_len bytes) as the leader of l, fenced by
+ * its token: DLOCK_ENOTHELD if the session no longer leads under it
+ * (leadership revoked, or lost and won again: l then reports lost),
+ * DLOCK_ELOST if the session was lost, DLOCK_ELIMIT for a value too long,
+ * DLOCK_ETIMEDOUT (outcome unknown: calling it again is safe). */
+DLOCK_API int dlock_proclaim(struct dlock_leadership *l, const char *value,
+                             size_t value_len);
+/* Steps down (the next candidate leads at once) and frees l (also when
+ * leadership was lost: then DLOCK_ELOST or DLOCK_ENOTHELD is returned, and
+ * l is freed all the same). */
+DLOCK_API int dlock_resign(struct dlock_leadership *l);
+DLOCK_API uint64_t dlock_leadership_token(const struct dlock_leadership *l);
+/* The session's safe-until deadline, or 0 once leadership is lost. */
+DLOCK_API uint64_t
+dlock_leadership_safe_until(const struct dlock_leadership *l);
+/* True once leadership is lost: the session was lost, or a proclaim found
+ * that the session no longer leads under l's token. */
+DLOCK_API bool dlock_leadership_lost(const struct dlock_leadership *l);
+
+/* An election's leader as ELECT.LEADER reads it. */
+struct dlock_leader_info {
+    char name[257];
+    uint64_t leader; /* its session; 0 without a leader */
+    char owner[65];
+    uint64_t token;                  /* the leadership token */
+    char value[DLOCK_VALUE_MAX + 1]; /* its value, NUL-terminated */
+    size_t value_len;                /* (it may hold NUL bytes) */
+    uint32_t candidates;             /* waiting */
+    uint64_t lease_left_ms;          /* of the leader's session */
+};
+
+/* A linearizable read of the leader of the election name (leader 0: none,
+ * also for a name not known). DLOCK_EINVAL for a bad name or a name that
+ * is a lock's or a semaphore's. */
+DLOCK_API int dlock_leader(struct dlock_client *c, const char *name,
+                           struct dlock_leader_info *out);
+
 /* ---- lease locks: a lock without a session ---------------------------- */
 
 /* For callers that hold a lock across processes (shell scripts): the lock

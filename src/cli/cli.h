@@ -32,6 +32,8 @@ enum {
 
 /* The longest lock-delay the server accepts, which bounds --kill-grace. */
 #define CLI_DELAY_MAX_MS 600000u
+/* The most permits of a semaphore (docs/protocol.md §7). */
+#define CLI_PERMITS_MAX 1000000u
 
 /* Options every verb takes. */
 struct cli {
@@ -210,9 +212,17 @@ int child_exit_code(int status);
 
 /* ---- verbs ------------------------------------------------------------ */
 
+/* Scans the arguments of a verb that reads the state (show.c): at least
+ * min_pos and at most max_pos positional ones into pos, and --max N into
+ * *max if max is not NULL; --help prints usage. Returns -1 when done, else
+ * the exit code. */
+int show_scan(struct cli *cli, int argc, char **argv, const char *usage,
+              const char **pos, int min_pos, int max_pos, uint64_t *max);
+
 /* Each takes the verb's arguments (argv[0] is the verb) and returns the
  * exit code. */
 int run_main(struct cli *cli, int argc, char **argv);
+int elect_main(struct cli *cli, int argc, char **argv);
 int lease_acquire_main(struct cli *cli, int argc, char **argv);
 int lease_extend_main(struct cli *cli, int argc, char **argv);
 int lease_release_main(struct cli *cli, int argc, char **argv);
@@ -220,9 +230,12 @@ int show_status_main(struct cli *cli, int argc, char **argv);
 int show_holders_main(struct cli *cli, int argc, char **argv);
 int show_list_main(struct cli *cli, int argc, char **argv);
 int show_cluster_main(struct cli *cli, int argc, char **argv);
+int show_sem_status_main(struct cli *cli, int argc, char **argv);
+int show_leader_main(struct cli *cli, int argc, char **argv);
 
 /* The usage texts printed by --help. */
 extern const char run_usage[];
+extern const char elect_usage[];
 extern const char lease_acquire_usage[];
 extern const char lease_extend_usage[];
 extern const char lease_release_usage[];
@@ -230,5 +243,7 @@ extern const char show_status_usage[];
 extern const char show_holders_usage[];
 extern const char show_list_usage[];
 extern const char show_cluster_usage[];
+extern const char show_sem_status_usage[];
+extern const char show_leader_usage[];
 
 #endif

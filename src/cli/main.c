@@ -11,7 +11,9 @@ static const char usage[] =
     "\n"
     "verbs:\n"
     "  run NAME -- CMD [ARG...]   run CMD while holding the lock NAME\n"
-    "                             (--shared: a shared, read hold)\n"
+    "                             (--shared: a shared, read hold;\n"
+    "                             --semaphore N: one permit of N)\n"
+    "  elect NAME VALUE -- CMD    run CMD while leader of the election NAME\n"
     "  acquire NAME --ttl D       take a lease lock; prints its token\n"
     "  extend NAME TOKEN --ttl D  renew a lease lock\n"
     "  release NAME TOKEN         release a lease lock\n"
@@ -19,6 +21,10 @@ static const char usage[] =
     "                             lease\n"
     "  holders NAME               every holder of a lock (shared: all)\n"
     "  list [PREFIX]              the locks in use\n"
+    "  sem-status NAME            one semaphore: permits used, available,\n"
+    "                             holders, waiters\n"
+    "  leader NAME                the leader of an election: session,\n"
+    "                             token, value\n"
     "  cluster                    the servers: roles, leader, term, health\n"
     "  help [VERB]                this text, or a verb's\n"
     "\n"
@@ -44,12 +50,15 @@ struct verb {
 
 static const struct verb verbs[] = {
     {"run", run_main, run_usage},
+    {"elect", elect_main, elect_usage},
     {"acquire", lease_acquire_main, lease_acquire_usage},
     {"extend", lease_extend_main, lease_extend_usage},
     {"release", lease_release_main, lease_release_usage},
     {"status", show_status_main, show_status_usage},
     {"holders", show_holders_main, show_holders_usage},
     {"list", show_list_main, show_list_usage},
+    {"sem-status", show_sem_status_main, show_sem_status_usage},
+    {"leader", show_leader_main, show_leader_usage},
     {"cluster", show_cluster_main, show_cluster_usage},
 };
 

@@ -1,7 +1,8 @@
-/* run.c - dlock run: takes a lock (exclusive, or shared), runs CMD while the
- * lease is kept alive, stops CMD before the lease can no longer be proven,
- * releases the lock when CMD ends and exits with its status (docs/cli.md,
- * "dlock run"). */
+/* run.c - dlock run and dlock elect: take a lock (exclusive or shared), a
+ * permit of a semaphore, or an election's leadership, run CMD while the
+ * lease is kept alive, stop CMD before the lease can no longer be proven,
+ * release the hold (resign) when CMD ends and exit with its status
+ * (docs/cli.md, "dlock run", "dlock elect"). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +16,8 @@
 
 const char run_usage[] =
     "usage: dlock run [--wait DURATION | --no-wait] [--ttl DURATION]\n"
-    "                 [--kill-grace DURATION] [--shared] NAME -- CMD [ARG...]\n"
+    "                 [--kill-grace DURATION] [--shared | --semaphore N]\n"
+    "                 NAME -- CMD [ARG...]\n"
     "\n"
     "Takes the lock NAME, runs CMD with DLOCK_NAME, DLOCK_TOKEN (the fencing\n"
     "token) and DLOCK_SERVERS in its environment while keeping the lease\n"
@@ -31,6 +33,10 @@ const char run_usage[] =
     "                         number of shared runs hold it at once, never\n"
     "                         with an exclusive one; a waiting exclusive\n"
     "                         run holds back shared runs that come after it\n"
+    "  --semaphore N          take one permit of the semaphore NAME of N\n"
+    "                         permits (1 to 1000000): at most N runs at\n"
+    "                         once, served in order; every run of NAME must\n"
+    "                         give the same N\n"
     "  --ttl DURATION         the session's lease, renewed every third of\n"
     "                         it (1s to 1h, default 15s)\n"
     "  --kill-grace DURATION  if the lease is lost, the time between\n"
@@ -51,15 +57,55 @@ const char run_usage[] =
     "\n"
     "  dlock run --no-wait birthday-greetings -- ./send-greetings.sh\n";
 
+const char elect_usage[] =
+    "usage: dlock elect [--wait DURATION | --no-wait] [--ttl DURATION]\n"
+    "                   [--kill-grace DURATION] NAME VALUE -- CMD [ARG...]\n"
+    "\n"
+    "Campaigns in the election NAME with VALUE (what `dlock leader NAME`\n"
+    "shows: where to reach this instance, say; at most 1024 bytes), waits\n"
+    "in line until elected, then runs CMD as dlock run does, with\n"
+    "DLOCK_NAME, DLOCK_TOKEN (the leadership token, which fences the\n"
+    "leader's writes) and DLOCK_SERVERS in its environment, while keeping\n"
+    "the lease alive. When CMD ends, dlock resigns (the next candidate\n"
+    "leads at once) and exits with CMD's status.\n"
+    "\n"
+    "  --wait DURATION        wait up to this long to be elected (default:\n"
+    "                         as long as it takes)\n"
+    "  --no-wait              do not wait: exit 75 if another leads\n"
+    "  --ttl DURATION         the session's lease (1s to 1h, default 15s)\n"
+    "  --kill-grace DURATION  if the lease is lost, the time between\n"
+    "                         SIGTERM and SIGKILL to CMD's group (0 to 10m,\n"
+    "                         default 10s); also the time after a lost\n"
+    "                         lease before another can be elected\n"
+    "\n"
+    "CMD runs only while this instance leads: if the lease can no longer\n"
+    "be proven (a tenth of the TTL before it could end), CMD's group gets\n"
+    "SIGTERM, SIGKILL after the kill grace, and dlock exits 76; no other\n"
+    "candidate is elected before the lease and the kill grace have ended.\n"
+    "Exit codes as dlock run's (75: another leads, with --no-wait, or the\n"
+    "wait ran out).\n"
+    "\n"
+    "  dlock elect report-writer \"$(hostname)\" -- ./write-reports.sh\n";
+
 #define RUN_FOREVER UINT64_MAX
 /* The longest wait the server takes in one request (docs/protocol.md §7);
  * a longer wait is made of several. */
 #define DAY_MS 86400000u
 
+/* What a run holds while CMD runs. */
+enum run_kind {
+    RUN_LOCK,  /* dlock run, exclusive or --shared */
+    RUN_SEM,   /* dlock run --semaphore N */
+    RUN_ELECT, /* dlock elect */
+};
+
 struct run {
     struct cli *cli;
+    enum run_kind kind;
     const char *name;
-    uint64_t wait_ms; /* 0: a try-lock; RUN_FOREVER */
+    const char *value; /* dlock elect's VALUE */
+    uint64_t permits;  /* --semaphore N */
+    uint64_t wait_ms;  /* 0: a try-lock; RUN_FOREVER */
     uint64_t ttl_ms;
     uint64_t grace_ms;
     bool shared; /* --shared */
@@ -67,8 +113,10 @@ struct run {
     char identity[65]; /* host:pid: the client's name and the owner */
     struct dlock_client *client;
     struct dlock_session *session;
-    struct dlock_lock *lock;
-    int err;           /* of opening the session and acquiring */
+    struct dlock_lock *lock;       /* RUN_LOCK */
+    struct dlock_sem *sem;         /* RUN_SEM */
+    struct dlock_leadership *lead; /* RUN_ELECT */
+    int err;                       /* of opening the session and acquiring */
     char errmsg[256];  /* its dlock_errmsg, of the thread that got it */
     atomic_bool taken; /* the acquiring thread is done */
     pthread_t main_thread;
@@ -81,20 +129,26 @@ struct run {
 static int scan(struct run *r, int argc, char **argv)
 {
     struct args a;
+    bool elect = r->kind == RUN_ELECT;
     args_init(&a, r->cli, argc, argv);
     for (int k; (k = args_next(&a)) != ARGS_DASHDASH;) {
         if (k == ARGS_HELP) {
-            fputs(run_usage, stdout);
+            fputs(elect ? elect_usage : run_usage, stdout);
             return CLI_EXIT_OK;
         }
         if (k == ARGS_BAD)
             return CLI_EXIT_USAGE;
         if (k == ARGS_END)
-            return cli_usage_error(r->cli, r->name == NULL
-                                               ? "missing NAME -- CMD"
-                                               : "missing -- CMD");
+            return cli_usage_error(
+                r->cli, r->name == NULL ? (elect ? "missing NAME VALUE "
+                                                   "-- CMD"
+                                                 : "missing NAME -- CMD")
+                        : elect && r->value == NULL ? "missing VALUE -- CMD"
+                                                    : "missing -- CMD");
         if (k == ARGS_ARG && r->name == NULL) {
             r->name = a.arg;
+        } else if (k == ARGS_ARG && elect && r->value == NULL) {
+            r->value = a.arg;
         } else if (k == ARGS_ARG) {
             return cli_usage_error(r->cli, "CMD must follow '--' (got '%s')",
                                    a.arg);
@@ -105,10 +159,21 @@ static int scan(struct run *r, int argc, char **argv)
             if (!args_no_value(&a))
                 return CLI_EXIT_USAGE;
             r->wait_ms = 0;
-        } else if (strcmp(a.opt, "--shared") == 0) {
+        } else if (!elect && strcmp(a.opt, "--shared") == 0) {
             if (!args_no_value(&a))
                 return CLI_EXIT_USAGE;
             r->shared = true;
+        } else if (!elect && strcmp(a.opt, "--semaphore") == 0) {
+            const char *v = args_value(&a);
+            if (v == NULL)
+                return CLI_EXIT_USAGE;
+            if (!cli_parse_u64(v, &r->permits) || r->permits < 1 ||
+                r->permits > CLI_PERMITS_MAX)
+                return cli_usage_error(r->cli,
+                                       "--semaphore takes a number of permits "
+                                       "from 1 to %u",
+                                       CLI_PERMITS_MAX);
+            r->kind = RUN_SEM;
         } else if (strcmp(a.opt, "--ttl") == 0) {
             if (!args_duration(&a, &r->ttl_ms))
                 return CLI_EXIT_USAGE;
@@ -120,7 +185,16 @@ static int scan(struct run *r, int argc, char **argv)
         }
     }
     if (r->name == NULL)
-        return cli_usage_error(r->cli, "missing NAME before '--'");
+        return cli_usage_error(r->cli, elect ? "missing NAME VALUE before '--'"
+                                             : "missing NAME before '--'");
+    if (elect && r->value == NULL)
+        return cli_usage_error(r->cli, "missing VALUE before '--'");
+    if (elect && strlen(r->value) > DLOCK_VALUE_MAX)
+        return cli_usage_error(r->cli, "VALUE is at most %d bytes",
+                               DLOCK_VALUE_MAX);
+    if (r->shared && r->kind == RUN_SEM)
+        return cli_usage_error(r->cli,
+                               "--shared and --semaphore do not go together");
     if (a.i >= argc)
         return cli_usage_error(r->cli, "missing CMD after '--'");
     if (r->ttl_ms < 1000 || r->ttl_ms > 3600000)
@@ -133,6 +207,45 @@ static int scan(struct run *r, int argc, char **argv)
 
 /* ---- taking the lock -------------------------------------------------- */
 
+/* One request for the hold, waiting up to o->wait_ms. */
+static int take_once(struct run *r, const struct dlock_acquire_options *o)
+{
+    switch (r->kind) {
+    case RUN_SEM:
+        return dlock_sem_acquire(r->session, r->name, (uint32_t)r->permits, 1,
+                                 o, &r->sem);
+    case RUN_ELECT:
+        return dlock_campaign(r->session, r->name, r->value, strlen(r->value),
+                              o, &r->lead);
+    default:
+        return r->shared
+                   ? dlock_lock_acquire_shared(r->session, r->name, o, &r->lock)
+                   : dlock_lock_acquire(r->session, r->name, o, &r->lock);
+    }
+}
+
+/* The hold's fencing token, safe-until (0 once lost) and loss. */
+static uint64_t hold_token(const struct run *r)
+{
+    return r->kind == RUN_SEM     ? dlock_sem_token(r->sem)
+           : r->kind == RUN_ELECT ? dlock_leadership_token(r->lead)
+                                  : dlock_lock_token(r->lock);
+}
+
+static uint64_t hold_safe_until(const struct run *r)
+{
+    return r->kind == RUN_SEM     ? dlock_sem_safe_until(r->sem)
+           : r->kind == RUN_ELECT ? dlock_leadership_safe_until(r->lead)
+                                  : dlock_lock_safe_until(r->lock);
+}
+
+static bool hold_lost(const struct run *r)
+{
+    return r->kind == RUN_SEM     ? dlock_sem_lost(r->sem)
+           : r->kind == RUN_ELECT ? dlock_leadership_lost(r->lead)
+                                  : dlock_lock_lost(r->lock);
+}
+
 static int acquire(struct run *r)
 {
     struct dlock_acquire_options o;
@@ -144,10 +257,7 @@ static int acquire(struct run *r)
     uint64_t left = r->wait_ms;
     for (;;) {
         o.wait_ms = left < DAY_MS ? left : DAY_MS;
-        int err =
-            r->shared
-                ? dlock_lock_acquire_shared(r->session, r->name, &o, &r->lock)
-                : dlock_lock_acquire(r->session, r->name, &o, &r->lock);
+        int err = take_once(r, &o);
         if (err != DLOCK_EWAIT || left == o.wait_ms)
             return err;
         if (left != RUN_FOREVER)
@@ -254,14 +364,13 @@ static void supervise(struct run *r, struct child *ch, const sigset_t *set)
     duration_format(r->grace_ms, grace, sizeof grace);
     for (;;) {
         uint64_t now = dlock_now_ms();
-        uint64_t safe = dlock_lock_safe_until(r->lock);
-        if (!r->lost &&
-            (dlock_lock_lost(r->lock) || safe == 0 || now + margin >= safe)) {
+        uint64_t safe = hold_safe_until(r);
+        if (!r->lost && (hold_lost(r) || safe == 0 || now + margin >= safe)) {
             r->lost = true;
             fprintf(stderr,
-                    "dlock run: %s: the lease can no longer be proven; "
+                    "dlock %s: %s: the lease can no longer be proven; "
                     "SIGTERM to CMD (process group %ld), SIGKILL in %s\n",
-                    r->name, (long)ch->pid, grace);
+                    r->cli->verb, r->name, (long)ch->pid, grace);
             child_signal(ch, SIGTERM);
             kill_at = now + r->grace_ms;
         }
@@ -302,7 +411,7 @@ static void json_result(const struct run *r, const struct child *ch, int code)
         json_str(&j, "message", "the lease was lost while CMD ran");
     }
     json_str(&j, "name", r->name);
-    json_u64(&j, "token", dlock_lock_token(r->lock));
+    json_u64(&j, "token", hold_token(r));
     if (WIFSIGNALED(ch->status)) {
         json_null(&j, "cmd_exit");
         json_int(&j, "cmd_signal", WTERMSIG(ch->status));
@@ -319,7 +428,7 @@ static int run_locked(struct run *r, struct child_cmd *cmd, const sigset_t *set,
                       const sigset_t *old_mask)
 {
     struct child ch;
-    uint64_t token = dlock_lock_token(r->lock);
+    uint64_t token = hold_token(r);
     int rc = child_cmd_env(r->cli, cmd, r->name, token, cli_servers(r->cli));
     if (rc == 0)
         rc = child_start(r->cli, &ch, cmd, old_mask);
@@ -329,9 +438,9 @@ static int run_locked(struct run *r, struct child_cmd *cmd, const sigset_t *set,
     if (r->lost) {
         rc = CLI_EXIT_LOST;
         fprintf(stderr,
-                "dlock run: %s: exit 76: the lease was lost while CMD ran "
+                "dlock %s: %s: exit 76: the lease was lost while CMD ran "
                 "(CMD's status was %d)\n",
-                r->name, child_exit_code(ch.status));
+                r->cli->verb, r->name, child_exit_code(ch.status));
     } else {
         rc = child_exit_code(ch.status);
     }
@@ -346,28 +455,53 @@ static int run_locked(struct run *r, struct child_cmd *cmd, const sigset_t *set,
  * session's lease. */
 static void finish(struct run *r)
 {
+    bool held = r->lock != NULL || r->sem != NULL || r->lead != NULL;
+    /* A leader resigns first: the next candidate leads at once, also if
+     * the close that follows gets no answer. */
+    if (r->lead != NULL && !r->lost) {
+        int err = dlock_resign(r->lead);
+        r->lead = NULL;
+        if (err != 0)
+            fprintf(stderr,
+                    "dlock %s: %s: warning: the resign failed: %s (%s)\n",
+                    r->cli->verb, r->name, dlock_strerror(err),
+                    dlock_errmsg(r->client));
+    }
     if (r->session != NULL) {
         int err = dlock_session_close(r->session);
-        if (err != 0 && r->lock != NULL && !r->lost)
+        if (err != 0 && held && !r->lost)
             fprintf(stderr,
-                    "dlock run: %s: warning: the release failed: %s (%s); the "
-                    "lock ends with the session's lease\n",
-                    r->name, dlock_strerror(err), dlock_errmsg(r->client));
+                    "dlock %s: %s: warning: the release failed: %s (%s); the "
+                    "hold ends with the session's lease\n",
+                    r->cli->verb, r->name, dlock_strerror(err),
+                    dlock_errmsg(r->client));
         r->session = NULL;
     }
-    /* The handle stays valid after the close, reporting the lock lost;
-     * releasing it frees it. */
+    /* The handles stay valid after the close, reporting the hold lost;
+     * releasing them frees them. */
     if (r->lock != NULL)
         dlock_lock_release(r->lock);
+    if (r->sem != NULL)
+        dlock_sem_release(r->sem);
+    if (r->lead != NULL)
+        dlock_resign(r->lead);
     r->lock = NULL;
+    r->sem = NULL;
+    r->lead = NULL;
     dlock_client_free(r->client);
     r->client = NULL;
 }
 
-int run_main(struct cli *cli, int argc, char **argv)
+/* dlock run and dlock elect: the hold of kind (RUN_LOCK for run; --semaphore
+ * makes it RUN_SEM). */
+static int run_kind_main(struct cli *cli, enum run_kind kind, int argc,
+                         char **argv)
 {
-    struct run r = {
-        .cli = cli, .wait_ms = RUN_FOREVER, .ttl_ms = 15000, .grace_ms = 10000};
+    struct run r = {.cli = cli,
+                    .kind = kind,
+                    .wait_ms = RUN_FOREVER,
+                    .ttl_ms = 15000,
+                    .grace_ms = 10000};
     struct child_cmd cmd;
     sigset_t set, old_mask;
     int rc = scan(&r, argc, argv);
@@ -403,4 +537,14 @@ int run_main(struct cli *cli, int argc, char **argv)
     finish(&r);
     child_cmd_close(&cmd);
     return rc;
+}
+
+int run_main(struct cli *cli, int argc, char **argv)
+{
+    return run_kind_main(cli, RUN_LOCK, argc, argv);
+}
+
+int elect_main(struct cli *cli, int argc, char **argv)
+{
+    return run_kind_main(cli, RUN_ELECT, argc, argv);
 }

@@ -58,11 +58,8 @@ const char show_cluster_usage[] =
     "\"members\":[...]}. Exit codes: 0 (whatever the health), 64 usage,\n"
     "69 no server answered.\n";
 
-/* Scans a verb's arguments: at most max_pos positional ones into pos, and
- * --max N into *max if max is not NULL. Returns -1 when done, else the
- * exit code. */
-static int scan(struct cli *cli, int argc, char **argv, const char *usage,
-                const char **pos, int min_pos, int max_pos, uint64_t *max)
+int show_scan(struct cli *cli, int argc, char **argv, const char *usage,
+              const char **pos, int min_pos, int max_pos, uint64_t *max)
 {
     struct args a;
     int n = 0;
@@ -149,7 +146,7 @@ int show_status_main(struct cli *cli, int argc, char **argv)
 {
     const char *name = NULL;
     struct dlock_client *c;
-    int rc = scan(cli, argc, argv, show_status_usage, &name, 1, 1, NULL);
+    int rc = show_scan(cli, argc, argv, show_status_usage, &name, 1, 1, NULL);
     if (rc >= 0)
         return rc;
     if ((rc = cli_client(cli, NULL, &c)) != 0)
@@ -222,7 +219,7 @@ int show_list_main(struct cli *cli, int argc, char **argv)
     const char *prefix = NULL;
     uint64_t max = 1000;
     struct dlock_client *c;
-    int rc = scan(cli, argc, argv, show_list_usage, &prefix, 0, 1, &max);
+    int rc = show_scan(cli, argc, argv, show_list_usage, &prefix, 0, 1, &max);
     if (rc >= 0)
         return rc;
     if ((rc = cli_client(cli, NULL, &c)) != 0)
@@ -301,7 +298,7 @@ int show_holders_main(struct cli *cli, int argc, char **argv)
     const char *name = NULL;
     uint64_t max = 1000;
     struct dlock_client *c;
-    int rc = scan(cli, argc, argv, show_holders_usage, &name, 1, 1, &max);
+    int rc = show_scan(cli, argc, argv, show_holders_usage, &name, 1, 1, &max);
     if (rc >= 0)
         return rc;
     if ((rc = cli_client(cli, NULL, &c)) != 0)
@@ -456,7 +453,7 @@ static int cluster_report(struct cli *cli, struct dlock_client *c,
 int show_cluster_main(struct cli *cli, int argc, char **argv)
 {
     struct dlock_client *c, *pc;
-    int rc = scan(cli, argc, argv, show_cluster_usage, NULL, 0, 0, NULL);
+    int rc = show_scan(cli, argc, argv, show_cluster_usage, NULL, 0, 0, NULL);
     if (rc >= 0)
         return rc;
     if ((rc = cli_client(cli, NULL, &c)) != 0)

@@ -60,17 +60,25 @@ void call_write(struct call *k, char *req, size_t req_arg)
     k->req_arg = req_arg;
 }
 
-uint64_t call_key(size_t argc, const char *const *argv, size_t skip)
+uint64_t call_key(size_t argc, const char *const *argv, const size_t *argvlen,
+                  size_t skip)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, over each argument's NUL */
+    /* FNV-1a over each argument and a NUL, and the length of each argument
+     * given by length (which may hold NUL bytes). */
+    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < argc; i++) {
         if (i == skip)
             continue;
-        const char *p = argv[i];
-        do {
-            h ^= (unsigned char)*p;
+        const unsigned char *p = (const unsigned char *)argv[i];
+        size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        for (size_t j = 0; j <= n; j++) {
+            h ^= j < n ? p[j] : 0;
             h *= 0x100000001b3ULL;
-        } while (*p++ != '\0');
+        }
+        for (size_t j = 0; argvlen != NULL && j < sizeof n; j++) {
+            h ^= (n >> (8 * j)) & 0xff;
+            h *= 0x100000001b3ULL;
+        }
     }
     return h ? h : 1;
 }
@@ -79,7 +87,7 @@ uint64_t call_key(size_t argc, const char *const *argv, size_t skip)
  * retry by the caller, which must not have a second effect), else new. */
 static uint64_t fill_req(struct dlock_client *c, const struct call *k)
 {
-    uint64_t key = call_key(k->argc, k->argv, k->req_arg);
+    uint64_t key = call_key(k->argc, k->argv, k->argvlen, k->req_arg);
     bool found = false;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < CLIENT_UNSETTLED && !found; i++) {
@@ -306,9 +314,21 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
 static int run(struct dlock_client *c, const struct call *k, struct conn **conn,
                const struct resp_value **v)
 {
+    /* The request id's length, when lengths are given, is that of the id
+     * call_run filled in. */
+    size_t lens[CALL_ARGS_MAX];
+    const size_t *argvlen = k->argvlen;
+    if (argvlen != NULL && k->req != NULL) {
+        if (k->argc > CALL_ARGS_MAX)
+            return client_error(c, DLOCK_EINVAL, "more than %d arguments",
+                                CALL_ARGS_MAX);
+        memcpy(lens, argvlen, k->argc * sizeof *lens);
+        lens[k->req_arg] = strlen(k->req);
+        argvlen = lens;
+    }
     struct buf req;
     buf_init(&req);
-    if (resp_write_command(&req, k->argc, k->argv, k->argvlen) != 0)
+    if (resp_write_command(&req, k->argc, k->argv, argvlen) != 0)
         return client_error(c, DLOCK_ENOMEM, "out of memory");
     struct attempt a = {.k = k, .req = &req, .only_refused = true};
     uint64_t backoff = CLIENT_BACKOFF_MIN_MS;

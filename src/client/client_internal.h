@@ -150,13 +150,18 @@ void conn_free(struct conn *k);
 
 /* ---- call.c: requests with redirects, retries and timeouts ------------ */
 
+/* The most arguments of a write whose lengths are given. */
+#define CALL_ARGS_MAX 32
+
 struct call {
     size_t argc;
     const char *const *argv;
-    const size_t *argvlen; /* NULL: C strings */
-    uint64_t deadline_ms;  /* of the whole call */
-    uint64_t attempt_ms;   /* the longest wait for one server's reply */
-    const char *addr;      /* ask this server only, or NULL: the leader */
+    /* NULL: C strings; else the lengths (at most CALL_ARGS_MAX of them, for
+     * a write: its request id's is taken from the id). */
+    const size_t *argvlen;
+    uint64_t deadline_ms; /* of the whole call */
+    uint64_t attempt_ms;  /* the longest wait for one server's reply */
+    const char *addr;     /* ask this server only, or NULL: the leader */
     /* A write: argv[req_arg] is req, which call_run fills with the id of
      * an earlier identical write that timed out, else a fresh id. */
     char *req;
@@ -168,8 +173,10 @@ void call_init(struct call *k, struct dlock_client *c, size_t argc,
                const char *const *argv, uint64_t extra_ms);
 /* Makes k a write whose request id goes into req, argument req_arg. */
 void call_write(struct call *k, char *req, size_t req_arg);
-/* A hash of a request's arguments, the one at skip left out. */
-uint64_t call_key(size_t argc, const char *const *argv, size_t skip);
+/* A hash of a request's arguments (argvlen NULL: C strings), the one at
+ * skip left out. */
+uint64_t call_key(size_t argc, const char *const *argv, const size_t *argvlen,
+                  size_t skip);
 /* Sends the request and waits for its answer, following LEADER redirects
  * and retrying other servers on NOLEADER and broken connections until the
  * deadline. 0: *conn is a connection that the caller owns and *v its
@@ -231,6 +238,14 @@ uint64_t info_holders_count(const struct info_holders *hs, size_t max);
 bool info_holders_merge(struct info_holders *hs, const struct dlock_holder *p,
                         size_t k, size_t max);
 
+/* Parses a SEM.STATUS map into st: false if a field is missing or bad. */
+bool info_parse_sem_status(const struct resp_value *map,
+                           struct dlock_sem_status *st);
+/* Parses an ELECT.LEADER map into li: false if a field is missing or bad
+ * (a value longer than DLOCK_VALUE_MAX). */
+bool info_parse_leader(const struct resp_value *map,
+                       struct dlock_leader_info *li);
+
 /* Parses a CLUSTER.INFO map into ci (at most 16 members). */
 bool info_parse_cluster(const struct resp_value *map,
                         struct dlock_cluster_info *ci);
@@ -254,15 +269,38 @@ struct dlock_session {
     void *cb_arg;
 };
 
+/* What a handle holds: a lock, permits of a semaphore, or leadership. */
+enum lock_kind {
+    LOCK_KIND_LOCK,
+    LOCK_KIND_SEM,
+    LOCK_KIND_ELECT,
+};
+
+/* A hold under a session, of any kind: a dlock_lock, or the first member
+ * of a dlock_sem or dlock_leadership (c->locks tracks them all). */
 struct dlock_lock {
     struct dlock_client *c;
     struct dlock_session *s; /* NULL once its session closed (c->mu) */
+    enum lock_kind kind;
+    uint64_t sid; /* s's id, kept after s is gone */
     char *name;
     char *owner;
     uint64_t token;
     /* A shared hold: set at the acquire, or by a downgrade of any handle of
      * the same session, owner and lock (which another thread may do). */
     atomic_bool shared;
+    /* The server said the hold is gone while the session lives (a proclaim
+     * refused with NOTHELD): lost. */
+    atomic_bool gone;
+};
+
+struct dlock_sem {
+    struct dlock_lock h;
+    uint32_t count; /* the permits this handle took */
+};
+
+struct dlock_leadership {
+    struct dlock_lock h;
 };
 
 /* The safe-until deadline of a lease of ttl_ms renewed by a request sent
@@ -277,6 +315,48 @@ bool session_is_lost(const struct dlock_session *s, uint64_t now_ms);
 /* Closes s as dlock_session_close does, with the client's lock held or
  * not; used by dlock_client_free. */
 int session_close(struct dlock_session *s);
+
+/* ---- lock.c: holds of every kind ------------------------------------ */
+
+#define LOCK_NAME_MAX 256
+#define LOCK_OWNER_MAX 64
+
+/* The arguments of an acquire of any kind: "CMD name session", the kind's
+ * own, then OWNER, WAIT, DELAY and REQ. */
+struct lock_acquire {
+    char sid[24], wait[24], delay[24], req[CLIENT_REQ_MAX];
+    char owner[LOCK_OWNER_MAX + 1];
+    const char *argv[16];
+    size_t argvlen[16];
+    size_t argc, req_arg;
+    uint64_t wait_ms;
+    const struct dlock_acquire_options *o;
+    struct dlock_acquire_options def;
+};
+
+/* Checks the name and options o (NULL: the defaults) of an acquire by s
+ * and starts a's arguments with cmd, name and the session: 0,
+ * DLOCK_EINVAL, DLOCK_ELIMIT (c's message says why). */
+int lock_acquire_begin(struct dlock_session *s, const char *cmd,
+                       const char *name, const struct dlock_acquire_options *o,
+                       struct lock_acquire *a);
+/* Appends the len bytes at p (borrowed until the acquire ends). */
+void lock_acquire_arg(struct lock_acquire *a, const char *p, size_t len);
+/* Appends OWNER, WAIT, DELAY and REQ and sends the acquire: 0 and *out, a
+ * handle of size bytes (a struct that starts with a dlock_lock) of kind
+ * with the token; else the server's error (DLOCK_ENOSESSION marks s
+ * lost), DLOCK_ENOMEM. */
+int lock_acquire_run(struct dlock_session *s, struct lock_acquire *a,
+                     enum lock_kind kind, size_t size, struct dlock_lock **out);
+/* Sends l's ending write (a release or a resign: argv of argc, its request
+ * id in argv[argc - 1], a reply of an integer or OK) unless its session is
+ * closed, and frees l. DLOCK_ELOST when the hold was lost (the session
+ * closed, lost, or the server says it has expired). */
+int lock_handle_end(struct dlock_lock *l, const char **argv, size_t argc,
+                    char *req);
+/* Whether l's session is open and not lost, and l not gone; *safe_until
+ * (may be NULL) receives the session's safe-until then. */
+bool lock_handle_alive(const struct dlock_lock *l, uint64_t *safe_until);
 
 /* ---- keeper.c: the keepalive engine ----------------------------------- */
 

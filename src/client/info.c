@@ -1,6 +1,6 @@
-/* info.c - reading the state: LOCK.STATUS, LOCK.LIST, LOCK.HOLDERS and
- * CLUSTER.INFO (docs/protocol.md §4, §6), whose maps come as RESP2 flat arrays
- * of field, value pairs (or RESP3 maps). */
+/* info.c - reading the state: LOCK.STATUS, LOCK.LIST, LOCK.HOLDERS,
+ * SEM.STATUS, ELECT.LEADER and CLUSTER.INFO (docs/protocol.md §4, §6), whose
+ * maps come as RESP2 flat arrays of field, value pairs (or RESP3 maps). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +169,56 @@ bool info_holders_merge(struct info_holders *hs, const struct dlock_holder *p,
     if (hs->from > hs->a[hs->n - 1].session)
         return false;
     hs->from = hs->a[hs->n - 1].session + 1;
+    return true;
+}
+
+bool info_parse_sem_status(const struct resp_value *map,
+                           struct dlock_sem_status *st)
+{
+    uint64_t v[7];
+    static const char *const keys[] = {"permits",   "used",    "expired",
+                                       "available", "holders", "waiters"};
+    memset(st, 0, sizeof *st);
+    if (!field_str(map, "name", st->name, sizeof st->name) ||
+        !field_u64(map, "delay_left_ms", &st->delay_left_ms))
+        return false;
+    for (size_t i = 0; i < 6; i++)
+        if (!field_u64(map, keys[i], &v[i]))
+            return false;
+    st->permits = clamp32(v[0]);
+    st->used = clamp32(v[1]);
+    st->expired = clamp32(v[2]);
+    st->available = clamp32(v[3]);
+    st->holders = clamp32(v[4]);
+    st->waiters = clamp32(v[5]);
+    return true;
+}
+
+bool info_parse_leader(const struct resp_value *map,
+                       struct dlock_leader_info *li)
+{
+    uint64_t candidates;
+    memset(li, 0, sizeof *li);
+    if (!field_str(map, "name", li->name, sizeof li->name) ||
+        !field_u64(map, "leader", &li->leader) ||
+        !field_str(map, "owner", li->owner, sizeof li->owner) ||
+        !field_u64(map, "token", &li->token) ||
+        !field_u64(map, "candidates", &candidates) ||
+        !field_u64(map, "lease_left_ms", &li->lease_left_ms))
+        return false;
+    /* The value is bytes: it may hold NULs, so its length is kept. */
+    const struct resp_value *v = info_field(map, "value");
+    if (v == NULL || (v->type != RESP_BULK && v->type != RESP_SIMPLE &&
+                      v->type != RESP_NULL))
+        return false;
+    size_t n = v->type == RESP_NULL ? 0 : v->len;
+    if (n > DLOCK_VALUE_MAX)
+        return false;
+    if (n > 0)
+        memcpy(li->value, v->str, n);
+    li->value[n] = '\0';
+    li->value_len = n;
+    li->candidates = clamp32(candidates);
     return true;
 }
 
@@ -380,6 +430,50 @@ DLOCK_API int dlock_lock_holders(struct dlock_client *c, const char *name,
     *out = hs.a;
     *n = hs.n;
     return 0;
+}
+
+/* A read of one name (SEM.STATUS, ELECT.LEADER): 0 and *conn, *v. */
+static int read_name(struct dlock_client *c, const char *cmd, const char *name,
+                     struct conn **conn, const struct resp_value **v)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > 256)
+        return client_error(c, DLOCK_EINVAL, "a name is 1 to 256 bytes");
+    const char *argv[] = {cmd, name};
+    struct call k;
+    call_init(&k, c, 2, argv, 0);
+    return call_run(c, &k, conn, v);
+}
+
+DLOCK_API int dlock_sem_status(struct dlock_client *c, const char *name,
+                               struct dlock_sem_status *st)
+{
+    if (c == NULL || st == NULL)
+        return DLOCK_EINVAL;
+    struct conn *conn;
+    const struct resp_value *v;
+    int rc = read_name(c, "SEM.STATUS", name, &conn, &v);
+    if (rc != 0)
+        return rc;
+    if (!info_parse_sem_status(v, st))
+        rc = client_error(c, DLOCK_EPROTO, "SEM.STATUS: a malformed reply");
+    call_done(c, conn);
+    return rc;
+}
+
+DLOCK_API int dlock_leader(struct dlock_client *c, const char *name,
+                           struct dlock_leader_info *out)
+{
+    if (c == NULL || out == NULL)
+        return DLOCK_EINVAL;
+    struct conn *conn;
+    const struct resp_value *v;
+    int rc = read_name(c, "ELECT.LEADER", name, &conn, &v);
+    if (rc != 0)
+        return rc;
+    if (!info_parse_leader(v, out))
+        rc = client_error(c, DLOCK_EPROTO, "ELECT.LEADER: a malformed reply");
+    call_done(c, conn);
+    return rc;
 }
 
 DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,

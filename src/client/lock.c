@@ -11,8 +11,6 @@
 #include "client/client_internal.h"
 #include "common/alloc.h"
 
-#define NAME_MAX_LEN 256
-#define OWNER_MAX_LEN 64
 #define WAIT_MAX_MS 86400000ULL
 #define DELAY_MAX_MS 600000ULL
 
@@ -26,9 +24,9 @@ static int check_name(struct dlock_client *c, const char *name)
 {
     if (name == NULL || name[0] == '\0')
         return client_error(c, DLOCK_EINVAL, "a lock name must not be empty");
-    if (strlen(name) > NAME_MAX_LEN)
+    if (strlen(name) > LOCK_NAME_MAX)
         return client_error(c, DLOCK_ELIMIT, "a lock name is at most %d bytes",
-                            NAME_MAX_LEN);
+                            LOCK_NAME_MAX);
     return 0;
 }
 
@@ -41,20 +39,24 @@ static char *copy_str(const char *s)
     return p;
 }
 
-/* A handle for name held by s, tracked by the client. */
+/* A handle of size bytes for name held by s, tracked by the client. */
 static int new_handle(struct dlock_session *s, const char *name,
-                      const char *owner, bool shared, struct dlock_lock **out)
+                      const char *owner, enum lock_kind kind, size_t size,
+                      struct dlock_lock **out)
 {
     struct dlock_client *c = s->c;
-    struct dlock_lock *l = alloc_malloc(sizeof *l);
+    struct dlock_lock *l = alloc_malloc(size);
     if (l == NULL)
         return DLOCK_ENOMEM;
-    memset(l, 0, sizeof *l);
+    memset(l, 0, size);
     l->c = c;
     l->s = s;
+    l->kind = kind;
+    l->sid = s->id;
     l->name = copy_str(name);
     l->owner = copy_str(owner);
-    atomic_init(&l->shared, shared);
+    atomic_init(&l->shared, false);
+    atomic_init(&l->gone, false);
     if (l->name == NULL || l->owner == NULL ||
         client_track(c, (void ***)&c->locks, &c->n_locks, &c->cap_locks, l) !=
             0) {
@@ -78,53 +80,95 @@ static void free_handle(struct dlock_lock *l)
     alloc_free(l);
 }
 
-/* The acquire's arguments, checked. */
-struct acquire {
-    char sid[24], wait[24], delay[24], req[CLIENT_REQ_MAX];
-    char owner[OWNER_MAX_LEN + 1];
-    const char *argv[12];
-    size_t argc, req_arg;
-    uint64_t wait_ms;
-};
+void lock_acquire_arg(struct lock_acquire *a, const char *p, size_t len)
+{
+    a->argv[a->argc] = p;
+    a->argvlen[a->argc++] = len;
+}
 
-static int build_acquire(struct dlock_session *s, const char *name,
-                         const struct dlock_acquire_options *o, bool shared,
-                         struct acquire *a)
+static void arg_str(struct lock_acquire *a, const char *p)
+{
+    lock_acquire_arg(a, p, strlen(p));
+}
+
+int lock_acquire_begin(struct dlock_session *s, const char *cmd,
+                       const char *name, const struct dlock_acquire_options *o,
+                       struct lock_acquire *a)
 {
     struct dlock_client *c = s->c;
+    if (o == NULL) {
+        dlock_acquire_options_init(&a->def);
+        o = &a->def;
+    }
     int rc = check_name(c, name);
     if (rc != 0)
         return rc;
-    if (o->owner != NULL && strlen(o->owner) > OWNER_MAX_LEN)
+    if (o->owner != NULL && strlen(o->owner) > LOCK_OWNER_MAX)
         return client_error(c, DLOCK_ELIMIT, "an owner is at most %d bytes",
-                            OWNER_MAX_LEN);
+                            LOCK_OWNER_MAX);
     if (o->wait_ms > WAIT_MAX_MS ||
         (o->delay_ms != UINT64_MAX && o->delay_ms > DELAY_MAX_MS))
         return client_error(c, DLOCK_EINVAL,
                             "a wait is at most a day, a delay 10 minutes");
+    a->o = o;
     if (o->owner != NULL)
         snprintf(a->owner, sizeof a->owner, "%s", o->owner);
     else
         snprintf(a->owner, sizeof a->owner, "t%ld", (long)syscall(SYS_gettid));
     snprintf(a->sid, sizeof a->sid, "%" PRIu64, s->id);
-    const char **v = a->argv;
-    size_t n = 0;
-    v[n++] = "LOCK.ACQUIRE", v[n++] = name, v[n++] = a->sid;
-    v[n++] = "OWNER", v[n++] = a->owner;
-    if (shared)
-        v[n++] = "SHARED";
+    a->argc = 0;
+    arg_str(a, cmd);
+    arg_str(a, name);
+    arg_str(a, a->sid);
+    return 0;
+}
+
+int lock_acquire_run(struct dlock_session *s, struct lock_acquire *a,
+                     enum lock_kind kind, size_t size, struct dlock_lock **out)
+{
+    struct dlock_client *c = s->c;
+    const struct dlock_acquire_options *o = a->o;
+    arg_str(a, "OWNER");
+    arg_str(a, a->owner);
     if (o->wait_ms > 0) {
         snprintf(a->wait, sizeof a->wait, "%" PRIu64, o->wait_ms);
-        v[n++] = "WAIT", v[n++] = a->wait;
+        arg_str(a, "WAIT");
+        arg_str(a, a->wait);
     }
     if (o->delay_ms != UINT64_MAX) {
         snprintf(a->delay, sizeof a->delay, "%" PRIu64, o->delay_ms);
-        v[n++] = "DELAY", v[n++] = a->delay;
+        arg_str(a, "DELAY");
+        arg_str(a, a->delay);
     }
-    v[n++] = "REQ", v[n++] = a->req;
-    a->argc = n;
-    a->req_arg = n - 1;
-    a->wait_ms = o->wait_ms;
+    arg_str(a, "REQ");
+    a->req_arg = a->argc;
+    lock_acquire_arg(a, a->req, 0); /* call_run fills it, and its length */
+    if (session_is_lost(s, client_now_ms()))
+        return client_error(c, DLOCK_ENOSESSION, "the session is lost");
+    /* The handle first: after a grant nothing may fail. */
+    struct dlock_lock *l;
+    if (new_handle(s, a->argv[1], a->owner, kind, size, &l) != 0)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    /* A blocking acquire waits its own time on top of the timeout; the
+     * same request (same REQ) is repeated at a new leader, where it keeps
+     * its place in the queue (docs/protocol.md §4). */
+    struct call k;
+    call_init(&k, c, a->argc, a->argv, o->wait_ms);
+    call_write(&k, a->req, a->req_arg);
+    k.argvlen = a->argvlen;
+    int64_t token;
+    int rc = call_integer(c, &k, &token);
+    if (rc == DLOCK_ENOSESSION)
+        session_mark_lost(s);
+    if (rc == 0 && token <= 0)
+        rc = client_error(c, DLOCK_EPROTO, "%s: token %" PRId64, a->argv[0],
+                          token);
+    if (rc != 0) {
+        free_handle(l);
+        return rc;
+    }
+    l->token = (uint64_t)token;
+    *out = l;
     return 0;
 }
 
@@ -135,42 +179,16 @@ static int acquire(struct dlock_session *s, const char *name,
 {
     if (s == NULL || out == NULL)
         return DLOCK_EINVAL;
-    struct dlock_client *c = s->c;
-    struct dlock_acquire_options def;
-    if (o == NULL) {
-        dlock_acquire_options_init(&def);
-        o = &def;
-    }
-    struct acquire a;
-    int rc = build_acquire(s, name, o, shared, &a);
+    struct lock_acquire a;
+    int rc = lock_acquire_begin(s, "LOCK.ACQUIRE", name, o, &a);
     if (rc != 0)
         return rc;
-    if (session_is_lost(s, client_now_ms()))
-        return client_error(c, DLOCK_ENOSESSION, "the session is lost");
-    /* The handle first: after a grant nothing may fail. */
-    struct dlock_lock *l;
-    if (new_handle(s, name, a.owner, shared, &l) != 0)
-        return client_error(c, DLOCK_ENOMEM, "out of memory");
-    /* A blocking acquire waits its own time on top of the timeout; the
-     * same request (same REQ) is repeated at a new leader, where it keeps
-     * its place in the queue (docs/protocol.md §4). */
-    struct call k;
-    call_init(&k, c, a.argc, a.argv, a.wait_ms);
-    call_write(&k, a.req, a.req_arg);
-    int64_t token;
-    rc = call_integer(c, &k, &token);
-    if (rc == DLOCK_ENOSESSION)
-        session_mark_lost(s);
-    if (rc == 0 && token <= 0)
-        rc = client_error(c, DLOCK_EPROTO, "LOCK.ACQUIRE: token %" PRId64,
-                          token);
-    if (rc != 0) {
-        free_handle(l);
-        return rc;
-    }
-    l->token = (uint64_t)token;
-    *out = l;
-    return 0;
+    if (shared)
+        arg_str(&a, "SHARED");
+    rc = lock_acquire_run(s, &a, LOCK_KIND_LOCK, sizeof **out, out);
+    if (rc == 0)
+        atomic_store(&(*out)->shared, shared);
+    return rc;
 }
 
 DLOCK_API int dlock_lock_acquire(struct dlock_session *s, const char *name,
@@ -188,41 +206,33 @@ DLOCK_API int dlock_lock_acquire_shared(struct dlock_session *s,
     return acquire(s, name, o, true, out);
 }
 
-static int release_request(struct dlock_client *c, const char *name,
-                           uint64_t session, const char *owner, bool shared)
+int lock_handle_end(struct dlock_lock *l, const char **argv, size_t argc,
+                    char *req)
 {
-    char sid[24], req[CLIENT_REQ_MAX];
-    snprintf(sid, sizeof sid, "%" PRIu64, session);
-    const char *argv[8] = {"LOCK.RELEASE", name, sid, "OWNER", owner};
-    size_t n = 5;
-    if (shared)
-        argv[n++] = "SHARED";
-    argv[n++] = "REQ", argv[n++] = req;
-    struct call k;
-    call_init(&k, c, n, argv, 0);
-    call_write(&k, req, n - 1);
-    int64_t holds;
-    return call_integer(c, &k, &holds);
-}
-
-DLOCK_API int dlock_lock_release(struct dlock_lock *l)
-{
-    if (l == NULL)
-        return DLOCK_EINVAL;
     struct dlock_client *c = l->c;
     pthread_mutex_lock(&c->mu);
     struct dlock_session *s = l->s;
-    uint64_t sid = s != NULL ? s->id : 0;
-    bool lost = s == NULL || session_is_lost(s, client_now_ms());
+    bool lost = s == NULL || session_is_lost(s, client_now_ms()) ||
+                atomic_load(&l->gone);
     pthread_mutex_unlock(&c->mu);
     int rc;
     if (s == NULL) {
-        rc = client_error(c, DLOCK_ELOST, "the session of the lock is closed");
+        rc = client_error(c, DLOCK_ELOST, "the session of the hold is closed");
     } else {
-        /* Released also when lost: the server may still hold it for the
+        /* Sent also when lost: the server may still hold it for the
          * session, and should not keep it until the lease ends. */
-        rc =
-            release_request(c, l->name, sid, l->owner, atomic_load(&l->shared));
+        struct call k;
+        call_init(&k, c, argc, argv, 0);
+        call_write(&k, req, argc - 1);
+        struct conn *conn;
+        const struct resp_value *v;
+        rc = call_run(c, &k, &conn, &v);
+        if (rc == 0) {
+            if (v->type != RESP_INTEGER && v->type != RESP_SIMPLE)
+                rc = client_error(c, DLOCK_EPROTO, "%s: an unexpected reply",
+                                  argv[0]);
+            call_done(c, conn);
+        }
         /* Under the client's lock: a session closed meanwhile by another
          * thread is gone (it detached l first). */
         pthread_mutex_lock(&c->mu);
@@ -230,12 +240,26 @@ DLOCK_API int dlock_lock_release(struct dlock_lock *l)
             session_mark_lost(s);
         pthread_mutex_unlock(&c->mu);
         if (lost || rc == DLOCK_ENOSESSION)
-            rc = client_error(c, DLOCK_ELOST, "the lock was lost (%s)",
+            rc = client_error(c, DLOCK_ELOST, "the hold was lost (%s)",
                               rc == 0 ? "its lease could not be proven"
                                       : dlock_strerror(rc));
     }
     free_handle(l);
     return rc;
+}
+
+DLOCK_API int dlock_lock_release(struct dlock_lock *l)
+{
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    char sid[24], req[CLIENT_REQ_MAX];
+    snprintf(sid, sizeof sid, "%" PRIu64, l->sid);
+    const char *argv[8] = {"LOCK.RELEASE", l->name, sid, "OWNER", l->owner};
+    size_t n = 5;
+    if (atomic_load(&l->shared))
+        argv[n++] = "SHARED";
+    argv[n++] = "REQ", argv[n++] = req;
+    return lock_handle_end(l, argv, n, req);
 }
 
 /* Marks shared every handle of s, name and owner: the server downgraded
@@ -246,8 +270,8 @@ static void mark_shared(struct dlock_client *c, const struct dlock_session *s,
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->n_locks; i++) {
         struct dlock_lock *h = c->locks[i];
-        if (h->s == s && strcmp(h->name, name) == 0 &&
-            strcmp(h->owner, owner) == 0)
+        if (h->s == s && h->kind == LOCK_KIND_LOCK &&
+            strcmp(h->name, name) == 0 && strcmp(h->owner, owner) == 0)
             atomic_store(&h->shared, true);
     }
     pthread_mutex_unlock(&c->mu);
@@ -308,11 +332,11 @@ DLOCK_API const char *dlock_lock_name(const struct dlock_lock *l)
     return l->name;
 }
 
-/* The session of l if it is open and not lost, with l's client locked. */
-static bool lock_alive(const struct dlock_lock *l, uint64_t *safe_until)
+bool lock_handle_alive(const struct dlock_lock *l, uint64_t *safe_until)
 {
     pthread_mutex_lock(&l->c->mu);
-    bool alive = l->s != NULL && !session_is_lost(l->s, client_now_ms());
+    bool alive = l->s != NULL && !session_is_lost(l->s, client_now_ms()) &&
+                 !atomic_load(&l->gone);
     if (alive && safe_until != NULL)
         *safe_until = atomic_load(&l->s->safe_until);
     pthread_mutex_unlock(&l->c->mu);
@@ -322,12 +346,12 @@ static bool lock_alive(const struct dlock_lock *l, uint64_t *safe_until)
 DLOCK_API uint64_t dlock_lock_safe_until(const struct dlock_lock *l)
 {
     uint64_t until = 0;
-    return lock_alive(l, &until) ? until : 0;
+    return lock_handle_alive(l, &until) ? until : 0;
 }
 
 DLOCK_API bool dlock_lock_lost(const struct dlock_lock *l)
 {
-    return !lock_alive(l, NULL);
+    return !lock_handle_alive(l, NULL);
 }
 
 /* ---- lease locks ------------------------------------------------------ */

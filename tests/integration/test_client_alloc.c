@@ -14,6 +14,8 @@ struct ctx {
     struct dlock_client *c;
     struct dlock_session *s;
     struct dlock_lock *l;
+    struct dlock_sem *sem;
+    struct dlock_leadership *lead;
     uint64_t token;
     char lease[32]; /* a lease lock's name, new for each run */
     unsigned flags;
@@ -104,6 +106,18 @@ static void set_shared(struct ctx *x)
     CHECK_EQ(dlock_lock_acquire_shared(x->s, "held", NULL, &x->l), 0);
 }
 
+static void set_sem(struct ctx *x)
+{
+    set_session(x);
+    CHECK_EQ(dlock_sem_acquire(x->s, "sem", 2, 1, NULL, &x->sem), 0);
+}
+
+static void set_leader(struct ctx *x)
+{
+    set_session(x);
+    CHECK_EQ(dlock_campaign(x->s, "elect", "v", 1, NULL, &x->lead), 0);
+}
+
 static void set_lease(struct ctx *x)
 {
     x->c = new_client();
@@ -114,6 +128,10 @@ static void free_all(struct ctx *x)
 {
     if (x->l != NULL)
         dlock_lock_release(x->l);
+    if (x->sem != NULL)
+        dlock_sem_release(x->sem);
+    if (x->lead != NULL)
+        dlock_resign(x->lead);
     if (x->token != 0)
         dlock_lease_release(x->c, x->lease, x->token);
     dlock_client_free(x->c);
@@ -168,6 +186,55 @@ static int step_release(struct ctx *x)
     int rc = dlock_lock_release(x->l);
     x->l = NULL;
     return rc;
+}
+
+static int step_sem_acquire(struct ctx *x)
+{
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 1000;
+    o.delay_ms = 0;
+    return dlock_sem_acquire(x->s, "sem", 2, 2, &o, &x->sem);
+}
+
+static int step_sem_release(struct ctx *x)
+{
+    int rc = dlock_sem_release(x->sem);
+    x->sem = NULL;
+    return rc;
+}
+
+static int step_campaign(struct ctx *x)
+{
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 1000;
+    o.delay_ms = 0;
+    return dlock_campaign(x->s, "elect", "value", 5, &o, &x->lead);
+}
+
+static int step_proclaim(struct ctx *x)
+{
+    return dlock_proclaim(x->lead, "other", 5);
+}
+
+static int step_resign(struct ctx *x)
+{
+    int rc = dlock_resign(x->lead);
+    x->lead = NULL;
+    return rc;
+}
+
+static int step_sem_status(struct ctx *x)
+{
+    struct dlock_sem_status st;
+    return dlock_sem_status(x->c, "sem", &st);
+}
+
+static int step_leader(struct ctx *x)
+{
+    struct dlock_leader_info li;
+    return dlock_leader(x->c, "elect", &li);
 }
 
 static int step_lease_acquire(struct ctx *x)
@@ -288,6 +355,21 @@ TEST(alloc, locks)
                  0);
     each_failure("release shared", set_shared, step_release, free_all, 0);
     each_failure("downgrade", set_lock, step_downgrade, free_all, 0);
+    ct_stop(&cl);
+}
+
+/* Semaphores and elections: acquire, release, campaign, proclaim, resign
+ * and their reads. */
+TEST(alloc, sems_and_elections)
+{
+    start();
+    each_failure("sem_acquire", set_session, step_sem_acquire, free_all, 0);
+    each_failure("sem_release", set_sem, step_sem_release, free_all, 0);
+    each_failure("sem_status", set_sem, step_sem_status, free_all, 0);
+    each_failure("campaign", set_session, step_campaign, free_all, 0);
+    each_failure("proclaim", set_leader, step_proclaim, free_all, 0);
+    each_failure("resign", set_leader, step_resign, free_all, 0);
+    each_failure("leader", set_leader, step_leader, free_all, 0);
     ct_stop(&cl);
 }
 

@@ -1,6 +1,6 @@
 /* test_client_cluster.c - libdlock against a 3-server dlockd cluster whose
- * leader is killed: sessions, held locks (exclusive and shared) and waits
- * survive, and the client follows the new leader. */
+ * leader is killed: sessions, held locks (exclusive and shared), permits,
+ * leadership and waits survive, and the client follows the new leader. */
 #include <pthread.h>
 
 #include "client_test.h"
@@ -169,6 +169,94 @@ TEST_TIMEOUT(cluster, shared_across_leader_change, 120)
     CHECK_EQ(m.holders, 2);
     CHECK_EQ(dlock_lock_release(ra2), 0);
     CHECK_EQ(dlock_lock_release(w.l), 0);
+    dlock_client_free(probe);
+    dlock_client_free(c);
+    ct_stop(&cl);
+}
+
+struct sem_elect_waiter {
+    struct dlock_session *s;
+    struct dlock_sem *h;
+    struct dlock_leadership *l;
+    atomic_int sem_rc, elect_rc;
+};
+
+static void *wait_sem(void *p)
+{
+    struct sem_elect_waiter *w = p;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 20000;
+    atomic_store(&w->sem_rc, dlock_sem_acquire(w->s, "sem", 2, 2, &o, &w->h));
+    return NULL;
+}
+
+static void *wait_elect(void *p)
+{
+    struct sem_elect_waiter *w = p;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = 20000;
+    atomic_store(&w->elect_rc,
+                 dlock_campaign(w->s, "elect", "b", 1, &o, &w->l));
+    return NULL;
+}
+
+/* Permits and leadership, and a semaphore waiter and a candidate behind
+ * them, survive a leader change: the holders' handles stay held, the
+ * leader proclaims at the new leader, and the release and resign there
+ * grant the waiter (its request repeated with its request id) and elect
+ * the candidate. */
+TEST_TIMEOUT(cluster, sem_and_election_across_leader_change, 120)
+{
+    ct_cluster_start(&cl, 3);
+    struct dlock_client *c = ct_client(&cl, 5000);
+    struct dlock_session *a, *b;
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &a), 0);
+    CHECK_EQ(dlock_session_open(c, 3000, 0, &b), 0);
+    struct dlock_sem *h;
+    struct dlock_leadership *l;
+    CHECK_EQ(dlock_sem_acquire(a, "sem", 2, 1, NULL, &h), 0);
+    CHECK_EQ(dlock_campaign(a, "elect", "a", 1, NULL, &l), 0);
+    struct sem_elect_waiter w = {.s = b};
+    atomic_init(&w.sem_rc, 1);
+    atomic_init(&w.elect_rc, 1);
+    pthread_t ts, te;
+    CHECK_EQ(pthread_create(&ts, NULL, wait_sem, &w), 0);
+    CHECK_EQ(pthread_create(&te, NULL, wait_elect, &w), 0);
+    struct dlock_sem_status st;
+    struct dlock_leader_info li;
+    for (int i = 0; i < 200; i++) {
+        CHECK_EQ(dlock_sem_status(c, "sem", &st), 0);
+        CHECK_EQ(dlock_leader(c, "elect", &li), 0);
+        if (st.waiters == 1 && li.candidates == 1)
+            break;
+        ct_sleep_ms(10);
+    }
+    CHECK_EQ(st.waiters, 1);
+    CHECK_EQ(li.candidates, 1);
+    struct dlock_client *probe = ct_client(&cl, 300);
+    kill_leader(probe);
+    ct_sleep_ms(500);
+    CHECK_EQ(atomic_load(&w.sem_rc), 1); /* still waiting */
+    CHECK_EQ(atomic_load(&w.elect_rc), 1);
+    CHECK(!dlock_sem_lost(h) && !dlock_leadership_lost(l));
+    CHECK_EQ(dlock_proclaim(l, "a2", 2), 0);
+    CHECK_EQ(dlock_leader(c, "elect", &li), 0);
+    CHECK_STR(li.value, "a2");
+    CHECK_EQ(dlock_sem_release(h), 0);
+    CHECK_EQ(dlock_resign(l), 0);
+    pthread_join(ts, NULL);
+    pthread_join(te, NULL);
+    CHECK_EQ(atomic_load(&w.sem_rc), 0);
+    CHECK_EQ(atomic_load(&w.elect_rc), 0);
+    CHECK_EQ(dlock_leader(c, "elect", &li), 0);
+    CHECK_U64(li.leader, dlock_session_id(b));
+    CHECK_STR(li.value, "b");
+    CHECK_EQ(dlock_sem_status(c, "sem", &st), 0);
+    CHECK_EQ(st.used, 2);
+    CHECK_EQ(dlock_sem_release(w.h), 0);
+    CHECK_EQ(dlock_resign(w.l), 0);
     dlock_client_free(probe);
     dlock_client_free(c);
     ct_stop(&cl);

@@ -16,7 +16,8 @@ import time
 import dlocktest
 from dlocktest import TestFailure, as_map, check, dlock_path, eq, no_sanitizer_report, wait_for
 
-VERBS = ("run", "acquire", "extend", "release", "status", "holders", "list", "cluster")
+VERBS = ("run", "elect", "acquire", "extend", "release", "status", "holders", "list", "sem-status",
+         "leader", "cluster")
 
 
 def tool_env(servers):
@@ -512,6 +513,135 @@ def test_run_shared_readers_overlap_writer_waits(ctx):
     eq(dlock(a, "holders", "prices").out, "no holders: prices is free\n", "no holders")
 
 
+# ---- semaphores and elections ------------------------------------------------------
+
+
+def spans(ctx, tags):
+    """The (start, end) clock times stamp_cmd wrote for each tag."""
+    return [(float(read_file(ctx, t + ".start")), float(read_file(ctx, t + ".end"))) for t in tags]
+
+
+def test_run_semaphore_1_serializes_2_overlaps(ctx):
+    """Two `dlock run --semaphore 1 NAME` started together do not overlap
+    (the second CMD starts after the first ended); two `--semaphore 2` of
+    another name do (each started before the other ended), and meanwhile
+    `dlock sem-status` shows 2 permits used by 2 holders, as text and
+    JSON, `dlock holders` lists both dlock processes with a permit each,
+    and a third `--semaphore 2 --no-wait` exits 75; a run naming another
+    N for a semaphore in use exits 64 (KIND); CMD sees a token."""
+    srv = ctx.single()
+    a = srv.addr
+    ones = [Proc(ctx, a, "run", "--semaphore", "1", "one", "--", *stamp_cmd("o%d" % i), tag="o%d" % i)
+            for i in range(2)]
+    twos = [Proc(ctx, a, "run", "--semaphore", "2", "two", "--", *stamp_cmd("t%d" % i), tag="t%d" % i)
+            for i in range(2)]
+    for i in range(2):
+        wait_file(ctx, "t%d.start" % i)
+    check(read_file(ctx, "t0.end") is None and read_file(ctx, "t1.end") is None,
+          "both --semaphore 2 CMDs run at once")
+    o = dlock(a, "--json", "sem-status", "two").json()
+    eq((o["name"], o["permits"], o["used"], o["available"], o["holders"], o["waiters"]),
+       ("two", 2, 2, 0, 2, 0), "sem-status --json")
+    r = dlock(a, "sem-status", "two")
+    check("permits:     2\n" in r.out and "used:        2\n" in r.out
+          and "available:   0\n" in r.out, "sem-status:\n%s" % r.out)
+    hs = dlock(a, "--json", "holders", "two").json()["holders"]
+    eq(sorted(h["owner"].split(":")[-1] for h in hs), sorted(str(p.pid) for p in twos),
+       "the holders are the dlock processes")
+    eq([h["shared"] for h in hs], [1, 1], "a permit each")
+    r = dlock(a, "run", "--semaphore", "2", "--no-wait", "two", "--", "touch", "ran3")
+    eq(r.rc, 75, "a third run's try (stderr %r)" % r.err)
+    r = dlock(a, "run", "--semaphore", "3", "--no-wait", "two", "--", "touch", "ran3")
+    eq(r.rc, 64, "another N (stderr %r)" % r.err)
+    check("semaphore of 2" in r.err, "the message says the semaphore's N: %r" % r.err)
+    check(read_file(ctx, "ran3") is None, "CMD of the refused runs never ran")
+    for p in ones + twos:
+        eq(p.wait(), 0, "%s's exit (stderr %r)" % (p.tag, p.err()))
+    (s0, e0), (s1, e1) = sorted(spans(ctx, ["o0", "o1"]))
+    check(s1 >= e0, "--semaphore 1: the second started at %.3f, the first ended at %.3f" % (s1, e0))
+    (s0, e0), (s1, e1) = sorted(spans(ctx, ["t0", "t1"]))
+    check(s1 < e0, "--semaphore 2: the second started at %.3f, the first ended at %.3f" % (s1, e0))
+    o = dlock(a, "--json", "sem-status", "two").json()
+    eq((o["permits"], o["used"], o["holders"]), (0, 0, 0), "the semaphore after all (forgotten)")
+
+
+def elect_cmd(tag):
+    """A CMD for dlock elect: writes its start time and DLOCK_TOKEN, then
+    waits until the file TAG.stop exists, then writes its end time."""
+    return ["sh", "-c", 'echo "$DLOCK_TOKEN" > %s.token; date +%%s.%%N > %s.start; '
+            'while [ ! -e %s.stop ]; do sleep 0.05; done; date +%%s.%%N > %s.end'
+            % (tag, tag, tag, tag)]
+
+
+def test_elect_runs_one_cmd_at_a_time_and_hands_over(ctx):
+    """`dlock elect NAME VALUE -- CMD` run by two instances: the first
+    elected runs CMD, the other waits as a candidate without running it;
+    `dlock leader` shows the first's session, token (CMD's DLOCK_TOKEN) and
+    value, and 1 candidate, as text and JSON; `--no-wait` of a third exits
+    75; when the first CMD ends, it resigns and the second is elected at
+    once, runs CMD after the first ended, with a greater token and its own
+    value; at the end there is no leader."""
+    srv = ctx.single()
+    a = srv.addr
+    r = dlock(a, "leader", "primary")
+    eq((r.rc, r.out), (0, "name:        primary\nleader:      none\ncandidates:  0\n"),
+       "no leader yet")
+    first = Proc(ctx, a, "elect", "primary", "10.0.0.1:5432", "--", *elect_cmd("a"), tag="a")
+    wait_file(ctx, "a.start")
+    second = Proc(ctx, a, "--json", "elect", "primary", "10.0.0.2:5432", "--", *elect_cmd("b"),
+                  tag="b")
+    wait_for(lambda: dlock(a, "--json", "leader", "primary").json()["candidates"] == 1, 10,
+             "the second candidate to queue")
+    check(read_file(ctx, "b.start") is None, "the candidate's CMD does not run")
+    o = dlock(a, "--json", "leader", "primary").json()
+    tok = int(read_file(ctx, "a.token"))
+    eq((o["name"], o["token"], o["value"], o["candidates"]), ("primary", tok, "10.0.0.1:5432", 1),
+       "leader --json")
+    check(o["leader"] > 0 and o["owner"].split(":")[-1] == str(first.pid) and
+          0 < o["lease_left_ms"] <= 15000, "leader --json: %r" % o)
+    r = dlock(a, "leader", "primary")
+    check(("leader:      session %d (%s)\n" % (o["leader"], o["owner"])) in r.out and
+          ("token:       %d\n" % tok) in r.out and "value:       10.0.0.1:5432\n" in r.out,
+          "leader:\n%s" % r.out)
+    r = dlock(a, "elect", "--no-wait", "primary", "x", "--", "touch", "ran3")
+    eq(r.rc, 75, "a third candidate's try (stderr %r)" % r.err)
+    check(read_file(ctx, "ran3") is None, "its CMD never ran")
+    time.sleep(0.5)
+    check(read_file(ctx, "b.start") is None, "the candidate's CMD still does not run")
+    open(os.path.join(ctx.dir, "a.stop"), "w").close()
+    eq(first.wait(), 0, "the first's exit (stderr %r)" % first.err())
+    wait_file(ctx, "b.start")
+    check(float(read_file(ctx, "b.start")) >= float(read_file(ctx, "a.end")),
+          "the second CMD started after the first ended")
+    o = dlock(a, "--json", "leader", "primary").json()
+    eq((o["token"], o["value"], o["candidates"]), (int(read_file(ctx, "b.token")), "10.0.0.2:5432", 0),
+       "the second leads")
+    check(o["token"] > tok, "a greater token")
+    open(os.path.join(ctx.dir, "b.stop"), "w").close()
+    eq(second.wait(), 0, "the second's exit (stderr %r)" % second.err())
+    eq(Result(0, second.out(), "").json()["token"], o["token"], "elect --json's token")
+    eq(dlock(a, "--json", "leader", "primary").json()["leader"], 0, "no leader at the end")
+
+
+def test_kinds_refuse_each_other(ctx):
+    """A verb of one kind on a name of another exits 64 and says what the
+    name is: dlock run and sem-status on an election, dlock leader and
+    elect on a semaphore."""
+    srv = ctx.single()
+    a = srv.addr
+    lead = Proc(ctx, a, "elect", "e", "v", "--", "sleep", "30", tag="lead")
+    wait_for(lambda: dlock(a, "--json", "leader", "e").json()["leader"] != 0, 10, "a leader")
+    sem = Proc(ctx, a, "run", "--semaphore", "2", "s", "--", "sleep", "30", tag="sem")
+    wait_for(lambda: dlock(a, "--json", "sem-status", "s").json()["used"] == 1, 10, "a permit")
+    for args in (("run", "--no-wait", "e", "--", "true"), ("sem-status", "e"),
+                 ("leader", "s"), ("elect", "--no-wait", "s", "v", "--", "true")):
+        r = dlock(a, *args)
+        eq((r.rc, r.out), (64, ""), "dlock %s (stderr %r)" % (" ".join(args), r.err))
+        check("KIND" in r.err or "not a" in r.err or "is a" in r.err, "the message: %r" % r.err)
+    lead.kill()
+    sem.kill()
+
+
 def test_status_and_holders_of_an_exclusive_lock(ctx):
     """A lease lock (exclusive) shows mode exclusive and 1 holder in
     `dlock status`, and one holder with an exclusive hold and no owner in
@@ -570,6 +700,13 @@ def test_usage_errors_exit_64(ctx):
         ["status", "L", "--timeout", "0"], ["--servers"], ["status", "L", "--json=yes"],
         ["help", "bogus"], ["run", "--shared=yes", "L", "--", "true"], ["holders"],
         ["holders", "a", "b"], ["holders", "L", "--max", "0"], ["holders", "L", "--bogus"],
+        ["run", "--semaphore", "0", "L", "--", "true"], ["run", "--semaphore", "x", "L", "--", "true"],
+        ["run", "--semaphore", "1000001", "L", "--", "true"], ["run", "--semaphore", "L", "--", "true"],
+        ["run", "--shared", "--semaphore", "2", "L", "--", "true"], ["elect"], ["elect", "E"],
+        ["elect", "E", "--", "true"], ["elect", "E", "v", "true"], ["elect", "E", "v", "--"],
+        ["elect", "--shared", "E", "v", "--", "true"], ["elect", "--semaphore", "2", "E", "v", "--", "true"],
+        ["elect", "E", "v" * 1025, "--", "true"], ["leader"], ["leader", "a", "b"],
+        ["leader", "E", "--max", "3"], ["sem-status"], ["sem-status", "a", "b"],
     ]
     port = dlocktest.free_port()
     for args in bad:
@@ -604,6 +741,8 @@ def test_no_server_refused_at_once(ctx):
     a2 = "127.0.0.1:%d" % dlocktest.free_port()
     both = "%s,%s" % (a1, a2)
     for args in (("status", "x"), ("run", "x", "--", "touch", "ran"),
+                 ("run", "--semaphore", "2", "x", "--", "touch", "ran"),
+                 ("elect", "x", "v", "--", "touch", "ran"), ("leader", "x"), ("sem-status", "x"),
                  ("acquire", "x", "--ttl", "10s"), ("list",), ("cluster",)):
         t0 = time.monotonic()
         r = dlock(both, *args)

@@ -221,10 +221,10 @@ TEST(client, request_keys)
     const char *b[] = {"LOCK.ACQUIRE", "x", "3", "REQ", "id-2"};
     const char *c[] = {"LOCK.ACQUIRE", "x3", "", "REQ", "id-1"};
     const char *d[] = {"LOCK.ACQUIRE", "y", "3", "REQ", "id-1"};
-    CHECK_U64(call_key(5, a, 4), call_key(5, b, 4));
-    CHECK(call_key(5, a, 4) != call_key(5, c, 4));
-    CHECK(call_key(5, a, 4) != call_key(5, d, 4));
-    CHECK(call_key(5, a, 9) != call_key(5, b, 9));
+    CHECK_U64(call_key(5, a, NULL, 4), call_key(5, b, NULL, 4));
+    CHECK(call_key(5, a, NULL, 4) != call_key(5, c, NULL, 4));
+    CHECK(call_key(5, a, NULL, 4) != call_key(5, d, NULL, 4));
+    CHECK(call_key(5, a, NULL, 9) != call_key(5, b, NULL, 9));
 }
 
 /* ---- safe-until ------------------------------------------------------- */
@@ -401,6 +401,109 @@ TEST(client, parse_holder)
                   "accepted case %zu", i);
         resp_reader_close(&r);
     }
+}
+
+#define SEMSTATUS(permits)                                                     \
+    "%8\r\n+name\r\n$5\r\nslots\r\n+permits\r\n:" permits "\r\n"               \
+    "+used\r\n:2\r\n+expired\r\n:1\r\n+available\r\n:5\r\n"                    \
+    "+holders\r\n:2\r\n+waiters\r\n:3\r\n+delay_left_ms\r\n:700\r\n"
+
+/* A SEM.STATUS map fills every field of a semaphore's status; a permits
+ * field that is negative or missing is refused. */
+TEST(client, parse_sem_status)
+{
+    struct resp_reader r;
+    struct dlock_sem_status st;
+    CHECK(info_parse_sem_status(read_value(&r, SEMSTATUS("8")), &st));
+    CHECK_STR(st.name, "slots");
+    CHECK_EQ(st.permits, 8);
+    CHECK_EQ(st.used, 2);
+    CHECK_EQ(st.expired, 1);
+    CHECK_EQ(st.available, 5);
+    CHECK_EQ(st.holders, 2);
+    CHECK_EQ(st.waiters, 3);
+    CHECK_U64(st.delay_left_ms, 700);
+    resp_reader_close(&r);
+    CHECK(!info_parse_sem_status(read_value(&r, SEMSTATUS("-1")), &st));
+    resp_reader_close(&r);
+    CHECK(!info_parse_sem_status(
+        read_value(&r, "*4\r\n$4\r\nname\r\n$1\r\nx\r\n$4\r\nused\r\n:1\r\n"),
+        &st));
+    resp_reader_close(&r);
+}
+
+#define LEADER(value_len, value)                                               \
+    "*14\r\n$4\r\nname\r\n$2\r\ndb\r\n$6\r\nleader\r\n:35\r\n"                 \
+    "$5\r\nowner\r\n$2\r\nw1\r\n$5\r\ntoken\r\n:9\r\n$5\r\nvalue\r\n"          \
+    "$" value_len "\r\n" value "\r\n$10\r\ncandidates\r\n:2\r\n"               \
+    "$13\r\nlease_left_ms\r\n:1234\r\n"
+
+/* An ELECT.LEADER map fills the leader's session, owner, token, value (its
+ * length kept, NUL bytes and all), candidates and lease; a value longer
+ * than DLOCK_VALUE_MAX, or a map without the value, is refused. */
+TEST(client, parse_leader)
+{
+    struct resp_reader r;
+    struct dlock_leader_info li;
+    CHECK(
+        info_parse_leader(read_value(&r, LEADER("13", "10.0.0.1:5432")), &li));
+    CHECK_STR(li.name, "db");
+    CHECK_U64(li.leader, 35);
+    CHECK_STR(li.owner, "w1");
+    CHECK_U64(li.token, 9);
+    CHECK_STR(li.value, "10.0.0.1:5432");
+    CHECK_EQ(li.value_len, 13);
+    CHECK_EQ(li.candidates, 2);
+    CHECK_U64(li.lease_left_ms, 1234);
+    resp_reader_close(&r);
+    /* A value with a NUL byte: the reader is fed its exact bytes. */
+    static const char nul[] = LEADER("3", "a\0b");
+    const struct resp_value *v = NULL;
+    resp_reader_init(&r, &resp_limits_client);
+    CHECK_EQ(resp_reader_feed(&r, nul, sizeof nul - 1), 0);
+    CHECK_EQ(resp_reader_next(&r, &v), 1);
+    CHECK(info_parse_leader(v, &li));
+    CHECK_EQ(li.value_len, 3);
+    CHECK(memcmp(li.value, "a\0b", 4) == 0);
+    resp_reader_close(&r);
+    char big[4096];
+    char val[DLOCK_VALUE_MAX + 2];
+    memset(val, 'v', sizeof val - 1);
+    val[sizeof val - 1] = '\0';
+    snprintf(big, sizeof big,
+             "*14\r\n$4\r\nname\r\n$2\r\ndb\r\n$6\r\nleader\r\n:35\r\n"
+             "$5\r\nowner\r\n$0\r\n\r\n$5\r\ntoken\r\n:9\r\n$5\r\nvalue\r\n"
+             "$%zu\r\n%s\r\n$10\r\ncandidates\r\n:0\r\n"
+             "$13\r\nlease_left_ms\r\n:1\r\n",
+             strlen(val), val);
+    CHECK(!info_parse_leader(read_value(&r, big), &li));
+    resp_reader_close(&r);
+    val[DLOCK_VALUE_MAX] = '\0';
+    snprintf(big, sizeof big,
+             "*14\r\n$4\r\nname\r\n$2\r\ndb\r\n$6\r\nleader\r\n:35\r\n"
+             "$5\r\nowner\r\n$0\r\n\r\n$5\r\ntoken\r\n:9\r\n$5\r\nvalue\r\n"
+             "$%zu\r\n%s\r\n$10\r\ncandidates\r\n:0\r\n"
+             "$13\r\nlease_left_ms\r\n:1\r\n",
+             strlen(val), val);
+    CHECK(info_parse_leader(read_value(&r, big), &li));
+    CHECK_EQ(li.value_len, DLOCK_VALUE_MAX);
+    resp_reader_close(&r);
+    CHECK(!info_parse_leader(
+        read_value(&r, "*4\r\n$4\r\nname\r\n$1\r\nx\r\n$6\r\nleader\r\n:0\r\n"),
+        &li));
+    resp_reader_close(&r);
+}
+
+/* The key of a write whose lengths are given covers NUL bytes inside an
+ * argument and tells where each argument ends. */
+TEST(client, request_keys_with_lengths)
+{
+    const char *a[] = {"ELECT.PROCLAIM", "a\0b", "REQ", "id-1"};
+    const char *b[] = {"ELECT.PROCLAIM", "a\0c", "REQ", "id-2"};
+    size_t la[] = {14, 3, 3, 4}, lb[] = {14, 3, 3, 4}, lc[] = {14, 1, 3, 4};
+    CHECK(call_key(4, a, la, 3) != call_key(4, b, lb, 3));
+    CHECK(call_key(4, a, la, 3) != call_key(4, a, lc, 3));
+    CHECK_U64(call_key(4, a, la, 3), call_key(4, a, la, 3));
 }
 
 static struct dlock_holder holder(uint64_t session, const char *owner)
