@@ -88,6 +88,12 @@ bool electcmd_leader(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
 bool lockcmd_waiters(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n);
+bool watchcmd_watch(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+bool watchcmd_unwatch(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n);
+bool watchcmd_next(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
 bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool lockcmd_extend(struct conn *c, struct slot *s, const struct resp_value *a,

@@ -29,6 +29,8 @@ static const char usage[] =
     "  --election-ms MS       election timeout (default 500)\n"
     "  --heartbeat-ms MS      heartbeat interval (default 50)\n"
     "  --snapshot-entries N   snapshot after N entries (default 100000)\n"
+    "  --watch-history N      changes kept for watches that resume (default\n"
+    "                         65536)\n"
     "  --max-clients N        client connections (default 10000)\n"
     "  --max-output BYTES     output buffered for one client (default "
     "16777216)\n"
@@ -61,6 +63,7 @@ static void defaults(struct config *c)
     c->election_ms = 500;
     c->heartbeat_ms = 50;
     c->snapshot_entries = 100000;
+    c->watch_history = 65536;
     c->max_clients = 10000;
     c->max_output = 16u << 20;
     c->max_request = 1u << 20;
@@ -277,6 +280,8 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         rc = set_u64(&c->heartbeat_ms, v, 5, 30000);
     else if (!strcmp(name, "snapshot-entries"))
         rc = set_u64(&c->snapshot_entries, v, 100, UINT32_MAX);
+    else if (!strcmp(name, "watch-history"))
+        rc = set_u64(&c->watch_history, v, 16, 16777216);
     else if (!strcmp(name, "max-clients"))
         rc = set_u64(&c->max_clients, v, 1, 1000000);
     else if (!strcmp(name, "max-output"))

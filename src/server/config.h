@@ -34,6 +34,7 @@ struct config {
     uint64_t election_ms;             /* --election-ms, 500 */
     uint64_t heartbeat_ms;            /* --heartbeat-ms, 50 */
     uint64_t snapshot_entries;        /* --snapshot-entries, 100000 */
+    uint64_t watch_history;           /* --watch-history, 65536 */
     uint64_t max_clients;             /* --max-clients, 10000 */
     uint64_t max_output;              /* --max-output bytes a client, 16 MiB */
     uint64_t max_request;             /* --max-request bytes, 1 MiB */

@@ -15,6 +15,7 @@
 #include "common/mem.h"
 #include "common/resp.h"
 #include "server/command.h"
+#include "server/watch.h"
 #include "server/listener.h"
 #include "server/logger.h"
 #include "server/server.h"
@@ -414,6 +415,18 @@ static void dispatch(struct conn *c)
         c->partial_ms = uv_now(c->srv->loop);
 }
 
+void conn_push(struct conn *c, const void *data, size_t len)
+{
+    if (c->closing)
+        return;
+    if (buf_append(&c->out, data, len) != 0) {
+        log_error("out of memory for a push");
+        abort();
+    }
+    c->active_ms = uv_now(c->srv->loop);
+    start_write(c);
+}
+
 static void closed_cb(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -439,6 +452,7 @@ void conn_close(struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->n_conns--;
+    watch_conn_closed(srv->watch, c);
     account(c);
     listener_release(&srv->clients, c->from);
     c->from = NULL;

@@ -66,6 +66,7 @@ struct conn {
     uint64_t active_ms;  /* when it last sent bytes or got a reply */
     uint64_t partial_ms; /* since when an unfinished request is held with
                             no request completed, or 0 */
+    void *watches;       /* the names it watches (watch.c), or NULL */
 };
 
 /* Serves the client connected on the socket fd (accepted, non-blocking),
@@ -83,6 +84,9 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
 void conn_sweep(struct server *srv);
 /* Closes the connection (pending replies are dropped). */
 void conn_close(struct conn *c);
+/* Sends len bytes of an out-of-band message (a RESP3 push) to c at once,
+ * between replies: not behind a pending one. */
+void conn_push(struct conn *c, const void *data, size_t len);
 
 /* The node's input guard (node_set_input_guard; arg is the server): true
  * once every connection has served the requests that had reached this

@@ -7,6 +7,7 @@
 #include "server/logger.h"
 #include "server/resetterm.h"
 #include "server/server.h"
+#include "server/watch.h"
 
 int main(int argc, char **argv)
 {
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     join_stop();
     node_free(srv.node);
+    watch_hub_free(srv.watch);
     uv_loop_close(loop);
     return srv.exit_code;
 }

@@ -168,6 +168,10 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
     if (e->type == RAFT_ENTRY_NORMAL) {
         log_events(n);
         log_expiry(n, replica_result(n->rep));
+        size_t count;
+        const struct fsm_change *ch = fsm_changes(replica_fsm(n->rep), &count);
+        if (count > 0 && n->on_changes != NULL)
+            n->on_changes(n->changes_arg, e->index, ch, count);
     } else if (e->type == RAFT_ENTRY_CONF) {
         apply_conf(n, e);
     }
@@ -261,6 +265,15 @@ void node_on_tick(uv_timer_t *h)
 void node_set_turn(struct node *n, struct turn *t)
 {
     n->turn = t;
+}
+
+void node_set_changes(struct node *n,
+                      void (*fn)(void *arg, uint64_t revision,
+                                 const struct fsm_change *ch, size_t count),
+                      void *arg)
+{
+    n->on_changes = fn;
+    n->changes_arg = arg;
 }
 
 void node_set_input_guard(struct node *n,

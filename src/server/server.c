@@ -1,6 +1,7 @@
 /* server.c - dlockd's process: the client listener, signals, and a graceful
  * stop (a leader hands leadership over first). */
 #include "server/server.h"
+#include "server/watch.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -20,6 +21,14 @@ static void closed_cb(uv_handle_t *h)
 {
 }
 
+/* What the node applied, to the watches. */
+static void on_changes(void *arg, uint64_t revision,
+                       const struct fsm_change *ch, size_t n)
+{
+    struct server *s = arg;
+    watch_feed(s->watch, revision, ch, n);
+}
+
 static void node_stopped(void *arg)
 {
     struct server *s = arg;
@@ -30,6 +39,7 @@ static void node_stopped(void *arg)
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
     uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
     turn_close(&s->turn);
+    watch_hub_close(s->watch, NULL, NULL);
     log_info("stopped");
 }
 
@@ -75,6 +85,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     if (listener_start(&s->clients, s, err, errlen) != 0)
         return -1;
     node_set_input_guard(s->node, conn_input_settled, s);
+    s->watch = watch_hub_new(loop, (size_t)cfg->watch_history);
+    node_set_changes(s->node, on_changes, s);
     node_set_turn(s->node, &s->turn);
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;

@@ -17,6 +17,7 @@ struct server {
     uv_loop_t *loop;
     const struct config *cfg;
     struct node *node;
+    struct watch_hub *watch; /* watches of names (watch.h) */
     struct listener clients; /* the client port */
     uv_timer_t sweep;        /* timeouts, memory given back (conn_sweep) */
     uv_signal_t sigterm;

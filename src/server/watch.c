@@ -1,0 +1,509 @@
+/* watch.c - watches of names (watch.h): a history ring of the changes
+ * applied, the connections that watch each name, and the WATCH.NEXT
+ * requests that wait for a change (timed out by a 50 ms timer). */
+#include "server/watch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/map.h"
+#include "common/mem.h"
+#include "common/resp.h"
+#include "server/conn.h"
+
+#define WAIT_TICK_MS 50
+
+/* A change kept in the history, its strings in one block of its own. */
+struct entry {
+    uint64_t revision;
+    struct fsm_change ch;
+    char *bytes;
+};
+
+struct wait;
+
+/* A name that is watched or waited for. */
+struct wname {
+    char *name;
+    uint32_t len;
+    struct conn **conns; /* its watchers */
+    size_t n, cap;
+    struct wait *waits; /* WATCH.NEXT requests (circular), or NULL */
+};
+
+/* A WATCH.NEXT waiting for a change of wn after `after`. */
+struct wait {
+    struct watch_hub *hub;
+    struct slot *s;
+    struct wname *wn;
+    uint64_t after;
+    uint64_t deadline; /* uv_now */
+    struct wait *prev, *next;
+};
+
+/* What one connection watches (conn.watches). */
+struct conn_watches {
+    struct wname **v;
+    size_t n, cap;
+};
+
+struct watch_hub {
+    uv_loop_t *loop;
+    uv_timer_t timer;
+    struct map_str names; /* name -> struct wname */
+    struct entry *ring;
+    size_t cap, head, n;
+    uint64_t revision;
+    size_t n_waits;
+    void (*closed)(void *arg);
+    void *closed_arg;
+};
+
+static const char *const events[] = {
+    [FSM_CH_GRANTED] = "granted",       [FSM_CH_RELEASED] = "released",
+    [FSM_CH_LOST] = "lost",             [FSM_CH_WITHDRAWN] = "withdrawn",
+    [FSM_CH_DOWNGRADED] = "downgraded", [FSM_CH_PROCLAIMED] = "proclaimed",
+};
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* A change as the 11 elements of a push (RESP3) or an array: "watch",
+ * name, revision, event, session, owner, token, exclusive, shared,
+ * holders, value. A "gone" change carries the revision from which the
+ * history is whole, and nothing else. */
+static void put_change(struct buf *b, int proto, bool push, const char *name,
+                       uint32_t len, uint64_t revision,
+                       const struct fsm_change *c)
+{
+    if (push)
+        resp_write_push(b, proto, 11);
+    else
+        resp_write_array(b, 11);
+    resp_write_bulk_str(b, "watch");
+    resp_write_bulk(b, name, len);
+    resp_write_integer(b, (int64_t)revision);
+    resp_write_bulk_str(b, c != NULL && c->type < sizeof events / sizeof *events
+                               ? events[c->type]
+                               : "gone");
+    resp_write_integer(b, c != NULL ? (int64_t)c->session : 0);
+    resp_write_bulk(b, c != NULL ? c->owner : "", c != NULL ? c->owner_len : 0);
+    resp_write_integer(b, c != NULL ? (int64_t)c->token : 0);
+    resp_write_integer(b, c != NULL ? c->exclusive : 0);
+    resp_write_integer(b, c != NULL ? c->shared : 0);
+    resp_write_integer(b, c != NULL ? c->holders : 0);
+    resp_write_bulk(b, c != NULL ? c->value : "", c != NULL ? c->value_len : 0);
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static struct wname *wname_get(struct watch_hub *h, const char *name,
+                               uint32_t len, bool make)
+{
+    struct wname *wn = map_str_get(&h->names, name, len);
+    if (wn != NULL || !make)
+        return wn;
+    wn = mem_xcalloc(1, sizeof *wn);
+    wn->name = mem_xmemdup(name, len);
+    wn->len = len;
+    if (map_str_put(&h->names, wn->name, len, wn) != 0) {
+        abort(); /* the server aborts on out-of-memory (mem.h) */
+    }
+    return wn;
+}
+
+/* Forgets wn once nobody watches or waits for it. */
+static void wname_trim(struct watch_hub *h, struct wname *wn)
+{
+    if (wn->n > 0 || wn->waits != NULL)
+        return;
+    map_str_del(&h->names, wn->name, wn->len);
+    free(wn->conns);
+    free(wn->name);
+    free(wn);
+}
+
+/* ---- the history -------------------------------------------------------- */
+
+static const struct entry *entry_at(const struct watch_hub *h, size_t i)
+{
+    return &h->ring[(h->head + i) % h->cap];
+}
+
+/* The revision from which the history is whole: changes after it are all
+ * kept (or none happened). */
+static uint64_t whole_from(const struct watch_hub *h)
+{
+    if (h->n < h->cap)
+        return 0; /* nothing dropped yet: whole since the server started */
+    return entry_at(h, 0)->revision - 1;
+}
+
+static void keep(struct watch_hub *h, uint64_t revision,
+                 const struct fsm_change *c)
+{
+    struct entry *e;
+    if (h->n == h->cap) {
+        e = &h->ring[h->head];
+        free(e->bytes);
+        h->head = (h->head + 1) % h->cap;
+        h->n--;
+    }
+    e = &h->ring[(h->head + h->n) % h->cap];
+    h->n++;
+    e->revision = revision;
+    e->ch = *c;
+    size_t len = (size_t)c->name_len + c->owner_len + c->value_len;
+    e->bytes = mem_xmalloc(len ? len : 1);
+    memcpy(e->bytes, c->name, c->name_len);
+    memcpy(e->bytes + c->name_len, c->owner, c->owner_len);
+    memcpy(e->bytes + c->name_len + c->owner_len, c->value, c->value_len);
+    e->ch.name = e->bytes;
+    e->ch.owner = e->bytes + c->name_len;
+    e->ch.value = e->bytes + c->name_len + c->owner_len;
+}
+
+/* ---- watchers ----------------------------------------------------------- */
+
+static struct conn_watches *cw_of(struct conn *c)
+{
+    if (c->watches == NULL)
+        c->watches = mem_xcalloc(1, sizeof(struct conn_watches));
+    return c->watches;
+}
+
+static void unlink_conn(struct watch_hub *h, struct wname *wn, struct conn *c)
+{
+    for (size_t i = 0; i < wn->n; i++)
+        if (wn->conns[i] == c) {
+            memmove(&wn->conns[i], &wn->conns[i + 1],
+                    (wn->n - i - 1) * sizeof *wn->conns);
+            wn->n--;
+            break;
+        }
+    struct conn_watches *cw = c->watches;
+    for (size_t i = 0; cw != NULL && i < cw->n; i++)
+        if (cw->v[i] == wn) {
+            cw->v[i] = cw->v[--cw->n];
+            break;
+        }
+    wname_trim(h, wn);
+}
+
+/* Pushes a change to c; a backlog past the bound ends the watch with a
+ * "gone" push (which may exceed it: one small push). */
+static void push(struct watch_hub *h, struct conn *c, struct wname *wn,
+                 uint64_t revision, const struct fsm_change *ch)
+{
+    struct buf b;
+    buf_init(&b);
+    put_change(&b, c->proto, true, wn->name, wn->len, revision, ch);
+    bool ok = c->out.len + b.len <= WATCH_BACKLOG_MAX;
+    if (!ok) {
+        buf_clear(&b);
+        put_change(&b, c->proto, true, wn->name, wn->len, revision - 1, NULL);
+    }
+    conn_push(c, b.data, b.len);
+    buf_close(&b);
+    if (!ok)
+        unlink_conn(h, wn, c);
+}
+
+int watch_add(struct watch_hub *h, struct conn *c, const char *name,
+              uint32_t len, uint64_t from)
+{
+    struct wname *wn = wname_get(h, name, len, true);
+    struct conn_watches *cw = cw_of(c);
+    bool watching = false;
+    for (size_t i = 0; i < wn->n && !watching; i++)
+        watching = wn->conns[i] == c;
+    if (!watching) {
+        if (cw->n == WATCH_PER_CONN) {
+            wname_trim(h, wn);
+            return -1;
+        }
+        if (wn->n == wn->cap) {
+            wn->cap = wn->cap ? 2 * wn->cap : 4;
+            wn->conns = mem_xrealloc(wn->conns, wn->cap * sizeof *wn->conns);
+        }
+        wn->conns[wn->n++] = c;
+        if (cw->n == cw->cap) {
+            cw->cap = cw->cap ? 2 * cw->cap : 4;
+            cw->v = mem_xrealloc(cw->v, cw->cap * sizeof *cw->v);
+        }
+        cw->v[cw->n++] = wn;
+    }
+    /* The history after from: whole, or gone from where it is whole. */
+    if (from < h->revision) {
+        uint64_t whole = whole_from(h);
+        if (from < whole) {
+            struct buf b;
+            buf_init(&b);
+            put_change(&b, c->proto, true, name, len, whole, NULL);
+            conn_push(c, b.data, b.len);
+            buf_close(&b);
+        }
+        for (size_t i = 0; i < h->n; i++) {
+            const struct entry *e = entry_at(h, i);
+            if (e->revision > from && e->ch.name_len == len &&
+                memcmp(e->ch.name, name, len) == 0)
+                push(h, c, wn, e->revision, &e->ch);
+        }
+    }
+    return 0;
+}
+
+bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
+                   uint32_t len)
+{
+    const struct conn_watches *cw = c->watches;
+    if (cw == NULL || cw->n < WATCH_PER_CONN)
+        return true;
+    const struct wname *wn = wname_get(h, name, len, false);
+    for (size_t i = 0; wn != NULL && i < wn->n; i++)
+        if (wn->conns[i] == c)
+            return true;
+    return false;
+}
+
+bool watch_remove(struct watch_hub *h, struct conn *c, const char *name,
+                  uint32_t len)
+{
+    struct wname *wn = wname_get(h, name, len, false);
+    if (wn == NULL)
+        return false;
+    for (size_t i = 0; i < wn->n; i++)
+        if (wn->conns[i] == c) {
+            unlink_conn(h, wn, c);
+            return true;
+        }
+    return false;
+}
+
+/* ---- WATCH.NEXT --------------------------------------------------------- */
+
+static void wait_unlink(struct watch_hub *h, struct wait *w)
+{
+    struct wname *wn = w->wn;
+    if (w->next == w)
+        wn->waits = NULL;
+    else if (wn->waits == w)
+        wn->waits = w->next;
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    h->n_waits--;
+    wname_trim(h, wn);
+}
+
+/* The client of a waiting WATCH.NEXT went away. */
+static void wait_on_close(struct slot *s)
+{
+    struct wait *w = s->op;
+    s->op = NULL;
+    wait_unlink(w->hub, w);
+    free(w);
+    slot_free(s);
+}
+
+/* Ends the WATCH.NEXT of s with the change of name at revision ("gone":
+ * ch NULL). */
+static void answer(struct slot *s, const char *name, uint32_t len,
+                   uint64_t revision, const struct fsm_change *ch)
+{
+    if (s->conn != NULL)
+        put_change(&s->buf, s->conn->proto, false, name, len, revision, ch);
+    s->on_close = NULL;
+    slot_done(s);
+}
+
+void watch_next(struct watch_hub *h, struct slot *s, const char *name,
+                uint32_t len, uint64_t after, uint64_t wait_ms)
+{
+    uint64_t whole = whole_from(h);
+    if (after < whole) {
+        answer(s, name, len, whole, NULL);
+        return;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        const struct entry *e = entry_at(h, i);
+        if (e->revision > after && e->ch.name_len == len &&
+            memcmp(e->ch.name, name, len) == 0) {
+            answer(s, name, len, e->revision, &e->ch);
+            return;
+        }
+    }
+    if (wait_ms == 0) {
+        resp_write_null(&s->buf, s->conn->proto);
+        slot_done(s);
+        return;
+    }
+    struct wait *w = mem_xcalloc(1, sizeof *w);
+    w->hub = h;
+    w->s = s;
+    w->wn = wname_get(h, name, len, true);
+    w->after = after;
+    w->deadline = uv_now(h->loop) + wait_ms;
+    if (w->wn->waits == NULL) {
+        w->prev = w->next = w;
+        w->wn->waits = w;
+    } else {
+        w->prev = w->wn->waits->prev;
+        w->next = w->wn->waits;
+        w->prev->next = w;
+        w->wn->waits->prev = w;
+    }
+    h->n_waits++;
+    s->op = w;
+    s->on_close = wait_on_close;
+}
+
+/* Ends every wait of wn with this change (of wn's name). */
+static void wake(struct watch_hub *h, struct wname *wn, uint64_t revision,
+                 const struct fsm_change *ch)
+{
+    bool last = false;
+    while (!last) {
+        struct wait *w = wn->waits;
+        struct slot *s = w->s;
+        s->op = NULL;
+        last = w->next == w;
+        wait_unlink(h, w); /* frees wn with its last wait, unless watched */
+        answer(s, ch->name, ch->name_len, revision, ch);
+        free(w);
+    }
+}
+
+/* Waits past their deadline get a null reply. */
+static void on_tick(uv_timer_t *t)
+{
+    struct watch_hub *h = t->data;
+    if (h->n_waits == 0)
+        return;
+    uint64_t now = uv_now(h->loop);
+    size_t pos = 0;
+    struct wname *wn;
+    /* Collect first: ending a wait may forget its name (the map changes). */
+    struct wait **due = NULL;
+    size_t n = 0, cap = 0;
+    while ((wn = map_str_next(&h->names, &pos, NULL, NULL)) != NULL) {
+        struct wait *w = wn->waits;
+        if (w == NULL)
+            continue;
+        do {
+            if (w->deadline <= now) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    due = mem_xrealloc(due, cap * sizeof *due);
+                }
+                due[n++] = w;
+            }
+            w = w->next;
+        } while (w != wn->waits);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct wait *w = due[i];
+        struct slot *s = w->s;
+        s->op = NULL;
+        wait_unlink(h, w);
+        if (s->conn != NULL)
+            resp_write_null(&s->buf, s->conn->proto);
+        s->on_close = NULL;
+        slot_done(s);
+        free(w);
+    }
+    free(due);
+}
+
+/* ---- feeding ------------------------------------------------------------ */
+
+void watch_feed(struct watch_hub *h, uint64_t revision,
+                const struct fsm_change *ch, size_t n)
+{
+    h->revision = revision;
+    for (size_t i = 0; i < n; i++) {
+        keep(h, revision, &ch[i]);
+        struct wname *wn = wname_get(h, ch[i].name, ch[i].name_len, false);
+        if (wn == NULL)
+            continue;
+        /* A push may end a watch (its backlog): walk a copy. */
+        size_t k = wn->n;
+        struct conn **v = k ? mem_xmalloc(k * sizeof *v) : NULL;
+        if (k)
+            memcpy(v, wn->conns, k * sizeof *v);
+        bool has_waits = wn->waits != NULL;
+        for (size_t j = 0; j < k; j++) {
+            wn = wname_get(h, ch[i].name, ch[i].name_len, false);
+            if (wn == NULL)
+                break;
+            push(h, v[j], wn, revision, &ch[i]);
+        }
+        free(v);
+        wn = wname_get(h, ch[i].name, ch[i].name_len, false);
+        if (has_waits && wn != NULL)
+            wake(h, wn, revision, &ch[i]);
+    }
+}
+
+uint64_t watch_revision(const struct watch_hub *h)
+{
+    return h->revision;
+}
+
+void watch_conn_closed(struct watch_hub *h, struct conn *c)
+{
+    struct conn_watches *cw = c->watches;
+    if (cw == NULL)
+        return;
+    while (cw->n > 0)
+        unlink_conn(h, cw->v[cw->n - 1], c);
+    free(cw->v);
+    free(cw);
+    c->watches = NULL;
+}
+
+/* ---- the hub ------------------------------------------------------------ */
+
+struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history)
+{
+    struct watch_hub *h = mem_xcalloc(1, sizeof *h);
+    h->loop = loop;
+    h->cap = history ? history : WATCH_HISTORY;
+    h->ring = mem_xcalloc(h->cap, sizeof *h->ring);
+    map_str_init(&h->names);
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    uv_timer_start(&h->timer, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
+    uv_unref((uv_handle_t *)&h->timer);
+    return h;
+}
+
+static void timer_closed(uv_handle_t *t)
+{
+    struct watch_hub *h = t->data;
+    if (h->closed != NULL)
+        h->closed(h->closed_arg);
+}
+
+void watch_hub_close(struct watch_hub *h, void (*done)(void *arg), void *arg)
+{
+    h->closed = done;
+    h->closed_arg = arg;
+    uv_close((uv_handle_t *)&h->timer, timer_closed);
+}
+
+void watch_hub_free(struct watch_hub *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->ring[(h->head + i) % h->cap].bytes);
+    free(h->ring);
+    size_t pos = 0;
+    struct wname *wn;
+    while ((wn = map_str_next(&h->names, &pos, NULL, NULL)) != NULL) {
+        free(wn->conns);
+        free(wn->name);
+        free(wn);
+    }
+    map_str_close(&h->names);
+    free(h);
+}

@@ -1,0 +1,68 @@
+/* watch.h - watches of names (docs/protocol.md §4, "Watches"): every
+ * change of a name's holds that this server applies (fsm_changes), with
+ * its revision (the log index of the entry that made it), is kept in a
+ * bounded history and pushed, in the order applied, to the connections
+ * that watch the name (RESP3 pushes), or answers a WATCH.NEXT that waits
+ * for it (any protocol).
+ *
+ * Revisions never go backwards and no change is skipped on a connection:
+ * a watch that starts from a revision the history no longer holds, or
+ * whose connection lets its pushes back up past WATCH_BACKLOG_MAX, gets a
+ * "gone" change instead (the revision from which the history is whole)
+ * and, for a backlog, ends. All of it runs on the loop; nothing here
+ * allocates without a bound: watches per connection, history entries and
+ * the bytes each keeps are capped. */
+#ifndef DLOCK_WATCH_H
+#define DLOCK_WATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lock/fsm.h"
+
+#define WATCH_HISTORY 65536          /* changes kept for FROM, WATCH.NEXT */
+#define WATCH_PER_CONN 1024          /* names one connection watches */
+#define WATCH_BACKLOG_MAX (1u << 20) /* unsent bytes a watch may leave */
+
+struct watch_hub;
+struct conn;
+struct slot;
+
+/* A hub on loop, keeping the last history changes (WATCH_HISTORY when 0). */
+struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history);
+/* Stops its timer; done(arg) once closed, then watch_hub_free. Every
+ * connection must be closed by then (watch_conn_closed). */
+void watch_hub_close(struct watch_hub *h, void (*done)(void *arg), void *arg);
+void watch_hub_free(struct watch_hub *h);
+
+/* The changes of the entry at revision, as the node applied it. */
+void watch_feed(struct watch_hub *h, uint64_t revision,
+                const struct fsm_change *ch, size_t n);
+/* The revision of the last entry fed (0 before any). */
+uint64_t watch_revision(const struct watch_hub *h);
+
+/* c (RESP3) watches name: the changes after revision from are pushed,
+ * those of the history first. 0, or -1 when c watches WATCH_PER_CONN
+ * names already. Watching a name again starts it afresh from from. */
+int watch_add(struct watch_hub *h, struct conn *c, const char *name,
+              uint32_t len, uint64_t from);
+/* Whether c may watch name (it watches it already, or fewer than
+ * WATCH_PER_CONN names). */
+bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
+                   uint32_t len);
+/* c no longer watches name; false if it did not. */
+bool watch_remove(struct watch_hub *h, struct conn *c, const char *name,
+                  uint32_t len);
+/* c closes: its watches and waits end. */
+void watch_conn_closed(struct watch_hub *h, struct conn *c);
+
+/* WATCH.NEXT: answers s (and ends it) with the first change of name after
+ * revision after, from the history, or with "gone" if the history starts
+ * later; if none came yet, s waits for it until wait_ms from now (then a
+ * null reply). */
+void watch_next(struct watch_hub *h, struct slot *s, const char *name,
+                uint32_t len, uint64_t after, uint64_t wait_ms);
+
+#endif

@@ -1,0 +1,159 @@
+"""test_watch.py - watches (docs/protocol.md §4, "Watches") with real
+dlockd processes: RESP3 pushes of every change of a name in order, with
+revisions that never go back; a handover as released then granted in one
+revision; an election observed through "no leader"; a watch resumed from a
+revision, and told when the history is gone; WATCH.NEXT on RESP2, waiting
+and timing out; a follower's watch sees what the leader's does."""
+
+import time
+
+from dlocktest import Push, RespError, check, eq, wait_for
+
+FIELDS = ("kind", "name", "revision", "event", "session", "owner", "token",
+          "exclusive", "shared", "holders", "value")
+
+
+def change(v):
+    check(isinstance(v, (list, Push)) and len(v) == 11 and v[0] == "watch",
+          "not a change: %r" % (v,))
+    return dict(zip(FIELDS, v))
+
+
+def pushes(c, n, timeout=5.0):
+    out = []
+    end = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        v = c.read(max(0.05, end - time.monotonic()))
+        check(isinstance(v, Push), "a push, not %r" % (v,))
+        out.append(change(v))
+    return out
+
+
+def test_pushes_in_order(ctx):
+    """A watcher sees a grant, a reentry, a handover (released and granted
+    at one revision), a downgrade and an expiry, in order, revisions never
+    going back."""
+    srv = ctx.single()
+    c = srv.client()
+    w = srv.client()
+    w.hello(3)
+    start = w.call("WATCH", "db")
+    check(isinstance(start, int), "WATCH answers the revision it starts from")
+    a = c.call("SESSION.OPEN", 300)
+    b = c.call("SESSION.OPEN", 60000)
+    ta = c.call("LOCK.ACQUIRE", "db", a)
+    c.call("LOCK.ACQUIRE", "db", a)
+    k = srv.client()
+    k.send("LOCK.ACQUIRE", "db", b, "WAIT", 5000)
+    wait_for(lambda: c.call("LOCK.STATUS", "db")[13] == 1, 5, "b waits")
+    c.call("LOCK.RELEASE", "db", a)
+    c.call("LOCK.RELEASE", "db", a)
+    tb = k.read(5)
+    c.call("LOCK.DOWNGRADE", "db", b)
+    got = pushes(w, 5)
+    eq([(g["event"], g["session"], g["exclusive"], g["shared"], g["holders"]) for g in got],
+       [("granted", a, 1, 0, 1), ("granted", a, 2, 0, 1), ("released", a, 1, 0, 1),
+        ("released", a, 0, 0, 0), ("granted", b, 1, 0, 1)], "the changes")
+    eq((got[0]["token"], got[4]["token"]), (ta, tb), "the tokens")
+    check(all(x["revision"] > start for x in got), "revisions after the start")
+    check(all(x["revision"] <= y["revision"] for x, y in zip(got, got[1:])),
+          "revisions in order: %r" % [g["revision"] for g in got])
+    eq(got[3]["revision"], got[4]["revision"], "a handover is one revision")
+    eq(pushes(w, 1)[0]["event"], "downgraded", "the downgrade")
+    eq(w.call("UNWATCH", "db"), 1, "unwatched")
+    c.call("LOCK.RELEASE", "db", b, "SHARED")
+    check(not w.pending(0.3), "no push after UNWATCH")
+
+
+def test_election_observed_with_no_leader(ctx):
+    """Watching an election: a leader with its value, a proclaim, and its
+    expiry leaving no leader (holders 0, no value) until the candidate leads
+    after the lock-delay."""
+    srv = ctx.single()
+    c = srv.client()
+    w = srv.client()
+    w.hello(3)
+    w.call("WATCH", "primary")
+    a = c.call("SESSION.OPEN", 300)
+    b = c.call("SESSION.OPEN", 60000)
+    t = c.call("ELECT.CAMPAIGN", "primary", a, "host-a", "DELAY", 500)
+    c.call("ELECT.PROCLAIM", "primary", a, t, "host-a:2")
+    k = srv.client()
+    k.send("ELECT.CAMPAIGN", "primary", b, "host-b", "WAIT", 10000)
+    got = pushes(w, 4, timeout=10)
+    eq([(g["event"], g["session"], g["holders"], g["value"]) for g in got],
+       [("granted", a, 1, "host-a"), ("proclaimed", a, 1, "host-a:2"),
+        ("lost", a, 0, ""), ("granted", b, 1, "host-b")], "the election's changes")
+    check(isinstance(k.read(5), int), "the candidate leads")
+
+
+def test_resume_from_a_revision_and_history_gone(ctx):
+    """WATCH ... FROM r replays the changes after r, then goes on live; with
+    --watch-history 16, a watch from before what is kept is told "gone",
+    with the revision from which the history is whole."""
+    srv = ctx.single(extra=["--watch-history", "16"])
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    first = None
+    for i in range(3):
+        c.call("LOCK.ACQUIRE", "r", s)
+        c.call("LOCK.RELEASE", "r", s)
+    w = srv.client()
+    w.hello(3)
+    w.call("WATCH", "r", "FROM", 0)
+    got = pushes(w, 6)
+    eq([g["event"] for g in got], ["granted", "released"] * 3, "the history replayed")
+    first = got[0]["revision"]
+    c.call("LOCK.ACQUIRE", "r", s)
+    eq(pushes(w, 1)[0]["event"], "granted", "then live")
+    for i in range(20):  # past the 16 changes kept
+        c.call("LOCK.ACQUIRE", "other", s)
+        c.call("LOCK.RELEASE", "other", s)
+    v = srv.client()
+    v.hello(3)
+    v.call("WATCH", "r", "FROM", first)
+    gone = pushes(v, 1)[0]
+    check(gone["event"] == "gone" and gone["revision"] > first,
+          "told the history is gone: %r" % gone)
+
+
+def test_watch_next_on_resp2(ctx):
+    """WATCH.NEXT name r returns the first change after r at once from the
+    history, waits for one with WAIT, and is null when none comes; WATCH
+    itself needs RESP3."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "n", s)
+    first = change(c.call("WATCH.NEXT", "n", 0))
+    eq((first["event"], first["session"]), ("granted", s), "from the history")
+    eq(c.call("WATCH.NEXT", "n", first["revision"]), None, "nothing after it yet")
+    k = srv.client()
+    k.send("WATCH.NEXT", "n", first["revision"], "WAIT", 5000)
+    check(not k.pending(0.2), "waits")
+    c.call("LOCK.RELEASE", "n", s)
+    nxt = change(k.read(5))
+    check(nxt["event"] == "released" and nxt["revision"] > first["revision"], "%r" % nxt)
+    t0 = time.monotonic()
+    eq(k.call("WATCH.NEXT", "n", nxt["revision"], "WAIT", 300), None, "timed out")
+    check(time.monotonic() - t0 >= 0.25, "waited about WAIT")
+    eq(c.try_call("WATCH", "n").code, "ERR", "WATCH on RESP2")
+
+
+def test_a_follower_watches_too(ctx):
+    """A watch on a follower gets the same changes, with the same
+    revisions, as one on the leader."""
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    follower = cl.followers(leader)[0]
+    wl, wf = leader.client(), follower.client()
+    for w in (wl, wf):
+        w.hello(3)
+        w.call("WATCH", "shared")
+    c = leader.client()
+    s = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "shared", s, "SHARED")
+    c.call("LOCK.RELEASE", "shared", s, "SHARED")
+    a, b = pushes(wl, 2), pushes(wf, 2)
+    eq([(x["revision"], x["event"]) for x in b], [(x["revision"], x["event"]) for x in a],
+       "the follower's changes")
