@@ -475,6 +475,8 @@ static const struct command commands[] = {
     {"WATCH", -2, "fast", watchcmd_watch},
     {"UNWATCH", 2, "fast", watchcmd_unwatch},
     {"WATCH.NEXT", -3, "fast", watchcmd_next},
+    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch},
+    {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch},
     {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters},
     {"SEM.WAITERS", -2, "readonly", lockcmd_waiters},
     {"ELECT.CANDIDATES", -2, "readonly", lockcmd_waiters},

@@ -92,6 +92,10 @@ bool watchcmd_watch(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool watchcmd_unwatch(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n);
+bool watchcmd_session_watch(struct conn *c, struct slot *s,
+                            const struct resp_value *a, size_t n);
+bool watchcmd_session_unwatch(struct conn *c, struct slot *s,
+                              const struct resp_value *a, size_t n);
 bool watchcmd_next(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n);
 bool lockcmd_revoke(struct conn *c, struct slot *s, const struct resp_value *a,

@@ -22,8 +22,10 @@ struct entry {
 
 struct wait;
 
-/* A name that is watched or waited for. */
+/* A name that is watched or waited for; or, with session set, a session
+ * whose holds are watched (SESSION.WATCH: no name, no waits). */
 struct wname {
+    uint64_t session;
     char *name;
     uint32_t len;
     struct conn **conns; /* its watchers */
@@ -50,7 +52,8 @@ struct conn_watches {
 struct watch_hub {
     uv_loop_t *loop;
     uv_timer_t timer;
-    struct map_str names; /* name -> struct wname */
+    struct map_str names;    /* name -> struct wname */
+    struct map_u64 sessions; /* session id -> struct wname */
     struct entry *ring;
     size_t cap, head, n;
     uint64_t revision;
@@ -60,9 +63,12 @@ struct watch_hub {
 };
 
 static const char *const events[] = {
-    [FSM_CH_GRANTED] = "granted",       [FSM_CH_RELEASED] = "released",
-    [FSM_CH_LOST] = "lost",             [FSM_CH_WITHDRAWN] = "withdrawn",
-    [FSM_CH_DOWNGRADED] = "downgraded", [FSM_CH_PROCLAIMED] = "proclaimed",
+    [FSM_CH_GRANTED] = "granted",
+    [FSM_CH_RELEASED] = "released",
+    [FSM_CH_LOST] = "lost",
+    [FSM_CH_WITHDRAWN] = "withdrawn",
+    [FSM_CH_DOWNGRADED] = "downgraded",
+    [FSM_CH_PROCLAIMED] = "proclaimed",
 };
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -111,12 +117,28 @@ static struct wname *wname_get(struct watch_hub *h, const char *name,
     return wn;
 }
 
+static struct wname *wsession_get(struct watch_hub *h, uint64_t id, bool make)
+{
+    struct wname *wn = map_u64_get(&h->sessions, id);
+    if (wn != NULL || !make)
+        return wn;
+    wn = mem_xcalloc(1, sizeof *wn);
+    wn->session = id;
+    wn->name = mem_xmalloc(1);
+    if (map_u64_put(&h->sessions, id, wn) != 0)
+        abort(); /* the server aborts on out-of-memory (mem.h) */
+    return wn;
+}
+
 /* Forgets wn once nobody watches or waits for it. */
 static void wname_trim(struct watch_hub *h, struct wname *wn)
 {
     if (wn->n > 0 || wn->waits != NULL)
         return;
-    map_str_del(&h->names, wn->name, wn->len);
+    if (wn->session != 0)
+        map_u64_del(&h->sessions, wn->session);
+    else
+        map_str_del(&h->names, wn->name, wn->len);
     free(wn->conns);
     free(wn->name);
     free(wn);
@@ -196,7 +218,10 @@ static void push(struct watch_hub *h, struct conn *c, struct wname *wn,
 {
     struct buf b;
     buf_init(&b);
-    put_change(&b, c->proto, true, wn->name, wn->len, revision, ch);
+    /* A session's watch names the lock of each change. */
+    const char *name = wn->session != 0 && ch != NULL ? ch->name : wn->name;
+    uint32_t len = wn->session != 0 && ch != NULL ? ch->name_len : wn->len;
+    put_change(&b, c->proto, true, name, len, revision, ch);
     bool ok = c->out.len + b.len <= WATCH_BACKLOG_MAX;
     if (!ok) {
         buf_clear(&b);
@@ -208,10 +233,17 @@ static void push(struct watch_hub *h, struct conn *c, struct wname *wn,
         unlink_conn(h, wn, c);
 }
 
-int watch_add(struct watch_hub *h, struct conn *c, const char *name,
-              uint32_t len, uint64_t from)
+/* Whether the change e is one that wn watches. */
+static bool matches(const struct wname *wn, const struct fsm_change *ch)
 {
-    struct wname *wn = wname_get(h, name, len, true);
+    return wn->session != 0 ? ch->session == wn->session
+                            : ch->name_len == wn->len &&
+                                  memcmp(ch->name, wn->name, wn->len) == 0;
+}
+
+static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
+               uint64_t from)
+{
     struct conn_watches *cw = cw_of(c);
     bool watching = false;
     for (size_t i = 0; i < wn->n && !watching; i++)
@@ -238,18 +270,40 @@ int watch_add(struct watch_hub *h, struct conn *c, const char *name,
         if (from < whole) {
             struct buf b;
             buf_init(&b);
-            put_change(&b, c->proto, true, name, len, whole, NULL);
+            put_change(&b, c->proto, true, wn->name, wn->len, whole, NULL);
             conn_push(c, b.data, b.len);
             buf_close(&b);
         }
-        for (size_t i = 0; i < h->n; i++) {
+        for (size_t i = 0; i < h->n && wn->n > 0; i++) {
             const struct entry *e = entry_at(h, i);
-            if (e->revision > from && e->ch.name_len == len &&
-                memcmp(e->ch.name, name, len) == 0)
+            if (e->revision > from && matches(wn, &e->ch))
                 push(h, c, wn, e->revision, &e->ch);
         }
     }
     return 0;
+}
+
+int watch_add(struct watch_hub *h, struct conn *c, const char *name,
+              uint32_t len, uint64_t from)
+{
+    return add(h, c, wname_get(h, name, len, true), from);
+}
+
+int watch_add_session(struct watch_hub *h, struct conn *c, uint64_t id,
+                      uint64_t from)
+{
+    return add(h, c, wsession_get(h, id, true), from);
+}
+
+bool watch_remove_session(struct watch_hub *h, struct conn *c, uint64_t id)
+{
+    struct wname *wn = wsession_get(h, id, false);
+    for (size_t i = 0; wn != NULL && i < wn->n; i++)
+        if (wn->conns[i] == c) {
+            unlink_conn(h, wn, c);
+            return true;
+        }
+    return false;
 }
 
 bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
@@ -259,6 +313,18 @@ bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
     if (cw == NULL || cw->n < WATCH_PER_CONN)
         return true;
     const struct wname *wn = wname_get(h, name, len, false);
+    for (size_t i = 0; wn != NULL && i < wn->n; i++)
+        if (wn->conns[i] == c)
+            return true;
+    return false;
+}
+
+bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id)
+{
+    const struct conn_watches *cw = c->watches;
+    if (cw == NULL || cw->n < WATCH_PER_CONN)
+        return true;
+    const struct wname *wn = wsession_get(h, id, false);
     for (size_t i = 0; wn != NULL && i < wn->n; i++)
         if (wn->conns[i] == c)
             return true;
@@ -415,12 +481,32 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- feeding ------------------------------------------------------------ */
 
+/* Pushes a change to the watchers of a session's holds. */
+static void feed_session(struct watch_hub *h, uint64_t revision,
+                         const struct fsm_change *ch)
+{
+    struct wname *wn = wsession_get(h, ch->session, false);
+    if (wn == NULL)
+        return;
+    size_t k = wn->n;
+    struct conn **v = mem_xmalloc(k * sizeof *v);
+    memcpy(v, wn->conns, k * sizeof *v);
+    for (size_t j = 0; j < k; j++) {
+        wn = wsession_get(h, ch->session, false);
+        if (wn == NULL)
+            break;
+        push(h, v[j], wn, revision, ch);
+    }
+    free(v);
+}
+
 void watch_feed(struct watch_hub *h, uint64_t revision,
                 const struct fsm_change *ch, size_t n)
 {
     h->revision = revision;
     for (size_t i = 0; i < n; i++) {
         keep(h, revision, &ch[i]);
+        feed_session(h, revision, &ch[i]);
         struct wname *wn = wname_get(h, ch[i].name, ch[i].name_len, false);
         if (wn == NULL)
             continue;
@@ -469,6 +555,7 @@ struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history)
     h->cap = history ? history : WATCH_HISTORY;
     h->ring = mem_xcalloc(h->cap, sizeof *h->ring);
     map_str_init(&h->names);
+    map_u64_init(&h->sessions);
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
     uv_timer_start(&h->timer, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
@@ -505,5 +592,12 @@ void watch_hub_free(struct watch_hub *h)
         free(wn);
     }
     map_str_close(&h->names);
+    pos = 0;
+    while ((wn = map_u64_next(&h->sessions, &pos, NULL)) != NULL) {
+        free(wn->conns);
+        free(wn->name);
+        free(wn);
+    }
+    map_u64_close(&h->sessions);
     free(h);
 }

@@ -68,7 +68,49 @@ bool watchcmd_next(struct conn *c, struct slot *s, const struct resp_value *a,
         command_error(s, "ERR usage: WATCH.NEXT name revision [WAIT ms]");
         return true;
     }
-    watch_next(c->srv->watch, s, a[1].str, (uint32_t)a[1].len, after,
-               wait_ms);
+    watch_next(c->srv->watch, s, a[1].str, (uint32_t)a[1].len, after, wait_ms);
     return false; /* answered by watch_next, now or later */
+}
+
+/* SESSION.WATCH id [FROM revision] */
+bool watchcmd_session_watch(struct conn *c, struct slot *s,
+                            const struct resp_value *a, size_t n)
+{
+    struct watch_hub *h = c->srv->watch;
+    uint64_t id, from = watch_revision(h);
+    if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &id))
+        return true;
+    if (n == 4 && command_is(&a[2], "FROM")) {
+        if (!command_u64(s, &a[3], "FROM", 0, UINT64_MAX, &from))
+            return true;
+    } else if (n != 2) {
+        command_error(s, "ERR usage: SESSION.WATCH id [FROM revision]");
+        return true;
+    }
+    if (c->proto != 3) {
+        command_error(s, "ERR SESSION.WATCH sends RESP3 pushes: HELLO 3 "
+                         "first");
+        return true;
+    }
+    if (!watch_can_add_session(h, c, id)) {
+        command_error(s, "LIMIT this connection watches %d names already",
+                      WATCH_PER_CONN);
+        return true;
+    }
+    resp_write_integer(&s->buf, (int64_t)from);
+    slot_done(s);
+    watch_add_session(h, c, id, from);
+    return false;
+}
+
+/* SESSION.UNWATCH id */
+bool watchcmd_session_unwatch(struct conn *c, struct slot *s,
+                              const struct resp_value *a, size_t n)
+{
+    uint64_t id;
+    if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &id))
+        return true;
+    resp_write_integer(&s->buf,
+                       watch_remove_session(c->srv->watch, c, id) ? 1 : 0);
+    return true;
 }

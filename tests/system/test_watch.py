@@ -157,3 +157,24 @@ def test_a_follower_watches_too(ctx):
     a, b = pushes(wl, 2), pushes(wf, 2)
     eq([(x["revision"], x["event"]) for x in b], [(x["revision"], x["event"]) for x in a],
        "the follower's changes")
+
+
+def test_a_session_is_told_its_locks_are_lost(ctx):
+    """SESSION.WATCH pushes every change of the session's holds, of any
+    name: a grant, and the moment an administrator revokes it (lost), and
+    when the session expires with a lock (lost), named after each lock."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 400)
+    w = srv.client()
+    w.hello(3)
+    w.call("SESSION.WATCH", s)
+    t1 = c.call("LOCK.ACQUIRE", "a", s)
+    c.call("LOCK.ACQUIRE", "b", s)
+    c.call("LOCK.REVOKE", "a", t1, "DELAY", 0)
+    got = pushes(w, 3)
+    eq([(g["name"], g["event"]) for g in got], [("a", "granted"), ("b", "granted"), ("a", "lost")],
+       "the session's changes")
+    got = pushes(w, 1, timeout=5)  # the lease ends without keepalives
+    eq((got[0]["name"], got[0]["event"], got[0]["session"]), ("b", "lost", s), "lost with the session")
+    eq(w.call("SESSION.UNWATCH", s), 1, "unwatched")
