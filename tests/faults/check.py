@@ -15,7 +15,11 @@ What it proves (each a kind of violation):
                        within a safe-until deadline it had been given: two
                        holders at once, each with its service's promise
                        (two readers, shared grants of the op "share", may
-                       hold together; a writer with anyone may not)
+                       hold together; a writer with anyone may not; the
+                       election's leaders, op "lead", are writers)
+  permits-exceeded     a permit of the semaphore (op "permit") granted while
+                       PERMITS earlier holders of it were still within
+                       their safe-until, with no release begun
                        (one that began during a window of a server clock
                        run fast on purpose, fast-clock, is reported apart:
                        the clock-rate assumption was broken there)
@@ -41,7 +45,8 @@ import os
 import re
 import sys
 
-ACQUIRES = ("acquire", "share")  # exclusive and shared grants
+ACQUIRES = ("acquire", "share", "permit", "lead")  # every kind of grant
+PERMITS = 2  # of the workload's semaphore (worker.h FAULTS_PERMITS)
 
 ACCEPTED = re.compile(r"^accepted token (\d+): (\S+) = (.*)$")
 REFUSED = re.compile(r"^refused  token (\d+) \(highest (\d+)\): (\S+) = (.*)$")
@@ -181,6 +186,9 @@ def check_leases(ops, windows, violations):
     expected = 0
     for lock, hs in holds.items():
         hs.sort(key=lambda h: h[0].token)
+        if hs and hs[0][0].op == "permit":
+            expected += check_permits(lock, hs, windows, violations)
+            continue
         for i, (a, safe, rel) in enumerate(hs):
             for b, _, _ in hs[i + 1:i + 12]:
                 if b.worker == a.worker or b.t_done >= safe * 1000000 or \
@@ -196,6 +204,29 @@ def check_leases(ops, windows, violations):
                                    "(worker %d), not released" % (
                                        lock, b.token, b.worker, b.t_done / 1e9,
                                        safe - b.t_done / 1e6, a.token, a.worker)))
+    return expected
+
+
+def check_permits(lock, hs, windows, violations):
+    """A semaphore's grants: at each grant, fewer than PERMITS earlier
+    holders (of other workers) may still be within their safe-until with no
+    release begun. Returns the number of excesses in fast-clock windows."""
+    expected = 0
+    for i, (b, _, _) in enumerate(hs):
+        at = b.t_done
+        holding = [a for a, safe, rel in hs[max(0, i - 24):i]
+                   if a.worker != b.worker and at < safe * 1000000 and
+                   (rel is None or rel > at)]
+        if len(holding) < PERMITS:
+            continue
+        if any(t0 <= at <= t1 for t0, t1 in windows):
+            expected += 1
+            continue
+        violations.append(("permits-exceeded", "%s: token %d granted to worker %d at %.3f s "
+                           "while %d others held permits within their safe-until: %s" % (
+                               lock, b.token, b.worker, at / 1e9, len(holding),
+                               ", ".join("token %d (worker %d)" % (a.token, a.worker)
+                                         for a in holding))))
     return expected
 
 

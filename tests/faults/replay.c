@@ -140,7 +140,8 @@ int main(int argc, char **argv)
             continue;
         struct fsm_cmd cmd;
         if (fsm_cmd_decode(&cmd, e->data, e->len) == 0 &&
-            (cmd.type == FSM_ACQUIRE || cmd.type == FSM_ACQUIRE_SHARED))
+            (cmd.type == FSM_ACQUIRE || cmd.type == FSM_ACQUIRE_SHARED ||
+             cmd.type == FSM_SEM_ACQUIRE || cmd.type == FSM_CAMPAIGN))
             note_name(cmd.name, cmd.name_len);
         struct fsm_result res;
         fsm_apply(f, e->index, e->data, e->len, &res);

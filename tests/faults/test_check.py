@@ -36,11 +36,11 @@ def hold(worker, lock, token, t, safe_until, release=True, write_ok=True):
     return out
 
 
-def share(worker, lock, token, t, safe_until, release=True):
-    """The lines of a reader's round: acquire shared at t (10 ms), no
-    writes, release."""
-    out = [line(t, worker, "invoke", "share", lock, 0),
-           line(t + 10, worker, "ok", "share", lock, token, safe_until)]
+def share(worker, lock, token, t, safe_until, release=True, op="share"):
+    """The lines of a round that writes nothing (a reader's, a permit's, a
+    leader's: op): granted at t (10 ms), release."""
+    out = [line(t, worker, "invoke", op, lock, 0),
+           line(t + 10, worker, "ok", op, lock, token, safe_until)]
     if release:
         out += [line(t + 50, worker, "invoke", "release", lock, token),
                 line(t + 60, worker, "ok", "release", lock, token)]
@@ -119,6 +119,18 @@ def planted():
     cases.append(("a reader granted beside a writer", f, "lease-overlap"))
 
     f = clean_run()
+    for w, tok in ((0, 7), (1, 8), (2, 9)):
+        f.setdefault("history.%d" % w, [])
+        f["history.%d" % w] += share(w, "l3", tok, 6000 + 100 * w, 9000, release=False,
+                                     op="permit")
+    cases.append(("a third permit of two", f, "permits-exceeded"))
+
+    f = clean_run()
+    f["history.0"] += share(0, "l4", 7, 6000, 9000, release=False, op="lead")
+    f["history.1"] += share(1, "l4", 8, 7000, 10000, op="lead")
+    cases.append(("two leaders at once", f, "lease-overlap"))
+
+    f = clean_run()
     f["replay.2"] = [l for l in f["replay.2"] if not l.startswith("held 5 ")]
     cases.append(("replicas disagreeing", f, "replica-divergence"))
 
@@ -163,6 +175,13 @@ def main():
 
     found = kinds_of(clean_run())
     report(found == [], "clean_run_passes", "found %r" % found)
+
+    # Two permits of two are held together: fine.
+    f = clean_run()
+    f["history.0"] += share(0, "l3", 7, 6000, 9000, release=False, op="permit")
+    f["history.1"] += share(1, "l3", 8, 7000, 10000, op="permit")
+    found = kinds_of(f)
+    report(found == [], "two_permits_of_two", "found %r" % found)
 
     # Two readers hold together: no overlap.
     f = clean_run()

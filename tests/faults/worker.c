@@ -11,7 +11,9 @@
  *   T_NS WORKER invoke|ok|fail|unknown|skip OP LOCK TOKEN SERVER SAFE DETAIL
  *
  * OP is session, acquire, share (a shared acquire: a reader, which writes
- * nothing), write or release; TOKEN is 0 when none is known
+ * nothing), permit (one of the FAULTS_PERMITS permits of the semaphore
+ * l<L>, L the number of locks), lead (leadership of the election l<L+1>),
+ * write or release (of any of them); TOKEN is 0 when none is known
  * (the session id for a session); SERVER is the server that answered the
  * worker's latest call ("-" if none); SAFE is the grant's safe-until
  * deadline in CLOCK_MONOTONIC milliseconds (0 when none); DETAIL is the
@@ -149,7 +151,9 @@ static void sleep_ms(uint64_t ms)
 struct dlock_impl {
     struct dlock_client *c;
     struct dlock_session *s;
-    struct dlock_lock *held;
+    struct dlock_lock *held;       /* a lock held, or */
+    struct dlock_sem *sem;         /* a permit, or */
+    struct dlock_leadership *lead; /* leadership */
 };
 
 static int dl_out(struct worker *w, int rc)
@@ -236,17 +240,56 @@ static int dl_acquire_shared(struct worker *w, const char *name,
     return acquire_as(w, name, owner, wait_ms, true, token);
 }
 
+static int dl_acquire_permit(struct worker *w, const char *name,
+                             const char *owner, uint64_t wait_ms,
+                             uint64_t *token)
+{
+    struct dlock_impl *d = w->impl;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = wait_ms;
+    o.owner = owner;
+    o.delay_ms = LOCK_DELAY_MS;
+    int rc = dlock_sem_acquire(d->s, name, FAULTS_PERMITS, 1, &o, &d->sem);
+    *token = rc == 0 ? dlock_sem_token(d->sem) : 0;
+    if (rc == DLOCK_ENOSESSION)
+        w->renew = true;
+    return dl_out(w, rc);
+}
+
+static int dl_campaign(struct worker *w, const char *name, const char *owner,
+                       uint64_t wait_ms, uint64_t *token)
+{
+    struct dlock_impl *d = w->impl;
+    struct dlock_acquire_options o;
+    dlock_acquire_options_init(&o);
+    o.wait_ms = wait_ms;
+    o.owner = owner;
+    o.delay_ms = LOCK_DELAY_MS;
+    int rc = dlock_campaign(d->s, name, owner, strlen(owner), &o, &d->lead);
+    *token = rc == 0 ? dlock_leadership_token(d->lead) : 0;
+    if (rc == DLOCK_ENOSESSION)
+        w->renew = true;
+    return dl_out(w, rc);
+}
+
 static uint64_t dl_safe_until(struct worker *w)
 {
     struct dlock_impl *d = w->impl;
-    return dlock_lock_safe_until(d->held);
+    return d->sem != NULL    ? dlock_sem_safe_until(d->sem)
+           : d->lead != NULL ? dlock_leadership_safe_until(d->lead)
+                             : dlock_lock_safe_until(d->held);
 }
 
 static int dl_release(struct worker *w)
 {
     struct dlock_impl *d = w->impl;
-    int rc = dlock_lock_release(d->held);
+    int rc = d->sem != NULL    ? dlock_sem_release(d->sem)
+             : d->lead != NULL ? dlock_resign(d->lead)
+                               : dlock_lock_release(d->held);
     d->held = NULL;
+    d->sem = NULL;
+    d->lead = NULL;
     if (rc != 0)
         w->renew = true;
     return dl_out(w, rc);
@@ -267,6 +310,8 @@ static const struct lock_ops dlock_ops = {
     .usable = dl_usable,
     .acquire = dl_acquire,
     .acquire_shared = dl_acquire_shared,
+    .acquire_permit = dl_acquire_permit,
+    .campaign = dl_campaign,
     .safe_until = dl_safe_until,
     .release = dl_release,
     .server = dl_server,
@@ -287,9 +332,11 @@ static uint64_t hold_ms(struct worker *w)
     return 5 + rand_r(&w->seed) % 40;
 }
 
-/* One round: acquire, write, hold, write, release; a third of the rounds,
- * where the backend has shared locks, a reader's: acquire shared, hold,
- * release (readers write nothing). Returns false when the
+/* One round: acquire, write, hold, write, release. Where the backend has
+ * them, a sixth of the rounds take a permit of the semaphore, a sixth
+ * leadership of the election, and a third of the rest are a reader's
+ * (acquire shared): those hold and release, and write nothing. Returns
+ * false when the
  * session must be replaced. The first write is sent only while the grant's
  * safe-until deadline has not passed (as a careful holder does); the second,
  * at the end of the hold, is sent regardless, as by a holder that relies on
@@ -309,16 +356,27 @@ static bool round_once(struct worker *w, uint64_t seq)
      * wait that runs out on a healthy cluster is a violation (check.py,
      * tail-unserved). */
     uint64_t wait_ms = 6000 + rand_r(&w->seed) % 2000;
-    bool shared = ops->acquire_shared != NULL && rand_r(&w->seed) % 3 == 0;
-    const char *op = shared ? "share" : "acquire";
+    unsigned kind = rand_r(&w->seed) % 6;
+    bool permit = kind == 0 && ops->acquire_permit != NULL;
+    bool lead = kind == 1 && ops->campaign != NULL;
+    bool shared = !permit && !lead && ops->acquire_shared != NULL &&
+                  rand_r(&w->seed) % 3 == 0;
+    const char *op = permit ? "permit" : lead ? "lead" : shared ? "share"
+                                                                : "acquire";
+    if (permit || lead) {
+        lock = cfg.locks + (lead ? 1 : 0);
+        snprintf(name, sizeof name, "l%d", lock);
+    }
     record(w, "invoke", op, lock, 0, 0, "-");
-    int out = shared ? ops->acquire_shared(w, name, owner, wait_ms, &token)
-                     : ops->acquire(w, name, owner, wait_ms, &token);
+    int out = permit   ? ops->acquire_permit(w, name, owner, wait_ms, &token)
+              : lead   ? ops->campaign(w, name, owner, wait_ms, &token)
+              : shared ? ops->acquire_shared(w, name, owner, wait_ms, &token)
+                       : ops->acquire(w, name, owner, wait_ms, &token);
     record(w, outcomes[out], op, lock, token,
            out == OUT_OK ? ops->safe_until(w) : 0, w->err);
     if (out != OUT_OK)
         return !w->renew && ops->usable(w);
-    if (shared) {
+    if (shared || permit || lead) {
         sleep_ms(hold_ms(w));
         record(w, "invoke", "release", lock, token, 0, "-");
         out = ops->release(w);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define MAX_LOCKS 16
+#define FAULTS_PERMITS 2 /* of the semaphore (check.py knows it too) */
 
 struct config {
     const char *servers; /* the backend's addresses, comma-separated */
@@ -49,6 +50,15 @@ struct lock_ops {
     /* As acquire, a shared hold; NULL where the backend has none. */
     int (*acquire_shared)(struct worker *w, const char *name, const char *owner,
                           uint64_t wait_ms, uint64_t *token);
+    /* As acquire, one permit of the semaphore name of FAULTS_PERMITS;
+     * NULL where the backend has no semaphores. */
+    int (*acquire_permit)(struct worker *w, const char *name,
+                          const char *owner, uint64_t wait_ms,
+                          uint64_t *token);
+    /* As acquire, leadership of the election name, with owner as its
+     * value; NULL where the backend has no elections. */
+    int (*campaign)(struct worker *w, const char *name, const char *owner,
+                    uint64_t wait_ms, uint64_t *token);
     /* The held lock's deadline (CLOCK_MONOTONIC ms), 0 once lost. */
     uint64_t (*safe_until)(struct worker *w);
     int (*release)(struct worker *w); /* the lock acquired last */
