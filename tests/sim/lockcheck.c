@@ -104,7 +104,14 @@ void lockcheck_free(struct lockcheck *ck)
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st)
 {
     *st = ck->st;
-    st->shared = lockcheck_modes_shared_grants(ck->modes);
+    struct lockcheck_modes_counts n;
+    lockcheck_modes_counts(ck->modes, &n);
+    st->shared = n.shared;
+    st->permits = n.permits;
+    st->leaders = n.leaders;
+    st->proclaims = n.proclaims;
+    st->revokes = n.revokes;
+    st->kinds = n.kinds;
 }
 
 void lockcheck_reset(struct lockcheck *ck, uint64_t id)
@@ -173,6 +180,11 @@ static uint64_t scope_of(const struct fsm_cmd *c)
     case FSM_ACQUIRE_SHARED:
     case FSM_RELEASE_SHARED:
     case FSM_DOWNGRADE:
+    case FSM_SEM_ACQUIRE:
+    case FSM_SEM_RELEASE:
+    case FSM_CAMPAIGN:
+    case FSM_PROCLAIM:
+    case FSM_RESIGN:
         return c->session;
     default:
         return 0;
@@ -183,11 +195,18 @@ static uint64_t scope_of(const struct fsm_cmd *c)
  * its wait (a repeat may wait again, with another), time and id. */
 static uint64_t args_digest(const struct fsm_cmd *c)
 {
-    uint64_t v[5] = {c->session, c->ttl, c->delay, c->token,
-                     ((uint64_t)c->name_len << 32) | c->owner_len};
+    uint64_t v[8] = {c->session,
+                     c->ttl,
+                     c->delay,
+                     c->token,
+                     ((uint64_t)c->name_len << 32) | c->owner_len,
+                     c->permits,
+                     c->count,
+                     c->value_len};
     uint64_t h = hash_bytes(0x9e3779b97f4a7c15ull, v, sizeof v);
     h = hash_bytes(h, c->name, c->name_len);
     h = hash_bytes(h, c->owner, c->owner_len);
+    h = hash_bytes(h, c->value, c->value_len);
     h = hash_bytes(h, &c->client_len, sizeof c->client_len);
     return hash_bytes(h, c->client, c->client_len);
 }
@@ -309,7 +328,8 @@ static void ledger_update(struct lockcheck *ck, const struct lockmodel *m,
         if (r == NULL || r->first_index != e->index)
             r = lreq_find(ck, false, 0, e->req, e->req_len, false);
         if (r != NULL && r->type != FSM_ACQUIRE &&
-            r->type != FSM_ACQUIRE_SHARED)
+            r->type != FSM_ACQUIRE_SHARED && r->type != FSM_SEM_ACQUIRE &&
+            r->type != FSM_CAMPAIGN)
             r = NULL;
         if (r != NULL && r->first_index == e->index &&
             e->type == FSM_EV_WITHDRAWN) {

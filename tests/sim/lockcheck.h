@@ -1,16 +1,18 @@
 /* lockcheck.h - the lock service's safety checker on the simulated cluster.
  * Each node's apply stream is followed by a reference model (lockmodel.c)
  * and the machine is compared with it after every apply: one holder per
- * lock, tokens rising, the FIFO served, lock-delay kept. Global records
+ * lock, tokens rising, the FIFO served, lock-delay kept, semaphores'
+ * permits and elections' leaders and values. Global records
  * hold what was applied at each index (the outcome and events, the state's
  * snapshot bytes at sampled indexes and at every snapshot) and the first
  * outcome of every request id, so that every node applies the same
  * outcome at each index across crashes, snapshots and leader changes, and a
  * retry answers what the first attempt did; no grant a client learnt is
  * ever taken back (FSM_EV_WITHDRAWN); and the history of holds by mode
- * that the servers tell clients never has a writer with anyone else
- * (lockcheck_modes.h). A violation is reported with
- * cluster_fail(). */
+ * that the servers tell clients never has a writer with anyone else, more
+ * permits held than a semaphore has, two leaders, a proclaim from another
+ * token or a revoked hold used (lockcheck_modes.h). A violation is reported
+ * with cluster_fail(). */
 #ifndef DLOCK_SIM_LOCKCHECK_H
 #define DLOCK_SIM_LOCKCHECK_H
 
@@ -68,6 +70,11 @@ struct lockcheck_stats {
     uint64_t restores;  /* machines restored from snapshots */
     uint64_t withdrawn; /* grants taken back (UNWAIT), each once */
     uint64_t shared;    /* shared holds granted, each once */
+    uint64_t permits;   /* semaphore grants, each once */
+    uint64_t leaders;   /* leaders elected, each once */
+    uint64_t proclaims; /* proclaims accepted */
+    uint64_t revokes;   /* holds revoked */
+    uint64_t kinds;     /* KIND answers */
 };
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st);
 

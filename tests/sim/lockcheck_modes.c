@@ -1,7 +1,8 @@
-/* lockcheck_modes.c - the history of holds by mode and the read-write
- * rules checked on it (lockcheck_modes.h). Holds are found by (lock,
- * session, owner) or by token; a waiter's owner and mode come from its
- * ACQUIRE, remembered when it queued. */
+/* lockcheck_modes.c - the history of holds by mode and the rules checked
+ * on it (lockcheck_modes.h): read-write locks, semaphores, elections and
+ * revoke. Holds are found by (lock, session, owner) or by token; a
+ * waiter's owner, mode, kind and count come from its acquire, remembered
+ * when it queued. */
 #include "lockcheck_modes.h"
 
 #include <stdarg.h>
@@ -18,7 +19,8 @@ struct hhold {
     uint64_t owner; /* a digest of the owner's bytes */
     uint64_t token;
     uint32_t excl;
-    uint32_t shared;
+    uint32_t shared;     /* a semaphore's: permits */
+    uint32_t last_count; /* a semaphore's: the permits of its last grant */
 };
 
 struct hlock {
@@ -28,6 +30,9 @@ struct hlock {
     size_t n_h;
     size_t cap_h;
     uint64_t reader_max; /* the largest token of a reader granted */
+    uint8_t kind;        /* of its holds, while it has any */
+    uint64_t permits;    /* a semaphore's N, as its grants tell */
+    uint64_t leader_max; /* an election's: the latest leader's token */
 };
 
 /* A queued ACQUIRE: what its GRANTED event does not say. */
@@ -35,6 +40,9 @@ struct hwait {
     uint64_t index;
     uint64_t owner;
     bool shared;
+    uint8_t kind;
+    uint32_t count;   /* a SEM_ACQUIRE's */
+    uint64_t permits; /* a SEM_ACQUIRE's */
 };
 
 struct lockcheck_modes {
@@ -44,7 +52,11 @@ struct lockcheck_modes {
     struct hwait *w; /* by index */
     size_t n_w;
     size_t cap_w;
-    uint64_t shared_grants;
+    struct lockcheck_modes_counts n;
+    uint64_t token_max; /* of every hold granted */
+    uint64_t *revoked;  /* tokens of holds revoked */
+    size_t n_rv;
+    size_t cap_rv;
     char *why;
     size_t cap;
     bool bad;
@@ -64,12 +76,14 @@ void lockcheck_modes_free(struct lockcheck_modes *h)
         free(h->l[i].h);
     free(h->l);
     free(h->w);
+    free(h->revoked);
     free(h);
 }
 
-uint64_t lockcheck_modes_shared_grants(const struct lockcheck_modes *h)
+void lockcheck_modes_counts(const struct lockcheck_modes *h,
+                            struct lockcheck_modes_counts *n)
 {
-    return h->shared_grants;
+    *n = h->n;
 }
 
 static void fail(struct lockcheck_modes *h, const char *fmt, ...)
@@ -134,11 +148,50 @@ static void drop(struct hlock *l, struct hhold *o)
     *o = l->h[--l->n_h];
 }
 
-/* Never a writer with anyone else. */
+static const char *kind_name(uint8_t kind)
+{
+    return kind == FSM_KIND_SEMAPHORE  ? "semaphore"
+           : kind == FSM_KIND_ELECTION ? "election"
+                                       : "lock";
+}
+
+static bool is_revoked(const struct lockcheck_modes *h, uint64_t token)
+{
+    for (size_t i = 0; i < h->n_rv; i++)
+        if (h->revoked[i] == token)
+            return true;
+    return false;
+}
+
+/* A hold revoked is never used after: no answer carries its token. */
+static void not_revoked(struct lockcheck_modes *h, const char *what,
+                        uint64_t token)
+{
+    if (token != 0 && is_revoked(h, token))
+        fail(h, "%s with token %llu, whose hold was revoked", what, U(token));
+}
+
+/* Never a writer with anyone else; never two leaders; never more permits
+ * held than a semaphore has. */
 static void check_lock(struct lockcheck_modes *h, const struct hlock *l)
 {
+    if (l->kind == FSM_KIND_SEMAPHORE) {
+        uint64_t used = 0;
+        for (size_t k = 0; k < l->n_h; k++)
+            used += l->h[k].shared;
+        if (used > l->permits)
+            fail(h, "semaphore '%.*s' of %llu permits has %llu held",
+                 (int)l->name_len, l->name, U(l->permits), U(used));
+        return;
+    }
     if (l->n_h < 2)
         return;
+    if (l->kind == FSM_KIND_ELECTION)
+        fail(h,
+             "election '%.*s' has %zu leaders (one: session %llu, token "
+             "%llu; another: session %llu, token %llu)",
+             (int)l->name_len, l->name, l->n_h, U(l->h[0].session),
+             U(l->h[0].token), U(l->h[1].session), U(l->h[1].token));
     for (size_t k = 0; k < l->n_h; k++)
         if (l->h[k].excl > 0)
             fail(h,
@@ -150,34 +203,86 @@ static void check_lock(struct lockcheck_modes *h, const struct hlock *l)
                  U(l->h[k == 0].token));
 }
 
-/* A grant of one hold in a mode to (session, owner) with token: a new
- * hold, or one more of an existing hold, which keeps its token. */
-static void grant(struct lockcheck_modes *h, struct hlock *l, uint64_t session,
-                  uint64_t owner, uint64_t token, bool shared)
+/* What a grant is: its kind, mode and count (a semaphore's permits). */
+struct hgrant {
+    uint8_t kind;
+    bool shared;
+    uint32_t count;
+    uint64_t permits;
+};
+
+/* A new hold of l: its token above every earlier hold's (a writer's above
+ * every earlier reader's of its lock, a leader's above the leader's
+ * before it), and of the kind of the holds l has. */
+static struct hhold *new_hold(struct lockcheck_modes *h, struct hlock *l,
+                              uint64_t session, uint64_t owner, uint64_t token,
+                              const struct hgrant *g)
 {
+    if (l->n_h > 0 && l->kind != g->kind)
+        fail(h, "'%.*s' is held as a %s and granted as a %s (token %llu)",
+             (int)l->name_len, l->name, kind_name(l->kind), kind_name(g->kind),
+             U(token));
+    if (l->n_h > 0 && g->kind == FSM_KIND_SEMAPHORE && l->permits != g->permits)
+        fail(h,
+             "semaphore '%.*s' of %llu permits is granted to an acquire "
+             "of %llu permits",
+             (int)l->name_len, l->name, U(l->permits), U(g->permits));
+    if (l->n_h == 0) {
+        l->kind = g->kind;
+        l->permits = g->permits;
+    }
+    if (g->kind == FSM_KIND_LOCK && !g->shared && token <= l->reader_max)
+        fail(h,
+             "a writer (session %llu) is granted '%.*s' with token "
+             "%llu, not above the token %llu of a reader before it",
+             U(session), (int)l->name_len, l->name, U(token), U(l->reader_max));
+    if (g->kind == FSM_KIND_ELECTION && token <= l->leader_max)
+        fail(h,
+             "session %llu leads '%.*s' with token %llu, not above the "
+             "token %llu of the leader before it",
+             U(session), (int)l->name_len, l->name, U(token), U(l->leader_max));
+    if (token <= h->token_max)
+        fail(h, "a new hold of '%.*s' has token %llu, not above %llu",
+             (int)l->name_len, l->name, U(token), U(h->token_max));
+    if (g->kind == FSM_KIND_ELECTION && token > l->leader_max)
+        l->leader_max = token;
+    if (token > h->token_max)
+        h->token_max = token;
+    if (l->n_h == l->cap_h) {
+        l->cap_h = l->cap_h ? 2 * l->cap_h : 4;
+        l->h = mem_xrealloc(l->h, l->cap_h * sizeof *l->h);
+    }
+    struct hhold *o = &l->h[l->n_h++];
+    *o = (struct hhold){.session = session, .owner = owner, .token = token};
+    return o;
+}
+
+/* A grant g to (session, owner) with token: a new hold, or one more of an
+ * existing hold (a semaphore's: count permits more), which keeps its
+ * token. */
+static void grant(struct lockcheck_modes *h, struct hlock *l, uint64_t session,
+                  uint64_t owner, uint64_t token, const struct hgrant *g)
+{
+    not_revoked(h, "a grant", token);
     struct hhold *o = find(l, session, owner);
     if (o != NULL && o->token != token)
         fail(h,
              "session %llu holds '%.*s' with token %llu and is granted "
              "it again with token %llu",
              U(session), (int)l->name_len, l->name, U(o->token), U(token));
-    if (o == NULL) {
-        if (!shared && token <= l->reader_max)
-            fail(h,
-                 "a writer (session %llu) is granted '%.*s' with token "
-                 "%llu, not above the token %llu of a reader before it",
-                 U(session), (int)l->name_len, l->name, U(token),
-                 U(l->reader_max));
-        if (l->n_h == l->cap_h) {
-            l->cap_h = l->cap_h ? 2 * l->cap_h : 4;
-            l->h = mem_xrealloc(l->h, l->cap_h * sizeof *l->h);
-        }
-        o = &l->h[l->n_h++];
-        *o = (struct hhold){.session = session, .owner = owner, .token = token};
-    }
-    if (shared) {
+    if (o != NULL && l->kind != g->kind)
+        fail(h, "'%.*s' is held as a %s and granted again as a %s",
+             (int)l->name_len, l->name, kind_name(l->kind), kind_name(g->kind));
+    if (o == NULL)
+        o = new_hold(h, l, session, owner, token, g);
+    h->n.permits += g->kind == FSM_KIND_SEMAPHORE;
+    h->n.leaders += g->kind == FSM_KIND_ELECTION;
+    if (g->kind == FSM_KIND_SEMAPHORE) {
+        o->shared += g->count;
+        o->last_count = g->count;
+    } else if (g->shared) {
         o->shared++;
-        h->shared_grants++;
+        h->n.shared++;
         if (o->token > l->reader_max)
             l->reader_max = o->token;
     } else {
@@ -186,25 +291,25 @@ static void grant(struct lockcheck_modes *h, struct hlock *l, uint64_t session,
     check_lock(h, l);
 }
 
-/* One hold of (session, owner) in a mode ends; res_holds: those left, as
- * the answer says. */
+/* n holds of (session, owner) in a mode end (a semaphore's: n permits);
+ * res_holds: those left, as the answer says. */
 static void release(struct lockcheck_modes *h, struct hlock *l,
-                    uint64_t session, uint64_t owner, bool shared,
+                    uint64_t session, uint64_t owner, bool shared, uint32_t n,
                     uint32_t res_holds)
 {
     struct hhold *o = find(l, session, owner);
-    if (o == NULL || (shared ? o->shared : o->excl) == 0) {
+    if (o == NULL || (shared ? o->shared : o->excl) < n) {
         fail(h,
-             "session %llu releases a %s hold of '%.*s' that the history "
+             "session %llu releases %u %s holds of '%.*s' that the history "
              "does not give it",
-             U(session), shared ? "shared" : "exclusive", (int)l->name_len,
+             U(session), n, shared ? "shared" : "exclusive", (int)l->name_len,
              l->name);
         return;
     }
     if (shared)
-        o->shared--;
+        o->shared -= n;
     else
-        o->excl--;
+        o->excl -= n;
     if (o->excl + o->shared != res_holds)
         fail(h,
              "session %llu's release of '%.*s' leaves %u holds; the "
@@ -215,6 +320,22 @@ static void release(struct lockcheck_modes *h, struct hlock *l,
         drop(l, o);
 }
 
+static uint8_t kind_of(uint8_t type)
+{
+    return type == FSM_SEM_ACQUIRE ? FSM_KIND_SEMAPHORE
+           : type == FSM_CAMPAIGN  ? FSM_KIND_ELECTION
+                                   : FSM_KIND_LOCK;
+}
+
+static struct hgrant grant_of(const struct fsm_cmd *c)
+{
+    return (struct hgrant){.kind = kind_of(c->type),
+                           .shared = c->type == FSM_ACQUIRE_SHARED ||
+                                     c->type == FSM_SEM_ACQUIRE,
+                           .count = (uint32_t)c->count,
+                           .permits = c->permits};
+}
+
 static void queued(struct lockcheck_modes *h, uint64_t index,
                    const struct fsm_cmd *c)
 {
@@ -222,10 +343,14 @@ static void queued(struct lockcheck_modes *h, uint64_t index,
         h->cap_w = h->cap_w ? 2 * h->cap_w : 64;
         h->w = mem_xrealloc(h->w, h->cap_w * sizeof *h->w);
     }
+    struct hgrant g = grant_of(c);
     h->w[h->n_w++] =
         (struct hwait){.index = index,
                        .owner = owner_digest(c->owner, c->owner_len),
-                       .shared = c->type == FSM_ACQUIRE_SHARED};
+                       .shared = g.shared,
+                       .kind = g.kind,
+                       .count = g.count,
+                       .permits = g.permits};
 }
 
 static const struct hwait *waiter(const struct lockcheck_modes *h,
@@ -242,35 +367,104 @@ static const struct hwait *waiter(const struct lockcheck_modes *h,
     return lo < h->n_w && h->w[lo].index == index ? &h->w[lo] : NULL;
 }
 
+/* An acquire of any kind answered: queued, or granted (the leader
+ * campaigning again changes nothing). */
+static void acquired(struct lockcheck_modes *h, uint64_t index,
+                     const struct fsm_cmd *c, const struct fsm_result *r)
+{
+    if (r->status == FSM_QUEUED)
+        queued(h, index, c);
+    if (r->status != FSM_OK)
+        return;
+    struct hlock *l = lock_of(h, c->name, c->name_len);
+    uint64_t session = c->session ? c->session : r->session;
+    uint64_t owner = owner_digest(c->owner, c->owner_len);
+    struct hhold *o = find(l, session, owner);
+    struct hgrant g = grant_of(c);
+    if (c->type == FSM_CAMPAIGN && o != NULL && o->token == r->token) {
+        not_revoked(h, "a leader campaigns again", r->token);
+        return;
+    }
+    grant(h, l, session, owner, r->token, &g);
+    o = find(l, session, owner);
+    if (c->type == FSM_SEM_ACQUIRE && o != NULL && o->shared != r->holds)
+        fail(h,
+             "session %llu holds %u permits of '%.*s' by its acquire's "
+             "answer; the history gives %u",
+             U(session), r->holds, (int)l->name_len, l->name, o->shared);
+}
+
+/* A proclaim is accepted only from the leader, under its token. */
+static void proclaimed(struct lockcheck_modes *h, const struct fsm_cmd *c)
+{
+    struct hlock *l = lock_of(h, c->name, c->name_len);
+    const struct hhold *o = l->n_h == 1 ? &l->h[0] : NULL;
+    not_revoked(h, "a proclaim accepted", c->token);
+    if (o == NULL || l->kind != FSM_KIND_ELECTION || o->session != c->session ||
+        o->token != c->token)
+        fail(h,
+             "a proclaim on '%.*s' by session %llu with token %llu is "
+             "accepted; the history's leader is session %llu with token "
+             "%llu",
+             (int)l->name_len, l->name, U(c->session), U(c->token),
+             U(o ? o->session : 0), U(o ? o->token : 0));
+}
+
+/* A revoke names a hold the history has; its token is never used after
+ * (its end comes as LOST, among the command's events). */
+static void revoked(struct lockcheck_modes *h, const struct fsm_cmd *c,
+                    const struct fsm_result *r)
+{
+    struct hlock *l = lock_of(h, c->name, c->name_len);
+    const struct hhold *o = find_token(l, r->token);
+    if (o == NULL || o->session != r->session || r->token != c->token)
+        fail(h,
+             "a revoke of '%.*s' ends the hold of session %llu with token "
+             "%llu, which the history does not give it",
+             (int)l->name_len, l->name, U(r->session), U(r->token));
+    if (h->n_rv == h->cap_rv) {
+        h->cap_rv = h->cap_rv ? 2 * h->cap_rv : 16;
+        h->revoked = mem_xrealloc(h->revoked, h->cap_rv * sizeof *h->revoked);
+    }
+    h->revoked[h->n_rv++] = r->token;
+}
+
 /* What the answer to the command itself tells. */
 static void result(struct lockcheck_modes *h, uint64_t index,
                    const struct fsm_cmd *c, const struct fsm_result *r)
 {
     if (c == NULL || r->replayed)
         return;
+    h->n.kinds += r->status == FSM_KIND;
+    h->n.proclaims += c->type == FSM_PROCLAIM && r->status == FSM_OK;
+    h->n.revokes += c->type == FSM_REVOKE && r->status == FSM_OK;
     bool shared =
         c->type == FSM_ACQUIRE_SHARED || c->type == FSM_RELEASE_SHARED;
     struct hlock *l = NULL;
     struct hhold *o;
+    if (r->status == FSM_OK && c->type != FSM_REVOKE) {
+        not_revoked(h, "an answer", r->token);
+        if (c->type == FSM_EXTEND || c->type == FSM_RELEASE)
+            not_revoked(h, "a lease lock's extend or release", c->token);
+    }
     switch (c->type) {
     case FSM_ACQUIRE:
     case FSM_ACQUIRE_SHARED:
-        if (r->status == FSM_QUEUED)
-            queued(h, index, c);
-        if (r->status != FSM_OK)
-            break;
-        l = lock_of(h, c->name, c->name_len);
-        grant(h, l, c->session ? c->session : r->session,
-              owner_digest(c->owner, c->owner_len), r->token, shared);
+    case FSM_SEM_ACQUIRE:
+    case FSM_CAMPAIGN:
+        acquired(h, index, c, r);
         break;
     case FSM_RELEASE:
     case FSM_RELEASE_SHARED:
+    case FSM_SEM_RELEASE:
         if (r->status != FSM_OK)
             break;
         l = lock_of(h, c->name, c->name_len);
         if (c->session != 0) {
             release(h, l, c->session, owner_digest(c->owner, c->owner_len),
-                    shared, r->holds);
+                    shared || c->type == FSM_SEM_RELEASE,
+                    c->type == FSM_SEM_RELEASE ? (uint32_t)c->count : 1,
+                    r->holds);
             break;
         }
         o = find_token(l, c->token); /* a lease lock: all its holds */
@@ -282,12 +476,34 @@ static void result(struct lockcheck_modes *h, uint64_t index,
         else
             drop(l, o);
         break;
+    case FSM_RESIGN:
+        if (r->status != FSM_OK)
+            break;
+        l = lock_of(h, c->name, c->name_len);
+        o = find(l, c->session, owner_digest(c->owner, c->owner_len));
+        if (o == NULL || l->kind != FSM_KIND_ELECTION)
+            fail(h,
+                 "session %llu resigns '%.*s', which the history does not "
+                 "give it to lead",
+                 U(c->session), (int)l->name_len, l->name);
+        else
+            drop(l, o);
+        break;
+    case FSM_PROCLAIM:
+        if (r->status == FSM_OK)
+            proclaimed(h, c);
+        break;
+    case FSM_REVOKE:
+        if (r->status == FSM_OK)
+            revoked(h, c, r);
+        break;
     case FSM_DOWNGRADE:
         if (r->status != FSM_OK)
             break;
         l = lock_of(h, c->name, c->name_len);
         o = find(l, c->session, owner_digest(c->owner, c->owner_len));
-        if (o == NULL || o->excl == 0 || o->token != r->token) {
+        if (o == NULL || o->excl == 0 || o->token != r->token ||
+            l->kind != FSM_KIND_LOCK) {
             fail(h,
                  "session %llu downgrades '%.*s' (token %llu), which the "
                  "history does not give it exclusively",
@@ -312,6 +528,33 @@ static void result(struct lockcheck_modes *h, uint64_t index,
     }
 }
 
+/* A grant nobody learnt is taken back: one exclusive hold if the hold has
+ * one, else one shared hold, or a semaphore's permits of its last grant
+ * (as far as left). */
+static void withdrawn(struct lockcheck_modes *h, struct hlock *l,
+                      const struct fsm_event *e)
+{
+    struct hhold *o = find_token(l, e->token);
+    if (o == NULL || o->session != e->session) {
+        fail(h,
+             "the grant of '%.*s' with token %llu to session %llu is "
+             "taken back, which the history does not give it",
+             (int)l->name_len, l->name, U(e->token), U(e->session));
+        return;
+    }
+    uint32_t n = 1;
+    if (l->kind == FSM_KIND_SEMAPHORE) {
+        n = o->last_count < o->shared ? o->last_count : o->shared;
+        n = n > 0 ? n : 1;
+    }
+    if (o->excl > 0)
+        o->excl--;
+    else
+        o->shared -= n < o->shared ? n : o->shared;
+    if (o->excl + o->shared == 0)
+        drop(l, o);
+}
+
 /* What the events tell, in their order. */
 static void event(struct lockcheck_modes *h, const struct fsm_event *e)
 {
@@ -326,7 +569,11 @@ static void event(struct lockcheck_modes *h, const struct fsm_event *e)
                  (int)l->name_len, l->name, U(e->index));
             break;
         }
-        grant(h, l, e->session, w->owner, e->token, w->shared);
+        grant(h, l, e->session, w->owner, e->token,
+              &(struct hgrant){.kind = w->kind,
+                               .shared = w->shared,
+                               .count = w->count,
+                               .permits = w->permits});
         break;
     case FSM_EV_LOST:
         o = find_token(l, e->token);
@@ -339,20 +586,7 @@ static void event(struct lockcheck_modes *h, const struct fsm_event *e)
             drop(l, o);
         break;
     case FSM_EV_WITHDRAWN:
-        o = find_token(l, e->token);
-        if (o == NULL || o->session != e->session) {
-            fail(h,
-                 "the grant of '%.*s' with token %llu to session %llu is "
-                 "taken back, which the history does not give it",
-                 (int)l->name_len, l->name, U(e->token), U(e->session));
-            break;
-        }
-        if (o->excl > 0)
-            o->excl--;
-        else
-            o->shared--;
-        if (o->excl + o->shared == 0)
-            drop(l, o);
+        withdrawn(h, l, e);
         break;
     default:
         break;
@@ -369,8 +603,21 @@ bool lockcheck_modes_apply(struct lockcheck_modes *h, uint64_t index,
     h->cap = cap;
     h->bad = false;
     h->index = index;
-    result(h, index, cmd, res);
+    /* A SEM_ACQUIRE's events come first: the waiters it grants as it ends
+     * a lock-delay the clock has ended, before its own grant. */
+    bool first = cmd == NULL || cmd->type != FSM_SEM_ACQUIRE;
+    if (first)
+        result(h, index, cmd, res);
     for (size_t i = 0; i < n_ev && !h->bad; i++)
         event(h, &ev[i]);
+    if (!first)
+        result(h, index, cmd, res);
+    if (cmd != NULL && cmd->type == FSM_REVOKE && res->status == FSM_OK &&
+        !res->replayed) {
+        struct hlock *l = lock_of(h, cmd->name, cmd->name_len);
+        if (find_token(l, res->token) != NULL)
+            fail(h, "the hold of '%.*s' with token %llu is revoked and kept",
+                 (int)l->name_len, l->name, U(res->token));
+    }
     return !h->bad;
 }

@@ -13,8 +13,13 @@
 
 #define U(x) ((unsigned long long)(x))
 
-const char *const lockclient_names[LOCKCLIENT_NAMES] = {"a", "b", "c", "job/1",
-                                                        "job/2"};
+const char *const lockclient_names[LOCKCLIENT_NAMES] = {
+    "a", "b", "c", "job/1", "job/2", "sem/1", "sem/2", "leader/1", "leader/2"};
+
+uint64_t lockclient_permits(unsigned k)
+{
+    return k == LOCKCLIENT_SEMS ? 3 : 2;
+}
 const char *const lockclient_owners[LOCKCLIENT_OWNERS] = {"", "w1", "w2"};
 
 static void on_result(void *ctx, uint64_t tag, struct cluster *c, int status,
@@ -81,12 +86,22 @@ static bool session_scoped(const struct fsm_cmd *c)
            (c->type == FSM_ACQUIRE || c->type == FSM_RELEASE ||
             c->type == FSM_CLOSE || c->type == FSM_SET_TTL ||
             c->type == FSM_ACQUIRE_SHARED || c->type == FSM_RELEASE_SHARED ||
-            c->type == FSM_DOWNGRADE);
+            c->type == FSM_DOWNGRADE || c->type == FSM_SEM_ACQUIRE ||
+            c->type == FSM_SEM_RELEASE || c->type == FSM_CAMPAIGN ||
+            c->type == FSM_PROCLAIM || c->type == FSM_RESIGN);
 }
 
 static bool is_acquire(const struct fsm_cmd *c)
 {
-    return c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED;
+    return c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED ||
+           c->type == FSM_SEM_ACQUIRE || c->type == FSM_CAMPAIGN;
+}
+
+static uint8_t kind_of(uint8_t type)
+{
+    return type == FSM_SEM_ACQUIRE ? FSM_KIND_SEMAPHORE
+           : type == FSM_CAMPAIGN  ? FSM_KIND_ELECTION
+                                   : FSM_KIND_LOCK;
 }
 
 void lockclient_send(struct client *cl, struct cluster *c, struct creq *q)
@@ -208,7 +223,7 @@ static bool str_is(const char *s, const char *p, uint32_t len)
 
 static unsigned name_no(const char *name, uint32_t len)
 {
-    for (unsigned k = 0; k < 5; k++)
+    for (unsigned k = 0; k < LOCKCLIENT_NAMES; k++)
         if (str_is(lockclient_names[k], name, len))
             return k;
     return 0;
@@ -226,9 +241,11 @@ static void add_hold(struct client *cl, uint64_t session,
                      const struct fsm_cmd *cmd, uint64_t token)
 {
     bool shared = cmd->type == FSM_ACQUIRE_SHARED;
+    uint32_t count = cmd->type == FSM_SEM_ACQUIRE ? (uint32_t)cmd->count : 0;
     for (unsigned k = 0; k < cl->n_h; k++)
         if (cl->h[k].token == token) {
             cl->h[k].shared = shared;
+            cl->h[k].count += count;
             return;
         }
     if (cl->n_h < HOLDS_MAX)
@@ -237,7 +254,9 @@ static void add_hold(struct client *cl, uint64_t session,
                            .name = name_no(cmd->name, cmd->name_len),
                            .owner = owner_no(cmd->owner, cmd->owner_len),
                            .token = token,
-                           .shared = shared};
+                           .shared = shared,
+                           .kind = kind_of(cmd->type),
+                           .count = count};
 }
 
 static void drop_hold(struct client *cl, uint64_t token)
@@ -284,11 +303,14 @@ static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
         break;
     case FSM_ACQUIRE:
     case FSM_ACQUIRE_SHARED:
+    case FSM_SEM_ACQUIRE:
+    case FSM_CAMPAIGN:
         if (r->status == FSM_OK && r->replayed) /* the grant it waited for */
             lockcheck_learnt(cl->lc->ck, c, r->token,
                              lockcheck_first_index(cl->lc->ck, cmd));
-        else if (r->status == FSM_OK && r->holds == 1) /* granted at once */
-            lockcheck_learnt(cl->lc->ck, c, r->token, at);
+        else if (r->status == FSM_OK &&
+                 (r->holds == 1 || cmd->type == FSM_SEM_ACQUIRE))
+            lockcheck_learnt(cl->lc->ck, c, r->token, at); /* at once */
         if (r->status == FSM_OK)
             add_hold(cl, cmd->session, cmd, r->token);
         if (r->status == FSM_QUEUED) {
@@ -318,6 +340,23 @@ static void take_outcome(struct client *cl, struct cluster *c, struct creq *q,
         h = hold_of(cl, cmd);
         if (h != NULL && r->status == FSM_OK)
             h->shared = true;
+        break;
+    case FSM_SEM_RELEASE:
+        h = hold_of(cl, cmd);
+        if (h != NULL && r->status == FSM_OK)
+            h->count = r->holds;
+        if (h != NULL && (r->status != FSM_OK || r->holds == 0))
+            drop_hold(cl, h->token);
+        break;
+    case FSM_RESIGN:
+        h = hold_of(cl, cmd);
+        if (h != NULL)
+            drop_hold(cl, h->token);
+        break;
+    case FSM_PROCLAIM:
+    case FSM_REVOKE:
+        if (r->status != FSM_OK || cmd->type == FSM_REVOKE)
+            drop_hold(cl, cmd->token); /* no longer the leader; revoked */
         break;
     case FSM_EXTEND:
         if (r->status == FSM_NOTHELD)

@@ -2,8 +2,11 @@
  * random TTLs, try and waiting acquires with owners and lock-delays (a
  * quarter of them shared), reentry in either mode, lease locks, releases
  * (mostly of what the client holds, in the mode it holds it), downgrades,
- * upgrades tried (which must be refused), extends, closes, malformed
- * commands, and repeats of earlier requests or of their ids. */
+ * upgrades tried (which must be refused), semaphore acquires and releases,
+ * campaigns, proclaims and resignations (on their own names mostly, now
+ * and then on another kind's, which must be KIND), revokes, extends,
+ * closes, malformed commands, and repeats of earlier requests or of their
+ * ids. */
 #include "lockclient_internal.h"
 
 #include <stdio.h>
@@ -105,6 +108,52 @@ static void new_acquire(struct client *cl, struct cluster *c, struct creq *q)
         q->cmd.name_len = 0; /* INVALID */
 }
 
+/* A SEM_ACQUIRE or a CAMPAIGN: mostly of a name of its kind with its
+ * permits, now and then of a lock's name or with other permits (KIND);
+ * sometimes again by a holder (a semaphore's permits join its hold, a
+ * leader campaigning again is answered its token). */
+static void new_kind_acquire(struct client *cl, struct cluster *c,
+                             struct creq *q)
+{
+    bool sem = rng_chance(&c->rng, 500);
+    q->cmd.type = sem ? FSM_SEM_ACQUIRE : FSM_CAMPAIGN;
+    unsigned first = sem ? LOCKCLIENT_SEMS : LOCKCLIENT_ELECTS;
+    unsigned k = first + (unsigned)rng_below(&c->rng, 2);
+    struct chold *h = cl->n_h ? &cl->h[rng_below(&c->rng, cl->n_h)] : NULL;
+    if (h != NULL && h->session != 0 && h->kind != FSM_KIND_LOCK &&
+        rng_chance(&c->rng, 300)) {
+        q->cmd.type =
+            h->kind == FSM_KIND_SEMAPHORE ? FSM_SEM_ACQUIRE : FSM_CAMPAIGN;
+        sem = h->kind == FSM_KIND_SEMAPHORE;
+        k = h->name;
+        q->cmd.session = h->session;
+        set_owner(q, h->owner);
+    } else {
+        q->cmd.session = session_for(cl, c);
+        if (rng_chance(&c->rng, 80))
+            k = (unsigned)rng_below(&c->rng, LOCKCLIENT_NAMES);
+        set_owner(q, (unsigned)rng_below(&c->rng, 3));
+    }
+    set_name(cl, c, q, k);
+    if (sem) {
+        q->cmd.permits = k >= LOCKCLIENT_SEMS && k < LOCKCLIENT_ELECTS
+                             ? lockclient_permits(k)
+                             : 2;
+        if (rng_chance(&c->rng, 40))
+            q->cmd.permits = rng_range(&c->rng, 1, 4);
+        q->cmd.count = rng_chance(&c->rng, 700) ? 1 : 2;
+        if (rng_chance(&c->rng, 20))
+            q->cmd.count = q->cmd.permits + 1; /* INVALID */
+    } else {
+        char v[16];
+        snprintf(v, sizeof v, "v%u.%llu", cl->no,
+                 (unsigned long long)rng_below(&c->rng, 1000));
+        lockclient_set_str(q->value, sizeof q->value, v, &q->cmd.value,
+                           &q->cmd.value_len);
+    }
+    acquire_fields(c, q);
+}
+
 static void new_lease_acquire(struct client *cl, struct cluster *c,
                               struct creq *q)
 {
@@ -181,11 +230,63 @@ static void new_downgrade(struct client *cl, struct cluster *c, struct creq *q)
     set_owner(q, (unsigned)rng_below(&c->rng, 3));
 }
 
+/* A semaphore's hold gives permits back (now and then more than it
+ * has); a leader proclaims (now and then with another token) or
+ * resigns. */
+static void kind_let_go(struct client *cl, struct cluster *c, struct creq *q,
+                        const struct chold *h)
+{
+    q->cmd.session = h->session;
+    set_name(cl, c, q, h->name);
+    set_owner(q, h->owner);
+    if (h->kind == FSM_KIND_SEMAPHORE) {
+        q->cmd.type = FSM_SEM_RELEASE;
+        q->cmd.count = h->count > 1 && rng_chance(&c->rng, 500) ? 1 : h->count;
+        if (q->cmd.count == 0 || rng_chance(&c->rng, 50))
+            q->cmd.count++;
+        return;
+    }
+    if (rng_chance(&c->rng, 400)) {
+        q->cmd.type = FSM_RESIGN;
+        return;
+    }
+    char v[16];
+    q->cmd.type = FSM_PROCLAIM;
+    q->cmd.token = h->token;
+    if (rng_chance(&c->rng, 100))
+        q->cmd.token = rng_chance(&c->rng, 500) ? h->token - 1 : h->token + 1;
+    snprintf(v, sizeof v, "p%u.%llu", cl->no,
+             (unsigned long long)rng_below(&c->rng, 1000));
+    lockclient_set_str(q->value, sizeof q->value, v, &q->cmd.value,
+                       &q->cmd.value_len);
+}
+
+/* REVOKE: mostly of a hold the client has (of any kind), with its own
+ * lock-delay or another; else of a random token. */
+static void new_revoke(struct client *cl, struct cluster *c, struct creq *q)
+{
+    q->cmd.type = FSM_REVOKE;
+    const struct chold *h =
+        cl->n_h ? &cl->h[rng_below(&c->rng, cl->n_h)] : NULL;
+    if (h != NULL && rng_chance(&c->rng, 700)) {
+        set_name(cl, c, q, h->name);
+        q->cmd.token = h->token;
+    } else {
+        set_name(cl, c, q, (unsigned)rng_below(&c->rng, LOCKCLIENT_NAMES));
+        q->cmd.token = rng_range(&c->rng, 1, 60);
+    }
+    q->cmd.delay =
+        rng_chance(&c->rng, 500) ? UINT64_MAX : rng_range(&c->rng, 0, 1500);
+}
+
 /* Releases (now and then downgrades) one of the locks the client
- * holds. */
+ * holds, or gives back a semaphore's permits or a leadership. */
 static void let_go(struct client *cl, struct cluster *c, struct creq *q)
 {
-    if (rng_chance(&c->rng, 100) && pick_hold(cl, c, false) != NULL)
+    const struct chold *k = pick_hold(cl, c, false);
+    if (k != NULL && k->kind != FSM_KIND_LOCK && rng_chance(&c->rng, 900))
+        kind_let_go(cl, c, q, k);
+    else if (rng_chance(&c->rng, 100) && pick_hold(cl, c, false) != NULL)
         new_downgrade(cl, c, q);
     else if (rng_chance(&c->rng, 700) && pick_hold(cl, c, false) != NULL)
         new_release(cl, c, q);
@@ -240,7 +341,8 @@ static bool reuse_id(struct client *cl, struct cluster *c, struct creq *q)
         new_lease_acquire(cl, c, q);
     } else if ((o->type == FSM_ACQUIRE || o->type == FSM_RELEASE ||
                 o->type == FSM_ACQUIRE_SHARED ||
-                o->type == FSM_RELEASE_SHARED || o->type == FSM_DOWNGRADE) &&
+                o->type == FSM_RELEASE_SHARED || o->type == FSM_DOWNGRADE ||
+                o->type == FSM_SEM_ACQUIRE || o->type == FSM_CAMPAIGN) &&
                o->session != 0 && rng_chance(&c->rng, 600)) {
         if (rng_chance(&c->rng, 300)) {
             q->cmd.type = FSM_CLOSE;
@@ -289,8 +391,12 @@ void lockclient_gen_act(struct client *cl, struct cluster *c)
         new_lease_acquire(cl, c, q);
     else if (cl->n_h > 0 && rng_chance(&c->rng, 350))
         let_go(cl, c, q); /* holders let go soon */
+    else if (r < 500 && rng_chance(&c->rng, 250))
+        new_kind_acquire(cl, c, q);
     else if (r < 500)
         new_acquire(cl, c, q);
+    else if (r < 560 && rng_chance(&c->rng, 150))
+        new_revoke(cl, c, q);
     else if (r < 560)
         new_release(cl, c, q);
     else if (r < 660)

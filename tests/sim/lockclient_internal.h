@@ -16,9 +16,13 @@
 #define SENT_TIMEOUT_MS 2000
 #define MAX_ATTEMPTS 40
 
-#define LOCKCLIENT_NAMES 5
+#define LOCKCLIENT_NAMES 9
+#define LOCKCLIENT_LOCKS 5  /* names 0 to 4: locks */
+#define LOCKCLIENT_SEMS 5   /* names 5 and 6: semaphores */
+#define LOCKCLIENT_ELECTS 7 /* names 7 and 8: elections */
 #define LOCKCLIENT_OWNERS 3
-/* The lock names (a run uses the first few) and owners clients use. */
+/* The names (a run uses the first few locks, and every semaphore and
+ * election) and owners clients use. */
 extern const char *const lockclient_names[LOCKCLIENT_NAMES];
 extern const char *const lockclient_owners[LOCKCLIENT_OWNERS];
 
@@ -33,6 +37,7 @@ struct creq {
     char name[24];
     char owner[8];
     char req[40];
+    char value[16];
     bool raw;
     uint8_t raw_data[48];
     uint32_t raw_len;
@@ -63,6 +68,8 @@ struct chold {
     uint64_t token;
     bool shared;
     bool refused;
+    uint8_t kind;   /* enum fsm_kind: what acquired it */
+    uint32_t count; /* a semaphore's: the permits it believes it holds */
 };
 
 struct client {
@@ -118,6 +125,8 @@ void lockclient_set_str(char *buf, size_t cap, const char *s, const char **p,
                         uint32_t *len);
 /* Gives q a fresh random request id, or (sometimes) none. */
 void lockclient_fresh_req(struct client *cl, struct cluster *c, struct creq *q);
+/* The permits of semaphore name k (LOCKCLIENT_SEMS and after). */
+uint64_t lockclient_permits(unsigned k);
 /* Proposes q through the leader (sometimes another node). */
 void lockclient_send(struct client *cl, struct cluster *c, struct creq *q);
 struct csession *lockclient_session_find(struct client *cl, uint64_t id);

@@ -1,10 +1,12 @@
 /* lockmodel.c - the reference model of the lock service: sessions, locks
- * held in exclusive or shared mode, one FIFO of waiters of both modes per
- * lock, lock-delay and fencing tokens as docs/protocol.md, fsm.h and
- * docs/design.md §11.3 state them, checked against a state machine's
- * answers command by command. Where the rules leave an order open (which of two
- * locks a TICK frees first), the model compares events as a set, and tokens
- * only by their order in the machine's own event list. */
+ * held in exclusive or shared mode, semaphores with permits held back by
+ * expired holders, elections with their leader's value, revoke, one FIFO
+ * of waiters per name, lock-delay and fencing tokens as docs/protocol.md,
+ * fsm.h and docs/design.md §11.3 state them, checked against a state
+ * machine's answers command by command. Where the rules leave an order
+ * open (which of two locks a TICK frees first), the model compares events
+ * as a set, and tokens only by their order in the machine's own event
+ * list. */
 #include "lockmodel_internal.h"
 
 #include <stdarg.h>
@@ -34,6 +36,8 @@ struct ctx {
     size_t n_ev;
     uint8_t *matched; /* n_ev: the event was called for (EV_*) */
     bool granted;     /* the result itself is a new grant */
+    bool after;       /* made after the command's events (a SEM_ACQUIRE
+                         that ended a lock-delay first) */
     size_t last;      /* the event matched last */
     char *why;
     size_t cap;
@@ -262,6 +266,14 @@ uint8_t lockmodel_mode(const struct mlock *l)
     return FSM_MODE_SHARED;
 }
 
+uint32_t lockmodel_used(const struct mlock *l)
+{
+    uint32_t n = 0;
+    for (size_t k = 0; k < l->n_h; k++)
+        n += l->h[k].shared;
+    return n;
+}
+
 static uint32_t hold_count(const struct mhold *h)
 {
     return h->excl + h->shared;
@@ -313,9 +325,12 @@ static void hold_del(struct mlock *l, struct mhold *h)
 }
 
 /* Whether a request of that mode fits l's holds: an exclusive one only
- * with no hold at all, a shared one with no exclusive hold. */
-static bool fits(const struct mlock *l, bool shared)
+ * with no hold at all, a shared one with no exclusive hold; of a
+ * semaphore, count permits beside those held and held back. */
+static bool fits(const struct mlock *l, bool shared, uint32_t count)
 {
+    if (l->kind == FSM_KIND_SEMAPHORE)
+        return (uint64_t)lockmodel_used(l) + l->expired + count <= l->permits;
     return shared ? lockmodel_mode(l) != FSM_MODE_EXCLUSIVE : l->n_h == 0;
 }
 
@@ -382,8 +397,9 @@ static void claim_add(struct lockmodel *m, uint64_t until, uint64_t index,
 
 /* The first waiter of l gets its hold (even if its client is gone: until
  * its wait would have ended, a repeat may still learn it): a new hold
- * with a new token, or one more of its mode in the hold its session and
- * owner have already. */
+ * with a new token, or one more of its mode (a semaphore's: its count of
+ * permits) in the hold its session and owner have already. A candidate
+ * elected brings its value. */
 static void grant_first(struct ctx *x, struct mlock *l)
 {
     struct mwait w = l->w[0];
@@ -400,13 +416,20 @@ static void grant_first(struct ctx *x, struct mlock *l)
             t = x->m->last_token + 1; /* keep going with something */
         h = hold_new(l, w.session, w.owner, w.owner_len, t, w.delay_ms);
     }
+    uint32_t n = l->kind == FSM_KIND_SEMAPHORE ? w.count : 1;
     if (w.shared)
-        h->shared++;
+        h->shared += n;
     else
         h->excl++;
+    if (l->kind == FSM_KIND_ELECTION) {
+        l->value_len = w.value_len;
+        if (w.value_len > 0)
+            memcpy(l->value, w.value, w.value_len);
+    }
     if (!x->bad)
         x->m->grant_holds[x->last] = hold_count(h);
     h->grant = w.seen;
+    h->grant_count = l->kind == FSM_KIND_SEMAPHORE ? n : 0;
     if (w.gone_until != 0)
         claim_add(x->m, w.gone_until, w.index, l, h, w.req, w.req_len);
 }
@@ -414,12 +437,14 @@ static void grant_first(struct ctx *x, struct mlock *l)
 /* Out of lock-delay, the waiters are granted from the head as far as
  * their modes fit: the first that does not fit stops the granting. A
  * lock-delay ends for the waiters with the TICK that ends it (an ACQUIRE
- * nobody waits before may find it ended by the clock, rule 3). */
+ * nobody waits before may find it ended by the clock, rule 3). A
+ * semaphore's lock-delay holds back permits only: it grants from the head
+ * while each request fits. */
 static void grant_head(struct ctx *x, struct mlock *l)
 {
-    if (l->available_at != 0)
+    if (l->available_at != 0 && l->kind != FSM_KIND_SEMAPHORE)
         return;
-    while (l->n_w > 0 && fits(l, l->w[0].shared))
+    while (l->n_w > 0 && fits(l, l->w[0].shared, l->w[0].count))
         grant_first(x, l);
 }
 
@@ -446,14 +471,20 @@ static void unwait(struct ctx *x, struct mlock *l, size_t k, uint8_t type,
 
 /* The hold h of l ends, all its holds in both modes. Expired: FSM_EV_LOST
  * and the lock-delay its grant asked for (until the latest end of the
- * lock's); then the waiters are granted as far as they fit. */
+ * lock's; a semaphore holds back the hold's permits until then); then the
+ * waiters are granted as far as they fit. An election's value goes with
+ * its leader. */
 static void end_hold(struct ctx *x, struct mlock *l, struct mhold *h,
                      bool expired)
 {
-    uint32_t delay = h->delay_ms;
+    uint32_t delay = h->delay_ms, permits = h->shared;
     if (expired)
         expect_event(x, FSM_EV_LOST, h->session, 0, l, NULL, 0, h->token);
     hold_del(l, h);
+    if (l->kind == FSM_KIND_ELECTION)
+        l->value_len = 0;
+    if (expired && delay > 0 && l->kind == FSM_KIND_SEMAPHORE)
+        l->expired += permits;
     if (expired && delay > 0) {
         uint64_t end = add_sat(x->m->now, delay);
         if (end > l->available_at)
@@ -615,6 +646,25 @@ static void do_expire_batch(struct ctx *x)
         want(x, "expired", x->res->expired, ended);
 }
 
+/* A name is of one kind (a semaphore with its permits): a command for
+ * another is KIND, with what the name is, and changes nothing. */
+static bool wrong_kind(struct ctx *x, const struct mlock *l, uint8_t kind,
+                       uint32_t permits)
+{
+    if (l == NULL || (l->kind == kind &&
+                      (kind != FSM_KIND_SEMAPHORE || l->permits == permits)))
+        return false;
+    if (fresh(x, FSM_KIND)) {
+        want(x, "kind", x->res->kind, l->kind);
+        want(x, "permits", x->res->permits, l->permits);
+    }
+    return true;
+}
+
+static uint8_t held_or_queued(struct ctx *x, struct mlock *l, uint64_t sid,
+                              const char *owner, uint8_t owner_len,
+                              uint32_t delay, bool shared);
+
 /* ACQUIRE (shared: ACQUIRE_SHARED) for session sid once the request is
  * known to be new: reentry, UPGRADE, a grant when nobody waits and the
  * mode fits, HELD for a try, or the tail of the FIFO. Returns the status
@@ -626,6 +676,8 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
     const struct fsm_cmd *c = x->c;
     const struct fsm_result *r = x->res;
     struct mlock *l = lockmodel_lock_get(m, c->name, c->name_len);
+    if (wrong_kind(x, l, FSM_KIND_LOCK, 0))
+        return FSM_KIND;
     struct mhold *h = l ? hold_find(l, sid, owner, owner_len) : NULL;
     if (h != NULL && !shared && h->excl == 0) {
         fresh(x, FSM_UPGRADE); /* two readers upgrading would deadlock */
@@ -644,7 +696,7 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
         return FSM_OK;
     }
     if (l == NULL ||
-        (l->n_w == 0 && l->available_at <= m->now && fits(l, shared))) {
+        (l->n_w == 0 && l->available_at <= m->now && fits(l, shared, 0))) {
         if (l == NULL)
             l = lock_new(m, c->name, c->name_len);
         fresh(x, FSM_OK);
@@ -660,6 +712,19 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
         l->available_at = 0;
         return FSM_OK;
     }
+    return held_or_queued(x, l, sid, owner, owner_len, delay, shared);
+}
+
+/* A request of c's for l that is not granted now: HELD for a try (with
+ * the session of the first hold, 0 if none), else the tail of the FIFO,
+ * with its mode, a SEM_ACQUIRE's count and a CAMPAIGN's value. */
+static uint8_t held_or_queued(struct ctx *x, struct mlock *l, uint64_t sid,
+                              const char *owner, uint8_t owner_len,
+                              uint32_t delay, bool shared)
+{
+    struct lockmodel *m = x->m;
+    const struct fsm_cmd *c = x->c;
+    const struct fsm_result *r = x->res;
     if (c->wait == 0) {
         if (fresh(x, FSM_HELD))
             want(x, "holder", r->holder, l->n_h ? l->h[0].session : 0);
@@ -684,6 +749,12 @@ static uint8_t acquire(struct ctx *x, uint64_t sid, const char *owner,
         memcpy(w->owner, owner, owner_len);
     if (c->req_len > 0)
         memcpy(w->req, c->req, c->req_len);
+    if (c->type == FSM_SEM_ACQUIRE)
+        w->count = (uint32_t)c->count;
+    if (c->type == FSM_CAMPAIGN && c->value_len > 0) {
+        w->value_len = (uint16_t)c->value_len;
+        memcpy(w->value, c->value, c->value_len);
+    }
     return FSM_QUEUED;
 }
 
@@ -841,6 +912,8 @@ static void do_release(struct ctx *x)
     if (replayed(x))
         return;
     struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    if (wrong_kind(x, l, FSM_KIND_LOCK, 0))
+        return;
     struct mhold *h =
         l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
     if (h == NULL || (shared ? h->shared : h->excl) == 0) {
@@ -874,6 +947,8 @@ static void do_downgrade(struct ctx *x)
     if (replayed(x))
         return;
     struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    if (wrong_kind(x, l, FSM_KIND_LOCK, 0))
+        return;
     struct mhold *h =
         l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
     if (h == NULL || h->excl == 0) {
@@ -888,6 +963,271 @@ static void do_downgrade(struct ctx *x)
         want(x, "token", x->res->token, token);
         want(x, "holds", x->res->holds, holds_now(l, token));
     }
+}
+
+/* ---- semaphores, elections, revoke ------------------------------------ */
+
+static void set_value(struct mlock *l, const char *value, uint32_t len)
+{
+    l->value_len = (uint16_t)len;
+    if (len > 0)
+        memcpy(l->value, value, len);
+}
+
+/* A new hold of session and owner of c's, granted now with the result's
+ * token. */
+static struct mhold *grant_new(struct ctx *x, struct mlock *l, uint32_t delay)
+{
+    const struct fsm_cmd *c = x->c;
+    x->granted = true;
+    return hold_new(l, c->session, c->owner, (uint8_t)c->owner_len,
+                    x->res->token, delay);
+}
+
+/* SEM_ACQUIRE once the request is known to be new (§11.3): KIND for a
+ * name of another kind or other permits; a lock-delay the clock has ended
+ * ends first (its permits come back and the waiters that fit are granted;
+ * a semaphore left with nothing is forgotten); then granted if nobody
+ * waits and the count fits, joining the hold of the session and owner if
+ * they have one (its token: no reentry), else HELD or the tail of the
+ * FIFO. */
+static void sem_acquire(struct ctx *x, uint32_t delay)
+{
+    struct lockmodel *m = x->m;
+    const struct fsm_cmd *c = x->c;
+    const struct fsm_result *r = x->res;
+    uint32_t count = (uint32_t)c->count;
+    struct mlock *l = lockmodel_lock_get(m, c->name, c->name_len);
+    if (wrong_kind(x, l, FSM_KIND_SEMAPHORE, (uint32_t)c->permits))
+        return;
+    if (l != NULL && l->available_at != 0 && l->available_at <= m->now) {
+        l->available_at = 0;
+        l->expired = 0;
+        grant_head(x, l);
+        x->after = true; /* its grants come before this one */
+        if (l->n_h == 0 && l->n_w == 0) {
+            sweep(m);
+            l = NULL;
+        }
+    }
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (l != NULL && (l->n_w > 0 || !fits(l, true, count))) {
+        held_or_queued(x, l, c->session, c->owner, (uint8_t)c->owner_len, delay,
+                       true);
+        return;
+    }
+    if (l == NULL) {
+        l = lock_new(m, c->name, c->name_len);
+        l->kind = FSM_KIND_SEMAPHORE;
+        l->permits = (uint32_t)c->permits;
+    }
+    fresh(x, FSM_OK);
+    if (h == NULL)
+        h = grant_new(x, l, delay);
+    else
+        want(x, "token", r->token, h->token);
+    h->shared += count;
+    h->grant = c->wait > 0 ? x->index : 0;
+    h->grant_count = count;
+    want(x, "holds", r->holds, h->shared);
+    want(x, "index", r->index, h->grant);
+}
+
+/* CAMPAIGN once the request is known to be new: the leader campaigning
+ * again is answered its token and nothing changes; else elected if the
+ * election has no leader, is out of lock-delay and nobody waits (its
+ * value the candidate's), else HELD or the tail of the FIFO. */
+static void campaign(struct ctx *x, uint32_t delay)
+{
+    struct lockmodel *m = x->m;
+    const struct fsm_cmd *c = x->c;
+    const struct fsm_result *r = x->res;
+    struct mlock *l = lockmodel_lock_get(m, c->name, c->name_len);
+    if (wrong_kind(x, l, FSM_KIND_ELECTION, 0))
+        return;
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (h != NULL) {
+        if (fresh(x, FSM_OK)) {
+            want(x, "token", r->token, h->token);
+            want(x, "holds", r->holds, 1);
+            want(x, "index", r->index, 0);
+        }
+        return;
+    }
+    if (l != NULL &&
+        (l->n_w > 0 || l->available_at > m->now || !fits(l, false, 0))) {
+        held_or_queued(x, l, c->session, c->owner, (uint8_t)c->owner_len, delay,
+                       false);
+        return;
+    }
+    if (l == NULL) {
+        l = lock_new(m, c->name, c->name_len);
+        l->kind = FSM_KIND_ELECTION;
+    }
+    fresh(x, FSM_OK);
+    h = grant_new(x, l, delay);
+    h->excl = 1;
+    h->grant = c->wait > 0 ? x->index : 0;
+    l->available_at = 0;
+    set_value(l, c->value, c->value_len);
+    want(x, "holds", r->holds, 1);
+    want(x, "index", r->index, h->grant);
+}
+
+/* SEM_ACQUIRE, CAMPAIGN: the fields, the session, a retry's first outcome
+ * (which rejoins its wait or grant), then the kind's rules. */
+static void do_kind_acquire(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    bool sem = c->type == FSM_SEM_ACQUIRE;
+    bool valid = sem ? c->permits >= 1 && c->permits <= FSM_PERMITS_MAX &&
+                           c->count >= 1 && c->count <= c->permits
+                     : c->value_len <= FSM_VALUE_MAX;
+    if (!valid || !acquire_fields_ok(c)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (client_session(x->m, c->session) == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return;
+    }
+    if (replayed(x)) {
+        rejoin(x);
+        return;
+    }
+    uint32_t delay =
+        c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
+    if (sem)
+        sem_acquire(x, delay);
+    else
+        campaign(x, delay);
+    want(x, "session", x->res->session, c->session);
+}
+
+/* The start of a release, a proclaim or a resign by a session: its
+ * session, a retry, the kind of the name (a semaphore's of any permits).
+ * *lp: the name, NULL if not known. False (with the result given) if the
+ * command ends there. */
+static bool kind_cmd_start(struct ctx *x, uint8_t kind, struct mlock **lp)
+{
+    const struct fsm_cmd *c = x->c;
+    *lp = NULL;
+    if (client_session(x->m, c->session) == NULL) {
+        fresh(x, FSM_NOSESSION);
+        return false;
+    }
+    if (replayed(x))
+        return false;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    if (wrong_kind(x, l, kind, l != NULL ? l->permits : 0))
+        return false;
+    *lp = l;
+    return true;
+}
+
+/* SEM_RELEASE: the holder gives count of its permits back (NOTHELD if it
+ * has fewer); the waiters at the head are granted while each fits. */
+static void do_sem_release(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    struct mlock *l;
+    if (!name_ok(c) || c->count < 1 || c->count > FSM_PERMITS_MAX) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (!kind_cmd_start(x, FSM_KIND_SEMAPHORE, &l))
+        return;
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (h == NULL || h->shared < c->count) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    h->shared -= (uint32_t)c->count;
+    if (fresh(x, FSM_OK))
+        want(x, "holds", x->res->holds, h->shared);
+    if (h->shared == 0)
+        hold_del(l, h);
+    grant_head(x, l);
+}
+
+/* PROCLAIM: the leader, by its session and token, sets the value;
+ * NOTHELD for anyone else (a token of an earlier leadership included). */
+static void do_proclaim(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    struct mlock *l;
+    if (!name_ok(c) || c->value_len > FSM_VALUE_MAX) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (!kind_cmd_start(x, FSM_KIND_ELECTION, &l))
+        return;
+    const struct mhold *h = l && l->n_h ? &l->h[0] : NULL;
+    if (h == NULL || h->session != c->session || h->token != c->token) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    set_value(l, c->value, c->value_len);
+    if (fresh(x, FSM_OK))
+        want(x, "token", x->res->token, h->token);
+}
+
+/* RESIGN: the leader's hold ends (the first candidate is elected at once,
+ * with its value); NOTHELD from anyone else, a candidate included. */
+static void do_resign(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    struct mlock *l;
+    if (!name_ok(c)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (!kind_cmd_start(x, FSM_KIND_ELECTION, &l))
+        return;
+    struct mhold *h =
+        l ? hold_find(l, c->session, c->owner, c->owner_len) : NULL;
+    if (h == NULL) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    fresh(x, FSM_OK);
+    end_hold(x, l, h, false);
+}
+
+/* REVOKE: the hold of the name (any kind) with the token ends as its
+ * session's expiry would end it (LOST, the lock-delay: its own, or the
+ * one given), a lease lock's session with it; NOTHELD if no hold has the
+ * token. Remembered in the global table. */
+static void do_revoke(struct ctx *x)
+{
+    const struct fsm_cmd *c = x->c;
+    if (!name_ok(c) || (c->delay > FSM_DELAY_MAX && c->delay != UINT64_MAX)) {
+        fresh(x, FSM_INVALID);
+        return;
+    }
+    if (replayed(x))
+        return;
+    struct mlock *l = lockmodel_lock_get(x->m, c->name, c->name_len);
+    struct mhold *h = hold_by_token(l, 0, c->token);
+    if (h == NULL) {
+        fresh(x, FSM_NOTHELD);
+        return;
+    }
+    if (fresh(x, FSM_OK)) {
+        want(x, "session", x->res->session, h->session);
+        want(x, "token", x->res->token, h->token);
+    }
+    if (c->delay != UINT64_MAX)
+        h->delay_ms = (uint32_t)c->delay;
+    bool lease = false;
+    lockmodel_session(x->m, h->session, &lease);
+    if (lease)
+        end_session(x, h->session, true);
+    else
+        end_hold(x, l, h, true);
 }
 
 static void do_extend(struct ctx *x)
@@ -930,11 +1270,14 @@ static void do_set_ttl(struct ctx *x)
 }
 
 /* Takes back one hold of h's grant, which nobody learnt: WITHDRAWN; an
- * exclusive hold if it has one, else a shared one; at no holds left the
+ * exclusive hold if it has one, else a shared one (a semaphore's: the
+ * permits of its last grant, as far as left); at no holds left the
  * hold goes (a lease lock's session ends); then the waiters are granted as
- * far as they fit. */
-static void withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
-                     uint64_t index, const char *req, size_t req_len)
+ * far as they fit. Returns the holds the hold has left, before those
+ * grants (as a release's answer: a waiter of its session and owner may
+ * join it then). */
+static uint32_t withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
+                         uint64_t index, const char *req, size_t req_len)
 {
     uint64_t t = expect_event(x, FSM_EV_WITHDRAWN, h->session, index, l, req,
                               req_len, 0);
@@ -944,17 +1287,24 @@ static void withdraw(struct ctx *x, struct mlock *l, struct mhold *h,
     bool lease = false;
     uint64_t sid = h->session;
     lockmodel_session(x->m, sid, &lease);
+    uint32_t n = 1;
+    if (l->kind == FSM_KIND_SEMAPHORE) {
+        n = h->grant_count < h->shared ? h->grant_count : h->shared;
+        n = n > 0 ? n : 1;
+    }
     if (h->excl > 0)
         h->excl--;
     else
-        h->shared--;
-    if (hold_count(h) == 0 && lease) {
+        h->shared -= n;
+    uint32_t left = hold_count(h);
+    if (left == 0 && lease) {
         end_session(x, sid, false);
-        return;
+        return 0;
     }
-    if (hold_count(h) == 0)
+    if (left == 0)
         hold_del(l, h);
     grant_head(x, l); /* a writer left with shared holds lets readers in */
+    return left;
 }
 
 /* When a wait ends: its deadline, or sooner if its client is gone. */
@@ -1040,6 +1390,7 @@ static void do_tick(struct ctx *x)
             claim_due(x, ck);
         } else if (dl != NULL) {
             dl->available_at = 0;
+            dl->expired = 0;
             grant_head(x, dl);
         } else {
             return;
@@ -1120,19 +1471,18 @@ static void do_unwait(struct ctx *x)
         return;
     }
     want(x, "token", r->token, h->token);
-    uint64_t token = h->token;
-    withdraw(x, l, h, c->index, c->req, c->req_len);
-    want(x, "holds", r->holds, holds_now(l, token));
+    want(x, "holds", r->holds, withdraw(x, l, h, c->index, c->req, c->req_len));
 }
 
 /* Every event matched; the new grants' tokens rise, in the machine's
  * order, above every earlier grant's (a grant that joins a hold has the
- * hold's). */
+ * hold's); the result's own grant comes before the events, or after them
+ * when the command granted waiters first. */
 static void check_events_and_tokens(struct ctx *x)
 {
     struct lockmodel *m = x->m;
     uint64_t last = m->last_token;
-    if (x->granted) {
+    if (x->granted && !x->after) {
         if (x->res->token <= last)
             fail(x, "grant with token %llu after token %llu", U(x->res->token),
                  U(last));
@@ -1157,6 +1507,12 @@ static void check_events_and_tokens(struct ctx *x)
                  U(e->session), (int)e->name_len, e->name, U(e->token),
                  U(last));
         last = e->token;
+    }
+    if (x->granted && x->after) {
+        if (x->res->token <= last)
+            fail(x, "grant with token %llu after token %llu", U(x->res->token),
+                 U(last));
+        last = x->res->token;
     }
     m->last_token = last;
 }
@@ -1234,6 +1590,22 @@ bool lockmodel_follow(struct lockmodel *m, uint64_t index,
             break;
         case FSM_EXPIRE_BATCH:
             do_expire_batch(x);
+            break;
+        case FSM_SEM_ACQUIRE:
+        case FSM_CAMPAIGN:
+            do_kind_acquire(x);
+            break;
+        case FSM_SEM_RELEASE:
+            do_sem_release(x);
+            break;
+        case FSM_PROCLAIM:
+            do_proclaim(x);
+            break;
+        case FSM_RESIGN:
+            do_resign(x);
+            break;
+        case FSM_REVOKE:
+            do_revoke(x);
             break;
         default:
             fresh(x, FSM_INVALID);

@@ -57,23 +57,25 @@ void lockmodel_describe_cmd(const struct fsm_cmd *c, char *buf, size_t cap)
     snprintf(buf, cap,
              "%s now=%llu session=%llu ttl=%llu wait=%llu delay=%lld "
              "token=%llu index=%llu seen=%llu name='%.*s' owner='%.*s' "
-             "req='%.*s' ids=%u",
+             "req='%.*s' ids=%u permits=%llu count=%llu value='%.*s'",
              c->type < sizeof names / sizeof names[0] ? names[c->type] : "?",
              U(c->now), U(c->session), U(c->ttl), U(c->wait),
              c->delay == UINT64_MAX ? -1LL : (long long)c->delay, U(c->token),
              U(c->index), U(c->seen), (int)c->name_len, c->name,
              (int)c->owner_len, c->owner, (int)c->req_len, c->req,
-             (unsigned)c->n_ids);
+             (unsigned)c->n_ids, U(c->permits), U(c->count),
+             c->value_len > 40 ? 40 : (int)c->value_len,
+             c->value_len ? c->value : "");
 }
 
 void lockmodel_describe_res(const struct fsm_result *r, char *buf, size_t cap)
 {
     snprintf(buf, cap,
              "%s%s session=%llu token=%llu holds=%u holder=%llu ttl=%llu "
-             "index=%llu",
+             "index=%llu kind=%u permits=%llu",
              lockmodel_status_name(r->status), r->replayed ? " (replayed)" : "",
              U(r->session), U(r->token), r->holds, U(r->holder), U(r->ttl),
-             U(r->index));
+             U(r->index), r->kind, U(r->permits));
 }
 
 /* ---- agreement -------------------------------------------------------- */
@@ -156,7 +158,10 @@ static bool waiters_cb(void *arg, const struct fsm_waiter_info *w)
     a->k++;
     if (o != NULL && o->session == w->session && o->index == w->index &&
         o->shared == w->shared &&
-        lockmodel_bytes_eq(o->owner, o->owner_len, w->owner, w->owner_len))
+        (a->l->kind != FSM_KIND_SEMAPHORE || o->count == w->count) &&
+        lockmodel_bytes_eq(o->owner, o->owner_len, w->owner, w->owner_len) &&
+        (a->l->kind != FSM_KIND_ELECTION ||
+         lockmodel_bytes_eq(o->value, o->value_len, w->value, w->value_len)))
         return true;
     a->bad = true;
     a->got = *w;
@@ -242,6 +247,21 @@ static bool lock_agrees(const struct lockmodel *m, const struct mlock *l,
                  U(first ? first->token : 0),
                  first ? first->excl + first->shared : 0, l->n_w,
                  U(l->available_at));
+        return false;
+    }
+    if (in.kind != l->kind || in.permits != l->permits ||
+        in.used != (l->kind == FSM_KIND_SEMAPHORE ? lockmodel_used(l) : 0) ||
+        in.expired != l->expired ||
+        !lockmodel_bytes_eq(in.value, in.value_len, l->value, l->value_len)) {
+        snprintf(
+            why, cap,
+            "'%.*s': the machine shows kind %u permits %u used %u held "
+            "back %u value '%.*s'; the apply stream gives kind %u "
+            "permits %u used %u held back %u value '%.*s'",
+            (int)l->name_len, l->name, in.kind, in.permits, in.used, in.expired,
+            in.value_len > 40 ? 40 : (int)in.value_len, in.value, l->kind,
+            l->permits, l->kind == FSM_KIND_SEMAPHORE ? lockmodel_used(l) : 0,
+            l->expired, l->value_len > 40 ? 40 : (int)l->value_len, l->value);
         return false;
     }
     return holds_agree(l, f, why, cap);
@@ -388,17 +408,22 @@ uint64_t lockmodel_digest(const struct lockmodel *m)
     for (size_t i = 0; i < m->n_l; i++) {
         const struct mlock *l = m->l[i];
         h = mix(mix_bytes(h, l->name, l->name_len), l->available_at);
+        h = mix(mix(mix(h, l->kind), l->permits), l->expired);
+        h = mix_bytes(h, l->value, l->value_len);
         for (size_t k = 0; k < l->n_h; k++) {
             const struct mhold *o = &l->h[k];
             h = mix(mix(mix(mix(h, o->session), o->token), o->excl), o->shared);
-            h = mix_bytes(mix(mix(h, o->grant), o->delay_ms), o->owner,
-                          o->owner_len);
+            h = mix_bytes(
+                mix(mix(mix(h, o->grant), o->delay_ms), o->grant_count),
+                o->owner, o->owner_len);
         }
         for (size_t k = 0; k < l->n_w; k++) {
             const struct mwait *w = &l->w[k];
             h = mix(mix(mix(mix(h, w->session), w->index), w->deadline),
                     w->delay_ms);
-            h = mix(mix(mix(h, w->gone_until), w->seen), w->shared);
+            h = mix(mix(mix(mix(h, w->gone_until), w->seen), w->shared),
+                    w->count);
+            h = mix_bytes(h, w->value, w->value_len);
             h = mix_bytes(mix_bytes(h, w->owner, w->owner_len), w->req,
                           w->req_len);
         }

@@ -13,23 +13,27 @@ struct mwait {
     uint64_t gone_until; /* its client went away (UNWAIT): ends then */
     uint64_t seen;       /* the ACQUIRE's index, or its latest repeat's */
     uint32_t delay_ms;
-    bool shared; /* an ACQUIRE_SHARED's */
+    bool shared;    /* an ACQUIRE_SHARED's, or a SEM_ACQUIRE's */
+    uint32_t count; /* a SEM_ACQUIRE's permits asked for */
     uint8_t owner_len;
     uint8_t req_len;
+    uint16_t value_len; /* a CAMPAIGN's value */
     char owner[FSM_OWNER_MAX];
     char req[FSM_REQ_MAX];
+    char value[FSM_VALUE_MAX];
 };
 
 /* One (session, owner)'s hold of a lock, its holds counted per mode. */
 struct mhold {
     uint64_t session;
-    uint64_t token;    /* the token it was first granted with */
-    uint64_t grant;    /* the last answer about the blocking ACQUIRE it went
-                          to (that waiter's seen), until a repeat learns it;
-                          else 0 */
-    uint32_t excl;     /* exclusive holds */
-    uint32_t shared;   /* shared holds */
-    uint32_t delay_ms; /* lock-delay if its session expires */
+    uint64_t token;       /* the token it was first granted with */
+    uint64_t grant;       /* the last answer about the blocking ACQUIRE it went
+                             to (that waiter's seen), until a repeat learns it;
+                             else 0 */
+    uint32_t excl;        /* exclusive holds */
+    uint32_t shared;      /* shared holds */
+    uint32_t delay_ms;    /* lock-delay if its session expires */
+    uint32_t grant_count; /* a semaphore's: the permits of its last grant */
     uint8_t owner_len;
     char owner[FSM_OWNER_MAX];
 };
@@ -44,6 +48,12 @@ struct mlock {
     struct mwait *w;       /* the FIFO, first at 0 */
     size_t n_w;
     size_t cap_w;
+    uint8_t kind;       /* enum fsm_kind */
+    uint32_t permits;   /* a semaphore's N */
+    uint32_t expired;   /* a semaphore's permits held back until
+                           available_at */
+    uint16_t value_len; /* an election's value, while it has a leader */
+    char value[FSM_VALUE_MAX];
 };
 
 /* A grant to a gone client's wait, taken back at until unless learnt. */
@@ -93,5 +103,7 @@ bool lockmodel_bytes_eq(const char *a, size_t alen, const char *b, size_t blen);
 int lockmodel_owner_cmp(const char *a, size_t alen, const char *b, size_t blen);
 /* The lock's mode by its holds (enum fsm_mode). */
 uint8_t lockmodel_mode(const struct mlock *l);
+/* A semaphore's permits held. */
+uint32_t lockmodel_used(const struct mlock *l);
 
 #endif

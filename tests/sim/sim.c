@@ -552,6 +552,11 @@ static void add_totals(const struct run *r)
     lock_totals.restores += a.restores;
     lock_totals.withdrawn += a.withdrawn;
     lock_totals.shared += a.shared;
+    lock_totals.permits += a.permits;
+    lock_totals.leaders += a.leaders;
+    lock_totals.proclaims += a.proclaims;
+    lock_totals.revokes += a.revokes;
+    lock_totals.kinds += a.kinds;
     client_totals.requests += b.requests;
     client_totals.acked += b.acked;
     client_totals.retried += b.retried;
@@ -765,13 +770,17 @@ int main(int argc, char **argv)
                "holds granted), %llu retries "
                "answered, %llu machines restored; clients: %llu requests, "
                "%llu outcomes learnt (%llu by retry), %llu lost, %llu "
-               "blocking acquires given up\n",
+               "blocking acquires given up; %llu semaphore grants, %llu "
+               "leaders elected, %llu proclaims, %llu holds revoked, %llu "
+               "commands of another kind refused\n",
                U(lock_totals.applies), U(lock_totals.grants),
                U(lock_totals.withdrawn), U(lock_totals.shared),
                U(lock_totals.retries), U(lock_totals.restores),
                U(client_totals.requests), U(client_totals.acked),
                U(client_totals.retried), U(client_totals.lost),
-               U(client_totals.gone));
+               U(client_totals.gone), U(lock_totals.permits),
+               U(lock_totals.leaders), U(lock_totals.proclaims),
+               U(lock_totals.revokes), U(lock_totals.kinds));
     printf("%llu passed, %llu failed\n", U(passed), U(failed));
     return failed == 0 ? 0 : 1;
 }
