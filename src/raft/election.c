@@ -178,7 +178,17 @@ bool election_check_term(struct raft *r, const struct raft_msg *m)
         bool from_leader = m->type == RAFT_MSG_APPEND ||
                            m->type == RAFT_MSG_HEARTBEAT ||
                            m->type == RAFT_MSG_SNAPSHOT;
+        uint64_t elapsed = r->election_elapsed;
         election_become_follower(r, m->term, from_leader ? m->from : 0);
+        /* Only a leader's message (or a vote granted) makes a server wait
+         * a whole timeout again (§5.2): a higher term in a vote request or
+         * an answer does not. Otherwise a voter whose log is too far
+         * behind to win, campaigning again and again (without PreVote, a
+         * test-only setting), held back the election timer of the one
+         * server that could win (simulator seed 816 of a client mix with
+         * lease acquires on semaphores' names). */
+        if (!from_leader)
+            r->election_elapsed = elapsed;
         return true;
     }
     if (m->term < r->term) {

@@ -361,8 +361,10 @@ static bool round_once(struct worker *w, uint64_t seq)
     bool lead = kind == 1 && ops->campaign != NULL;
     bool shared = !permit && !lead && ops->acquire_shared != NULL &&
                   rand_r(&w->seed) % 3 == 0;
-    const char *op = permit ? "permit" : lead ? "lead" : shared ? "share"
-                                                                : "acquire";
+    const char *op = permit   ? "permit"
+                     : lead   ? "lead"
+                     : shared ? "share"
+                              : "acquire";
     if (permit || lead) {
         lock = cfg.locks + (lead ? 1 : 0);
         snprintf(name, sizeof name, "l%d", lock);

@@ -52,9 +52,8 @@ struct lock_ops {
                           uint64_t wait_ms, uint64_t *token);
     /* As acquire, one permit of the semaphore name of FAULTS_PERMITS;
      * NULL where the backend has no semaphores. */
-    int (*acquire_permit)(struct worker *w, const char *name,
-                          const char *owner, uint64_t wait_ms,
-                          uint64_t *token);
+    int (*acquire_permit)(struct worker *w, const char *name, const char *owner,
+                          uint64_t wait_ms, uint64_t *token);
     /* As acquire, leadership of the election name, with owner as its
      * value; NULL where the backend has no elections. */
     int (*campaign)(struct worker *w, const char *name, const char *owner,

@@ -160,6 +160,11 @@ static void new_lease_acquire(struct client *cl, struct cluster *c,
     q->cmd.type = FSM_ACQUIRE;
     q->cmd.ttl = rng_chance(&c->rng, 20) ? 0 : rng_range(&c->rng, 100, 1500);
     random_name(cl, c, q);
+    if (rng_chance(&c->rng, 30)) /* a semaphore's or an election's: KIND */
+        set_name(cl, c, q,
+                 LOCKCLIENT_SEMS +
+                     (unsigned)rng_below(&c->rng,
+                                         LOCKCLIENT_NAMES - LOCKCLIENT_SEMS));
     acquire_fields(c, q);
 }
 

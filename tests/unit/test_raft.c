@@ -222,6 +222,40 @@ TEST(raft, vote_refused_for_stale_log_and_second_candidate)
     raft_free(r);
 }
 
+/* A higher term from a candidate whose log is behind does not make a
+ * server wait a whole timeout again: only a leader's message or a vote
+ * granted does (§5.2). Before, each such candidacy reset the timer, and a
+ * voter too far behind to win, campaigning again and again without
+ * PreVote, kept the one server that could win from ever campaigning. */
+TEST(raft, rejected_candidate_does_not_reset_the_timer)
+{
+    struct out o = {0};
+    struct raft *r = node_cq(2, 3, false, false);
+    drain(r, &o, true);
+    struct raft_msg a = msg(RAFT_MSG_APPEND, 1, 2, 2);
+    struct raft_entry e = {.term = 2, .index = 2, .type = RAFT_ENTRY_NOOP};
+    a.index = 1;
+    a.log_term = 1;
+    a.entries = &e;
+    a.n_entries = 1;
+    CHECK_EQ(raft_step(r, &a), 0); /* our log: up to (2, term 2) */
+    drain(r, &o, true);
+    raft_tick(r, 99); /* below any timeout (100 to 200 ms) */
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_FOLLOWER);
+    struct raft_msg v = msg(RAFT_MSG_VOTE, 3, 2, 9);
+    v.index = 1;
+    v.log_term = 1; /* behind */
+    CHECK_EQ(raft_step(r, &v), 0);
+    drain(r, &o, true);
+    CHECK_U64(raft_term(r), 9);
+    CHECK_EQ(raft_role(r), RAFT_FOLLOWER);
+    raft_tick(r, 101); /* 200 ms since the leader was last heard */
+    drain(r, &o, true);
+    CHECK_EQ(raft_role(r), RAFT_CANDIDATE);
+    raft_free(r);
+}
+
 /* A follower acknowledges appended entries only once they are durable. */
 TEST(raft, append_ack_held_until_durable)
 {
