@@ -138,7 +138,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 22
+#define N_SETTINGS 23
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -165,6 +165,7 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"election-ms", NULL, cfg->election_ms},
         {"heartbeat-ms", NULL, cfg->heartbeat_ms},
         {"snapshot-entries", NULL, cfg->snapshot_entries},
+        {"watch-history", NULL, cfg->watch_history},
         {"max-clients", NULL, cfg->max_clients},
         {"max-output", NULL, cfg->max_output},
         {"max-request", NULL, cfg->max_request},
