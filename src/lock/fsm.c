@@ -836,8 +836,10 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     } else {
         res->status = FSM_OK;
         res->token = h->token;
+        /* Its holds when its own change is done, before those it lets in
+         * (a waiter of its own may join), as a release's. */
+        res->holds = h->exclusive + h->shared;
         fsm_lock_downgrade(f, h);
-        res->holds = h->shared;
     }
     remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
 }

@@ -882,17 +882,11 @@ static void release_lease(struct ctx *x)
 /* The holds in both modes of the hold with token, 0 if it is gone: what a
  * result tells, once the command's grants are made (its own waiter may
  * have joined it; a hold that went and came back is another). */
-static uint32_t holds_now(const struct mlock *l, uint64_t token)
-{
-    const struct mhold *h = hold_by_token(l, 0, token);
-    return h ? hold_count(h) : 0;
-}
-
 /* RELEASE drops one exclusive hold, RELEASE_SHARED one shared hold of the
  * caller's; a hold with none left goes; then the waiters are granted as
  * far as they fit (a writer that keeps shared holds lets readers in). The
  * result's holds are those the release left (§11.3), before a waiter of
- * the caller's joins; a DOWNGRADE's, those after its grants. */
+ * the caller's joins; a DOWNGRADE's likewise. */
 static void do_release(struct ctx *x)
 {
     const struct fsm_cmd *c = x->c;
@@ -958,10 +952,11 @@ static void do_downgrade(struct ctx *x)
     h->shared += h->excl;
     h->excl = 0;
     uint64_t token = h->token;
+    uint32_t holds = hold_count(h); /* before the waiters it lets in */
     grant_head(x, l);
     if (fresh(x, FSM_OK)) {
         want(x, "token", x->res->token, token);
-        want(x, "holds", x->res->holds, holds_now(l, token));
+        want(x, "holds", x->res->holds, holds);
     }
 }
 
