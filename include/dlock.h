@@ -388,7 +388,9 @@ struct dlock_watch;
  * another, from the last change it delivered, so that nothing is lost or
  * delivered twice. When the history a server keeps no longer reaches back
  * to where the watch is, cb gets a DLOCK_CHANGE_GONE change and the watch
- * goes on from its revision. A watch of an election observes its leader:
+ * goes on from its revision. A connection silent for 5 s is sent a PING;
+ * one that does not answer within c's timeout is left for another server.
+ * A watch of an election observes its leader:
  * a change with holders 0 is "no leader", otherwise the leader is the
  * change's session (GRANTED, PROCLAIMED with its value).
  * The callback runs on the watch's thread only, never two at once: it may

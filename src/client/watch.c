@@ -206,9 +206,8 @@ static int open_conn(struct dlock_watch *w, struct conn **out)
     struct buf b;
     buf_init(&b);
     rc = resp_write_command(&b, 2, hello, NULL) != 0 ||
-                 resp_write_command(&b, w->pos.revision == DLOCK_WATCH_NOW
-                                            ? 2
-                                            : 4,
+                 resp_write_command(&b,
+                                    w->pos.revision == DLOCK_WATCH_NOW ? 2 : 4,
                                     watch, NULL) != 0
              ? DLOCK_ENOMEM
              : conn_send(c, k, b.data, b.len, client_now_ms() + c->timeout_ms);
@@ -248,8 +247,8 @@ static int on_push(struct dlock_watch *w, const struct resp_value *v)
 static void serve(struct dlock_watch *w, struct conn *k)
 {
     struct dlock_client *c = w->pc;
-    unsigned due = 2;    /* replies expected: HELLO's, WATCH's, PINGs' */
-    bool hello = true;   /* the next reply is HELLO's */
+    unsigned due = 2;  /* replies expected: HELLO's, WATCH's, PINGs' */
+    bool hello = true; /* the next reply is HELLO's */
     uint64_t asked = client_now_ms(), heard = asked;
     for (;;) {
         uint64_t deadline =

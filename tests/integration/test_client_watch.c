@@ -164,11 +164,10 @@ TEST(watch, election_leaders_in_order)
     CHECK_EQ(dlock_campaign(s1, "ops", "a", 1, NULL, &a), 0);
     CHECK_EQ(dlock_proclaim(a, "a2", 2), 0);
     seen_wait(&seen, 2);
-    CHECK_EQ(dlock_watch_start(c, "ops", DLOCK_WATCH_NOW, on_change, &later,
-                               &w2),
-             0);
-    for (int i = 0; i < 500 && dlock_watch_revision(w2) == DLOCK_WATCH_NOW;
-         i++)
+    CHECK_EQ(
+        dlock_watch_start(c, "ops", DLOCK_WATCH_NOW, on_change, &later, &w2),
+        0);
+    for (int i = 0; i < 500 && dlock_watch_revision(w2) == DLOCK_WATCH_NOW; i++)
         ct_sleep_ms(10);
     CHECK(dlock_watch_revision(w2) >= seen.a[1].revision);
     struct waiter wt = {.s = s2, .name = "ops", .elect = true};

@@ -37,8 +37,8 @@ static void change_text(char *out, size_t n, char t, const char *ev,
 /* Every event, as an array (WATCH.NEXT) and as a push (WATCH). */
 TEST(watch, parse_change)
 {
-    static const char *const ev[] = {"granted",    "released",   "lost",
-                                     "withdrawn",  "downgraded", "proclaimed",
+    static const char *const ev[] = {"granted",   "released",   "lost",
+                                     "withdrawn", "downgraded", "proclaimed",
                                      "gone"};
     for (int t = 0; t < 2; t++) {
         for (int i = 0; i < 7; i++) {
