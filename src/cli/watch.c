@@ -36,8 +36,8 @@ struct watching {
     const struct cli *cli;
     struct dlock_client *c;
     const char *name;
-    bool leader;      /* dlock leader --watch */
-    uint64_t count;   /* 0: no end */
+    bool leader;    /* dlock leader --watch */
+    uint64_t count; /* 0: no end */
     pthread_t main;
     /* Held while a line is printed: the leader read first, then the
      * changes. */

@@ -400,6 +400,8 @@ struct dlock_watch {
     pthread_cond_t cond; /* on CLOCK_MONOTONIC: wakes a pause at stop */
     bool stop;
     bool self_free; /* stopped from its callback: the thread frees it */
+    bool running;   /* the thread has set self */
+    pthread_t self; /* the thread, as it knows itself */
     int fd;         /* the connection's, -1: shut down at stop */
     char addr[CLIENT_ADDR_MAX]; /* the server read from, or "" */
 };

@@ -298,6 +298,10 @@ static void *watch_thread(void *arg)
 {
     struct dlock_watch *w = arg;
     uint64_t backoff = CLIENT_BACKOFF_MIN_MS;
+    pthread_mutex_lock(&w->mu);
+    w->self = pthread_self();
+    w->running = true;
+    pthread_mutex_unlock(&w->mu);
     while (!stopping(w)) {
         struct conn *k = NULL;
         uint64_t start = client_now_ms();
@@ -436,8 +440,8 @@ DLOCK_API void dlock_watch_stop(struct dlock_watch *w)
 {
     if (w == NULL)
         return;
-    bool own = pthread_equal(pthread_self(), w->thread);
     pthread_mutex_lock(&w->mu);
+    bool own = w->running && pthread_equal(pthread_self(), w->self);
     w->stop = true;
     w->self_free = own;
     if (w->fd >= 0)
