@@ -378,11 +378,11 @@ struct dlock_watch;
 #define DLOCK_WATCH_NOW UINT64_MAX
 
 /* Watches name: cb(arg, ch) is called for every change of name after
- * from_revision (0: from the oldest the server keeps; give the revision of
- * the last change seen to go on from there), one at a time, in order, and
- * each once (DLOCK_WATCH_NOW: the changes from now on), from a thread the
- * watch starts (one per watch). The watch
- * reads from any server of c's list over a connection of its own (a
+ * from_revision (0: from the oldest the server keeps; DLOCK_WATCH_NOW: the
+ * changes from now on; give the revision of the last change seen to go on
+ * from there), one at a time, in order, and each once, from a thread the
+ * watch starts (one per watch). The watch reads from any server of c's
+ * list over a connection of its own, through a client of its own (a
  * follower serves it as well as the leader: a change has the same
  * revision on every server); when that server fails it goes on from
  * another, from the last change it delivered, so that nothing is lost or
@@ -390,20 +390,23 @@ struct dlock_watch;
  * to where the watch is, cb gets a DLOCK_CHANGE_GONE change and the watch
  * goes on from its revision. A connection silent for 5 s is sent a PING;
  * one that does not answer within c's timeout is left for another server.
- * A watch of an election observes its leader:
- * a change with holders 0 is "no leader", otherwise the leader is the
- * change's session (GRANTED, PROCLAIMED with its value).
+ * A watch of an election observes its leader: a change with holders 0 is
+ * "no leader", otherwise the leader is the change's session (GRANTED, and
+ * PROCLAIMED with its new value).
  * The callback runs on the watch's thread only, never two at once: it may
- * call the library (with c or any other client), but it must not block
- * for long (the next changes wait), and it must not free c. c must
- * outlive the watch. Checks name (1..256 bytes) and reaches a server
- * before it returns: 0 and *out, DLOCK_EINVAL, DLOCK_EIO, DLOCK_EREFUSED,
- * DLOCK_ETIMEDOUT, DLOCK_ENOMEM (c's message says why). */
+ * call the library (with c or any other client), but should not block
+ * for long (the next changes wait). The watch does not use c after this
+ * returns. It checks name (1..256 bytes) and reaches a server first:
+ * 0 and *out, DLOCK_EINVAL, DLOCK_EIO, DLOCK_EREFUSED, DLOCK_ETIMEDOUT,
+ * DLOCK_ENOMEM (c's message says why). */
 DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
                                 uint64_t from_revision, dlock_change_cb cb,
                                 void *arg, struct dlock_watch **out);
-/* The revision of the last change w delivered (from_revision before the
- * first): start another watch from it to go on where w ended. */
+/* The revision of the last change w delivered (before the first:
+ * from_revision, or for DLOCK_WATCH_NOW the revision the server started
+ * it from, DLOCK_WATCH_NOW until a server answered): a watch from it goes
+ * on where w ended (but for the rest of a revision of several changes,
+ * had w stopped between them, as between a handover's two). */
 DLOCK_API uint64_t dlock_watch_revision(const struct dlock_watch *w);
 /* Stops w and frees it. From any thread but the callback's, it returns
  * once the thread has ended: no callback runs then or later. From w's
