@@ -328,6 +328,92 @@ struct dlock_leader_info {
 DLOCK_API int dlock_leader(struct dlock_client *c, const char *name,
                            struct dlock_leader_info *out);
 
+/* ---- watches ----------------------------------------------------------- */
+
+/* What a change did (docs/protocol.md §4, "Watches"). */
+enum {
+    DLOCK_CHANGE_GRANTED = 1,    /* a hold was made, or took more holds */
+    DLOCK_CHANGE_RELEASED = 2,   /* a hold gave some back, or ended */
+    DLOCK_CHANGE_LOST = 3,       /* ended with its session's expiry, or
+                                    revoked by an administrator */
+    DLOCK_CHANGE_WITHDRAWN = 4,  /* a grant nobody learnt, taken back */
+    DLOCK_CHANGE_DOWNGRADED = 5, /* exclusive holds became shared */
+    DLOCK_CHANGE_PROCLAIMED = 6, /* an election's leader set its value */
+    DLOCK_CHANGE_GONE = 7,       /* the changes up to revision are no longer
+                                    kept: some may be missed; read the state
+                                    (dlock_lock_status, dlock_leader) */
+};
+
+/* One change of a name's holders, of a lock, a semaphore or an election.
+ * A handover is a RELEASED and a GRANTED at one revision; an election
+ * without a leader is a change with holders 0. A GONE change carries its
+ * revision only (the rest is 0 or empty). */
+struct dlock_change {
+    char name[257];
+    uint64_t revision;  /* the log index that made it: the same on every
+                           server, never going back */
+    int event;          /* DLOCK_CHANGE_* */
+    uint64_t session;   /* the hold it is about: its session, */
+    char owner[65];     /* owner, */
+    uint64_t token;     /* and token */
+    uint32_t exclusive; /* the hold's exclusive holds after it */
+    uint32_t shared;    /* its shared holds (permits) after it */
+    uint32_t holders;   /* the name's holders after it */
+    char value[DLOCK_VALUE_MAX + 1]; /* an election's value after it, */
+    size_t value_len;                /* NUL-terminated; may hold NULs */
+};
+
+/* The word of an event: "granted", "released", ..., "gone" ("?" for
+ * another number). */
+DLOCK_API const char *dlock_change_event_name(int event);
+
+/* Called for each change of a watch, from the watch's own thread. */
+typedef void (*dlock_change_cb)(void *arg, const struct dlock_change *ch);
+
+/* A watch of one name. */
+struct dlock_watch;
+
+/* The from_revision of a watch of what comes from now on (the last
+ * revision the server it first reads from has applied). */
+#define DLOCK_WATCH_NOW UINT64_MAX
+
+/* Watches name: cb(arg, ch) is called for every change of name after
+ * from_revision (0: from the oldest the server keeps; DLOCK_WATCH_NOW: the
+ * changes from now on; give the revision of the last change seen to go on
+ * from there), one at a time, in order, and each once, from a thread the
+ * watch starts (one per watch). The watch reads from any server of c's
+ * list over a connection of its own, through a client of its own (a
+ * follower serves it as well as the leader: a change has the same
+ * revision on every server); when that server fails it goes on from
+ * another, from the last change it delivered, so that nothing is lost or
+ * delivered twice. When the history a server keeps no longer reaches back
+ * to where the watch is, cb gets a DLOCK_CHANGE_GONE change and the watch
+ * goes on from its revision. A connection silent for 5 s is sent a PING;
+ * one that does not answer within c's timeout is left for another server.
+ * A watch of an election observes its leader: a change with holders 0 is
+ * "no leader", otherwise the leader is the change's session (GRANTED, and
+ * PROCLAIMED with its new value).
+ * The callback runs on the watch's thread only, never two at once: it may
+ * call the library (with c or any other client), but should not block
+ * for long (the next changes wait). The watch does not use c after this
+ * returns. It checks name (1..256 bytes) and reaches a server first:
+ * 0 and *out, DLOCK_EINVAL, DLOCK_EIO, DLOCK_EREFUSED, DLOCK_ETIMEDOUT,
+ * DLOCK_ENOMEM (c's message says why). */
+DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
+                                uint64_t from_revision, dlock_change_cb cb,
+                                void *arg, struct dlock_watch **out);
+/* The revision of the last change w delivered (before the first:
+ * from_revision, or for DLOCK_WATCH_NOW the revision the server started
+ * it from, DLOCK_WATCH_NOW until a server answered): a watch from it goes
+ * on where w ended (but for the rest of a revision of several changes,
+ * had w stopped between them, as between a handover's two). */
+DLOCK_API uint64_t dlock_watch_revision(const struct dlock_watch *w);
+/* Stops w and frees it. From any thread but the callback's, it returns
+ * once the thread has ended: no callback runs then or later. From w's
+ * own callback, no callback comes after the one running, and w is freed
+ * when that one returns. Accepts NULL. */
+DLOCK_API void dlock_watch_stop(struct dlock_watch *w);
+
 /* ---- lease locks: a lock without a session ---------------------------- */
 
 /* For callers that hold a lock across processes (shell scripts): the lock

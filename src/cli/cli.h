@@ -232,6 +232,9 @@ int show_list_main(struct cli *cli, int argc, char **argv);
 int show_cluster_main(struct cli *cli, int argc, char **argv);
 int show_sem_status_main(struct cli *cli, int argc, char **argv);
 int show_leader_main(struct cli *cli, int argc, char **argv);
+int watch_main(struct cli *cli, int argc, char **argv);
+/* dlock leader NAME --watch (show_leader_main hands it over). */
+int watch_leader_main(struct cli *cli, int argc, char **argv);
 
 /* The usage texts printed by --help. */
 extern const char run_usage[];
@@ -245,5 +248,6 @@ extern const char show_list_usage[];
 extern const char show_cluster_usage[];
 extern const char show_sem_status_usage[];
 extern const char show_leader_usage[];
+extern const char watch_usage[];
 
 #endif

@@ -23,8 +23,10 @@ static const char usage[] =
     "  list [PREFIX]              the locks in use\n"
     "  sem-status NAME            one semaphore: permits used, available,\n"
     "                             holders, waiters\n"
-    "  leader NAME                the leader of an election: session,\n"
-    "                             token, value\n"
+    "  leader NAME [--watch]      the leader of an election: session,\n"
+    "                             token, value (--watch: at each change)\n"
+    "  watch NAME                 the changes of a lock, semaphore or\n"
+    "                             election, as they come\n"
     "  cluster                    the servers: roles, leader, term, health\n"
     "  help [VERB]                this text, or a verb's\n"
     "\n"
@@ -59,6 +61,7 @@ static const struct verb verbs[] = {
     {"list", show_list_main, show_list_usage},
     {"sem-status", show_sem_status_main, show_sem_status_usage},
     {"leader", show_leader_main, show_leader_usage},
+    {"watch", watch_main, watch_usage},
     {"cluster", show_cluster_main, show_cluster_usage},
 };
 

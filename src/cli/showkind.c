@@ -18,7 +18,7 @@ const char show_sem_status_usage[] =
     "69 cluster unavailable.\n";
 
 const char show_leader_usage[] =
-    "usage: dlock leader NAME\n"
+    "usage: dlock leader NAME [--watch [--count N]]\n"
     "\n"
     "Shows the leader of the election NAME as the leader of the cluster has\n"
     "it now (a linearizable read): its session and owner, its leadership\n"
@@ -27,6 +27,14 @@ const char show_leader_usage[] =
     "leader's session expired and its lock-delay is not over). With --json:\n"
     "{\"ok\":true,\"name\":...,\"leader\":N,\"owner\":...,\"token\":N,\n"
     "\"value\":...,\"candidates\":N,\"lease_left_ms\":N} (leader 0: none).\n"
+    "\n"
+    "With --watch it prints the leader now, then the leader at each change\n"
+    "of the election, one line each, with the change's revision:\n"
+    "\"REV leader session N owner O token N value V\" or \"REV no leader\"\n"
+    "(a handover is \"no leader\" then the next leader at one revision);\n"
+    "with --json, one object a line: {\"revision\":N,\"name\":...,\n"
+    "\"leader\":N,\"owner\":...,\"token\":N,\"value\":...}. It ends\n"
+    "after --count N lines, or on SIGINT or SIGTERM, with exit 0.\n"
     "Exit codes: 0 (a leader or none), 64 usage (or NAME is a lock or a\n"
     "semaphore), 69 cluster unavailable.\n";
 
@@ -98,6 +106,9 @@ int show_leader_main(struct cli *cli, int argc, char **argv)
 {
     const char *name = NULL;
     struct dlock_client *c;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--watch") == 0)
+            return watch_leader_main(cli, argc, argv);
     int rc = show_scan(cli, argc, argv, show_leader_usage, &name, 1, 1, NULL);
     if (rc >= 0)
         return rc;

@@ -358,6 +358,54 @@ int lock_handle_end(struct dlock_lock *l, const char **argv, size_t argc,
  * (may be NULL) receives the session's safe-until then. */
 bool lock_handle_alive(const struct dlock_lock *l, uint64_t *safe_until);
 
+/* ---- watch.c: watches of a name ------------------------------------- */
+
+/* Where a watch is: the revision of the last change delivered, and how
+ * many changes of that revision were delivered (WATCH_POS_ALL: all of
+ * them; a revision may hold several, as a handover's released and
+ * granted). A watch goes on after a reconnect FROM the revision before,
+ * and passes over the changes of it that were delivered. */
+#define WATCH_POS_ALL UINT32_MAX
+struct watch_pos {
+    uint64_t revision;
+    uint32_t delivered;
+    uint32_t skip; /* of the current connection: changes at revision to
+                      pass over still */
+};
+
+/* The FROM of a new connection's WATCH for p, and p made ready for the
+ * changes it replays. */
+uint64_t watch_pos_from(struct watch_pos *p);
+/* Whether ch comes after what p has delivered (then p moves on to it);
+ * false for one delivered already. A GONE change moves p to its revision,
+ * all of it. */
+bool watch_pos_accept(struct watch_pos *p, const struct dlock_change *ch);
+/* Parses a change (an array or a push of 11: "watch", name, revision,
+ * event, session, owner, token, exclusive, shared, holders, value) into
+ * ch: false if it is not one, or a field is bad or too long. */
+bool watch_parse_change(const struct resp_value *v, struct dlock_change *ch);
+
+/* A watch: its thread reads the pushes of WATCH over its own connection,
+ * through a private client on the same servers. */
+struct dlock_watch {
+    struct dlock_client *pc; /* private: only the thread uses it */
+    char *name;
+    dlock_change_cb cb;
+    void *arg;
+    struct watch_pos pos;       /* the thread's */
+    _Atomic uint64_t delivered; /* pos.revision, for dlock_watch_revision */
+    pthread_t thread;
+    /* Guards what follows. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC: wakes a pause at stop */
+    bool stop;
+    bool self_free; /* stopped from its callback: the thread frees it */
+    bool running;   /* the thread has set self */
+    pthread_t self; /* the thread, as it knows itself */
+    int fd;         /* the connection's, -1: shut down at stop */
+    char addr[CLIENT_ADDR_MAX]; /* the server read from, or "" */
+};
+
 /* ---- keeper.c: the keepalive engine ----------------------------------- */
 
 /* Keeps sessions alive over one non-blocking connection of its own: it

@@ -17,7 +17,7 @@ import dlocktest
 from dlocktest import TestFailure, as_map, check, dlock_path, eq, no_sanitizer_report, wait_for
 
 VERBS = ("run", "elect", "acquire", "extend", "release", "status", "holders", "list", "sem-status",
-         "leader", "cluster")
+         "leader", "watch", "cluster")
 
 
 def tool_env(servers):
@@ -623,6 +623,65 @@ def test_elect_runs_one_cmd_at_a_time_and_hands_over(ctx):
     eq(dlock(a, "--json", "leader", "primary").json()["leader"], 0, "no leader at the end")
 
 
+def test_watch_count_and_leader_watch(ctx):
+    """`dlock watch NAME --from 0 --count 3` prints a grant, a release and
+    the next grant, one line each with their revisions, and exits 0;
+    `--json` prints the same as JSON lines until SIGTERM, then exits 0.
+    `dlock leader NAME --watch --count 3` prints no leader, then the
+    leader that `dlock elect` makes (its session, token and value), then
+    no leader when it resigns, and exits 0; SIGINT ends one without
+    --count with exit 0."""
+    srv = ctx.single()
+    a = srv.addr
+    w = Proc(ctx, a, "watch", "jobs", "--from", "0", "--count", "3", tag="w")
+    wj = Proc(ctx, a, "--json", "watch", "jobs", "--from", "0", tag="wj")
+    lw = Proc(ctx, a, "leader", "ops", "--watch", "--count", "3", tag="lw")
+    lj = Proc(ctx, a, "--json", "leader", "ops", "--watch", tag="lj")
+    wait_for(lambda: lw.out().startswith("0 no leader\n") or lw.out().split(" ")[1:3] == ["no", "leader\n"],
+             10, "leader --watch's first line")
+    wait_for(lambda: lj.out().strip(), 10, "leader --watch --json's first line")
+    t1 = int(dlock(a, "acquire", "jobs", "--ttl", "30s").out)
+    eq(dlock(a, "release", "jobs", t1).rc, 0, "release")
+    t2 = int(dlock(a, "acquire", "jobs", "--ttl", "30s").out)
+    eq(w.wait(), 0, "watch --count 3's exit (stderr %r)" % w.err())
+    lines = w.out().splitlines()
+    eq(len(lines), 3, "three lines: %r" % lines)
+    pat = r"(\d+) (granted|released) session (\d+) token (\d+) exclusive ([01]) shared 0 holders ([01])$"
+    got = [re.match(pat, line) for line in lines]
+    check(all(got), "the lines: %r" % lines)
+    eq([(m.group(2), int(m.group(4)), m.group(5), m.group(6)) for m in got],
+       [("granted", t1, "1", "1"), ("released", t1, "0", "0"), ("granted", t2, "1", "1")],
+       "events, tokens, holds, holders")
+    revs = [int(m.group(1)) for m in got]
+    check(revs[0] < revs[1] < revs[2], "revisions in order: %r" % revs)
+    wait_for(lambda: len(wj.out().splitlines()) >= 3, 10, "three JSON lines")
+    wj.proc.send_signal(signal.SIGTERM)
+    eq(wj.wait(), 0, "watch --json's exit on SIGTERM (stderr %r)" % wj.err())
+    objs = [json.loads(x) for x in wj.out().splitlines()]
+    eq([(o["revision"], o["event"], o["name"], o["token"], o["holders"]) for o in objs],
+       [(revs[0], "granted", "jobs", t1, 1), (revs[1], "released", "jobs", t1, 0),
+        (revs[2], "granted", "jobs", t2, 1)], "watch --json")
+    e = Proc(ctx, a, "elect", "ops", "10.0.0.1:5432", "--", *elect_cmd("e"), tag="e")
+    wait_file(ctx, "e.start")
+    tok = int(read_file(ctx, "e.token"))
+    open(os.path.join(ctx.dir, "e.stop"), "w").close()
+    eq(e.wait(), 0, "elect's exit (stderr %r)" % e.err())
+    eq(lw.wait(), 0, "leader --watch --count 3's exit (stderr %r)" % lw.err())
+    lines = lw.out().splitlines()
+    eq(len(lines), 3, "three lines: %r" % lines)
+    m = re.match(r"(\d+) leader session (\d+) owner (\S+) token (\d+) value \"10.0.0.1:5432\"$", lines[1])
+    check(lines[0].endswith(" no leader") and m and int(m.group(4)) == tok and
+          lines[2].endswith(" no leader"), "leader --watch: %r" % lines)
+    check(int(lines[2].split()[0]) > int(m.group(1)), "revisions in order: %r" % lines)
+    wait_for(lambda: len(lj.out().splitlines()) >= 3, 10, "three JSON lines of leader --watch")
+    lj.proc.send_signal(signal.SIGINT)
+    eq(lj.wait(), 0, "leader --watch's exit on SIGINT (stderr %r)" % lj.err())
+    objs = [json.loads(x) for x in lj.out().splitlines()]
+    eq([(o["name"], o["leader"] != 0, o["token"], o["value"]) for o in objs],
+       [("ops", False, 0, ""), ("ops", True, tok, "10.0.0.1:5432"), ("ops", False, 0, "")],
+       "leader --watch --json")
+
+
 def test_kinds_refuse_each_other(ctx):
     """A verb of one kind on a name of another exits 64 and says what the
     name is: dlock run and sem-status on an election, dlock leader and
@@ -707,6 +766,10 @@ def test_usage_errors_exit_64(ctx):
         ["elect", "--shared", "E", "v", "--", "true"], ["elect", "--semaphore", "2", "E", "v", "--", "true"],
         ["elect", "E", "v" * 1025, "--", "true"], ["leader"], ["leader", "a", "b"],
         ["leader", "E", "--max", "3"], ["sem-status"], ["sem-status", "a", "b"],
+        ["watch"], ["watch", "a", "b"], ["watch", "L", "--count", "0"], ["watch", "L", "--count"],
+        ["watch", "L", "--from", "x"], ["watch", "L", "--watch"], ["watch", "L", "--bogus"],
+        ["leader", "E", "--watch", "--from", "3"], ["leader", "E", "--watch=1"],
+        ["leader", "--watch"], ["leader", "E", "--watch", "--count", "0"],
     ]
     port = dlocktest.free_port()
     for args in bad:
@@ -743,7 +806,8 @@ def test_no_server_refused_at_once(ctx):
     for args in (("status", "x"), ("run", "x", "--", "touch", "ran"),
                  ("run", "--semaphore", "2", "x", "--", "touch", "ran"),
                  ("elect", "x", "v", "--", "touch", "ran"), ("leader", "x"), ("sem-status", "x"),
-                 ("acquire", "x", "--ttl", "10s"), ("list",), ("cluster",)):
+                 ("acquire", "x", "--ttl", "10s"), ("list",), ("cluster",), ("watch", "x"),
+                 ("leader", "x", "--watch")):
         t0 = time.monotonic()
         r = dlock(both, *args)
         took = time.monotonic() - t0
