@@ -373,7 +373,11 @@ static int probe(struct dlock_client *c, const char *name)
     int rc = call_run(c, &k, &conn, &v);
     if (rc != 0)
         return rc;
-    if (v->type != RESP_NULL && (v->type != RESP_ARRAY || v->n != 11))
+    /* Null, or the changes of one revision (arrays of 11). */
+    bool ok = v->type == RESP_NULL || (v->type == RESP_ARRAY && v->n > 0);
+    for (size_t i = 0; ok && v->type == RESP_ARRAY && i < v->n; i++)
+        ok = v->elems[i].type == RESP_ARRAY && v->elems[i].n == 11;
+    if (!ok)
         rc = client_error(c, DLOCK_EPROTO, "WATCH.NEXT: an unexpected reply");
     call_done(c, conn);
     return rc;

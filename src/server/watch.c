@@ -38,6 +38,8 @@ struct wait {
     struct watch_hub *hub;
     struct slot *s;
     struct wname *wn;
+    char *name; /* wn's, kept: wn may go before the answer */
+    uint32_t len;
     uint64_t after;
     uint64_t deadline; /* uv_now */
     struct wait *prev, *next;
@@ -57,6 +59,7 @@ struct watch_hub {
     struct entry *ring;
     size_t cap, head, n;
     uint64_t revision;
+    uint64_t dropped; /* the revision of the last change dropped, or 0 */
     size_t n_waits;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -152,12 +155,26 @@ static const struct entry *entry_at(const struct watch_hub *h, size_t i)
 }
 
 /* The revision from which the history is whole: changes after it are all
- * kept (or none happened). */
+ * kept (or none happened). A revision some of whose changes were dropped
+ * counts as gone. */
 static uint64_t whole_from(const struct watch_hub *h)
 {
-    if (h->n < h->cap)
-        return 0; /* nothing dropped yet: whole since the server started */
-    return entry_at(h, 0)->revision - 1;
+    return h->dropped;
+}
+
+/* The position of the first change kept after revision `after` (h->n if
+ * none): the history is in revision order. */
+static size_t first_after(const struct watch_hub *h, uint64_t after)
+{
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (entry_at(h, mid)->revision > after)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 static void keep(struct watch_hub *h, uint64_t revision,
@@ -166,6 +183,7 @@ static void keep(struct watch_hub *h, uint64_t revision,
     struct entry *e;
     if (h->n == h->cap) {
         e = &h->ring[h->head];
+        h->dropped = e->revision;
         free(e->bytes);
         h->head = (h->head + 1) % h->cap;
         h->n--;
@@ -212,8 +230,10 @@ static void unlink_conn(struct watch_hub *h, struct wname *wn, struct conn *c)
 }
 
 /* Pushes a change to c; a backlog past the bound ends the watch with a
- * "gone" push (which may exceed it: one small push). */
-static void push(struct watch_hub *h, struct conn *c, struct wname *wn,
+ * "gone" push (which may exceed it: one small push). False if the watch
+ * ended, by that or by c's close (writing may close it): wn may then be
+ * freed. */
+static bool push(struct watch_hub *h, struct conn *c, struct wname *wn,
                  uint64_t revision, const struct fsm_change *ch)
 {
     struct buf b;
@@ -229,8 +249,11 @@ static void push(struct watch_hub *h, struct conn *c, struct wname *wn,
     }
     conn_push(c, b.data, b.len);
     buf_close(&b);
+    if (c->closing)
+        return false; /* its watches ended with it */
     if (!ok)
         unlink_conn(h, wn, c);
+    return ok;
 }
 
 /* Whether the change e is one that wn watches. */
@@ -244,6 +267,10 @@ static bool matches(const struct wname *wn, const struct fsm_change *ch)
 static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
                uint64_t from)
 {
+    if (c->closing) {
+        wname_trim(h, wn); /* an answer written before closed it */
+        return 0;
+    }
     struct conn_watches *cw = cw_of(c);
     bool watching = false;
     for (size_t i = 0; i < wn->n && !watching; i++)
@@ -273,11 +300,13 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
             put_change(&b, c->proto, true, wn->name, wn->len, whole, NULL);
             conn_push(c, b.data, b.len);
             buf_close(&b);
+            if (c->closing)
+                return 0;
         }
-        for (size_t i = 0; i < h->n && wn->n > 0; i++) {
+        for (size_t i = first_after(h, from); i < h->n; i++) {
             const struct entry *e = entry_at(h, i);
-            if (e->revision > from && matches(wn, &e->ch))
-                push(h, c, wn, e->revision, &e->ch);
+            if (matches(wn, &e->ch) && !push(h, c, wn, e->revision, &e->ch))
+                break; /* the watch ended: wn may be gone */
         }
     }
     return 0;
@@ -366,46 +395,84 @@ static void wait_on_close(struct slot *s)
     struct wait *w = s->op;
     s->op = NULL;
     wait_unlink(w->hub, w);
+    free(w->name);
     free(w);
     slot_free(s);
 }
 
-/* Ends the WATCH.NEXT of s with the change of name at revision ("gone":
- * ch NULL). */
-static void answer(struct slot *s, const char *name, uint32_t len,
-                   uint64_t revision, const struct fsm_change *ch)
+/* Ends the WATCH.NEXT of s, if the history answers it: with the changes
+ * of name at the first revision after `after` that has any (an array of
+ * them: a handover is a "released" and a "granted" at one revision), or
+ * with one "gone" change if the history no longer reaches back there.
+ * False if nothing of name came after `after` yet. */
+static bool try_answer(const struct watch_hub *h, struct slot *s,
+                       const char *name, uint32_t len, uint64_t after)
 {
-    if (s->conn != NULL)
-        put_change(&s->buf, s->conn->proto, false, name, len, revision, ch);
+    struct wname key = {.name = (char *)name, .len = len};
+    uint64_t whole = whole_from(h);
+    size_t first = h->n, count = 0;
+    if (after >= whole) {
+        uint64_t revision = 0;
+        for (size_t i = first_after(h, after); i < h->n; i++) {
+            const struct entry *e = entry_at(h, i);
+            if (count > 0 && e->revision != revision)
+                break;
+            if (matches(&key, &e->ch) && count++ == 0) {
+                first = i;
+                revision = e->revision;
+            }
+        }
+        if (count == 0)
+            return false;
+    }
     s->on_close = NULL;
+    if (s->conn == NULL) { /* the client went away: nothing to write */
+        slot_done(s);
+        return true;
+    }
+    int proto = s->conn->proto;
+    if (count == 0) { /* gone */
+        resp_write_array(&s->buf, 1);
+        put_change(&s->buf, proto, false, name, len, whole, NULL);
+    } else {
+        resp_write_array(&s->buf, count);
+        uint64_t revision = entry_at(h, first)->revision;
+        for (size_t i = first; i < h->n; i++) {
+            const struct entry *e = entry_at(h, i);
+            if (e->revision != revision)
+                break;
+            if (matches(&key, &e->ch))
+                put_change(&s->buf, proto, false, name, len, revision, &e->ch);
+        }
+    }
+    slot_done(s);
+    return true;
+}
+
+/* Ends the WATCH.NEXT of s with a null reply (nothing came). */
+static void answer_null(struct slot *s)
+{
+    s->on_close = NULL;
+    if (s->conn != NULL)
+        resp_write_null(&s->buf, s->conn->proto);
     slot_done(s);
 }
 
 void watch_next(struct watch_hub *h, struct slot *s, const char *name,
                 uint32_t len, uint64_t after, uint64_t wait_ms)
 {
-    uint64_t whole = whole_from(h);
-    if (after < whole) {
-        answer(s, name, len, whole, NULL);
+    if (try_answer(h, s, name, len, after))
         return;
-    }
-    for (size_t i = 0; i < h->n; i++) {
-        const struct entry *e = entry_at(h, i);
-        if (e->revision > after && e->ch.name_len == len &&
-            memcmp(e->ch.name, name, len) == 0) {
-            answer(s, name, len, e->revision, &e->ch);
-            return;
-        }
-    }
     if (wait_ms == 0) {
-        resp_write_null(&s->buf, s->conn->proto);
-        slot_done(s);
+        answer_null(s);
         return;
     }
     struct wait *w = mem_xcalloc(1, sizeof *w);
     w->hub = h;
     w->s = s;
     w->wn = wname_get(h, name, len, true);
+    w->name = mem_xmemdup(name, len);
+    w->len = len;
     w->after = after;
     w->deadline = uv_now(h->loop) + wait_ms;
     if (w->wn->waits == NULL) {
@@ -422,20 +489,40 @@ void watch_next(struct watch_hub *h, struct slot *s, const char *name,
     s->on_close = wait_on_close;
 }
 
-/* Ends every wait of wn with this change (of wn's name). */
-static void wake(struct watch_hub *h, struct wname *wn, uint64_t revision,
-                 const struct fsm_change *ch)
+/* Takes the waits in v[0..n) out of their names first, then answers them:
+ * from the history if a change came (came), else null. An answer may close
+ * its client, which ends that client's other waits, and a name goes with
+ * its last wait. */
+static void end_waits(struct watch_hub *h, struct wait **v, size_t n, bool came)
 {
-    bool last = false;
-    while (!last) {
-        struct wait *w = wn->waits;
-        struct slot *s = w->s;
-        s->op = NULL;
-        last = w->next == w;
-        wait_unlink(h, w); /* frees wn with its last wait, unless watched */
-        answer(s, ch->name, ch->name_len, revision, ch);
+    for (size_t i = 0; i < n; i++) {
+        v[i]->s->op = NULL;
+        v[i]->s->on_close = NULL; /* a close leaves the slot to us */
+        wait_unlink(h, v[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct wait *w = v[i];
+        if (!came || !try_answer(h, w->s, w->name, w->len, w->after))
+            answer_null(w->s);
+        free(w->name);
         free(w);
     }
+}
+
+/* Answers every wait of wn: a change of its name applied. */
+static void wake(struct watch_hub *h, struct wname *wn)
+{
+    size_t n = 0;
+    struct wait *w = wn->waits;
+    do {
+        n++;
+        w = w->next;
+    } while (w != wn->waits);
+    struct wait **v = mem_xmalloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++, w = w->next)
+        v[i] = w;
+    end_waits(h, v, n, true);
+    free(v);
 }
 
 /* Waits past their deadline get a null reply. */
@@ -465,17 +552,7 @@ static void on_tick(uv_timer_t *t)
             w = w->next;
         } while (w != wn->waits);
     }
-    for (size_t i = 0; i < n; i++) {
-        struct wait *w = due[i];
-        struct slot *s = w->s;
-        s->op = NULL;
-        wait_unlink(h, w);
-        if (s->conn != NULL)
-            resp_write_null(&s->buf, s->conn->proto);
-        s->on_close = NULL;
-        slot_done(s);
-        free(w);
-    }
+    end_waits(h, due, n, false);
     free(due);
 }
 
@@ -515,7 +592,6 @@ void watch_feed(struct watch_hub *h, uint64_t revision,
         struct conn **v = k ? mem_xmalloc(k * sizeof *v) : NULL;
         if (k)
             memcpy(v, wn->conns, k * sizeof *v);
-        bool has_waits = wn->waits != NULL;
         for (size_t j = 0; j < k; j++) {
             wn = wname_get(h, ch[i].name, ch[i].name_len, false);
             if (wn == NULL)
@@ -523,9 +599,13 @@ void watch_feed(struct watch_hub *h, uint64_t revision,
             push(h, v[j], wn, revision, &ch[i]);
         }
         free(v);
-        wn = wname_get(h, ch[i].name, ch[i].name_len, false);
-        if (has_waits && wn != NULL)
-            wake(h, wn, revision, &ch[i]);
+    }
+    /* WATCH.NEXT answers every change of its name at this revision: once
+     * they are all kept. */
+    for (size_t i = 0; i < n && h->n_waits > 0; i++) {
+        struct wname *wn = wname_get(h, ch[i].name, ch[i].name_len, false);
+        if (wn != NULL && wn->waits != NULL)
+            wake(h, wn);
     }
 }
 

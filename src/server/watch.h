@@ -45,7 +45,8 @@ uint64_t watch_revision(const struct watch_hub *h);
 
 /* c (RESP3) watches name: the changes after revision from are pushed,
  * those of the history first. 0, or -1 when c watches WATCH_PER_CONN
- * names already. Watching a name again starts it afresh from from. */
+ * names already. Watching a name again starts it afresh from from. The
+ * pushes may close c (a write fails): then nothing is added. */
 int watch_add(struct watch_hub *h, struct conn *c, const char *name,
               uint32_t len, uint64_t from);
 /* Whether c may watch name (it watches it already, or fewer than
@@ -65,10 +66,11 @@ bool watch_remove(struct watch_hub *h, struct conn *c, const char *name,
 /* c closes: its watches and waits end. */
 void watch_conn_closed(struct watch_hub *h, struct conn *c);
 
-/* WATCH.NEXT: answers s (and ends it) with the first change of name after
- * revision after, from the history, or with "gone" if the history starts
- * later; if none came yet, s waits for it until wait_ms from now (then a
- * null reply). */
+/* WATCH.NEXT: answers s (and ends it) with the changes of name at the
+ * first revision after `after` that has any, from the history (an array
+ * of them), or with one "gone" change if the history is not whole after
+ * `after`; if none came yet, s waits until wait_ms from now for the next
+ * revision that changes name (then a null reply). */
 void watch_next(struct watch_hub *h, struct slot *s, const char *name,
                 uint32_t len, uint64_t after, uint64_t wait_ms);
 

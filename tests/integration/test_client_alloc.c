@@ -383,6 +383,27 @@ TEST(alloc, lease_locks)
     ct_stop(&cl);
 }
 
+static void on_watch_change(void *arg, const struct dlock_change *ch)
+{
+    atomic_store((atomic_bool *)arg, true);
+}
+
+/* A watch of the lock held: started, its first change delivered (an
+ * allocation that fails in its thread makes it reconnect, not stop), and
+ * stopped. */
+static int step_watch(struct ctx *x)
+{
+    atomic_bool got = false;
+    struct dlock_watch *w;
+    int rc = dlock_watch_start(x->c, "held", 0, on_watch_change, &got, &w);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < 500 && !atomic_load(&got); i++)
+        ct_sleep_ms(10);
+    dlock_watch_stop(w);
+    return atomic_load(&got) ? 0 : DLOCK_EIO;
+}
+
 /* Reads of the state. */
 TEST(alloc, reads)
 {
@@ -394,5 +415,6 @@ TEST(alloc, reads)
     each_failure("cluster_info", set_client, step_cluster_info, free_all, 0);
     each_failure("cluster_info at", set_client, step_cluster_info_at, free_all,
                  0);
+    each_failure("watch", set_lock, step_watch, free_all, 0);
     ct_stop(&cl);
 }

@@ -5,6 +5,8 @@ revision; an election observed through "no leader"; a watch resumed from a
 revision, and told when the history is gone; WATCH.NEXT on RESP2, waiting
 and timing out; a follower's watch sees what the leader's does."""
 
+import socket
+import struct
 import time
 
 from dlocktest import Push, RespError, check, eq, wait_for
@@ -117,27 +119,88 @@ def test_resume_from_a_revision_and_history_gone(ctx):
           "told the history is gone: %r" % gone)
 
 
+def changes(v):
+    """The answer of WATCH.NEXT: the changes of one revision."""
+    check(isinstance(v, list) and len(v) > 0, "not a list of changes: %r" % (v,))
+    out = [change(x) for x in v]
+    eq(len({x["revision"] for x in out}), 1, "one revision: %r" % (out,))
+    return out
+
+
+def waiters(c, name):
+    v = c.call("LOCK.STATUS", name)
+    return dict(zip(v[::2], v[1::2]))["waiters"]
+
+
 def test_watch_next_on_resp2(ctx):
-    """WATCH.NEXT name r returns the first change after r at once from the
-    history, waits for one with WAIT, and is null when none comes; WATCH
-    itself needs RESP3."""
+    """WATCH.NEXT name r returns the changes of the first revision after r
+    at once from the history, waits for one with WAIT, and is null when
+    none comes; WATCH itself needs RESP3."""
     srv = ctx.single()
     c = srv.client()
     s = c.call("SESSION.OPEN", 60000)
     c.call("LOCK.ACQUIRE", "n", s)
-    first = change(c.call("WATCH.NEXT", "n", 0))
+    [first] = changes(c.call("WATCH.NEXT", "n", 0))
     eq((first["event"], first["session"]), ("granted", s), "from the history")
     eq(c.call("WATCH.NEXT", "n", first["revision"]), None, "nothing after it yet")
     k = srv.client()
     k.send("WATCH.NEXT", "n", first["revision"], "WAIT", 5000)
     check(not k.pending(0.2), "waits")
     c.call("LOCK.RELEASE", "n", s)
-    nxt = change(k.read(5))
+    [nxt] = changes(k.read(5))
     check(nxt["event"] == "released" and nxt["revision"] > first["revision"], "%r" % nxt)
     t0 = time.monotonic()
     eq(k.call("WATCH.NEXT", "n", nxt["revision"], "WAIT", 300), None, "timed out")
     check(time.monotonic() - t0 >= 0.25, "waited about WAIT")
     eq(c.try_call("WATCH", "n").code, "ERR", "WATCH on RESP2")
+
+
+def test_watch_next_reads_every_change_of_a_revision(ctx):
+    """A handover is a "released" and a "granted" at one revision: a loop
+    on WATCH.NEXT reads both, from the history and while waiting (before,
+    it answered only the first, and the grant could never be read)."""
+    srv = ctx.single()
+    c = srv.client()
+    a = c.call("SESSION.OPEN", 60000)
+    b = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "h", a)
+    [g] = changes(c.call("WATCH.NEXT", "h", 0))
+    k = srv.client()
+    k.send("WATCH.NEXT", "h", g["revision"], "WAIT", 5000)
+    w = srv.client()
+    w.send("LOCK.ACQUIRE", "h", b, "WAIT", 5000)
+    wait_for(lambda: waiters(c, "h") == 1, 5, "b waits")
+    c.call("LOCK.RELEASE", "h", a)
+    waited = changes(k.read(5))
+    eq([(x["event"], x["session"]) for x in waited],
+       [("released", a), ("granted", b)], "both, while waiting")
+    kept = changes(c.call("WATCH.NEXT", "h", g["revision"]))
+    eq(kept, waited, "both, from the history")
+    eq(c.call("WATCH.NEXT", "h", kept[0]["revision"]), None, "then nothing")
+
+
+def test_watch_next_gone_when_a_revision_is_partly_dropped(ctx):
+    """With --watch-history 16, a revision of which only some changes are
+    still kept counts as gone: WATCH.NEXT from before it answers "gone"
+    with that revision, and from it, what comes after."""
+    srv = ctx.single(extra=["--watch-history", "16"])
+    c = srv.client()
+    holder = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "s", holder)
+    readers = [c.call("SESSION.OPEN", 60000) for _ in range(20)]
+    ws = []
+    for r in readers:
+        w = srv.client()
+        w.send("LOCK.ACQUIRE", "s", r, "SHARED", "WAIT", 5000)
+        ws.append(w)
+    wait_for(lambda: waiters(c, "s") == 20, 5, "20 readers wait")
+    c.call("LOCK.RELEASE", "s", holder)  # 1 released + 20 granted at once
+    for w in ws:
+        w.read(5)
+    [gone] = changes(c.call("WATCH.NEXT", "s", 0))
+    eq(gone["event"], "gone", "the handover's revision is partly dropped")
+    eq(c.call("WATCH.NEXT", "s", gone["revision"]), None,
+       "nothing after it: the history is whole from there")
 
 
 def test_a_follower_watches_too(ctx):
@@ -178,3 +241,33 @@ def test_a_session_is_told_its_locks_are_lost(ctx):
     got = pushes(w, 1, timeout=5)  # the lease ends without keepalives
     eq((got[0]["name"], got[0]["event"], got[0]["session"]), ("b", "lost", s), "lost with the session")
     eq(w.call("SESSION.UNWATCH", s), 1, "unwatched")
+
+
+def test_watchers_that_vanish_while_served(ctx):
+    """Clients that reset their connection while the server replays a
+    watch's history, or while their WATCH.NEXT is answered, leave it
+    whole (before, the replay read the name's watch after the close had
+    freed it: AddressSanitizer saw it)."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    for _ in range(20):
+        c.call("LOCK.ACQUIRE", "x", s)
+        c.call("LOCK.RELEASE", "x", s)
+    for i in range(200):
+        t = srv.client(proto=3)
+        if i % 2:
+            t.send("WATCH", "x", "FROM", 0)
+        else:
+            t.send("WATCH.NEXT", "x", 10 ** 9, "WAIT", 5000)
+            t.send("WATCH.NEXT", "x", 10 ** 9, "WAIT", 5000)
+        t.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))  # a reset, not a close
+        t.close()
+        if i % 20 == 0:
+            c.call("LOCK.ACQUIRE", "x", s)
+            c.call("LOCK.RELEASE", "x", s)
+    eq(c.call("PING"), "PONG", "the server still answers")
+    w = srv.client(proto=3)
+    w.call("WATCH", "x", "FROM", 0)
+    eq(len(pushes(w, 2 * 30)), 60, "and replays the whole history")
