@@ -149,6 +149,24 @@ typedef void (*dlock_lost_cb)(struct dlock_session *s, void *arg);
 DLOCK_API void dlock_session_on_lost(struct dlock_session *s, dlock_lost_cb cb,
                                      void *arg);
 
+/* Called, from the same thread as the lost callback, the moment the server
+ * says it ended a hold of the session that a handle of this client holds:
+ * an administrator's LOCK.REVOKE of a lock, a semaphore's permits or an
+ * election's leadership (or the session's expiry, which also calls the
+ * lost callback). name and owner are the hold's, token its fencing token;
+ * its handles (dlock_lock_lost, dlock_sem_lost, dlock_leadership_lost)
+ * report lost from then on. Each hold is told once. The library learns it
+ * from pushes of the server (SESSION.WATCH) on the keepalive connection;
+ * a hold ended while that connection is down is told when it is back,
+ * unless the server no longer keeps the change (then the handle learns it
+ * at its next use, as before). It must not call back into the library
+ * with this session. */
+typedef void (*dlock_hold_lost_cb)(struct dlock_session *s, const char *name,
+                                   const char *owner, uint64_t token,
+                                   void *arg);
+DLOCK_API void dlock_session_on_hold_lost(struct dlock_session *s,
+                                          dlock_hold_lost_cb cb, void *arg);
+
 /* ---- locks ------------------------------------------------------------ */
 
 struct dlock_lock;

@@ -225,14 +225,18 @@ static inline void ct_free(void *p)
 }
 
 /* Routes alloc.h through the counting wrappers; attempt n (1 is the next
- * one) fails, 0: none does. */
+ * one) fails, 0: none does. The hooks are set once, at the first call,
+ * before any thread of the library runs: the keepalive threads allocate
+ * while later calls are made. */
 static inline void ct_fail_at(long n)
 {
     atomic_store(&ct_calls, 0);
     atomic_store(&ct_fail_n, n);
-    alloc_hooks.malloc = ct_malloc;
-    alloc_hooks.realloc = ct_realloc;
-    alloc_hooks.free = ct_free;
+    if (alloc_hooks.malloc != ct_malloc) {
+        alloc_hooks.malloc = ct_malloc;
+        alloc_hooks.realloc = ct_realloc;
+        alloc_hooks.free = ct_free;
+    }
 }
 
 #endif

@@ -338,6 +338,13 @@ static void lost_cb(struct dlock_session *s, void *arg)
     pthread_kill(r->main_thread, SIGUSR1); /* wakes the supervision */
 }
 
+/* The server ended the hold (LOCK.REVOKE): the supervision finds it lost. */
+static void hold_lost_cb(struct dlock_session *s, const char *name,
+                         const char *owner, uint64_t token, void *arg)
+{
+    lost_cb(s, arg);
+}
+
 /* ---- supervising CMD -------------------------------------------------- */
 
 /* Waits up to ms (UINT64_MAX: no limit) for a signal of set; returns it,
@@ -367,10 +374,17 @@ static void supervise(struct run *r, struct child *ch, const sigset_t *set)
         uint64_t safe = hold_safe_until(r);
         if (!r->lost && (hold_lost(r) || safe == 0 || now + margin >= safe)) {
             r->lost = true;
+            /* The session lives and the hold is gone: the server took it. */
+            bool revoked = hold_lost(r) && !dlock_session_lost(r->session) &&
+                           dlock_session_safe_until(r->session) > now + margin;
             fprintf(stderr,
-                    "dlock %s: %s: the lease can no longer be proven; "
-                    "SIGTERM to CMD (process group %ld), SIGKILL in %s\n",
-                    r->cli->verb, r->name, (long)ch->pid, grace);
+                    "dlock %s: %s: %s; SIGTERM to CMD (process group %ld), "
+                    "SIGKILL in %s\n",
+                    r->cli->verb, r->name,
+                    revoked ? "the server ended the hold (an administrator's "
+                              "revoke)"
+                            : "the lease can no longer be proven",
+                    (long)ch->pid, grace);
             child_signal(ch, SIGTERM);
             kill_at = now + r->grace_ms;
         }
@@ -527,6 +541,7 @@ static int run_kind_main(struct cli *cli, enum run_kind kind, int argc,
     if ((rc = cli_client(cli, r.identity, &r.client)) == 0 &&
         (rc = take_lock(&r, &set)) == 0) {
         dlock_session_on_lost(r.session, lost_cb, &r);
+        dlock_session_on_hold_lost(r.session, hold_lost_cb, &r);
         rc = run_locked(&r, &cmd, &set, &old_mask);
     }
     /* CMD has ended: from now on a signal ends dlock as it would any

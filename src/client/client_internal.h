@@ -265,8 +265,11 @@ struct dlock_session {
     uint64_t due_ms; /* the next keepalive's time */
     bool in_flight;  /* a keepalive is sent and not answered */
     bool notified;   /* the lost callback was called (or is running) */
+    bool watched;    /* SESSION.WATCH sent on the keeper's connection */
     dlock_lost_cb cb;
     void *cb_arg;
+    dlock_hold_lost_cb hold_cb;
+    void *hold_cb_arg;
 };
 
 /* What a handle holds: a lock, permits of a semaphore, or leadership. */
@@ -427,16 +430,32 @@ struct keeper {
     uint64_t backoff_ms;
     unsigned redirects;               /* in a row */
     struct dlock_session *delivering; /* whose callback runs now */
+    /* Session watches (holdwatch.c): the connection speaks RESP3 (HELLO
+     * sent) or cannot (no_push: answered with an error); the last
+     * revision a watch started from or pushed, to go on FROM at the next
+     * connection; holds the server said lost, to deliver. */
+    bool hello_sent, no_push;
+    uint64_t revision;
+    struct holdwatch_lost *lost;
+    size_t n_lost, cap_lost;
     /* The thread that drives it, if any. */
     bool has_thread, stop;
     pthread_t thread;
     int wake_fd; /* an eventfd that interrupts the thread's poll */
 };
 
+/* What a request of the keeper's connection is. */
+enum keeper_req {
+    KEEPER_KEEPALIVE,
+    KEEPER_HELLO,
+    KEEPER_WATCH, /* SESSION.WATCH or SESSION.UNWATCH */
+};
+
 struct keeper_fly {
-    struct dlock_session *s; /* NULL once removed */
+    struct dlock_session *s; /* NULL once removed, and for other requests */
     uint64_t sent_ms;
     uint64_t deadline_ms; /* of its answer */
+    enum keeper_req req;
 };
 
 /* Makes a keeper for c: 0 or DLOCK_ENOMEM. */
@@ -457,5 +476,41 @@ int keeper_process(struct keeper *k);
 int keeper_fd(struct keeper *k);
 short keeper_events(struct keeper *k);
 uint64_t keeper_deadline(struct keeper *k);
+/* Queues req (argc strings) on k's connection, its answer due within
+ * wait_ms: 0 or DLOCK_ENOMEM. With k locked. */
+int keeper_queue(struct keeper *k, struct dlock_session *s, enum keeper_req req,
+                 size_t argc, const char **argv, uint64_t now,
+                 uint64_t wait_ms);
+
+/* ---- holdwatch.c: the holds the server takes -------------------------- */
+
+/* The keeper's connection watches the losses of each of its sessions'
+ * holds (HELLO 3, SESSION.WATCH id FROM r LOST), so that a hold the server ends
+ * while the session lives (an administrator's LOCK.REVOKE) is known at
+ * once: its handles report lost, and the session's hold-lost callback is
+ * called. All but holdwatch_deliver with k locked. */
+struct holdwatch_lost {
+    uint64_t session, token;
+    char name[257];
+    char owner[65];
+};
+
+/* Whether s waits for its watch: then the keeper connects for it. */
+bool holdwatch_wanted(const struct keeper *k, const struct dlock_session *s);
+/* Queues HELLO 3 on a new connection and the watch of each session that
+ * wants one: 0 or DLOCK_ENOMEM. */
+int holdwatch_queue(struct keeper *k, uint64_t now);
+/* s leaves k: its watch ends (SESSION.UNWATCH). */
+void holdwatch_remove(struct keeper *k, struct dlock_session *s, uint64_t now);
+/* The answer v to a HELLO or a watch request. */
+void holdwatch_answer(struct keeper *k, const struct keeper_fly *f,
+                      const struct resp_value *v);
+/* A push on the connection: a change of a watched session's holds. */
+void holdwatch_push(struct keeper *k, const struct resp_value *v);
+/* The connection is gone: the watches go with it. */
+void holdwatch_reset(struct keeper *k);
+/* Marks the handles of the holds reported lost, and calls the hold-lost
+ * callbacks, one at a time; with k unlocked. */
+void holdwatch_deliver(struct keeper *k);
 
 #endif

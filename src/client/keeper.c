@@ -58,6 +58,7 @@ void keeper_free(struct keeper *k)
     buf_close(&k->out);
     alloc_free(k->ss);
     alloc_free(k->fly);
+    alloc_free(k->lost);
     pthread_cond_destroy(&k->cond);
     pthread_mutex_destroy(&k->mu);
     alloc_free(k);
@@ -78,6 +79,7 @@ int keeper_add(struct keeper *k, struct dlock_session *s)
 void keeper_remove(struct keeper *k, struct dlock_session *s)
 {
     pthread_mutex_lock(&k->mu);
+    holdwatch_remove(k, s, client_now_ms());
     client_untrack((void **)k->ss, &k->n_ss, s);
     for (size_t i = 0; i < k->n_fly; i++)
         if (k->fly[i].s == s)
@@ -112,6 +114,7 @@ static void fail(struct keeper *k, uint64_t now, bool pause)
         if (k->fly[i].s != NULL)
             k->fly[i].s->in_flight = false;
     k->n_fly = 0;
+    holdwatch_reset(k);
     if (!pause && ++k->redirects > FREE_REDIRECTS)
         pause = true;
     if (pause) {
@@ -169,6 +172,10 @@ static bool answer(struct keeper *k, const struct resp_value *v, uint64_t now)
 {
     struct keeper_fly f = k->fly[0];
     memmove(k->fly, k->fly + 1, --k->n_fly * sizeof *k->fly);
+    if (f.req != KEEPER_KEEPALIVE) {
+        holdwatch_answer(k, &f, v);
+        return true;
+    }
     if (f.s != NULL)
         f.s->in_flight = false;
     bool err = v->type == RESP_ERROR;
@@ -196,25 +203,27 @@ static bool answer(struct keeper *k, const struct resp_value *v, uint64_t now)
     return false;
 }
 
-/* Reads what arrived and handles the answers in it. */
+/* Reads what arrived and handles the answers and pushes in it. */
 static int read_answers(struct keeper *k, uint64_t now)
 {
     int rc = conn_read_some(k->c, k->conn);
     if (rc == DLOCK_ENOMEM)
         return rc;
     /* Answers that arrived before an error still count. */
-    while (k->n_fly > 0) {
+    for (;;) {
         const struct resp_value *v;
         int got = resp_reader_next(&k->conn->rd, &v);
         if (got == DLOCK_ENOMEM)
             return got;
-        if (got < 0) {
-            fail(k, now, true);
+        if (got < 0 || (got > 0 && v->type != RESP_PUSH && k->n_fly == 0)) {
+            fail(k, now, true); /* broken, or an answer to nothing */
             return 0;
         }
         if (got == 0)
             break;
-        if (!answer(k, v, now))
+        if (v->type == RESP_PUSH)
+            holdwatch_push(k, v);
+        else if (!answer(k, v, now))
             return 0;
     }
     if (rc < 0) {
@@ -236,22 +245,29 @@ static bool due(const struct dlock_session *s, uint64_t now)
            s->due_ms <= now;
 }
 
+int keeper_queue(struct keeper *k, struct dlock_session *s, enum keeper_req req,
+                 size_t argc, const char **argv, uint64_t now, uint64_t wait_ms)
+{
+    if (alloc_grow((void **)&k->fly, &k->cap_fly, k->n_fly + 1,
+                   sizeof *k->fly) != 0 ||
+        resp_write_command(&k->out, argc, argv, NULL) != 0)
+        return DLOCK_ENOMEM;
+    k->fly[k->n_fly++] = (struct keeper_fly){s, now, now + wait_ms, req};
+    if (now + wait_ms < k->reply_deadline || k->n_fly == 1)
+        k->reply_deadline = now + wait_ms;
+    return 0;
+}
+
 /* Queues the keepalive of s on the connection. */
 static int queue_keepalive(struct keeper *k, struct dlock_session *s,
                            uint64_t now)
 {
-    if (alloc_grow((void **)&k->fly, &k->cap_fly, k->n_fly + 1,
-                   sizeof *k->fly) != 0)
-        return DLOCK_ENOMEM;
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, s->id);
     const char *argv[] = {"SESSION.KEEPALIVE", id};
-    if (resp_write_command(&k->out, 2, argv, NULL) != 0)
-        return DLOCK_ENOMEM;
     uint64_t wait = s->ttl_ms / 4 > REPLY_MIN_MS ? s->ttl_ms / 4 : REPLY_MIN_MS;
-    k->fly[k->n_fly++] = (struct keeper_fly){s, now, now + wait};
-    if (now + wait < k->reply_deadline || k->n_fly == 1)
-        k->reply_deadline = now + wait;
+    if (keeper_queue(k, s, KEEPER_KEEPALIVE, 2, argv, now, wait) != 0)
+        return DLOCK_ENOMEM;
     s->in_flight = true;
     return 0;
 }
@@ -260,7 +276,7 @@ static int send_due(struct keeper *k, uint64_t now)
 {
     bool any = false;
     for (size_t i = 0; i < k->n_ss && !any; i++)
-        any = due(k->ss[i], now);
+        any = due(k->ss[i], now) || holdwatch_wanted(k, k->ss[i]);
     if (!any)
         return 0;
     if (k->conn == NULL && now >= k->retry_at) {
@@ -270,10 +286,13 @@ static int send_due(struct keeper *k, uint64_t now)
     }
     if (k->conn == NULL || k->conn->connecting)
         return 0;
+    int rc = holdwatch_queue(k, now);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < k->n_ss; i++) {
         if (!due(k->ss[i], now))
             continue;
-        int rc = queue_keepalive(k, k->ss[i], now);
+        rc = queue_keepalive(k, k->ss[i], now);
         if (rc != 0)
             return rc;
     }
@@ -345,6 +364,7 @@ int keeper_process(struct keeper *k)
     int rc = step(k, client_now_ms());
     pthread_mutex_unlock(&k->mu);
     deliver(k);
+    holdwatch_deliver(k);
     return rc;
 }
 
@@ -382,14 +402,16 @@ static uint64_t session_deadline(const struct keeper *k,
     if (atomic_load(&s->lost))
         return s->notified || s->cb == NULL ? UINT64_MAX : 0;
     uint64_t dl = atomic_load(&s->safe_until);
-    if (s->in_flight)
+    /* A session whose holds are not watched yet wants the connection now. */
+    uint64_t next = holdwatch_wanted(k, s) ? 0 : s->due_ms;
+    if (s->in_flight && next != 0)
         return dl;
     /* A keepalive that is due waits for the connection, or the pause. */
     if (k->conn == NULL)
-        return min_u64(dl, s->due_ms > k->retry_at ? s->due_ms : k->retry_at);
+        return min_u64(dl, next > k->retry_at ? next : k->retry_at);
     if (k->conn->connecting)
         return dl;
-    return min_u64(dl, s->due_ms);
+    return min_u64(dl, next);
 }
 
 uint64_t keeper_deadline(struct keeper *k)

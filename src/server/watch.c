@@ -23,9 +23,12 @@ struct entry {
 struct wait;
 
 /* A name that is watched or waited for; or, with session set, a session
- * whose holds are watched (SESSION.WATCH: no name, no waits). */
+ * whose holds are watched (SESSION.WATCH: no name, no waits; only_lost:
+ * only its "lost" changes, SESSION.WATCH ... LOST). */
 struct wname {
     uint64_t session;
+    bool only_lost;
+    unsigned pinned; /* pushes under way walk it: it stays */
     char *name;
     uint32_t len;
     struct conn **conns; /* its watchers */
@@ -54,8 +57,8 @@ struct conn_watches {
 struct watch_hub {
     uv_loop_t *loop;
     uv_timer_t timer;
-    struct map_str names;    /* name -> struct wname */
-    struct map_u64 sessions; /* session id -> struct wname */
+    struct map_str names;       /* name -> struct wname */
+    struct map_u64 sessions[2]; /* session id -> struct wname: [1] LOST */
     struct entry *ring;
     size_t cap, head, n;
     uint64_t revision;
@@ -120,15 +123,17 @@ static struct wname *wname_get(struct watch_hub *h, const char *name,
     return wn;
 }
 
-static struct wname *wsession_get(struct watch_hub *h, uint64_t id, bool make)
+static struct wname *wsession_get(struct watch_hub *h, uint64_t id,
+                                  bool only_lost, bool make)
 {
-    struct wname *wn = map_u64_get(&h->sessions, id);
+    struct wname *wn = map_u64_get(&h->sessions[only_lost], id);
     if (wn != NULL || !make)
         return wn;
     wn = mem_xcalloc(1, sizeof *wn);
     wn->session = id;
+    wn->only_lost = only_lost;
     wn->name = mem_xmalloc(1);
-    if (map_u64_put(&h->sessions, id, wn) != 0)
+    if (map_u64_put(&h->sessions[only_lost], id, wn) != 0)
         abort(); /* the server aborts on out-of-memory (mem.h) */
     return wn;
 }
@@ -136,10 +141,10 @@ static struct wname *wsession_get(struct watch_hub *h, uint64_t id, bool make)
 /* Forgets wn once nobody watches or waits for it. */
 static void wname_trim(struct watch_hub *h, struct wname *wn)
 {
-    if (wn->n > 0 || wn->waits != NULL)
+    if (wn->n > 0 || wn->waits != NULL || wn->pinned > 0)
         return;
     if (wn->session != 0)
-        map_u64_del(&h->sessions, wn->session);
+        map_u64_del(&h->sessions[wn->only_lost], wn->session);
     else
         map_str_del(&h->names, wn->name, wn->len);
     free(wn->conns);
@@ -259,9 +264,10 @@ static bool push(struct watch_hub *h, struct conn *c, struct wname *wn,
 /* Whether the change e is one that wn watches. */
 static bool matches(const struct wname *wn, const struct fsm_change *ch)
 {
-    return wn->session != 0 ? ch->session == wn->session
-                            : ch->name_len == wn->len &&
-                                  memcmp(ch->name, wn->name, wn->len) == 0;
+    if (wn->session != 0)
+        return ch->session == wn->session &&
+               (!wn->only_lost || ch->type == FSM_CH_LOST);
+    return ch->name_len == wn->len && memcmp(ch->name, wn->name, wn->len) == 0;
 }
 
 static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
@@ -303,11 +309,14 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
             if (c->closing)
                 return 0;
         }
+        wn->pinned++;
         for (size_t i = first_after(h, from); i < h->n; i++) {
             const struct entry *e = entry_at(h, i);
             if (matches(wn, &e->ch) && !push(h, c, wn, e->revision, &e->ch))
-                break; /* the watch ended: wn may be gone */
+                break; /* the watch ended */
         }
+        wn->pinned--;
+        wname_trim(h, wn);
     }
     return 0;
 }
@@ -319,20 +328,27 @@ int watch_add(struct watch_hub *h, struct conn *c, const char *name,
 }
 
 int watch_add_session(struct watch_hub *h, struct conn *c, uint64_t id,
-                      uint64_t from)
+                      uint64_t from, bool only_lost)
 {
-    return add(h, c, wsession_get(h, id, true), from);
+    return add(h, c, wsession_get(h, id, only_lost, true), from);
 }
 
-bool watch_remove_session(struct watch_hub *h, struct conn *c, uint64_t id)
+/* c no longer watches wn (may be NULL); false if it did not. */
+static bool remove_conn(struct watch_hub *h, struct wname *wn, struct conn *c)
 {
-    struct wname *wn = wsession_get(h, id, false);
     for (size_t i = 0; wn != NULL && i < wn->n; i++)
         if (wn->conns[i] == c) {
             unlink_conn(h, wn, c);
             return true;
         }
     return false;
+}
+
+bool watch_remove_session(struct watch_hub *h, struct conn *c, uint64_t id)
+{
+    bool all = remove_conn(h, wsession_get(h, id, false, false), c);
+    bool lost = remove_conn(h, wsession_get(h, id, true, false), c);
+    return all || lost;
 }
 
 bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
@@ -348,12 +364,13 @@ bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
     return false;
 }
 
-bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id)
+bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id,
+                           bool only_lost)
 {
     const struct conn_watches *cw = c->watches;
     if (cw == NULL || cw->n < WATCH_PER_CONN)
         return true;
-    const struct wname *wn = wsession_get(h, id, false);
+    const struct wname *wn = wsession_get(h, id, only_lost, false);
     for (size_t i = 0; wn != NULL && i < wn->n; i++)
         if (wn->conns[i] == c)
             return true;
@@ -363,15 +380,7 @@ bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id)
 bool watch_remove(struct watch_hub *h, struct conn *c, const char *name,
                   uint32_t len)
 {
-    struct wname *wn = wname_get(h, name, len, false);
-    if (wn == NULL)
-        return false;
-    for (size_t i = 0; i < wn->n; i++)
-        if (wn->conns[i] == c) {
-            unlink_conn(h, wn, c);
-            return true;
-        }
-    return false;
+    return remove_conn(h, wname_get(h, name, len, false), c);
 }
 
 /* ---- WATCH.NEXT --------------------------------------------------------- */
@@ -558,23 +567,24 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- feeding ------------------------------------------------------------ */
 
-/* Pushes a change to the watchers of a session's holds. */
-static void feed_session(struct watch_hub *h, uint64_t revision,
-                         const struct fsm_change *ch)
+/* Pushes a change to every watcher of wn (may be NULL). A push may end
+ * its own watch (its backlog) or close its connection: wn stays while it
+ * is walked, and each connection of the copy is pushed to once (one
+ * closed meanwhile takes nothing). */
+static void push_all(struct watch_hub *h, struct wname *wn, uint64_t revision,
+                     const struct fsm_change *ch)
 {
-    struct wname *wn = wsession_get(h, ch->session, false);
-    if (wn == NULL)
+    if (wn == NULL || wn->n == 0 || !matches(wn, ch))
         return;
     size_t k = wn->n;
     struct conn **v = mem_xmalloc(k * sizeof *v);
     memcpy(v, wn->conns, k * sizeof *v);
-    for (size_t j = 0; j < k; j++) {
-        wn = wsession_get(h, ch->session, false);
-        if (wn == NULL)
-            break;
+    wn->pinned++;
+    for (size_t j = 0; j < k; j++)
         push(h, v[j], wn, revision, ch);
-    }
+    wn->pinned--;
     free(v);
+    wname_trim(h, wn);
 }
 
 void watch_feed(struct watch_hub *h, uint64_t revision,
@@ -583,22 +593,12 @@ void watch_feed(struct watch_hub *h, uint64_t revision,
     h->revision = revision;
     for (size_t i = 0; i < n; i++) {
         keep(h, revision, &ch[i]);
-        feed_session(h, revision, &ch[i]);
-        struct wname *wn = wname_get(h, ch[i].name, ch[i].name_len, false);
-        if (wn == NULL)
-            continue;
-        /* A push may end a watch (its backlog): walk a copy. */
-        size_t k = wn->n;
-        struct conn **v = k ? mem_xmalloc(k * sizeof *v) : NULL;
-        if (k)
-            memcpy(v, wn->conns, k * sizeof *v);
-        for (size_t j = 0; j < k; j++) {
-            wn = wname_get(h, ch[i].name, ch[i].name_len, false);
-            if (wn == NULL)
-                break;
-            push(h, v[j], wn, revision, &ch[i]);
-        }
-        free(v);
+        push_all(h, wsession_get(h, ch[i].session, false, false), revision,
+                 &ch[i]);
+        push_all(h, wsession_get(h, ch[i].session, true, false), revision,
+                 &ch[i]);
+        push_all(h, wname_get(h, ch[i].name, ch[i].name_len, false), revision,
+                 &ch[i]);
     }
     /* WATCH.NEXT answers every change of its name at this revision: once
      * they are all kept. */
@@ -635,7 +635,8 @@ struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history)
     h->cap = history ? history : WATCH_HISTORY;
     h->ring = mem_xcalloc(h->cap, sizeof *h->ring);
     map_str_init(&h->names);
-    map_u64_init(&h->sessions);
+    map_u64_init(&h->sessions[0]);
+    map_u64_init(&h->sessions[1]);
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
     uv_timer_start(&h->timer, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
@@ -672,12 +673,14 @@ void watch_hub_free(struct watch_hub *h)
         free(wn);
     }
     map_str_close(&h->names);
-    pos = 0;
-    while ((wn = map_u64_next(&h->sessions, &pos, NULL)) != NULL) {
-        free(wn->conns);
-        free(wn->name);
-        free(wn);
+    for (int lost = 0; lost < 2; lost++) {
+        pos = 0;
+        while ((wn = map_u64_next(&h->sessions[lost], &pos, NULL)) != NULL) {
+            free(wn->conns);
+            free(wn->name);
+            free(wn);
+        }
+        map_u64_close(&h->sessions[lost]);
     }
-    map_u64_close(&h->sessions);
     free(h);
 }

@@ -54,12 +54,15 @@ int watch_add(struct watch_hub *h, struct conn *c, const char *name,
 bool watch_can_add(struct watch_hub *h, struct conn *c, const char *name,
                    uint32_t len);
 /* c (RESP3) watches the holds of session id, of every name: each change of
- * them after revision from is pushed (named after its lock). As
- * watch_add. */
+ * them after revision from is pushed (named after its lock); with
+ * only_lost, only the "lost" ones (a hold ended by expiry or a revoke).
+ * As watch_add. */
 int watch_add_session(struct watch_hub *h, struct conn *c, uint64_t id,
-                      uint64_t from);
+                      uint64_t from, bool only_lost);
+/* c no longer watches session id (either kind); false if it did not. */
 bool watch_remove_session(struct watch_hub *h, struct conn *c, uint64_t id);
-bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id);
+bool watch_can_add_session(struct watch_hub *h, struct conn *c, uint64_t id,
+                           bool only_lost);
 /* c no longer watches name; false if it did not. */
 bool watch_remove(struct watch_hub *h, struct conn *c, const char *name,
                   uint32_t len);

@@ -72,7 +72,7 @@ bool watchcmd_next(struct conn *c, struct slot *s, const struct resp_value *a,
     return false; /* answered by watch_next, now or later */
 }
 
-/* SESSION.WATCH id [FROM revision] */
+/* SESSION.WATCH id [FROM revision] [LOST] */
 bool watchcmd_session_watch(struct conn *c, struct slot *s,
                             const struct resp_value *a, size_t n)
 {
@@ -80,11 +80,13 @@ bool watchcmd_session_watch(struct conn *c, struct slot *s,
     uint64_t id, from = watch_revision(h);
     if (!command_u64(s, &a[1], "the session", 1, UINT64_MAX, &id))
         return true;
-    if (n == 4 && command_is(&a[2], "FROM")) {
+    bool only_lost = n > 2 && command_is(&a[n - 1], "LOST");
+    size_t m = only_lost ? n - 1 : n;
+    if (m == 4 && command_is(&a[2], "FROM")) {
         if (!command_u64(s, &a[3], "FROM", 0, UINT64_MAX, &from))
             return true;
-    } else if (n != 2) {
-        command_error(s, "ERR usage: SESSION.WATCH id [FROM revision]");
+    } else if (m != 2) {
+        command_error(s, "ERR usage: SESSION.WATCH id [FROM revision] [LOST]");
         return true;
     }
     if (c->proto != 3) {
@@ -92,14 +94,14 @@ bool watchcmd_session_watch(struct conn *c, struct slot *s,
                          "first");
         return true;
     }
-    if (!watch_can_add_session(h, c, id)) {
+    if (!watch_can_add_session(h, c, id, only_lost)) {
         command_error(s, "LIMIT this connection watches %d names already",
                       WATCH_PER_CONN);
         return true;
     }
     resp_write_integer(&s->buf, (int64_t)from);
     slot_done(s);
-    watch_add_session(h, c, id, from);
+    watch_add_session(h, c, id, from, only_lost);
     return false;
 }
 

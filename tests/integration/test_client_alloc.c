@@ -88,10 +88,30 @@ static void set_client(struct ctx *x)
     x->c = new_client();
 }
 
+/* Until the keeper thread of s has watched its holds and has nothing in
+ * flight: its allocations are then over, and do not take a failure meant
+ * for the step (they come again only at the next keepalive). */
+static void keeper_settle(struct dlock_session *s)
+{
+    struct keeper *k = s->k;
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&k->mu);
+        bool idle =
+            !k->has_thread || ((s->watched || k->no_push) && k->n_fly == 0 &&
+                               k->conn != NULL && !k->conn->connecting);
+        pthread_mutex_unlock(&k->mu);
+        if (idle)
+            return;
+        ct_sleep_ms(10);
+    }
+    CHECK_MSG(false, "the keeper did not settle in 5 s");
+}
+
 static void set_session(struct ctx *x)
 {
     x->c = new_client();
     CHECK_EQ(dlock_session_open(x->c, x->ttl_ms, x->flags, &x->s), 0);
+    keeper_settle(x->s);
 }
 
 static void set_lock(struct ctx *x)

@@ -623,6 +623,30 @@ def test_elect_runs_one_cmd_at_a_time_and_hands_over(ctx):
     eq(dlock(a, "--json", "leader", "primary").json()["leader"], 0, "no leader at the end")
 
 
+def test_revoke_stops_cmd_at_once(ctx):
+    """An administrator's LOCK.REVOKE of the lock of `dlock run`, of the
+    permit of `dlock run --semaphore`, or of the leadership of `dlock
+    elect` stops CMD at once (SIGTERM; the TTL is a minute, so waiting
+    for the lease would take most of it): exit 76, and CMD's group is
+    gone (before, the run went on until its session ended)."""
+    srv = ctx.single()
+    a = srv.addr
+    c = srv.client()
+    cases = [("run", "--ttl", "60s", "job"), ("run", "--ttl", "60s", "--semaphore", "3", "slots"),
+             ("elect", "--ttl", "60s", "ops", "10.0.0.1")]
+    for i, args in enumerate(cases):
+        tag = "r%d" % i
+        p = Proc(ctx, a, *args, "--", *elect_cmd(tag), tag=tag)
+        wait_file(ctx, tag + ".start")
+        name = args[-1] if args[0] == "run" else args[-2]
+        eq(c.call("LOCK.REVOKE", name, int(read_file(ctx, tag + ".token"))) > 0, True,
+           "revoked %s" % name)
+        eq(p.wait(15), 76, "%s: exit status (stderr %r)" % (args[0], p.err()))
+        check("the server ended the hold (an administrator's revoke)" in p.err(),
+              "%s: stderr %r" % (args[0], p.err()))
+        check(read_file(ctx, tag + ".end") is None, "%s: CMD was stopped, not ended" % args[0])
+
+
 def test_watch_count_and_leader_watch(ctx):
     """`dlock watch NAME --from 0 --count 3` prints a grant, a release and
     the next grant, one line each with their revisions, and exits 0;

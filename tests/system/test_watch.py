@@ -243,6 +243,34 @@ def test_a_session_is_told_its_locks_are_lost(ctx):
     eq(w.call("SESSION.UNWATCH", s), 1, "unwatched")
 
 
+def test_a_session_watch_of_losses_only(ctx):
+    """SESSION.WATCH id LOST pushes only the session's "lost" changes: not
+    its grants and releases; FROM replays only the losses too; UNWATCH
+    ends it; and an unknown word is refused with the usage."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    w = srv.client()
+    w.hello(3)
+    start = w.call("SESSION.WATCH", s, "LOST")
+    t1 = c.call("LOCK.ACQUIRE", "a", s)
+    c.call("LOCK.ACQUIRE", "b", s)
+    c.call("LOCK.RELEASE", "b", s)
+    c.call("LOCK.REVOKE", "a", t1, "DELAY", 0)
+    [lost] = pushes(w, 1)
+    eq((lost["name"], lost["event"], lost["session"], lost["token"]), ("a", "lost", s, t1),
+       "only the loss")
+    check(not w.pending(0.3), "nothing else")
+    r = srv.client()
+    r.hello(3)
+    r.call("SESSION.WATCH", s, "FROM", start, "LOST")
+    eq(pushes(r, 1), [lost], "FROM replays the losses only")
+    check(not r.pending(0.3), "and nothing else")
+    eq(w.call("SESSION.UNWATCH", s), 1, "unwatched")
+    eq(w.call("SESSION.UNWATCH", s), 0, "once")
+    check("usage" in w.try_call("SESSION.WATCH", s, "LOSS").message, "a bad word")
+
+
 def test_watchers_that_vanish_while_served(ctx):
     """Clients that reset their connection while the server replays a
     watch's history, or while their WATCH.NEXT is answered, leave it
