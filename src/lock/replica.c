@@ -56,6 +56,7 @@ struct replica {
     } outs;
     struct fsm_result res;    /* of the last entry applied */
     bool have_res;            /* it was a command */
+    uint64_t restored;        /* the index of the last snapshot restored */
     struct unwait out_unwait; /* the one replica_next_unwait handed out */
     uint8_t *scratch;         /* replica_encode's */
     size_t scratch_cap;
@@ -391,8 +392,14 @@ int replica_restore(struct replica *r, const uint8_t *data, size_t len,
     if (fsm_restore(r->f, data, len) != 0)
         return -1;
     r->have_res = false;
+    r->restored = index;
     complete(r, index, 0, NULL);
     return 0;
+}
+
+uint64_t replica_restored(const struct replica *r)
+{
+    return r->restored;
 }
 
 /* ---- proposing -------------------------------------------------------- */

@@ -92,6 +92,9 @@ void replica_apply(struct replica *r, const struct raft_entry *e, uint8_t role,
  * state is unchanged). */
 int replica_restore(struct replica *r, const uint8_t *data, size_t len,
                     uint64_t index);
+/* The index of the snapshot the machine was last restored from, 0 if
+ * none: what happened up to it was never applied here. */
+uint64_t replica_restored(const struct replica *r);
 /* This server no longer leads (or is stopping): it is no longer ready,
  * forgets its leases and UNWAITs, and every proposal and wait is done with
  * status. Nothing if it was not ready and has none. */

@@ -171,7 +171,8 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
         size_t count;
         const struct fsm_change *ch = fsm_changes(replica_fsm(n->rep), &count);
         if (count > 0 && n->on_changes != NULL)
-            n->on_changes(n->changes_arg, e->index, ch, count);
+            n->on_changes(n->changes_arg, replica_restored(n->rep), e->index,
+                          ch, count);
     } else if (e->type == RAFT_ENTRY_CONF) {
         apply_conf(n, e);
     }
@@ -268,7 +269,7 @@ void node_set_turn(struct node *n, struct turn *t)
 }
 
 void node_set_changes(struct node *n,
-                      void (*fn)(void *arg, uint64_t revision,
+                      void (*fn)(void *arg, uint64_t since, uint64_t revision,
                                  const struct fsm_change *ch, size_t count),
                       void *arg)
 {

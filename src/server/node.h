@@ -112,10 +112,12 @@ bool node_is_leader(const struct node *n);
  * next turns. NULL: all at once. */
 void node_set_turn(struct node *n, struct turn *t);
 
-/* fn(arg, revision, changes, n) after each normal entry applies: what
- * became of the holds (fsm_changes), for watches. */
+/* fn(arg, since, revision, changes, n) after each normal entry applies:
+ * what became of the holds (fsm_changes), for watches; since is the index
+ * of the snapshot the machine was last restored from (replica_restored),
+ * before which this server applied nothing. */
 void node_set_changes(struct node *n,
-                      void (*fn)(void *arg, uint64_t revision,
+                      void (*fn)(void *arg, uint64_t since, uint64_t revision,
                                  const struct fsm_change *ch, size_t count),
                       void *arg);
 void node_set_input_guard(struct node *n,

@@ -72,7 +72,7 @@ struct node {
     uint64_t settle_round;
     bool (*input_settled)(void *arg, uint64_t round);
     void *input_arg;
-    void (*on_changes)(void *arg, uint64_t revision,
+    void (*on_changes)(void *arg, uint64_t since, uint64_t revision,
                        const struct fsm_change *ch, size_t count);
     void *changes_arg;
     /* The loop turn's budget (node_set_turn), or NULL; the reads that are

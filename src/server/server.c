@@ -22,11 +22,11 @@ static void closed_cb(uv_handle_t *h)
 }
 
 /* What the node applied, to the watches. */
-static void on_changes(void *arg, uint64_t revision,
+static void on_changes(void *arg, uint64_t since, uint64_t revision,
                        const struct fsm_change *ch, size_t n)
 {
     struct server *s = arg;
-    watch_feed(s->watch, revision, ch, n);
+    watch_feed(s->watch, since, revision, ch, n);
 }
 
 static void node_stopped(void *arg)

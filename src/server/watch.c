@@ -1,6 +1,7 @@
-/* watch.c - watches of names (watch.h): a history ring of the changes
- * applied, the connections that watch each name, and the WATCH.NEXT
- * requests that wait for a change (timed out by a 50 ms timer). */
+/* watch.c - watches of names (watch.h): the history of the changes
+ * applied (a changelog), the connections that watch each name, and the
+ * WATCH.NEXT requests that wait for a change (timed out by a 50 ms
+ * timer). */
 #include "server/watch.h"
 
 #include <stdlib.h>
@@ -9,16 +10,10 @@
 #include "common/map.h"
 #include "common/mem.h"
 #include "common/resp.h"
+#include "lock/changelog.h"
 #include "server/conn.h"
 
 #define WAIT_TICK_MS 50
-
-/* A change kept in the history, its strings in one block of its own. */
-struct entry {
-    uint64_t revision;
-    struct fsm_change ch;
-    char *bytes;
-};
 
 struct wait;
 
@@ -59,10 +54,8 @@ struct watch_hub {
     uv_timer_t timer;
     struct map_str names;       /* name -> struct wname */
     struct map_u64 sessions[2]; /* session id -> struct wname: [1] LOST */
-    struct entry *ring;
-    size_t cap, head, n;
-    uint64_t revision;
-    uint64_t dropped; /* the revision of the last change dropped, or 0 */
+    struct changelog log;       /* the history */
+    uint64_t since;             /* the snapshot it restarted from */
     size_t n_waits;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -150,61 +143,6 @@ static void wname_trim(struct watch_hub *h, struct wname *wn)
     free(wn->conns);
     free(wn->name);
     free(wn);
-}
-
-/* ---- the history -------------------------------------------------------- */
-
-static const struct entry *entry_at(const struct watch_hub *h, size_t i)
-{
-    return &h->ring[(h->head + i) % h->cap];
-}
-
-/* The revision from which the history is whole: changes after it are all
- * kept (or none happened). A revision some of whose changes were dropped
- * counts as gone. */
-static uint64_t whole_from(const struct watch_hub *h)
-{
-    return h->dropped;
-}
-
-/* The position of the first change kept after revision `after` (h->n if
- * none): the history is in revision order. */
-static size_t first_after(const struct watch_hub *h, uint64_t after)
-{
-    size_t lo = 0, hi = h->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (entry_at(h, mid)->revision > after)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-static void keep(struct watch_hub *h, uint64_t revision,
-                 const struct fsm_change *c)
-{
-    struct entry *e;
-    if (h->n == h->cap) {
-        e = &h->ring[h->head];
-        h->dropped = e->revision;
-        free(e->bytes);
-        h->head = (h->head + 1) % h->cap;
-        h->n--;
-    }
-    e = &h->ring[(h->head + h->n) % h->cap];
-    h->n++;
-    e->revision = revision;
-    e->ch = *c;
-    size_t len = (size_t)c->name_len + c->owner_len + c->value_len;
-    e->bytes = mem_xmalloc(len ? len : 1);
-    memcpy(e->bytes, c->name, c->name_len);
-    memcpy(e->bytes + c->name_len, c->owner, c->owner_len);
-    memcpy(e->bytes + c->name_len + c->owner_len, c->value, c->value_len);
-    e->ch.name = e->bytes;
-    e->ch.owner = e->bytes + c->name_len;
-    e->ch.value = e->bytes + c->name_len + c->owner_len;
 }
 
 /* ---- watchers ----------------------------------------------------------- */
@@ -298,8 +236,9 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
         cw->v[cw->n++] = wn;
     }
     /* The history after from: whole, or gone from where it is whole. */
-    if (from < h->revision) {
-        uint64_t whole = whole_from(h);
+    const struct changelog *log = &h->log;
+    if (from < changelog_revision(log)) {
+        uint64_t whole = changelog_whole_from(log);
         if (from < whole) {
             struct buf b;
             buf_init(&b);
@@ -310,8 +249,9 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
                 return 0;
         }
         wn->pinned++;
-        for (size_t i = first_after(h, from); i < h->n; i++) {
-            const struct entry *e = entry_at(h, i);
+        size_t n = changelog_count(log);
+        for (size_t i = changelog_first_after(log, from); i < n; i++) {
+            const struct changelog_entry *e = changelog_at(log, i);
             if (matches(wn, &e->ch) && !push(h, c, wn, e->revision, &e->ch))
                 break; /* the watch ended */
         }
@@ -418,12 +358,13 @@ static bool try_answer(const struct watch_hub *h, struct slot *s,
                        const char *name, uint32_t len, uint64_t after)
 {
     struct wname key = {.name = (char *)name, .len = len};
-    uint64_t whole = whole_from(h);
-    size_t first = h->n, count = 0;
+    const struct changelog *log = &h->log;
+    uint64_t whole = changelog_whole_from(log);
+    size_t n = changelog_count(log), first = n, count = 0;
     if (after >= whole) {
         uint64_t revision = 0;
-        for (size_t i = first_after(h, after); i < h->n; i++) {
-            const struct entry *e = entry_at(h, i);
+        for (size_t i = changelog_first_after(log, after); i < n; i++) {
+            const struct changelog_entry *e = changelog_at(log, i);
             if (count > 0 && e->revision != revision)
                 break;
             if (matches(&key, &e->ch) && count++ == 0) {
@@ -445,9 +386,9 @@ static bool try_answer(const struct watch_hub *h, struct slot *s,
         put_change(&s->buf, proto, false, name, len, whole, NULL);
     } else {
         resp_write_array(&s->buf, count);
-        uint64_t revision = entry_at(h, first)->revision;
-        for (size_t i = first; i < h->n; i++) {
-            const struct entry *e = entry_at(h, i);
+        uint64_t revision = changelog_at(log, first)->revision;
+        for (size_t i = first; i < n; i++) {
+            const struct changelog_entry *e = changelog_at(log, i);
             if (e->revision != revision)
                 break;
             if (matches(&key, &e->ch))
@@ -587,12 +528,15 @@ static void push_all(struct watch_hub *h, struct wname *wn, uint64_t revision,
     wname_trim(h, wn);
 }
 
-void watch_feed(struct watch_hub *h, uint64_t revision,
+void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
                 const struct fsm_change *ch, size_t n)
 {
-    h->revision = revision;
+    if (since != h->since) {
+        h->since = since;
+        changelog_restart(&h->log, since);
+    }
+    changelog_add(&h->log, revision, ch, n);
     for (size_t i = 0; i < n; i++) {
-        keep(h, revision, &ch[i]);
         push_all(h, wsession_get(h, ch[i].session, false, false), revision,
                  &ch[i]);
         push_all(h, wsession_get(h, ch[i].session, true, false), revision,
@@ -611,7 +555,7 @@ void watch_feed(struct watch_hub *h, uint64_t revision,
 
 uint64_t watch_revision(const struct watch_hub *h)
 {
-    return h->revision;
+    return changelog_revision(&h->log);
 }
 
 void watch_conn_closed(struct watch_hub *h, struct conn *c)
@@ -632,8 +576,7 @@ struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history)
 {
     struct watch_hub *h = mem_xcalloc(1, sizeof *h);
     h->loop = loop;
-    h->cap = history ? history : WATCH_HISTORY;
-    h->ring = mem_xcalloc(h->cap, sizeof *h->ring);
+    changelog_init(&h->log, history ? history : WATCH_HISTORY);
     map_str_init(&h->names);
     map_u64_init(&h->sessions[0]);
     map_u64_init(&h->sessions[1]);
@@ -662,9 +605,7 @@ void watch_hub_free(struct watch_hub *h)
 {
     if (h == NULL)
         return;
-    for (size_t i = 0; i < h->n; i++)
-        free(h->ring[(h->head + i) % h->cap].bytes);
-    free(h->ring);
+    changelog_close(&h->log);
     size_t pos = 0;
     struct wname *wn;
     while ((wn = map_str_next(&h->names, &pos, NULL, NULL)) != NULL) {

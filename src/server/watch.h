@@ -37,8 +37,11 @@ struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history);
 void watch_hub_close(struct watch_hub *h, void (*done)(void *arg), void *arg);
 void watch_hub_free(struct watch_hub *h);
 
-/* The changes of the entry at revision, as the node applied it. */
-void watch_feed(struct watch_hub *h, uint64_t revision,
+/* The changes of the entry at revision, as the node applied it; since is
+ * the index of the snapshot the machine was last restored from (0: none).
+ * A new one restarts the history there: the changes up to it were never
+ * applied here, so a watch from before it is told "gone". */
+void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
                 const struct fsm_change *ch, size_t n);
 /* The revision of the last entry fed (0 before any). */
 uint64_t watch_revision(const struct watch_hub *h);

@@ -10,6 +10,7 @@
 #include "common/mem.h"
 #include "lockcheck_modes.h"
 #include "lockmodel.h"
+#include "watchcheck.h"
 
 #define U(x) ((unsigned long long)(x))
 /* Indexes at which every node's snapshot bytes are compared and its
@@ -64,6 +65,7 @@ struct lockcheck {
     size_t cap_g;
     size_t n_g;
     struct lockcheck_modes *modes; /* holds by mode, at first applies */
+    struct watchcheck *watch;      /* the changes told to watchers */
     struct lockcheck_stats st;
 };
 
@@ -82,6 +84,7 @@ struct lockcheck *lockcheck_new(void)
 {
     struct lockcheck *ck = mem_xcalloc(1, sizeof(struct lockcheck));
     ck->modes = lockcheck_modes_new();
+    ck->watch = watchcheck_new();
     return ck;
 }
 
@@ -96,6 +99,7 @@ void lockcheck_free(struct lockcheck *ck)
     free(ck->sm);
     free(ck->g);
     lockcheck_modes_free(ck->modes);
+    watchcheck_free(ck->watch);
     free(ck->rec);
     free(ck->lr);
     free(ck);
@@ -112,6 +116,11 @@ void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st)
     st->proclaims = n.proclaims;
     st->revokes = n.revokes;
     st->kinds = n.kinds;
+    struct watchcheck_counts w;
+    watchcheck_counts(ck->watch, &w);
+    st->changes = w.changes;
+    st->resumes = w.resumes;
+    st->gone = w.gone;
 }
 
 void lockcheck_reset(struct lockcheck *ck, uint64_t id)
@@ -119,6 +128,7 @@ void lockcheck_reset(struct lockcheck *ck, uint64_t id)
     lockmodel_free(ck->model[id]);
     ck->model[id] = lockmodel_new();
     ck->last_now[id] = 0;
+    watchcheck_reset(ck->watch, id);
 }
 
 static struct irec *rec_at(struct lockcheck *ck, uint64_t i)
@@ -134,26 +144,11 @@ static struct irec *rec_at(struct lockcheck *ck, uint64_t i)
     return &ck->rec[i];
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    for (; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return rng_mix(h ^ n);
-}
-
 uint64_t lockcheck_cmd_digest(const uint8_t *data, size_t len)
 {
     if (len < 9)
-        return hash_bytes(1, data, len);
-    return hash_bytes(hash_bytes(2, data, 1), data + 9, len - 9);
+        return rng_hash(1, data, len);
+    return rng_hash(rng_hash(2, data, 1), data + 9, len - 9);
 }
 
 bool lockcheck_applied_cmd(const struct lockcheck *ck, uint64_t index,
@@ -203,18 +198,18 @@ static uint64_t args_digest(const struct fsm_cmd *c)
                      c->permits,
                      c->count,
                      c->value_len};
-    uint64_t h = hash_bytes(0x9e3779b97f4a7c15ull, v, sizeof v);
-    h = hash_bytes(h, c->name, c->name_len);
-    h = hash_bytes(h, c->owner, c->owner_len);
-    h = hash_bytes(h, c->value, c->value_len);
-    h = hash_bytes(h, &c->client_len, sizeof c->client_len);
-    return hash_bytes(h, c->client, c->client_len);
+    uint64_t h = rng_hash(0x9e3779b97f4a7c15ull, v, sizeof v);
+    h = rng_hash(h, c->name, c->name_len);
+    h = rng_hash(h, c->owner, c->owner_len);
+    h = rng_hash(h, c->value, c->value_len);
+    h = rng_hash(h, &c->client_len, sizeof c->client_len);
+    return rng_hash(h, c->client, c->client_len);
 }
 
 static uint64_t lreq_hash(bool closes, uint64_t scope, const char *req,
                           size_t len)
 {
-    return hash_bytes(rng_mix(scope * 31 + closes), req, len);
+    return rng_hash(rng_mix(scope * 31 + closes), req, len);
 }
 
 static struct lreq *lreq_find(struct lockcheck *ck, bool closes, uint64_t scope,
@@ -414,18 +409,24 @@ uint64_t lockcheck_first_index(struct lockcheck *ck, const struct fsm_cmd *acq)
 
 /* ---- applies ---------------------------------------------------------- */
 
-static uint64_t outcome_digest(const struct fsm_result *r,
+/* A digest of what an apply did: its result, events and changes. */
+static uint64_t outcome_digest(const struct fsm *f, const struct fsm_result *r,
                                const struct fsm_event *ev, size_t n_ev)
 {
     uint64_t v[8] = {r->status, r->replayed, r->session, r->token,
                      r->holds,  r->holder,   r->ttl,     r->index};
-    uint64_t h = hash_bytes(0xcbf29ce484222325ull, v, sizeof v);
+    uint64_t h = rng_hash(0xcbf29ce484222325ull, v, sizeof v);
     for (size_t i = 0; i < n_ev; i++) {
         uint64_t w[4] = {ev[i].type, ev[i].session, ev[i].token, ev[i].index};
-        h = hash_bytes(h, w, sizeof w);
-        h = hash_bytes(h, ev[i].name, ev[i].name_len);
-        h = hash_bytes(h, ev[i].req, ev[i].req_len);
+        h = rng_hash(h, w, sizeof w);
+        h = rng_hash(h, ev[i].name, ev[i].name_len);
+        h = rng_hash(h, ev[i].req, ev[i].req_len);
     }
+    size_t n_ch;
+    const struct fsm_change *ch = fsm_changes(f, &n_ch);
+    h = rng_hash(h, &n_ch, sizeof n_ch);
+    for (size_t i = 0; i < n_ch; i++)
+        h = rng_hash(h, &(uint64_t){watchcheck_digest(&ch[i])}, 8);
     return h;
 }
 
@@ -442,16 +443,17 @@ static void describe_events(const struct fsm_event *ev, size_t n_ev, char *buf,
 }
 
 /* Every node applies the same outcome at index: the lock layer's state
- * machine safety (all agree on the token granted there). The first
+ * machine safety (all agree on the token granted there, and on the changes
+ * of holds that watchers are told). The first
  * application of each index goes into the history of holds by mode. */
 static void check_outcome(struct lockcheck *ck, struct cluster *c,
-                          struct sim_node *n, uint64_t index,
-                          const struct fsm_cmd *cmd,
+                          struct sim_node *n, const struct fsm *f,
+                          uint64_t index, const struct fsm_cmd *cmd,
                           const struct fsm_result *res,
                           const struct fsm_event *ev, size_t n_ev)
 {
     struct irec *r = rec_at(ck, index);
-    uint64_t d = outcome_digest(res, ev, n_ev);
+    uint64_t d = outcome_digest(f, res, ev, n_ev);
     char rs[200], es[400], what[600];
     if (!r->applied) {
         r->applied = true;
@@ -484,7 +486,8 @@ static void check_outcome(struct lockcheck *ck, struct cluster *c,
     describe_events(ev, n_ev, es, sizeof es);
     cluster_fail(c,
                  "lock state machine safety: n%llu applies %llu (%s) -> "
-                 "%s%s; n%llu applied -> %s (or other events)",
+                 "%s%s; n%llu applied -> %s (or other events or "
+                 "changes)",
                  U(n->id), U(index), what, rs, es, U(r->node), fs);
 }
 
@@ -495,7 +498,7 @@ static void check_snap_digest(struct lockcheck *ck, struct cluster *c,
                               const uint8_t *data, size_t len, const char *when)
 {
     struct irec *r = rec_at(ck, index);
-    uint64_t d = hash_bytes(0x84222325cbf29ce4ull, data, len);
+    uint64_t d = rng_hash(0x84222325cbf29ce4ull, data, len);
     if (!r->snap_set) {
         r->snap_set = true;
         r->snap = d;
@@ -535,7 +538,8 @@ static void audit(struct lockcheck *ck, struct cluster *c, struct sim_node *n,
 
 void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
                      struct sim_node *n, const struct raft_entry *e,
-                     const struct fsm *f, const struct fsm_result *res)
+                     const struct fsm *f, const struct fsm_result *res,
+                     const struct changelog *log)
 {
     struct fsm_cmd cmd;
     bool ok = fsm_cmd_decode(&cmd, e->data, e->len) == 0;
@@ -573,12 +577,14 @@ void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
                      U(e->index), what, why);
         return;
     }
-    check_outcome(ck, c, n, e->index, cp, res, ev, n_ev);
+    check_outcome(ck, c, n, f, e->index, cp, res, ev, n_ev);
     for (size_t i = 0; i < n_ev; i++)
         if (ev[i].type == FSM_EV_WITHDRAWN)
             token_mark(ck, c, ev[i].token, ev[i].index, TOK_WITHDRAWN);
     rec_at(ck, e->index)->cmd = lockcheck_cmd_digest(e->data, e->len);
     ledger_update(ck, ck->model[n->id], cp, e->index, res, ev, n_ev);
+    if (!c->failed)
+        watchcheck_apply(ck->watch, c, n, e->index, f, log);
     if (full && !c->failed)
         audit(ck, c, n, f, "sampled");
 }
@@ -587,6 +593,8 @@ void lockcheck_audit(struct lockcheck *ck, struct cluster *c,
                      struct sim_node *n, const struct fsm *f)
 {
     audit(ck, c, n, f, "final");
+    if (!c->failed)
+        watchcheck_audit(ck->watch, c, n, f);
 }
 
 /* ---- snapshots -------------------------------------------------------- */
@@ -655,6 +663,7 @@ void lockcheck_restored(struct lockcheck *ck, struct cluster *c,
     lockmodel_free(ck->model[n->id]);
     ck->model[n->id] = lockmodel_copy(s->m);
     ck->last_now[n->id] = fsm_now(f);
+    watchcheck_restored(ck->watch, c, n, f);
     if (!c->failed)
         audit(ck, c, n, f, "restored");
 }

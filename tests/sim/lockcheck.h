@@ -11,12 +11,15 @@
  * ever taken back (FSM_EV_WITHDRAWN); and the history of holds by mode
  * that the servers tell clients never has a writer with anyone else, more
  * permits held than a semaphore has, two leaders, a proclaim from another
- * token or a revoked hold used (lockcheck_modes.h). A violation is reported
- * with cluster_fail(). */
+ * token or a revoked hold used (lockcheck_modes.h); and the changes of holds
+ * that watchers are told are the same on every server, complete and in
+ * order, and resumed from a server's history as it applied them
+ * (watchcheck.h). A violation is reported with cluster_fail(). */
 #ifndef DLOCK_SIM_LOCKCHECK_H
 #define DLOCK_SIM_LOCKCHECK_H
 
 #include "cluster.h"
+#include "lock/changelog.h"
 #include "lock/fsm.h"
 
 struct lockcheck;
@@ -24,24 +27,27 @@ struct lockcheck;
 struct lockcheck *lockcheck_new(void);
 void lockcheck_free(struct lockcheck *ck);
 
-/* Node id's state machine is empty (a start or a crash). */
+/* Node id's state machine is empty (a start or a crash), and its history
+ * of changes restarts from 0. */
 void lockcheck_reset(struct lockcheck *ck, uint64_t id);
-/* n applied the NORMAL entry e to f, which answered res and the events it
- * holds. */
+/* n applied the NORMAL entry e to f, which answered res and the events and
+ * changes it holds; log is n's history of changes, fed with them. */
 void lockcheck_apply(struct lockcheck *ck, struct cluster *c,
                      struct sim_node *n, const struct raft_entry *e,
-                     const struct fsm *f, const struct fsm_result *res);
+                     const struct fsm *f, const struct fsm_result *res,
+                     const struct changelog *log);
 /* n took a snapshot of f at n->sm.index: data[0..len). */
 void lockcheck_saved(struct lockcheck *ck, struct cluster *c,
                      struct sim_node *n, const struct fsm *f,
                      const uint8_t *data, size_t len);
 /* n's machine f was restored from data[0..len), a snapshot at
- * n->sm.index. */
+ * n->sm.index, and its history of changes restarted from there. */
 void lockcheck_restored(struct lockcheck *ck, struct cluster *c,
                         struct sim_node *n, const struct fsm *f,
                         const uint8_t *data, size_t len);
-/* Compares n's machine f in full with its model, and its snapshot bytes
- * with those of every node at the same index. */
+/* Compares n's machine f in full with its model and with the holds its
+ * changes give, and its snapshot bytes with those of every node at the
+ * same index. */
 void lockcheck_audit(struct lockcheck *ck, struct cluster *c,
                      struct sim_node *n, const struct fsm *f);
 
@@ -75,6 +81,9 @@ struct lockcheck_stats {
     uint64_t proclaims; /* proclaims accepted */
     uint64_t revokes;   /* holds revoked */
     uint64_t kinds;     /* KIND answers */
+    uint64_t changes;   /* changes of holds, each revision's once */
+    uint64_t resumes;   /* watchers resumed from a server's history */
+    uint64_t gone;      /* of them, told "gone" */
 };
 void lockcheck_stats(const struct lockcheck *ck, struct lockcheck_stats *st);
 

@@ -9,6 +9,7 @@
 
 #include "common/le.h"
 #include "common/mem.h"
+#include "lock/changelog.h"
 #include "lock/replica.h"
 #include "lockmodel.h"
 
@@ -20,6 +21,9 @@
  * simulation take several batches and several steps. */
 #define EXPIRE_BATCH 4
 #define EXPIRE_PER_TURN 8
+/* Changes a server's history keeps (dlockd's --watch-history): small, so
+ * that resumes find changes dropped (a seed applies some tens). */
+#define HISTORY 16
 
 /* A client's proposal, the replica's ctx for it. */
 struct sprop {
@@ -45,6 +49,7 @@ struct swait {
  * restarts, runs at the node's drift, and starts anywhere. */
 struct snode {
     struct replica *rep;
+    struct changelog log; /* its history of changes, as dlockd's watch.c */
     bool clock_set;
     uint64_t clock_ms;
     uint64_t clock_at;
@@ -271,6 +276,9 @@ static void reset_cb(void *arg, struct cluster *c, struct sim_node *n)
     }
     replica_free(sn->rep);
     sn->rep = new_replica(s, c); /* a new process */
+    if (sn->log.ring == NULL)
+        changelog_init(&sn->log, HISTORY);
+    changelog_restart(&sn->log, 0); /* the history is in memory */
     lockcheck_reset(s->ck, n->id);
 }
 
@@ -284,7 +292,10 @@ static void apply_cb(void *arg, struct cluster *c, struct sim_node *n,
     const struct fsm_result *res = replica_result(sn->rep);
     if (res != NULL) {
         struct fsm *f = replica_fsm(sn->rep);
-        lockcheck_apply(s->ck, c, n, e, f, res);
+        size_t count;
+        const struct fsm_change *ch = fsm_changes(f, &count);
+        changelog_add(&sn->log, e->index, ch, count);
+        lockcheck_apply(s->ck, c, n, e, f, res, &sn->log);
         struct fsm_cmd cmd;
         if (fsm_cmd_decode(&cmd, e->data, e->len) == 0)
             check_time(s, c, e, &cmd);
@@ -321,6 +332,7 @@ static bool load_cb(void *arg, struct cluster *c, struct sim_node *n,
                   "n%llu: lock machine restored from the snapshot at "
                   "%llu (%zu bytes)",
                   U(n->id), U(n->sm.index), len);
+    changelog_restart(&sn->log, n->sm.index);
     lockcheck_restored(s->ck, c, n, replica_fsm(sn->rep), data, len);
     deliver(c, sn);
     return true;
@@ -347,6 +359,7 @@ void lockserver_free(struct lockserver *s)
     for (unsigned i = 0; i <= CLUSTER_MAX_ID; i++) {
         struct snode *sn = &s->nodes[i];
         replica_free(sn->rep);
+        changelog_close(&sn->log);
         for (size_t k = 0; k < sn->n_p; k++)
             free(sn->p[k]);
         for (size_t k = 0; k < sn->n_w; k++)

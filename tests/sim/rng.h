@@ -4,7 +4,9 @@
 #define DLOCK_SIM_RNG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct rng {
     uint64_t s[4];
@@ -17,6 +19,22 @@ static inline uint64_t rng_mix(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+/* A 64-bit hash of p[0..n) that goes on from h: the checkers' digests. */
+static inline uint64_t rng_hash(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return rng_mix(h ^ n);
 }
 
 static inline void rng_seed(struct rng *g, uint64_t seed)

@@ -557,6 +557,9 @@ static void add_totals(const struct run *r)
     lock_totals.proclaims += a.proclaims;
     lock_totals.revokes += a.revokes;
     lock_totals.kinds += a.kinds;
+    lock_totals.changes += a.changes;
+    lock_totals.resumes += a.resumes;
+    lock_totals.gone += a.gone;
     client_totals.requests += b.requests;
     client_totals.acked += b.acked;
     client_totals.retried += b.retried;
@@ -772,7 +775,8 @@ int main(int argc, char **argv)
                "%llu outcomes learnt (%llu by retry), %llu lost, %llu "
                "blocking acquires given up; %llu semaphore grants, %llu "
                "leaders elected, %llu proclaims, %llu holds revoked, %llu "
-               "commands of another kind refused\n",
+               "commands of another kind refused; watches: %llu changes, "
+               "%llu resumes (%llu gone)\n",
                U(lock_totals.applies), U(lock_totals.grants),
                U(lock_totals.withdrawn), U(lock_totals.shared),
                U(lock_totals.retries), U(lock_totals.restores),
@@ -780,7 +784,9 @@ int main(int argc, char **argv)
                U(client_totals.retried), U(client_totals.lost),
                U(client_totals.gone), U(lock_totals.permits),
                U(lock_totals.leaders), U(lock_totals.proclaims),
-               U(lock_totals.revokes), U(lock_totals.kinds));
+               U(lock_totals.revokes), U(lock_totals.kinds),
+               U(lock_totals.changes), U(lock_totals.resumes),
+               U(lock_totals.gone));
     printf("%llu passed, %llu failed\n", U(passed), U(failed));
     return failed == 0 ? 0 : 1;
 }

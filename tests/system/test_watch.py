@@ -203,6 +203,32 @@ def test_watch_next_gone_when_a_revision_is_partly_dropped(ctx):
        "nothing after it: the history is whole from there")
 
 
+def test_history_restarts_at_a_restored_snapshot(ctx):
+    """After a restart from a snapshot, the changes up to it were never
+    applied by this process: WATCH.NEXT from before the snapshot answers
+    "gone" with the snapshot's index, not the first change after it."""
+    srv = ctx.single(extra=["--snapshot-entries", "100"])
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    c.call("LOCK.ACQUIRE", "r", s)
+    c.call("LOCK.RELEASE", "r", s)
+    [granted] = changes(c.call("WATCH.NEXT", "r", 0))
+    for i in range(120):  # past --snapshot-entries
+        c.call("LOCK.ACQUIRE", "filler-%d" % i, s)
+    wait_for(lambda: srv.info()["snapshot_index"] > 0, 10, "a snapshot")
+    snap = srv.info()["snapshot_index"]
+    c.close()
+    srv.term()
+    srv.start().wait_leader()
+    c = srv.client()
+    c.call("LOCK.ACQUIRE", "r", s)
+    [gone] = changes(c.call("WATCH.NEXT", "r", granted["revision"]))
+    eq(gone["event"], "gone", "the release before the snapshot is not kept")
+    check(gone["revision"] >= snap, "whole from the snapshot on: %r" % gone)
+    [again] = changes(c.call("WATCH.NEXT", "r", gone["revision"]))
+    eq(again["event"], "granted", "then the acquire after the restart")
+
+
 def test_a_follower_watches_too(ctx):
     """A watch on a follower gets the same changes, with the same
     revisions, as one on the leader."""
