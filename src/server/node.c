@@ -170,9 +170,11 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
         log_expiry(n, replica_result(n->rep));
         size_t count;
         const struct fsm_change *ch = fsm_changes(replica_fsm(n->rep), &count);
-        if (count > 0 && n->on_changes != NULL)
-            n->on_changes(n->changes_arg, replica_restored(n->rep), e->index,
-                          ch, count);
+        if (n->on_changes != NULL) {
+            n->told_restored = replica_restored(n->rep);
+            n->on_changes(n->changes_arg, n->told_restored, e->index, ch,
+                          count);
+        }
     } else if (e->type == RAFT_ENTRY_CONF) {
         apply_conf(n, e);
     }
@@ -238,6 +240,18 @@ static void flush(struct node *n)
         log_info("slow turn of the loop: %" PRIu64 " ms", took / 1000000);
 }
 
+/* Tells the watches of a snapshot restored (at the start, or installed
+ * from the leader) before an entry after it applies: their history
+ * restarts there at once. */
+static void tell_restored(struct node *n)
+{
+    uint64_t since = replica_restored(n->rep);
+    if (n->on_changes != NULL && since != n->told_restored) {
+        n->told_restored = since;
+        n->on_changes(n->changes_arg, since, since, NULL, 0);
+    }
+}
+
 void node_kick(struct node *n)
 {
     flush(n);
@@ -246,6 +260,7 @@ void node_kick(struct node *n)
 void node_on_check(uv_check_t *h)
 {
     struct node *n = h->data;
+    tell_restored(n); /* each turn of the loop: an install may have come */
     if (node_is_leader(n) && !n->stopping)
         leader_expiries(n);
     flush(n);
@@ -275,6 +290,7 @@ void node_set_changes(struct node *n,
 {
     n->on_changes = fn;
     n->changes_arg = arg;
+    tell_restored(n);
 }
 
 void node_set_input_guard(struct node *n,

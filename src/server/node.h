@@ -113,9 +113,12 @@ bool node_is_leader(const struct node *n);
 void node_set_turn(struct node *n, struct turn *t);
 
 /* fn(arg, since, revision, changes, n) after each normal entry applies:
- * what became of the holds (fsm_changes), for watches; since is the index
- * of the snapshot the machine was last restored from (replica_restored),
- * before which this server applied nothing. */
+ * what became of the holds (fsm_changes, n may be 0), for watches; since
+ * is the index of the snapshot the machine was last restored from
+ * (replica_restored), before which this server applied nothing. A
+ * restore is also told at once, with no changes and revision = since: at
+ * this call if the machine was restored at the start, and when a
+ * snapshot from the leader is installed. */
 void node_set_changes(struct node *n,
                       void (*fn)(void *arg, uint64_t since, uint64_t revision,
                                  const struct fsm_change *ch, size_t count),

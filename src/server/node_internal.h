@@ -75,6 +75,7 @@ struct node {
     void (*on_changes)(void *arg, uint64_t since, uint64_t revision,
                        const struct fsm_change *ch, size_t count);
     void *changes_arg;
+    uint64_t told_restored; /* the restore on_changes last had */
     /* The loop turn's budget (node_set_turn), or NULL; the reads that are
      * ready and over it are completed from reads_idle. */
     struct turn *turn;

@@ -220,6 +220,12 @@ def test_history_restarts_at_a_restored_snapshot(ctx):
     c.close()
     srv.term()
     srv.start().wait_leader()
+    w = srv.client(proto=3)
+    check(w.call("WATCH", "r") >= snap, "a watch from now starts past the snapshot")
+    w.call("WATCH", "r", "FROM", granted["revision"])
+    [told] = pushes(w, 1)
+    check(told["event"] == "gone" and told["revision"] >= snap,
+          "gone at once, before anything applies after the restart: %r" % told)
     c = srv.client()
     c.call("LOCK.ACQUIRE", "r", s)
     [gone] = changes(c.call("WATCH.NEXT", "r", granted["revision"]))
