@@ -81,8 +81,7 @@ void holdwatch_answer(struct keeper *k, const struct keeper_fly *f,
         k->revision = (uint64_t)v->integer;
 }
 
-/* Every session watches again, from k->revision: a watch ended ("gone":
- * its pushes were not read in time, or the history moved on). */
+/* Every session watches again, from k->revision. */
 static void watch_again(struct keeper *k)
 {
     for (size_t i = 0; i < k->n_ss; i++)
@@ -92,15 +91,14 @@ static void watch_again(struct keeper *k)
 void holdwatch_push(struct keeper *k, const struct resp_value *v)
 {
     struct dlock_change ch;
-    if (!watch_parse_change(v, &ch)) {
-        /* A session watch's "gone" names no lock, which the parser
-         * refuses: anything not understood is taken as one. */
-        watch_again(k);
-        return;
-    }
+    if (!watch_parse_change(v, &ch))
+        return; /* not a change: a hold it was about learns at its next use */
     if (ch.revision > k->revision)
         k->revision = ch.revision;
     if (ch.event == DLOCK_CHANGE_GONE) {
+        /* Its watch ended (its pushes were not read in time), or it asked
+         * from before what is kept: watch again from where it is whole
+         * (now k->revision), which cannot be gone again. */
         watch_again(k);
         return;
     }

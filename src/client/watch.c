@@ -125,7 +125,7 @@ bool watch_parse_change(const struct resp_value *v, struct dlock_change *ch)
     if (!is_str(&e[0]) || e[0].len != 5 || memcmp(e[0].str, "watch", 5) != 0)
         return false;
     size_t len;
-    if (!get_str(&e[1], ch->name, sizeof ch->name - 1, &len) || len == 0 ||
+    if (!get_str(&e[1], ch->name, sizeof ch->name - 1, &len) ||
         strlen(ch->name) != len || !get_u64(&e[2], &ch->revision) ||
         !is_str(&e[3]))
         return false;
@@ -133,6 +133,9 @@ bool watch_parse_change(const struct resp_value *v, struct dlock_change *ch)
         if (e[3].len == strlen(event_names[i]) &&
             memcmp(e[3].str, event_names[i], e[3].len) == 0)
             ch->event = i;
+    /* Only a session watch's "gone" names no lock. */
+    if (len == 0 && ch->event != DLOCK_CHANGE_GONE)
+        return false;
     return ch->event != 0 && get_u64(&e[4], &ch->session) &&
            get_str(&e[5], ch->owner, sizeof ch->owner - 1, &len) &&
            strlen(ch->owner) == len && get_u64(&e[6], &ch->token) &&

@@ -55,6 +55,7 @@ struct watch_hub {
     struct map_str names;       /* name -> struct wname */
     struct map_u64 sessions[2]; /* session id -> struct wname: [1] LOST */
     struct changelog log;       /* the history */
+    struct changelog lost;      /* its "lost" changes alone (LOST watches) */
     uint64_t since;             /* the snapshot it restarted from */
     size_t n_waits;
     void (*closed)(void *arg);
@@ -235,8 +236,10 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
         }
         cw->v[cw->n++] = wn;
     }
-    /* The history after from: whole, or gone from where it is whole. */
-    const struct changelog *log = &h->log;
+    /* The history after from: whole, or gone from where it is whole. A
+     * watch of a session's losses replays from the losses alone: they are
+     * few, so its replay is short and reaches far back. */
+    const struct changelog *log = wn->only_lost ? &h->lost : &h->log;
     if (from < changelog_revision(log)) {
         uint64_t whole = changelog_whole_from(log);
         if (from < whole) {
@@ -534,8 +537,18 @@ void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
     if (since != h->since) {
         h->since = since;
         changelog_restart(&h->log, since);
+        changelog_restart(&h->lost, since);
     }
     changelog_add(&h->log, revision, ch, n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += ch[i].type == FSM_CH_LOST;
+    struct fsm_change *lost = m ? mem_xmalloc(m * sizeof *lost) : NULL;
+    for (size_t i = 0, j = 0; i < n; i++)
+        if (ch[i].type == FSM_CH_LOST)
+            lost[j++] = ch[i];
+    changelog_add(&h->lost, revision, lost, m); /* m = 0: its revision */
+    free(lost);
     for (size_t i = 0; i < n; i++) {
         push_all(h, wsession_get(h, ch[i].session, false, false), revision,
                  &ch[i]);
@@ -572,11 +585,18 @@ void watch_conn_closed(struct watch_hub *h, struct conn *c)
 
 /* ---- the hub ------------------------------------------------------------ */
 
+size_t watch_lost_history(size_t history)
+{
+    size_t n = (history ? history : WATCH_HISTORY) / 16;
+    return n < 16 ? 16 : n;
+}
+
 struct watch_hub *watch_hub_new(uv_loop_t *loop, size_t history)
 {
     struct watch_hub *h = mem_xcalloc(1, sizeof *h);
     h->loop = loop;
     changelog_init(&h->log, history ? history : WATCH_HISTORY);
+    changelog_init(&h->lost, watch_lost_history(history));
     map_str_init(&h->names);
     map_u64_init(&h->sessions[0]);
     map_u64_init(&h->sessions[1]);
@@ -606,6 +626,7 @@ void watch_hub_free(struct watch_hub *h)
     if (h == NULL)
         return;
     changelog_close(&h->log);
+    changelog_close(&h->lost);
     size_t pos = 0;
     struct wname *wn;
     while ((wn = map_str_next(&h->names, &pos, NULL, NULL)) != NULL) {

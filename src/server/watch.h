@@ -45,6 +45,10 @@ void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
                 const struct fsm_change *ch, size_t n);
 /* The revision of the last entry fed (0 before any). */
 uint64_t watch_revision(const struct watch_hub *h);
+/* The "lost" changes kept for watches of a session's losses (LOST), of a
+ * history of `history` changes (0: WATCH_HISTORY): a sixteenth, at least
+ * 16. */
+size_t watch_lost_history(size_t history);
 
 /* c (RESP3) watches name: the changes after revision from are pushed,
  * those of the history first. 0, or -1 when c watches WATCH_PER_CONN

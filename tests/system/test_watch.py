@@ -5,11 +5,14 @@ revision; an election observed through "no leader"; a watch resumed from a
 revision, and told when the history is gone; WATCH.NEXT on RESP2, waiting
 and timing out; a follower's watch sees what the leader's does."""
 
+import os
 import socket
 import struct
+import subprocess
 import time
 
-from dlocktest import Push, RespError, check, eq, wait_for
+import dlocktest
+from dlocktest import Push, RespError, check, eq, info_fields, wait_for
 
 FIELDS = ("kind", "name", "revision", "event", "session", "owner", "token",
           "exclusive", "shared", "holders", "value")
@@ -301,6 +304,53 @@ def test_a_session_watch_of_losses_only(ctx):
     eq(w.call("SESSION.UNWATCH", s), 1, "unwatched")
     eq(w.call("SESSION.UNWATCH", s), 0, "once")
     check("usage" in w.try_call("SESSION.WATCH", s, "LOSS").message, "a bad word")
+
+
+def test_losses_are_kept_apart(ctx):
+    """A watch of a session's losses (LOST) replays from the losses alone:
+    with --watch-history 16, a revoke followed by 40 other changes (which
+    push it out of the history) is still replayed FROM 0, with no "gone"
+    (the history of losses keeps 16 of its own)."""
+    srv = ctx.single(extra=["--watch-history", "16"])
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 60000)
+    t = c.call("LOCK.ACQUIRE", "r", s)
+    c.call("LOCK.REVOKE", "r", t, "DELAY", 0)
+    for i in range(20):
+        c.call("LOCK.ACQUIRE", "x", s)
+        c.call("LOCK.RELEASE", "x", s)
+    w = srv.client(proto=3)
+    w.call("SESSION.WATCH", s, "FROM", 0, "LOST")
+    [lost] = pushes(w, 1)
+    eq((lost["event"], lost["name"], lost["token"]), ("lost", "r", t), "the revoke, not gone")
+    check(not w.pending(0.3), "nothing else")
+
+
+def test_a_keeper_told_gone_watches_again_once(ctx):
+    """libdlock's keepalive connection (here under `dlock run`) watches its
+    session's losses FROM 0; when the losses kept no longer reach back
+    there it is told "gone" and watches again from where they are whole,
+    once (before, it asked FROM 0 again and again, each time replaying the
+    whole history on the server: a loop), and a revoke still stops CMD."""
+    srv = ctx.single(extra=["--watch-history", "16"])
+    c = srv.client()
+    for i in range(20):  # 20 losses: more than the 16 kept
+        s = c.call("SESSION.OPEN", 60000)
+        c.call("LOCK.REVOKE", "old-%d" % i, c.call("LOCK.ACQUIRE", "old-%d" % i, s))
+    before = int(info_fields(c)["total_commands_processed"])
+    env = dlocktest.tool_env(DLOCK_SERVERS=srv.addr)
+    p = subprocess.Popen([dlocktest.dlock_path(), "run", "--ttl", "60s", "job", "--", "sh", "-c",
+                          'echo "$DLOCK_TOKEN" > %s; sleep 30' % os.path.join(ctx.dir, "token")],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    ctx.defer(lambda: p.poll() is None and p.kill())
+    path = os.path.join(ctx.dir, "token")
+    wait_for(lambda: os.path.exists(path) and open(path).read().strip(), 10, "CMD to start")
+    time.sleep(1)
+    used = int(info_fields(c)["total_commands_processed"]) - before
+    check(used < 40, "dlock run sent %d commands in about a second" % used)
+    c.call("LOCK.REVOKE", "job", int(open(path).read()))
+    eq(p.wait(15), 76, "stopped by the revoke (stderr %r)" % p.stderr.read())
 
 
 def test_watchers_that_vanish_while_served(ctx):
