@@ -432,6 +432,56 @@ DLOCK_API uint64_t dlock_watch_revision(const struct dlock_watch *w);
  * when that one returns. Accepts NULL. */
 DLOCK_API void dlock_watch_stop(struct dlock_watch *w);
 
+/* ---- observing an election --------------------------------------------- */
+
+/* Called with an election's leader at revision (li->leader 0: none; name,
+ * owner, token and value as dlock_leader gives them; candidates and
+ * lease_left_ms are 0, since a change does not carry them). */
+typedef void (*dlock_leader_cb)(void *arg, uint64_t revision,
+                                const struct dlock_leader_info *li);
+
+/* An observer of an election's leader. */
+struct dlock_observe;
+
+/* Observes the leader of the election name: a watch of name (as
+ * dlock_watch_start, from DLOCK_WATCH_NOW) that reports its leader rather
+ * than its changes. cb(arg, revision, li) is called first with the leader
+ * as a linearizable read (dlock_leader) gives it once the watch has
+ * started, at the revision the watch starts from (the read is no older,
+ * and may already show changes after it: their revisions are reported
+ * all the same, as they come); then, in order, once for each later
+ * revision that
+ * changes the leader or its value: a new leader (also one that won again,
+ * with a new token), no leader, a proclaim of another value. A revision
+ * is reported as a whole, after its last change: a handover (the leader
+ * resigns or its session closes, and the next candidate leads at the same
+ * revision) is one report, of the new leader, never a "no leader" between
+ * them; to know that a revision is whole the observer waits for the
+ * server's answer to a PING sent after it, so each report comes one
+ * round trip after its change. After a DLOCK_CHANGE_GONE (the server no
+ * longer keeps changes it missed) it reads the leader again and reports
+ * it (if it differs from the last report), at the gone change's revision
+ * or the last it reported, whichever is later. While no server is
+ * reachable nothing is reported; then the watch goes on from where it was,
+ * from any server, and reports each revision it missed, as above (or a
+ * read, after a gone change). A read that fails after a gone change is
+ * retried at the next answer of the server (5 s of silence at most).
+ * The revisions of reports never go back. All calls of cb come from the
+ * watch's thread, one at a time, as dlock_watch_start's (cb may call the
+ * library, or dlock_observe_stop, but should not block for long); the
+ * first comes before this returns. Returns 0 and *out once the first
+ * report is made; DLOCK_EINVAL for a bad name or a name that is a lock's
+ * or a semaphore's; DLOCK_ETIMEDOUT when the watch is not answered within
+ * c's timeout; the errors of dlock_watch_start and dlock_leader (c's
+ * message says why). */
+DLOCK_API int dlock_observe_start(struct dlock_client *c, const char *name,
+                                  dlock_leader_cb cb, void *arg,
+                                  struct dlock_observe **out);
+/* Stops o and frees it, as dlock_watch_stop: from any thread but the
+ * callback's, it returns once no callback runs, or will; from o's own
+ * callback, none comes after the one running. Accepts NULL. */
+DLOCK_API void dlock_observe_stop(struct dlock_observe *o);
+
 /* ---- lease locks: a lock without a session ---------------------------- */
 
 /* For callers that hold a lock across processes (shell scripts): the lock

@@ -32,10 +32,15 @@ struct ct_server {
     char addr[64];
 };
 
+#define CT_MAX_ARGS 8
+
 struct ct_cluster {
     struct ct_server s[CT_MAX_SERVERS];
     int n;
     char addrs[CT_MAX_SERVERS * 64]; /* "a:1,b:2,..." */
+    /* More arguments of every dlockd ("--watch-history", "16", ...). */
+    const char *args[CT_MAX_ARGS];
+    int n_args;
 };
 
 static inline void ct_sleep_ms(uint64_t ms)
@@ -99,19 +104,34 @@ static inline void ct_start(struct ct_cluster *cl, int i)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        const char *argv[] = {bin,    "--id",
-                              id,     "--listen",
-                              listen, "--raft",
-                              raft,   "--data",
-                              data,   "--election-ms",
-                              "300",  "--heartbeat-ms",
-                              "30",   "--log-level",
-                              "warn", cl->n > 1 ? "--peers" : NULL,
-                              peers,  NULL};
+        const char *argv[18 + CT_MAX_ARGS] = {
+            bin,    "--id",          id,    "--listen",
+            listen, "--raft",        raft,  "--data",
+            data,   "--election-ms", "300", "--heartbeat-ms",
+            "30",   "--log-level",   "warn"};
+        int argc = 15;
+        for (int k = 0; k < cl->n_args; k++)
+            argv[argc++] = cl->args[k];
+        if (cl->n > 1) {
+            argv[argc++] = "--peers";
+            argv[argc++] = peers;
+        }
+        argv[argc] = NULL;
         execv(bin, (char *const *)argv);
         _exit(127);
     }
     s->pid = pid;
+}
+
+/* The index of the server of cl at addr ("host:port"), failing the test
+ * when there is none. */
+static inline int ct_server_at(const struct ct_cluster *cl, const char *addr)
+{
+    for (int i = 0; i < cl->n; i++)
+        if (strcmp(cl->s[i].addr, addr) == 0)
+            return i;
+    CHECK_MSG(false, "no server at '%s'", addr);
+    return -1;
 }
 
 /* Kills server i (a crash: SIGKILL) and reaps it. */
@@ -130,11 +150,17 @@ static inline void ct_stop(struct ct_cluster *cl)
         ct_kill(cl, i);
 }
 
-/* Makes a cluster of n servers on free ports and starts them all. */
-static inline void ct_cluster_start(struct ct_cluster *cl, int n)
+/* Makes a cluster of n servers on free ports and starts them all, each
+ * with the arguments args (NULL-terminated; NULL: none) added. */
+static inline void ct_cluster_start_args(struct ct_cluster *cl, int n,
+                                         const char *const *args)
 {
     memset(cl, 0, sizeof *cl);
     cl->n = n;
+    for (; args != NULL && *args != NULL; args++) {
+        CHECK(cl->n_args < CT_MAX_ARGS);
+        cl->args[cl->n_args++] = *args;
+    }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         struct ct_server *s = &cl->s[i];
@@ -147,6 +173,12 @@ static inline void ct_cluster_start(struct ct_cluster *cl, int n)
     }
     for (int i = 0; i < n; i++)
         ct_start(cl, i);
+}
+
+/* Makes a cluster of n servers on free ports and starts them all. */
+static inline void ct_cluster_start(struct ct_cluster *cl, int n)
+{
+    ct_cluster_start_args(cl, n, NULL);
 }
 
 /* The index of the server that is leader (as it says itself, naming its

@@ -5,7 +5,6 @@
  * itself (SIGUSR1) after the last of --count. */
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 
@@ -39,10 +38,7 @@ struct watching {
     bool leader;    /* dlock leader --watch */
     uint64_t count; /* 0: no end */
     pthread_t main;
-    /* Held while a line is printed: the leader read first, then the
-     * changes. */
-    pthread_mutex_t mu;
-    uint64_t printed;
+    uint64_t printed; /* the watch's thread's */
 };
 
 static void print_change(const struct watching *wt,
@@ -83,77 +79,62 @@ static void print_change(const struct watching *wt,
 }
 
 /* A leader, or none (session 0), as one line. */
-static void print_leader_line(const struct watching *wt, uint64_t revision,
-                              uint64_t session, const char *owner,
-                              uint64_t token, const char *value)
+static void print_leader(const struct watching *wt, uint64_t revision,
+                         const struct dlock_leader_info *li)
 {
     if (wt->cli->json) {
         struct json j;
         json_begin(&j, stdout);
         json_u64(&j, "revision", revision);
         json_str(&j, "name", wt->name);
-        json_u64(&j, "leader", session);
-        json_str(&j, "owner", owner);
-        json_u64(&j, "token", token);
-        json_str(&j, "value", value);
+        json_u64(&j, "leader", li->leader);
+        json_str(&j, "owner", li->owner);
+        json_u64(&j, "token", li->token);
+        json_str(&j, "value", li->value);
         json_end(&j);
         return;
     }
     printf("%llu ", (unsigned long long)revision);
-    if (session == 0) {
+    if (li->leader == 0) {
         printf("no leader\n");
     } else {
-        printf("leader session %llu", (unsigned long long)session);
-        if (owner[0] != '\0')
-            printf(" owner %s", owner);
-        printf(" token %llu value ", (unsigned long long)token);
-        json_write_string(stdout, value);
+        printf("leader session %llu", (unsigned long long)li->leader);
+        if (li->owner[0] != '\0')
+            printf(" owner %s", li->owner);
+        printf(" token %llu value ", (unsigned long long)li->token);
+        json_write_string(stdout, li->value);
         putchar('\n');
     }
     fflush(stdout);
 }
 
-/* The leader read now, as a line of revision rev: 0 or an exit code. */
-static int print_leader_now(const struct watching *wt, uint64_t rev)
+/* Counts a line printed: false past --count; after the last, wakes the
+ * main thread. */
+static bool printing(struct watching *wt)
 {
-    struct dlock_leader_info li;
-    int err = dlock_leader(wt->c, wt->name, &li);
-    if (err != 0)
-        return report_failure(wt->cli, wt->c, err, wt->name);
-    print_leader_line(wt, rev, li.leader, li.owner, li.token, li.value);
-    return 0;
-}
-
-/* Counts a line printed; after the last of --count, wakes the main
- * thread. */
-static void printed(struct watching *wt)
-{
+    if (wt->count > 0 && wt->printed >= wt->count)
+        return false;
     if (++wt->printed == wt->count)
         pthread_kill(wt->main, SIGUSR1);
+    return true;
 }
 
 static void on_change(void *arg, const struct dlock_change *ch)
 {
     struct watching *wt = arg;
-    pthread_mutex_lock(&wt->mu);
-    if (wt->count > 0 && wt->printed >= wt->count) {
-        pthread_mutex_unlock(&wt->mu);
-        return;
-    }
-    if (!wt->leader)
+    if (printing(wt))
         print_change(wt, ch);
-    else if (ch->event == DLOCK_CHANGE_GONE)
-        print_leader_now(wt, ch->revision); /* what was missed: read it */
-    else if (ch->holders == 0)
-        print_leader_line(wt, ch->revision, 0, "", 0, "");
-    else
-        print_leader_line(wt, ch->revision, ch->session, ch->owner, ch->token,
-                          ch->value);
-    printed(wt);
-    pthread_mutex_unlock(&wt->mu);
 }
 
-/* Watches until --count or a signal. */
+static void on_leader(void *arg, uint64_t revision,
+                      const struct dlock_leader_info *li)
+{
+    struct watching *wt = arg;
+    if (printing(wt))
+        print_leader(wt, revision, li);
+}
+
+/* Watches (or observes the leader) until --count or a signal. */
 static int watch_run(struct watching *wt, uint64_t from)
 {
     sigset_t set;
@@ -167,40 +148,22 @@ static int watch_run(struct watching *wt, uint64_t from)
     int rc = cli_client(wt->cli, NULL, &wt->c);
     if (rc != 0)
         return rc;
-    struct dlock_watch *w;
-    pthread_mutex_init(&wt->mu, NULL);
-    pthread_mutex_lock(&wt->mu); /* no change is printed before the leader */
-    int err = dlock_watch_start(wt->c, wt->name, from, on_change, wt, &w);
+    struct dlock_watch *w = NULL;
+    struct dlock_observe *o = NULL;
+    int err = wt->leader
+                  ? dlock_observe_start(wt->c, wt->name, on_leader, wt, &o)
+                  : dlock_watch_start(wt->c, wt->name, from, on_change, wt, &w);
     if (err != 0) {
-        pthread_mutex_unlock(&wt->mu);
         rc = report_failure(wt->cli, wt->c, err, wt->name);
         dlock_client_free(wt->c);
         return rc;
     }
-    if (wt->leader) {
-        /* The leader now, at least as new as where the watch starts. */
-        uint64_t end = dlock_now_ms() + 10000;
-        while (dlock_watch_revision(w) == DLOCK_WATCH_NOW &&
-               dlock_now_ms() < end) {
-            struct timespec ts = {0, 10 * 1000000};
-            nanosleep(&ts, NULL);
-        }
-        uint64_t rev = dlock_watch_revision(w);
-        rc = rev == DLOCK_WATCH_NOW
-                 ? report_error(wt->cli, CLI_EXIT_UNAVAILABLE,
-                                "no server answered the watch")
-                 : print_leader_now(wt, rev);
-        if (rc == 0)
-            printed(wt);
-    }
-    pthread_mutex_unlock(&wt->mu);
     int sig = 0;
-    if (rc == 0)
-        sigwait(&set, &sig);
+    sigwait(&set, &sig);
     dlock_watch_stop(w);
+    dlock_observe_stop(o);
     dlock_client_free(wt->c);
-    pthread_mutex_destroy(&wt->mu);
-    return rc;
+    return 0;
 }
 
 /* Scans NAME, --from REV, --count N and, for leader, --watch. */

@@ -388,12 +388,32 @@ bool watch_pos_accept(struct watch_pos *p, const struct dlock_change *ch);
  * ch: false if it is not one, or a field is bad or too long. */
 bool watch_parse_change(const struct resp_value *v, struct dlock_change *ch);
 
+/* Called on a watch's thread when every change up to revision (the last
+ * delivered) has been delivered, all of its revision: when a watch from
+ * DLOCK_WATCH_NOW learns where it starts (first), then at each answer to
+ * a PING, which the watch sends after a push when none is in flight (the
+ * server pushes a revision's changes at once, before it answers). */
+typedef void (*watch_settled_cb)(void *arg, uint64_t revision);
+
+/* dlock_watch_start, with settled (NULL: none) called as above, and *out
+ * set before the thread starts (its callbacks may read it). */
+int watch_start(struct dlock_client *c, const char *name,
+                uint64_t from_revision, dlock_change_cb cb,
+                watch_settled_cb settled, void *arg, struct dlock_watch **out);
+/* Makes cond a condition on CLOCK_MONOTONIC: false if it failed. */
+bool watch_cond_init(pthread_cond_t *cond);
+/* dlock_watch_stop: true when called from w's callback (w is freed when
+ * it returns), false when w is freed already (or NULL). */
+bool watch_stop(struct dlock_watch *w);
+
 /* A watch: its thread reads the pushes of WATCH over its own connection,
  * through a private client on the same servers. */
 struct dlock_watch {
-    struct dlock_client *pc; /* private: only the thread uses it */
+    struct dlock_client *pc; /* private: only the thread uses it (and an
+                                observer's callbacks, on it) */
     char *name;
     dlock_change_cb cb;
+    watch_settled_cb settled;
     void *arg;
     struct watch_pos pos;       /* the thread's */
     _Atomic uint64_t delivered; /* pos.revision, for dlock_watch_revision */
@@ -407,6 +427,34 @@ struct dlock_watch {
     pthread_t self; /* the thread, as it knows itself */
     int fd;         /* the connection's, -1: shut down at stop */
     char addr[CLIENT_ADDR_MAX]; /* the server read from, or "" */
+};
+
+/* ---- observe.c: observers of an election's leader --------------------- */
+
+/* An observer: a watch of the election's name with a settled callback;
+ * what it keeps is its thread's, but for the start's wait. */
+struct dlock_observe {
+    struct dlock_watch *w;
+    dlock_leader_cb cb;
+    void *arg;
+    /* The watch's thread's. */
+    bool started; /* the first report is made (or its read failed) */
+    bool failed;  /* its read failed: report nothing */
+    bool stopped; /* stopped from cb: free it when cb returns */
+    bool reported;
+    struct dlock_leader_info last; /* reported last */
+    bool pending;                  /* a revision not reported yet, */
+    uint64_t revision;             /* its number, */
+    bool read;                     /* whose leader must be read, */
+    struct dlock_leader_info next; /* or is this */
+    /* The start's wait for the first report, guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool first_done;
+    int first_rc;
+    char first_msg[256];
+    bool reading;   /* the first read has begun */
+    bool abandoned; /* the start gave up: report nothing */
 };
 
 /* ---- keeper.c: the keepalive engine ----------------------------------- */

@@ -246,12 +246,30 @@ static int on_push(struct dlock_watch *w, const struct resp_value *v)
     return 0;
 }
 
-/* Reads one connection until it fails or the watch stops. */
+/* Sends a PING on k at *asked (now): 0, or the connection failed. */
+static int send_ping(struct dlock_client *c, struct conn *k, uint64_t *asked)
+{
+    const char *ping[] = {"PING"};
+    struct buf b;
+    buf_init(&b);
+    *asked = client_now_ms();
+    int rc = resp_write_command(&b, 1, ping, NULL) != 0
+                 ? DLOCK_ENOMEM
+                 : conn_send(c, k, b.data, b.len, *asked + c->timeout_ms);
+    buf_close(&b);
+    return rc;
+}
+
+/* Reads one connection until it fails or the watch stops. A server pushes
+ * all the changes of a revision at once, and answers a request after the
+ * pushes written before it: so every reply that follows a push follows
+ * the rest of its revision, and a PING's answer tells a watch with a
+ * settled callback that the revisions it delivered are whole. */
 static void serve(struct dlock_watch *w, struct conn *k)
 {
     struct dlock_client *c = w->pc;
-    unsigned due = 2;  /* replies expected: HELLO's, WATCH's, PINGs' */
-    bool hello = true; /* the next reply is HELLO's */
+    unsigned due = 2;     /* replies expected: HELLO's, WATCH's, PINGs' */
+    unsigned replies = 0; /* had: HELLO's, WATCH's, then PINGs' */
     uint64_t asked = client_now_ms(), heard = asked;
     for (;;) {
         uint64_t deadline =
@@ -261,16 +279,8 @@ static void serve(struct dlock_watch *w, struct conn *k)
         if (stopping(w))
             return;
         if (rc == DLOCK_ETIMEDOUT && due == 0) {
-            const char *ping[] = {"PING"};
-            struct buf b;
-            buf_init(&b);
-            asked = client_now_ms();
-            rc = resp_write_command(&b, 1, ping, NULL) != 0
-                     ? DLOCK_ENOMEM
-                     : conn_send(c, k, b.data, b.len, asked + c->timeout_ms);
-            buf_close(&b);
             due = 1;
-            if (rc == 0)
+            if (send_ping(c, k, &asked) == 0)
                 continue;
         }
         if (rc != 0)
@@ -279,21 +289,29 @@ static void serve(struct dlock_watch *w, struct conn *k)
         if (v->type == RESP_PUSH) {
             if (on_push(w, v) != 0)
                 return;
+            if (w->settled != NULL && due == 0) {
+                due = 1;
+                if (send_ping(c, k, &asked) != 0)
+                    return;
+            }
             continue;
         }
         if (v->type == RESP_ERROR || v->type == RESP_BLOB_ERROR || due == 0)
             return; /* refused (a limit, an old server): try another */
         due--;
-        if (!hello && w->pos.revision == DLOCK_WATCH_NOW) {
+        bool settled = replies++ >= 2; /* a PING's answer */
+        if (replies == 2 && w->pos.revision == DLOCK_WATCH_NOW) {
             /* WATCH answers the revision it starts from. */
             if (v->type != RESP_INTEGER || v->integer < 0)
                 return;
             w->pos.revision = (uint64_t)v->integer;
             w->pos.delivered = WATCH_POS_ALL;
             atomic_store(&w->delivered, w->pos.revision);
+            settled = true;
         }
-        hello = false;
         client_set_answered(c, k->addr);
+        if (settled && w->settled != NULL && !stopping(w))
+            w->settled(w->arg, w->pos.revision);
     }
 }
 
@@ -336,6 +354,17 @@ static void *watch_thread(void *arg)
 }
 
 /* ---- the API ------------------------------------------------------------ */
+
+bool watch_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return false;
+    bool ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+              pthread_cond_init(cond, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    return ok;
+}
 
 /* A private client of c's servers and options. */
 static int private_client(struct dlock_client *c, struct dlock_client **out)
@@ -386,9 +415,9 @@ static int probe(struct dlock_client *c, const char *name)
     return rc;
 }
 
-DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
-                                uint64_t from_revision, dlock_change_cb cb,
-                                void *arg, struct dlock_watch **out)
+int watch_start(struct dlock_client *c, const char *name,
+                uint64_t from_revision, dlock_change_cb cb,
+                watch_settled_cb settled, void *arg, struct dlock_watch **out)
 {
     if (c == NULL || name == NULL || cb == NULL || out == NULL)
         return DLOCK_EINVAL;
@@ -408,23 +437,20 @@ DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
     }
     memcpy(w->name, name, len + 1);
     w->cb = cb;
+    w->settled = settled;
     w->arg = arg;
     w->fd = -1;
     w->pos.revision = from_revision;
     w->pos.delivered = WATCH_POS_ALL;
     atomic_store(&w->delivered, from_revision);
-    pthread_condattr_t ca;
-    bool cond = false, mu = false;
-    if (pthread_condattr_init(&ca) == 0) {
-        cond = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-               pthread_cond_init(&w->cond, &ca) == 0;
-        pthread_condattr_destroy(&ca);
-    }
-    mu = pthread_mutex_init(&w->mu, NULL) == 0;
+    bool cond = watch_cond_init(&w->cond);
+    bool mu = pthread_mutex_init(&w->mu, NULL) == 0;
     rc = cond && mu ? private_client(c, &w->pc) : DLOCK_ENOMEM;
+    *out = w; /* before the thread starts: its callbacks may look */
     if (rc == 0 && pthread_create(&w->thread, NULL, watch_thread, w) != 0)
         rc = DLOCK_ENOMEM;
     if (rc != 0) {
+        *out = NULL;
         dlock_client_free(w->pc);
         if (cond)
             pthread_cond_destroy(&w->cond);
@@ -434,8 +460,14 @@ DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
         alloc_free(w);
         return rc == DLOCK_ENOMEM ? client_error(c, rc, "out of memory") : rc;
     }
-    *out = w;
     return 0;
+}
+
+DLOCK_API int dlock_watch_start(struct dlock_client *c, const char *name,
+                                uint64_t from_revision, dlock_change_cb cb,
+                                void *arg, struct dlock_watch **out)
+{
+    return watch_start(c, name, from_revision, cb, NULL, arg, out);
 }
 
 DLOCK_API uint64_t dlock_watch_revision(const struct dlock_watch *w)
@@ -445,8 +477,13 @@ DLOCK_API uint64_t dlock_watch_revision(const struct dlock_watch *w)
 
 DLOCK_API void dlock_watch_stop(struct dlock_watch *w)
 {
+    watch_stop(w);
+}
+
+bool watch_stop(struct dlock_watch *w)
+{
     if (w == NULL)
-        return;
+        return false;
     pthread_mutex_lock(&w->mu);
     bool own = w->running && pthread_equal(pthread_self(), w->self);
     w->stop = true;
@@ -456,11 +493,12 @@ DLOCK_API void dlock_watch_stop(struct dlock_watch *w)
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->mu);
     if (own)
-        return; /* the thread frees w when the callback returns */
+        return true; /* the thread frees w when the callback returns */
     pthread_join(w->thread, NULL);
     dlock_client_free(w->pc);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     alloc_free(w->name);
     alloc_free(w);
+    return false;
 }

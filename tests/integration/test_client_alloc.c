@@ -257,6 +257,25 @@ static int step_leader(struct ctx *x)
     return dlock_leader(x->c, "elect", &li);
 }
 
+static void on_observe_report(void *arg, uint64_t revision,
+                              const struct dlock_leader_info *li)
+{
+    atomic_store((atomic_bool *)arg, li->leader != 0);
+}
+
+/* An observer of the election led: started (its first report, the leader
+ * read, made before the start returns) and stopped. */
+static int step_observe(struct ctx *x)
+{
+    atomic_bool got = false;
+    struct dlock_observe *o;
+    int rc = dlock_observe_start(x->c, "elect", on_observe_report, &got, &o);
+    if (rc != 0)
+        return rc;
+    dlock_observe_stop(o);
+    return atomic_load(&got) ? 0 : DLOCK_EIO;
+}
+
 static int step_lease_acquire(struct ctx *x)
 {
     return dlock_lease_acquire(x->c, x->lease, 10000, 100, &x->token);
@@ -378,8 +397,8 @@ TEST(alloc, locks)
     ct_stop(&cl);
 }
 
-/* Semaphores and elections: acquire, release, campaign, proclaim, resign
- * and their reads. */
+/* Semaphores and elections: acquire, release, campaign, proclaim, resign,
+ * their reads, and an observer. */
 TEST(alloc, sems_and_elections)
 {
     start();
@@ -390,6 +409,7 @@ TEST(alloc, sems_and_elections)
     each_failure("proclaim", set_leader, step_proclaim, free_all, 0);
     each_failure("resign", set_leader, step_resign, free_all, 0);
     each_failure("leader", set_leader, step_leader, free_all, 0);
+    each_failure("observe", set_leader, step_observe, free_all, 0);
     ct_stop(&cl);
 }
 

@@ -292,11 +292,7 @@ TEST_TIMEOUT(watch, survives_kill_of_its_server, 120)
     pthread_mutex_lock(&w->mu);
     snprintf(addr, sizeof addr, "%s", w->addr);
     pthread_mutex_unlock(&w->mu);
-    int victim = -1;
-    for (int i = 0; i < cl.n; i++)
-        if (strcmp(cl.s[i].addr, addr) == 0)
-            victim = i;
-    CHECK_MSG(victim >= 0, "the watch reads from '%s'", addr);
+    int victim = ct_server_at(&cl, addr);
     size_t before = seen_n(&seen);
     ct_kill(&cl, victim);
     seen_wait(&seen, before + 40);
