@@ -406,7 +406,10 @@ struct dlock_watch;
  * another, from the last change it delivered, so that nothing is lost or
  * delivered twice. When the history a server keeps no longer reaches back
  * to where the watch is, cb gets a DLOCK_CHANGE_GONE change and the watch
- * goes on from its revision. A connection silent for 5 s is sent a PING;
+ * goes on from its revision. A watch that the server ends because its
+ * pushes were not read in time (1 MiB unsent: cb is slow) is taken up
+ * again at once from the last change delivered: nothing is lost, and cb
+ * is not told. A connection silent for 5 s is sent a PING;
  * one that does not answer within c's timeout is left for another server.
  * A watch of an election observes its leader: a change with holders 0 is
  * "no leader", otherwise the leader is the change's session (GRANTED, and

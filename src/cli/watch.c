@@ -59,6 +59,7 @@ static void print_change(const struct watching *wt,
         json_u64(&j, "holders", ch->holders);
         json_str(&j, "value", ch->value);
         json_end(&j);
+        fflush(stdout); /* a line as it comes, also into a pipe */
         return;
     }
     printf("%llu %s", (unsigned long long)ch->revision, ev);
@@ -92,6 +93,7 @@ static void print_leader(const struct watching *wt, uint64_t revision,
         json_u64(&j, "token", li->token);
         json_str(&j, "value", li->value);
         json_end(&j);
+        fflush(stdout);
         return;
     }
     printf("%llu ", (unsigned long long)revision);

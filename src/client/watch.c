@@ -232,12 +232,21 @@ static void close_conn(struct dlock_watch *w, struct conn *k, bool failed)
     conn_free(k);
 }
 
-/* Handles a push: 0, or DLOCK_EPROTO. */
-static int on_push(struct dlock_watch *w, const struct resp_value *v)
+/* serve's and on_push's "the server ended the watch: watch again". */
+#define WATCH_AGAIN 1
+
+/* Handles a push, the n-th of its connection (from 0): 0, DLOCK_EPROTO,
+ * or WATCH_AGAIN for a "gone" after the first push: the server ended the
+ * watch (its pushes were not read in time), and nothing was lost but what
+ * it would have pushed next, which a new watch from w->pos reads. */
+static int on_push(struct dlock_watch *w, const struct resp_value *v,
+                   unsigned n)
 {
     struct dlock_change ch;
     if (!watch_parse_change(v, &ch))
         return DLOCK_EPROTO;
+    if (ch.event == DLOCK_CHANGE_GONE && n > 0)
+        return WATCH_AGAIN;
     if (strcmp(ch.name, w->name) != 0 || !watch_pos_accept(&w->pos, &ch))
         return 0;
     atomic_store(&w->delivered, w->pos.revision);
@@ -260,16 +269,19 @@ static int send_ping(struct dlock_client *c, struct conn *k, uint64_t *asked)
     return rc;
 }
 
-/* Reads one connection until it fails or the watch stops. A server pushes
+/* Reads one connection until it fails or the watch stops (DLOCK_EIO), or
+ * the server ends the watch (WATCH_AGAIN: watch again at once, from the
+ * same server). A server pushes
  * all the changes of a revision at once, and answers a request after the
  * pushes written before it: so every reply that follows a push follows
  * the rest of its revision, and a PING's answer tells a watch with a
  * settled callback that the revisions it delivered are whole. */
-static void serve(struct dlock_watch *w, struct conn *k)
+static int serve(struct dlock_watch *w, struct conn *k)
 {
     struct dlock_client *c = w->pc;
     unsigned due = 2;     /* replies expected: HELLO's, WATCH's, PINGs' */
     unsigned replies = 0; /* had: HELLO's, WATCH's, then PINGs' */
+    unsigned pushes = 0;
     uint64_t asked = client_now_ms(), heard = asked;
     for (;;) {
         uint64_t deadline =
@@ -277,33 +289,34 @@ static void serve(struct dlock_watch *w, struct conn *k)
         const struct resp_value *v;
         int rc = conn_recv(c, k, deadline, &v);
         if (stopping(w))
-            return;
+            return DLOCK_EIO;
         if (rc == DLOCK_ETIMEDOUT && due == 0) {
             due = 1;
             if (send_ping(c, k, &asked) == 0)
                 continue;
         }
         if (rc != 0)
-            return;
+            return DLOCK_EIO;
         heard = client_now_ms();
         if (v->type == RESP_PUSH) {
-            if (on_push(w, v) != 0)
-                return;
+            rc = on_push(w, v, pushes++);
+            if (rc != 0)
+                return rc;
             if (w->settled != NULL && due == 0) {
                 due = 1;
                 if (send_ping(c, k, &asked) != 0)
-                    return;
+                    return DLOCK_EIO;
             }
             continue;
         }
         if (v->type == RESP_ERROR || v->type == RESP_BLOB_ERROR || due == 0)
-            return; /* refused (a limit, an old server): try another */
+            return DLOCK_EIO; /* refused (a limit, an old server) */
         due--;
         bool settled = replies++ >= 2; /* a PING's answer */
         if (replies == 2 && w->pos.revision == DLOCK_WATCH_NOW) {
             /* WATCH answers the revision it starts from. */
             if (v->type != RESP_INTEGER || v->integer < 0)
-                return;
+                return DLOCK_EIO;
             w->pos.revision = (uint64_t)v->integer;
             w->pos.delivered = WATCH_POS_ALL;
             atomic_store(&w->delivered, w->pos.revision);
@@ -328,10 +341,12 @@ static void *watch_thread(void *arg)
         uint64_t start = client_now_ms();
         int rc = open_conn(w, &k);
         if (rc == 0)
-            serve(w, k);
-        close_conn(w, k, true);
+            rc = serve(w, k);
+        close_conn(w, k, rc != WATCH_AGAIN);
         if (stopping(w))
             break;
+        if (rc == WATCH_AGAIN)
+            continue; /* ended by the server, which is well: no pause */
         /* A connection that served a while starts the pauses anew. */
         if (client_now_ms() - start > WATCH_PING_MS)
             backoff = CLIENT_BACKOFF_MIN_MS;

@@ -11,6 +11,7 @@
 #include "server/logger.h"
 #include "server/node.h"
 #include "server/server.h"
+#include "server/watch.h"
 
 /* ---- INFO --------------------------------------------------------------- */
 
@@ -88,6 +89,17 @@ static void info_locks(struct server *srv, struct buf *b)
                 fsm_last_token(node_fsm(srv->node)), fs.bytes);
 }
 
+static void info_watches(struct server *srv, struct buf *b)
+{
+    struct watch_stats st;
+    watch_stats(srv->watch, &st);
+    buf_appendf(b,
+                "# Watches\r\nwatches:%" PRIu64 "\r\nwatch_waits:%" PRIu64
+                "\r\nwatch_history:%" PRIu64 "\r\nwatch_whole_from:%" PRIu64
+                "\r\nwatches_ended_slow:%" PRIu64 "\r\n",
+                st.watches, st.waits, st.kept, st.whole_from, st.ended_slow);
+}
+
 static void info_memory(struct server *srv, struct buf *b)
 {
     buf_appendf(b, "# Memory\r\nused_memory_rss:%" PRIu64 "\r\n", rss_bytes());
@@ -97,8 +109,10 @@ static const struct {
     const char *name;
     void (*write)(struct server *srv, struct buf *b);
 } sections[] = {
-    {"server", info_server}, {"clients", info_clients}, {"raft", info_raft},
-    {"disk", info_disk},     {"locks", info_locks},     {"memory", info_memory},
+    {"server", info_server}, {"clients", info_clients},
+    {"raft", info_raft},     {"disk", info_disk},
+    {"locks", info_locks},   {"watches", info_watches},
+    {"memory", info_memory},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

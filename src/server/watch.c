@@ -58,6 +58,8 @@ struct watch_hub {
     struct changelog lost;      /* its "lost" changes alone (LOST watches) */
     uint64_t since;             /* the snapshot it restarted from */
     size_t n_waits;
+    size_t n_watches;    /* connections' watches of names and sessions */
+    uint64_t ended_slow; /* watches ended for an unread backlog */
     void (*closed)(void *arg);
     void *closed_arg;
 };
@@ -168,6 +170,7 @@ static void unlink_conn(struct watch_hub *h, struct wname *wn, struct conn *c)
     for (size_t i = 0; cw != NULL && i < cw->n; i++)
         if (cw->v[i] == wn) {
             cw->v[i] = cw->v[--cw->n];
+            h->n_watches--;
             break;
         }
     wname_trim(h, wn);
@@ -195,8 +198,10 @@ static bool push(struct watch_hub *h, struct conn *c, struct wname *wn,
     buf_close(&b);
     if (c->closing)
         return false; /* its watches ended with it */
-    if (!ok)
+    if (!ok) {
+        h->ended_slow++;
         unlink_conn(h, wn, c);
+    }
     return ok;
 }
 
@@ -235,6 +240,7 @@ static int add(struct watch_hub *h, struct conn *c, struct wname *wn,
             cw->v = mem_xrealloc(cw->v, cw->cap * sizeof *cw->v);
         }
         cw->v[cw->n++] = wn;
+        h->n_watches++;
     }
     /* The history after from: whole, or gone from where it is whole. A
      * watch of a session's losses replays from the losses alone: they are
@@ -564,6 +570,15 @@ void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
         if (wn != NULL && wn->waits != NULL)
             wake(h, wn);
     }
+}
+
+void watch_stats(const struct watch_hub *h, struct watch_stats *st)
+{
+    st->watches = h->n_watches;
+    st->waits = h->n_waits;
+    st->kept = changelog_count(&h->log);
+    st->whole_from = changelog_whole_from(&h->log);
+    st->ended_slow = h->ended_slow;
 }
 
 uint64_t watch_revision(const struct watch_hub *h)

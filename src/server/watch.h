@@ -45,6 +45,16 @@ void watch_feed(struct watch_hub *h, uint64_t since, uint64_t revision,
                 const struct fsm_change *ch, size_t n);
 /* The revision of the last entry fed (0 before any). */
 uint64_t watch_revision(const struct watch_hub *h);
+
+/* What INFO says of watches. */
+struct watch_stats {
+    uint64_t watches;    /* of names and sessions, by all connections */
+    uint64_t waits;      /* WATCH.NEXT requests waiting */
+    uint64_t kept;       /* changes in the history */
+    uint64_t whole_from; /* the history has every change after it */
+    uint64_t ended_slow; /* watches ended for 1 MiB of unsent pushes */
+};
+void watch_stats(const struct watch_hub *h, struct watch_stats *st);
 /* The "lost" changes kept for watches of a session's losses (LOST), of a
  * history of `history` changes (0: WATCH_HISTORY): a sixteenth, at least
  * 16. */

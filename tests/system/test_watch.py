@@ -5,7 +5,9 @@ revision; an election observed through "no leader"; a watch resumed from a
 revision, and told when the history is gone; WATCH.NEXT on RESP2, waiting
 and timing out; a follower's watch sees what the leader's does."""
 
+import json
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -351,6 +353,49 @@ def test_a_keeper_told_gone_watches_again_once(ctx):
     check(used < 40, "dlock run sent %d commands in about a second" % used)
     c.call("LOCK.REVOKE", "job", int(open(path).read()))
     eq(p.wait(15), 76, "stopped by the revoke (stderr %r)" % p.stderr.read())
+
+
+def test_a_slow_watcher_is_ended_and_watches_again(ctx):
+    """A watcher that does not read (here `dlock watch` writing to a pipe
+    nobody reads) has its watch ended by the server past 1 MiB of unsent
+    pushes ("gone"); libdlock then watches again from the last change it
+    delivered, so the program still gets every change, once, in order, and
+    is not told "gone" (before, the watch stayed on its connection and
+    heard nothing more)."""
+    srv = ctx.single()
+    c = srv.client()
+    s = c.call("SESSION.OPEN", 600000)
+    env = dlocktest.tool_env(DLOCK_SERVERS=srv.addr)
+    p = subprocess.Popen([dlocktest.dlock_path(), "--json", "watch", "busy"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    ctx.defer(lambda: p.poll() is None and p.kill())
+    time.sleep(0.5)  # its watch is set
+    n = 30000  # pairs of changes: far more than a pipe, the sockets and 1 MiB hold
+    for i in range(0, n, 500):
+        c.send_many([("LOCK.ACQUIRE", "busy", s), ("LOCK.RELEASE", "busy", s)] * 500)
+        for _ in range(1000):
+            c.read(30)
+    ended = int(info_fields(c).get("watches_ended_slow", -1))
+    out, rest, end = [], b"", time.monotonic() + 60
+    while len(out) < 2 * n:
+        ready, _, _ = select.select([p.stdout], [], [], max(0, end - time.monotonic()))
+        chunk = os.read(p.stdout.fileno(), 1 << 16) if ready else b""
+        if not chunk:
+            p.kill()
+            check(False, "dlock watch printed %d lines, then nothing (last %r; stderr %r)"
+                  % (len(out), out[-1:], p.stderr.read()))
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        out += [json.loads(l) for l in lines]
+    p.terminate()
+    events = [o["event"] for o in out]
+    check("gone" not in events, "told gone")
+    eq(events[:2] + events[-2:], ["granted", "released"] * 2, "in order")
+    revs = [o["revision"] for o in out]
+    eq(len(set(revs)), len(revs), "each change once")
+    check(revs == sorted(revs), "revisions in order")
+    check(ended != 0, "the server ended the slow watch (INFO watches_ended_slow %d)" % ended)
 
 
 def test_watchers_that_vanish_while_served(ctx):
