@@ -11,7 +11,7 @@ import dlocktest
 from dlocktest import RespError, Skip, check, eq
 
 NO_AUTH = "ERR AUTH failed: dlock has no authentication yet"
-SECTIONS = ["# Server", "# Clients", "# Raft", "# Disk", "# Locks", "# Memory"]
+SECTIONS = ["# Server", "# Clients", "# Raft", "# Disk", "# Locks", "# Watches", "# Memory"]
 
 
 def refusal(v):
@@ -164,5 +164,8 @@ def test_info_sections(ctx):
        "INFO DISK Raft raft")
     for word in ("all", "default", "EVERYTHING"):
         eq(section_titles(c.call("INFO", word)), SECTIONS, "INFO %s" % word)
+    w = dict(l.split(":", 1) for l in c.call("INFO", "watches").split("\r\n") if ":" in l)
+    eq(sorted(w), ["watch_history", "watch_waits", "watch_whole_from", "watches",
+                   "watches_ended_slow"], "INFO watches")
     eq(c.call("INFO", "keyspace"), "", "an unknown section")
     eq(section_titles(c.call("INFO", "keyspace", "locks")), ["# Locks"], "unknown and locks")
