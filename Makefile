@@ -24,7 +24,11 @@ endif
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wno-unused-parameter
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -Iinclude -Itests -MMD -MP
-LDLIBS  += -lpthread
+# src/tls: TLS over memory (OpenSSL between buffers, no socket), which
+# dlockd's ports (clients' and peers') and libdlock's connections use.
+SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+TLS_SRC  := $(wildcard src/tls/*.c)
+LDLIBS  += -lpthread $(SSL_LIBS)
 ifneq ($(WERROR),)
 CFLAGS  += -Werror
 endif
@@ -66,7 +70,7 @@ LOCKBENCH_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) 
 # parts that do no I/O (config, datadir, peerids) link.
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
-SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c)) $(TLS_SRC)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 SERVER_LIB := $(BUILD)/libdlockserver.a
 DLOCKD_OBJ := $(BUILD)/src/server/main.o $(SERVER_OBJ)
@@ -81,7 +85,8 @@ DLOCKD_BIN := $(BUILD)/dlockd
 # (tests/unit/test_client*.c, tests/integration/) reach the library's
 # internals: they link libdlock_internal.a, the same objects as they are.
 CLIENT_SRC := $(wildcard src/client/*.c) src/common/resp.c \
-              src/common/resp_write.c src/common/buf.c src/common/alloc.c
+              src/common/resp_write.c src/common/buf.c src/common/alloc.c \
+              $(TLS_SRC)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o)
 CLIENT_LIB := $(BUILD)/libdlock.a
 CLIENT_SO  := $(BUILD)/libdlock.so
@@ -158,6 +163,11 @@ $(BUILD)/tests/test_client%: $(BUILD)/tests/unit/test_client%.o $(HARNESS_OBJ) $
 $(BUILD)/tests/integration/test_%: $(BUILD)/tests/integration/test_%.o $(HARNESS_OBJ) $(CLIENT_INTERNAL_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# libdlock over TLS makes its certificates with OpenSSL (tests/tls_pki.c).
+$(BUILD)/tests/integration/test_client_tls: $(BUILD)/tests/integration/test_client_tls.o \
+    $(BUILD)/tests/tls_pki.o $(HARNESS_OBJ) $(CLIENT_INTERNAL_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # make install PREFIX=... DESTDIR=...: dlockd and dlock (which links
 # libdlock statically) in bin/, libdlock.so.0, libdlock.so and libdlock.a in
 # lib/, dlock.h in include/, dlock.pc in lib/pkgconfig/. Programs built with
@@ -176,7 +186,7 @@ install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
 	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libdlock.so.0
 	ln -sf libdlock.so.0 $(DESTDIR)$(PREFIX)/lib/libdlock.so
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} %s-ldlock -lpthread\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} %s-ldlock -lpthread\nLibs.private: -lssl -lcrypto\nCflags: -I$${includedir}\n' \
 	    '$(PREFIX)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
 	install -m 755 $(DLOCK_BIN) $(DLOCKD_BIN) $(DESTDIR)$(PREFIX)/bin/
 	@if [ -n "$(SYSTEM_PREFIX)" ] && [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
@@ -191,6 +201,10 @@ $(SERVER_LIB): $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(HARNESS_OBJ) $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
+
+# TLS's test makes its certificates with OpenSSL (tests/tls_pki.c).
+$(BUILD)/tests/test_tls: $(BUILD)/tests/unit/test_tls.o $(BUILD)/tests/tls_pki.o $(HARNESS_OBJ) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)
 
 $(SIM_BIN): $(BUILD)/tests/sim/sim.o $(SIMLIB_OBJ) $(CORE_LIB)
@@ -224,6 +238,17 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
+	    -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+# The TLS target runs OpenSSL's engine through src/tls, with certificates
+# it makes (tests/tls_pki.c).
+$(BUILD)/tests/replay_tls: $(BUILD)/tests/fuzz/fuzz_tls.o $(BUILD)/tests/fuzz/replay.o \
+    $(BUILD)/src/tls/tls.o $(BUILD)/tests/tls_pki.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c $(TLS_SRC) tests/tls_pki.c $(CORE_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude -Itests \
 	    -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
 fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)

@@ -10,6 +10,8 @@ Each system is started fresh on 127.0.0.1 with its data in a temporary
 directory, measured, and stopped by pid before the next one starts:
 
   dlock-1, dlock-3          dlockd, 1 and 3 servers (fsync on every commit)
+  dlock-1-tls, dlock-3-tls  the same with TLS on every port, client
+                            certificates required (docs/security.md)
   redis, redis-always       Redis 7, the SET NX PX lock; appendonly off, and
                             appendonly with appendfsync always
   etcd-1, etcd-3            etcd 3.4, its lock service through the v3 JSON
@@ -50,14 +52,16 @@ sys.path.insert(0, HERE)
 
 import dlocktest  # noqa: E402
 
-ALL_SYSTEMS = ("dlock-1", "dlock-3", "redis", "redis-always", "etcd-1", "etcd-3", "zk-1", "zk-3")
+ALL_SYSTEMS = ("dlock-1", "dlock-3", "dlock-3-tls", "redis", "redis-always", "etcd-1", "etcd-3", "zk-1", "zk-3")
 
 
 class Started:
-    """A system being measured: the servers' list, their pids, a stop."""
+    """A system being measured: the servers' list, their pids, a stop, and
+    what dlock-bench's environment needs (TLS files)."""
 
-    def __init__(self, servers, pids, stop):
+    def __init__(self, servers, pids, stop, env=None):
         self.servers, self.pids, self._stop = servers, pids, stop
+        self.env = env or {}
 
     def stop(self):
         if self._stop is not None:
@@ -69,17 +73,23 @@ class Started:
 DLOCKD_TIMEOUTS = {"election_ms": 500, "heartbeat_ms": 50}
 
 
-def start_dlock(n, work, build):
+def start_dlock(n, work, build, tls=False):
     ctx = dlocktest.Context("bench", work)
+    kw = dict(DLOCKD_TIMEOUTS)
+    env = {}
+    if tls:
+        pki = dlocktest.Pki(os.path.join(work, "pki"))
+        kw.update(extra=pki.server_args(), tls=pki.client_ctx())
+        env = pki.client_env()
     if n == 1:
-        s = ctx.server(1, **DLOCKD_TIMEOUTS)
+        s = ctx.server(1, **kw)
         s.start()
         s.wait_leader()
         servers = [s]
     else:
-        servers = ctx.cluster(n, **DLOCKD_TIMEOUTS).servers
+        servers = ctx.cluster(n, **kw).servers
     return Started(",".join(s.addr for s in servers), [s.pid for s in servers],
-                   lambda: ctx.finish())
+                   lambda: ctx.finish(), env)
 
 
 def start_redis(always, work, build):
@@ -122,7 +132,8 @@ def start_peer(kind, n, work, build):
 def starter(name):
     kind, _, n = name.partition("-")
     if kind == "dlock":
-        return lambda w, b: start_dlock(int(n), w, b)
+        count, _, tls = n.partition("-")
+        return lambda w, b: start_dlock(int(count), w, b, tls == "tls")
     if kind == "redis":
         return lambda w, b: start_redis(n == "always", w, b)
     return lambda w, b: start_peer(kind, int(n), w, b)
@@ -147,7 +158,8 @@ def run_bench(args, system, started, workload, clients, extra=()):
             "--duration", str(args.duration), "--warmup", str(args.warmup),
             "--pids", ",".join(str(p) for p in started.pids)] + list(extra)
     r = subprocess.run(argv, capture_output=True, text=True,
-                       timeout=args.duration + args.warmup + 120)
+                       timeout=args.duration + args.warmup + 120,
+                       env=dict(os.environ, **started.env))
     line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     res = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     res["system"] = system

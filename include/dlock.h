@@ -60,6 +60,12 @@ enum {
                               the lock shared only: refused at once (an
                               upgrade in place could deadlock); release
                               the shared hold, then acquire exclusive */
+    DLOCK_ETLS = -14,      /* TLS failed: the server's certificate was
+                              refused (not signed by the CA, or not for
+                              its address), or this client's was, or the
+                              TLS files do not load; dlock_errmsg says
+                              which. Retrying does not help: fix the
+                              certificates (docs/security.md) */
 };
 
 /* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
@@ -86,13 +92,25 @@ struct dlock_options {
     uint64_t timeout_ms;
     /* The client's name, shown by the server (SESSION.INFO). */
     const char *name;
+    /* TLS (docs/security.md): the CA certificates (PEM) that sign the
+     * servers' certificates; a server's must also name the host of its
+     * address in the list. NULL: $DLOCK_TLS_CA; without either, plain
+     * TCP. */
+    const char *tls_ca;
+    /* This client's certificate and its key (PEM), for servers that ask
+     * for one (--tls-auth-clients); NULL: $DLOCK_TLS_CERT and
+     * $DLOCK_TLS_KEY; the key may be in the certificate's file. */
+    const char *tls_cert;
+    const char *tls_key;
 };
 
 /* Fills o with the defaults. */
 DLOCK_API void dlock_options_init(struct dlock_options *o);
 
 /* Makes a client (no connection yet: the first call connects).
- * DLOCK_EINVAL for a malformed server list, DLOCK_ENOMEM. */
+ * DLOCK_EINVAL for a malformed server list, DLOCK_ETLS if the TLS files
+ * do not load (dlock_errmsg(NULL) then says why),
+ * DLOCK_ENOMEM. */
 DLOCK_API int dlock_client_new(const struct dlock_options *o,
                                struct dlock_client **out);
 /* Closes the client's sessions (releasing their locks) and frees it.
@@ -100,7 +118,8 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
 DLOCK_API void dlock_client_free(struct dlock_client *c);
 
 /* What the last failed call of the calling thread on c was about, or "".
- * The text is the calling thread's own, valid until its next call on c. */
+ * The text is the calling thread's own, valid until its next call on c.
+ * With c NULL: why the thread's last dlock_client_new failed, or "". */
 DLOCK_API const char *dlock_errmsg(const struct dlock_client *c);
 
 /* Writes into out (n bytes) the "host:port" of the server that answered

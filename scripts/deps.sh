@@ -6,7 +6,9 @@
 # apt-get only when something is missing; uses sudo when not root.
 #
 #   build          make, gcc (its sanitizer runtimes come with it), libc6-dev,
-#                  pkg-config (also make install's test), libuv1-dev;
+#                  pkg-config (also make install's test), libuv1-dev,
+#                  libssl-dev (TLS); openssl (the command: tests make
+#                  their certificates with it, as docs/security.md does);
 #                  dlock-bench links libcurl and the ZooKeeper C client
 #   CI checks      clang-format and git (make format-check: git ls-files),
 #                  clang and its runtimes (make fuzz)
@@ -24,7 +26,7 @@
 # this list on a fresh Debian 12 root (docs/operations.md, "Set-up from
 # nothing").
 set -eu
-need="make gcc libc6-dev pkg-config libuv1-dev libcurl4-openssl-dev libzookeeper-mt-dev"
+need="make gcc libc6-dev pkg-config libuv1-dev libssl-dev openssl libcurl4-openssl-dev libzookeeper-mt-dev"
 need="$need clang-format git clang libclang-rt-dev"
 need="$need python3 python3-redis locales redis-tools redis-server"
 need="$need nftables libfaketime mount iproute2 util-linux procps"

@@ -6,6 +6,7 @@
 #   src/raft    common
 #   src/lock    common, raft
 #   src/store   common, raft
+#   src/tls     common (TLS over memory: OpenSSL, no socket, no loop)
 # (src/server, src/client and src/cli are the edges above them.) One test
 # per folder; ends with "N passed, N failed".
 src=${1:-src}
@@ -34,5 +35,6 @@ check common ""
 check raft "common"
 check lock "common raft"
 check store "common raft"
+check tls "common"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

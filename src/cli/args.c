@@ -40,11 +40,20 @@ static int global_option(struct args *a)
         a->cli->json = true;
         return 1;
     }
-    if (strcmp(a->opt, "--servers") == 0) {
+    const char **path = NULL;
+    if (strcmp(a->opt, "--servers") == 0)
+        path = &a->cli->servers;
+    else if (strcmp(a->opt, "--tls-ca") == 0)
+        path = &a->cli->tls_ca;
+    else if (strcmp(a->opt, "--tls-cert") == 0)
+        path = &a->cli->tls_cert;
+    else if (strcmp(a->opt, "--tls-key") == 0)
+        path = &a->cli->tls_key;
+    if (path != NULL) {
         const char *v = args_value(a);
         if (v == NULL)
             return -1;
-        a->cli->servers = v;
+        *path = v;
         return 1;
     }
     if (strcmp(a->opt, "--timeout") == 0) {

@@ -47,6 +47,9 @@ int cli_client(const struct cli *cli, const char *name,
         name = who;
     }
     o.name = name;
+    o.tls_ca = cli->tls_ca;
+    o.tls_cert = cli->tls_cert;
+    o.tls_key = cli->tls_key;
     int err = dlock_client_new(&o, out);
     if (err == DLOCK_EINVAL)
         return cli_usage_error(cli,
@@ -54,7 +57,8 @@ int cli_client(const struct cli *cli, const char *name,
                                "host:port,host:port)",
                                o.servers);
     if (err != 0)
-        return report_failure(cli, NULL, err, "cannot make a client");
+        return report_failure_detail(cli, err, "cannot make a client",
+                                     dlock_errmsg(NULL));
     return 0;
 }
 

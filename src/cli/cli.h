@@ -39,6 +39,9 @@ enum {
 struct cli {
     const char *verb;    /* "run", "status", ...: for messages */
     const char *servers; /* --servers, or NULL */
+    /* --tls-ca, --tls-cert, --tls-key, or NULL: libdlock's defaults, the
+     * environment's DLOCK_TLS_CA, DLOCK_TLS_CERT, DLOCK_TLS_KEY. */
+    const char *tls_ca, *tls_cert, *tls_key;
     uint64_t timeout_ms; /* --timeout, or 0: the library's default */
     bool json;           /* --json */
 };

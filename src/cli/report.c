@@ -16,6 +16,7 @@ int report_exit_code(int err)
     case DLOCK_EIO:
     case DLOCK_ETIMEDOUT:
     case DLOCK_EREFUSED:
+    case DLOCK_ETLS:
         return CLI_EXIT_UNAVAILABLE;
     case DLOCK_EHELD:
     case DLOCK_EWAIT:
@@ -87,6 +88,8 @@ const char *report_err_name(int err)
         return "DLOCK_EREFUSED";
     case DLOCK_EUPGRADE:
         return "DLOCK_EUPGRADE";
+    case DLOCK_ETLS:
+        return "DLOCK_ETLS";
     default:
         return "DLOCK_E?";
     }

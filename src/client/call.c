@@ -270,7 +270,7 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
     bool pooled;
     char addr[CLIENT_ADDR_MAX];
     int err = get_conn(c, a, addr, &pooled);
-    if (err == DLOCK_ENOMEM) {
+    if (err == DLOCK_ENOMEM || err == DLOCK_ETLS) {
         *rc = err;
         return DONE;
     }
@@ -291,7 +291,8 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
         a->sent = true;
         err = conn_recv(c, a->conn, end, v);
     }
-    if (err == DLOCK_EPROTO || err == DLOCK_ENOMEM) {
+    /* A certificate refused stays refused: said at once. */
+    if (err == DLOCK_EPROTO || err == DLOCK_ENOMEM || err == DLOCK_ETLS) {
         drop(c, a, false);
         *rc = err;
         return DONE;

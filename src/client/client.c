@@ -11,6 +11,7 @@
 
 #include "client/client_internal.h"
 #include "common/alloc.h"
+#include "tls/tls.h"
 
 #define DEFAULT_SERVERS "127.0.0.1:7411"
 #define DEFAULT_TIMEOUT_MS 10000
@@ -56,6 +57,9 @@ DLOCK_API const char *dlock_strerror(int err)
     case DLOCK_EUPGRADE:
         return "DLOCK_EUPGRADE: held shared by the same owner: release it "
                "before acquiring exclusive";
+    case DLOCK_ETLS:
+        return "DLOCK_ETLS: TLS failed: a certificate was refused, or the "
+               "TLS files do not load";
     default:
         return "unknown error";
     }
@@ -63,7 +67,9 @@ DLOCK_API const char *dlock_strerror(int err)
 
 DLOCK_API const char *dlock_errmsg(const struct dlock_client *c)
 {
-    if (c == NULL || err_serial != c->serial)
+    if (c == NULL)
+        return err_serial == 0 ? err_msg : "";
+    if (err_serial != c->serial)
         return "";
     return err_msg;
 }
@@ -306,6 +312,42 @@ DLOCK_API void dlock_options_init(struct dlock_options *o)
     o->timeout_ms = DEFAULT_TIMEOUT_MS;
 }
 
+/* An option, else the environment variable's value, else NULL. */
+static const char *option_or_env(const char *v, const char *env)
+{
+    if (v == NULL)
+        v = getenv(env);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The TLS context of o's files (or their environment variables): none
+ * without a CA. 0, DLOCK_ETLS (with dlock_errmsg(NULL)), DLOCK_EINVAL
+ * (a certificate without a CA). */
+static int load_tls(struct dlock_client *c, const struct dlock_options *o)
+{
+    struct tls_config tc = {
+        .ca_file = option_or_env(o->tls_ca, "DLOCK_TLS_CA"),
+        .cert_file = option_or_env(o->tls_cert, "DLOCK_TLS_CERT"),
+        .key_file = option_or_env(o->tls_key, "DLOCK_TLS_KEY"),
+    };
+    c->tls = NULL;
+    if (tc.ca_file == NULL && tc.cert_file == NULL)
+        return 0;
+    if (tc.ca_file == NULL) {
+        snprintf(err_msg, sizeof err_msg,
+                 "a TLS certificate without the CA that signs the servers' "
+                 "(tls_ca, $DLOCK_TLS_CA)");
+        err_serial = 0;
+        return DLOCK_ETLS;
+    }
+    c->tls = tls_ctx_new(&tc, err_msg, sizeof err_msg);
+    if (c->tls == NULL) {
+        err_serial = 0;
+        return DLOCK_ETLS;
+    }
+    return 0;
+}
+
 static char *copy_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -344,6 +386,9 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
         goto free_servers;
     }
     c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    rc = load_tls(c, o);
+    if (rc != 0)
+        goto free_name;
     c->req_prefix = random_prefix(c->serial);
     /* Clients start at different servers of the list, spreading the
      * connections they make before they know the leader. */
@@ -358,6 +403,7 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
     return 0;
 
 free_name:
+    tls_ctx_free(c->tls);
     alloc_free(c->name);
 free_servers:
     alloc_free(c->servers);
@@ -385,6 +431,7 @@ DLOCK_API void dlock_client_free(struct dlock_client *c)
     alloc_free(c->locks);
     alloc_free(c->sessions);
     pthread_mutex_destroy(&c->mu);
+    tls_ctx_free(c->tls);
     alloc_free(c->name);
     alloc_free(c->servers);
     alloc_free(c);

@@ -64,6 +64,7 @@ struct dlock_client {
     } unsettled[CLIENT_UNSETTLED];
     size_t next_unsettled;
 
+    struct tls_ctx *tls;     /* the servers' TLS (dlock_options), or NULL */
     struct keeper *threaded; /* sessions kept alive by a thread, or NULL */
     struct keeper *noloop;   /* sessions the program keeps alive, or NULL */
 };
@@ -117,6 +118,10 @@ struct conn {
     uint64_t rcvtimeo_ms; /* its SO_RCVTIMEO, 0 while unset */
     char addr[CLIENT_ADDR_MAX];
     struct resp_reader rd;
+    /* With TLS: the engine; plaintext goes through it, and wire holds the
+     * records it made that the socket has not taken yet. */
+    struct tls *tls;
+    struct buf wire;
 };
 
 /* Starts a non-blocking connect to addr. 0 (*out connected or connecting),
@@ -130,12 +135,17 @@ int conn_finish(struct dlock_client *c, struct conn *k, uint64_t deadline_ms);
  * (1) or failed (DLOCK_EREFUSED, DLOCK_EIO). Never blocks. */
 int conn_check(struct dlock_client *c, struct conn *k);
 /* Sends the len bytes at p, waiting up to deadline_ms: 0, DLOCK_EIO,
- * DLOCK_ETIMEDOUT. */
+ * DLOCK_ETIMEDOUT, DLOCK_ETLS, DLOCK_ENOMEM. With TLS, before the
+ * handshake is done they wait in the engine: conn_recv completes it. */
 int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
               uint64_t deadline_ms);
 /* Sends what it can of b without waiting and drops it from b: 0 or
- * DLOCK_EIO. */
+ * DLOCK_EIO, DLOCK_ETLS, DLOCK_ENOMEM. With TLS, all of b goes into the
+ * engine and what the socket does not take waits in k (conn_wants_write). */
 int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b);
+/* Whether k holds bytes for the socket (TLS records, a handshake's): the
+ * caller then waits for POLLOUT too and calls conn_send_some. */
+bool conn_wants_write(const struct conn *k);
 /* Waits up to deadline_ms for one complete reply: 0 and *v (valid until
  * the next use of k), DLOCK_EIO (closed or failed), DLOCK_ETIMEDOUT,
  * DLOCK_EPROTO, DLOCK_ENOMEM. */

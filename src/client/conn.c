@@ -15,6 +15,7 @@
 
 #include "client/client_internal.h"
 #include "common/alloc.h"
+#include "tls/tls.h"
 
 /* The longest that one recv() waits before the deadline is looked at. */
 #define RECV_SLICE_MS 1000
@@ -91,10 +92,25 @@ int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
     k->connecting = true;
     k->nonblocking = false;
     k->rcvtimeo_ms = 0;
-    if (rc == 0)
-        connected(c, k);
+    k->tls = NULL;
+    buf_init(&k->wire);
     snprintf(k->addr, sizeof k->addr, "%s", addr);
     resp_reader_init(&k->rd, &resp_limits_client);
+    if (c->tls != NULL) {
+        /* The server's certificate must name the host it is dialled by. */
+        char host[CLIENT_ADDR_MAX], port[8];
+        client_split_addr(addr, host, sizeof host, port, sizeof port);
+        k->tls = tls_new(c->tls, host);
+        if (k->tls == NULL || tls_error(k->tls)[0] != '\0') {
+            rc = k->tls == NULL ? client_error(c, DLOCK_ENOMEM, "out of memory")
+                                : client_error(c, DLOCK_ETLS, "%s: %s", addr,
+                                               tls_error(k->tls));
+            conn_free(k);
+            return rc;
+        }
+    }
+    if (rc == 0)
+        connected(c, k);
     *out = k;
     return 0;
 }
@@ -105,6 +121,8 @@ void conn_free(struct conn *k)
         return;
     close(k->fd);
     resp_reader_close(&k->rd);
+    tls_free(k->tls);
+    buf_close(&k->wire);
     alloc_free(k);
 }
 
@@ -168,23 +186,8 @@ static ssize_t send_once(struct dlock_client *c, struct conn *k, const char *p,
                         strerror(errno));
 }
 
-int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
-              uint64_t deadline_ms)
-{
-    while (len > 0) {
-        ssize_t n = send_once(c, k, p, len);
-        if (n < 0)
-            return (int)n;
-        p += n;
-        len -= (size_t)n;
-        if (len > 0 && !wait_fd(k, POLLOUT, deadline_ms))
-            return client_error(c, DLOCK_ETIMEDOUT, "sending to %s: timed out",
-                                k->addr);
-    }
-    return 0;
-}
-
-int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b)
+/* Sends what b holds until the socket takes no more: 0 or DLOCK_EIO. */
+static int send_buf(struct dlock_client *c, struct conn *k, struct buf *b)
 {
     while (b->len > 0) {
         ssize_t n = send_once(c, k, b->data, b->len);
@@ -195,8 +198,68 @@ int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b)
     return 0;
 }
 
+static int tls_failed(struct dlock_client *c, struct conn *k)
+{
+    return client_error(c, DLOCK_ETLS, "%s: %s", k->addr, tls_error(k->tls));
+}
+
+/* With TLS: the n bytes at p into the engine (they wait there until the
+ * handshake is done), what it has for the network into k->wire, and as
+ * much of that as the socket takes now. */
+static int tls_push(struct dlock_client *c, struct conn *k, const char *p,
+                    size_t n)
+{
+    if (n > 0 && tls_send(k->tls, p, n) != 0)
+        return tls_failed(c, k);
+    if (tls_take(k->tls, &k->wire) != 0)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    return send_buf(c, k, &k->wire);
+}
+
+bool conn_wants_write(const struct conn *k)
+{
+    return k->wire.len > 0;
+}
+
+int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
+              uint64_t deadline_ms)
+{
+    if (k->tls != NULL) {
+        /* Sealed into k->wire; sent from there. */
+        int rc = tls_push(c, k, p, len);
+        if (rc != 0)
+            return rc;
+        p = k->wire.data;
+        len = k->wire.len;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = send_once(c, k, p + done, len - done);
+        if (n < 0)
+            return (int)n;
+        done += (size_t)n;
+        if (done < len && !wait_fd(k, POLLOUT, deadline_ms))
+            return client_error(c, DLOCK_ETIMEDOUT, "sending to %s: timed out",
+                                k->addr);
+    }
+    if (k->tls != NULL)
+        buf_clear(&k->wire);
+    return 0;
+}
+
+int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b)
+{
+    if (k->tls == NULL)
+        return send_buf(c, k, b);
+    int rc = tls_push(c, k, b->data, b->len);
+    buf_clear(b);
+    return rc;
+}
+
 /* Reads once into the reader: 1 bytes read, 0 nothing yet (or the wait
- * timed out), or an error. flags: MSG_DONTWAIT, or 0 to wait. */
+ * timed out), or an error. flags: MSG_DONTWAIT, or 0 to wait. With TLS the
+ * bytes go through the engine, and what it answers (the handshake's next
+ * messages, and the requests that waited for it) is sent. */
 static int read_once(struct dlock_client *c, struct conn *k, int flags)
 {
     char chunk[16384];
@@ -209,7 +272,26 @@ static int read_once(struct dlock_client *c, struct conn *k, int flags)
         return client_error(c, DLOCK_EIO, "reading from %s: %s", k->addr,
                             strerror(errno));
     }
-    int rc = resp_reader_feed(&k->rd, chunk, (size_t)n);
+    const char *data = chunk;
+    struct buf plain;
+    buf_init(&plain);
+    if (k->tls != NULL) {
+        int t = tls_recv(k->tls, chunk, (size_t)n, &plain);
+        if (t == TLS_CLOSED)
+            t = client_error(c, DLOCK_EIO, "%s closed the connection", k->addr);
+        else if (t != TLS_OK)
+            t = tls_failed(c, k);
+        else
+            t = tls_push(c, k, NULL, 0);
+        if (t != 0) {
+            buf_close(&plain);
+            return t;
+        }
+        data = plain.data;
+        n = (ssize_t)plain.len;
+    }
+    int rc = n > 0 ? resp_reader_feed(&k->rd, data, (size_t)n) : 0;
+    buf_close(&plain);
     if (rc == DLOCK_ENOMEM)
         return client_error(c, rc, "out of memory");
     if (rc != 0)
@@ -240,6 +322,18 @@ static int recv_wait(struct dlock_client *c, struct conn *k,
             return 0;
         uint64_t left = deadline_ms - now;
         uint64_t slice = left < RECV_SLICE_MS ? left : RECV_SLICE_MS;
+        if (conn_wants_write(k)) {
+            /* TLS records the socket has not taken (a request that waited
+             * for the handshake): sent as it takes them, while reading. */
+            if (!wait_fd(k, POLLIN | POLLOUT, deadline_ms))
+                return 0;
+            int rc = send_buf(c, k, &k->wire);
+            if (rc == 0)
+                rc = read_once(c, k, MSG_DONTWAIT);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         if (k->nonblocking) {
             if (!wait_fd(k, POLLIN, deadline_ms))
                 return 0;

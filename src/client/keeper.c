@@ -322,7 +322,8 @@ static int step(struct keeper *k, uint64_t now)
     }
     if (rc == 0)
         rc = send_due(k, now);
-    if (k->conn != NULL && !k->conn->connecting && k->out.len > 0 &&
+    if (k->conn != NULL && !k->conn->connecting &&
+        (k->out.len > 0 || conn_wants_write(k->conn)) &&
         conn_send_some(k->c, k->conn, &k->out) != 0)
         fail(k, now, true);
     return rc;
@@ -383,7 +384,9 @@ short keeper_events(struct keeper *k)
     if (k->conn != NULL && k->conn->connecting)
         ev = POLLOUT;
     else if (k->conn != NULL)
-        ev = (short)(POLLIN | (k->out.len > 0 ? POLLOUT : 0));
+        ev = (short)(POLLIN |
+                     (k->out.len > 0 || conn_wants_write(k->conn) ? POLLOUT
+                                                                  : 0));
     pthread_mutex_unlock(&k->mu);
     return ev;
 }

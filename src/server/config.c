@@ -47,6 +47,18 @@ static const char usage[] =
     "                         (default 300000; 0: never)\n"
     "  --wait-grace-ms MS     a gone client's wait with REQ stays this long "
     "(default 30000)\n"
+    "  --tls-cert-file FILE   TLS on the client port: this server's "
+    "certificate (PEM,\n"
+    "                         with its chain)\n"
+    "  --tls-key-file FILE    its private key (default: in the certificate's "
+    "file)\n"
+    "  --tls-ca-cert-file FILE  the CA certificates that sign clients' "
+    "certificates\n"
+    "  --tls-auth-clients yes|optional|no  whether a client must show one "
+    "(default yes)\n"
+    "  --tls-peers yes|no     TLS on the peer port too, certificates "
+    "required both ways\n"
+    "                         (default yes with --tls-cert-file)\n"
     "  --reset-term           bring back a single server whose stored term "
     "is past\n"
     "                         the bound (docs/operations.md), then exit\n"
@@ -73,6 +85,36 @@ static void defaults(struct config *c)
     c->max_input_total = 256u << 20;
     c->request_timeout_ms = 10000;
     c->idle_timeout_ms = 300000;
+    c->tls_auth_clients = CONFIG_TLS_AUTH_YES;
+}
+
+static int set_path(char *dst, const char *v)
+{
+    if (v[0] == '\0' || strlen(v) >= CONFIG_PATH_MAX)
+        return -1;
+    strcpy(dst, v);
+    return 0;
+}
+
+static int set_yes_no(bool *dst, const char *v)
+{
+    if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+        return -1;
+    *dst = v[0] == 'y';
+    return 0;
+}
+
+static int set_tls_auth(struct config *c, const char *v)
+{
+    if (!strcmp(v, "yes"))
+        c->tls_auth_clients = CONFIG_TLS_AUTH_YES;
+    else if (!strcmp(v, "optional"))
+        c->tls_auth_clients = CONFIG_TLS_AUTH_OPTIONAL;
+    else if (!strcmp(v, "no"))
+        c->tls_auth_clients = CONFIG_TLS_AUTH_NO;
+    else
+        return -1;
+    return 0;
 }
 
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
@@ -89,6 +131,20 @@ int config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = '\0';
     *port = (int)p;
+    return 0;
+}
+
+int config_addr_host(const char *addr, char *host, size_t hostlen)
+{
+    int port;
+    if (config_split_addr(addr, host, hostlen, &port) != 0)
+        return -1;
+    size_t n = strlen(host);
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    host[strcspn(host, "%")] = '\0';
     return 0;
 }
 
@@ -244,6 +300,12 @@ static const char *hint(const char *name)
         return " (ID=HOST:PORT,...: ids 1 to 9223372036854775807, each once; "
                "HOST a numeric IPv4 or IPv6 address or localhost; PORT 1 to "
                "65535)";
+    if (!strcmp(name, "tls-auth-clients"))
+        return " (yes, optional or no)";
+    if (!strcmp(name, "tls-peers"))
+        return " (yes or no)";
+    if (!strncmp(name, "tls-", 4) || !strcmp(name, "data"))
+        return " (a path of 1 to 511 bytes)";
     if (!strcmp(name, "listen") || !strcmp(name, "raft") ||
         !strcmp(name, "join"))
         return " (HOST:PORT: HOST a numeric IPv4 or IPv6 address or "
@@ -267,7 +329,18 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
     else if (!strcmp(name, "join"))
         rc = set_addr(c->join, v, false);
     else if (!strcmp(name, "data"))
-        rc = strlen(v) < sizeof c->data && v[0] ? (strcpy(c->data, v), 0) : -1;
+        rc = set_path(c->data, v);
+    else if (!strcmp(name, "tls-cert-file"))
+        rc = set_path(c->tls_cert, v);
+    else if (!strcmp(name, "tls-key-file"))
+        rc = set_path(c->tls_key, v);
+    else if (!strcmp(name, "tls-ca-cert-file"))
+        rc = set_path(c->tls_ca, v);
+    else if (!strcmp(name, "tls-auth-clients"))
+        rc = set_tls_auth(c, v);
+    else if (!strcmp(name, "tls-peers"))
+        rc = set_yes_no(&c->tls_peers, v) == 0 ? (c->tls_peers_given = true, 0)
+                                               : -1;
     else if (!strcmp(name, "peers"))
         rc = set_peers(c, v);
     else if (!strcmp(name, "log-level"))
@@ -344,6 +417,35 @@ static int derive_raft(struct config *c, char *err, size_t errlen)
         snprintf(err, errlen,
                  "--heartbeat-ms must be at most half of "
                  "--election-ms");
+        return -1;
+    }
+    if (c->tls_cert[0] == '\0' && (c->tls_key[0] || c->tls_ca[0])) {
+        snprintf(err, errlen,
+                 "--tls-key-file and --tls-ca-cert-file need "
+                 "--tls-cert-file");
+        return -1;
+    }
+    if (c->tls_cert[0] && c->tls_auth_clients != CONFIG_TLS_AUTH_NO &&
+        c->tls_ca[0] == '\0') {
+        snprintf(err, errlen,
+                 "--tls-auth-clients %s needs --tls-ca-cert-file (the CA "
+                 "that signs clients' certificates), or give "
+                 "--tls-auth-clients no",
+                 c->tls_auth_clients == CONFIG_TLS_AUTH_YES ? "yes"
+                                                            : "optional");
+        return -1;
+    }
+    if (!c->tls_peers_given)
+        c->tls_peers = c->tls_cert[0] != '\0';
+    if (c->tls_peers && c->tls_cert[0] == '\0') {
+        snprintf(err, errlen, "--tls-peers yes needs --tls-cert-file");
+        return -1;
+    }
+    if (c->tls_peers && c->tls_ca[0] == '\0') {
+        snprintf(err, errlen,
+                 "TLS on the peer port needs --tls-ca-cert-file: servers "
+                 "prove they belong to the cluster with a certificate its CA "
+                 "signed (or give --tls-peers no)");
         return -1;
     }
     if (c->n_peers > 0 && c->join[0] != '\0') {

@@ -16,6 +16,14 @@
  * which are signed 64-bit (docs/operations.md, Options). */
 #define CONFIG_ID_MAX ((uint64_t)INT64_MAX)
 
+#define CONFIG_PATH_MAX 512
+
+/* --tls-auth-clients: whether a client must show a certificate that
+ * --tls-ca-cert-file signed. */
+#define CONFIG_TLS_AUTH_NO 0
+#define CONFIG_TLS_AUTH_OPTIONAL 1
+#define CONFIG_TLS_AUTH_YES 2 /* the default, as Redis's */
+
 struct config_peer {
     uint64_t id;
     char addr[RAFT_ADDR_MAX]; /* its Raft (peer) address */
@@ -26,7 +34,7 @@ struct config {
     char listen[CONFIG_ADDR_MAX];    /* --listen: clients, 127.0.0.1:7411 */
     char raft[CONFIG_ADDR_MAX];      /* --raft: peers, the client port + 100 */
     char advertise[CONFIG_ADDR_MAX]; /* --advertise: told to clients */
-    char data[512];                  /* --data, ./dlock-data */
+    char data[CONFIG_PATH_MAX];      /* --data, ./dlock-data */
     struct config_peer peers[RAFT_MAX_SERVERS]; /* --peers id=host:port,.. */
     unsigned n_peers;
     char join[CONFIG_ADDR_MAX];       /* --join: a member's client address */
@@ -43,6 +51,16 @@ struct config {
     uint64_t max_input_total;         /* --max-input-total bytes, 256 MiB */
     uint64_t request_timeout_ms;      /* --request-timeout-ms, 10000; 0: none */
     uint64_t idle_timeout_ms;         /* --idle-timeout-ms, 300000; 0: none */
+    /* TLS on the client port (docs/security.md): on when tls_cert is
+     * set. */
+    char tls_cert[CONFIG_PATH_MAX]; /* --tls-cert-file: PEM, with its chain */
+    char tls_key[CONFIG_PATH_MAX];  /* --tls-key-file (default: the cert's) */
+    char tls_ca[CONFIG_PATH_MAX];   /* --tls-ca-cert-file: signs clients' */
+    int tls_auth_clients;           /* --tls-auth-clients: CONFIG_TLS_AUTH_* */
+    /* --tls-peers yes|no: TLS on the peer port too, with a certificate
+     * required both ways (default: yes when --tls-cert-file is given). */
+    bool tls_peers;
+    bool tls_peers_given;
     bool reset_term; /* --reset-term (no value): resetterm.h, then exit */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
@@ -58,6 +76,10 @@ int config_parse(struct config *c, int argc, char **argv, char *err,
 /* Splits "host:port" into host (NUL-terminated, at most hostlen) and port.
  * -1 if malformed. */
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+/* The host of "host:port" as a certificate names it: without an IPv6
+ * address's brackets and zone. -1 if malformed. */
+int config_addr_host(const char *addr, char *host, size_t hostlen);
 
 /* Parses an address servers and clients connect to or listen on,
  * "host:port": host a numeric IPv4 or IPv6 address (IPv6 in brackets or

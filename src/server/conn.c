@@ -20,6 +20,7 @@
 #include "server/logger.h"
 #include "server/server.h"
 #include "server/stream.h"
+#include "tls/tls.h"
 
 /* Requests stop being served, and the socket read, while this many replies
  * are pending, or this many bytes of replies wait to be sent, and resume
@@ -203,9 +204,29 @@ static void write_cb(uv_write_t *req, int status)
     update_reading(c);
 }
 
+static void out_of_memory(void)
+{
+    log_error("out of memory for a reply");
+    abort();
+}
+
+/* Encrypts the n bytes of plaintext at p into c's output, on a TLS port:
+ * one call makes records of up to 16 KiB, so replies are gathered first.
+ * An engine that fails closes the connection. */
+static void seal(struct conn *c, const void *p, size_t n)
+{
+    if (tls_send(c->tls, p, n) != 0) {
+        log_info("client %s: %s; closing", c->peer, tls_error(c->tls));
+        conn_close(c);
+    } else if (tls_take(c->tls, &c->out) != 0) {
+        out_of_memory();
+    }
+}
+
 /* Moves the replies that are ready at the head into the output. */
 static void flush_slots(struct conn *c)
 {
+    struct buf *dst = c->tls != NULL ? &c->srv->tls_out : &c->out;
     while (c->head != NULL && c->head->ready) {
         struct slot *s = c->head;
         c->head = s->next;
@@ -213,11 +234,16 @@ static void flush_slots(struct conn *c)
             c->tail = NULL;
         c->n_slots--;
         c->held -= s->buf.len;
-        if (buf_append(&c->out, s->buf.data, s->buf.len) != 0) {
-            log_error("out of memory for a reply");
-            abort();
-        }
+        if (buf_append(dst, s->buf.data, s->buf.len) != 0)
+            out_of_memory();
         slot_free(s);
+    }
+    if (c->tls != NULL && dst->len > 0) {
+        seal(c, dst->data, dst->len);
+        if (dst->cap > KEPT_OUTPUT)
+            buf_close(dst);
+        else
+            buf_clear(dst);
     }
     start_write(c);
     update_reading(c);
@@ -344,6 +370,68 @@ static void protocol_error(struct conn *c, const char *why)
     slot_done(s);
 }
 
+/* Sends what c's engine has for the network (handshake messages, an
+ * alert), after the replies already in its output. */
+static void tls_output(struct conn *c)
+{
+    if (tls_pending(c->tls) == 0)
+        return;
+    if (tls_take(c->tls, &c->out) != 0)
+        out_of_memory();
+    start_write(c);
+}
+
+/* Takes n bytes that arrived on a TLS port: the plaintext they complete is
+ * in plain. False if the connection ends: its handshake or a record failed
+ * (it is sent the alert, if any, and closed), or the client ended the
+ * session. */
+static bool tls_input(struct conn *c, const char *data, size_t n,
+                      struct buf *plain)
+{
+    if (plain->cap > CHUNK * 2)
+        buf_close(plain);
+    buf_clear(plain);
+    /* A TLS client starts with a handshake record (content type 22); a
+     * plain RESP client is told in RESP what it missed. */
+    if (!c->tls_begun && (unsigned char)data[0] != 22) {
+        static const char no[] =
+            "-ERR this port speaks TLS: connect with TLS (redis-cli --tls "
+            "--cacert CA_FILE; docs/security.md)\r\n";
+        c->srv->tls_failed++;
+        log_info("client %s: not TLS on the TLS port; closing", c->peer);
+        stream_send_now((uv_stream_t *)&c->tcp, no, sizeof no - 1);
+        conn_close(c);
+        return false;
+    }
+    c->tls_begun = true;
+    int rc = tls_recv(c->tls, data, n, plain);
+    if (rc != TLS_OK) {
+        if (rc == TLS_FAILED) {
+            c->srv->tls_failed++;
+            log_info("client %s: %s; closing", c->peer, tls_error(c->tls));
+            /* The alert says why, if the socket takes it now. */
+            struct buf alert = {0};
+            if (tls_take(c->tls, &alert) == 0 && alert.len > 0)
+                stream_send_now((uv_stream_t *)&c->tcp, alert.data, alert.len);
+            buf_close(&alert);
+        }
+        conn_close(c);
+        return false;
+    }
+    if (!c->tls_ready && tls_ready(c->tls)) {
+        c->tls_ready = true;
+        c->partial_ms = 0; /* the handshake's clock stops */
+        char what[128], name[CONN_NAME_MAX];
+        tls_describe(c->tls, what, sizeof what);
+        if (tls_peer_name(c->tls, name, sizeof name))
+            log_debug("client %s: %s, certificate of %s", c->peer, what, name);
+        else
+            log_debug("client %s: %s", c->peer, what);
+    }
+    tls_output(c);
+    return !c->closing;
+}
+
 static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = st->data;
@@ -353,12 +441,23 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->close_after_write)
         return;
-    c->in_bytes += (uint64_t)nread;
     /* libuv reads on while a read fills its buffer: a full one may have
      * left more in the socket. */
     c->full_read = nread == CHUNK;
     c->active_ms = uv_now(c->srv->loop);
-    if (resp_reader_feed(reader(c), buf->base, (size_t)nread) != 0) {
+    const char *data = buf->base;
+    size_t n = (size_t)nread;
+    if (c->tls != NULL) {
+        struct buf *plain = &c->srv->tls_in;
+        if (!tls_input(c, data, n, plain))
+            return;
+        data = plain->data;
+        n = plain->len;
+        if (n == 0)
+            return;
+    }
+    c->in_bytes += n;
+    if (resp_reader_feed(reader(c), data, n) != 0) {
         protocol_error(c, resp_reader_error(reader(c)));
         return;
     }
@@ -419,10 +518,10 @@ void conn_push(struct conn *c, const void *data, size_t len)
 {
     if (c->closing)
         return;
-    if (buf_append(&c->out, data, len) != 0) {
-        log_error("out of memory for a push");
-        abort();
-    }
+    if (c->tls != NULL)
+        seal(c, data, len);
+    else if (buf_append(&c->out, data, len) != 0)
+        out_of_memory();
     c->active_ms = uv_now(c->srv->loop);
     start_write(c);
 }
@@ -435,6 +534,7 @@ static void closed_cb(uv_handle_t *h)
     free(c->reader);
     buf_close(&c->out);
     free(c->inflight);
+    tls_free(c->tls);
     free(c);
 }
 
@@ -558,6 +658,16 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
     /* Its socket is polled from the loop's next turn: until a read, what
      * the client sent may wait there (conn_input_settled). */
     c->full_read = true;
+    if (srv->tls_clients != NULL) {
+        c->tls = tls_new(srv->tls_clients, NULL);
+        if (c->tls == NULL) {
+            log_warn("client %s: out of memory for TLS; closing", c->peer);
+            conn_close(c);
+            return;
+        }
+        /* The handshake must end within --request-timeout-ms. */
+        c->partial_ms = c->active_ms;
+    }
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb);
 }

@@ -17,6 +17,7 @@
 struct server;
 struct conn;
 struct listener_addr;
+struct tls;
 
 /* The reply to one request. */
 struct slot {
@@ -67,6 +68,10 @@ struct conn {
     uint64_t partial_ms; /* since when an unfinished request is held with
                             no request completed, or 0 */
     void *watches;       /* the names it watches (watch.c), or NULL */
+    struct tls *tls;     /* its TLS engine on a TLS port, or NULL: out holds
+                            what goes on the wire, encrypted already */
+    bool tls_ready;      /* its handshake is done (logged) */
+    bool tls_begun;      /* its first bytes came */
 };
 
 /* Serves the client connected on the socket fd (accepted, non-blocking),
@@ -76,7 +81,8 @@ struct conn {
 void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
                  struct listener_addr *from);
 /* Enforces the timeouts (docs/protocol.md §7): a connection holding an
- * unfinished request with none completed for --request-timeout-ms is
+ * unfinished request, or an unfinished TLS handshake, with none completed
+ * for --request-timeout-ms is
  * answered LIMIT and closed, and one with nothing under way (no bytes of a
  * request, no reply pending or unsent: a blocking acquire waiting is under
  * way) for --idle-timeout-ms is closed. Gives memory freed back to the

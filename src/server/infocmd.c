@@ -48,9 +48,11 @@ static void info_clients(struct server *srv, struct buf *b)
                 "\r\nmaxclients:%" PRIu64 "\r\nclient_input_bytes:%zu"
                 "\r\ntotal_connections_received:%" PRIu64
                 "\r\nrejected_connections:%" PRIu64
-                "\r\ntotal_commands_processed:%" PRIu64 "\r\n",
+                "\r\ntotal_commands_processed:%" PRIu64 "\r\ntls:%s"
+                "\r\ntls_failed:%" PRIu64 "\r\n",
                 srv->n_conns, srv->clients.max_clients, srv->input_total,
-                srv->total_conns, srv->rejected_conns, srv->total_commands);
+                srv->total_conns, srv->rejected_conns, srv->total_commands,
+                srv->tls_clients != NULL ? "on" : "off", srv->tls_failed);
 }
 
 static void info_raft(struct server *srv, struct buf *b)
@@ -152,7 +154,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 23
+#define N_SETTINGS 27
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -188,6 +190,12 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"max-input-total", NULL, cfg->max_input_total},
         {"request-timeout-ms", NULL, cfg->request_timeout_ms},
         {"idle-timeout-ms", NULL, cfg->idle_timeout_ms},
+        {"tls-cert-file", cfg->tls_cert, 0},
+        {"tls-key-file", cfg->tls_key, 0},
+        {"tls-ca-cert-file", cfg->tls_ca, 0},
+        {"tls-auth-clients",
+         (const char *const[]){"no", "optional", "yes"}[cfg->tls_auth_clients],
+         0},
         {"save", "", 0},
         {"appendonly", "yes", 0},
         {"appendfsync", "always", 0},

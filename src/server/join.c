@@ -8,6 +8,8 @@
 
 #include "common/resp.h"
 #include "server/logger.h"
+#include "server/stream.h"
+#include "tls/tls.h"
 
 #define RETRY_MS 1000
 
@@ -23,6 +25,11 @@ static struct {
     struct resp_reader reader;
     uv_timer_t timer;
     bool started, done;
+    /* With TLS on the client port (members' too): this server's
+     * certificate as a client's, and the connection's engine. */
+    struct tls_ctx *tls_ctx;
+    struct tls *tls;
+    struct buf plain;
 } j;
 
 static void attempt(void);
@@ -35,6 +42,8 @@ static void attempt_cb(uv_timer_t *t)
 static void tcp_closed(uv_handle_t *h)
 {
     j.tcp_open = false;
+    tls_free(j.tls);
+    j.tls = NULL;
 }
 
 static void retry(const char *why, unsigned ms)
@@ -75,6 +84,14 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
     b->len = sizeof chunk;
 }
 
+/* Sends what the TLS engine has for the network. */
+static void tls_flush(void)
+{
+    buf_clear(&j.out);
+    if (tls_take(j.tls, &j.out) == 0)
+        stream_write_copy((uv_stream_t *)&j.tcp, j.out.data, j.out.len);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     const struct resp_value *v;
@@ -82,7 +99,19 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         retry("connection closed", RETRY_MS);
         return;
     }
-    if (resp_reader_feed(&j.reader, b->base, (size_t)n) != 0) {
+    const char *data = b->base;
+    if (j.tls != NULL) {
+        buf_clear(&j.plain);
+        if (tls_recv(j.tls, b->base, (size_t)n, &j.plain) != TLS_OK) {
+            retry(tls_error(j.tls)[0] ? tls_error(j.tls) : "TLS closed",
+                  RETRY_MS);
+            return;
+        }
+        tls_flush();
+        data = j.plain.data;
+        n = (ssize_t)j.plain.len;
+    }
+    if (resp_reader_feed(&j.reader, data, (size_t)n) != 0) {
         retry("bad reply", RETRY_MS);
         return;
     }
@@ -114,9 +143,21 @@ static void connect_cb(uv_connect_t *req, int status)
     resp_write_command(&j.out, 3, argv, NULL);
     resp_reader_close(&j.reader);
     resp_reader_init(&j.reader, &resp_limits_client);
+    uv_read_start((uv_stream_t *)&j.tcp, alloc_cb, read_cb);
+    if (j.tls_ctx != NULL) {
+        /* The request waits in the engine for the handshake. */
+        char host[CONFIG_ADDR_MAX];
+        if (config_addr_host(j.target, host, sizeof host) != 0 ||
+            (j.tls = tls_new(j.tls_ctx, host)) == NULL ||
+            tls_send(j.tls, j.out.data, j.out.len) != 0) {
+            retry("cannot start TLS", RETRY_MS);
+            return;
+        }
+        tls_flush();
+        return;
+    }
     uv_buf_t b = uv_buf_init(j.out.data, (unsigned)j.out.len);
     uv_write(&j.wreq, (uv_stream_t *)&j.tcp, &b, 1, write_cb);
-    uv_read_start((uv_stream_t *)&j.tcp, alloc_cb, read_cb);
 }
 
 static void attempt(void)
@@ -150,6 +191,16 @@ void join_start(uv_loop_t *loop, const struct config *cfg)
     resp_reader_init(&j.reader, &resp_limits_client);
     uv_timer_init(loop, &j.timer);
     uv_unref((uv_handle_t *)&j.timer);
+    if (cfg->tls_cert[0] != '\0') {
+        char err[256];
+        struct tls_config tc = {.cert_file = cfg->tls_cert,
+                                .key_file =
+                                    cfg->tls_key[0] ? cfg->tls_key : NULL,
+                                .ca_file = cfg->tls_ca[0] ? cfg->tls_ca : NULL};
+        j.tls_ctx = tls_ctx_new(&tc, err, sizeof err);
+        if (j.tls_ctx == NULL)
+            log_error("join: TLS: %s", err);
+    }
     j.started = true;
     uv_timer_start(&j.timer, attempt_cb, 100, 0);
 }
@@ -159,6 +210,9 @@ void join_stop(void)
     if (!j.started)
         return;
     buf_close(&j.out);
+    buf_close(&j.plain);
     resp_reader_close(&j.reader);
+    tls_ctx_free(j.tls_ctx);
+    j.tls_ctx = NULL;
     j.started = false;
 }

@@ -283,6 +283,12 @@ void node_set_turn(struct node *n, struct turn *t)
     n->turn = t;
 }
 
+void node_set_peer_tls(struct node *n, struct tls_ctx *accept,
+                       struct tls_ctx *connect)
+{
+    peers_set_tls(n->peers, accept, connect);
+}
+
 void node_set_changes(struct node *n,
                       void (*fn)(void *arg, uint64_t since, uint64_t revision,
                                  const struct fsm_change *ch, size_t count),

@@ -112,6 +112,12 @@ bool node_is_leader(const struct node *n);
  * next turns. NULL: all at once. */
 void node_set_turn(struct node *n, struct turn *t);
 
+/* Replaces the peer port's TLS contexts (peers_set_tls), which the node
+ * then owns: its certificates reloaded on SIGHUP. */
+struct tls_ctx;
+void node_set_peer_tls(struct node *n, struct tls_ctx *accept,
+                       struct tls_ctx *connect);
+
 /* fn(arg, since, revision, changes, n) after each normal entry applies:
  * what became of the holds (fsm_changes, n may be 0), for watches; since
  * is the index of the snapshot the machine was last restored from

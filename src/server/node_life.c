@@ -8,6 +8,7 @@
 
 #include "common/mem.h"
 #include "server/logger.h"
+#include "server/tlsfiles.h"
 #include "server/node_internal.h"
 #include "server/peer.h"
 #include "store/store.h"
@@ -164,9 +165,15 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         node_free(n);
         return NULL;
     }
+    struct tls_ctx *tls_accept, *tls_connect;
+    if (tlsfiles_peers(cfg, &tls_accept, &tls_connect, err, errlen) != 0) {
+        node_free(n);
+        return NULL;
+    }
     struct peers_cbs cbs = node_peer_cbs();
     n->peers = peers_new(loop, cfg->id, n->datadir.dir_id, cfg->advertise,
                          cfg->raft, &cbs, n);
+    peers_set_tls(n->peers, tls_accept, tls_connect);
     peers_set_cluster_id(n->peers, n->datadir.cluster_id);
     int uvrc = peers_listen(n->peers, cfg->raft);
     if (uvrc != 0) {

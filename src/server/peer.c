@@ -18,6 +18,7 @@
 #include "server/logger.h"
 #include "server/peerids.h"
 #include "server/stream.h"
+#include "tls/tls.h"
 
 #define MAX_PENDING                                                            \
     (64u << 20) /* bytes queued for one peer before dropping                   \
@@ -55,6 +56,10 @@ struct out_conn {
     uint64_t last_ms;   /* when something was last queued or connected */
     uint8_t back[HELLO_REFUSAL_MAX_SIZE]; /* what the peer sent back */
     size_t back_len;
+    /* With TLS: the engine. pending holds plaintext until its frames go
+     * out, sealed into records just before (out_seal); nothing of it goes
+     * before the handshake is done. */
+    struct tls *tls;
 };
 
 struct in_conn {
@@ -69,6 +74,7 @@ struct in_conn {
     uint64_t nonce;    /* the sender's process, 0 for a version 1 hello */
     uint64_t since_ms; /* accepted */
     uint64_t last_ms;  /* last read */
+    struct tls *tls;   /* with TLS: the engine; buf holds plaintext */
 };
 
 struct peers {
@@ -95,12 +101,17 @@ struct peers {
     uv_timer_t sweep;
     bool sweeping;
     /* Closed since the last sweep's log line, by reason. */
-    unsigned shed_pending, shed_slow, shed_id, shed_others;
+    unsigned shed_pending, shed_slow, shed_id, shed_others, shed_tls;
     bool closing;
     bool corked; /* messages are queued, not written (peers_cork) */
     unsigned open_handles;
     void (*done)(void *arg);
     void *done_arg;
+    /* With TLS (peers_set_tls): servers are accepted with one, connected
+     * to with the other. */
+    struct tls_ctx *tls_accept, *tls_connect;
+    struct buf tls_buf;        /* plaintext or records on their way */
+    char tls_refused_why[128]; /* the last reason logged (in_tls_refused) */
 };
 
 static void closed_one(struct peers *p)
@@ -122,6 +133,18 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     *buf = mem_xrealloc(*buf, c);
     *cap = c;
     return true;
+}
+
+/* ---- TLS -------------------------------------------------------------- */
+
+/* Sends what t has for the network (handshake messages, alerts) on s,
+ * after what was written to s before. */
+static void tls_output(uv_stream_t *s, struct tls *t)
+{
+    struct buf b = {0};
+    if (tls_pending(t) > 0 && tls_take(t, &b) == 0)
+        stream_write_copy(s, b.data, b.len);
+    buf_close(&b);
 }
 
 /* ---- outbound --------------------------------------------------------- */
@@ -154,6 +177,8 @@ static void out_reset(struct out_conn *o, const char *why)
     }
     o->state = OUT_IDLE;
     o->len = 0;
+    tls_free(o->tls);
+    o->tls = NULL;
     if (o->tcp_open) {
         o->tcp_open = false;
         uv_close((uv_handle_t *)&o->tcp, out_tcp_closed);
@@ -176,10 +201,30 @@ static void out_idle(struct out_conn *o)
               o->id, o->addr, PEERS_IDLE_MS / 2000);
     o->state = OUT_IDLE;
     o->backoff = 0;
+    tls_free(o->tls);
+    o->tls = NULL;
     if (o->tcp_open) {
         o->tcp_open = false;
         uv_close((uv_handle_t *)&o->tcp, out_tcp_closed);
     }
+}
+
+/* With TLS, turns the plaintext in pending into records, in place. False
+ * if the engine failed (the connection is reset). */
+static bool out_seal(struct out_conn *o)
+{
+    struct buf *b = &o->p->tls_buf;
+    buf_clear(b);
+    if (tls_send(o->tls, o->pending, o->len) != 0 || tls_take(o->tls, b) != 0) {
+        out_reset(o, tls_error(o->tls));
+        return false;
+    }
+    reserve(&o->pending, &o->cap, b->len);
+    memcpy(o->pending, b->data, b->len);
+    o->len = b->len;
+    if (b->cap > KEPT_PENDING)
+        buf_close(b);
+    return true;
 }
 
 static void out_written(uv_write_t *req, int status)
@@ -193,7 +238,8 @@ static void out_written(uv_write_t *req, int status)
             out_reset(o, uv_strerror(status));
         return;
     }
-    if (o->state == OUT_CONNECTED && o->len > 0 && !o->p->corked) {
+    if (o->state == OUT_CONNECTED && o->len > 0 && !o->p->corked &&
+        (o->tls == NULL || out_seal(o))) {
         /* Everything queued meanwhile goes at once, most often whole into
          * the socket, and the buffer stays for the next frames. */
         int sent = stream_send_now((uv_stream_t *)&o->tcp, o->pending, o->len);
@@ -228,7 +274,8 @@ static void out_written(uv_write_t *req, int status)
 
 static void out_write(struct out_conn *o)
 {
-    if (o->state != OUT_CONNECTED || o->writing || o->len == 0 || o->p->corked)
+    if (o->state != OUT_CONNECTED || o->writing || o->len == 0 ||
+        o->p->corked || (o->tls != NULL && !tls_ready(o->tls)))
         return;
     o->writing = true;
     o->wreq.data = o;
@@ -237,9 +284,11 @@ static void out_write(struct out_conn *o)
 
 static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    static char sink[256];
+    static char sink[READ_CHUNK];
+    struct out_conn *o = h->data;
     buf->base = sink;
-    buf->len = sizeof sink;
+    /* Without TLS only a refusal comes back; with it, the handshake. */
+    buf->len = o->tls != NULL ? sizeof sink : 256;
 }
 
 /* Nothing is expected on an outbound connection but a refusal (the peer
@@ -270,13 +319,76 @@ static void out_back(struct out_conn *o, const uint8_t *data, size_t len)
         o->p->cbs.refused(o->p->arg, o->id, why);
 }
 
+/* With TLS: bytes from the peer, the handshake's or a refusal's. */
+static void out_tls_read(struct out_conn *o, const uint8_t *data, size_t n)
+{
+    struct buf *plain = &o->p->tls_buf;
+    buf_clear(plain);
+    bool was_ready = tls_ready(o->tls);
+    int rc = tls_recv(o->tls, data, n, plain);
+    if (rc != TLS_OK) {
+        /* The alert tells the peer why, if the socket takes it now. */
+        struct buf alert = {0};
+        if (tls_take(o->tls, &alert) == 0 && alert.len > 0)
+            (void)stream_send_now((uv_stream_t *)&o->tcp, alert.data,
+                                  alert.len);
+        buf_close(&alert);
+        if (!was_ready)
+            o->state = OUT_CONNECTING; /* said once, retried with backoff */
+        out_reset(o, rc == TLS_CLOSED ? "closed by peer" : tls_error(o->tls));
+        return;
+    }
+    if (plain->len > 0) {
+        /* out_back may reset o, and it reads the plaintext */
+        struct buf got = *plain;
+        buf_init(plain);
+        out_back(o, (const uint8_t *)got.data, got.len);
+        buf_close(&got);
+        if (o->tls == NULL)
+            return;
+    }
+    tls_output((uv_stream_t *)&o->tcp, o->tls);
+    if (!was_ready && tls_ready(o->tls)) {
+        char what[128];
+        tls_describe(o->tls, what, sizeof what);
+        log_info("peer %" PRIu64 " at %s: %s", o->id, o->addr, what);
+        o->last_err[0] = '\0';
+        o->backoff = 0;
+        out_write(o); /* the hello and what was queued */
+    }
+}
+
 static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    if (nread > 0)
-        out_back(s->data, (const uint8_t *)buf->base, (size_t)nread);
+    struct out_conn *o = s->data;
+    if (nread > 0 && o->tls != NULL)
+        out_tls_read(o, (const uint8_t *)buf->base, (size_t)nread);
+    else if (nread > 0)
+        out_back(o, (const uint8_t *)buf->base, (size_t)nread);
     if (nread < 0)
         out_reset(s->data,
                   nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+}
+
+/* With TLS: the engine that checks the peer's certificate against its
+ * address's host, and the ClientHello. False if o was reset. */
+static bool out_tls_start(struct out_conn *o)
+{
+    char host[CONFIG_ADDR_MAX];
+    if (config_addr_host(o->addr, host, sizeof host) != 0) {
+        out_reset(o, "bad address");
+        return false;
+    }
+    o->tls = tls_new(o->p->tls_connect, host);
+    if (o->tls == NULL || tls_error(o->tls)[0] != '\0') {
+        char why[160];
+        snprintf(why, sizeof why, "%s",
+                 o->tls ? tls_error(o->tls) : "out of memory for TLS");
+        out_reset(o, why);
+        return false;
+    }
+    tls_output((uv_stream_t *)&o->tcp, o->tls);
+    return true;
 }
 
 static void out_connected(uv_connect_t *req, int status)
@@ -288,10 +400,16 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     }
     o->state = OUT_CONNECTED;
-    o->last_err[0] = '\0';
     o->last_ms = uv_now(o->p->loop);
-    o->backoff = 0;
+    if (o->p->tls_connect == NULL) {
+        /* With TLS, once the handshake is done: a peer that refuses it is
+         * retried as one that cannot be connected to. */
+        o->last_err[0] = '\0';
+        o->backoff = 0;
+    }
     uv_tcp_nodelay(&o->tcp, 1);
+    if (o->p->tls_connect != NULL && !out_tls_start(o))
+        return;
     uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
     log_info("peer %" PRIu64 " at %s connected", o->id, o->addr);
     /* The hello goes first, before what was queued while connecting. */
@@ -398,6 +516,7 @@ static void in_closed(uv_handle_t *h)
     struct in_conn *c = h->data;
     struct peers *p = c->p;
     free(c->buf);
+    tls_free(c->tls);
     free(c);
     closed_one(p);
 }
@@ -420,6 +539,13 @@ static void in_close(struct in_conn *c)
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct in_conn *c = h->data;
+    if (c->tls != NULL) {
+        /* Records, which in_tls_read opens into c->buf. */
+        static char chunk[READ_CHUNK];
+        buf->base = chunk;
+        buf->len = sizeof chunk;
+        return;
+    }
     size_t need = c->hello ? c->len + READ_CHUNK : HELLO_MAX_SIZE;
     if (need > c->cap) {
         size_t cap = c->cap ? c->cap * 2 : (c->hello ? 4096 : need);
@@ -438,9 +564,15 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void in_refuse(struct in_conn *c, const char *why)
 {
     uint8_t msg[HELLO_REFUSAL_MAX_SIZE];
-    uv_buf_t b =
-        uv_buf_init((char *)msg, (unsigned)hello_refusal_encode(why, msg));
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t n = hello_refusal_encode(why, msg);
+    struct buf *b = &c->p->tls_buf;
+    buf_clear(b);
+    if (c->tls == NULL)
+        buf_append(b, msg, n);
+    else if (tls_send(c->tls, msg, n) != 0 || tls_take(c->tls, b) != 0)
+        buf_clear(b);
+    if (b->len > 0)
+        (void)stream_send_now((uv_stream_t *)&c->tcp, b->data, b->len);
     in_close(c);
 }
 
@@ -585,6 +717,49 @@ static int in_frames(struct in_conn *c)
     return rc;
 }
 
+/* Logs why a connection's TLS was refused: at once when the reason is
+ * new, else counted and said by the sweep, so a server that keeps
+ * retrying fills no log. */
+static void in_tls_refused(struct peers *p, const char *why)
+{
+    if (strcmp(why, p->tls_refused_why) == 0) {
+        p->shed_tls++;
+        return;
+    }
+    snprintf(p->tls_refused_why, sizeof p->tls_refused_why, "%s", why);
+    log_warn("peer connection refused: %s", why);
+}
+
+/* With TLS: opens the records of n bytes into c->buf. False if c is
+ * closed: its handshake failed, or its certificate is not a server's. */
+static bool in_tls_read(struct in_conn *c, const char *data, size_t n)
+{
+    struct peers *p = c->p;
+    struct buf *plain = &p->tls_buf;
+    buf_clear(plain);
+    bool was_ready = tls_ready(c->tls);
+    int rc = tls_recv(c->tls, data, n, plain);
+    tls_output((uv_stream_t *)&c->tcp, c->tls);
+    if (rc != TLS_OK) {
+        if (rc == TLS_FAILED)
+            in_tls_refused(p, tls_error(c->tls));
+        in_close(c);
+        return false;
+    }
+    if (!was_ready && tls_ready(c->tls) && !tls_peer_is_server(c->tls)) {
+        in_tls_refused(p, "its certificate is not a server's (its extended "
+                          "key usage lacks serverAuth)");
+        in_close(c);
+        return false;
+    }
+    reserve(&c->buf, &c->cap, c->len + plain->len);
+    memcpy(c->buf + c->len, plain->data, plain->len);
+    c->len += plain->len;
+    if (plain->cap > KEPT_IN)
+        buf_close(plain);
+    return true;
+}
+
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct in_conn *c = s->data;
@@ -592,7 +767,12 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         in_close(c);
         return;
     }
-    c->len += (size_t)nread;
+    if (c->tls != NULL) {
+        if (!in_tls_read(c, buf->base, (size_t)nread))
+            return;
+    } else {
+        c->len += (size_t)nread;
+    }
     c->last_ms = uv_now(c->p->loop);
     int rc = in_frames(c);
     if (rc == FRAMES_BIG) {
@@ -655,7 +835,11 @@ static void sweep_cb(uv_timer_t *t)
                  PEERS_PENDING_MAX, p->shed_slow, PEERS_HELLO_MS / 1000,
                  p->shed_id, PEERS_PER_ID_MAX, p->shed_others,
                  PEERS_OTHERS_MAX);
+    if (p->shed_tls > 0)
+        log_warn("peer port: refused %u more connection%s: %s", p->shed_tls,
+                 p->shed_tls == 1 ? "" : "s", p->tls_refused_why);
     p->shed_pending = p->shed_slow = p->shed_id = p->shed_others = 0;
+    p->shed_tls = 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -672,6 +856,11 @@ static void on_connection(uv_stream_t *server, int status)
     c->next = p->ins;
     p->ins = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        in_close(c);
+        return;
+    }
+    if (p->tls_accept != NULL &&
+        (c->tls = tls_new(p->tls_accept, NULL)) == NULL) {
         in_close(c);
         return;
     }
@@ -792,9 +981,22 @@ void peers_free(struct peers *p)
     for (unsigned i = 0; i < p->n_outs; i++) {
         free(p->outs[i]->pending);
         free(p->outs[i]->inflight);
+        tls_free(p->outs[i]->tls);
         free(p->outs[i]);
     }
+    tls_ctx_free(p->tls_accept);
+    tls_ctx_free(p->tls_connect);
+    buf_close(&p->tls_buf);
     free(p);
+}
+
+void peers_set_tls(struct peers *p, struct tls_ctx *accept,
+                   struct tls_ctx *connect)
+{
+    tls_ctx_free(p->tls_accept);
+    tls_ctx_free(p->tls_connect);
+    p->tls_accept = accept;
+    p->tls_connect = connect;
 }
 
 void peers_set_cluster_id(struct peers *p, uint64_t cluster_id)

@@ -53,6 +53,7 @@
      PEERS_OTHERS_MAX + (RAFT_MAX_SERVERS - 1))
 
 struct peers; /* opaque */
+struct tls_ctx;
 
 struct peers_cbs {
     /* A message arrived (borrowed for the call). */
@@ -76,6 +77,15 @@ struct peers_cbs {
 struct peers *peers_new(uv_loop_t *loop, uint64_t id, uint64_t dir_id,
                         const char *client_addr, const char *raft_addr,
                         const struct peers_cbs *cbs, void *arg);
+/* Puts TLS on the peer port, or takes it off (both NULL): connections
+ * are accepted with accept, which requires the other side's certificate,
+ * and made with connect, which checks the peer's certificate against the
+ * host of its address. A connection whose certificate the CA did not sign,
+ * or is not a server's (tls_peer_is_server), is closed. The transport owns
+ * the contexts and frees the ones it had: connections open keep theirs
+ * (certificates reloaded on SIGHUP). */
+void peers_set_tls(struct peers *p, struct tls_ctx *accept,
+                   struct tls_ctx *connect);
 /* Sets the cluster id this server sends in its hellos and requires of
  * others' (0: none known, any is accepted). A hello of version 3 with
  * another non-zero id is refused with a refusal starting with

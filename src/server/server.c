@@ -5,16 +5,55 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "server/conn.h"
 #include "server/logger.h"
+#include "server/tlsfiles.h"
+#include "tls/tls.h"
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
     log_info("%s received", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     server_stop(s);
+}
+
+int server_reload_tls(struct server *s, char *err, size_t errlen)
+{
+    if (s->cfg->tls_cert[0] == '\0') {
+        snprintf(err, errlen, "no TLS configured");
+        return -1;
+    }
+    struct tls_ctx *ctx = tlsfiles_clients(s->cfg, err, errlen);
+    if (ctx == NULL)
+        return -1;
+    struct tls_ctx *accept, *connect;
+    if (tlsfiles_peers(s->cfg, &accept, &connect, err, errlen) != 0) {
+        tls_ctx_free(ctx);
+        return -1;
+    }
+    tls_ctx_free(s->tls_clients);
+    s->tls_clients = ctx;
+    node_set_peer_tls(s->node, accept, connect);
+    return 0;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    char err[512];
+    if (s->cfg->tls_cert[0] == '\0')
+        log_info("SIGHUP received: nothing to reload (no TLS)");
+    else if (server_reload_tls(s, err, sizeof err) != 0)
+        log_error("SIGHUP received: the TLS files did not load (%s); the "
+                  "ones loaded before stay in use",
+                  err);
+    else
+        log_info("SIGHUP received: TLS certificate, key and CA loaded again "
+                 "from %s; new connections use them",
+                 s->cfg->tls_cert);
 }
 
 static void closed_cb(uv_handle_t *h)
@@ -37,6 +76,11 @@ static void node_stopped(void *arg)
     map_str_close(&s->clients.addrs);
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
+    uv_close((uv_handle_t *)&s->sighup, closed_cb);
+    tls_ctx_free(s->tls_clients);
+    s->tls_clients = NULL;
+    buf_close(&s->tls_in);
+    buf_close(&s->tls_out);
     uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
     turn_close(&s->turn);
     watch_hub_close(s->watch, NULL, NULL);
@@ -79,6 +123,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     s->cfg = cfg;
     s->started_ms = uv_now(loop);
     signal(SIGPIPE, SIG_IGN);
+    if (cfg->tls_cert[0] != '\0') {
+        s->tls_clients = tlsfiles_clients(cfg, err, errlen);
+        if (s->tls_clients == NULL)
+            return -1;
+    }
     s->node = node_start(loop, cfg, err, errlen);
     if (s->node == NULL)
         return -1;
@@ -100,7 +149,15 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     uv_signal_init(loop, &s->sigint);
     s->sigint.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
-    log_info("dlockd %" PRIu64 ": clients on %s, peers on %s, data in %s",
-             cfg->id, cfg->listen, cfg->raft, cfg->data);
+    uv_signal_init(loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    static const char *const auth[] = {
+        " with TLS", " with TLS (client certificates optional)",
+        " with TLS (client certificates required)"};
+    log_info("dlockd %" PRIu64 ": clients on %s%s, peers on %s, data in %s",
+             cfg->id, cfg->listen,
+             s->tls_clients ? auth[cfg->tls_auth_clients] : "", cfg->raft,
+             cfg->data);
     return 0;
 }

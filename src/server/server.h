@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "server/config.h"
 #include "server/listener.h"
 #include "server/node.h"
 #include "server/turn.h"
 
 struct conn;
+struct tls_ctx;
 
 struct server {
     uv_loop_t *loop;
@@ -22,6 +24,10 @@ struct server {
     uv_timer_t sweep;        /* timeouts, memory given back (conn_sweep) */
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;          /* reloads the TLS certificates */
+    struct tls_ctx *tls_clients; /* the client port's TLS, or NULL: plain */
+    struct buf tls_in, tls_out;  /* plaintext on its way, for conn.c */
+    uint64_t tls_failed;         /* handshakes and sessions that failed */
     struct conn *conns;
     struct conn *resume; /* connections to serve again (conn.c), or NULL */
     struct conn *resume_tail;
@@ -44,6 +50,10 @@ struct server {
 /* Starts everything; 0, or -1 with a message in err. */
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
                  char *err, size_t errlen);
+/* Loads the client port's TLS certificate, key and CA files again (on
+ * SIGHUP): new connections use them, those open keep theirs. If they do not
+ * load, the old ones stay. 0, or -1 with a message in err. */
+int server_reload_tls(struct server *s, char *err, size_t errlen);
 /* Stops gracefully (a leader hands over first); the loop then ends. */
 void server_stop(struct server *s);
 

@@ -12,4 +12,9 @@
  * set. The caller hands what is left to uv_write. */
 int stream_send_now(uv_stream_t *s, const void *p, size_t len);
 
+/* Writes a copy of the len bytes at p to s, after what was written to it
+ * before; the copy is freed when the write ends (or fails, or s closes).
+ * For small writes off the main path: TLS handshake messages. */
+void stream_write_copy(uv_stream_t *s, const void *p, size_t len);
+
 #endif

@@ -1,7 +1,7 @@
 """campaign - a fault campaign on real processes (issue 5, first slice).
 
-    make faults [DURATION=180] [SEED=N]
-    python3 tests/faults/campaign.py --duration S [--seed N] [--build DIR]
+    make faults [DURATION=180] [SEED=N] [FAULTS_ARGS=--tls]
+    python3 tests/faults/campaign.py --duration S [--seed N] [--build DIR] [--tls]
 
 Starts a fenced register per lock (examples/fenced-store, its own process),
 a dlockd cluster of 3 or 5 servers (tests/system/dlocktest.py), each on a
@@ -19,6 +19,10 @@ two processes), then a nemesis whose schedule is drawn from the seed:
                                  own; root only) filled up
   fsync-fail                     fsync/fdatasync fail with EIO (failio.c,
                                  preloaded into every server)
+
+With --tls every port speaks TLS (docs/security.md): certificates made
+with openssl for the servers' addresses, client certificates required, the
+workers and the checks connecting as a client with its own certificate.
 
 Kinds this machine cannot inject are left out and named at the start. A
 server must fail-stop (exit code 2, the reason in its log) on a disk fault,
@@ -121,6 +125,13 @@ class Run(procs.Campaign):
         when disk-full is on, failio.so preloaded into every server."""
         own = self.net is not None
         cl = dlocktest.Cluster(self.ctx, self.args.nodes, own_hosts=own)
+        if self.args.tls:
+            pki = dlocktest.Pki(os.path.join(self.dir, "pki"),
+                                sorted({s.host for s in cl.servers}))
+            for s in cl.servers:
+                s.extra += pki.server_args()
+                dlocktest.TLS_BY_ADDR[s.addr] = pki.client_ctx()
+            os.environ.update(pki.client_env())  # the workers, dlock
         failio = os.path.join(self.args.build, "faults-failio.so")
         for s in cl.servers:
             every = FULL_LOG_SNAPSHOT_ENTRIES if s.id == 1 else SMALL_SNAPSHOT_ENTRIES
@@ -501,6 +512,8 @@ def main():
     procs.add_arguments(ap)
     ap.add_argument("--nodes", type=int, default=3, choices=(3, 5))
     ap.add_argument("--kinds", default="", help="only these fault kinds (comma-separated)")
+    ap.add_argument("--tls", action="store_true",
+                    help="TLS on every port, client certificates required")
     ap.add_argument("--margin", type=float, default=5.0,
                     help="seconds added to TTL + lock-delay + election for availability")
     args = procs.parse_arguments(ap)

@@ -14,8 +14,10 @@ import ctypes
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -197,6 +199,74 @@ def _text(b):
     return b.decode("utf-8", "surrogateescape")
 
 
+# The ssl.SSLContext that clients of a server on a TLS port use, by its
+# client address (Server(tls=...) sets it).
+TLS_BY_ADDR = {}
+
+# ---- certificates (docs/security.md), made with the openssl command
+
+_EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc"]
+
+
+def openssl(*args):
+    r = subprocess.run(["openssl"] + list(args), capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "openssl %s: %s" % (" ".join(args), r.stderr))
+
+
+def make_ca(d, name):
+    """A CA: d/name.crt and d/name.key."""
+    openssl("req", "-x509", "-new", *_EC, "-keyout", os.path.join(d, name + ".key"),
+            "-out", os.path.join(d, name + ".crt"), "-days", "30", "-subj", "/CN=%s" % name)
+
+
+def make_cert(d, name, ca, usage="serverAuth,clientAuth", san="IP:127.0.0.1,DNS:localhost"):
+    """A certificate that the CA ca (in d) signs: d/name.crt, d/name.key."""
+    openssl("req", "-x509", "-new", *_EC, "-CA", os.path.join(d, ca + ".crt"),
+            "-CAkey", os.path.join(d, ca + ".key"), "-days", "30", "-subj", "/CN=%s" % name,
+            "-addext", "basicConstraints=critical,CA:FALSE",
+            "-addext", "subjectAltName=%s" % san, "-addext", "extendedKeyUsage=%s" % usage,
+            "-keyout", os.path.join(d, name + ".key"), "-out", os.path.join(d, name + ".crt"))
+
+
+class Pki:
+    """A CA (d/ca.crt) that signs a server certificate for the hosts given
+    (d/server.crt: serverAuth and clientAuth, as servers are each other's
+    clients) and a client's (d/alice.crt, clientAuth only)."""
+
+    def __init__(self, d, hosts=("127.0.0.1",)):
+        if shutil.which("openssl") is None:
+            raise Skip("no openssl command (scripts/deps.sh installs it)")
+        os.makedirs(d, exist_ok=True)
+        self.dir = d
+        make_ca(d, "ca")
+        make_cert(d, "server", "ca", san=",".join(["DNS:localhost"] +
+                                                   ["IP:%s" % h for h in hosts]))
+        make_cert(d, "alice", "ca", usage="clientAuth", san="DNS:alice")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def server_args(self):
+        """dlockd's options for TLS on both ports, client certificates
+        required."""
+        return ["--tls-cert-file", self.path("server.crt"),
+                "--tls-key-file", self.path("server.key"),
+                "--tls-ca-cert-file", self.path("ca.crt")]
+
+    def client_env(self):
+        """What libdlock and dlock read (docs/security.md)."""
+        return {"DLOCK_TLS_CA": self.path("ca.crt"),
+                "DLOCK_TLS_CERT": self.path("alice.crt"),
+                "DLOCK_TLS_KEY": self.path("alice.key")}
+
+    def client_ctx(self, cert="alice", ca="ca"):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(self.path(ca + ".crt"))
+        if cert:
+            c.load_cert_chain(self.path(cert + ".crt"), self.path(cert + ".key"))
+        return c
+
+
 class Client:
     """A connection to a dlockd speaking RESP2, or RESP3 after hello(3).
 
@@ -204,13 +274,23 @@ class Client:
     bool, None, list, dict (RESP3 maps), Push, and RespError for errors
     (returned by read() and try_call(), raised by call())."""
 
-    def __init__(self, addr, timeout=10.0, proto=2, source=None):
+    def __init__(self, addr, timeout=10.0, proto=2, source=None, tls=None):
         host, port = split_addr(addr)
         self.addr = "%s:%d" % (host, port)
         self.timeout = timeout
         # source: the local address to connect from (127.0.0.2, say).
         self.sock = socket.create_connection((host, port), timeout=timeout,
                                              source_address=(source, 0) if source else None)
+        # tls: an ssl.SSLContext; by default the one of the server at addr
+        # (Server(tls=...)), if any.
+        # tls=False: plain, whatever the server.
+        tls = tls if tls is not None else TLS_BY_ADDR.get(self.addr)
+        if tls:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.pos = 0
@@ -585,7 +665,7 @@ class Server:
 
     def __init__(self, ctx, sid, peers=None, join=None, extra=(),
                  election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS,
-                 port=None, raft_port=None, host=HOST, name=None):
+                 port=None, raft_port=None, host=HOST, name=None, tls=None):
         self.ctx = ctx
         self.id = sid
         self.host = host
@@ -608,6 +688,10 @@ class Server:
         self.starts = 0
         self.expect_exit = False  # set when the test stops or kills it
         self.exits = []  # (how, return code) of each process that ended
+        # tls: the ssl.SSLContext of its clients, on a TLS client port (the
+        # options that make it one go in extra).
+        if tls is not None:
+            TLS_BY_ADDR[self.addr] = tls
 
     @property
     def addr(self):
@@ -855,6 +939,7 @@ class Context:
     def __init__(self, name, directory):
         self.name = name
         self.dir = directory
+        TLS_BY_ADDR.clear()
         self.servers = []
         self.clients = []
         self.cleanups = []

@@ -50,6 +50,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -377,15 +378,31 @@ def processes():
     return out
 
 
+def server_tls(pid, opt):
+    """For a dlockd on a TLS client port, what its watcher connects with
+    (dlocktest.TLS_BY_ADDR): the server's own certificate and key as a
+    client's (docs/security.md makes them for both uses), without checking
+    the server's, which the examples do themselves."""
+    cwd = "/proc/%d/cwd" % pid
+    cert = os.path.join(cwd, opt["--tls-cert-file"])
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    c.load_cert_chain(cert, os.path.join(cwd, opt.get("--tls-key-file", cert)))
+    return c
+
+
 def dlockd_running():
     """(client address, peer address) of each dlockd running here."""
     out = []
-    for argv in processes().values():
+    for pid, argv in processes().items():
         if os.path.basename(argv[0]) != "dlockd":
             continue
         opt = {argv[i]: argv[i + 1] for i in range(1, len(argv) - 1) if argv[i].startswith("--")}
         client = opt.get("--listen", DEFAULT_ADDR)
         host, port = client.rsplit(":", 1)
+        if "--tls-cert-file" in opt:
+            dlocktest.TLS_BY_ADDR[client] = server_tls(pid, opt)
         out.append((client, opt.get("--raft", "%s:%d" % (host, int(port) + 100))))
     return out
 
