@@ -219,8 +219,10 @@ static bool out_seal(struct out_conn *o)
         out_reset(o, tls_error(o->tls));
         return false;
     }
-    reserve(&o->pending, &o->cap, b->len);
-    memcpy(o->pending, b->data, b->len);
+    if (b->len > 0) {
+        reserve(&o->pending, &o->cap, b->len);
+        memcpy(o->pending, b->data, b->len);
+    }
     o->len = b->len;
     if (b->cap > KEPT_PENDING)
         buf_close(b);
@@ -752,9 +754,11 @@ static bool in_tls_read(struct in_conn *c, const char *data, size_t n)
         in_close(c);
         return false;
     }
-    reserve(&c->buf, &c->cap, c->len + plain->len);
-    memcpy(c->buf + c->len, plain->data, plain->len);
-    c->len += plain->len;
+    if (plain->len > 0) {
+        reserve(&c->buf, &c->cap, c->len + plain->len);
+        memcpy(c->buf + c->len, plain->data, plain->len);
+        c->len += plain->len;
+    }
     if (plain->cap > KEPT_IN)
         buf_close(plain);
     return true;
@@ -768,7 +772,8 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->tls != NULL) {
-        if (!in_tls_read(c, buf->base, (size_t)nread))
+        /* Handshake records may open into no bytes at all. */
+        if (!in_tls_read(c, buf->base, (size_t)nread) || c->len == 0)
             return;
     } else {
         c->len += (size_t)nread;
