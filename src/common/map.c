@@ -10,7 +10,8 @@
 
 #define MIN_CAP 16
 
-/* A finaliser that spreads every input bit over the whole word. */
+/* A finaliser that spreads every input bit over the whole word: the hash
+ * of integer keys (ids the server assigns). */
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 32;
@@ -21,22 +22,80 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
-uint64_t map_hash(const void *key, size_t len)
+static uint64_t le64_of(const unsigned char *p)
+{
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+/* The key that maps made from now on take (map_hash_set_key); zero until
+ * set. */
+static uint64_t key0, key1;
+
+void map_hash_set_key(const uint8_t key[16])
 {
     const unsigned char *p = key;
-    uint64_t h = 0x243f6a8885a308d3ull ^ (uint64_t)len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x9fb21c651e98df25ull;
-        h = (h << 23) | (h >> 41);
-        p += 8;
-        len -= 8;
-    }
+    key0 = le64_of(p);
+    key1 = le64_of(p + 8);
+}
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein, 2012): 128-bit key, 64-bit
+ * output, its 8-byte words read little-endian. */
+static void sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = rotl(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = rotl(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = rotl(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = rotl(v[2], 32);
+}
+
+static uint64_t le64(const unsigned char *p, size_t n)
+{
     uint64_t w = 0;
-    if (len > 0)
-        memcpy(&w, p, len);
-    return mix(h ^ w);
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+uint64_t map_siphash(uint64_t k0, uint64_t k1, const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+                     k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+    uint64_t last = (uint64_t)len << 56;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t m = le64(p, 8);
+        v[3] ^= m;
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= m;
+    }
+    last |= le64(p, len);
+    v[3] ^= last;
+    sip_round(v);
+    sip_round(v);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* The smallest table that holds n entries at most 3/4 full; 0 if too big. */
@@ -72,6 +131,13 @@ static bool fills_hole(size_t i, size_t j, size_t home, size_t mask)
 void map_str_init(struct map_str *m)
 {
     memset(m, 0, sizeof *m);
+    m->k0 = key0;
+    m->k1 = key1;
+}
+
+static uint32_t str_hash(const struct map_str *m, const void *key, size_t len)
+{
+    return (uint32_t)map_siphash(m->k0, m->k1, key, len);
 }
 
 void map_str_close(struct map_str *m)
@@ -129,7 +195,7 @@ void *map_str_get(const struct map_str *m, const void *key, uint32_t len)
 {
     if (m->n == 0)
         return NULL;
-    size_t i = str_find(m, key, len, (uint32_t)map_hash(key, len));
+    size_t i = str_find(m, key, len, str_hash(m, key, len));
     return m->slots[i].val;
 }
 
@@ -140,7 +206,7 @@ int map_str_put(struct map_str *m, const void *key, uint32_t len, void *val)
         if (rc != 0)
             return rc;
     }
-    uint32_t hash = (uint32_t)map_hash(key, len);
+    uint32_t hash = str_hash(m, key, len);
     size_t i = str_find(m, key, len, hash);
     if (m->slots[i].val == NULL)
         m->n++;
@@ -153,7 +219,7 @@ void *map_str_del(struct map_str *m, const void *key, uint32_t len)
     if (m->n == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = str_find(m, key, len, (uint32_t)map_hash(key, len));
+    size_t i = str_find(m, key, len, str_hash(m, key, len));
     void *val = m->slots[i].val;
     if (val == NULL)
         return NULL;

@@ -3,10 +3,15 @@
  *
  * Open addressing with linear probing and backward-shift deletion (no
  * tombstones), a power-of-two table kept at most 3/4 full and shrunk below
- * 1/8. The hash functions take no seed, so a map holds its entries in the
- * same slots on every host of one endianness given the same history; no
- * caller may let the order of iteration decide anything that must be
- * deterministic (the lock state machine sorts what it iterates).
+ * 1/8. String keys are hashed with SipHash-2-4 under the map's key, taken
+ * when the map is made from the process's (map_hash_set_key): dlockd draws
+ * a secret one at start, so that names crafted to collide cannot turn its
+ * maps into lists. Until it is set the key is zero, and a map holds its
+ * entries in the same slots on every host given the same history. So the
+ * order of iteration differs between servers: no caller may let it decide
+ * anything that must be deterministic (the lock state machine sorts what
+ * it iterates, and the simulator gives each server's maps a key of their
+ * own to check it).
  *
  * Values are non-NULL pointers the caller owns. A map_str borrows its keys:
  * the bytes must stay valid and unchanged while the entry is in the map
@@ -29,6 +34,7 @@ struct map_str {
     struct map_str_slot *slots;
     size_t cap; /* 0 or a power of two */
     size_t n;
+    uint64_t k0, k1; /* its hash key */
 };
 
 struct map_u64_slot {
@@ -42,8 +48,12 @@ struct map_u64 {
     size_t n;
 };
 
-/* The seedless 64-bit hash of len bytes at key that map_str uses. */
-uint64_t map_hash(const void *key, size_t len);
+/* Sets the key that string maps made (map_str_init) from now on take, 16
+ * bytes: secret and random in a server. Maps made before keep theirs. */
+void map_hash_set_key(const uint8_t key[16]);
+/* SipHash-2-4 of len bytes at key under the key (k0, k1), its two 8-byte
+ * halves read little-endian. */
+uint64_t map_siphash(uint64_t k0, uint64_t k1, const void *key, size_t len);
 
 /* Makes m an empty map that owns no memory. */
 void map_str_init(struct map_str *m);

@@ -54,12 +54,21 @@ uint8_t fsm_session_key(char *buf, const void *prefix, size_t plen,
     return (uint8_t)(plen + req_len);
 }
 
+/* The hash of an outcome's key in a session's table: under a fixed key,
+ * since it holds at most FSM_OUTCOMES_PER_SESSION outcomes, whose probes
+ * stay within that bound even if every key collides. The global tables
+ * index theirs in a map, under the map's key. */
+static uint32_t otable_hash(const char *key, uint8_t len)
+{
+    return (uint32_t)map_siphash(0, 0, key, len);
+}
+
 struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
                                             const char *key, uint8_t len)
 {
     if (t->index != NULL)
         return map_str_get(t->index, key, len);
-    uint32_t hash = (uint32_t)map_hash(key, len);
+    uint32_t hash = otable_hash(key, len);
     if (t->slots != NULL) {
         uint32_t mask = t->n_slots - 1;
         for (uint32_t i = hash & mask; t->slots[i] != 0; i = (i + 1) & mask) {
@@ -170,7 +179,7 @@ struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
     memcpy(copy->key, key, len);
     uint32_t k = (t->head + t->n) & (t->cap - 1);
     t->ring[k] = copy;
-    t->hashes[k] = (uint32_t)map_hash(key, len);
+    t->hashes[k] = otable_hash(key, len);
     t->n++;
     if (t->index != NULL)
         fsm_xok(map_str_put(t->index, copy->key, len, copy));

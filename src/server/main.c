@@ -1,7 +1,11 @@
 /* main.c - dlockd: the dlock server. `dlockd --help` lists the options; with
  * none it is one server on 127.0.0.1:7411 with its data in ./dlock-data. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
 
+#include "common/map.h"
 #include "server/config.h"
 #include "server/join.h"
 #include "server/logger.h"
@@ -21,6 +25,14 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     logger_init(cfg.log_level, cfg.id);
+    /* Names hash under a secret key, so that names crafted to collide
+     * cannot slow the server's maps (src/common/map.h). */
+    uint8_t key[16];
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key) {
+        fprintf(stderr, "dlockd: getrandom: %s\n", strerror(errno));
+        return 1;
+    }
+    map_hash_set_key(key);
     if (cfg.reset_term) {
         rc = resetterm_run(&cfg, err, sizeof err);
         if (rc != 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/le.h"
+#include "common/map.h"
 #include "common/mem.h"
 #include "lock/changelog.h"
 #include "lock/replica.h"
@@ -263,6 +264,14 @@ static struct replica *new_replica(struct lockserver *s, struct cluster *c)
     struct replica_config cfg = {.wait_grace_ms = s->grace_ms,
                                  .expire_retry_ms = EXPIRE_RETRY_MS,
                                  .expire_batch = EXPIRE_BATCH};
+    /* Each server's maps hash under a key of their own, as each dlockd's
+     * do under its secret one: their order of iteration differs, and the
+     * checks that every server agrees show that nothing depends on it. */
+    uint8_t key[16];
+    uint64_t k0 = rng_next(&c->rng), k1 = rng_next(&c->rng);
+    memcpy(key, &k0, 8);
+    memcpy(key + 8, &k1, 8);
+    map_hash_set_key(key);
     return replica_new(&cfg);
 }
 

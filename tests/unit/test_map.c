@@ -201,3 +201,54 @@ TEST(map, enomem_leaves_map_intact)
     map_u64_close(&u);
     map_str_close(&m);
 }
+
+/* SipHash-2-4's test vector from its paper: key 00..0f, message 00..0e. */
+TEST(map, siphash_matches_its_reference)
+{
+    unsigned char msg[15];
+    for (int i = 0; i < 15; i++)
+        msg[i] = (unsigned char)i;
+    CHECK_U64(map_siphash(0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull, msg,
+                          sizeof msg),
+              0xa129ca6149be45e5ull);
+}
+
+/* Names found to share one slot of a 4096-slot table under one key (as an
+ * attacker who knew the key would craft them) spread over the table under
+ * another; a map takes the key set when it is made and finds its entries
+ * under it. */
+TEST(map, a_secret_key_spreads_crafted_names)
+{
+    enum { N = 200, SLOTS = 4096 };
+    static char names[N][24];
+    int found = 0;
+    for (unsigned long i = 0; found < N; i++) {
+        char name[24];
+        int len = snprintf(name, sizeof name, "lock-%lu", i);
+        if ((map_siphash(1, 2, name, (size_t)len) & (SLOTS - 1)) == 7)
+            memcpy(names[found++], name, sizeof name);
+    }
+    static unsigned char seen[SLOTS];
+    int slots = 0;
+    for (int i = 0; i < N; i++) {
+        size_t s = map_siphash(3, 4, names[i], strlen(names[i])) & (SLOTS - 1);
+        slots += seen[s] == 0;
+        seen[s] = 1;
+    }
+    CHECK_MSG(slots > N * 9 / 10, "%d of %d names in distinct slots", slots, N);
+    uint8_t key[16] = {3, 0, 0, 0, 0, 0, 0, 0, 4};
+    map_hash_set_key(key);
+    struct map_str m;
+    map_str_init(&m);
+    CHECK_U64(m.k0, 3);
+    CHECK_U64(m.k1, 4);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(
+            map_str_put(&m, names[i], (uint32_t)strlen(names[i]), names[i]), 0);
+    for (int i = 0; i < N; i++)
+        CHECK(map_str_get(&m, names[i], (uint32_t)strlen(names[i])) ==
+              names[i]);
+    map_str_close(&m);
+    uint8_t zero[16] = {0};
+    map_hash_set_key(zero);
+}
