@@ -154,7 +154,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 27
+#define N_SETTINGS 28
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -193,6 +193,7 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"tls-cert-file", cfg->tls_cert, 0},
         {"tls-key-file", cfg->tls_key, 0},
         {"tls-ca-cert-file", cfg->tls_ca, 0},
+        {"tls-peers", cfg->tls_peers ? "yes" : "no", 0},
         {"tls-auth-clients",
          (const char *const[]){"no", "optional", "yes"}[cfg->tls_auth_clients],
          0},

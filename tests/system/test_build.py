@@ -143,8 +143,9 @@ def test_static_libdlock_leaves_programs_their_names(ctx):
         f.write(CLASHING_PROGRAM)
     prog = os.path.join(ctx.dir, "clash")
     cflags = ["-fsanitize=" + os.environ["SANITIZE"]] if os.environ.get("SANITIZE") else []
+    # libdlock's TLS is OpenSSL's (README.md, Installing).
     run(["cc", "-I", os.path.join(ROOT, "include"), src, os.path.join(build, "libdlock.a"),
-         "-lpthread", "-o", prog] + cflags, "cc clash.c libdlock.a")
+         "-lpthread", "-lssl", "-lcrypto", "-o", prog] + cflags, "cc clash.c libdlock.a")
     srv = ctx.single()
     env = dict(make_env(), DLOCK_SERVERS=srv.addr)
     env["ASAN_OPTIONS"] = "detect_leaks=0"

@@ -373,9 +373,20 @@ def processes():
                 argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0")[:-1]]
         except OSError:
             continue
-        if argv:  # a zombie has none
+        if not argv and not zombie(name):
+            argv = [""]  # being exec'd: its command line is not there yet
+        if argv:
             out[int(name)] = argv
     return out
+
+
+def zombie(pid):
+    """Whether process pid is a zombie (or gone)."""
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def server_tls(pid, opt):
@@ -434,7 +445,7 @@ class Settler:
         """Whether a terminal's bash has a child that has not run its
         program yet (a `... &` just forked): a server it starts would be
         missed."""
-        return any(argv[-1:] == [LOOP] and pid not in self.shells
+        return any((argv[-1:] == [LOOP] and pid not in self.shells) or argv == [""]
                    for pid, argv in processes().items())
 
     def settled(self):
