@@ -117,6 +117,12 @@ def run_one(name, fn, base):
 def main(argv):
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, on_term)
+    # A shell without job control starts background commands with SIGINT
+    # and SIGQUIT ignored, which every process started here would inherit
+    # (a dlock run that a test ends with SIGINT would then not end): caught
+    # here, they are at their defaults again in the processes exec'd.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     binary = dlocktest.dlockd_path()
     if not os.access(binary, os.X_OK):
         print("FAIL setup: no dlockd at %s (make dlockd, or set DLOCKD)" % binary)
