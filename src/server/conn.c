@@ -32,6 +32,9 @@
 /* Freed memory is given back to the system (malloc_trim) by the sweep once
  * connections freed this much: glibc keeps what it freed otherwise. */
 #define TRIM_BYTES (16u << 20)
+/* A TLS connection with nothing under way for this long gives its record
+ * buffers back (tls_idle); a busy one keeps them. */
+#define TLS_IDLE_MS 1000
 /* Connections closed past --max-input-total are logged at most this often,
  * with a count. */
 #define INPUT_LOG_MS 60000
@@ -705,6 +708,9 @@ void conn_sweep(struct server *srv)
             log_debug("client %s: idle for %" PRIu64 " ms; closing", c->peer,
                       now - c->active_ms);
             conn_close(c);
+        } else if (c->tls != NULL && c->tls_ready && is_idle(c) &&
+                   now - c->active_ms >= TLS_IDLE_MS) {
+            tls_idle(c->tls); /* its record buffers, until it is busy */
         }
     }
 #ifdef __GLIBC__

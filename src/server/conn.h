@@ -85,7 +85,9 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
  * for --request-timeout-ms is
  * answered LIMIT and closed, and one with nothing under way (no bytes of a
  * request, no reply pending or unsent: a blocking acquire waiting is under
- * way) for --idle-timeout-ms is closed. Gives memory freed back to the
+ * way) for --idle-timeout-ms is closed; a TLS connection with nothing
+ * under way for a second gives its record buffers back (tls_idle). Gives
+ * memory freed back to the
  * system. Called every so often (server.c). */
 void conn_sweep(struct server *srv);
 /* Closes the connection (pending replies are dropped). */

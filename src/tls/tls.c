@@ -131,8 +131,6 @@ struct tls_ctx *tls_ctx_new(const struct tls_config *cfg, char *err,
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
-    /* Idle connections give their record buffers back. */
-    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     int mode = SSL_VERIFY_NONE;
@@ -321,6 +319,12 @@ void tls_shutdown(struct tls *t)
         SSL_shutdown(t->ssl);
         ERR_clear_error();
     }
+}
+
+void tls_idle(struct tls *t)
+{
+    /* Frees them only if they hold nothing. */
+    (void)SSL_free_buffers(t->ssl);
 }
 
 size_t tls_pending(const struct tls *t)
