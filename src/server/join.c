@@ -84,14 +84,6 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
     b->len = sizeof chunk;
 }
 
-/* Sends what the TLS engine has for the network. */
-static void tls_flush(void)
-{
-    buf_clear(&j.out);
-    if (tls_take(j.tls, &j.out) == 0)
-        stream_write_copy((uv_stream_t *)&j.tcp, j.out.data, j.out.len);
-}
-
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     const struct resp_value *v;
@@ -107,7 +99,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                   RETRY_MS);
             return;
         }
-        tls_flush();
+        stream_write_tls((uv_stream_t *)&j.tcp, j.tls);
         data = j.plain.data;
         n = (ssize_t)j.plain.len;
     }
@@ -153,7 +145,7 @@ static void connect_cb(uv_connect_t *req, int status)
             retry("cannot start TLS", RETRY_MS);
             return;
         }
-        tls_flush();
+        stream_write_tls((uv_stream_t *)&j.tcp, j.tls);
         return;
     }
     uv_buf_t b = uv_buf_init(j.out.data, (unsigned)j.out.len);

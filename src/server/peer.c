@@ -135,18 +135,6 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
-/* ---- TLS -------------------------------------------------------------- */
-
-/* Sends what t has for the network (handshake messages, alerts) on s,
- * after what was written to s before. */
-static void tls_output(uv_stream_t *s, struct tls *t)
-{
-    struct buf b = {0};
-    if (tls_pending(t) > 0 && tls_take(t, &b) == 0)
-        stream_write_copy(s, b.data, b.len);
-    buf_close(&b);
-}
-
 /* ---- outbound --------------------------------------------------------- */
 
 static void out_connect(struct out_conn *o);
@@ -349,7 +337,7 @@ static void out_tls_read(struct out_conn *o, const uint8_t *data, size_t n)
         if (o->tls == NULL)
             return;
     }
-    tls_output((uv_stream_t *)&o->tcp, o->tls);
+    stream_write_tls((uv_stream_t *)&o->tcp, o->tls);
     if (!was_ready && tls_ready(o->tls)) {
         char what[128];
         tls_describe(o->tls, what, sizeof what);
@@ -389,7 +377,7 @@ static bool out_tls_start(struct out_conn *o)
         out_reset(o, why);
         return false;
     }
-    tls_output((uv_stream_t *)&o->tcp, o->tls);
+    stream_write_tls((uv_stream_t *)&o->tcp, o->tls);
     return true;
 }
 
@@ -741,7 +729,7 @@ static bool in_tls_read(struct in_conn *c, const char *data, size_t n)
     buf_clear(plain);
     bool was_ready = tls_ready(c->tls);
     int rc = tls_recv(c->tls, data, n, plain);
-    tls_output((uv_stream_t *)&c->tcp, c->tls);
+    stream_write_tls((uv_stream_t *)&c->tcp, c->tls);
     if (rc != TLS_OK) {
         if (rc == TLS_FAILED)
             in_tls_refused(p, tls_error(c->tls));

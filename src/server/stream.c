@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "tls/tls.h"
 
 int stream_send_now(uv_stream_t *s, const void *p, size_t len)
 {
@@ -34,4 +35,12 @@ void stream_write_copy(uv_stream_t *s, const void *p, size_t len)
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (uv_write(&w->req, s, &b, 1, copy_written) != 0)
         free(w);
+}
+
+void stream_write_tls(uv_stream_t *s, struct tls *t)
+{
+    struct buf b = {0};
+    if (tls_pending(t) > 0 && tls_take(t, &b) == 0)
+        stream_write_copy(s, b.data, b.len);
+    buf_close(&b);
 }

@@ -17,4 +17,9 @@ int stream_send_now(uv_stream_t *s, const void *p, size_t len);
  * For small writes off the main path: TLS handshake messages. */
 void stream_write_copy(uv_stream_t *s, const void *p, size_t len);
 
+/* Writes what the TLS engine t has for the network (handshake messages,
+ * alerts) to s, as stream_write_copy does. */
+struct tls;
+void stream_write_tls(uv_stream_t *s, struct tls *t);
+
 #endif
