@@ -88,6 +88,7 @@ static void init_state(struct fsm *f)
     map_u64_init(&f->waiting);
     fsm_session_otable_init(&f->opens, f->lim.global_outcomes, true);
     fsm_session_otable_init(&f->closes, f->lim.global_outcomes, true);
+    fsm_user_init(f);
 }
 
 struct fsm *fsm_new(void)
@@ -135,6 +136,7 @@ static void free_state(struct fsm *f)
         fsm_lock_claim_free(f, f->claims.v[i]);
     fsm_session_otable_close(f, &f->opens);
     fsm_session_otable_close(f, &f->closes);
+    fsm_user_free(f);
     free(f->deferred);
     f->deferred = NULL;
     f->n_deferred = f->cap_deferred = 0;
@@ -376,6 +378,12 @@ static bool name_ok(const struct fsm_cmd *c)
     return c->name_len >= 1 && c->name_len <= FSM_NAME_MAX;
 }
 
+/* Whether the command c is of the user that opened s. */
+static bool owns(const struct fsm_session *s, const struct fsm_cmd *c)
+{
+    return fsm_bytes_eq(FSM_SESSION_USER(s), s->user_len, c->user, c->user_len);
+}
+
 /* A session a client may name: lease-lock sessions are reached only
  * through their lock's token (and EXPIRE). */
 static struct fsm_session *client_session(const struct fsm *f, uint64_t id)
@@ -393,6 +401,10 @@ static struct fsm_session *session_of(struct fsm *f, uint8_t type,
     struct fsm_session *s = client_session(f, c->session);
     if (s == NULL) {
         res->status = FSM_NOSESSION;
+        return NULL;
+    }
+    if (!owns(s, c)) {
+        res->status = FSM_NOPERM;
         return NULL;
     }
     return replay(&s->outcomes, type, NULL, 0, c, res) ? NULL : s;
@@ -425,8 +437,9 @@ static void apply_open(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
 {
     if (!may_open(f, FSM_OPEN, c, res))
         return;
-    struct fsm_session *s = fsm_session_new(f, index, c->ttl, c->client,
-                                            (uint8_t)c->client_len, false);
+    struct fsm_session *s =
+        fsm_session_new(f, index, c->ttl, c->client, (uint8_t)c->client_len,
+                        c->user, (uint8_t)c->user_len, false);
     res->status = FSM_OK;
     res->session = s->id;
     res->ttl = s->ttl;
@@ -445,6 +458,10 @@ static void apply_close(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
     if (s == NULL) {
         if (!replay(&f->closes, FSM_CLOSE, id, 8, c, res))
             res->status = FSM_NOSESSION;
+        return;
+    }
+    if (!owns(s, c)) {
+        res->status = FSM_NOPERM;
         return;
     }
     /* A CLOSE is never in a session's table: an id found there is one
@@ -678,7 +695,8 @@ static void acquire_lease(struct fsm *f, uint64_t index,
             rejoin(f, index, c, res);
         return;
     }
-    struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, true);
+    struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, c->user,
+                                            (uint8_t)c->user_len, true);
     acquire(f, index, s, c, 0, delay_ms, res);
     if (res->status != FSM_OK && res->status != FSM_QUEUED) {
         fsm_session_delete(f, s);
@@ -767,6 +785,8 @@ static void release_lease(struct fsm *f, uint64_t index,
     const struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
     if (h == NULL) {
         res->status = FSM_NOTHELD;
+    } else if (!owns(h->session, c)) {
+        res->status = FSM_NOPERM;
     } else {
         res->status = FSM_OK;
         res->session = h->session->id;
@@ -1034,6 +1054,8 @@ static void apply_extend(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
     const struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
     if (h == NULL) {
         res->status = FSM_NOTHELD;
+    } else if (!owns(h->session, c)) {
+        res->status = FSM_NOPERM;
     } else {
         h->session->ttl = c->ttl;
         fsm_session_changed(f, h->session->id, c->ttl);
@@ -1220,6 +1242,12 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_EXPIRE_BATCH:
         apply_expire_batch(f, &c, res);
+        break;
+    case FSM_USER_SET:
+        fsm_user_set(f, &c, res);
+        break;
+    case FSM_USER_DEL:
+        fsm_user_del(f, &c, res);
         break;
     default:
         res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */

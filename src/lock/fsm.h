@@ -36,6 +36,9 @@
 #define FSM_EXPIRE_BATCH_MAX 8192    /* sessions of one EXPIRE_BATCH */
 #define FSM_PERMITS_MAX 1000000      /* permits of one semaphore */
 #define FSM_VALUE_MAX 1024           /* an election's value, bytes */
+#define FSM_USER_MAX 64              /* a user name's bytes (ACL_USER_MAX) */
+#define FSM_DATA_MAX 65535           /* USER_SET's definitions, bytes */
+#define FSM_USERS_MAX 10000          /* users known */
 
 enum fsm_cmd_type {
     FSM_OPEN = 1,    /* open a session */
@@ -59,8 +62,10 @@ enum fsm_cmd_type {
     FSM_PROCLAIM = 17,       /* the leader sets the election's value */
     FSM_RESIGN = 18,         /* the leader (or a candidate) steps back */
     FSM_REVOKE = 19,         /* an administrator ends a hold */
+    FSM_USER_SET = 20,       /* make or change users (src/lock/acl.h) */
+    FSM_USER_DEL = 21,       /* delete a user */
 };
-#define FSM_CMD_MAX 19
+#define FSM_CMD_MAX 21
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -102,6 +107,17 @@ enum fsm_cmd_type {
  *   RESIGN   session, name, owner, req
  *   REVOKE   name, token (the hold's), delay (its lock-delay: UINT64_MAX
  *            for the hold's own), req: of any kind of name
+ *   USER_SET data: one or more users, each its name (a byte of length,
+ *            then the name) and its definition (2 bytes of length, then
+ *            acl_encode's bytes, ACL_KEEP_PASSWORD allowed); count: 1 for
+ *            a bootstrap, applied only while no user was ever set
+ *   USER_DEL name: the user's
+ *
+ * Any type may carry user: the user a client authenticated as, stamped by
+ * the server that proposes its command (empty: none, authentication is
+ * off). A session belongs to the user that opened it (OPEN, a lease lock's
+ * ACQUIRE): a command of another user that names it, or a lease lock's
+ * token, is FSM_NOPERM.
  *
  * Modes (docs/design.md §11.10): a lock is held by one exclusive hold, or
  * by any number of shared ones. A hold is a (session, owner)'s, counts its
@@ -140,6 +156,10 @@ struct fsm_cmd {
     const uint8_t *ids; /* n_ids session ids, 8 bytes little-endian each
                            (not aligned): fsm_cmd_id() reads one */
     uint32_t n_ids;
+    const char *user; /* up to FSM_USER_MAX bytes */
+    uint32_t user_len;
+    const uint8_t *data; /* USER_SET: up to FSM_DATA_MAX bytes */
+    uint32_t data_len;
 };
 
 /* Encodes cmd; returns the bytes needed (writes nothing past cap, and
@@ -180,6 +200,8 @@ enum fsm_status {
                            election by either), or a semaphore with other
                            permits (res.kind and res.permits say what it
                            is): nothing changed */
+    FSM_NOPERM = 12,    /* the session, or the lease lock, is another
+                           user's: nothing changed */
 };
 
 struct fsm_result {
@@ -194,7 +216,8 @@ struct fsm_result {
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
     uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
-                         (the others were gone already) */
+                         (the others were gone already); USER_SET: the
+                         users it set */
     uint8_t kind;     /* FSM_KIND: the name's (enum fsm_kind) */
     uint64_t permits; /* FSM_KIND: the name's permits, 0 for a lock;
                          SEM_RELEASE: the permits the holder has left */
@@ -392,9 +415,11 @@ struct fsm_session_info {
     uint64_t ttl;
     const char *client;
     uint32_t client_len;
-    uint32_t locks;  /* held */
-    uint32_t waits;  /* queued */
-    bool lease_lock; /* opened by a lease-lock acquire */
+    uint32_t locks;   /* held */
+    uint32_t waits;   /* queued */
+    bool lease_lock;  /* opened by a lease-lock acquire */
+    const char *user; /* the user that opened it, or empty */
+    uint32_t user_len;
 };
 bool fsm_session_info(const struct fsm *f, uint64_t id,
                       struct fsm_session_info *info);
@@ -403,6 +428,20 @@ bool fsm_session_info(const struct fsm *f, uint64_t id,
 void fsm_session_each(const struct fsm *f,
                       void (*fn)(void *arg, uint64_t id, uint64_t ttl),
                       void *arg);
+
+/* Users (src/lock/acl.h). Whether a user was ever set: from then on
+ * every client must authenticate, and a bootstrap USER_SET does
+ * nothing. */
+bool fsm_auth_on(const struct fsm *f);
+/* The definition of the user name (acl_decode reads it), or NULL; valid
+ * until the next apply or restore. */
+const uint8_t *fsm_user(const struct fsm *f, const char *name, uint32_t len,
+                        uint32_t *def_len);
+/* Calls fn for every user, in name order (bytes), until it returns false. */
+void fsm_user_each(const struct fsm *f,
+                   bool (*fn)(void *arg, const char *name, uint32_t len,
+                              const uint8_t *def, uint32_t def_len),
+                   void *arg);
 
 /* The earliest cluster time at which a FSM_TICK would change something (a
  * wait's end, a lock-delay's end, a grant's to be taken back), or

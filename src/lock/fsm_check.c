@@ -1,5 +1,6 @@
 /* fsm_check.c - the lock state machine's invariant checker: every link,
  * count, heap and table agrees with every other (fsm.h: fsm_check). */
+#include "lock/acl.h"
 #include "lock/fsm_internal.h"
 
 #include <stdarg.h>
@@ -306,6 +307,29 @@ static bool check_claims(struct ck *c, const struct fsm *f)
     return true;
 }
 
+/* Every user has a valid name and definition, under its name; users mean
+ * authentication is on. */
+static bool check_users(struct ck *c, const struct fsm *f)
+{
+    if (f->users.n > 0 && !f->auth_on)
+        return bad(c, "%zu users, authentication off", f->users.n);
+    if (f->users.n > FSM_USERS_MAX)
+        return bad(c, "%zu users", f->users.n);
+    size_t pos = 0;
+    const char *key;
+    uint32_t klen;
+    const struct fsm_user *u;
+    while ((u = map_str_next(&f->users, &pos, &key, &klen)) != NULL) {
+        struct acl_def d;
+        if (key != u->name || klen != u->name_len ||
+            !acl_user_ok(u->name, u->name_len) ||
+            acl_decode(&d, u->def, u->def_len, false) != 0)
+            return bad(c, "user %.*s: a bad name or definition",
+                       (int)u->name_len, u->name);
+    }
+    return true;
+}
+
 bool fsm_check(const struct fsm *f, char *msg, size_t cap)
 {
     struct ck c = {msg, cap, false};
@@ -314,7 +338,7 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
     if (!check_heap(&c, &f->waits, "waits") ||
         !check_heap(&c, &f->delays, "delays") ||
         !check_heap(&c, &f->claims, "claims") || !check_claims(&c, f) ||
-        !check_sessions(&c, f))
+        !check_sessions(&c, f) || !check_users(&c, f))
         return false;
     uint64_t held = 0;
     size_t pos = 0;

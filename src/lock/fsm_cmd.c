@@ -4,9 +4,12 @@
  * Little-endian: the type (1 byte), now (8 bytes), then the fields the type
  * carries, in this order: session, ttl, wait, delay, token, index, seen,
  * permits, count (8 bytes each),
- * name, owner, req, client, value (each a 2-byte length and its bytes), ids (a
- * 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each). A field the
- * type does not carry is not encoded and decodes as zero. */
+ * name, owner, req, client, value, data (each a 2-byte length and its
+ * bytes), ids (a 4-byte count, 1 to FSM_EXPIRE_BATCH_MAX, and 8 bytes each).
+ * A field the type does not carry is not encoded and decodes as zero. A
+ * command with a user has the type byte's high bit set and ends with the
+ * user (a byte of length, 1 to FSM_USER_MAX, and its bytes): commands
+ * logged before there were users decode as they did. */
 #include "lock/fsm.h"
 #include "lock/fsm_internal.h"
 
@@ -29,10 +32,12 @@ enum {
     F_REQ = 1 << 11,
     F_CLIENT = 1 << 12,
     F_VALUE = 1 << 13,
-    F_IDS = 1 << 14,
+    F_DATA = 1 << 14,
+    F_IDS = 1 << 15,
 };
 #define N_INTS 9
-#define N_STRS 5
+#define N_STRS 6
+#define HAS_USER 0x80
 
 /* The fields each type carries (fsm.h lists them). */
 static const unsigned fields[FSM_CMD_MAX + 1] = {
@@ -59,10 +64,13 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_PROCLAIM] = F_SESSION | F_TOKEN | F_NAME | F_REQ | F_VALUE,
     [FSM_RESIGN] = F_SESSION | F_NAME | F_OWNER | F_REQ,
     [FSM_REVOKE] = F_DELAY | F_TOKEN | F_NAME | F_REQ,
+    [FSM_USER_SET] = F_COUNT | F_DATA,
+    [FSM_USER_DEL] = F_NAME,
 };
 
-static const uint32_t str_max[N_STRS] = {
-    FSM_NAME_MAX, FSM_OWNER_MAX, FSM_REQ_MAX, FSM_CLIENT_MAX, FSM_VALUE_MAX};
+static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX,  FSM_OWNER_MAX,
+                                         FSM_REQ_MAX,   FSM_CLIENT_MAX,
+                                         FSM_VALUE_MAX, FSM_DATA_MAX};
 
 size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
 {
@@ -71,9 +79,12 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
     const uint64_t v[N_INTS] = {c->session, c->ttl,     c->wait,
                                 c->delay,   c->token,   c->index,
                                 c->seen,    c->permits, c->count};
-    const char *s[N_STRS] = {c->name, c->owner, c->req, c->client, c->value};
-    const uint32_t sl[N_STRS] = {c->name_len, c->owner_len, c->req_len,
-                                 c->client_len, c->value_len};
+    const char *s[N_STRS] = {c->name,   c->owner, c->req,
+                             c->client, c->value, (const char *)c->data};
+    const uint32_t sl[N_STRS] = {c->name_len,   c->owner_len, c->req_len,
+                                 c->client_len, c->value_len, c->data_len};
+    if (c->user_len > FSM_USER_MAX)
+        return 0;
     unsigned m = fields[c->type];
     size_t need = 1 + 8;
     for (int i = 0; i < N_INTS; i++)
@@ -90,10 +101,12 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
             return 0;
         need += 4 + (size_t)c->n_ids * 8;
     }
+    if (c->user_len > 0)
+        need += 1 + c->user_len;
     if (cap < need)
         return need;
     uint8_t *p = buf;
-    *p++ = c->type;
+    *p++ = (uint8_t)(c->type | (c->user_len > 0 ? HAS_USER : 0));
     le_put64(p, c->now);
     p += 8;
     for (int i = 0; i < N_INTS; i++) {
@@ -113,6 +126,11 @@ size_t fsm_cmd_encode(const struct fsm_cmd *c, uint8_t *buf, size_t cap)
     if (m & F_IDS) {
         le_put32(p, c->n_ids);
         memcpy(p + 4, c->ids, (size_t)c->n_ids * 8);
+        p += 4 + (size_t)c->n_ids * 8;
+    }
+    if (c->user_len > 0) {
+        *p = (uint8_t)c->user_len;
+        memcpy(p + 1, c->user, c->user_len);
     }
     return need;
 }
@@ -121,10 +139,14 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
 {
     static const char empty[1] = "";
     memset(c, 0, sizeof *c);
-    c->name = c->owner = c->req = c->client = c->value = empty;
-    if (len < 9 || buf[0] < 1 || buf[0] > FSM_CMD_MAX)
+    c->name = c->owner = c->req = c->client = c->value = c->user = empty;
+    c->data = (const uint8_t *)empty;
+    if (len < 9)
         return -1;
-    c->type = buf[0];
+    uint8_t type = buf[0] & (uint8_t)~HAS_USER;
+    if (type < 1 || type > FSM_CMD_MAX)
+        return -1;
+    c->type = type;
     c->now = le_get64(buf + 1);
     unsigned m = fields[c->type];
     size_t off = 9;
@@ -139,10 +161,11 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
         *v[i] = le_get64(buf + off);
         off += 8;
     }
-    const char **ps[N_STRS] = {&c->name, &c->owner, &c->req, &c->client,
-                               &c->value};
-    uint32_t *pl[N_STRS] = {&c->name_len, &c->owner_len, &c->req_len,
-                            &c->client_len, &c->value_len};
+    const char *data = NULL;
+    const char **ps[N_STRS] = {&c->name,   &c->owner, &c->req,
+                               &c->client, &c->value, &data};
+    uint32_t *pl[N_STRS] = {&c->name_len,   &c->owner_len, &c->req_len,
+                            &c->client_len, &c->value_len, &c->data_len};
     for (int i = 0; i < N_STRS; i++) {
         if (!(m >> (N_INTS + i) & 1))
             continue;
@@ -166,6 +189,18 @@ int fsm_cmd_decode(struct fsm_cmd *c, const uint8_t *buf, size_t len)
         c->ids = buf + off;
         c->n_ids = n;
         off += (size_t)n * 8;
+    }
+    if (data != NULL)
+        c->data = (const uint8_t *)data;
+    if (buf[0] & HAS_USER) {
+        if (len - off < 1)
+            return -1;
+        uint32_t n = buf[off];
+        if (n < 1 || n > FSM_USER_MAX || len - off - 1 < n)
+            return -1;
+        c->user = (const char *)buf + off + 1;
+        c->user_len = n;
+        off += 1 + n;
     }
     return off == len ? 0 : -1;
 }
@@ -225,5 +260,8 @@ uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c)
     }
     if (c->type == FSM_CAMPAIGN || c->type == FSM_PROCLAIM)
         h = fnv_str(h, c->value, c->value_len);
+    /* Another user's repeat of a request id is another request. */
+    if (c->user_len > 0)
+        h = fnv_str(h, c->user, c->user_len);
     return h != 0 ? h : 1;
 }

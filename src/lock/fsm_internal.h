@@ -180,7 +180,18 @@ struct fsm_session {
     struct fsm_otable outcomes; /* ACQUIRE, RELEASE and SET_TTL by req */
     bool lease_lock;            /* opened by a lease-lock ACQUIRE */
     uint8_t client_len;
-    char client[];
+    uint8_t user_len;
+    char client[]; /* the client name, then the user's (FSM_SESSION_USER) */
+};
+/* The user that opened session s (user_len bytes). */
+#define FSM_SESSION_USER(s) ((s)->client + (s)->client_len)
+
+/* A user (fsm_user.c): its name and definition (acl.h's bytes). */
+struct fsm_user {
+    uint32_t def_len;
+    uint8_t name_len;
+    char name[FSM_USER_MAX];
+    uint8_t def[];
 };
 
 /* A binary min-heap of waiters or locks, each item recording its place in
@@ -216,6 +227,8 @@ struct fsm {
     struct map_u64 waiting;     /* index -> struct fsm_waiter */
     struct fsm_otable opens;    /* OPEN, lease ACQUIRE and RELEASE, EXTEND */
     struct fsm_otable closes;   /* CLOSE by (session, req) */
+    struct map_str users;       /* name -> struct fsm_user */
+    bool auth_on;               /* a user was ever set */
     uint64_t n_held, n_waiters; /* holds, waiters */
     uint64_t bytes; /* allocated for locks, waiters, sessions, outcomes */
     struct fsm_event *ev;
@@ -402,6 +415,7 @@ struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id);
 /* A new session with id (above every other), appended to the list. */
 struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
                                     const char *client, uint8_t client_len,
+                                    const char *user, uint8_t user_len,
                                     bool lease_lock);
 /* Ends s: cancels its waits (in the order queued), ends its holds (in the
  * order acquired; expired: with lock-delay and FSM_EV_LOST), deletes it. */
@@ -425,6 +439,21 @@ struct fsm_outcome *fsm_session_otable_find(const struct fsm_otable *t,
 struct fsm_outcome *fsm_session_otable_add(struct fsm *f, struct fsm_otable *t,
                                            const char *key, uint8_t len,
                                            const struct fsm_outcome *o);
+
+/* fsm_user.c */
+void fsm_user_init(struct fsm *f);
+void fsm_user_free(struct fsm *f);
+/* USER_SET, USER_DEL (fsm.h). */
+void fsm_user_set(struct fsm *f, const struct fsm_cmd *c,
+                  struct fsm_result *res);
+void fsm_user_del(struct fsm *f, const struct fsm_cmd *c,
+                  struct fsm_result *res);
+/* Adds a user as restored from a snapshot: false if its name or definition
+ * is not valid, or it is there already. */
+bool fsm_user_load(struct fsm *f, const char *name, uint32_t len,
+                   const uint8_t *def, uint32_t def_len);
+/* The users by name, malloc'd (n of them): for snapshots and checks. */
+const struct fsm_user **fsm_user_sorted(const struct fsm *f, size_t *n);
 
 /* fsm_snapshot.c: see fsm.h. */
 

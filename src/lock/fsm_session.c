@@ -199,16 +199,21 @@ struct fsm_session *fsm_session_get(const struct fsm *f, uint64_t id)
 
 struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
                                     const char *client, uint8_t client_len,
+                                    const char *user, uint8_t user_len,
                                     bool lease_lock)
 {
-    struct fsm_session *s = fsm_alloc(f, sizeof *s + client_len);
+    struct fsm_session *s =
+        fsm_alloc(f, sizeof *s + (size_t)client_len + user_len);
     memset(s, 0, sizeof *s);
     s->id = id;
     s->ttl = ttl;
     s->lease_lock = lease_lock;
     s->client_len = client_len;
+    s->user_len = user_len;
     if (client_len > 0)
         memcpy(s->client, client, client_len);
+    if (user_len > 0)
+        memcpy(s->client + client_len, user, user_len);
     fsm_session_otable_init(&s->outcomes, f->lim.session_outcomes, false);
     fsm_xok(map_u64_put(&f->sessions, id, s));
     fsm_session_changed(f, id, ttl);
@@ -226,7 +231,7 @@ void fsm_session_delete(struct fsm *f, struct fsm_session *s)
     map_u64_del(&f->sessions, s->id);
     FSM_RING_REMOVE(&f->first, s, prev, next);
     fsm_session_otable_close(f, &s->outcomes);
-    fsm_dealloc(f, s, sizeof *s + s->client_len);
+    fsm_dealloc(f, s, sizeof *s + (size_t)s->client_len + s->user_len);
 }
 
 /* Waits first, so that a lock freed below never goes to this session's own
@@ -262,6 +267,8 @@ bool fsm_session_info(const struct fsm *f, uint64_t id,
         .locks = s->n_holds,
         .waits = s->n_waits,
         .lease_lock = s->lease_lock,
+        .user = FSM_SESSION_USER(s),
+        .user_len = s->user_len,
     };
     return true;
 }

@@ -22,8 +22,10 @@
  * Version 4 lists the locks and semaphores, then the holds (shared and
  * exclusive, any number to a lock), and a waiter's mode and count; an
  * older snapshot's held locks restore as exclusive holds, its waiters as
- * exclusive. */
-#define VERSION 4
+ * exclusive. Version 5 added a session's user, the users and whether
+ * authentication is on; an older snapshot's sessions have no user, and it
+ * has no users. */
+#define VERSION 5
 /* A last token no machine reaches (2^62 grants), so that ++ never wraps. */
 #define TOKEN_LIMIT (UINT64_C(1) << 62)
 
@@ -117,6 +119,7 @@ static void put_sessions(struct wr *w, const struct fsm *f)
         put64(w, s->ttl);
         put8(w, s->lease_lock);
         put_str(w, 1, s->client, s->client_len);
+        put_str(w, 1, FSM_SESSION_USER(s), s->user_len);
         const struct fsm_otable *t = &s->outcomes;
         put16(w, (uint16_t)t->n);
         for (uint32_t k = 0; k < t->n; k++)
@@ -227,6 +230,20 @@ static void put_claims(struct wr *w, const struct fsm *f)
     free(v);
 }
 
+/* The users by name (canonical), after whether authentication is on. */
+static void put_users(struct wr *w, const struct fsm *f)
+{
+    size_t n;
+    const struct fsm_user **v = fsm_user_sorted(f, &n);
+    put8(w, f->auth_on);
+    put32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        put_str(w, 1, v[i]->name, v[i]->name_len);
+        put_str(w, 2, (const char *)v[i]->def, v[i]->def_len);
+    }
+    free(v);
+}
+
 int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
 {
     struct wr w = {0};
@@ -240,6 +257,7 @@ int fsm_snapshot(const struct fsm *f, uint8_t **buf, size_t *len)
     put_holds(&w, f);
     put_globals(&w, f);
     put_claims(&w, f);
+    put_users(&w, f);
     *buf = w.p;
     *len = w.len;
     return 0;
@@ -439,6 +457,9 @@ static void load_sessions(struct rd *r, struct fsm *f)
         uint8_t lease = get8(r);
         uint32_t clen;
         const char *client = get_str(r, 1, FSM_CLIENT_MAX, &clen);
+        uint32_t ulen = 0;
+        const char *user =
+            r->version >= 5 ? get_str(r, 1, FSM_USER_MAX, &ulen) : NULL;
         uint16_t n_out = get16(r);
         if (r->bad || id <= prev || id > f->applied || !ttl_ok(ttl) ||
             lease > 1 || (lease && (clen > 0 || n_out > 0)) ||
@@ -447,8 +468,8 @@ static void load_sessions(struct rd *r, struct fsm *f)
             return;
         }
         prev = id;
-        struct fsm_session *s =
-            fsm_session_new(f, id, ttl, client, (uint8_t)clen, lease);
+        struct fsm_session *s = fsm_session_new(
+            f, id, ttl, client, (uint8_t)clen, user, (uint8_t)ulen, lease);
         for (uint16_t k = 0; k < n_out && !r->bad; k++)
             load_outcome(r, f, &s->outcomes, s);
     }
@@ -792,6 +813,35 @@ static bool whole_ok(struct fsm *f)
     return true;
 }
 
+/* The users, in name order, none twice. */
+static void load_users(struct rd *r, struct fsm *f)
+{
+    if (r->version < 5)
+        return;
+    uint8_t on = get8(r);
+    uint32_t n = get32(r);
+    if (on > 1 || n > FSM_USERS_MAX || (n > 0 && !on)) {
+        fail(r);
+        return;
+    }
+    f->auth_on = on;
+    const char *prev = NULL;
+    uint32_t prev_len = 0;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint32_t len, dlen;
+        const char *name = get_str(r, 1, FSM_USER_MAX, &len);
+        const char *def = get_str(r, 2, FSM_DATA_MAX, &dlen);
+        if (r->bad ||
+            (prev != NULL && fsm_name_cmp(prev, prev_len, name, len) >= 0) ||
+            !fsm_user_load(f, name, len, (const uint8_t *)def, dlen)) {
+            fail(r);
+            return;
+        }
+        prev = name;
+        prev_len = len;
+    }
+}
+
 static bool load(struct rd *r, struct fsm *f)
 {
     if (get32(r) != MAGIC)
@@ -814,6 +864,7 @@ static bool load(struct rd *r, struct fsm *f)
     }
     load_globals(r, f);
     load_claims(r, f);
+    load_users(r, f);
     return !r->bad && r->off == r->len && whole_ok(f);
 }
 

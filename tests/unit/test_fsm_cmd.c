@@ -7,7 +7,8 @@
 
 static char long_name[FSM_NAME_MAX + 1], long_owner[FSM_OWNER_MAX + 1],
     long_req[FSM_REQ_MAX + 1], long_client[FSM_CLIENT_MAX + 1],
-    long_value[FSM_VALUE_MAX + 1];
+    long_value[FSM_VALUE_MAX + 1], long_user[FSM_USER_MAX + 1];
+static uint8_t long_data[FSM_DATA_MAX + 1];
 static const uint8_t three_ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
                                       0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x80};
 
@@ -20,6 +21,8 @@ static struct fsm_cmd full(uint8_t type)
     memset(long_req, 'r', sizeof long_req);
     memset(long_client, 'c', sizeof long_client);
     memset(long_value, 'v', sizeof long_value);
+    memset(long_user, 'u', sizeof long_user);
+    memset(long_data, 'd', sizeof long_data);
     return (struct fsm_cmd){
         .type = type,
         .now = 0x0102030405060708ull,
@@ -44,6 +47,8 @@ static struct fsm_cmd full(uint8_t type)
         .value_len = FSM_VALUE_MAX,
         .ids = three_ids,
         .n_ids = 3,
+        .data = long_data,
+        .data_len = FSM_DATA_MAX,
     };
 }
 
@@ -59,29 +64,31 @@ static bool str_is(const char *p, uint32_t len, const char *want,
 TEST(fsm_cmd, round_trip_each_type)
 {
     /* session ttl wait delay token index seen permits count name owner req
-     * client value ids */
+     * client value ids data */
     static const char *carried[FSM_CMD_MAX + 1] = {
-        [FSM_OPEN] = "-t---------rc--",
-        [FSM_CLOSE] = "s----------r---",
-        [FSM_EXPIRE] = "s--------------",
-        [FSM_ACQUIRE] = "stwd-----nor---",
-        [FSM_RELEASE] = "s---t----nor---",
-        [FSM_EXTEND] = "-t--t----n-r---",
-        [FSM_TICK] = "---------------",
-        [FSM_SET_TTL] = "st---------r---",
-        [FSM_UNWAIT] = "s-w--is--n-r---",
-        [FSM_EXPIRE_BATCH] = "--------------i",
-        [FSM_ACQUIRE_SHARED] = "stwd-----nor---",
-        [FSM_RELEASE_SHARED] = "s--------nor---",
-        [FSM_DOWNGRADE] = "s--------nor---",
-        [FSM_SEM_ACQUIRE] = "s-wd---pcnor---",
-        [FSM_SEM_RELEASE] = "s-------cnor---",
-        [FSM_CAMPAIGN] = "s-wd-----nor-v-",
-        [FSM_PROCLAIM] = "s---t----n-r-v-",
-        [FSM_RESIGN] = "s--------nor---",
-        [FSM_REVOKE] = "---dt----n-r---",
+        [FSM_OPEN] = "-t---------rc---",
+        [FSM_CLOSE] = "s----------r----",
+        [FSM_EXPIRE] = "s---------------",
+        [FSM_ACQUIRE] = "stwd-----nor----",
+        [FSM_RELEASE] = "s---t----nor----",
+        [FSM_EXTEND] = "-t--t----n-r----",
+        [FSM_TICK] = "----------------",
+        [FSM_SET_TTL] = "st---------r----",
+        [FSM_UNWAIT] = "s-w--is--n-r----",
+        [FSM_EXPIRE_BATCH] = "--------------i-",
+        [FSM_ACQUIRE_SHARED] = "stwd-----nor----",
+        [FSM_RELEASE_SHARED] = "s--------nor----",
+        [FSM_DOWNGRADE] = "s--------nor----",
+        [FSM_SEM_ACQUIRE] = "s-wd---pcnor----",
+        [FSM_SEM_RELEASE] = "s-------cnor----",
+        [FSM_CAMPAIGN] = "s-wd-----nor-v--",
+        [FSM_PROCLAIM] = "s---t----n-r-v--",
+        [FSM_RESIGN] = "s--------nor----",
+        [FSM_REVOKE] = "---dt----n-r----",
+        [FSM_USER_SET] = "--------c------d",
+        [FSM_USER_DEL] = "---------n------",
     };
-    uint8_t buf[4096];
+    static uint8_t buf[FSM_DATA_MAX + 4096];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
         struct fsm_cmd c = full(type), d;
         const char *k = carried[type];
@@ -111,6 +118,26 @@ TEST(fsm_cmd, round_trip_each_type)
         CHECK(k[13] == 'v' ? str_is(d.value, d.value_len, c.value, c.value_len)
                            : str_is(d.value, d.value_len, "", 0));
         CHECK_EQ(d.n_ids, k[14] == 'i' ? 3 : 0);
+        CHECK(k[15] == 'd' ? str_is((const char *)d.data, d.data_len,
+                                    (const char *)c.data, c.data_len)
+                           : str_is((const char *)d.data, d.data_len, "", 0));
+        CHECK(str_is(d.user, d.user_len, "", 0));
+        CHECK(buf[0] == type);
+        /* With a user: the type's high bit, and the user at the end. */
+        c.user = long_user;
+        c.user_len = FSM_USER_MAX;
+        size_t nu = fsm_cmd_encode(&c, buf, sizeof buf);
+        CHECK_EQ(nu, n + 1 + FSM_USER_MAX);
+        CHECK(buf[0] == (type | 0x80));
+        CHECK_EQ(fsm_cmd_decode(&d, buf, nu), 0);
+        CHECK_EQ(d.type, type);
+        CHECK(str_is(d.user, d.user_len, long_user, FSM_USER_MAX));
+        CHECK_EQ(fsm_cmd_decode(&d, buf, nu - 1), -1);
+        /* A user too long is not encoded. */
+        c.user_len = FSM_USER_MAX + 1;
+        CHECK_EQ(fsm_cmd_encode(&c, buf, sizeof buf), 0);
+        c.user_len = 0;
+        n = fsm_cmd_encode(&c, buf, sizeof buf);
         for (uint32_t i = 0; i < d.n_ids; i++)
             CHECK_U64(fsm_cmd_id(&d, i), i < 2 ? i + 1 : 0x8000000000000003ull);
         /* Strings decode in place. */
@@ -179,6 +206,9 @@ TEST(fsm_cmd, decode_refuses_malformed)
     struct fsm_cmd d;
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {
         struct fsm_cmd c = full(type);
+        c.data_len = 100;
+        c.user = long_user; /* half with a user */
+        c.user_len = type % 2 ? 5 : 0;
         size_t n = fsm_cmd_encode(&c, buf, sizeof buf);
         for (size_t k = 0; k < n; k++) {
             p = malloc(k ? k : 1); /* exactly k bytes, for the sanitizers */
@@ -196,6 +226,17 @@ TEST(fsm_cmd, decode_refuses_malformed)
     CHECK_EQ(fsm_cmd_decode(&d, buf, n), -1);
     buf[0] = FSM_CMD_MAX + 1;
     CHECK_EQ(fsm_cmd_decode(&d, buf, n), -1);
+    /* A user of length 0, or over FSM_USER_MAX, with its bytes present. */
+    c = full(FSM_TICK);
+    n = fsm_cmd_encode(&c, buf, sizeof buf);
+    buf[0] |= 0x80;
+    buf[n] = 0;
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n + 1), -1);
+    buf[n] = FSM_USER_MAX + 1;
+    memset(buf + n + 1, 'u', FSM_USER_MAX + 1);
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n + 2 + FSM_USER_MAX), -1);
+    buf[n] = FSM_USER_MAX;
+    CHECK_EQ(fsm_cmd_decode(&d, buf, n + 1 + FSM_USER_MAX), 0);
     /* A name length of FSM_NAME_MAX + 1 with that many bytes present. */
     c = full(FSM_EXTEND);
     c.name_len = 10;

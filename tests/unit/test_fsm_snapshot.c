@@ -221,19 +221,20 @@ TEST(fsm_snapshot, non_canonical_refused)
     (void)s2;
     size_t len;
     uint8_t *snap = m_snap(&m, &len);
-    /* Header 32 bytes, u32 count, then two sessions of 8+8+1+1+11+2 = 31
-     * bytes each (client "test-client", no outcomes), then the empty held,
-     * free, global, closes and claims. Swap the sessions. */
-    CHECK_U64(len, 32 + 4 + 2 * 31 + 4 + 4 + 4 + 4 + 4);
+    /* Header 32 bytes, u32 count, then two sessions of 8+8+1+1+11+1+2 =
+     * 32 bytes each (client "test-client", no user, no outcomes), then the
+     * empty held, free, global, closes and claims, and no users (1 + 4).
+     * Swap the sessions. */
+    CHECK_U64(len, 32 + 4 + 2 * 32 + 4 + 4 + 4 + 4 + 4 + 5);
     uint8_t *bad = copy_of(snap, len);
-    memcpy(bad + 36, snap + 36 + 31, 31);
-    memcpy(bad + 36 + 31, snap + 36, 31);
+    memcpy(bad + 36, snap + 36 + 32, 32);
+    memcpy(bad + 36 + 32, snap + 36, 32);
     struct fsm *t = fsm_new();
     CHECK_EQ(fsm_restore(t, bad, len), -1);
     CHECK_EQ(fsm_restore(t, snap, len), 0);
     /* The same session twice. */
-    memcpy(bad + 36, snap + 36, 31);
-    memcpy(bad + 36 + 31, snap + 36, 31);
+    memcpy(bad + 36, snap + 36, 32);
+    memcpy(bad + 36 + 32, snap + 36, 32);
     CHECK_EQ(fsm_restore(t, bad, len), -1);
     /* A trailing byte. */
     uint8_t *longer = malloc(len + 1);

@@ -469,7 +469,7 @@ TEST(fsm_unwait, version_1_snapshot_restores)
     CHECK_U64(m_ev(&m, 0, FSM_EV_GRANTED, 4, "a").index, 6);
     size_t len;
     uint8_t *snap = m_snap(&m, &len);
-    CHECK_EQ(le_get32(snap + 4), 4);
+    CHECK_EQ(le_get32(snap + 4), 5);
     free(snap);
     m_close(&m);
 }
@@ -519,7 +519,7 @@ TEST(fsm_unwait, version_2_snapshot_one_id_two_types)
     CHECK_EQ(r.status, FSM_REQ_REUSED);
     size_t len;
     uint8_t *snap = m_snap(&m, &len);
-    CHECK_EQ(le_get32(snap + 4), 4);
+    CHECK_EQ(le_get32(snap + 4), 5);
     struct m m2;
     m_init(&m2);
     CHECK_EQ(fsm_restore(m2.f, snap, len), 0);
@@ -543,7 +543,7 @@ TEST(fsm_unwait, version_3_snapshot_keeps_fingerprints)
     m_open(&m, 5000, "o");
     size_t len, len2;
     uint8_t *snap = m_snap(&m, &len);
-    CHECK_EQ(le_get32(snap + 4), 4);
+    CHECK_EQ(le_get32(snap + 4), 5);
     struct m m2;
     m_init(&m2);
     CHECK_EQ(fsm_restore(m2.f, snap, len), 0);
