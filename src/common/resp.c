@@ -67,6 +67,12 @@ void resp_reader_init(struct resp_reader *r, const struct resp_limits *lim)
     r->open = NONE;
 }
 
+void resp_reader_set_limits(struct resp_reader *r,
+                            const struct resp_limits *lim)
+{
+    r->lim = *lim;
+}
+
 void resp_reader_close(struct resp_reader *r)
 {
     if (r == NULL)

@@ -99,6 +99,9 @@ struct resp_reader {
 /* Makes r an empty reader with the limits lim (copied). Allocates nothing,
  * so it cannot fail. */
 void resp_reader_init(struct resp_reader *r, const struct resp_limits *lim);
+/* Changes the limits of r, for the values it reads from now on. */
+void resp_reader_set_limits(struct resp_reader *r,
+                            const struct resp_limits *lim);
 
 /* Frees everything r holds. Accepts NULL and a closed reader. */
 void resp_reader_close(struct resp_reader *r);

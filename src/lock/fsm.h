@@ -216,8 +216,8 @@ struct fsm_result {
     uint64_t holder;  /* HELD: the holder's session */
     uint64_t ttl;     /* OPEN/EXTEND/SET_TTL: the session's TTL */
     uint32_t expired; /* EXPIRE, EXPIRE_BATCH: how many sessions it ended
-                         (the others were gone already); USER_SET: the
-                         users it set */
+                         (the others were gone already) */
+    uint32_t users;   /* USER_SET: the users it set */
     uint8_t kind;     /* FSM_KIND: the name's (enum fsm_kind) */
     uint64_t permits; /* FSM_KIND: the name's permits, 0 for a lock;
                          SEM_RELEASE: the permits the holder has left */

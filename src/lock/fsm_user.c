@@ -114,7 +114,7 @@ static uint32_t resolve_keep(const struct fsm *f, const struct entry *e,
 void fsm_user_set(struct fsm *f, const struct fsm_cmd *c,
                   struct fsm_result *res)
 {
-    size_t off = 0, n = 0, added = 0; /* n: res->expired, the users set */
+    size_t off = 0, n = 0, added = 0; /* n: res->users */
     struct entry e;
     if (c->count > 1 || c->data_len == 0) {
         res->status = FSM_INVALID;
@@ -146,7 +146,7 @@ void fsm_user_set(struct fsm *f, const struct fsm_cmd *c,
     }
     f->auth_on = true;
     res->status = FSM_OK;
-    res->expired = (uint32_t)n;
+    res->users = (uint32_t)n;
 }
 
 /* USER_DEL: FSM_NOTHELD if there is no such user. Sessions it opened stay

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/node.h"
 #include "server/server.h"
@@ -24,7 +25,55 @@ struct command {
     int arity; /* Redis's convention: n exact, -n at least n (name included) */
     const char *flags;
     command_fn fn;
+    struct auth_perm perm; /* who may run it (auth.h) */
 };
+
+/* The permissions of the table below: what authenticated clients may run
+ * (ANY), and each category's commands with what they name. */
+#define PRE                                                                    \
+    {                                                                          \
+        0, AUTH_ARG_NONE, 0, true                                              \
+    }
+#define ANY                                                                    \
+    {                                                                          \
+        0, AUTH_ARG_NONE, 0, false                                             \
+    }
+#define CLUSTER                                                                \
+    {                                                                          \
+        ACL_CAT_CLUSTER, AUTH_ARG_NONE, 0, false                               \
+    }
+#define USERS                                                                  \
+    {                                                                          \
+        ACL_CAT_USERS, AUTH_ARG_NONE, 0, false                                 \
+    }
+#define SESSION                                                                \
+    {                                                                          \
+        ACL_CAT_SESSIONS, AUTH_ARG_SESSION, 0, false                           \
+    }
+#define SESSION_NEW                                                            \
+    {                                                                          \
+        ACL_CAT_SESSIONS, AUTH_ARG_NONE, 0, false                              \
+    }
+#define TAKE                                                                   \
+    {                                                                          \
+        ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ACQUIRE, false                       \
+    }
+#define REVOKE                                                                 \
+    {                                                                          \
+        ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ADMIN, false                         \
+    }
+#define READ                                                                   \
+    {                                                                          \
+        ACL_CAT_READS, AUTH_ARG_NAME, ACL_READ, false                          \
+    }
+#define LIST                                                                   \
+    {                                                                          \
+        ACL_CAT_READS, AUTH_ARG_PREFIX, ACL_READ, false                        \
+    }
+#define SESSION_READ                                                           \
+    {                                                                          \
+        ACL_CAT_READS, AUTH_ARG_SESSION, 0, false                              \
+    }
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -85,22 +134,23 @@ bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
 
 /* ---- generic commands ------------------------------------------------- */
 
-/* The answer to AUTH, and to HELLO with AUTH (refused whole, as Redis
- * refuses a HELLO whose AUTH fails): there is nothing to authenticate
- * against, and a password silently accepted would suggest protection that
- * is not there. */
-static void refuse_auth(struct slot *s)
+static void auth_then(struct slot *s, bool ok, const void *ctx)
 {
-    command_error(s, "ERR AUTH failed: dlock has no authentication yet; "
-                     "connect without a password, and let only trusted "
-                     "hosts reach its port (docs/operations.md, Security)");
+    if (ok)
+        resp_write_simple(&s->buf, "OK");
+    slot_done(s);
 }
 
+/* AUTH [user] password (Redis's two forms: one names the user "default"). */
 static bool cmd_auth(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
 {
-    refuse_auth(s);
-    return true;
+    if (n > 3) {
+        command_error(s, "ERR syntax error");
+        return true;
+    }
+    auth_login(c, s, n == 3 ? &a[1] : NULL, &a[n - 1], auth_then, NULL, 0);
+    return false;
 }
 
 static bool cmd_ping(struct conn *c, struct slot *s, const struct resp_value *a,
@@ -158,43 +208,23 @@ static void set_name(struct conn *c, const struct resp_value *v)
     c->name_len = v->len;
 }
 
-static bool cmd_hello(struct conn *c, struct slot *s,
-                      const struct resp_value *a, size_t n)
+/* What HELLO changes, kept while its AUTH is checked. */
+struct hello {
+    int proto;
+    uint8_t name_len;
+    bool has_name;
+    char name[CONN_NAME_MAX];
+};
+
+_Static_assert(sizeof(struct hello) <= AUTH_THEN_CTX, "HELLO's state fits");
+
+static void hello_reply(struct conn *c, struct slot *s, const struct hello *h)
 {
-    uint64_t proto = (uint64_t)c->proto;
-    size_t i = 1;
-    if (n > 1) {
-        if (!command_u64(s, &a[1], "the protocol version", 0, 99, &proto))
-            return true;
-        if (proto != 2 && proto != 3) {
-            command_error(s, "NOPROTO unsupported protocol version");
-            return true;
-        }
-        i = 2;
+    if (h->has_name) {
+        memcpy(c->name, h->name, h->name_len);
+        c->name_len = h->name_len;
     }
-    bool auth = false;
-    const struct resp_value *name = NULL;
-    for (; i < n; i++) {
-        if (command_is(&a[i], "AUTH") && i + 2 < n) {
-            auth = true;
-            i += 2;
-        } else if (command_is(&a[i], "SETNAME") && i + 1 < n) {
-            name = &a[++i];
-        } else {
-            command_error(s, "ERR syntax error in HELLO option '%.*s'",
-                          (int)a[i].len, a[i].str);
-            return true;
-        }
-    }
-    if (auth) {
-        refuse_auth(s);
-        return true;
-    }
-    if (name != NULL && !name_fits(s, name))
-        return true;
-    if (name != NULL)
-        set_name(c, name);
-    c->proto = (int)proto;
+    c->proto = h->proto;
     struct node_info info;
     node_info(command_node(c), &info);
     resp_write_map(&s->buf, c->proto, 7);
@@ -213,6 +243,58 @@ static bool cmd_hello(struct conn *c, struct slot *s,
                         info.role == RAFT_LEADER ? "master" : "replica");
     resp_write_bulk_str(&s->buf, "modules");
     resp_write_array(&s->buf, 0);
+}
+
+static void hello_then(struct slot *s, bool ok, const void *ctx)
+{
+    if (ok && s->conn != NULL)
+        hello_reply(s->conn, s, ctx);
+    slot_done(s);
+}
+
+/* HELLO [2|3] [AUTH user password] [SETNAME name]: with AUTH, the whole
+ * HELLO waits for it and is refused with it, as Redis's. */
+static bool cmd_hello(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n)
+{
+    uint64_t proto = (uint64_t)c->proto;
+    size_t i = 1;
+    if (n > 1) {
+        if (!command_u64(s, &a[1], "the protocol version", 0, 99, &proto))
+            return true;
+        if (proto != 2 && proto != 3) {
+            command_error(s, "NOPROTO unsupported protocol version");
+            return true;
+        }
+        i = 2;
+    }
+    const struct resp_value *user = NULL, *password = NULL, *name = NULL;
+    for (; i < n; i++) {
+        if (command_is(&a[i], "AUTH") && i + 2 < n) {
+            user = &a[i + 1];
+            password = &a[i + 2];
+            i += 2;
+        } else if (command_is(&a[i], "SETNAME") && i + 1 < n) {
+            name = &a[++i];
+        } else {
+            command_error(s, "ERR syntax error in HELLO option '%.*s'",
+                          (int)a[i].len, a[i].str);
+            return true;
+        }
+    }
+    if (name != NULL && !name_fits(s, name))
+        return true;
+    struct hello h = {.proto = (int)proto};
+    if (name != NULL) {
+        h.has_name = true;
+        h.name_len = (uint8_t)name->len;
+        memcpy(h.name, name->str, name->len);
+    }
+    if (password != NULL) {
+        auth_login(c, s, user, password, hello_then, &h, sizeof h);
+        return false;
+    }
+    hello_reply(c, s, &h);
     return true;
 }
 
@@ -449,52 +531,53 @@ static bool cmd_cluster_remove(struct conn *c, struct slot *s,
 /* ---- the table -------------------------------------------------------- */
 
 static const struct command commands[] = {
-    {"PING", -1, "fast", cmd_ping},
-    {"ECHO", 2, "fast", cmd_echo},
-    {"QUIT", -1, "fast", cmd_quit},
-    {"SELECT", 2, "fast", cmd_select},
-    {"HELLO", -1, "fast", cmd_hello},
-    {"AUTH", -2, "fast", cmd_auth},
-    {"CLIENT", -2, "fast", cmd_client},
-    {"INFO", -1, "fast", infocmd_info},
-    {"CONFIG", -2, "fast", infocmd_config},
-    {"COMMAND", -1, "fast", NULL},
-    {"CLUSTER.INFO", 1, "fast", cmd_cluster_info},
-    {"CLUSTER.ADD", 3, "write", cmd_cluster_add},
-    {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove},
-    {"SESSION.OPEN", -2, "write", lockcmd_session_open},
-    {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive},
-    {"SESSION.CLOSE", -2, "write", lockcmd_session_close},
-    {"SESSION.INFO", 2, "readonly", lockcmd_session_info},
-    {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire},
-    {"LOCK.RELEASE", -3, "write", lockcmd_release},
-    {"LOCK.EXTEND", -4, "write", lockcmd_extend},
-    {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade},
-    {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders},
-    {"LOCK.REVOKE", -3, "write", lockcmd_revoke},
-    {"WATCH", -2, "fast", watchcmd_watch},
-    {"UNWATCH", 2, "fast", watchcmd_unwatch},
-    {"WATCH.NEXT", -3, "fast", watchcmd_next},
-    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch},
-    {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch},
-    {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters},
-    {"SEM.WAITERS", -2, "readonly", lockcmd_waiters},
-    {"ELECT.CANDIDATES", -2, "readonly", lockcmd_waiters},
-    {"SEM.ACQUIRE", -4, "write", semcmd_acquire},
-    {"SEM.RELEASE", -3, "write", semcmd_release},
-    {"SEM.STATUS", 2, "readonly", semcmd_status},
-    {"SEM.HOLDERS", -2, "readonly", lockcmd_holders},
-    {"ELECT.CAMPAIGN", -4, "write", electcmd_campaign},
-    {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim},
-    {"ELECT.RESIGN", -3, "write", electcmd_resign},
-    {"ELECT.LEADER", 2, "readonly", electcmd_leader},
-    {"ELECT.CAMPAIGN", -4, "write", electcmd_campaign},
-    {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim},
-    {"ELECT.RESIGN", -3, "write", electcmd_resign},
-    {"ELECT.LEADER", 2, "readonly", electcmd_leader},
-    {"LOCK.STATUS", 2, "readonly", lockcmd_status},
-    {"LOCK.CHECK", 3, "readonly", lockcmd_check},
-    {"LOCK.LIST", -1, "readonly", lockcmd_list},
+    {"PING", -1, "fast", cmd_ping, PRE},
+    {"ECHO", 2, "fast", cmd_echo, ANY},
+    {"QUIT", -1, "fast", cmd_quit, PRE},
+    {"SELECT", 2, "fast", cmd_select, ANY},
+    {"HELLO", -1, "fast", cmd_hello, PRE},
+    {"AUTH", -2, "fast", cmd_auth, PRE},
+    {"CLIENT", -2, "fast", cmd_client, ANY},
+    {"INFO", -1, "fast", infocmd_info, ANY},
+    {"CONFIG", -2, "fast", infocmd_config, CLUSTER},
+    {"COMMAND", -1, "fast", NULL, ANY},
+    {"CLUSTER.INFO", 1, "fast", cmd_cluster_info, ANY},
+    {"CLUSTER.ADD", 3, "write", cmd_cluster_add, CLUSTER},
+    {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove, CLUSTER},
+    {"USER.SET", -2, "write", usercmd_set, USERS},
+    {"USER.DEL", 2, "write", usercmd_del, USERS},
+    {"USER.GET", 2, "readonly", usercmd_get, USERS},
+    {"USER.LIST", 1, "readonly", usercmd_list, USERS},
+    {"USER.WHOAMI", 1, "fast", usercmd_whoami, ANY},
+    {"SESSION.OPEN", -2, "write", lockcmd_session_open, SESSION_NEW},
+    {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive, SESSION},
+    {"SESSION.CLOSE", -2, "write", lockcmd_session_close, SESSION},
+    {"SESSION.INFO", 2, "readonly", lockcmd_session_info, SESSION_READ},
+    {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire, TAKE},
+    {"LOCK.RELEASE", -3, "write", lockcmd_release, TAKE},
+    {"LOCK.EXTEND", -4, "write", lockcmd_extend, TAKE},
+    {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade, TAKE},
+    {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders, READ},
+    {"LOCK.REVOKE", -3, "write", lockcmd_revoke, REVOKE},
+    {"WATCH", -2, "fast", watchcmd_watch, READ},
+    {"UNWATCH", 2, "fast", watchcmd_unwatch, ANY},
+    {"WATCH.NEXT", -3, "fast", watchcmd_next, READ},
+    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch, SESSION_READ},
+    {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch, ANY},
+    {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters, READ},
+    {"SEM.WAITERS", -2, "readonly", lockcmd_waiters, READ},
+    {"ELECT.CANDIDATES", -2, "readonly", lockcmd_waiters, READ},
+    {"SEM.ACQUIRE", -4, "write", semcmd_acquire, TAKE},
+    {"SEM.RELEASE", -3, "write", semcmd_release, TAKE},
+    {"SEM.STATUS", 2, "readonly", semcmd_status, READ},
+    {"SEM.HOLDERS", -2, "readonly", lockcmd_holders, READ},
+    {"ELECT.CAMPAIGN", -4, "write", electcmd_campaign, TAKE},
+    {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim, TAKE},
+    {"ELECT.RESIGN", -3, "write", electcmd_resign, TAKE},
+    {"ELECT.LEADER", 2, "readonly", electcmd_leader, READ},
+    {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ},
+    {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ},
+    {"LOCK.LIST", -1, "readonly", lockcmd_list, LIST},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -573,6 +656,8 @@ bool command_dispatch(struct conn *c, struct slot *s,
                           cmd->name);
             return true;
         }
+        if (!auth_allows(c, s, cmd->name, &cmd->perm, a, v->n))
+            return true;
         if (cmd->fn == NULL)
             return cmd_command(c, s, a, v->n);
         return cmd->fn(c, s, a, v->n);

@@ -47,6 +47,18 @@ bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
 bool infocmd_config(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 
+/* usercmd.c: USER.*; each returns as dispatch. */
+bool usercmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
+                 size_t n);
+bool usercmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
+                 size_t n);
+bool usercmd_get(struct conn *c, struct slot *s, const struct resp_value *a,
+                 size_t n);
+bool usercmd_list(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+bool usercmd_whoami(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
+
 /* lockcmd.c: the session and lock commands; each returns as dispatch. */
 bool lockcmd_session_open(struct conn *c, struct slot *s,
                           const struct resp_value *a, size_t n);
@@ -70,14 +82,6 @@ bool semcmd_release(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool semcmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n);
-bool electcmd_campaign(struct conn *c, struct slot *s,
-                       const struct resp_value *a, size_t n);
-bool electcmd_proclaim(struct conn *c, struct slot *s,
-                       const struct resp_value *a, size_t n);
-bool electcmd_resign(struct conn *c, struct slot *s, const struct resp_value *a,
-                     size_t n);
-bool electcmd_leader(struct conn *c, struct slot *s, const struct resp_value *a,
-                     size_t n);
 bool electcmd_campaign(struct conn *c, struct slot *s,
                        const struct resp_value *a, size_t n);
 bool electcmd_proclaim(struct conn *c, struct slot *s,

@@ -59,6 +59,19 @@ static const char usage[] =
     "  --tls-peers yes|no     TLS on the peer port too, certificates "
     "required both ways\n"
     "                         (default yes with --tls-cert-file)\n"
+    "  --auth yes|no          clients must authenticate (default no; yes "
+    "with\n"
+    "                         --users-file or DLOCK_USERS)\n"
+    "  --users-file FILE      the users a new cluster starts with "
+    "(docs/security.md)\n"
+    "  --password-iterations N  PBKDF2 iterations of a password set here "
+    "(default\n"
+    "                         600000)\n"
+    "  --tls-cert-user yes|no  a client certificate's common name logs in as "
+    "that\n"
+    "                         user (default no)\n"
+    "  --insecure             serve a non-loopback address without TLS and "
+    "authentication\n"
     "  --reset-term           bring back a single server whose stored term "
     "is past\n"
     "                         the bound (docs/operations.md), then exit\n"
@@ -86,6 +99,7 @@ static void defaults(struct config *c)
     c->request_timeout_ms = 10000;
     c->idle_timeout_ms = 300000;
     c->tls_auth_clients = CONFIG_TLS_AUTH_YES;
+    c->password_iterations = 600000; /* OWASP's figure for PBKDF2-SHA256 */
 }
 
 static int set_path(char *dst, const char *v)
@@ -302,8 +316,11 @@ static const char *hint(const char *name)
                "65535)";
     if (!strcmp(name, "tls-auth-clients"))
         return " (yes, optional or no)";
-    if (!strcmp(name, "tls-peers"))
+    if (!strcmp(name, "tls-peers") || !strcmp(name, "auth") ||
+        !strcmp(name, "tls-cert-user") || !strcmp(name, "insecure"))
         return " (yes or no)";
+    if (!strcmp(name, "users-file"))
+        return " (a path of 1 to 511 bytes)";
     if (!strncmp(name, "tls-", 4) || !strcmp(name, "data"))
         return " (a path of 1 to 511 bytes)";
     if (!strcmp(name, "listen") || !strcmp(name, "raft") ||
@@ -341,6 +358,16 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
     else if (!strcmp(name, "tls-peers"))
         rc = set_yes_no(&c->tls_peers, v) == 0 ? (c->tls_peers_given = true, 0)
                                                : -1;
+    else if (!strcmp(name, "auth"))
+        rc = set_yes_no(&c->auth, v) == 0 ? (c->auth_given = true, 0) : -1;
+    else if (!strcmp(name, "users-file"))
+        rc = set_path(c->users_file, v);
+    else if (!strcmp(name, "password-iterations"))
+        rc = set_u64(&c->password_iterations, v, 1000, 10000000);
+    else if (!strcmp(name, "tls-cert-user"))
+        rc = set_yes_no(&c->tls_cert_user, v);
+    else if (!strcmp(name, "insecure"))
+        rc = set_yes_no(&c->insecure, v);
     else if (!strcmp(name, "peers"))
         rc = set_peers(c, v);
     else if (!strcmp(name, "log-level"))
@@ -381,6 +408,49 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         snprintf(err, errlen, "bad value for --%s: '%s'%s", name, v,
                  hint(name));
     return rc;
+}
+
+bool config_is_loopback(const char *addr)
+{
+    struct sockaddr_storage sa;
+    if (config_parse_addr(addr, &sa) != 0)
+        return false;
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) ||
+           (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* Secure by default (docs/security.md): a client port off loopback needs
+ * TLS and authentication, a peer port off loopback TLS between servers,
+ * unless --insecure says otherwise. */
+static int exposed(struct config *c, char *err, size_t errlen)
+{
+    if (c->insecure)
+        return 0;
+    if (!config_is_loopback(c->listen) &&
+        (c->tls_cert[0] == '\0' || !c->auth)) {
+        snprintf(err, errlen,
+                 "--listen %s is not a loopback address: clients there need "
+                 "TLS and authentication (--tls-cert-file, and --auth yes or "
+                 "--users-file; docs/security.md), or give --insecure to "
+                 "serve it without them",
+                 c->listen);
+        return -1;
+    }
+    if (!config_is_loopback(c->raft) && !c->tls_peers) {
+        snprintf(err, errlen,
+                 "the peer address %s (%s) is not a loopback address: "
+                 "servers there need TLS (--tls-cert-file and "
+                 "--tls-ca-cert-file; docs/security.md), or give --insecure "
+                 "to serve it without",
+                 c->raft, c->raft_from);
+        return -1;
+    }
+    return 0;
 }
 
 /* The peer address defaults to the client port + 100 on the same host. */
@@ -448,6 +518,20 @@ static int derive_raft(struct config *c, char *err, size_t errlen)
                  "signed (or give --tls-peers no)");
         return -1;
     }
+    if (!c->auth_given) {
+        const char *env = getenv("DLOCK_USERS");
+        c->auth = c->users_file[0] != '\0' || (env != NULL && env[0] != '\0');
+    }
+    if (c->tls_cert_user &&
+        (c->tls_cert[0] == '\0' || c->tls_auth_clients == CONFIG_TLS_AUTH_NO)) {
+        snprintf(err, errlen,
+                 "--tls-cert-user yes needs client certificates: "
+                 "--tls-cert-file, --tls-ca-cert-file and --tls-auth-clients "
+                 "yes or optional");
+        return -1;
+    }
+    if (exposed(c, err, errlen) != 0)
+        return -1;
     if (c->n_peers > 0 && c->join[0] != '\0') {
         snprintf(err, errlen, "--peers and --join exclude each other");
         return -1;
@@ -475,6 +559,10 @@ int config_parse(struct config *c, int argc, char **argv, char *err,
         }
         if (!strcmp(a, "--reset-term")) {
             c->reset_term = true;
+            continue;
+        }
+        if (!strcmp(a, "--insecure")) {
+            c->insecure = true;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {

@@ -61,6 +61,15 @@ struct config {
      * required both ways (default: yes when --tls-cert-file is given). */
     bool tls_peers;
     bool tls_peers_given;
+    /* Authentication (docs/security.md). */
+    bool auth;       /* --auth yes|no: clients must log in */
+    bool auth_given; /* (default: yes with users to bootstrap) */
+    char users_file[CONFIG_PATH_MAX]; /* --users-file: bootstrap users */
+    uint64_t password_iterations;     /* --password-iterations, 600000 */
+    bool tls_cert_user; /* --tls-cert-user: a certificate's name logs in */
+    /* --insecure (no value): serve a non-loopback address without TLS and
+     * authentication. */
+    bool insecure;
     bool reset_term; /* --reset-term (no value): resetterm.h, then exit */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
@@ -72,6 +81,10 @@ struct config {
  * the help for --help; -1 with a message in err for a bad flag or value. */
 int config_parse(struct config *c, int argc, char **argv, char *err,
                  size_t errlen);
+
+/* Whether addr (config_parse_addr's form) is a loopback address:
+ * 127.0.0.0/8, ::1, localhost. */
+bool config_is_loopback(const char *addr);
 
 /* Splits "host:port" into host (NUL-terminated, at most hostlen) and port.
  * -1 if malformed. */

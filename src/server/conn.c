@@ -14,6 +14,7 @@
 
 #include "common/mem.h"
 #include "common/resp.h"
+#include "server/auth.h"
 #include "server/command.h"
 #include "server/watch.h"
 #include "server/listener.h"
@@ -59,7 +60,7 @@ static bool must_pause(const struct conn *c)
 {
     size_t queued =
         c->out.len + c->held + c->reserved + (c->writing ? PAUSE_BYTES / 2 : 0);
-    return c->n_slots >= PAUSE_SLOTS || queued >= PAUSE_BYTES;
+    return c->n_slots >= PAUSE_SLOTS || queued >= PAUSE_BYTES || c->auth_busy;
 }
 
 static void dispatch(struct conn *c);
@@ -317,7 +318,7 @@ static void drop_input(struct conn *c)
 
 /* Answers "why" (a LIMIT error) after the replies before it, drops the
  * input held and closes the connection. */
-static void limit_close(struct conn *c, const char *why)
+void conn_limit_close(struct conn *c, const char *why)
 {
     drop_input(c);
     struct slot *s = new_slot(c);
@@ -351,7 +352,8 @@ static void bound_input(struct server *srv)
             srv->input_logged_ms = now;
             srv->input_closed = 0;
         }
-        limit_close(big, "LIMIT the server holds too much unfinished input "
+        conn_limit_close(big,
+                         "LIMIT the server holds too much unfinished input "
                          "from its clients (--max-input-total); this "
                          "connection held the most");
     }
@@ -430,6 +432,7 @@ static bool tls_input(struct conn *c, const char *data, size_t n,
             log_debug("client %s: %s, certificate of %s", c->peer, what, name);
         else
             log_debug("client %s: %s", c->peer, what);
+        auth_cert_login(c);
     }
     tls_output(c);
     return !c->closing;
@@ -650,6 +653,7 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
     }
     c->from = from;
     name_peer(c, sa);
+    auth_conn_init(c);
     c->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = c;
@@ -702,7 +706,7 @@ void conn_sweep(struct server *srv)
             log_debug("client %s: request unfinished for %" PRIu64
                       " ms; closing",
                       c->peer, now - c->partial_ms);
-            limit_close(c, msg);
+            conn_limit_close(c, msg);
         } else if (cfg->idle_timeout_ms > 0 && is_idle(c) &&
                    now - c->active_ms >= cfg->idle_timeout_ms) {
             log_debug("client %s: idle for %" PRIu64 " ms; closing", c->peer,

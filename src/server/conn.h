@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "lock/acl.h"
 
 /* A client name's bytes, as for a session's (docs/protocol.md §1). */
 #define CONN_NAME_MAX 64
@@ -72,6 +73,13 @@ struct conn {
                             what goes on the wire, encrypted already */
     bool tls_ready;      /* its handshake is done (logged) */
     bool tls_begun;      /* its first bytes came */
+    /* Authentication (auth.h). */
+    char user[ACL_USER_MAX]; /* the user it acts as, when authed */
+    uint8_t user_len;
+    bool authed;
+    bool auth_busy;     /* an AUTH is checked: nothing else is served */
+    bool pre_auth;      /* held to the limits before authentication */
+    uint64_t opened_ms; /* when it connected */
 };
 
 /* Serves the client connected on the socket fd (accepted, non-blocking),
@@ -92,6 +100,9 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr_storage *sa,
 void conn_sweep(struct server *srv);
 /* Closes the connection (pending replies are dropped). */
 void conn_close(struct conn *c);
+/* Drops what c sent and not served, answers the error why ("LIMIT ...")
+ * after the replies before it, and closes c. */
+void conn_limit_close(struct conn *c, const char *why);
 /* Sends len bytes of an out-of-band message (a RESP3 push) to c at once,
  * between replies: not behind a pending one. */
 void conn_push(struct conn *c, const void *data, size_t len);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "server/auth.h"
 #include "server/command.h"
 #include "server/logger.h"
 #include "server/node.h"
@@ -43,16 +44,22 @@ static void info_server(struct server *srv, struct buf *b)
 
 static void info_clients(struct server *srv, struct buf *b)
 {
+    struct auth_stats st;
+    auth_stats(srv, &st);
     buf_appendf(b,
                 "# Clients\r\nconnected_clients:%" PRIu64
                 "\r\nmaxclients:%" PRIu64 "\r\nclient_input_bytes:%zu"
                 "\r\ntotal_connections_received:%" PRIu64
                 "\r\nrejected_connections:%" PRIu64
                 "\r\ntotal_commands_processed:%" PRIu64 "\r\ntls:%s"
-                "\r\ntls_failed:%" PRIu64 "\r\n",
+                "\r\ntls_failed:%" PRIu64 "\r\nauth:%s\r\nauth_ok:%" PRIu64
+                "\r\nauth_failed:%" PRIu64 "\r\nauth_refused:%" PRIu64
+                "\r\nauth_hashing:%zu\r\n",
                 srv->n_conns, srv->clients.max_clients, srv->input_total,
                 srv->total_conns, srv->rejected_conns, srv->total_commands,
-                srv->tls_clients != NULL ? "on" : "off", srv->tls_failed);
+                srv->tls_clients != NULL ? "on" : "off", srv->tls_failed,
+                auth_required(srv) ? "on" : "off", st.ok, st.failed, st.refused,
+                st.hashing);
 }
 
 static void info_raft(struct server *srv, struct buf *b)
@@ -154,7 +161,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 28
+#define N_SETTINGS 33
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -197,6 +204,11 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"tls-auth-clients",
          (const char *const[]){"no", "optional", "yes"}[cfg->tls_auth_clients],
          0},
+        {"auth", cfg->auth ? "yes" : "no", 0},
+        {"users-file", cfg->users_file, 0},
+        {"password-iterations", NULL, cfg->password_iterations},
+        {"tls-cert-user", cfg->tls_cert_user ? "yes" : "no", 0},
+        {"insecure", cfg->insecure ? "yes" : "no", 0},
         {"save", "", 0},
         {"appendonly", "yes", 0},
         {"appendfsync", "always", 0},

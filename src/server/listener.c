@@ -134,16 +134,48 @@ struct listener_addr *listener_claim(struct listener *l,
     }
     if (a->n >= l->srv->cfg->max_clients_per_address)
         return NULL;
-    a->n++;
+    if (a->n++ == 0 && a->auth_fails > 0)
+        l->kept--;
     return a;
+}
+
+/* Records of addresses that have no connection and only failures to
+ * remember: at most this many (then the oldest are not kept). */
+#define KEPT_MAX 65536
+
+static void forget(struct listener *l, struct listener_addr *a)
+{
+    map_str_del(&l->addrs, a->key, a->len);
+    free(a);
 }
 
 void listener_release(struct listener *l, struct listener_addr *a)
 {
     if (a == NULL || --a->n > 0)
         return;
-    map_str_del(&l->addrs, a->key, a->len);
-    free(a);
+    if (a->auth_fails > 0 && l->kept < KEPT_MAX)
+        l->kept++;
+    else
+        forget(l, a);
+}
+
+void listener_forget(struct listener *l, uint64_t now, uint64_t ms)
+{
+    if (l->kept == 0)
+        return;
+    struct listener_addr *a;
+    size_t pos = 0;
+    /* A deletion shifts later entries back into the hole: look at its
+     * slot again (one seen twice is harmless). */
+    while ((a = map_str_next(&l->addrs, &pos, NULL, NULL)) != NULL) {
+        if (a->n == 0 && now - a->auth_fail_ms >= ms) {
+            l->kept--;
+            forget(l, a);
+            pos--;
+            if (l->kept == 0)
+                return;
+        }
+    }
 }
 
 static void on_pause_end(uv_timer_t *t);

@@ -20,6 +20,11 @@ struct listener_addr {
     uint8_t key[16];
     uint32_t len;
     uint64_t n;
+    /* Failed authentications from it (auth.c), counted while they are
+     * recent: the record is kept after its last connection closes until
+     * they are not (listener_forget). */
+    uint32_t auth_fails;
+    uint64_t auth_fail_ms;
 };
 
 struct listener {
@@ -32,6 +37,7 @@ struct listener {
     uint64_t max_clients;    /* --max-clients, or less if descriptors are
                                 fewer */
     struct map_str addrs;    /* key -> struct listener_addr */
+    size_t kept;             /* of them, with no connection (failures) */
     uint64_t nofile_refused; /* answered "too many open files", since
                                 the last log line */
     uint64_t nofile_logged_ms;
@@ -57,5 +63,9 @@ struct listener_addr *listener_claim(struct listener *l,
 
 /* Gives back a connection counted by listener_claim. Accepts NULL. */
 void listener_release(struct listener *l, struct listener_addr *a);
+
+/* Forgets the failures of addresses without a connection whose last
+ * failure is older than ms before now. */
+void listener_forget(struct listener *l, uint64_t now, uint64_t ms);
 
 #endif

@@ -9,6 +9,8 @@
 #include "common/mem.h"
 #include "server/command.h"
 #include "server/lockcmd_internal.h"
+
+#include "server/auth.h"
 #include "server/config.h"
 #include "lock/fsm.h"
 #include "server/node.h"
@@ -184,6 +186,10 @@ void lockcmd_result_error(struct slot *s, const struct fsm_result *r,
         else
             command_error(s, "KIND the name is a lock (LOCK.* commands)");
         break;
+    case FSM_NOPERM:
+        command_error(s, by_token ? "NOPERM the lock is another user's"
+                                  : "NOPERM the session is another user's");
+        break;
     case FSM_UPGRADE:
         command_error(s, "UPGRADE this session and owner hold the lock "
                          "shared: release it and acquire it exclusive (an "
@@ -199,6 +205,7 @@ void lockcmd_result_error(struct slot *s, const struct fsm_result *r,
 bool lockcmd_propose(struct conn *c, struct slot *s, struct fsm_cmd *cmd,
                      node_apply_cb cb)
 {
+    auth_stamp(c, cmd);
     int rc = node_propose(command_node(c), cmd, cb, s);
     if (rc == NODE_OK)
         return false;

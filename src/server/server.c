@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/conn.h"
 #include "server/logger.h"
 #include "server/tlsfiles.h"
@@ -73,6 +74,8 @@ static void node_stopped(void *arg)
     struct server *s = arg;
     while (s->conns != NULL)
         conn_close(s->conns);
+    auth_stop(s);
+    listener_forget(&s->clients, UINT64_MAX, 0);
     map_str_close(&s->clients.addrs);
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);
     uv_close((uv_handle_t *)&s->sigint, closed_cb);
@@ -101,6 +104,7 @@ void server_stop(struct server *s)
 static void on_sweep(uv_timer_t *t)
 {
     conn_sweep(t->data);
+    auth_sweep(t->data);
 }
 
 /* The sweep runs often enough that a timeout is kept to within a quarter
@@ -123,6 +127,19 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     s->cfg = cfg;
     s->started_ms = uv_now(loop);
     signal(SIGPIPE, SIG_IGN);
+    if (cfg->insecure && !config_is_loopback(cfg->listen) &&
+        (cfg->tls_cert[0] == '\0' || !cfg->auth))
+        log_warn("INSECURE (--insecure): clients reach %s without %s; anyone "
+                 "who can reach it can take and release every lock",
+                 cfg->listen,
+                 cfg->tls_cert[0] == '\0' && !cfg->auth
+                     ? "TLS or authentication"
+                 : cfg->auth ? "TLS"
+                             : "authentication");
+    if (cfg->insecure && !config_is_loopback(cfg->raft) && !cfg->tls_peers)
+        log_warn("INSECURE (--insecure): peers reach %s without TLS; anyone "
+                 "who can reach it can take part in the cluster",
+                 cfg->raft);
     if (cfg->tls_cert[0] != '\0') {
         s->tls_clients = tlsfiles_clients(cfg, err, errlen);
         if (s->tls_clients == NULL)
@@ -130,6 +147,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     }
     s->node = node_start(loop, cfg, err, errlen);
     if (s->node == NULL)
+        return -1;
+    if (auth_start(s, err, errlen) != 0)
         return -1;
     if (listener_start(&s->clients, s, err, errlen) != 0)
         return -1;

@@ -20,6 +20,7 @@ struct server {
     const struct config *cfg;
     struct node *node;
     struct watch_hub *watch; /* watches of names (watch.h) */
+    struct auth *auth;       /* who clients are (auth.h) */
     struct listener clients; /* the client port */
     uv_timer_t sweep;        /* timeouts, memory given back (conn_sweep) */
     uv_signal_t sigterm;

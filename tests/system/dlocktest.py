@@ -202,6 +202,9 @@ def _text(b):
 # The ssl.SSLContext that clients of a server on a TLS port use, by its
 # client address (Server(tls=...) sets it).
 TLS_BY_ADDR = {}
+# (user, password) that clients of a server log in with (Server(auth=...)):
+# every Client of that address sends AUTH first.
+AUTH_BY_ADDR = {}
 
 # ---- certificates (docs/security.md), made with the openssl command
 
@@ -274,7 +277,7 @@ class Client:
     bool, None, list, dict (RESP3 maps), Push, and RespError for errors
     (returned by read() and try_call(), raised by call())."""
 
-    def __init__(self, addr, timeout=10.0, proto=2, source=None, tls=None):
+    def __init__(self, addr, timeout=10.0, proto=2, source=None, tls=None, auth=None):
         host, port = split_addr(addr)
         self.addr = "%s:%d" % (host, port)
         self.timeout = timeout
@@ -295,6 +298,15 @@ class Client:
         self.buf = b""
         self.pos = 0
         self.proto = 2
+        # auth: (user, password) to log in with; by default the server's
+        # (Server(auth=...)), if any; auth=False: none.
+        auth = auth if auth is not None else AUTH_BY_ADDR.get(self.addr)
+        if auth:
+            try:
+                self.call("AUTH", *auth)
+            except BaseException:
+                self.close()
+                raise
         if proto == 3:
             self.hello(3)
 
@@ -665,7 +677,7 @@ class Server:
 
     def __init__(self, ctx, sid, peers=None, join=None, extra=(),
                  election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS,
-                 port=None, raft_port=None, host=HOST, name=None, tls=None):
+                 port=None, raft_port=None, host=HOST, name=None, tls=None, auth=None):
         self.ctx = ctx
         self.id = sid
         self.host = host
@@ -692,6 +704,8 @@ class Server:
         # options that make it one go in extra).
         if tls is not None:
             TLS_BY_ADDR[self.addr] = tls
+        if auth is not None:
+            AUTH_BY_ADDR[self.addr] = auth
 
     @property
     def addr(self):
@@ -814,8 +828,10 @@ class Server:
             return c.try_call(*args)
 
     def ping(self, timeout=2.0):
+        """Whether it answers PING (which needs no login)."""
         try:
-            return self.try_call("PING", timeout=timeout) == "PONG"
+            with Client(self.addr, timeout=timeout, auth=False) as c:
+                return c.try_call("PING") == "PONG"
         except OSError:
             return False
 
@@ -940,6 +956,7 @@ class Context:
         self.name = name
         self.dir = directory
         TLS_BY_ADDR.clear()
+        AUTH_BY_ADDR.clear()
         self.servers = []
         self.clients = []
         self.cleanups = []

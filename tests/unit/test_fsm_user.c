@@ -82,7 +82,7 @@ TEST(fsm_user, set_get_delete)
                              "bob", "NOPASSWORD ALLOW reads READ *", NULL};
     struct fsm_result r = m_users(&m, false, a);
     CHECK_EQ(r.status, FSM_OK);
-    CHECK_EQ(r.expired, 2);
+    CHECK_EQ(r.users, 2);
     CHECK(fsm_auth_on(m.f));
     struct acl_def d = user_def(&m, "alice");
     CHECK_EQ(d.flags, ACL_ON | ACL_PASSWORD);
