@@ -66,6 +66,12 @@ enum {
                               TLS files do not load; dlock_errmsg says
                               which. Retrying does not help: fix the
                               certificates (docs/security.md) */
+    DLOCK_EAUTH = -15,     /* the server refused the user and password (or
+                              wants them, and none were given): retrying
+                              does not help; fix the credentials */
+    DLOCK_EPERM = -16,     /* the user may not do that (its categories or
+                              its rules over names: docs/security.md);
+                              nothing changed */
 };
 
 /* A short name of an error code ("DLOCK_EHELD: lock held by another"). */
@@ -102,6 +108,11 @@ struct dlock_options {
      * $DLOCK_TLS_KEY; the key may be in the certificate's file. */
     const char *tls_cert;
     const char *tls_key;
+    /* Authentication (docs/security.md): every connection logs in with
+     * AUTH user password first. NULL: $DLOCK_USER and $DLOCK_PASSWORD;
+     * without a password, none (a user without one is "default"). */
+    const char *user;
+    const char *password;
 };
 
 /* Fills o with the defaults. */

@@ -49,6 +49,10 @@ static int global_option(struct args *a)
         path = &a->cli->tls_cert;
     else if (strcmp(a->opt, "--tls-key") == 0)
         path = &a->cli->tls_key;
+    else if (strcmp(a->opt, "--user") == 0)
+        path = &a->cli->user;
+    else if (strcmp(a->opt, "--password-file") == 0)
+        path = &a->cli->password_file;
     if (path != NULL) {
         const char *v = args_value(a);
         if (v == NULL)

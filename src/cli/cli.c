@@ -2,6 +2,7 @@
  * of this process, usage errors and numbers. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +34,28 @@ void cli_identity(char *buf, size_t n)
     snprintf(buf, n, "%.*s%s", (int)room, host, pid);
 }
 
+/* The first line of --password-file into buf; 0, or the exit code after
+ * reporting. */
+static int read_password(const struct cli *cli, char *buf, size_t n)
+{
+    FILE *f = fopen(cli->password_file, "r");
+    if (f == NULL)
+        return cli_usage_error(cli, "cannot read --password-file %s: %s",
+                               cli->password_file, strerror(errno));
+    bool ok = fgets(buf, (int)n, f) != NULL;
+    fclose(f);
+    size_t len = ok ? strcspn(buf, "\r\n") : 0;
+    if (!ok || len == 0 || len > 512) {
+        explicit_bzero(buf, n);
+        return cli_usage_error(cli,
+                               "--password-file %s: its first line must be "
+                               "the password (1 to 512 bytes)",
+                               cli->password_file);
+    }
+    buf[len] = '\0';
+    return 0;
+}
+
 int cli_client(const struct cli *cli, const char *name,
                struct dlock_client **out)
 {
@@ -50,7 +73,19 @@ int cli_client(const struct cli *cli, const char *name,
     o.tls_ca = cli->tls_ca;
     o.tls_cert = cli->tls_cert;
     o.tls_key = cli->tls_key;
+    o.user = cli->user;
+    char password[514];
+    if (cli->password_file != NULL) {
+        int rc = read_password(cli, password, sizeof password);
+        if (rc != 0)
+            return rc;
+        o.password = password;
+    }
     int err = dlock_client_new(&o, out);
+    if (cli->password_file != NULL)
+        explicit_bzero(password, sizeof password);
+    if (err == DLOCK_EINVAL && dlock_errmsg(NULL)[0] != '\0')
+        return cli_usage_error(cli, "%s", dlock_errmsg(NULL));
     if (err == DLOCK_EINVAL)
         return cli_usage_error(cli,
                                "bad server list '%s' (write "

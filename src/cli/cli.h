@@ -26,6 +26,7 @@ enum {
     CLI_EXIT_OSERR = 71,       /* the system failed us: fork, memory, ... */
     CLI_EXIT_HELD = 75,        /* held elsewhere, or the wait ran out */
     CLI_EXIT_LOST = 76,        /* the lock is not (or no longer) held */
+    CLI_EXIT_DENIED = 77,      /* authentication failed, or no permission */
     CLI_EXIT_CANNOT_EXEC = 126, /* CMD was found but could not be run */
     CLI_EXIT_NOT_FOUND = 127,   /* CMD was not found */
 };
@@ -42,6 +43,9 @@ struct cli {
     /* --tls-ca, --tls-cert, --tls-key, or NULL: libdlock's defaults, the
      * environment's DLOCK_TLS_CA, DLOCK_TLS_CERT, DLOCK_TLS_KEY. */
     const char *tls_ca, *tls_cert, *tls_key;
+    /* --user, or NULL ($DLOCK_USER); --password-file, or NULL
+     * ($DLOCK_PASSWORD): docs/security.md. */
+    const char *user, *password_file;
     uint64_t timeout_ms; /* --timeout, or 0: the library's default */
     bool json;           /* --json */
 };

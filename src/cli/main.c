@@ -36,6 +36,9 @@ static const char usage[] =
     "  --tls-ca FILE       TLS: the servers' CA (default $DLOCK_TLS_CA)\n"
     "  --tls-cert FILE     this client's certificate ($DLOCK_TLS_CERT)\n"
     "  --tls-key FILE      and its key ($DLOCK_TLS_KEY)\n"
+    "  --user NAME         log in as NAME ($DLOCK_USER), with the password\n"
+    "                      of $DLOCK_PASSWORD or of:\n"
+    "  --password-file FILE  its first line\n"
     "  --json              results as one JSON object on stdout\n"
     "  --timeout DURATION  the longest a request waits for an answer\n"
     "                      (default 10s)\n"
@@ -44,7 +47,8 @@ static const char usage[] =
     "Durations: 500ms, 10s, 5m, 1h, 1m30s.\n"
     "Exit codes: 0 done, 64 usage, 69 cluster unavailable, 70 internal,\n"
     "71 system error, 75 lock held or wait ran out, 76 lock lost or not\n"
-    "held; `dlock run` exits with CMD's status (see dlock run --help).\n"
+    "held, 77 authentication failed or not permitted; `dlock run` exits\n"
+    "with CMD's status (see dlock run --help).\n"
     "Manual: docs/cli.md.\n";
 
 struct verb {

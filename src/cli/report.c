@@ -28,6 +28,9 @@ int report_exit_code(int err)
         return CLI_EXIT_LOST;
     case DLOCK_ENOMEM:
         return CLI_EXIT_OSERR;
+    case DLOCK_EAUTH:
+    case DLOCK_EPERM:
+        return CLI_EXIT_DENIED;
     default: /* DLOCK_EPROTO, and any code this tool does not know */
         return CLI_EXIT_SOFTWARE;
     }
@@ -48,6 +51,8 @@ const char *report_reason(int code)
         return "held";
     case CLI_EXIT_LOST:
         return "lost";
+    case CLI_EXIT_DENIED:
+        return "denied";
     case CLI_EXIT_CANNOT_EXEC:
         return "cannot-execute";
     case CLI_EXIT_NOT_FOUND:
@@ -90,6 +95,10 @@ const char *report_err_name(int err)
         return "DLOCK_EUPGRADE";
     case DLOCK_ETLS:
         return "DLOCK_ETLS";
+    case DLOCK_EAUTH:
+        return "DLOCK_EAUTH";
+    case DLOCK_EPERM:
+        return "DLOCK_EPERM";
     default:
         return "DLOCK_E?";
     }

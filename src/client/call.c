@@ -33,6 +33,9 @@ int call_error_code(const char *msg, size_t len)
         {"ERR", DLOCK_EINVAL},
         {"UPGRADE", DLOCK_EUPGRADE},
         {"KIND", DLOCK_EINVAL}, /* a lock call on a semaphore's name, ... */
+        {"NOPERM", DLOCK_EPERM},
+        {"NOAUTH", DLOCK_EAUTH},
+        {"WRONGPASS", DLOCK_EAUTH},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (word_is(msg, len, map[i].word))
@@ -270,7 +273,7 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
     bool pooled;
     char addr[CLIENT_ADDR_MAX];
     int err = get_conn(c, a, addr, &pooled);
-    if (err == DLOCK_ENOMEM || err == DLOCK_ETLS) {
+    if (err == DLOCK_ENOMEM || err == DLOCK_ETLS || err == DLOCK_EAUTH) {
         *rc = err;
         return DONE;
     }
@@ -291,8 +294,9 @@ static enum outcome attempt_once(struct dlock_client *c, struct attempt *a,
         a->sent = true;
         err = conn_recv(c, a->conn, end, v);
     }
-    /* A certificate refused stays refused: said at once. */
-    if (err == DLOCK_EPROTO || err == DLOCK_ENOMEM || err == DLOCK_ETLS) {
+    /* A certificate or a password refused stays refused: said at once. */
+    if (err == DLOCK_EPROTO || err == DLOCK_ENOMEM || err == DLOCK_ETLS ||
+        err == DLOCK_EAUTH) {
         drop(c, a, false);
         *rc = err;
         return DONE;

@@ -57,6 +57,11 @@ DLOCK_API const char *dlock_strerror(int err)
     case DLOCK_EUPGRADE:
         return "DLOCK_EUPGRADE: held shared by the same owner: release it "
                "before acquiring exclusive";
+    case DLOCK_EAUTH:
+        return "DLOCK_EAUTH: not authenticated: the user and password were "
+               "refused, or none were given";
+    case DLOCK_EPERM:
+        return "DLOCK_EPERM: the user may not do that";
     case DLOCK_ETLS:
         return "DLOCK_ETLS: TLS failed: a certificate was refused, or the "
                "TLS files do not load";
@@ -357,10 +362,53 @@ static char *copy_str(const char *s)
     return p;
 }
 
+static void free_credentials(struct dlock_client *c)
+{
+    alloc_free(c->user);
+    if (c->password != NULL)
+        alloc_wipe(c->password, strlen(c->password));
+    alloc_free(c->password);
+    c->user = c->password = NULL;
+}
+
+/* The user and password of o (or their environment variables): none
+ * without a password. 0, DLOCK_EINVAL (a user without a password), or
+ * DLOCK_ENOMEM. */
+static int load_credentials(struct dlock_client *c,
+                            const struct dlock_options *o)
+{
+    const char *user = option_or_env(o->user, "DLOCK_USER");
+    const char *pw = option_or_env(o->password, "DLOCK_PASSWORD");
+    c->user = c->password = NULL;
+    if (pw == NULL && user == NULL)
+        return 0;
+    if (pw == NULL) {
+        snprintf(err_msg, sizeof err_msg,
+                 "a user (%s) without a password (password, $DLOCK_PASSWORD)",
+                 user);
+        err_serial = 0;
+        return DLOCK_EINVAL;
+    }
+    if (strlen(pw) > 512 || (user != NULL && strlen(user) > 64)) {
+        snprintf(err_msg, sizeof err_msg,
+                 "a user name is at most 64 bytes, a password 512");
+        err_serial = 0;
+        return DLOCK_EINVAL;
+    }
+    c->password = copy_str(pw);
+    c->user = user != NULL ? copy_str(user) : NULL;
+    if (c->password == NULL || (user != NULL && c->user == NULL)) {
+        free_credentials(c);
+        return DLOCK_ENOMEM;
+    }
+    return 0;
+}
+
 DLOCK_API int dlock_client_new(const struct dlock_options *o,
                                struct dlock_client **out)
 {
     struct dlock_options def;
+    err_msg[0] = '\0';
     if (o == NULL) {
         dlock_options_init(&def);
         o = &def;
@@ -386,6 +434,9 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
         goto free_servers;
     }
     c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    rc = load_credentials(c, o);
+    if (rc != 0)
+        goto free_name;
     rc = load_tls(c, o);
     if (rc != 0)
         goto free_name;
@@ -404,6 +455,7 @@ DLOCK_API int dlock_client_new(const struct dlock_options *o,
 
 free_name:
     tls_ctx_free(c->tls);
+    free_credentials(c);
     alloc_free(c->name);
 free_servers:
     alloc_free(c->servers);
@@ -432,6 +484,7 @@ DLOCK_API void dlock_client_free(struct dlock_client *c)
     alloc_free(c->sessions);
     pthread_mutex_destroy(&c->mu);
     tls_ctx_free(c->tls);
+    free_credentials(c);
     alloc_free(c->name);
     alloc_free(c->servers);
     alloc_free(c);

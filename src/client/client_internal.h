@@ -65,6 +65,8 @@ struct dlock_client {
     size_t next_unsettled;
 
     struct tls_ctx *tls;     /* the servers' TLS (dlock_options), or NULL */
+    char *user;              /* AUTH's (dlock_options), or NULL */
+    char *password;          /* AUTH's, or NULL: connections do not log in */
     struct keeper *threaded; /* sessions kept alive by a thread, or NULL */
     struct keeper *noloop;   /* sessions the program keeps alive, or NULL */
 };
@@ -122,6 +124,10 @@ struct conn {
      * records it made that the socket has not taken yet. */
     struct tls *tls;
     struct buf wire;
+    /* The AUTH a new connection sends before its first request, and
+     * whether its answer is still to come (conn_next takes it). */
+    struct buf pre;
+    bool auth_wait;
 };
 
 /* Starts a non-blocking connect to addr. 0 (*out connected or connecting),
@@ -157,6 +163,11 @@ int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
 int conn_read_some(struct dlock_client *c, struct conn *k);
 /* Closes k and frees it. Accepts NULL. */
 void conn_free(struct conn *k);
+/* The next value the reader holds, as resp_reader_next (1, 0 or an error,
+ * with c's message), after the answer to the connection's AUTH:
+ * DLOCK_EAUTH if that was refused. */
+int conn_next(struct dlock_client *c, struct conn *k,
+              const struct resp_value **v);
 
 /* ---- call.c: requests with redirects, retries and timeouts ------------ */
 

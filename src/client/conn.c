@@ -94,6 +94,19 @@ int conn_start(struct dlock_client *c, const char *addr, struct conn **out)
     k->rcvtimeo_ms = 0;
     k->tls = NULL;
     buf_init(&k->wire);
+    buf_init(&k->pre);
+    k->auth_wait = false;
+    if (c->password != NULL) {
+        /* Sent with the first request: the server serves nothing else
+         * until it has checked it. */
+        const char *argv[] = {"AUTH", c->user != NULL ? c->user : "default",
+                              c->password};
+        if (resp_write_command(&k->pre, 3, argv, NULL) != 0) {
+            conn_free(k);
+            return client_error(c, DLOCK_ENOMEM, "out of memory");
+        }
+        k->auth_wait = true;
+    }
     snprintf(k->addr, sizeof k->addr, "%s", addr);
     resp_reader_init(&k->rd, &resp_limits_client);
     if (c->tls != NULL) {
@@ -123,6 +136,8 @@ void conn_free(struct conn *k)
     resp_reader_close(&k->rd);
     tls_free(k->tls);
     buf_close(&k->wire);
+    alloc_wipe(k->pre.data, k->pre.cap);
+    buf_close(&k->pre);
     alloc_free(k);
 }
 
@@ -221,9 +236,34 @@ bool conn_wants_write(const struct conn *k)
     return k->wire.len > 0;
 }
 
+/* The AUTH of a new connection goes before the first bytes it sends: p and
+ * len then name the two together. 0 or DLOCK_ENOMEM. */
+static int with_pre(struct dlock_client *c, struct conn *k, const char **p,
+                    size_t *len)
+{
+    if (k->pre.len == 0)
+        return 0;
+    if (*len > 0 && buf_append(&k->pre, *p, *len) != 0)
+        return client_error(c, DLOCK_ENOMEM, "out of memory");
+    *p = k->pre.data;
+    *len = k->pre.len;
+    return 0;
+}
+
+static void pre_sent(struct conn *k)
+{
+    if (k->pre.len > 0) {
+        alloc_wipe(k->pre.data, k->pre.len);
+        buf_clear(&k->pre);
+    }
+}
+
 int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
               uint64_t deadline_ms)
 {
+    int pr = with_pre(c, k, &p, &len);
+    if (pr != 0)
+        return pr;
     if (k->tls != NULL) {
         /* Sealed into k->wire; sent from there. */
         int rc = tls_push(c, k, p, len);
@@ -244,11 +284,21 @@ int conn_send(struct dlock_client *c, struct conn *k, const char *p, size_t len,
     }
     if (k->tls != NULL)
         buf_clear(&k->wire);
+    pre_sent(k);
     return 0;
 }
 
 int conn_send_some(struct dlock_client *c, struct conn *k, struct buf *b)
 {
+    if (k->pre.len > 0) {
+        /* The AUTH first: b holds both from now on. */
+        if (buf_append(&k->pre, b->data, b->len) != 0)
+            return client_error(c, DLOCK_ENOMEM, "out of memory");
+        buf_clear(b);
+        if (buf_append(b, k->pre.data, k->pre.len) != 0)
+            return client_error(c, DLOCK_ENOMEM, "out of memory");
+        pre_sent(k);
+    }
     if (k->tls == NULL)
         return send_buf(c, k, b);
     int rc = tls_push(c, k, b->data, b->len);
@@ -354,18 +404,36 @@ static int recv_wait(struct dlock_client *c, struct conn *k,
     }
 }
 
-int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
+int conn_next(struct dlock_client *c, struct conn *k,
               const struct resp_value **v)
 {
     for (;;) {
         int rc = resp_reader_next(&k->rd, v);
-        if (rc == 1)
-            return 0;
         if (rc == DLOCK_ENOMEM)
             return client_error(c, rc, "out of memory");
         if (rc < 0)
             return client_error(c, DLOCK_EPROTO, "%s: %s", k->addr,
                                 resp_reader_error(&k->rd));
+        if (rc == 0 || !k->auth_wait)
+            return rc;
+        k->auth_wait = false;
+        const struct resp_value *a = *v;
+        if (a->type == RESP_ERROR || a->type == RESP_BLOB_ERROR)
+            return client_error(c, DLOCK_EAUTH, "%s: AUTH as %s: %.*s", k->addr,
+                                c->user != NULL ? c->user : "default",
+                                (int)(a->len > 200 ? 200 : a->len), a->str);
+    }
+}
+
+int conn_recv(struct dlock_client *c, struct conn *k, uint64_t deadline_ms,
+              const struct resp_value **v)
+{
+    for (;;) {
+        int rc = conn_next(c, k, v);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return rc;
         rc = recv_wait(c, k, deadline_ms);
         if (rc == 0)
             return client_error(c, DLOCK_ETIMEDOUT, "no answer from %s in time",

@@ -212,7 +212,7 @@ static int read_answers(struct keeper *k, uint64_t now)
     /* Answers that arrived before an error still count. */
     for (;;) {
         const struct resp_value *v;
-        int got = resp_reader_next(&k->conn->rd, &v);
+        int got = conn_next(k->c, k->conn, &v);
         if (got == DLOCK_ENOMEM)
             return got;
         if (got < 0 || (got > 0 && v->type != RESP_PUSH && k->n_fly == 0)) {

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -24,6 +25,12 @@ void alloc_free(void *p)
 {
     if (p != NULL)
         alloc_hooks.free(p);
+}
+
+void alloc_wipe(void *p, size_t n)
+{
+    if (n > 0)
+        explicit_bzero(p, n);
 }
 
 int alloc_grow(void **p, size_t *cap, size_t need, size_t size)

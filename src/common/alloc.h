@@ -32,6 +32,10 @@ void *alloc_realloc(void *p, size_t n);
 /* Frees p; NULL is accepted. */
 void alloc_free(void *p);
 
+/* Overwrites n bytes at p (a password) with zeros in a way the compiler
+ * keeps; p may be NULL when n is 0. */
+void alloc_wipe(void *p, size_t n);
+
 /* Resizes the array at *p of *cap elements of size bytes so that it holds
  * at least need elements, growing geometrically; 0, or DLOCK_ENOMEM
  * (also when the size overflows) with *p and *cap untouched. */
