@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/le.h"
+#include "fuzz/fuzz_copy.h"
 #include "lock/fsm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,21 +34,9 @@ static void check(const struct fsm *f)
         abort();
 }
 
-/* A heap copy of exactly len bytes, so that AddressSanitizer sees any read
- * past it. */
-static uint8_t *copy_of(const uint8_t *p, size_t len)
-{
-    uint8_t *q = malloc(len ? len : 1);
-    if (q == NULL)
-        abort();
-    if (len > 0)
-        memcpy(q, p, len);
-    return q;
-}
-
 static void check_decode(const uint8_t *data, size_t size)
 {
-    uint8_t *in = copy_of(data, size);
+    uint8_t *in = fuzz_copy(data, size);
     struct fsm_cmd c;
     if (fsm_cmd_decode(&c, in, size) == 0) {
         uint8_t *out = malloc(size);
@@ -88,7 +77,7 @@ static void check_upgraded(const struct fsm *f, const uint8_t *in)
 
 static void check_restore(const uint8_t *data, size_t size)
 {
-    uint8_t *in = copy_of(data, size);
+    uint8_t *in = fuzz_copy(data, size);
     struct fsm *f = fsm_new();
     if (fsm_restore(f, in, size) == 0) {
         check(f);
@@ -147,7 +136,7 @@ static void run_commands(const uint8_t *data, size_t size)
             b = fsm_new_limited(&small);
             restore_into(a, b);
         }
-        uint8_t *cmd = copy_of(data + off, len);
+        uint8_t *cmd = fuzz_copy(data + off, len);
         struct fsm_result ra, rb;
         fsm_apply(a, ++index, cmd, len, &ra);
         check(a);

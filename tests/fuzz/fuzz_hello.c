@@ -6,19 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/fuzz_copy.h"
 #include "raft/hello.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* A heap copy of exactly size bytes, so that AddressSanitizer sees any
-     * read past it. */
-    uint8_t *copy = malloc(size ? size : 1);
-    if (copy == NULL)
-        abort();
-    if (size > 0)
-        memcpy(copy, data, size);
+    uint8_t *copy = fuzz_copy(data, size);
     struct hello h;
     long used = hello_decode(&h, copy, size);
     if (used > (long)size)

@@ -3,10 +3,11 @@
  * sequences (2-byte length, command) from the random generator of the unit
  * tests, which reach every status and event; and snapshots of machines
  * those sequences left, for fsm_restore (snap_v1_*, snap_v2_* and snap_v3_*,
- * kept from before, are of versions 1 to 3, which still restore). Build and
- * run:
+ * kept from before, are of versions 1 to 3, which still restore); and
+ * users: their commands, a sequence of two users' sessions (one refused the
+ * other's: NOPERM), and its snapshot. Build and run:
  *   cc -std=c11 -D_GNU_SOURCE -Isrc -Itests tests/fuzz/gen_fsm_corpus.c \
- *       src/lock/fsm*.c src/common/map.c src/common/avl.c \
+ *       src/lock/fsm*.c src/lock/acl.c src/common/map.c src/common/avl.c \
  *       src/common/alloc.c src/common/mem.c -o /tmp/gen &&
  *   /tmp/gen tests/fuzz/corpus/fsm */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "common/le.h"
+#include "lock/acl.h"
 #include "lock/fsm.h"
 #include "unit/fsm_gen.h"
 
@@ -61,7 +63,9 @@ static void single_commands(void)
                                                  "cmd_campaign",
                                                  "cmd_proclaim",
                                                  "cmd_resign",
-                                                 "cmd_revoke"};
+                                                 "cmd_revoke",
+                                                 "cmd_user_set",
+                                                 "cmd_user_del"};
     /* Sessions 1, 2 and 1 again: a duplicate. */
     static const uint8_t ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
                                     0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
@@ -138,6 +142,103 @@ static void sequence(uint64_t seed, unsigned steps)
     free(out);
 }
 
+/* Appends the user name with the definition text (acl.h) to data. */
+static size_t add_user(uint8_t *data, size_t len, const char *name,
+                       const char *text)
+{
+    char copy[512];
+    struct acl_token t[ACL_TOKENS_MAX];
+    size_t n = 0;
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *w = strtok(copy, " "); w != NULL; w = strtok(NULL, " "))
+        t[n++] = (struct acl_token){w, (uint32_t)strlen(w)};
+    struct acl_spec sp;
+    char err[128];
+    uint8_t def[ACL_DEF_MAX], salt[ACL_SALT_LEN] = {1},
+                              hash[ACL_HASH_LEN] = {2};
+    if (acl_parse(&sp, t, n, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fsm_corpus: %s: %s\n", text, err);
+        exit(1);
+    }
+    size_t dl = acl_encode(&sp, 1000, salt, hash, def, sizeof def);
+    data[len] = (uint8_t)strlen(name);
+    memcpy(data + len + 1, name, strlen(name));
+    le_put16(data + len + 1 + strlen(name), (uint16_t)dl);
+    memcpy(data + len + 3 + strlen(name), def, dl);
+    return len + 3 + strlen(name) + dl;
+}
+
+/* Users: their commands alone, and a sequence of two users' sessions. */
+static void users(void)
+{
+    static const struct fsm_limits small = {8, 4, 3, 3, 4};
+    uint8_t data[2048], buf[4096], out[16384];
+    size_t dlen = add_user(data, 0, "alice", "PASSWORD a ALLOW all ACQUIRE *");
+    dlen = add_user(data, dlen, "bob", "ALLOW locks,reads READ x/*");
+    struct fsm_cmd cmds[] = {
+        {.type = FSM_USER_SET,
+         .count = 1,
+         .data = data,
+         .data_len = (uint32_t)dlen},
+        {.type = FSM_OPEN, .ttl = 5000, .user = "alice", .user_len = 5},
+        {.type = FSM_ACQUIRE,
+         .session = 2,
+         .name = "a",
+         .name_len = 1,
+         .delay = UINT64_MAX,
+         .user = "alice",
+         .user_len = 5},
+        {.type = FSM_ACQUIRE,
+         .session = 2,
+         .name = "b",
+         .name_len = 1,
+         .delay = UINT64_MAX,
+         .user = "bob",
+         .user_len = 3},
+        {.type = FSM_ACQUIRE,
+         .ttl = 5000,
+         .name = "lease",
+         .name_len = 5,
+         .delay = UINT64_MAX,
+         .user = "alice",
+         .user_len = 5},
+        {.type = FSM_RELEASE,
+         .token = 2,
+         .name = "lease",
+         .name_len = 5,
+         .user = "bob",
+         .user_len = 3},
+        {.type = FSM_CLOSE, .session = 2, .user = "bob", .user_len = 3},
+        {.type = FSM_USER_SET, .data = data, .data_len = (uint32_t)dlen},
+        {.type = FSM_USER_DEL, .name = "bob", .name_len = 3},
+    };
+    size_t n = sizeof cmds / sizeof cmds[0], len = 0;
+    struct fsm *f = fsm_new_limited(&small);
+    for (size_t i = 0; i < n; i++) {
+        cmds[i].now = 1000 + i;
+        size_t k = encode(&cmds[i], buf, sizeof buf);
+        if (i == 0)
+            write_file("cmd_user_bootstrap", buf, k);
+        if (i == 1)
+            write_file("cmd_open_as_user", buf, k);
+        if (i == 8)
+            write_file("cmd_user_del_bob", buf, k);
+        le_put16(out + len, (uint16_t)k);
+        memcpy(out + len + 2, buf, k);
+        len += 2 + k;
+        struct fsm_result res;
+        fsm_apply(f, i + 1, buf, k, &res);
+        fsm_events_clear(f);
+    }
+    write_file("seq_users", out, len);
+    uint8_t *snap;
+    size_t snap_len;
+    fsm_snapshot(f, &snap, &snap_len);
+    write_file("snap_users", snap, snap_len);
+    free(snap);
+    fsm_free(f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -152,5 +253,6 @@ int main(int argc, char **argv)
     sequence(4, 200);
     sequence(5, 400);
     sequence(6, 0); /* the empty machine's snapshot */
+    users();
     return 0;
 }

@@ -378,3 +378,38 @@ def test_redis_py_logs_in(ctx):
     eq(lines[1], "token: 1", "logged in")
     check(lines[2] in ("refused: NoPermissionError user", "refused: ResponseError NOPERM"),
           "NOPERM: %r" % lines[2])
+
+
+def test_tool_logs_in(ctx):
+    """The dlock tool: --user with --password-file or DLOCK_PASSWORD logs
+    in; a wrong password or a name outside the rules exits 77 at once
+    (error "denied" in --json); a user without a password is a usage
+    error."""
+    srv = single(ctx)
+    pw = os.path.join(ctx.dir, "pw")
+    with open(pw, "w") as f:
+        f.write("cronpw\n")
+
+    def tool(*args, **env):
+        e = dlocktest.tool_env(DLOCK_SERVERS=srv.addr, **env)
+        for k in ("DLOCK_USER", "DLOCK_PASSWORD"):
+            if k not in env:
+                e.pop(k, None)
+        return subprocess.run([dlocktest.dlock_path()] + list(args), capture_output=True,
+                              text=True, timeout=30, env=e)
+    r = tool("--user", "cron", "--password-file", pw, "run", "jobs/a", "--", "echo", "ran")
+    eq((r.returncode, r.stdout), (0, "ran\n"), "run with --password-file (%r)" % r.stderr)
+    r = tool("run", "jobs/b", "--", "echo", "ran", DLOCK_USER="cron", DLOCK_PASSWORD="cronpw")
+    eq((r.returncode, r.stdout), (0, "ran\n"), "run with the environment (%r)" % r.stderr)
+    r = tool("run", "other", "--", "echo", "ran", DLOCK_USER="cron", DLOCK_PASSWORD="cronpw")
+    eq(r.returncode, 77, "a name outside the rules (%r)" % r.stderr)
+    check("DLOCK_EPERM" in r.stderr and r.stdout == "", r.stderr)
+    r = tool("--json", "status", "jobs/a", DLOCK_USER="cron", DLOCK_PASSWORD="bad")
+    eq(r.returncode, 77, "a wrong password (%r)" % r.stderr)
+    check('"error":"denied"' in r.stdout and "DLOCK_EAUTH" in r.stdout, r.stdout)
+    r = tool("status", "jobs/a")
+    eq(r.returncode, 77, "no login (%r)" % r.stderr)
+    check("NOAUTH" in r.stderr, r.stderr)
+    r = tool("--user", "cron", "status", "jobs/a")
+    eq(r.returncode, 64, "a user without a password (%r)" % r.stderr)
+    check("without a password" in r.stderr, r.stderr)

@@ -403,6 +403,24 @@ def server_tls(pid, opt):
     return c
 
 
+def server_auth(pid, opt):
+    """For a dlockd with --users-file, what its watcher logs in with
+    (dlocktest.AUTH_BY_ADDR): the first user of the file that has a
+    password (docs/security.md names its administrator first)."""
+    path = os.path.join("/proc/%d/cwd" % pid, opt["--users-file"])
+    try:
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if w and not w[0].startswith("#") and "PASSWORD" in [x.upper() for x in w]:
+                    i = [x.upper() for x in w].index("PASSWORD")
+                    if i + 1 < len(w):
+                        return (w[0], w[i + 1])
+    except OSError:
+        pass
+    return None
+
+
 def dlockd_running():
     """(client address, peer address) of each dlockd running here."""
     out = []
@@ -414,6 +432,8 @@ def dlockd_running():
         host, port = client.rsplit(":", 1)
         if "--tls-cert-file" in opt:
             dlocktest.TLS_BY_ADDR[client] = server_tls(pid, opt)
+        if "--users-file" in opt and server_auth(pid, opt) is not None:
+            dlocktest.AUTH_BY_ADDR[client] = server_auth(pid, opt)
         out.append((client, opt.get("--raft", "%s:%d" % (host, int(port) + 100))))
     return out
 
@@ -451,7 +471,7 @@ class Settler:
     def settled(self):
         if self.forking():
             return False
-        running = dlockd_running()
+        running = [(c, p) for c, p in dlockd_running() if not self.locked(c)]
         infos = {peer: dlocktest.cluster_info(client, timeout=2.0) for client, peer in running}
         by_client = {client: infos[peer] for client, peer in running}
         for d in infos.values():
@@ -472,6 +492,19 @@ class Settler:
                     infos[peer]["applied_index"] < leader["commit_index"]):
                 return False
         return True
+
+    @staticmethod
+    def locked(client):
+        """Whether the server at client wants a login this settler does
+        not have (an example set its first user): it answers PING, which
+        is all that can be looked at."""
+        if client in dlocktest.AUTH_BY_ADDR:
+            return False
+        with dlocktest.Client(client, timeout=2.0) as c:
+            v = c.try_call("CLUSTER.INFO")
+        if isinstance(v, dlocktest.RespError) and v.message.startswith("NOAUTH"):
+            return True
+        return False
 
     def wait(self):
         dlocktest.wait_for(self.settled, SETTLE_TIMEOUT_S,
