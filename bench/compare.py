@@ -12,6 +12,8 @@ directory, measured, and stopped by pid before the next one starts:
   dlock-1, dlock-3          dlockd, 1 and 3 servers (fsync on every commit)
   dlock-1-tls, dlock-3-tls  the same with TLS on every port, client
                             certificates required (docs/security.md)
+  dlock-1-auth, dlock-3-auth  the same with users: every client logs in
+                            and every command is checked against its rules
   redis, redis-always       Redis 7, the SET NX PX lock; appendonly off, and
                             appendonly with appendfsync always
   etcd-1, etcd-3            etcd 3.4, its lock service through the v3 JSON
@@ -73,14 +75,26 @@ class Started:
 DLOCKD_TIMEOUTS = {"election_ms": 500, "heartbeat_ms": 50}
 
 
-def start_dlock(n, work, build, tls=False):
+# dlock-N-auth: an administrator, and the user the benchmark's clients log
+# in as, allowed sessions and locks under its prefix and reads of all.
+BENCH_USERS = ("admin PASSWORD bench-admin ALLOW all ADMIN *\n"
+               "bench PASSWORD bench-pw ALLOW sessions,locks,reads ACQUIRE * READ *\n")
+
+
+def start_dlock(n, work, build, variant=""):
     ctx = dlocktest.Context("bench", work)
     kw = dict(DLOCKD_TIMEOUTS)
     env = {}
-    if tls:
+    if variant == "tls":
         pki = dlocktest.Pki(os.path.join(work, "pki"))
         kw.update(extra=pki.server_args(), tls=pki.client_ctx())
         env = pki.client_env()
+    elif variant == "auth":
+        path = os.path.join(work, "users")
+        with open(path, "w") as f:
+            f.write(BENCH_USERS)
+        kw.update(extra=["--users-file", path], auth=("admin", "bench-admin"))
+        env = {"DLOCK_USER": "bench", "DLOCK_PASSWORD": "bench-pw"}
     if n == 1:
         s = ctx.server(1, **kw)
         s.start()
@@ -132,8 +146,8 @@ def start_peer(kind, n, work, build):
 def starter(name):
     kind, _, n = name.partition("-")
     if kind == "dlock":
-        count, _, tls = n.partition("-")
-        return lambda w, b: start_dlock(int(count), w, b, tls == "tls")
+        count, _, variant = n.partition("-")
+        return lambda w, b: start_dlock(int(count), w, b, variant)
     if kind == "redis":
         return lambda w, b: start_redis(n == "always", w, b)
     return lambda w, b: start_peer(kind, int(n), w, b)

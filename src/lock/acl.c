@@ -19,6 +19,24 @@ static const char *const cat_names[] = {"sessions", "locks", "reads", "cluster",
                                         "users"};
 #define N_CATS (sizeof cat_names / sizeof cat_names[0])
 
+size_t acl_split(const char *text, size_t len, struct acl_token *t, size_t max)
+{
+    size_t n = 0, i = 0;
+    for (;;) {
+        while (i < len &&
+               (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+            i++;
+        if (i == len)
+            return n;
+        size_t from = i;
+        while (i < len && text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            i++;
+        if (n < max)
+            t[n] = (struct acl_token){text + from, (uint32_t)(i - from)};
+        n++;
+    }
+}
+
 bool acl_user_ok(const char *s, size_t len)
 {
     if (len < 1 || len > ACL_USER_MAX)
@@ -272,6 +290,16 @@ bool acl_allows(const struct acl_def *d, uint8_t level, const char *name,
                 uint32_t len)
 {
     return any_rule(d, level, name, len, false);
+}
+
+int acl_decide(const struct acl_def *d, uint32_t category, uint8_t level,
+               const char *name, uint32_t len, bool prefix)
+{
+    if (category != 0 && !(d->categories & category))
+        return ACL_NO_CATEGORY;
+    if (name != NULL && !any_rule(d, level, name, len, prefix))
+        return ACL_NO_RULE;
+    return ACL_ALLOWED;
 }
 
 bool acl_allows_prefix(const struct acl_def *d, uint8_t level,

@@ -88,6 +88,11 @@ struct acl_def {
     const uint8_t *rules; /* acl_rule_at reads them */
 };
 
+/* Splits the len bytes at text into words at blanks (spaces, tabs, CR),
+ * at most max of them into t (pointing into text); returns how many there
+ * are, which may be more than max. */
+size_t acl_split(const char *text, size_t len, struct acl_token *t, size_t max);
+
 /* Whether s can name a user: 1 to ACL_USER_MAX bytes of letters, digits
  * and "._@-". */
 bool acl_user_ok(const char *s, size_t len);
@@ -122,6 +127,18 @@ bool acl_allows(const struct acl_def *d, uint8_t level, const char *name,
  * prefix (LOCK.LIST prefix): some prefix rule covers them all. */
 bool acl_allows_prefix(const struct acl_def *d, uint8_t level,
                        const char *prefix, uint32_t len);
+
+/* What a command asks of a user: a category (0: none), and with a name
+ * (or a prefix) the level a rule must give on it. */
+enum acl_verdict {
+    ACL_ALLOWED = 0,
+    ACL_NO_CATEGORY = 1, /* the user may not use the category */
+    ACL_NO_RULE = 2,     /* no rule gives the level on the name */
+};
+/* The verdict for a command of category on name (NULL: it names none; a
+ * prefix when prefix is set) at level. */
+int acl_decide(const struct acl_def *d, uint32_t category, uint8_t level,
+               const char *name, uint32_t len, bool prefix);
 
 /* The name of a category (one bit) and of a level, for replies. */
 const char *acl_category_name(uint32_t bit);

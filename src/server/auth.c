@@ -132,22 +132,19 @@ static int boot_line(struct auth *a, char *line, const char *where,
                      unsigned lineno, char *err, size_t errlen)
 {
     struct acl_token t[ACL_TOKENS_MAX + 1];
-    size_t n = 0;
-    for (char *w = strtok(line, " \t\r"); w != NULL;
-         w = strtok(NULL, " \t\r")) {
-        if (n == ACL_TOKENS_MAX + 1) {
-            snprintf(err, errlen, "%s:%u: too many words", where, lineno);
-            return -1;
-        }
-        t[n++] = (struct acl_token){w, (uint32_t)strlen(w)};
+    size_t n = acl_split(line, strlen(line), t, ACL_TOKENS_MAX + 1);
+    if (n > ACL_TOKENS_MAX + 1) {
+        snprintf(err, errlen, "%s:%u: too many words", where, lineno);
+        return -1;
     }
     if (n == 0 || t[0].s[0] == '#')
         return 0;
     if (!acl_user_ok(t[0].s, t[0].len)) {
         snprintf(err, errlen,
-                 "%s:%u: '%.64s' is not a user name (1 to %d letters, "
+                 "%s:%u: '%.*s' is not a user name (1 to %d letters, "
                  "digits and ._@-)",
-                 where, lineno, t[0].s, ACL_USER_MAX);
+                 where, lineno, (int)(t[0].len > 64 ? 64 : t[0].len), t[0].s,
+                 ACL_USER_MAX);
         return -1;
     }
     struct acl_spec sp;
@@ -470,36 +467,32 @@ bool auth_allows(struct conn *c, struct slot *s, const char *name,
                       "authenticate again",
                       (int)c->user_len, c->user);
     }
-    if (p->category != 0 && !(d.categories & p->category))
+    /* What the command names: a name, a prefix, or neither. */
+    struct resp_value target = {.str = NULL, .len = 0};
+    if (p->arg == AUTH_ARG_NAME)
+        target = a[1];
+    else if (p->arg == AUTH_ARG_PREFIX)
+        target = list_prefix(a, n);
+    int v = acl_decide(&d, p->category, p->level, target.str,
+                       (uint32_t)target.len, p->arg == AUTH_ARG_PREFIX);
+    int shown = (int)(target.len > 256 ? 256 : target.len);
+    if (v == ACL_NO_CATEGORY)
         return refuse(c, s, "NOPERM user '%.*s' may not run '%s' (category %s)",
                       (int)c->user_len, c->user, name,
                       acl_category_name(p->category));
-    struct resp_value target;
-    switch (p->arg) {
-    case AUTH_ARG_NAME:
-        if (!acl_allows(&d, p->level, a[1].str, (uint32_t)a[1].len))
-            return refuse(c, s, "NOPERM user '%.*s' may not %s '%.*s'",
-                          (int)c->user_len, c->user, acl_level_name(p->level),
-                          (int)(a[1].len > 256 ? 256 : a[1].len), a[1].str);
-        break;
-    case AUTH_ARG_PREFIX:
-        target = list_prefix(a, n);
-        if (!acl_allows_prefix(&d, p->level, target.str, (uint32_t)target.len))
-            return refuse(c, s,
-                          "NOPERM user '%.*s' may not %s every name that "
-                          "starts with '%.*s'",
-                          (int)c->user_len, c->user, acl_level_name(p->level),
-                          (int)(target.len > 256 ? 256 : target.len),
-                          target.str);
-        break;
-    case AUTH_ARG_SESSION:
-        if (!session_of_user(c, &a[1]))
-            return refuse(c, s, "NOPERM session %.*s is another user's",
-                          (int)(a[1].len > 20 ? 20 : a[1].len), a[1].str);
-        break;
-    default:
-        break;
-    }
+    if (v == ACL_NO_RULE && p->arg == AUTH_ARG_PREFIX)
+        return refuse(c, s,
+                      "NOPERM user '%.*s' may not %s every name that starts "
+                      "with '%.*s'",
+                      (int)c->user_len, c->user, acl_level_name(p->level),
+                      shown, target.str);
+    if (v == ACL_NO_RULE)
+        return refuse(c, s, "NOPERM user '%.*s' may not %s '%.*s'",
+                      (int)c->user_len, c->user, acl_level_name(p->level),
+                      shown, target.str);
+    if (p->arg == AUTH_ARG_SESSION && !session_of_user(c, &a[1]))
+        return refuse(c, s, "NOPERM session %.*s is another user's",
+                      (int)(a[1].len > 20 ? 20 : a[1].len), a[1].str);
     return true;
 }
 

@@ -30,50 +30,20 @@ struct command {
 
 /* The permissions of the table below: what authenticated clients may run
  * (ANY), and each category's commands with what they name. */
-#define PRE                                                                    \
+#define PERM(cat, arg, level, pre)                                             \
     {                                                                          \
-        0, AUTH_ARG_NONE, 0, true                                              \
+        cat, arg, level, pre                                                   \
     }
-#define ANY                                                                    \
-    {                                                                          \
-        0, AUTH_ARG_NONE, 0, false                                             \
-    }
-#define CLUSTER                                                                \
-    {                                                                          \
-        ACL_CAT_CLUSTER, AUTH_ARG_NONE, 0, false                               \
-    }
-#define USERS                                                                  \
-    {                                                                          \
-        ACL_CAT_USERS, AUTH_ARG_NONE, 0, false                                 \
-    }
-#define SESSION                                                                \
-    {                                                                          \
-        ACL_CAT_SESSIONS, AUTH_ARG_SESSION, 0, false                           \
-    }
-#define SESSION_NEW                                                            \
-    {                                                                          \
-        ACL_CAT_SESSIONS, AUTH_ARG_NONE, 0, false                              \
-    }
-#define TAKE                                                                   \
-    {                                                                          \
-        ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ACQUIRE, false                       \
-    }
-#define REVOKE                                                                 \
-    {                                                                          \
-        ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ADMIN, false                         \
-    }
-#define READ                                                                   \
-    {                                                                          \
-        ACL_CAT_READS, AUTH_ARG_NAME, ACL_READ, false                          \
-    }
-#define LIST                                                                   \
-    {                                                                          \
-        ACL_CAT_READS, AUTH_ARG_PREFIX, ACL_READ, false                        \
-    }
-#define SESSION_READ                                                           \
-    {                                                                          \
-        ACL_CAT_READS, AUTH_ARG_SESSION, 0, false                              \
-    }
+#define PRE PERM(0, AUTH_ARG_NONE, 0, true)
+#define ANY PERM(0, AUTH_ARG_NONE, 0, false)
+#define CLUSTER PERM(ACL_CAT_CLUSTER, AUTH_ARG_NONE, 0, false)
+#define USERS PERM(ACL_CAT_USERS, AUTH_ARG_NONE, 0, false)
+#define SESSION PERM(ACL_CAT_SESSIONS, AUTH_ARG_SESSION, 0, false)
+#define SESSION_NEW PERM(ACL_CAT_SESSIONS, AUTH_ARG_NONE, 0, false)
+#define TAKE PERM(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ACQUIRE, false)
+#define REVOKE PERM(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ADMIN, false)
+#define READ PERM(ACL_CAT_READS, AUTH_ARG_NAME, ACL_READ, false)
+#define LIST PERM(ACL_CAT_READS, AUTH_ARG_PREFIX, ACL_READ, false)
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -552,7 +522,7 @@ static const struct command commands[] = {
     {"SESSION.OPEN", -2, "write", lockcmd_session_open, SESSION_NEW},
     {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive, SESSION},
     {"SESSION.CLOSE", -2, "write", lockcmd_session_close, SESSION},
-    {"SESSION.INFO", 2, "readonly", lockcmd_session_info, SESSION_READ},
+    {"SESSION.INFO", 2, "readonly", lockcmd_session_info, SESSION},
     {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire, TAKE},
     {"LOCK.RELEASE", -3, "write", lockcmd_release, TAKE},
     {"LOCK.EXTEND", -4, "write", lockcmd_extend, TAKE},
@@ -562,7 +532,7 @@ static const struct command commands[] = {
     {"WATCH", -2, "fast", watchcmd_watch, READ},
     {"UNWATCH", 2, "fast", watchcmd_unwatch, ANY},
     {"WATCH.NEXT", -3, "fast", watchcmd_next, READ},
-    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch, SESSION_READ},
+    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch, SESSION},
     {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch, ANY},
     {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters, READ},
     {"SEM.WAITERS", -2, "readonly", lockcmd_waiters, READ},

@@ -1,13 +1,15 @@
 /* fuzz_acl.c - libFuzzer target for users' definitions (src/lock/acl.c),
  * what USER.SET and a users file give the server and what the log and
- * snapshots keep. Any input is read two ways, neither of which may crash or
+ * snapshots keep. Any input is read three ways, none of which may crash or
  * read past its end:
  *   - as bytes, by acl_decode: a definition that decodes has rules within
  *     their limits, and each check of a name against them answers;
  *   - as text, words separated by zero bytes, by acl_parse: what parses
  *     encodes to bytes that decode (with the password kept, or a record),
  *     with the same flags, categories and rules, and a rule's own pattern
- *     is allowed at its level. */
+ *     is allowed at its level;
+ *   - as a line of a users file, split at blanks by acl_split. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +35,41 @@ static void as_bytes(const uint8_t *p, size_t n)
         if (!acl_allows(&d, r.level, r.pattern, r.len))
             abort();
     }
-    acl_allows(&d, ACL_READ, (const char *)p, (uint32_t)(n < 300 ? n : 300));
-    acl_allows_prefix(&d, ACL_ADMIN, (const char *)p,
-                      (uint32_t)(n < 9 ? n : 9));
+    /* The verdict of commands of each category and level on a name made
+     * of the input: allowed exactly when the category and a rule say so. */
+    uint32_t len = (uint32_t)(n < 300 ? n : 300);
+    for (uint32_t cat = 1; cat & ACL_CAT_ALL; cat <<= 1) {
+        for (uint8_t level = ACL_READ; level <= ACL_ADMIN; level++) {
+            int v = acl_decide(&d, cat, level, (const char *)p, len, false);
+            bool want_cat = (d.categories & cat) != 0;
+            bool want_rule = acl_allows(&d, level, (const char *)p, len);
+            if (v != (!want_cat    ? ACL_NO_CATEGORY
+                      : !want_rule ? ACL_NO_RULE
+                                   : ACL_ALLOWED))
+                abort();
+            if (acl_decide(&d, cat, level, (const char *)p, len, true) ==
+                    ACL_ALLOWED &&
+                !want_rule)
+                abort(); /* a prefix rule covering p covers p itself */
+        }
+    }
+}
+
+/* As a users file's line: split at blanks, the first word the user. */
+static void as_line(const uint8_t *p, size_t n)
+{
+    struct acl_token t[ACL_TOKENS_MAX + 1];
+    size_t k = acl_split((const char *)p, n, t, ACL_TOKENS_MAX + 1);
+    if (k == 0 || k > ACL_TOKENS_MAX + 1)
+        return;
+    for (size_t i = 0; i < k; i++)
+        if (t[i].len == 0 || t[i].s < (const char *)p ||
+            t[i].s + t[i].len > (const char *)p + n)
+            abort();
+    struct acl_spec sp;
+    char err[256];
+    if (acl_user_ok(t[0].s, t[0].len))
+        acl_parse(&sp, t + 1, k - 1, err, sizeof err);
 }
 
 static void as_text(const uint8_t *p, size_t n)
@@ -82,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *copy = fuzz_copy(data, size);
     as_bytes(copy, size);
     as_text(copy, size);
+    as_line(copy, size);
     free(copy);
     return 0;
 }

@@ -146,12 +146,8 @@ static void sequence(uint64_t seed, unsigned steps)
 static size_t add_user(uint8_t *data, size_t len, const char *name,
                        const char *text)
 {
-    char copy[512];
     struct acl_token t[ACL_TOKENS_MAX];
-    size_t n = 0;
-    snprintf(copy, sizeof copy, "%s", text);
-    for (char *w = strtok(copy, " "); w != NULL; w = strtok(NULL, " "))
-        t[n++] = (struct acl_token){w, (uint32_t)strlen(w)};
+    size_t n = acl_split(text, strlen(text), t, ACL_TOKENS_MAX);
     struct acl_spec sp;
     char err[128];
     uint8_t def[ACL_DEF_MAX], salt[ACL_SALT_LEN] = {1},

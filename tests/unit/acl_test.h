@@ -8,14 +8,11 @@
 
 #include "lock/acl.h"
 
-/* Splits text at spaces into t (at most ACL_TOKENS_MAX words). */
-static inline size_t acl_test_split(char *text, struct acl_token *t)
+/* Splits text at blanks into t (at most ACL_TOKENS_MAX words). */
+static inline size_t acl_test_split(const char *text, struct acl_token *t)
 {
-    size_t n = 0;
-    for (char *w = strtok(text, " "); w != NULL && n < ACL_TOKENS_MAX;
-         w = strtok(NULL, " "))
-        t[n++] = (struct acl_token){w, (uint32_t)strlen(w)};
-    return n;
+    size_t n = acl_split(text, strlen(text), t, ACL_TOKENS_MAX);
+    return n < ACL_TOKENS_MAX ? n : ACL_TOKENS_MAX;
 }
 
 /* The bytes of the definition text (which must parse) into buf

@@ -156,6 +156,42 @@ TEST(acl, decode_refuses_malformed)
     CHECK(ok > 0);
 }
 
+TEST(acl, split_at_blanks)
+{
+    struct acl_token t[3];
+    const char *text = "  alice\tPASSWORD  x y\r";
+    CHECK_EQ(acl_split(text, strlen(text), t, 3), 4);
+    CHECK(t[0].len == 5 && memcmp(t[0].s, "alice", 5) == 0);
+    CHECK(t[1].len == 8 && memcmp(t[1].s, "PASSWORD", 8) == 0);
+    CHECK(t[2].len == 1 && t[2].s[0] == 'x');
+    CHECK_EQ(acl_split("", 0, t, 3), 0);
+    CHECK_EQ(acl_split(" \t ", 3, t, 3), 0);
+}
+
+/* A command's verdict: its category first, then its name's rule. */
+TEST(acl, decide)
+{
+    uint8_t buf[ACL_DEF_MAX];
+    size_t n = acl_test_def("NOPASSWORD ALLOW locks,reads ACQUIRE jobs/* "
+                            "READ *",
+                            buf);
+    struct acl_def d = decode(buf, n);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_LOCKS, ACL_ACQUIRE, "jobs/a", 6, false),
+             ACL_ALLOWED);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_LOCKS, ACL_ACQUIRE, "other", 5, false),
+             ACL_NO_RULE);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_LOCKS, ACL_ADMIN, "jobs/a", 6, false),
+             ACL_NO_RULE);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_SESSIONS, 0, NULL, 0, false),
+             ACL_NO_CATEGORY);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_USERS, ACL_READ, "jobs/a", 6, false),
+             ACL_NO_CATEGORY);
+    CHECK_EQ(acl_decide(&d, 0, 0, NULL, 0, false), ACL_ALLOWED);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_READS, ACL_READ, "", 0, true), ACL_ALLOWED);
+    CHECK_EQ(acl_decide(&d, ACL_CAT_READS, ACL_ACQUIRE, "jobs", 4, true),
+             ACL_NO_RULE);
+}
+
 TEST(acl, names)
 {
     CHECK(strcmp(acl_category_name(ACL_CAT_CLUSTER), "cluster") == 0);
