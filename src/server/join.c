@@ -1,5 +1,7 @@
 /* join.c - asks a cluster to add this server. Its handles are unreferenced:
- * they never keep the loop alive. */
+ * they never keep the loop alive. On a cluster with users it logs in first,
+ * with DLOCK_USER and DLOCK_PASSWORD from the environment (a user allowed
+ * the cluster category: docs/security.md). */
 #include "server/join.h"
 
 #include <inttypes.h>
@@ -30,6 +32,7 @@ static struct {
     struct tls_ctx *tls_ctx;
     struct tls *tls;
     struct buf plain;
+    bool auth_wait; /* the AUTH's answer comes first */
 } j;
 
 static void attempt(void);
@@ -107,7 +110,14 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         retry("bad reply", RETRY_MS);
         return;
     }
-    int rc = resp_reader_next(&j.reader, &v);
+    int rc;
+    while ((rc = resp_reader_next(&j.reader, &v)) > 0 && j.auth_wait) {
+        j.auth_wait = false;
+        if (v->type == RESP_ERROR) {
+            retry(v->str, RETRY_MS); /* AUTH refused (DLOCK_USER) */
+            return;
+        }
+    }
     if (rc < 0)
         retry("bad reply", RETRY_MS);
     else if (rc > 0) {
@@ -131,7 +141,14 @@ static void connect_cb(uv_connect_t *req, int status)
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, j.cfg->id);
     const char *argv[] = {"CLUSTER.ADD", id, j.cfg->raft};
+    const char *user = getenv("DLOCK_USER"), *pw = getenv("DLOCK_PASSWORD");
     buf_clear(&j.out);
+    j.auth_wait = pw != NULL && pw[0] != '\0';
+    if (j.auth_wait) {
+        const char *auth[] = {"AUTH",
+                              user != NULL && user[0] ? user : "default", pw};
+        resp_write_command(&j.out, 3, auth, NULL);
+    }
     resp_write_command(&j.out, 3, argv, NULL);
     resp_reader_close(&j.reader);
     resp_reader_init(&j.reader, &resp_limits_client);

@@ -413,3 +413,24 @@ def test_tool_logs_in(ctx):
     r = tool("--user", "cron", "status", "jobs/a")
     eq(r.returncode, 64, "a user without a password (%r)" % r.stderr)
     check("without a password" in r.stderr, r.stderr)
+
+
+def test_join_logs_in(ctx):
+    """A server started with --join on a cluster with users logs in with
+    DLOCK_USER and DLOCK_PASSWORD: with a user allowed the cluster category
+    it is added; with a wrong password it is not, and its log says why."""
+    path = users_file(ctx)
+    cl = ctx.cluster(1, extra=["--users-file", path] + ITER, auth=ADMIN)
+    leader = cl.wait_leader()
+    bad = ctx.server(3, join=leader.addr, extra=ITER, auth=ADMIN)
+    bad.env.update(DLOCK_USER="admin", DLOCK_PASSWORD="wrong")
+    bad.start()
+    wait_for(lambda: "WRONGPASS" in open(bad.log_path).read(), 10, "the refusal in the log")
+    check(3 not in [m["id"] for m in leader.info()["members"]], "not added")
+    bad.kill()
+    s2 = ctx.server(2, join=leader.addr, extra=ITER, auth=ADMIN)
+    s2.env.update(DLOCK_USER="admin", DLOCK_PASSWORD="adminpw")
+    s2.start()
+    wait_for(lambda: 2 in [m["id"] for m in leader.info()["members"]], 15, "server 2 added")
+    wait_for(lambda: login(s2, "cron", "cronpw").call("USER.WHOAMI") == "cron", 15,
+             "the users at the new server")
