@@ -1,7 +1,7 @@
 """campaign - a fault campaign on real processes (issue 5, first slice).
 
-    make faults [DURATION=180] [SEED=N] [FAULTS_ARGS=--tls]
-    python3 tests/faults/campaign.py --duration S [--seed N] [--build DIR] [--tls]
+    make faults [DURATION=180] [SEED=N] [FAULTS_ARGS="--tls --auth"]
+    python3 tests/faults/campaign.py --duration S [--seed N] [--build DIR] [--tls] [--auth]
 
 Starts a fenced register per lock (examples/fenced-store, its own process),
 a dlockd cluster of 3 or 5 servers (tests/system/dlocktest.py), each on a
@@ -23,6 +23,9 @@ two processes), then a nemesis whose schedule is drawn from the seed:
 With --tls every port speaks TLS (docs/security.md): certificates made
 with openssl for the servers' addresses, client certificates required, the
 workers and the checks connecting as a client with its own certificate.
+With --auth the cluster starts with users (--users-file): the workers and
+dlock log in as a user allowed sessions, locks and reads, the checks as
+its administrator, and every write carries its user.
 
 Kinds this machine cannot inject are left out and named at the start. A
 server must fail-stop (exit code 2, the reason in its log) on a disk fault,
@@ -132,6 +135,16 @@ class Run(procs.Campaign):
                 s.extra += pki.server_args()
                 dlocktest.TLS_BY_ADDR[s.addr] = pki.client_ctx()
             os.environ.update(pki.client_env())  # the workers, dlock
+        if self.args.auth:
+            users = os.path.join(self.dir, "users")
+            with open(users, "w") as f:
+                f.write("admin PASSWORD faults-admin ALLOW all ADMIN *\n"
+                        "worker PASSWORD faults-worker ALLOW sessions,locks,reads "
+                        "ACQUIRE * READ *\n")
+            for s in cl.servers:
+                s.extra += ["--users-file", users]
+                dlocktest.AUTH_BY_ADDR[s.addr] = ("admin", "faults-admin")
+            os.environ.update(DLOCK_USER="worker", DLOCK_PASSWORD="faults-worker")
         failio = os.path.join(self.args.build, "faults-failio.so")
         for s in cl.servers:
             every = FULL_LOG_SNAPSHOT_ENTRIES if s.id == 1 else SMALL_SNAPSHOT_ENTRIES
@@ -514,6 +527,8 @@ def main():
     ap.add_argument("--kinds", default="", help="only these fault kinds (comma-separated)")
     ap.add_argument("--tls", action="store_true",
                     help="TLS on every port, client certificates required")
+    ap.add_argument("--auth", action="store_true",
+                    help="users: the workers log in, every command is checked")
     ap.add_argument("--margin", type=float, default=5.0,
                     help="seconds added to TTL + lock-delay + election for availability")
     args = procs.parse_arguments(ap)
