@@ -638,9 +638,9 @@ void auth_login(struct conn *c, struct slot *s, const struct resp_value *user,
     lg->user_len = (uint8_t)(name_ok ? user->len : 1);
     memcpy(lg->user, name_ok ? user->str : "?", lg->user_len);
     if (password->len > ACL_PASSWORD_MAX) {
-        command_error(s, "WRONGPASS invalid username-password pair or user "
-                         "is disabled.");
-        then(s, false, lg->ctx);
+        /* No user has one this long: a failure like any other. */
+        c->auth_busy = true;
+        login_failed(lg);
         return;
     }
     struct acl_def d;
