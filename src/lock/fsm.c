@@ -680,8 +680,10 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
 }
 
 /* Lease lock: a session of its own (id = index, no client), which acquires
- * with an empty owner. Unless that grants or queues, the session is removed
- * again. The req is remembered in the global table. */
+ * with the command's owner (empty before LOCK.ACQUIRE ... TTL took one, and
+ * the value of a Redis client's SET NX: docs/redis-compat.md). Unless that
+ * grants or queues, the session is removed again. The req is remembered in
+ * the global table. */
 static void acquire_lease(struct fsm *f, uint64_t index,
                           const struct fsm_cmd *c, uint32_t delay_ms,
                           struct fsm_result *res)
@@ -697,7 +699,7 @@ static void acquire_lease(struct fsm *f, uint64_t index,
     }
     struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, c->user,
                                             (uint8_t)c->user_len, true);
-    acquire(f, index, s, c, 0, delay_ms, res);
+    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
     if (res->status != FSM_OK && res->status != FSM_QUEUED) {
         fsm_session_delete(f, s);
         res->session = 0;

@@ -469,8 +469,11 @@ bool auth_allows(struct conn *c, struct slot *s, const char *name,
     }
     /* What the command names: a name, a prefix, or neither. */
     struct resp_value target = {.str = NULL, .len = 0};
-    if (p->arg == AUTH_ARG_NAME)
-        target = a[1];
+    size_t at = p->at != 0 ? p->at : 1;
+    if (p->arg == AUTH_ARG_NAME && at < n)
+        target = a[at];
+    else if (p->arg == AUTH_ARG_NAME)
+        return true; /* nothing named: the command refuses it itself */
     else if (p->arg == AUTH_ARG_PREFIX)
         target = list_prefix(a, n);
     int v = acl_decide(&d, p->category, p->level, target.str,

@@ -35,6 +35,7 @@ struct auth_perm {
     uint8_t arg;
     uint8_t level;
     bool before_auth; /* allowed before authentication (AUTH, HELLO...) */
+    uint8_t at;       /* the argument that names (0: a[1]; EVAL's key: 3) */
 };
 
 /* Before authentication, requests are held to these limits. */

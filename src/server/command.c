@@ -30,10 +30,11 @@ struct command {
 
 /* The permissions of the table below: what authenticated clients may run
  * (ANY), and each category's commands with what they name. */
-#define PERM(cat, arg, level, pre)                                             \
+#define PERM_AT(cat, arg, level, pre, at)                                      \
     {                                                                          \
-        cat, arg, level, pre                                                   \
+        cat, arg, level, pre, at                                               \
     }
+#define PERM(cat, arg, level, pre) PERM_AT(cat, arg, level, pre, 1)
 #define PRE PERM(0, AUTH_ARG_NONE, 0, true)
 #define ANY PERM(0, AUTH_ARG_NONE, 0, false)
 #define CLUSTER PERM(ACL_CAT_CLUSTER, AUTH_ARG_NONE, 0, false)
@@ -44,6 +45,7 @@ struct command {
 #define REVOKE PERM(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ADMIN, false)
 #define READ PERM(ACL_CAT_READS, AUTH_ARG_NAME, ACL_READ, false)
 #define LIST PERM(ACL_CAT_READS, AUTH_ARG_PREFIX, ACL_READ, false)
+#define SCRIPT_KEY PERM_AT(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ACQUIRE, false, 3)
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -548,6 +550,18 @@ static const struct command commands[] = {
     {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ},
     {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ},
     {"LOCK.LIST", -1, "readonly", lockcmd_list, LIST},
+    /* Redis's, for Redis lock libraries (docs/redis-compat.md). */
+    {"SET", -3, "write", rediscmd_set, TAKE},
+    {"GET", 2, "readonly", rediscmd_get, READ},
+    {"EXISTS", 2, "readonly", rediscmd_exists, READ},
+    {"PTTL", 2, "readonly", rediscmd_pttl, READ},
+    {"TTL", 2, "readonly", rediscmd_pttl, READ},
+    {"DEL", 2, "write", rediscmd_del, REVOKE},
+    {"PEXPIRE", 3, "write", rediscmd_pexpire, REVOKE},
+    {"EXPIRE", 3, "write", rediscmd_pexpire, REVOKE},
+    {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEY},
+    {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEY},
+    {"SCRIPT", -2, "fast", rediscmd_script, ANY},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -47,6 +47,27 @@ bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
 bool infocmd_config(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 
+/* rediscmd.c: the Redis commands of Redis lock libraries
+ * (docs/redis-compat.md); each returns as dispatch. */
+bool rediscmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+bool rediscmd_get(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+bool rediscmd_exists(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+bool rediscmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n);
+bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
+bool rediscmd_pexpire(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n);
+bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
+bool rediscmd_evalsha(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n);
+bool rediscmd_script(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n);
+
 /* usercmd.c: USER.*; each returns as dispatch. */
 bool usercmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
                  size_t n);

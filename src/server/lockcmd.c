@@ -434,7 +434,7 @@ bool lockcmd_acquire(struct conn *c, struct slot *s, const struct resp_value *a,
         }
         if (!command_u64(s, &a[3], "the TTL (ms)", FSM_TTL_MIN, FSM_TTL_MAX,
                          &cmd.ttl) ||
-            !lockcmd_opts(s, a, n, 4, "WAIT DELAY REQ", &o))
+            !lockcmd_opts(s, a, n, 4, "OWNER WAIT DELAY REQ", &o))
             return true;
     } else if (!command_u64(s, &a[2], "the session", 1, UINT64_MAX,
                             &cmd.session) ||

@@ -1,0 +1,467 @@
+/* rediscmd.c - the Redis commands that Redis lock libraries send
+ * (docs/redis-compat.md): SET NX PX/EX, GET, DEL, PEXPIRE, EXPIRE, PTTL,
+ * TTL, EXISTS, and EVAL, EVALSHA and SCRIPT for the scripts of scripts.h,
+ * each on dlock's lease locks, whose owner is the value set. Reads are
+ * linearizable; a command that depends on the lock's state reads it first,
+ * then proposes a write by the token of the grant it found, so that it can
+ * only act on that grant: if the lock changed hands meanwhile, the write
+ * finds another token and does nothing. */
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "server/command.h"
+#include "server/lockcmd_internal.h"
+#include "server/node.h"
+#include "server/scripts.h"
+
+/* What a command does once it has read the lock. */
+enum verb {
+    V_GET = 1,
+    V_DEL,    /* any holder's */
+    V_EXPIRE, /* PEXPIRE, EXPIRE: any holder's TTL */
+    V_PTTL,   /* PTTL, TTL */
+    V_EXISTS,
+    V_SCRIPT, /* a known script: kind */
+};
+
+/* A command's state while it waits (the slot's op). */
+struct rop {
+    char key[FSM_NAME_MAX];
+    uint32_t key_len;
+    char value[FSM_OWNER_MAX]; /* ARGV[1]: the owner's value */
+    uint32_t value_len;
+    int verb;
+    int kind;     /* V_SCRIPT: enum script_kind */
+    int64_t ms;   /* a TTL, or a TTL to add */
+    bool add;     /* SCRIPT_EXTEND: add ms to the TTL left */
+    bool seconds; /* EXPIRE, TTL */
+    bool nx_set;  /* SET: answered OK if the value holds the key */
+};
+
+static const char not_a_lock[] =
+    "ERR dlock is a lock service: it keeps locks, not keys; SET takes NX "
+    "(and PX or EX) and a value that owns the lock (docs/redis-compat.md)";
+
+static bool same(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static struct rop *rop_of(struct slot *s)
+{
+    if (s->op == NULL)
+        s->op = mem_xcalloc(1, sizeof(struct rop));
+    return s->op;
+}
+
+/* Parses a signed integer argument; false with an error answered. */
+static bool int_arg(struct slot *s, const struct resp_value *a, int64_t *out)
+{
+    char buf[24];
+    char *end;
+    if (a->len == 0 || a->len >= sizeof buf) {
+        command_error(s, "ERR value is not an integer or out of range");
+        return false;
+    }
+    memcpy(buf, a->str, a->len);
+    buf[a->len] = '\0';
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0') {
+        command_error(s, "ERR value is not an integer or out of range");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A TTL in ms as a lease lock takes it: Redis keeps any, dlock's lease
+ * locks last 100 ms to an hour (docs/redis-compat.md). */
+static uint64_t lease_ttl(int64_t ms)
+{
+    if (ms < FSM_TTL_MIN)
+        return FSM_TTL_MIN;
+    if (ms > FSM_TTL_MAX)
+        return FSM_TTL_MAX;
+    return (uint64_t)ms;
+}
+
+/* ---- SET key value NX [PX ms | EX s] ---------------------------------- */
+
+static void set_done(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    struct rop *op = s->op;
+    if (s->conn == NULL) {
+        lockcmd_finish(s);
+        return;
+    }
+    if (status != NODE_OK) {
+        command_not_leader(s);
+    } else if (r->status == FSM_OK) {
+        resp_write_simple(&s->buf, "OK");
+    } else if (r->status == FSM_HELD) {
+        /* The same value holds it: a SET whose answer was lost, again. */
+        struct fsm_lock_info info;
+        if (fsm_lock_info(node_fsm(command_node(s->conn)), op->key, op->key_len,
+                          &info) &&
+            info.holder != 0 &&
+            same(info.owner, info.owner_len, op->value, op->value_len))
+            resp_write_simple(&s->buf, "OK");
+        else
+            resp_write_null(&s->buf, s->conn->proto);
+    } else {
+        lockcmd_result_error(s, r, false);
+    }
+    lockcmd_finish(s);
+}
+
+bool rediscmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n)
+{
+    bool nx = false, ttl_given = false;
+    int64_t ttl = FSM_TTL_MAX;
+    for (size_t i = 3; i < n; i++) {
+        if (command_is(&a[i], "NX")) {
+            nx = true;
+        } else if ((command_is(&a[i], "PX") || command_is(&a[i], "EX")) &&
+                   i + 1 < n && !ttl_given) {
+            bool sec = command_is(&a[i], "EX");
+            if (!int_arg(s, &a[++i], &ttl))
+                return true;
+            if (ttl <= 0) {
+                command_error(s, "ERR invalid expire time in 'set' command");
+                return true;
+            }
+            if (sec)
+                ttl = ttl > INT64_MAX / 1000 ? INT64_MAX : ttl * 1000;
+            ttl_given = true;
+        } else {
+            command_error(s, "%s", not_a_lock);
+            return true;
+        }
+    }
+    if (!nx) {
+        command_error(s, "%s", not_a_lock);
+        return true;
+    }
+    if (!lockcmd_arg_str(s, &a[1], "the lock name", 1, FSM_NAME_MAX) ||
+        !lockcmd_arg_str(s, &a[2], "the value (the lock's owner)", 0,
+                         FSM_OWNER_MAX))
+        return true;
+    struct rop *op = rop_of(s);
+    memcpy(op->key, a[1].str, a[1].len);
+    op->key_len = (uint32_t)a[1].len;
+    memcpy(op->value, a[2].str, a[2].len);
+    op->value_len = (uint32_t)a[2].len;
+    /* A Redis lock is free again the moment it expires or is deleted:
+     * no lock-delay. */
+    struct fsm_cmd cmd = {.type = FSM_ACQUIRE, .ttl = lease_ttl(ttl)};
+    cmd.name = op->key;
+    cmd.name_len = op->key_len;
+    cmd.owner = op->value;
+    cmd.owner_len = op->value_len;
+    return lockcmd_propose(c, s, &cmd, set_done);
+}
+
+/* ---- the reads, and the writes that follow them ----------------------- */
+
+static void integer(struct slot *s, int64_t v)
+{
+    resp_write_integer(&s->buf, v);
+    lockcmd_finish(s);
+}
+
+/* A write by token answered 1 when it applied OK, else 0. */
+static void one_if_ok(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    if (s->conn == NULL) {
+        lockcmd_finish(s);
+        return;
+    }
+    if (status != NODE_OK) {
+        command_not_leader(s);
+        lockcmd_finish(s);
+        return;
+    }
+    integer(s, r->status == FSM_OK);
+}
+
+/* Proposes cmd (its name the op's key), answered by one_if_ok. */
+static void propose(struct slot *s, struct fsm_cmd *cmd)
+{
+    struct rop *op = s->op;
+    cmd->name = op->key;
+    cmd->name_len = op->key_len;
+    if (lockcmd_propose(s->conn, s, cmd, one_if_ok))
+        lockcmd_finish(s);
+}
+
+/* The lease lock's TTL left, in ms. */
+static int64_t ttl_left(struct slot *s, const struct fsm_lock_info *info)
+{
+    return (int64_t)node_lease_left(command_node(s->conn), info->holder);
+}
+
+static void script_read(struct slot *s, const struct fsm_lock_info *info)
+{
+    struct rop *op = s->op;
+    bool owned = info->holder != 0 &&
+                 same(info->owner, info->owner_len, op->value, op->value_len);
+    if (!owned) {
+        integer(s, 0);
+        return;
+    }
+    if (op->kind == SCRIPT_RELEASE) {
+        struct fsm_cmd cmd = {.type = FSM_RELEASE, .token = info->token};
+        propose(s, &cmd);
+        return;
+    }
+    int64_t ttl = op->ms;
+    if (op->kind == SCRIPT_EXTEND && op->add)
+        ttl += ttl_left(s, info);
+    if (ttl <= 0) {
+        integer(s, 1); /* nothing to change */
+        return;
+    }
+    struct fsm_cmd cmd = {.type = FSM_EXTEND, .token = info->token};
+    cmd.ttl = lease_ttl(ttl);
+    propose(s, &cmd);
+}
+
+static void read_done(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    if (!lockcmd_read_ok(s, status))
+        return;
+    struct rop *op = s->op;
+    struct fsm_lock_info info;
+    const struct fsm *f = node_fsm(command_node(s->conn));
+    bool held =
+        fsm_lock_info(f, op->key, op->key_len, &info) && info.holder != 0;
+    if (!held)
+        memset(&info, 0, sizeof info);
+    switch (op->verb) {
+    case V_GET:
+        if (held)
+            resp_write_bulk(&s->buf, info.owner, info.owner_len);
+        else
+            resp_write_null(&s->buf, s->conn->proto);
+        lockcmd_finish(s);
+        break;
+    case V_EXISTS:
+        integer(s, held);
+        break;
+    case V_PTTL:
+        if (!held) {
+            integer(s, -2);
+        } else {
+            int64_t ms = ttl_left(s, &info);
+            integer(s, op->seconds ? (ms + 500) / 1000 : ms);
+        }
+        break;
+    case V_DEL: {
+        if (!held) {
+            integer(s, 0);
+            break;
+        }
+        struct fsm_cmd cmd = {.type = FSM_REVOKE, .token = info.token};
+        propose(s, &cmd); /* delay 0: free at once, as in Redis */
+        break;
+    }
+    case V_EXPIRE: {
+        if (!held) {
+            integer(s, 0);
+            break;
+        }
+        if (op->ms <= 0) { /* Redis deletes a key so expired */
+            struct fsm_cmd cmd = {.type = FSM_REVOKE, .token = info.token};
+            propose(s, &cmd);
+            break;
+        }
+        struct fsm_cmd cmd = {.type = FSM_EXTEND, .token = info.token};
+        cmd.ttl = lease_ttl(op->ms);
+        propose(s, &cmd);
+        break;
+    }
+    default:
+        script_read(s, &info);
+        break;
+    }
+}
+
+/* Starts the read of key a for verb. */
+static bool read_key(struct conn *c, struct slot *s, const struct resp_value *a,
+                     int verb)
+{
+    if (!lockcmd_arg_str(s, a, "the lock name", 1, FSM_NAME_MAX))
+        return true;
+    struct rop *op = rop_of(s);
+    memcpy(op->key, a->str, a->len);
+    op->key_len = (uint32_t)a->len;
+    op->verb = verb;
+    return lockcmd_read_start(c, s, read_done);
+}
+
+bool rediscmd_get(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n)
+{
+    return read_key(c, s, &a[1], V_GET);
+}
+
+bool rediscmd_exists(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    return read_key(c, s, &a[1], V_EXISTS);
+}
+
+bool rediscmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
+                  size_t n)
+{
+    return read_key(c, s, &a[1], V_DEL);
+}
+
+bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n)
+{
+    rop_of(s)->seconds = command_is(&a[0], "TTL");
+    return read_key(c, s, &a[1], V_PTTL);
+}
+
+bool rediscmd_pexpire(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n)
+{
+    int64_t v;
+    if (!int_arg(s, &a[2], &v))
+        return true;
+    if (command_is(&a[0], "EXPIRE"))
+        v = v > INT64_MAX / 1000   ? INT64_MAX
+            : v < INT64_MIN / 1000 ? -1
+                                   : v * 1000;
+    rop_of(s)->ms = v;
+    return read_key(c, s, &a[1], V_EXPIRE);
+}
+
+/* ---- scripts ---------------------------------------------------------- */
+
+static void sha1_hex(const char *p, size_t len, char hex[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(p, len, md, &n, EVP_sha1(), NULL) != 1 || n != 20) {
+        fprintf(stderr, "dlockd: SHA1 failed\n");
+        abort();
+    }
+    for (unsigned i = 0; i < 20; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The known script of the text, or NULL: by its SHA1, or that of its text
+ * with blanks collapsed. sha gets the SHA1 of the text itself. */
+static const struct script *script_of_text(const struct resp_value *t,
+                                           char sha[41])
+{
+    sha1_hex(t->str, t->len, sha);
+    const struct script *k = scripts_find(sha, 40);
+    if (k != NULL)
+        return k;
+    char *flat = mem_xmalloc(t->len ? t->len : 1);
+    char flat_sha[41];
+    sha1_hex(flat, scripts_collapse(t->str, t->len, flat), flat_sha);
+    free(flat);
+    return scripts_find(flat_sha, 40);
+}
+
+static const char unknown_script[] =
+    "ERR dlock runs no Lua: only the scripts of the Redis lock libraries it "
+    "knows, as native operations (docs/redis-compat.md); this script is "
+    "not one of them";
+
+/* Runs the known script k with numkeys a[2], keys and args after. */
+static bool run_script(struct conn *c, struct slot *s, const struct script *k,
+                       const struct resp_value *a, size_t n)
+{
+    int64_t nk;
+    if (!int_arg(s, &a[2], &nk))
+        return true;
+    size_t argc = n > 3 ? n - 4 : 0; /* ARGV after the one key */
+    size_t want = k->kind == SCRIPT_RELEASE  ? 1
+                  : k->kind == SCRIPT_EXTEND ? 3
+                                             : 2;
+    if (nk != 1 || n < 4 || argc < want) {
+        command_error(s,
+                      "ERR %s: takes one key and %zu arguments "
+                      "(docs/redis-compat.md)",
+                      k->library, want);
+        return true;
+    }
+    const struct resp_value *argv = &a[4];
+    if (!lockcmd_arg_str(s, &argv[0], "the value (the lock's owner)", 0,
+                         FSM_OWNER_MAX))
+        return true;
+    struct rop *op = rop_of(s);
+    op->kind = k->kind;
+    memcpy(op->value, argv[0].str, argv[0].len);
+    op->value_len = (uint32_t)argv[0].len;
+    if (k->kind != SCRIPT_RELEASE && !int_arg(s, &argv[1], &op->ms))
+        return true;
+    if (k->kind == SCRIPT_EXTEND)
+        op->add = command_is(&argv[2], "0");
+    return read_key(c, s, &a[3], V_SCRIPT);
+}
+
+bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n)
+{
+    char sha[41];
+    const struct script *k = script_of_text(&a[1], sha);
+    if (k == NULL) {
+        command_error(s, "%s", unknown_script);
+        return true;
+    }
+    return run_script(c, s, k, a, n);
+}
+
+bool rediscmd_evalsha(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n)
+{
+    const struct script *k = scripts_find(a[1].str, a[1].len);
+    if (k == NULL) {
+        command_error(s, "NOSCRIPT No matching script. Please use EVAL.");
+        return true;
+    }
+    return run_script(c, s, k, a, n);
+}
+
+/* SCRIPT LOAD text | EXISTS sha... | FLUSH [ASYNC|SYNC]. A text known only
+ * by its collapsed form loads under its collapsed SHA1 (what EVALSHA then
+ * takes), not its own. */
+bool rediscmd_script(struct conn *c, struct slot *s, const struct resp_value *a,
+                     size_t n)
+{
+    if (command_is(&a[1], "LOAD") && n == 3) {
+        char sha[41];
+        const struct script *k = script_of_text(&a[2], sha);
+        if (k == NULL)
+            command_error(s, "%s", unknown_script);
+        else if (scripts_find(sha, 40) != NULL)
+            resp_write_bulk(&s->buf, sha, 40);
+        else
+            resp_write_bulk(&s->buf, k->blanks, 40);
+    } else if (command_is(&a[1], "EXISTS") && n >= 3) {
+        resp_write_array(&s->buf, n - 2);
+        for (size_t i = 2; i < n; i++)
+            resp_write_integer(&s->buf,
+                               scripts_find(a[i].str, a[i].len) != NULL);
+    } else if (command_is(&a[1], "FLUSH") && n <= 3) {
+        resp_write_simple(&s->buf, "OK");
+    } else {
+        command_error(s, "ERR unknown SCRIPT subcommand or wrong number of "
+                         "arguments (LOAD, EXISTS, FLUSH)");
+    }
+    return true;
+}

@@ -1,0 +1,193 @@
+"""test_redis_locks.py - Redis lock code against dlock (docs/redis-compat.md):
+redis-py's Lock (Debian's python3-redis) unchanged on a server and on a
+3-node cluster across a leader kill; the Redis commands and the known
+scripts by hand, with Redis's replies; the scripts' SHA1s computed again
+from the library installed; anything else refused loudly."""
+
+import hashlib
+import os
+import subprocess
+
+import dlocktest
+from dlocktest import RespError, Skip, check, eq
+from test_redis_clients import redis_py_python
+
+REDIS_PY_LOCK = r"""
+import sys, time, redis
+from redis.exceptions import LockNotOwnedError
+r = redis.Redis(host=sys.argv[1], port=int(sys.argv[2]))
+out = []
+l = r.lock("job", timeout=5)
+out.append(("acquire", l.acquire(blocking=False)))
+out.append(("locked", l.locked(), l.owned()))
+out.append(("other", r.lock("job", timeout=5).acquire(blocking=False)))
+out.append(("extend", l.extend(10), 9000 < r.pttl("job") <= 15000))
+out.append(("reacquire", l.reacquire(), 4000 < r.pttl("job") <= 5000))
+l.release()
+out.append(("released", l.locked()))
+try:
+    l.release()
+    out.append(("again", "released"))
+except redis.exceptions.LockError as e:
+    out.append(("again", type(e).__name__))
+other = r.lock("job", timeout=5)
+other.acquire()
+stolen = r.lock("job", timeout=5)
+stolen.local.token = b"not-the-holder"
+try:
+    stolen.release()
+    out.append(("not owner", "released"))
+except LockNotOwnedError:
+    out.append(("not owner", "refused"))
+other.release()
+short = r.lock("job", timeout=1)
+short.acquire()
+t0 = time.monotonic()
+waiter = r.lock("job", timeout=5, blocking_timeout=5)
+out.append(("blocking", waiter.acquire(), time.monotonic() - t0 > 0.5))
+waiter.release()
+with r.lock("ctx", timeout=5) as held:
+    out.append(("with", r.get("ctx") == held.local.token))
+out.append(("after with", r.get("ctx")))
+print(repr(out))
+"""
+
+
+def run_py(exe, script, *args):
+    r = subprocess.run([exe, "-c", script] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=60)
+    eq(r.returncode, 0, "redis-py script (stderr %r)" % r.stderr)
+    return eval(r.stdout)  # noqa: S307 - our own script's repr
+
+
+def need_redis_py():
+    exe = redis_py_python()
+    if exe is None:
+        raise Skip("redis-py is not installed (python3-redis)")
+    return exe
+
+
+def test_redis_py_lock_unchanged(ctx):
+    """redis-py's Lock, as its users write it: try-lock, locked(), owned(),
+    extend, reacquire, release, release of a lock not owned, a blocking
+    acquire that gets the lock when the holder's TTL ends, a with block."""
+    exe = need_redis_py()
+    srv = ctx.single()
+    host, port = dlocktest.split_addr(srv.addr)
+    out = run_py(exe, REDIS_PY_LOCK, host, port)
+    eq(out, [("acquire", True), ("locked", True, True), ("other", False),
+             ("extend", True, True), ("reacquire", True, True), ("released", False),
+             ("again", "LockError"), ("not owner", "refused"), ("blocking", True, True),
+             ("with", True),
+             ("after with", None)], "redis-py Lock")
+
+
+def test_redis_commands_by_hand(ctx):
+    """SET NX PX, GET, PTTL, EXISTS, PEXPIRE, DEL with Redis's replies; a
+    grant takes a fencing token LOCK.STATUS shows, and the value is its
+    owner; a SET repeated with the value that holds the lock is OK (a SET
+    whose answer was lost); keys that are not locks are refused."""
+    c = ctx.single().client()
+    eq(c.call("SET", "k", "v1", "NX", "PX", 10000), "OK", "SET NX PX")
+    eq(c.call("SET", "k", "v2", "NX", "PX", 10000), None, "held: nil")
+    eq(c.call("SET", "k", "v1", "NX", "PX", 10000), "OK", "the holder's value again")
+    eq(c.call("GET", "k"), "v1", "GET: the value")
+    eq(c.call("GET", "nothing"), None, "GET of a free lock")
+    check(9000 < c.call("PTTL", "k") <= 10000, "PTTL")
+    eq(c.call("TTL", "k"), 10, "TTL")
+    eq(c.call("PTTL", "nothing"), -2, "PTTL of a free lock")
+    eq((c.call("EXISTS", "k"), c.call("EXISTS", "nothing")), (1, 0), "EXISTS")
+    st = dlocktest.as_map(c.call("LOCK.STATUS", "k"))
+    eq((st["owner"], st["token"]), ("v1", 1), "the owner and the fencing token")
+    eq(c.call("PEXPIRE", "k", 30000), 1, "PEXPIRE")
+    check(29000 < c.call("PTTL", "k") <= 30000, "PTTL after PEXPIRE")
+    eq(c.call("EXPIRE", "nothing", 5), 0, "EXPIRE of a free lock")
+    eq(c.call("DEL", "k"), 1, "DEL")
+    eq(c.call("DEL", "k"), 0, "DEL again")
+    eq(c.call("SET", "k", "v3", "NX", "EX", 5), "OK", "free at once after DEL")
+    eq(dlocktest.as_map(c.call("LOCK.STATUS", "k"))["token"], 2, "a new token")
+    for args in (["SET", "k", "v"], ["SET", "k", "v", "XX"], ["SET", "k", "v", "PX", 10]):
+        v = c.try_call(*args)
+        check(isinstance(v, RespError) and "dlock is a lock service" in v.message,
+              "%r: %r" % (args, v))
+    v = c.try_call("SET", "k", "v", "NX", "PX", 0)
+    check(isinstance(v, RespError) and "invalid expire time" in v.message, repr(v))
+
+
+def test_scripts_known_by_sha_and_text(ctx):
+    """The SHA1s of redis-py's scripts, computed from the library installed,
+    are known (SCRIPT EXISTS), run by EVALSHA and by EVAL (the text, and
+    the text indented otherwise); an unknown SHA1 is NOSCRIPT, an unknown
+    text an error that names docs/redis-compat.md, never a success."""
+    exe = need_redis_py()
+    r = subprocess.run([exe, "-c", "import redis.lock as l, json; print(json.dumps("
+                        "[l.Lock.LUA_RELEASE_SCRIPT, l.Lock.LUA_EXTEND_SCRIPT, "
+                        "l.Lock.LUA_REACQUIRE_SCRIPT]))"],
+                       capture_output=True, text=True, timeout=30)
+    eq(r.returncode, 0, r.stderr)
+    import json
+    release, extend, reacquire = json.loads(r.stdout)
+    shas = [hashlib.sha1(t.encode()).hexdigest() for t in (release, extend, reacquire)]
+    c = ctx.single().client()
+    eq(c.call("SCRIPT", "EXISTS", *shas, "0" * 40), [1, 1, 1, 0], "SCRIPT EXISTS")
+    eq(c.call("SCRIPT", "LOAD", release), shas[0], "SCRIPT LOAD")
+    eq(c.call("SET", "s", "me", "NX", "PX", 10000), "OK", "SET")
+    eq(c.call("EVALSHA", shas[2], 1, "s", "someone", 20000), 0, "reacquire, not owner")
+    eq(c.call("EVALSHA", shas[2], 1, "s", "me", 20000), 1, "reacquire")
+    check(19000 < c.call("PTTL", "s") <= 20000, "TTL set")
+    eq(c.call("EVALSHA", shas[1], 1, "s", "me", 5000, "0"), 1, "extend, adding")
+    check(24000 < c.call("PTTL", "s") <= 25000, "TTL added")
+    eq(c.call("EVAL", "\n".join("  " + x.strip() for x in release.splitlines()), 1, "s",
+              "someone"), 0, "release (indented otherwise), not owner")
+    eq(c.call("GET", "s"), "me", "still held")
+    eq(c.call("EVAL", release, 1, "s", "me"), 1, "release")
+    eq(c.call("EXISTS", "s"), 0, "released")
+    v = c.try_call("EVALSHA", "0" * 40, 1, "s", "me")
+    eq(v, RespError("NOSCRIPT No matching script. Please use EVAL."), "unknown SHA1")
+    for args in (["EVAL", "return redis.call('del', KEYS[1])", 1, "s"],
+                 ["SCRIPT", "LOAD", "return 1"]):
+        v = c.try_call(*args)
+        check(isinstance(v, RespError) and "docs/redis-compat.md" in v.message, repr(v))
+    v = c.try_call("EVAL", release, 0)
+    check(isinstance(v, RespError) and "one key" in v.message, repr(v))
+
+
+LEADER_KILL = r"""
+import sys, redis
+addr, new_addr, step = sys.argv[1], sys.argv[2], sys.argv[3]
+host, port = addr.rsplit(":", 1)
+r = redis.Redis(host=host, port=int(port))
+l = r.lock("held-across", timeout=30)
+if step == "take":
+    print(l.acquire(blocking=False), l.local.token.decode())
+else:
+    l.local.token = sys.argv[4].encode()
+    print(l.owned(), l.extend(5), l.locked())
+    l.release()
+    print(l.locked())
+"""
+
+
+def test_redis_py_lock_survives_a_leader_kill(ctx):
+    """On a 3-node cluster, a lock taken by redis-py at the leader is still
+    its owner's after the leader is killed: the new leader has it, with its
+    token, and the owner extends and releases it there (a client pointed at
+    the new leader's address)."""
+    exe = need_redis_py()
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    out = subprocess.run([exe, "-c", LEADER_KILL, leader.addr, "", "take"],
+                         capture_output=True, text=True, timeout=30)
+    eq(out.returncode, 0, out.stderr)
+    ok, token = out.stdout.split()
+    eq(ok, "True", "acquired")
+    st = dlocktest.as_map(leader.call("LOCK.STATUS", "held-across"))
+    leader.kill()
+    new = cl.wait_leader(among=cl.live(), other_than=leader.id)
+    st2 = dlocktest.as_map(new.call("LOCK.STATUS", "held-across"))
+    eq((st2["held"], st2["owner"], st2["token"]), (1, token, st["token"]),
+       "the lock at the new leader")
+    out = subprocess.run([exe, "-c", LEADER_KILL, new.addr, "", "use", token],
+                         capture_output=True, text=True, timeout=30)
+    eq(out.returncode, 0, out.stderr)
+    eq(out.stdout.split(), ["True", "True", "True", "False"], "owned, extended, released")
