@@ -360,8 +360,8 @@ static void sha1_hex(const char *p, size_t len, char hex[41])
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The known script of the text, or NULL: by its SHA1, or that of its text
- * with blanks collapsed. sha gets the SHA1 of the text itself. */
+/* The known script of the text, or NULL: by its SHA1, or that of its
+ * canonical text. sha gets the SHA1 of the text itself. */
 static const struct script *script_of_text(const struct resp_value *t,
                                            char sha[41])
 {
@@ -371,7 +371,7 @@ static const struct script *script_of_text(const struct resp_value *t,
         return k;
     char *flat = mem_xmalloc(t->len ? t->len : 1);
     char flat_sha[41];
-    sha1_hex(flat, scripts_collapse(t->str, t->len, flat), flat_sha);
+    sha1_hex(flat, scripts_canon(t->str, t->len, flat), flat_sha);
     free(flat);
     return scripts_find(flat_sha, 40);
 }
@@ -438,7 +438,7 @@ bool rediscmd_evalsha(struct conn *c, struct slot *s,
 }
 
 /* SCRIPT LOAD text | EXISTS sha... | FLUSH [ASYNC|SYNC]. A text known only
- * by its collapsed form loads under its collapsed SHA1 (what EVALSHA then
+ * by its canonical form loads under that form's SHA1 (what EVALSHA then
  * takes), not its own. */
 bool rediscmd_script(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
@@ -451,7 +451,7 @@ bool rediscmd_script(struct conn *c, struct slot *s, const struct resp_value *a,
         else if (scripts_find(sha, 40) != NULL)
             resp_write_bulk(&s->buf, sha, 40);
         else
-            resp_write_bulk(&s->buf, k->blanks, 40);
+            resp_write_bulk(&s->buf, k->canon, 40);
     } else if (command_is(&a[1], "EXISTS") && n >= 3) {
         resp_write_array(&s->buf, n - 2);
         for (size_t i = 2; i < n; i++)

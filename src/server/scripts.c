@@ -8,21 +8,27 @@
 #include <strings.h>
 
 static const struct script known[] = {
+    /* The compare-and-delete of Redis's documentation (the SET command's
+     * patterns), which hand-written lock code copies, with either quotes
+     * and any spacing; dlock-bench's Redis system sends it too. */
+    {"e9f69f2beb755be68b5e456ee2ce9aadfbc4ebf4",
+     "278b7fc39f087c6276c7b7c08962022c4fe73ba6", SCRIPT_RELEASE,
+     "Redis documentation compare-and-delete"},
     /* redis-py's Lock (redis/lock.py), 4.3.4 (Debian 12) to 8.2.0. */
     {"c3f8721cbb97f72bc19e972846bd7aaf91901658",
-     "2aef8d7ce63503709a01cbf6ad6bb4b93d5c3909", SCRIPT_RELEASE,
+     "16d4f25a8b1272dc33002e333ca708ee3f94da4e", SCRIPT_RELEASE,
      "redis-py Lock release"},
     {"a4e8783852e6b949f9ef3a97212805108459a890",
-     "829408cc83d4524666232bd8beebe3bcf873ac70", SCRIPT_EXTEND,
+     "bce326b8a0b21cc21af307b604335bbdd4e6ad86", SCRIPT_EXTEND,
      "redis-py 4 Lock extend"},
     {"f335028e570b0f7f958d558097d9857b8dd9b09b",
-     "0499f797b9d834483310c4ca89c0cc0cd900b2d1", SCRIPT_EXTEND,
+     "93b1a8df8942fb5c3e91d918238526f722ba314b", SCRIPT_EXTEND,
      "redis-py 5 Lock extend"},
     {"1cac51482acf5858da00f6d685d68f886cd6b6b2",
-     "042112cf75a3fdabb4e02600ce494eff4b2d2906", SCRIPT_SET_TTL,
+     "b57b48d5536ae982a91ca9929e89a43a617db101", SCRIPT_SET_TTL,
      "redis-py 4 Lock reacquire"},
     {"86adac77e1e4eac7090cbbe12386ad98a2b4124c",
-     "781a1491c518fc442feef5648d25aed28eb12be4", SCRIPT_SET_TTL,
+     "f2bfabf69bc5666176d2d12f8cfd59547423d4d1", SCRIPT_SET_TTL,
      "redis-py 5 Lock reacquire"},
 };
 
@@ -32,7 +38,7 @@ const struct script *scripts_find(const char *sha, size_t len)
         return NULL;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strncasecmp(sha, known[i].sha, 40) == 0 ||
-            strncasecmp(sha, known[i].blanks, 40) == 0)
+            strncasecmp(sha, known[i].canon, 40) == 0)
             return &known[i];
     return NULL;
 }
@@ -42,19 +48,39 @@ static bool blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-size_t scripts_collapse(const char *text, size_t len, char *out)
+static bool ident(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_';
+}
+
+size_t scripts_canon(const char *text, size_t len, char *out)
 {
     size_t n = 0;
     bool gap = false;
+    char quote = 0; /* inside a string literal: the quote it opened with */
     for (size_t i = 0; i < len; i++) {
-        if (blank(text[i])) {
+        char c = text[i];
+        if (quote != 0) {
+            if (c == quote) {
+                quote = 0;
+                c = '"';
+            }
+            out[n++] = c;
+            continue;
+        }
+        if (blank(c)) {
             gap = n > 0;
             continue;
         }
-        if (gap)
+        if (c == '\'' || c == '"') {
+            quote = c;
+            c = '"';
+        }
+        if (gap && ident(out[n - 1]) && ident(c))
             out[n++] = ' ';
         gap = false;
-        out[n++] = text[i];
+        out[n++] = c;
     }
     return n;
 }

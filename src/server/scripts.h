@@ -1,9 +1,9 @@
 /* scripts.h - the Lua scripts of Redis lock libraries that dlock runs as
  * native, replicated operations (docs/redis-compat.md). dlock runs no Lua:
  * a script is known by the SHA1 of its text (what EVALSHA names), or of its
- * text with every run of blanks made one space and the ends trimmed (a copy
- * indented otherwise); any other script gets the error that makes its
- * library fail loudly. Pure: the caller computes the SHA1s. */
+ * canonical text (scripts_canon: a copy spaced or quoted otherwise); any
+ * other script gets the error that makes its library fail loudly. Pure:
+ * the caller computes the SHA1s. */
 #ifndef DLOCK_SCRIPTS_H
 #define DLOCK_SCRIPTS_H
 
@@ -21,17 +21,20 @@ enum script_kind {
 
 struct script {
     const char *sha;     /* of its text, 40 hex digits */
-    const char *blanks;  /* of its text with blanks collapsed */
+    const char *canon;   /* of its canonical text */
     int kind;            /* enum script_kind */
     const char *library; /* where it comes from, for docs and logs */
 };
 
 /* The known script whose text has the SHA1 sha (40 hex digits, any case),
- * or whose collapsed text has it; NULL if none. */
+ * or whose canonical text has it; NULL if none. */
 const struct script *scripts_find(const char *sha, size_t len);
 
-/* Collapses the len bytes of text (blanks: space, tab, CR, LF) into out
- * (at least len bytes); returns the bytes written. */
-size_t scripts_collapse(const char *text, size_t len, char *out);
+/* The canonical text of the len bytes at text, into out (at least len
+ * bytes); returns the bytes written. Outside string literals, blanks
+ * (space, tab, CR, LF) go, but for one space between two characters of
+ * names or numbers; a string's quotes become double quotes, and its
+ * inside is kept. */
+size_t scripts_canon(const char *text, size_t len, char *out);
 
 #endif

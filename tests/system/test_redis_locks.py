@@ -142,6 +142,12 @@ def test_scripts_known_by_sha_and_text(ctx):
     eq(c.call("GET", "s"), "me", "still held")
     eq(c.call("EVAL", release, 1, "s", "me"), 1, "release")
     eq(c.call("EXISTS", "s"), 0, "released")
+    # The compare-and-delete of Redis's documentation, copied by hand.
+    docs = ('if redis.call("get",KEYS[1]) == ARGV[1]\nthen\n    return '
+            'redis.call("del",KEYS[1])\nelse\n    return 0\nend')
+    eq(c.call("SET", "d", "me", "NX", "PX", 10000), "OK", "SET d")
+    eq(c.call("EVAL", docs, 1, "d", "other"), 0, "the docs' script, not owner")
+    eq(c.call("EVAL", docs.replace('"', "'"), 1, "d", "me"), 1, "the docs' script")
     v = c.try_call("EVALSHA", "0" * 40, 1, "s", "me")
     eq(v, RespError("NOSCRIPT No matching script. Please use EVAL."), "unknown SHA1")
     for args in (["EVAL", "return redis.call('del', KEYS[1])", 1, "s"],
