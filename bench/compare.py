@@ -14,6 +14,9 @@ directory, measured, and stopped by pid before the next one starts:
                             certificates required (docs/security.md)
   dlock-1-auth, dlock-3-auth  the same with users: every client logs in
                             and every command is checked against its rules
+  dlock-1-redis, dlock-3-redis  dlockd, measured with the Redis system's
+                            client: SET NX PX and the compare-and-delete
+                            script, at the leader (docs/redis-compat.md)
   redis, redis-always       Redis 7, the SET NX PX lock; appendonly off, and
                             appendonly with appendfsync always
   etcd-1, etcd-3            etcd 3.4, its lock service through the v3 JSON
@@ -100,10 +103,14 @@ def start_dlock(n, work, build, variant=""):
         s.start()
         s.wait_leader()
         servers = [s]
+        leader = s
     else:
-        servers = ctx.cluster(n, **kw).servers
-    return Started(",".join(s.addr for s in servers), [s.pid for s in servers],
-                   lambda: ctx.finish(), env)
+        cl = ctx.cluster(n, **kw)
+        servers = cl.servers
+        leader = cl.wait_leader()
+    # A Redis client knows one address: the leader's.
+    addrs = leader.addr if variant == "redis" else ",".join(s.addr for s in servers)
+    return Started(addrs, [s.pid for s in servers], lambda: ctx.finish(), env)
 
 
 def start_redis(always, work, build):
@@ -166,7 +173,7 @@ def installed(name):
 
 
 def run_bench(args, system, started, workload, clients, extra=()):
-    kind = system.partition("-")[0]
+    kind = "redis" if system.endswith("-redis") else system.partition("-")[0]
     argv = [args.bench, "--system", kind, "--servers", started.servers,
             "--workload", workload, "--clients", str(clients),
             "--duration", str(args.duration), "--warmup", str(args.warmup),
@@ -203,7 +210,8 @@ def measure(args, system, results, rnd=0):
     try:
         started = starter(system)(work, args.build)
         for w in args.workloads:
-            if w in ("D", "P") and not system.startswith("dlock"):
+            if w in ("D", "P") and (not system.startswith("dlock") or
+                                    system.endswith("-redis")):
                 continue  # shared locks, semaphores: dlock's only, here
             counts = args.clients if w in ("U", "H") else [max(args.clients)]
             for c in counts:

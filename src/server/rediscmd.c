@@ -212,11 +212,23 @@ static void script_read(struct slot *s, const struct fsm_lock_info *info)
     struct rop *op = s->op;
     bool owned = info->holder != 0 &&
                  same(info->owner, info->owner_len, op->value, op->value_len);
+    if (!owned && op->kind == SCRIPT_RELEASE_OR_GONE && info->holder == 0) {
+        integer(s, -1);
+        return;
+    }
+    if (!owned && op->kind == SCRIPT_TOUCH_OR_SET && info->holder == 0) {
+        /* Free: taken for the value, as the script's SET NX PX. */
+        struct fsm_cmd cmd = {.type = FSM_ACQUIRE, .ttl = lease_ttl(op->ms)};
+        cmd.owner = op->value;
+        cmd.owner_len = op->value_len;
+        propose(s, &cmd);
+        return;
+    }
     if (!owned) {
         integer(s, 0);
         return;
     }
-    if (op->kind == SCRIPT_RELEASE) {
+    if (op->kind == SCRIPT_RELEASE || op->kind == SCRIPT_RELEASE_OR_GONE) {
         struct fsm_cmd cmd = {.type = FSM_RELEASE, .token = info->token};
         propose(s, &cmd);
         return;
@@ -389,9 +401,9 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
     if (!int_arg(s, &a[2], &nk))
         return true;
     size_t argc = n > 3 ? n - 4 : 0; /* ARGV after the one key */
-    size_t want = k->kind == SCRIPT_RELEASE  ? 1
-                  : k->kind == SCRIPT_EXTEND ? 3
-                                             : 2;
+    bool release =
+        k->kind == SCRIPT_RELEASE || k->kind == SCRIPT_RELEASE_OR_GONE;
+    size_t want = release ? 1 : k->kind == SCRIPT_EXTEND ? 3 : 2;
     if (nk != 1 || n < 4 || argc < want) {
         command_error(s,
                       "ERR %s: takes one key and %zu arguments "
@@ -407,7 +419,7 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
     op->kind = k->kind;
     memcpy(op->value, argv[0].str, argv[0].len);
     op->value_len = (uint32_t)argv[0].len;
-    if (k->kind != SCRIPT_RELEASE && !int_arg(s, &argv[1], &op->ms))
+    if (!release && !int_arg(s, &argv[1], &op->ms))
         return true;
     if (k->kind == SCRIPT_EXTEND)
         op->add = command_is(&argv[2], "0");

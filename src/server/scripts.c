@@ -8,6 +8,19 @@
 #include <strings.h>
 
 static const struct script known[] = {
+    /* go-redsync's Mutex (scripts.go, mutex.go), v4.0.0 to v4.12. */
+    {"00583931c4e4d483f6233879c133c71ed5393f9d",
+     "291e8c6bd642e1e50ba3b90238fb62ab2071837a", SCRIPT_RELEASE,
+     "go-redsync v4.0-v4.11 delete"},
+    {"e950836ed1e694540c503ef9972b8de518044d3b",
+     "7993caa3740134efbd5ac97c8695f767f80951db", SCRIPT_RELEASE_OR_GONE,
+     "go-redsync v4.12 delete"},
+    {"d75bb8b5bd13532ddedd17762e772346e39b321e",
+     "eab2bb9c2bd5ff466b3bf28d23e0a6be0b63e807", SCRIPT_SET_TTL,
+     "go-redsync v4 touch"},
+    {"b6b55c439e02c6f52ffb8be7ec8c0d0ac816ea79",
+     "093198007cadcfa2b840a96c0c99c7729de3bfa0", SCRIPT_TOUCH_OR_SET,
+     "go-redsync v4.12 touch with SETNX"},
     /* The compare-and-delete of Redis's documentation (the SET command's
      * patterns), which hand-written lock code copies, with either quotes
      * and any spacing; dlock-bench's Redis system sends it too. */

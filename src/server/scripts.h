@@ -17,6 +17,9 @@ enum script_kind {
                            1, else 0 (a new TTL of 0 or less: 1, unchanged) */
     SCRIPT_SET_TTL = 3, /* if it holds it, its TTL becomes ARGV[2] ms (if
                            above 0): 1, else 0 */
+    SCRIPT_RELEASE_OR_GONE = 4, /* as RELEASE, but -1 if the key is free */
+    SCRIPT_TOUCH_OR_SET = 5,    /* as SET_TTL; a free key is taken for
+                                   ARGV[1] for ARGV[2] ms (1) */
 };
 
 struct script {

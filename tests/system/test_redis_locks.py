@@ -6,6 +6,7 @@ from the library installed; anything else refused loudly."""
 
 import hashlib
 import os
+import shutil
 import subprocess
 
 import dlocktest
@@ -197,3 +198,59 @@ def test_redis_py_lock_survives_a_leader_kill(ctx):
                          capture_output=True, text=True, timeout=30)
     eq(out.returncode, 0, out.stderr)
     eq(out.stdout.split(), ["True", "True", "True", "False"], "owned, extended, released")
+
+
+GO_DIR = os.path.join(dlocktest.ROOT, "tests", "redis-libs", "go")
+
+
+def redsync_check(ctx):
+    """tests/redis-libs/go built (go-redsync and go-redis, pinned by its
+    go.sum), or Skip when there is no Go or its modules cannot be had."""
+    go = shutil.which("go")
+    if go is None:
+        raise Skip("no go command (go-redsync's test needs Go)")
+    exe = os.path.join(ctx.dir, "redsync-check")
+    r = subprocess.run([go, "build", "-mod=readonly", "-o", exe, "."], cwd=GO_DIR,
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, GOFLAGS="-mod=readonly"))
+    if r.returncode != 0:
+        if "dial tcp" in r.stderr or "proxy" in r.stderr or "lookup" in r.stderr:
+            raise Skip("go-redsync's modules cannot be downloaded here: %s"
+                       % r.stderr.strip().splitlines()[-1])
+        raise AssertionError("go build: %s" % r.stderr)
+    return exe
+
+
+def run_go(exe, *args):
+    r = subprocess.run([exe] + list(args), capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "redsync-check %s (stderr %r)" % (" ".join(args), r.stderr))
+    return [line.split(": ", 1) for line in r.stdout.splitlines()]
+
+
+def test_go_redsync_unchanged(ctx):
+    """go-redsync's Mutex (v4, with go-redis v9), as its users write it:
+    Lock, a TryLock that fails while it is held, Extend, Unlock, an Unlock
+    again (refused), and a Lock that retries until a short-lived holder's
+    TTL ends; then across a leader kill on a 3-node cluster."""
+    exe = redsync_check(ctx)
+    srv = ctx.single()
+    eq(run_go(exe, srv.addr, "all"),
+       [["lock", "true"], ["other", "false"], ["extend", "true true"], ["ttl", "true"],
+        ["unlock", "true true"], ["unlock again", "false true"], ["short", "true"],
+        ["waiter", "true"], ["waiter unlock", "true"]], "go-redsync")
+
+
+def test_go_redsync_survives_a_leader_kill(ctx):
+    exe = redsync_check(ctx)
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    out = dict(run_go(exe, leader.addr, "take", "redsync-held"))
+    eq(out["lock"], "true", "locked at the leader")
+    token = dlocktest.as_map(leader.call("LOCK.STATUS", "redsync-held"))["token"]
+    leader.kill()
+    new = cl.wait_leader(among=cl.live(), other_than=leader.id)
+    st = dlocktest.as_map(new.call("LOCK.STATUS", "redsync-held"))
+    eq((st["held"], st["owner"], st["token"]), (1, out["value"], token),
+       "the lock at the new leader")
+    eq(run_go(exe, new.addr, "use", "redsync-held", out["value"]),
+       [["extend", "true true"], ["unlock", "true true"]], "extended and unlocked there")

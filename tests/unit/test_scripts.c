@@ -44,3 +44,22 @@ TEST(scripts, found_by_either_sha)
     CHECK(scripts_find("c3f8721cbb97f72bc19e972846bd7aaf9190165", 39) == NULL);
     CHECK(scripts_find("0000000000000000000000000000000000000000", 40) == NULL);
 }
+
+TEST(scripts, kinds_of_each_library)
+{
+    static const struct {
+        const char *sha;
+        int kind;
+    } want[] = {
+        {"00583931c4e4d483f6233879c133c71ed5393f9d", SCRIPT_RELEASE},
+        {"e950836ed1e694540c503ef9972b8de518044d3b", SCRIPT_RELEASE_OR_GONE},
+        {"d75bb8b5bd13532ddedd17762e772346e39b321e", SCRIPT_SET_TTL},
+        {"b6b55c439e02c6f52ffb8be7ec8c0d0ac816ea79", SCRIPT_TOUCH_OR_SET},
+        {"a4e8783852e6b949f9ef3a97212805108459a890", SCRIPT_EXTEND},
+        {"86adac77e1e4eac7090cbbe12386ad98a2b4124c", SCRIPT_SET_TTL},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct script *k = scripts_find(want[i].sha, 40);
+        CHECK_MSG(k != NULL && k->kind == want[i].kind, "%s", want[i].sha);
+    }
+}
