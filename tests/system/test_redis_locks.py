@@ -254,3 +254,22 @@ def test_go_redsync_survives_a_leader_kill(ctx):
        "the lock at the new leader")
     eq(run_go(exe, new.addr, "use", "redsync-held", out["value"]),
        [["extend", "true true"], ["unlock", "true true"]], "extended and unlocked there")
+
+
+def test_the_switch_in_the_doc(ctx):
+    """docs/redis-compat.md's redis-py snippet, as printed but for the
+    port (the test's server), takes and releases the lock."""
+    exe = need_redis_py()
+    text = open(os.path.join(dlocktest.ROOT, "docs", "redis-compat.md")).read()
+    block = text.split("## The switch", 1)[1].split("\n\n")[2]
+    code = "\n".join(line[4:] for line in block.splitlines())
+    check("redis.Redis(" in code and "r.lock(" in code, "the snippet: %r" % code)
+    srv = ctx.single()
+    port = dlocktest.split_addr(srv.addr)[1]
+    program = ("import redis\n"
+               "def send_greetings():\n"
+               "    print(r.get('birthday-mails') is not None)\n" +
+               code.replace("7411", str(port)) +
+               "\nprint(r.get('birthday-mails'))\n")
+    r = subprocess.run([exe, "-c", program], capture_output=True, text=True, timeout=30)
+    eq((r.returncode, r.stdout), (0, "True\nNone\n"), "the snippet (stderr %r)" % r.stderr)
