@@ -111,8 +111,7 @@ static bool check_holds(struct ck *c, const struct fsm *f,
         if (l->permits > 0 ? h->grant_count > l->permits : h->grant_count != 0)
             return bad(c, "lock %.*s: a hold's grant of %u permits",
                        (int)l->name_len, l->name, h->grant_count);
-        if (h->session->lease_lock &&
-            (h->owner_len > 0 || h->exclusive != 1 || h->shared != 0))
+        if (h->session->lease_lock && (h->exclusive != 1 || h->shared != 0))
             return bad(c,
                        "lock %.*s: a lease lock's hold that is not one "
                        "exclusive hold",

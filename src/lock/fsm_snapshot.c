@@ -499,7 +499,7 @@ static void load_waiters(struct rd *r, struct fsm *f, struct fsm_lock *l)
                             : count != 0) ||
             (vlen > 0 && l->kind != FSM_KIND_ELECTION) ||
             (shared && l->kind == FSM_KIND_ELECTION) ||
-            (s->lease_lock && (olen > 0 || index != s->id || shared))) {
+            (s->lease_lock && (index != s->id || shared))) {
             fail(r);
             return;
         }
@@ -640,7 +640,7 @@ static void load_holds(struct rd *r, struct fsm *f)
         if (r->bad || s == NULL || l == NULL || id < prev || token == 0 ||
             token > f->last_token || exclusive + (uint64_t)shared == 0 ||
             delay > FSM_DELAY_MAX || !fsm_lock_grant_ok(f, s, grant) ||
-            (s->lease_lock && (olen > 0 || exclusive != 1 || shared != 0)) ||
+            (s->lease_lock && (exclusive != 1 || shared != 0)) ||
             (l->kind == FSM_KIND_ELECTION &&
              (exclusive != 1 || shared != 0 || l->holds.n > 0)) ||
             (l->permits > 0 ? exclusive != 0 || grant_count > l->permits ||

@@ -272,10 +272,10 @@ static void resolve_wait(struct model *md, const struct fsm_event *e)
     }
 }
 
+/* The owner an ACQUIRE holds or waits with: a lease lock's too (its
+ * owner is what a Redis client's SET NX set). */
 static unsigned owner_of(const struct fsm_cmd *c)
 {
-    if (c->session == 0)
-        return 0; /* a lease lock: the empty owner */
     return gen_find(gen_owners, GEN_OWNERS, c->owner, c->owner_len);
 }
 
