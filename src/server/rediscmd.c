@@ -15,6 +15,7 @@
 #include "common/mem.h"
 #include "server/command.h"
 #include "server/lockcmd_internal.h"
+#include "server/forward.h"
 #include "server/node.h"
 #include "server/scripts.h"
 
@@ -89,6 +90,14 @@ static uint64_t lease_ttl(int64_t ms)
     return (uint64_t)ms;
 }
 
+/* A follower sends the request on to the leader, for a client that knows
+ * only this server's address (forward.h); true if it did. */
+static bool forwarded(struct conn *c, struct slot *s,
+                      const struct resp_value *a, size_t n)
+{
+    return !node_is_leader(command_node(c)) && forward_request(c, s, a, n);
+}
+
 /* ---- SET key value NX [PX ms | EX s] ---------------------------------- */
 
 static void set_done(void *ctx, int status, const struct fsm_result *r)
@@ -122,6 +131,8 @@ static void set_done(void *ctx, int status, const struct fsm_result *r)
 bool rediscmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     bool nx = false, ttl_given = false;
     int64_t ttl = FSM_TTL_MAX;
     for (size_t i = 3; i < n; i++) {
@@ -322,24 +333,32 @@ static bool read_key(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_get(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     return read_key(c, s, &a[1], V_GET);
 }
 
 bool rediscmd_exists(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     return read_key(c, s, &a[1], V_EXISTS);
 }
 
 bool rediscmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     return read_key(c, s, &a[1], V_DEL);
 }
 
 bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     rop_of(s)->seconds = command_is(&a[0], "TTL");
     return read_key(c, s, &a[1], V_PTTL);
 }
@@ -347,6 +366,8 @@ bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_pexpire(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     int64_t v;
     if (!int_arg(s, &a[2], &v))
         return true;
@@ -429,6 +450,8 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
 bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     char sha[41];
     const struct script *k = script_of_text(&a[1], sha);
     if (k == NULL) {
@@ -441,6 +464,8 @@ bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_evalsha(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n)
 {
+    if (forwarded(c, s, a, n))
+        return false;
     const struct script *k = scripts_find(a[1].str, a[1].len);
     if (k == NULL) {
         command_error(s, "NOSCRIPT No matching script. Please use EVAL.");

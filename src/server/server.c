@@ -10,6 +10,7 @@
 
 #include "server/auth.h"
 #include "server/conn.h"
+#include "server/forward.h"
 #include "server/logger.h"
 #include "server/tlsfiles.h"
 #include "tls/tls.h"
@@ -75,6 +76,7 @@ static void node_stopped(void *arg)
     while (s->conns != NULL)
         conn_close(s->conns);
     auth_stop(s);
+    forward_stop(s);
     listener_forget(&s->clients, UINT64_MAX, 0);
     map_str_close(&s->clients.addrs);
     uv_close((uv_handle_t *)&s->sigterm, closed_cb);

@@ -21,6 +21,7 @@ struct server {
     struct node *node;
     struct watch_hub *watch; /* watches of names (watch.h) */
     struct auth *auth;       /* who clients are (auth.h) */
+    struct forward *forward; /* Redis requests sent to the leader, or NULL */
     struct listener clients; /* the client port */
     uv_timer_t sweep;        /* timeouts, memory given back (conn_sweep) */
     uv_signal_t sigterm;

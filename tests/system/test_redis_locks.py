@@ -273,3 +273,53 @@ def test_the_switch_in_the_doc(ctx):
                "\nprint(r.get('birthday-mails'))\n")
     r = subprocess.run([exe, "-c", program], capture_output=True, text=True, timeout=30)
     eq((r.returncode, r.stdout), (0, "True\nNone\n"), "the snippet (stderr %r)" % r.stderr)
+
+
+FOLLOWER = r"""
+import sys, time, redis
+host, port = sys.argv[1].rsplit(":", 1)
+r = redis.Redis(host=host, port=int(port))
+l = r.lock("via-follower", timeout=30)
+if sys.argv[2] == "take":
+    print(l.acquire(blocking=False), r.get("via-follower") == l.local.token,
+          r.pttl("via-follower") > 0, l.local.token.decode())
+else:
+    l.local.token = sys.argv[3].encode()
+    # The connection to the killed leader ends: the first try may be told
+    # NOLEADER, as a Redis client is told of a failover; it tries again.
+    for attempt in range(50):
+        try:
+            owned = l.owned()
+            break
+        except redis.exceptions.ResponseError:
+            time.sleep(0.2)
+    print(owned, l.extend(5), l.locked())
+    l.release()
+    print(l.locked())
+"""
+
+
+def test_one_address_across_a_leader_kill(ctx):
+    """redis-py given one follower's address: the follower sends its
+    requests on to the leader, so the lock is taken, read and, after the
+    leader is killed, extended and released through the same address."""
+    exe = need_redis_py()
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    follower = [s for s in cl.servers if s.id != leader.id][0]
+    out = run_py_lines(exe, FOLLOWER, follower.addr, "take")
+    eq(out[:3], ["True", "True", "True"], "taken through a follower")
+    token = out[3]
+    eq(dlocktest.as_map(leader.call("LOCK.STATUS", "via-follower"))["owner"], token,
+       "held at the leader")
+    leader.kill()
+    cl.wait_leader(among=cl.live(), other_than=leader.id)
+    out = run_py_lines(exe, FOLLOWER, follower.addr, "use", token)
+    eq(out, ["True", "True", "True", "False"], "owned, extended, released")
+
+
+def run_py_lines(exe, script, *args):
+    r = subprocess.run([exe, "-c", script] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=60)
+    eq(r.returncode, 0, "redis-py script (stderr %r)" % r.stderr)
+    return r.stdout.split()
