@@ -46,6 +46,11 @@ TEST_TIMEOUT(tls, a_lock_over_tls_survives_a_leader_kill, 120)
     CHECK_EQ(
         dlock_watch_start(c, "over-tls", DLOCK_WATCH_NOW, on_change, NULL, &w),
         0);
+    /* The watch starts where the server it reached is when its WATCH
+     * arrives: the grants below must come after that. */
+    for (int i = 0; i < 200 && dlock_watch_revision(w) == DLOCK_WATCH_NOW; i++)
+        ct_sleep_ms(50);
+    CHECK(dlock_watch_revision(w) != DLOCK_WATCH_NOW);
     struct dlock_session *s;
     CHECK_EQ(dlock_session_open(c, 2000, 0, &s), 0);
     struct dlock_lock *l;
