@@ -178,12 +178,14 @@ bool forward_request(struct conn *c, struct slot *s, const struct resp_value *a,
     struct forward *f = fwd_of(srv);
     if (f->open && strcmp(f->addr, leader) != 0)
         end(f, "a new leader");
+    /* A connection that ended closes still: nothing more may wait on it
+     * (no reply would come). The next request after it opens another. */
+    if (f->open && uv_is_closing((uv_handle_t *)&f->tcp))
+        return false;
     if (f->n >= FORWARD_PENDING_MAX)
         return false;
     if (!f->open && !start(f, leader))
         return false;
-    if (!f->open)
-        return false; /* closing still: the caller answers */
     const char **argv = mem_xmalloc(n * sizeof *argv);
     size_t *len = mem_xmalloc(n * sizeof *len);
     for (size_t i = 0; i < n; i++) {
