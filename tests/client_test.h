@@ -271,4 +271,58 @@ static inline void ct_fail_at(long n)
     }
 }
 
+/* Counts the grants a watch delivers. */
+static inline void ct_count_grants(void *arg, const struct dlock_change *ch)
+{
+    if (ch->event == DLOCK_CHANGE_GRANTED)
+        atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* A client c of cl whose calls, keeper and watch go some way of their own
+ * (TLS, a login) holds name across a leader kill: a watch of name from
+ * now (waited for, so that it sees both grants), a session (TTL 2 s) that
+ * acquires it, the leader killed, the session kept alive at the new
+ * leader for twice its TTL, the lock still its own with its token,
+ * released and acquired again, the two grants seen by the watch. Between
+ * the acquire and the kill, between(c, s) runs, if given. */
+static inline void ct_hold_across_leader_kill(
+    struct ct_cluster *cl, struct dlock_client *c, const char *name,
+    void (*between)(struct dlock_client *c, struct dlock_session *s))
+{
+    atomic_int granted;
+    atomic_init(&granted, 0);
+    struct dlock_watch *w;
+    CHECK_EQ(dlock_watch_start(c, name, DLOCK_WATCH_NOW, ct_count_grants,
+                               &granted, &w),
+             0);
+    /* The watch starts where the server it reached is when its WATCH
+     * arrives: the grants below must come after that. */
+    for (int i = 0; i < 200 && dlock_watch_revision(w) == DLOCK_WATCH_NOW; i++)
+        ct_sleep_ms(50);
+    CHECK(dlock_watch_revision(w) != DLOCK_WATCH_NOW);
+    struct dlock_session *s;
+    CHECK_EQ(dlock_session_open(c, 2000, 0, &s), 0);
+    struct dlock_lock *l;
+    CHECK_EQ(dlock_lock_acquire(s, name, NULL, &l), 0);
+    if (between != NULL)
+        between(c, s);
+    int old = ct_wait_leader(cl, c);
+    ct_kill(cl, old);
+    CHECK(ct_wait_leader(cl, c) != old);
+    ct_sleep_ms(4000); /* twice the TTL: kept alive at the new leader */
+    CHECK(!dlock_session_lost(s));
+    struct dlock_lock_status st;
+    CHECK_EQ(dlock_lock_status(c, name, &st), 0);
+    CHECK(st.held);
+    CHECK_U64(st.token, dlock_lock_token(l));
+    CHECK_EQ(dlock_lock_release(l), 0);
+    CHECK_EQ(dlock_lock_acquire(s, name, NULL, &l), 0);
+    for (int i = 0; i < 200 && atomic_load(&granted) < 2; i++)
+        ct_sleep_ms(50);
+    CHECK_EQ(atomic_load(&granted), 2);
+    CHECK_EQ(dlock_lock_release(l), 0);
+    CHECK_EQ(dlock_session_close(s), 0);
+    dlock_watch_stop(w);
+}
+
 #endif

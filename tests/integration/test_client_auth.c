@@ -50,12 +50,15 @@ static struct dlock_client *client_as(const char *user, const char *password)
     return c;
 }
 
-static atomic_int granted;
-
-static void on_change(void *arg, const struct dlock_change *ch)
+/* A name outside cron's rules: refused, and nothing changes. */
+static void refused_name(struct dlock_client *c, struct dlock_session *s)
 {
-    if (ch->event == DLOCK_CHANGE_GRANTED)
-        atomic_fetch_add(&granted, 1);
+    struct dlock_lock *other;
+    CHECK_EQ(dlock_lock_acquire(s, "other", NULL, &other), DLOCK_EPERM);
+    CHECK(strstr(dlock_errmsg(c), "NOPERM") != NULL);
+    struct dlock_lock_status st;
+    CHECK_EQ(dlock_lock_status(c, "other", &st), 0);
+    CHECK(!st.held);
 }
 
 TEST_TIMEOUT(auth, a_user_holds_across_a_leader_kill, 120)
@@ -65,42 +68,7 @@ TEST_TIMEOUT(auth, a_user_holds_across_a_leader_kill, 120)
     setenv("DLOCK_USER", "cron", 1);
     setenv("DLOCK_PASSWORD", "cronpw", 1);
     struct dlock_client *c = client_as(NULL, NULL);
-    struct dlock_watch *w;
-    CHECK_EQ(
-        dlock_watch_start(c, "jobs/a", DLOCK_WATCH_NOW, on_change, NULL, &w),
-        0);
-    /* The watch starts where the server it reached is when its WATCH
-     * arrives: the grants below must come after that. */
-    for (int i = 0; i < 200 && dlock_watch_revision(w) == DLOCK_WATCH_NOW; i++)
-        ct_sleep_ms(50);
-    CHECK(dlock_watch_revision(w) != DLOCK_WATCH_NOW);
-    struct dlock_session *s;
-    CHECK_EQ(dlock_session_open(c, 2000, 0, &s), 0);
-    struct dlock_lock *l;
-    CHECK_EQ(dlock_lock_acquire(s, "jobs/a", NULL, &l), 0);
-    /* A name outside cron's rules: refused, and nothing changes. */
-    struct dlock_lock *other;
-    CHECK_EQ(dlock_lock_acquire(s, "other", NULL, &other), DLOCK_EPERM);
-    CHECK(strstr(dlock_errmsg(c), "NOPERM") != NULL);
-    int old = ct_wait_leader(&cl, c);
-    ct_kill(&cl, old);
-    CHECK(ct_wait_leader(&cl, c) != old);
-    ct_sleep_ms(4000); /* twice the TTL: kept alive at the new leader */
-    CHECK(!dlock_session_lost(s));
-    struct dlock_lock_status st;
-    CHECK_EQ(dlock_lock_status(c, "jobs/a", &st), 0);
-    CHECK(st.held);
-    CHECK_U64(st.token, dlock_lock_token(l));
-    CHECK_EQ(dlock_lock_status(c, "other", &st), 0);
-    CHECK(!st.held);
-    CHECK_EQ(dlock_lock_release(l), 0);
-    CHECK_EQ(dlock_lock_acquire(s, "jobs/a", NULL, &l), 0);
-    for (int i = 0; i < 200 && atomic_load(&granted) < 2; i++)
-        ct_sleep_ms(50);
-    CHECK_EQ(atomic_load(&granted), 2);
-    CHECK_EQ(dlock_lock_release(l), 0);
-    CHECK_EQ(dlock_session_close(s), 0);
-    dlock_watch_stop(w);
+    ct_hold_across_leader_kill(&cl, c, "jobs/a", refused_name);
     dlock_client_free(c);
     unsetenv("DLOCK_USER");
     unsetenv("DLOCK_PASSWORD");

@@ -28,50 +28,13 @@ static void tls_cluster(void)
     ct_cluster_start_args(&cl, 3, args);
 }
 
-static atomic_int granted;
-
-static void on_change(void *arg, const struct dlock_change *ch)
-{
-    if (ch->event == DLOCK_CHANGE_GRANTED)
-        atomic_fetch_add(&granted, 1);
-}
-
-/* The keeper's keepalives and the calls go over TLS; the leader's kill
- * changes nothing for the holder; a watch over TLS sees the grants. */
+/* The keeper's keepalives, the calls and a watch go over TLS; the
+ * leader's kill changes nothing for the holder. */
 TEST_TIMEOUT(tls, a_lock_over_tls_survives_a_leader_kill, 120)
 {
     tls_cluster();
     struct dlock_client *c = ct_client(&cl, 5000);
-    struct dlock_watch *w;
-    CHECK_EQ(
-        dlock_watch_start(c, "over-tls", DLOCK_WATCH_NOW, on_change, NULL, &w),
-        0);
-    /* The watch starts where the server it reached is when its WATCH
-     * arrives: the grants below must come after that. */
-    for (int i = 0; i < 200 && dlock_watch_revision(w) == DLOCK_WATCH_NOW; i++)
-        ct_sleep_ms(50);
-    CHECK(dlock_watch_revision(w) != DLOCK_WATCH_NOW);
-    struct dlock_session *s;
-    CHECK_EQ(dlock_session_open(c, 2000, 0, &s), 0);
-    struct dlock_lock *l;
-    CHECK_EQ(dlock_lock_acquire(s, "over-tls", NULL, &l), 0);
-    int old = ct_wait_leader(&cl, c);
-    ct_kill(&cl, old);
-    CHECK(ct_wait_leader(&cl, c) != old);
-    ct_sleep_ms(4000); /* twice the TTL: kept alive at the new leader */
-    CHECK(!dlock_session_lost(s));
-    struct dlock_lock_status st;
-    CHECK_EQ(dlock_lock_status(c, "over-tls", &st), 0);
-    CHECK(st.held);
-    CHECK_U64(st.token, dlock_lock_token(l));
-    CHECK_EQ(dlock_lock_release(l), 0);
-    CHECK_EQ(dlock_lock_acquire(s, "over-tls", NULL, &l), 0);
-    for (int i = 0; i < 200 && atomic_load(&granted) < 2; i++)
-        ct_sleep_ms(50);
-    CHECK_EQ(atomic_load(&granted), 2);
-    CHECK_EQ(dlock_lock_release(l), 0);
-    CHECK_EQ(dlock_session_close(s), 0);
-    dlock_watch_stop(w);
+    ct_hold_across_leader_kill(&cl, c, "over-tls", NULL);
     dlock_client_free(c);
     ct_stop(&cl);
     tls_pki_remove(&pki);
