@@ -52,6 +52,18 @@ static bool same(const char *a, uint32_t alen, const char *b, uint32_t blen)
     return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
+/* Whether the value of op holds the lock of info as a Redis lock does: a
+ * lease lock's, whose owner it is. A session's hold with an owner of the
+ * same bytes is not the value's (dlock's own clients name owners). */
+static bool value_holds(const struct fsm *f, const struct fsm_lock_info *info,
+                        const struct rop *op)
+{
+    struct fsm_session_info si;
+    return info->holder != 0 &&
+           same(info->owner, info->owner_len, op->value, op->value_len) &&
+           fsm_session_info(f, info->holder, &si) && si.lease_lock;
+}
+
 static struct rop *rop_of(struct slot *s)
 {
     if (s->op == NULL)
@@ -117,8 +129,7 @@ static void set_done(void *ctx, int status, const struct fsm_result *r)
         struct fsm_lock_info info;
         if (fsm_lock_info(node_fsm(command_node(s->conn)), op->key, op->key_len,
                           &info) &&
-            info.holder != 0 &&
-            same(info.owner, info.owner_len, op->value, op->value_len))
+            value_holds(node_fsm(command_node(s->conn)), &info, op))
             resp_write_simple(&s->buf, "OK");
         else
             resp_write_null(&s->buf, s->conn->proto);
@@ -221,8 +232,7 @@ static int64_t ttl_left(struct slot *s, const struct fsm_lock_info *info)
 static void script_read(struct slot *s, const struct fsm_lock_info *info)
 {
     struct rop *op = s->op;
-    bool owned = info->holder != 0 &&
-                 same(info->owner, info->owner_len, op->value, op->value_len);
+    bool owned = value_holds(node_fsm(command_node(s->conn)), info, op);
     if (!owned && op->kind == SCRIPT_RELEASE_OR_GONE && info->holder == 0) {
         integer(s, -1);
         return;

@@ -107,6 +107,14 @@ def test_redis_commands_by_hand(ctx):
     eq(c.call("DEL", "k"), 0, "DEL again")
     eq(c.call("SET", "k", "v3", "NX", "EX", 5), "OK", "free at once after DEL")
     eq(dlocktest.as_map(c.call("LOCK.STATUS", "k"))["token"], 2, "a new token")
+    # A session's hold whose owner has the value's bytes is not the value's.
+    sess = c.call("SESSION.OPEN", 10000)
+    c.call("LOCK.ACQUIRE", "native", sess, "OWNER", "v9")
+    eq(c.call("SET", "native", "v9", "NX", "PX", 10000), None, "a session's lock: nil")
+    docs = ('if redis.call("get",KEYS[1]) == ARGV[1] then return '
+            'redis.call("del",KEYS[1]) else return 0 end')
+    eq(c.call("EVAL", docs, 1, "native", "v9"), 0, "nor released by the value")
+    eq(dlocktest.as_map(c.call("LOCK.STATUS", "native"))["session"], sess, "still the session's")
     for args in (["SET", "k", "v"], ["SET", "k", "v", "XX"], ["SET", "k", "v", "PX", 10]):
         v = c.try_call(*args)
         check(isinstance(v, RespError) and "dlock is a lock service" in v.message,
