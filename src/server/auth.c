@@ -28,6 +28,7 @@
 #include "server/conn.h"
 #include "server/hasher.h"
 #include "server/listener.h"
+#include "server/lockcmd_internal.h"
 #include "server/logger.h"
 #include "server/node.h"
 #include "server/server.h"
@@ -719,15 +720,8 @@ static void set_propose(struct setting *st)
     struct fsm_cmd cmd = {.type = FSM_USER_SET};
     cmd.data = data;
     cmd.data_len = (uint32_t)len;
-    auth_stamp(s->conn, &cmd);
-    int rc = node_propose(command_node(s->conn), &cmd, set_done, s);
-    if (rc == NODE_OK)
-        return;
-    if (rc == NODE_SHUTDOWN)
-        command_error(s, "NOLEADER the server is stopping");
-    else
-        command_not_leader(s);
-    slot_done(s);
+    if (lockcmd_propose(s->conn, s, &cmd, set_done))
+        slot_done(s);
 }
 
 static void set_hashed(struct hasher_job *j, bool canceled)

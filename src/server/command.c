@@ -14,6 +14,7 @@
 #include "common/mem.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/forward.h"
 #include "server/node.h"
 #include "server/server.h"
 
@@ -26,6 +27,9 @@ struct command {
     const char *flags;
     command_fn fn;
     struct auth_perm perm; /* who may run it (auth.h) */
+    /* A follower sends it on to the leader (forward.h): a Redis lock
+     * command, from a client that knows one address. */
+    bool forward;
 };
 
 /* The permissions of the table below: what authenticated clients may run
@@ -503,65 +507,65 @@ static bool cmd_cluster_remove(struct conn *c, struct slot *s,
 /* ---- the table -------------------------------------------------------- */
 
 static const struct command commands[] = {
-    {"PING", -1, "fast", cmd_ping, PRE},
-    {"ECHO", 2, "fast", cmd_echo, ANY},
-    {"QUIT", -1, "fast", cmd_quit, PRE},
-    {"SELECT", 2, "fast", cmd_select, ANY},
-    {"HELLO", -1, "fast", cmd_hello, PRE},
-    {"AUTH", -2, "fast", cmd_auth, PRE},
-    {"CLIENT", -2, "fast", cmd_client, ANY},
-    {"INFO", -1, "fast", infocmd_info, ANY},
-    {"CONFIG", -2, "fast", infocmd_config, CLUSTER},
-    {"COMMAND", -1, "fast", NULL, ANY},
-    {"CLUSTER.INFO", 1, "fast", cmd_cluster_info, ANY},
-    {"CLUSTER.ADD", 3, "write", cmd_cluster_add, CLUSTER},
-    {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove, CLUSTER},
-    {"USER.SET", -2, "write", usercmd_set, USERS},
-    {"USER.DEL", 2, "write", usercmd_del, USERS},
-    {"USER.GET", 2, "readonly", usercmd_get, USERS},
-    {"USER.LIST", 1, "readonly", usercmd_list, USERS},
-    {"USER.WHOAMI", 1, "fast", usercmd_whoami, ANY},
-    {"SESSION.OPEN", -2, "write", lockcmd_session_open, SESSION_NEW},
-    {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive, SESSION},
-    {"SESSION.CLOSE", -2, "write", lockcmd_session_close, SESSION},
-    {"SESSION.INFO", 2, "readonly", lockcmd_session_info, SESSION},
-    {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire, TAKE},
-    {"LOCK.RELEASE", -3, "write", lockcmd_release, TAKE},
-    {"LOCK.EXTEND", -4, "write", lockcmd_extend, TAKE},
-    {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade, TAKE},
-    {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders, READ},
-    {"LOCK.REVOKE", -3, "write", lockcmd_revoke, REVOKE},
-    {"WATCH", -2, "fast", watchcmd_watch, READ},
-    {"UNWATCH", 2, "fast", watchcmd_unwatch, ANY},
-    {"WATCH.NEXT", -3, "fast", watchcmd_next, READ},
-    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch, SESSION},
-    {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch, ANY},
-    {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters, READ},
-    {"SEM.WAITERS", -2, "readonly", lockcmd_waiters, READ},
-    {"ELECT.CANDIDATES", -2, "readonly", lockcmd_waiters, READ},
-    {"SEM.ACQUIRE", -4, "write", semcmd_acquire, TAKE},
-    {"SEM.RELEASE", -3, "write", semcmd_release, TAKE},
-    {"SEM.STATUS", 2, "readonly", semcmd_status, READ},
-    {"SEM.HOLDERS", -2, "readonly", lockcmd_holders, READ},
-    {"ELECT.CAMPAIGN", -4, "write", electcmd_campaign, TAKE},
-    {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim, TAKE},
-    {"ELECT.RESIGN", -3, "write", electcmd_resign, TAKE},
-    {"ELECT.LEADER", 2, "readonly", electcmd_leader, READ},
-    {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ},
-    {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ},
-    {"LOCK.LIST", -1, "readonly", lockcmd_list, LIST},
+    {"PING", -1, "fast", cmd_ping, PRE, false},
+    {"ECHO", 2, "fast", cmd_echo, ANY, false},
+    {"QUIT", -1, "fast", cmd_quit, PRE, false},
+    {"SELECT", 2, "fast", cmd_select, ANY, false},
+    {"HELLO", -1, "fast", cmd_hello, PRE, false},
+    {"AUTH", -2, "fast", cmd_auth, PRE, false},
+    {"CLIENT", -2, "fast", cmd_client, ANY, false},
+    {"INFO", -1, "fast", infocmd_info, ANY, false},
+    {"CONFIG", -2, "fast", infocmd_config, CLUSTER, false},
+    {"COMMAND", -1, "fast", NULL, ANY, false},
+    {"CLUSTER.INFO", 1, "fast", cmd_cluster_info, ANY, false},
+    {"CLUSTER.ADD", 3, "write", cmd_cluster_add, CLUSTER, false},
+    {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove, CLUSTER, false},
+    {"USER.SET", -2, "write", usercmd_set, USERS, false},
+    {"USER.DEL", 2, "write", usercmd_del, USERS, false},
+    {"USER.GET", 2, "readonly", usercmd_get, USERS, false},
+    {"USER.LIST", 1, "readonly", usercmd_list, USERS, false},
+    {"USER.WHOAMI", 1, "fast", usercmd_whoami, ANY, false},
+    {"SESSION.OPEN", -2, "write", lockcmd_session_open, SESSION_NEW, false},
+    {"SESSION.KEEPALIVE", 2, "fast", lockcmd_session_keepalive, SESSION, false},
+    {"SESSION.CLOSE", -2, "write", lockcmd_session_close, SESSION, false},
+    {"SESSION.INFO", 2, "readonly", lockcmd_session_info, SESSION, false},
+    {"LOCK.ACQUIRE", -3, "write", lockcmd_acquire, TAKE, false},
+    {"LOCK.RELEASE", -3, "write", lockcmd_release, TAKE, false},
+    {"LOCK.EXTEND", -4, "write", lockcmd_extend, TAKE, false},
+    {"LOCK.DOWNGRADE", -3, "write", lockcmd_downgrade, TAKE, false},
+    {"LOCK.HOLDERS", -2, "readonly", lockcmd_holders, READ, false},
+    {"LOCK.REVOKE", -3, "write", lockcmd_revoke, REVOKE, false},
+    {"WATCH", -2, "fast", watchcmd_watch, READ, false},
+    {"UNWATCH", 2, "fast", watchcmd_unwatch, ANY, false},
+    {"WATCH.NEXT", -3, "fast", watchcmd_next, READ, false},
+    {"SESSION.WATCH", -2, "fast", watchcmd_session_watch, SESSION, false},
+    {"SESSION.UNWATCH", 2, "fast", watchcmd_session_unwatch, ANY, false},
+    {"LOCK.WAITERS", -2, "readonly", lockcmd_waiters, READ, false},
+    {"SEM.WAITERS", -2, "readonly", lockcmd_waiters, READ, false},
+    {"ELECT.CANDIDATES", -2, "readonly", lockcmd_waiters, READ, false},
+    {"SEM.ACQUIRE", -4, "write", semcmd_acquire, TAKE, false},
+    {"SEM.RELEASE", -3, "write", semcmd_release, TAKE, false},
+    {"SEM.STATUS", 2, "readonly", semcmd_status, READ, false},
+    {"SEM.HOLDERS", -2, "readonly", lockcmd_holders, READ, false},
+    {"ELECT.CAMPAIGN", -4, "write", electcmd_campaign, TAKE, false},
+    {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim, TAKE, false},
+    {"ELECT.RESIGN", -3, "write", electcmd_resign, TAKE, false},
+    {"ELECT.LEADER", 2, "readonly", electcmd_leader, READ, false},
+    {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ, false},
+    {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ, false},
+    {"LOCK.LIST", -1, "readonly", lockcmd_list, LIST, false},
     /* Redis's, for Redis lock libraries (docs/redis-compat.md). */
-    {"SET", -3, "write", rediscmd_set, TAKE},
-    {"GET", 2, "readonly", rediscmd_get, READ},
-    {"EXISTS", 2, "readonly", rediscmd_exists, READ},
-    {"PTTL", 2, "readonly", rediscmd_pttl, READ},
-    {"TTL", 2, "readonly", rediscmd_pttl, READ},
-    {"DEL", 2, "write", rediscmd_del, REVOKE},
-    {"PEXPIRE", 3, "write", rediscmd_pexpire, REVOKE},
-    {"EXPIRE", 3, "write", rediscmd_pexpire, REVOKE},
-    {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEY},
-    {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEY},
-    {"SCRIPT", -2, "fast", rediscmd_script, ANY},
+    {"SET", -3, "write", rediscmd_set, TAKE, true},
+    {"GET", 2, "readonly", rediscmd_get, READ, true},
+    {"EXISTS", 2, "readonly", rediscmd_exists, READ, true},
+    {"PTTL", 2, "readonly", rediscmd_pttl, READ, true},
+    {"TTL", 2, "readonly", rediscmd_pttl, READ, true},
+    {"DEL", 2, "write", rediscmd_del, REVOKE, true},
+    {"PEXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
+    {"EXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
+    {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEY, true},
+    {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEY, true},
+    {"SCRIPT", -2, "fast", rediscmd_script, ANY, false},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -642,6 +646,8 @@ bool command_dispatch(struct conn *c, struct slot *s,
         }
         if (!auth_allows(c, s, cmd->name, &cmd->perm, a, v->n))
             return true;
+        if (cmd->forward && forward_request(c, s, a, v->n))
+            return false;
         if (cmd->fn == NULL)
             return cmd_command(c, s, a, v->n);
         return cmd->fn(c, s, a, v->n);

@@ -15,7 +15,6 @@
 #include "common/mem.h"
 #include "server/command.h"
 #include "server/lockcmd_internal.h"
-#include "server/forward.h"
 #include "server/node.h"
 #include "server/scripts.h"
 
@@ -102,14 +101,6 @@ static uint64_t lease_ttl(int64_t ms)
     return (uint64_t)ms;
 }
 
-/* A follower sends the request on to the leader, for a client that knows
- * only this server's address (forward.h); true if it did. */
-static bool forwarded(struct conn *c, struct slot *s,
-                      const struct resp_value *a, size_t n)
-{
-    return !node_is_leader(command_node(c)) && forward_request(c, s, a, n);
-}
-
 /* ---- SET key value NX [PX ms | EX s] ---------------------------------- */
 
 static void set_done(void *ctx, int status, const struct fsm_result *r)
@@ -142,8 +133,6 @@ static void set_done(void *ctx, int status, const struct fsm_result *r)
 bool rediscmd_set(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     bool nx = false, ttl_given = false;
     int64_t ttl = FSM_TTL_MAX;
     for (size_t i = 3; i < n; i++) {
@@ -311,11 +300,6 @@ static void read_done(void *ctx, int status)
             integer(s, 0);
             break;
         }
-        if (op->ms <= 0) { /* Redis deletes a key so expired */
-            struct fsm_cmd cmd = {.type = FSM_REVOKE, .token = info.token};
-            propose(s, &cmd);
-            break;
-        }
         struct fsm_cmd cmd = {.type = FSM_EXTEND, .token = info.token};
         cmd.ttl = lease_ttl(op->ms);
         propose(s, &cmd);
@@ -343,32 +327,24 @@ static bool read_key(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_get(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     return read_key(c, s, &a[1], V_GET);
 }
 
 bool rediscmd_exists(struct conn *c, struct slot *s, const struct resp_value *a,
                      size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     return read_key(c, s, &a[1], V_EXISTS);
 }
 
 bool rediscmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     return read_key(c, s, &a[1], V_DEL);
 }
 
 bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     rop_of(s)->seconds = command_is(&a[0], "TTL");
     return read_key(c, s, &a[1], V_PTTL);
 }
@@ -376,8 +352,6 @@ bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_pexpire(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     int64_t v;
     if (!int_arg(s, &a[2], &v))
         return true;
@@ -386,7 +360,8 @@ bool rediscmd_pexpire(struct conn *c, struct slot *s,
             : v < INT64_MIN / 1000 ? -1
                                    : v * 1000;
     rop_of(s)->ms = v;
-    return read_key(c, s, &a[1], V_EXPIRE);
+    /* Redis deletes a key so expired: a DEL. */
+    return read_key(c, s, &a[1], v <= 0 ? V_DEL : V_EXPIRE);
 }
 
 /* ---- scripts ---------------------------------------------------------- */
@@ -460,8 +435,6 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
 bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     char sha[41];
     const struct script *k = script_of_text(&a[1], sha);
     if (k == NULL) {
@@ -474,8 +447,6 @@ bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
 bool rediscmd_evalsha(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n)
 {
-    if (forwarded(c, s, a, n))
-        return false;
     const struct script *k = scripts_find(a[1].str, a[1].len);
     if (k == NULL) {
         command_error(s, "NOSCRIPT No matching script. Please use EVAL.");

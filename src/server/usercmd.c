@@ -7,6 +7,7 @@
 #include "common/mem.h"
 #include "lock/acl.h"
 #include "server/auth.h"
+#include "server/lockcmd_internal.h"
 #include "server/node.h"
 
 /* The user name a[i], or false with the error answered. */
@@ -64,15 +65,7 @@ bool usercmd_del(struct conn *c, struct slot *s, const struct resp_value *a,
     struct fsm_cmd cmd = {.type = FSM_USER_DEL};
     cmd.name = a[1].str;
     cmd.name_len = (uint32_t)a[1].len;
-    auth_stamp(c, &cmd);
-    int rc = node_propose(command_node(c), &cmd, del_done, s);
-    if (rc == NODE_OK)
-        return false;
-    if (rc == NODE_SHUTDOWN)
-        command_error(s, "NOLEADER the server is stopping");
-    else
-        command_not_leader(s);
-    return true;
+    return lockcmd_propose(c, s, &cmd, del_done);
 }
 
 /* A rule as USER.SET takes it: "acquire jobs/" and a star for a prefix. */

@@ -107,6 +107,8 @@ def test_redis_commands_by_hand(ctx):
     eq(c.call("DEL", "k"), 0, "DEL again")
     eq(c.call("SET", "k", "v3", "NX", "EX", 5), "OK", "free at once after DEL")
     eq(dlocktest.as_map(c.call("LOCK.STATUS", "k"))["token"], 2, "a new token")
+    eq(c.call("PEXPIRE", "k", 0), 1, "PEXPIRE 0: deleted, as in Redis")
+    eq(c.call("EXISTS", "k"), 0, "free after PEXPIRE 0")
     # A session's hold whose owner has the value's bytes is not the value's.
     sess = c.call("SESSION.OPEN", 10000)
     c.call("LOCK.ACQUIRE", "native", sess, "OWNER", "v9")
