@@ -777,14 +777,26 @@ static void apply_acquire(struct fsm *f, uint64_t index,
     session_acquire(f, index, c, c->session != 0, lock_acquire, res);
 }
 
-/* RELEASE by token (session 0): the lease lock's session releases all and
- * closes; the lock goes at once to its first waiter. */
+/* Ends the hold h of a lease-lock session: the session ends with its last
+ * hold (expired: as its lease's end would), else only h goes (a LEASES
+ * session holds several names). */
+static void end_lease_hold(struct fsm *f, struct fsm_hold *h, bool expired)
+{
+    if (h->session->n_holds == 1)
+        fsm_session_end(f, h->session, expired);
+    else
+        fsm_lock_drop(f, h, expired);
+}
+
+/* RELEASE by token (session 0): the lease lock's hold ends, and its
+ * session with its last hold; the lock goes at once to its first
+ * waiter. */
 static void release_lease(struct fsm *f, uint64_t index,
                           const struct fsm_cmd *c, struct fsm_result *res)
 {
     if (replay(&f->opens, FSM_RELEASE, NULL, 0, c, res))
         return;
-    const struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
+    struct fsm_hold *h = lease_hold(f, c->name, c->name_len, c->token);
     if (h == NULL) {
         res->status = FSM_NOTHELD;
     } else if (!owns(h->session, c)) {
@@ -792,7 +804,7 @@ static void release_lease(struct fsm *f, uint64_t index,
     } else {
         res->status = FSM_OK;
         res->session = h->session->id;
-        fsm_session_end(f, h->session, false);
+        end_lease_hold(f, h, false);
     }
     remember(f, &f->opens, FSM_RELEASE, NULL, 0, c, index, res);
 }
@@ -1035,7 +1047,7 @@ static void apply_revoke(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
         if (c->delay != UINT64_MAX)
             h->delay_ms = (uint32_t)c->delay;
         if (s->lease_lock)
-            fsm_session_end(f, s, true);
+            end_lease_hold(f, h, true);
         else
             fsm_lock_drop(f, h, true);
     }
@@ -1250,6 +1262,9 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_USER_DEL:
         fsm_user_del(f, &c, res);
+        break;
+    case FSM_LEASES:
+        fsm_leases_apply(f, index, &c, res);
         break;
     default:
         res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */

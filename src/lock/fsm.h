@@ -64,8 +64,18 @@ enum fsm_cmd_type {
     FSM_REVOKE = 19,         /* an administrator ends a hold */
     FSM_USER_SET = 20,       /* make or change users (src/lock/acl.h) */
     FSM_USER_DEL = 21,       /* delete a user */
+    FSM_LEASES = 22,         /* lease locks on several names at once, by
+                                their owner (a Redis multi-key script) */
 };
-#define FSM_CMD_MAX 21
+#define FSM_CMD_MAX 22
+
+/* LEASES: what it does (its count), and the names it takes at most. */
+enum fsm_leases_op {
+    FSM_LEASES_TAKE = 1,
+    FSM_LEASES_EXTEND = 2,
+    FSM_LEASES_RELEASE = 3,
+};
+#define FSM_LEASES_MAX 64
 
 /* A command as proposed. Strings are not NUL-terminated; after
  * fsm_cmd_decode they point into the decoded buffer. Fields a type does not
@@ -112,6 +122,22 @@ enum fsm_cmd_type {
  *            acl_encode's bytes, ACL_KEEP_PASSWORD allowed); count: 1 for
  *            a bootstrap, applied only while no user was ever set
  *   USER_DEL name: the user's
+ *   LEASES   count (enum fsm_leases_op), owner, ttl, data: 1 to
+ *            FSM_LEASES_MAX names, each 2 bytes of length (1 to
+ *            FSM_NAME_MAX) and its bytes (fsm_leases_names() writes them).
+ *            A name is the owner's when a lease lock holds it with that
+ *            owner, for the command's user.
+ *            TAKE: if every name is free (no holder, no waiter, no
+ *            lock-delay) or the owner's, those free are taken by one new
+ *            lease-lock session (id = index, no lock-delay), and the TTL of
+ *            every session holding the others becomes ttl: OK, holds = the
+ *            names; else HELD (holder: the first other holder's session,
+ *            0 if none), and nothing changes. EXTEND: if every name is the
+ *            owner's, each session holding one gets ttl: OK, holds = the
+ *            names; else NOTHELD, nothing changed. RELEASE: each name
+ *            that is the owner's is released (a session with none left
+ *            ends): OK, holds = how many. No request id: each is a
+ *            retry's no-op, or does what it did again.
  *
  * Any type may carry user: the user a client authenticated as, stamped by
  * the server that proposes its command (empty: none, authentication is
@@ -175,6 +201,10 @@ int fsm_cmd_decode(struct fsm_cmd *cmd, const uint8_t *buf, size_t len);
 uint64_t fsm_cmd_id(const struct fsm_cmd *cmd, uint32_t i);
 /* The bytes an EXPIRE_BATCH of n session ids takes encoded. */
 size_t fsm_cmd_batch_size(uint32_t n);
+/* Appends name (1 to FSM_NAME_MAX bytes) to a LEASES command's data, the
+ * *len bytes at buf of cap: false if it does not fit (nothing written). */
+bool fsm_leases_add(uint8_t *buf, size_t cap, size_t *len, const char *name,
+                    uint32_t name_len);
 
 /* What applying a command did. */
 enum fsm_status {

@@ -216,7 +216,9 @@ static bool check_session(struct ck *c, const struct fsm_session *s)
     if (w != s->waits)
         return bad(c, "session %llu: %u waits counted, more linked",
                    (unsigned long long)s->id, s->n_waits);
-    if (s->lease_lock && s->n_holds + s->n_waits != 1)
+    /* A lease-lock session waits for its one lock, or holds its locks
+     * (one, or a LEASES command's several). */
+    if (s->lease_lock && !fsm_lease_counts_ok(s->n_holds, s->n_waits))
         return bad(c, "lease session %llu: %u holds, %u waits",
                    (unsigned long long)s->id, s->n_holds, s->n_waits);
     if (s->lease_lock && s->outcomes.n > 0)

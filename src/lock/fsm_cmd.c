@@ -66,6 +66,7 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_REVOKE] = F_DELAY | F_TOKEN | F_NAME | F_REQ,
     [FSM_USER_SET] = F_COUNT | F_DATA,
     [FSM_USER_DEL] = F_NAME,
+    [FSM_LEASES] = F_TTL | F_COUNT | F_OWNER | F_DATA,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX,  FSM_OWNER_MAX,

@@ -455,6 +455,13 @@ bool fsm_user_load(struct fsm *f, const char *name, uint32_t len,
 /* The users by name, malloc'd (n of them): for snapshots and checks. */
 const struct fsm_user **fsm_user_sorted(const struct fsm *f, size_t *n);
 
+/* fsm_leases.c: LEASES (fsm.h). */
+/* Whether a lease-lock session may have these: it waits for its one lock,
+ * or holds its locks (one, or a LEASES command's several). */
+bool fsm_lease_counts_ok(uint32_t holds, uint32_t waits);
+void fsm_leases_apply(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
+                      struct fsm_result *res);
+
 /* fsm_snapshot.c: see fsm.h. */
 
 #endif

@@ -658,7 +658,7 @@ uint32_t fsm_lock_withdraw(struct fsm *f, struct fsm_hold *h, uint64_t index,
         n = h->grant_count < h->shared ? h->grant_count : h->shared;
     n = n > 0 ? n : 1;
     uint32_t left = total(h) - n;
-    if (left == 0 && s->lease_lock)
+    if (left == 0 && s->lease_lock && s->n_holds == 1)
         fsm_session_end(f, s, false);
     else
         put_as(f, h, shared, n, FSM_CH_WITHDRAWN);

@@ -46,6 +46,7 @@ struct gen {
     unsigned n_waits;
     char req[16];
     uint8_t ids[8 * 8]; /* of the last EXPIRE_BATCH */
+    uint8_t names[64];  /* of the last LEASES */
     struct {
         struct fsm_cmd c; /* its strings are these: */
         char name[16], owner[16], client[16], req[16];
@@ -249,6 +250,26 @@ static inline void gen_elect(struct gen *g, struct fsm_cmd *c)
     c->delay = gen_pick(g, 2) ? 0 : 400;
 }
 
+/* LEASES over 1 to 4 names (now and then one twice, or an empty list):
+ * taken, extended or released by an owner. */
+static inline void gen_leases(struct gen *g, struct fsm_cmd *c)
+{
+    c->type = FSM_LEASES;
+    c->count = 1 + gen_pick(g, 3);
+    c->ttl = c->count == FSM_LEASES_RELEASE && gen_pick(g, 2) ? 0 : gen_ttl(g);
+    gen_str(gen_owners[1 + gen_pick(g, GEN_OWNERS - 1)], &c->owner,
+            &c->owner_len);
+    size_t len = 0;
+    for (uint64_t i = 0, n = gen_pick(g, 30) == 0 ? 0 : 1 + gen_pick(g, 4);
+         i < n; i++) {
+        const char *name = gen_names[gen_pick(g, GEN_NAMES)];
+        fsm_leases_add(g->names, sizeof g->names, &len, name,
+                       (uint32_t)strlen(name));
+    }
+    c->data = g->names;
+    c->data_len = (uint32_t)len;
+}
+
 /* UNWAIT, mostly of a blocking ACQUIRE seen queued or granted, naming the
  * last answer about it as a leader would (or an earlier one); now and
  * then of every wait, or of an index that never waited. */
@@ -356,6 +377,8 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         gen_elect(g, c);
     } else if (r < 48 && g->modes && gen_pick(g, 5) == 0) {
         gen_sem(g, c, true);
+    } else if (r < 48 && g->modes && gen_pick(g, 6) == 0) {
+        gen_leases(g, c);
     } else if (r < 48) {
         gen_acquire(g, c);
     } else if (r < 52) {
@@ -379,7 +402,7 @@ static inline void gen_next(struct gen *g, const struct fsm *f,
         c->ttl = gen_ttl(g);
     }
     if (c->type != FSM_EXPIRE && c->type != FSM_TICK && c->type != FSM_UNWAIT &&
-        c->type != FSM_EXPIRE_BATCH)
+        c->type != FSM_EXPIRE_BATCH && c->type != FSM_LEASES)
         gen_req(g, c);
     if (c->req_len > 0 && c->type != FSM_UNWAIT)
         gen_save(g, c);
@@ -473,9 +496,14 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
 {
     if (res->session != 0 && !res->replayed && c->type == FSM_OPEN)
         gen_add_session(g, res->session);
-    if (res->session != 0 && !res->replayed && c->type == FSM_ACQUIRE &&
-        c->session == 0)
+    if (res->session != 0 && !res->replayed &&
+        ((c->type == FSM_ACQUIRE && c->session == 0) ||
+         c->type == FSM_LEASES))
         g->leases[gen_pick(g, 8)] = res->session;
+    if (c->type == FSM_LEASES && res->token != 0)
+        gen_add_token(g, (const char *)c->data + 2, /* its first name's */
+                      (uint32_t)c->data[0] | (uint32_t)c->data[1] << 8,
+                      res->token);
     bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED ||
                    c->type == FSM_SEM_ACQUIRE || c->type == FSM_CAMPAIGN;
     if (acquire && res->status == FSM_OK)
