@@ -58,12 +58,10 @@ static struct fsm_hold *owners(const struct fsm *f, const char *name,
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
     struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
     if (h == NULL || !h->session->lease_lock ||
-        !fsm_bytes_eq(h->owner, h->owner_len, c->owner,
-                      c->owner_len))
+        !fsm_bytes_eq(h->owner, h->owner_len, c->owner, c->owner_len))
         return NULL;
     const struct fsm_session *s = h->session;
-    return fsm_bytes_eq(FSM_SESSION_USER(s), s->user_len, c->user,
-                        c->user_len)
+    return fsm_bytes_eq(FSM_SESSION_USER(s), s->user_len, c->user, c->user_len)
                ? h
                : NULL;
 }
@@ -72,8 +70,8 @@ static struct fsm_hold *owners(const struct fsm *f, const char *name,
  * and no lock-delay. */
 static bool is_free(const struct fsm *f, const struct fsm_lock *l)
 {
-    return l == NULL || (l->kind == FSM_KIND_LOCK && l->holds.n == 0 &&
-                         fsm_lock_open(f, l));
+    return l == NULL ||
+           (l->kind == FSM_KIND_LOCK && l->holds.n == 0 && fsm_lock_open(f, l));
 }
 
 static void set_ttl(struct fsm *f, struct fsm_session *s, uint64_t ttl)

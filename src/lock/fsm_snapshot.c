@@ -807,7 +807,8 @@ static bool whole_ok(struct fsm *f)
     const struct fsm_session *s = f->first;
     for (size_t i = 0; i < f->sessions.n; i++, s = s->next) {
         uint64_t n = (uint64_t)s->n_holds + s->n_waits;
-        if (n > f->lim.locks_per_session || (s->lease_lock && !fsm_lease_counts_ok(s->n_holds, s->n_waits)))
+        if (n > f->lim.locks_per_session ||
+            (s->lease_lock && !fsm_lease_counts_ok(s->n_holds, s->n_waits)))
             return false;
     }
     return true;

@@ -452,32 +452,13 @@ static bool session_of_user(struct conn *c, const struct resp_value *v)
            (si.user_len == 0 || memcmp(si.user, c->user, si.user_len) == 0);
 }
 
-bool auth_allows(struct conn *c, struct slot *s, const char *name,
-                 const struct auth_perm *p, const struct resp_value *a,
-                 size_t n)
+/* Whether the rules of d let c run name (with p) on target; false with
+ * the refusal answered. */
+static bool decide(struct conn *c, struct slot *s, const char *name,
+                   const struct auth_perm *p, const struct acl_def *d,
+                   struct resp_value target)
 {
-    if (p->before_auth || !auth_required(c->srv))
-        return true;
-    struct acl_def d;
-    if (!c->authed)
-        return refuse(c, s, "NOAUTH Authentication required.");
-    if (!user_def(c->srv, c->user, c->user_len, &d)) {
-        c->authed = false;
-        return refuse(c, s,
-                      "NOAUTH user '%.*s' was deleted or turned off: "
-                      "authenticate again",
-                      (int)c->user_len, c->user);
-    }
-    /* What the command names: a name, a prefix, or neither. */
-    struct resp_value target = {.str = NULL, .len = 0};
-    size_t at = p->at != 0 ? p->at : 1;
-    if (p->arg == AUTH_ARG_NAME && at < n)
-        target = a[at];
-    else if (p->arg == AUTH_ARG_NAME)
-        return true; /* nothing named: the command refuses it itself */
-    else if (p->arg == AUTH_ARG_PREFIX)
-        target = list_prefix(a, n);
-    int v = acl_decide(&d, p->category, p->level, target.str,
+    int v = acl_decide(d, p->category, p->level, target.str,
                        (uint32_t)target.len, p->arg == AUTH_ARG_PREFIX);
     int shown = (int)(target.len > 256 ? 256 : target.len);
     if (v == ACL_NO_CATEGORY)
@@ -494,6 +475,50 @@ bool auth_allows(struct conn *c, struct slot *s, const char *name,
         return refuse(c, s, "NOPERM user '%.*s' may not %s '%.*s'",
                       (int)c->user_len, c->user, acl_level_name(p->level),
                       shown, target.str);
+    return true;
+}
+
+bool auth_allows(struct conn *c, struct slot *s, const char *name,
+                 const struct auth_perm *p, const struct resp_value *a,
+                 size_t n)
+{
+    if (p->before_auth || !auth_required(c->srv))
+        return true;
+    struct acl_def d;
+    if (!c->authed)
+        return refuse(c, s, "NOAUTH Authentication required.");
+    if (!user_def(c->srv, c->user, c->user_len, &d)) {
+        c->authed = false;
+        return refuse(c, s,
+                      "NOAUTH user '%.*s' was deleted or turned off: "
+                      "authenticate again",
+                      (int)c->user_len, c->user);
+    }
+    /* What the command names: a name, a prefix, keys, or neither. */
+    if (p->arg == AUTH_ARG_KEYS) {
+        char digits[8];
+        long nk = 0;
+        if (n > 2 && a[2].len > 0 && a[2].len < sizeof digits) {
+            memcpy(digits, a[2].str, a[2].len);
+            digits[a[2].len] = '\0';
+            nk = strtol(digits, NULL, 10);
+        }
+        if (nk < 1 || (size_t)nk > n - 3)
+            return true; /* the command refuses it itself */
+        for (size_t i = 3; i < 3 + (size_t)nk; i++)
+            if (!decide(c, s, name, p, &d, a[i]))
+                return false;
+        return true;
+    }
+    struct resp_value target = {.str = NULL, .len = 0};
+    if (p->arg == AUTH_ARG_NAME && n > 1)
+        target = a[1];
+    else if (p->arg == AUTH_ARG_NAME)
+        return true; /* nothing named: the command refuses it itself */
+    else if (p->arg == AUTH_ARG_PREFIX)
+        target = list_prefix(a, n);
+    if (!decide(c, s, name, p, &d, target))
+        return false;
     if (p->arg == AUTH_ARG_SESSION && !session_of_user(c, &a[1]))
         return refuse(c, s, "NOPERM session %.*s is another user's",
                       (int)(a[1].len > 20 ? 20 : a[1].len), a[1].str);

@@ -26,6 +26,7 @@ enum auth_arg {
     AUTH_ARG_NAME = 1,    /* a[1] is a name: the rules decide, at level */
     AUTH_ARG_PREFIX = 2,  /* LOCK.LIST's optional prefix: a prefix rule */
     AUTH_ARG_SESSION = 3, /* a[1] is a session id: the user's own only */
+    AUTH_ARG_KEYS = 4,    /* EVAL's: a[2] keys from a[3], each a name */
 };
 
 /* A command's permission: its category (0: every client, authenticated),
@@ -35,7 +36,6 @@ struct auth_perm {
     uint8_t arg;
     uint8_t level;
     bool before_auth; /* allowed before authentication (AUTH, HELLO...) */
-    uint8_t at;       /* the argument that names (0: a[1]; EVAL's key: 3) */
 };
 
 /* Before authentication, requests are held to these limits. */

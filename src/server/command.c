@@ -34,11 +34,10 @@ struct command {
 
 /* The permissions of the table below: what authenticated clients may run
  * (ANY), and each category's commands with what they name. */
-#define PERM_AT(cat, arg, level, pre, at)                                      \
+#define PERM(cat, arg, level, pre)                                             \
     {                                                                          \
-        cat, arg, level, pre, at                                               \
+        cat, arg, level, pre                                                   \
     }
-#define PERM(cat, arg, level, pre) PERM_AT(cat, arg, level, pre, 1)
 #define PRE PERM(0, AUTH_ARG_NONE, 0, true)
 #define ANY PERM(0, AUTH_ARG_NONE, 0, false)
 #define CLUSTER PERM(ACL_CAT_CLUSTER, AUTH_ARG_NONE, 0, false)
@@ -49,7 +48,7 @@ struct command {
 #define REVOKE PERM(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ADMIN, false)
 #define READ PERM(ACL_CAT_READS, AUTH_ARG_NAME, ACL_READ, false)
 #define LIST PERM(ACL_CAT_READS, AUTH_ARG_PREFIX, ACL_READ, false)
-#define SCRIPT_KEY PERM_AT(ACL_CAT_LOCKS, AUTH_ARG_NAME, ACL_ACQUIRE, false, 3)
+#define SCRIPT_KEYS PERM(ACL_CAT_LOCKS, AUTH_ARG_KEYS, ACL_ACQUIRE, false)
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -563,8 +562,8 @@ static const struct command commands[] = {
     {"DEL", 2, "write", rediscmd_del, REVOKE, true},
     {"PEXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
     {"EXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
-    {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEY, true},
-    {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEY, true},
+    {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEYS, true},
+    {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEYS, true},
     {"SCRIPT", -2, "fast", rediscmd_script, ANY, false},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -101,19 +101,27 @@ static uint64_t lease_ttl(int64_t ms)
     return (uint64_t)ms;
 }
 
+/* Whether a write's outcome is to be answered: false, with the slot
+ * finished, when its client is gone or it was not applied here. */
+static bool to_answer(struct slot *s, int status)
+{
+    if (s->conn != NULL && status != NODE_OK)
+        command_not_leader(s);
+    if (s->conn != NULL && status == NODE_OK)
+        return true;
+    lockcmd_finish(s);
+    return false;
+}
+
 /* ---- SET key value NX [PX ms | EX s] ---------------------------------- */
 
 static void set_done(void *ctx, int status, const struct fsm_result *r)
 {
     struct slot *s = ctx;
     struct rop *op = s->op;
-    if (s->conn == NULL) {
-        lockcmd_finish(s);
+    if (!to_answer(s, status))
         return;
-    }
-    if (status != NODE_OK) {
-        command_not_leader(s);
-    } else if (r->status == FSM_OK) {
+    if (r->status == FSM_OK) {
         resp_write_simple(&s->buf, "OK");
     } else if (r->status == FSM_HELD) {
         /* The same value holds it: a SET whose answer was lost, again. */
@@ -190,16 +198,8 @@ static void integer(struct slot *s, int64_t v)
 static void one_if_ok(void *ctx, int status, const struct fsm_result *r)
 {
     struct slot *s = ctx;
-    if (s->conn == NULL) {
-        lockcmd_finish(s);
-        return;
-    }
-    if (status != NODE_OK) {
-        command_not_leader(s);
-        lockcmd_finish(s);
-        return;
-    }
-    integer(s, r->status == FSM_OK);
+    if (to_answer(s, status))
+        integer(s, r->status == FSM_OK);
 }
 
 /* Proposes cmd (its name the op's key), answered by one_if_ok. */
@@ -399,6 +399,68 @@ static const char unknown_script[] =
     "knows, as native operations (docs/redis-compat.md); this script is "
     "not one of them";
 
+/* A LEASES command answered as its script: how many keys it did (all or
+ * none for a take or an extend). */
+static void leases_done(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    if (!to_answer(s, status))
+        return;
+    if (r->status == FSM_OK) {
+        integer(s, r->holds);
+    } else if (r->status == FSM_HELD || r->status == FSM_NOTHELD) {
+        integer(s, 0);
+    } else {
+        lockcmd_result_error(s, r, false);
+        lockcmd_finish(s);
+    }
+}
+
+/* Runs the known script k over nk keys (a[3] on), with ARGV after them,
+ * as one LEASES command: it decides by the owner, so that no read comes
+ * first. */
+static bool run_keys_script(struct conn *c, struct slot *s,
+                            const struct script *k, const struct resp_value *a,
+                            size_t n, int64_t nk)
+{
+    size_t want = k->kind == SCRIPT_KEYS_RELEASE ? 1 : 2;
+    if (nk < 1 || nk > FSM_LEASES_MAX || n < 3 || (size_t)nk + want > n - 3) {
+        command_error(s,
+                      "ERR %s: takes 1 to %d keys, then %zu arguments "
+                      "(docs/redis-compat.md)",
+                      k->library, FSM_LEASES_MAX, want);
+        return true;
+    }
+    const struct resp_value *argv = &a[3 + nk];
+    int64_t ms = 0;
+    if (!lockcmd_arg_str(s, &argv[0], "the value (the lock's owner)", 0,
+                         FSM_OWNER_MAX) ||
+        (want == 2 && !int_arg(s, &argv[1], &ms)))
+        return true;
+    size_t cap = (size_t)nk * (2 + FSM_NAME_MAX), len = 0;
+    uint8_t *names = mem_xmalloc(cap);
+    for (int64_t i = 0; i < nk; i++) {
+        const struct resp_value *key = &a[3 + i];
+        if (!lockcmd_arg_str(s, key, "the lock name", 1, FSM_NAME_MAX)) {
+            free(names);
+            return true;
+        }
+        fsm_leases_add(names, cap, &len, key->str, (uint32_t)key->len);
+    }
+    struct fsm_cmd cmd = {.type = FSM_LEASES};
+    cmd.count = k->kind == SCRIPT_KEYS_TAKE     ? FSM_LEASES_TAKE
+                : k->kind == SCRIPT_KEYS_EXTEND ? FSM_LEASES_EXTEND
+                                                : FSM_LEASES_RELEASE;
+    cmd.ttl = want == 2 ? lease_ttl(ms) : 0;
+    cmd.owner = argv[0].str;
+    cmd.owner_len = (uint32_t)argv[0].len;
+    cmd.data = names;
+    cmd.data_len = (uint32_t)len;
+    bool done = lockcmd_propose(c, s, &cmd, leases_done);
+    free(names); /* proposing encoded it */
+    return done;
+}
+
 /* Runs the known script k with numkeys a[2], keys and args after. */
 static bool run_script(struct conn *c, struct slot *s, const struct script *k,
                        const struct resp_value *a, size_t n)
@@ -406,6 +468,8 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
     int64_t nk;
     if (!int_arg(s, &a[2], &nk))
         return true;
+    if (k->kind >= SCRIPT_KEYS_TAKE)
+        return run_keys_script(c, s, k, a, n, nk);
     size_t argc = n > 3 ? n - 4 : 0; /* ARGV after the one key */
     bool release =
         k->kind == SCRIPT_RELEASE || k->kind == SCRIPT_RELEASE_OR_GONE;

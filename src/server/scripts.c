@@ -43,6 +43,33 @@ static const struct script known[] = {
     {"86adac77e1e4eac7090cbbe12386ad98a2b4124c",
      "f2bfabf69bc5666176d2d12f8cfd59547423d4d1", SCRIPT_SET_TTL,
      "redis-py 5 Lock reacquire"},
+    /* node-redlock (its acquire, extend and release over many keys), 4.2.0
+     * (tabs) and 5.0.0-beta.2 (spaces): one canonical text each. */
+    {"e5a322e2634ef59a516e8ea150cb085afafee684",
+     "ea828df24a8ba48d25fe0cd301512a13e11e8671", SCRIPT_KEYS_TAKE,
+     "node-redlock v4 lock"},
+    {"96da70f7716f27d278a5218544df37fd8b0a5e4c",
+     "ea828df24a8ba48d25fe0cd301512a13e11e8671", SCRIPT_KEYS_TAKE,
+     "node-redlock v5 acquire"},
+    {"ce46f80993d5dac20dd066eb301a4e37994bdbed",
+     "99cdd1585bb1d6506eb54839e87cb5cd9b6ceb44", SCRIPT_KEYS_EXTEND,
+     "node-redlock v4 extend"},
+    {"aed6f382e410db8ba7926d4e5e9aab410bf2a78a",
+     "99cdd1585bb1d6506eb54839e87cb5cd9b6ceb44", SCRIPT_KEYS_EXTEND,
+     "node-redlock v5 extend"},
+    {"0f0f23b9048b36752b5be114f357ba083449f908",
+     "b4cb58b473610243952f347facd7a3e9006ba021", SCRIPT_KEYS_RELEASE,
+     "node-redlock v4 unlock"},
+    {"e4612211c9f8f51c257e26e056b0a654b3187242",
+     "b4cb58b473610243952f347facd7a3e9006ba021", SCRIPT_KEYS_RELEASE,
+     "node-redlock v5 release"},
+    /* redis-semaphore's Mutex (src/mutex/release.ts, refresh.ts), 5.x. */
+    {"7157921a7cc7cfba979acf6d63f073151df17d12",
+     "e2a196b0eec41712d70355978832fd2a7bdfc554", SCRIPT_RELEASE,
+     "redis-semaphore Mutex delIfEqual"},
+    {"594683e49a64ebaf975caf5f8079a1d097c438f1",
+     "8b94bead10f334fb89b934d1872f79565791a3fc", SCRIPT_SET_TTL,
+     "redis-semaphore Mutex expireIfEqual"},
 };
 
 const struct script *scripts_find(const char *sha, size_t len)

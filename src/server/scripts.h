@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-/* What a known script does, on KEYS[1] with ARGV[1] the owner's value. */
+/* What a known script does, on KEYS[1] (or all the KEYS) with ARGV[1]
+ * the owner's value. */
 enum script_kind {
     SCRIPT_RELEASE = 1, /* if the value holds the key, delete it: 1, else 0 */
     SCRIPT_EXTEND = 2,  /* if it holds it, its TTL becomes ARGV[2] ms, or
@@ -20,6 +21,14 @@ enum script_kind {
     SCRIPT_RELEASE_OR_GONE = 4, /* as RELEASE, but -1 if the key is free */
     SCRIPT_TOUCH_OR_SET = 5,    /* as SET_TTL; a free key is taken for
                                    ARGV[1] for ARGV[2] ms (1) */
+    /* Over all the KEYS (1 to FSM_LEASES_MAX), as one LEASES command: */
+    SCRIPT_KEYS_TAKE = 6,    /* if every key is free (or the value's), all
+                                are the value's for ARGV[2] ms: #KEYS;
+                                else 0 and nothing changes */
+    SCRIPT_KEYS_EXTEND = 7,  /* if every key is the value's, each TTL
+                                becomes ARGV[2] ms: #KEYS; else 0 */
+    SCRIPT_KEYS_RELEASE = 8, /* each key that is the value's is deleted:
+                                how many */
 };
 
 struct script {

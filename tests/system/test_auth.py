@@ -176,6 +176,27 @@ def test_permissions_by_category_and_name(ctx):
     err(alice.try_call("LOCK.LIST", "jobs/"), "NOPERM")
     eq(alice.call("LOCK.LIST", "shared/"), [], "LOCK.LIST under shared/")
     err(alice.try_call("WATCH.NEXT", "jobs/nightly", 0), "NOPERM")
+    # A script's keys: each must be allowed (node-redlock's acquire over two).
+    take = '''
+  -- Return 0 if an entry already exists.
+  for i, key in ipairs(KEYS) do
+    if redis.call("exists", key) == 1 then
+      return 0
+    end
+  end
+
+  -- Create an entry for each provided key.
+  for i, key in ipairs(KEYS) do
+    redis.call("set", key, ARGV[1], "PX", ARGV[2])
+  end
+
+  -- Return the number of entries added.
+  return #KEYS
+'''
+    m = err(cron.try_call("EVAL", take, 2, "jobs/a", "other", "v", 5000), "NOPERM")
+    check("'other'" in m, "names the key refused: %r" % m)
+    eq(admin.call("EXISTS", "jobs/a"), 0, "nothing taken")
+    eq(cron.call("EVAL", take, 2, "jobs/a", "jobs/b", "v", 5000), 2, "both allowed")
     # The admin ends cron's hold.
     eq(admin.call("LOCK.REVOKE", "jobs/nightly", 1), s, "REVOKE by the admin")
 

@@ -267,14 +267,21 @@ def test_go_redsync_survives_a_leader_kill(ctx):
 
 
 def test_the_switch_in_the_doc(ctx):
-    """docs/redis-compat.md's redis-py snippet, as printed but for the
-    port (the test's server), takes and releases the lock."""
+    """The redis-py snippet of docs/redis-compat.md, and the same in the
+    README, as printed but for the port (the test's server), takes and
+    releases the lock."""
+    srv = ctx.single()
+    run_switch(srv, os.path.join("docs", "redis-compat.md"), "## The switch", 2)
+    run_switch(srv, "README.md", "## Coming from Redis locks", 2)
+
+
+def run_switch(srv, path, heading, nth):
+    """Runs the code block that is paragraph nth after heading in path."""
     exe = need_redis_py()
-    text = open(os.path.join(dlocktest.ROOT, "docs", "redis-compat.md")).read()
-    block = text.split("## The switch", 1)[1].split("\n\n")[2]
+    text = open(os.path.join(dlocktest.ROOT, path)).read()
+    block = text.split(heading, 1)[1].split("\n\n")[nth]
     code = "\n".join(line[4:] for line in block.splitlines())
     check("redis.Redis(" in code and "r.lock(" in code, "the snippet: %r" % code)
-    srv = ctx.single()
     port = dlocktest.split_addr(srv.addr)[1]
     program = ("import redis\n"
                "def send_greetings():\n"
@@ -333,3 +340,91 @@ def run_py_lines(exe, script, *args):
                        text=True, timeout=60)
     eq(r.returncode, 0, "redis-py script (stderr %r)" % r.stderr)
     return r.stdout.split()
+
+
+NODE_DIR = os.path.join(dlocktest.ROOT, "tests", "redis-libs", "node")
+
+
+def node_check(ctx):
+    """tests/redis-libs/node's packages (node-redlock 5 and 4, ioredis,
+    node-redis, redis-semaphore, pinned by its package-lock.json) installed
+    with `npm ci` into the build directory, once; or Skip when there is no
+    Node.js or the packages cannot be had. Returns (node, environment)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise Skip("no node or npm command (the Node.js libraries' test needs them)")
+    where = os.path.join(os.path.dirname(dlocktest.dlockd_path()), "redis-libs-node")
+    lock = os.path.join(NODE_DIR, "package-lock.json")
+    stamp = os.path.join(where, "installed-lock.json")
+    want = open(lock).read()
+    if not os.path.exists(stamp) or open(stamp).read() != want:
+        os.makedirs(where, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            shutil.copy(os.path.join(NODE_DIR, f), where)
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                           cwd=where, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            if any(w in r.stderr for w in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED",
+                                           "ETIMEDOUT", "network")):
+                raise Skip("the Node.js packages cannot be downloaded here: %s"
+                           % r.stderr.strip().splitlines()[-1])
+            raise AssertionError("npm ci: %s" % r.stderr)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return node, dict(os.environ, NODE_PATH=os.path.join(where, "node_modules"))
+
+
+def run_node(check_env, *args):
+    node, env = check_env
+    r = subprocess.run([node, os.path.join(NODE_DIR, "check.js")] + list(args),
+                       capture_output=True, text=True, timeout=120, env=env)
+    eq(r.returncode, 0, "check.js %s (stderr %r)" % (" ".join(args), r.stderr))
+    return [line.split(": ", 1) for line in r.stdout.splitlines()]
+
+
+def test_node_libraries_unchanged(ctx):
+    """node-redlock 5 and 4 over ioredis (a lock on three keys taken all or
+    none: one of its keys held keeps a second lock from taking any; extend;
+    release; using() kept alive past its TTL), redis-semaphore's Mutex
+    (refreshed past its timeout), and node-redis with the documented
+    compare-and-delete; the libraries' script SHA1s as installed are known."""
+    env = node_check(ctx)
+    srv = ctx.single()
+    c = srv.client()
+    for name, sha in run_node(env, "-", "shas"):
+        eq(c.call("SCRIPT", "EXISTS", sha), [1], "%s (%s) known" % (name, sha))
+    eq(run_node(env, srv.addr, "all"),
+       [["v5 acquire", "rl/a,rl/b,rl/c"], ["v5 values", "true"],
+        ["v5 overlap", "ExecutionError 0"], ["v5 extend", "true true"],
+        ["v5 released", "0 0"], ["v5 using", "true"], ["v5 using after", "0"],
+        ["v5 busy", "true"],
+        ["v4 lock", "true"], ["v4 other", "LockError 0"], ["v4 extend", "true true"],
+        ["v4 unlocked", "0 0"],
+        ["mutex acquire", "true true"], ["mutex other", "false"],
+        ["mutex refreshed", "true true"], ["mutex released", "0"],
+        ["mutex other now", "true"],
+        ["node-redis set", "OK"], ["node-redis again", "null"],
+        ["node-redis not owner", "0"], ["node-redis release", "1"]], "Node.js libraries")
+
+
+def test_node_redlock_survives_a_leader_kill(ctx):
+    """A node-redlock lock on three keys, taken at the leader of a 3-node
+    cluster, is its owner's at the new leader after a kill: one lease-lock
+    session holds the three, each with its token; node-redlock extends and
+    releases it there."""
+    env = node_check(ctx)
+    cl = ctx.cluster(3)
+    leader = cl.wait_leader()
+    names = ["order/1", "order/2", "stock/9"]
+    out = dict(run_node(env, leader.addr, "take", *names))
+    eq(out["acquire"], ",".join(names), "taken at the leader")
+    before = [dlocktest.as_map(leader.call("LOCK.STATUS", n)) for n in names]
+    eq(len({b["session"] for b in before}), 1, "one session for the three")
+    leader.kill()
+    new = cl.wait_leader(among=cl.live(), other_than=leader.id)
+    for n, b in zip(names, before):
+        st = dlocktest.as_map(new.call("LOCK.STATUS", n))
+        eq((st["held"], st["owner"], st["token"]), (1, out["value"], b["token"]),
+           "%s at the new leader" % n)
+    eq(run_node(env, new.addr, "use", out["value"], *names),
+       [["extend", ",".join(names)], ["released", "0,0,0"]], "extended and released there")

@@ -497,8 +497,7 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
     if (res->session != 0 && !res->replayed && c->type == FSM_OPEN)
         gen_add_session(g, res->session);
     if (res->session != 0 && !res->replayed &&
-        ((c->type == FSM_ACQUIRE && c->session == 0) ||
-         c->type == FSM_LEASES))
+        ((c->type == FSM_ACQUIRE && c->session == 0) || c->type == FSM_LEASES))
         g->leases[gen_pick(g, 8)] = res->session;
     if (c->type == FSM_LEASES && res->token != 0)
         gen_add_token(g, (const char *)c->data + 2, /* its first name's */

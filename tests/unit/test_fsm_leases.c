@@ -146,9 +146,8 @@ TEST(fsm_leases, release)
     uint64_t w = m_session(&m);
     CHECK_EQ(m_acq(&m, w, "b", "", 9000, 0, "").status, FSM_QUEUED);
     static const char *const bd[] = {"b", "d", NULL};
-    CHECK_UNCHANGED(&m, CHECK_EQ(m_leases(&m, FSM_LEASES_RELEASE, "v2", 0, bd)
-                                     .holds,
-                                 0));
+    CHECK_UNCHANGED(
+        &m, CHECK_EQ(m_leases(&m, FSM_LEASES_RELEASE, "v2", 0, bd).holds, 0));
     fsm_events_clear(m.f);
     struct fsm_result r = m_leases(&m, FSM_LEASES_RELEASE, "v1", 0, bd);
     CHECK_EQ(r.status, FSM_OK);
