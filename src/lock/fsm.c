@@ -290,8 +290,8 @@ static uint64_t *value_field(uint8_t type, struct fsm_result *res)
     if (res->status == FSM_OK)
         return type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
                        type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
-                       type == FSM_CAMPAIGN || type == FSM_PROCLAIM ||
-                       type == FSM_REVOKE
+                       type == FSM_SEM_LEASE || type == FSM_CAMPAIGN ||
+                       type == FSM_PROCLAIM || type == FSM_REVOKE
                    ? &res->token
                    : &res->ttl;
     if (res->status == FSM_HELD)
@@ -679,42 +679,60 @@ static void sem_acquire(struct fsm *f, uint64_t index, struct fsm_session *s,
     held_or_queued(f, index, l, s, c, owner_len, delay_ms, true, count, res);
 }
 
-/* Lease lock: a session of its own (id = index, no client), which acquires
- * with the command's owner (empty before LOCK.ACQUIRE ... TTL took one, and
- * the value of a Redis client's SET NX: docs/redis-compat.md). Unless that
- * grants or queues, the session is removed again. The req is remembered in
- * the global table. */
+typedef void (*acquire_fn)(struct fsm *f, uint64_t index, struct fsm_session *s,
+                           const struct fsm_cmd *c, uint32_t delay_ms,
+                           struct fsm_result *res);
+
+/* Lease lock, or lease semaphore (fn: how it acquires): a session of its
+ * own (id = index, no client), which acquires with the command's owner
+ * (empty before LOCK.ACQUIRE ... TTL took one, and the value of a Redis
+ * client's SET NX: docs/redis-compat.md). Unless that grants or queues,
+ * the session is removed again. A name the owner holds already as a lease
+ * (a retry whose answer was lost) is OK with its token, and its lease
+ * starts again with the command's TTL. The req is remembered in the global
+ * table. */
 static void acquire_lease(struct fsm *f, uint64_t index,
                           const struct fsm_cmd *c, uint32_t delay_ms,
-                          struct fsm_result *res)
+                          acquire_fn fn, struct fsm_result *res)
 {
     if (c->ttl == 0) {
         res->status = FSM_NOSESSION;
         return;
     }
-    if (!may_open(f, FSM_ACQUIRE, c, res)) {
+    if (!may_open(f, c->type, c, res)) {
         if (res->replayed)
             rejoin(f, index, c, res);
         return;
     }
-    struct fsm_session *s = fsm_session_new(f, index, c->ttl, NULL, 0, c->user,
-                                            (uint8_t)c->user_len, true);
-    acquire(f, index, s, c, (uint8_t)c->owner_len, delay_ms, res);
-    if (res->status != FSM_OK && res->status != FSM_QUEUED) {
-        fsm_session_delete(f, s);
-        res->session = 0;
+    const struct fsm_lock *l = fsm_lock_get(f, c->name, c->name_len);
+    struct fsm_hold *h = l != NULL ? fsm_lock_lease_of(l, c) : NULL;
+    if (h != NULL) {
+        h->session->ttl = c->ttl;
+        fsm_session_changed(f, h->session->id, c->ttl);
+        res->status = FSM_OK;
+        res->session = h->session->id;
+        res->token = h->token;
+        res->holds = h->exclusive + h->shared;
+    } else {
+        struct fsm_session *s = fsm_session_new(
+            f, index, c->ttl, NULL, 0, c->user, (uint8_t)c->user_len, true);
+        fn(f, index, s, c, delay_ms, res);
+        if (res->status != FSM_OK && res->status != FSM_QUEUED) {
+            fsm_session_delete(f, s);
+            res->session = 0;
+        }
     }
-    remember(f, &f->opens, FSM_ACQUIRE, NULL, 0, c, index, res);
+    remember(f, &f->opens, c->type, NULL, 0, c, index, res);
 }
 
-/* The hold of a lease lock on name with token, or NULL: a lease lock is
- * exclusive, its lock's only hold. */
+/* The hold of a lease lock or lease semaphore on name with token, or
+ * NULL. */
 static struct fsm_hold *lease_hold(const struct fsm *f, const char *name,
                                    uint32_t len, uint64_t token)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
-    return h != NULL && h->session->lease_lock && h->token == token ? h : NULL;
+    struct fsm_hold *h = l != NULL ? fsm_lock_with_token(l, token) : NULL;
+    return h != NULL && h->session->lease_lock ? h : NULL;
 }
 
 /* The checks every acquire passes: name, owner, wait and delay. */
@@ -730,10 +748,6 @@ static uint32_t delay_of(const struct fsm_cmd *c)
 {
     return c->delay == UINT64_MAX ? FSM_DEFAULT_DELAY : (uint32_t)c->delay;
 }
-
-typedef void (*acquire_fn)(struct fsm *f, uint64_t index, struct fsm_session *s,
-                           const struct fsm_cmd *c, uint32_t delay_ms,
-                           struct fsm_result *res);
 
 /* An acquire by a client's session, of any kind (fn): the common checks
  * (name, owner, wait, delay; valid: those of the kind), the session, the
@@ -771,7 +785,7 @@ static void apply_acquire(struct fsm *f, uint64_t index,
                           const struct fsm_cmd *c, struct fsm_result *res)
 {
     if (c->session == 0 && c->type == FSM_ACQUIRE && acquire_ok(c)) {
-        acquire_lease(f, index, c, delay_of(c), res);
+        acquire_lease(f, index, c, delay_of(c), lock_acquire, res);
         return;
     }
     session_acquire(f, index, c, c->session != 0, lock_acquire, res);
@@ -878,14 +892,30 @@ static void apply_downgrade(struct fsm *f, uint64_t index,
     remember(f, &s->outcomes, FSM_DOWNGRADE, NULL, 0, c, index, res);
 }
 
+/* Whether the permits and count of a SEM_ACQUIRE or SEM_LEASE are in
+ * range. */
+static bool sem_ok(const struct fsm_cmd *c)
+{
+    return c->permits >= 1 && c->permits <= FSM_PERMITS_MAX && c->count >= 1 &&
+           c->count <= c->permits;
+}
+
 /* SEM_ACQUIRE: the permits and count in range, then as any acquire. */
 static void apply_sem_acquire(struct fsm *f, uint64_t index,
                               const struct fsm_cmd *c, struct fsm_result *res)
 {
-    session_acquire(f, index, c,
-                    c->permits >= 1 && c->permits <= FSM_PERMITS_MAX &&
-                        c->count >= 1 && c->count <= c->permits,
-                    sem_acquire, res);
+    session_acquire(f, index, c, sem_ok(c), sem_acquire, res);
+}
+
+/* SEM_LEASE: permits held by a session of their own, as a lease lock. */
+static void apply_sem_lease(struct fsm *f, uint64_t index,
+                            const struct fsm_cmd *c, struct fsm_result *res)
+{
+    if (!sem_ok(c) || !acquire_ok(c)) {
+        res->status = FSM_INVALID;
+        return;
+    }
+    acquire_lease(f, index, c, delay_of(c), sem_acquire, res);
 }
 
 /* SEM_RELEASE: the holder gives count of its permits back; the first
@@ -1265,6 +1295,9 @@ void fsm_apply(struct fsm *f, uint64_t index, const uint8_t *buf, size_t len,
         break;
     case FSM_LEASES:
         fsm_leases_apply(f, index, &c, res);
+        break;
+    case FSM_SEM_LEASE:
+        apply_sem_lease(f, index, &c, res);
         break;
     default:
         res->status = FSM_INVALID; /* fsm_cmd_decode refuses these */

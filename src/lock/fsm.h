@@ -66,8 +66,9 @@ enum fsm_cmd_type {
     FSM_USER_DEL = 21,       /* delete a user */
     FSM_LEASES = 22,         /* lease locks on several names at once, by
                                 their owner (a Redis multi-key script) */
+    FSM_SEM_LEASE = 23,      /* take permits of a semaphore as a lease */
 };
-#define FSM_CMD_MAX 22
+#define FSM_CMD_MAX 23
 
 /* LEASES: what it does (its count), and the names it takes at most. */
 enum fsm_leases_op {
@@ -122,11 +123,19 @@ enum fsm_leases_op {
  *            acl_encode's bytes, ACL_KEEP_PASSWORD allowed); count: 1 for
  *            a bootstrap, applied only while no user was ever set
  *   USER_DEL name: the user's
+ *   SEM_LEASE  name, owner, ttl, delay, req, permits, count: as a lease
+ *            lock's ACQUIRE, a session of its own (id = index) that takes
+ *            count permits of the semaphore (a try: no wait); an owner (not
+ *            empty) that holds permits of it so already is OK, and its
+ *            lease starts again with ttl (a retry; nothing more taken).
+ *            Released, extended and revoked by token or by LEASES, as a
+ *            lease lock
  *   LEASES   count (enum fsm_leases_op), owner, ttl, data: 1 to
  *            FSM_LEASES_MAX names, each 2 bytes of length (1 to
  *            FSM_NAME_MAX) and its bytes (fsm_leases_names() writes them).
- *            A name is the owner's when a lease lock holds it with that
- *            owner, for the command's user.
+ *            A name is the owner's when a lease lock (or a lease
+ *            semaphore's permits) holds it with that owner, not empty,
+ *            for the command's user; TAKE is for locks.
  *            TAKE: if every name is free (no holder, no waiter, no
  *            lock-delay) or the owner's, those free are taken by one new
  *            lease-lock session (id = index, no lock-delay), and the TTL of

@@ -111,10 +111,11 @@ static bool check_holds(struct ck *c, const struct fsm *f,
         if (l->permits > 0 ? h->grant_count > l->permits : h->grant_count != 0)
             return bad(c, "lock %.*s: a hold's grant of %u permits",
                        (int)l->name_len, l->name, h->grant_count);
-        if (h->session->lease_lock && (h->exclusive != 1 || h->shared != 0))
+        if (h->session->lease_lock &&
+            !fsm_lease_hold_ok(l->permits, h->exclusive, h->shared))
             return bad(c,
                        "lock %.*s: a lease lock's hold that is not one "
-                       "exclusive hold",
+                       "exclusive hold (or a lease semaphore's permits)",
                        (int)l->name_len, l->name);
         exclusive = exclusive || h->exclusive > 0;
         used += h->shared;
@@ -358,7 +359,8 @@ bool fsm_check(const struct fsm *f, char *msg, size_t cap)
         return bad(&c, "last token %llu", (unsigned long long)f->last_token);
     return check_otable(&c, &f->opens,
                         1u << FSM_OPEN | 1u << FSM_ACQUIRE | 1u << FSM_RELEASE |
-                            1u << FSM_EXTEND | 1u << FSM_REVOKE,
+                            1u << FSM_EXTEND | 1u << FSM_REVOKE |
+                            1u << FSM_SEM_LEASE,
                         "global outcomes") &&
            check_otable(&c, &f->closes, 1u << FSM_CLOSE, "closes") &&
            check_tokens(&c, f) && check_order(&c, f);

@@ -67,6 +67,8 @@ static const unsigned fields[FSM_CMD_MAX + 1] = {
     [FSM_USER_SET] = F_COUNT | F_DATA,
     [FSM_USER_DEL] = F_NAME,
     [FSM_LEASES] = F_TTL | F_COUNT | F_OWNER | F_DATA,
+    [FSM_SEM_LEASE] =
+        F_TTL | F_DELAY | F_PERMITS | F_COUNT | F_NAME | F_OWNER | F_REQ,
 };
 
 static const uint32_t str_max[N_STRS] = {FSM_NAME_MAX,  FSM_OWNER_MAX,
@@ -255,7 +257,8 @@ uint64_t fsm_cmd_fingerprint(const struct fsm_cmd *c)
     h = fnv_str(h, c->client, c->client_len);
     /* Only the types that carry them: the others' fingerprints, kept in
      * snapshots, stay what they were. */
-    if (c->type == FSM_SEM_ACQUIRE || c->type == FSM_SEM_RELEASE) {
+    if (c->type == FSM_SEM_ACQUIRE || c->type == FSM_SEM_RELEASE ||
+        c->type == FSM_SEM_LEASE) {
         h = fnv_u64(h, c->permits);
         h = fnv_u64(h, c->count);
     }

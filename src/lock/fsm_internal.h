@@ -286,6 +286,10 @@ struct fsm_hold *fsm_lock_granted_to(const struct fsm_lock *l, uint64_t session,
 struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token);
 /* The first hold of l (by session id, then owner), or NULL if free. */
 struct fsm_hold *fsm_lock_first(const struct fsm_lock *l);
+/* The hold of l that is c's owner's as a lease lock or lease semaphore: a
+ * lease-lock session's, with c's owner (not empty) and user; or NULL. */
+struct fsm_hold *fsm_lock_lease_of(const struct fsm_lock *l,
+                                   const struct fsm_cmd *c);
 /* Whether a request fits l's holds now: of a lock, an exclusive one no
  * hold at all, a shared one no exclusive hold; of a semaphore, count
  * permits besides those used and held back. */
@@ -459,6 +463,9 @@ const struct fsm_user **fsm_user_sorted(const struct fsm *f, size_t *n);
 /* Whether a lease-lock session may have these: it waits for its one lock,
  * or holds its locks (one, or a LEASES command's several). */
 bool fsm_lease_counts_ok(uint32_t holds, uint32_t waits);
+/* Whether a lease-lock session's hold may have these: one exclusive hold
+ * of a lock, or permits of a semaphore (permits > 0). */
+bool fsm_lease_hold_ok(uint32_t permits, uint32_t exclusive, uint32_t shared);
 void fsm_leases_apply(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
                       struct fsm_result *res);
 

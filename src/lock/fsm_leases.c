@@ -25,6 +25,12 @@ bool fsm_lease_counts_ok(uint32_t holds, uint32_t waits)
     return (waits == 1 && holds == 0) || (waits == 0 && holds >= 1);
 }
 
+bool fsm_lease_hold_ok(uint32_t permits, uint32_t exclusive, uint32_t shared)
+{
+    return permits > 0 ? exclusive == 0 && shared >= 1
+                       : exclusive == 1 && shared == 0;
+}
+
 /* The names of a LEASES command, parsed. */
 struct names {
     const char *name[FSM_LEASES_MAX];
@@ -50,20 +56,12 @@ static bool parse(const struct fsm_cmd *c, struct names *ns)
     return ns->n > 0;
 }
 
-/* The hold of name if it is the owner's: a lease lock's, with the
- * command's owner and user; else NULL. */
+/* The hold of name if it is the owner's (fsm_lock_lease_of), or NULL. */
 static struct fsm_hold *owners(const struct fsm *f, const char *name,
                                uint32_t len, const struct fsm_cmd *c)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    struct fsm_hold *h = l != NULL ? fsm_lock_first(l) : NULL;
-    if (h == NULL || !h->session->lease_lock ||
-        !fsm_bytes_eq(h->owner, h->owner_len, c->owner, c->owner_len))
-        return NULL;
-    const struct fsm_session *s = h->session;
-    return fsm_bytes_eq(FSM_SESSION_USER(s), s->user_len, c->user, c->user_len)
-               ? h
-               : NULL;
+    return l != NULL ? fsm_lock_lease_of(l, c) : NULL;
 }
 
 /* Whether l may be taken now: unknown, or a lock with no holder, no waiter
@@ -165,7 +163,7 @@ void fsm_leases_apply(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
 {
     struct names ns;
     bool ttl_needed = c->count != FSM_LEASES_RELEASE;
-    if (!parse(c, &ns) || c->count < FSM_LEASES_TAKE ||
+    if (!parse(c, &ns) || c->owner_len == 0 || c->count < FSM_LEASES_TAKE ||
         c->count > FSM_LEASES_RELEASE ||
         (ttl_needed && (c->ttl < FSM_TTL_MIN || c->ttl > FSM_TTL_MAX))) {
         res->status = FSM_INVALID;

@@ -805,6 +805,24 @@ struct fsm_hold *fsm_lock_with_token(const struct fsm_lock *l, uint64_t token)
     return NULL;
 }
 
+struct fsm_hold *fsm_lock_lease_of(const struct fsm_lock *l,
+                                   const struct fsm_cmd *c)
+{
+    if (c->owner_len == 0)
+        return NULL;
+    for (struct avl_node *x = avl_first(&l->holds); x != NULL;
+         x = avl_next(x)) {
+        struct fsm_hold *h = HOLD_OF(x);
+        const struct fsm_session *s = h->session;
+        if (s->lease_lock &&
+            fsm_bytes_eq(h->owner, h->owner_len, c->owner, c->owner_len) &&
+            fsm_bytes_eq(FSM_SESSION_USER(s), s->user_len, c->user,
+                         c->user_len))
+            return h;
+    }
+    return NULL;
+}
+
 bool fsm_lock_check(const struct fsm *f, const char *name, uint32_t len,
                     uint64_t token)
 {

@@ -364,6 +364,8 @@ static unsigned statuses(uint8_t type, bool global)
         return global ? 0 : 1u << FSM_OK | 1u << FSM_NOTHELD;
     case FSM_REVOKE:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
+    case FSM_SEM_LEASE: /* a try: never queued */
+        return global ? 1u << FSM_OK | 1u << FSM_HELD : 0;
     case FSM_EXTEND:
         return global ? 1u << FSM_OK | 1u << FSM_NOTHELD : 0;
     case FSM_SET_TTL:
@@ -381,7 +383,8 @@ static bool outcome_ok(const struct fsm *t, uint8_t type,
     if (o->status == FSM_OK &&
         (type == FSM_ACQUIRE || type == FSM_ACQUIRE_SHARED ||
          type == FSM_DOWNGRADE || type == FSM_SEM_ACQUIRE ||
-         type == FSM_CAMPAIGN || type == FSM_PROCLAIM || type == FSM_REVOKE))
+         type == FSM_SEM_LEASE || type == FSM_CAMPAIGN ||
+         type == FSM_PROCLAIM || type == FSM_REVOKE))
         return o->value >= 1 && o->value <= t->last_token &&
                (o->holds >= 1 || type == FSM_PROCLAIM || type == FSM_REVOKE);
     if (o->status == FSM_OK && type != FSM_RELEASE &&
@@ -640,7 +643,8 @@ static void load_holds(struct rd *r, struct fsm *f)
         if (r->bad || s == NULL || l == NULL || id < prev || token == 0 ||
             token > f->last_token || exclusive + (uint64_t)shared == 0 ||
             delay > FSM_DELAY_MAX || !fsm_lock_grant_ok(f, s, grant) ||
-            (s->lease_lock && (exclusive != 1 || shared != 0)) ||
+            (s->lease_lock &&
+             !fsm_lease_hold_ok(l->permits, exclusive, shared)) ||
             (l->kind == FSM_KIND_ELECTION &&
              (exclusive != 1 || shared != 0 || l->holds.n > 0)) ||
             (l->permits > 0 ? exclusive != 0 || grant_count > l->permits ||

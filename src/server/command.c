@@ -562,6 +562,7 @@ static const struct command commands[] = {
     {"DEL", 2, "write", rediscmd_del, REVOKE, true},
     {"PEXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
     {"EXPIRE", 3, "write", rediscmd_pexpire, REVOKE, true},
+    {"ZREM", -3, "write", rediscmd_zrem, TAKE, true},
     {"EVAL", -3, "write", rediscmd_eval, SCRIPT_KEYS, true},
     {"EVALSHA", -3, "write", rediscmd_evalsha, SCRIPT_KEYS, true},
     {"SCRIPT", -2, "fast", rediscmd_script, ANY, false},

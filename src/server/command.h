@@ -61,6 +61,8 @@ bool rediscmd_pttl(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n);
 bool rediscmd_pexpire(struct conn *c, struct slot *s,
                       const struct resp_value *a, size_t n);
+bool rediscmd_zrem(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n);
 bool rediscmd_eval(struct conn *c, struct slot *s, const struct resp_value *a,
                    size_t n);
 bool rediscmd_evalsha(struct conn *c, struct slot *s,

@@ -39,7 +39,6 @@ struct rop {
     int64_t ms;   /* a TTL, or a TTL to add */
     bool add;     /* SCRIPT_EXTEND: add ms to the TTL left */
     bool seconds; /* EXPIRE, TTL */
-    bool nx_set;  /* SET: answered OK if the value holds the key */
 };
 
 static const char not_a_lock[] =
@@ -115,26 +114,20 @@ static bool to_answer(struct slot *s, int status)
 
 /* ---- SET key value NX [PX ms | EX s] ---------------------------------- */
 
+/* SET NX answered: OK when granted (a value that holds the lock already is
+ * granted again by the state machine, its lease started again: the retry
+ * of a SET whose answer was lost), nil when another value holds it. */
 static void set_done(void *ctx, int status, const struct fsm_result *r)
 {
     struct slot *s = ctx;
-    struct rop *op = s->op;
     if (!to_answer(s, status))
         return;
-    if (r->status == FSM_OK) {
+    if (r->status == FSM_OK)
         resp_write_simple(&s->buf, "OK");
-    } else if (r->status == FSM_HELD) {
-        /* The same value holds it: a SET whose answer was lost, again. */
-        struct fsm_lock_info info;
-        if (fsm_lock_info(node_fsm(command_node(s->conn)), op->key, op->key_len,
-                          &info) &&
-            value_holds(node_fsm(command_node(s->conn)), &info, op))
-            resp_write_simple(&s->buf, "OK");
-        else
-            resp_write_null(&s->buf, s->conn->proto);
-    } else {
+    else if (r->status == FSM_HELD)
+        resp_write_null(&s->buf, s->conn->proto);
+    else
         lockcmd_result_error(s, r, false);
-    }
     lockcmd_finish(s);
 }
 
@@ -416,6 +409,34 @@ static void leases_done(void *ctx, int status, const struct fsm_result *r)
     }
 }
 
+/* Proposes LEASES of op over the nk keys with owner (not empty) and ttl,
+ * answered by leases_done; false while under way. */
+static bool propose_leases(struct conn *c, struct slot *s, uint64_t op,
+                           const struct resp_value *keys, size_t nk,
+                           const struct resp_value *owner, uint64_t ttl)
+{
+    if (!lockcmd_arg_str(s, owner, "the value (the lock's owner)", 1,
+                         FSM_OWNER_MAX))
+        return true;
+    size_t cap = nk * (2 + FSM_NAME_MAX), len = 0;
+    uint8_t *names = mem_xmalloc(cap);
+    for (size_t i = 0; i < nk; i++) {
+        if (!lockcmd_arg_str(s, &keys[i], "the lock name", 1, FSM_NAME_MAX)) {
+            free(names);
+            return true;
+        }
+        fsm_leases_add(names, cap, &len, keys[i].str, (uint32_t)keys[i].len);
+    }
+    struct fsm_cmd cmd = {.type = FSM_LEASES, .count = op, .ttl = ttl};
+    cmd.owner = owner->str;
+    cmd.owner_len = (uint32_t)owner->len;
+    cmd.data = names;
+    cmd.data_len = (uint32_t)len;
+    bool done = lockcmd_propose(c, s, &cmd, leases_done);
+    free(names); /* proposing encoded it */
+    return done;
+}
+
 /* Runs the known script k over nk keys (a[3] on), with ARGV after them,
  * as one LEASES command: it decides by the owner, so that no read comes
  * first. */
@@ -433,32 +454,76 @@ static bool run_keys_script(struct conn *c, struct slot *s,
     }
     const struct resp_value *argv = &a[3 + nk];
     int64_t ms = 0;
-    if (!lockcmd_arg_str(s, &argv[0], "the value (the lock's owner)", 0,
-                         FSM_OWNER_MAX) ||
-        (want == 2 && !int_arg(s, &argv[1], &ms)))
+    if (want == 2 && !int_arg(s, &argv[1], &ms))
         return true;
-    size_t cap = (size_t)nk * (2 + FSM_NAME_MAX), len = 0;
-    uint8_t *names = mem_xmalloc(cap);
-    for (int64_t i = 0; i < nk; i++) {
-        const struct resp_value *key = &a[3 + i];
-        if (!lockcmd_arg_str(s, key, "the lock name", 1, FSM_NAME_MAX)) {
-            free(names);
-            return true;
-        }
-        fsm_leases_add(names, cap, &len, key->str, (uint32_t)key->len);
+    uint64_t op = k->kind == SCRIPT_KEYS_TAKE     ? FSM_LEASES_TAKE
+                  : k->kind == SCRIPT_KEYS_EXTEND ? FSM_LEASES_EXTEND
+                                                  : FSM_LEASES_RELEASE;
+    return propose_leases(c, s, op, &a[3], (size_t)nk, &argv[0],
+                          want == 2 ? lease_ttl(ms) : 0);
+}
+
+/* A lease semaphore's acquire answered as redis-semaphore's script: 1 if
+ * granted, 0 if no permit is free. */
+static void sem_done(void *ctx, int status, const struct fsm_result *r)
+{
+    struct slot *s = ctx;
+    if (!to_answer(s, status))
+        return;
+    if (r->status == FSM_OK || r->status == FSM_HELD) {
+        integer(s, r->status == FSM_OK);
+    } else {
+        lockcmd_result_error(s, r, false);
+        lockcmd_finish(s);
     }
-    struct fsm_cmd cmd = {.type = FSM_LEASES};
-    cmd.count = k->kind == SCRIPT_KEYS_TAKE     ? FSM_LEASES_TAKE
-                : k->kind == SCRIPT_KEYS_EXTEND ? FSM_LEASES_EXTEND
-                                                : FSM_LEASES_RELEASE;
-    cmd.ttl = want == 2 ? lease_ttl(ms) : 0;
-    cmd.owner = argv[0].str;
-    cmd.owner_len = (uint32_t)argv[0].len;
-    cmd.data = names;
-    cmd.data_len = (uint32_t)len;
-    bool done = lockcmd_propose(c, s, &cmd, leases_done);
-    free(names); /* proposing encoded it */
-    return done;
+}
+
+/* redis-semaphore's Semaphore: KEYS[1], ARGV limit, identifier, lockTimeout
+ * (and the client's clock, unused: the lease is the server's). */
+static bool run_sem_script(struct conn *c, struct slot *s,
+                           const struct script *k, const struct resp_value *a,
+                           size_t n, int64_t nk)
+{
+    if (nk != 1 || n < 7) {
+        command_error(s,
+                      "ERR %s: takes one key and 4 arguments "
+                      "(docs/redis-compat.md)",
+                      k->library);
+        return true;
+    }
+    int64_t limit, ms;
+    if (!int_arg(s, &a[4], &limit) || !int_arg(s, &a[6], &ms))
+        return true;
+    if (k->kind == SCRIPT_SEM_REFRESH)
+        return propose_leases(c, s, FSM_LEASES_EXTEND, &a[3], 1, &a[5],
+                              lease_ttl(ms));
+    if (limit < 1 || limit > FSM_PERMITS_MAX) {
+        command_error(s, "ERR the limit is 1 to %d permits", FSM_PERMITS_MAX);
+        return true;
+    }
+    if (!lockcmd_arg_str(s, &a[3], "the semaphore name", 1, FSM_NAME_MAX) ||
+        !lockcmd_arg_str(s, &a[5], "the identifier (the permit's owner)", 1,
+                         FSM_OWNER_MAX))
+        return true;
+    struct fsm_cmd cmd = {.type = FSM_SEM_LEASE, .ttl = lease_ttl(ms)};
+    cmd.name = a[3].str;
+    cmd.name_len = (uint32_t)a[3].len;
+    cmd.owner = a[5].str;
+    cmd.owner_len = (uint32_t)a[5].len;
+    cmd.permits = (uint64_t)limit;
+    cmd.count = 1;
+    return lockcmd_propose(c, s, &cmd, sem_done);
+}
+
+bool rediscmd_zrem(struct conn *c, struct slot *s, const struct resp_value *a,
+                   size_t n)
+{
+    if (n != 3) {
+        command_error(s, "ERR dlock's ZREM takes a semaphore's name and one "
+                         "identifier (docs/redis-compat.md)");
+        return true;
+    }
+    return propose_leases(c, s, FSM_LEASES_RELEASE, &a[1], 1, &a[2], 0);
 }
 
 /* Runs the known script k with numkeys a[2], keys and args after. */
@@ -468,6 +533,8 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
     int64_t nk;
     if (!int_arg(s, &a[2], &nk))
         return true;
+    if (k->kind == SCRIPT_SEM_ACQUIRE || k->kind == SCRIPT_SEM_REFRESH)
+        return run_sem_script(c, s, k, a, n, nk);
     if (k->kind >= SCRIPT_KEYS_TAKE)
         return run_keys_script(c, s, k, a, n, nk);
     size_t argc = n > 3 ? n - 4 : 0; /* ARGV after the one key */

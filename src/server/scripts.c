@@ -70,6 +70,14 @@ static const struct script known[] = {
     {"594683e49a64ebaf975caf5f8079a1d097c438f1",
      "8b94bead10f334fb89b934d1872f79565791a3fc", SCRIPT_SET_TTL,
      "redis-semaphore Mutex expireIfEqual"},
+    /* redis-semaphore's Semaphore (src/semaphore/acquire/lua.ts,
+     * refresh/lua.ts), 5.x; its release is ZREM. */
+    {"43ebdb49120d170e08af560cb4e46e36f8585936",
+     "9338369f2f18a09b23526b0aaf2d5439dfd9dbc1", SCRIPT_SEM_ACQUIRE,
+     "redis-semaphore Semaphore acquire"},
+    {"999a49a1d07671a8027165641001f5bad44608b3",
+     "7f9d954992712b09267a025c87dc9d4591085c2c", SCRIPT_SEM_REFRESH,
+     "redis-semaphore Semaphore refresh"},
 };
 
 const struct script *scripts_find(const char *sha, size_t len)

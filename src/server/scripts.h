@@ -29,6 +29,12 @@ enum script_kind {
                                 becomes ARGV[2] ms: #KEYS; else 0 */
     SCRIPT_KEYS_RELEASE = 8, /* each key that is the value's is deleted:
                                 how many */
+    /* redis-semaphore's Semaphore: KEYS[1] a semaphore of ARGV[1] permits,
+     * ARGV[2] the identifier, ARGV[3] the timeout in ms: */
+    SCRIPT_SEM_ACQUIRE = 9,  /* a permit for the identifier, as a lease of
+                                ARGV[3] ms, if one is free: 1, else 0 */
+    SCRIPT_SEM_REFRESH = 10, /* if the identifier holds a permit, its lease
+                                becomes ARGV[3] ms: 1, else 0 */
 };
 
 struct script {

@@ -385,8 +385,9 @@ def run_node(check_env, *args):
 def test_node_libraries_unchanged(ctx):
     """node-redlock 5 and 4 over ioredis (a lock on three keys taken all or
     none: one of its keys held keeps a second lock from taking any; extend;
-    release; using() kept alive past its TTL), redis-semaphore's Mutex
-    (refreshed past its timeout), and node-redis with the documented
+    release; using() kept alive past its TTL), redis-semaphore's Mutex and
+    Semaphore (two permits, each a lease of its holder's, refreshed past
+    their timeout; a third waits for a release), and node-redis with the documented
     compare-and-delete; the libraries' script SHA1s as installed are known."""
     env = node_check(ctx)
     srv = ctx.single()
@@ -403,6 +404,9 @@ def test_node_libraries_unchanged(ctx):
         ["mutex acquire", "true true"], ["mutex other", "false"],
         ["mutex refreshed", "true true"], ["mutex released", "0"],
         ["mutex other now", "true"],
+        ["semaphore two", "true true"], ["semaphore third", "false"],
+        ["semaphore refreshed", "true true false"], ["semaphore after release", "true"],
+        ["semaphore used", "0"],
         ["node-redis set", "OK"], ["node-redis again", "null"],
         ["node-redis not owner", "0"], ["node-redis release", "1"]], "Node.js libraries")
 

@@ -214,6 +214,13 @@ static inline void gen_sem(struct gen *g, struct fsm_cmd *c, bool acquire)
     }
     c->type = FSM_SEM_ACQUIRE;
     c->permits = gen_pick(g, 10) == 0 ? 2 : 3;
+    if (gen_pick(g, 4) == 0) { /* a lease semaphore: a session of its own */
+        c->type = FSM_SEM_LEASE;
+        c->session = 0;
+        c->ttl = gen_ttl(g);
+        c->delay = gen_pick(g, 2) ? 0 : 500;
+        return;
+    }
     c->wait = gen_pick(g, 3) == 0 ? 0 : 1 + gen_pick(g, 3000);
     c->delay = gen_pick(g, 2) ? 0 : 500;
 }
@@ -504,7 +511,8 @@ static inline void gen_feed(struct gen *g, const struct fsm_cmd *c,
                       (uint32_t)c->data[0] | (uint32_t)c->data[1] << 8,
                       res->token);
     bool acquire = c->type == FSM_ACQUIRE || c->type == FSM_ACQUIRE_SHARED ||
-                   c->type == FSM_SEM_ACQUIRE || c->type == FSM_CAMPAIGN;
+                   c->type == FSM_SEM_ACQUIRE || c->type == FSM_CAMPAIGN ||
+                   c->type == FSM_SEM_LEASE;
     if (acquire && res->status == FSM_OK)
         gen_add_token(g, c->name, c->name_len, res->token);
     if (acquire && c->session != 0 &&

@@ -88,6 +88,7 @@ TEST(fsm_cmd, round_trip_each_type)
         [FSM_USER_SET] = "--------c------d",
         [FSM_USER_DEL] = "---------n------",
         [FSM_LEASES] = "-t------c-o----d",
+        [FSM_SEM_LEASE] = "-t-d---pcnor----",
     };
     static uint8_t buf[FSM_DATA_MAX + 4096];
     for (uint8_t type = 1; type <= FSM_CMD_MAX; type++) {

@@ -22,6 +22,19 @@ static struct fsm_result m_leases(struct m *m, uint64_t op, const char *owner,
 
 static const char *const abc[] = {"a", "b", "c", NULL};
 
+/* A machine restored from m's snapshot, checked. */
+static struct fsm *restored(struct m *m)
+{
+    size_t len;
+    uint8_t *snap = m_snap(m, &len);
+    struct fsm *g = fsm_new();
+    CHECK_EQ(fsm_restore(g, snap, len), 0);
+    free(snap);
+    char why[256];
+    CHECK_MSG(fsm_check(g, why, sizeof why), "%s", why);
+    return g;
+}
+
 /* Three names taken by one lease-lock session, each with its own token and
  * the owner; they expire together with it. */
 TEST(fsm_leases, take_all)
@@ -177,15 +190,9 @@ TEST(fsm_leases, revoke_one_and_snapshot)
     CHECK_EQ(m_cmd(&m, c).status, FSM_OK);
     struct fsm_session_info si;
     CHECK(fsm_session_info(m.f, s, &si) && si.locks == 2);
-    size_t len;
-    uint8_t *snap = m_snap(&m, &len);
-    struct fsm *g = fsm_new();
-    CHECK_EQ(fsm_restore(g, snap, len), 0);
-    char why[256];
-    CHECK_MSG(fsm_check(g, why, sizeof why), "%s", why);
+    struct fsm *g = restored(&m);
     CHECK(fsm_session_info(g, s, &si) && si.locks == 2);
     fsm_free(g);
-    free(snap);
     m_close(&m);
 }
 
@@ -253,5 +260,99 @@ TEST(fsm_leases, users_apart)
     c.count = FSM_LEASES_TAKE;
     c.ttl = 5000;
     CHECK_UNCHANGED(&m, CHECK_EQ(m_cmd(&m, c).status, FSM_HELD));
+    m_close(&m);
+}
+
+/* A lease semaphore's acquire: SEM_ACQUIRE with session 0 and a TTL. */
+static struct fsm_result m_lease_sem(struct m *m, const char *name,
+                                     const char *owner, uint64_t permits,
+                                     uint64_t ttl)
+{
+    struct fsm_cmd c = str_cmd(FSM_SEM_LEASE, name, owner, NULL);
+    c.ttl = ttl;
+    c.permits = permits;
+    c.count = 1;
+    c.delay = 0;
+    return m_cmd(m, c);
+}
+
+/* Lease semaphores (redis-semaphore's Semaphore): each owner's permit is a
+ * session of its own with its TTL; a retry by an owner that holds one takes
+ * no second; a permit comes back on its release, extend keeps it, expiry
+ * gives it back; snapshots keep them. */
+TEST(fsm_leases, lease_semaphore)
+{
+    struct m m;
+    m_init(&m);
+    struct fsm_result a = m_lease_sem(&m, "pool", "id-a", 2, 5000);
+    CHECK_EQ(a.status, FSM_OK);
+    CHECK_EQ(m_lease_sem(&m, "pool", "id-b", 2, 5000).status, FSM_OK);
+    CHECK_UNCHANGED(
+        &m,
+        CHECK_EQ(m_lease_sem(&m, "pool", "id-c", 2, 5000).status, FSM_HELD));
+    struct fsm_result again = m_lease_sem(&m, "pool", "id-a", 2, 8000);
+    CHECK_EQ(again.status, FSM_OK);
+    CHECK_U64(again.token, a.token);
+    CHECK_U64(again.session, a.session);
+    struct fsm_lock_info in = m_info(&m, "pool");
+    CHECK_EQ(in.used, 2);
+    struct fsm_session_info si;
+    CHECK(fsm_session_info(m.f, a.session, &si) && si.lease_lock);
+    CHECK_U64(si.ttl, 8000);
+    /* Another kind or permits: KIND, nothing taken. */
+    CHECK_EQ(m_lease_sem(&m, "pool", "id-c", 3, 5000).status, FSM_KIND);
+    CHECK_EQ(m_lease(&m, 5000, "pool", 0, 0, "").status, FSM_KIND);
+    /* Bad permits or counts, an empty name. */
+    struct fsm_cmd w = str_cmd(FSM_SEM_LEASE, "pool", "id-c", NULL);
+    w.ttl = 5000;
+    w.permits = 2;
+    w.count = 3;
+    CHECK_EQ(m_cmd(&m, w).status, FSM_INVALID);
+    w.count = 1;
+    w.ttl = 0;
+    CHECK_EQ(m_cmd(&m, w).status, FSM_NOSESSION);
+    /* Released by owner (LEASES, as ZREM), extended by owner. */
+    static const char *const pool[] = {"pool", NULL};
+    CHECK_EQ(m_leases(&m, FSM_LEASES_EXTEND, "id-b", 9000, pool).status,
+             FSM_OK);
+    CHECK_EQ(m_leases(&m, FSM_LEASES_RELEASE, "id-a", 0, pool).holds, 1);
+    CHECK(!fsm_session_info(m.f, a.session, &si));
+    struct fsm_result c3 = m_lease_sem(&m, "pool", "id-c", 2, 5000);
+    CHECK_EQ(c3.status, FSM_OK);
+    fsm_free(restored(&m));
+    /* The expiry of id-c's session gives its permit back. */
+    struct fsm_lock_info before = m_info(&m, "pool");
+    CHECK_EQ(before.used, 2);
+    CHECK_EQ(m_expire(&m, c3.session).status, FSM_OK);
+    CHECK_EQ(m_info(&m, "pool").used, 1);
+    m_close(&m);
+}
+
+/* A lease lock acquired again by the owner that holds it (a retry of a
+ * SET NX whose answer was lost) is OK with its token, and its lease starts
+ * again; an empty owner never is. */
+TEST(fsm_leases, lease_lock_retry_by_owner)
+{
+    struct m m;
+    m_init(&m);
+    struct fsm_cmd c = str_cmd(FSM_ACQUIRE, "x", "v1", NULL);
+    c.ttl = 5000;
+    c.delay = 0;
+    struct fsm_result r = m_cmd(&m, c);
+    CHECK_EQ(r.status, FSM_OK);
+    fsm_events_clear(m.f);
+    c.ttl = 7000;
+    struct fsm_result again = m_cmd(&m, c);
+    CHECK_EQ(again.status, FSM_OK);
+    CHECK_U64(again.token, r.token);
+    size_t n;
+    const struct fsm_session_change *ch = fsm_session_changes(m.f, &n);
+    CHECK(n == 1 && ch[0].id == r.session && ch[0].ttl == 7000);
+    c.owner = "v2";
+    CHECK_EQ(m_cmd(&m, c).status, FSM_HELD);
+    struct fsm_cmd e = str_cmd(FSM_ACQUIRE, "y", "", NULL);
+    e.ttl = 5000;
+    CHECK_EQ(m_cmd(&m, e).status, FSM_OK);
+    CHECK_EQ(m_cmd(&m, e).status, FSM_HELD);
     m_close(&m);
 }

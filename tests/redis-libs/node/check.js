@@ -14,7 +14,7 @@ const { createClient } = require("redis");
 const Redlock = require("redlock").default;
 const { ResourceLockedError } = require("redlock");
 const Redlock4 = require("redlock4");
-const { Mutex } = require("redis-semaphore");
+const { Mutex, Semaphore } = require("redis-semaphore");
 
 function say(step, ...v) {
   console.log(step + ": " + v.map(String).join(" "));
@@ -94,6 +94,30 @@ async function semaphoreMutex(host, port) {
   client.disconnect();
 }
 
+// redis-semaphore's Semaphore over ioredis: two permits, each its holder's
+// lease, refreshed while held.
+async function semaphore(host, port) {
+  const client = new Redis({ host, port });
+  const opts = { lockTimeout: 2000, refreshInterval: 500, acquireTimeout: 300,
+    retryInterval: 50 };
+  const a = new Semaphore(client, "pool", 2, opts);
+  const b = new Semaphore(client, "pool", 2, opts);
+  const c = new Semaphore(client, "pool", 2, opts);
+  await a.acquire();
+  await b.acquire();
+  say("semaphore two", a.isAcquired, b.isAcquired);
+  say("semaphore third", await c.tryAcquire());
+  await new Promise((r) => setTimeout(r, 2600));
+  say("semaphore refreshed", a.isAcquired, b.isAcquired, await c.tryAcquire());
+  await a.release();
+  say("semaphore after release", await c.tryAcquire());
+  await b.release();
+  await c.release();
+  const st = await client.call("SEM.STATUS", "semaphore:pool");
+  say("semaphore used", st[st.indexOf("used") + 1]);
+  client.disconnect();
+}
+
 // node-redis (the "redis" package): the pattern of Redis's documentation.
 async function nodeRedis(host, port) {
   const client = createClient({ socket: { host, port } });
@@ -116,7 +140,8 @@ function shas() {
     for (const k of Object.keys(s)) say("redlock " + lib + " " + k, s[k].hash);
   const fs = require("fs"), path = require("path"), crypto = require("crypto");
   const lib = path.dirname(require.resolve("redis-semaphore"));
-  for (const f of ["mutex/release.js", "mutex/refresh.js"]) {
+  for (const f of ["mutex/release.js", "mutex/refresh.js", "semaphore/acquire/lua.js",
+    "semaphore/refresh/lua.js"]) {
     const text = fs.readFileSync(path.join(lib, f), "utf8").match(/createEval\)\(`([\s\S]*?)`/)[1];
     say("redis-semaphore " + f, crypto.createHash("sha1").update(text).digest("hex"));
   }
@@ -152,6 +177,7 @@ async function main() {
     await redlock5(host, port);
     await redlock4(host, port);
     await semaphoreMutex(host, port);
+    await semaphore(host, port);
     await nodeRedis(host, port);
   }
 }
