@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -327,6 +327,14 @@ faults-redis: $(BUILD)/faults-worker $(BUILD)/faults-fenced-store
 	    --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_REDIS_ARGS)
 	$(PYTHON) tests/faults/redis_campaign.py --mode redlock --duration $(DURATION) \
 	    --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_REDIS_ARGS)
+
+# The same redis-py Lock code (tests/faults/redispy_driver.py) against Redis
+# with a replica and Sentinel's failover, then against a dlock cluster
+# (docs/safety.md): Redis's violations are reported, dlock's fail the run.
+faults-redis-py: $(FAULTS_BIN) $(DLOCKD_BIN) $(DLOCK_ALL)
+	$(PYTHON) tests/faults/redis_campaign.py --mode sentinel --duration $(DURATION) \
+	    --build $(BUILD) $(if $(SEED),--seed $(SEED)) $(FAULTS_REDIS_ARGS)
+	$(MAKE) faults FAULTS_ARGS="--driver redis-py $(FAULTS_ARGS)"
 
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --seed0 $(SEED0) $(SIM_ARGS)

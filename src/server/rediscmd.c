@@ -399,7 +399,10 @@ static void leases_done(void *ctx, int status, const struct fsm_result *r)
     struct slot *s = ctx;
     if (!to_answer(s, status))
         return;
-    if (r->status == FSM_OK) {
+    const struct rop *op = s->op;
+    if (r->status == FSM_OK && op != NULL && op->kind == SCRIPT_MSEM_RELEASE) {
+        integer(s, r->holds > 0 ? op->ms : 0); /* the members removed */
+    } else if (r->status == FSM_OK) {
         integer(s, r->holds);
     } else if (r->status == FSM_HELD || r->status == FSM_NOTHELD) {
         integer(s, 0);
@@ -478,40 +481,57 @@ static void sem_done(void *ctx, int status, const struct fsm_result *r)
     }
 }
 
-/* redis-semaphore's Semaphore: KEYS[1], ARGV limit, identifier, lockTimeout
- * (and the client's clock, unused: the lease is the server's). */
+/* redis-semaphore's Semaphore (ARGV limit, identifier, timeout, and the
+ * client's clock, unused: the lease is the server's) and MultiSemaphore
+ * (ARGV limit, permits, identifier, timeout, clock; its release: permits,
+ * identifier), on KEYS[1]. */
 static bool run_sem_script(struct conn *c, struct slot *s,
                            const struct script *k, const struct resp_value *a,
                            size_t n, int64_t nk)
 {
-    if (nk != 1 || n < 7) {
+    bool multi = k->kind >= SCRIPT_MSEM_ACQUIRE;
+    bool release = k->kind == SCRIPT_MSEM_RELEASE;
+    size_t want = release ? 2 : multi ? 4 : 3;
+    if (nk != 1 || n < 4 + want) {
         command_error(s,
-                      "ERR %s: takes one key and 4 arguments "
+                      "ERR %s: takes one key and %zu arguments "
                       "(docs/redis-compat.md)",
-                      k->library);
+                      k->library, want);
         return true;
     }
-    int64_t limit, ms;
-    if (!int_arg(s, &a[4], &limit) || !int_arg(s, &a[6], &ms))
+    const struct resp_value *argv = &a[4];
+    int64_t limit = 0, count = 1, ms = 0;
+    if ((!release && !int_arg(s, &argv[0], &limit)) ||
+        (multi && !int_arg(s, &argv[release ? 0 : 1], &count)) ||
+        (!release && !int_arg(s, &argv[want - 1], &ms)))
         return true;
-    if (k->kind == SCRIPT_SEM_REFRESH)
-        return propose_leases(c, s, FSM_LEASES_EXTEND, &a[3], 1, &a[5],
+    const struct resp_value *ident = &argv[release ? 1 : want - 2];
+    if (release) {
+        rop_of(s)->ms = count; /* the answer when released */
+        rop_of(s)->kind = k->kind;
+        return propose_leases(c, s, FSM_LEASES_RELEASE, &a[3], 1, ident, 0);
+    }
+    if (k->kind == SCRIPT_SEM_REFRESH || k->kind == SCRIPT_MSEM_REFRESH)
+        return propose_leases(c, s, FSM_LEASES_EXTEND, &a[3], 1, ident,
                               lease_ttl(ms));
-    if (limit < 1 || limit > FSM_PERMITS_MAX) {
-        command_error(s, "ERR the limit is 1 to %d permits", FSM_PERMITS_MAX);
+    if (limit < 1 || limit > FSM_PERMITS_MAX || count < 1 || count > limit) {
+        command_error(s,
+                      "ERR the limit is 1 to %d permits, and at most the "
+                      "limit is taken",
+                      FSM_PERMITS_MAX);
         return true;
     }
     if (!lockcmd_arg_str(s, &a[3], "the semaphore name", 1, FSM_NAME_MAX) ||
-        !lockcmd_arg_str(s, &a[5], "the identifier (the permit's owner)", 1,
+        !lockcmd_arg_str(s, ident, "the identifier (the permits' owner)", 1,
                          FSM_OWNER_MAX))
         return true;
     struct fsm_cmd cmd = {.type = FSM_SEM_LEASE, .ttl = lease_ttl(ms)};
     cmd.name = a[3].str;
     cmd.name_len = (uint32_t)a[3].len;
-    cmd.owner = a[5].str;
-    cmd.owner_len = (uint32_t)a[5].len;
+    cmd.owner = ident->str;
+    cmd.owner_len = (uint32_t)ident->len;
     cmd.permits = (uint64_t)limit;
-    cmd.count = 1;
+    cmd.count = (uint64_t)count;
     return lockcmd_propose(c, s, &cmd, sem_done);
 }
 
@@ -533,7 +553,7 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
     int64_t nk;
     if (!int_arg(s, &a[2], &nk))
         return true;
-    if (k->kind == SCRIPT_SEM_ACQUIRE || k->kind == SCRIPT_SEM_REFRESH)
+    if (k->kind >= SCRIPT_SEM_ACQUIRE)
         return run_sem_script(c, s, k, a, n, nk);
     if (k->kind >= SCRIPT_KEYS_TAKE)
         return run_keys_script(c, s, k, a, n, nk);

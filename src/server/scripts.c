@@ -78,6 +78,16 @@ static const struct script known[] = {
     {"999a49a1d07671a8027165641001f5bad44608b3",
      "7f9d954992712b09267a025c87dc9d4591085c2c", SCRIPT_SEM_REFRESH,
      "redis-semaphore Semaphore refresh"},
+    /* redis-semaphore's MultiSemaphore (src/multiSemaphore/), 5.x. */
+    {"10c1c2e05e7c48aa5824d227b8c51abcde87b18e",
+     "92c092563852ce8a03c5be7d8556dfeb43147636", SCRIPT_MSEM_ACQUIRE,
+     "redis-semaphore MultiSemaphore acquire"},
+    {"2327bcdc5edb5b8687f6d19b5e1f42b815ebddab",
+     "e1eaf6b40de30165a6ed50b88166daab55a46d3c", SCRIPT_MSEM_REFRESH,
+     "redis-semaphore MultiSemaphore refresh"},
+    {"0bd1010c98f1ddd70a6024fd374489a8ea3d2c12",
+     "df52c837a0ec056e7058107976e8350f8132e9dd", SCRIPT_MSEM_RELEASE,
+     "redis-semaphore MultiSemaphore release"},
 };
 
 const struct script *scripts_find(const char *sha, size_t len)

@@ -35,6 +35,12 @@ enum script_kind {
                                 ARGV[3] ms, if one is free: 1, else 0 */
     SCRIPT_SEM_REFRESH = 10, /* if the identifier holds a permit, its lease
                                 becomes ARGV[3] ms: 1, else 0 */
+    /* redis-semaphore's MultiSemaphore: as its Semaphore, ARGV[2] permits
+     * at a time (ARGV limit, permits, identifier, timeout): */
+    SCRIPT_MSEM_ACQUIRE = 11,
+    SCRIPT_MSEM_REFRESH = 12,
+    SCRIPT_MSEM_RELEASE = 13, /* ARGV permits, identifier: its permits
+                                 given back: how many, or 0 */
 };
 
 struct script {

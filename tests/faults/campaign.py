@@ -20,6 +20,11 @@ two processes), then a nemesis whose schedule is drawn from the seed:
   fsync-fail                     fsync/fdatasync fail with EIO (failio.c,
                                  preloaded into every server)
 
+With --driver redis-py the workload is tests/faults/redispy_driver.py:
+the same rounds written with redis-py's Lock, given every server's address
+(a follower forwards; the register's token is the lock's fencing token,
+read with LOCK.STATUS). It cannot be combined with --tls or --auth.
+
 With --tls every port speaks TLS (docs/security.md): certificates made
 with openssl for the servers' addresses, client certificates required, the
 workers and the checks connecting as a client with its own certificate.
@@ -532,6 +537,9 @@ def main():
     ap.add_argument("--margin", type=float, default=5.0,
                     help="seconds added to TTL + lock-delay + election for availability")
     args = procs.parse_arguments(ap)
+    if args.driver == "redis-py" and (args.tls or args.auth):
+        ap.error("--driver redis-py takes neither --tls nor --auth: a follower "
+                 "forwards Redis commands only on a plain port without users")
     print("seed: %d (replay: make faults DURATION=%d SEED=%d)"
           % (args.seed, args.duration, args.seed), flush=True)
     return run(args)

@@ -27,6 +27,9 @@ def add_arguments(ap):
     ap.add_argument("--ttl-ms", type=int, default=1500)
     ap.add_argument("--keep", action="store_true", help="keep the run directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each fault")
+    ap.add_argument("--driver", choices=("worker", "redis-py"), default="worker",
+                    help="the workload: faults-worker (libdlock), or the same written "
+                         "with redis-py's Lock (redispy_driver.py)")
 
 
 def parse_arguments(ap):
@@ -106,10 +109,17 @@ class Campaign:
         """Two driver processes, each with half the workers: a paused one
         outlives its leases while the other takes the locks over."""
         per = max(1, self.args.workers // 2)
+        if self.args.driver == "redis-py":
+            exe = dlocktest.redis_py_python()
+            if exe is None:
+                raise StartError("no Python with redis-py (python3-redis) for --driver redis-py")
+            program = [exe, os.path.join(HERE, "redispy_driver.py"), "--mode",
+                       "dlock" if backend == "dlock" else "sentinel"]
+        else:
+            program = [os.path.join(self.args.build, "faults-worker"), "--backend", backend]
         for i in range(2):
-            self.drivers.append(self.spawn([
-                os.path.join(self.args.build, "faults-worker"),
-                "--backend", backend, "--servers", ",".join(servers),
+            self.drivers.append(self.spawn(program + [
+                "--servers", ",".join(servers),
                 "--stores", os.path.join(self.dir, "stores"),
                 "--history", os.path.join(self.dir, "history.%d" % i),
                 "--workers", str(per), "--first-id", str(i * per),

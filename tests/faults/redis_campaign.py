@@ -2,14 +2,19 @@
 the same driver, registers and checker as campaign.py, with the lock service
 replaced by one redis-server (--mode redis: SET NX PX and the
 compare-and-delete script) or by three (--mode redlock: the Redlock
-algorithm). The driver's backends are in redis_ops.c.
+algorithm); the driver's backends are in redis_ops.c. --mode sentinel: a
+primary, its replica and a Sentinel that fails the primary over, and the
+workload written with redis-py's Lock (redispy_driver.py: the same code
+campaign.py --driver redis-py runs against dlock).
 
     make faults-redis [DURATION=180] [SEED=N]
-    python3 tests/faults/redis_campaign.py --mode redis|redlock --duration S
-        [--seed N] [--build DIR] [--appendfsync no|always] [--keep]
+    make faults-redis-py [DURATION=180] [SEED=N]
+    python3 tests/faults/redis_campaign.py --mode redis|redlock|sentinel
+        --duration S [--seed N] [--build DIR] [--appendfsync no|always] [--keep]
 
 Starts a fenced register per lock, 1 or 3 redis-server instances on
-127.0.0.1 (data in the run's temporary directory; no persistence, or with
+127.0.0.1 (or, for sentinel, a primary, a replica and a Sentinel never
+faulted itself; data in the run's temporary directory; no persistence, or with
 --appendfsync always an fsync'ed append-only file) and the driver (two
 processes), then a nemesis whose schedule is drawn from the seed: kill -9 of
 an instance and its restart on the same port, SIGSTOP/SIGCONT of an instance
@@ -45,6 +50,7 @@ import procs  # noqa: E402
 from procs import StartError  # noqa: E402
 
 KINDS = ("kill-instance", "pause-instance", "pause-driver")
+SERVICE = "dlockfaults"  # the name Sentinel knows the primary by
 HOST = "127.0.0.1"
 QUIET_TAIL_S = 6.0
 
@@ -54,21 +60,40 @@ class Redis:
     made, so a restart brings the same instance back (with its append-only
     file, if it has one)."""
 
-    def __init__(self, run, i):
+    def __init__(self, run, i, replica_of=None, sentinel_of=None):
         self.run = run
         self.id = i
         self.port = dlocktest.free_port()
         self.dir = os.path.join(run.dir, "redis%d" % i)
         self.log = os.path.join(run.dir, "redis%d.log" % i)
         self.proc = None
+        self.replica_of = replica_of    # --mode sentinel: the replica's primary
+        self.sentinel_of = sentinel_of  # --mode sentinel: the primary it watches
         os.makedirs(self.dir)
 
     def addr(self):
         return "%s:%d" % (HOST, self.port)
 
     def argv(self):
+        if self.sentinel_of is not None:
+            # A Sentinel that fails the primary over after 1 s down (a
+            # quorum of one: the test's Sentinel is never faulted). It
+            # rewrites its configuration file as it learns.
+            conf = os.path.join(self.dir, "sentinel.conf")
+            if not os.path.exists(conf):
+                with open(conf, "w") as f:
+                    f.write("port %d\nbind %s\ndir %s\n"
+                            "sentinel monitor %s %s %d 1\n"
+                            "sentinel down-after-milliseconds %s 1000\n"
+                            "sentinel failover-timeout %s 3000\n"
+                            % (self.port, HOST, self.dir, SERVICE, HOST,
+                               self.sentinel_of.port, SERVICE, SERVICE))
+            return [self.run.args.redis_server, conf, "--sentinel", "--daemonize", "no",
+                    "--logfile", ""]
         a = [self.run.args.redis_server, "--port", str(self.port), "--bind", HOST,
              "--dir", self.dir, "--save", "", "--daemonize", "no", "--logfile", ""]
+        if self.replica_of is not None:
+            a += ["--replicaof", HOST, str(self.replica_of.port)]
         if self.run.args.appendfsync == "always":
             return a + ["--appendonly", "yes", "--appendfsync", "always"]
         return a + ["--appendonly", "no"]
@@ -99,6 +124,7 @@ class Run(procs.Campaign):
     def __init__(self, args, d):
         super().__init__(args, d)
         self.redis = []
+        self.sentinel = None
 
     def forget(self, p, sig):
         """Sends sig to p (by pid) and reaps it once it has exited."""
@@ -110,9 +136,22 @@ class Run(procs.Campaign):
             dlocktest._all_procs.pop(p.pid, None)
 
     def start_redis(self):
+        if self.args.mode == "sentinel":
+            primary = Redis(self, 0)
+            self.redis = [primary, Redis(self, 1, replica_of=primary)]
+            self.sentinel = Redis(self, 2, sentinel_of=primary)
+            for r in self.redis + [self.sentinel]:
+                r.start()
+            return
         for i in range(1 if self.args.mode == "redis" else 3):
             self.redis.append(Redis(self, i))
             self.redis[-1].start()
+
+    def clients_of(self):
+        """The addresses the drivers are given."""
+        if self.args.mode == "sentinel":
+            return [self.sentinel.addr()]
+        return [x.addr() for x in self.redis]
 
     # -- the nemesis
     def fault(self, kind, rng):
@@ -173,7 +212,7 @@ def run(args):
     try:
         r.start_stores()
         r.start_redis()
-        r.start_drivers(args.mode, [x.addr() for x in r.redis])
+        r.start_drivers(args.mode, r.clients_of())
         r.note("start: mode %s, seed %d, duration %d s, appendfsync %s"
                % (args.mode, args.seed, args.duration, args.appendfsync))
         try:
@@ -190,7 +229,7 @@ def run(args):
     finally:
         r.heal()
         r.stop_all()
-        for x in r.redis:
+        for x in r.redis + ([r.sentinel] if r.sentinel is not None else []):
             r.stop_proc(x.proc, "redis-server %d" % x.id)
         r.fault_log.close()
     summary, violations = check.check_dir(d)
@@ -209,11 +248,13 @@ def run(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     procs.add_arguments(ap)
-    ap.add_argument("--mode", choices=("redis", "redlock"), required=True)
+    ap.add_argument("--mode", choices=("redis", "redlock", "sentinel"), required=True)
     ap.add_argument("--appendfsync", choices=("no", "always"), default="no",
                     help="always: an append-only file fsync'ed on every write")
     ap.add_argument("--redis-server", default=os.environ.get("REDIS_SERVER", "redis-server"))
     args = procs.parse_arguments(ap)
+    if args.mode == "sentinel":
+        args.driver = "redis-py"  # Sentinel's clients: redis-py's
     print("%s: seed %d (replay: python3 tests/faults/redis_campaign.py --mode %s "
           "--duration %d --seed %d --appendfsync %s)"
           % (args.mode, args.seed, args.mode, args.duration, args.seed, args.appendfsync),

@@ -19,6 +19,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -40,6 +41,15 @@ def binary_path(var, default):
     if not os.path.isabs(p) and not os.path.exists(p):
         p = os.path.join(ROOT, p)
     return os.path.abspath(p)
+
+
+def redis_py_python():
+    """A Python that has redis-py: this one, or Debian's (python3-redis)."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if os.access(exe, os.X_OK) and subprocess.run(
+                [exe, "-c", "import redis"], capture_output=True).returncode == 0:
+            return exe
+    return None
 
 
 def dlockd_path():

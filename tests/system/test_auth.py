@@ -382,8 +382,7 @@ except redis.exceptions.RedisError as e:
 def test_redis_py_logs_in(ctx):
     """redis-py with username and password (it sends AUTH as it connects)
     logs in; a wrong password raises its authentication error."""
-    from test_redis_clients import redis_py_python
-    exe = redis_py_python()
+    exe = dlocktest.redis_py_python()
     if exe is None:
         raise Skip("redis-py is not installed (python3-redis)")
     srv = single(ctx)

@@ -2,10 +2,8 @@
 (AUTH, HELLO with AUTH, CLIENT SETINFO, CONFIG GET, INFO with sections), and
 what dlockd answers them (docs/protocol.md §6)."""
 
-import os
 import shutil
 import subprocess
-import sys
 
 import dlocktest
 from dlocktest import RespError, Skip, check, eq
@@ -50,15 +48,6 @@ def test_auth_refused_clearly_and_alike(ctx):
           % (r.stdout + r.stderr))
 
 
-def redis_py_python():
-    """A Python that has redis-py: this one, or Debian's (python3-redis)."""
-    for exe in (sys.executable, "/usr/bin/python3"):
-        if os.access(exe, os.X_OK) and subprocess.run(
-                [exe, "-c", "import redis"], capture_output=True).returncode == 0:
-            return exe
-    return None
-
-
 REDIS_PY = r"""
 import sys, redis
 port = int(sys.argv[1])
@@ -77,7 +66,7 @@ def test_redis_py_with_and_without_password(ctx):
     """redis-py given a password that no user has (it sends AUTH user
     password at connect) raises an error; without one, on a server without
     users, it takes a lock."""
-    exe = redis_py_python()
+    exe = dlocktest.redis_py_python()
     if exe is None:
         raise Skip("redis-py is not installed (python3-redis)")
     srv = ctx.single()

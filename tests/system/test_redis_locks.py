@@ -11,7 +11,6 @@ import subprocess
 
 import dlocktest
 from dlocktest import RespError, Skip, check, eq
-from test_redis_clients import redis_py_python
 
 REDIS_PY_LOCK = r"""
 import sys, time, redis
@@ -62,7 +61,7 @@ def run_py(exe, script, *args):
 
 
 def need_redis_py():
-    exe = redis_py_python()
+    exe = dlocktest.redis_py_python()
     if exe is None:
         raise Skip("redis-py is not installed (python3-redis)")
     return exe
@@ -329,6 +328,9 @@ def test_one_address_across_a_leader_kill(ctx):
     token = out[3]
     eq(dlocktest.as_map(leader.call("LOCK.STATUS", "via-follower"))["owner"], token,
        "held at the leader")
+    # The fencing token too, through the follower (LOCK.STATUS is forwarded).
+    eq(dlocktest.as_map(follower.call("LOCK.STATUS", "via-follower"))["owner"], token,
+       "LOCK.STATUS through the follower")
     leader.kill()
     cl.wait_leader(among=cl.live(), other_than=leader.id)
     out = run_py_lines(exe, FOLLOWER, follower.addr, "use", token)
@@ -387,7 +389,8 @@ def test_node_libraries_unchanged(ctx):
     none: one of its keys held keeps a second lock from taking any; extend;
     release; using() kept alive past its TTL), redis-semaphore's Mutex and
     Semaphore (two permits, each a lease of its holder's, refreshed past
-    their timeout; a third waits for a release), and node-redis with the documented
+    their timeout; a third waits for a release) and MultiSemaphore (three
+    permits at once), and node-redis with the documented
     compare-and-delete; the libraries' script SHA1s as installed are known."""
     env = node_check(ctx)
     srv = ctx.single()
@@ -407,6 +410,8 @@ def test_node_libraries_unchanged(ctx):
         ["semaphore two", "true true"], ["semaphore third", "false"],
         ["semaphore refreshed", "true true false"], ["semaphore after release", "true"],
         ["semaphore used", "0"],
+        ["multi taken", "true 3"], ["multi no room", "false"], ["multi refreshed", "true"],
+        ["multi then", "true"],
         ["node-redis set", "OK"], ["node-redis again", "null"],
         ["node-redis not owner", "0"], ["node-redis release", "1"]], "Node.js libraries")
 

@@ -57,6 +57,19 @@ TEST(scripts, kinds_of_each_library)
         {"b6b55c439e02c6f52ffb8be7ec8c0d0ac816ea79", SCRIPT_TOUCH_OR_SET},
         {"a4e8783852e6b949f9ef3a97212805108459a890", SCRIPT_EXTEND},
         {"86adac77e1e4eac7090cbbe12386ad98a2b4124c", SCRIPT_SET_TTL},
+        /* node-redlock 4 and 5: one canonical text each of the three. */
+        {"e5a322e2634ef59a516e8ea150cb085afafee684", SCRIPT_KEYS_TAKE},
+        {"ea828df24a8ba48d25fe0cd301512a13e11e8671", SCRIPT_KEYS_TAKE},
+        {"aed6f382e410db8ba7926d4e5e9aab410bf2a78a", SCRIPT_KEYS_EXTEND},
+        {"0f0f23b9048b36752b5be114f357ba083449f908", SCRIPT_KEYS_RELEASE},
+        /* redis-semaphore 5. */
+        {"7157921a7cc7cfba979acf6d63f073151df17d12", SCRIPT_RELEASE},
+        {"594683e49a64ebaf975caf5f8079a1d097c438f1", SCRIPT_SET_TTL},
+        {"43ebdb49120d170e08af560cb4e46e36f8585936", SCRIPT_SEM_ACQUIRE},
+        {"999a49a1d07671a8027165641001f5bad44608b3", SCRIPT_SEM_REFRESH},
+        {"10c1c2e05e7c48aa5824d227b8c51abcde87b18e", SCRIPT_MSEM_ACQUIRE},
+        {"2327bcdc5edb5b8687f6d19b5e1f42b815ebddab", SCRIPT_MSEM_REFRESH},
+        {"0bd1010c98f1ddd70a6024fd374489a8ea3d2c12", SCRIPT_MSEM_RELEASE},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const struct script *k = scripts_find(want[i].sha, 40);

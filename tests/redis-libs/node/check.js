@@ -14,7 +14,7 @@ const { createClient } = require("redis");
 const Redlock = require("redlock").default;
 const { ResourceLockedError } = require("redlock");
 const Redlock4 = require("redlock4");
-const { Mutex, Semaphore } = require("redis-semaphore");
+const { Mutex, Semaphore, MultiSemaphore } = require("redis-semaphore");
 
 function say(step, ...v) {
   console.log(step + ": " + v.map(String).join(" "));
@@ -115,6 +115,18 @@ async function semaphore(host, port) {
   await c.release();
   const st = await client.call("SEM.STATUS", "semaphore:pool");
   say("semaphore used", st[st.indexOf("used") + 1]);
+  // MultiSemaphore: 3 of 4 permits at once, then 2 more do not fit.
+  const big = new MultiSemaphore(client, "pool4", 4, 3, opts);
+  const small = new MultiSemaphore(client, "pool4", 4, 2, opts);
+  await big.acquire();
+  const used = await client.call("SEM.STATUS", "semaphore:pool4");
+  say("multi taken", big.isAcquired, used[used.indexOf("used") + 1]);
+  say("multi no room", await small.tryAcquire());
+  await new Promise((r) => setTimeout(r, 2600));
+  say("multi refreshed", big.isAcquired);
+  await big.release();
+  say("multi then", await small.tryAcquire());
+  await small.release();
   client.disconnect();
 }
 
@@ -141,7 +153,8 @@ function shas() {
   const fs = require("fs"), path = require("path"), crypto = require("crypto");
   const lib = path.dirname(require.resolve("redis-semaphore"));
   for (const f of ["mutex/release.js", "mutex/refresh.js", "semaphore/acquire/lua.js",
-    "semaphore/refresh/lua.js"]) {
+    "semaphore/refresh/lua.js", "multiSemaphore/acquire/lua.js",
+    "multiSemaphore/refresh/lua.js", "multiSemaphore/release/lua.js"]) {
     const text = fs.readFileSync(path.join(lib, f), "utf8").match(/createEval\)\(`([\s\S]*?)`/)[1];
     say("redis-semaphore " + f, crypto.createHash("sha1").update(text).digest("hex"));
   }
