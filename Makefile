@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -270,7 +270,7 @@ test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLA
 	    -- tests/symbols.sh $(CLIENT_LIB) $(CLIENT_SO) -- tests/layers.sh \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
-	    -- $(PYTHON) tests/faults/test_check.py
+	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py
 
 unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
@@ -286,6 +286,10 @@ integration: $(INTEG_BIN) $(DLOCKD_BIN)
 CLIENT_TEST_DLOCKD ?= $(DLOCKD_BIN)
 client-test: $(CLIENT_TEST_BIN) $(INTEG_BIN) $(filter $(DLOCKD_BIN),$(CLIENT_TEST_DLOCKD))
 	@DLOCKD=$(CLIENT_TEST_DLOCKD) sh tests/run.sh $(CLIENT_TEST_BIN) $(INTEG_BIN) --
+
+# The Python client (clients/python): its pytest tests against dlockd processes.
+python-client: $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh -- $(PYTHON) clients/python/tests/run.py
 
 # tests/system: dlockd processes on 127.0.0.1; SYSTEM_ARGS filters tests by name.
 system: $(DLOCKD_BIN) $(DLOCK_ALL) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)

@@ -13,6 +13,7 @@
 #   CI checks      clang-format and git (make format-check: git ls-files),
 #                  clang and its runtimes (make fuzz)
 #   tests          python3 (tests/system, tests/faults: standard library,
+#                  python3-pytest for the Python client's tests,
 #                  and python3-redis, redis-py, for the tests of Redis
 #                  clients), locales (localedef, for the unit test of a ','
 #                  locale), redis-tools (redis-cli, redis-benchmark),
@@ -30,7 +31,7 @@
 set -eu
 need="make gcc libc6-dev pkg-config libuv1-dev libssl-dev openssl libcurl4-openssl-dev libzookeeper-mt-dev"
 need="$need clang-format git clang libclang-rt-dev"
-need="$need python3 python3-redis locales redis-tools redis-server"
+need="$need python3 python3-pytest python3-redis locales redis-tools redis-server"
 need="$need nftables libfaketime mount iproute2 util-linux procps"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
