@@ -17,6 +17,13 @@ def blocks():
     return [indented] + re.findall(r"```python\n(.*?)```", text, re.S)
 
 
+def block(word):
+    """The README's python block that holds word."""
+    found = [b for b in blocks()[1:] if word in b]
+    assert len(found) == 1, word
+    return found[0]
+
+
 def run(code, server, env):
     port = server.addr.rsplit(":", 1)[1]
     exec(compile(code.replace("7411", port), "README.md", "exec"), env)
@@ -34,14 +41,14 @@ def test_the_loss_example(server):
     steps = []
     env = {"work_left": lambda: len(steps) < 3,
            "do_a_step": lambda fence: steps.append(fence)}
-    run(blocks()[1], server, env)
+    run(block("on_lost"), server, env)
     env["client"].close()
     assert len(steps) == 3 and steps[0] == steps[2]
 
 
 def test_the_job_example(server):
     client = dlock.Client(server.addr)
-    code = blocks()[2].replace("    ...", "    return 'ran'")
+    code = block("@client.job").replace("    ...", "    return 'ran'")
     env = {"client": client}
     run(code, server, env)
     assert env["nightly_report"]() == "ran"
@@ -57,4 +64,31 @@ def test_the_repository_readme(server):
     env = {"send_greetings": lambda fence: sent.append(fence)}
     run(code, server, env)
     env["client"].close()
+    assert sent and sent[0] >= 1
+
+
+def test_the_watch_example(server):
+    import threading
+    import time
+    client = dlock.Client(server.addr)
+
+    def later():
+        time.sleep(0.3)
+        with client.lock("birthday-mails"):
+            pass
+
+    threading.Thread(target=later).start()
+    env = {"client": client}
+    run(block("client.watch"), server, env)
+    assert env["change"].event == "released"
+    client.close()
+
+
+def test_the_asyncio_example(server):
+    sent = []
+
+    async def send_greetings(fence):
+        sent.append(fence)
+
+    run(block("asyncio.run"), server, {"send_greetings": send_greetings})
     assert sent and sent[0] >= 1

@@ -13,11 +13,12 @@ from .errors import (AuthError, DlockError, DlockPermissionError, KindError, Lim
                      ServerError, Unavailable, UpgradeError, WaitTimeout)
 from .handles import Leadership, Lock, Permits
 from .session import Session
+from .watch import Change, Watch
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "Session", "Lock", "Permits", "Leadership", "DlockError", "ServerError",
+    "Client", "Session", "Watch", "Change", "Lock", "Permits", "Leadership", "DlockError", "ServerError",
     "RequestError", "LimitError", "LockHeld", "NotHeld", "WaitTimeout", "NoSession",
     "KindError", "UpgradeError", "AuthError", "DlockPermissionError", "Unavailable",
     "OutcomeUnknown", "LockLost",

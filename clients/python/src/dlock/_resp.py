@@ -1,7 +1,12 @@
-"""RESP, the Redis protocol (RESP2), as dlockd speaks it: requests out,
-replies in. Pure: bytes in, values out."""
+"""RESP, the Redis protocol (RESP2, and RESP3 after HELLO 3), as dlockd
+speaks it: requests out, replies in. Pure: bytes in, values out. RESP3's
+maps become dicts, pushes Push lists, its null None."""
 
-__all__ = ["encode", "Reader", "ErrorReply", "NOTHING"]
+__all__ = ["encode", "Reader", "ErrorReply", "Push", "NOTHING"]
+
+
+class Push(list):
+    """A RESP3 push: what the server sends unasked (a watch's changes)."""
 
 
 class ErrorReply:
@@ -99,15 +104,39 @@ class Reader:
             if len(self._buf) < pos + n + 2:
                 raise IndexError
             return bytes(self._buf[pos:pos + n]), pos + n + 2
-        if t == b"*":
+        if t in (b"*", b">", b"~", b"%", b"|"):
             n = int(line)
             if n < 0:
                 return None, pos
             if n > self.MAX_ELEMS:
-                raise ProtocolError("an array of %d elements" % n)
+                raise ProtocolError("an aggregate of %d elements" % n)
             items = []
-            for _ in range(n):
+            for _ in range(n * 2 if t in (b"%", b"|") else n):
                 v, pos = self._value(pos)
                 items.append(v)
-            return items, pos
+            if t == b"|":  # an attribute: what follows is the value
+                return self._value(pos)
+            if t == b"%":
+                return {_key(items[i]): items[i + 1] for i in range(0, len(items), 2)}, pos
+            return (Push(items) if t == b">" else items), pos
+        if t == b"_":
+            return None, pos
+        if t == b"#":
+            return line == b"t", pos
+        if t == b",":
+            return float(line), pos
+        if t == b"(":
+            return int(line), pos
+        if t in (b"=", b"!"):
+            n = int(line)
+            if len(self._buf) < pos + n + 2:
+                raise IndexError
+            body = bytes(self._buf[pos:pos + n])
+            if t == b"!":
+                return ErrorReply(body.decode("utf-8", "replace")), pos + n + 2
+            return body[4:], pos + n + 2  # "txt:" first
         raise ProtocolError("unexpected type byte %r" % t)
+
+
+def _key(k):
+    return k.decode("utf-8", "replace") if isinstance(k, bytes) else k

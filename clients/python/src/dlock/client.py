@@ -107,6 +107,36 @@ class Client:
         WAIT ms, which each repeat sets to the wait left. Raises the
         ServerError of the code word, OutcomeUnknown when a request went
         out and no answer came, Unavailable when none could be sent."""
+        plan = self._plan(args, wait, timeout)
+        step = next(plan)
+        try:
+            while True:
+                if step[0] == "sleep":
+                    time.sleep(step[1])
+                    step = plan.send(None)
+                    continue
+                _, addr, cargs, connect_timeout, call_timeout = step
+                try:
+                    conn = self._take(addr, connect_timeout)
+                except OSError as e:  # ssl.SSLError among them
+                    step = plan.send(("connect", e))
+                    continue
+                try:
+                    reply = conn.call(cargs, call_timeout)
+                except OSError as e:
+                    step = plan.send(("io", e))
+                    continue
+                self._give(conn)
+                step = plan.send(("reply", reply))
+        except StopIteration as done:
+            return done.value
+
+    def _plan(self, args, wait, timeout):
+        """The retry logic of execute, without I/O (the asyncio client
+        drives it too): yields ("call", addr, args, connect timeout, call
+        timeout), to be sent back ("connect", error), ("io", error) or
+        ("reply", value); or ("sleep", seconds), sent back None. Returns
+        the reply, or raises."""
         timeout = self.timeout if timeout is None else timeout
         start = time.monotonic()
         deadline = start + timeout + wait
@@ -119,51 +149,46 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            try:
-                conn = self._take(addr, min(left, CONNECT_TIMEOUT))
-            except errors.AuthError:
-                raise
-            except ssl.SSLError as e:
-                raise DlockError("TLS with %s failed: %s" % (addr, e)) from e
-            except OSError as e:
-                last = "%s: %s" % (addr, e)
-                if isinstance(e, ConnectionRefusedError):
+            if at is not None:
+                args[at] = max(1, int((wait_end - time.monotonic()) * 1000))
+            call_timeout = max(0.05, min(left, max(0.0, wait_end - time.monotonic())
+                                         + max(1.0, timeout / 3)))
+            kind, value = yield ("call", addr, list(args), min(left, CONNECT_TIMEOUT),
+                                 call_timeout)
+            if kind == "connect":
+                if isinstance(value, ssl.SSLError):
+                    raise DlockError("TLS with %s failed: %s" % (addr, value)) from value
+                last = "%s: %s" % (addr, value)
+                if isinstance(value, ConnectionRefusedError):
                     refused.add(addr)
                     if not self._reached and len(refused) == len(self.servers):
                         raise Unavailable("every server refused the connection (%s): nothing "
                                           "is listening there; check the server list, or "
-                                          "start the servers" % ", ".join(self.servers)) from e
+                                          "start the servers" % ", ".join(self.servers))
                 addr = self._rotate(addr)
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                yield ("sleep", min(0.05, max(0.0, deadline - time.monotonic())))
                 continue
             self._reached = True
-            if at is not None:
-                args[at] = max(1, int((wait_end - time.monotonic()) * 1000))
-            try:
-                reply = conn.call(args, max(0.05, min(left, max(0.0, wait_end - time.monotonic())
-                                                      + max(1.0, timeout / 3))))
-            except OSError as e:
-                sent, last = True, "%s: %s" % (addr, e or type(e).__name__)
+            if kind == "io":
+                sent, last = True, "%s: %s" % (addr, value or type(value).__name__)
                 addr = self._rotate(addr)
                 continue
-            self._give(conn)
-            if isinstance(reply, _resp.ErrorReply):
-                if reply.code == "LEADER" and len(reply.message.split()) >= 2:
-                    addr = reply.message.split()[1]
+            if isinstance(value, _resp.ErrorReply):
+                if value.code == "LEADER" and len(value.message.split()) >= 2:
+                    addr = value.message.split()[1]
                     with self._mu:
                         self._leader = addr
                     continue
-                if reply.code == "NOLEADER":
-                    last = "%s: %s" % (addr, reply.message)
-                    sent = True
-                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                if value.code == "NOLEADER":
+                    last, sent = "%s: %s" % (addr, value.message), True
+                    yield ("sleep", min(0.05, max(0.0, deadline - time.monotonic())))
                     addr = self._rotate(addr)
                     continue
-                raise errors.from_reply(reply.message)
+                raise errors.from_reply(value.message)
             with self._mu:
                 self._leader = addr
             self.last_server = addr
-            return reply
+            return value
         what = " ".join(str(a) for a in args[:1])
         if sent:
             raise OutcomeUnknown("no answer to %s in %.1f s (last: %s); sending it again "
@@ -194,7 +219,7 @@ class Client:
         return s
 
     def lock(self, name, **kw):
-        """A lock of the client's session: session.Session.lock."""
+        """A lock of the client's session: handles.Makers.lock."""
         return self.default_session().lock(name, **kw)
 
     def shared_lock(self, name, **kw):
@@ -228,6 +253,12 @@ class Client:
                     return fn(*a, **k)
             return run
         return decorate
+
+    def watch(self, name, from_revision=None, timeout=None):
+        """The changes of name, as an iterator (watch.Watch): from now,
+        or after from_revision."""
+        from .watch import Watch
+        return Watch(self, name, from_revision, timeout)
 
     # -- reads (linearizable, at the leader)
     def lock_status(self, name):

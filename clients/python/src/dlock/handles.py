@@ -13,9 +13,10 @@ import threading
 
 from . import errors
 from ._notice import Notice
+from ._steps import drive
 from .errors import LockLost, NoSession, NotHeld
 
-__all__ = ["Lock", "Permits", "Leadership"]
+__all__ = ["Lock", "Permits", "Leadership", "Makers"]
 
 
 def _ms(seconds):
@@ -55,6 +56,14 @@ class _Hold:
         (a try found it held), WaitTimeout, LockLost (the session has
         ended), OutcomeUnknown (no answer in time: calling acquire again
         is safe, the request id is kept)."""
+        return drive(self._acquire(wait), self.session.client.execute)
+
+    def release(self):
+        """Releases it. Raises LockLost if it was lost before (the server
+        is told all the same, in case it still holds it)."""
+        return drive(self._release(), self.session.client.execute)
+
+    def _acquire(self, wait):
         if self._held:
             raise RuntimeError("%s is acquired already: release it first" % self._what)
         if self.session.lost:
@@ -69,7 +78,7 @@ class _Hold:
         if self.delay is not None:
             args += ["DELAY", _ms(self.delay)]
         try:
-            token = self.session.client.execute(*args, "REQ", req, wait=wait or 0.0)
+            token = yield (args + ["REQ", req], {"wait": wait or 0.0})
         except NoSession as e:
             self._req = None
             self.session._lose("the server ended the session")
@@ -88,26 +97,21 @@ class _Hold:
             self._lose()
         return token
 
-    def release(self):
-        """Releases it. Raises LockLost if it was lost before (the server
-        is told all the same, in case it still holds it)."""
+    def _release(self):
         if not self._held:
             raise RuntimeError("%s is not acquired" % self._what)
         self._held = False
         self.session._remove(self)
         lost = self._lost.is_set() or self.session.lost
-        args = self._release_args(self._acquired_owner)
+        why = None
         try:
-            self.session.client.execute(*args, "REQ", self.session.client.new_req())
+            yield (self._release_args(self._acquired_owner)
+                   + ["REQ", self.session.client.new_req()], {})
         except (NotHeld, NoSession) as e:
-            lost = True
-            why = e
+            lost, why = True, e
         except errors.Unavailable:
             if not lost:
                 raise
-            why = None
-        else:
-            why = None
         if lost:
             raise LockLost("%s %s was lost before its release%s"
                            % (self._what, self.name, ": %s" % why if why else ""))
@@ -205,11 +209,14 @@ class Lock(_Hold):
     def downgrade(self):
         """Turns this exclusive hold into a shared one, in place, keeping
         the token: no writer comes in between."""
+        return drive(self._downgrade(), self.session.client.execute)
+
+    def _downgrade(self):
         if not self._held or self.shared:
             raise RuntimeError("only an exclusive lock held downgrades")
         self.check()
-        self.session.client.execute("LOCK.DOWNGRADE", self.name, self.session.id, "OWNER",
-                                    self._acquired_owner, "REQ", self.session.client.new_req())
+        yield (["LOCK.DOWNGRADE", self.name, self.session.id, "OWNER", self._acquired_owner,
+                "REQ", self.session.client.new_req()], {})
         self.shared = True
 
 
@@ -253,12 +260,40 @@ class Leadership(_Hold):
 
     def proclaim(self, value):
         """Publishes a new value; LockLost if it no longer leads."""
+        return drive(self._proclaim(value), self.session.client.execute)
+
+    def _proclaim(self, value):
         self.check()
         try:
-            self.session.client.execute("ELECT.PROCLAIM", self.name, self.session.id,
-                                        self.token, value, "REQ",
-                                        self.session.client.new_req())
+            yield (["ELECT.PROCLAIM", self.name, self.session.id, self.token, value, "REQ",
+                    self.session.client.new_req()], {})
         except NotHeld as e:
             self._lose()
             raise LockLost("no longer the leader of %s" % self.name) from e
         self.value = value
+
+
+class Makers:
+    """The handles a session (or an asyncio client) makes: its kinds are
+    those of its API, blocking or asyncio."""
+
+    _kinds = (Lock, Permits, Leadership)
+
+    def lock(self, name, *, wait=None, owner=None, delay=None, raise_on_loss=False):
+        """An exclusive lock: acquire(), or a with block. wait: seconds to
+        wait (None or 0: a try, LockHeld when held)."""
+        return self._kinds[0](self, name, wait=wait, owner=owner, delay=delay,
+                              raise_on_loss=raise_on_loss)
+
+    def shared_lock(self, name, **kw):
+        """A shared (read) lock: any number of holders, never beside an
+        exclusive one."""
+        return self._kinds[0](self, name, shared=True, **kw)
+
+    def semaphore(self, name, permits, *, count=1, **kw):
+        """count of the permits of the semaphore name."""
+        return self._kinds[1](self, name, permits, count=count, **kw)
+
+    def leadership(self, name, value=b"", **kw):
+        """Candidacy for leader of the election name, publishing value."""
+        return self._kinds[2](self, name, value, **kw)

@@ -12,6 +12,8 @@ import weakref
 
 from . import errors
 from ._notice import Notice
+from .handles import Makers
+from ._steps import drive
 from .errors import DlockError, LockLost, NoSession
 
 __all__ = ["Session", "DRIFT_PPM", "SAFETY"]
@@ -28,11 +30,19 @@ def safe_until(sent, ttl_ms):
     return sent + (ttl_ms - margin_ms) / 1000.0 if ttl_ms > margin_ms else sent
 
 
-class Session:
+class Session(Makers):
     """A session of ttl seconds (0.1 to 3600). keepalive=False: no thread;
     call keepalive() yourself, more often than ttl (a third is usual)."""
 
     def __init__(self, client, ttl, *, keepalive=True, name=None):
+        self._setup(client, ttl)
+        drive(self._open(name), client.execute)
+        if keepalive:
+            self._thread = threading.Thread(target=self._run, name="dlock-session-%d" % self.id,
+                                            daemon=True)
+            self._thread.start()
+
+    def _setup(self, client, ttl):
         ttl_ms = int(round(ttl * 1000))
         if not 100 <= ttl_ms <= 3600000:
             raise ValueError("a session's TTL is 0.1 to 3600 seconds, not %r" % ttl)
@@ -44,15 +54,17 @@ class Session:
         self._stop = threading.Event()
         self._handles = weakref.WeakSet()
         self.lost_reason = None
-        sent = time.monotonic()
-        self.id = client.execute("SESSION.OPEN", ttl_ms, "NAME", name or client.name,
-                                 "REQ", client.new_req())
-        self._safe_until = safe_until(sent, ttl_ms)
         self._thread = None
-        if keepalive:
-            self._thread = threading.Thread(target=self._run, name="dlock-session-%d" % self.id,
-                                            daemon=True)
-            self._thread.start()
+        self.id = None
+        self._safe_until = 0.0
+        self._next_at = 0.0
+
+    def _open(self, name):
+        sent = time.monotonic()
+        self.id = yield (["SESSION.OPEN", self._ttl_ms, "NAME", name or self.client.name,
+                          "REQ", self.client.new_req()], {})
+        self._safe_until = safe_until(sent, self._ttl_ms)
+        self._next_at = sent + self.ttl / 3
 
     # -- the lease
     @property
@@ -80,11 +92,13 @@ class Session:
 
     def keepalive(self):
         """Renews the lease once (the thread does this by itself)."""
+        return drive(self._keepalive(), self.client.execute)
+
+    def _keepalive(self):
         sent = time.monotonic()
         try:
-            self.client.execute("SESSION.KEEPALIVE", self.id,
-                                timeout=max(0.1, min(self.client.timeout,
-                                                     self._safe_until - sent)))
+            yield (["SESSION.KEEPALIVE", self.id],
+                   {"timeout": max(0.1, min(self.client.timeout, self._safe_until - sent))})
         except NoSession:
             self._lose("the server ended the session (closed, or expired)")
             raise LockLost("session %d has ended" % self.id)
@@ -92,27 +106,34 @@ class Session:
         with self._mu:
             if until > self._safe_until and not self._lost.is_set():
                 self._safe_until = until
+        self._next_at = sent + self.ttl / 3
+
+    def _due(self):
+        """What the keeper does next: None when the session is lost, else
+        the seconds to sleep first (0: renew now)."""
+        now = time.monotonic()
+        if now >= self._safe_until:
+            self._lose("the lease ran out without a renewal")
+            return None
+        return max(0.0, min(self._next_at, self._safe_until) - now)
+
+    def _renew_failed(self):
+        self._next_at = time.monotonic() + min(self.ttl / 3, 0.1)  # try again soon
 
     def _run(self):
-        interval = self.ttl / 3
-        next_at = time.monotonic() + interval
         while not self._stop.is_set():
-            now = time.monotonic()
-            if now >= self._safe_until:
-                self._lose("the lease ran out without a renewal")
+            delay = self._due()
+            if delay is None:
                 return
-            delay = min(next_at, self._safe_until) - now
             if delay > 0:
                 self._stop.wait(delay)
                 continue
-            sent = time.monotonic()
             try:
                 self.keepalive()
-                next_at = sent + interval
             except LockLost:
                 return
             except DlockError:
-                next_at = time.monotonic() + min(interval, 0.1)  # try again soon
+                self._renew_failed()
 
     def _lose(self, reason):
         with self._mu:
@@ -134,31 +155,6 @@ class Session:
         with self._mu:
             self._handles.discard(h)
 
-    # -- what a session holds
-    def lock(self, name, *, wait=None, owner=None, delay=None, raise_on_loss=False):
-        """An exclusive lock (handles.Lock): acquire(), or a with block.
-        wait: seconds to wait (None or 0: a try, LockHeld when held)."""
-        from .handles import Lock
-        return Lock(self, name, wait=wait, owner=owner, delay=delay,
-                    raise_on_loss=raise_on_loss)
-
-    def shared_lock(self, name, **kw):
-        """A shared (read) lock: any number of holders, never beside an
-        exclusive one."""
-        from .handles import Lock
-        return Lock(self, name, shared=True, **kw)
-
-    def semaphore(self, name, permits, *, count=1, **kw):
-        """count of the permits of the semaphore name (handles.Permits)."""
-        from .handles import Permits
-        return Permits(self, name, permits, count=count, **kw)
-
-    def leadership(self, name, value=b"", **kw):
-        """Candidacy for leader of the election name, publishing value
-        (handles.Leadership)."""
-        from .handles import Leadership
-        return Leadership(self, name, value, **kw)
-
     # -- the end
     def close(self):
         """Closes the session: the server releases all it holds at once.
@@ -166,10 +162,13 @@ class Session:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        return drive(self._close(), self.client.execute)
+
+    def _close(self):
         if self._lost.is_set():
             return
         try:
-            self.client.execute("SESSION.CLOSE", self.id, "REQ", self.client.new_req())
+            yield (["SESSION.CLOSE", self.id, "REQ", self.client.new_req()], {})
         except (NoSession, errors.Unavailable):
             pass  # ended already, or it ends with its lease
         finally:
