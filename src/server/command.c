@@ -550,10 +550,8 @@ static const struct command commands[] = {
     {"ELECT.PROCLAIM", -5, "write", electcmd_proclaim, TAKE, false},
     {"ELECT.RESIGN", -3, "write", electcmd_resign, TAKE, false},
     {"ELECT.LEADER", 2, "readonly", electcmd_leader, READ, false},
-    /* Forwarded too: the fencing token of a Redis client's lock, through
-     * the one address it knows (docs/redis-compat.md). */
-    {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ, true},
-    {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ, true},
+    {"LOCK.STATUS", 2, "readonly", lockcmd_status, READ, false},
+    {"LOCK.CHECK", 3, "readonly", lockcmd_check, READ, false},
     {"LOCK.LIST", -1, "readonly", lockcmd_list, LIST, false},
     /* Redis's, for Redis lock libraries (docs/redis-compat.md). */
     {"SET", -3, "write", rediscmd_set, TAKE, true},

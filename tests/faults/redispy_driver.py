@@ -15,8 +15,9 @@ hold a little, write again and release with Lock.release.
 
 safe-until is the start of the attempt that succeeded + TTL * 0.999 - 50 ms
 (libdlock's margin). The register's token: against dlock, the lock's
-fencing token, read with LOCK.STATUS after the acquire (the owner it shows
-must be the Lock's own token, else the acquire's outcome is unknown);
+fencing token, read with LOCK.STATUS at the leader (which a follower names)
+after the acquire (the owner it shows must be the Lock's own token, else
+the acquire's outcome is unknown);
 against Redis, which has none, the CLOCK_MONOTONIC time of the grant,
 strictly increasing in the process (as tests/faults/redis_ops.c does), so
 that a register refusing a write means two holders overlapped.
@@ -79,6 +80,8 @@ class Worker:
         self.client = None
         self.server = "-"
         self.stores = {}
+        self.leader_client = None
+        self.leader_addr = None
 
     # -- the client, as its users make it
     def connect(self):
@@ -146,12 +149,31 @@ class Worker:
                 t = max(time.monotonic_ns(), last_time_token[0] + 1)
                 last_time_token[0] = t
                 return t
-        st = client.execute_command("LOCK.STATUS", name)
+        st = self.status(client, name)
         m = {st[i].decode() if isinstance(st[i], bytes) else st[i]: st[i + 1]
              for i in range(0, len(st) - 1, 2)}
         if m.get("owner") != lk.local.token:
             return None  # lost already: the grant is not known to be ours
         return int(m["token"])
+
+    def status(self, client, name):
+        """LOCK.STATUS at the leader: a follower forwards the Redis
+        commands, not dlock's own, and names the leader instead."""
+        for _ in range(3):
+            try:
+                return client.execute_command("LOCK.STATUS", name)
+            except redis.exceptions.ResponseError as e:
+                words = str(e).split()
+                if not words or words[0] != "LEADER" or len(words) < 2:
+                    raise
+                host, port = split(words[1])
+                if self.leader_client is None or self.leader_addr != words[1]:
+                    self.leader_addr = words[1]
+                    self.leader_client = redis.Redis(
+                        host=host, port=port, socket_timeout=TIMEOUT_S,
+                        socket_connect_timeout=TIMEOUT_S)
+                client = self.leader_client
+        raise redis.exceptions.ResponseError("LOCK.STATUS: no leader answered")
 
     def hold_ms(self):
         if self.rng.randrange(5) == 0:
