@@ -113,3 +113,34 @@ def test_across_a_leader_kill(ctx):
         await c.close()
     cl = ctx.cluster(3)
     run(main(cl, cl.wait_leader()))
+
+
+def test_a_wait_given_up_leaves_no_holder(ctx):
+    """A blocking acquire cancelled while it waits: its connection closes,
+    and the server gives the wait up after its grace (--wait-grace-ms,
+    short here), taking back a grant made meanwhile: nobody is left
+    holding the lock (docs/protocol.md §4)."""
+    server = ctx.single(extra=["--wait-grace-ms", "500"])
+
+    async def main():
+        c = dlock.aio.Client(server.addr, timeout=5.0, session_ttl=3.0)
+        holder = c.lock("ghost")
+        await holder.acquire()
+        s = await c.session()
+        task = asyncio.ensure_future(s.lock("ghost", wait=20).acquire())
+        await asyncio.sleep(0.3)
+        assert (await c.lock_status("ghost"))["waiters"] == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await holder.release()  # granted to the waiter gone, in its grace
+        for _ in range(50):
+            st = await c.lock_status("ghost")
+            if st["held"] == 0 and st["waiters"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (st["held"], st["waiters"]) == (0, 0)
+        assert not s.lost  # the session lives on, without the lock
+        await s.close()
+        await c.close()
+    run(main())

@@ -180,3 +180,29 @@ def test_nothing_listening_is_said_at_once(tmp_path):
         c.lock_status("x")
     assert "nothing is listening" in str(e.value)
     assert time.monotonic() - t0 < 2
+
+
+def test_a_wait_given_up_leaves_no_holder(ctx):
+    """A blocking acquire interrupted (Ctrl-C: SIGINT to the main thread)
+    while it waits: its connection closes, and once the server's grace
+    for the wait (--wait-grace-ms, short here) is over, nobody holds the
+    lock, though its holder released it meanwhile."""
+    import os
+    import signal
+    server = ctx.single(extra=["--wait-grace-ms", "500"])
+    client = dlock.Client(server.addr, timeout=5.0, session_ttl=3.0)
+    holder = client.lock("ghost")
+    holder.acquire()
+    s = client.session()
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        s.lock("ghost", wait=20).acquire()
+    holder.release()
+    for _ in range(50):
+        st = client.lock_status("ghost")
+        if st["held"] == 0 and st["waiters"] == 0:
+            break
+        time.sleep(0.1)
+    assert (st["held"], st["waiters"]) == (0, 0)
+    s.close()
+    client.close()

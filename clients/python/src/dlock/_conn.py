@@ -50,6 +50,12 @@ class Conn:
             if isinstance(e, OSError):
                 raise
             raise ConnectionError("a reply RESP does not allow: %s" % e) from e
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, LockLost raised in this
+            # thread): the server learns the client went away, so that a
+            # blocking acquire given up leaves no holder behind.
+            self.close()
+            raise
 
     def close(self):
         if self.sock is not None:

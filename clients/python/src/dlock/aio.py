@@ -60,6 +60,9 @@ class _Conn:
             if isinstance(e, OSError):
                 raise
             raise ConnectionError("a reply RESP does not allow: %s" % e) from e
+        except BaseException:
+            self.close()  # cancelled: the server learns the client went away
+            raise
 
     async def _call(self, args):
         self.w.write(_resp.encode(args))
