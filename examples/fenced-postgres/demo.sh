@@ -34,6 +34,7 @@ free_port() {
 }
 
 # PostgreSQL, on a Unix socket in the temporary directory only.
+cd "$work" # a directory the postgres user may enter
 if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$work"
     as_pg="runuser -u postgres --"
