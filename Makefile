@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -260,17 +260,23 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 	        $(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
+# The client conformance suite's drivers (tests/conformance).
+CONFORMANCE_BIN := $(BUILD)/tests/conformance-libdlock $(BUILD)/faults-fenced-store
+CONFORMANCE_ENV := CONFORMANCE_LIBDLOCK=$(BUILD)/tests/conformance-libdlock \
+                   FENCED_STORE=$(BUILD)/faults-fenced-store
+
 # The README's test command. Each step ends with "N passed, N failed" (and
 # ", N skipped" when tests skipped themselves), shown after the step's name;
 # then the skipped tests with their reasons, and the sums, "N passed, N
 # failed, N skipped".
 test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLAY_BIN) $(DLOCKD_BIN) $(DLOCK_ALL) \
-      $(CLIENT_LIB) $(CLIENT_SO) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN)
-	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) $(INTEG_BIN) \
+      $(CLIENT_LIB) $(CLIENT_SO) $(BUILD)/faults-failio.so $(LOCKBENCH_BIN) $(CONFORMANCE_BIN)
+	@DLOCKD=$(DLOCKD_BIN) DLOCK=$(DLOCK_BIN) DLOCK_BENCH=$(LOCKBENCH_BIN) $(CONFORMANCE_ENV) sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) $(REPLAY_BIN:%=%@) $(INTEG_BIN) \
 	    -- tests/symbols.sh $(CLIENT_LIB) $(CLIENT_SO) -- tests/layers.sh \
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
-	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py
+	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py \
+	    -- $(PYTHON) tests/conformance/run.py
 
 unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
@@ -286,6 +292,11 @@ integration: $(INTEG_BIN) $(DLOCKD_BIN)
 CLIENT_TEST_DLOCKD ?= $(DLOCKD_BIN)
 client-test: $(CLIENT_TEST_BIN) $(INTEG_BIN) $(filter $(DLOCKD_BIN),$(CLIENT_TEST_DLOCKD))
 	@DLOCKD=$(CLIENT_TEST_DLOCKD) sh tests/run.sh $(CLIENT_TEST_BIN) $(INTEG_BIN) --
+
+# The client conformance suite (tests/conformance): the same scenarios for
+# every client's driver, against dlockd processes.
+conformance: $(CONFORMANCE_BIN) $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) $(CONFORMANCE_ENV) sh tests/run.sh -- $(PYTHON) tests/conformance/run.py
 
 # The Python client (clients/python): its pytest tests against dlockd processes.
 python-client: $(DLOCKD_BIN)
@@ -304,6 +315,10 @@ FAULTS_BIN := $(BUILD)/faults-worker $(BUILD)/faults-fenced-store $(BUILD)/fault
 # The worker's Redis client (redis_ops.c) uses the RESP codec of the core
 # library: libdlock keeps its own copy to itself.
 $(BUILD)/faults-worker: $(BUILD)/tests/faults/worker.o $(BUILD)/tests/faults/redis_ops.o $(CLIENT_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# libdlock's driver of the client conformance suite (tests/conformance).
+$(BUILD)/tests/conformance-libdlock: $(BUILD)/tests/conformance/drivers/libdlock_driver.o $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/faults-replay: $(BUILD)/tests/faults/replay.o $(CORE_LIB)
