@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client conformance raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -276,7 +276,7 @@ test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLA
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py \
-	    -- $(PYTHON) tests/conformance/run.py
+	    -- $(PYTHON) clients/java/test.py -- $(PYTHON) tests/conformance/run.py
 
 unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
@@ -297,6 +297,10 @@ client-test: $(CLIENT_TEST_BIN) $(INTEG_BIN) $(filter $(DLOCKD_BIN),$(CLIENT_TES
 # every client's driver, against dlockd processes.
 conformance: $(CONFORMANCE_BIN) $(DLOCKD_BIN)
 	@DLOCKD=$(DLOCKD_BIN) $(CONFORMANCE_ENV) sh tests/run.sh -- $(PYTHON) tests/conformance/run.py
+
+# The Java client (clients/java, Maven): its JUnit tests against dlockd processes.
+java-client: $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh -- $(PYTHON) clients/java/test.py
 
 # The Python client (clients/python): its pytest tests against dlockd processes.
 python-client: $(DLOCKD_BIN)

@@ -20,7 +20,9 @@
 #                  redis-server (dlock-bench's Redis recipe, make faults-redis),
 #                  postgresql (examples/fenced-postgres and its test);
 #                  nodejs and npm, when there is no node or npm command (the
-#                  Node.js Redis lock libraries' test: tests/redis-libs/node)
+#                  Node.js Redis lock libraries' test: tests/redis-libs/node);
+#                  default-jdk-headless and maven, when there is no java or
+#                  mvn command (clients/java)
 #   make faults    nftables (nft), libfaketime, mount (tmpfs); for network
 #                  namespaces util-linux (unshare: tests/system/transcripts.py,
 #                  also fallocate, taskset), iproute2 (ip); procps (ps, pgrep)
@@ -37,6 +39,11 @@ need="$need nftables libfaketime mount iproute2 util-linux procps"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     need="$need nodejs npm"
+fi
+# The Java client's build and tests: Java 17 and Maven, Debian's unless
+# there are others.
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    need="$need default-jdk-headless maven"
 fi
 if [ "${1:-}" = bench ]; then
     need="$need etcd-server etcd-client zookeeper default-jre-headless gnuplot-nox"

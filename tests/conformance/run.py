@@ -11,6 +11,7 @@ closes with "N passed, N failed". Standard library only.
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,10 +38,21 @@ def build_path(var, default):
     return dlocktest.binary_path(var, default)
 
 
+JAVA = os.path.join(ROOT, "clients", "java", "dlock-client", "target")
+
+
 def drivers():
+    """Each driver's argv, and why it cannot run here (None: it can)."""
+    libdlock = build_path("CONFORMANCE_LIBDLOCK", "build/tests/conformance-libdlock")
+    classes = [os.path.join(JAVA, "classes"), os.path.join(JAVA, "test-classes")]
+    java = shutil.which("java")
     return {
-        "python": [sys.executable, os.path.join(HERE, "drivers", "python_driver.py")],
-        "libdlock": [build_path("CONFORMANCE_LIBDLOCK", "build/tests/conformance-libdlock")],
+        "python": ([sys.executable, os.path.join(HERE, "drivers", "python_driver.py")], None),
+        "libdlock": ([libdlock], None if os.access(libdlock, os.X_OK)
+                     else "no driver at %s" % libdlock),
+        "java": ([java or "java", "-cp", ":".join(classes), "org.dlock.client.ConformanceDriver"],
+                 None if java and os.path.isdir(classes[1]) else
+                 "the Java client is not built (mvn -f clients/java test-compile)"),
     }
 
 
@@ -340,9 +352,9 @@ def main():
     all_drivers = drivers()
     passed = failed = skipped = 0
     for dname in args.driver or list(all_drivers):
-        argv = all_drivers[dname]
-        if not os.access(argv[0], os.X_OK):
-            print("SKIPPED %s: no driver at %s" % (dname, argv[0]))
+        argv, why_not = all_drivers[dname]
+        if why_not:
+            print("SKIPPED %s: %s" % (dname, why_not))
             skipped += 1
             continue
         for sname, fn in SCENARIOS:
