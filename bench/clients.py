@@ -1,11 +1,14 @@
-"""pyclient - the Python client (clients/python) beside libdlock on the same
-cluster, in one run: the U workload (each client its own lock: acquire,
-release) and H (one hot lock: acquire waiting, release), C clients each
-(threads of the blocking API, tasks of the asyncio one; dlock-bench's
+"""clients - the language clients (clients/python, clients/java) beside
+libdlock on the same cluster, in one run: the U workload (each client its
+own lock: acquire, release) and H (one hot lock: acquire waiting, release),
+C clients each (Python threads, asyncio tasks, Java threads; dlock-bench's
 clients for libdlock), the systems in turn, R rounds, medians.
 
-    python3 bench/pyclient.py [--clients 64] [--duration 4] [--rounds 3]
+    python3 bench/clients.py [--clients 64] [--duration 4] [--rounds 3]
         [--build build] [--servers LIST]
+
+The Java client is measured when it is built (mvn -f clients/java
+test-compile) and java is on the PATH.
 
 Without --servers it starts a 3-node cluster of build/dlockd in a
 temporary directory (tests/system/dlocktest.py) and stops it at the end.
@@ -16,6 +19,7 @@ ms). Standard library only.
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -119,6 +123,21 @@ def run_libdlock(bench, servers, workload, clients, duration, warmup):
                                    float(f["acquire_p99_us"]) / 1e6)
 
 
+JAVA = os.path.join(ROOT, "clients", "java", "dlock-client", "target")
+
+
+def run_java(servers, workload, clients, duration, warmup):
+    cp = ":".join([os.path.join(JAVA, "classes"), os.path.join(JAVA, "test-classes")])
+    out = subprocess.run(["java", "-cp", cp, "org.dlock.client.Bench", ",".join(servers), workload,
+                          str(clients), str(duration), str(warmup)], capture_output=True,
+                         text=True, timeout=duration + warmup + 120)
+    f = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
+    if "ops_per_s" not in f:
+        raise RuntimeError("the Java bench: %s %s" % (out.stdout, out.stderr))
+    return float(f["ops_per_s"]), (float(f["acquire_p50_us"]) / 1e6,
+                                   float(f["acquire_p99_us"]) / 1e6)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=64)
@@ -133,21 +152,27 @@ def main():
         servers = args.servers.split(",")
     else:
         os.environ.setdefault("DLOCKD", os.path.join(args.build, "dlockd"))
-        ctx = dlocktest.Context("pyclient-bench", tempfile.mkdtemp(prefix="dlock-pybench-"))
+        ctx = dlocktest.Context("clients-bench", tempfile.mkdtemp(prefix="dlock-clients-bench-"))
         cl = ctx.cluster(3)
         leader = cl.wait_leader()
         servers = [leader.addr] + [s.addr for s in cl.servers if s is not leader]
     bench = os.path.join(args.build, "bench", "dlock-bench")
     systems = ["libdlock", "python-threads", "python-asyncio"]
+    if shutil.which("java") and os.path.isdir(os.path.join(JAVA, "test-classes")):
+        systems.append("java-threads")
     cells = {}
     try:
         for r in range(args.rounds):
-            order = systems[r % 3:] + systems[:r % 3]
+            k = r % len(systems)
+            order = systems[k:] + systems[:k]
             for system in order:
                 for w in ("U", "H"):
                     if system == "libdlock":
                         rate, (p50, p99) = run_libdlock(bench, servers, w, args.clients,
                                                         args.duration, args.warmup)
+                    elif system == "java-threads":
+                        rate, (p50, p99) = run_java(servers, w, args.clients, args.duration,
+                                                    args.warmup)
                     else:
                         fn = run_threads if system == "python-threads" else run_tasks
                         rate, lat = fn(servers, w, args.clients, args.duration, args.warmup)
