@@ -43,10 +43,13 @@ final class Servers implements AutoCloseable {
             procs.add(null);
             start(i);
         }
+        boolean tls = List.of(extra).contains("--tls-cert-file");
         for (String a : addrs) {
-            waitPing(a);
+            waitPing(a, tls);
         }
-        leader();
+        if (!tls) {
+            leader();
+        }
     }
 
     static Servers single(String... extra) throws IOException {
@@ -78,9 +81,20 @@ final class Servers implements AutoCloseable {
         }
     }
 
-    private static void waitPing(String addr) {
+    /** Waits until addr answers PING (with TLS on the port: accepts a connection). */
+    private static void waitPing(String addr, boolean tls) {
         long end = Dlock.nowMs() + 15000;
         while (Dlock.nowMs() < end) {
+            if (tls) {
+                String[] hp = DlockClient.splitAddr(addr);
+                try (java.net.Socket s = new java.net.Socket(hp[0], Integer.parseInt(hp[1]))) {
+                    s.getOutputStream().flush();
+                    return;
+                } catch (IOException e) {
+                    sleep(20);
+                    continue;
+                }
+            }
             try (Conn c = new Conn(addr, 1000, null, null, null)) {
                 if ("PONG".equals(c.call(List.of("PING"), 1000))) {
                     return;
