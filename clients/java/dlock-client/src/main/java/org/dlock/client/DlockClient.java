@@ -366,6 +366,16 @@ public final class DlockClient implements AutoCloseable {
         return session().leadership(name, value);
     }
 
+    /** The changes of name from now on (a {@link Watch}). */
+    public Watch watch(String name) {
+        return new Watch(this, name, null);
+    }
+
+    /** The changes of name after the revision given. */
+    public Watch watch(String name, long afterRevision) {
+        return new Watch(this, name, afterRevision);
+    }
+
     /** LOCK.STATUS: the lock's fields (docs/protocol.md §4). */
     public Map<String, Object> lockStatus(String name) {
         return fields(execute("LOCK.STATUS", name));
