@@ -144,3 +144,18 @@ def test_a_wait_given_up_leaves_no_holder(ctx):
         await s.close()
         await c.close()
     run(main())
+
+
+def test_watch(server):
+    async def main():
+        c = dlock.aio.Client(server.addr, timeout=5.0, session_ttl=2.0)
+        w = await c.watch("aw")
+        async with c.lock("aw") as lock:
+            token = lock.token
+        it = w.__aiter__()
+        got = [await asyncio.wait_for(it.__anext__(), 5), await asyncio.wait_for(it.__anext__(), 5)]
+        assert [(ch.event, ch.token) for ch in got] == [("granted", token), ("released", token)]
+        again = await c.watch("aw", from_revision=got[0].revision - 1)
+        assert (await again.__anext__()).revision == got[0].revision
+        await c.close()
+    run(main())

@@ -25,8 +25,9 @@ import functools
 from . import _conn, _resp, client as _client, errors, handles, session as _session
 from ._steps import adrive
 from .errors import DlockError, LockLost
+from .watch import Change
 
-__all__ = ["Client", "Session", "Lock", "Permits", "Leadership"]
+__all__ = ["Client", "Session", "Lock", "Permits", "Leadership", "Watch"]
 
 
 class _Conn:
@@ -165,6 +166,15 @@ class Client(handles.Makers, _client.Client):
             return run
         return decorate
 
+    async def watch(self, name, from_revision=None):
+        """The changes of name, as an async iterator (Watch): from now, or
+        after from_revision."""
+        w = Watch(self, name, from_revision)
+        if from_revision is None:
+            info = (await self.execute("INFO", "raft")).decode()
+            w.revision = int(info.split("applied_index:", 1)[1].split()[0])
+        return w
+
     async def lock_status(self, name):
         return _client._fields(await self.execute("LOCK.STATUS", name))
 
@@ -193,6 +203,33 @@ class Client(handles.Makers, _client.Client):
 
     async def __aexit__(self, *exc):
         await self.close()
+
+
+class Watch:
+    """The changes of a name, for `async for` (Client.watch): read with
+    WATCH.NEXT from the last revision given, so that nothing is missed
+    across a failure. Each is a dlock.Change."""
+
+    WAIT = 30.0  # one WATCH.NEXT waits this long at most
+
+    def __init__(self, client, name, revision):
+        self.client = client
+        self.name = name
+        self.revision = revision
+        self._pending = []
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while not self._pending:
+            reply = await self.client.execute("WATCH.NEXT", self.name, self.revision, "WAIT",
+                                              int(self.WAIT * 1000), wait=self.WAIT)
+            for a in reply or []:
+                ch = Change(a)
+                self._pending.append(ch)
+                self.revision = max(self.revision, ch.revision)
+        return self._pending.pop(0)
 
 
 class Session(_session.Session):
