@@ -36,7 +36,3 @@ def client(server):
     yield c
     c.close()
 
-
-def raw(server):
-    """A plain RESP connection to server (the harness's)."""
-    return server.client()
