@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client conformance raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -263,6 +263,7 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # The client conformance suite's drivers (tests/conformance).
 CONFORMANCE_BIN := $(BUILD)/tests/conformance-libdlock $(BUILD)/faults-fenced-store
 CONFORMANCE_ENV := CONFORMANCE_LIBDLOCK=$(BUILD)/tests/conformance-libdlock \
+                   CONFORMANCE_GO=$(BUILD)/tests/conformance-go \
                    FENCED_STORE=$(BUILD)/faults-fenced-store
 
 # The README's test command. Each step ends with "N passed, N failed" (and
@@ -276,7 +277,8 @@ test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLA
 	    -- $(SIM_BIN) --seeds $(TEST_SEEDS) --seed0 1 \
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py \
-	    -- $(PYTHON) clients/java/test.py -- $(PYTHON) tests/conformance/run.py
+	    -- $(PYTHON) clients/java/test.py -- $(PYTHON) clients/go/test.py \
+	    -- $(PYTHON) tests/conformance/run.py
 
 unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
@@ -297,6 +299,11 @@ client-test: $(CLIENT_TEST_BIN) $(INTEG_BIN) $(filter $(DLOCKD_BIN),$(CLIENT_TES
 # every client's driver, against dlockd processes.
 conformance: $(CONFORMANCE_BIN) $(DLOCKD_BIN)
 	@DLOCKD=$(DLOCKD_BIN) $(CONFORMANCE_ENV) sh tests/run.sh -- $(PYTHON) tests/conformance/run.py
+
+# The Go client (clients/go): go vet, go test -race against dlockd processes,
+# its fuzz target briefly; builds the conformance suite's Go driver.
+go-client: $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) $(CONFORMANCE_ENV) sh tests/run.sh -- $(PYTHON) clients/go/test.py
 
 # The Java client (clients/java, Maven): its JUnit tests against dlockd processes.
 java-client: $(DLOCKD_BIN)

@@ -22,7 +22,8 @@
 #                  nodejs and npm, when there is no node or npm command (the
 #                  Node.js Redis lock libraries' test: tests/redis-libs/node);
 #                  default-jdk-headless and maven, when there is no java or
-#                  mvn command (clients/java)
+#                  mvn command (clients/java); golang-go when there is no go
+#                  command (clients/go)
 #   make faults    nftables (nft), libfaketime, mount (tmpfs); for network
 #                  namespaces util-linux (unshare: tests/system/transcripts.py,
 #                  also fallocate, taskset), iproute2 (ip); procps (ps, pgrep)
@@ -39,6 +40,11 @@ need="$need nftables libfaketime mount iproute2 util-linux procps"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     need="$need nodejs npm"
+fi
+# The Go client: Go (Debian's 1.19 serves; the go-redsync test needs a
+# newer one and is skipped without it).
+if ! command -v go >/dev/null 2>&1; then
+    need="$need golang-go"
 fi
 # The Java client's build and tests: Java 17 and Maven, Debian's unless
 # there are others.

@@ -1,10 +1,11 @@
 """run.py - the client conformance suite (README.md): each scenario against
 real dlockd processes, for each client's driver.
 
-    python3 tests/conformance/run.py [--driver python|libdlock] [--scenario NAME]
+    python3 tests/conformance/run.py [--driver python|libdlock|java|go] [--scenario NAME]
 
 Environment: $DLOCKD (the server), $CONFORMANCE_LIBDLOCK (the libdlock
-driver, default build/tests/conformance-libdlock), $FENCED_STORE (default
+driver, default build/tests/conformance-libdlock), $CONFORMANCE_GO (the Go
+driver, default build/tests/conformance-go), $FENCED_STORE (default
 build/faults-fenced-store). Prints "ok DRIVER/SCENARIO" or "FAIL ...", and
 closes with "N passed, N failed". Standard library only.
 """
@@ -46,10 +47,13 @@ def drivers():
     libdlock = build_path("CONFORMANCE_LIBDLOCK", "build/tests/conformance-libdlock")
     classes = [os.path.join(JAVA, "classes"), os.path.join(JAVA, "test-classes")]
     java = shutil.which("java")
+    godriver = build_path("CONFORMANCE_GO", "build/tests/conformance-go")
     return {
         "python": ([sys.executable, os.path.join(HERE, "drivers", "python_driver.py")], None),
         "libdlock": ([libdlock], None if os.access(libdlock, os.X_OK)
                      else "no driver at %s" % libdlock),
+        "go": ([godriver], None if os.access(godriver, os.X_OK) else
+               "the Go driver is not built (clients/go/test.py builds it)"),
         "java": ([java or "java", "-cp", ":".join(classes), "org.dlock.client.ConformanceDriver"],
                  None if java and os.path.isdir(classes[1]) else
                  "the Java client is not built (mvn -f clients/java test-compile)"),
