@@ -31,27 +31,15 @@ type ServerError struct {
 
 func (e *ServerError) Error() string { return "dlock: " + e.Message }
 
+var byCode = map[string]error{
+	"HELD": ErrHeld, "TIMEOUT": ErrTimeout, "NOSESSION": ErrNoSession, "NOTHELD": ErrNotHeld,
+	"KIND": ErrKind, "UPGRADE": ErrUpgrade, "WRONGPASS": ErrAuth, "NOAUTH": ErrAuth,
+	"LIMIT": ErrLimit,
+}
+
 // Is makes errors.Is(err, ErrHeld) and the others true by the code word.
 func (e *ServerError) Is(target error) bool {
-	switch target {
-	case ErrHeld:
-		return e.Code == "HELD"
-	case ErrTimeout:
-		return e.Code == "TIMEOUT"
-	case ErrNoSession:
-		return e.Code == "NOSESSION"
-	case ErrNotHeld:
-		return e.Code == "NOTHELD"
-	case ErrKind:
-		return e.Code == "KIND"
-	case ErrUpgrade:
-		return e.Code == "UPGRADE"
-	case ErrAuth:
-		return e.Code == "WRONGPASS" || e.Code == "NOAUTH"
-	case ErrLimit:
-		return e.Code == "LIMIT"
-	}
-	return false
+	return target != nil && byCode[e.Code] == target
 }
 
 // Holder is the session a HELD answer names, or 0.
