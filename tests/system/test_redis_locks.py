@@ -223,6 +223,9 @@ def redsync_check(ctx):
                        capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, GOFLAGS="-mod=readonly"))
     if r.returncode != 0:
+        if "requires go >=" in r.stderr or "requires go>=" in r.stderr:
+            raise Skip("go-redsync's modules need a newer Go than this one: %s"
+                       % r.stderr.strip().splitlines()[-1])
         if "dial tcp" in r.stderr or "proxy" in r.stderr or "lookup" in r.stderr:
             raise Skip("go-redsync's modules cannot be downloaded here: %s"
                        % r.stderr.strip().splitlines()[-1])
