@@ -1,14 +1,15 @@
-"""clients - the language clients (clients/python, clients/java) beside
+"""clients - the language clients (clients/python, clients/java, clients/go) beside
 libdlock on the same cluster, in one run: the U workload (each client its
 own lock: acquire, release) and H (one hot lock: acquire waiting, release),
-C clients each (Python threads, asyncio tasks, Java threads; dlock-bench's
+C clients each (Python threads, asyncio tasks, Java threads, goroutines; dlock-bench's
 clients for libdlock), the systems in turn, R rounds, medians.
 
     python3 bench/clients.py [--clients 64] [--duration 4] [--rounds 3]
         [--build build] [--servers LIST]
 
 The Java client is measured when it is built (mvn -f clients/java
-test-compile) and java is on the PATH.
+test-compile) and java is on the PATH; the Go client when go is (it is built
+into build/bench/dlock-gobench).
 
 Without --servers it starts a 3-node cluster of build/dlockd in a
 temporary directory (tests/system/dlocktest.py) and stops it at the end.
@@ -138,6 +139,17 @@ def run_java(servers, workload, clients, duration, warmup):
                                    float(f["acquire_p99_us"]) / 1e6)
 
 
+def run_go(gobench, servers, workload, clients, duration, warmup):
+    out = subprocess.run([gobench, ",".join(servers), workload, str(clients), str(duration),
+                          str(warmup)], capture_output=True, text=True,
+                         timeout=duration + warmup + 120)
+    f = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
+    if "ops_per_s" not in f:
+        raise RuntimeError("the Go bench: %s %s" % (out.stdout, out.stderr))
+    return float(f["ops_per_s"]), (float(f["acquire_p50_us"]) / 1e6,
+                                   float(f["acquire_p99_us"]) / 1e6)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=64)
@@ -160,6 +172,12 @@ def main():
     systems = ["libdlock", "python-threads", "python-asyncio"]
     if shutil.which("java") and os.path.isdir(os.path.join(JAVA, "test-classes")):
         systems.append("java-threads")
+    gobench = os.path.join(args.build, "bench", "dlock-gobench")
+    if shutil.which("go"):
+        r = subprocess.run(["go", "build", "-o", gobench, "./cmd/dlock-gobench"],
+                           cwd=os.path.join(ROOT, "clients", "go"), capture_output=True, text=True)
+        if r.returncode == 0:
+            systems.append("go-goroutines")
     cells = {}
     try:
         for r in range(args.rounds):
@@ -170,6 +188,9 @@ def main():
                     if system == "libdlock":
                         rate, (p50, p99) = run_libdlock(bench, servers, w, args.clients,
                                                         args.duration, args.warmup)
+                    elif system == "go-goroutines":
+                        rate, (p50, p99) = run_go(gobench, servers, w, args.clients,
+                                                  args.duration, args.warmup)
                     elif system == "java-threads":
                         rate, (p50, p99) = run_java(servers, w, args.clients, args.duration,
                                                     args.warmup)
