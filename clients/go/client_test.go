@@ -231,3 +231,43 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestWatchAndObserve(t *testing.T) {
+	s := startServers(t, 1)
+	c := newClient(t, s.addrs[0], 2*time.Second)
+	w, err := c.Watch(bg, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := c.Lock(bg, "w", 0)
+	_ = l.Unlock(bg)
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	g, err1 := w.Next(ctx)
+	r, err2 := w.Next(ctx)
+	if err1 != nil || err2 != nil || g.Event != "granted" || g.Token != l.Token() || r.Event != "released" ||
+		r.Holders != 0 || r.Revision <= g.Revision {
+		t.Fatalf("changes %+v %+v (%v %v)", g, r, err1, err2)
+	}
+	again := c.WatchFrom("w", g.Revision-1)
+	if ch, err := again.Next(ctx); err != nil || ch.Revision != g.Revision {
+		t.Fatalf("from a revision: %+v %v", ch, err)
+	}
+	obs, err := c.Observe(ctx, "primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := <-obs; first.Session != 0 {
+		t.Fatalf("no leader yet: %+v", first)
+	}
+	sess, _ := c.Session(bg, 2*time.Second)
+	lead, _ := sess.Campaign(bg, "primary", "a", 0)
+	_ = lead.Proclaim(bg, "b")
+	_ = lead.Resign(bg)
+	want := []LeaderState{{sess.ID(), lead.Token(), "a"}, {sess.ID(), lead.Token(), "b"}, {}}
+	for _, wnt := range want {
+		if got := <-obs; got != wnt {
+			t.Fatalf("observed %+v, want %+v", got, wnt)
+		}
+	}
+}
