@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client conformance raft-bench
+.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client node-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -278,7 +278,7 @@ test: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(INTEG_BIN) $(SCEN_BIN) $(SIM_BIN) $(REPLA
 	    -- $(SIM_BIN) --fsm --seeds $(TEST_SEEDS) --seed0 1 -- $(PYTHON) tests/system/run.py \
 	    -- $(PYTHON) tests/faults/test_check.py -- $(PYTHON) clients/python/tests/run.py \
 	    -- $(PYTHON) clients/java/test.py -- $(PYTHON) clients/go/test.py \
-	    -- $(PYTHON) tests/conformance/run.py
+	    -- $(PYTHON) clients/node/test.py -- $(PYTHON) tests/conformance/run.py
 
 unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN)
 	@sh tests/run.sh $(UNIT_BIN) $(CLIENT_TEST_BIN) $(SCEN_BIN) --
@@ -304,6 +304,10 @@ conformance: $(CONFORMANCE_BIN) $(DLOCKD_BIN)
 # its fuzz target briefly; builds the conformance suite's Go driver.
 go-client: $(DLOCKD_BIN)
 	@DLOCKD=$(DLOCKD_BIN) $(CONFORMANCE_ENV) sh tests/run.sh -- $(PYTHON) clients/go/test.py
+
+# The Node.js client (clients/node, TypeScript): npm ci, tsc, node --test.
+node-client: $(DLOCKD_BIN)
+	@DLOCKD=$(DLOCKD_BIN) sh tests/run.sh -- $(PYTHON) clients/node/test.py
 
 # The Java client (clients/java, Maven): its JUnit tests against dlockd processes.
 java-client: $(DLOCKD_BIN)

@@ -1,7 +1,7 @@
 """run.py - the client conformance suite (README.md): each scenario against
 real dlockd processes, for each client's driver.
 
-    python3 tests/conformance/run.py [--driver python|libdlock|java|go] [--scenario NAME]
+    python3 tests/conformance/run.py [--driver python|libdlock|java|go|node] [--scenario NAME]
 
 Environment: $DLOCKD (the server), $CONFORMANCE_LIBDLOCK (the libdlock
 driver, default build/tests/conformance-libdlock), $CONFORMANCE_GO (the Go
@@ -54,6 +54,11 @@ def drivers():
                      else "no driver at %s" % libdlock),
         "go": ([godriver], None if os.access(godriver, os.X_OK) else
                "the Go driver is not built (clients/go/test.py builds it)"),
+        "node": ([shutil.which("node") or "node",
+                  os.path.join(ROOT, "clients", "node", "conformance.js")],
+                 None if shutil.which("node") and os.path.exists(
+                     os.path.join(ROOT, "clients", "node", "dist", "index.js"))
+                 else "the Node.js client is not built (clients/node/test.py builds it)"),
         "java": ([java or "java", "-cp", ":".join(classes), "org.dlock.client.ConformanceDriver"],
                  None if java and os.path.isdir(classes[1]) else
                  "the Java client is not built (mvn -f clients/java test-compile)"),
