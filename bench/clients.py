@@ -1,15 +1,17 @@
-"""clients - the language clients (clients/python, clients/java, clients/go) beside
+"""clients - the language clients (clients/python, java, go, node) beside
 libdlock on the same cluster, in one run: the U workload (each client its
 own lock: acquire, release) and H (one hot lock: acquire waiting, release),
-C clients each (Python threads, asyncio tasks, Java threads, goroutines; dlock-bench's
-clients for libdlock), the systems in turn, R rounds, medians.
+C clients each (Python threads, asyncio tasks, Java threads, goroutines,
+Node.js promises; dlock-bench's clients for libdlock), the systems in turn,
+R rounds, medians.
 
     python3 bench/clients.py [--clients 64] [--duration 4] [--rounds 3]
         [--build build] [--servers LIST]
 
 The Java client is measured when it is built (mvn -f clients/java
 test-compile) and java is on the PATH; the Go client when go is (it is built
-into build/bench/dlock-gobench).
+into build/bench/dlock-gobench); the Node.js client when it is built
+(clients/node/test.py).
 
 Without --servers it starts a 3-node cluster of build/dlockd in a
 temporary directory (tests/system/dlocktest.py) and stops it at the end.
@@ -129,25 +131,22 @@ JAVA = os.path.join(ROOT, "clients", "java", "dlock-client", "target")
 
 def run_java(servers, workload, clients, duration, warmup):
     cp = ":".join([os.path.join(JAVA, "classes"), os.path.join(JAVA, "test-classes")])
-    out = subprocess.run(["java", "-cp", cp, "org.dlock.client.Bench", ",".join(servers), workload,
-                          str(clients), str(duration), str(warmup)], capture_output=True,
-                         text=True, timeout=duration + warmup + 120)
+    return run_line(["java", "-cp", cp, "org.dlock.client.Bench"]
+                    + bench_args(servers, workload, clients, duration, warmup), duration, warmup)
+
+
+def run_line(argv, duration, warmup):
+    """Runs a client's bench program; its dlock-bench-like line, parsed."""
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 120)
     f = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
     if "ops_per_s" not in f:
-        raise RuntimeError("the Java bench: %s %s" % (out.stdout, out.stderr))
+        raise RuntimeError("%s: %s %s" % (argv[0], out.stdout, out.stderr))
     return float(f["ops_per_s"]), (float(f["acquire_p50_us"]) / 1e6,
                                    float(f["acquire_p99_us"]) / 1e6)
 
 
-def run_go(gobench, servers, workload, clients, duration, warmup):
-    out = subprocess.run([gobench, ",".join(servers), workload, str(clients), str(duration),
-                          str(warmup)], capture_output=True, text=True,
-                         timeout=duration + warmup + 120)
-    f = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
-    if "ops_per_s" not in f:
-        raise RuntimeError("the Go bench: %s %s" % (out.stdout, out.stderr))
-    return float(f["ops_per_s"]), (float(f["acquire_p50_us"]) / 1e6,
-                                   float(f["acquire_p99_us"]) / 1e6)
+def bench_args(servers, workload, clients, duration, warmup):
+    return [",".join(servers), workload, str(clients), str(duration), str(warmup)]
 
 
 def main():
@@ -178,6 +177,9 @@ def main():
                            cwd=os.path.join(ROOT, "clients", "go"), capture_output=True, text=True)
         if r.returncode == 0:
             systems.append("go-goroutines")
+    nodebench = os.path.join(ROOT, "clients", "node", "bench.js")
+    if shutil.which("node") and os.path.exists(os.path.join(ROOT, "clients", "node", "dist")):
+        systems.append("node-promises")
     cells = {}
     try:
         for r in range(args.rounds):
@@ -189,8 +191,13 @@ def main():
                         rate, (p50, p99) = run_libdlock(bench, servers, w, args.clients,
                                                         args.duration, args.warmup)
                     elif system == "go-goroutines":
-                        rate, (p50, p99) = run_go(gobench, servers, w, args.clients,
-                                                  args.duration, args.warmup)
+                        rate, (p50, p99) = run_line([gobench] + bench_args(
+                            servers, w, args.clients, args.duration, args.warmup),
+                            args.duration, args.warmup)
+                    elif system == "node-promises":
+                        rate, (p50, p99) = run_line(["node", nodebench] + bench_args(
+                            servers, w, args.clients, args.duration, args.warmup),
+                            args.duration, args.warmup)
                     elif system == "java-threads":
                         rate, (p50, p99) = run_java(servers, w, args.clients, args.duration,
                                                     args.warmup)
