@@ -5,6 +5,7 @@ import { DlockError, LockLostError, ServerError, UnavailableError } from "./erro
 import { Arg, ErrorReply, Reply } from "./resp";
 import { Session } from "./session";
 import { Lock, Permits, Leadership } from "./handles";
+import { Watch } from "./watch";
 
 export interface ClientOptions {
   /** "host:port,host:port": any servers of the cluster ($DLOCK_SERVERS, else 127.0.0.1:7411). */
@@ -217,6 +218,15 @@ export class Client {
 
   async campaign(name: string, value: string, o: { waitMs?: number } = {}): Promise<Leadership> {
     return (await this.defaultSession()).campaign(name, value, o);
+  }
+
+  /** The changes of name from now (fromRevision undefined), or after fromRevision. */
+  async watch(name: string, fromRevision?: number): Promise<Watch> {
+    if (fromRevision === undefined) {
+      const info = String(await this.execute(["INFO", "raft"]));
+      fromRevision = Number(/applied_index:(\d+)/.exec(info)?.[1] ?? 0);
+    }
+    return new Watch(this, name, fromRevision);
   }
 
   /** LOCK.STATUS: the lock's fields (docs/protocol.md §4). */

@@ -3,4 +3,5 @@
 export { Client, ClientOptions, CallOptions } from "./client";
 export { Session, safeUntil, DRIFT_PPM, SAFETY_MS } from "./session";
 export { Hold, Lock, Permits, Leadership } from "./handles";
+export { Watch, Change } from "./watch";
 export { DlockError, ServerError, UnavailableError, LockLostError } from "./errors";

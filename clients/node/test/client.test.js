@@ -121,6 +121,25 @@ test("a held lock and a wait across a leader kill", async (t) => {
   await b.close();
 });
 
+test("watches: every change in order, from now or after a revision", async (t) => {
+  const s = await start(1);
+  t.after(() => s.stop());
+  const c = new Client({ servers: s.addrs[0], sessionTtlMs: 2000 });
+  const w = await c.watch("w");
+  const l = await c.lock("w");
+  await l.release();
+  const g = await w.next();
+  const r = await w.next();
+  assert.deepStrictEqual([g.event, g.token, r.event, r.holders], ["granted", l.token, "released", 0]);
+  assert.ok(r.revision > g.revision);
+  const again = await c.watch("w", g.revision - 1);
+  for await (const ch of again) {
+    assert.strictEqual(ch.revision, g.revision);
+    break;
+  }
+  await c.close();
+});
+
 test("nothing listening is said at once", async () => {
   const port = await freePort();
   const c = new Client({ servers: `127.0.0.1:${port}` });
