@@ -134,3 +134,7 @@ func newClient(t *testing.T, servers string, ttl time.Duration) *Client {
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
 }
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
