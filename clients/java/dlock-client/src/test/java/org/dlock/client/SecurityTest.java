@@ -56,6 +56,16 @@ class SecurityTest {
                     .timeout(Duration.ofSeconds(5)).tls(d.resolve("ca.crt").toString(),
                             d.resolve("alice.crt").toString(), d.resolve("alice.key").toString());
             try (DlockClient c = b.credentials("admin", "adminpw").build()) {
+                // The users of --users-file are set once the server leads:
+                // until then a login is refused.
+                for (long end = Dlock.nowMs() + 10000; Dlock.nowMs() < end; Servers.sleep(50)) {
+                    try {
+                        c.lockStatus("secure");
+                        break;
+                    } catch (DlockException.AuthException e) {
+                        // not yet
+                    }
+                }
                 DlockLock l = c.lock("secure");
                 assertTrue(l.tryLock());
                 assertTrue(l.token() >= 1);
