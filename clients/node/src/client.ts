@@ -25,6 +25,13 @@ export interface ClientOptions {
   password?: string;
 }
 
+/** Who leads an election: session 0 when nobody does. */
+export interface LeaderState {
+  session: number;
+  token: number;
+  value: string;
+}
+
 export interface CallOptions {
   /** ms of WAIT in the arguments, which each repeat sets to the wait left. */
   waitMs?: number;
@@ -227,6 +234,37 @@ export class Client {
       fromRevision = Number(/applied_index:(\d+)/.exec(info)?.[1] ?? 0);
     }
     return new Watch(this, name, fromRevision);
+  }
+
+  /**
+   * The leader of the election name, as an async iterator: first as read
+   * now, then at each change of leader or value, in order (a leader of
+   * session 0: none), until signal aborts.
+   */
+  async *observe(name: string, signal?: AbortSignal): AsyncGenerator<LeaderState> {
+    const w = await this.watch(name);
+    const st = await this.leaderOf(name);
+    let cur: LeaderState = { session: Number(st.leader), token: Number(st.token), value: String(st.value) };
+    yield cur;
+    while (!signal?.aborted) {
+      let ch;
+      try {
+        ch = await w.next(signal);
+      } catch (e) {
+        if (signal?.aborted) return;
+        throw e;
+      }
+      let next = cur;
+      if (ch.event === "gone") {
+        const now = await this.leaderOf(name);
+        next = { session: Number(now.leader), token: Number(now.token), value: String(now.value) };
+      } else if (ch.holders === 0) next = { session: 0, token: 0, value: "" };
+      else if (ch.event === "granted" || ch.event === "proclaimed") next = { session: ch.session, token: ch.token, value: ch.value };
+      if (next.session !== cur.session || next.token !== cur.token || next.value !== cur.value) {
+        cur = next;
+        yield cur;
+      }
+    }
   }
 
   /** LOCK.STATUS: the lock's fields (docs/protocol.md §4). */

@@ -140,6 +140,59 @@ test("watches: every change in order, from now or after a revision", async (t) =
   await c.close();
 });
 
+test("observe: an election's leader, first as read, then at each change", async (t) => {
+  const s = await start(1);
+  t.after(() => s.stop());
+  const c = new Client({ servers: s.addrs[0], sessionTtlMs: 2000 });
+  const ac = new AbortController();
+  const it = c.observe("primary", ac.signal);
+  assert.strictEqual((await it.next()).value.session, 0);
+  const sess = await c.openSession(2000);
+  const lead = await sess.campaign("primary", "a");
+  await lead.proclaim("b");
+  await lead.resign();
+  const seen = [];
+  for (let i = 0; i < 3; i++) seen.push((await it.next()).value);
+  assert.deepStrictEqual(seen, [{ session: sess.id, token: lead.token, value: "a" },
+    { session: sess.id, token: lead.token, value: "b" }, { session: 0, token: 0, value: "" }]);
+  ac.abort();
+  await c.close();
+});
+
+test("TLS with certificates made by openssl, and a login", async (t) => {
+  const { execFileSync } = require("node:child_process");
+  const os = require("node:os");
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "dlock-pki-"));
+  t.after(() => fs.rmSync(d, { recursive: true, force: true }));
+  const p = (n) => path.join(d, n);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc"];
+  const ssl = (args) => execFileSync("openssl", args, { stdio: "ignore" });
+  ssl(["req", "-x509", "-new", ...ec, "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "30", "-subj", "/CN=ca"]);
+  const cert = (name, usage, san) => ssl(["req", "-x509", "-new", ...ec, "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
+    "-days", "30", "-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:FALSE",
+    "-addext", `subjectAltName=${san}`, "-addext", `extendedKeyUsage=${usage}`,
+    "-keyout", p(`${name}.key`), "-out", p(`${name}.crt`)]);
+  cert("server", "serverAuth,clientAuth", "DNS:localhost,IP:127.0.0.1");
+  cert("alice", "clientAuth", "DNS:alice");
+  fs.writeFileSync(p("users"), "admin PASSWORD adminpw ALLOW all ADMIN *\n");
+  const s = await start(1, ["--tls-cert-file", p("server.crt"), "--tls-key-file", p("server.key"),
+    "--tls-ca-cert-file", p("ca.crt"), "--users-file", p("users"), "--password-iterations", "1000"]);
+  t.after(() => s.stop());
+  const opts = { servers: s.addrs[0], timeoutMs: 5000, tlsCa: p("ca.crt"), tlsCert: p("alice.crt"), tlsKey: p("alice.key"), user: "admin" };
+  const c = new Client({ ...opts, password: "adminpw" });
+  // The users of --users-file are set once the server leads: until then a login is refused.
+  for (let end = Date.now() + 10000; Date.now() < end; await sleep(50)) {
+    try { await c.lockStatus("secure"); break; } catch (e) { if (e.code !== "WRONGPASS") throw e; }
+  }
+  const l = await c.lock("secure");
+  assert.ok(l.token >= 1);
+  await l.release();
+  await c.close();
+  const bad = new Client({ ...opts, password: "wrong" });
+  await assert.rejects(bad.lockStatus("secure"), (e) => e.code === "WRONGPASS");
+  await bad.close();
+});
+
 test("nothing listening is said at once", async () => {
   const port = await freePort();
   const c = new Client({ servers: `127.0.0.1:${port}` });
@@ -147,6 +200,24 @@ test("nothing listening is said at once", async () => {
   await assert.rejects(c.lockStatus("x"), (e) => e instanceof UnavailableError && /nothing is listening/.test(e.message));
   assert.ok(Date.now() - t0 < 2000);
   assert.throws(() => new Client({ servers: "no-port" }));
+});
+
+test("the README's job example runs once across instances", async (t) => {
+  const s = await start(1);
+  t.after(() => s.stop());
+  const text = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+  const code = text.slice(text.indexOf("## A job that runs at most once")).split("```js\n")[1].split("```")[0];
+  const make = new Function("buildReport", `${code}\nreturn nightlyReport;`);
+  let release;
+  const nightlyReport = make((token, signal) => new Promise((r) => { release = () => r(token); }));
+  const a = new Client({ servers: s.addrs[0] }), b = new Client({ servers: s.addrs[0] });
+  const first = nightlyReport(a);
+  await sleep(300);
+  assert.strictEqual(await nightlyReport(b), null); // held: skipped
+  release();
+  assert.ok((await first) >= 1);
+  await a.close();
+  await b.close();
 });
 
 test("the READMEs' example runs as printed", async (t) => {

@@ -30,7 +30,17 @@ function ask(addr, args) {
   });
 }
 
+function accepts(addr) {
+  const i = addr.lastIndexOf(":");
+  return new Promise((resolve) => {
+    const s = net.connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) });
+    s.on("connect", () => { s.destroy(); resolve(true); });
+    s.on("error", () => resolve(false));
+  });
+}
+
 async function start(n, extra = []) {
+  const tls = extra.includes("--tls-cert-file");
   const bin = path.resolve(process.env.DLOCKD || path.join(__dirname, "..", "..", "..", "build", "dlockd"));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dlock-node-"));
   const ports = [], raft = [];
@@ -67,12 +77,12 @@ async function start(n, extra = []) {
   };
   for (const a of addrs) {
     const end = Date.now() + 15000;
-    while ((await ask(a, ["PING"])) !== "+PONG\r\n") {
+    while (tls ? !(await accepts(a)) : (await ask(a, ["PING"])) !== "+PONG\r\n") {
       if (Date.now() > end) throw new Error(`dlockd at ${a} did not start`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  await s.leader();
+  if (!tls) await s.leader();
   return s;
 }
 
