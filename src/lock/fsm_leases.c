@@ -56,12 +56,17 @@ static bool parse(const struct fsm_cmd *c, struct names *ns)
     return ns->n > 0;
 }
 
-/* The hold of name if it is the owner's (fsm_lock_lease_of), or NULL. */
+/* The hold of name if it is the owner's (fsm_lock_lease_of), or NULL;
+ * with lock_only, a lock's only (TAKE takes locks: a semaphore's permits
+ * held by the owner are not the lock it asks for). */
 static struct fsm_hold *owners(const struct fsm *f, const char *name,
-                               uint32_t len, const struct fsm_cmd *c)
+                               uint32_t len, const struct fsm_cmd *c,
+                               bool lock_only)
 {
     const struct fsm_lock *l = fsm_lock_get(f, name, len);
-    return l != NULL ? fsm_lock_lease_of(l, c) : NULL;
+    if (l == NULL || (lock_only && l->kind != FSM_KIND_LOCK))
+        return NULL;
+    return fsm_lock_lease_of(l, c);
 }
 
 /* Whether l may be taken now: unknown, or a lock with no holder, no waiter
@@ -84,7 +89,7 @@ static void take(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
 {
     uint32_t free_n = 0;
     for (uint32_t i = 0; i < ns->n; i++) {
-        if (owners(f, ns->name[i], ns->len[i], c) != NULL)
+        if (owners(f, ns->name[i], ns->len[i], c, true) != NULL)
             continue;
         const struct fsm_lock *l = fsm_lock_get(f, ns->name[i], ns->len[i]);
         if (!is_free(f, l)) {
@@ -102,7 +107,7 @@ static void take(struct fsm *f, uint64_t index, const struct fsm_cmd *c,
     }
     struct fsm_session *s = NULL;
     for (uint32_t i = 0; i < ns->n; i++) {
-        struct fsm_hold *h = owners(f, ns->name[i], ns->len[i], c);
+        struct fsm_hold *h = owners(f, ns->name[i], ns->len[i], c, true);
         if (h != NULL) {
             /* Taken before (a retry), or earlier in this list. */
             if (h->session != s)
@@ -129,13 +134,14 @@ static void extend(struct fsm *f, const struct fsm_cmd *c,
                    const struct names *ns, struct fsm_result *res)
 {
     for (uint32_t i = 0; i < ns->n; i++) {
-        if (owners(f, ns->name[i], ns->len[i], c) == NULL) {
+        if (owners(f, ns->name[i], ns->len[i], c, false) == NULL) {
             res->status = FSM_NOTHELD;
             return;
         }
     }
     for (uint32_t i = 0; i < ns->n; i++)
-        set_ttl(f, owners(f, ns->name[i], ns->len[i], c)->session, c->ttl);
+        set_ttl(f, owners(f, ns->name[i], ns->len[i], c, false)->session,
+                c->ttl);
     res->status = FSM_OK;
     res->holds = ns->n;
     res->ttl = c->ttl;
@@ -146,7 +152,7 @@ static void release(struct fsm *f, const struct fsm_cmd *c,
 {
     res->status = FSM_OK;
     for (uint32_t i = 0; i < ns->n; i++) {
-        struct fsm_hold *h = owners(f, ns->name[i], ns->len[i], c);
+        struct fsm_hold *h = owners(f, ns->name[i], ns->len[i], c, false);
         if (h == NULL)
             continue;
         res->holds++;

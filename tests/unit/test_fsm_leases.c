@@ -356,3 +356,17 @@ TEST(fsm_leases, lease_lock_retry_by_owner)
     CHECK_EQ(m_cmd(&m, e).status, FSM_HELD);
     m_close(&m);
 }
+
+/* TAKE takes locks: permits of a semaphore that the owner holds as a
+ * lease are not the lock it asks for (HELD, nothing taken). */
+TEST(fsm_leases, take_is_for_locks)
+{
+    struct m m;
+    m_init(&m);
+    CHECK_EQ(m_lease_sem(&m, "pool", "v1", 2, 5000).status, FSM_OK);
+    static const char *const pool[] = {"pool", NULL};
+    CHECK_UNCHANGED(
+        &m, CHECK_EQ(m_leases(&m, FSM_LEASES_TAKE, "v1", 5000, pool).status,
+                     FSM_HELD));
+    m_close(&m);
+}
