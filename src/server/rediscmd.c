@@ -481,6 +481,21 @@ static void sem_done(void *ctx, int status, const struct fsm_result *r)
     }
 }
 
+/* Whether the script k, in a request of n arguments, has one key (the
+ * fourth) and at least want ARGV after it; if not, the error is
+ * answered. */
+static bool one_key(struct slot *s, const struct script *k, size_t n,
+                    int64_t nk, size_t want)
+{
+    if (nk == 1 && n >= 4 + want)
+        return true;
+    command_error(s,
+                  "ERR %s: takes one key and %zu arguments "
+                  "(docs/redis-compat.md)",
+                  k->library, want);
+    return false;
+}
+
 /* redis-semaphore's Semaphore (ARGV limit, identifier, timeout, and the
  * client's clock, unused: the lease is the server's) and MultiSemaphore
  * (ARGV limit, permits, identifier, timeout, clock; its release: permits,
@@ -492,13 +507,8 @@ static bool run_sem_script(struct conn *c, struct slot *s,
     bool multi = k->kind >= SCRIPT_MSEM_ACQUIRE;
     bool release = k->kind == SCRIPT_MSEM_RELEASE;
     size_t want = release ? 2 : multi ? 4 : 3;
-    if (nk != 1 || n < 4 + want) {
-        command_error(s,
-                      "ERR %s: takes one key and %zu arguments "
-                      "(docs/redis-compat.md)",
-                      k->library, want);
+    if (!one_key(s, k, n, nk, want))
         return true;
-    }
     const struct resp_value *argv = &a[4];
     int64_t limit = 0, count = 1, ms = 0;
     if ((!release && !int_arg(s, &argv[0], &limit)) ||
@@ -557,17 +567,11 @@ static bool run_script(struct conn *c, struct slot *s, const struct script *k,
         return run_sem_script(c, s, k, a, n, nk);
     if (k->kind >= SCRIPT_KEYS_TAKE)
         return run_keys_script(c, s, k, a, n, nk);
-    size_t argc = n > 3 ? n - 4 : 0; /* ARGV after the one key */
     bool release =
         k->kind == SCRIPT_RELEASE || k->kind == SCRIPT_RELEASE_OR_GONE;
     size_t want = release ? 1 : k->kind == SCRIPT_EXTEND ? 3 : 2;
-    if (nk != 1 || n < 4 || argc < want) {
-        command_error(s,
-                      "ERR %s: takes one key and %zu arguments "
-                      "(docs/redis-compat.md)",
-                      k->library, want);
+    if (!one_key(s, k, n, nk, want))
         return true;
-    }
     const struct resp_value *argv = &a[4];
     if (!lockcmd_arg_str(s, &argv[0], "the value (the lock's owner)", 0,
                          FSM_OWNER_MAX))

@@ -440,3 +440,21 @@ def test_node_redlock_survives_a_leader_kill(ctx):
            "%s at the new leader" % n)
     eq(run_node(env, new.addr, "use", out["value"], *names),
        [["extend", ",".join(names)], ["released", "0,0,0"]], "extended and released there")
+
+
+def test_scripts_with_the_wrong_keys_or_arguments(ctx):
+    """A known script sent with other keys or too few arguments is refused
+    with a clear error, and changes nothing."""
+    c = ctx.single().client()
+    release = "c3f8721cbb97f72bc19e972846bd7aaf91901658"      # redis-py Lock release
+    sem_acquire = "43ebdb49120d170e08af560cb4e46e36f8585936"  # redis-semaphore Semaphore
+    redlock = "96da70f7716f27d278a5218544df37fd8b0a5e4c"      # node-redlock 5 acquire
+    for args, words in (([release, 2, "a", "b", "me"], "takes one key and 1 arguments"),
+                        ([release, 1, "a"], "takes one key and 1 arguments"),
+                        ([sem_acquire, 1, "pool", 2, "id"], "takes one key and 3 arguments"),
+                        ([redlock, 0, "v", 5000], "takes 1 to 64 keys")):
+        v = c.try_call("EVALSHA", *args)
+        check(isinstance(v, RespError) and v.message.startswith("ERR ") and words in v.message,
+              "%r: %r" % (args, v))
+    eq(c.call("EXISTS", "a"), 0, "nothing taken")
+    eq(dlocktest.as_map(c.call("SEM.STATUS", "pool"))["permits"], 0, "no semaphore made")
