@@ -149,7 +149,10 @@ $(CLIENT_INTERNAL_LIB): $(CLIENT_OBJ)
 $(CLIENT_SO): $(CLIENT_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libdlock.so.0 $^ -o $@ $(LDLIBS)
 
-$(DLOCK_BIN): $(CLI_SRC:%.c=$(BUILD)/%.o) $(CLIENT_LIB)
+# The tool writes --json with the core's JSON writer (src/common/json.h);
+# libdlock keeps its own copies of the common code to itself.
+CLI_COMMON := src/common/json.c src/common/buf.c src/common/alloc.c
+$(DLOCK_BIN): $(CLI_SRC:%.c=$(BUILD)/%.o) $(CLI_COMMON:%.c=$(BUILD)/%.o) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # The tool's pure parts (durations, JSON) are unit-tested.
@@ -219,6 +222,9 @@ dlockd: $(DLOCKD_BIN)
 dlock: $(DLOCK_BIN)
 
 $(DLOCKD_OBJ): CFLAGS += $(UV_CFLAGS)
+
+# The status page's files are part of page.o (src/server/page.c).
+$(BUILD)/src/server/page.o: $(wildcard src/server/page/*)
 
 $(DLOCKD_BIN): $(BUILD)/src/server/main.o $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS) $(LDLIBS)

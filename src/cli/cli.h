@@ -8,10 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/types.h>
 
+#include "common/json.h"
 #include "dlock.h"
 
 /* Exit codes of dlock's own outcomes (docs/cli.md, "Exit codes"). Those of
@@ -124,27 +125,12 @@ void duration_format(uint64_t ms, char *buf, size_t n);
 
 /* ---- JSON output (json.c) --------------------------------------------- */
 
-/* Writes one JSON value, on one line, as it goes. Keys are NULL inside
- * arrays. Strings are written as UTF-8; bytes that are not valid UTF-8
- * become U+FFFD. */
-struct json {
-    FILE *out;
-    bool comma; /* the current container has an element already */
-};
-
-/* Starts the top-level object. */
+/* --json's output: one JSON object a line (src/common/json.h writes it),
+ * on stdout. */
+/* Starts the top-level object of a line. */
 void json_begin(struct json *j, FILE *out);
-/* Ends the top-level object and the line, and flushes. */
+/* Ends the top-level object and the line, writes it, and flushes. */
 void json_end(struct json *j);
-void json_object_open(struct json *j, const char *key);
-void json_object_close(struct json *j);
-void json_array_open(struct json *j, const char *key);
-void json_array_close(struct json *j);
-void json_str(struct json *j, const char *key, const char *s);
-void json_u64(struct json *j, const char *key, uint64_t v);
-void json_int(struct json *j, const char *key, int v);
-void json_bool(struct json *j, const char *key, bool v);
-void json_null(struct json *j, const char *key);
 /* Writes s as a JSON string (quoted, escaped). */
 void json_write_string(FILE *out, const char *s);
 

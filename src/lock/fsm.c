@@ -228,6 +228,18 @@ void fsm_changed(struct fsm *f, const struct fsm_lock *l, uint8_t type,
     };
 }
 
+void fsm_change_waited(struct fsm *f, uint64_t since)
+{
+    struct fsm_change *c = &f->ch[f->n_ch - 1];
+    c->queued = true;
+    c->age_ms = f->now > since ? f->now - since : 0;
+}
+
+void fsm_change_held(struct fsm *f, uint64_t since)
+{
+    f->ch[f->n_ch - 1].age_ms = f->now > since ? f->now - since : 0;
+}
+
 const struct fsm_change *fsm_changes(const struct fsm *f, size_t *n)
 {
     *n = f->n_ch;
@@ -1350,6 +1362,7 @@ uint64_t fsm_last_token(const struct fsm *f)
 
 void fsm_stats(const struct fsm *f, struct fsm_stats *st)
 {
+    st->counts = f->counts;
     st->sessions = f->sessions.n;
     st->locks = f->locks.n;
     st->held = f->n_held;

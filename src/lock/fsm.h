@@ -372,6 +372,11 @@ struct fsm_change {
     uint32_t holders;   /* the name's holds after */
     const char *value;  /* an election's value after */
     uint32_t value_len;
+    /* For metrics, from the times below fsm_hold_info.since: a GRANTED
+     * to a wait that was queued (queued) has waited age_ms; a hold that
+     * ended (RELEASED with none left, LOST, WITHDRAWN) was held age_ms. */
+    bool queued;
+    uint64_t age_ms;
 };
 const struct fsm_change *fsm_changes(const struct fsm *f, size_t *n);
 
@@ -402,6 +407,8 @@ struct fsm_lock_info {
     uint8_t kind;          /* enum fsm_kind */
     const char *value;     /* an election's, while it has a leader */
     uint32_t value_len;
+    uint64_t held_since;    /* the first hold's since (fsm_hold_info) */
+    uint64_t waiting_since; /* the first waiter's since, 0: none */
 };
 /* Fills *info for name; false if the machine knows no such lock. */
 bool fsm_lock_info(const struct fsm *f, const char *name, uint32_t len,
@@ -426,6 +433,10 @@ struct fsm_hold_info {
     uint64_t token;
     uint32_t exclusive; /* exclusive holds */
     uint32_t shared;    /* shared holds; of a semaphore, permits */
+    /* The cluster time it was made: for what an operator sees (metrics,
+     * the status page), not part of the state's snapshots, so a server
+     * that restored one counts from the snapshot's time. */
+    uint64_t since;
 };
 struct fsm_waiter_info {
     uint64_t session;
@@ -436,6 +447,7 @@ struct fsm_waiter_info {
     uint32_t count;    /* of a semaphore: the permits it asks for */
     const char *value; /* of a candidate: the value it would lead with */
     uint32_t value_len;
+    uint64_t since; /* the cluster time it was queued, as a hold's */
 };
 /* Calls fn for the holds of name from the first whose session is at least
  * from (0: all), by (session, owner), until fn returns false: O(log n) to
@@ -496,7 +508,14 @@ uint64_t fsm_now(const struct fsm *f);
 uint64_t fsm_applied_index(const struct fsm *f);
 uint64_t fsm_last_token(const struct fsm *f);
 
+/* Counts of what a machine applied since it was made (a restore keeps
+ * them: they are not state, nor in snapshots), for metrics. */
+struct fsm_counts {
+    uint64_t sessions_opened;  /* sessions opened by commands applied */
+    uint64_t sessions_expired; /* ended by their lease's expiry */
+};
 struct fsm_stats {
+    struct fsm_counts counts;
     uint64_t sessions;
     uint64_t locks; /* known: held, or with waiters, or in lock-delay */
     uint64_t held;  /* holds: a lock held shared by three counts three */

@@ -89,6 +89,9 @@ struct fsm_hold {
     uint32_t delay_ms;            /* lock-delay if the session expires */
     uint32_t grant_count;         /* a semaphore's: the permits of the grant
                                      an UNWAIT may take back */
+    uint64_t since;               /* cluster time it was made (or the state
+                                     restored): not in snapshots, only told
+                                     (fsm_hold_info, fsm_change.age_ms) */
     uint8_t owner_len;
     char owner[];
 };
@@ -108,6 +111,8 @@ struct fsm_waiter {
                             gone */
     uint64_t seen;       /* the index of the ACQUIRE, or of its latest
                             repeat: when a client last learnt it waits */
+    uint64_t since;      /* cluster time it was queued (or the state
+                            restored), as fsm_hold.since */
     uint32_t delay_ms;   /* the lock-delay the ACQUIRE asked for */
     uint32_t heap_pos;   /* place in fsm.waits */
     uint8_t owner_len, req_len;
@@ -216,6 +221,8 @@ struct fsm {
     uint64_t now;               /* the largest `now` applied */
     uint64_t applied;           /* index of the last entry applied */
     uint64_t last_token;        /* the last token granted, of any lock */
+    struct fsm_counts counts;   /* what this machine applied (fsm_stats):
+                                   not state, kept across a restore */
     struct map_str locks;       /* name -> struct fsm_lock */
     struct avl_tree order;      /* the same locks in name order (LOCK.LIST,
                                    snapshots) */
@@ -247,6 +254,10 @@ struct fsm {
 };
 
 /* fsm.c */
+/* The change just recorded was a grant to a wait queued at since, or the
+ * end of a hold made at since (fsm_change.age_ms). */
+void fsm_change_waited(struct fsm *f, uint64_t since);
+void fsm_change_held(struct fsm *f, uint64_t since);
 /* Records a change of a hold of l (fsm_changes): of session's under owner
  * with token, with the holds given after it. */
 void fsm_changed(struct fsm *f, const struct fsm_lock *l, uint8_t type,

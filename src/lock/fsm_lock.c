@@ -270,6 +270,7 @@ struct fsm_hold *fsm_lock_hold(struct fsm *f, struct fsm_lock *l,
     h->exclusive = exclusive;
     h->shared = shared;
     h->delay_ms = delay_ms;
+    h->since = f->now;
     h->owner_len = owner_len;
     if (owner_len > 0)
         memcpy(h->owner, owner, owner_len);
@@ -367,6 +368,7 @@ struct fsm_waiter *fsm_lock_enqueue(struct fsm *f, struct fsm_lock *l,
     w->session = s;
     w->index = index;
     w->seen = index;
+    w->since = f->now;
     w->deadline = deadline;
     w->delay_ms = delay_ms;
     w->shared = shared;
@@ -473,6 +475,7 @@ static void grant_first(struct fsm *f, struct fsm_lock *l)
             h->exclusive++;
         fsm_lock_changed(f, h, FSM_CH_GRANTED); /* joined its hold */
     }
+    fsm_change_waited(f, w->since);
     h->grant = w->seen;
     h->grant_count = l->permits > 0 ? n : 0;
     fsm_emit(f, FSM_EV_GRANTED, s->id, h->token, w->index, l->name, l->name_len,
@@ -546,6 +549,7 @@ static void drop_as(struct fsm *f, struct fsm_hold *h, bool expired,
     if (l->kind == FSM_KIND_ELECTION)
         fsm_lock_set_value(f, l, NULL, 0); /* no leader, no value */
     fsm_changed(f, l, type, s->id, h->owner, h->owner_len, h->token, 0, 0);
+    fsm_change_held(f, h->since);
     if (expired)
         fsm_emit(f, FSM_EV_LOST, s->id, h->token, 0, l->name, l->name_len, NULL,
                  0);
@@ -784,6 +788,8 @@ static void fill_info(const struct fsm_lock *l, struct fsm_lock_info *info)
         .kind = l->kind,
         .value = l->value != NULL ? l->value : "",
         .value_len = l->value_len,
+        .held_since = h != NULL ? h->since : 0,
+        .waiting_since = l->waiters != NULL ? l->waiters->since : 0,
     };
 }
 
@@ -847,7 +853,8 @@ void fsm_lock_holds(const struct fsm *f, const char *name, uint32_t len,
                                    .owner_len = h->owner_len,
                                    .token = h->token,
                                    .exclusive = h->exclusive,
-                                   .shared = h->shared};
+                                   .shared = h->shared,
+                                   .since = h->since};
         if (!fn(arg, &hi))
             return;
     }
@@ -869,7 +876,8 @@ void fsm_lock_waiters(const struct fsm *f, const char *name, uint32_t len,
                                      .shared = w->shared,
                                      .count = w->count,
                                      .value = waiter_value(w),
-                                     .value_len = w->value_len};
+                                     .value_len = w->value_len,
+                                     .since = w->since};
         if (!fn(arg, &wi))
             return;
     }

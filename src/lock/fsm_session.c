@@ -217,6 +217,7 @@ struct fsm_session *fsm_session_new(struct fsm *f, uint64_t id, uint64_t ttl,
     fsm_session_otable_init(&s->outcomes, f->lim.session_outcomes, false);
     fsm_xok(map_u64_put(&f->sessions, id, s));
     fsm_session_changed(f, id, ttl);
+    f->counts.sessions_opened++;
     /* Ids are log indexes, so a new session has the highest: the list stays
      * in id order by appending. */
     assert(f->first == NULL || id > f->first->prev->id);
@@ -251,6 +252,8 @@ void fsm_session_end(struct fsm *f, struct fsm_session *s, bool expired)
     while (s->holds != NULL)
         fsm_lock_drop(f, s->holds, expired);
     fsm_session_delete(f, s);
+    if (expired)
+        f->counts.sessions_expired++;
 }
 
 bool fsm_session_info(const struct fsm *f, uint64_t id,

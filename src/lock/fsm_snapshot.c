@@ -895,6 +895,7 @@ int fsm_restore(struct fsm *f, const uint8_t *buf, size_t len)
     f->ch = old.ch;
     f->n_ch = old.n_ch;
     f->cap_ch = old.cap_ch;
+    f->counts = old.counts; /* what this machine did, not state */
     old.ev = NULL;
     old.n_ev = old.cap_ev = 0;
     old.arena = NULL;

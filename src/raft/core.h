@@ -86,7 +86,9 @@ struct raft {
     struct raftlog log;
     uint64_t commit;
     uint64_t applied;
-    struct raft_conf conf; /* from the last conf entry, or the snapshot */
+    uint64_t leader_commit; /* the largest commit index a leader's APPEND
+                               or HEARTBEAT told (raft_leader_commit) */
+    struct raft_conf conf;  /* from the last conf entry, or the snapshot */
     uint64_t conf_index;
     struct raft_conf snap_conf; /* the configuration at log.snap_index */
     bool started;               /* restored or bootstrapped */

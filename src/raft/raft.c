@@ -380,6 +380,13 @@ uint64_t raft_commit_index(const struct raft *r)
     return r->commit;
 }
 
+uint64_t raft_leader_commit(const struct raft *r)
+{
+    if (r->role == RAFT_LEADER || r->leader_commit < r->commit)
+        return r->commit;
+    return r->leader_commit;
+}
+
 uint64_t raft_applied_index(const struct raft *r)
 {
     return r->applied;

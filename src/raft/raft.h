@@ -347,6 +347,10 @@ uint64_t raft_leader(const struct raft *r); /* 0 when unknown */
 uint64_t raft_term(const struct raft *r);
 uint64_t raft_vote(const struct raft *r);
 uint64_t raft_commit_index(const struct raft *r);
+/* The cluster's commit index as this server last heard it: a leader's own;
+ * a follower's, the largest a leader told it (which its own commit index
+ * may not reach yet, while its log lags). */
+uint64_t raft_leader_commit(const struct raft *r);
 uint64_t raft_applied_index(const struct raft *r); /* handed out to apply */
 uint64_t raft_last_index(const struct raft *r);
 uint64_t raft_first_index(const struct raft *r); /* first entry in memory */

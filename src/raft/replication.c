@@ -381,8 +381,17 @@ static void reject_append(struct raft *r, const struct raft_msg *m)
     resp->hint_term = raftlog_term(&r->log, hint);
 }
 
+/* A leader's commit index as its message tells it: a heartbeat's is
+ * clamped to the receiver's match, an append's is the leader's own. */
+static void heard_commit(struct raft *r, const struct raft_msg *m)
+{
+    if (m->commit > r->leader_commit)
+        r->leader_commit = m->commit;
+}
+
 int replication_handle_append(struct raft *r, const struct raft_msg *m)
 {
+    heard_commit(r, m);
     struct raft_msg ok = {.type = RAFT_MSG_APPEND_RESP,
                           .from = r->c.id,
                           .to = m->from,
@@ -420,6 +429,7 @@ int replication_handle_append(struct raft *r, const struct raft_msg *m)
 
 void replication_handle_heartbeat(struct raft *r, const struct raft_msg *m)
 {
+    heard_commit(r, m);
     replication_commit_to(r, m->commit);
     struct raft_msg *resp = core_msg_new(r, RAFT_MSG_HEARTBEAT_RESP, m->from);
     resp->ctx = m->ctx;

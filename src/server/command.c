@@ -64,6 +64,7 @@ void command_error(struct slot *s, const char *fmt, ...)
         if (*p == '\r' || *p == '\n')
             *p = ' ';
     resp_write_error(&s->buf, msg);
+    metrics_error(&s->conn->srv->metrics, msg);
 }
 
 struct node *command_node(const struct conn *c)
@@ -568,6 +569,13 @@ static const struct command commands[] = {
     {"SCRIPT", -2, "fast", rediscmd_script, ANY, false},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
+_Static_assert(N_COMMANDS < METRICS_COMMANDS_MAX,
+               "metrics count the commands and unknown ones");
+
+const char *command_name(size_t i)
+{
+    return i < N_COMMANDS ? commands[i].name : NULL;
+}
 
 static void write_command_info(struct slot *s, const struct command *cmd)
 {
@@ -638,6 +646,7 @@ bool command_dispatch(struct conn *c, struct slot *s,
         const struct command *cmd = &commands[i];
         if (!command_is(&a[0], cmd->name))
             continue;
+        c->srv->metrics.commands[i]++;
         if ((cmd->arity > 0 && v->n != (size_t)cmd->arity) ||
             (cmd->arity < 0 && v->n < (size_t)-cmd->arity)) {
             command_error(s, "ERR wrong number of arguments for '%s' command",
@@ -652,6 +661,7 @@ bool command_dispatch(struct conn *c, struct slot *s,
             return cmd_command(c, s, a, v->n);
         return cmd->fn(c, s, a, v->n);
     }
+    c->srv->metrics.commands[N_COMMANDS]++;
     command_error(s, "ERR unknown command '%.*s'",
                   (int)(a[0].len > 64 ? 64 : a[0].len), a[0].str);
     return true;

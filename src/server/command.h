@@ -22,6 +22,9 @@ bool command_is_request(const struct resp_value *v);
  * s. Returns true when
  * the reply is written; false when it comes later (the command then calls
  * slot_done(s) itself). */
+/* The name of the command at i in the table, or NULL past its end (for
+ * metrics: requests are counted by that index, unknown ones at the end). */
+const char *command_name(size_t i);
 bool command_dispatch(struct conn *c, struct slot *s,
                       const struct resp_value *v);
 

@@ -26,6 +26,11 @@ static const char usage[] =
     "  --join HOST:PORT       join the cluster of the server at this client "
     "address\n"
     "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+    "  --log-format FORMAT    text or json (one JSON object a line; default "
+    "text)\n"
+    "  --http HOST:PORT|off   metrics, /health, /ready and the status page "
+    "(default\n"
+    "                         127.0.0.1 and the client port + 200, if free)\n"
     "  --election-ms MS       election timeout (default 500)\n"
     "  --heartbeat-ms MS      heartbeat interval (default 50)\n"
     "  --snapshot-entries N   snapshot after N entries (default 100000)\n"
@@ -323,6 +328,10 @@ static const char *hint(const char *name)
         return " (a path of 1 to 511 bytes)";
     if (!strncmp(name, "tls-", 4) || !strcmp(name, "data"))
         return " (a path of 1 to 511 bytes)";
+    if (!strcmp(name, "log-format"))
+        return " (text or json)";
+    if (!strcmp(name, "http"))
+        return " (HOST:PORT as --listen's, or off)";
     if (!strcmp(name, "listen") || !strcmp(name, "raft") ||
         !strcmp(name, "join"))
         return " (HOST:PORT: HOST a numeric IPv4 or IPv6 address or "
@@ -398,6 +407,16 @@ static int set_one(struct config *c, const char *name, const char *v, char *err,
         rc = set_u64(&c->request_timeout_ms, v, 0, 86400000);
     else if (!strcmp(name, "idle-timeout-ms"))
         rc = set_u64(&c->idle_timeout_ms, v, 0, 86400000 * 7ull);
+    else if (!strcmp(name, "http")) {
+        c->http_given = true;
+        if (!strcmp(v, "off"))
+            rc = (c->http[0] = '\0', 0);
+        else
+            rc = set_addr(c->http, v, false);
+    } else if (!strcmp(name, "log-format"))
+        rc = !strcmp(v, "json")   ? (c->log_json = true, 0)
+             : !strcmp(v, "text") ? (c->log_json = false, 0)
+                                  : -1;
     else if (!strcmp(name, "config"))
         return read_file(c, v, err, errlen);
     else {
@@ -439,6 +458,17 @@ static int exposed(struct config *c, char *err, size_t errlen)
                  "--users-file; docs/security.md), or give --insecure to "
                  "serve it without them",
                  c->listen);
+        return -1;
+    }
+    if (c->http[0] != '\0' && !config_is_loopback(c->http) &&
+        (c->tls_cert[0] == '\0' || !c->auth)) {
+        snprintf(err, errlen,
+                 "--http %s is not a loopback address: the metrics and the "
+                 "status page there need TLS and authentication "
+                 "(--tls-cert-file, and --auth yes or --users-file; "
+                 "docs/operations.md, Monitoring), or give --insecure to "
+                 "serve them without",
+                 c->http);
         return -1;
     }
     if (!config_is_loopback(c->raft) && !c->tls_peers) {
@@ -483,6 +513,13 @@ static int derive_raft(struct config *c, char *err, size_t errlen)
     }
     if (c->advertise[0] == '\0')
         strcpy(c->advertise, c->listen);
+    if (!c->http_given) {
+        char host[CONFIG_ADDR_MAX - 16];
+        int port;
+        if (config_split_addr(c->listen, host, sizeof host, &port) == 0 &&
+            port + 200 <= 65535)
+            snprintf(c->http, sizeof c->http, "127.0.0.1:%d", port + 200);
+    }
     if (c->heartbeat_ms * 2 > c->election_ms) {
         snprintf(err, errlen,
                  "--heartbeat-ms must be at most half of "

@@ -71,6 +71,12 @@ struct config {
      * authentication. */
     bool insecure;
     bool reset_term; /* --reset-term (no value): resetterm.h, then exit */
+    /* --http HOST:PORT: metrics, health and the status page (http.h);
+     * "" when off (--http off). By default 127.0.0.1 and the client port
+     * + 200, served if that port is free (http_given false). */
+    char http[CONFIG_ADDR_MAX];
+    bool http_given;
+    bool log_json; /* --log-format json: log lines as JSON objects */
     /* Where raft came from, for messages: "--raft", or how its default
      * was found. */
     const char *raft_from;

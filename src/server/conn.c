@@ -323,6 +323,7 @@ void conn_limit_close(struct conn *c, const char *why)
     drop_input(c);
     struct slot *s = new_slot(c);
     resp_write_error(&s->buf, why);
+    metrics_error(&c->srv->metrics, why);
     c->close_after_write = true;
     slot_done(s);
 }
@@ -368,6 +369,7 @@ static void protocol_error(struct conn *c, const char *why)
     char msg[256];
     snprintf(msg, sizeof msg, "ERR %s", why ? why : "Protocol error");
     resp_write_error(&s->buf, msg);
+    metrics_error(&c->srv->metrics, msg);
     c->close_after_write = true;
     drop_input(c);
     log_info("client %s broke the protocol (%s); closing", c->peer,

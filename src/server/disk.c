@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/hist.h"
 #include "common/mem.h"
+#include "raft/logfmt.h"
 #include "server/disk.h"
 #include "server/logger.h"
 
@@ -51,6 +53,11 @@ struct disk {
     uint64_t sync_avg_ns; /* a moving average of it */
     uint64_t syncs;       /* batches synced, for INFO */
     uint64_t entries_synced;
+    struct hist sync_us; /* each batch's write and fsync, timed or not */
+    struct hist batch_entries_hist; /* entries in each batch */
+    uint64_t bytes_appended;        /* log records handed to the store */
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
     struct raft_persist *deferred; /* an update's persistence, copied
                                       because it waits for the batch in
                                       flight (a snapshot install needs the
@@ -112,6 +119,7 @@ static void install(struct disk *d, const struct raft_snapshot_meta *meta)
     }
     free(data);
     d->last_snapshot = meta->index;
+    d->snapshots_installed++;
     log_info("installed the leader's snapshot at %" PRIu64, meta->index);
 }
 
@@ -132,6 +140,8 @@ static void apply_one(struct disk *d, const struct raft_persist *p)
     if (p->n_entries > 0 &&
         store_append(d->store, p->entries, p->n_entries) != 0)
         fatal(d, "appending to the log");
+    for (size_t i = 0; i < p->n_entries; i++)
+        d->bytes_appended += logfmt_size(p->entries[i].len);
     d->buffered_entries += p->n_entries;
     d->buffered_seq = p->seq;
 }
@@ -216,6 +226,8 @@ static void after_work_cb(uv_work_t *req, int status)
     d->reported_seq = d->batch_seq;
     d->syncs++;
     d->entries_synced += d->batch_entries;
+    hist_observe(&d->sync_us, d->sync_ns / 1000);
+    hist_observe(&d->batch_entries_hist, d->batch_entries);
     raft_persisted(d->raft, d->batch_seq);
     run_deferred(d);
     d->cbs.kick(d->arg);
@@ -482,6 +494,7 @@ static void on_snap_child(uv_poll_t *h, int status, int events)
     /* An install from a leader may have moved past it meanwhile. */
     if (index > raft_snapshot_index(d->raft))
         raft_compact(d->raft, index, SNAPSHOT_TRAILING);
+    d->snapshots_taken++;
     log_info("snapshot at %" PRIu64 ": %" PRIu64 " bytes in %" PRIu64
              " ms (the loop held for %" PRIu64 " ms, serialised in %" PRIu64
              " ms)",
@@ -553,6 +566,8 @@ struct disk *disk_new(uv_loop_t *loop, const struct disk_config *cfg,
         return NULL;
     }
     struct disk *d = mem_xcalloc(1, sizeof *d);
+    hist_init(&d->sync_us, hist_latency_us, HIST_LATENCY_US_N);
+    hist_init(&d->batch_entries_hist, hist_count, HIST_COUNT_N);
     int rc = uv_poll_init(loop, &d->gather_poll, fd);
     if (rc != 0) {
         snprintf(err, errlen, "cannot make the group commit's timer: %s",
@@ -607,6 +622,11 @@ void disk_stats(const struct disk *d, struct disk_stats *st)
     st->sync_inline = sync_inline(d);
     st->syncs = d->syncs;
     st->entries_synced = d->entries_synced;
+    st->sync_us = &d->sync_us;
+    st->batch_entries = &d->batch_entries_hist;
+    st->bytes_appended = d->bytes_appended;
+    st->snapshots_taken = d->snapshots_taken;
+    st->snapshots_installed = d->snapshots_installed;
 }
 
 bool disk_busy(const struct disk *d)

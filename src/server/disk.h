@@ -60,8 +60,14 @@ struct disk_stats {
     bool sync_inline;        /* batches are synced on the loop */
     uint64_t syncs;          /* batches synced */
     uint64_t entries_synced; /* entries in them */
+    const struct hist *sync_us;       /* each batch's write and fsync, us */
+    const struct hist *batch_entries; /* entries in each batch */
+    uint64_t bytes_appended;      /* the log records' bytes, headers included */
+    uint64_t snapshots_taken;     /* written by this server */
+    uint64_t snapshots_installed; /* received from a leader */
 };
 
+struct hist;
 struct disk; /* opaque */
 
 /* Allocates the disk for raft and rep (borrowed for its life) and the store

@@ -76,6 +76,13 @@ void node_deliver(struct node *n)
             if (o.status == REPLICA_OK)
                 disk_answered(n->disk);
             int status = done_status(&o);
+            if (status == NODE_OK) {
+                n->metrics.committed++;
+                hist_observe(&n->metrics.commit_us,
+                             (uv_hrtime() - k->proposed_ns) / 1000);
+            } else {
+                n->metrics.failed++;
+            }
             k->cb(k->ctx, status, status == NODE_OK ? o.res : NULL);
         } else if (k->change_cb != NULL) {
             k->change_cb(k->ctx, o.status);
@@ -197,6 +204,11 @@ static void on_role(struct node *n, const struct raft_update *u)
      * it, even one elected again in a later term. */
     replica_role(n->rep, u->role, u->persist.term, NODE_NOTLEADER);
     node_deliver(n);
+    uint64_t leader = raft_leader(n->raft);
+    if (leader != 0 && leader != n->last_leader)
+        n->metrics.leader_changes++;
+    if (leader != 0)
+        n->last_leader = leader;
     if (u->role == n->last_role)
         return;
     uint8_t old = n->last_role;
@@ -389,11 +401,15 @@ int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
                  void *ctx)
 {
     struct node_cb *k = cb != NULL ? node_new_cb(ctx) : NULL;
-    if (k != NULL)
+    if (k != NULL) {
         k->cb = cb;
+        k->proposed_ns = uv_hrtime();
+    }
     int rc = propose_as(n, cmd, k, 0);
     if (rc != NODE_OK)
         free(k);
+    else if (k != NULL)
+        n->metrics.proposed++;
     return rc;
 }
 
@@ -498,5 +514,17 @@ void node_info(const struct node *n, struct node_info *info)
             m->client_addr = a ? a : "";
         }
         m->match = raft_match_index(n->raft, m->id);
+        m->heard_ms_ago = UINT64_MAX;
+        for (unsigned k = 0; k < n->n_addrs; k++)
+            if (n->addrs[k].id == m->id && n->addrs[k].heard_ms != 0 &&
+                m->id != n->cfg->id)
+                m->heard_ms_ago = uv_now(n->loop) - n->addrs[k].heard_ms;
     }
+}
+
+const struct node_metrics *node_metrics(struct node *n)
+{
+    disk_stats(n->disk, &n->metrics.disk);
+    n->metrics.leader_commit = raft_leader_commit(n->raft);
+    return &n->metrics;
 }

@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hist.h"
 #include "raft/raft.h"
+#include "server/disk.h"
 #include "server/config.h"
 #include "lock/fsm.h"
 
@@ -144,6 +146,8 @@ struct node_member {
     const char *raft_addr;
     const char *client_addr; /* "" when not known yet */
     uint64_t match;          /* on the leader: its match index */
+    uint64_t heard_ms_ago;   /* since its last message to this server;
+                                UINT64_MAX: none (or this server) */
 };
 struct node_info {
     uint64_t id;
@@ -162,5 +166,19 @@ struct node_info {
     struct node_member members[RAFT_MAX_SERVERS];
 };
 void node_info(const struct node *n, struct node_info *info);
+
+/* What the node counted since it started, for metrics (metrics.h). */
+struct node_metrics {
+    uint64_t leader_changes; /* a new leader known (not: none known) */
+    uint64_t proposed;       /* client commands proposed as leader */
+    uint64_t committed;      /* of them, applied with their result */
+    uint64_t failed;        /* not applied as proposed: leadership lost, a place
+                               taken, the server stopping */
+    struct hist commit_us;  /* proposal to result, of those committed */
+    uint64_t leader_commit; /* the cluster's commit index as last heard */
+    struct disk_stats disk; /* node_metrics fills it */
+};
+/* The node's metrics, the disk's statistics refreshed. */
+const struct node_metrics *node_metrics(struct node *n);
 
 #endif

@@ -22,6 +22,7 @@
  * replica knows them by (replica.h), freed once called. */
 struct node_cb {
     node_apply_cb cb;       /* a command's proposal */
+    uint64_t proposed_ns;   /* its uv_hrtime, for the commit latency */
     node_read_cb change_cb; /* a membership change's */
     node_wait_cb wait_cb;   /* a wait's */
     void *ctx;
@@ -48,6 +49,7 @@ struct client_addr {
     char addr[CONFIG_ADDR_MAX];    /* its client address */
     char raft_addr[RAFT_ADDR_MAX]; /* its peer address */
     uint64_t cluster_id;           /* from its hello, 0 if none */
+    uint64_t heard_ms;             /* uv_now of its last message, 0: none */
 };
 
 struct node {
@@ -87,6 +89,8 @@ struct node {
     uint64_t next_read_id;
 
     struct disk *disk; /* the log, group commit and snapshots (disk.h) */
+    struct node_metrics metrics;
+    uint64_t last_leader; /* the leader of the last update, 0: none */
 
     struct client_addr addrs[2 * RAFT_MAX_SERVERS];
     unsigned n_addrs;

@@ -185,6 +185,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
         return NULL;
     }
     n->last_role = RAFT_FOLLOWER;
+    hist_init(&n->metrics.commit_us, hist_latency_us, HIST_LATENCY_US_N);
     n->last_tick = uv_now(loop);
     uv_timer_init(loop, &n->timer);
     n->timer.data = n;

@@ -84,6 +84,9 @@ static void on_recv(void *arg, const struct raft_msg *m)
     struct node *n = arg;
     if (n->closed)
         return;
+    for (unsigned i = 0; i < n->n_addrs; i++)
+        if (n->addrs[i].id == m->from)
+            n->addrs[i].heard_ms = uv_now(n->loop);
     struct raft_msg vouched = *m;
     vouched.same_cluster = same_cluster(n, m->from);
     int rc = raft_step(n->raft, &vouched);

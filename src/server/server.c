@@ -11,6 +11,7 @@
 #include "server/auth.h"
 #include "server/conn.h"
 #include "server/forward.h"
+#include "server/http.h"
 #include "server/logger.h"
 #include "server/tlsfiles.h"
 #include "tls/tls.h"
@@ -67,6 +68,7 @@ static void on_changes(void *arg, uint64_t since, uint64_t revision,
                        const struct fsm_change *ch, size_t n)
 {
     struct server *s = arg;
+    metrics_changes(&s->metrics, ch, n);
     watch_feed(s->watch, since, revision, ch, n);
 }
 
@@ -99,14 +101,18 @@ void server_stop(struct server *s)
     s->stopping = true;
     log_info("stopping");
     listener_close(&s->clients);
+    http_close(s->http);
+    s->http = NULL;
     uv_close((uv_handle_t *)&s->sweep, closed_cb);
     node_stop(s->node, node_stopped, s);
 }
 
 static void on_sweep(uv_timer_t *t)
 {
-    conn_sweep(t->data);
-    auth_sweep(t->data);
+    struct server *s = t->data;
+    conn_sweep(s);
+    auth_sweep(s);
+    http_sweep(s->http);
 }
 
 /* The sweep runs often enough that a timeout is kept to within a quarter
@@ -128,6 +134,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     s->loop = loop;
     s->cfg = cfg;
     s->started_ms = uv_now(loop);
+    metrics_init(&s->metrics);
     signal(SIGPIPE, SIG_IGN);
     if (cfg->insecure && !config_is_loopback(cfg->listen) &&
         (cfg->tls_cert[0] == '\0' || !cfg->auth))
@@ -153,6 +160,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     if (auth_start(s, err, errlen) != 0)
         return -1;
     if (listener_start(&s->clients, s, err, errlen) != 0)
+        return -1;
+    int rc;
+    s->http = http_start(s, &rc, err, errlen);
+    if (rc != 0)
         return -1;
     node_set_input_guard(s->node, conn_input_settled, s);
     s->watch = watch_hub_new(loop, (size_t)cfg->watch_history);

@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "server/config.h"
 #include "server/listener.h"
+#include "server/metrics.h"
 #include "server/node.h"
 #include "server/turn.h"
 
@@ -35,6 +36,8 @@ struct server {
     struct conn *resume_tail;
     uv_idle_t resume_idle;
     struct turn turn; /* the budget of a loop turn */
+    struct metrics metrics;
+    struct http *http; /* the HTTP port (http.h), or NULL */
     uint64_t n_conns;
     uint64_t next_conn_id;
     uint64_t total_conns;
