@@ -149,9 +149,11 @@ $(CLIENT_INTERNAL_LIB): $(CLIENT_OBJ)
 $(CLIENT_SO): $(CLIENT_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libdlock.so.0 $^ -o $@ $(LDLIBS)
 
-# The tool writes --json with the core's JSON writer (src/common/json.h);
+# The tool writes --json with the core's JSON writer (src/common/json.h)
+# and reads SERVER.STATUS with its reader (jsonparse.h);
 # libdlock keeps its own copies of the common code to itself.
-CLI_COMMON := src/common/json.c src/common/buf.c src/common/alloc.c
+CLI_COMMON := src/common/json.c src/common/jsonparse.c src/common/buf.c \
+              src/common/alloc.c
 $(DLOCK_BIN): $(CLI_SRC:%.c=$(BUILD)/%.o) $(CLI_COMMON:%.c=$(BUILD)/%.o) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 

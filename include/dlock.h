@@ -620,6 +620,13 @@ struct dlock_cluster_info {
 DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,
                                  struct dlock_cluster_info *ci);
 
+/* The status document of the server at addr (NULL: any reachable one):
+ * JSON, as its status page shows it (SERVER.STATUS, docs/protocol.md §6).
+ * *json is NUL-terminated, *len bytes (len may be NULL), malloc'd: free()
+ * it. */
+DLOCK_API int dlock_server_status(struct dlock_client *c, const char *addr,
+                                  char **json, size_t *len);
+
 /* ---- without threads -------------------------------------------------- */
 
 /* For a program with its own event loop, sessions opened with

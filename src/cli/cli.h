@@ -222,6 +222,11 @@ int lease_release_main(struct cli *cli, int argc, char **argv);
 int show_status_main(struct cli *cli, int argc, char **argv);
 int show_holders_main(struct cli *cli, int argc, char **argv);
 int show_list_main(struct cli *cli, int argc, char **argv);
+/* ---- dlock top (top.c) ------------------------------------------------ */
+
+extern const char top_usage[];
+int top_main(struct cli *cli, int argc, char **argv);
+
 int show_cluster_main(struct cli *cli, int argc, char **argv);
 int show_sem_status_main(struct cli *cli, int argc, char **argv);
 int show_leader_main(struct cli *cli, int argc, char **argv);

@@ -28,6 +28,8 @@ static const char usage[] =
     "  watch NAME                 the changes of a lock, semaphore or\n"
     "                             election, as they come\n"
     "  cluster                    the servers: roles, leader, term, health\n"
+    "  top                        the cluster, its busiest names and its\n"
+    "                             sessions nearest expiry, refreshed\n"
     "  help [VERB]                this text, or a verb's\n"
     "\n"
     "options (before or after the verb):\n"
@@ -70,6 +72,7 @@ static const struct verb verbs[] = {
     {"leader", show_leader_main, show_leader_usage},
     {"watch", watch_main, watch_usage},
     {"cluster", show_cluster_main, show_cluster_usage},
+    {"top", top_main, top_usage},
 };
 
 static const struct verb *find_verb(const char *name)

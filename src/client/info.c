@@ -498,3 +498,35 @@ DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,
     call_done(c, conn);
     return rc;
 }
+
+DLOCK_API int dlock_server_status(struct dlock_client *c, const char *addr,
+                                  char **json, size_t *len)
+{
+    if (c == NULL || json == NULL)
+        return DLOCK_EINVAL;
+    *json = NULL;
+    char server[CLIENT_ADDR_MAX];
+    if (addr != NULL && !client_parse_addr(addr, strlen(addr), server))
+        return client_error(c, DLOCK_EINVAL, "not host:port: %s", addr);
+    const char *argv[] = {"SERVER.STATUS"};
+    struct call k;
+    call_init(&k, c, 1, argv, 0);
+    k.addr = addr != NULL ? server : NULL;
+    struct conn *conn;
+    const struct resp_value *v;
+    int rc = call_run(c, &k, &conn, &v);
+    if (rc != 0)
+        return rc;
+    if (v->type != RESP_BULK) {
+        rc = client_error(c, DLOCK_EPROTO, "SERVER.STATUS: not a string");
+    } else if ((*json = alloc_malloc(v->len + 1)) == NULL) {
+        rc = client_error(c, DLOCK_ENOMEM, "SERVER.STATUS: out of memory");
+    } else {
+        memcpy(*json, v->str, v->len);
+        (*json)[v->len] = '\0';
+        if (len != NULL)
+            *len = v->len;
+    }
+    call_done(c, conn);
+    return rc;
+}

@@ -45,6 +45,9 @@ bool command_u64(struct slot *s, const struct resp_value *a, const char *what,
 struct node *command_node(const struct conn *c);
 
 /* infocmd.c: INFO and CONFIG; each returns as dispatch. */
+/* SERVER.STATUS: the status document (status.h), as a bulk string. */
+bool infocmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
 bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
                   size_t n);
 bool infocmd_config(struct conn *c, struct slot *s, const struct resp_value *a,

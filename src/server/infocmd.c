@@ -12,6 +12,7 @@
 #include "server/logger.h"
 #include "server/node.h"
 #include "server/server.h"
+#include "server/status.h"
 #include "server/watch.h"
 
 /* ---- INFO --------------------------------------------------------------- */
@@ -147,6 +148,19 @@ bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,
             buf_append(&b, "\r\n", 2);
         sections[i].write(c->srv, &b);
     }
+    resp_write_bulk(&s->buf, b.data, b.len);
+    buf_close(&b);
+    return true;
+}
+
+/* ---- SERVER.STATUS ------------------------------------------------------ */
+
+bool infocmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n)
+{
+    struct buf b;
+    buf_init(&b);
+    status_write(c->srv, &b);
     resp_write_bulk(&s->buf, b.data, b.len);
     buf_close(&b);
     return true;

@@ -8,8 +8,16 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "common/json.h"
+
 static int min_level = LOG_INFO;
 static uint64_t self_id;
+static bool json_lines;
+
+void logger_set_json(bool on)
+{
+    json_lines = on;
+}
 
 void logger_init(int level, uint64_t id)
 {
@@ -46,6 +54,28 @@ void logger_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    if (json_lines) {
+        /* {"time":...,"level":...,"server":N,"msg":...}: one object a line,
+         * for collectors; the message as text (bytes that are not UTF-8
+         * become U+FFFD). */
+        char stamp[48];
+        snprintf(stamp, sizeof stamp, "%s.%03dZ", when,
+                 (int)(tv.tv_usec / 1000));
+        struct buf b;
+        struct json j;
+        buf_init(&b);
+        json_init(&j, &b);
+        json_object_open(&j, NULL);
+        json_str(&j, "time", stamp);
+        json_str(&j, "level", logger_level_name(level));
+        json_u64(&j, "server", self_id);
+        json_str(&j, "msg", line);
+        json_object_close(&j);
+        buf_append(&b, "\n", 1);
+        fwrite(b.data, 1, b.len, stderr);
+        buf_close(&b);
+        return;
+    }
     /* One write per line, so lines of several servers sharing a terminal
      * do not interleave. */
     fprintf(stderr, "%s.%03dZ n%" PRIu64 " %-5s %s\n", when,

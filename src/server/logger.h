@@ -1,14 +1,18 @@
 /* logger.h - the server's log: one line per event on stderr, with the time,
- * the level and this server's id. */
+ * the level and this server's id, as text or JSON. */
 #ifndef DLOCK_LOGGER_H
 #define DLOCK_LOGGER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum logger_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
 /* Sets the least level printed and the id shown on each line. */
 void logger_init(int level, uint64_t id);
+/* Lines as JSON objects ({"time", "level", "server", "msg"}), for log
+ * collectors (--log-format json), or as text (the default). */
+void logger_set_json(bool on);
 /* Parses "debug", "info", "warn" or "error"; -1 if none of them. */
 int logger_parse_level(const char *s);
 /* The name of a level, as logger_parse_level takes it. */

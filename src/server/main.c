@@ -25,6 +25,7 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     logger_init(cfg.log_level, cfg.id);
+    logger_set_json(cfg.log_json);
     /* Names hash under a secret key, so that names crafted to collide
      * cannot slow the server's maps (src/common/map.h). */
     uint8_t key[16];
