@@ -10,7 +10,7 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
-#include "server/httpreq.h"
+#include "common/httpreq.h"
 #include "server/logger.h"
 #include "server/metrics.h"
 #include "server/page.h"
@@ -122,6 +122,8 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 204:
+        return "No Content";
     case 400:
         return "Bad Request";
     case 401:
@@ -201,6 +203,8 @@ static void serve(struct http_conn *c)
         status_write(srv, &b);
         answer(c, 200, "application/json", b.data, b.len, NULL);
         buf_close(&b);
+    } else if (strcmp(p, "/favicon.ico") == 0) {
+        answer(c, 204, "image/x-icon", "", 0, NULL); /* none: asked anyway */
     } else {
         const struct page_file *f = page_find(p);
         if (f != NULL)

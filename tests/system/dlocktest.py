@@ -514,6 +514,47 @@ def hold_maximal_locks(c, tag, n):
     return names
 
 
+def parse_metrics(text):
+    """Samples of the Prometheus text format: {"name{labels}": value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = float(value)
+    return out
+
+
+def npm_packages(src_dir, name):
+    """The npm packages of src_dir (its package.json, pinned by its
+    package-lock.json) installed with `npm ci` into the build directory
+    (BUILD/name), once for each lock file; Skip when there is no Node.js or
+    the packages cannot be downloaded here. Returns (node, environment with
+    NODE_PATH set)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise Skip("no node or npm command (%s needs them)" % os.path.relpath(src_dir, ROOT))
+    where = os.path.join(os.path.dirname(dlockd_path()), name)
+    lock = os.path.join(src_dir, "package-lock.json")
+    stamp = os.path.join(where, "installed-lock.json")
+    want = open(lock).read()
+    if not os.path.exists(stamp) or open(stamp).read() != want:
+        os.makedirs(where, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            shutil.copy(os.path.join(src_dir, f), where)
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                           cwd=where, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            if any(w in r.stderr for w in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED",
+                                           "ETIMEDOUT", "network")):
+                raise Skip("the Node.js packages cannot be downloaded here: %s"
+                           % r.stderr.strip().splitlines()[-1])
+            raise AssertionError("npm ci: %s" % r.stderr)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return node, dict(os.environ, NODE_PATH=os.path.join(where, "node_modules"))
+
+
 def split_addr(addr):
     if isinstance(addr, tuple):
         return addr
@@ -693,6 +734,8 @@ class Server:
         self.host = host
         self.port = port or free_port()
         self.raft_port = raft_port or free_port()
+        # Its HTTP port (metrics, /health, /ready, the status page).
+        self.http_port = free_port()
         # Its own directory (log, data): "n<id>", or name for a second
         # server of one id.
         self.dir = os.path.join(ctx.dir, name or "n%d" % sid)
@@ -725,11 +768,34 @@ class Server:
     def raft_addr(self):
         return "%s:%d" % (self.host, self.raft_port)
 
+    @property
+    def http_addr(self):
+        return "%s:%d" % (self.host, self.http_port)
+
+    def http_get(self, path, timeout=10.0, headers=None):
+        """GET path from its HTTP port: (status, headers dict, body bytes)."""
+        import http.client
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=timeout)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def metrics(self):
+        """Its /metrics as {"name" or "name{labels}": float}."""
+        status, _, body = self.http_get("/metrics")
+        check(status == 200, "GET /metrics: %d" % status)
+        return parse_metrics(body.decode())
+
     def argv(self):
         a = [dlockd_path(), "--id", str(self.id), "--listen", self.addr,
              "--raft", self.raft_addr, "--data", self.data,
              "--election-ms", str(self.election_ms),
              "--heartbeat-ms", str(self.heartbeat_ms), "--log-level", "info"]
+        if not any(x == "--http" or x.startswith("--http=") for x in self.extra):
+            a += ["--http", self.http_addr]
         if self.peers:
             a += ["--peers", self.peers]
         if self.join:

@@ -352,31 +352,9 @@ NODE_DIR = os.path.join(dlocktest.ROOT, "tests", "redis-libs", "node")
 
 def node_check(ctx):
     """tests/redis-libs/node's packages (node-redlock 5 and 4, ioredis,
-    node-redis, redis-semaphore, pinned by its package-lock.json) installed
-    with `npm ci` into the build directory, once; or Skip when there is no
-    Node.js or the packages cannot be had. Returns (node, environment)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        raise Skip("no node or npm command (the Node.js libraries' test needs them)")
-    where = os.path.join(os.path.dirname(dlocktest.dlockd_path()), "redis-libs-node")
-    lock = os.path.join(NODE_DIR, "package-lock.json")
-    stamp = os.path.join(where, "installed-lock.json")
-    want = open(lock).read()
-    if not os.path.exists(stamp) or open(stamp).read() != want:
-        os.makedirs(where, exist_ok=True)
-        for f in ("package.json", "package-lock.json"):
-            shutil.copy(os.path.join(NODE_DIR, f), where)
-        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                           cwd=where, capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            if any(w in r.stderr for w in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED",
-                                           "ETIMEDOUT", "network")):
-                raise Skip("the Node.js packages cannot be downloaded here: %s"
-                           % r.stderr.strip().splitlines()[-1])
-            raise AssertionError("npm ci: %s" % r.stderr)
-        with open(stamp, "w") as f:
-            f.write(want)
-    return node, dict(os.environ, NODE_PATH=os.path.join(where, "node_modules"))
+    node-redis, redis-semaphore, pinned by its package-lock.json), installed
+    once into the build directory; or Skip. Returns (node, environment)."""
+    return dlocktest.npm_packages(NODE_DIR, "redis-libs-node")
 
 
 def run_node(check_env, *args):

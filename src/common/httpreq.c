@@ -1,7 +1,7 @@
 /* httpreq.c - an HTTP/1.x request head from bytes (httpreq.h). RFC 9112:
  * request-line = method SP request-target SP HTTP-version CRLF, then
  * field lines, then an empty line; a bare LF ends a line too. */
-#include "server/httpreq.h"
+#include "common/httpreq.h"
 
 #include <string.h>
 #include <strings.h>
