@@ -118,7 +118,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client node-client conformance raft-bench
+.PHONY: all programs test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client node-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -126,11 +126,11 @@ all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
 $(BUILD)/pic/libdlock.o: $(CLIENT_OBJ)
 	$(LD) -r $^ -o $@
@@ -170,25 +170,39 @@ $(BUILD)/tests/integration/test_client_tls: $(BUILD)/tests/integration/test_clie
 
 # make install PREFIX=... DESTDIR=...: dlockd and dlock (which links
 # libdlock statically) in bin/, libdlock.so.0, libdlock.so and libdlock.a in
-# lib/, dlock.h in include/, dlock.pc in lib/pkgconfig/. Programs built with
+# LIBDIR (PREFIX/lib; /usr/lib/<multiarch>, say), dlock.h
+# in include/, dlock.pc in LIBDIR/pkgconfig/, the manual pages dlockd(8) and
+# dlock(1) (man/) in MANDIR (PREFIX/share/man). Programs built with
 # `pkg-config --libs dlock` find libdlock.so at run time: in /usr and
 # /usr/local through the loader's cache (refreshed with ldconfig when root
 # installs there without DESTDIR), under any other prefix through the rpath
 # that dlock.pc adds. dlock.pc is written at each install, for its PREFIX.
+# The version is include/dlock.h's (DLOCK_VERSION).
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+VERSION    := $(shell sed -n 's/^\#define DLOCK_VERSION "\(.*\)"$$/\1/p' include/dlock.h)
 SYSTEM_PREFIX := $(filter /usr /usr/local,$(PREFIX))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
-PC_LIBDIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# libdir as dlock.pc writes it: under ${prefix} when LIBDIR is.
+PC_LIBDIR_VALUE := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_LIBDIR := $(DESTDIR)$(LIBDIR)/pkgconfig
+INSTALLED := $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
 
-install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/bin $(PC_LIBDIR)
+# What make install installs, built alone.
+programs: $(INSTALLED)
+
+install: $(INSTALLED)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/bin $(PC_LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 644 include/dlock.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libdlock.so.0
-	ln -sf libdlock.so.0 $(DESTDIR)$(PREFIX)/lib/libdlock.so
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} %s-ldlock -lpthread\nLibs.private: -lssl -lcrypto\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
+	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(CLIENT_SO) $(DESTDIR)$(LIBDIR)/libdlock.so.0
+	ln -sf libdlock.so.0 $(DESTDIR)$(LIBDIR)/libdlock.so
+	printf 'prefix=%s\nlibdir=%s\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: %s\nLibs: -L$${libdir} %s-ldlock -lpthread\nLibs.private: -lssl -lcrypto\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(PC_LIBDIR_VALUE)' '$(VERSION)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
 	install -m 755 $(DLOCK_BIN) $(DLOCKD_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/dlock.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/dlockd.8 $(DESTDIR)$(MANDIR)/man8/
 	@if [ -n "$(SYSTEM_PREFIX)" ] && [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
 	    command -v ldconfig >/dev/null; then echo ldconfig; ldconfig; fi
 
