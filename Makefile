@@ -8,6 +8,7 @@
 #   make system          the system tests: real dlockd processes (tests/system, python3)
 #   make sim SEEDS=N SEED0=S [SIM_ARGS=--fsm]  simulator seeds S..S+N-1 (--fsm: the lock service)
 #   make bench           the replication benchmark (bench/)
+#   make deb             the Debian packages (debian/), into $(BUILD)/deb/
 #   SANITIZE=address,undefined  build with sanitizers (in build-san/ by default)
 #   WERROR=1             warnings are errors (CI sets it)
 
@@ -118,7 +119,7 @@ SEED0      ?= 1
 TEST_SEEDS ?= 2000
 PYTHON     ?= python3
 
-.PHONY: all test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client node-client conformance raft-bench
+.PHONY: all programs deb test unit integration client-test sim bench fuzz clean help format format-check deps dlockd dlock install system faults faults-long faults-redis faults-redis-py python-client java-client go-client node-client conformance raft-bench
 # Keep object files that pattern rules chain through.
 .SECONDARY:
 
@@ -126,11 +127,11 @@ all: $(CORE_LIB) $(DLOCKD_BIN) $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_ALL) $(CLIENT_
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
 $(BUILD)/pic/libdlock.o: $(CLIENT_OBJ)
 	$(LD) -r $^ -o $@
@@ -175,25 +176,40 @@ $(BUILD)/tests/integration/test_client_tls: $(BUILD)/tests/integration/test_clie
 
 # make install PREFIX=... DESTDIR=...: dlockd and dlock (which links
 # libdlock statically) in bin/, libdlock.so.0, libdlock.so and libdlock.a in
-# lib/, dlock.h in include/, dlock.pc in lib/pkgconfig/. Programs built with
+# LIBDIR (PREFIX/lib; Debian's packages give /usr/lib/<multiarch>), dlock.h
+# in include/, dlock.pc in LIBDIR/pkgconfig/, the manual pages dlockd(8) and
+# dlock(1) (man/) in MANDIR (PREFIX/share/man). Programs built with
 # `pkg-config --libs dlock` find libdlock.so at run time: in /usr and
 # /usr/local through the loader's cache (refreshed with ldconfig when root
 # installs there without DESTDIR), under any other prefix through the rpath
 # that dlock.pc adds. dlock.pc is written at each install, for its PREFIX.
+# The version is include/dlock.h's (DLOCK_VERSION); debian/changelog's
+# upstream version must be the same (make deb checks it).
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+VERSION    := $(shell sed -n 's/^\#define DLOCK_VERSION "\(.*\)"$$/\1/p' include/dlock.h)
 SYSTEM_PREFIX := $(filter /usr /usr/local,$(PREFIX))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
-PC_LIBDIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# libdir as dlock.pc writes it: under ${prefix} when LIBDIR is.
+PC_LIBDIR_VALUE := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_LIBDIR := $(DESTDIR)$(LIBDIR)/pkgconfig
+INSTALLED := $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
 
-install: $(CLIENT_LIB) $(CLIENT_SO) $(DLOCK_BIN) $(DLOCKD_BIN)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/bin $(PC_LIBDIR)
+# What make install installs, built alone (the Debian packages' build).
+programs: $(INSTALLED)
+
+install: $(INSTALLED)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/bin $(PC_LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 644 include/dlock.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/libdlock.so.0
-	ln -sf libdlock.so.0 $(DESTDIR)$(PREFIX)/lib/libdlock.so
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: 0.1.0\nLibs: -L$${libdir} %s-ldlock -lpthread\nLibs.private: -lssl -lcrypto\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
+	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(CLIENT_SO) $(DESTDIR)$(LIBDIR)/libdlock.so.0
+	ln -sf libdlock.so.0 $(DESTDIR)$(LIBDIR)/libdlock.so
+	printf 'prefix=%s\nlibdir=%s\nincludedir=$${prefix}/include\n\nName: dlock\nDescription: client library of dlock, the distributed lock service\nVersion: %s\nLibs: -L$${libdir} %s-ldlock -lpthread\nLibs.private: -lssl -lcrypto\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(PC_LIBDIR_VALUE)' '$(VERSION)' '$(PC_RPATH)' > $(PC_LIBDIR)/dlock.pc
 	install -m 755 $(DLOCK_BIN) $(DLOCKD_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/dlock.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/dlockd.8 $(DESTDIR)$(MANDIR)/man8/
 	@if [ -n "$(SYSTEM_PREFIX)" ] && [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
 	    command -v ldconfig >/dev/null; then echo ldconfig; ldconfig; fi
 
@@ -393,6 +409,34 @@ bench: $(LOCKBENCH_BIN) $(DLOCKD_BIN)
 raft-bench: $(BENCH_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)
 
+# The Debian packages (debian/; docs/operations.md, "Installing the Debian
+# packages"): dpkg-buildpackage, unsigned and binary only, in a copy of the
+# source at $(DEB_DIR)/src (the files git tracks, and new ones it does not
+# ignore), so that the source tree gets none of the build's files; the
+# packages land in $(DEB_DIR). debian/changelog's upstream version must be
+# include/dlock.h's. lintian then checks them, when it is installed: an
+# error or a warning fails the target. The tags accepted: those in
+# debian/*.lintian-overrides, each with its reason, and
+# initial-upload-closes-no-bugs: these packages are not uploaded to Debian,
+# so there is no bug asking for them to close. The outer make's flags
+# (MAKEFLAGS) are not passed on, and debian/rules sets the variables its
+# make needs, whatever the environment has.
+DEB_DIR  ?= $(BUILD)/deb
+DEB_JOBS ?= 2
+LINTIAN_ACCEPT := initial-upload-closes-no-bugs
+deb:
+	@v=$$(dpkg-parsechangelog -S Version) && [ "$${v%-*}" = "$(VERSION)" ] || \
+	    { echo "deb: debian/changelog's version is $$v, include/dlock.h's $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -J$(DEB_JOBS)
+	@if command -v lintian >/dev/null; then echo "lintian $(DEB_DIR)/*.changes"; \
+	    lintian --fail-on error,warning --suppress-tags $(LINTIAN_ACCEPT) $(DEB_DIR)/*.changes; fi
+	@ls $(DEB_DIR)/*.deb
+
 deps:
 	@sh scripts/deps.sh
 
@@ -406,6 +450,7 @@ clean:
 	rm -rf build build-san build-tsan
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,13p' Makefile
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (Not those of make deb's build, in its own tree.)
+-include $(shell find $(BUILD) -path $(DEB_DIR) -prune -o -name '*.d' -print 2>/dev/null)

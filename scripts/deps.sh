@@ -12,6 +12,9 @@
 #                  dlock-bench links libcurl and the ZooKeeper C client
 #   CI checks      clang-format and git (make format-check: git ls-files),
 #                  clang and its runtimes (make fuzz)
+#   make deb       debhelper (dh, with dpkg-dev's dpkg-buildpackage) builds
+#                  the Debian packages, lintian checks them;
+#                  tests/system/test_deb.py installs them (as root)
 #   tests          python3 (tests/system, tests/faults: standard library,
 #                  python3-pytest for the Python client's tests,
 #                  and python3-redis, redis-py, for the tests of Redis
@@ -35,6 +38,7 @@
 set -eu
 need="make gcc libc6-dev pkg-config libuv1-dev libssl-dev openssl libcurl4-openssl-dev libzookeeper-mt-dev"
 need="$need clang-format git clang libclang-rt-dev"
+need="$need debhelper lintian"
 need="$need python3 python3-pytest python3-redis locales redis-tools redis-server postgresql"
 need="$need nftables libfaketime mount iproute2 util-linux procps"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.

@@ -64,7 +64,7 @@ def build_args():
 
 def test_make_install_programs_find_libdlock(ctx):
     """make install PREFIX=dir installs dlock, dlockd, the header, the
-    libraries and dlock.pc; a program built with pkg-config's flags from
+    libraries, dlock.pc and the manual pages; a program built with pkg-config's flags from
     there runs without LD_LIBRARY_PATH (the rpath dlock.pc gives) and takes
     a lock; the installed dlock runs. With DESTDIR and a system prefix,
     dlock.pc names the prefix and adds no rpath, and ldconfig is left to
@@ -73,7 +73,8 @@ def test_make_install_programs_find_libdlock(ctx):
     run(["make", "-s", "-C", ROOT, "install", "PREFIX=" + prefix] + build_args(),
         "make install")
     for f in ("bin/dlock", "bin/dlockd", "include/dlock.h", "lib/libdlock.a",
-              "lib/libdlock.so", "lib/libdlock.so.0", "lib/pkgconfig/dlock.pc"):
+              "lib/libdlock.so", "lib/libdlock.so.0", "lib/pkgconfig/dlock.pc",
+              "share/man/man1/dlock.1", "share/man/man8/dlockd.8"):
         check(os.path.exists(os.path.join(prefix, f)), "installed: %s" % f)
     env = make_env()
     env["ASAN_OPTIONS"] = "verify_asan_link_order=0:detect_leaks=0"
