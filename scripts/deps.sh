@@ -27,6 +27,10 @@
 #                  default-jdk-headless and maven, when there is no java or
 #                  mvn command (clients/java); golang-go when there is no go
 #                  command (clients/go)
+#   monitoring     prometheus (promtool: the metrics' format and the
+#                  alert rules' tests), chromium (the status page's test,
+#                  driven by playwright-core from npm), curl (the examples
+#                  of docs/operations.md)
 #   make faults    nftables (nft), libfaketime, mount (tmpfs); for network
 #                  namespaces util-linux (unshare: tests/system/transcripts.py,
 #                  also fallocate, taskset), iproute2 (ip); procps (ps, pgrep)
@@ -41,6 +45,7 @@ need="$need clang-format git clang libclang-rt-dev"
 need="$need debhelper lintian"
 need="$need python3 python3-pytest python3-redis locales redis-tools redis-server postgresql"
 need="$need nftables libfaketime mount iproute2 util-linux procps"
+need="$need prometheus chromium curl"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     need="$need nodejs npm"

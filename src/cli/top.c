@@ -209,7 +209,7 @@ static void print_screen(const struct read *now, const struct read *before)
     time_t t = time(NULL);
     struct tm tm;
     strftime(clock, sizeof clock, "%H:%M:%S", localtime_r(&t, &tm));
-    printf("dlock top: server %llu (%s) at %s, term %llu, %s  %s\n",
+    printf("server %llu (%s) at %s, term %llu, %s  %s\n",
            (unsigned long long)jv_u64(jv_get(srv, "id"), 0),
            jv_str(jv_get(srv, "role"), "?"), jv_str(jv_get(srv, "listen"), "?"),
            (unsigned long long)jv_u64(jv_get(raft, "term"), 0),
@@ -305,7 +305,7 @@ int top_main(struct cli *cli, int argc, char **argv)
             puts(now.text);
             fflush(stdout);
         } else {
-            if (tty)
+            if (tty && shown > 0) /* the next screen over the last */
                 fputs("\033[H\033[2J", stdout);
             print_screen(&now, &before);
         }

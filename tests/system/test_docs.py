@@ -1,5 +1,5 @@
-"""test_docs.py - the examples of README.md, docs/cli.md, docs/security.md
-and docs/redis-compat.md, run exactly as
+"""test_docs.py - the examples of README.md, docs/cli.md, docs/security.md,
+docs/redis-compat.md and docs/operations.md, run exactly as
 printed, each section on a fresh default server in a private network
 namespace (transcripts.py), and the README's crontab line."""
 
@@ -16,6 +16,7 @@ README = os.path.join(dlocktest.ROOT, "README.md")
 CLI = os.path.join(dlocktest.ROOT, "docs", "cli.md")
 SECURITY = os.path.join(dlocktest.ROOT, "docs", "security.md")
 REDIS_COMPAT = os.path.join(dlocktest.ROOT, "docs", "redis-compat.md")
+OPERATIONS = os.path.join(dlocktest.ROOT, "docs", "operations.md")
 
 
 # One test per section with examples. docs/cli.md says its numbers vary.
@@ -23,6 +24,8 @@ globals().update(transcripts.section_tests(README, "test_readme_"))
 globals().update(transcripts.section_tests(CLI, "test_cli_md_", numbers_vary=True))
 globals().update(transcripts.section_tests(SECURITY, "test_security_md_"))
 globals().update(transcripts.section_tests(REDIS_COMPAT, "test_redis_compat_md_"))
+# docs/operations.md's terms and indexes vary with the server's history.
+globals().update(transcripts.section_tests(OPERATIONS, "test_operations_md_", numbers_vary=True))
 
 
 # A crontab line: five time fields, then the command.
