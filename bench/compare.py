@@ -14,6 +14,11 @@ directory, measured, and stopped by pid before the next one starts:
                             certificates required (docs/security.md)
   dlock-1-auth, dlock-3-auth  the same with users: every client logs in
                             and every command is checked against its rules
+  dlock-1-scrape, dlock-3-scrape  the same as dlock-1 and dlock-3, with
+                            every server's /metrics and /status.json read
+                            once a second all the while, as a Prometheus
+                            scraping each second and an open status page
+                            would (docs/benchmarks.md, the cost of metrics)
   dlock-1-redis, dlock-3-redis  dlockd, measured with the Redis system's
                             client: SET NX PX and the compare-and-delete
                             script, at the leader (docs/redis-compat.md)
@@ -84,6 +89,39 @@ BENCH_USERS = ("admin PASSWORD bench-admin ALLOW all ADMIN *\n"
                "bench PASSWORD bench-pw ALLOW sessions,locks,reads ACQUIRE * READ *\n")
 
 
+class Scraper:
+    """Reads /metrics and /status.json of each server once a second, in a
+    thread, until stopped; keeps how long each read took."""
+
+    def __init__(self, servers):
+        import threading
+        self.servers, self.took, self.failed = servers, [], 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(1.0):
+            for s in self.servers:
+                for path in ("/metrics", "/status.json"):
+                    t0 = time.monotonic()
+                    try:
+                        status, _, _ = s.http_get(path, timeout=5)
+                        if status != 200:
+                            self.failed += 1
+                    except OSError:
+                        self.failed += 1
+                    self.took.append(time.monotonic() - t0)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(10)
+        if self.took:
+            t = sorted(self.took)
+            print("  scraped %d times: median %.2f ms, max %.2f ms, %d failed" % (
+                len(t), 1e3 * t[len(t) // 2], 1e3 * t[-1], self.failed), flush=True)
+
+
 def start_dlock(n, work, build, variant=""):
     ctx = dlocktest.Context("bench", work)
     kw = dict(DLOCKD_TIMEOUTS)
@@ -110,7 +148,13 @@ def start_dlock(n, work, build, variant=""):
         leader = cl.wait_leader()
     # A Redis client knows one address: the leader's.
     addrs = leader.addr if variant == "redis" else ",".join(s.addr for s in servers)
-    return Started(addrs, [s.pid for s in servers], lambda: ctx.finish(), env)
+    scraper = Scraper(servers) if variant == "scrape" else None
+
+    def stop():
+        if scraper is not None:
+            scraper.stop()
+        ctx.finish()
+    return Started(addrs, [s.pid for s in servers], stop, env)
 
 
 def start_redis(always, work, build):

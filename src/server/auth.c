@@ -48,8 +48,13 @@ struct verified {
 struct login {
     struct hasher_job job;
     struct auth *auth;
-    struct slot *slot;
+    struct slot *slot; /* an AUTH's; NULL: the HTTP port's (below) */
     void (*then)(struct slot *s, bool ok, const void *ctx);
+    /* The HTTP port's: done(arg, ok) once, unless forgotten (done NULL:
+     * the requester went away), and its peer for the log. */
+    void (*http_done)(void *arg, bool ok);
+    void *http_arg;
+    char peer[64];
     _Alignas(8) uint8_t ctx[AUTH_THEN_CTX];
     bool known; /* the user exists, is on and has a password */
     uint8_t record[4 + ACL_SALT_LEN + ACL_HASH_LEN];
@@ -303,8 +308,21 @@ static void auth_closed(uv_handle_t *h)
 }
 
 /* Ends a login's slot whose client is gone, or that cannot finish. */
+/* The HTTP port's login is over: its requester told, unless gone. */
+static void http_end(struct login *lg, bool ok)
+{
+    if (lg->http_done != NULL)
+        lg->http_done(lg->http_arg, ok);
+    OPENSSL_cleanse(lg, sizeof *lg);
+    free(lg);
+}
+
 static void login_drop(struct login *lg)
 {
+    if (lg->slot == NULL) {
+        http_end(lg, false);
+        return;
+    }
     struct slot *s = lg->slot;
     if (s->conn != NULL) {
         s->conn->auth_busy = false;
@@ -566,6 +584,10 @@ static void delayed_cb(uv_timer_t *t)
     while (a->delayed != NULL && a->delayed->due_ms <= now) {
         struct login *lg = a->delayed;
         a->delayed = lg->next;
+        if (lg->slot == NULL) {
+            http_end(lg, false);
+            continue;
+        }
         struct slot *s = lg->slot;
         if (s->conn == NULL) {
             slot_done(s);
@@ -584,11 +606,15 @@ static void delayed_cb(uv_timer_t *t)
 static void login_failed(struct login *lg)
 {
     struct auth *a = lg->auth;
-    struct conn *c = lg->slot->conn;
+    struct conn *c = lg->slot != NULL ? lg->slot->conn : NULL;
     uint64_t now = uv_now(a->srv->loop);
-    uint64_t delay = fail_delay(c->from, now);
+    /* The HTTP port counts no failures by address: each waits the most. */
+    uint64_t delay = fail_delay(c != NULL ? c->from : NULL, now);
     a->failed++;
-    if (c->from == NULL || c->from->auth_fails == 1)
+    if (c == NULL)
+        log_info("HTTP client %s: authentication as '%.*s' failed", lg->peer,
+                 (int)lg->user_len, lg->user);
+    else if (c->from == NULL || c->from->auth_fails == 1)
         log_info("client %s: authentication as '%.*s' failed", c->peer,
                  (int)lg->user_len, lg->user);
     else
@@ -607,6 +633,11 @@ static void login_failed(struct login *lg)
 
 static void login_passed(struct login *lg)
 {
+    if (lg->slot == NULL) {
+        lg->auth->ok++;
+        http_end(lg, true);
+        return;
+    }
     struct slot *s = lg->slot;
     struct conn *c = s->conn;
     c->auth_busy = false;
@@ -620,8 +651,9 @@ static void login_passed(struct login *lg)
 static void login_hashed(struct hasher_job *j, bool canceled)
 {
     struct login *lg = (struct login *)j;
-    struct slot *s = lg->slot;
-    if (canceled || s->conn == NULL) {
+    bool gone =
+        lg->slot != NULL ? lg->slot->conn == NULL : lg->http_done == NULL;
+    if (canceled || gone) {
         login_drop(lg);
         return;
     }
@@ -711,6 +743,94 @@ void auth_login(struct conn *c, struct slot *s, const struct resp_value *user,
                          "shortly");
         then(s, false, lg->ctx);
     }
+}
+
+/* ---- the HTTP port's logins ------------------------------------------- */
+
+struct auth_http *auth_http_login(struct server *srv, const char *peer,
+                                  const char *user, size_t ulen, const char *pw,
+                                  size_t plen, void (*done)(void *arg, bool ok),
+                                  void *arg)
+{
+    struct auth *a = auth_of(srv);
+    struct login *lg = mem_xcalloc(1, sizeof *lg);
+    lg->auth = a;
+    lg->http_done = done;
+    lg->http_arg = arg;
+    snprintf(lg->peer, sizeof lg->peer, "%s", peer);
+    bool name_ok = acl_user_ok(user, ulen);
+    lg->user_len = (uint8_t)(name_ok ? ulen : 1);
+    memcpy(lg->user, name_ok ? user : "?", lg->user_len);
+    if (plen > ACL_PASSWORD_MAX) {
+        login_failed(lg);
+        return (struct auth_http *)lg;
+    }
+    struct acl_def d;
+    lg->known =
+        name_ok && user_def(srv, user, ulen, &d) && (d.flags & ACL_PASSWORD);
+    if (lg->known) {
+        le_put32(lg->record, d.iterations);
+        memcpy(lg->record + 4, d.salt, ACL_SALT_LEN);
+        memcpy(lg->record + 4 + ACL_SALT_LEN, d.hash, ACL_HASH_LEN);
+    }
+    mac_of(a, lg->user, lg->user_len, pw, plen, lg->mac);
+    const struct verified *v =
+        lg->known ? map_str_get(&a->verified, lg->user, lg->user_len) : NULL;
+    if (v != NULL && memcmp(v->record, lg->record, sizeof v->record) == 0) {
+        if (CRYPTO_memcmp(v->mac, lg->mac, MAC_LEN) == 0) {
+            login_passed(lg); /* done called: nothing under way */
+            return NULL;
+        }
+        login_failed(lg);
+        return (struct auth_http *)lg;
+    }
+    struct hasher_job *j = &lg->job;
+    memcpy(j->password, pw, plen);
+    j->password_len = (uint32_t)plen;
+    if (lg->known) {
+        memcpy(j->salt, d.salt, ACL_SALT_LEN);
+        j->iterations = d.iterations;
+    } else {
+        memset(j->salt, 0, ACL_SALT_LEN);
+        j->iterations = (uint32_t)srv->cfg->password_iterations;
+    }
+    j->done = login_hashed;
+    if (hasher_submit(a->hasher, j) != 0) {
+        OPENSSL_cleanse(j->password, sizeof j->password);
+        lg->http_done = NULL; /* told below, at once */
+        http_end(lg, false);
+        done(arg, false);
+        return NULL;
+    }
+    return (struct auth_http *)lg;
+}
+
+void auth_http_forget(struct auth_http *h)
+{
+    if (h != NULL)
+        ((struct login *)h)->http_done = NULL;
+}
+
+bool auth_user_may(struct server *srv, const char *user, size_t ulen,
+                   uint32_t category)
+{
+    struct acl_def d;
+    if (!acl_user_ok(user, ulen) || !user_def(srv, user, ulen, &d))
+        return false;
+    if (category == 0)
+        return true;
+    /* Every name: READ on the prefix "" (a rule "READ *"). */
+    return acl_decide(&d, category, ACL_READ, "", 0, true) == ACL_ALLOWED;
+}
+
+bool auth_cert_user(struct server *srv, const struct tls *t, char *user,
+                    size_t n)
+{
+    if (!srv->cfg->tls_cert_user || t == NULL || !tls_peer_name(t, user, n))
+        return false;
+    size_t len = strlen(user);
+    struct acl_def d;
+    return acl_user_ok(user, len) && user_def(srv, user, len, &d);
 }
 
 /* ---- USER.SET --------------------------------------------------------- */

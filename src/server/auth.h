@@ -90,6 +90,29 @@ void auth_login(struct conn *c, struct slot *s, const struct resp_value *user,
                 void (*then)(struct slot *s, bool ok, const void *ctx),
                 const void *ctx, size_t ctx_len);
 
+/* The HTTP port's logins (http.c): user and password (ulen, plen bytes)
+ * checked as AUTH checks them, with the same memory of passwords that
+ * passed lately (answered at once) and the hashing off the loop; a failure
+ * is answered after AUTH_FAIL_DELAY_MAX_MS (the port counts no failures by
+ * address). Calls done(arg, ok) once: before returning NULL, or later,
+ * unless auth_http_forget is called first (the requester went away). peer
+ * names the client in the log. */
+struct auth_http;
+struct auth_http *auth_http_login(struct server *srv, const char *peer,
+                                  const char *user, size_t ulen, const char *pw,
+                                  size_t plen, void (*done)(void *arg, bool ok),
+                                  void *arg);
+void auth_http_forget(struct auth_http *h);
+/* Whether user exists, is on, and is allowed category (0: any user) with
+ * READ on every name (a rule READ *). */
+bool auth_user_may(struct server *srv, const char *user, size_t ulen,
+                   uint32_t category);
+/* With --tls-cert-user: whether the certificate the TLS client t showed
+ * names an existing user (its common name, into user, n bytes). */
+struct tls;
+bool auth_cert_user(struct server *srv, const struct tls *t, char *user,
+                    size_t n);
+
 /* With --tls-cert-user: a client whose certificate names an existing user
  * (its common name) is that user once its handshake is done. */
 void auth_cert_login(struct conn *c);

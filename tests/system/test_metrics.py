@@ -318,3 +318,112 @@ def test_http_port_limits(ctx):
         eq(third.call("PING"), "PONG", "served without its HTTP port")
     finally:
         blocker.close()
+
+
+HTTP_USERS = """admin PASSWORD adminpw ALLOW all ADMIN *
+reader PASSWORD readerpw ALLOW reads READ *
+scraper PASSWORD scraperpw ALLOW sessions
+alice NOPASSWORD ALLOW reads READ *
+"""
+
+
+def https_get(srv, ctx_tls, path, user=None, timeout=15.0, conn=None):
+    """GET path over TLS, with Basic credentials (user, password) if given:
+    (status, headers, body). conn: a connection to reuse (kept open)."""
+    import base64
+    import http.client
+    c = conn or http.client.HTTPSConnection(srv.host, srv.http_port, context=ctx_tls,
+                                            timeout=timeout)
+    headers = {}
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            ("%s:%s" % user).encode()).decode()
+    try:
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        if conn is None:
+            c.close()
+
+
+def test_http_port_behind_tls_and_users(ctx):
+    """With TLS on the client port the HTTP port speaks HTTPS with the same
+    certificate and client certificates; with users, /metrics takes any
+    user (Basic authentication, checked as AUTH is), the status page and
+    its document a user allowed to read every name, and /health and /ready
+    none. A wrong password waits before its 401; a known one is answered
+    at once; a user turned off is refused on its open connection; a client
+    certificate naming a user logs in with --tls-cert-user. An address
+    that is not loopback without TLS and users is refused at start."""
+    import http.client
+    pki = dlocktest.Pki(os.path.join(ctx.dir, "pki"))
+    make = dlocktest.make_cert
+    users = os.path.join(ctx.dir, "users")
+    with open(users, "w") as f:
+        f.write(HTTP_USERS)
+    srv = ctx.server(1, extra=pki.server_args() + ["--users-file", users,
+                                                    "--password-iterations", "1000",
+                                                    "--tls-cert-user", "yes"],
+                     tls=pki.client_ctx(), auth=("admin", "adminpw")).start()
+    srv.wait_leader()
+    wait_for(lambda: "https://" in srv.log_text(), 5, "the HTTPS port")
+    tls = pki.client_ctx()
+    # Plain HTTP gets nothing but a closed connection.
+    with socket.create_connection((srv.host, srv.http_port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+        check(not s.recv(100).startswith(b"HTTP/"), "plain HTTP is not served")
+    # A client without a certificate is refused in the handshake.
+    bare = ssl_context_without_cert(pki)
+    try:
+        https_get(srv, bare, "/health")
+        raise AssertionError("served without a client certificate")
+    except (ssl_error(), ConnectionError, http.client.HTTPException, OSError):
+        pass
+    # A certificate that names no user.
+    make(pki.dir, "nobody", "ca", usage="clientAuth", san="DNS:nobody")
+    other = pki.client_ctx(cert="nobody")
+    eq(https_get(srv, other, "/health")[:3:2], (200, b"ok\n"), "/health with no login")
+    eq(https_get(srv, other, "/ready")[0], 200, "/ready with no login")
+    status, headers, body = https_get(srv, other, "/metrics")
+    eq(status, 401, "/metrics without a login")
+    check(headers["www-authenticate"].startswith("Basic realm=\"dlock\""), headers)
+    # alice's certificate names the user alice (--tls-cert-user).
+    eq(https_get(srv, tls, "/status.json")[0], 200, "the page's document by certificate")
+    eq(https_get(srv, other, "/metrics", ("scraper", "scraperpw"))[0], 200,
+       "/metrics as any user")
+    eq(https_get(srv, other, "/status.json", ("scraper", "scraperpw"))[0], 403,
+       "the document needs reads of every name")
+    status, _, body = https_get(srv, other, "/status.json", ("reader", "readerpw"))
+    eq(status, 200, "the document as reader")
+    check(json.loads(body)["server"]["id"] == 1, body)
+    t0 = time.monotonic()
+    eq(https_get(srv, other, "/metrics", ("reader", "wrong"))[0], 401, "a wrong password")
+    check(time.monotonic() - t0 >= 4, "a failure waits (%.1f s)" % (time.monotonic() - t0))
+    t0 = time.monotonic()
+    conn = http.client.HTTPSConnection(srv.host, srv.http_port, context=other, timeout=15)
+    try:
+        eq(https_get(srv, other, "/", ("reader", "readerpw"), conn=conn)[0], 200, "the page")
+        eq(https_get(srv, other, "/status.js", ("reader", "readerpw"), conn=conn)[0], 200,
+           "its script, on the same connection")
+        check(time.monotonic() - t0 < 2, "a known password is answered at once")
+        srv.call("USER.SET", "reader", "OFF", "ALLOW", "reads", "READ", "*")
+        eq(https_get(srv, other, "/status.json", ("reader", "readerpw"), conn=conn)[0], 403,
+           "a user turned off, on its open connection")
+    finally:
+        conn.close()
+    err = dlocktest.start_fails(ctx, "exposed", "--listen", "127.0.0.1:%d" % dlocktest.free_port(),
+                                "--http", "0.0.0.0:%d" % dlocktest.free_port(), code=2)
+    check("--http 0.0.0.0:" in err and "TLS and authentication" in err, err)
+
+
+def ssl_context_without_cert(pki):
+    import ssl
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.load_verify_locations(pki.path("ca.crt"))
+    return c
+
+
+def ssl_error():
+    import ssl
+    return ssl.SSLError
