@@ -175,7 +175,7 @@ struct setting {
     uint64_t num;
 };
 
-#define N_SETTINGS 33
+#define N_SETTINGS 35
 
 /* Fills out with the settings: dlockd's options by their names, and the
  * Redis ones that tools read (redis-benchmark prints save and appendonly)
@@ -199,6 +199,8 @@ static void settings_of(const struct config *cfg, struct setting *out,
         {"peers", peers, 0},
         {"join", cfg->join, 0},
         {"log-level", logger_level_name(cfg->log_level), 0},
+        {"log-format", cfg->log_json ? "json" : "text", 0},
+        {"http", cfg->http[0] != '\0' ? cfg->http : "off", 0},
         {"election-ms", NULL, cfg->election_ms},
         {"heartbeat-ms", NULL, cfg->heartbeat_ms},
         {"snapshot-entries", NULL, cfg->snapshot_entries},
