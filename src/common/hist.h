@@ -30,7 +30,7 @@ uint64_t hist_quantile(const struct hist *h, double q);
 
 /* Bounds that serve most histograms here: durations in microseconds from
  * 50 us to 60 s (HIST_LATENCY_US), durations in milliseconds from 1 ms to
- * an hour (HIST_HOLD_MS), and counts from 1 to 4096 (HIST_COUNT). */
+ * a day (HIST_HOLD_MS), and counts from 1 to 4096 (HIST_COUNT). */
 extern const uint64_t hist_latency_us[];
 #define HIST_LATENCY_US_N 20
 extern const uint64_t hist_hold_ms[];

@@ -36,7 +36,7 @@ void prom_u64(struct buf *b, const char *name, const char *labels, uint64_t v)
 void prom_f64(struct buf *b, const char *name, const char *labels, double v)
 {
     head(b, name, labels);
-    buf_appendf(b, "%.9g\n", v);
+    buf_appendf(b, "%.15g\n", v); /* exact to a microsecond in 10^9 s */
 }
 
 static void bucket(struct buf *b, const char *name, const char *labels,

@@ -508,8 +508,9 @@ uint64_t fsm_now(const struct fsm *f);
 uint64_t fsm_applied_index(const struct fsm *f);
 uint64_t fsm_last_token(const struct fsm *f);
 
-/* Counts of what a machine applied since it was made (a restore keeps
- * them: they are not state, nor in snapshots), for metrics. */
+/* Counts of what a machine applied since it was made, for metrics: not
+ * state, nor in snapshots (a snapshot installed keeps them). A server that
+ * restarts counts again what it replays of its log after its snapshot. */
 struct fsm_counts {
     uint64_t sessions_opened;  /* sessions opened by commands applied */
     uint64_t sessions_expired; /* ended by their lease's expiry */

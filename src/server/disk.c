@@ -227,7 +227,8 @@ static void after_work_cb(uv_work_t *req, int status)
     d->syncs++;
     d->entries_synced += d->batch_entries;
     hist_observe(&d->sync_us, d->sync_ns / 1000);
-    hist_observe(&d->batch_entries_hist, d->batch_entries);
+    if (d->batch_entries > 0) /* not a sync of the term and vote alone */
+        hist_observe(&d->batch_entries_hist, d->batch_entries);
     raft_persisted(d->raft, d->batch_seq);
     run_deferred(d);
     d->cbs.kick(d->arg);

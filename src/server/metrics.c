@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/prom.h"
@@ -13,6 +14,7 @@
 #include "server/command.h"
 #include "server/node.h"
 #include "server/server.h"
+#include "server/status.h"
 #include "server/watch.h"
 
 static const char *const kinds[METRICS_KINDS] = {"lock", "semaphore",
@@ -117,8 +119,15 @@ static void write_raft(struct server *srv, struct buf *b)
     prom_one(b, "dlock_raft_leader_id", "gauge",
              "The leader's server id, 0 when none is known.", ni.leader);
     prom_one(b, "dlock_raft_term", "gauge", "The current Raft term.", ni.term);
+    char why[256];
+    prom_one(b, "dlock_ready", "gauge",
+             "1 if this server is ready (GET /ready): in a cluster with a "
+             "leader, applied up to its commit index.",
+             status_ready(srv, why, sizeof why));
     prom_one(b, "dlock_raft_leader_changes_total", "counter",
              "Times this server learnt of a new leader.", nm->leader_changes);
+    prom_one(b, "dlock_raft_elections_total", "counter",
+             "Times this server stood as a candidate.", nm->elections);
     prom_one(b, "dlock_raft_commit_index", "gauge",
              "The highest log index known committed here.", ni.commit);
     prom_one(b, "dlock_raft_leader_commit_index", "gauge",
@@ -187,6 +196,19 @@ static void write_raft(struct server *srv, struct buf *b)
     prom_one(b, "dlock_disk_written_bytes_total", "counter",
              "Bytes of log records appended (headers included).",
              nm->disk.bytes_appended);
+    prom_one(b, "dlock_disk_sync_on_loop", "gauge",
+             "1 while log syncs run on the event loop (fast), 0 on a worker.",
+             nm->disk.sync_inline);
+    struct statvfs fs;
+    if (statvfs(srv->cfg->data, &fs) == 0) {
+        prom_one(b, "dlock_disk_free_bytes", "gauge",
+                 "Space left on the file system of the data directory, for "
+                 "this server's user.",
+                 (uint64_t)fs.f_bavail * fs.f_frsize);
+        prom_one(b, "dlock_disk_size_bytes", "gauge",
+                 "Size of the file system of the data directory.",
+                 (uint64_t)fs.f_blocks * fs.f_frsize);
+    }
 }
 
 static void write_locks(struct server *srv, struct buf *b)

@@ -213,6 +213,8 @@ static void on_role(struct node *n, const struct raft_update *u)
         return;
     uint8_t old = n->last_role;
     n->last_role = u->role;
+    if (u->role == RAFT_CANDIDATE)
+        n->metrics.elections++;
     log_info("%s in term %" PRIu64 " (was %s)", raft_role_name(u->role),
              u->persist.term, raft_role_name(old));
     if (old == RAFT_LEADER)
@@ -515,10 +517,14 @@ void node_info(const struct node *n, struct node_info *info)
         }
         m->match = raft_match_index(n->raft, m->id);
         m->heard_ms_ago = UINT64_MAX;
+        bool leading = info->role == RAFT_LEADER;
+        if (m->id == n->cfg->id || (!leading && m->id != info->leader))
+            continue;
+        uint64_t heard = n->started_ms;
         for (unsigned k = 0; k < n->n_addrs; k++)
-            if (n->addrs[k].id == m->id && n->addrs[k].heard_ms != 0 &&
-                m->id != n->cfg->id)
-                m->heard_ms_ago = uv_now(n->loop) - n->addrs[k].heard_ms;
+            if (n->addrs[k].id == m->id && n->addrs[k].heard_ms != 0)
+                heard = n->addrs[k].heard_ms;
+        m->heard_ms_ago = uv_now(n->loop) - heard;
     }
 }
 

@@ -146,8 +146,11 @@ struct node_member {
     const char *raft_addr;
     const char *client_addr; /* "" when not known yet */
     uint64_t match;          /* on the leader: its match index */
-    uint64_t heard_ms_ago;   /* since its last message to this server;
-                                UINT64_MAX: none (or this server) */
+    uint64_t heard_ms_ago;   /* since its last message to this server (on
+                                the leader, since this server started
+                                when it never sent one); UINT64_MAX: this
+                                server, or on a follower another than the
+                                leader (followers hear only the leader) */
 };
 struct node_info {
     uint64_t id;
@@ -170,6 +173,7 @@ void node_info(const struct node *n, struct node_info *info);
 /* What the node counted since it started, for metrics (metrics.h). */
 struct node_metrics {
     uint64_t leader_changes; /* a new leader known (not: none known) */
+    uint64_t elections;      /* times this server stood as a candidate */
     uint64_t proposed;       /* client commands proposed as leader */
     uint64_t committed;      /* of them, applied with their result */
     uint64_t failed;        /* not applied as proposed: leadership lost, a place

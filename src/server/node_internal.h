@@ -65,6 +65,7 @@ struct node {
     uv_idle_t expire_idle; /* runs while due expiries are left over from a
                               turn of the loop (node.c) */
     uint64_t last_tick;
+    uint64_t started_ms; /* uv_now at the start, for contacts never made */
     uint8_t last_role;
     bool flushing;
     /* Expiry waits until the clients' input that reached this server by

@@ -187,6 +187,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     n->last_role = RAFT_FOLLOWER;
     hist_init(&n->metrics.commit_us, hist_latency_us, HIST_LATENCY_US_N);
     n->last_tick = uv_now(loop);
+    n->started_ms = n->last_tick;
     uv_timer_init(loop, &n->timer);
     n->timer.data = n;
     uv_timer_start(&n->timer, node_on_tick, TICK_MS, TICK_MS);
