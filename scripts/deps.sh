@@ -18,7 +18,9 @@
 #                  clients), locales (localedef, for the unit test of a ','
 #                  locale), redis-tools (redis-cli, redis-benchmark),
 #                  redis-server (dlock-bench's Redis recipe, make faults-redis),
-#                  postgresql (examples/fenced-postgres and its test);
+#                  postgresql (examples/fenced-postgres and its test),
+#                  prometheus (promtool: contrib/prometheus's alerting rules
+#                  and their unit tests, tests/system/test_contrib.py);
 #                  nodejs and npm, when there is no node or npm command (the
 #                  Node.js Redis lock libraries' test: tests/redis-libs/node);
 #                  default-jdk-headless and maven, when there is no java or
@@ -35,7 +37,7 @@
 set -eu
 need="make gcc libc6-dev pkg-config libuv1-dev libssl-dev openssl libcurl4-openssl-dev libzookeeper-mt-dev"
 need="$need clang-format git clang libclang-rt-dev"
-need="$need python3 python3-pytest python3-redis locales redis-tools redis-server postgresql"
+need="$need python3 python3-pytest python3-redis locales redis-tools redis-server postgresql prometheus"
 need="$need nftables libfaketime mount iproute2 util-linux procps"
 # A Node.js from elsewhere (NodeSource's, nvm's) serves as well as Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
