@@ -21,7 +21,9 @@
 #                  clients), locales (localedef, for the unit test of a ','
 #                  locale), redis-tools (redis-cli, redis-benchmark),
 #                  redis-server (dlock-bench's Redis recipe, make faults-redis),
-#                  postgresql (examples/fenced-postgres and its test);
+#                  postgresql (examples/fenced-postgres and its test),
+#                  prometheus (promtool: contrib/prometheus's alerting rules
+#                  and their unit tests, tests/system/test_contrib.py);
 #                  nodejs and npm, when there is no node or npm command (the
 #                  Node.js Redis lock libraries' test: tests/redis-libs/node);
 #                  default-jdk-headless and maven, when there is no java or
