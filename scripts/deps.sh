@@ -21,16 +21,15 @@
 #                  clients), locales (localedef, for the unit test of a ','
 #                  locale), redis-tools (redis-cli, redis-benchmark),
 #                  redis-server (dlock-bench's Redis recipe, make faults-redis),
-#                  postgresql (examples/fenced-postgres and its test),
-#                  prometheus (promtool: contrib/prometheus's alerting rules
-#                  and their unit tests, tests/system/test_contrib.py);
+#                  postgresql (examples/fenced-postgres and its test);
 #                  nodejs and npm, when there is no node or npm command (the
 #                  Node.js Redis lock libraries' test: tests/redis-libs/node);
 #                  default-jdk-headless and maven, when there is no java or
 #                  mvn command (clients/java); golang-go when there is no go
 #                  command (clients/go)
-#   monitoring     prometheus (promtool: the metrics' format and the
-#                  alert rules' tests), chromium (the status page's test,
+#   monitoring     prometheus (promtool: the metrics' format, and
+#                  contrib/prometheus's alerting rules and their unit tests,
+#                  tests/system/test_contrib.py), chromium (the status page's test,
 #                  driven by playwright-core from npm), curl (the examples
 #                  of docs/operations.md)
 #   make faults    nftables (nft), libfaketime, mount (tmpfs); for network
