@@ -232,6 +232,60 @@ size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
     return n;
 }
 
+size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max)
+{
+    /* Best first over the heap: a frontier of heap positions, itself a
+     * min-heap by their items; a live item is a session's next key, whose
+     * end comes no later (a reported lease's is past). */
+    size_t cap = LEASE_NEAREST_VISITS + 1, nf = 0, n = 0, visits = 0;
+    if (l->n_heap == 0 || max == 0)
+        return 0;
+    size_t *fr = mem_xmalloc(cap * sizeof *fr);
+    fr[nf++] = 0;
+    while (nf > 0 && n < max && visits < LEASE_NEAREST_VISITS) {
+        size_t top = fr[0];
+        fr[0] = fr[--nf];
+        for (size_t i = 0;;) { /* sift down */
+            size_t m = i, a = 2 * i + 1, b = a + 1;
+            if (a < nf && before(&l->heap[fr[a]], &l->heap[fr[m]]))
+                m = a;
+            if (b < nf && before(&l->heap[fr[b]], &l->heap[fr[m]]))
+                m = b;
+            if (m == i)
+                break;
+            size_t t = fr[i];
+            fr[i] = fr[m];
+            fr[m] = t;
+            i = m;
+        }
+        visits++;
+        const struct heap_item *it = &l->heap[top];
+        const struct slot *s = find(l, it->id);
+        if (s != NULL && s->key == it->key) {
+            bool seen = false; /* an id twice, when keys are equal */
+            for (size_t k = 0; k < n && !seen; k++)
+                seen = ids[k] == it->id;
+            if (!seen)
+                ids[n++] = it->id;
+        }
+        for (size_t c = 2 * top + 1; c <= 2 * top + 2; c++) {
+            if (c >= l->n_heap || nf == cap)
+                continue;
+            size_t i = nf++;
+            fr[i] = c;
+            while (i > 0 &&
+                   before(&l->heap[fr[i]], &l->heap[fr[(i - 1) / 2]])) {
+                size_t t = fr[i];
+                fr[i] = fr[(i - 1) / 2];
+                fr[(i - 1) / 2] = t;
+                i = (i - 1) / 2;
+            }
+        }
+    }
+    free(fr);
+    return n;
+}
+
 size_t lease_count(const struct lease *l)
 {
     return l->live;

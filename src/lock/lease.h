@@ -36,6 +36,12 @@ uint64_t lease_ttl(const struct lease *l, uint64_t id);
 size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
                  uint64_t *ids, size_t max);
 size_t lease_count(const struct lease *l);
+/* Fills ids (at most max, by the end of their leases, soonest first) with
+ * the sessions whose leases end soonest, and returns how many: a walk of
+ * the heap in key order that reads at most LEASE_NEAREST_VISITS entries
+ * (stale ones among them), whatever the number of sessions. */
+#define LEASE_NEAREST_VISITS 65536
+size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max);
 /* The earliest time at which lease_due may report a session, or UINT64_MAX
  * if none has a lease. */
 uint64_t lease_next_due(struct lease *l);

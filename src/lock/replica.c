@@ -521,6 +521,12 @@ uint64_t replica_keepalive_end(struct replica *r, uint64_t session, uint64_t at,
     return ttl;
 }
 
+size_t replica_leases_nearest(const struct replica *r, uint64_t *ids,
+                              size_t max)
+{
+    return lease_nearest(r->lease, ids, max);
+}
+
 uint64_t replica_lease_left(const struct replica *r, uint64_t session,
                             uint64_t clock_ms)
 {

@@ -171,6 +171,9 @@ uint64_t replica_keepalive_end(struct replica *r, uint64_t session, uint64_t at,
                                bool ok);
 /* Milliseconds of the session's lease left at clock_ms (0 if unknown), and
  * how many sessions have a lease. */
+/* The sessions whose leases end soonest (lease_nearest). */
+size_t replica_leases_nearest(const struct replica *r, uint64_t *ids,
+                              size_t max);
 uint64_t replica_lease_left(const struct replica *r, uint64_t session,
                             uint64_t clock_ms);
 size_t replica_leases(const struct replica *r);

@@ -246,6 +246,8 @@ static void flush(struct node *n)
         disk_start(n->disk);  /* an inline sync makes a new update */
     } while (raft_has_update(n->raft));
     disk_snapshot(n->disk);
+    if (raft_applied_index(n->raft) >= raft_leader_commit(n->raft))
+        n->caught_up_ms = uv_now(n->loop);
     /* Only a leader that is not closed gathers (disk_start). */
     peers_cork(n->peers, disk_gathering(n->disk));
     n->flushing = false;
@@ -465,6 +467,11 @@ uint64_t node_now(const struct node *n)
     return node_cluster_now(n);
 }
 
+size_t node_leases_nearest(const struct node *n, uint64_t *ids, size_t max)
+{
+    return replica_leases_nearest(n->rep, ids, max);
+}
+
 uint64_t node_lease_left(const struct node *n, uint64_t session)
 {
     return replica_lease_left(n->rep, session, uv_now(n->loop));
@@ -532,5 +539,9 @@ const struct node_metrics *node_metrics(struct node *n)
 {
     disk_stats(n->disk, &n->metrics.disk);
     n->metrics.leader_commit = raft_leader_commit(n->raft);
+    n->metrics.behind_ms =
+        raft_applied_index(n->raft) >= n->metrics.leader_commit
+            ? 0
+            : uv_now(n->loop) - n->caught_up_ms;
     return &n->metrics;
 }

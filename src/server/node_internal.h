@@ -66,6 +66,8 @@ struct node {
                               turn of the loop (node.c) */
     uint64_t last_tick;
     uint64_t started_ms; /* uv_now at the start, for contacts never made */
+    uint64_t caught_up_ms; /* uv_now when it last had applied up to the
+                              cluster's commit index as heard */
     uint8_t last_role;
     bool flushing;
     /* Expiry waits until the clients' input that reached this server by

@@ -12,6 +12,7 @@
 #include "server/conn.h"
 #include "server/forward.h"
 #include "server/http.h"
+#include "server/status.h"
 #include "server/logger.h"
 #include "server/tlsfiles.h"
 #include "tls/tls.h"
@@ -90,6 +91,8 @@ static void node_stopped(void *arg)
     buf_close(&s->tls_out);
     uv_close((uv_handle_t *)&s->resume_idle, closed_cb);
     turn_close(&s->turn);
+    status_scan_close(s->status_scan);
+    s->status_scan = NULL;
     watch_hub_close(s->watch, NULL, NULL);
     log_info("stopped");
 }
@@ -162,6 +165,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg,
     if (listener_start(&s->clients, s, err, errlen) != 0)
         return -1;
     int rc;
+    s->status_scan = status_scan_new(s);
     s->http = http_start(s, &rc, err, errlen);
     if (rc != 0)
         return -1;

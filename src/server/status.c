@@ -3,9 +3,11 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 #include "server/command.h"
 #include "server/node.h"
 #include "server/server.h"
@@ -22,53 +24,23 @@ bool status_ready(struct server *srv, char *why, size_t n)
     if (ni.leader == ni.id && !node_is_leader(srv->node)) {
         snprintf(why, n,
                  "elected leader of term %" PRIu64
-                 ", not serving yet (its first entry has not "
-                 "committed)",
+                 ", not serving yet (its first entry has not committed)",
                  ni.term);
         return false;
     }
-    if (ni.applied < nm->leader_commit) {
+    /* Entries committed a moment ago apply in the same turn of the loop:
+     * a server is behind only when it stays so (a follower catching up,
+     * one whose disk is slow), longer than an election timeout. */
+    if (nm->behind_ms > srv->cfg->election_ms) {
         snprintf(why, n,
                  "applied up to %" PRIu64
-                 " of the leader's commit index %" PRIu64,
-                 ni.applied, nm->leader_commit);
+                 " of the leader's commit index %" PRIu64
+                 ", behind for %" PRIu64 " ms",
+                 ni.applied, nm->leader_commit, nm->behind_ms);
         return false;
     }
     snprintf(why, n, "%s of term %" PRIu64 ", applied up to %" PRIu64,
              ni.leader == ni.id ? "leader" : "follower", ni.term, ni.applied);
-    return true;
-}
-
-/* ---- the busiest names --------------------------------------------------- */
-
-/* A name ranks by its waiters, then by how long its first hold is held. */
-static bool busier(const struct fsm_lock_info *a, const struct fsm_lock_info *b)
-{
-    if (a->waiters != b->waiters)
-        return a->waiters > b->waiters;
-    uint64_t ha = a->holders > 0 ? a->held_since : UINT64_MAX;
-    uint64_t hb = b->holders > 0 ? b->held_since : UINT64_MAX;
-    return ha < hb;
-}
-
-struct top_names {
-    struct fsm_lock_info top[STATUS_TOP]; /* the busiest, in order */
-    size_t n;
-};
-
-static bool rank_name(void *arg, const struct fsm_lock_info *info)
-{
-    struct top_names *t = arg;
-    if (info->holders == 0 && info->waiters == 0)
-        return true; /* free, in lock-delay */
-    if (t->n == STATUS_TOP && !busier(info, &t->top[t->n - 1]))
-        return true;
-    size_t i = t->n < STATUS_TOP ? t->n++ : STATUS_TOP - 1;
-    while (i > 0 && busier(info, &t->top[i - 1])) {
-        t->top[i] = t->top[i - 1];
-        i--;
-    }
-    t->top[i] = *info; /* its strings live as long as the state */
     return true;
 }
 
@@ -84,13 +56,160 @@ static uint64_t ago(uint64_t now, uint64_t since)
     return since != 0 && now > since ? now - since : 0;
 }
 
+/* ---- the busiest names --------------------------------------------------- */
+
+/* A name found busy, copied out of the state (which changes between the
+ * turns of the loop a pass takes). */
+struct busy {
+    struct fsm_lock_info info; /* its strings: name, owner, below */
+    char *name, *owner;
+};
+
+/* The walk over every name, a chunk per turn of the loop, that finds the
+ * busiest: the last pass done (shown) and the one under way. */
+struct status_scan {
+    struct server *srv;
+    uv_idle_t idle;
+    bool running;
+    char *after; /* the walk's cursor: the last name seen, or NULL */
+    uint32_t after_len;
+    struct busy top[STATUS_TOP]; /* the pass under way's */
+    size_t n;
+    struct busy done[STATUS_TOP]; /* the last pass done's */
+    size_t n_done;
+    bool have_done;
+    uint64_t done_ms;    /* uv_now when it ended */
+    uint64_t pass_names; /* names seen by the pass under way */
+    uint64_t done_names; /* by the last one */
+    uint64_t chunk_left; /* names left to this turn's chunk */
+};
+
+static void busy_clear(struct busy *b)
+{
+    free(b->name);
+    free(b->owner);
+    memset(b, 0, sizeof *b);
+}
+
+/* A name ranks by its waiters, then by how long its first hold is held. */
+static bool busier(const struct fsm_lock_info *a, const struct fsm_lock_info *b)
+{
+    if (a->waiters != b->waiters)
+        return a->waiters > b->waiters;
+    uint64_t ha = a->holders > 0 ? a->held_since : UINT64_MAX;
+    uint64_t hb = b->holders > 0 ? b->held_since : UINT64_MAX;
+    return ha < hb;
+}
+
+static bool rank_name(void *arg, const struct fsm_lock_info *info)
+{
+    struct status_scan *sc = arg;
+    if (sc->chunk_left == 0)
+        return false; /* the next turn goes on from the cursor */
+    sc->chunk_left--;
+    sc->pass_names++;
+    free(sc->after);
+    sc->after = mem_xmemdup(info->name, info->name_len);
+    sc->after_len = info->name_len;
+    if (info->holders == 0 && info->waiters == 0)
+        return true; /* free, in lock-delay */
+    if (sc->n == STATUS_TOP && !busier(info, &sc->top[sc->n - 1].info))
+        return true;
+    size_t i = STATUS_TOP - 1;
+    if (sc->n < STATUS_TOP)
+        i = sc->n++;
+    else
+        busy_clear(&sc->top[i]); /* the least busy makes room */
+    while (i > 0 && busier(info, &sc->top[i - 1].info)) {
+        sc->top[i] = sc->top[i - 1]; /* moved down: its strings with it */
+        i--;
+    }
+    struct busy *b = &sc->top[i];
+    b->info = *info;
+    b->name = mem_xmemdup(info->name, info->name_len);
+    b->owner = mem_xmemdup(info->owner, info->owner_len);
+    b->info.name = b->name;
+    b->info.owner = b->owner;
+    b->info.value = "";
+    b->info.value_len = 0;
+    return true;
+}
+
+/* One chunk of the walk; at its end the pass is done. */
+static void scan_step(struct status_scan *sc, uint64_t chunk)
+{
+    sc->chunk_left = chunk;
+    fsm_lock_list(node_fsm(sc->srv->node), "", 0, sc->after, sc->after_len,
+                  rank_name, sc);
+    if (sc->chunk_left == 0)
+        return; /* more names after the cursor */
+    for (size_t i = 0; i < sc->n_done; i++)
+        busy_clear(&sc->done[i]);
+    memcpy(sc->done, sc->top, sizeof sc->top);
+    sc->n_done = sc->n;
+    memset(sc->top, 0, sizeof sc->top);
+    sc->n = 0;
+    free(sc->after);
+    sc->after = NULL;
+    sc->after_len = 0;
+    sc->have_done = true;
+    sc->done_ms = uv_now(sc->srv->loop);
+    sc->done_names = sc->pass_names;
+    sc->pass_names = 0;
+    sc->running = false;
+    uv_idle_stop(&sc->idle);
+}
+
+static void on_scan_idle(uv_idle_t *h)
+{
+    scan_step(h->data, STATUS_SCAN_CHUNK);
+}
+
+struct status_scan *status_scan_new(struct server *srv)
+{
+    struct status_scan *sc = mem_xcalloc(1, sizeof *sc);
+    sc->srv = srv;
+    uv_idle_init(srv->loop, &sc->idle);
+    sc->idle.data = sc;
+    return sc;
+}
+
+static void scan_closed(uv_handle_t *h)
+{
+    struct status_scan *sc = h->data;
+    for (size_t i = 0; i < STATUS_TOP; i++) {
+        busy_clear(&sc->top[i]);
+        busy_clear(&sc->done[i]);
+    }
+    free(sc->after);
+    free(sc);
+}
+
+void status_scan_close(struct status_scan *sc)
+{
+    if (sc != NULL)
+        uv_close((uv_handle_t *)&sc->idle, scan_closed);
+}
+
+/* The busiest names of the last pass, starting the next when the last is
+ * a second old. The first pass, on a state of a few chunks, is made at
+ * once. */
 static void write_names(struct server *srv, struct json *j, uint64_t now)
 {
-    struct top_names t = {.n = 0};
-    fsm_lock_list(node_fsm(srv->node), "", 0, NULL, 0, rank_name, &t);
+    struct status_scan *sc = srv->status_scan;
+    uint64_t at = uv_now(srv->loop);
+    if (!sc->running && (!sc->have_done || at - sc->done_ms >= 1000)) {
+        struct fsm_stats fs;
+        fsm_stats(node_fsm(srv->node), &fs);
+        sc->running = true;
+        if (!sc->have_done && fs.locks <= 4 * STATUS_SCAN_CHUNK)
+            scan_step(sc, UINT64_MAX);
+        else
+            uv_idle_start(&sc->idle, on_scan_idle);
+    }
     json_array_open(j, "busiest");
-    for (size_t i = 0; i < t.n; i++) {
-        const struct fsm_lock_info *li = &t.top[i];
+    for (size_t i = 0; i < sc->n_done; i++) {
+        const struct fsm_lock_info *li = &sc->done[i].info;
         json_object_open(j, NULL);
         json_strn(j, "name", li->name, li->name_len);
         json_str(j, "kind", kind_name(li->kind));
@@ -115,56 +234,36 @@ static void write_names(struct server *srv, struct json *j, uint64_t now)
         json_object_close(j);
     }
     json_array_close(j);
+    /* How old that pass is, and how many names it read. */
+    json_u64(j, "busiest_age_ms", sc->have_done ? at - sc->done_ms : 0);
+    json_u64(j, "busiest_names_read", sc->done_names);
 }
 
 /* ---- the sessions nearest their expiry ------------------------------------
  */
 
-struct near {
-    uint64_t id, left, ttl;
-};
-struct top_sessions {
-    struct server *srv;
-    struct near top[STATUS_TOP]; /* by lease left, least first */
-    size_t n;
-};
-
-static void rank_session(void *arg, uint64_t id, uint64_t ttl)
-{
-    struct top_sessions *t = arg;
-    uint64_t left = node_lease_left(t->srv->node, id);
-    if (t->n == STATUS_TOP && left >= t->top[t->n - 1].left)
-        return;
-    size_t i = t->n < STATUS_TOP ? t->n++ : STATUS_TOP - 1;
-    while (i > 0 && left < t->top[i - 1].left) {
-        t->top[i] = t->top[i - 1];
-        i--;
-    }
-    t->top[i] = (struct near){id, left, ttl};
-}
-
 static void write_sessions(struct server *srv, struct json *j)
 {
     const struct fsm *f = node_fsm(srv->node);
     json_array_open(j, "expiring");
-    if (node_is_leader(srv->node)) {
-        struct top_sessions t = {.srv = srv, .n = 0};
-        fsm_session_each(f, rank_session, &t);
-        for (size_t i = 0; i < t.n; i++) {
-            struct fsm_session_info si;
-            if (!fsm_session_info(f, t.top[i].id, &si))
-                continue;
-            json_object_open(j, NULL);
-            json_u64(j, "session", si.id);
-            json_u64(j, "ttl_ms", si.ttl);
-            json_u64(j, "left_ms", t.top[i].left);
-            json_strn(j, "client", si.client, si.client_len);
-            json_strn(j, "user", si.user, si.user_len);
-            json_u64(j, "holds", si.locks);
-            json_u64(j, "waits", si.waits);
-            json_bool(j, "lease_lock", si.lease_lock);
-            json_object_close(j);
-        }
+    uint64_t ids[STATUS_TOP];
+    size_t n = node_is_leader(srv->node)
+                   ? node_leases_nearest(srv->node, ids, STATUS_TOP)
+                   : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct fsm_session_info si;
+        if (!fsm_session_info(f, ids[i], &si))
+            continue;
+        json_object_open(j, NULL);
+        json_u64(j, "session", si.id);
+        json_u64(j, "ttl_ms", si.ttl);
+        json_u64(j, "left_ms", node_lease_left(srv->node, si.id));
+        json_strn(j, "client", si.client, si.client_len);
+        json_strn(j, "user", si.user, si.user_len);
+        json_u64(j, "holds", si.locks);
+        json_u64(j, "waits", si.waits);
+        json_bool(j, "lease_lock", si.lease_lock);
+        json_object_close(j);
     }
     json_array_close(j);
 }

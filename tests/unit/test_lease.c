@@ -106,3 +106,51 @@ TEST(lease, hold_keeps_expiry_back)
     CHECK_U64(lease_next_due(l), UINT64_MAX);
     lease_free(l);
 }
+
+/* The sessions whose leases end soonest, soonest first: renewals and
+ * removals leave stale heap entries that are skipped; max bounds the
+ * answer. */
+TEST(lease, nearest)
+{
+    struct lease *l = lease_new();
+    uint64_t ids[8];
+    CHECK_U64(lease_nearest(l, ids, 8), 0);
+    for (uint64_t id = 1; id <= 100; id++)
+        lease_set(l, id, 1000 + id * 10, 0); /* ends at 1000 + 10 id */
+    CHECK_U64(lease_nearest(l, ids, 3), 3);
+    CHECK_U64(ids[0], 1);
+    CHECK_U64(ids[1], 2);
+    CHECK_U64(ids[2], 3);
+    lease_set(l, 1, 5000, 100); /* renewed: ends at 5100 */
+    lease_set(l, 2, 5000, 100);
+    lease_remove(l, 3);
+    CHECK_U64(lease_nearest(l, ids, 3), 3);
+    CHECK_U64(ids[0], 4);
+    CHECK_U64(ids[1], 5);
+    CHECK_U64(ids[2], 6);
+    /* Everything, in order of their ends. */
+    uint64_t all[200];
+    CHECK_U64(lease_nearest(l, all, 200), 99);
+    for (size_t i = 1; i < 99; i++)
+        CHECK(lease_left(l, all[i - 1], 0) <= lease_left(l, all[i], 0));
+    CHECK_U64(all[97], 1);
+    CHECK_U64(all[98], 2);
+    lease_free(l);
+}
+
+/* Many renewals of one session (each leaves a stale entry) do not hide the
+ * others: the walk is bounded, and finds them past the stale ones. */
+TEST(lease, nearest_past_stale_entries)
+{
+    struct lease *l = lease_new();
+    lease_set(l, 7, 100000, 0);
+    lease_set(l, 8, 200000, 0);
+    for (uint64_t t = 1; t <= 800; t++)
+        lease_set(l, 9, 10, t); /* ends at t + 10, renewed each ms */
+    uint64_t ids[3];
+    CHECK_U64(lease_nearest(l, ids, 3), 3);
+    CHECK_U64(ids[0], 9);
+    CHECK_U64(ids[1], 7);
+    CHECK_U64(ids[2], 8);
+    lease_free(l);
+}
