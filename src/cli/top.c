@@ -39,8 +39,8 @@ static void read_free(struct read *r)
 
 /* Reads the status of the leader (or of the server that answers, when it
  * knows none), remembering the leader's address in leader (n bytes). */
-static int take(struct cli *cli, struct dlock_client *c, char *leader, size_t n,
-                struct read *r)
+static int take_from(struct cli *cli, struct dlock_client *c, char *leader,
+                     size_t n, struct read *r, bool follow)
 {
     size_t len;
     int err = dlock_server_status(c, leader[0] ? leader : NULL, &r->text, &len);
@@ -58,12 +58,12 @@ static int take(struct cli *cli, struct dlock_client *c, char *leader, size_t n,
     const struct jv *raft = jv_get(r->doc, "raft");
     const char *addr = jv_str(jv_get(raft, "leader_addr"), "");
     const char *role = jv_str(jv_get(jv_get(r->doc, "server"), "role"), "");
-    if (strcmp(role, "leader") != 0 && addr[0] != '\0' &&
+    if (follow && strcmp(role, "leader") != 0 && addr[0] != '\0' &&
         strcmp(addr, leader) != 0 && strlen(addr) < n) {
-        /* Not the leader: read the leader instead, once. */
+        /* Not the leader: read the leader it names instead, once. */
         memcpy(leader, addr, strlen(addr) + 1);
         read_free(r);
-        return take(cli, c, leader, n, r);
+        return take_from(cli, c, leader, n, r, false);
     }
     if (strcmp(role, "leader") == 0) {
         const char *self =
@@ -72,6 +72,12 @@ static int take(struct cli *cli, struct dlock_client *c, char *leader, size_t n,
             memcpy(leader, self, strlen(self) + 1);
     }
     return 0;
+}
+
+static int take(struct cli *cli, struct dlock_client *c, char *leader, size_t n,
+                struct read *r)
+{
+    return take_from(cli, c, leader, n, r, true);
 }
 
 static void fmt_ms(uint64_t ms, char *buf, size_t n)
@@ -84,19 +90,24 @@ static void fmt_ms(uint64_t ms, char *buf, size_t n)
 static bool interval(const struct jv *now, const struct jv *before,
                      double *mean, double *p99)
 {
-    uint64_t count =
-        jv_u64(jv_get(now, "count"), 0) - jv_u64(jv_get(before, "count"), 0);
-    if (count == 0)
-        return false;
-    *mean = (double)(jv_u64(jv_get(now, "sum"), 0) -
-                     jv_u64(jv_get(before, "sum"), 0)) /
-            (double)count / 1000.0;
+    uint64_t c1 = jv_u64(jv_get(now, "count"), 0);
+    uint64_t c0 = jv_u64(jv_get(before, "count"), 0);
+    uint64_t s1 = jv_u64(jv_get(now, "sum"), 0);
+    uint64_t s0 = jv_u64(jv_get(before, "sum"), 0);
+    if (c1 <= c0 || s1 < s0)
+        return false; /* none, or another server's counts */
+    uint64_t count = c1 - c0;
+    *mean = (double)(s1 - s0) / (double)count / 1000.0;
     const struct jv *bounds = jv_get(now, "bounds");
     const struct jv *cn = jv_get(now, "counts"), *cb = jv_get(before, "counts");
     uint64_t seen = 0;
     *p99 = 0;
-    for (size_t i = 0; cn != NULL && i < cn->n; i++) {
-        seen += jv_u64(jv_at(cn, i), 0) - jv_u64(jv_at(cb, i), 0);
+    if (bounds == NULL || bounds->type != JV_ARRAY || bounds->n == 0 ||
+        cn == NULL || cb == NULL || cn->n != cb->n)
+        return true; /* no buckets to tell the p99 by */
+    for (size_t i = 0; i < cn->n; i++) {
+        uint64_t b1 = jv_u64(jv_at(cn, i), 0), b0 = jv_u64(jv_at(cb, i), 0);
+        seen += b1 >= b0 ? b1 - b0 : 0;
         if ((double)seen >= 0.99 * (double)count) {
             const struct jv *b =
                 jv_at(bounds, i < bounds->n ? i : bounds->n - 1);
@@ -201,6 +212,15 @@ static void print_sessions(const struct jv *doc)
     }
 }
 
+/* A counter's rate between two reads (0 if it went back). */
+static double rate(const struct jv *now, const struct jv *before,
+                   const char *key, double dt)
+{
+    uint64_t a = jv_u64(jv_get(now, key), 0),
+             b = jv_u64(jv_get(before, key), 0);
+    return a >= b && dt > 0 ? (double)(a - b) / dt : 0;
+}
+
 static void print_screen(const struct read *now, const struct read *before)
 {
     const struct jv *doc = now->doc, *srv = jv_get(doc, "server"),
@@ -225,12 +245,16 @@ static void print_screen(const struct read *now, const struct read *before)
                 (double)(now->at.tv_nsec - before->at.tv_nsec) / 1e9;
     const struct jv *cn = jv_get(doc, "counters"),
                     *cb = jv_get(before->doc, "counters");
-    double grants = (double)(jv_u64(jv_get(cn, "grants"), 0) -
-                             jv_u64(jv_get(cb, "grants"), 0)) /
-                    (dt > 0 ? dt : 1);
-    double handovers = (double)(jv_u64(jv_get(cn, "handovers"), 0) -
-                                jv_u64(jv_get(cb, "handovers"), 0)) /
-                       (dt > 0 ? dt : 1);
+    const struct jv *bsrv = jv_get(before->doc, "server");
+    if (jv_u64(jv_get(srv, "id"), 0) != jv_u64(jv_get(bsrv, "id"), 1) ||
+        jv_u64(jv_get(srv, "uptime_s"), 0) <
+            jv_u64(jv_get(bsrv, "uptime_s"), 0)) {
+        /* Read from another server, or one restarted: no rates. */
+        printf("\n(rates from the next screen: the leader changed)\n");
+        cb = cn;
+    }
+    double grants = rate(cn, cb, "grants", dt);
+    double handovers = rate(cn, cb, "handovers", dt);
     double mean, p99;
     printf("\ngrants %.0f/s, handovers %.0f/s; ", grants, handovers);
     if (interval(jv_get(cn, "commit_us"), jv_get(cb, "commit_us"), &mean, &p99))

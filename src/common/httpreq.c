@@ -10,7 +10,7 @@ void httpreq_init(struct httpreq *r)
 {
     r->len = 0;
     r->head[0] = '\0';
-    r->method = r->path = r->query = r->authorization = "";
+    r->method = r->path = r->query = r->authorization = r->host = "";
     r->keep_alive = false;
     r->head_only = false;
 }
@@ -128,6 +128,8 @@ static int parse(struct httpreq *r)
             connection = v;
         } else if (strcasecmp(s, "authorization") == 0) {
             r->authorization = v;
+        } else if (strcasecmp(s, "host") == 0) {
+            r->host = v;
         }
     }
     if (minor == 1)

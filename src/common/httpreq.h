@@ -27,6 +27,7 @@ struct httpreq {
     const char *path;          /* the target up to '?' */
     const char *query;         /* after '?', or "" */
     const char *authorization; /* the Authorization header's value, or "" */
+    const char *host;          /* the Host header's value, or "" */
     bool keep_alive; /* HTTP/1.1 without Connection: close, or 1.0 with
                         Connection: keep-alive */
     bool head_only;  /* HEAD: the answer has no body */

@@ -179,11 +179,8 @@ static bool number(struct rd *r, struct jv *v)
     }
     char text[64];
     size_t len = r->i - start;
-    if (len >= sizeof text) {
-        /* Long numbers: digits beyond a double's are of no use here. */
-        len = sizeof text - 1;
-        integer = false;
-    }
+    if (len >= sizeof text)
+        return fail(r, "a number longer than 63 characters");
     memcpy(text, r->s + start, len);
     text[len] = '\0';
     v->type = JV_NUMBER;

@@ -2,8 +2,9 @@
  * I/O: what `dlock top` reads of SERVER.STATUS. Strings keep their bytes
  * (escapes decoded to UTF-8; \u0000 included, so they carry a length);
  * numbers are doubles, and also exact integers when written as one that
- * fits in 64 bits. Nesting is bounded (JSONPARSE_DEPTH_MAX), and every
- * failure is an error with its byte offset: any input is safe. */
+ * fits in 64 bits (a number is at most 63 characters). Nesting is bounded
+ * (JSONPARSE_DEPTH_MAX), and every failure is an error with its byte offset:
+ * any input is safe. */
 #ifndef DLOCK_JSONPARSE_H
 #define DLOCK_JSONPARSE_H
 

@@ -234,15 +234,21 @@ size_t lease_due(struct lease *l, uint64_t now, uint64_t retry_ms,
 
 size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max)
 {
-    /* Best first over the heap: a frontier of heap positions, itself a
-     * min-heap by their items; a live item is a session's next key, whose
-     * end comes no later (a reported lease's is past). */
-    size_t cap = LEASE_NEAREST_VISITS + 1, nf = 0, n = 0, visits = 0;
+    /* Best first over the heap, by key: a frontier of heap positions,
+     * itself a min-heap by their items. A live item is a session's next
+     * key, which is its lease's end, or later for one reported over (the
+     * retries): so the walk gathers four times as many as asked, then
+     * keeps the soonest ends. */
     if (l->n_heap == 0 || max == 0)
         return 0;
+    size_t want = max * 4, cap = l->n_heap < LEASE_NEAREST_VISITS
+                                     ? l->n_heap + 1
+                                     : LEASE_NEAREST_VISITS + 1;
+    size_t nf = 0, n = 0, visits = 0;
     size_t *fr = mem_xmalloc(cap * sizeof *fr);
+    struct heap_item *found = mem_xmalloc(want * sizeof *found);
     fr[nf++] = 0;
-    while (nf > 0 && n < max && visits < LEASE_NEAREST_VISITS) {
+    while (nf > 0 && n < want && visits < LEASE_NEAREST_VISITS) {
         size_t top = fr[0];
         fr[0] = fr[--nf];
         for (size_t i = 0;;) { /* sift down */
@@ -264,9 +270,15 @@ size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max)
         if (s != NULL && s->key == it->key) {
             bool seen = false; /* an id twice, when keys are equal */
             for (size_t k = 0; k < n && !seen; k++)
-                seen = ids[k] == it->id;
-            if (!seen)
-                ids[n++] = it->id;
+                seen = found[k].id == it->id;
+            if (!seen) /* by its end, then; insertion keeps them sorted */
+                found[n++] = (struct heap_item){s->end, it->id};
+            for (size_t k = n - 1;
+                 !seen && k > 0 && before(&found[k], &found[k - 1]); k--) {
+                struct heap_item t = found[k];
+                found[k] = found[k - 1];
+                found[k - 1] = t;
+            }
         }
         for (size_t c = 2 * top + 1; c <= 2 * top + 2; c++) {
             if (c >= l->n_heap || nf == cap)
@@ -282,6 +294,11 @@ size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max)
             }
         }
     }
+    if (n > max)
+        n = max;
+    for (size_t k = 0; k < n; k++)
+        ids[k] = found[k].id;
+    free(found);
     free(fr);
     return n;
 }

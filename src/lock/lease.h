@@ -39,7 +39,9 @@ size_t lease_count(const struct lease *l);
 /* Fills ids (at most max, by the end of their leases, soonest first) with
  * the sessions whose leases end soonest, and returns how many: a walk of
  * the heap in key order that reads at most LEASE_NEAREST_VISITS entries
- * (stale ones among them), whatever the number of sessions. */
+ * (stale ones among them), whatever the number of sessions, and keeps the
+ * soonest ends of the first 4 max sessions it finds (a lease reported
+ * over is found by its next retry, later than its end). */
 #define LEASE_NEAREST_VISITS 65536
 size_t lease_nearest(const struct lease *l, uint64_t *ids, size_t max);
 /* The earliest time at which lease_due may report a session, or UINT64_MAX

@@ -747,12 +747,13 @@ void auth_login(struct conn *c, struct slot *s, const struct resp_value *user,
 
 /* ---- the HTTP port's logins ------------------------------------------- */
 
-struct auth_http *auth_http_login(struct server *srv, const char *peer,
-                                  const char *user, size_t ulen, const char *pw,
-                                  size_t plen, void (*done)(void *arg, bool ok),
-                                  void *arg)
+int auth_http_login(struct server *srv, const char *peer, const char *user,
+                    size_t ulen, const char *pw, size_t plen,
+                    void (*done)(void *arg, bool ok), void *arg,
+                    struct auth_http **pending)
 {
     struct auth *a = auth_of(srv);
+    *pending = NULL;
     struct login *lg = mem_xcalloc(1, sizeof *lg);
     lg->auth = a;
     lg->http_done = done;
@@ -761,9 +762,10 @@ struct auth_http *auth_http_login(struct server *srv, const char *peer,
     bool name_ok = acl_user_ok(user, ulen);
     lg->user_len = (uint8_t)(name_ok ? ulen : 1);
     memcpy(lg->user, name_ok ? user : "?", lg->user_len);
+    *pending = (struct auth_http *)lg;
     if (plen > ACL_PASSWORD_MAX) {
         login_failed(lg);
-        return (struct auth_http *)lg;
+        return AUTH_HTTP_PENDING;
     }
     struct acl_def d;
     lg->known =
@@ -777,12 +779,16 @@ struct auth_http *auth_http_login(struct server *srv, const char *peer,
     const struct verified *v =
         lg->known ? map_str_get(&a->verified, lg->user, lg->user_len) : NULL;
     if (v != NULL && memcmp(v->record, lg->record, sizeof v->record) == 0) {
-        if (CRYPTO_memcmp(v->mac, lg->mac, MAC_LEN) == 0) {
-            login_passed(lg); /* done called: nothing under way */
-            return NULL;
+        if (CRYPTO_memcmp(v->mac, lg->mac, MAC_LEN) != 0) {
+            login_failed(lg);
+            return AUTH_HTTP_PENDING;
         }
-        login_failed(lg);
-        return (struct auth_http *)lg;
+        /* This password passed against this very record lately. */
+        a->ok++;
+        *pending = NULL;
+        OPENSSL_cleanse(lg, sizeof *lg);
+        free(lg);
+        return AUTH_HTTP_PASSED;
     }
     struct hasher_job *j = &lg->job;
     memcpy(j->password, pw, plen);
@@ -796,13 +802,12 @@ struct auth_http *auth_http_login(struct server *srv, const char *peer,
     }
     j->done = login_hashed;
     if (hasher_submit(a->hasher, j) != 0) {
-        OPENSSL_cleanse(j->password, sizeof j->password);
-        lg->http_done = NULL; /* told below, at once */
-        http_end(lg, false);
-        done(arg, false);
-        return NULL;
+        OPENSSL_cleanse(lg, sizeof *lg);
+        free(lg);
+        *pending = NULL;
+        return AUTH_HTTP_BUSY;
     }
-    return (struct auth_http *)lg;
+    return AUTH_HTTP_PENDING;
 }
 
 void auth_http_forget(struct auth_http *h)

@@ -92,16 +92,19 @@ void auth_login(struct conn *c, struct slot *s, const struct resp_value *user,
 
 /* The HTTP port's logins (http.c): user and password (ulen, plen bytes)
  * checked as AUTH checks them, with the same memory of passwords that
- * passed lately (answered at once) and the hashing off the loop; a failure
- * is answered after AUTH_FAIL_DELAY_MAX_MS (the port counts no failures by
- * address). Calls done(arg, ok) once: before returning NULL, or later,
- * unless auth_http_forget is called first (the requester went away). peer
- * names the client in the log. */
+ * passed lately and the hashing off the loop; a failure is answered after
+ * AUTH_FAIL_DELAY_MAX_MS (the port counts no failures by address).
+ * Returns AUTH_HTTP_PASSED (a password that passed lately: done is not
+ * called), AUTH_HTTP_BUSY (too many logins under way: done is not called)
+ * or AUTH_HTTP_PENDING: done(arg, ok) is called later, from the loop,
+ * unless auth_http_forget(*pending) comes first (the requester went
+ * away). peer names the client in the log. */
+enum { AUTH_HTTP_PASSED = 1, AUTH_HTTP_PENDING = 0, AUTH_HTTP_BUSY = -1 };
 struct auth_http;
-struct auth_http *auth_http_login(struct server *srv, const char *peer,
-                                  const char *user, size_t ulen, const char *pw,
-                                  size_t plen, void (*done)(void *arg, bool ok),
-                                  void *arg);
+int auth_http_login(struct server *srv, const char *peer, const char *user,
+                    size_t ulen, const char *pw, size_t plen,
+                    void (*done)(void *arg, bool ok), void *arg,
+                    struct auth_http **pending);
 void auth_http_forget(struct auth_http *h);
 /* Whether user exists, is on, and is allowed category (0: any user) with
  * READ on every name (a rule READ *). */

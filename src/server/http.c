@@ -5,11 +5,13 @@
  * being checked holds the requests after it. */
 #include "server/http.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "common/buf.h"
@@ -24,9 +26,9 @@
 #include "server/status.h"
 #include "tls/tls.h"
 
-/* Answers waiting to be written past this stop the reading of requests
- * until they are (a client that pipelines and does not read). */
-#define OUT_MAX (4u << 20)
+/* Answers waiting to be written past this stop the reading and serving of
+ * requests until they are (a client that pipelines and does not read). */
+#define OUT_MAX (1u << 20)
 /* Requests read ahead of the one served, at most. */
 #define IN_MAX (64u << 10)
 /* The longest Authorization header taken (a user and a password, base64). */
@@ -37,23 +39,25 @@ struct http_conn {
     struct http *h;
     struct http_conn *prev, *next;
     char peer[64];
+    char ip[48];     /* the peer's address, for the limit per address */
     struct tls *tls; /* NULL: plain */
-    struct buf in;   /* plaintext read, not yet taken by a request */
+    bool tls_shut;   /* its close_notify queued */
+    struct buf in;   /* plaintext read; from in_off on, not taken yet */
+    size_t in_off;
     struct httpreq req;
     bool have_req;       /* req is DONE, being served */
     struct buf out;      /* being written */
     struct buf next_out; /* answered since */
     uv_write_t wr;
     bool writing;
-    bool close_after; /* the last answer written, close */
+    uint64_t write_ms; /* when the write in flight started */
+    bool close_after;  /* the last answer written, close */
     bool closing;
     bool reading;
-    uint64_t active_ms; /* the last request completed (or the accept) */
-    /* Logins: the one under way, and the credentials that passed on this
-     * connection (compared with each request's). */
-    struct auth_http *login;
-    char user[ACL_USER_MAX + 1];
-    char authz[AUTHZ_MAX + 1];
+    uint64_t active_ms;      /* the last request completed (or the accept) */
+    struct auth_http *login; /* the login under way, or NULL */
+    char cert_user[ACL_USER_MAX + 1]; /* --tls-cert-user's, or "" */
+    bool cert_checked;
 };
 
 struct http {
@@ -76,7 +80,6 @@ static void conn_closed(uv_handle_t *hd)
     buf_close(&c->out);
     buf_close(&c->next_out);
     tls_free(c->tls);
-    OPENSSL_cleanse(c->authz, sizeof c->authz);
     free(c);
 }
 
@@ -103,6 +106,12 @@ static void on_alloc(uv_handle_t *hd, size_t size, uv_buf_t *b);
 static void start_write(struct http_conn *c);
 static void process(struct http_conn *c);
 
+/* Bytes answered and not yet written. */
+static size_t unwritten(const struct http_conn *c)
+{
+    return c->out.len + c->next_out.len;
+}
+
 static void on_written(uv_write_t *wr, int status)
 {
     struct http_conn *c = wr->data;
@@ -122,8 +131,8 @@ static void on_written(uv_write_t *wr, int status)
  * unwritten within their bounds, nothing to close after. */
 static void read_or_not(struct http_conn *c)
 {
-    bool want = !c->closing && !c->close_after && c->in.len < IN_MAX &&
-                c->next_out.len + c->out.len < OUT_MAX;
+    bool want = !c->closing && !c->close_after &&
+                c->in.len - c->in_off < IN_MAX && unwritten(c) < OUT_MAX;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->reading = true;
@@ -133,19 +142,32 @@ static void read_or_not(struct http_conn *c)
     }
 }
 
-/* Writes what was answered (through TLS when the port has it); closes
- * after the last answer when asked. */
+/* Whether everything due is answered and written: a connection to close
+ * after its last answer may close. */
+static bool all_done(const struct http_conn *c)
+{
+    return !c->writing && c->next_out.len == 0 && !c->have_req &&
+           c->login == NULL;
+}
+
+/* Writes what was answered; closes after the last answer when asked (with
+ * TLS, after its close_notify). */
 static void start_write(struct http_conn *c)
 {
     if (c->writing || c->closing)
         return;
+    if (c->close_after && c->tls != NULL && !c->tls_shut && !c->have_req &&
+        c->login == NULL) {
+        tls_shutdown(c->tls);
+        c->tls_shut = true;
+    }
     if (c->tls != NULL && tls_pending(c->tls) > 0 &&
         tls_take(c->tls, &c->next_out) != 0) {
         conn_close(c);
         return;
     }
     if (c->next_out.len == 0) {
-        if (c->close_after && !c->have_req && c->login == NULL)
+        if (c->close_after && all_done(c))
             conn_close(c);
         else
             read_or_not(c);
@@ -161,6 +183,7 @@ static void start_write(struct http_conn *c)
         return;
     }
     c->writing = true;
+    c->write_ms = uv_now(c->h->srv->loop);
     read_or_not(c);
 }
 
@@ -194,33 +217,37 @@ static const char *reason(int status)
     }
 }
 
-/* Appends bytes to send: through the TLS engine when there is one. */
-static void emit(struct http_conn *c, const char *p, size_t n)
-{
-    if (c->tls == NULL) {
-        buf_append(&c->next_out, p, n);
-    } else if (n > 0 && tls_send(c->tls, p, n) != 0) {
-        log_info("HTTP client %s: %s; closing", c->peer, tls_error(c->tls));
-        c->close_after = true;
-    }
-}
-
-/* An answer: status, type, body (n bytes; none for HEAD). */
+/* An answer: status, type, body (n bytes; none for HEAD), written whole
+ * or not at all (out of memory: the connection closes). */
 static void answer(struct http_conn *c, int status, const char *type,
                    const char *body, size_t n, const char *extra)
 {
-    struct buf head;
-    buf_init(&head);
-    buf_appendf(&head,
-                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                "%s%s\r\n",
-                status, reason(status), type, n, extra != NULL ? extra : "",
-                c->close_after ? "Connection: close\r\n" : "");
-    emit(c, head.data, head.len);
-    buf_close(&head);
-    if (!c->req.head_only)
-        emit(c, body, n);
+    struct buf a;
+    buf_init(&a);
+    char length[48] = "";
+    if (status != 204) /* which has no body, nor a length (RFC 9110) */
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", n);
+    int rc = buf_appendf(
+        &a,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\n%s%s\r\n",
+        status, reason(status), type, length, extra != NULL ? extra : "",
+        c->close_after ? "Connection: close\r\n" : "");
+    if (rc == 0 && !c->req.head_only)
+        rc = buf_append(&a, body, n);
+    if (rc == 0 && c->tls == NULL)
+        rc = buf_append(&c->next_out, a.data, a.len);
+    else if (rc == 0)
+        rc = tls_send(c->tls, a.data, a.len) == 0 &&
+                     tls_take(c->tls, &c->next_out) == 0
+                 ? 0
+                 : -1;
+    buf_close(&a);
+    if (rc != 0) {
+        log_info("HTTP client %s: an answer could not be made (%s); closing",
+                 c->peer, c->tls != NULL ? tls_error(c->tls) : "no memory");
+        conn_close(c);
+    }
 }
 
 static void answer_text(struct http_conn *c, int status, const char *text)
@@ -275,7 +302,7 @@ static bool basic(const char *authz, char *out, size_t n, const char **user,
     if (got < 0)
         return false;
     size_t m = (size_t)got;
-    m -= (len >= 1 && b64[len - 1] == '=') + (len >= 2 && b64[len - 2] == '=');
+    m -= (size_t)(b64[len - 1] == '=') + (size_t)(b64[len - 2] == '=');
     out[m] = '\0';
     char *colon = memchr(out, ':', m);
     if (colon == NULL)
@@ -288,15 +315,17 @@ static bool basic(const char *authz, char *out, size_t n, const char **user,
     return true;
 }
 
-static void serve_now(struct http_conn *c);
+/* The user the request's own credentials name (user, n bytes), checked
+ * before it is served. */
+static char *request_user(struct http_conn *c, char *user, size_t n);
 
-/* Whether the connection's user may have what the request asks; false
- * with the refusal answered (403). */
-static bool may(struct http_conn *c)
+/* Whether the user may have what the request asks; false with the
+ * refusal answered (403). */
+static bool may(struct http_conn *c, const char *user)
 {
     enum need need = need_of(c->req.path);
     uint32_t category = need == NEED_READS ? ACL_CAT_READS : 0;
-    if (auth_user_may(c->h->srv, c->user, strlen(c->user), category))
+    if (auth_user_may(c->h->srv, user, strlen(user), category))
         return true;
     answer_text(c, 403,
                 need == NEED_READS
@@ -306,72 +335,129 @@ static bool may(struct http_conn *c)
     return false;
 }
 
+static void serve_now(struct http_conn *c);
+
+/* The end of a request's login (its credentials needed hashing, or
+ * failed): served or refused, then the requests after it. */
 static void login_done(void *arg, bool ok)
 {
     struct http_conn *c = arg;
     c->login = NULL;
-    if (ok && may(c)) {
-        serve_now(c);
-    } else if (ok) {
-        c->have_req = false; /* refused */
-    } else {
-        c->user[0] = c->authz[0] = '\0';
+    char user[ACL_USER_MAX + 1];
+    if (!ok)
         unauthorized(c, "the user and password were refused\n");
-        c->have_req = false;
-    }
+    else if (request_user(c, user, sizeof user) != NULL && may(c, user))
+        serve_now(c);
+    c->have_req = false;
     httpreq_init(&c->req);
     process(c);
     start_write(c);
 }
 
+static char *request_user(struct http_conn *c, char *user, size_t n)
+{
+    char plain[AUTHZ_MAX];
+    const char *u, *pw;
+    size_t ulen, plen;
+    const char *authz = c->req.authorization;
+    if (strlen(authz) > AUTHZ_MAX ||
+        !basic(authz, plain, sizeof plain, &u, &ulen, &pw, &plen) ||
+        ulen >= n) {
+        OPENSSL_cleanse(plain, sizeof plain);
+        return NULL;
+    }
+    memcpy(user, u, ulen);
+    user[ulen] = '\0';
+    OPENSSL_cleanse(plain, sizeof plain);
+    return user;
+}
+
+/* Whether the Host a request names is this machine (a loopback name or
+ * address, or the --http address's host): with no login asked, a page of
+ * another site that a browser here opens cannot read the status through
+ * a name of its own pointed at 127.0.0.1 (DNS rebinding). A port open to
+ * the network (--insecure) is anyone's anyway. */
+static bool host_ok(const struct http_conn *c)
+{
+    const char *host = c->req.host;
+    if (host[0] == '\0' || !config_is_loopback(c->h->srv->cfg->http))
+        return true; /* HTTP/1.0, no browser; or open to the network */
+    char name[CONFIG_ADDR_MAX], own[CONFIG_ADDR_MAX];
+    size_t n = strlen(host);
+    if (n >= sizeof name)
+        return false;
+    memcpy(name, host, n + 1);
+    /* Without its port: after the last ':' unless inside [ ]. */
+    char *colon = strrchr(name, ':');
+    if (colon != NULL && strchr(colon, ']') == NULL)
+        *colon = '\0';
+    if (strcasecmp(name, "localhost") == 0)
+        return true;
+    char bare[CONFIG_ADDR_MAX];
+    snprintf(bare, sizeof bare, "%s", name);
+    if (bare[0] == '[') {
+        memmove(bare, bare + 1, strlen(bare));
+        char *e = strchr(bare, ']');
+        if (e != NULL)
+            *e = '\0';
+    }
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, bare, &a4) == 1 ||
+        inet_pton(AF_INET6, bare, &a6) == 1)
+        return true; /* an address: no name to rebind */
+    return config_addr_host(c->h->srv->cfg->http, own, sizeof own) == 0 &&
+           strcasecmp(own, bare) == 0;
+}
+
 /* Whether the request may be served now: true when no login is needed or
- * the connection's user may; false when it was answered (401, 403) or a
- * login is under way (serve_now follows it). */
+ * its user may; false when it was answered (401, 403) or its login is
+ * under way (login_done follows). Every request brings its own
+ * credentials (or the connection its certificate). */
 static bool allowed(struct http_conn *c)
 {
     struct server *srv = c->h->srv;
     enum need need = need_of(c->req.path);
-    if (need == NEED_NONE || !auth_required(srv))
+    if (need == NEED_NONE)
         return true;
-    const char *authz = c->req.authorization;
-    char cert_user[ACL_USER_MAX + 1];
-    if (authz[0] == '\0' && c->user[0] == '\0' &&
-        auth_cert_user(srv, c->tls, cert_user, sizeof cert_user)) {
-        memcpy(c->user, cert_user, sizeof c->user); /* by its certificate */
-        c->authz[0] = '\0';
-    } else if (authz[0] != '\0' &&
-               (c->user[0] == '\0' || strcmp(authz, c->authz) != 0)) {
-        /* New credentials: checked (off the loop, or from memory). */
-        char plain[AUTHZ_MAX];
-        const char *user, *pw;
-        size_t ulen, plen;
-        c->user[0] = '\0';
-        if (strlen(authz) > AUTHZ_MAX ||
-            !basic(authz, plain, sizeof plain, &user, &ulen, &pw, &plen) ||
-            ulen > ACL_USER_MAX) {
-            OPENSSL_cleanse(plain, sizeof plain);
-            unauthorized(c, "Authorization: Basic with a dlock user and its "
-                            "password\n");
-            return false;
-        }
-        memcpy(c->user, user, ulen);
-        c->user[ulen] = '\0';
-        snprintf(c->authz, sizeof c->authz, "%s", authz);
-        struct auth_http *lg =
-            auth_http_login(srv, c->peer, user, ulen, pw, plen, login_done, c);
-        OPENSSL_cleanse(plain, sizeof plain);
-        if (lg != NULL) {
-            c->login = lg;
-            return false;
-        }
-        return false; /* login_done has served it */
+    if (!auth_required(srv)) {
+        if (host_ok(c))
+            return true;
+        answer_text(c, 403,
+                    "not served to that Host: use this server's "
+                    "address\n");
+        return false;
     }
-    if (c->user[0] == '\0') {
+    if (c->req.authorization[0] == '\0' && c->cert_user[0] != '\0')
+        return may(c, c->cert_user);
+    char user[ACL_USER_MAX + 1];
+    char plain[AUTHZ_MAX];
+    const char *u, *pw;
+    size_t ulen, plen;
+    const char *authz = c->req.authorization;
+    if (authz[0] == '\0') {
         unauthorized(c, "this server wants a login: a dlock user and its "
                         "password (docs/operations.md, Monitoring)\n");
         return false;
     }
-    return may(c);
+    if (strlen(authz) > AUTHZ_MAX ||
+        !basic(authz, plain, sizeof plain, &u, &ulen, &pw, &plen) ||
+        ulen > ACL_USER_MAX) {
+        OPENSSL_cleanse(plain, sizeof plain);
+        unauthorized(c, "Authorization: Basic with a dlock user and its "
+                        "password\n");
+        return false;
+    }
+    memcpy(user, u, ulen);
+    user[ulen] = '\0';
+    int rc = auth_http_login(srv, c->peer, u, ulen, pw, plen, login_done, c,
+                             &c->login);
+    OPENSSL_cleanse(plain, sizeof plain);
+    if (rc == AUTH_HTTP_PASSED)
+        return may(c, user);
+    if (rc == AUTH_HTTP_BUSY)
+        answer_text(c, 503, "too many logins under way; retry shortly\n");
+    return false;
 }
 
 /* Serves the request read (its login passed, if it needed one). */
@@ -379,7 +465,6 @@ static void serve_now(struct http_conn *c)
 {
     struct server *srv = c->h->srv;
     const char *p = c->req.path;
-    c->have_req = false;
     if (strcmp(p, "/metrics") == 0) {
         struct buf b;
         buf_init(&b);
@@ -417,18 +502,16 @@ static void serve_now(struct http_conn *c)
 static void serve(struct http_conn *c)
 {
     c->h->srv->metrics.http_requests++;
-    c->have_req = true;
     if (strcmp(c->req.method, "GET") != 0 &&
         strcmp(c->req.method, "HEAD") != 0) {
-        c->have_req = false;
         answer(c, 405, "text/plain; charset=utf-8", "GET or HEAD only\n", 17,
                "Allow: GET, HEAD\r\n");
         return;
     }
     if (allowed(c))
         serve_now(c);
-    else if (c->login == NULL)
-        c->have_req = false; /* answered */
+    else if (c->login != NULL)
+        c->have_req = true; /* held until login_done */
 }
 
 /* Serves the requests read, in order, until one waits for its login or
@@ -436,10 +519,11 @@ static void serve(struct http_conn *c)
 static void process(struct http_conn *c)
 {
     while (!c->closing && !c->have_req && c->login == NULL && !c->close_after &&
-           c->next_out.len + c->out.len < OUT_MAX && c->in.len > 0) {
+           unwritten(c) < OUT_MAX && c->in_off < c->in.len) {
         size_t used;
-        int rc = httpreq_feed(&c->req, c->in.data, c->in.len, &used);
-        buf_consume(&c->in, used);
+        int rc = httpreq_feed(&c->req, c->in.data + c->in_off,
+                              c->in.len - c->in_off, &used);
+        c->in_off += used;
         if (rc == HTTPREQ_MORE)
             break;
         if (rc == HTTPREQ_DONE) {
@@ -453,8 +537,14 @@ static void process(struct http_conn *c)
         if (!c->have_req)
             httpreq_init(&c->req);
     }
-    if (c->close_after)
+    /* What was taken goes once per batch, not once per request. */
+    if (c->close_after || c->in_off == c->in.len) {
         buf_clear(&c->in);
+        c->in_off = 0;
+    } else if (c->in_off > 0) {
+        buf_consume(&c->in, c->in_off);
+        c->in_off = 0;
+    }
 }
 
 static void on_alloc(uv_handle_t *hd, size_t size, uv_buf_t *b)
@@ -468,24 +558,71 @@ static void on_alloc(uv_handle_t *hd, size_t size, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct http_conn *c = s->data;
+    if (n == UV_EOF) {
+        /* The client sent all it will: its answers still go out. */
+        c->close_after = true;
+        uv_read_stop(s);
+        c->reading = false;
+        process(c);
+        start_write(c);
+        return;
+    }
     if (n < 0) {
         conn_close(c);
         return;
     }
-    if (c->tls == NULL) {
-        buf_append(&c->in, b->base, (size_t)n);
-    } else if (n > 0) {
-        int rc = tls_recv(c->tls, b->base, (size_t)n, &c->in);
-        if (rc != TLS_OK) {
-            if (rc == TLS_FAILED)
-                log_info("HTTP client %s: %s; closing", c->peer,
-                         tls_error(c->tls));
-            c->close_after = true;
-            buf_clear(&c->in);
-        }
+    int rc = 0;
+    if (c->tls == NULL)
+        rc = buf_append(&c->in, b->base, (size_t)n);
+    else if (n > 0 &&
+             (rc = tls_recv(c->tls, b->base, (size_t)n, &c->in)) != TLS_OK) {
+        if (rc == TLS_FAILED)
+            log_info("HTTP client %s: %s; closing", c->peer, tls_error(c->tls));
+        c->close_after = true;
+        c->tls_shut = rc == TLS_FAILED; /* its alert is all it gets */
+        buf_clear(&c->in);
+        c->in_off = 0;
+    }
+    if (c->tls == NULL && rc != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->tls != NULL && !c->cert_checked && tls_ready(c->tls)) {
+        /* Once its handshake is done: a certificate naming a user. */
+        c->cert_checked = true;
+        if (!auth_cert_user(c->h->srv, c->tls, c->cert_user,
+                            sizeof c->cert_user))
+            c->cert_user[0] = '\0';
     }
     process(c);
     start_write(c);
+}
+
+/* Connections from one address at most: one client cannot take the port
+ * from Prometheus and the load balancers. */
+#define HTTP_CONNS_PER_ADDRESS 16
+
+/* Makes room for a new connection from ip: false if that address has
+ * HTTP_CONNS_PER_ADDRESS already; at HTTP_CONNS_MAX, the connection idle
+ * the longest (nothing under way) is closed, if any. */
+static bool room_for(struct http *h, const char *ip)
+{
+    unsigned same = 0;
+    struct http_conn *idle = NULL;
+    for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
+        same += strcmp(c->ip, ip) == 0;
+        if (!c->writing && c->login == NULL && !c->have_req && c->in.len == 0 &&
+            c->req.len == 0 && (idle == NULL || c->active_ms < idle->active_ms))
+            idle = c;
+    }
+    if (same >= HTTP_CONNS_PER_ADDRESS)
+        return false;
+    if (h->n_conns < HTTP_CONNS_MAX)
+        return true;
+    if (idle == NULL)
+        return false;
+    conn_close(idle);
+    return true;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -501,26 +638,29 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
         return;
     }
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    int port = 0;
+    snprintf(c->ip, sizeof c->ip, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+        if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, c->ip, sizeof c->ip);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&sa, c->ip, sizeof c->ip);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", c->ip, port);
+    if (!room_for(h, c->ip)) {
+        uv_close((uv_handle_t *)&c->tcp, conn_closed); /* dropped */
+        return;
+    }
     c->next = h->conns;
     if (h->conns != NULL)
         h->conns->prev = c;
     h->conns = c;
     h->n_conns++;
-    if (h->n_conns > HTTP_CONNS_MAX) {
-        conn_close(c); /* too many: dropped */
-        return;
-    }
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    char host[48] = "?";
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
-        if (sa.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
-        else
-            uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
-        snprintf(c->peer, sizeof c->peer, "%s:%d", host,
-                 ntohs(((struct sockaddr_in *)&sa)->sin_port));
-    }
     if (h->srv->tls_clients != NULL &&
         (c->tls = tls_new(h->srv->tls_clients, NULL)) == NULL) {
         conn_close(c);
@@ -577,8 +717,11 @@ void http_sweep(struct http *h)
     uint64_t now = uv_now(h->srv->loop);
     for (struct http_conn *c = h->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (!c->writing && c->login == NULL &&
-            now - c->active_ms >= HTTP_IDLE_MS)
+        bool partial = c->in.len > 0 || c->req.len > 0;
+        if (c->writing ? now - c->write_ms >= HTTP_IDLE_MS /* not read */
+            : c->login != NULL || c->have_req
+                ? false
+                : now - c->active_ms >= (partial ? HTTP_HEAD_MS : HTTP_IDLE_MS))
             conn_close(c);
     }
 }

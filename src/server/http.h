@@ -11,10 +11,14 @@
 struct server;
 struct http;
 
-/* Connections the port holds at most: past them a new one is closed. */
+/* Connections the port holds at most (16 from one address): past them a
+ * new one closes the one idle the longest, or is closed. */
 #define HTTP_CONNS_MAX 64
-/* A connection that sends no complete request for this long is closed. */
+/* A connection with nothing under way for this long is closed, and so is
+ * one whose answers are not read for as long. */
 #define HTTP_IDLE_MS 30000
+/* A request's head must come whole within this (a slow sender). */
+#define HTTP_HEAD_MS 10000
 
 /* Listens on srv->cfg->http. NULL when it is off; NULL too, with a warning
  * logged, when its default port cannot be listened on; -1 in *rc with a

@@ -73,7 +73,8 @@ void metrics_changes(struct metrics *m, const struct fsm_change *ch, size_t n)
             break;
         case FSM_CH_WITHDRAWN:
             m->withdrawn[k]++;
-            hist_observe(&m->hold_ms[k], c->age_ms);
+            if (ended)
+                hist_observe(&m->hold_ms[k], c->age_ms);
             break;
         default:
             break;

@@ -173,6 +173,7 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
     bool was_ready = replica_ready(n->rep, role, term);
     replica_apply(n->rep, e, role, term, uv_now(n->loop));
     if (e->type == RAFT_ENTRY_NORMAL) {
+        n->applied_ms = uv_now(n->loop);
         log_events(n);
         log_expiry(n, replica_result(n->rep));
         size_t count;
@@ -221,6 +222,21 @@ static void on_role(struct node *n, const struct raft_update *u)
         node_lost_leadership(n, NODE_NOTLEADER);
 }
 
+/* Keeps when the oldest commit index heard and not yet applied was heard:
+ * what commits in a turn applies in it, so a server is behind only while
+ * such an index stays unapplied (node_metrics: behind_ms). */
+static void note_behind(struct node *n)
+{
+    uint64_t applied = raft_applied_index(n->raft);
+    uint64_t heard = raft_leader_commit(n->raft);
+    if (n->behind_target != 0 && applied >= n->behind_target)
+        n->behind_target = 0;
+    if (n->behind_target == 0 && applied < heard) {
+        n->behind_target = heard;
+        n->behind_since = uv_now(n->loop);
+    }
+}
+
 static void flush(struct node *n)
 {
     if (n->flushing)
@@ -246,8 +262,7 @@ static void flush(struct node *n)
         disk_start(n->disk);  /* an inline sync makes a new update */
     } while (raft_has_update(n->raft));
     disk_snapshot(n->disk);
-    if (raft_applied_index(n->raft) >= raft_leader_commit(n->raft))
-        n->caught_up_ms = uv_now(n->loop);
+    note_behind(n);
     /* Only a leader that is not closed gathers (disk_start). */
     peers_cork(n->peers, disk_gathering(n->disk));
     n->flushing = false;
@@ -467,6 +482,14 @@ uint64_t node_now(const struct node *n)
     return node_cluster_now(n);
 }
 
+uint64_t node_view_now(const struct node *n)
+{
+    if (node_is_leader(n))
+        return node_cluster_now(n);
+    uint64_t t = fsm_now(replica_fsm_const(n->rep));
+    return n->applied_ms != 0 ? t + (uv_now(n->loop) - n->applied_ms) : t;
+}
+
 size_t node_leases_nearest(const struct node *n, uint64_t *ids, size_t max)
 {
     return replica_leases_nearest(n->rep, ids, max);
@@ -539,9 +562,8 @@ const struct node_metrics *node_metrics(struct node *n)
 {
     disk_stats(n->disk, &n->metrics.disk);
     n->metrics.leader_commit = raft_leader_commit(n->raft);
+    note_behind(n);
     n->metrics.behind_ms =
-        raft_applied_index(n->raft) >= n->metrics.leader_commit
-            ? 0
-            : uv_now(n->loop) - n->caught_up_ms;
+        n->behind_target != 0 ? uv_now(n->loop) - n->behind_since : 0;
     return &n->metrics;
 }

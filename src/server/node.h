@@ -95,6 +95,10 @@ int node_keepalive(struct node *n, uint64_t session, node_keepalive_cb cb,
 const struct fsm *node_fsm(const struct node *n);
 /* The cluster time (docs/design.md §11) on this server now. */
 uint64_t node_now(const struct node *n);
+/* The cluster time as this server can tell it, for what it shows (how
+ * long a name is held): the leader's is node_now's; another server's, the
+ * time of the last entry it applied plus what its clock counted since. */
+uint64_t node_view_now(const struct node *n);
 /* On the leader: the sessions whose leases end soonest, soonest first, at
  * most max (lease.h: the cost is bounded, whatever their number). */
 size_t node_leases_nearest(const struct node *n, uint64_t *ids, size_t max);
@@ -183,8 +187,8 @@ struct node_metrics {
                                taken, the server stopping */
     struct hist commit_us;  /* proposal to result, of those committed */
     uint64_t leader_commit; /* the cluster's commit index as last heard */
-    uint64_t behind_ms; /* since it last had applied up to leader_commit
-                           (0: it has now) */
+    uint64_t behind_ms;     /* how long a commit index it heard has stayed
+                               unapplied, 0: none */
     struct disk_stats disk; /* node_metrics fills it */
 };
 /* The node's metrics, the disk's statistics refreshed. */

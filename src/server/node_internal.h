@@ -65,9 +65,11 @@ struct node {
     uv_idle_t expire_idle; /* runs while due expiries are left over from a
                               turn of the loop (node.c) */
     uint64_t last_tick;
-    uint64_t started_ms; /* uv_now at the start, for contacts never made */
-    uint64_t caught_up_ms; /* uv_now when it last had applied up to the
-                              cluster's commit index as heard */
+    uint64_t started_ms;    /* uv_now at the start, for contacts never made */
+    uint64_t behind_target; /* a commit index heard and not applied yet,
+                               0: none */
+    uint64_t behind_since;  /* uv_now when it was heard */
+    uint64_t applied_ms;    /* uv_now when the last normal entry applied */
     uint8_t last_role;
     bool flushing;
     /* Expiry waits until the clients' input that reached this server by

@@ -37,7 +37,7 @@ struct server {
     uv_idle_t resume_idle;
     struct turn turn; /* the budget of a loop turn */
     struct metrics metrics;
-    struct http *http; /* the HTTP port (http.h), or NULL */
+    struct http *http;               /* the HTTP port (http.h), or NULL */
     struct status_scan *status_scan; /* status.h */
     uint64_t n_conns;
     uint64_t next_conn_id;

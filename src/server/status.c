@@ -325,7 +325,7 @@ void status_write(struct server *srv, struct buf *b)
     bool leading = node_is_leader(srv->node);
     char why[256];
     bool ready = status_ready(srv, why, sizeof why);
-    uint64_t now = node_now(srv->node);
+    uint64_t now = node_view_now(srv->node);
     const char *leader_addr = node_leader_addr(srv->node);
     struct json j;
     json_init(&j, b);

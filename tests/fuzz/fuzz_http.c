@@ -60,7 +60,8 @@ static void run(const uint8_t *data, size_t size, size_t step, size_t split,
         o->end[o->n] = off;
         if (rc == HTTPREQ_DONE) {
             check(inside(&r, r.method) && inside(&r, r.path) &&
-                  inside(&r, r.query) && inside(&r, r.authorization));
+                  inside(&r, r.query) && inside(&r, r.authorization) &&
+                  inside(&r, r.host));
             check(r.path[0] == '/');
             snprintf(o->path[o->n], sizeof o->path[o->n], "%s", r.path);
             o->keep_alive[o->n] = r.keep_alive;

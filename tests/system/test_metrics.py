@@ -248,11 +248,13 @@ def raw(srv, data, timeout=5.0):
 
 def test_http_port_limits(ctx):
     """Bad requests get their status and a closed connection; keep-alive
-    serves pipelined requests in order; HEAD has no body; connections past
-    the bound are closed while the others are served; an idle half-sent
-    request hangs nobody; clients on the client port are served all the
-    while. --http off serves no port; a port given that is taken stops the
-    start; the default one taken is only a warning."""
+    serves pipelined requests in order; HEAD has no body, nor a 204;
+    connections past the bound from one address are closed, and past the
+    bound in all take the place of idle ones, never of one with a request
+    under way; a half-closed client gets its answer; with no login asked
+    another site's Host is refused; clients on the client port are served
+    all the while. --http off serves no port; a port given that is taken
+    stops the start; the default one taken is only a warning."""
     srv = ctx.single()
     eq(raw(srv, b"GET /nowhere HTTP/1.1\r\nConnection: close\r\n\r\n").split(b"\r\n")[0],
        b"HTTP/1.1 404 Not Found", "404")
@@ -266,27 +268,68 @@ def test_http_port_limits(ctx):
     eq(out.count(b"HTTP/1.1 200 OK"), 3, "three answers: %r" % out)
     check(out.index(b"ok\n") < out.index(b"ready: "), "in order")
     eq(out.count(b"ok\n"), 1, "HEAD has no body")
+    out = raw(srv, b"GET /favicon.ico HTTP/1.1\r\nConnection: close\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 204 No Content") and b"Content-Length" not in out, out)
     status, headers, body = srv.http_get("/")
     check(status == 200 and b"<title>dlock status</title>" in body, "the page")
     check("default-src 'self'" in headers["content-security-policy"], headers)
     eq(srv.http_get("/status.js")[0], 200, "its script")
-    idle = [socket.create_connection((srv.host, srv.http_port)) for _ in range(70)]
+    # 16 connections from one address; past that a new one is closed.
+    mine = [socket.create_connection((srv.host, srv.http_port)) for _ in range(17)]
+    others = []
     try:
-        idle[0].sendall(b"GET /health HTTP/1.1\r\n")  # half a request
-        time.sleep(0.3)
-        closed = 0
-        for s in idle[64:]:
-            s.settimeout(5)
-            closed += s.recv(10) == b""
-        eq(closed, 6, "connections past the 64th closed")
-        for s in idle[1:3]:
+        mine[0].sendall(b"GET /health HTTP/1.1\r\n")  # half a request
+        mine[16].settimeout(5)
+        eq(mine[16].recv(10), b"", "the 17th connection from one address closed")
+        for s in mine[1:3]:
             s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
             s.settimeout(5)
             check(s.recv(1000).startswith(b"HTTP/1.1 200"), "an open connection served")
+        # From other addresses (127.0.0.2 to 127.0.0.5), up to 64 in all;
+        # past that each new one takes the place of the one idle longest,
+        # never of one with a request under way (the half-sent one).
+        for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            for _ in range(16):
+                others.append(socket.create_connection((srv.host, srv.http_port),
+                                                       source_address=(host, 0)))
+                time.sleep(0.002)
+        time.sleep(0.3)
+        closed = []
+        for s in mine[1:16] + others:
+            s.settimeout(0.05)
+            try:
+                closed.append(s.recv(10) == b"")
+            except socket.timeout:
+                closed.append(False)
+        eq(sum(closed), 16, "idle connections closed to make room")
+        mine[0].sendall(b"\r\n")
+        mine[0].settimeout(5)
+        check(mine[0].recv(1000).startswith(b"HTTP/1.1 200"), "the half-sent request kept")
+        s = others[-1]
+        s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+        s.settimeout(5)
+        check(s.recv(1000).startswith(b"HTTP/1.1 200"), "the newest connection served")
         eq(srv.call("PING"), "PONG", "the client port")
     finally:
-        for s in idle:
+        for s in mine + others:
             s.close()
+    # A client that half-closes after its request still gets its answer.
+    with socket.create_connection((srv.host, srv.http_port), timeout=5) as s:
+        s.sendall(b"GET /ready HTTP/1.1\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        check(got.startswith(b"HTTP/1.1 200") and got.endswith(b"\n"), got)
+    # With no login asked, a Host that is a name other than this machine's
+    # (a page of another site pointed here by its DNS) is refused.
+    status, _, _ = srv.http_get("/status.json", headers={"Host": "evil.example:%d" % srv.http_port})
+    eq(status, 403, "another site's Host")
+    eq(srv.http_get("/status.json", headers={"Host": "localhost"})[0], 200, "localhost")
+    eq(srv.http_get("/health", headers={"Host": "evil.example"})[0], 200, "/health for any Host")
     wait_for(lambda: srv.http_get("/health")[0] == 200, 10, "a new connection once others closed")
     # --http off, a taken port, the default port taken.
     off = ctx.server(2, extra=["--http", "off"]).start()
@@ -353,8 +396,9 @@ def test_http_port_behind_tls_and_users(ctx):
     user (Basic authentication, checked as AUTH is), the status page and
     its document a user allowed to read every name, and /health and /ready
     none. A wrong password waits before its 401; a known one is answered
-    at once; a user turned off is refused on its open connection; a client
-    certificate naming a user logs in with --tls-cert-user. An address
+    at once; every request brings its login (a user turned off is refused
+    on its open connection); a client certificate naming a user logs in
+    with --tls-cert-user. An address
     that is not loopback without TLS and users is refused at start."""
     import http.client
     pki = dlocktest.Pki(os.path.join(ctx.dir, "pki"))
@@ -408,8 +452,8 @@ def test_http_port_behind_tls_and_users(ctx):
            "its script, on the same connection")
         check(time.monotonic() - t0 < 2, "a known password is answered at once")
         srv.call("USER.SET", "reader", "OFF", "ALLOW", "reads", "READ", "*")
-        eq(https_get(srv, other, "/status.json", ("reader", "readerpw"), conn=conn)[0], 403,
-           "a user turned off, on its open connection")
+        eq(https_get(srv, other, "/status.json", ("reader", "readerpw"), conn=conn)[0], 401,
+           "a user turned off, on its open connection: each request logs in")
     finally:
         conn.close()
     err = dlocktest.start_fails(ctx, "exposed", "--listen", "127.0.0.1:%d" % dlocktest.free_port(),

@@ -17,7 +17,7 @@ static int feed(const char *s, size_t *used)
 TEST(httpreq, get)
 {
     size_t used;
-    const char *req = "GET /status.json?x=1 HTTP/1.1\r\nHost: a\r\n"
+    const char *req = "GET /status.json?x=1 HTTP/1.1\r\nHost: a:1\r\n"
                       "authorization:  Basic YTpi \r\n\r\n";
     CHECK_EQ(feed(req, &used), HTTPREQ_DONE);
     CHECK_U64(used, strlen(req));
@@ -25,6 +25,7 @@ TEST(httpreq, get)
     CHECK_STR(r.path, "/status.json");
     CHECK_STR(r.query, "x=1");
     CHECK_STR(r.authorization, "Basic YTpi");
+    CHECK_STR(r.host, "a:1");
     CHECK(r.keep_alive && !r.head_only);
 }
 

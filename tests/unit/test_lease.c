@@ -154,3 +154,20 @@ TEST(lease, nearest_past_stale_entries)
     CHECK_U64(ids[2], 8);
     lease_free(l);
 }
+
+/* A lease reported over (lease_due) is found by its retry, past its end,
+ * yet comes first: the soonest end. */
+TEST(lease, nearest_counts_reported_by_their_ends)
+{
+    struct lease *l = lease_new();
+    lease_set(l, 1, 100, 0); /* ends at 100 */
+    lease_set(l, 2, 300, 0); /* ends at 300 */
+    lease_set(l, 3, 400, 0);
+    uint64_t ids[3];
+    CHECK_U64(lease_due(l, 150, 1000, ids, 3),
+              1); /* 1 reported, retry at 1150 */
+    CHECK_U64(lease_nearest(l, ids, 2), 2);
+    CHECK_U64(ids[0], 1);
+    CHECK_U64(ids[1], 2);
+    lease_free(l);
+}
