@@ -476,21 +476,31 @@ DLOCK_API int dlock_leader(struct dlock_client *c, const char *name,
     return rc;
 }
 
+/* Runs the one-word command cmd at the server at addr (NULL: any
+ * reachable one): 0 with its reply in *v and its connection in *conn (for
+ * call_done), or an error. */
+static int call_server(struct dlock_client *c, const char *addr,
+                       const char *cmd, struct conn **conn,
+                       const struct resp_value **v)
+{
+    char server[CLIENT_ADDR_MAX];
+    if (addr != NULL && !client_parse_addr(addr, strlen(addr), server))
+        return client_error(c, DLOCK_EINVAL, "not host:port: %s", addr);
+    const char *argv[] = {cmd};
+    struct call k;
+    call_init(&k, c, 1, argv, 0);
+    k.addr = addr != NULL ? server : NULL;
+    return call_run(c, &k, conn, v);
+}
+
 DLOCK_API int dlock_cluster_info(struct dlock_client *c, const char *addr,
                                  struct dlock_cluster_info *ci)
 {
     if (c == NULL || ci == NULL)
         return DLOCK_EINVAL;
-    char server[CLIENT_ADDR_MAX];
-    if (addr != NULL && !client_parse_addr(addr, strlen(addr), server))
-        return client_error(c, DLOCK_EINVAL, "not host:port: %s", addr);
-    const char *argv[] = {"CLUSTER.INFO"};
-    struct call k;
-    call_init(&k, c, 1, argv, 0);
-    k.addr = addr != NULL ? server : NULL;
     struct conn *conn;
     const struct resp_value *v;
-    int rc = call_run(c, &k, &conn, &v);
+    int rc = call_server(c, addr, "CLUSTER.INFO", &conn, &v);
     if (rc != 0)
         return rc;
     if (!info_parse_cluster(v, ci))
@@ -505,16 +515,9 @@ DLOCK_API int dlock_server_status(struct dlock_client *c, const char *addr,
     if (c == NULL || json == NULL)
         return DLOCK_EINVAL;
     *json = NULL;
-    char server[CLIENT_ADDR_MAX];
-    if (addr != NULL && !client_parse_addr(addr, strlen(addr), server))
-        return client_error(c, DLOCK_EINVAL, "not host:port: %s", addr);
-    const char *argv[] = {"SERVER.STATUS"};
-    struct call k;
-    call_init(&k, c, 1, argv, 0);
-    k.addr = addr != NULL ? server : NULL;
     struct conn *conn;
     const struct resp_value *v;
-    int rc = call_run(c, &k, &conn, &v);
+    int rc = call_server(c, addr, "SERVER.STATUS", &conn, &v);
     if (rc != 0)
         return rc;
     if (v->type != RESP_BULK) {

@@ -158,6 +158,20 @@ def test_health_and_ready(ctx):
     check(last.http_get("/ready")[2].startswith(b"ready: "), "the reason")
 
 
+def holder_and_waiter(leader, client_name, waiter_ttl):
+    """invoices/2026-12 held by owner worker-7 of a session named
+    client_name, and a second session's blocking acquire queued behind it.
+    Returns (holder's session, waiter's session, token, waiter's client)."""
+    c = leader.client()
+    a = c.call("SESSION.OPEN", 60000, "NAME", client_name)
+    b = c.call("SESSION.OPEN", waiter_ttl)
+    token = c.call("LOCK.ACQUIRE", "invoices/2026-12", a, "OWNER", "worker-7")
+    waiter = leader.client()
+    waiter.send("LOCK.ACQUIRE", "invoices/2026-12", b, "WAIT", 120000)
+    wait_for(lambda: leader.metrics()["dlock_waiters"] == 1, 10, "the wait to queue")
+    return a, b, token, waiter
+
+
 def test_status_shows_the_holder(ctx):
     """/status.json, SERVER.STATUS and dlock top show a holder the test
     made (name, owner, token, how long held), its waiter and how long it
@@ -166,12 +180,7 @@ def test_status_shows_the_holder(ctx):
     cl = ctx.cluster(3)
     leader = cl.wait_leader()
     c = leader.client()
-    a = c.call("SESSION.OPEN", 60000, "NAME", "billing-7")
-    b = c.call("SESSION.OPEN", 5000)
-    token = c.call("LOCK.ACQUIRE", "invoices/2026-12", a, "OWNER", "worker-7")
-    waiter = leader.client()
-    waiter.send("LOCK.ACQUIRE", "invoices/2026-12", b, "WAIT", 60000)
-    wait_for(lambda: leader.metrics()["dlock_waiters"] == 1, 10, "the wait to queue")
+    a, b, token, waiter = holder_and_waiter(leader, "billing-7", 5000)
     time.sleep(0.2)
     status, headers, body = leader.http_get("/status.json")
     eq((status, headers["content-type"]), (200, "application/json"), "GET /status.json")

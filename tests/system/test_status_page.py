@@ -19,6 +19,7 @@ import time
 
 import dlocktest
 from dlocktest import Skip, check, eq, wait_for
+from test_metrics import holder_and_waiter
 
 BROWSER_DIR = os.path.join(dlocktest.ROOT, "tests", "browser")
 
@@ -58,12 +59,7 @@ def test_status_page_in_chromium(ctx):
     env["CHROMIUM"] = browser
     cl = ctx.cluster(3)
     leader = cl.wait_leader()
-    c = leader.client()
-    a = c.call("SESSION.OPEN", 60000, "NAME", "invoicer-1")
-    b = c.call("SESSION.OPEN", 60000)
-    token = c.call("LOCK.ACQUIRE", "invoices/2026-12", a, "OWNER", "worker-7")
-    waiter = leader.client()
-    waiter.send("LOCK.ACQUIRE", "invoices/2026-12", b, "WAIT", 120000)
+    _, _, token, waiter = holder_and_waiter(leader, "invoicer-1", 60000)
     # A stream of grants, for the charts.
     stop = threading.Event()
 
