@@ -99,11 +99,13 @@ static void load(const char *what, const char *owner, bool with_req,
     m_close(&m);
 }
 
-/* A held lock with a 16-byte name and no owner costs under 300 bytes, by
- * the machine's count and by resident memory: the lock and its hold. */
+/* A held lock with a 16-byte name and no owner costs under 320 bytes, by
+ * the machine's count and by resident memory: the lock and its hold (the
+ * time a hold was made, which metrics and the status page show, took it
+ * from 292 to 308). */
 TEST_TIMEOUT(fsm_mem, million_held_locks, 300)
 {
-    load("plain", "", false, 300, 300);
+    load("plain", "", false, 320, 320);
 }
 
 /* With an 8-byte owner and a remembered 16-byte request id per ACQUIRE,
