@@ -56,7 +56,8 @@ struct http_conn {
     bool reading;
     uint64_t active_ms;      /* the last request completed (or the accept) */
     struct auth_http *login; /* the login under way, or NULL */
-    char cert_user[ACL_USER_MAX + 1]; /* --tls-cert-user's, or "" */
+    char login_user[ACL_USER_MAX + 1]; /* the user it names */
+    char cert_user[ACL_USER_MAX + 1];  /* --tls-cert-user's, or "" */
     bool cert_checked;
 };
 
@@ -315,10 +316,6 @@ static bool basic(const char *authz, char *out, size_t n, const char **user,
     return true;
 }
 
-/* The user the request's own credentials name (user, n bytes), checked
- * before it is served. */
-static char *request_user(struct http_conn *c, char *user, size_t n);
-
 /* Whether the user may have what the request asks; false with the
  * refusal answered (403). */
 static bool may(struct http_conn *c, const char *user)
@@ -343,33 +340,14 @@ static void login_done(void *arg, bool ok)
 {
     struct http_conn *c = arg;
     c->login = NULL;
-    char user[ACL_USER_MAX + 1];
     if (!ok)
         unauthorized(c, "the user and password were refused\n");
-    else if (request_user(c, user, sizeof user) != NULL && may(c, user))
+    else if (may(c, c->login_user))
         serve_now(c);
     c->have_req = false;
     httpreq_init(&c->req);
     process(c);
     start_write(c);
-}
-
-static char *request_user(struct http_conn *c, char *user, size_t n)
-{
-    char plain[AUTHZ_MAX];
-    const char *u, *pw;
-    size_t ulen, plen;
-    const char *authz = c->req.authorization;
-    if (strlen(authz) > AUTHZ_MAX ||
-        !basic(authz, plain, sizeof plain, &u, &ulen, &pw, &plen) ||
-        ulen >= n) {
-        OPENSSL_cleanse(plain, sizeof plain);
-        return NULL;
-    }
-    memcpy(user, u, ulen);
-    user[ulen] = '\0';
-    OPENSSL_cleanse(plain, sizeof plain);
-    return user;
 }
 
 /* Whether the Host a request names is this machine (a loopback name or
@@ -430,7 +408,6 @@ static bool allowed(struct http_conn *c)
     }
     if (c->req.authorization[0] == '\0' && c->cert_user[0] != '\0')
         return may(c, c->cert_user);
-    char user[ACL_USER_MAX + 1];
     char plain[AUTHZ_MAX];
     const char *u, *pw;
     size_t ulen, plen;
@@ -448,13 +425,13 @@ static bool allowed(struct http_conn *c)
                         "password\n");
         return false;
     }
-    memcpy(user, u, ulen);
-    user[ulen] = '\0';
+    memcpy(c->login_user, u, ulen); /* for login_done */
+    c->login_user[ulen] = '\0';
     int rc = auth_http_login(srv, c->peer, u, ulen, pw, plen, login_done, c,
                              &c->login);
     OPENSSL_cleanse(plain, sizeof plain);
     if (rc == AUTH_HTTP_PASSED)
-        return may(c, user);
+        return may(c, c->login_user);
     if (rc == AUTH_HTTP_BUSY)
         answer_text(c, 503, "too many logins under way; retry shortly\n");
     return false;

@@ -106,11 +106,13 @@ static bool rank_name(void *arg, const struct fsm_lock_info *info)
     struct status_scan *sc = arg;
     if (sc->chunk_left == 0)
         return false; /* the next turn goes on from the cursor */
-    sc->chunk_left--;
     sc->pass_names++;
-    free(sc->after);
-    sc->after = mem_xmemdup(info->name, info->name_len);
-    sc->after_len = info->name_len;
+    if (--sc->chunk_left == 0) {
+        /* The chunk's last name: the next one goes on after it. */
+        free(sc->after);
+        sc->after = mem_xmemdup(info->name, info->name_len);
+        sc->after_len = info->name_len;
+    }
     if (info->holders == 0 && info->waiters == 0)
         return true; /* free, in lock-delay */
     if (sc->n == STATUS_TOP && !busier(info, &sc->top[sc->n - 1].info))
