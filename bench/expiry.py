@@ -139,7 +139,7 @@ def main():
     port, raft = free_port(), free_port()
     log_path = os.path.join(d, "dlockd.log")
     log = open(log_path, "wb")
-    argv = [a.dlockd, "--listen", "127.0.0.1:%d" % port, "--raft",
+    argv = [a.dlockd, "--listen", "127.0.0.1:%d" % port, "--http", "off", "--raft",
             "127.0.0.1:%d" % raft, "--data", os.path.join(d, "data"),
             "--log-level", "info"]
     srv = subprocess.Popen(argv, stdout=log, stderr=log)

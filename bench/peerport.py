@@ -83,7 +83,7 @@ def main():
     port = 17000 + random.randint(0, 2000)
     rport = port + 2500
     p = subprocess.Popen([dlockd, "--listen", "127.0.0.1:%d" % port,
-                          "--raft", "127.0.0.1:%d" % rport, "--data", d + "/data"],
+                          "--raft", "127.0.0.1:%d" % rport, "--http", "off", "--data", d + "/data"],
                          stderr=open(os.path.join(d, "log"), "w"))
     try:
         time.sleep(1.0)

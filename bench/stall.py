@@ -113,7 +113,7 @@ def main():
     procs, logs = [], []
     for i, (p, r) in enumerate(ports):
         args = [a.dlockd, "--id", str(i + 1), "--listen", "127.0.0.1:%d" % p,
-                "--raft", "127.0.0.1:%d" % r, "--data", os.path.join(tmp, "data%d" % (i + 1))]
+                "--raft", "127.0.0.1:%d" % r, "--http", "off", "--data", os.path.join(tmp, "data%d" % (i + 1))]
         if a.servers > 1:
             args += ["--peers", peers]
         logs.append(open(os.path.join(tmp, "dlockd%d.log" % (i + 1)), "w"))

@@ -104,12 +104,13 @@ static inline void ct_start(struct ct_cluster *cl, int i)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        const char *argv[18 + CT_MAX_ARGS] = {
-            bin,    "--id",          id,    "--listen",
-            listen, "--raft",        raft,  "--data",
-            data,   "--election-ms", "300", "--heartbeat-ms",
-            "30",   "--log-level",   "warn"};
-        int argc = 15;
+        const char *argv[20 + CT_MAX_ARGS] = {
+            bin,    "--id",          id,     "--listen",
+            listen, "--raft",        raft,   "--data",
+            data,   "--election-ms", "300",  "--heartbeat-ms",
+            "30",   "--log-level",   "warn", "--http",
+            "off"};
+        int argc = 17;
         for (int k = 0; k < cl->n_args; k++)
             argv[argc++] = cl->args[k];
         if (cl->n > 1) {

@@ -48,7 +48,7 @@ func startServers(t *testing.T, n int, extra ...string) *servers {
 	for i := 0; i < n; i++ {
 		args := []string{"--id", fmt.Sprint(i + 1), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
 			"--raft", fmt.Sprintf("127.0.0.1:%d", raft[i]), "--data", filepath.Join(dir, fmt.Sprint("n", i+1)),
-			"--election-ms", "300", "--heartbeat-ms", "30", "--log-level", "warn"}
+			"--election-ms", "300", "--heartbeat-ms", "30", "--log-level", "warn", "--http", "off"}
 		if n > 1 {
 			args = append(args, "--peers", strings.Join(peers, ","))
 		}

@@ -77,7 +77,7 @@ func startTLS(t *testing.T, extra ...string) string {
 	bin, _ = filepath.Abs(bin)
 	addr := "127.0.0.1:" + itoa(port)
 	cmd := exec.Command(bin, append([]string{"--listen", addr, "--raft", "127.0.0.1:" + itoa(raft),
-		"--data", filepath.Join(t.TempDir(), "data"), "--log-level", "warn"}, extra...)...)
+		"--data", filepath.Join(t.TempDir(), "data"), "--log-level", "warn", "--http", "off"}, extra...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

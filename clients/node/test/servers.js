@@ -49,7 +49,7 @@ async function start(n, extra = []) {
   const procs = ports.map((p, i) => {
     const args = ["--id", String(i + 1), "--listen", `127.0.0.1:${p}`, "--raft", `127.0.0.1:${raft[i]}`,
       "--data", path.join(dir, `n${i + 1}`), "--election-ms", "300", "--heartbeat-ms", "30", "--log-level", "warn",
-      ...(n > 1 ? ["--peers", peers] : []), ...extra];
+      "--http", "off", ...(n > 1 ? ["--peers", peers] : []), ...extra];
     const log = fs.openSync(path.join(dir, `n${i + 1}.log`), "a");
     return spawn(bin, args, { stdio: ["ignore", log, log] });
   });

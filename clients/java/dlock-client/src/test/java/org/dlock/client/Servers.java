@@ -32,7 +32,7 @@ final class Servers implements AutoCloseable {
             List<String> argv = new ArrayList<>(List.of(dlockd(), "--id", String.valueOf(i + 1),
                     "--listen", "127.0.0.1:" + ports[i], "--raft", "127.0.0.1:" + raft[i],
                     "--data", dir.resolve("n" + (i + 1)).toString(), "--election-ms", "300",
-                    "--heartbeat-ms", "30", "--log-level", "warn"));
+                    "--heartbeat-ms", "30", "--log-level", "warn", "--http", "off"));
             if (n > 1) {
                 argv.add("--peers");
                 argv.add(peers.toString());
