@@ -69,9 +69,10 @@ class Started:
     """A system being measured: the servers' list, their pids, a stop, and
     what dlock-bench's environment needs (TLS files)."""
 
-    def __init__(self, servers, pids, stop, env=None):
+    def __init__(self, servers, pids, stop, env=None, traced=None):
         self.servers, self.pids, self._stop = servers, pids, stop
         self.env = env or {}
+        self.traced = traced or []  # dlock's servers: SERVER.TRACE
 
     def stop(self):
         if self._stop is not None:
@@ -154,7 +155,7 @@ def start_dlock(n, work, build, variant=""):
         if scraper is not None:
             scraper.stop()
         ctx.finish()
-    return Started(addrs, [s.pid for s in servers], stop, env)
+    return Started(addrs, [s.pid for s in servers], stop, env, traced=servers)
 
 
 def start_redis(always, work, build):
@@ -216,18 +217,44 @@ def installed(name):
     return True, ""
 
 
+def server_trace(servers, reset=False):
+    """SERVER.TRACE of dlock's servers (docs/protocol.md): reset before a
+    cell, or read after it: the leader's writes and the followers' appends,
+    their quantiles and three slowest each."""
+    out = {"appends": []}
+    for s in servers:
+        try:
+            if reset:
+                s.call("SERVER.TRACE", "RESET")
+                continue
+            doc = json.loads(s.call("SERVER.TRACE"))
+        except (OSError, ValueError, dlocktest.RespError) as e:
+            out["error"] = str(e)
+            continue
+        part = doc["writes" if doc["leader"] else "appends"]
+        part = dict(part, slowest=part["slowest"][:3], server=s.id)
+        if doc["leader"]:
+            out["writes"] = part
+        else:
+            out["appends"].append(part)
+    return out
+
+
 def run_bench(args, system, started, workload, clients, extra=()):
     kind = "redis" if system.endswith("-redis") else system.partition("-")[0]
     argv = [args.bench, "--system", kind, "--servers", started.servers,
             "--workload", workload, "--clients", str(clients),
             "--duration", str(args.duration), "--warmup", str(args.warmup),
             "--pids", ",".join(str(p) for p in started.pids)] + list(extra)
+    server_trace(started.traced, reset=True)
     r = subprocess.run(argv, capture_output=True, text=True,
                        timeout=args.duration + args.warmup + 120,
                        env=dict(os.environ, **started.env))
     line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     res = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     res["system"] = system
+    if started.traced:
+        res["trace"] = server_trace(started.traced)
     if r.returncode != 0 or not res.get("ops"):
         res["failed"] = (r.stderr.strip() or "no output")[-300:]
     elif r.stderr.strip():
@@ -443,6 +470,36 @@ def write_report(args, results, systems):
                 r["system"], r["clients"], format(int(num(r, "ops_per_s")), ","),
                 num(r, "acquire_p50_us") / 1000, num(r, "acquire_p99_us") / 1000,
                 num(r, "acquire_p999_us") / 1000, (num(r, "acquire_sched_p99_us") or 0) / 1000))
+        out.append("")
+    traced = [r for r in results if r.get("trace", {}).get("writes", {}).get("count")
+              and r.get("workload") in ("U-half", "H") and not r.get("failed")]
+    if traced:
+        out += ["## Where dlock's time goes (server side: SERVER.TRACE of the leader)", "",
+                "Each write the leader proposed, from the turn of its loop that read it to "
+                "its reply: the band of totals (us) its p50, p99 and p99.9 fell in, and the "
+                "mean of each step in that band (docs/operations.md, \"Where a request's "
+                "time goes\"): read (the turn's work before it), write (waiting for the "
+                "log write that carries it), synced (the leader's write and fsync), acked "
+                "(a follower's acknowledgement after that), committed, applied, replied. "
+                "Acquires and releases both count; the clients' latency above is the "
+                "acquire's alone, and includes the network and the client.", "",
+                "| system | cell | quantile | total us | read | proposed | write | synced | "
+                "acked | committed | applied | replied |", "|---|---|---|---|---|---|---|---|"
+                "---|---|---|---|"]
+        for r in sorted(traced, key=lambda r: (systems.index(r["system"]) if r["system"]
+                                               in systems else 99, r["workload"],
+                                               int(r["clients"]))):
+            w = r["trace"]["writes"]
+            for q in w["quantiles"]:
+                if q["q"] not in (0.5, 0.99, 0.999):
+                    continue
+                st = q["steps_us"]
+                out.append("| %s | %s %s | p%s | %d-%d | %s |" % (
+                    r["system"], r["workload"], r["clients"], ("%g" % (q["q"] * 100)),
+                    q["total_lo_us"], q["total_hi_us"],
+                    " | ".join(str(st.get(k, "")) for k in (
+                        "read", "proposed", "write", "synced", "acked", "committed",
+                        "applied", "replied"))))
         out.append("")
     if args.rounds > 1:
         out += ["## Spread: each round's ops/s, lowest first", "", spread(results, args, systems),

@@ -336,18 +336,27 @@ int raft_snapshot_meta(const struct raft *r, uint64_t index,
 
 int raft_compact(struct raft *r, uint64_t index, uint64_t trailing)
 {
-    struct raft_snapshot_meta meta;
-    if (index == r->log.snap_index)
-        return 0;
-    int rv = raft_snapshot_meta(r, index, &meta);
-    if (rv != 0)
-        return rv;
-    r->snap_conf = meta.conf;
+    int rv = raft_compact_some(r, index, trailing, UINT64_MAX);
+    return rv > 0 ? 0 : rv;
+}
+
+int raft_compact_some(struct raft *r, uint64_t index, uint64_t trailing,
+                      uint64_t max)
+{
+    if (index != r->log.snap_index) {
+        struct raft_snapshot_meta meta;
+        int rv = raft_snapshot_meta(r, index, &meta);
+        if (rv != 0)
+            return rv;
+        r->snap_conf = meta.conf;
+        raftlog_compact(&r->log, index, UINT64_MAX); /* the point alone */
+    }
     /* Entries not yet handed out to persist stay: the store gets them. */
     if (trailing < index && index - trailing >= r->unstable_from)
         trailing = index - r->unstable_from + 1;
-    raftlog_compact(&r->log, index, trailing);
-    return 0;
+    if (index <= trailing)
+        return 0;
+    return raftlog_drop(&r->log, index - trailing, max) ? 1 : 0;
 }
 
 uint64_t raft_id(const struct raft *r)

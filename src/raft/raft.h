@@ -336,6 +336,13 @@ int raft_transfer(struct raft *r, uint64_t id);
 int raft_snapshot_meta(const struct raft *r, uint64_t index,
                        struct raft_snapshot_meta *meta);
 int raft_compact(struct raft *r, uint64_t index, uint64_t trailing);
+/* raft_compact that drops at most max entries of those it would drop, the
+ * oldest first, so that an edge may spread the freeing of a long log over
+ * turns of its loop: called again with the same index and trailing, it
+ * drops the next ones. Returns 1 while some are left to drop, 0 once none
+ * are, or raft_compact's error. */
+int raft_compact_some(struct raft *r, uint64_t index, uint64_t trailing,
+                      uint64_t max);
 
 bool raft_has_update(const struct raft *r);
 void raft_update(struct raft *r, struct raft_update *u);

@@ -112,6 +112,18 @@ void raftlog_compact(struct raftlog *l, uint64_t index, uint64_t trailing)
         drop_front(l, index - trailing);
 }
 
+bool raftlog_drop(struct raftlog *l, uint64_t upto, uint64_t max)
+{
+    if (max == 0)
+        max = 1;
+    if (l->n > 0 && upto >= l->offset && upto - l->offset >= max) {
+        drop_front(l, l->offset + max - 1);
+        return l->n > 0;
+    }
+    drop_front(l, upto);
+    return false;
+}
+
 void raftlog_reset(struct raftlog *l, uint64_t index, uint64_t term)
 {
     raftlog_truncate(l, l->offset);

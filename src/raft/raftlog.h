@@ -44,6 +44,9 @@ void raftlog_truncate(struct raftlog *l, uint64_t from);
 /* Marks index (held, or offset-1) as snapshotted and drops the entries up to
  * min(index - trailing, ...) , never past index. */
 void raftlog_compact(struct raftlog *l, uint64_t index, uint64_t trailing);
+/* Drops the entries up to upto (those held), at most max of them (at least
+ * 1), the oldest first. True if some up to upto are still held. */
+bool raftlog_drop(struct raftlog *l, uint64_t upto, uint64_t max);
 /* Drops everything: the log restarts after a snapshot (index, term). */
 void raftlog_reset(struct raftlog *l, uint64_t index, uint64_t term);
 

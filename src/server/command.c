@@ -519,6 +519,7 @@ static const struct command commands[] = {
     {"COMMAND", -1, "fast", NULL, ANY, false},
     {"CLUSTER.INFO", 1, "fast", cmd_cluster_info, ANY, false},
     {"SERVER.STATUS", 1, "readonly", infocmd_status, LIST, false},
+    {"SERVER.TRACE", -1, "fast", tracecmd_trace, CLUSTER, false},
     {"CLUSTER.ADD", 3, "write", cmd_cluster_add, CLUSTER, false},
     {"CLUSTER.REMOVE", 2, "write", cmd_cluster_remove, CLUSTER, false},
     {"USER.SET", -2, "write", usercmd_set, USERS, false},

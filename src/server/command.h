@@ -46,6 +46,9 @@ struct node *command_node(const struct conn *c);
 
 /* infocmd.c: INFO and CONFIG; each returns as dispatch. */
 /* SERVER.STATUS: the status document (status.h), as a bulk string. */
+/* SERVER.TRACE [RESET]: where requests' time went (tracecmd.c). */
+bool tracecmd_trace(struct conn *c, struct slot *s, const struct resp_value *a,
+                    size_t n);
 bool infocmd_status(struct conn *c, struct slot *s, const struct resp_value *a,
                     size_t n);
 bool infocmd_info(struct conn *c, struct slot *s, const struct resp_value *a,

@@ -453,6 +453,7 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
      * left more in the socket. */
     c->full_read = nread == CHUNK;
     c->active_ms = uv_now(c->srv->loop);
+    c->woke_ns = turn_woke(&c->srv->turn);
     const char *data = buf->base;
     size_t n = (size_t)nread;
     if (c->tls != NULL) {
@@ -505,6 +506,8 @@ static void dispatch(struct conn *c)
             break;
         }
         struct slot *s = new_slot(c);
+        s->woke_ns = c->woke_ns;
+        s->recv_ns = uv_hrtime();
         c->srv->total_commands++;
         c->partial_ms = 0; /* a request completed */
         if (command_dispatch(c, s, v))

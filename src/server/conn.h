@@ -31,9 +31,11 @@ struct slot {
      * with slot_free). NULL: the pending operation frees the slot itself
      * when it completes and finds conn NULL. */
     void (*on_close)(struct slot *s);
-    void *op;       /* the command's own state: one malloc'd block, freed with
-                       the slot */
-    size_t reserve; /* slot_reserve's estimate, while pending */
+    void *op;         /* the command's own state: one malloc'd block, freed with
+                         the slot */
+    size_t reserve;   /* slot_reserve's estimate, while pending */
+    uint64_t woke_ns; /* the trace's first stamps (node_trace_in): when */
+    uint64_t recv_ns; /* the turn that read it woke, when it was parsed */
 };
 
 struct conn {
@@ -61,6 +63,7 @@ struct conn {
     bool unserved;     /* requests read may wait in the reader (dispatch) */
     bool full_read;    /* the last read filled its buffer: more may wait */
     uint64_t in_bytes; /* read from the socket, in all */
+    uint64_t woke_ns;  /* when the turn of its last read woke (turn.h) */
     uint64_t settle_round;      /* conn_input_settled's round it has seen */
     uint64_t settle_target;     /* in_bytes to serve for it, 0 if none */
     struct listener_addr *from; /* its source address's count */

@@ -24,6 +24,10 @@
 #include "server/logger.h"
 
 #define SNAPSHOT_TRAILING 5000
+/* Log entries freed per pass over Raft's updates after a snapshot: freeing
+ * 100,000 at once held the loop for 5-8 ms (free() and glibc's
+ * consolidation of its small chunks); 4096 take about 0.3 ms. */
+#define COMPACT_STEP 4096
 #define GATHER_MAX_NS 200000       /* 0.2 ms */
 #define INLINE_SYNC_MAX_NS 1000000 /* 1 ms */
 #define SLOW_SYNC_NS 5000000       /* logged from 5 ms */
@@ -49,6 +53,14 @@ struct disk {
     uint64_t batch_entries; /* entries in the batch in flight */
     bool batch_untimed;     /* its time is not the disk's (after_work_cb) */
     uint64_t buffered_entries;
+    uint64_t buffered_first, buffered_last; /* their indexes, 0: none */
+    /* The last batches, a ring, for traces (disk_batch_of). */
+    struct {
+        uint64_t first, last; /* the entries' indexes */
+        uint64_t write_ns, synced_ns;
+        uint32_t entries;
+    } batches[DISK_BATCHES_KEPT];
+    unsigned n_batches;   /* ever started */
     uint64_t sync_ns;     /* how long the last batch took to write */
     uint64_t sync_avg_ns; /* a moving average of it */
     uint64_t syncs;       /* batches synced, for INFO */
@@ -85,7 +97,9 @@ struct disk {
 
     /* Snapshots: taken by a child process, sent in chunks. */
     uint64_t last_snapshot;
-    bool snapshotting; /* a child process is writing a snapshot */
+    uint64_t compacting; /* the snapshot whose log is being dropped, 0:
+                            none (compact_some) */
+    bool snapshotting;   /* a child process is writing a snapshot */
     pid_t snap_pid;
     int snap_fd;         /* the read end of its pipe */
     uv_poll_t snap_poll; /* on it */
@@ -142,6 +156,11 @@ static void apply_one(struct disk *d, const struct raft_persist *p)
         fatal(d, "appending to the log");
     for (size_t i = 0; i < p->n_entries; i++)
         d->bytes_appended += logfmt_size(p->entries[i].len);
+    if (p->n_entries > 0) {
+        if (d->buffered_first == 0)
+            d->buffered_first = p->entries[0].index;
+        d->buffered_last = p->entries[p->n_entries - 1].index;
+    }
     d->buffered_entries += p->n_entries;
     d->buffered_seq = p->seq;
 }
@@ -218,6 +237,7 @@ static void after_work_cb(uv_work_t *req, int status)
     else
         d->sync_avg_ns = d->sync_avg_ns - d->sync_avg_ns / 8 + d->sync_ns / 8;
     d->syncing = false;
+    d->batches[(d->n_batches - 1) % DISK_BATCHES_KEPT].synced_ns = uv_hrtime();
     if (d->sync_ns >= SLOW_SYNC_NS)
         log_info("slow log sync: %" PRIu64 " ms for %" PRIu64 " entries",
                  d->sync_ns / 1000000, d->batch_entries);
@@ -348,6 +368,7 @@ void disk_start(struct disk *d)
     if (!store_sync_begin(d->store)) {
         /* Nothing to write (an install made it durable already). */
         d->buffered_entries = 0;
+        d->buffered_first = d->buffered_last = 0;
         d->reported_seq = d->buffered_seq;
         raft_persisted(d->raft, d->buffered_seq);
         return;
@@ -355,7 +376,14 @@ void disk_start(struct disk *d)
     d->batch_seq = d->buffered_seq;
     d->batch_untimed = d->sparing || store_sync_creates(d->store);
     d->batch_entries = d->buffered_entries;
+    unsigned slot = d->n_batches++ % DISK_BATCHES_KEPT;
+    d->batches[slot].first = d->buffered_first;
+    d->batches[slot].last = d->buffered_last;
+    d->batches[slot].write_ns = uv_hrtime();
+    d->batches[slot].synced_ns = 0;
+    d->batches[slot].entries = (uint32_t)d->buffered_entries;
     d->buffered_entries = 0;
+    d->buffered_first = d->buffered_last = 0;
     d->syncing = true;
     d->work.data = d;
     /* A fast disk is synced on the loop: two thread hand-offs cost more
@@ -373,6 +401,26 @@ void disk_start(struct disk *d)
     }
 }
 
+bool disk_batch_of(const struct disk *d, uint64_t index, uint64_t *write_ns,
+                   uint64_t *synced_ns, uint32_t *entries)
+{
+    unsigned kept =
+        d->n_batches < DISK_BATCHES_KEPT ? d->n_batches : DISK_BATCHES_KEPT;
+    for (unsigned k = 1; k <= kept; k++) { /* newest first */
+        unsigned i = (d->n_batches - k) % DISK_BATCHES_KEPT;
+        if (d->batches[i].first == 0 || d->batches[i].first > index ||
+            d->batches[i].last < index)
+            continue;
+        if (d->batches[i].synced_ns == 0)
+            return false;
+        *write_ns = d->batches[i].write_ns;
+        *synced_ns = d->batches[i].synced_ns;
+        *entries = d->batches[i].entries;
+        return true;
+    }
+    return false;
+}
+
 bool disk_fill_chunk(struct disk *d, struct raft_msg *m)
 {
     size_t got;
@@ -388,6 +436,23 @@ bool disk_fill_chunk(struct disk *d, struct raft_msg *m)
     m->len = (uint32_t)got;
     m->last = last;
     return true;
+}
+
+/* Drops COMPACT_STEP more entries of the log before the last snapshot
+ * taken here, if some are left (an install from a leader ends it: the log
+ * then restarted). */
+static void compact_some(struct disk *d)
+{
+    if (d->compacting == 0)
+        return;
+    if (d->compacting < raft_snapshot_index(d->raft)) {
+        d->compacting = 0;
+        return;
+    }
+    int rc = raft_compact_some(d->raft, d->compacting, SNAPSHOT_TRAILING,
+                               COMPACT_STEP);
+    if (rc != 1)
+        d->compacting = 0;
 }
 
 /* What the snapshot's child process reports on its pipe. */
@@ -493,8 +558,10 @@ static void on_snap_child(uv_poll_t *h, int status, int events)
         fatal(d, "writing a snapshot");
     uint64_t index = d->snap_meta.index;
     /* An install from a leader may have moved past it meanwhile. */
-    if (index > raft_snapshot_index(d->raft))
-        raft_compact(d->raft, index, SNAPSHOT_TRAILING);
+    if (index > raft_snapshot_index(d->raft)) {
+        d->compacting = index;
+        compact_some(d);
+    }
     d->snapshots_taken++;
     log_info("snapshot at %" PRIu64 ": %" PRIu64 " bytes in %" PRIu64
              " ms (the loop held for %" PRIu64 " ms, serialised in %" PRIu64
@@ -503,18 +570,30 @@ static void on_snap_child(uv_poll_t *h, int status, int events)
              d->snap_taken_ns / 1000000, rep.taken_ns / 1000000);
 }
 
-/* Every cfg.snapshot_entries entries the state is snapshotted without
+uint64_t disk_snapshot_due(uint64_t last, uint64_t entries, uint64_t id)
+{
+    if (entries == 0)
+        entries = 1;
+    uint64_t phase = (id == 0 ? 0 : (id - 1) % 5) * (entries / 5);
+    uint64_t base = last + entries / 2 + 1;
+    return base + (phase + entries - base % entries) % entries;
+}
+
+/* About every cfg.snapshot_entries entries (disk_snapshot_due) the state
+ * is snapshotted without
  * holding up the loop: a child process forked here holds a copy-on-write
  * image of it, consistent at the applied index, and serialises and writes
  * it (as Redis does); the loop stops only for the fork. Once the file is
  * durable the log is compacted. */
 void disk_snapshot(struct disk *d)
 {
+    compact_some(d);
     uint64_t applied = raft_applied_index(d->raft);
     /* Not while a follower is being sent the current snapshot: a new one
      * would restart its transfer, and with frequent snapshots it could
      * never finish. */
-    if (applied < d->last_snapshot + d->cfg.snapshot_entries ||
+    if (applied < disk_snapshot_due(d->last_snapshot, d->cfg.snapshot_entries,
+                                    d->cfg.id) ||
         d->n_deferred > 0 || d->snapshotting || d->closed ||
         raft_sending_snapshot(d->raft))
         return;

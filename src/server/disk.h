@@ -39,6 +39,7 @@
 struct disk_config {
     const char *data;          /* the data directory (copied) */
     uint64_t snapshot_entries; /* applied entries between snapshots */
+    uint64_t id;               /* this server's, for disk_snapshot_due */
     int keep_fd; /* a descriptor the snapshot's child keeps open (the data
                     directory's lock, so that no other server takes the
                     directory while the child writes there), or -1 */
@@ -95,14 +96,28 @@ bool disk_gathering(const struct disk *d);
 void disk_proposed(struct disk *d);
 void disk_answered(struct disk *d);
 
-/* Snapshots the state if cfg->snapshot_entries entries applied since the
- * last snapshot and nothing stands in the way. */
+/* Snapshots the state if it is due (disk_snapshot_due) and nothing stands
+ * in the way. */
 void disk_snapshot(struct disk *d);
+/* The index at which the server id, whose last snapshot is at last, takes
+ * its next one: about every entries entries, on a grid of its own, so that
+ * the servers of a cluster snapshot at different indexes (each fork stalls
+ * its server for a few ms, and their writes would meet on a shared disk:
+ * a stalled follower is then one of two, and the commit goes on with the
+ * other): the first index past last + entries / 2 that is, modulo entries,
+ * (id - 1) mod 5 fifths of entries. Pure. */
+uint64_t disk_snapshot_due(uint64_t last, uint64_t entries, uint64_t id);
 /* Fills m's data with the bytes of the snapshot chunk it asks for (valid
  * until the next call); false if the snapshot is no longer there. */
 bool disk_fill_chunk(struct disk *d, struct raft_msg *m);
 
 void disk_stats(const struct disk *d, struct disk_stats *st);
+/* For traces: when the log write that carried the entry at index started
+ * and ended (uv_hrtime), and its entries, if it is among the last
+ * DISK_BATCHES_KEPT writes and has ended; false otherwise. */
+#define DISK_BATCHES_KEPT 256
+bool disk_batch_of(const struct disk *d, uint64_t index, uint64_t *write_ns,
+                   uint64_t *synced_ns, uint32_t *entries);
 bool disk_busy(const struct disk *d);
 /* Stops making the next segment ahead, soon (the owner is stopping). */
 void disk_cancel_spare(struct disk *d);

@@ -206,7 +206,8 @@ bool lockcmd_propose(struct conn *c, struct slot *s, struct fsm_cmd *cmd,
                      node_apply_cb cb)
 {
     auth_stamp(c, cmd);
-    int rc = node_propose(command_node(c), cmd, cb, s);
+    struct node_trace_in in = {s->woke_ns, s->recv_ns};
+    int rc = node_propose_traced(command_node(c), cmd, cb, s, &in);
     if (rc == NODE_OK)
         return false;
     if (rc == NODE_SHUTDOWN)

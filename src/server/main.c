@@ -1,6 +1,9 @@
 /* main.c - dlockd: the dlock server. `dlockd --help` lists the options; with
  * none it is one server on 127.0.0.1:7411 with its data in ./dlock-data. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -18,6 +21,13 @@ int main(int argc, char **argv)
     static struct config cfg;
     static struct server srv;
     char err[512];
+#ifdef __GLIBC__
+    /* No fastbins: glibc keeps small freed chunks there unmerged until a
+     * large request merges them all at once, and dropping a snapshot's
+     * log (100,000 entries) then held the loop 5-6 ms in that merge
+     * (docs/design.md §7). Freed chunks are merged as they are freed. */
+    mallopt(M_MXFAST, 0);
+#endif
     int rc = config_parse(&cfg, argc, argv, err, sizeof err);
     if (rc != 0) {
         if (rc < 0)

@@ -61,6 +61,32 @@ static int done_status(const struct replica_out *o)
     return o->res != NULL ? NODE_OK : NODE_LOST;
 }
 
+const char *const node_trace_names[NODE_TRACE_STAMPS] = {
+    "woke",  "read",      "proposed", "write",  "synced",
+    "acked", "committed", "applied",  "replied"};
+const char *const node_ftrace_names[NODE_FTRACE_STAMPS] = {
+    "woke", "received", "write", "synced", "acked"};
+
+/* Adds the trace of a client's write, applied at applied_ns, whose reply
+ * has just gone to its connection. */
+static void trace_write(struct node *n, const struct node_cb *k,
+                        uint64_t applied_ns)
+{
+    struct trace_rec r = {.index = k->index, .what = k->what};
+    r.at[NODE_TRACE_WOKE] = k->woke_ns;
+    r.at[NODE_TRACE_READ] = k->recv_ns;
+    r.at[NODE_TRACE_PROPOSED] = k->proposed_ns;
+    disk_batch_of(n->disk, k->index, &r.at[NODE_TRACE_WRITE],
+                  &r.at[NODE_TRACE_SYNCED], &r.batch);
+    r.at[NODE_TRACE_ACKED] = node_acked_at(n, k->index, k->proposed_ns);
+    r.at[NODE_TRACE_COMMITTED] = n->commit_ns;
+    r.at[NODE_TRACE_APPLIED] = applied_ns;
+    r.at[NODE_TRACE_REPLIED] = uv_hrtime();
+    if (n->turn != NULL)
+        r.turn_us = turn_longest_since(n->turn, k->woke_ns);
+    tracer_add(&n->trace, &r);
+}
+
 /* Calls back what the replica completed. A callback may propose, attach a
  * wait or start a read: none of that adds outputs, but the count is read
  * afresh all the same. */
@@ -76,14 +102,17 @@ void node_deliver(struct node *n)
             if (o.status == REPLICA_OK)
                 disk_answered(n->disk);
             int status = done_status(&o);
+            uint64_t applied = uv_hrtime();
             if (status == NODE_OK) {
                 n->metrics.committed++;
                 hist_observe(&n->metrics.commit_us,
-                             (uv_hrtime() - k->proposed_ns) / 1000);
+                             (applied - k->proposed_ns) / 1000);
             } else {
                 n->metrics.failed++;
             }
             k->cb(k->ctx, status, status == NODE_OK ? o.res : NULL);
+            if (status == NODE_OK && k->traced)
+                trace_write(n, k, applied);
         } else if (k->change_cb != NULL) {
             k->change_cb(k->ctx, o.status);
         }
@@ -251,6 +280,8 @@ static void flush(struct node *n)
         while (raft_has_update(n->raft)) {
             struct raft_update u;
             raft_update(n->raft, &u);
+            if (u.n_committed > 0)
+                n->commit_ns = uv_hrtime();
             disk_persist(n->disk, &u);
             node_send_msgs(n, &u);
             on_role(n, &u);
@@ -412,17 +443,25 @@ static int propose_as(struct node *n, struct fsm_cmd *cmd, void *ctx,
     if (raft_propose(n->raft, data, (uint32_t)len, &index, &term) != 0)
         return NODE_NOTLEADER; /* a transfer is under way */
     replica_proposed(n->rep, index, term, ctx, tag);
+    if (ctx != NULL && tag == 0)
+        ((struct node_cb *)ctx)->index = index;
     disk_proposed(n->disk);
     return NODE_OK;
 }
 
-int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
-                 void *ctx)
+int node_propose_traced(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
+                        void *ctx, const struct node_trace_in *in)
 {
     struct node_cb *k = cb != NULL ? node_new_cb(ctx) : NULL;
     if (k != NULL) {
         k->cb = cb;
         k->proposed_ns = uv_hrtime();
+        if (in != NULL) {
+            k->traced = true;
+            k->what = cmd->type;
+            k->woke_ns = in->woke_ns;
+            k->recv_ns = in->recv_ns;
+        }
     }
     int rc = propose_as(n, cmd, k, 0);
     if (rc != NODE_OK)
@@ -430,6 +469,23 @@ int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
     else if (k != NULL)
         n->metrics.proposed++;
     return rc;
+}
+
+int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
+                 void *ctx)
+{
+    return node_propose_traced(n, cmd, cb, ctx, NULL);
+}
+
+const struct tracer *node_traces(const struct node *n, bool follower)
+{
+    return follower ? &n->ftrace : &n->trace;
+}
+
+void node_traces_reset(struct node *n)
+{
+    tracer_reset(&n->trace);
+    tracer_reset(&n->ftrace);
 }
 
 /* Registers the configuration entry a change just appended. */

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/hist.h"
+#include "common/trace.h"
 #include "raft/raft.h"
 #include "server/disk.h"
 #include "server/config.h"
@@ -52,6 +53,14 @@ typedef void (*node_apply_cb)(void *ctx, int status,
  * limit). */
 int node_propose(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
                  void *ctx);
+/* A client request's first stamps (uv_hrtime) for its trace: when the turn
+ * of the loop that read it woke, and when it was parsed. */
+struct node_trace_in {
+    uint64_t woke_ns, recv_ns;
+};
+/* node_propose, and the request's steps are traced (node_traces). */
+int node_propose_traced(struct node *n, struct fsm_cmd *cmd, node_apply_cb cb,
+                        void *ctx, const struct node_trace_in *in);
 
 typedef void (*node_read_cb)(void *ctx, int status);
 /* Calls cb with NODE_OK once a linearizable read of the state machine may
@@ -193,5 +202,36 @@ struct node_metrics {
 };
 /* The node's metrics, the disk's statistics refreshed. */
 const struct node_metrics *node_metrics(struct node *n);
+
+/* Where requests' time went (common/trace.h; docs/operations.md, "Where a
+ * request's time goes"), since the start or the last node_traces_reset.
+ * The leader traces each client write it proposed, from the turn of the
+ * loop that read it to its reply (NODE_TRACE_STAMPS); a follower each
+ * append of entries from the leader, to its acknowledgement
+ * (NODE_FTRACE_STAMPS). */
+enum {
+    NODE_TRACE_WOKE,      /* the loop turn that read the request woke */
+    NODE_TRACE_READ,      /* it was parsed */
+    NODE_TRACE_PROPOSED,  /* its entry was proposed */
+    NODE_TRACE_WRITE,     /* the log write carrying it started */
+    NODE_TRACE_SYNCED,    /* that write was durable here */
+    NODE_TRACE_ACKED,     /* a follower acknowledged the entry */
+    NODE_TRACE_COMMITTED, /* the commit was seen */
+    NODE_TRACE_APPLIED,   /* it applied */
+    NODE_TRACE_REPLIED,   /* the reply went to the socket */
+    NODE_TRACE_STAMPS
+};
+enum {
+    NODE_FTRACE_WOKE,     /* the loop turn that read the append woke */
+    NODE_FTRACE_RECEIVED, /* it was handed to Raft */
+    NODE_FTRACE_WRITE,    /* the log write carrying its entries started */
+    NODE_FTRACE_SYNCED,   /* that write was durable */
+    NODE_FTRACE_ACKED,    /* the acknowledgement was sent */
+    NODE_FTRACE_STAMPS
+};
+extern const char *const node_trace_names[NODE_TRACE_STAMPS];
+extern const char *const node_ftrace_names[NODE_FTRACE_STAMPS];
+const struct tracer *node_traces(const struct node *n, bool follower);
+void node_traces_reset(struct node *n);
 
 #endif

@@ -14,17 +14,23 @@
 #include "server/node.h"
 #include "server/turn.h"
 
-#define EXPIRE_RETRY_MS 1000 /* an expiry lost is proposed again after */
-#define EXPIRE_BATCH 1024    /* sessions in one EXPIRE_BATCH entry */
-#define EXPIRE_PER_TURN 8192 /* sessions proposed in one turn of the loop */
+#define EXPIRE_RETRY_MS 1000  /* an expiry lost is proposed again after */
+#define EXPIRE_BATCH 1024     /* sessions in one EXPIRE_BATCH entry */
+#define EXPIRE_PER_TURN 8192  /* sessions proposed in one turn of the loop */
+#define NODE_ACKS_KEPT 256    /* followers' acknowledgements, for traces */
+#define NODE_APPENDS_KEPT 256 /* appends not acknowledged yet, for traces */
 
 /* What a proposal or a wait of the command layer calls back: the (ctx) the
  * replica knows them by (replica.h), freed once called. */
 struct node_cb {
-    node_apply_cb cb;       /* a command's proposal */
-    uint64_t proposed_ns;   /* its uv_hrtime, for the commit latency */
-    node_read_cb change_cb; /* a membership change's */
-    node_wait_cb wait_cb;   /* a wait's */
+    node_apply_cb cb;          /* a command's proposal */
+    uint64_t proposed_ns;      /* its uv_hrtime, for the commit latency */
+    bool traced;               /* a client's write: woke_ns and recv_ns hold */
+    uint8_t what;              /* its command's type */
+    uint64_t woke_ns, recv_ns; /* its trace's first stamps */
+    uint64_t index;            /* its entry's */
+    node_read_cb change_cb;    /* a membership change's */
+    node_wait_cb wait_cb;      /* a wait's */
     void *ctx;
     void *handle; /* the wait's in the replica */
 };
@@ -95,6 +101,21 @@ struct node {
 
     struct disk *disk; /* the log, group commit and snapshots (disk.h) */
     struct node_metrics metrics;
+    /* Traces (node_traces): the leader's of client writes, with when each
+     * follower acknowledgement came (a ring), and the commit of the update
+     * being applied; a follower's of appends from the leader, those not
+     * acknowledged yet in a ring. */
+    struct tracer trace;
+    struct tracer ftrace;
+    uint64_t commit_ns;
+    struct {
+        uint64_t match, at_ns;
+    } acks[NODE_ACKS_KEPT];
+    unsigned n_acks; /* ever */
+    struct {
+        uint64_t last, woke_ns, recv_ns;
+    } appends[NODE_APPENDS_KEPT];
+    unsigned appends_head, appends_tail; /* tail - head are unacknowledged */
     uint64_t last_leader; /* the leader of the last update, 0: none */
 
     struct client_addr addrs[2 * RAFT_MAX_SERVERS];
@@ -133,6 +154,9 @@ void node_unwait_flush(struct node *n);
 /* node_peers.c */
 struct peers_cbs node_peer_cbs(void);
 void node_send_msgs(struct node *n, const struct raft_update *u);
+/* When a follower first acknowledged index, since since_ns (0: not
+ * known). */
+uint64_t node_acked_at(const struct node *n, uint64_t index, uint64_t since_ns);
 /* Fixes the cluster id from the log's first entry when it is not known yet
  * and the log still holds that entry. */
 void node_derive_cluster_id(struct node *n);

@@ -155,6 +155,7 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
      * else to close. */
     struct disk_config dcfg = {.data = cfg->data,
                                .snapshot_entries = cfg->snapshot_entries,
+                               .id = cfg->id,
                                .keep_fd =
                                    n->datadir.held ? n->datadir.lock_fd : -1};
     struct disk_cbs dcbs = {.kick = disk_kick_cb,
@@ -186,6 +187,8 @@ struct node *node_start(uv_loop_t *loop, const struct config *cfg, char *err,
     }
     n->last_role = RAFT_FOLLOWER;
     hist_init(&n->metrics.commit_us, hist_latency_us, HIST_LATENCY_US_N);
+    tracer_init(&n->trace, NODE_TRACE_STAMPS);
+    tracer_init(&n->ftrace, NODE_FTRACE_STAMPS);
     n->last_tick = uv_now(loop);
     n->started_ms = n->last_tick;
     uv_timer_init(loop, &n->timer);

@@ -79,6 +79,62 @@ static bool same_cluster(const struct node *n, uint64_t id)
     return false;
 }
 
+/* ---- traces (node.h, node_traces) ------------------------------------- */
+
+/* Keeps, for traces, when a follower acknowledged entries (on a leader),
+ * and when entries came from the leader (on a follower). */
+static void note_for_traces(struct node *n, const struct raft_msg *m)
+{
+    if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
+        raft_role(n->raft) == RAFT_LEADER) {
+        unsigned i = n->n_acks++ % NODE_ACKS_KEPT;
+        n->acks[i].match = m->index;
+        n->acks[i].at_ns = uv_hrtime();
+    } else if (m->type == RAFT_MSG_APPEND && m->n_entries > 0) {
+        if (n->appends_tail - n->appends_head == NODE_APPENDS_KEPT)
+            n->appends_head++; /* the oldest goes untraced */
+        unsigned i = n->appends_tail++ % NODE_APPENDS_KEPT;
+        n->appends[i].last = m->entries[m->n_entries - 1].index;
+        n->appends[i].woke_ns =
+            n->turn != NULL ? turn_woke(n->turn) : uv_hrtime();
+        n->appends[i].recv_ns = uv_hrtime();
+    }
+}
+
+uint64_t node_acked_at(const struct node *n, uint64_t index, uint64_t since_ns)
+{
+    uint64_t first = 0;
+    unsigned kept = n->n_acks < NODE_ACKS_KEPT ? n->n_acks : NODE_ACKS_KEPT;
+    for (unsigned k = 1; k <= kept; k++) { /* newest first */
+        unsigned i = (n->n_acks - k) % NODE_ACKS_KEPT;
+        if (n->acks[i].at_ns < since_ns)
+            break;
+        if (n->acks[i].match >= index)
+            first = n->acks[i].at_ns;
+    }
+    return first;
+}
+
+/* A follower acknowledges up to match: the appends it covers are traced. */
+static void trace_acked(struct node *n, uint64_t match)
+{
+    while (n->appends_head != n->appends_tail) {
+        unsigned i = n->appends_head % NODE_APPENDS_KEPT;
+        if (n->appends[i].last > match)
+            break;
+        n->appends_head++;
+        struct trace_rec r = {.index = n->appends[i].last};
+        r.at[NODE_FTRACE_WOKE] = n->appends[i].woke_ns;
+        r.at[NODE_FTRACE_RECEIVED] = n->appends[i].recv_ns;
+        disk_batch_of(n->disk, r.index, &r.at[NODE_FTRACE_WRITE],
+                      &r.at[NODE_FTRACE_SYNCED], &r.batch);
+        r.at[NODE_FTRACE_ACKED] = uv_hrtime();
+        if (n->turn != NULL)
+            r.turn_us = turn_longest_since(n->turn, r.at[NODE_FTRACE_WOKE]);
+        tracer_add(&n->ftrace, &r);
+    }
+}
+
 static void on_recv(void *arg, const struct raft_msg *m)
 {
     struct node *n = arg;
@@ -87,6 +143,7 @@ static void on_recv(void *arg, const struct raft_msg *m)
     for (unsigned i = 0; i < n->n_addrs; i++)
         if (n->addrs[i].id == m->from)
             n->addrs[i].heard_ms = uv_now(n->loop);
+    note_for_traces(n, m);
     struct raft_msg vouched = *m;
     vouched.same_cluster = same_cluster(n, m->from);
     int rc = raft_step(n->raft, &vouched);
@@ -209,6 +266,8 @@ void node_send_msgs(struct node *n, const struct raft_update *u)
             if (!disk_fill_chunk(n->disk, &m))
                 continue;
         }
+        if (m.type == RAFT_MSG_APPEND_RESP && !m.reject)
+            trace_acked(n, m.index);
         peers_send(n->peers, &m, addr);
     }
 }

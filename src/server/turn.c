@@ -20,6 +20,11 @@ static void on_prepare(uv_prepare_t *h)
             t->longest_ns = busy;
         if (busy >= 100 * NS_PER_MS)
             t->slow_turns++;
+        if (busy >= TURN_LONG_NS) {
+            unsigned i = t->n_long++ % TURN_LONG_KEPT;
+            t->long_turns[i].end_ns = now;
+            t->long_turns[i].busy_us = (uint32_t)(busy / 1000);
+        }
     }
     t->last_ns = now;
     t->last_idle_ns = idle;
@@ -70,4 +75,31 @@ bool turn_over(struct turn *t)
         t->cut++; /* once a phase */
     t->slice_end_ns = 0;
     return true;
+}
+
+uint64_t turn_woke(struct turn *t)
+{
+    /* The idle time grows only in the poll: what it grew by since the
+     * last prepare is how long the poll waited. */
+    if (t->woke_phase != t->phase) {
+        t->woke_phase = t->phase;
+        uint64_t waited = uv_metrics_idle_time(t->loop) - t->last_idle_ns;
+        t->woke_ns = t->last_ns != 0 ? t->last_ns + waited : uv_hrtime();
+    }
+    return t->woke_ns;
+}
+
+uint32_t turn_longest_since(struct turn *t, uint64_t from_ns)
+{
+    uint64_t now = uv_hrtime(), woke = turn_woke(t);
+    uint32_t longest = now > woke ? (uint32_t)((now - woke) / 1000) : 0;
+    unsigned kept = t->n_long < TURN_LONG_KEPT ? t->n_long : TURN_LONG_KEPT;
+    for (unsigned k = 1; k <= kept; k++) { /* newest first */
+        unsigned i = (t->n_long - k) % TURN_LONG_KEPT;
+        if (t->long_turns[i].end_ns <= from_ns)
+            break;
+        if (t->long_turns[i].busy_us > longest)
+            longest = t->long_turns[i].busy_us;
+    }
+    return longest;
 }

@@ -10,7 +10,9 @@
  * resumed between two polls.
  *
  * It also measures each turn's busy time (the time between two polls, less
- * the time spent waiting in them) for INFO. */
+ * the time spent waiting in them) for INFO, and keeps the last turns busy
+ * for TURN_LONG_NS or more, so that a request's trace can say whether a
+ * long turn held it (common/trace.h). */
 #ifndef DLOCK_TURN_H
 #define DLOCK_TURN_H
 
@@ -19,6 +21,8 @@
 #include <uv.h>
 
 #define TURN_BUDGET_MS 2
+#define TURN_LONG_NS 500000 /* 0.5 ms: a turn the trace notes */
+#define TURN_LONG_KEPT 64
 
 struct turn {
     uv_loop_t *loop;
@@ -32,6 +36,13 @@ struct turn {
     uint64_t last_idle_ns; /* the loop's idle time then */
     uint64_t longest_ns;   /* the longest turn's busy time */
     uint64_t slow_turns;   /* turns busy for 100 ms or more */
+    uint64_t woke_phase;   /* the phase woke_ns is of */
+    uint64_t woke_ns;      /* when this turn's poll returned */
+    struct {
+        uint64_t end_ns;
+        uint32_t busy_us;
+    } long_turns[TURN_LONG_KEPT]; /* a ring of the last long turns */
+    unsigned n_long;              /* how many were kept, ever */
 };
 
 /* Starts measuring and counting phases on loop, which must have been
@@ -45,5 +56,11 @@ void turn_close(struct turn *t);
  * its budget and answers false, so each phase serves at least one
  * request. */
 bool turn_over(struct turn *t);
+/* When the poll of the turn under way returned: its busy time so far is
+ * from then to now. */
+uint64_t turn_woke(struct turn *t);
+/* The longest busy time (us) of the turns that ended after from_ns and were
+ * noted as long, and of the turn under way so far. */
+uint32_t turn_longest_since(struct turn *t, uint64_t from_ns);
 
 #endif
