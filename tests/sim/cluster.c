@@ -149,9 +149,30 @@ static void handle_update(struct cluster *c, struct sim_node *n,
         apply_entries(c, n, u);
 }
 
+/* Drops a few more entries of the log before the node's last snapshot, if
+ * some are left, as dlockd does on each pass over its updates (an install
+ * from a leader moved past it: done). */
+static void compact_step(struct cluster *c, struct sim_node *n)
+{
+    if (n->compacting == 0 || !n->up)
+        return;
+    if (n->compacting < raft_snapshot_index(n->core)) {
+        n->compacting = 0;
+        return;
+    }
+    int rv = raft_compact_some(n->core, n->compacting, n->compact_trailing,
+                               rng_range(&c->rng, 1, 64));
+    if (rv < 0)
+        cluster_fail(c, "n%llu: raft_compact_some(%llu) = %d", U(n->id),
+                     U(n->compacting), rv);
+    if (rv != 1)
+        n->compacting = 0;
+}
+
 void cluster_drain(struct cluster *c, struct sim_node *n)
 {
     unsigned guard = 0;
+    compact_step(c, n);
     while (!c->failed && n->up && raft_has_update(n->core)) {
         if (++guard > MAX_UPDATES_IN_A_ROW) {
             cluster_fail(c, "n%llu: the core never stops handing out updates",
@@ -187,6 +208,7 @@ static void node_config(struct cluster *c, struct sim_node *n,
 
 static bool node_core(struct cluster *c, struct sim_node *n)
 {
+    n->compacting = 0; /* a new core: what it drops starts again */
     struct raft_config rc;
     node_config(c, n, &rc);
     n->core = raft_new(&rc);
@@ -553,7 +575,17 @@ int cluster_snapshot(struct cluster *c, uint64_t id, uint64_t trailing)
         data = sm_save(&n->sm, NULL, rng_range(&c->rng, 100, 900), &len);
     }
     disk_store_snapshot(d, &meta, data, len);
-    rv = raft_compact(n->core, s, trailing);
+    /* Half the time at once, half in steps over the node's next updates. */
+    if (rng_range(&c->rng, 0, 1) == 0) {
+        rv = raft_compact(n->core, s, trailing);
+    } else {
+        n->compacting = s;
+        n->compact_trailing = trailing;
+        rv = raft_compact_some(n->core, s, trailing, rng_range(&c->rng, 1, 64));
+        if (rv == 0)
+            n->compacting = 0;
+        rv = rv > 0 ? 0 : rv;
+    }
     cluster_trace(c,
                   "n%llu: snapshot at (%llu, %llu), %zu bytes, compact "
                   "keeping %llu = %d",

@@ -178,6 +178,10 @@ struct sim_node {
     uint8_t role;
     uint64_t leader;
     uint64_t seed_salt;
+    /* The log before a snapshot is dropped in steps, as dlockd drops it
+     * (raft_compact_some): the snapshot's index and trailing, 0: done. */
+    uint64_t compacting;
+    uint64_t compact_trailing;
 };
 
 /* A message held by the manual network. */

@@ -160,7 +160,8 @@ def test_permissions_by_category_and_name(ctx):
         m = err(cron.try_call(*args), "NOPERM")
         check("cron" in m, "NOPERM names the user: %r" % m)
     for args in (["CLUSTER.ADD", 9, "127.0.0.1:1"], ["CLUSTER.REMOVE", 1],
-                 ["CONFIG", "GET", "*"], ["USER.LIST"], ["USER.SET", "x", "ALLOW", "all"],
+                 ["CONFIG", "GET", "*"], ["SERVER.TRACE"], ["SERVER.TRACE", "RESET"],
+                 ["USER.LIST"], ["USER.SET", "x", "ALLOW", "all"],
                  ["USER.DEL", "admin"]):
         m = err(cron.try_call(*args), "NOPERM")
         check("category" in m, "says the category: %r" % m)
