@@ -14,7 +14,8 @@
  *   raft_persisted with the highest update seq it held, then cbs.kick: the
  *   owner then takes Raft's new updates (an inline sync calls back from
  *   within disk_start).
- * - A leader's batch may wait to gather more proposals (at most 0.2 ms);
+ * - A leader's batch may wait to gather more proposals (at most 0.2 ms,
+ *   and only while its syncs take longer than that);
  *   disk_gathering says so, and meanwhile the owner holds the followers'
  *   messages back. cbs.before_write is called as a batch starts, so that the
  *   followers get its entries before the leader syncs them.
