@@ -911,3 +911,36 @@ TEST(raft, sending_snapshot_view)
     CHECK(!raft_sending_snapshot(r));
     raft_free(r);
 }
+
+/* raft_compact_some drops what raft_compact would, a few at a time: the
+ * snapshot point moves at the first call, and the log shrinks to the same
+ * place after the calls that returned 1. */
+TEST(raft, compact_in_steps)
+{
+    struct out o = {0};
+    struct raft *r = leader3(&o);
+    for (int i = 0; i < 40; i++)
+        raft_propose(r, "data", 4, NULL, NULL);
+    drain(r, &o, true);
+    ack(r, 2, raft_last_index(r));
+    drain(r, &o, true);
+    uint64_t snap = raft_commit_index(r);
+    CHECK(snap > 30);
+    int calls = 0, rv;
+    while ((rv = raft_compact_some(r, snap, 5, 7)) == 1) {
+        CHECK_U64(raft_snapshot_index(r), snap);
+        calls++;
+    }
+    CHECK_EQ(rv, 0);
+    CHECK(calls >= 3);
+    struct raft_snapshot_meta meta;
+    CHECK_EQ(raft_snapshot_meta(r, snap, &meta), 0);
+    CHECK_U64(meta.conf.n, 3);
+    /* The same place raft_compact drops to: the entry at snap - 5 is gone,
+     * the one after it kept. */
+    CHECK(raft_entry_at(r, snap - 5) == NULL);
+    CHECK(raft_entry_at(r, snap - 4) != NULL);
+    CHECK_EQ(raft_compact_some(r, snap, 5, 7), 0); /* nothing more */
+    reset(&o);
+    raft_free(r);
+}

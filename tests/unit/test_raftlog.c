@@ -82,3 +82,29 @@ TEST(raftlog, truncate_compact_reset)
     raftlog_close(&l);
     raftlog_close(&l); /* idempotent */
 }
+
+/* Dropping in steps: at most max entries a call, the oldest first, true
+ * while some up to the bound are left; never past the bound. */
+TEST(raftlog, drop_in_steps)
+{
+    struct raftlog l;
+    raftlog_init(&l);
+    for (int i = 0; i < 20; i++)
+        push(&l, 1, "x");
+    raftlog_compact(&l, 15, UINT64_MAX); /* the point alone */
+    CHECK_U64(l.snap_index, 15);
+    CHECK_U64(l.offset, 1);
+    CHECK(raftlog_drop(&l, 12, 5));
+    CHECK_U64(l.offset, 6);
+    CHECK(raftlog_drop(&l, 12, 5));
+    CHECK_U64(l.offset, 11);
+    CHECK(!raftlog_drop(&l, 12, 5));
+    CHECK_U64(l.offset, 13);
+    CHECK(raftlog_has_term(&l, 12));
+    CHECK(!raftlog_drop(&l, 12, 5)); /* nothing left: no-op */
+    CHECK_U64(l.offset, 13);
+    CHECK(!raftlog_drop(&l, 13, 0)); /* max 0 is 1 */
+    CHECK_U64(l.offset, 14);
+    CHECK_U64(raftlog_last(&l), 20);
+    raftlog_close(&l);
+}
