@@ -31,7 +31,9 @@
  * still took 6 ms of the 20 ms after a snapshot. 2048 take about 0.2 ms. */
 #define COMPACT_STEP 2048
 #define COMPACT_GAP_NS 1000000
-#define GATHER_MAX_NS 200000       /* 0.2 ms */
+#define GATHER_MAX_NS 200000 /* 0.2 ms */
+#define GATHER_SCORE_MAX 1024
+#define GATHER_PROBE 32
 #define INLINE_SYNC_MAX_NS 1000000 /* 1 ms */
 #define SLOW_SYNC_NS 5000000       /* logged from 5 ms */
 
@@ -86,6 +88,8 @@ struct disk {
     uint32_t answered;
     uint32_t proposed;
     uint32_t gather_target;
+    uint32_t gather_score;   /* how often they came back (gathering()) */
+    uint32_t gather_skipped; /* batches not gathered since the last */
     uint64_t gather_since;
     int gather_fd;         /* a timerfd: libuv's timers count whole ms */
     bool gather_armed;     /* it is set to wake the loop */
@@ -284,41 +288,51 @@ void disk_watch(struct disk *d)
     uv_poll_start(&d->gather_poll, UV_READABLE, on_gather);
 }
 
-/* How long a batch may wait to gather: GATHER_MAX_NS when the log's syncs
- * take longer than that, else none. A client answered by a batch waits for
- * the next one to end if it came too late for it; gathering pays only when
- * that wait, a whole sync, is longer than the gathering itself. With syncs
- * of 50-100 us (a fast disk), gathering for 0.2 ms raised the acquire p99
- * of 64 paced clients on 3 servers from 0.9-1.8 to 2.1-2.5 ms and lowered
- * their peak (docs/benchmarks.md). */
+/* How long a batch may wait to gather: at most GATHER_MAX_NS, and never
+ * longer than a sync takes (the moving average). A client answered by a
+ * batch that comes too late for the next one waits for that one to end, a
+ * whole sync: gathering longer than that saves nothing. */
 static uint64_t gather_most(const struct disk *d)
 {
-    return d->sync_avg_ns > GATHER_MAX_NS ? GATHER_MAX_NS : 0;
+    return d->sync_avg_ns < GATHER_MAX_NS ? d->sync_avg_ns : GATHER_MAX_NS;
 }
 
-/* Group commit, gathering, when the disk is slow (gather_most): the batch
- * that just ended answered clients that mostly send again within a round
- * trip. Started at once, the next batch
+/* Group commit, gathering: the batch that just ended answered clients that
+ * mostly send again within a round trip. Started at once, the next batch
  * would take only the proposals that came during the last fsync and the
  * first few of those clients; the rest would wait a whole fsync for the
  * batch after, and the clients would settle into two cohorts that each wait
  * two fsyncs. So the next batch waits until the proposals made since the
  * last one started reach those then pending plus three quarters of the
- * clients answered, for at most GATHER_MAX_NS (a timerfd wakes the loop
+ * clients answered, for at most gather_most (a timerfd wakes the loop
  * then: libuv's timers count whole milliseconds). With one client at a time
- * nothing waits. */
+ * nothing waits. Clients that do not send again at once (a paced load,
+ * each at its own time) make the gatherings run out instead: while fewer
+ * than half of the recent ones ended with their clients back
+ * (gather_score, a moving average out of GATHER_SCORE_MAX), one batch in
+ * GATHER_PROBE gathers, to find out whether they have changed. */
 static bool gathering(struct disk *d)
 {
     uint64_t most = gather_most(d);
     if (d->gather_target == 0) {
         if (d->answered < 2 || most == 0)
             return false;
+        if (d->gather_score < GATHER_SCORE_MAX / 2 &&
+            ++d->gather_skipped < GATHER_PROBE)
+            return false;
+        d->gather_skipped = 0;
         d->gather_target = d->proposed + d->answered * 3 / 4;
         d->gather_since = uv_hrtime();
     }
-    uint64_t waited = uv_hrtime() - d->gather_since;
-    if (d->proposed >= d->gather_target || waited >= most)
+    if (d->proposed >= d->gather_target) { /* they came back */
+        d->gather_score += (GATHER_SCORE_MAX - d->gather_score) / 4;
         return false;
+    }
+    uint64_t waited = uv_hrtime() - d->gather_since;
+    if (waited >= most) { /* they did not */
+        d->gather_score -= d->gather_score / 4;
+        return false;
+    }
     if (!d->gather_armed) {
         gather_wake_in(d, most - waited);
         d->gather_armed = true;
@@ -348,10 +362,17 @@ static void spare_after_cb(uv_work_t *req, int status)
     d->cbs.idle(d->arg);
 }
 
-/* Makes the next log segment ahead when the store wants one (store.h). */
+/* Makes the next log segment ahead when the store wants one (store.h),
+ * once the segment being written is filled to this server's share
+ * (disk_spare_after): the servers of a cluster fill their segments at the
+ * same log positions, and made at once, their spares (64 MiB of zeros
+ * each) met on a shared disk and made every server's log syncs slow at
+ * the same time. */
 static void spare_start(struct disk *d)
 {
-    if (d->sparing || d->stopping || d->closed || !store_spare_begin(d->store))
+    if (d->sparing || d->stopping || d->closed ||
+        !store_spare_due(d->store, disk_spare_after(d->cfg.id)) ||
+        !store_spare_begin(d->store))
         return;
     d->sparing = true;
     d->spare_started = uv_hrtime();
@@ -604,6 +625,11 @@ static void on_snap_child(uv_poll_t *h, int status, int events)
              d->snap_taken_ns / 1000000, rep.taken_ns / 1000000);
 }
 
+unsigned disk_spare_after(uint64_t id)
+{
+    return (unsigned)((id == 0 ? 0 : (id - 1) % 5) * 100);
+}
+
 uint64_t disk_snapshot_due(uint64_t last, uint64_t entries, uint64_t id)
 {
     if (entries == 0)
@@ -692,6 +718,7 @@ struct disk *disk_new(uv_loop_t *loop, const struct disk_config *cfg,
     }
     d->gather_poll.data = d;
     d->gather_fd = fd;
+    d->gather_score = GATHER_SCORE_MAX;
     d->snap_fd = -1;
     d->loop = loop;
     d->cfg = *cfg;

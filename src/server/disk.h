@@ -14,8 +14,9 @@
  *   raft_persisted with the highest update seq it held, then cbs.kick: the
  *   owner then takes Raft's new updates (an inline sync calls back from
  *   within disk_start).
- * - A leader's batch may wait to gather more proposals (at most 0.2 ms,
- *   and only while its syncs take longer than that);
+ * - A leader's batch may wait to gather more proposals (at most 0.2 ms
+ *   and at most a sync's time, and rarely while its clients do not come
+ *   back within that);
  *   disk_gathering says so, and meanwhile the owner holds the followers'
  *   messages back. cbs.before_write is called as a batch starts, so that the
  *   followers get its entries before the leader syncs them.
@@ -108,6 +109,10 @@ void disk_snapshot(struct disk *d);
  * other): the first index past last + entries / 2 that is, modulo entries,
  * (id - 1) mod 5 fifths of entries. Pure. */
 uint64_t disk_snapshot_due(uint64_t last, uint64_t entries, uint64_t id);
+/* How full (in thousandths) the segment being written must be before the
+ * server id makes the next one ahead: 0, 100, ... 400 for ids 1 to 5, so
+ * that servers do not write their spares at once (disk.c). Pure. */
+unsigned disk_spare_after(uint64_t id);
 /* Fills m's data with the bytes of the snapshot chunk it asks for (valid
  * until the next call); false if the snapshot is no longer there. */
 bool disk_fill_chunk(struct disk *d, struct raft_msg *m);

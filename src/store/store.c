@@ -469,6 +469,13 @@ bool store_spare_begin(struct store *s)
     return true;
 }
 
+bool store_spare_due(const struct store *s, unsigned per_mille)
+{
+    if (s->seg_cap == 0)
+        return true;
+    return s->seg_size >= s->seg_cap / 1000 * per_mille;
+}
+
 void store_spare_run(struct store *s)
 {
     static const uint8_t zeros[PACE_CHUNK];

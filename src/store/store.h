@@ -125,6 +125,10 @@ int store_sync(struct store *s);
  * store_spare_cancel (any thread) makes a run under way stop soon and fail;
  * store_free needs no run under way. */
 bool store_spare_begin(struct store *s);
+/* Whether the segment being written holds at least per_mille thousandths
+ * of the size it was made with (always, for a segment that grows): an
+ * owner may wait for that before it begins the next spare. */
+bool store_spare_due(const struct store *s, unsigned per_mille);
 void store_spare_run(struct store *s);
 const char *store_spare_end(struct store *s);
 void store_spare_cancel(struct store *s);

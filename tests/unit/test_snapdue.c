@@ -1,5 +1,6 @@
-/* test_snapdue.c - when each server of a cluster takes its snapshots
- * (disk_snapshot_due, src/server/disk.h). */
+/* test_snapdue.c - when each server of a cluster takes its snapshots and
+ * makes its next log segment ahead (disk_snapshot_due, disk_spare_after,
+ * src/server/disk.h). */
 #include "harness.h"
 #include "server/disk.h"
 
@@ -41,4 +42,19 @@ TEST(snapdue, back_on_grid_and_small)
     }
     CHECK(disk_snapshot_due(5, 1, 2) > 5);
     CHECK(disk_snapshot_due(5, 0, 2) > 5);
+}
+
+/* Spares: ids 1 to 5 wait for five different fills of the segment, all
+ * early enough (under half) for the spare to be ready long before the
+ * segment is full; ids wrap every five. */
+TEST(snapdue, spares_apart)
+{
+    for (uint64_t a = 1; a <= 5; a++) {
+        CHECK(disk_spare_after(a) < 500);
+        for (uint64_t b = a + 1; b <= 5; b++)
+            CHECK(disk_spare_after(a) != disk_spare_after(b));
+    }
+    CHECK_EQ(disk_spare_after(1), 0);
+    CHECK_EQ(disk_spare_after(6), disk_spare_after(1));
+    CHECK_EQ(disk_spare_after(0), 0);
 }

@@ -629,10 +629,15 @@ TEST(store, spare_segments)
     CHECK_EQ(store_sync(s), 0); /* no spare yet: segment 1 grows */
     long grown = file_size(dir, "log-0000000000000001.seg");
     CHECK_MSG(grown > 0 && grown < 2048, "segment 1: %ld bytes", grown);
-    make_spare(s);                /* the first: min(1 MiB, 16 KiB) */
-    CHECK(!store_spare_begin(s)); /* one is ready */
+    CHECK(store_spare_due(s, 900)); /* a segment that grows: always */
+    make_spare(s);                  /* the first: min(1 MiB, 16 KiB) */
+    CHECK(!store_spare_begin(s));   /* one is ready */
     append(s, 5, 8, 3);
     CHECK_EQ(store_sync(s), 0); /* into the spare: segment 2 */
+    /* Segment 2 holds 4 small entries of its 16 KiB: due for an owner that
+     * waits for nothing, not for one that waits for 10 % of it. */
+    CHECK(store_spare_due(s, 0));
+    CHECK(!store_spare_due(s, 100));
     CHECK_EQ(file_size(dir, "log-0000000000000001.seg"), grown);
     CHECK_EQ(file_size(dir, "log-0000000000000002.seg"), 16384);
     make_spare(s); /* the next, wanted at once: min(32 KiB, 16 KiB) */
