@@ -542,9 +542,7 @@ static void snap_child(struct disk *d, int wfd, pid_t parent)
         _exit(1);
     /* The servers first: a child that took a core from them stalled the
      * loop of its parent, and of the other servers on a small machine. */
-    if (setpriority(PRIO_PROCESS, 0, 19) != 0) {
-        /* no matter: it runs at the server's priority */
-    }
+    setpriority(PRIO_PROCESS, 0, 19); /* failing, it runs as the server */
     keep_fds(wfd, d->cfg.keep_fd >= 0 ? d->cfg.keep_fd : wfd);
     uint64_t t0 = uv_hrtime();
     int dirfd = open(d->data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -625,16 +623,23 @@ static void on_snap_child(uv_poll_t *h, int status, int events)
              d->snap_taken_ns / 1000000, rep.taken_ns / 1000000);
 }
 
+/* Which of five places server id takes when servers keep apart (its
+ * snapshots, its spares): ids 1 to 5 take 0 to 4, and wrap. */
+static uint64_t place_of(uint64_t id)
+{
+    return id == 0 ? 0 : (id - 1) % 5;
+}
+
 unsigned disk_spare_after(uint64_t id)
 {
-    return (unsigned)((id == 0 ? 0 : (id - 1) % 5) * 100);
+    return (unsigned)(place_of(id) * 100);
 }
 
 uint64_t disk_snapshot_due(uint64_t last, uint64_t entries, uint64_t id)
 {
     if (entries == 0)
         entries = 1;
-    uint64_t phase = (id == 0 ? 0 : (id - 1) % 5) * (entries / 5);
+    uint64_t phase = place_of(id) * (entries / 5);
     uint64_t base = last + entries / 2 + 1;
     return base + (phase + entries - base % entries) % entries;
 }
